@@ -1,0 +1,39 @@
+"""Names contacts from the most recently launched campaign whose contact list holds their phone.
+
+Reads Parley's campaign records (never writes them). Draft campaigns never count; archived ones
+that were launched do.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import NAMING_STATUSES, Campaign, CampaignContact
+from webapp.plugin_api import ContactName, ContactResolver
+
+
+class CampaignContactResolver(ContactResolver):
+    def resolve(self, phone: str) -> ContactName | None:
+        return self.resolve_many([phone]).get(phone)
+
+    def resolve_many(self, phones: list[str]) -> dict[str, ContactName]:
+        if not phones:
+            return {}
+        rows = db.session.execute(
+            select(
+                CampaignContact.phone,
+                CampaignContact.first_name,
+                CampaignContact.last_name,
+                Campaign.name,
+            )
+            .join(Campaign, Campaign.id == CampaignContact.campaign_id)
+            .where(CampaignContact.phone.in_(set(phones)), Campaign.status.in_(NAMING_STATUSES))
+            .order_by(CampaignContact.phone, Campaign.launched_at.desc(), Campaign.id.desc())
+        )
+        found: dict[str, ContactName] = {}
+        for phone, first, last, campaign in rows:
+            name = " ".join(part for part in (first, last) if part)
+            if phone not in found and name:
+                found[phone] = ContactName(name=name, source=campaign)
+        return found

@@ -1,0 +1,153 @@
+"""Shared fixtures: a migrated database (SQLite by default, PostgreSQL with DATABASE_URL), the app,
+a client, logins and small factories."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+
+from webapp import create_app
+from webapp.config import TestConfig
+from webapp.extensions import db
+from webapp.models import ReusableNumber, User
+from webapp.services import directory
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh database, built by the migrations (not create_all) once per test run."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'parley-test.db'}"
+    instance = tmp_path_factory.mktemp("instance")
+    app = create_app(TestConfig(str(instance), url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+def make_app(database_url: str, instance: Path, **overrides: object) -> Flask:
+    config = TestConfig(str(instance), database_url)
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return create_app(config)
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    app = make_app(database_url, tmp_path)
+    app.test_client_class = IsolatedClient
+    with app.app_context():
+        yield app
+        db.session.remove()
+        _empty_tables()
+        db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    with db.engine.begin() as conn:
+        for table in reversed(db.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+class IsolatedClient(FlaskClient):
+    """Each request gets its own app context (its own `g` and database session), as in production.
+
+    The test's own session ends its transaction first, so a request never waits on the test's lock.
+    """
+
+    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        db.session.commit()
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page) or re.search(
+        r'"X-CSRFToken": "([^"]+)"', page
+    )
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def login(client: FlaskClient, email: str, password: str = PASSWORD):  # noqa: ANN201
+    token = csrf_token(client)
+    return client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": token}
+    )
+
+
+class Factory:
+    """Builds offices, users and numbers through the same services the CLI uses."""
+
+    def office(self, name: str = "Admissions"):  # noqa: ANN201
+        office = directory.create_office(name)
+        db.session.commit()
+        return office
+
+    def user(
+        self, email: str, role: str = "standard", offices: tuple[str, ...] = ("Admissions",),
+        name: str | None = None,
+    ) -> User:
+        user = directory.create_user(email, role, PASSWORD, name=name, office_names=offices)
+        db.session.commit()
+        return user
+
+    def number(
+        self,
+        phone: str = "+12025550100",
+        office: str = "Admissions",
+        backing: str = "agent",
+        agents: tuple[str, ...] = (),
+        inboxes: tuple[str, ...] = (),
+        label: str = "Admissions Main",
+        provider: str = "console",
+    ) -> ReusableNumber:
+        number = directory.add_number(
+            phone, office, provider, backing, enabled_providers=[provider],
+            agent_emails=agents, inbox_offices=inboxes, label=label,
+        )
+        db.session.commit()
+        return number
+
+
+@pytest.fixture
+def make(app: Flask) -> Factory:
+    return Factory()
+
+
+@pytest.fixture
+def setup(make: Factory) -> dict:
+    """One office, a user of each role, an agent-backed number assigned to the office inbox."""
+    office = make.office("Admissions")
+    users = {
+        "admin": make.user("admin@example.edu", "admin", name="Alex Admin"),
+        "standard": make.user("standard@example.edu", "standard", name="Sam Standard"),
+        "limited": make.user("limited@example.edu", "limited", name="Lee Limited"),
+    }
+    number = make.number(inboxes=("Admissions",))
+    return {"office": office, "users": users, "number": number}

@@ -1,0 +1,76 @@
+"""Parley: a 1:1 texting inbox. `create_app()` builds the Flask app; there is no module-level app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dotenv import load_dotenv
+from flask import Flask
+from sqlalchemy import event
+
+from webapp.config import Config
+from webapp.extensions import csrf, db, htmx, login_manager, migrate
+from webapp.models.types import render_migration_item
+from webapp.plugin_api.registry import load_plugins
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: object | None = None) -> Flask:
+    load_dotenv()
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+    )
+    app.config.from_object(config if config is not None else Config(app.instance_path))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _tune_sqlite(db.engine)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(ROOT / "migrations"),
+        render_as_batch=True,
+        render_item=render_migration_item,
+    )
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+
+    app.extensions["parley"] = load_plugins(app.config)
+
+    from webapp.queue import init_queue
+
+    init_queue(app)
+
+    from webapp import cli, web
+
+    web.register(app)
+    cli.register(app)
+    return app
+
+
+def _tune_sqlite(engine) -> None:  # noqa: ANN001
+    """WAL, a busy timeout and real transactions on every SQLite connection.
+
+    Transactions start with BEGIN IMMEDIATE: writers queue on the busy timeout instead of
+    failing with "database is locked" when a read turns into a write.
+    """
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001
+        dbapi_connection.isolation_level = None  # let SQLAlchemy (below) emit BEGIN itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection) -> None:  # noqa: ANN001
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

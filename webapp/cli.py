@@ -1,0 +1,198 @@
+"""The `flask --app webapp …` commands (SPEC section 8). Bad input: a precise error, exit 1, no change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import User
+from webapp.plugin_api import InboundMessage
+from webapp.plugin_api.registry import GROUPS, installed
+from webapp.services import campaigns, directory, inbound
+from webapp.services.phones import PhoneError, normalise_provider_phone, parse_any_phone
+
+offices_cli = AppGroup("offices", help="Manage offices.")
+users_cli = AppGroup("users", help="Manage users.")
+numbers_cli = AppGroup("numbers", help="Manage reusable numbers.")
+campaigns_cli = AppGroup("campaigns", help="Import and launch campaign records.")
+sms_cli = AppGroup("sms", help="Feed messages through Parley's pipelines.")
+
+
+def _fail(message: str) -> None:
+    db.session.rollback()
+    raise click.ClickException(message)
+
+
+@offices_cli.command("create")
+@click.argument("name")
+def offices_create(name: str) -> None:
+    """Create an office (and its office inbox)."""
+    try:
+        office = directory.create_office(name)
+    except directory.DirectoryError as exc:
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"Created office {office.name!r}.")
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(["admin", "standard", "limited"]))
+@click.option("--password", required=True)
+@click.option("--name", default=None, help="Display name (default: the email's local part).")
+@click.option("--office", "offices", multiple=True, help="Office to join (repeatable).")
+def users_create(email: str, role: str, password: str, name: str | None, offices: tuple) -> None:
+    """Create a user with a role, in one or more offices."""
+    try:
+        user = directory.create_user(email, role, password, name=name, office_names=offices)
+    except directory.DirectoryError as exc:
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"Created {user.role_label} user {user.email}.")
+
+
+@numbers_cli.command("add")
+@click.argument("e164")
+@click.option("--office", required=True)
+@click.option("--provider", required=True)
+@click.option("--backing", required=True, type=click.Choice(["agent", "bot"]))
+@click.option("--agent", "agents", multiple=True, help="Assigned agent's email (repeatable).")
+@click.option("--inbox", "inboxes", multiple=True, help="Assigned office inbox (repeatable).")
+@click.option("--label", default="")
+@click.option("--description", default="")
+def numbers_add(
+    e164: str,
+    office: str,
+    provider: str,
+    backing: str,
+    agents: tuple,
+    inboxes: tuple,
+    label: str,
+    description: str,
+) -> None:
+    """Add a reusable number with its Unsolicited Message Settings."""
+    try:
+        number = directory.add_number(
+            e164,
+            office,
+            provider,
+            backing,
+            enabled_providers=list(current_app.extensions["parley"].sms_providers),
+            agent_emails=agents,
+            inbox_offices=inboxes,
+            label=label,
+            description=description,
+        )
+    except directory.DirectoryError as exc:
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"Added {number.phone} ({number.backing}-backed, {number.provider}).")
+
+
+@campaigns_cli.command("import")
+@click.argument("name")
+@click.argument("csv_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--office", required=True)
+@click.option("--launch", is_flag=True, help="Launch the campaign after importing.")
+def campaigns_import(name: str, csv_path: Path, office: str, launch: bool) -> None:
+    """Import a campaign's contact list (first_name,last_name,phone + extra columns)."""
+    if not csv_path.exists():
+        _fail(f"No such file: {csv_path}")
+    try:
+        with csv_path.open("rb") as raw:
+            report = campaigns.import_campaign(name, office, raw, launch=launch)
+    except (campaigns.CampaignError, directory.DirectoryError) as exc:
+        for error in getattr(exc, "errors", []):
+            click.echo(f"line {error.line}: {error.reason}", err=True)
+        _fail(str(exc))
+    for error in report.errors:
+        click.echo(f"line {error.line}: {error.reason}", err=True)
+    state = "launched" if launch else "draft"
+    click.echo(
+        f"Imported {report.imported} contacts into {state} campaign {report.campaign_name!r}; "
+        f"{len(report.errors)} invalid rows skipped."
+    )
+
+
+@campaigns_cli.command("launch")
+@click.argument("name")
+def campaigns_launch(name: str) -> None:
+    """Mark a draft campaign launched: its contacts' names now show in the inbox."""
+    try:
+        campaign = campaigns.campaign_by_name(name)
+        campaigns.launch_campaign(campaign)
+    except campaigns.CampaignError as exc:
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"Launched campaign {campaign.name!r}.")
+
+
+@sms_cli.command("receive")
+@click.option("--from", "from_phone", required=True, help="The contact's phone.")
+@click.option("--to", "to_phone", required=True, help="The reusable number (E.164).")
+@click.option("--text", required=True)
+def sms_receive(from_phone: str, to_phone: str, text: str) -> None:
+    """Feed an incoming text through the inbound pipeline, exactly as a provider webhook would."""
+    try:
+        contact = parse_any_phone(from_phone)
+        number = normalise_provider_phone(to_phone)
+        result = inbound.receive(
+            InboundMessage(from_phone=contact, to_phone=number, body=text), provider="console"
+        )
+    except (PhoneError, inbound.InboundError) as exc:
+        _fail(str(exc))
+    click.echo(f"Received into conversation {result.conversation_id}.")
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+def seed_demo(if_empty: bool) -> None:
+    """Demo data: an office, a user of each role, two numbers, a launched campaign."""
+    from webapp.services.demo import seed
+
+    if db.session.scalar(select(func.count()).select_from(User)):
+        if if_empty:
+            click.echo("The database already has data; demo not seeded.")
+            return
+        _fail("The database already has users; seed-demo only fills an empty database.")
+    for line in seed():
+        click.echo(line)
+
+
+@click.command("worker")
+@click.option("--workers", default=2, show_default=True, help="Worker threads.")
+def worker(workers: int) -> None:
+    """Run the queue consumer: sends messages, retries, sweeps stuck ones."""
+    huey = current_app.extensions["parley.huey"]
+    click.echo(f"Parley worker: {workers} threads on {current_app.config['QUEUE_URL']}")
+    huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
+
+
+@click.command("plugins")
+def plugins() -> None:
+    """List installed and enabled plugins."""
+    registry = current_app.extensions["parley"]
+    enabled = {
+        "parley.sms_providers": set(registry.sms_providers),
+        "parley.contact_resolvers": {r.name for r in registry.contact_resolvers},
+        "parley.bots": set(registry.bots),
+    }
+    for group in GROUPS:
+        click.echo(f"{group}:")
+        names = installed(group)
+        if not names:
+            click.echo("  (none installed)")
+        for name in names:
+            click.echo(f"  {name}{'  [enabled]' if name in enabled[group] else ''}")
+
+
+def register(app: Flask) -> None:
+    for command in (offices_cli, users_cli, numbers_cli, campaigns_cli, sms_cli):
+        app.cli.add_command(command)
+    for command in (seed_demo, worker, plugins):
+        app.cli.add_command(command)

@@ -1,0 +1,66 @@
+"""Configuration, read once from the environment (a `.env` file may supply it)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def _list(value: str | None, default: str) -> list[str]:
+    raw = value if value is not None else default
+    return [item for item in raw.replace(",", " ").split() if item]
+
+
+class Config:
+    """Production defaults: embedded SQLite database and queue in the instance folder."""
+
+    TESTING = False
+
+    def __init__(self, instance_path: str) -> None:
+        env = os.environ
+        instance = Path(instance_path)
+        self.SECRET_KEY = env.get("SECRET_KEY") or _instance_secret(instance)
+        self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL") or f"sqlite:///{instance / 'parley.db'}"
+        self.QUEUE_URL = env.get("QUEUE_URL") or f"sqlite:///{instance / 'queue.db'}"
+        self.PUBLIC_BASE_URL = (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+        self.PLIVO_AUTH_ID = env.get("PLIVO_AUTH_ID", "")
+        self.PLIVO_AUTH_TOKEN = env.get("PLIVO_AUTH_TOKEN", "")
+        self.PLIVO_API_BASE_URL = env.get("PLIVO_API_BASE_URL") or "https://api.plivo.com"
+        self.EMBED_SECRET = env.get("EMBED_SECRET", "")
+        self.EMBED_ALLOWED_ORIGINS = _list(env.get("EMBED_ALLOWED_ORIGINS"), "")
+        # Which installed plugins are enabled (entry-point names).
+        self.SMS_PROVIDERS = _list(env.get("PARLEY_SMS_PROVIDERS"), "console")
+        self.CONTACT_RESOLVERS = _list(env.get("PARLEY_CONTACT_RESOLVERS"), "campaign")
+        self.QUEUE_IMMEDIATE = False
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
+        self.INBOX_PAGE_SIZE = 25
+        self.INBOX_POLL_SECONDS = 3
+
+
+class TestConfig(Config):
+    """Tests: a throwaway database, the queue runs tasks inline."""
+
+    TESTING = True
+
+    def __init__(self, instance_path: str, database_url: str) -> None:
+        super().__init__(instance_path)
+        self.SECRET_KEY = "test-secret-key"
+        self.SQLALCHEMY_DATABASE_URI = database_url
+        self.QUEUE_IMMEDIATE = True
+        self.SMS_PROVIDERS = ["console"]
+        self.CONTACT_RESOLVERS = ["campaign"]
+        self.PUBLIC_BASE_URL = "http://parley.test"
+
+
+def _instance_secret(instance: Path) -> str:
+    """Without SECRET_KEY, keep a random one in the instance folder so sessions survive restarts."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

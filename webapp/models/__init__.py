@@ -1,0 +1,45 @@
+"""SQLAlchemy models: persistence and invariants only."""
+
+from webapp.models.campaigns import NAMING_STATUSES, Campaign, CampaignContact, CampaignStatus
+from webapp.models.conversations import (
+    FINAL_STATUSES,
+    AuthorKind,
+    Conversation,
+    Direction,
+    Message,
+    Mode,
+    Participant,
+    ReadMark,
+    Status,
+)
+from webapp.models.numbers import Backing, ReusableNumber, number_agents, number_inboxes
+from webapp.models.optouts import OptOut, OptOutEvent
+from webapp.models.org import Office, Role, User, office_memberships
+from webapp.models.types import utcnow
+
+__all__ = [
+    "NAMING_STATUSES",
+    "FINAL_STATUSES",
+    "AuthorKind",
+    "Backing",
+    "Campaign",
+    "CampaignContact",
+    "CampaignStatus",
+    "Conversation",
+    "Direction",
+    "Message",
+    "Mode",
+    "Office",
+    "OptOut",
+    "OptOutEvent",
+    "Participant",
+    "ReadMark",
+    "ReusableNumber",
+    "Role",
+    "Status",
+    "User",
+    "number_agents",
+    "number_inboxes",
+    "office_memberships",
+    "utcnow",
+]

@@ -1,0 +1,56 @@
+"""Campaign records and their contact lists (the source of contact names)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.org import Office
+from webapp.models.types import UTCDateTime, utcnow
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    LAUNCHED = "launched"
+    ARCHIVED = "archived"
+
+
+# Statuses whose contact lists name contacts: launched, and archived after launch.
+NAMING_STATUSES = (CampaignStatus.LAUNCHED.value, CampaignStatus.ARCHIVED.value)
+
+
+class Campaign(db.Model):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
+    status: Mapped[str] = mapped_column(String(12), default=CampaignStatus.DRAFT.value)
+    launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    office: Mapped[Office] = relationship()
+
+
+class CampaignContact(db.Model):
+    __tablename__ = "campaign_contacts"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "phone"),
+        # Contact-name lookup: one indexed probe on the phone.
+        Index("ix_campaign_contacts_phone", "phone", "campaign_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    first_name: Mapped[str] = mapped_column(String(120), default="")
+    last_name: Mapped[str] = mapped_column(String(120), default="")
+    phone: Mapped[str] = mapped_column(String(20))  # E.164
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)

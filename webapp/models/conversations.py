@@ -1,0 +1,129 @@
+"""Conversations (one per reusable number and contact phone), participants and messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.numbers import ReusableNumber
+from webapp.models.org import User
+from webapp.models.types import UTCDateTime, utcnow
+
+
+class Mode(StrEnum):
+    AGENT = "agent"
+    BOT = "bot"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    EVENT = "event"  # a note in the history, e.g. a mode switch
+
+
+class AuthorKind(StrEnum):
+    CONTACT = "contact"
+    AGENT = "agent"
+    BOT = "bot"
+    SYSTEM = "system"
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+
+
+FINAL_STATUSES = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED})
+
+
+class Conversation(db.Model):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("number_id", "contact_phone"),
+        # The inbox tabs: a number's conversations that (do not) need attention, newest first.
+        Index(
+            "ix_conversations_inbox", "number_id", "needs_attention", "last_activity_at", "id"
+        ),
+        Index("ix_conversations_contact_phone", "contact_phone"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number_id: Mapped[int] = mapped_column(ForeignKey("reusable_numbers.id"))
+    contact_phone: Mapped[str] = mapped_column(String(20))  # E.164
+    mode: Mapped[str] = mapped_column(String(8), default=Mode.AGENT.value)
+    needs_attention: Mapped[bool] = mapped_column(default=False)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_message_preview: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    number: Mapped[ReusableNumber] = relationship()
+
+
+class Participant(db.Model):
+    """An agent who sent or replied in a conversation."""
+
+    __tablename__ = "conversation_participants"
+    __table_args__ = (Index("ix_participants_user", "user_id", "conversation_id"),)
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReadMark(db.Model):
+    """When a user last looked at a conversation; later inbound messages make it unread."""
+
+    __tablename__ = "conversation_reads"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Message(db.Model):
+    __tablename__ = "messages"
+    __table_args__ = (
+        # Idempotency of provider webhooks is enforced here, not by check-then-insert.
+        UniqueConstraint("provider", "provider_message_id"),
+        Index("ix_messages_conversation", "conversation_id", "id"),
+        Index("ix_messages_status", "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(10))
+    body: Mapped[str] = mapped_column(Text, default="")
+    media_urls: Mapped[list] = mapped_column(JSON, default=list)
+    author_kind: Mapped[str] = mapped_column(String(10))
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(12), default="")
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    error_reason: Mapped[str | None] = mapped_column(String(300))
+    provider: Mapped[str | None] = mapped_column(String(40))
+    provider_message_id: Mapped[str | None] = mapped_column(String(100))
+    # A compose form's one-time key: a repeated submit finds the message it already made.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    author: Mapped[User | None] = relationship()
+    conversation: Mapped[Conversation] = relationship()
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES

@@ -1,0 +1,28 @@
+"""The one import surface for plugin authors."""
+
+from webapp.plugin_api.interfaces import Bot, ContactResolver, Plugin, SmsProvider
+from webapp.plugin_api.types import (
+    BotContext,
+    BotReply,
+    ContactName,
+    InboundMessage,
+    OutboundMessage,
+    SendResult,
+    StatusUpdate,
+    WebhookRequest,
+)
+
+__all__ = [
+    "Bot",
+    "BotContext",
+    "BotReply",
+    "ContactName",
+    "ContactResolver",
+    "InboundMessage",
+    "OutboundMessage",
+    "Plugin",
+    "SendResult",
+    "SmsProvider",
+    "StatusUpdate",
+    "WebhookRequest",
+]

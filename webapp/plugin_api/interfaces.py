@@ -1,0 +1,81 @@
+"""The abstract interfaces plugins implement. Each receives the app config at construction."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+from webapp.plugin_api.types import (
+    BotContext,
+    BotReply,
+    ContactName,
+    InboundMessage,
+    OutboundMessage,
+    SendResult,
+    StatusUpdate,
+    WebhookRequest,
+)
+
+
+class Plugin(ABC):
+    #: Set by the registry to the entry-point name the plugin was loaded under.
+    name: str = ""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        """Read what the plugin needs from the app config; raise ValueError if it is unusable."""
+        self.config = config
+
+
+class SmsProvider(Plugin):
+    """Carries text messages for the reusable numbers that name it."""
+
+    #: Shown in the admin UI.
+    label: str = ""
+    #: True when the provider itself answers STOP/HELP keywords (Parley then sends no confirmation).
+    handles_keywords: bool = False
+
+    @abstractmethod
+    def send(self, message: OutboundMessage) -> SendResult:
+        """Hand one message to the provider. Never raise for provider errors: return a failed result."""
+
+    def verify_webhook(self, request: WebhookRequest) -> bool:
+        """True when the request really comes from the provider. Providers without webhooks refuse."""
+        return False
+
+    def parse_inbound(self, request: WebhookRequest) -> InboundMessage:
+        """Turn a verified inbound webhook into a message; raise ValueError when it is malformed."""
+        raise NotImplementedError
+
+    def parse_status(self, request: WebhookRequest) -> StatusUpdate:
+        """Turn a verified delivery report into a status update; raise ValueError when malformed."""
+        raise NotImplementedError
+
+    def describe_error(self, code: str) -> str:
+        """A human-readable reason for a provider error code."""
+        return f"Provider error {code}"
+
+
+class ContactResolver(Plugin):
+    """Finds a display name for a phone. Resolvers form a chain; the first name found wins."""
+
+    @abstractmethod
+    def resolve(self, phone: str) -> ContactName | None:
+        """The contact's name for an E.164 phone, or None when this resolver does not know it."""
+
+    def resolve_many(self, phones: list[str]) -> dict[str, ContactName]:
+        """Names for many phones at once (a list page); override to do it in one query."""
+        found = {}
+        for phone in phones:
+            name = self.resolve(phone)
+            if name is not None:
+                found[phone] = name
+        return found
+
+
+class Bot(Plugin):
+    """Answers contacts in bot-mode conversations."""
+
+    @abstractmethod
+    def reply(self, context: BotContext, inbound: InboundMessage) -> BotReply:
+        """An answer, an escalation to agents, or nothing."""

@@ -1,0 +1,68 @@
+"""Loads plugins from entry points. Installed is not enabled: the config names what is enabled."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+from webapp.plugin_api.interfaces import Bot, ContactResolver, Plugin, SmsProvider
+
+GROUPS: dict[str, type[Plugin]] = {
+    "parley.sms_providers": SmsProvider,
+    "parley.contact_resolvers": ContactResolver,
+    "parley.bots": Bot,
+}
+
+
+class PluginError(RuntimeError):
+    """An enabled plugin is missing or broken; the app refuses to start."""
+
+
+@dataclass
+class PluginRegistry:
+    sms_providers: dict[str, SmsProvider] = field(default_factory=dict)
+    contact_resolvers: list[ContactResolver] = field(default_factory=list)
+    bots: dict[str, Bot] = field(default_factory=dict)
+
+    def provider(self, name: str) -> SmsProvider:
+        try:
+            return self.sms_providers[name]
+        except KeyError:
+            raise PluginError(f"SMS provider {name!r} is not enabled") from None
+
+
+def installed(group: str) -> list[str]:
+    return sorted({ep.name for ep in entry_points(group=group)})
+
+
+def _load(group: str, name: str, config: Mapping[str, Any]) -> Plugin:
+    matches = [ep for ep in entry_points(group=group) if ep.name == name]
+    if not matches:
+        have = ", ".join(installed(group)) or "none"
+        raise PluginError(f"enabled plugin {name!r} ({group}) is not installed; installed: {have}")
+    try:
+        cls = matches[0].load()
+    except Exception as exc:  # any import error is the plugin's fault; say whose
+        raise PluginError(f"plugin {name!r} ({group}) failed to load: {exc}") from exc
+    base = GROUPS[group]
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise PluginError(f"plugin {name!r} ({group}) is not a {base.__name__}")
+    try:
+        plugin = cls(config)
+    except Exception as exc:
+        raise PluginError(f"plugin {name!r} ({group}) failed to start: {exc}") from exc
+    plugin.name = name
+    return plugin
+
+
+def load_plugins(config: Mapping[str, Any]) -> PluginRegistry:
+    registry = PluginRegistry()
+    for name in config.get("SMS_PROVIDERS", []):
+        registry.sms_providers[name] = _load("parley.sms_providers", name, config)  # type: ignore[assignment]
+    for name in config.get("CONTACT_RESOLVERS", []):
+        registry.contact_resolvers.append(_load("parley.contact_resolvers", name, config))  # type: ignore[arg-type]
+    for name in config.get("BOTS", []):
+        registry.bots[name] = _load("parley.bots", name, config)  # type: ignore[assignment]
+    return registry

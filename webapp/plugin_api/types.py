@@ -1,0 +1,82 @@
+"""What crosses the boundary between Parley and its plugins: plain, frozen values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A message Parley asks a provider to send."""
+
+    message_id: int  # Parley's own id: lets a status report find the message before send returns
+    from_phone: str  # E.164
+    to_phone: str  # E.164
+    body: str
+    status_callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What a provider answered. `status` is "sent" (accepted) or "failed"."""
+
+    status: str
+    provider_message_id: str | None = None
+    error_code: str | None = None
+    error_reason: str | None = None
+    # A transient failure (network, 5xx, 429) may succeed when retried; a permanent one never will.
+    transient: bool = False
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """An HTTP request a provider sent us, as the provider plugin needs to verify and parse it."""
+
+    method: str
+    url: str  # the public URL the provider called (PUBLIC_BASE_URL + path + query)
+    headers: Mapping[str, str]
+    form: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    from_phone: str
+    to_phone: str
+    body: str
+    provider_message_id: str | None = None
+    media_urls: tuple[str, ...] = ()
+    # The provider's own reading of the message: "optout", "optin", "help" or None.
+    intent: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    provider_message_id: str
+    status: str  # queued, sent, delivered, undelivered, failed
+    parley_message_id: int | None = None
+    error_code: str | None = None
+    error_reason: str | None = None
+    recipient_opted_out: bool = False
+
+
+@dataclass(frozen=True)
+class ContactName:
+    name: str
+    source: str = ""  # e.g. the campaign it came from
+
+
+@dataclass(frozen=True)
+class BotContext:
+    conversation_id: int
+    office_id: int
+    contact_phone: str
+    history: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class BotReply:
+    """A bot's answer: `text` to send, or `escalate` to hand over to an agent, or neither."""
+
+    text: str | None = None
+    escalate: bool = False

@@ -1,0 +1,38 @@
+"""The task queue (Huey): SQLite in the instance folder by default, Redis at scale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from flask import Flask, current_app
+from huey import Huey, RedisHuey, SqliteHuey
+
+
+def make_huey(queue_url: str, immediate: bool = False) -> Huey:
+    parsed = urlparse(queue_url)
+    if parsed.scheme == "sqlite":
+        path = queue_url[len("sqlite:///") :]
+        if not path:
+            raise ValueError("QUEUE_URL sqlite:///PATH needs a file path")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        huey: Huey = SqliteHuey("parley", filename=path, results=False)
+    elif parsed.scheme in ("redis", "rediss"):
+        huey = RedisHuey("parley", url=queue_url, results=False)
+    else:
+        raise ValueError(f"QUEUE_URL must start with sqlite:/// or redis://, not {queue_url!r}")
+    huey.immediate = immediate  # tests: run each task inline, in memory
+    return huey
+
+
+def init_queue(app: Flask) -> None:
+    from webapp import tasks
+
+    huey = make_huey(app.config["QUEUE_URL"], immediate=app.config["QUEUE_IMMEDIATE"])
+    app.extensions["parley.huey"] = huey
+    app.extensions["parley.tasks"] = tasks.register(huey, app)
+
+
+def enqueue_send(message_id: int) -> None:
+    """Queue a committed message for sending. Call with no open transaction."""
+    current_app.extensions["parley.tasks"].send_message(message_id)

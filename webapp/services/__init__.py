@@ -1,0 +1,1 @@
+"""Services hold Parley's rules. They take explicit arguments and run without a request."""

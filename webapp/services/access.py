@@ -1,0 +1,99 @@
+"""Who may see and use what. Every view asks here; nothing is trusted from the UI."""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, or_, select, union
+
+from webapp.extensions import db
+from webapp.models import (
+    Conversation,
+    Participant,
+    ReusableNumber,
+    User,
+    number_agents,
+    number_inboxes,
+    office_memberships,
+)
+
+
+class AccessDenied(Exception):
+    """The user may not see or do this (answered 403, or 404 where existence would leak)."""
+
+
+def _my_office_ids(user: User):
+    return select(office_memberships.c.office_id).where(office_memberships.c.user_id == user.id)
+
+
+def _accessible_selects(user: User) -> list:
+    return [
+        select(number_agents.c.number_id).where(number_agents.c.user_id == user.id),
+        select(number_inboxes.c.number_id).where(
+            number_inboxes.c.office_id.in_(_my_office_ids(user))
+        ),
+    ]
+
+
+def accessible_number_ids_query(user: User):
+    """Numbers the user has access to: an assigned agent, or a member of an assigned inbox's office."""
+    return union(*_accessible_selects(user))
+
+
+def sendable_numbers(user: User) -> list[ReusableNumber]:
+    """The compose From list: active numbers the user has access to."""
+    return list(
+        db.session.scalars(
+            select(ReusableNumber)
+            .where(
+                ReusableNumber.active.is_(True),
+                ReusableNumber.id.in_(accessible_number_ids_query(user)),
+            )
+            .order_by(ReusableNumber.label, ReusableNumber.phone)
+        )
+    )
+
+
+def sendable_number(user: User, number_id: int | None) -> ReusableNumber:
+    """The number a user asked to send from, if they may; AccessDenied otherwise."""
+    if number_id is None:
+        raise AccessDenied("no number chosen")
+    number = db.session.scalar(
+        select(ReusableNumber).where(
+            ReusableNumber.id == number_id,
+            ReusableNumber.active.is_(True),
+            ReusableNumber.id.in_(accessible_number_ids_query(user)),
+        )
+    )
+    if number is None:
+        raise AccessDenied("no access to that number")
+    return number
+
+
+def visible_number_ids(user: User) -> list[int]:
+    """Numbers all of whose conversations the user sees (access, or admin of the number's office)."""
+    queries = _accessible_selects(user)
+    if user.is_admin:
+        queries.append(
+            select(ReusableNumber.id).where(ReusableNumber.office_id.in_(_my_office_ids(user)))
+        )
+    return sorted(set(db.session.scalars(union(*queries))))
+
+
+def visible_conversation_clause(user: User, number_ids: list[int]):
+    """SQL condition: a conversation the user may see (by number, or as a participant)."""
+    participant = exists().where(
+        Participant.conversation_id == Conversation.id, Participant.user_id == user.id
+    )
+    return or_(Conversation.number_id.in_(number_ids), participant)
+
+
+def visible_conversation(user: User, conversation_id: int) -> Conversation:
+    """The conversation, when visible to the user; AccessDenied otherwise (answered 404)."""
+    conversation = db.session.scalar(
+        select(Conversation).where(
+            Conversation.id == conversation_id,
+            visible_conversation_clause(user, visible_number_ids(user)),
+        )
+    )
+    if conversation is None:
+        raise AccessDenied("conversation not visible")
+    return conversation

@@ -1,0 +1,173 @@
+"""Campaign records: contact lists imported from CSV (row-by-row report), launch and archive."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from sqlalchemy import func, insert, select
+
+from webapp.extensions import db
+from webapp.models import Campaign, CampaignContact, CampaignStatus, utcnow
+from webapp.services.directory import office_by_name
+from webapp.services.phones import PhoneError, parse_any_phone
+
+PHONE_HEADERS = ("phone", "mobile phone", "mobile", "phone number", "cell phone")
+BATCH_SIZE = 1000
+
+
+class CampaignError(ValueError):
+    """The campaign or its file cannot be used; nothing was changed."""
+
+    def __init__(self, message: str, errors: list[RowError] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int  # the CSV line number a person sees in a spreadsheet (header is line 1)
+    reason: str
+
+
+@dataclass
+class ContactRow:
+    line: int
+    first_name: str
+    last_name: str
+    phone: str
+    extra: dict[str, str]
+
+
+@dataclass
+class ImportReport:
+    campaign_name: str
+    imported: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
+    """UTF-8 (with or without BOM); files that are not UTF-8 are read as Latin-1 (Excel's habit)."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    encoding = "utf-8-sig"
+    try:
+        while chunk := raw.read(1 << 20):  # a chunk at a time: big files stay out of memory
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        encoding = "latin-1"
+    raw.seek(0)
+    return io.TextIOWrapper(raw, encoding=encoding, newline="")
+
+
+def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
+    """Each data row as a ContactRow or a RowError. Raises CampaignError for an unusable header."""
+    reader = csv.reader(_text_stream(raw))
+    header = next(reader, None)
+    if not header:
+        raise CampaignError("The file is empty; it needs a header row first_name,last_name,phone.")
+    columns = [name.strip().lower() for name in header]
+    phone_col = next((columns.index(h) for h in PHONE_HEADERS if h in columns), None)
+    if phone_col is None:
+        raise CampaignError(
+            "The file has no phone column; the header must include first_name,last_name,phone."
+        )
+    first_col = columns.index("first_name") if "first_name" in columns else None
+    last_col = columns.index("last_name") if "last_name" in columns else None
+    known = {phone_col, first_col, last_col}
+    seen: dict[str, int] = {}
+    for values in reader:
+        line = reader.line_num
+        if not any(value.strip() for value in values):
+            continue  # blank lines are not contacts
+        if len(values) != len(header):
+            yield RowError(line, f"has {len(values)} fields; the header has {len(header)}")
+            continue
+        try:
+            phone = parse_any_phone(values[phone_col])
+        except PhoneError as exc:
+            yield RowError(line, f"phone {values[phone_col]!r}: {exc}")
+            continue
+        if phone in seen:
+            yield RowError(line, f"phone {values[phone_col]!r} repeats line {seen[phone]}")
+            continue
+        seen[phone] = line
+        yield ContactRow(
+            line=line,
+            first_name=values[first_col].strip()[:120] if first_col is not None else "",
+            last_name=values[last_col].strip()[:120] if last_col is not None else "",
+            phone=phone,
+            extra={header[i].strip(): v for i, v in enumerate(values) if i not in known},
+        )
+
+
+def import_campaign(name: str, office_name: str, raw: BinaryIO, launch: bool = False) -> ImportReport:
+    """Create a campaign from a CSV. Valid rows are saved; each invalid row is reported.
+
+    A file with no valid row saves nothing.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise CampaignError("A campaign needs a name.")
+    if db.session.scalar(select(Campaign.id).where(func.lower(Campaign.name) == name.lower())):
+        raise CampaignError(f"A campaign named {name!r} already exists.")
+    office = office_by_name(office_name)
+    campaign = Campaign(name=name, office=office, status=CampaignStatus.DRAFT.value)
+    db.session.add(campaign)
+    db.session.flush()
+    report = ImportReport(campaign_name=name)
+    batch: list[dict] = []
+    for row in read_contacts(raw):
+        if isinstance(row, RowError):
+            report.errors.append(row)
+            continue
+        batch.append(
+            {
+                "campaign_id": campaign.id,
+                "first_name": row.first_name,
+                "last_name": row.last_name,
+                "phone": row.phone,
+                "extra": row.extra,
+            }
+        )
+        if len(batch) >= BATCH_SIZE:
+            report.imported += _insert(batch)
+    report.imported += _insert(batch)
+    if report.imported == 0:
+        db.session.rollback()
+        raise CampaignError(
+            "The file has no valid contact rows; nothing was imported.", report.errors
+        )
+    if launch:
+        launch_campaign(campaign)
+    db.session.commit()
+    return report
+
+
+def _insert(batch: list[dict]) -> int:
+    if not batch:
+        return 0
+    db.session.execute(insert(CampaignContact), batch)
+    count = len(batch)
+    batch.clear()
+    return count
+
+
+def campaign_by_name(name: str) -> Campaign:
+    campaign = db.session.scalar(
+        select(Campaign).where(func.lower(Campaign.name) == (name or "").strip().lower())
+    )
+    if campaign is None:
+        raise CampaignError(f"No campaign named {name!r}.")
+    return campaign
+
+
+def launch_campaign(campaign: Campaign) -> None:
+    if campaign.status != CampaignStatus.DRAFT:
+        raise CampaignError(f"Campaign {campaign.name!r} is {campaign.status}; only drafts launch.")
+    campaign.status = CampaignStatus.LAUNCHED.value
+    campaign.launched_at = utcnow()

@@ -1,0 +1,119 @@
+"""Conversations: one per (reusable number, contact phone), and the changes agents make to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import (
+    AuthorKind,
+    Conversation,
+    Direction,
+    Message,
+    Mode,
+    Participant,
+    ReadMark,
+    ReusableNumber,
+    User,
+    utcnow,
+)
+from webapp.services.dbutil import insert_ignoring_conflict, upsert
+
+PREVIEW_LENGTH = 120
+
+
+class ConversationError(Exception):
+    """An action the conversation's state does not allow; the message says why."""
+
+
+def get_or_create(number: ReusableNumber, contact_phone: str) -> Conversation:
+    """The conversation of a number and phone, created in the number's backing mode if new.
+
+    Safe under concurrency: the unique (number, phone) constraint decides, not a check.
+    """
+    insert_ignoring_conflict(
+        Conversation,
+        ["number_id", "contact_phone"],
+        number_id=number.id,
+        contact_phone=contact_phone,
+        mode=number.backing,
+        needs_attention=False,
+        last_activity_at=utcnow(),
+        last_message_preview="",
+    )
+    return db.session.scalars(
+        select(Conversation).where(
+            Conversation.number_id == number.id, Conversation.contact_phone == contact_phone
+        )
+    ).one()
+
+
+def touch(conversation: Conversation, message: Message, at: datetime | None = None) -> None:
+    """Move the conversation to the top of lists with this message as its preview."""
+    conversation.last_activity_at = at or utcnow()
+    preview = message.body or ("(picture)" if message.media_urls else "")
+    conversation.last_message_preview = preview[:PREVIEW_LENGTH]
+
+
+def add_participant(conversation: Conversation, user: User) -> None:
+    insert_ignoring_conflict(
+        Participant, ["conversation_id", "user_id"], conversation_id=conversation.id, user_id=user.id
+    )
+
+
+def mark_read(conversation: Conversation, user: User) -> None:
+    now = utcnow()
+    upsert(
+        ReadMark,
+        ["user_id", "conversation_id"],
+        values={"user_id": user.id, "conversation_id": conversation.id, "read_at": now},
+        update={"read_at": now},
+    )
+
+
+def clear_attention(conversation: Conversation, user: User) -> None:
+    """Does Not Need Attention: clear the flag without replying."""
+    conversation.needs_attention = False
+    add_event(conversation, f"{user.name} marked this as not needing attention", user)
+
+
+def switch_mode(conversation: Conversation, user: User) -> str:
+    """Toggle bot ↔ agent mode; refused while the conversation needs attention."""
+    if conversation.needs_attention:
+        raise ConversationError(
+            "This conversation needs attention: reply or mark it Does Not Need Attention "
+            "before switching mode."
+        )
+    conversation.mode = Mode.BOT.value if conversation.mode == Mode.AGENT else Mode.AGENT.value
+    add_event(conversation, f"{user.name} switched this conversation to {conversation.mode} mode", user)
+    return conversation.mode
+
+
+def add_event(conversation: Conversation, text: str, user: User | None = None) -> Message:
+    """A note in the conversation's history (who did what), not a text message."""
+    event = Message(
+        conversation_id=conversation.id,
+        direction=Direction.EVENT.value,
+        body=text,
+        author_kind=AuthorKind.SYSTEM.value if user is None else AuthorKind.AGENT.value,
+        author_user_id=user.id if user else None,
+        status="",
+    )
+    db.session.add(event)
+    return event
+
+
+def history(conversation: Conversation, limit: int = 500) -> list[Message]:
+    """The conversation's messages, oldest first (the newest `limit`), authors loaded in one go."""
+    from sqlalchemy.orm import joinedload
+
+    rows = db.session.scalars(
+        select(Message)
+        .options(joinedload(Message.author))
+        .where(Message.conversation_id == conversation.id)
+        .order_by(Message.id.desc())
+        .limit(limit)
+    ).all()
+    return list(reversed(rows))

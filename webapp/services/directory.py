@@ -1,0 +1,109 @@
+"""Offices, users and reusable numbers: creating them with the checks every entry point shares."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import Backing, Office, ReusableNumber, Role, User
+from webapp.services.phones import PhoneError, parse_e164
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD_LENGTH = 8
+
+
+class DirectoryError(ValueError):
+    """Bad input for an office, user or number; nothing was changed."""
+
+
+def office_by_name(name: str) -> Office:
+    office = db.session.scalar(select(Office).where(func.lower(Office.name) == name.strip().lower()))
+    if office is None:
+        raise DirectoryError(f"No office named {name!r}.")
+    return office
+
+
+def user_by_email(email: str) -> User:
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise DirectoryError(f"No user with email {email!r}.")
+    return user
+
+
+def create_office(name: str, help_text: str = "") -> Office:
+    name = (name or "").strip()
+    if not name:
+        raise DirectoryError("An office needs a name.")
+    if len(name) > 120:
+        raise DirectoryError("An office name can be at most 120 characters.")
+    if db.session.scalar(select(Office.id).where(func.lower(Office.name) == name.lower())):
+        raise DirectoryError(f"An office named {name!r} already exists.")
+    office = Office(name=name, help_text=help_text)
+    db.session.add(office)
+    db.session.flush()
+    return office
+
+
+def create_user(
+    email: str,
+    role: str,
+    password: str,
+    name: str | None = None,
+    office_names: list[str] | tuple[str, ...] = (),
+) -> User:
+    email = (email or "").strip().lower()
+    if not EMAIL_PATTERN.match(email):
+        raise DirectoryError(f"{email!r} is not an email address.")
+    if role not in {r.value for r in Role}:
+        raise DirectoryError(f"Role must be one of admin, standard, limited (not {role!r}).")
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise DirectoryError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    if db.session.scalar(select(User.id).where(User.email == email)):
+        raise DirectoryError(f"A user with email {email!r} already exists.")
+    offices = [office_by_name(office) for office in office_names]
+    user = User(email=email, role=role, name=(name or "").strip() or email.split("@")[0])
+    user.set_password(password)
+    user.offices = offices
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def add_number(
+    phone: str,
+    office_name: str,
+    provider: str,
+    backing: str,
+    enabled_providers: list[str],
+    agent_emails: list[str] | tuple[str, ...] = (),
+    inbox_offices: list[str] | tuple[str, ...] = (),
+    label: str = "",
+    description: str = "",
+) -> ReusableNumber:
+    try:
+        e164 = parse_e164(phone)
+    except PhoneError as exc:
+        raise DirectoryError(str(exc)) from None
+    if provider not in enabled_providers:
+        enabled = ", ".join(enabled_providers) or "none"
+        raise DirectoryError(f"Provider {provider!r} is not enabled (enabled: {enabled}).")
+    if backing not in {b.value for b in Backing}:
+        raise DirectoryError(f"Backing must be agent or bot (not {backing!r}).")
+    if db.session.scalar(select(ReusableNumber.id).where(ReusableNumber.phone == e164)):
+        raise DirectoryError(f"{e164} is already a reusable number.")
+    office = office_by_name(office_name)
+    number = ReusableNumber(
+        phone=e164,
+        office=office,
+        provider=provider,
+        backing=backing,
+        label=label.strip(),
+        description=description.strip(),
+    )
+    number.agents = [user_by_email(email) for email in agent_emails]
+    number.inboxes = [office_by_name(name) for name in inbox_offices]
+    db.session.add(number)
+    db.session.flush()
+    return number

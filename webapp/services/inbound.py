@@ -1,0 +1,140 @@
+"""The inbound pipeline: every incoming text, from a provider webhook or `sms receive`, ends here."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import (
+    AuthorKind,
+    Conversation,
+    Direction,
+    Message,
+    Mode,
+    ReusableNumber,
+    Status,
+    utcnow,
+)
+from webapp.plugin_api import InboundMessage
+from webapp.services import conversations, optouts
+from webapp.services.dbutil import insert_ignoring_conflict
+from webapp.services.phones import normalise_provider_phone
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HELP_TEXT = "Reply STOP to stop receiving texts from us, START to receive them again."
+
+
+class InboundError(ValueError):
+    """An inbound message Parley cannot take (e.g. to a number it does not have)."""
+
+
+@dataclass(frozen=True)
+class Received:
+    conversation_id: int
+    message_id: int
+    duplicate: bool = False
+
+
+def receive(inbound: InboundMessage, provider: str) -> Received:
+    """Store an inbound message once and route it (needs attention, opt-outs, HELP).
+
+    Idempotent on (provider, provider message id): a repeated delivery changes nothing.
+    """
+    contact_phone = normalise_provider_phone(inbound.from_phone)
+    number_phone = normalise_provider_phone(inbound.to_phone)
+    number = db.session.scalar(
+        select(ReusableNumber).where(
+            ReusableNumber.phone == number_phone, ReusableNumber.active.is_(True)
+        )
+    )
+    if number is None:
+        raise InboundError(f"{number_phone} is not an active reusable number")
+
+    # Sources without their own ids (the console) get one, so every message has a key.
+    provider_message_id = inbound.provider_message_id or f"local-{uuid.uuid4()}"
+    conversation = conversations.get_or_create(number, contact_phone)
+    now = utcnow()
+    inserted = insert_ignoring_conflict(
+        Message,
+        ["provider", "provider_message_id"],
+        conversation_id=conversation.id,
+        direction=Direction.INBOUND.value,
+        body=inbound.body,
+        media_urls=list(inbound.media_urls),
+        author_kind=AuthorKind.CONTACT.value,
+        status=Status.RECEIVED.value,
+        provider=provider,
+        provider_message_id=provider_message_id,
+        created_at=now,
+        updated_at=now,
+    )
+    if not inserted:
+        db.session.rollback()
+        existing = db.session.scalars(
+            select(Message).where(
+                Message.provider == provider,
+                Message.provider_message_id == provider_message_id,
+            )
+        ).one()
+        return Received(existing.conversation_id, existing.id, duplicate=True)
+    message = db.session.scalars(
+        select(Message).where(
+            Message.provider == provider, Message.provider_message_id == provider_message_id
+        )
+    ).one()
+
+    conversations.touch(conversation, message, now)
+    conversation.last_inbound_at = now
+    intent = _intent(inbound)
+    automatic_reply = _handle_keywords(intent, conversation, number, provider)
+    if intent is None:
+        _route(conversation)
+    db.session.commit()
+    if automatic_reply:
+        from webapp.services.sending import send_automatic
+
+        conversation = db.session.get(Conversation, conversation.id)
+        send_automatic(conversation, automatic_reply, AuthorKind.SYSTEM)
+    return Received(conversation.id, message.id)
+
+
+def _intent(inbound: InboundMessage) -> optouts.Intent | None:
+    if inbound.intent in {i.value for i in optouts.Intent}:
+        return optouts.Intent(inbound.intent)
+    return optouts.keyword_intent(inbound.body)
+
+
+def _handle_keywords(
+    intent: optouts.Intent | None, conversation: Conversation, number: ReusableNumber, provider: str
+) -> str | None:
+    """Apply opt-out, opt-in and HELP. Returns the text to answer with, if any."""
+    phone = conversation.contact_phone
+    if intent is optouts.Intent.OPT_OUT:
+        optouts.opt_out(phone, source="keyword", detail=f"texted {number.phone}")
+        conversations.add_event(conversation, "Contact opted out; no more texts will be sent.")
+    elif intent is optouts.Intent.OPT_IN:
+        if optouts.opt_in(phone, source="keyword", detail=f"texted {number.phone}"):
+            conversations.add_event(conversation, "Contact opted back in.")
+    elif intent is optouts.Intent.HELP:
+        if not _provider_answers_keywords(provider):
+            return number.office.help_text or DEFAULT_HELP_TEXT
+    return None
+
+
+def _provider_answers_keywords(provider: str) -> bool:
+    from flask import current_app
+
+    plugin = current_app.extensions["parley"].sms_providers.get(provider)
+    return bool(plugin and plugin.handles_keywords)
+
+
+def _route(conversation: Conversation) -> None:
+    """Section 4: a reply in agent mode needs attention; in bot mode the bot answers."""
+    if conversation.mode == Mode.AGENT:
+        conversation.needs_attention = True
+    # Bot mode: answered by the bot plugin; it stays out of Needs Attention unless the bot escalates.

@@ -1,0 +1,78 @@
+"""Opt-outs: the keyword rules, and the list that every send is checked against."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from sqlalchemy import delete, select
+
+from webapp.extensions import db
+from webapp.models import OptOut, OptOutEvent, User
+from webapp.services.dbutil import insert_ignoring_conflict
+
+OPT_OUT_KEYWORDS = frozenset(
+    {
+        "stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout",
+        "stop all", "do not text", "do not message", "take me off your list",
+    }
+)  # fmt: skip
+OPT_IN_KEYWORDS = frozenset({"start", "unstop", "resume"})
+HELP_KEYWORDS = frozenset({"help", "info"})
+
+OPTED_OUT_ERROR = "Failed to Send SMS Message: this contact has opted out"
+
+
+class Intent(StrEnum):
+    OPT_OUT = "optout"
+    OPT_IN = "optin"
+    HELP = "help"
+
+
+def keyword_intent(text: str) -> Intent | None:
+    """The intent of a message that is, as a whole and in any case, a keyword; None otherwise."""
+    words = re.sub(r"[^\w\s]", " ", (text or "").lower()).split()
+    phrase = " ".join(words)
+    if phrase in OPT_OUT_KEYWORDS:
+        return Intent.OPT_OUT
+    if phrase in OPT_IN_KEYWORDS:
+        return Intent.OPT_IN
+    if phrase in HELP_KEYWORDS:
+        return Intent.HELP
+    return None
+
+
+def is_opted_out(phone: str) -> bool:
+    return db.session.get(OptOut, phone) is not None
+
+
+def opted_out_phones(phones: list[str]) -> set[str]:
+    if not phones:
+        return set()
+    return set(db.session.scalars(select(OptOut.phone).where(OptOut.phone.in_(set(phones)))))
+
+
+def opt_out(phone: str, source: str, user: User | None = None, detail: str = "") -> bool:
+    """Record an opt-out (in the caller's transaction). True when the phone was not opted out."""
+    added = insert_ignoring_conflict(
+        OptOut,
+        ["phone"],
+        phone=phone,
+        source=source,
+        created_by_id=user.id if user else None,
+    )
+    if added:
+        db.session.add(
+            OptOutEvent(phone=phone, action="opt_out", source=source, user=user, detail=detail)
+        )
+    return added
+
+
+def opt_in(phone: str, source: str, user: User | None = None, detail: str = "") -> bool:
+    """Remove an opt-out (in the caller's transaction). True when the phone was opted out."""
+    removed = db.session.execute(delete(OptOut).where(OptOut.phone == phone)).rowcount == 1
+    if removed:
+        db.session.add(
+            OptOutEvent(phone=phone, action="opt_in", source=source, user=user, detail=detail)
+        )
+    return removed

@@ -1,0 +1,100 @@
+"""Phone numbers: parsed with `phonenumbers`, stored as E.164, shown as (202) 555-0143."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat
+
+
+class PhoneError(ValueError):
+    """A phone the user typed that Parley cannot text; the message says why."""
+
+
+_ALLOWED_US_INPUT = re.compile(r"^[\d\s().+-]+$")
+
+
+def parse_us_phone(text: str) -> str:
+    """A US number typed by a person (10 digits, any punctuation, optional 1 or +1) as E.164."""
+    raw = (text or "").strip()
+    if not raw:
+        raise PhoneError("Enter a phone number.")
+    if not _ALLOWED_US_INPUT.match(raw):
+        raise PhoneError("Enter a 10-digit US phone number, like (202) 555-0143.")
+    digits = re.sub(r"\D", "", raw)
+    international = raw.startswith("+") and not raw.startswith("+1")
+    if international or (raw.startswith("00")) or len(digits) > 11 or (
+        len(digits) == 11 and not digits.startswith("1")
+    ):
+        raise PhoneError(
+            "International numbers are not supported yet; enter a 10-digit US phone number."
+        )
+    if len(digits) not in (10, 11):
+        raise PhoneError("Enter a 10-digit US phone number, like (202) 555-0143.")
+    try:
+        number = phonenumbers.parse(raw, "US")
+    except NumberParseException:
+        raise PhoneError("Enter a 10-digit US phone number, like (202) 555-0143.") from None
+    if number.country_code != 1 or phonenumbers.region_code_for_number(number) not in (
+        "US",
+        None,
+    ):
+        raise PhoneError(
+            "International numbers are not supported yet; enter a 10-digit US phone number."
+        )
+    if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number_for_region(
+        number, "US"
+    ):
+        raise PhoneError("That is not a valid US phone number; check the area code and digits.")
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def parse_e164(text: str) -> str:
+    """A number given in strict E.164 (+ and digits), as for reusable numbers."""
+    raw = (text or "").strip()
+    if not re.fullmatch(r"\+[1-9]\d{6,14}", raw):
+        raise PhoneError(f"{raw!r} is not an E.164 phone number (like +12025550143).")
+    try:
+        number = phonenumbers.parse(raw, None)
+    except NumberParseException:
+        raise PhoneError(f"{raw!r} is not an E.164 phone number (like +12025550143).") from None
+    if not phonenumbers.is_valid_number(number):
+        raise PhoneError(f"{raw!r} is not a valid phone number.")
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def normalise_provider_phone(text: str) -> str:
+    """A phone as providers send it ("12025550143" or "+12025550143") as E.164."""
+    raw = (text or "").strip()
+    if not raw:
+        raise PhoneError("missing phone number")
+    candidate = raw if raw.startswith("+") else f"+{raw}"
+    try:
+        number = phonenumbers.parse(candidate, None)
+    except NumberParseException:
+        raise PhoneError(f"{raw!r} is not a phone number") from None
+    if not phonenumbers.is_possible_number(number):
+        raise PhoneError(f"{raw!r} is not a phone number")
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def parse_any_phone(text: str) -> str:
+    """A phone typed anywhere (US formats or E.164), for lookups and the command line."""
+    raw = (text or "").strip()
+    if raw.startswith("+") and not raw.startswith("+1"):
+        return parse_e164(raw)
+    return parse_us_phone(raw)
+
+
+def format_phone(e164: str | None) -> str:
+    """(202) 555-0143 for US numbers; international format otherwise."""
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return e164
+    if number.country_code == 1:
+        return phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)

@@ -1,0 +1,36 @@
+"""SMS length: characters and segments, GSM-7 or UCS-2 (mirrored by static/js/counter.js)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_MESSAGE_LENGTH = 1600
+
+GSM7_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENDED = set("^{}\\[~]|€\f")
+
+
+@dataclass(frozen=True)
+class SegmentCount:
+    characters: int
+    segments: int
+    encoding: str  # "GSM-7" or "UCS-2"
+
+
+def count_segments(text: str) -> SegmentCount:
+    if all(ch in GSM7_BASIC or ch in GSM7_EXTENDED for ch in text):
+        units = sum(2 if ch in GSM7_EXTENDED else 1 for ch in text)
+        single, multi, encoding = 160, 153, "GSM-7"
+    else:
+        units = len(text.encode("utf-16-le")) // 2
+        single, multi, encoding = 70, 67, "UCS-2"
+    if units == 0:
+        segments = 0
+    elif units <= single:
+        segments = 1
+    else:
+        segments = -(-units // multi)
+    return SegmentCount(characters=len(text), segments=segments, encoding=encoding)

@@ -1,0 +1,259 @@
+"""Sending: compose and reply queue a message; the worker hands it to the provider.
+
+The message row is committed as `queued` before any provider call, so nothing accepted is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from webapp.extensions import db
+from webapp.models import (
+    AuthorKind,
+    Conversation,
+    Direction,
+    Message,
+    ReusableNumber,
+    Status,
+    User,
+    utcnow,
+)
+from webapp.plugin_api import OutboundMessage, SendResult
+from webapp.queue import enqueue_send
+from webapp.services import access, conversations
+from webapp.services.optouts import OPTED_OUT_ERROR, is_opted_out
+from webapp.services.phones import PhoneError, parse_us_phone
+from webapp.services.segments import MAX_MESSAGE_LENGTH
+
+log = logging.getLogger(__name__)
+
+# Order of delivery states: a report never moves a message backwards.
+STATUS_RANK = {
+    Status.QUEUED: 0,
+    Status.SENDING: 1,
+    Status.SENT: 2,
+    Status.DELIVERED: 3,
+    Status.UNDELIVERED: 3,
+    Status.FAILED: 3,
+}
+MAX_ATTEMPTS = 5
+STUCK_AFTER = timedelta(minutes=2)
+
+
+class SendError(Exception):
+    """A message that cannot be sent; `field` names the form field the message belongs to."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def validate_body(body: str | None) -> str:
+    text = (body or "").replace("\r\n", "\n")
+    if not text.strip():
+        raise SendError("body", "Enter a message.")
+    if len(text) > MAX_MESSAGE_LENGTH:
+        raise SendError(
+            "body",
+            f"A message can be at most {MAX_MESSAGE_LENGTH:,} characters; this one has {len(text):,}.",
+        )
+    return text
+
+
+def create_text(
+    sender: User, number_id: int | None, to: str, body: str, idempotency_key: str | None = None
+) -> Message:
+    """A 1:1 text from the compose form. Continues the conversation if one exists."""
+    if not sender.can_create_texts:
+        raise access.AccessDenied("this role cannot create 1:1 texts")
+    errors: dict[str, str] = {}
+    try:
+        number = access.sendable_number(sender, number_id)
+    except access.AccessDenied:
+        number = None
+        errors["number"] = "Choose a number you have access to."
+    try:
+        phone = parse_us_phone(to)
+    except PhoneError as exc:
+        phone = None
+        errors["to"] = str(exc)
+    try:
+        text = validate_body(body)
+    except SendError as exc:
+        errors["body"] = exc.message
+    if errors:
+        raise ComposeErrors(errors)
+    assert number is not None and phone is not None
+    existing = _by_idempotency_key(idempotency_key)
+    if existing is not None:
+        return existing
+    if is_opted_out(phone):
+        raise ComposeErrors({"form": OPTED_OUT_ERROR})
+    conversation = conversations.get_or_create(number, phone)
+    return _queue_outbound(conversation, number, text, sender, idempotency_key)
+
+
+def reply(
+    sender: User, conversation: Conversation, body: str, idempotency_key: str | None = None
+) -> Message:
+    """An agent's reply in a conversation visible to them (the view checked that)."""
+    text = validate_body(body)
+    existing = _by_idempotency_key(idempotency_key)
+    if existing is not None:
+        return existing
+    if is_opted_out(conversation.contact_phone):
+        raise SendError("body", OPTED_OUT_ERROR)
+    return _queue_outbound(conversation, conversation.number, text, sender, idempotency_key)
+
+
+def send_automatic(conversation: Conversation, body: str, author_kind: AuthorKind) -> Message | None:
+    """A message Parley or a bot sends itself (e.g. the HELP answer). Skipped when opted out."""
+    if is_opted_out(conversation.contact_phone):
+        return None
+    return _queue_outbound(conversation, conversation.number, body, None, None, author_kind)
+
+
+class ComposeErrors(SendError):
+    """Several field errors at once, for the compose form."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        first_field, first = next(iter(errors.items()))
+        super().__init__(first_field, first)
+        self.errors = errors
+
+
+def _by_idempotency_key(key: str | None) -> Message | None:
+    if not key:
+        return None
+    return db.session.scalar(select(Message).where(Message.idempotency_key == key))
+
+
+def _queue_outbound(
+    conversation: Conversation,
+    number: ReusableNumber,
+    text: str,
+    sender: User | None,
+    idempotency_key: str | None,
+    author_kind: AuthorKind = AuthorKind.AGENT,
+) -> Message:
+    message = Message(
+        conversation_id=conversation.id,
+        direction=Direction.OUTBOUND.value,
+        body=text,
+        author_kind=author_kind.value,
+        author_user_id=sender.id if sender else None,
+        status=Status.QUEUED.value,
+        provider=number.provider,
+        idempotency_key=idempotency_key or None,
+    )
+    db.session.add(message)
+    if sender is not None:
+        conversations.add_participant(conversation, sender)
+        conversation.needs_attention = False
+        conversations.mark_read(conversation, sender)
+    conversations.touch(conversation, message)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # The same form was submitted twice at once: the other submit made the message.
+        db.session.rollback()
+        existing = _by_idempotency_key(idempotency_key)
+        if existing is None:
+            raise
+        return existing
+    message_id = message.id
+    db.session.commit()
+    enqueue_send(message_id)
+    return db.session.get(Message, message_id)
+
+
+def deliver(message_id: int) -> int | None:
+    """Worker side: send one queued message. Returns seconds until a retry, or None when done."""
+    message = db.session.get(Message, message_id, with_for_update=True, populate_existing=True)
+    if message is None or message.status != Status.QUEUED:
+        db.session.rollback()
+        return None  # already sent, failed, or being sent by another worker
+    conversation = message.conversation
+    number = conversation.number
+    # Checked in the same transaction that claims the message: a STOP that came in while it waited
+    # in the queue still stops it.
+    if is_opted_out(conversation.contact_phone):
+        _fail(message, OPTED_OUT_ERROR, code="opted_out")
+        db.session.commit()
+        return None
+    message.status = Status.SENDING.value
+    message.attempts += 1
+    attempt = message.attempts
+    outbound = OutboundMessage(
+        message_id=message.id,
+        from_phone=number.phone,
+        to_phone=conversation.contact_phone,
+        body=message.body,
+        status_callback_url=status_callback_url(message.provider or number.provider, message.id),
+    )
+    provider_name = message.provider or number.provider
+    db.session.commit()
+
+    try:
+        provider = current_app.extensions["parley"].provider(provider_name)
+        result = provider.send(outbound)
+    except Exception as exc:  # a provider must not raise, but one that does must not lose the message
+        log.exception("provider %s raised while sending message %s", provider_name, message_id)
+        result = SendResult(status="failed", error_reason=f"Provider error: {exc}", transient=True)
+
+    message = db.session.get(Message, message_id, with_for_update=True, populate_existing=True)
+    if result.provider_message_id and not message.provider_message_id:
+        message.provider_message_id = result.provider_message_id
+    retry_in = None
+    if result.status == "sent":
+        advance_status(message, Status.SENT)
+    elif result.transient and attempt < MAX_ATTEMPTS:
+        message.status = Status.QUEUED.value
+        message.error_reason = result.error_reason
+        retry_in = 2 ** attempt  # 2, 4, 8, 16 s
+    else:
+        _fail(message, result.error_reason or "The provider refused the message", result.error_code)
+    db.session.commit()
+    return retry_in
+
+
+def advance_status(message: Message, status: Status, reason: str | None = None) -> bool:
+    """Move a message forward to `status`; never back, and never out of a final state."""
+    if message.is_final or STATUS_RANK[status] <= STATUS_RANK.get(Status(message.status), -1):
+        return False
+    message.status = status.value
+    if status in (Status.SENT, Status.DELIVERED):
+        message.error_reason = None
+    elif reason:
+        message.error_reason = reason
+    return True
+
+
+def _fail(message: Message, reason: str, code: str | None = None) -> None:
+    message.status = Status.FAILED.value
+    message.error_reason = reason[:300]
+    message.error_code = code
+
+
+def status_callback_url(provider: str, message_id: int) -> str:
+    base = current_app.config["PUBLIC_BASE_URL"]
+    return f"{base}/webhooks/{provider}/status?message_id={message_id}"
+
+
+def stuck_message_ids() -> list[int]:
+    """Queued messages nobody has picked up for a while (a lost enqueue or a dead worker)."""
+    cutoff = utcnow() - STUCK_AFTER
+    return list(
+        db.session.scalars(
+            select(Message.id)
+            .where(Message.status == Status.QUEUED, Message.updated_at < cutoff)
+            .order_by(Message.id)
+            .limit(500)
+        )
+    )

@@ -1,0 +1,132 @@
+/* Parley's small behaviours: the Create Content menu, the message counter, inbox niceties.
+   No inline scripts anywhere (the Content-Security-Policy forbids them). */
+(function () {
+  "use strict";
+
+  /* ---- SMS counter (mirrors webapp/services/segments.py) ---- */
+  var GSM7 = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+  var GSM7_EXT = "^{}\\[~]|€\f";
+
+  function countSegments(text) {
+    var gsm = true, units = 0, i, ch;
+    for (i = 0; i < text.length; i++) {
+      ch = text.charAt(i);
+      if (GSM7.indexOf(ch) >= 0) { units += 1; }
+      else if (GSM7_EXT.indexOf(ch) >= 0) { units += 2; }
+      else { gsm = false; break; }
+    }
+    var single = 160, multi = 153;
+    if (!gsm) { units = text.length; single = 70; multi = 67; } // UTF-16 code units
+    var segments = units === 0 ? 0 : (units <= single ? 1 : Math.ceil(units / multi));
+    return { characters: Array.from(text).length, segments: segments, encoding: gsm ? "GSM-7" : "UCS-2" };
+  }
+
+  function updateCounter(textarea) {
+    var counter = document.getElementById(textarea.getAttribute("data-counter"));
+    if (!counter) { return; }
+    var max = parseInt(counter.getAttribute("data-max") || "1600", 10);
+    var c = countSegments(textarea.value.replace(/\r\n/g, "\n"));
+    counter.textContent = c.characters.toLocaleString("en-US") + " / " + max.toLocaleString("en-US") +
+      " characters · " + c.segments + (c.segments === 1 ? " segment" : " segments") +
+      (c.encoding === "UCS-2" ? " (Unicode)" : "");
+    counter.classList.toggle("is-over", c.characters > max);
+  }
+
+  function initCounters(root) {
+    root.querySelectorAll("textarea[data-counter]").forEach(updateCounter);
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.matches && event.target.matches("textarea[data-counter]")) { updateCounter(event.target); }
+  });
+
+  /* ---- Create Content menu (WAI-ARIA menu button) ---- */
+  function menuParts(el) {
+    var menu = el.closest("[data-menu]");
+    if (!menu) { return null; }
+    return { button: menu.querySelector("[data-menu-button]"), list: menu.querySelector("[role=menu]") };
+  }
+  function openMenu(parts, focusFirst) {
+    parts.list.hidden = false;
+    parts.button.setAttribute("aria-expanded", "true");
+    var first = parts.list.querySelector("[role=menuitem]");
+    if (focusFirst && first) { first.focus(); }
+  }
+  function closeMenu(parts, focusButton) {
+    parts.list.hidden = true;
+    parts.button.setAttribute("aria-expanded", "false");
+    if (focusButton) { parts.button.focus(); }
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-menu-button]");
+    document.querySelectorAll("[data-menu]").forEach(function (menu) {
+      var parts = menuParts(menu);
+      if (button && menu.contains(button)) {
+        if (parts.list.hidden) { openMenu(parts, false); } else { closeMenu(parts, false); }
+      } else if (!menu.contains(event.target)) {
+        closeMenu(parts, false);
+      }
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    var parts = event.target.closest ? menuParts(event.target) : null;
+    if (!parts) { return; }
+    var items = Array.prototype.slice.call(parts.list.querySelectorAll("[role=menuitem]"));
+    var index = items.indexOf(document.activeElement);
+    if (event.key === "Escape") { closeMenu(parts, true); event.preventDefault(); }
+    else if (event.target === parts.button && (event.key === "ArrowDown" || event.key === "Enter" || event.key === " ")) {
+      openMenu(parts, true); event.preventDefault();
+    } else if (index >= 0 && event.key === "ArrowDown") { items[(index + 1) % items.length].focus(); event.preventDefault(); }
+    else if (index >= 0 && event.key === "ArrowUp") { items[(index - 1 + items.length) % items.length].focus(); event.preventDefault(); }
+    else if (event.key === "Tab") { closeMenu(parts, false); }
+  });
+
+  /* ---- Inbox tabs: arrow keys move between tabs ---- */
+  document.addEventListener("keydown", function (event) {
+    var tab = event.target.closest ? event.target.closest("[role=tab]") : null;
+    if (!tab || (event.key !== "ArrowRight" && event.key !== "ArrowLeft")) { return; }
+    var tabs = Array.prototype.slice.call(tab.parentNode.querySelectorAll("[role=tab]"));
+    var next = tabs[(tabs.indexOf(tab) + (event.key === "ArrowRight" ? 1 : -1) + tabs.length) % tabs.length];
+    next.focus();
+    next.click();
+    event.preventDefault();
+  });
+
+  /* ---- Times in the reader's own time zone ---- */
+  var timeFormat = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+  function localiseTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (el) {
+      var moment = new Date(el.getAttribute("datetime"));
+      if (!isNaN(moment)) { el.textContent = timeFormat.format(moment); el.title = moment.toString(); }
+    });
+  }
+
+  /* ---- Mark the open conversation in the list; keep the thread scrolled to the newest ---- */
+  function markCurrent(root) {
+    var path = window.location.pathname;
+    root.querySelectorAll(".conv-row a").forEach(function (a) {
+      if (a.getAttribute("href") === path) { a.setAttribute("aria-current", "true"); }
+      else { a.removeAttribute("aria-current"); }
+    });
+  }
+  var threadWasAtBottom = true;
+  document.addEventListener("htmx:beforeSwap", function () {
+    var thread = document.getElementById("thread");
+    threadWasAtBottom = !thread || thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40;
+  });
+  function scrollThread(force) {
+    var thread = document.getElementById("thread");
+    if (thread && (force || threadWasAtBottom)) { thread.scrollTop = thread.scrollHeight; }
+  }
+
+  function refresh(root, force) {
+    initCounters(root);
+    localiseTimes(root);
+    markCurrent(document);
+    scrollThread(force);
+  }
+  document.addEventListener("DOMContentLoaded", function () { refresh(document, true); });
+  document.addEventListener("htmx:afterSettle", function (event) { refresh(event.target, false); });
+  document.addEventListener("htmx:pushedIntoHistory", function () { markCurrent(document); });
+})();

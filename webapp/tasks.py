@@ -1,0 +1,34 @@
+"""Queue tasks: send a message (with retries), and the sweep that re-queues stuck messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask
+from huey import Huey, crontab
+
+from webapp.services import sending
+
+
+@dataclass(frozen=True)
+class Tasks:
+    send_message: object
+    sweep_stuck_messages: object
+
+
+def register(huey: Huey, app: Flask) -> Tasks:
+    @huey.task(name="send_message")
+    def send_message(message_id: int) -> None:
+        with app.app_context():
+            retry_in = sending.deliver(message_id)
+        if retry_in is not None:
+            send_message.schedule((message_id,), delay=retry_in)
+
+    @huey.periodic_task(crontab(minute="*"), name="sweep_stuck_messages")
+    def sweep_stuck_messages() -> None:
+        with app.app_context():
+            stuck = sending.stuck_message_ids()
+        for message_id in stuck:
+            send_message(message_id)
+
+    return Tasks(send_message=send_message, sweep_stuck_messages=sweep_stuck_messages)

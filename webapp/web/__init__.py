@@ -1,0 +1,105 @@
+"""Blueprints, and what every response shares: the login guard, security headers, error pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask, Response, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from webapp.extensions import db, login_manager
+from webapp.models import User
+from webapp.services.phones import format_phone
+
+# Endpoints anyone may reach; every other route needs a signed-in user.
+PUBLIC_ENDPOINTS = {"auth.login", "static", "health.healthz"}
+PUBLIC_PREFIXES = ("webhooks.", "embed.")
+
+
+def register(app: Flask) -> None:
+    from webapp.web import auth, compose, contacts, conversations, health, home, inbox
+
+    for module in (auth, compose, contacts, conversations, health, home, inbox):
+        app.register_blueprint(module.bp)
+
+    app.before_request(_require_login)
+    app.after_request(_security_headers)
+    app.jinja_env.filters["phone"] = format_phone
+    app.jinja_env.filters["when"] = format_when
+    app.jinja_env.globals["htmx_version"] = "2.0.11"
+
+    @app.errorhandler(403)
+    def forbidden(error):  # noqa: ANN001, ANN202
+        return _error_page(403, "You don't have access to this", getattr(error, "description", ""))
+
+    @app.errorhandler(404)
+    def not_found(error):  # noqa: ANN001, ANN202
+        return _error_page(404, "Not found", "There is nothing here, or it is not visible to you.")
+
+    @app.errorhandler(405)
+    def method_not_allowed(error):  # noqa: ANN001, ANN202
+        return _error_page(405, "Not allowed", "That action is not available here.")
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error):  # noqa: ANN001, ANN202
+        return _error_page(
+            400, "This form has expired", "Reload the page and try again; nothing was changed."
+        )
+
+    @app.errorhandler(500)
+    def server_error(error):  # noqa: ANN001, ANN202
+        db.session.rollback()
+        return _error_page(500, "Something went wrong", "Nothing was lost; please try again.")
+
+
+def format_when(moment: datetime | None) -> str:
+    """A server-side fallback (UTC); static/js/app.js shows it in the reader's own time zone."""
+    if moment is None:
+        return ""
+    return moment.astimezone(UTC).strftime("%b %d, %H:%M UTC").replace(" 0", " ")
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.active else None
+
+
+@login_manager.unauthorized_handler
+def unauthorized() -> Response:
+    login_url = url_for("auth.login", next=request.full_path.rstrip("?"))
+    if request.headers.get("HX-Request"):
+        # htmx follows redirects inside the page; ask it to load the login page instead.
+        return Response(status=401, headers={"HX-Redirect": login_url})
+    return redirect(login_url)
+
+
+def _require_login():  # noqa: ANN202
+    endpoint = request.endpoint or ""
+    if endpoint in PUBLIC_ENDPOINTS or endpoint.startswith(PUBLIC_PREFIXES):
+        return None
+    if not current_user.is_authenticated:
+        return unauthorized()
+    return None
+
+
+def _security_headers(response: Response) -> Response:
+    from flask import current_app
+
+    ancestors = " ".join(["'self'", *current_app.config.get("EMBED_ALLOWED_ORIGINS", [])])
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
+        f"frame-ancestors {ancestors}",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint != "static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _error_page(status: int, title: str, detail: str) -> tuple[str, int]:
+    return render_template("errors/error.html", status=status, title=title, detail=detail), status

@@ -1,0 +1,60 @@
+"""Sign in and out."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import User
+
+bp = Blueprint("auth", __name__)
+
+# Hashed once so an unknown email costs as much as a wrong password (no user enumeration by timing).
+_DUMMY = User(email="", name="", password_hash="")
+_DUMMY.set_password("not-a-real-password")
+
+
+def safe_next(target: str | None) -> str:
+    """A redirect target inside this app; anything else becomes the inbox."""
+    if not target:
+        return url_for("inbox.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("inbox.index")
+    if "\\" in target:
+        return url_for("inbox.index")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():  # noqa: ANN201
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(safe_next(request.args.get("next")))
+    error = None
+    email = ""
+    if request.method == "POST":
+        email = (request.form.get("email") or "").strip().lower()
+        password = request.form.get("password") or ""
+        user = db.session.scalar(select(User).where(User.email == email)) if email else None
+        if user is None:
+            _DUMMY.check_password(password)
+        if user is not None and user.check_password(password) and user.active:
+            login_user(user)
+            return redirect(safe_next(request.args.get("next")))
+        error = (
+            "This account has been deactivated."
+            if user is not None and not user.active and user.check_password(password)
+            else "Email or password is incorrect."
+        )
+    status = 401 if error else 200
+    return render_template("auth/login.html", error=error, email=email), status
+
+
+@bp.post("/logout")
+def logout():  # noqa: ANN201
+    logout_user()
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,65 @@
+"""Create 1:1 Text."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, request, url_for
+from flask_login import current_user
+
+from webapp.services import access, sending
+from webapp.services.segments import MAX_MESSAGE_LENGTH
+from webapp.web.rendering import redirect_to, render_screen
+
+bp = Blueprint("compose", __name__)
+
+TEMPLATE = "compose/new.html"
+
+
+def _render(numbers, form: dict, errors: dict, status: int = 200):  # noqa: ANN001, ANN202
+    return render_screen(
+        TEMPLATE,
+        "compose_form",
+        status=status,
+        numbers=numbers,
+        form=form,
+        errors=errors,
+        max_length=MAX_MESSAGE_LENGTH,
+        idempotency_key=uuid.uuid4().hex,
+    )
+
+
+@bp.route("/texts/new", methods=["GET", "POST"])
+def new():  # noqa: ANN201
+    if not current_user.can_create_texts:
+        abort(403, "Your role, Texting - Limited, cannot create 1:1 texts.")
+    numbers = access.sendable_numbers(current_user)
+    if request.method == "GET":
+        form = {
+            "number_id": str(numbers[0].id) if len(numbers) == 1 else "",
+            "to": request.args.get("to", "")[:40],
+            "body": "",
+        }
+        return _render(numbers, form, {})
+
+    form = {
+        "number_id": request.form.get("number_id", ""),
+        "to": request.form.get("to", ""),
+        "body": request.form.get("body", ""),
+    }
+    number_id = int(form["number_id"]) if form["number_id"].isdigit() else None
+    try:
+        message = sending.create_text(
+            current_user,
+            number_id,
+            form["to"],
+            form["body"],
+            idempotency_key=(request.form.get("idempotency_key") or "")[:64] or None,
+        )
+    except sending.ComposeErrors as exc:
+        # htmx swaps only 2xx answers, so the fragment comes back 200; a plain post gets 422.
+        status = 200 if request.headers.get("HX-Request") else 422
+        return _render(numbers, form, exc.errors, status)
+    except access.AccessDenied:
+        abort(403)
+    return redirect_to(url_for("conversations.show", conversation_id=message.conversation_id))

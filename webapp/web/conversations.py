@@ -1,0 +1,109 @@
+"""A conversation: open it, reply, clear Needs Attention, switch mode."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, request
+from flask_login import current_user
+
+from webapp.extensions import db
+from webapp.models import Conversation
+from webapp.services import access, conversations, inbox, sending
+from webapp.services.segments import MAX_MESSAGE_LENGTH
+from webapp.web.inbox import TEMPLATE, inbox_context
+from webapp.web.rendering import render_screen, wants_fragment
+
+bp = Blueprint("conversations", __name__)
+
+
+def _visible(conversation_id: int) -> Conversation:
+    try:
+        return access.visible_conversation(current_user, conversation_id)
+    except access.AccessDenied:
+        abort(404)  # not 403: whether it exists is not the user's business
+
+
+def _render(conversation: Conversation, block: str = "conversation_pane", **extra):  # noqa: ANN003, ANN202
+    view = inbox.conversation_view(conversation)
+    tab = request.args.get("tab") or (
+        inbox.NEEDS_ATTENTION if conversation.needs_attention else inbox.PARTICIPATING
+    )
+    if wants_fragment():
+        context = {"view": view, "tab": tab}  # the list pane is not re-rendered: skip its queries
+    else:
+        context = inbox_context(tab, open_view=view)
+    context.update(
+        reply_text="",
+        reply_error=None,
+        action_error=None,
+        max_length=MAX_MESSAGE_LENGTH,
+        idempotency_key=uuid.uuid4().hex,
+    )
+    context.update(extra)
+    response = render_screen(TEMPLATE, block, **context)
+    response.headers["HX-Trigger"] = "inbox-changed"
+    return response
+
+
+@bp.get("/conversations/<int:conversation_id>")
+def show(conversation_id: int):  # noqa: ANN201
+    conversation = _visible(conversation_id)
+    conversations.mark_read(conversation, current_user)
+    db.session.commit()
+    return _render(conversation)
+
+
+@bp.get("/conversations/<int:conversation_id>/live")
+def live(conversation_id: int):  # noqa: ANN201
+    """Polled by the open conversation: its header and thread, fresh."""
+    conversation = _visible(conversation_id)
+    conversations.mark_read(conversation, current_user)
+    db.session.commit()
+    response = _render(conversation, "conversation_live")
+    del response.headers["HX-Trigger"]
+    return response
+
+
+@bp.post("/conversations/<int:conversation_id>/messages")
+def reply(conversation_id: int):  # noqa: ANN201
+    conversation = _visible(conversation_id)
+    body = request.form.get("body", "")
+    try:
+        sending.reply(
+            current_user,
+            conversation,
+            body,
+            idempotency_key=(request.form.get("idempotency_key") or "")[:64] or None,
+        )
+    except sending.SendError as exc:
+        db.session.rollback()
+        status = 200 if request.headers.get("HX-Request") else 422
+        response = _render(_visible(conversation_id), reply_text=body, reply_error=exc.message)
+        response.status_code = status
+        return response
+    return _render(_visible(conversation_id))
+
+
+@bp.post("/conversations/<int:conversation_id>/attention")
+def clear_attention(conversation_id: int):  # noqa: ANN201
+    conversation = _visible(conversation_id)
+    if conversation.needs_attention:
+        conversations.clear_attention(conversation, current_user)
+        db.session.commit()
+    return _render(_visible(conversation_id))
+
+
+@bp.post("/conversations/<int:conversation_id>/mode")
+def switch_mode(conversation_id: int):  # noqa: ANN201
+    conversation = _visible(conversation_id)
+    try:
+        conversations.switch_mode(conversation, current_user)
+    except conversations.ConversationError as exc:
+        db.session.rollback()
+        status = 200 if request.headers.get("HX-Request") else 409
+        response = _render(_visible(conversation_id), action_error=str(exc))
+        response.status_code = status
+        return response
+    db.session.commit()
+    return _render(_visible(conversation_id))
