@@ -36,6 +36,8 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
+        # Served over HTTPS (PUBLIC_BASE_URL says so): cookies never travel in clear text.
+        self.SESSION_COOKIE_SECURE = self.PUBLIC_BASE_URL.startswith("https://")
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
         # Sending: transient failures retry with exponential backoff (base, 2×base, 4×base …).
         self.SEND_MAX_ATTEMPTS = int(env.get("PARLEY_SEND_MAX_ATTEMPTS", "5"))
