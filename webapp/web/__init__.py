@@ -27,9 +27,11 @@ def register(app: Flask) -> None:
         home,
         inbox,
         optouts_admin,
+        webhooks,
     )
 
-    for module in (auth, compose, contacts, conversations, health, home, inbox, optouts_admin):
+    blueprints = (auth, compose, contacts, conversations, health, home, inbox, optouts_admin, webhooks)
+    for module in blueprints:
         app.register_blueprint(module.bp)
 
     app.before_request(_require_login)
