@@ -213,7 +213,15 @@ def deliver(message_id: int) -> int | None:
     if result.provider_message_id and not message.provider_message_id:
         message.provider_message_id = result.provider_message_id
     retry_in = None
-    if result.status == "sent":
+    interrupted = message.status == Status.FAILED and message.error_code == "interrupted"
+    if interrupted and result.status == "sent":
+        # The sweep gave up on a slow call that did go through after all.
+        message.status, message.error_code, message.error_reason = Status.SENT.value, None, None
+    elif message.status != Status.SENDING:
+        # A delivery report overtook the send call: the provider has the message, so whatever
+        # the call said, neither retry nor fail it.
+        pass
+    elif result.status == "sent":
         advance_status(message, Status.SENT)
     elif result.transient and attempt < current_app.config["SEND_MAX_ATTEMPTS"]:
         message.status = Status.QUEUED.value
