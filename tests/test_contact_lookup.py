@@ -91,7 +91,9 @@ def test_lookup_shows_opt_out_and_offers_no_text(client, contacts):
     assert "Conversation on Admissions Main" in page
 
 
-@pytest.mark.parametrize("typed", ["maria", "MARIA", "Garc", "maria garcia", "Garcia Maria", "ma ga"])
+@pytest.mark.parametrize(
+    "typed", ["maria", "MARIA", "Garc", "maria garcia", "Garcia Maria", "ma ga"]
+)
 def test_lookup_by_name(client, contacts, typed):
     login(client, "standard@example.edu")
     page = lookup(client, typed)

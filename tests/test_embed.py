@@ -1,4 +1,4 @@
-"""Embedding in a CRM: launch tokens, embedded session cookies, the new-tab fallback, framing headers."""
+"""Embedding in a CRM: launch tokens, embedded session cookies, the new-tab fallback, headers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.conftest import IsolatedClient, _empty_tables, csrf_token, login, make_app
 from webapp.extensions import db
@@ -399,6 +399,12 @@ def test_logout_inside_the_frame_deletes_the_partitioned_cookie(client, setup):
     assert_signed_out(client)
 
 
+def test_login_page_inside_a_frame_offers_a_new_tab(client, setup):
+    framed = client.get("/login", headers={"Sec-Fetch-Dest": "iframe"}).get_data(as_text=True)
+    assert "open Parley in a new tab" in framed and 'target="_blank"' in framed
+    assert "open Parley in a new tab" not in client.get("/login").get_data(as_text=True)
+
+
 # ---- Framing policy and security headers ----
 
 
@@ -439,3 +445,31 @@ def test_pages_have_no_inline_scripts_or_styles(client, setup):
         assert not re.search(r"\son[a-z]+\s*=", page), path
         assert not re.search(r"\sstyle\s*=", page), path
         assert "<style" not in page, path
+
+
+# ---- Page weight ----
+
+# Bytes, uncompressed: HTML + CSS + JS of the first inbox load with a full page of conversations
+# (about 97 KB when this was written; the README reports it). Room to grow, not for a framework.
+PAGE_WEIGHT_BUDGET = 128_000
+
+
+def test_first_inbox_load_stays_small(client, setup, capsys):
+    from webapp.plugin_api import InboundMessage
+    from webapp.services import inbound
+
+    for i in range(30):  # more than a page of conversations needing attention
+        inbound.receive(
+            InboundMessage(from_phone=f"+1202555{1000 + i}", to_phone="+12025550100",
+                           body="When is the application deadline for the fall term?"),
+            "console",
+        )
+    follow(client, launch(client, make_token()))
+    html = client.get("/inbox").data
+    assets = re.findall(rb'(?:href|src)="(/static/[^"]+\.(?:css|js))"', html)
+    assert len(assets) >= 3  # app.css, htmx, app.js
+    sizes = {url.decode(): len(client.get(url.decode()).data) for url in assets}
+    total = len(html) + sum(sizes.values())
+    with capsys.disabled():
+        print(f"\nfirst inbox load: HTML {len(html):,} B + {sizes} = {total:,} B")
+    assert total < PAGE_WEIGHT_BUDGET
