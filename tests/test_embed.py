@@ -53,8 +53,10 @@ def make_token(secret: str = SECRET, algorithm: str = "HS256", **overrides: obje
     return jwt.encode(claims, secret, algorithm=algorithm)
 
 
-def launch(client, token: str):  # noqa: ANN001, ANN201
-    return client.get("/embed/launch", query_string={"token": token})
+def launch(client, token: str, dest: str | None = None):  # noqa: ANN001, ANN201
+    """GET the launch URL; `dest` plays the browser's Sec-Fetch-Dest (iframe, document)."""
+    headers = {"Sec-Fetch-Dest": dest} if dest else {}
+    return client.get("/embed/launch", query_string={"token": token}, headers=headers)
 
 
 def follow(client, response, limit: int = 5):  # noqa: ANN001, ANN201
@@ -81,23 +83,43 @@ def session_cookie_header(response) -> str:  # noqa: ANN001
 # ---- A valid launch ----
 
 
-def test_valid_launch_signs_in_and_lands_on_next(client, setup):
-    response = launch(client, make_token())
+def test_valid_launch_signs_in_and_redirects_to_next(client, setup):
+    response = launch(client, make_token(next="/inbox?tab=participating"))
     assert response.status_code == 302
-    assert response.headers["Location"].startswith("/embed/check?")
-    response = client.get(response.headers["Location"])
-    assert response.status_code == 302
-    assert response.headers["Location"] == "/inbox"  # no next: the inbox
+    assert response.headers["Location"] == "/inbox?tab=participating"
     page = client.get("/inbox").get_data(as_text=True)
     assert "Needs Attention" in page and "Sam Standard" in page
 
 
-def test_embedded_session_cookie_is_none_secure_partitioned(client, setup):
-    cookie = session_cookie_header(launch(client, make_token()))
+def test_next_defaults_to_the_inbox(client, setup):
+    assert launch(client, make_token()).headers["Location"] == "/inbox"
+
+
+def test_framed_launch_checks_the_cookie_on_the_way(client, setup):
+    response = launch(client, make_token(next="/inbox?tab=participating"), dest="iframe")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/embed/check?")
+    response = client.get(response.headers["Location"])
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/inbox?tab=participating"
+    assert client.get("/inbox").status_code == 200
+
+
+@pytest.mark.parametrize("dest", [None, "iframe"])
+def test_embedded_session_cookie_is_none_secure_partitioned(client, setup, dest):
+    cookie = session_cookie_header(launch(client, make_token(), dest=dest))
     assert "SameSite=None" in cookie
     assert "; Secure" in cookie
     assert "; Partitioned" in cookie
     assert "HttpOnly" in cookie
+
+
+def test_top_level_launch_gets_a_first_party_cookie(client, setup):
+    response = launch(client, make_token(next="/inbox"), dest="document")
+    assert response.headers["Location"] == "/inbox"
+    cookie = session_cookie_header(response)
+    assert "SameSite=Lax" in cookie and "Partitioned" not in cookie
+    assert client.get("/inbox").status_code == 200
 
 
 def test_plain_login_keeps_strict_cookie_defaults(client, setup):
@@ -137,7 +159,6 @@ def test_launch_to_compose_prefilled(client, setup):
 def test_launch_to_compose_gives_limited_users_the_lookup(client, setup):
     token = make_token(sub="limited@example.edu", next="/texts/new?to=(202) 555-0143")
     response = launch(client, token)
-    response = client.get(response.headers["Location"])  # the cookie check
     response = client.get(response.headers["Location"])  # next: compose, which redirects
     assert response.status_code == 302
     location = response.headers["Location"]
@@ -342,7 +363,7 @@ def test_launch_without_embed_secret_is_refused(database_url, tmp_path, setup):
 
 
 def _check_url(client) -> str:  # noqa: ANN001
-    response = launch(client, make_token(next="/inbox?tab=participating"))
+    response = launch(client, make_token(next="/inbox?tab=participating"), dest="iframe")
     return response.headers["Location"]
 
 
@@ -454,7 +475,7 @@ def test_pages_have_no_inline_scripts_or_styles(client, setup):
 PAGE_WEIGHT_BUDGET = 128_000
 
 
-def test_first_inbox_load_stays_small(client, setup, capsys):
+def test_first_inbox_load_stays_small(client, setup):
     from webapp.plugin_api import InboundMessage
     from webapp.services import inbound
 
@@ -470,6 +491,4 @@ def test_first_inbox_load_stays_small(client, setup, capsys):
     assert len(assets) >= 3  # app.css, htmx, app.js
     sizes = {url.decode(): len(client.get(url.decode()).data) for url in assets}
     total = len(html) + sum(sizes.values())
-    with capsys.disabled():
-        print(f"\nfirst inbox load: HTML {len(html):,} B + {sizes} = {total:,} B")
-    assert total < PAGE_WEIGHT_BUDGET
+    assert total < PAGE_WEIGHT_BUDGET, f"HTML {len(html):,} B + {sizes} = {total:,} B"

@@ -4,6 +4,8 @@ origins that are not allowed; the new-tab fallback; the compact layout from 320 
 from __future__ import annotations
 
 import io
+import urllib.error
+import urllib.request
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -37,6 +39,11 @@ def crm_data(setup) -> dict:  # noqa: ANN001
     return data
 
 
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        return None
+
+
 def crm_page(browser, width: int = 1280, height: int = 900) -> Page:  # noqa: ANN001
     context = browser.new_context(viewport={"width": width, "height": height})
     return context.new_page()
@@ -44,9 +51,13 @@ def crm_page(browser, width: int = 1280, height: int = 900) -> Page:  # noqa: AN
 
 def test_agent_texts_from_inside_the_crm(browser, embed_site: EmbedSite, crm_data, artifacts):
     page = crm_page(browser)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     page.goto(f"{embed_site.crm.origin}/crm?sub=standard@example.edu")
     frame = page.frame_locator("iframe[title=Parley]")
     expect(frame.get_by_role("tab", name="Needs Attention")).to_be_visible()
+    # In a frame (Sec-Fetch-Dest: iframe) the launch passes the cookie check on its way.
+    assert any("/embed/check?" in url for url in requested), requested
 
     # The session cookie is the embedded kind: cross-site capable, and partitioned to the CRM.
     cookie = next(c for c in page.context.cookies() if c["name"] == "session")
@@ -111,10 +122,19 @@ def test_refused_cookie_offers_parley_in_a_new_tab(
     page = crm_page(browser)
 
     def drop_cookie(route):  # noqa: ANN001, ANN202
-        """Play a browser that refuses third-party cookies: the launch's cookie never arrives."""
-        response = route.fetch(max_redirects=0)
-        headers = {k: v for k, v in response.headers.items() if k.lower() != "set-cookie"}
-        route.fulfill(status=response.status, headers=headers, body=response.body())
+        """Play a browser that refuses third-party cookies: the launch's cookie never arrives.
+
+        The launch is fetched here (not with route.fetch, whose cookie jar would keep the cookie)
+        with the headers Chromium sends for a frame."""
+        headers = {k: v for k, v in route.request.all_headers().items() if not k.startswith(":")}
+        headers["sec-fetch-dest"] = "iframe"  # added by Chromium after interception, so add it here
+        opener = urllib.request.build_opener(NoRedirects)
+        try:
+            response = opener.open(urllib.request.Request(route.request.url, headers=headers))
+        except urllib.error.HTTPError as redirect:  # the 302, not followed
+            response = redirect
+        kept = {k: v for k, v in response.headers.items() if k.lower() != "set-cookie"}
+        route.fulfill(status=response.status, headers=kept, body=response.read())
 
     page.context.route("**/embed/launch?*", drop_cookie)
     page.goto(f"{embed_site.crm.origin}/crm?sub=standard@example.edu&next=/inbox?tab=participating")

@@ -1,19 +1,24 @@
 """Parley inside a CRM: the launch, the cookie check with its new-tab fallback, embedded cookies.
 
-The flow, for a CRM page that frames `/embed/launch?token=JWT`:
+`launch` checks the token completely (services/embedding.py), uses up its jti, starts a session and
+redirects to the token's `next` (SPEC 8). What kind of session depends on where the browser says the
+launch is loading (`Sec-Fetch-Dest`, sent by every current browser):
 
-1. `launch` checks the token completely (services/embedding.py), uses up its jti, starts a session
-   marked embedded and redirects to `check`, carrying `next` and a *handoff* token it mints itself.
-2. `check` is the first request that shows whether the browser kept the session cookie (inside a
-   third-party frame a browser may refuse it). Cookie back: the handoff is burnt at once and the
-   agent goes on to `next`. Cookie missing: a page says so and offers "Open Parley in a new tab".
+- `iframe`: the CRM frames Parley. The session is *embedded* (cookie `SameSite=None; Secure;
+  Partitioned`), and the redirect goes through `check` first: the first request that shows whether
+  the browser kept the cookie (in a third-party frame it may refuse it). Cookie back: on to `next`.
+  Cookie missing: a page says so and offers "Open Parley in a new tab".
+- `document`: a top-level tab (e.g. the new-tab fallback). A plain first-party session with the
+  strict defaults (SameSite=Lax), straight to `next`.
+- not sent (older browsers, scripts): embedded cookie, straight to `next`; should the cookie be
+  refused, the login page inside the frame offers a new tab (templates/auth/login.html).
 
-Why a handoff token for the fallback: the CRM's token is single use and already spent by the
+Why a *handoff* token for the fallback: the CRM's token is single use and already spent by the
 launch, and without the cookie nothing ties the browser to the user, so the new tab needs its own
 way in. The handoff is a launch token like the CRM's (HS256, EMBED_SECRET, single-use jti, 2-minute
-lifetime, same `next`), minted by Parley only after a launch succeeded. It is burnt as soon as the
-check sees the cookie, so it stays usable only where the cookie failed; the session it starts is a
-plain first-party one (the new tab is top-level), not an embedded one.
+lifetime, same `next`), minted by Parley only after a launch succeeded and carried only in the check
+URL. It is burnt as soon as the check sees the cookie, so it stays usable only where the cookie
+failed, and the session it starts in the new tab is a plain first-party one.
 """
 
 from __future__ import annotations
@@ -46,11 +51,14 @@ def launch():  # noqa: ANN201
 
     session.clear()  # a launch names the user afresh; nothing of an earlier session carries over
     login_user(result.user)
-    if result.handoff:  # the new-tab fallback: a top-level, first-party session
+    destination = request.headers.get("Sec-Fetch-Dest", "")
+    if result.handoff or destination == "document":  # a top-level tab: first-party cookie
         return redirect(result.next_path)
     session[EMBEDDED] = True
-    handoff = embedding.mint_handoff(secret, result.user, result.next_path)
-    return redirect(url_for("embed.check", next=result.next_path, handoff=handoff))
+    if destination in ("iframe", "frame"):
+        handoff = embedding.mint_handoff(secret, result.user, result.next_path)
+        return redirect(url_for("embed.check", next=result.next_path, handoff=handoff))
+    return redirect(result.next_path)
 
 
 @bp.get("/embed/check")
