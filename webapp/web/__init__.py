@@ -105,7 +105,7 @@ def _security_headers(response: Response) -> Response:
         "Content-Security-Policy",
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         f"connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
-        f"frame-src 'none'; frame-ancestors {ancestors}",
+        f"frame-ancestors {ancestors}",
     )
     response.headers.pop("X-Frame-Options", None)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
