@@ -12,6 +12,7 @@ from webapp.models.conversations import (
     ReadMark,
     Status,
 )
+from webapp.models.embed import UsedLaunchToken
 from webapp.models.numbers import Backing, ReusableNumber, number_agents, number_inboxes
 from webapp.models.optouts import OptOut, OptOutEvent
 from webapp.models.org import Office, Role, User, office_memberships
@@ -37,6 +38,7 @@ __all__ = [
     "ReusableNumber",
     "Role",
     "Status",
+    "UsedLaunchToken",
     "User",
     "number_agents",
     "number_inboxes",

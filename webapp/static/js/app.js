@@ -173,6 +173,23 @@
     beforeSwap = null;
   });
 
+  /* ---- Header contact lookup: a dropdown that Escape or a click elsewhere closes (issue 6) ---- */
+  function closeLookups(except) {
+    document.querySelectorAll("[data-lookup] .lookup-dropdown").forEach(function (results) {
+      if (!except || !except.contains(results)) { results.innerHTML = ""; }
+    });
+  }
+  document.addEventListener("click", function (event) {
+    closeLookups(event.target.closest ? event.target.closest("[data-lookup]") : null);
+  });
+  document.addEventListener("keydown", function (event) {
+    var lookup = event.key === "Escape" && event.target.closest ? event.target.closest("[data-lookup]") : null;
+    if (!lookup) { return; }
+    closeLookups(null);
+    lookup.querySelector("input").focus();
+    event.preventDefault();
+  });
+
   function refresh(root) {
     initCounters(root);
     localiseTimes(root);
