@@ -180,6 +180,26 @@ def test_after_escalation_the_contact_is_answered_by_people(client, bot_setup):
     assert conversation.needs_attention is True
 
 
+@pytest.mark.parametrize(
+    "body",
+    ["", "x" * 2000, "When is the application deadline? " + "Also, " * 300],
+    ids=["empty", "2000-chars-noise", "keyword-lost-in-long-text"],
+)
+def test_odd_texts_are_handed_to_an_agent_not_lost(client, bot_setup, body):
+    result = inbound.receive(
+        InboundMessage(
+            from_phone=CONTACT, to_phone=BOT_NUMBER, body=body, media_urls=("https://x.test/a.jpg",)
+        ),
+        "console",
+    )
+    conversation = conversation_of(result)
+    assert db.session.get(Message, result.message_id).body == body
+    assert outbound(conversation) == []
+    assert conversation.needs_attention is True
+    login(client, "standard@example.edu")
+    assert client.get(f"/conversations/{conversation.id}").status_code == 200
+
+
 # ---- Keywords never reach the bot ----
 
 

@@ -94,7 +94,3 @@ class BotReply:
     confidence: float | None = None
     source_id: int | None = None  # e.g. the knowledge-base entry the answer came from
     matched: str | None = None  # e.g. the phrasing that matched
-
-    @property
-    def knows(self) -> bool:
-        return bool(self.text and self.text.strip()) or self.escalate

@@ -6,7 +6,7 @@ knowledge-base bot plugin only reads them.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
@@ -100,17 +100,6 @@ def entries(office: Office) -> list[KnowledgeBaseEntry]:
             .where(KnowledgeBaseEntry.office_id == office.id)
             .order_by(KnowledgeBaseEntry.id)
         )
-    )
-
-
-def entry_count(office: Office) -> int:
-    return (
-        db.session.scalar(
-            select(func.count())
-            .select_from(KnowledgeBaseEntry)
-            .where(KnowledgeBaseEntry.office_id == office.id)
-        )
-        or 0
     )
 
 
