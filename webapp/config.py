@@ -33,6 +33,10 @@ class Config:
         # Which installed plugins are enabled (entry-point names).
         self.SMS_PROVIDERS = _list(env.get("PARLEY_SMS_PROVIDERS"), "console")
         self.CONTACT_RESOLVERS = _list(env.get("PARLEY_CONTACT_RESOLVERS"), "campaign")
+        # Bots: a bot-mode conversation is answered by the FIRST enabled bot.
+        self.BOTS = _list(env.get("PARLEY_BOTS"), "kb")
+        # A bot that has not answered within this many seconds hands the conversation to agents.
+        self.BOT_TIMEOUT_SECONDS = _seconds(env, "PARLEY_BOT_TIMEOUT_SECONDS", 5.0)
         self.QUEUE_IMMEDIATE = False
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
         self.SESSION_COOKIE_HTTPONLY = True
@@ -62,7 +66,22 @@ class TestConfig(Config):
         self.QUEUE_IMMEDIATE = True
         self.SMS_PROVIDERS = ["console"]
         self.CONTACT_RESOLVERS = ["campaign"]
+        self.BOTS = ["kb"]
+        self.BOT_TIMEOUT_SECONDS = 5.0
         self.PUBLIC_BASE_URL = "http://parley.test"
+
+
+def _seconds(env: os._Environ, name: str, default: float) -> float:
+    value = env.get(name)
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+    return seconds
 
 
 def _instance_secret(instance: Path) -> str:

@@ -1,4 +1,5 @@
-"""Queue tasks: send a message (with retries), and the sweep that re-queues stuck messages."""
+"""Queue tasks: send a message (with retries), the sweep that re-queues stuck messages, and the
+bot answering a contact in a bot-mode conversation."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from dataclasses import dataclass
 from flask import Flask
 from huey import Huey, crontab
 
-from webapp.services import sending
+from webapp.services import bots, sending
 
 
 @dataclass(frozen=True)
 class Tasks:
     send_message: object
     sweep_stuck_messages: object
+    answer_with_bot: object
 
 
 def register(huey: Huey, app: Flask) -> Tasks:
@@ -33,4 +35,14 @@ def register(huey: Huey, app: Flask) -> Tasks:
         for message_id in stuck:
             send_message(message_id)
 
-    return Tasks(send_message=send_message, sweep_stuck_messages=sweep_stuck_messages)
+    @huey.task(name="answer_with_bot")
+    def answer_with_bot(message_id: int) -> None:
+        # Off the webhook's request: the bot may take seconds (it runs with a deadline).
+        with app.app_context():
+            bots.answer(message_id)
+
+    return Tasks(
+        send_message=send_message,
+        sweep_stuck_messages=sweep_stuck_messages,
+        answer_with_bot=answer_with_bot,
+    )

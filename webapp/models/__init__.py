@@ -13,6 +13,7 @@ from webapp.models.conversations import (
     Status,
 )
 from webapp.models.embed import UsedLaunchToken
+from webapp.models.knowledge_base import IdkAction, KnowledgeBaseEntry
 from webapp.models.numbers import Backing, ReusableNumber, number_agents, number_inboxes
 from webapp.models.optouts import OptOut, OptOutEvent
 from webapp.models.org import Office, Role, User, office_memberships
@@ -28,6 +29,8 @@ __all__ = [
     "CampaignStatus",
     "Conversation",
     "Direction",
+    "IdkAction",
+    "KnowledgeBaseEntry",
     "Message",
     "Mode",
     "Office",

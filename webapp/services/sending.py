@@ -114,11 +114,23 @@ def reply(
     return _queue_outbound(conversation, conversation.number, text, sender, idempotency_key)
 
 
-def send_automatic(conversation: Conversation, body: str, author_kind: AuthorKind) -> Message | None:
-    """A message Parley or a bot sends itself (e.g. the HELP answer). Skipped when opted out."""
+def send_automatic(
+    conversation: Conversation,
+    body: str,
+    author_kind: AuthorKind,
+    idempotency_key: str | None = None,
+) -> Message | None:
+    """A message Parley or a bot sends itself (e.g. the HELP answer). Skipped when opted out.
+
+    With an idempotency key, a repeated call (a retried task) finds the message it already made.
+    """
+    existing = _by_idempotency_key(idempotency_key)
+    if existing is not None:
+        return existing
     if is_opted_out(conversation.contact_phone):
         return None
-    return _queue_outbound(conversation, conversation.number, body, None, None, author_kind)
+    number = conversation.number
+    return _queue_outbound(conversation, number, body, None, idempotency_key, author_kind)
 
 
 class ComposeErrors(SendError):

@@ -27,11 +27,14 @@ def register(app: Flask) -> None:
         health,
         home,
         inbox,
+        knowledge_base,
         optouts_admin,
         webhooks,
     )
 
-    blueprints = (auth, compose, contacts, conversations, health, home, inbox, optouts_admin, webhooks)
+    blueprints = (
+        auth, compose, contacts, conversations, health, home, inbox, knowledge_base, optouts_admin, webhooks,
+    )
     for module in blueprints:
         app.register_blueprint(module.bp)
     _register_embedding(app, embed)
