@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,6 @@ from webapp.extensions import db
 from webapp.models import Conversation, Message, Status, utcnow
 from webapp.plugin_api import InboundMessage, OutboundMessage, SendResult, SmsProvider
 from webapp.services import inbound, sending
-from webapp.tasks import Tasks
 
 
 class ScriptedProvider(SmsProvider):
@@ -42,7 +42,7 @@ def held_queue(app) -> list[int]:
     """A queue that holds messages (as if the worker were busy) so the test can deliver them by hand."""
     held: list[int] = []
     original = app.extensions["parley.tasks"]
-    app.extensions["parley.tasks"] = Tasks(send_message=held.append, sweep_stuck_messages=None)
+    app.extensions["parley.tasks"] = replace(original, send_message=held.append)
     yield held
     app.extensions["parley.tasks"] = original
 
@@ -220,7 +220,7 @@ def test_queue_down_keeps_the_message_queued(client, setup, provider, app):
         raise ConnectionError("Redis is down")
 
     original = app.extensions["parley.tasks"]
-    app.extensions["parley.tasks"] = Tasks(send_message=queue_down, sweep_stuck_messages=None)
+    app.extensions["parley.tasks"] = replace(original, send_message=queue_down)
     login(client, "standard@example.edu")
     token = csrf_token(client, "/texts/new")
     response = client.post(

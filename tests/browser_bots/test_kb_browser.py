@@ -66,7 +66,7 @@ def test_admin_adds_an_entry_and_the_bot_answers_a_contact_with_it(page, setup, 
 
     page.goto(f"/conversations/{result.conversation_id}")
     expect(page.get_by_text("1:1 Text (Bot)")).to_be_visible()
-    thread = page.get_by_role("list", name="Messages")
+    thread = page.get_by_role("list", name="Conversation history")
     expect(thread.get_by_text("can i visit the campus?")).to_be_visible()
     answer = thread.locator(".msg-out")
     expect(answer.locator(".msg-body")).to_have_text(TOUR_ANSWER)
