@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app webapp
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install lint migrate clean
+.PHONY: run test install lint migrate clean bench
 
 # The virtualenv is rebuilt whenever pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -32,6 +32,12 @@ lint: install
 # Generate a migration after a model change: make migrate MESSAGE="add x"
 migrate: install
 	$(FLASK) db migrate -m "$(MESSAGE)"
+
+# Benchmark (docs/benchmarks.md): make bench SCALE=1k|10k|100k; PostgreSQL with DATABASE_URL=...
+SCALE ?= 100k
+bench: install
+	command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python scripts/bench.py --scale $(SCALE)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

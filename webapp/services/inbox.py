@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, exists, false, func, or_, select, tuple_
+from sqlalchemy import and_, func, select, tuple_, union
 
 from webapp.extensions import db
 from webapp.models import (
@@ -49,12 +49,20 @@ class InboxPage:
 
 
 def _tab_clause(user: User, tab: str):
+    """SQL condition: a conversation in the user's tab.
+
+    Written as `id IN (a union of index-driven selects)` rather than an OR with a correlated EXISTS:
+    the OR made both databases walk every conversation with the same attention flag (most of the
+    table for Participating), so counts and pages grew with the data. Each select here reads only
+    the user's numbers or participations.
+    """
+    joined = select(Participant.conversation_id).where(Participant.user_id == user.id)
     if tab == NEEDS_ATTENTION:
-        visible = access.visible_conversation_clause(user, access.visible_number_ids(user))
-        return and_(Conversation.needs_attention.is_(True), visible)
-    participating = exists().where(
-        Participant.conversation_id == Conversation.id, Participant.user_id == user.id
-    )
+        on_numbers = select(Conversation.id).where(
+            Conversation.number_id.in_(access.visible_number_ids(user)),
+            Conversation.needs_attention.is_(True),
+        )
+        return and_(Conversation.needs_attention.is_(True), Conversation.id.in_(union(on_numbers, joined)))
     bot_numbers = list(
         db.session.scalars(
             select(number_agents.c.number_id)
@@ -62,8 +70,13 @@ def _tab_clause(user: User, tab: str):
             .where(number_agents.c.user_id == user.id, ReusableNumber.backing == Backing.BOT)
         )
     )
-    in_bot_number = Conversation.number_id.in_(bot_numbers) if bot_numbers else false()
-    return and_(Conversation.needs_attention.is_(False), or_(participating, in_bot_number))
+    ids = joined
+    if bot_numbers:
+        on_bot_numbers = select(Conversation.id).where(
+            Conversation.number_id.in_(bot_numbers), Conversation.needs_attention.is_(False)
+        )
+        ids = union(joined, on_bot_numbers)
+    return and_(Conversation.needs_attention.is_(False), Conversation.id.in_(ids))
 
 
 def counts(user: User) -> dict[str, int]:

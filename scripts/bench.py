@@ -1,0 +1,524 @@
+"""Parley benchmark: seed a fresh database, serve it with gunicorn, drive it with wrk, report ratios.
+
+    .venv/bin/python scripts/bench.py --scale 10k            # SQLite in .bench/
+    DATABASE_URL=postgresql+psycopg://... scripts/bench.py   # PostgreSQL (its schema is dropped!)
+
+Every target is a ratio of requests/s against GET /healthz measured by the same server in the same
+run, so the numbers mean something on a noisy shared machine. Results accumulate in
+docs/benchmarks.json and the table is rewritten in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import requests
+from sqlalchemy import create_engine, event, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import bench_seed  # noqa: E402
+
+from plugins.plivo_sms.signatures import v3_signature  # noqa: E402
+
+SCALES = {"1k": 1_000, "10k": 10_000, "100k": 100_000}
+AUTH_ID = "MA" + "X" * 18
+AUTH_TOKEN = "bench-plivo-auth-token"
+BIN = Path(sys.executable).parent
+# name -> (target ratio vs /healthz, description)
+TARGETS = {
+    "healthz": (None, "GET /healthz (baseline)"),
+    "webhook": (0.25, "Signed Plivo inbound webhook, unique MessageUUIDs"),
+    "attention": (0.20, "Needs Attention fragment, first page (big agent)"),
+    "conversation": (0.20, "Open a conversation with 50 messages"),
+    "lookup": (0.30, "Contact lookup by phone"),
+    "compose": (0.25, "Compose POST (message queued)"),
+}
+DONE_LUA = """
+done = function(summary, latency, requests)
+  local errors = summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout
+  io.write(string.format('BENCH {"requests": %d, "duration_us": %d, "p50_us": %d, '
+    .. '"p99_us": %d, "errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), errors))
+end
+"""
+LOAD_LUA = """
+local rows = {}
+for line in io.lines(PATH) do
+  local row = {}
+  for field in line:gmatch("[^\\t]+") do row[#row + 1] = field end
+  rows[#rows + 1] = row
+end
+"""
+WEBHOOKS = 60_000  # distinct signed webhooks: more than a 10 s run sends at any plausible rate
+THREAD_LUA = """
+local counter = 0
+setup = function(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+end
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scale", default="100k", choices=SCALES)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per endpoint")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--only", help="comma-separated endpoints to measure")
+    args = parser.parse_args()
+    scale = SCALES[args.scale]
+    work = ROOT / ".bench"
+    work.mkdir(exist_ok=True)
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{work / f'parley-{args.scale}.db'}"
+    db_kind = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+
+    started = time.monotonic()
+    fresh_database(database_url, work)
+    migrated = time.monotonic()
+    engine = create_engine(database_url)
+    if db_kind == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _fast(dbapi_connection, _record):  # noqa: ANN001, ANN202
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA synchronous=OFF")
+
+    seeded = bench_seed.seed(engine, scale)
+    engine.dispose()
+    seed_seconds = time.monotonic() - migrated
+    print(
+        f"seeded {args.scale} on {db_kind} in {seed_seconds:.0f}s "
+        f"(migrations {migrated - started:.0f}s): {seeded.counts}, "
+        f"big agent sees {seeded.big_agent_conversations} conversations",
+        flush=True,
+    )
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        SECRET_KEY=secrets.token_hex(16),
+        PARLEY_SMS_PROVIDERS="console plivo",
+        PLIVO_AUTH_ID=AUTH_ID,
+        PLIVO_AUTH_TOKEN=AUTH_TOKEN,
+        PUBLIC_BASE_URL=base,
+        QUEUE_URL=f"sqlite:///{work / f'queue-{args.scale}.db'}",
+    )
+    workers = os.cpu_count() or 1
+    server = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "webapp:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        wait_for(base + "/healthz")
+        session, csrf = login(base, seeded)
+        weight = page_weight(session, base)
+        scripts = write_lua(work, base, session, csrf, seeded, args)
+        results = {}
+        wanted = args.only.split(",") if args.only else list(TARGETS)
+        for name in TARGETS:
+            if name not in wanted and name != "healthz":
+                continue
+            results[name] = run_wrk(base, scripts[name], args, server.pid)
+            print(
+                f"  {name:12} {results[name]['rps']:8.1f} req/s  p50 {results[name]['p50_ms']:7.1f} ms  "
+                f"p99 {results[name]['p99_ms']:7.1f} ms  errors {results[name]['errors']}  "
+                f"worker RSS max {results[name]['rss_mb']:.0f} MB",
+                flush=True,
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    run = {
+        "scale": args.scale,
+        "db": db_kind,
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "seed_seconds": round(seed_seconds),
+        "counts": seeded.counts,
+        "big_agent_conversations": seeded.big_agent_conversations,
+        "results": results,
+        "page_weight": weight,
+        "machine": machine(database_url),
+        "wrk": f"{args.duration}s, {args.threads} threads, {args.connections} connections",
+        "workers": workers,
+    }
+    record(run)
+
+
+def fresh_database(database_url: str, work: Path) -> None:
+    if database_url.startswith("sqlite"):
+        path = Path(database_url[len("sqlite:///") :])
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    else:
+        engine = create_engine(database_url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    for queue in work.glob("queue-*.db*"):
+        queue.unlink()
+    subprocess.run(
+        [str(BIN / "flask"), "--app", "webapp", "db", "upgrade"],
+        cwd=ROOT,
+        check=True,
+        env=dict(os.environ, DATABASE_URL=database_url),
+        capture_output=True,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str) -> None:
+    for _ in range(200):
+        try:
+            if requests.get(url, timeout=5).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"the server never answered {url}")
+
+
+def login(base: str, seeded: bench_seed.Seeded) -> tuple[requests.Session, str]:
+    session = requests.Session()
+    page = session.get(base + "/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    answer = session.post(
+        base + "/login",
+        data={"csrf_token": token, "email": seeded.big_agent_email, "password": seeded.password},
+    )
+    answer.raise_for_status()
+    inbox = session.get(base + "/inbox").text
+    csrf = re.search(r'"X-CSRFToken": "([^"]+)"', inbox.replace("&#34;", '"'))
+    if csrf is None:
+        raise SystemExit("login failed: no CSRF token on /inbox")
+    return session, csrf.group(1)
+
+
+def page_weight(session: requests.Session, base: str) -> dict:
+    """First full load of the inbox: the HTML plus every stylesheet and script it references."""
+    html = session.get(base + "/inbox", headers={"Accept-Encoding": "identity"})
+    assets = re.findall(r'<(?:link[^>]+href|script[^>]+src)="(/[^"]+\.(?:css|js)[^"]*)"', html.text)
+    sizes = {"/inbox": len(html.content)}
+    for asset in assets:
+        sizes[asset] = len(session.get(base + asset, headers={"Accept-Encoding": "identity"}).content)
+    gz = session.get(base + "/inbox", headers={"Accept-Encoding": "gzip"}, stream=True)
+    encoding = gz.headers.get("Content-Encoding", "none")
+    gz.close()
+    return {
+        "total_bytes": sum(sizes.values()),
+        "files": sizes,
+        "compressed_when_asked": encoding,
+        "gzip_size_if_compressed": len(gzip.compress(html.content)),
+    }
+
+
+def lua_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string of ASCII is a valid Lua string literal
+
+
+def write_lua(
+    work: Path,
+    base: str,
+    session: requests.Session,
+    csrf: str,
+    seeded: bench_seed.Seeded,
+    args: argparse.Namespace,
+) -> dict[str, Path]:
+    cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+    auth = f'wrk.headers["Cookie"] = {lua_string(cookie)}\nwrk.headers["HX-Request"] = "true"\n'
+    scripts: dict[str, Path] = {}
+
+    def write(name: str, body: str) -> None:
+        path = work / f"{name}.lua"
+        path.write_text(body + DONE_LUA)
+        scripts[name] = path
+
+    write("healthz", 'wrk.path = "/healthz"\n')
+    write("attention", auth + 'wrk.path = "/inbox?tab=attention"\n')
+    write("conversation", auth + f'wrk.path = "/conversations/{seeded.fifty_message_conversation_id}"\n')
+
+    # Request data lives in tab-separated files read at start-up: LuaJIT limits a chunk's constants.
+    def data(name: str, rows: list[list[str]]) -> str:
+        path = work / f"{name}.tsv"
+        path.write_text("".join("\t".join(row) + "\n" for row in rows))
+        return LOAD_LUA.replace("PATH", lua_string(str(path)))
+
+    write(
+        "lookup",
+        auth
+        + THREAD_LUA
+        + data("lookup", [[quote(p)] for p in seeded.contact_phones])
+        + """
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/contacts/lookup?phone=" .. rows[(n * 7 + tid) % #rows + 1][1])
+end
+""",
+    )
+    bodies = [
+        [urlencode({"number_id": seeded.big_agent_number_id, "to": p, "body": f"Benchmark reminder {k}"})]
+        for k, p in enumerate(seeded.compose_phones)
+    ]
+    write(
+        "compose",
+        auth + THREAD_LUA + f'wrk.headers["X-CSRFToken"] = {lua_string(csrf)}\n'
+        'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+        + data("compose", bodies)
+        + """
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/texts/new", nil, rows[(n * 7 + tid) % #rows + 1][1])
+end
+""",
+    )
+    # Webhooks: Plivo signs the body with HMAC, which wrk's Lua cannot compute, so every request
+    # (unique MessageUUID, valid V3 signature) is prepared here and each wrk thread takes its share.
+    url = base + "/webhooks/plivo/inbound"
+    signed = []
+    for k in range(WEBHOOKS):
+        form = {
+            "From": bench_seed.phone(k * 13 % (5 * seeded.scale)).lstrip("+"),
+            "To": seeded.number_phones[k % len(seeded.number_phones)].lstrip("+"),
+            "Text": f"Question number {k}",
+            "Type": "sms",
+            "MessageUUID": f"bench-{secrets.token_hex(12)}",
+        }
+        nonce = secrets.token_hex(8)
+        signed.append([urlencode(form), v3_signature("POST", url, form, nonce, AUTH_TOKEN), nonce])
+    write(
+        "webhook",
+        THREAD_LUA
+        + data("webhook", signed)
+        + f"local nthreads = {args.threads}\n"
+        + """
+local n = 0
+request = function()
+  local e = rows[(n * nthreads + tid) % #rows + 1]
+  n = n + 1
+  return wrk.format("POST", "/webhooks/plivo/inbound",
+    {["X-Plivo-Signature-V3"] = e[2], ["X-Plivo-Signature-V3-Nonce"] = e[3],
+     ["Content-Type"] = "application/x-www-form-urlencoded"}, e[1])
+end
+""",
+    )
+    return scripts
+
+
+def worker_pids(master: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(pid) for pid in children]
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_wrk(base: str, script: Path, args: argparse.Namespace, master: int) -> dict:
+    peak = [0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            peak[0] = max([peak[0], *(rss_mb(pid) for pid in worker_pids(master))])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(args.threads),
+            "-c",
+            str(args.connections),
+            "-d",
+            f"{args.duration}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    stop.set()
+    sampler.join()
+    stats = json.loads(re.search(r"^BENCH (.*)$", output, re.M).group(1))
+    return {
+        "rps": stats["requests"] / (stats["duration_us"] / 1e6),
+        "p50_ms": stats["p50_us"] / 1000,
+        "p99_ms": stats["p99_us"] / 1000,
+        "errors": stats["errors"],
+        "requests": stats["requests"],
+        "rss_mb": peak[0],
+    }
+
+
+def machine(database_url: str) -> dict:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = int(Path("/proc/meminfo").read_text().split()[1]) // 1024
+    if database_url.startswith("sqlite"):
+        import sqlite3
+
+        db = f"SQLite {sqlite3.sqlite_version}"
+    else:
+        engine = create_engine(database_url)
+        with engine.connect() as conn:
+            db = conn.execute(text("SELECT version()")).scalar().split(" on ")[0]
+        engine.dispose()
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_mb": memory,
+        "python": platform.python_version(),
+        "db": db,
+        "wrk": wrk.split(" [")[0],
+        "os": platform.platform(),
+    }
+
+
+def record(run: dict) -> None:
+    store = ROOT / "docs" / "benchmarks.json"
+    store.parent.mkdir(exist_ok=True)
+    runs = json.loads(store.read_text()) if store.exists() else {}
+    runs[f"{run['db']}-{run['scale']}"] = run
+    store.write_text(json.dumps(runs, indent=1, sort_keys=True) + "\n")
+    table = render_run(run, runs.get(f"{run['db']}-1k"))
+    print("\n" + table)
+    write_markdown(runs)
+
+
+def render_run(run: dict, small: dict | None) -> str:
+    results = run["results"]
+    base = results["healthz"]["rps"]
+    lines = [
+        "| Endpoint | req/s | p50 ms | p99 ms | errors | ratio vs /healthz | target | result | vs 1k |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for name, (target, label) in TARGETS.items():
+        if name not in results:
+            continue
+        r = results[name]
+        ratio = r["rps"] / base
+        verdict = "" if target is None else ("PASS" if ratio >= target and not r["errors"] else "FAIL")
+        scaling = ""
+        if small and name in small["results"] and run["scale"] != "1k" and target is not None:
+            # Ratios, not raw requests/s: the machine's speed drifts between runs, the ratio less so.
+            small_ratio = small["results"][name]["rps"] / small["results"]["healthz"]["rps"]
+            change = ratio / small_ratio
+            scaling = f"{change:.2f}× ({'PASS' if change >= 0.8 else 'FAIL'})"
+        lines.append(
+            f"| {label} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} | "
+            f"{ratio:.3f} | {'' if target is None else f'≥ {target}'} | {verdict} | {scaling} |"
+        )
+    rss = max(r["rss_mb"] for r in results.values())
+    weight = run["page_weight"]
+    lines += [
+        "",
+        f"- Web worker RSS, max under load: {rss:.0f} MB "
+        f"(target < 150 MB: {'PASS' if rss < 150 else 'FAIL'})",
+        f"- First inbox page weight (HTML+CSS+JS, uncompressed): {weight['total_bytes'] / 1024:.1f} KB "
+        f"(target ≤ 100 KB: {'PASS' if weight['total_bytes'] <= 100 * 1024 else 'FAIL'}); "
+        f"Content-Encoding when gzip is asked: {weight['compressed_when_asked']}",
+    ]
+    return "\n".join(lines)
+
+
+def write_markdown(runs: dict) -> None:
+    out = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench SCALE=1k|10k|100k` (scripts/bench.py); every run replaces its own section.",
+        "Targets are ratios of requests/s against `GET /healthz` served by the same gunicorn in the same",
+        'run (issue 8). The "vs 1k" column compares an endpoint\'s requests/s with its own figure at 1k',
+        "scale on the same database (target: within 20%, i.e. ≥ 0.80×).",
+        "",
+        "What each row requests: the Needs Attention fragment is `GET /inbox?tab=attention` with",
+        "`HX-Request: true` as the big agent (who sees a fifth of all conversations); opening a",
+        "conversation is the htmx fragment `GET /conversations/<id>` (50 messages, marks it read);",
+        "lookup is `GET /contacts/lookup?phone=…` over 2,000 phones; compose is `POST /texts/new`",
+        "(no queue worker runs, so messages stay queued); webhooks are distinct pre-signed Plivo V3",
+        "requests, each with a new MessageUUID, from contact phones to the 20 numbers.",
+        "",
+    ]
+    for key in sorted(runs, key=lambda k: (runs[k]["db"], SCALES[runs[k]["scale"]])):
+        run = runs[key]
+        m = run["machine"]
+        out += [
+            f"## {run['db']}, scale {run['scale']} ({run['when']})",
+            "",
+            f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mb']} MB RAM, {m['os']}; "
+            f"Python {m['python']}; "
+            f"{m['db']}; {m['wrk']} ({run['wrk']}); gunicorn {run['workers']} sync workers.",
+            f"Data: {run['counts']}, big agent sees {run['big_agent_conversations']} conversations; "
+            f"seeded in {run['seed_seconds']} s.",
+            "",
+            render_run(run, runs.get(f"{run['db']}-1k")),
+            "",
+        ]
+    notes = ROOT / "docs" / "benchmarks-notes.md"
+    if notes.exists():
+        out += [notes.read_text()]
+    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(out))
+
+
+if __name__ == "__main__":
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    main()

@@ -1,0 +1,116 @@
+"""Inbox requests run a bounded number of SQL queries whatever the data size (no N+1).
+
+Each request is counted with 5 rows of data, then again after adding 45 more: the counts must match.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import event
+
+from tests.conftest import login
+from webapp.extensions import db
+from webapp.models import (
+    Campaign,
+    CampaignContact,
+    Conversation,
+    Message,
+    OptOut,
+    Participant,
+    ReadMark,
+)
+
+HTMX = {"HX-Request": "true"}
+
+
+@contextmanager
+def counting():
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
+        statements.append(statement)
+
+    db.session.commit()  # the test's own transaction is not the request's
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+def add_conversations(setup: dict, start: int, count: int) -> list[Conversation]:
+    """Conversations on the inbox number, alternately needing attention or joined by the agent."""
+    campaign = Campaign(name=f"Fall {start}", office=setup["office"], status="launched",
+                        launched_at=datetime.now(UTC))
+    db.session.add(campaign)
+    db.session.flush()
+    base = datetime.now(UTC) - timedelta(days=1)
+    made = []
+    agent_id = setup["users"]["standard"].id
+    for k in range(start, start + count):
+        phone = f"+1202555{1000 + k:04d}"
+        conversation = Conversation(
+            number=setup["number"], contact_phone=phone, needs_attention=k % 2 == 0,
+            last_activity_at=base + timedelta(minutes=k), last_inbound_at=base + timedelta(minutes=k),
+            last_message_preview=f"Message {k}",
+        )
+        db.session.add(conversation)
+        db.session.add(
+            CampaignContact(campaign_id=campaign.id, first_name="Pat", last_name=f"Doe{k}", phone=phone)
+        )
+        db.session.flush()
+        if k % 2:
+            db.session.add(Participant(conversation_id=conversation.id, user_id=agent_id))
+        if k % 3 == 0:
+            db.session.add(ReadMark(conversation_id=conversation.id, user_id=agent_id))
+        if k % 7 == 0:
+            db.session.add(OptOut(phone=phone, source="keyword"))
+        made.append(conversation)
+    db.session.commit()
+    return made
+
+
+def add_messages(conversation: Conversation, count: int) -> None:
+    for k in range(count):
+        inbound = k % 2 == 0
+        db.session.add(Message(
+            conversation_id=conversation.id, direction="inbound" if inbound else "outbound",
+            body=f"Message {k}", author_kind="contact" if inbound else "agent",
+            status="received" if inbound else "delivered",
+        ))
+    db.session.commit()
+
+
+def measure(client, paths: dict[str, tuple[str, dict]]) -> dict[str, int]:
+    counts = {}
+    for name, (path, headers) in paths.items():
+        with counting() as statements:
+            response = client.get(path, headers=headers)
+        assert response.status_code == 200, name
+        counts[name] = len(statements)
+    return counts
+
+
+def test_inbox_and_conversation_query_counts_do_not_grow_with_data(client, setup):
+    login(client, "standard@example.edu")
+    first = add_conversations(setup, 0, 5)
+    opened = first[0]
+    add_messages(opened, 5)
+    paths = {
+        "inbox page": ("/inbox", {}),
+        "needs attention fragment": ("/inbox?tab=attention", HTMX),
+        "participating fragment": ("/inbox?tab=participating", HTMX),
+        "conversation fragment": (f"/conversations/{opened.id}", HTMX),
+        "conversation page": (f"/conversations/{opened.id}", {}),
+    }
+    small = measure(client, paths)
+
+    add_conversations(setup, 5, 45)
+    add_messages(opened, 45)
+    large = measure(client, paths)
+
+    assert large == small
+    # And the numbers stay small: a handful of indexed queries per request.
+    assert max(small.values()) <= 20, small
