@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dotenv import load_dotenv
-from flask import Flask, has_request_context, request
+from flask import Flask
 from sqlalchemy import event
 
 from webapp.config import Config
@@ -54,29 +54,11 @@ def create_app(config: object | None = None) -> Flask:
     return app
 
 
-# GET routes that write (they mark a conversation read, or spend a launch token): their transactions
-# must start as writers too. Every other GET only reads.
-WRITING_GETS = frozenset(
-    {"conversations.show", "conversations.live", "embed.launch", "embed.check"}
-)
-
-
-def _reads_only() -> bool:
-    """True inside a GET/HEAD request whose view never writes."""
-    return (
-        has_request_context()
-        and request.method in ("GET", "HEAD")
-        and request.endpoint not in WRITING_GETS
-    )
-
-
 def _tune_sqlite(engine) -> None:  # noqa: ANN001
     """WAL, a busy timeout and real transactions on every SQLite connection.
 
-    Transactions that may write start with BEGIN IMMEDIATE: writers queue on the busy timeout
-    instead of failing with "database is locked" when a read turns into a write. Read-only
-    requests start a plain (deferred) BEGIN: under WAL they read a snapshot without taking the
-    write lock, so pages and fragments are served in parallel instead of one at a time.
+    Transactions start with BEGIN IMMEDIATE: writers queue on the busy timeout instead of
+    failing with "database is locked" when a read turns into a write.
     """
 
     @event.listens_for(engine, "connect")
@@ -91,4 +73,4 @@ def _tune_sqlite(engine) -> None:  # noqa: ANN001
 
     @event.listens_for(engine, "begin")
     def on_begin(connection) -> None:  # noqa: ANN001
-        connection.exec_driver_sql("BEGIN" if _reads_only() else "BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
