@@ -36,3 +36,13 @@ def init_queue(app: Flask) -> None:
 def enqueue_send(message_id: int) -> None:
     """Queue a committed message for sending. Call with no open transaction."""
     current_app.extensions["parley.tasks"].send_message(message_id)
+
+
+def enqueue_import_check(import_id: int) -> None:
+    """Queue the row-by-row check of an uploaded contact list. Call with no open transaction."""
+    current_app.extensions["parley.tasks"].check_campaign_import(import_id)
+
+
+def enqueue_import_contacts(import_id: int) -> None:
+    """Queue the batch import of a checked contact list. Call with no open transaction."""
+    current_app.extensions["parley.tasks"].import_campaign_contacts(import_id)

@@ -1,4 +1,5 @@
-"""Queue tasks: send a message (with retries), and the sweep that re-queues stuck messages."""
+"""Queue tasks: send a message (with retries), the sweep that re-queues stuck messages, and the
+two halves of a campaign contact-list import (check, then insert)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from flask import Flask
 from huey import Huey, crontab
 
 from webapp.services import sending
+from webapp.services.admin import campaigns as campaign_imports
 
 
 @dataclass(frozen=True)
 class Tasks:
     send_message: object
     sweep_stuck_messages: object
+    check_campaign_import: object
+    import_campaign_contacts: object
 
 
 def register(huey: Huey, app: Flask) -> Tasks:
@@ -31,4 +35,19 @@ def register(huey: Huey, app: Flask) -> Tasks:
         for message_id in stuck:
             send_message(message_id)
 
-    return Tasks(send_message=send_message, sweep_stuck_messages=sweep_stuck_messages)
+    @huey.task(name="check_campaign_import")
+    def check_campaign_import(import_id: int) -> None:
+        with app.app_context():
+            campaign_imports.check_rows(import_id)
+
+    @huey.task(name="import_campaign_contacts")
+    def import_campaign_contacts(import_id: int) -> None:
+        with app.app_context():
+            campaign_imports.import_contacts(import_id)
+
+    return Tasks(
+        send_message=send_message,
+        sweep_stuck_messages=sweep_stuck_messages,
+        check_campaign_import=check_campaign_import,
+        import_campaign_contacts=import_campaign_contacts,
+    )

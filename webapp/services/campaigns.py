@@ -142,6 +142,7 @@ def import_campaign(name: str, office_name: str, raw: BinaryIO, launch: bool = F
         raise CampaignError(
             "The file has no valid contact rows; nothing was imported.", report.errors
         )
+    campaign.contact_count = report.imported
     if launch:
         launch_campaign(campaign)
     db.session.commit()

@@ -18,9 +18,9 @@ PUBLIC_PREFIXES = ("webhooks.", "embed.")
 
 
 def register(app: Flask) -> None:
-    from webapp.web import auth, compose, contacts, conversations, health, home, inbox
+    from webapp.web import admin, auth, compose, contacts, conversations, health, home, inbox
 
-    for module in (auth, compose, contacts, conversations, health, home, inbox):
+    for module in (admin, auth, compose, contacts, conversations, health, home, inbox):
         app.register_blueprint(module.bp)
 
     app.before_request(_require_login)
