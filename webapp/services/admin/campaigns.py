@@ -48,7 +48,7 @@ CONTACTS_PAGE = 50
 
 
 def _folder() -> Path:
-    folder = Path(current_app.instance_path) / "imports"
+    folder = Path(current_app.config["IMPORT_FOLDER"])
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
