@@ -99,7 +99,7 @@ def campaign_import_save(import_id: int):  # noqa: ANN201
         status = rejected()
         return _preview(owned(service.import_for_admin, import_id), status, exc.errors["import"])
     return done(
-        "Saved as a draft. Its contacts are being imported; launch it when the import is done.",
+        "Saved as a draft. Launch it once its contacts are imported; this page shows the progress.",
         url_for("admin.campaign_detail", campaign_id=campaign_id),
     )
 
