@@ -10,10 +10,14 @@ from __future__ import annotations
 import re
 
 from playwright.sync_api import Browser, expect
+from sqlalchemy import update
 
 from tests.browser_admin.conftest import log_in, new_page, release_database
+from webapp.extensions import db
+from webapp.models import CampaignImport
 from webapp.plugin_api import InboundMessage
 from webapp.services import directory, inbound
+from webapp.services.admin import offices
 
 ADMIN_PASSWORD = "admin-password-1"
 CSV = (
@@ -113,3 +117,49 @@ def test_admin_sets_up_an_office_and_its_first_user_texts_from_it(
     agent.get_by_role("menuitem", name="Create 1:1 Text").click()
     from_select = agent.get_by_label("From")
     expect(from_select.locator("option")).to_have_text(["Financial Aid Main · (202) 555-0300"])
+
+
+def test_progress_updates_in_the_page_and_filters_apply_in_place(
+    app, live_server, browser: Browser
+):
+    admin = directory.create_user("root@example.edu", "admin", ADMIN_PASSWORD, name="Rita Root")
+    office = offices.create_office(admin, "Admissions")
+    job = CampaignImport(
+        office_id=office.id, created_by_id=admin.id, campaign_name="All Applicants",
+        stored_name="gone", filename="applicants.csv", status="validating",
+        rows_estimate=100_000, rows_checked=10_000,
+    )  # fmt: skip
+    db.session.add(job)
+    db.session.flush()
+    job_id = job.id
+    release_database()
+
+    page = new_page(browser, live_server)
+    log_in(page, "root@example.edu", ADMIN_PASSWORD)
+    page.goto(f"/admin/campaigns/imports/{job_id}")
+    progress = page.get_by_role("progressbar", name="Checking every row…")
+    expect(progress).to_have_attribute("value", "10000")
+    expect(page.get_by_role("status")).to_contain_text("10,000 of about 100,000 rows checked")
+
+    db.session.execute(
+        update(CampaignImport).where(CampaignImport.id == job_id).values(rows_checked=60_000)
+    )
+    release_database()
+    expect(page.get_by_role("status")).to_contain_text("60,000 of about 100,000 rows checked")
+    expect(progress).to_have_attribute("value", "60000")
+
+    db.session.execute(
+        update(CampaignImport)
+        .where(CampaignImport.id == job_id)
+        .values(status="ready", rows_checked=100_000, valid_rows=100_000)
+    )
+    release_database()
+    expect(page.get_by_role("button", name="Save as draft")).to_be_visible()  # the page reloaded
+    expect(page.get_by_role("progressbar")).to_have_count(0)
+
+    # The audit log filters in place (htmx) and keeps the filter in the address.
+    page.goto("/admin/audit")
+    expect(page.get_by_role("cell", name="Created office Admissions")).to_be_visible()
+    page.get_by_label("Kind").select_option(label="Phone opted out")
+    expect(page.get_by_text("No changes recorded for this filter")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"kind=optout\.added"))
