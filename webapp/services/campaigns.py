@@ -118,7 +118,9 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
         )
 
 
-def import_campaign(name: str, office_name: str, raw: BinaryIO, launch: bool = False) -> ImportReport:
+def import_campaign(
+    name: str, office_name: str, raw: BinaryIO, launch: bool = False
+) -> ImportReport:
     """Create a campaign from a CSV. Valid rows are saved; each invalid row is reported.
 
     A file with no valid row saves nothing.

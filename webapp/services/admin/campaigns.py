@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from flask import current_app
 from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.models import (
@@ -422,6 +423,7 @@ def list_campaigns(admin: User) -> list[CampaignRow]:
     campaigns = list(
         db.session.scalars(
             select(Campaign)
+            .options(selectinload(Campaign.office))
             .where(Campaign.office_id.in_(mine))
             .order_by(Campaign.created_at.desc(), Campaign.id.desc())
         )
@@ -447,6 +449,7 @@ def pending_uploads(admin: User) -> list[CampaignImport]:
     return list(
         db.session.scalars(
             select(CampaignImport)
+            .options(selectinload(CampaignImport.office))
             .where(
                 CampaignImport.office_id.in_(my_office_ids_query(admin)),
                 CampaignImport.status.in_([ImportStatus.VALIDATING, ImportStatus.READY]),
