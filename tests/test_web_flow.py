@@ -317,8 +317,9 @@ def test_bot_backed_conversations_show_in_assigned_agents_participating(client, 
     assert conversation.mode == "bot"
     assert conversation.needs_attention is False
     login(client, "standard@example.edu")
-    assert f"/conversations/{result.conversation_id}" in client.get("/inbox?tab=participating").get_data(as_text=True)
-    assert f"/conversations/{result.conversation_id}" not in client.get("/inbox?tab=attention").get_data(as_text=True)
+    location = f"/conversations/{result.conversation_id}"
+    assert location in client.get("/inbox?tab=participating").get_data(as_text=True)
+    assert location not in client.get("/inbox?tab=attention").get_data(as_text=True)
 
 
 def test_message_body_is_escaped(client, setup):

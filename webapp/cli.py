@@ -170,6 +170,8 @@ def worker(workers: int) -> None:
     """Run the queue consumer: sends messages, retries, sweeps stuck ones."""
     huey = current_app.extensions["parley.huey"]
     click.echo(f"Parley worker: {workers} threads on {current_app.config['QUEUE_URL']}")
+    # Recover first: messages a crashed worker left behind, or queued while the queue was down.
+    current_app.extensions["parley.tasks"].sweep_stuck_messages.call_local()
     huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
 
 

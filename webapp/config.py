@@ -39,7 +39,15 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
+        # Served over HTTPS (PUBLIC_BASE_URL says so): cookies never travel in clear text.
+        self.SESSION_COOKIE_SECURE = self.PUBLIC_BASE_URL.startswith("https://")
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
+        # Sending: transient failures retry with exponential backoff (base, 2×base, 4×base …).
+        self.SEND_MAX_ATTEMPTS = int(env.get("PARLEY_SEND_MAX_ATTEMPTS", "5"))
+        self.SEND_RETRY_BASE_SECONDS = float(env.get("PARLEY_SEND_RETRY_BASE_SECONDS", "2"))
+        # The sweep re-queues messages queued this long ago, and fails sends interrupted this long ago.
+        self.SWEEP_QUEUED_AFTER_SECONDS = float(env.get("PARLEY_SWEEP_QUEUED_AFTER_SECONDS", "60"))
+        self.SENDING_TIMEOUT_SECONDS = float(env.get("PARLEY_SENDING_TIMEOUT_SECONDS", "300"))
         self.INBOX_PAGE_SIZE = 25
         self.INBOX_POLL_SECONDS = 3
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from urllib.parse import urlparse
 
 from flask import Flask, current_app
 from huey import Huey, RedisHuey, SqliteHuey
+
+log = logging.getLogger(__name__)
 
 
 def make_huey(queue_url: str, immediate: bool = False) -> Huey:
@@ -33,9 +36,18 @@ def init_queue(app: Flask) -> None:
     app.extensions["parley.tasks"] = tasks.register(huey, app)
 
 
-def enqueue_send(message_id: int) -> None:
-    """Queue a committed message for sending. Call with no open transaction."""
-    current_app.extensions["parley.tasks"].send_message(message_id)
+def enqueue_send(message_id: int) -> bool:
+    """Queue a committed message for sending. Call with no open transaction.
+
+    If the queue is down the message stays `queued` in the database and the sweep sends it once the
+    queue is back: nothing is lost, the agent just sees that sending is delayed.
+    """
+    try:
+        current_app.extensions["parley.tasks"].send_message(message_id)
+    except Exception:  # Redis down, SQLite queue file locked or unwritable, …
+        log.warning("could not queue message %s; the sweep will send it later", message_id, exc_info=True)
+        return False
+    return True
 
 
 def enqueue_import_check(import_id: int) -> None:

@@ -30,7 +30,9 @@ def register(huey: Huey, app: Flask) -> Tasks:
 
     @huey.periodic_task(crontab(minute="*"), name="sweep_stuck_messages")
     def sweep_stuck_messages() -> None:
+        """Every minute (and when a worker starts): recover what a crash or a queue outage left."""
         with app.app_context():
+            sending.fail_interrupted_sends()
             stuck = sending.stuck_message_ids()
         for message_id in stuck:
             send_message(message_id)

@@ -29,9 +29,7 @@ def world(setup: dict, make: Factory) -> dict:
     """Admissions (from `setup`) and Financial Aid, each with its own admin, number and campaign."""
     make.office("Financial Aid")
     other_admin = make.user("fa-admin@example.edu", "admin", ("Financial Aid",), name="Fay Admin")
-    other_user = make.user(
-        "fa-staff@example.edu", "standard", ("Financial Aid",), name="Finn Staff"
-    )
+    other_user = make.user("fa-staff@example.edu", "standard", ("Financial Aid",), name="Finn Staff")
     make.user("fa-limited@example.edu", "limited", ("Financial Aid",), name="Flo Limited")
     other_number = make.number(
         "+12025550200", office="Financial Aid", inboxes=("Financial Aid",), label="FA Main"
@@ -80,9 +78,7 @@ def upload(
         "file": (io.BytesIO(content), filename),
     }
     headers = {"HX-Request": "true"} if htmx else {}
-    return client.post(
-        "/admin/campaigns/new", data=data, headers=headers, content_type="multipart/form-data"
-    )
+    return client.post("/admin/campaigns/new", data=data, headers=headers, content_type="multipart/form-data")
 
 
 def switch(client, email: str):  # noqa: ANN001, ANN201

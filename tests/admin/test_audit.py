@@ -41,9 +41,7 @@ def test_every_admin_change_is_recorded_with_who_and_when(client, world):
     for path, data in steps:
         assert post(client, path, data).status_code == 303, path
     job_id = int(
-        upload(client, "Spring", office.id, CONTACTS_CSV.encode())
-        .headers["Location"]
-        .rsplit("/", 1)[1]
+        upload(client, "Spring", office.id, CONTACTS_CSV.encode()).headers["Location"].rsplit("/", 1)[1]
     )
     campaign_url = post(client, f"/admin/campaigns/imports/{job_id}/save").headers["Location"]
     post(client, f"{campaign_url}/launch")
@@ -130,9 +128,9 @@ def test_audit_pages_by_keyset(client, world):
     login(client, "admin@example.edu")
     html = client.get("/admin/audit").get_data(as_text=True)
     assert f"before={page.next_cursor}" in html and "Show older changes" in html
-    more = client.get(
-        f"/admin/audit?before={page.next_cursor}", headers={"HX-Request": "true"}
-    ).get_data(as_text=True)
+    more = client.get(f"/admin/audit?before={page.next_cursor}", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
     assert "<html" not in more and more.count("<tr>") == 5
 
 
@@ -140,3 +138,18 @@ def test_a_change_that_is_rolled_back_leaves_no_audit_entry(world):
     offices.create_office(world["users"]["admin"], "Registrar")
     db.session.rollback()
     assert db.session.scalar(select(AuditEvent.id)) is None
+
+
+def test_opt_outs_changed_on_the_opt_out_page_name_the_admin(client, world):
+    login(client, "admin@example.edu")
+    response = post(client, "/admin/opt-outs/", {"phone": "(202) 555-0143", "note": "asked at fair"})
+    assert response.status_code == 303
+    post(client, "/admin/opt-outs/+12025550143/remove", {"note": "texted us to resume"})
+    events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert [(e.kind, e.actor_id) for e in events] == [
+        ("optout.added", world["users"]["admin"].id),
+        ("optout.removed", world["users"]["admin"].id),
+    ]
+    page = client.get("/admin/audit?kind=optout").get_data(as_text=True)
+    assert "(202) 555-0143 opted out by an admin (asked at fair)" in page
+    assert "Alex Admin" in page

@@ -62,9 +62,7 @@ def saved_contact(first_name: str) -> CampaignContact:
 
 
 def job_from(response) -> CampaignImport:  # noqa: ANN001
-    job_id = int(
-        response.headers.get("Location", response.headers.get("HX-Redirect")).rsplit("/", 1)[1]
-    )
+    job_id = int(response.headers.get("Location", response.headers.get("HX-Redirect")).rsplit("/", 1)[1])
     return db.session.get(CampaignImport, job_id)
 
 
@@ -78,9 +76,7 @@ def test_preview_lists_every_invalid_row_before_anything_is_saved(client, world)
 
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Preview: Fall Open House" in page
-    assert (
-        '<td class="num">4</td><td>phone &#39;12345&#39;: Enter a 10-digit US phone number' in page
-    )
+    assert '<td class="num">4</td><td>phone &#39;12345&#39;: Enter a 10-digit US phone number' in page
     assert '<td class="num">6</td><td>phone &#39;(202) 555-0143&#39; repeats line 2</td>' in page
     assert "Maria" in page and "program: Nursing" in page  # a sample of what will be saved
     assert "Save as draft" in page
@@ -98,9 +94,7 @@ def test_save_as_draft_then_launch_names_contacts_in_the_inbox(client, world):
     assert response.headers["Location"] == f"/admin/campaigns/{campaign.id}"
     assert (campaign.status, campaign.contact_count) == ("draft", 3)
     saved = db.session.scalars(
-        select(CampaignContact)
-        .where(CampaignContact.campaign_id == campaign.id)
-        .order_by(CampaignContact.id)
+        select(CampaignContact).where(CampaignContact.campaign_id == campaign.id).order_by(CampaignContact.id)
     ).all()
     assert [(c.first_name, c.phone, c.extra) for c in saved] == [
         ("Maria", "+12025550143", {"program": "Nursing"}),
@@ -109,9 +103,7 @@ def test_save_as_draft_then_launch_names_contacts_in_the_inbox(client, world):
     ]
     assert stored_files(client.application) == []  # the upload is gone once imported
 
-    inbound.receive(
-        InboundMessage(from_phone="+12025550199", to_phone="+12025550100", body="Hi"), "console"
-    )
+    inbound.receive(InboundMessage(from_phone="+12025550199", to_phone="+12025550100", body="Hi"), "console")
     switch(client, "standard@example.edu")
     assert "Aisha Khan" not in client.get("/inbox").get_data(as_text=True)  # a draft names no one
 
@@ -207,9 +199,7 @@ def test_headers_match_case_insensitively_and_mobile_phone_counts(client, world,
         ),
     ],
 )
-def test_unusable_files_are_refused_at_once_and_nothing_is_kept(
-    client, world, content, field, message
-):
+def test_unusable_files_are_refused_at_once_and_nothing_is_kept(client, world, content, field, message):
     login(client, "admin@example.edu")
     before = counts()
     response = start(client, world, content)
@@ -228,17 +218,14 @@ def test_upload_form_errors_in_htmx_are_a_fragment(client, world):
     fragment = response.get_data(as_text=True)
     assert fragment.lstrip().startswith('<form id="upload-form"')
     assert (
-        'id="name-error">A campaign named “Admissions List” already exists; choose another name.'
-        in fragment
+        'id="name-error">A campaign named “Admissions List” already exists; choose another name.' in fragment
     )
     assert 'id="office-error">Choose one of your offices.' in fragment
 
 
 def test_missing_file_is_reported(client, world):
     login(client, "admin@example.edu")
-    response = post(
-        client, "/admin/campaigns/new", {"name": "X", "office_id": str(world["office"].id)}
-    )
+    response = post(client, "/admin/campaigns/new", {"name": "X", "office_id": str(world["office"].id)})
     assert response.status_code == 422
     assert (
         'id="file-error">Choose a CSV file with a header row first_name,last_name,phone.'
@@ -259,9 +246,7 @@ def test_a_file_with_no_valid_row_can_not_be_saved(client, world):
     assert '<td class="num">2</td>' in page and '<td class="num">3</td>' in page
     response = post(client, f"/admin/campaigns/imports/{job.id}/save")
     assert response.status_code == 422
-    assert "Only a checked contact list with valid rows can be saved." in response.get_data(
-        as_text=True
-    )
+    assert "Only a checked contact list with valid rows can be saved." in response.get_data(as_text=True)
     assert counts()[:2] == before
     assert stored_files(client.application) == []
 
@@ -271,9 +256,7 @@ def test_duplicate_phones_are_reported_and_kept_once(client, world):
     csv_text = "first_name,last_name,phone\nA,One,2025550143\nB,Two,+1 (202) 555-0143\n"
     job = job_from(start(client, world, csv_text))
     assert (job.valid_rows, job.invalid_rows) == (1, 1)
-    error = db.session.scalar(
-        select(CampaignImportError).where(CampaignImportError.import_id == job.id)
-    )
+    error = db.session.scalar(select(CampaignImportError).where(CampaignImportError.import_id == job.id))
     assert (error.line, error.reason) == (3, "phone '+1 (202) 555-0143' repeats line 2")
 
 
@@ -338,9 +321,7 @@ def test_progress_polls_while_running_and_reloads_when_done(client, world):
 
     job.status = "ready"
     db.session.commit()
-    response = client.get(
-        f"/admin/campaigns/imports/{job.id}/progress", headers={"HX-Request": "true"}
-    )
+    response = client.get(f"/admin/campaigns/imports/{job.id}/progress", headers={"HX-Request": "true"})
     assert response.headers["HX-Refresh"] == "true"
 
 
@@ -381,9 +362,7 @@ def test_a_failed_import_leaves_nothing_behind(client, world, monkeypatch):
 def test_contacts_search_and_keyset_pages(client, world):
     login(client, "admin@example.edu")
     rows = "".join(f"Student{i},Last{i},(202) 555-{1000 + i:04d}\n" for i in range(60))
-    job = job_from(
-        start(client, world, "first_name,last_name,phone\n" + rows + "Zed,Quinn,2025550143\n")
-    )
+    job = job_from(start(client, world, "first_name,last_name,phone\n" + rows + "Zed,Quinn,2025550143\n"))
     post(client, f"/admin/campaigns/imports/{job.id}/save")
     campaign = db.session.scalar(select(Campaign).where(Campaign.name == "Fall Open House"))
 
@@ -393,9 +372,7 @@ def test_contacts_search_and_keyset_pages(client, world):
     names = [c.first_name for page in (first, second, third) for c in page.contacts]
     assert len(names) == 61 and len(set(names)) == 61 and third.next_cursor is None
 
-    assert [c.full_name for c in service.search_contacts(campaign, "zed q").contacts] == [
-        "Zed Quinn"
-    ]
+    assert [c.full_name for c in service.search_contacts(campaign, "zed q").contacts] == ["Zed Quinn"]
     assert [c.full_name for c in service.search_contacts(campaign, "(202) 555-0143").contacts] == [
         "Zed Quinn"
     ]

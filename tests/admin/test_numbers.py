@@ -78,8 +78,7 @@ def test_add_number_refuses_a_number_in_use_precisely(client, world):
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert (
-        'id="phone-error">+12025550200 is already a reusable number; each number can be added once.'
-        in page
+        'id="phone-error">+12025550200 is already a reusable number; each number can be added once.' in page
     )
     assert 'value="+12025550200"' in page and 'value="Dup"' in page
     assert db.session.scalar(select(func.count()).select_from(ReusableNumber)) == before
@@ -124,32 +123,24 @@ def test_new_number_reaches_the_from_list_of_assigned_agents_at_once(client, wor
          "agent_ids": [str(world["users"]["standard"].id)]},
         htmx=True,
     )  # fmt: skip
-    assert response.status_code == 204 and response.headers["HX-Redirect"].startswith(
-        "/admin/numbers/"
-    )
+    assert response.status_code == 204 and response.headers["HX-Redirect"].startswith("/admin/numbers/")
     switch(client, "standard@example.edu")
     assert from_list(client) == [
         "Admissions Main · (202) 555-0100",
         "Scholarships · (202) 555-0300",
     ]
     # An office member who is not assigned does not get it.
-    assert [n.label for n in access.sendable_numbers(world["users"]["limited"])] == [
-        "Admissions Main"
-    ]
+    assert [n.label for n in access.sendable_numbers(world["users"]["limited"])] == ["Admissions Main"]
     assert admin.id
 
 
 def test_settings_change_the_from_list_and_routing_at_once(client, world):
     number, standard = world["number"], world["users"]["standard"]
-    inbound.receive(
-        InboundMessage(from_phone="+12025550143", to_phone=number.phone, body="Hi"), "console"
-    )
+    inbound.receive(InboundMessage(from_phone="+12025550143", to_phone=number.phone, body="Hi"), "console")
     assert inbox.counts(standard)["attention"] == 1
 
     login(client, "admin@example.edu")
-    response = post(
-        client, f"/admin/numbers/{number.id}/settings", {"backing": "agent", "inbox_ids": []}
-    )
+    response = post(client, f"/admin/numbers/{number.id}/settings", {"backing": "agent", "inbox_ids": []})
     assert response.status_code == 303
     db.session.expire_all()
     assert access.sendable_numbers(standard) == []
@@ -177,9 +168,7 @@ def test_backing_change_applies_to_new_conversations(client, world):
         {"backing": "bot", "inbox_ids": [str(world["office"].id)]},
     )  # fmt: skip
     assert response.status_code == 303
-    assert "apply to new conversations" in client.get(response.headers["Location"]).get_data(
-        as_text=True
-    )
+    assert "apply to new conversations" in client.get(response.headers["Location"]).get_data(as_text=True)
     second = inbound.receive(
         InboundMessage(from_phone="+12025550178", to_phone=number.phone, body="Hello"), "console"
     )
@@ -190,9 +179,7 @@ def test_backing_change_applies_to_new_conversations(client, world):
     )
     assert (old.mode, old.needs_attention) == ("agent", True)  # as it was
     assert (new.mode, new.needs_attention) == ("bot", False)  # the bot answers, no attention needed
-    event = db.session.scalar(
-        select(AuditEvent).where(AuditEvent.kind == "number.settings_updated")
-    )
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "number.settings_updated"))
     assert "backing agent → bot" in event.summary
 
 
@@ -242,9 +229,7 @@ def test_edit_number_details(client, world):
     )  # fmt: skip
     assert response.status_code == 422
     page = response.get_data(as_text=True)
-    assert (
-        'id="label-error">' in page and 'id="provider-error">Choose an enabled SMS provider' in page
-    )
+    assert 'id="label-error">' in page and 'id="provider-error">Choose an enabled SMS provider' in page
 
 
 def test_deactivate_number(client, world):

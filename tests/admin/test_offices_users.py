@@ -67,9 +67,7 @@ def test_office_pages_list_members_and_create(client, world):
     assert response.status_code == 303
     office = db.session.scalar(select(Office).where(Office.name == "Registrar"))
     assert response.headers["Location"] == f"/admin/offices/{office.id}"
-    assert "Office Registrar created." in client.get(response.headers["Location"]).get_data(
-        as_text=True
-    )
+    assert "Office Registrar created." in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
 def test_office_form_errors_are_inline_and_change_nothing(client, world):
@@ -180,9 +178,7 @@ def test_new_user_signs_in_after_creation_on_the_page(client, world):
 
 def test_change_role_and_offices_keeps_memberships_the_admin_does_not_manage(world, make):
     admin = world["users"]["admin"]  # Admissions only
-    both = make.user(
-        "both@example.edu", "standard", ("Admissions", "Financial Aid"), name="Bo Both"
-    )
+    both = make.user("both@example.edu", "standard", ("Admissions", "Financial Aid"), name="Bo Both")
     assert users.update_user(admin, both, "Bo Both", "limited", set())  # leaves Admissions
     db.session.commit()
     assert both.role == "limited"
@@ -222,9 +218,7 @@ def test_an_admin_cannot_remove_their_own_admin_role(client, world):
 
 def test_an_admin_can_change_another_admins_role(world, make):
     second = make.user("second@example.edu", "admin", name="Second Admin")
-    assert users.update_user(
-        world["users"]["admin"], second, second.name, "standard", {world["office"].id}
-    )
+    assert users.update_user(world["users"]["admin"], second, second.name, "standard", {world["office"].id})
     assert second.role == "standard"
 
 
@@ -272,9 +266,7 @@ def test_an_admin_cannot_deactivate_themselves(client, world):
     assert "Deactivate user" not in page
     response = post(client, f"/admin/users/{admin.id}/active", {"active": "0"}, htmx=True)
     assert response.status_code == 200
-    assert 'id="active-error">You cannot deactivate your own account.' in response.get_data(
-        as_text=True
-    )
+    assert 'id="active-error">You cannot deactivate your own account.' in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(User, admin.id).active
     assert client.get("/admin/").status_code == 200
@@ -289,9 +281,7 @@ def test_set_a_new_password(client, world):
         as_text=True
     )
 
-    response = post(
-        client, f"/admin/users/{standard.id}/password", {"new_password": "brand-new-password"}
-    )
+    response = post(client, f"/admin/users/{standard.id}/password", {"new_password": "brand-new-password"})
     assert response.status_code == 303
     other = client.application.test_client()
     assert login(other, "standard@example.edu", PASSWORD).status_code == 401

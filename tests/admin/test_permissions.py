@@ -149,14 +149,10 @@ def snapshot() -> tuple:
     db.session.expire_all()
     return (
         db.session.scalar(select(func.count()).select_from(AuditEvent)),
-        tuple(
-            db.session.execute(select(Office.id, Office.name, Office.help_text).order_by(Office.id))
-        ),
+        tuple(db.session.execute(select(Office.id, Office.name, Office.help_text).order_by(Office.id))),
         tuple(
             db.session.execute(
-                select(User.id, User.name, User.role, User.active, User.password_hash).order_by(
-                    User.id
-                )
+                select(User.id, User.name, User.role, User.active, User.password_hash).order_by(User.id)
             )
         ),
         tuple(
@@ -172,14 +168,9 @@ def snapshot() -> tuple:
         ),  # fmt: skip
         tuple(db.session.execute(select(Campaign.id, Campaign.status).order_by(Campaign.id))),
         tuple(
-            db.session.execute(
-                select(CampaignImport.id, CampaignImport.status).order_by(CampaignImport.id)
-            )
+            db.session.execute(select(CampaignImport.id, CampaignImport.status).order_by(CampaignImport.id))
         ),
-        tuple(
-            (user.id, tuple(o.id for o in user.offices))
-            for user in db.session.scalars(select(User))
-        ),
+        tuple((user.id, tuple(o.id for o in user.offices)) for user in db.session.scalars(select(User))),
         tuple(
             (n.id, tuple(a.id for a in n.agents), tuple(o.id for o in n.inboxes))
             for n in db.session.scalars(select(ReusableNumber))
@@ -260,6 +251,7 @@ def test_admin_front_page_links_to_every_section(client, world):
         "/admin/users",
         "/admin/numbers",
         "/admin/campaigns",
+        "/admin/opt-outs/",
         "/admin/audit",
     ):
         assert f'href="{path}"' in page

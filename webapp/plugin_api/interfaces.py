@@ -18,7 +18,7 @@ from webapp.plugin_api.types import (
 )
 
 
-class Plugin(ABC):
+class Plugin(ABC):  # noqa: B024 (a common base; the abstract methods are on each kind)
     #: Set by the registry to the entry-point name the plugin was loaded under.
     name: str = ""
 

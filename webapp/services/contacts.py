@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import Conversation, ReusableNumber, User
-
 from webapp.services.phones import format_phone
 
 

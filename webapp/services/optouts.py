@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
+from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import OptOut, OptOutEvent, User
@@ -95,3 +97,31 @@ def _audit(kind: str, phone: str, source: str, user: User | None, detail: str) -
     how = SOURCE_LABELS.get(source, source)
     summary = f"{format_phone(phone)} {change} {how}" + (f" ({detail})" if detail else "")
     audit.record(user, kind, summary, detail={"phone": phone, "source": source}, org_wide=True)
+
+
+def list_opt_outs(
+    after: tuple[datetime, str] | None = None, phone: str | None = None, limit: int = 50
+) -> tuple[list[OptOut], tuple[datetime, str] | None]:
+    """Opt-outs newest first, keyset-paginated on (created_at, phone)."""
+    query = select(OptOut).options(joinedload(OptOut.created_by))
+    if phone:
+        query = query.where(OptOut.phone == phone)
+    if after is not None:
+        query = query.where(tuple_(OptOut.created_at, OptOut.phone) < after)
+    rows = db.session.scalars(
+        query.order_by(OptOut.created_at.desc(), OptOut.phone.desc()).limit(limit + 1)
+    ).all()
+    more = len(rows) > limit
+    rows = list(rows[:limit])
+    return rows, ((rows[-1].created_at, rows[-1].phone) if more and rows else None)
+
+
+def recent_events(limit: int = 50) -> list[OptOutEvent]:
+    return list(
+        db.session.scalars(
+            select(OptOutEvent)
+            .options(joinedload(OptOutEvent.user))
+            .order_by(OptOutEvent.id.desc())
+            .limit(limit)
+        )
+    )

@@ -41,8 +41,10 @@ STATUS_RANK = {
     Status.UNDELIVERED: 3,
     Status.FAILED: 3,
 }
-MAX_ATTEMPTS = 5
-STUCK_AFTER = timedelta(minutes=2)
+INTERRUPTED_REASON = (
+    "Sending was interrupted before the provider confirmed it, so it may not have gone out. "
+    "Use Retry to send it again."
+)
 
 
 class SendError(Exception):
@@ -213,10 +215,10 @@ def deliver(message_id: int) -> int | None:
     retry_in = None
     if result.status == "sent":
         advance_status(message, Status.SENT)
-    elif result.transient and attempt < MAX_ATTEMPTS:
+    elif result.transient and attempt < current_app.config["SEND_MAX_ATTEMPTS"]:
         message.status = Status.QUEUED.value
         message.error_reason = result.error_reason
-        retry_in = 2 ** attempt  # 2, 4, 8, 16 s
+        retry_in = current_app.config["SEND_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)
     else:
         _fail(message, result.error_reason or "The provider refused the message", result.error_code)
     db.session.commit()
@@ -248,8 +250,8 @@ def status_callback_url(provider: str, message_id: int) -> str:
 
 def stuck_message_ids() -> list[int]:
     """Queued messages nobody has picked up for a while (a lost enqueue or a dead worker)."""
-    cutoff = utcnow() - STUCK_AFTER
-    return list(
+    cutoff = utcnow() - timedelta(seconds=current_app.config["SWEEP_QUEUED_AFTER_SECONDS"])
+    ids = list(
         db.session.scalars(
             select(Message.id)
             .where(Message.status == Status.QUEUED, Message.updated_at < cutoff)
@@ -257,3 +259,49 @@ def stuck_message_ids() -> list[int]:
             .limit(500)
         )
     )
+    db.session.rollback()
+    return ids
+
+
+def fail_interrupted_sends() -> int:
+    """Messages left in `sending` by a worker that died during the provider call.
+
+    Sending them again could text the contact twice, and a provider that did take one reports its
+    status to the callback URL anyway (which moves it on from here). So they are failed visibly,
+    with a reason, and an agent decides whether to Retry.
+    """
+    cutoff = utcnow() - timedelta(seconds=current_app.config["SENDING_TIMEOUT_SECONDS"])
+    stuck = db.session.scalars(
+        select(Message)
+        .where(Message.status == Status.SENDING, Message.updated_at < cutoff)
+        .order_by(Message.id)
+        .limit(500)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for message in stuck:
+        _fail(message, INTERRUPTED_REASON, code="interrupted")
+    db.session.commit()
+    return len(stuck)
+
+
+def retry(user: User, conversation: Conversation, message_id: int) -> Message:
+    """An agent's Retry on a failed message of a conversation they can see (checked by the view)."""
+    message = db.session.scalar(
+        select(Message)
+        .where(Message.id == message_id, Message.conversation_id == conversation.id)
+        .with_for_update()
+    )
+    if message is None or message.direction != Direction.OUTBOUND:
+        raise SendError("retry", "There is no such message to retry in this conversation.")
+    if message.status != Status.FAILED:
+        raise SendError("retry", f"Only a failed message can be retried; this one is {message.status}.")
+    if is_opted_out(conversation.contact_phone):
+        raise SendError("retry", OPTED_OUT_ERROR)
+    message.status = Status.QUEUED.value
+    message.error_reason = None
+    message.error_code = None
+    message.attempts = 0
+    conversations.add_event(conversation, f"{user.name} retried a failed message", user)
+    db.session.commit()
+    enqueue_send(message_id)
+    return message

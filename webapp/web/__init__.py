@@ -18,9 +18,20 @@ PUBLIC_PREFIXES = ("webhooks.", "embed.")
 
 
 def register(app: Flask) -> None:
-    from webapp.web import admin, auth, compose, contacts, conversations, health, home, inbox
+    from webapp.web import (
+        admin,
+        auth,
+        compose,
+        contacts,
+        conversations,
+        health,
+        home,
+        inbox,
+        optouts_admin,
+    )
 
-    for module in (admin, auth, compose, contacts, conversations, health, home, inbox):
+    modules = (admin, auth, compose, contacts, conversations, health, home, inbox, optouts_admin)
+    for module in modules:
         app.register_blueprint(module.bp)
 
     app.before_request(_require_login)

@@ -85,6 +85,20 @@ def reply(conversation_id: int):  # noqa: ANN201
     return _render(_visible(conversation_id))
 
 
+@bp.post("/conversations/<int:conversation_id>/messages/<int:message_id>/retry")
+def retry(conversation_id: int, message_id: int):  # noqa: ANN201
+    conversation = _visible(conversation_id)
+    try:
+        sending.retry(current_user, conversation, message_id)
+    except sending.SendError as exc:
+        db.session.rollback()
+        status = 200 if request.headers.get("HX-Request") else 409
+        response = _render(_visible(conversation_id), action_error=exc.message)
+        response.status_code = status
+        return response
+    return _render(_visible(conversation_id))
+
+
 @bp.post("/conversations/<int:conversation_id>/attention")
 def clear_attention(conversation_id: int):  # noqa: ANN201
     conversation = _visible(conversation_id)

@@ -8,7 +8,15 @@ from datetime import timedelta
 from sqlalchemy import distinct, func, select
 
 from webapp.extensions import db
-from webapp.models import Campaign, Office, ReusableNumber, User, office_memberships, utcnow
+from webapp.models import (
+    Campaign,
+    Office,
+    OptOut,
+    ReusableNumber,
+    User,
+    office_memberships,
+    utcnow,
+)
 from webapp.services import audit, directory
 from webapp.services.admin import FormErrors, NotFound, my_office_ids_query
 
@@ -25,9 +33,7 @@ class OfficeRow:
 def list_offices(admin: User) -> list[OfficeRow]:
     """The admin's offices with member and number counts (three queries, whatever the count)."""
     mine = my_office_ids_query(admin)
-    offices = list(
-        db.session.scalars(select(Office).where(Office.id.in_(mine)).order_by(Office.name))
-    )
+    offices = list(db.session.scalars(select(Office).where(Office.id.in_(mine)).order_by(Office.name)))
     members = dict(
         db.session.execute(
             select(office_memberships.c.office_id, func.count())
@@ -135,6 +141,7 @@ class Overview:
     numbers: int
     campaigns: dict[str, int]  # by status
     recent_changes: int  # audit events of the last 7 days
+    opt_outs: int  # phones opted out, organisation-wide
 
 
 def overview(admin: User) -> Overview:
@@ -159,4 +166,5 @@ def overview(admin: User) -> Overview:
         numbers=sum(row.numbers for row in rows),
         campaigns=campaigns,
         recent_changes=audit.count_since(admin, utcnow() - timedelta(days=7)),
+        opt_outs=db.session.scalar(select(func.count()).select_from(OptOut)) or 0,
     )

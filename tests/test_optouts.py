@@ -1,0 +1,153 @@
+"""Opt-outs: keywords, HELP, the admin Opt-outs page, and that nothing is ever sent to an opted-out phone."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import csrf_token, login
+from webapp.extensions import db
+from webapp.models import Conversation, Message, OptOut, OptOutEvent
+from webapp.plugin_api import InboundMessage
+from webapp.services import inbound, optouts
+
+
+def receive(text: str, phone: str = "+12025550143"):
+    return inbound.receive(InboundMessage(phone, "+12025550100", text), "console")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["STOP", "stop", "Stop.", "  STOPALL ", "unsubscribe", "Cancel", "END", "quit", "REVOKE", "optout",
+     "stop all", "Do not text", "DO NOT MESSAGE", "Take me off your list!"],
+)
+def test_opt_out_keywords(text):
+    assert optouts.keyword_intent(text) is optouts.Intent.OPT_OUT
+
+
+@pytest.mark.parametrize("text", ["START", "unstop", "Resume"])
+def test_opt_in_keywords(text):
+    assert optouts.keyword_intent(text) is optouts.Intent.OPT_IN
+
+
+@pytest.mark.parametrize("text", ["HELP", "info", "Help?"])
+def test_help_keywords(text):
+    assert optouts.keyword_intent(text) is optouts.Intent.HELP
+
+
+@pytest.mark.parametrize(
+    "text", ["please stop by the office", "I want to stop", "help me with my application", "", "stopp"]
+)
+def test_keywords_inside_longer_messages_are_not_keywords(text):
+    assert optouts.keyword_intent(text) is None
+
+
+def test_stop_then_start(setup):
+    receive("STOP")
+    assert optouts.is_opted_out("+12025550143")
+    conversation = db.session.scalars(select(Conversation)).one()
+    assert conversation.needs_attention is False  # an opt-out is not a question to answer
+    receive("START")
+    assert not optouts.is_opted_out("+12025550143")
+    actions = db.session.scalars(select(OptOutEvent.action).order_by(OptOutEvent.id)).all()
+    assert actions == ["opt_out", "opt_in"]
+
+
+def test_please_stop_by_is_a_normal_reply(setup):
+    receive("Please stop by at 3pm")
+    assert not optouts.is_opted_out("+12025550143")
+    assert db.session.scalars(select(Conversation)).one().needs_attention is True
+
+
+def test_provider_intent_counts(setup):
+    inbound.receive(
+        InboundMessage("+12025550143", "+12025550100", "Arrêtez", intent="optout"), "console"
+    )
+    assert optouts.is_opted_out("+12025550143")
+
+
+def test_help_gets_the_office_help_text(setup):
+    setup["office"].help_text = "Admissions: call (202) 555-0100. Reply STOP to opt out."
+    db.session.commit()
+    receive("HELP")
+    answer = db.session.scalars(select(Message).where(Message.direction == "outbound")).one()
+    assert answer.body == "Admissions: call (202) 555-0100. Reply STOP to opt out."
+    assert answer.author_kind == "system"
+    assert answer.status == "sent"
+
+
+def test_nothing_is_sent_to_an_opted_out_phone_even_help(setup):
+    receive("STOP")
+    receive("HELP")
+    outbound = select(func.count()).select_from(Message).where(Message.direction == "outbound")
+    assert db.session.scalar(outbound) == 0
+
+
+def test_reply_to_opted_out_contact_is_refused(client, setup):
+    result = receive("Hi")
+    receive("STOP")
+    login(client, "standard@example.edu")
+    location = f"/conversations/{result.conversation_id}"
+    page = client.get(location).get_data(as_text=True)
+    assert "Opted out" in page
+    token = csrf_token(client, location)
+    response = client.post(f"{location}/messages", data={"body": "Still there?", "csrf_token": token})
+    assert response.status_code == 422
+    assert "Failed to Send SMS Message: this contact has opted out" in response.get_data(as_text=True)
+    assert "Still there?" in response.get_data(as_text=True)  # what was typed is kept
+
+
+@pytest.mark.parametrize("role", ["standard", "limited"])
+def test_opt_outs_page_is_for_admins_only(client, setup, role):
+    login(client, f"{role}@example.edu")
+    assert client.get("/admin/opt-outs/").status_code == 403
+    token = csrf_token(client, "/inbox")
+    response = client.post("/admin/opt-outs/", data={"phone": "2025550143", "csrf_token": token})
+    assert response.status_code == 403
+    assert not optouts.is_opted_out("+12025550143")
+
+
+def test_opt_outs_page_needs_login(client, setup):
+    assert client.get("/admin/opt-outs/").status_code == 302
+
+
+def test_admin_adds_and_removes_an_opt_out(client, setup):
+    login(client, "admin@example.edu")
+    token = csrf_token(client, "/admin/opt-outs/")
+    response = client.post(
+        "/admin/opt-outs/", data={"phone": "(202) 555-0143", "note": "Asked by phone", "csrf_token": token}
+    )
+    assert response.status_code == 303
+    assert optouts.is_opted_out("+12025550143")
+    page = client.get("/admin/opt-outs/").get_data(as_text=True)
+    assert "(202) 555-0143" in page and "Alex Admin" in page and "Asked by phone" in page
+    response = client.post("/admin/opt-outs/+12025550143/remove", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert not optouts.is_opted_out("+12025550143")
+    events = db.session.scalars(select(OptOutEvent).order_by(OptOutEvent.id)).all()
+    assert [(e.action, e.source, e.user.email) for e in events] == [
+        ("opt_out", "admin", "admin@example.edu"),
+        ("opt_in", "admin", "admin@example.edu"),
+    ]
+    assert all(e.created_at is not None for e in events)
+
+
+def test_admin_bad_phone_changes_nothing(client, setup):
+    login(client, "admin@example.edu")
+    token = csrf_token(client, "/admin/opt-outs/")
+    response = client.post("/admin/opt-outs/", data={"phone": "12345", "csrf_token": token})
+    assert response.status_code == 422
+    assert "Enter a 10-digit US phone number" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(OptOut)) == 0
+    assert client.post("/admin/opt-outs/+12025550143/remove", data={"csrf_token": token}).status_code == 404
+    assert db.session.scalar(select(func.count()).select_from(OptOutEvent)) == 0
+
+
+def test_admin_duplicate_opt_out_is_reported(client, setup):
+    receive("STOP")
+    login(client, "admin@example.edu")
+    token = csrf_token(client, "/admin/opt-outs/")
+    response = client.post("/admin/opt-outs/", data={"phone": "2025550143", "csrf_token": token})
+    assert response.status_code == 422
+    assert "already opted out" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(OptOutEvent)) == 1

@@ -1,0 +1,260 @@
+"""Reliable sending: the outbox, retries, Retry, interrupted sends, the sweep, opt-out checks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import csrf_token, login
+from webapp.extensions import db
+from webapp.models import Conversation, Message, Status, utcnow
+from webapp.plugin_api import InboundMessage, OutboundMessage, SendResult, SmsProvider
+from webapp.services import inbound, sending
+from webapp.tasks import Tasks
+
+
+class ScriptedProvider(SmsProvider):
+    """Answers each send with the next scripted result and records what it was asked to send."""
+
+    def __init__(self, config, results=()):  # noqa: ANN001
+        super().__init__(config)
+        self.results = list(results)
+        self.sent: list[OutboundMessage] = []
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        self.sent.append(message)
+        if self.results:
+            return self.results.pop(0)
+        return SendResult(status="sent", provider_message_id=f"p-{message.message_id}-{len(self.sent)}")
+
+
+@pytest.fixture
+def provider(app) -> ScriptedProvider:
+    fake = ScriptedProvider(app.config)
+    app.extensions["parley"].sms_providers["console"] = fake
+    return fake
+
+
+@pytest.fixture
+def held_queue(app) -> list[int]:
+    """A queue that holds messages (as if the worker were busy) so the test can deliver them by hand."""
+    held: list[int] = []
+    original = app.extensions["parley.tasks"]
+    app.extensions["parley.tasks"] = Tasks(send_message=held.append, sweep_stuck_messages=None)
+    yield held
+    app.extensions["parley.tasks"] = original
+
+
+TRANSIENT = SendResult(status="failed", error_reason="Provider unavailable (503)", transient=True)
+PERMANENT = SendResult(status="failed", error_code="400", error_reason="Invalid destination number")
+
+
+def send_text(setup, body="Hello", to="2025550143") -> Message:
+    return sending.create_text(setup["users"]["standard"], setup["number"].id, to, body)
+
+
+def test_message_is_committed_queued_before_the_provider_is_called(setup, provider, held_queue):
+    message = send_text(setup)
+    assert held_queue == [message.id]
+    assert provider.sent == []
+    db.session.expire_all()
+    assert db.session.get(Message, message.id).status == "queued"
+    assert sending.deliver(message.id) is None
+    assert db.session.get(Message, message.id).status == "sent"
+    assert len(provider.sent) == 1
+    sent = provider.sent[0]
+    assert (sent.from_phone, sent.to_phone, sent.body) == ("+12025550100", "+12025550143", "Hello")
+    assert sent.status_callback_url == f"http://parley.test/webhooks/console/status?message_id={message.id}"
+
+
+def test_delivering_twice_calls_the_provider_once(setup, provider, held_queue):
+    message = send_text(setup)
+    sending.deliver(message.id)
+    sending.deliver(message.id)  # e.g. the sweep re-queued it while the first task ran
+    assert len(provider.sent) == 1
+
+
+def test_stop_while_queued_stops_the_message(setup, provider, held_queue):
+    message = send_text(setup)
+    inbound.receive(InboundMessage("+12025550143", "+12025550100", "STOP"), "console")
+    sending.deliver(message.id)
+    assert provider.sent == []
+    message = db.session.get(Message, message.id)
+    assert message.status == "failed"
+    assert message.error_reason == "Failed to Send SMS Message: this contact has opted out"
+
+
+def test_transient_failures_retry_with_backoff_then_send(setup, provider, held_queue):
+    provider.results = [TRANSIENT, TRANSIENT]
+    message = send_text(setup)
+    assert sending.deliver(message.id) == 2
+    assert db.session.get(Message, message.id).status == "queued"
+    assert sending.deliver(message.id) == 4
+    assert sending.deliver(message.id) is None
+    message = db.session.get(Message, message.id)
+    assert message.status == "sent" and message.error_reason is None
+    assert len(provider.sent) == 3
+
+
+def test_transient_failures_give_up_after_the_limit(app, setup, provider, held_queue):
+    app.config["SEND_MAX_ATTEMPTS"] = 3
+    provider.results = [TRANSIENT] * 3
+    message = send_text(setup)
+    assert sending.deliver(message.id) == 2
+    assert sending.deliver(message.id) == 4
+    assert sending.deliver(message.id) is None
+    message = db.session.get(Message, message.id)
+    assert message.status == "failed"
+    assert message.error_reason == "Provider unavailable (503)"
+
+
+def test_permanent_failure_fails_at_once(setup, provider, held_queue):
+    provider.results = [PERMANENT]
+    message = send_text(setup)
+    assert sending.deliver(message.id) is None
+    message = db.session.get(Message, message.id)
+    assert message.status == "failed"
+    assert message.error_reason == "Invalid destination number"
+    assert len(provider.sent) == 1
+
+
+def test_a_provider_that_raises_loses_nothing(setup, provider, held_queue):
+    def explode(message):  # noqa: ANN001, ANN202
+        raise RuntimeError("socket closed")
+
+    provider.send = explode
+    message = send_text(setup)
+    assert sending.deliver(message.id) == 2
+    message = db.session.get(Message, message.id)
+    assert message.status == "queued"
+    assert "socket closed" in message.error_reason
+
+
+def test_failed_message_shows_reason_and_retry_sends_it(client, setup, provider):
+    provider.results = [PERMANENT]
+    login(client, "standard@example.edu")
+    token = csrf_token(client, "/texts/new")
+    location = client.post(
+        "/texts/new",
+        data={"number_id": setup["number"].id, "to": "2025550143", "body": "Hi", "csrf_token": token},
+    ).headers["Location"]
+    page = client.get(location).get_data(as_text=True)
+    assert "Failed: Invalid destination number" in page
+    assert ">Retry</button>" in page
+    message = db.session.scalars(select(Message)).one()
+    page = client.post(f"{location}/messages/{message.id}/retry", data={"csrf_token": token})
+    assert page.status_code == 200
+    db.session.refresh(message)
+    assert message.status == "sent"
+    assert len(provider.sent) == 2
+    assert ">Retry</button>" not in client.get(location).get_data(as_text=True)
+
+
+def test_retry_of_a_message_that_did_not_fail_is_refused(client, setup, provider):
+    login(client, "standard@example.edu")
+    token = csrf_token(client, "/texts/new")
+    location = client.post(
+        "/texts/new",
+        data={"number_id": setup["number"].id, "to": "2025550143", "body": "Hi", "csrf_token": token},
+    ).headers["Location"]
+    message = db.session.scalars(select(Message)).one()
+    response = client.post(f"{location}/messages/{message.id}/retry", data={"csrf_token": token})
+    assert response.status_code == 409
+    assert "Only a failed message can be retried; this one is sent." in response.get_data(as_text=True)
+    assert len(provider.sent) == 1
+
+
+def test_retry_needs_access_to_the_conversation(client, setup, make, provider, app):
+    provider.results = [PERMANENT]
+    message = send_text(setup)
+    make.office("Financial Aid")
+    make.user("fa@example.edu", "standard", offices=("Financial Aid",))
+    login(client, "fa@example.edu")
+    token = csrf_token(client, "/inbox")
+    response = client.post(
+        f"/conversations/{message.conversation_id}/messages/{message.id}/retry",
+        data={"csrf_token": token},
+    )
+    assert response.status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Message, message.id).status == "failed"
+    assert len(provider.sent) == 1
+
+
+def test_retry_to_an_opted_out_phone_is_refused(setup, provider):
+    provider.results = [PERMANENT]
+    message = send_text(setup)
+    inbound.receive(InboundMessage("+12025550143", "+12025550100", "stop"), "console")
+    conversation = db.session.get(Conversation, message.conversation_id)
+    with pytest.raises(sending.SendError, match="this contact has opted out"):
+        sending.retry(setup["users"]["standard"], conversation, message.id)
+    assert len(provider.sent) == 1
+
+
+def test_interrupted_send_fails_visibly_and_is_not_sent_again(app, setup, provider, held_queue):
+    message = send_text(setup)
+    # A worker claimed it, called the provider and died before recording the answer.
+    message.status = "sending"
+    db.session.commit()
+    assert sending.fail_interrupted_sends() == 0  # not yet: it may still be in flight
+    app.config["SENDING_TIMEOUT_SECONDS"] = 0
+    assert sending.fail_interrupted_sends() == 1
+    message = db.session.get(Message, message.id)
+    assert message.status == "failed"
+    assert "interrupted" in message.error_reason
+    assert sending.stuck_message_ids() == []
+    assert provider.sent == []
+
+
+def test_sweep_finds_messages_left_queued(app, setup, provider, held_queue):
+    message = send_text(setup)
+    assert sending.stuck_message_ids() == []
+    app.config["SWEEP_QUEUED_AFTER_SECONDS"] = 0
+    assert sending.stuck_message_ids() == [message.id]
+
+
+def test_queue_down_keeps_the_message_queued(client, setup, provider, app):
+    def queue_down(message_id):  # noqa: ANN001, ANN202
+        raise ConnectionError("Redis is down")
+
+    original = app.extensions["parley.tasks"]
+    app.extensions["parley.tasks"] = Tasks(send_message=queue_down, sweep_stuck_messages=None)
+    login(client, "standard@example.edu")
+    token = csrf_token(client, "/texts/new")
+    response = client.post(
+        "/texts/new",
+        data={"number_id": setup["number"].id, "to": "2025550143", "body": "Hi", "csrf_token": token},
+    )
+    assert response.status_code == 303  # the agent is not blocked by the outage
+    message = db.session.scalars(select(Message)).one()
+    assert message.status == "queued"
+    message.created_at = utcnow() - timedelta(minutes=5)
+    db.session.commit()
+    assert "Queued (sending is delayed)" in client.get(response.headers["Location"]).get_data(as_text=True)
+    # The queue is back: the sweep picks the message up.
+    app.extensions["parley.tasks"] = original
+    app.config["SWEEP_QUEUED_AFTER_SECONDS"] = 0
+    original.sweep_stuck_messages()
+    db.session.expire_all()
+    assert db.session.get(Message, message.id).status == "sent"
+    assert len(provider.sent) == 1
+
+
+@pytest.mark.parametrize(
+    ("current", "report", "expected"),
+    [
+        ("queued", "sent", "sent"),
+        ("sending", "delivered", "delivered"),
+        ("sent", "delivered", "delivered"),
+        ("delivered", "sent", "delivered"),
+        ("failed", "delivered", "failed"),
+        ("undelivered", "sent", "undelivered"),
+        ("sent", "queued", "sent"),
+    ],
+)
+def test_status_never_moves_back(current, report, expected):
+    message = Message(status=current)
+    sending.advance_status(message, Status(report))
+    assert message.status == expected

@@ -1,0 +1,97 @@
+"""Admin: the opt-out list. Admins see, add and remove opt-outs; every change is recorded."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, abort, request, url_for
+from flask_login import current_user
+
+from webapp.extensions import db
+from webapp.services import optouts
+from webapp.services.contacts import display_names
+from webapp.services.phones import PhoneError, parse_any_phone
+from webapp.web.rendering import redirect_to, render_screen
+
+bp = Blueprint("optouts_admin", __name__, url_prefix="/admin/opt-outs")
+
+TEMPLATE = "optouts_admin/index.html"
+
+
+@bp.before_request
+def admins_only() -> None:
+    if not current_user.is_admin:
+        abort(403, "Only Texting - Administrative users manage opt-outs.")
+
+
+def _cursor(raw: str | None) -> tuple[datetime, str] | None:
+    if not raw:
+        return None
+    stamp, _, phone = raw.rpartition("_")
+    try:
+        at = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return (at, phone) if at.tzinfo else None
+
+
+def _render(status: int = 200, form_error: str | None = None, form_phone: str = "", notice: str = ""):  # noqa: ANN202
+    query = (request.args.get("phone") or "").strip()[:40]
+    search_error = None
+    phone_filter = None
+    if query:
+        try:
+            phone_filter = parse_any_phone(query)
+        except PhoneError as exc:
+            search_error = str(exc)
+    rows, next_key = optouts.list_opt_outs(_cursor(request.args.get("after")), phone_filter)
+    names = display_names([row.phone for row in rows])
+    next_url = (
+        url_for(".index", after=f"{next_key[0].isoformat()}_{next_key[1]}", phone=query or None)
+        if next_key
+        else None
+    )
+    return render_screen(
+        TEMPLATE,
+        "opt_outs_list",
+        status=status,
+        rows=rows,
+        names=names,
+        next_url=next_url,
+        query=query,
+        search_error=search_error,
+        events=optouts.recent_events(),
+        form_error=form_error,
+        form_phone=form_phone,
+        notice=notice,
+    )
+
+
+@bp.get("/")
+def index():  # noqa: ANN201
+    return _render()
+
+
+@bp.post("/")
+def add():  # noqa: ANN201
+    raw = (request.form.get("phone") or "").strip()[:40]
+    note = (request.form.get("note") or "").strip()[:200]
+    try:
+        phone = parse_any_phone(raw)
+    except PhoneError as exc:
+        return _render(422, form_error=str(exc), form_phone=raw)
+    if not optouts.opt_out(phone, source="admin", user=current_user, detail=note):
+        db.session.rollback()
+        return _render(422, form_error="That phone has already opted out.", form_phone=raw)
+    db.session.commit()
+    return redirect_to(url_for(".index"))
+
+
+@bp.post("/<phone>/remove")
+def remove(phone: str):  # noqa: ANN201
+    note = (request.form.get("note") or "").strip()[:200]
+    if not optouts.opt_in(phone, source="admin", user=current_user, detail=note):
+        db.session.rollback()
+        abort(404)
+    db.session.commit()
+    return redirect_to(url_for(".index"))
