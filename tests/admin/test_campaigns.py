@@ -395,3 +395,36 @@ def test_campaign_list_shows_only_the_admins_offices(client, world):
     login(client, "admin@example.edu")
     page = client.get("/admin/campaigns").get_data(as_text=True)
     assert "Admissions List" in page and "FA List" not in page
+
+
+def test_queue_down_at_upload_keeps_nothing(client, world, monkeypatch):
+    def down(*args):  # noqa: ANN002, ANN202
+        raise ConnectionError("redis is down")
+
+    login(client, "admin@example.edu")
+    before = counts()
+    monkeypatch.setattr("webapp.queue.enqueue_import_check", down)
+    response = start(client, world, GOOD_CSV)
+    assert response.status_code == 422
+    assert "background worker queue is not reachable, so nothing was saved" in response.get_data(as_text=True)
+    assert counts() == before
+    assert stored_files(client.application) == []
+
+
+def test_queue_down_at_save_undoes_the_draft(client, world, monkeypatch):
+    def down(*args):  # noqa: ANN002, ANN202
+        raise ConnectionError("redis is down")
+
+    login(client, "admin@example.edu")
+    job = job_from(start(client, world, GOOD_CSV))
+    monkeypatch.setattr("webapp.queue.enqueue_import_contacts", down)
+    response = post(client, f"/admin/campaigns/imports/{job.id}/save")
+    assert response.status_code == 422
+    assert "nothing was saved" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(CampaignImport, job.id).status == "ready"
+    assert db.session.scalar(select(Campaign.id).where(Campaign.name == "Fall Open House")) is None
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+    monkeypatch.undo()
+    assert post(client, f"/admin/campaigns/imports/{job.id}/save").status_code == 303
+    assert saved_contact("Aisha").phone == "+12025550199"

@@ -23,6 +23,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.models import (
+    AuditEvent,
     Campaign,
     CampaignContact,
     CampaignImport,
@@ -43,6 +44,10 @@ PROGRESS_EVERY = 5000  # rows between progress reports (one short transaction ea
 INSERT_BATCH = 2000
 ERRORS_PAGE = 100
 CONTACTS_PAGE = 50
+QUEUE_DOWN = (
+    "Parley's background worker queue is not reachable, so nothing was saved. "
+    "Try again in a minute; if it keeps happening, tell your system administrator."
+)
 
 
 # ---- Files ----
@@ -76,9 +81,7 @@ def _store(stream: BinaryIO, path: Path) -> int:
             if size > MAX_UPLOAD_BYTES:
                 out.close()
                 path.unlink(missing_ok=True)
-                raise FormErrors(
-                    {"file": "The file is larger than 50 MB; split it and upload each part."}
-                )
+                raise FormErrors({"file": "The file is larger than 50 MB; split it and upload each part."})
             out.write(chunk)
     return size
 
@@ -154,7 +157,14 @@ def start_import(
     db.session.commit()
     from webapp.queue import enqueue_import_check
 
-    enqueue_import_check(job_id)
+    try:
+        enqueue_import_check(job_id)
+    except Exception:  # the queue is down: keep nothing, say so
+        log.warning("could not queue the check of import %s", job_id, exc_info=True)
+        db.session.execute(delete(CampaignImport).where(CampaignImport.id == job_id))
+        db.session.commit()
+        path.unlink(missing_ok=True)
+        raise FormErrors({"file": QUEUE_DOWN}) from None
     return job_id
 
 
@@ -191,9 +201,7 @@ def check_rows(job_id: int) -> None:
                 counts["rows_checked"] += 1
                 if isinstance(row, RowError):
                     counts["invalid_rows"] += 1
-                    errors.append(
-                        {"import_id": job_id, "line": row.line, "reason": row.reason[:300]}
-                    )
+                    errors.append({"import_id": job_id, "line": row.line, "reason": row.reason[:300]})
                 else:
                     counts["valid_rows"] += 1
                     record = [row.first_name, row.last_name, row.phone, row.extra]
@@ -202,9 +210,7 @@ def check_rows(job_id: int) -> None:
                     _report(job_id, counts, errors)
     except (CampaignError, csv.Error, OSError, UnicodeError) as exc:
         db.session.rollback()
-        message = (
-            str(exc) if isinstance(exc, CampaignError) else f"The file could not be read ({exc})."
-        )
+        message = str(exc) if isinstance(exc, CampaignError) else f"The file could not be read ({exc})."
         _finish_check(job_id, ImportStatus.REJECTED, message[:500], counts, errors)
         return
     if counts["valid_rows"] == 0:
@@ -218,6 +224,7 @@ def check_rows(job_id: int) -> None:
         )
     else:
         _finish_check(job_id, ImportStatus.READY, "", counts, errors)
+        source.unlink(missing_ok=True)  # the checked rows beside it are all the import needs
 
 
 def _report(job_id: int, counts: dict, errors: list[dict], **values: object) -> None:
@@ -233,9 +240,7 @@ def _report(job_id: int, counts: dict, errors: list[dict], **values: object) -> 
     db.session.commit()
 
 
-def _finish_check(
-    job_id: int, status: ImportStatus, message: str, counts: dict, errors: list[dict]
-) -> None:
+def _finish_check(job_id: int, status: ImportStatus, message: str, counts: dict, errors: list[dict]) -> None:
     _report(job_id, counts, errors, status=status.value, message=message)
     if status is ImportStatus.REJECTED:
         job = db.session.get(CampaignImport, job_id)
@@ -261,9 +266,7 @@ class ErrorPage:
     next_cursor: int | None  # the line the next page continues after
 
 
-def row_errors(
-    job: CampaignImport, after_line: int | None = None, limit: int = ERRORS_PAGE
-) -> ErrorPage:
+def row_errors(job: CampaignImport, after_line: int | None = None, limit: int = ERRORS_PAGE) -> ErrorPage:
     query = (
         select(CampaignImportError)
         .where(CampaignImportError.import_id == job.id)
@@ -295,9 +298,7 @@ def sample_rows(job: CampaignImport, limit: int = 5) -> list[list]:
 def cancel_import(admin: User, job: CampaignImport) -> None:
     """Discard an upload that was not saved."""
     if job.status not in (ImportStatus.VALIDATING, ImportStatus.READY, ImportStatus.REJECTED):
-        raise FormErrors(
-            {"import": "This contact list is already saved; archive the campaign instead."}
-        )
+        raise FormErrors({"import": "This contact list is already saved; archive the campaign instead."})
     job.status = ImportStatus.CANCELLED.value
     _remove_files(job)
 
@@ -313,14 +314,12 @@ def save_as_draft(admin: User, job: CampaignImport) -> int:
     _check_campaign_name(job.campaign_name, errors)
     if errors:
         raise FormErrors({"import": errors["name"]})
-    campaign = Campaign(
-        name=job.campaign_name, office_id=job.office_id, status=CampaignStatus.DRAFT.value
-    )
+    campaign = Campaign(name=job.campaign_name, office_id=job.office_id, status=CampaignStatus.DRAFT.value)
     db.session.add(campaign)
     db.session.flush()
     job.campaign_id = campaign.id
     job.status = ImportStatus.IMPORTING.value
-    audit.record(
+    event = audit.record(
         admin,
         "campaign.saved",
         f"Saved campaign {campaign.name} as a draft for {job.office.name}: "
@@ -329,11 +328,24 @@ def save_as_draft(admin: User, job: CampaignImport) -> int:
         [job.office],
         {"campaign_id": campaign.id, "import_id": job.id},
     )
-    campaign_id, job_id = campaign.id, job.id
+    db.session.flush()
+    campaign_id, job_id, event_id = campaign.id, job.id, event.id
     db.session.commit()
     from webapp.queue import enqueue_import_contacts
 
-    enqueue_import_contacts(job_id)
+    try:
+        enqueue_import_contacts(job_id)
+    except Exception:  # the queue is down: undo the draft, the checked list stays ready
+        log.warning("could not queue import %s", job_id, exc_info=True)
+        db.session.execute(
+            update(CampaignImport)
+            .where(CampaignImport.id == job_id)
+            .values(status=ImportStatus.READY.value, campaign_id=None)
+        )
+        db.session.execute(delete(Campaign).where(Campaign.id == campaign_id))
+        db.session.execute(delete(AuditEvent).where(AuditEvent.id == event_id))
+        db.session.commit()
+        raise FormErrors({"import": QUEUE_DOWN}) from None
     return campaign_id
 
 
@@ -376,8 +388,7 @@ def import_contacts(job_id: int) -> None:
             .where(CampaignImport.id == job_id)
             .values(
                 status=ImportStatus.FAILED.value,
-                message="The import stopped with an error; nothing was saved. "
-                "Upload the file again.",
+                message="The import stopped with an error; nothing was saved. Upload the file again.",
                 campaign_id=None,
             )
         )
@@ -397,9 +408,7 @@ def _insert_batch(job_id: int, campaign_id: int, batch: list[dict], imported: in
         db.session.execute(insert(CampaignContact), batch)
         imported += len(batch)
         batch.clear()
-    db.session.execute(
-        update(Campaign).where(Campaign.id == campaign_id).values(contact_count=imported)
-    )
+    db.session.execute(update(Campaign).where(Campaign.id == campaign_id).values(contact_count=imported))
     db.session.execute(
         update(CampaignImport)
         .where(CampaignImport.id == job_id)
@@ -461,9 +470,7 @@ def pending_uploads(admin: User) -> list[CampaignImport]:
 
 def campaign_for_admin(admin: User, campaign_id: int) -> Campaign:
     campaign = db.session.scalar(
-        select(Campaign).where(
-            Campaign.id == campaign_id, Campaign.office_id.in_(my_office_ids_query(admin))
-        )
+        select(Campaign).where(Campaign.id == campaign_id, Campaign.office_id.in_(my_office_ids_query(admin)))
     )
     if campaign is None:
         raise NotFound("campaign not found")
@@ -482,14 +489,10 @@ def latest_import(campaign: Campaign) -> CampaignImport | None:
 def launch(admin: User, campaign: Campaign) -> None:
     """Launched: the contact list names contacts in the inbox from now on."""
     if campaign.status != CampaignStatus.DRAFT:
-        raise FormErrors(
-            {"campaign": f"This campaign is {campaign.status}; only a draft can be launched."}
-        )
+        raise FormErrors({"campaign": f"This campaign is {campaign.status}; only a draft can be launched."})
     job = latest_import(campaign)
     if job is not None and job.status == ImportStatus.IMPORTING:
-        raise FormErrors(
-            {"campaign": "The contact list is still importing; launch it when it is done."}
-        )
+        raise FormErrors({"campaign": "The contact list is still importing; launch it when it is done."})
     campaign.status = CampaignStatus.LAUNCHED.value
     campaign.launched_at = utcnow()
     audit.record(
@@ -507,9 +510,7 @@ def archive(admin: User, campaign: Campaign) -> None:
         raise FormErrors({"campaign": "This campaign is already archived."})
     job = latest_import(campaign)
     if job is not None and job.status == ImportStatus.IMPORTING:
-        raise FormErrors(
-            {"campaign": "The contact list is still importing; wait until it is done."}
-        )
+        raise FormErrors({"campaign": "The contact list is still importing; wait until it is done."})
     was = campaign.status
     campaign.status = CampaignStatus.ARCHIVED.value
     audit.record(

@@ -57,9 +57,7 @@ def assignable_agents(admin: User) -> list[User]:
         office_memberships.c.office_id.in_(my_office_ids_query(admin)),
     )
     return list(
-        db.session.scalars(
-            select(User).where(member, User.active.is_(True)).order_by(User.name, User.id)
-        )
+        db.session.scalars(select(User).where(member, User.active.is_(True)).order_by(User.name, User.id))
     )
 
 

@@ -39,9 +39,7 @@ def list_users(admin: User) -> list[User]:
 
 def user_for_admin(admin: User, user_id: int) -> User:
     user = db.session.scalar(
-        select(User)
-        .options(selectinload(User.offices))
-        .where(User.id == user_id, _in_my_offices(admin))
+        select(User).options(selectinload(User.offices)).where(User.id == user_id, _in_my_offices(admin))
     )
     if user is None:
         raise NotFound("user not found")
@@ -79,9 +77,7 @@ def _check_offices(admin: User, office_ids: set[int], errors: dict[str, str]) ->
         return []
 
 
-def create_user(
-    admin: User, name: str, email: str, role: str, office_ids: set[int], password: str
-) -> User:
+def create_user(admin: User, name: str, email: str, role: str, office_ids: set[int], password: str) -> User:
     errors: dict[str, str] = {}
     name = _check_name(name, errors)
     email = (email or "").strip().lower()
@@ -172,9 +168,7 @@ def set_active(admin: User, user: User, active: bool) -> bool:
     user.active = active
     kind = "user.reactivated" if active else "user.deactivated"
     verb = "Reactivated" if active else "Deactivated"
-    audit.record(
-        admin, kind, f"{verb} {user.name} ({user.email})", user.offices, {"user_id": user.id}
-    )
+    audit.record(admin, kind, f"{verb} {user.name} ({user.email})", user.offices, {"user_id": user.id})
     return True
 
 
