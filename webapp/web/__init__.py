@@ -28,10 +28,13 @@ def register(app: Flask) -> None:
         home,
         inbox,
         optouts_admin,
+        webhooks,
     )
 
-    modules = (admin, auth, compose, contacts, conversations, health, home, inbox, optouts_admin)
-    for module in modules:
+    blueprints = (
+        admin, auth, compose, contacts, conversations, health, home, inbox, optouts_admin, webhooks,
+    )  # fmt: skip
+    for module in blueprints:
         app.register_blueprint(module.bp)
 
     app.before_request(_require_login)

@@ -1,0 +1,62 @@
+"""Plivo tests: the app has the console and Plivo providers enabled, Plivo pointed at a fake API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from tests.conftest import IsolatedClient, _empty_tables, make_app
+from tests.fake_plivo import AUTH_ID, AUTH_TOKEN, FakePlivo, v3_headers
+from webapp.extensions import db
+
+PLIVO_NUMBER = "+12025550199"
+CONTACT = "+12025550143"
+
+
+@pytest.fixture
+def fake_plivo() -> Iterator[FakePlivo]:
+    with FakePlivo() as server:
+        yield server
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, fake_plivo: FakePlivo) -> Iterator[Flask]:
+    """Overrides the suite's `app`: the same database and isolation, Plivo enabled."""
+    app = make_app(
+        database_url,
+        tmp_path,
+        SMS_PROVIDERS=["console", "plivo"],
+        PLIVO_AUTH_ID=AUTH_ID,
+        PLIVO_AUTH_TOKEN=AUTH_TOKEN,
+        PLIVO_API_BASE_URL=fake_plivo.url,
+        PLIVO_TIMEOUT_SECONDS=0.5,
+        PUBLIC_BASE_URL="https://parley.example.edu",
+    )
+    app.test_client_class = IsolatedClient
+    with app.app_context():
+        yield app
+        db.session.remove()
+        _empty_tables()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def plivo_number(setup: dict, make):  # noqa: ANN001, ANN201
+    """A Plivo-backed number in the Admissions inbox (beside the setup's console number)."""
+    return make.number(
+        PLIVO_NUMBER, provider="plivo", inboxes=("Admissions",), label="Admissions Plivo"
+    )
+
+
+def post_signed(
+    client: FlaskClient, path: str, form: dict[str, str], headers: dict | None = None
+) -> TestResponse:
+    """POST a form as Plivo would: V3-signed for the public URL, unless `headers` are given."""
+    if headers is None:
+        headers = v3_headers("https://parley.example.edu" + path, form)
+    return client.post(path, data=form, headers=headers)

@@ -1,0 +1,132 @@
+"""Real Parley processes for fault tests: a gunicorn web server and queue workers, as production runs them."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.1) -> object:
+    """Poll until `predicate()` is truthy; its value, or AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout}s waiting for {predicate}")
+        time.sleep(interval)
+
+
+@dataclass
+class Stack:
+    """The web app and its workers in their own processes, sharing the test database and a queue."""
+
+    env: dict[str, str]
+    log_dir: Path
+    port: int = field(default_factory=free_port)
+    web: subprocess.Popen | None = None
+    workers: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = (self.log_dir / f"{name}-{time.monotonic_ns()}.log").open("wb")
+        return subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def start_web(self) -> None:
+        self.web = self._spawn(
+            "web",
+            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
+             "--threads", "4", "webapp:create_app()"],
+        )
+        wait_for(self._web_up, timeout=30)
+
+    def _web_up(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def start_worker(self) -> subprocess.Popen:
+        worker = self._spawn("worker", [str(BIN / "flask"), "--app", "webapp", "worker"])
+        self.workers.append(worker)
+        return worker
+
+    def kill(self, process: subprocess.Popen) -> None:
+        """SIGKILL, as a crash or an out-of-memory kill would: no clean-up runs."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    def stop(self) -> None:
+        for process in [self.web, *self.workers]:
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(10)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
+
+
+class Agent:
+    """An agent's browser session against the real web server (forms, CSRF and all)."""
+
+    def __init__(self, base_url: str, email: str, password: str) -> None:
+        self.base_url = base_url
+        self.http = requests.Session()
+        page = self.http.get(f"{base_url}/login", timeout=10).text
+        response = self.http.post(
+            f"{base_url}/login",
+            data={"email": email, "password": password, "csrf_token": self._token(page)},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert response.status_code == 302, response.text
+        self.csrf = self._token(self.http.get(f"{base_url}/inbox", timeout=10).text)
+
+    @staticmethod
+    def _token(page: str) -> str:
+        match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert match, "no CSRF token on the page"
+        return match.group(1)
+
+    def compose(self, number_id: int, to: str, body: str, key: str | None = None) -> requests.Response:
+        data = {"number_id": str(number_id), "to": to, "body": body, "csrf_token": self.csrf}
+        if key:
+            data["idempotency_key"] = key
+        return self.http.post(f"{self.base_url}/texts/new", data=data, allow_redirects=False, timeout=30)
+
+    def get(self, path: str) -> requests.Response:
+        return self.http.get(f"{self.base_url}{path}", timeout=10)
+
+    def post(self, path: str, **data: str) -> requests.Response:
+        return self.http.post(
+            f"{self.base_url}{path}", data={**data, "csrf_token": self.csrf}, allow_redirects=False, timeout=10
+        )

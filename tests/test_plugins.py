@@ -1,0 +1,146 @@
+"""Plugin discovery: entry points, the enabled lists, fail-fast start-up, `flask plugins`."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_app
+from webapp.extensions import db
+from webapp.plugin_api.registry import PluginError
+
+
+def install_distribution(tmp_path: Path, monkeypatch, name: str, entry_points: str, modules: dict):  # noqa: ANN001
+    """A third-party package on sys.path with its own entry points, as pip would install it."""
+    site = tmp_path / "site"
+    dist_info = site / f"{name.replace('-', '_')}-0.1.dist-info"  # as pip names it
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (dist_info / "entry_points.txt").write_text(textwrap.dedent(entry_points))
+    for module, source in modules.items():
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(site))
+
+
+def test_plugins_command_lists_installed_and_enabled(app):
+    result = app.test_cli_runner().invoke(args=["plugins"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "parley.sms_providers:"
+    assert "  console  [enabled]" in lines
+    assert "  plivo" in lines  # installed, not enabled by default
+    assert "  campaign  [enabled]" in lines
+    assert "parley.bots:" in lines
+
+
+def test_plugins_command_shows_plivo_enabled(database_url, tmp_path):
+    app = make_app(
+        database_url,
+        tmp_path,
+        SMS_PROVIDERS=["console", "plivo"],
+        PLIVO_AUTH_ID="MA" + "X" * 18,
+        PLIVO_AUTH_TOKEN="token",
+    )
+    with app.app_context():  # `flask` pushes one; the test runner does not
+        result = app.test_cli_runner().invoke(args=["plugins"])
+    assert "  plivo  [enabled]" in result.output.splitlines()
+    assert set(app.extensions["parley"].sms_providers) == {"console", "plivo"}
+
+
+def test_enabled_plugin_that_is_not_installed_stops_startup(database_url, tmp_path):
+    with pytest.raises(PluginError, match=r"'twilio' \(parley.sms_providers\) is not installed"):
+        make_app(database_url, tmp_path, SMS_PROVIDERS=["console", "twilio"])
+    with pytest.raises(PluginError, match="'crm'.*not installed"):
+        make_app(database_url, tmp_path, CONTACT_RESOLVERS=["campaign", "crm"])
+
+
+def test_plugin_that_fails_to_import_stops_startup(database_url, tmp_path, monkeypatch):
+    install_distribution(
+        tmp_path,
+        monkeypatch,
+        "parley-broken-sms",
+        """
+        [parley.sms_providers]
+        brokensms = parley_broken_sms_mod:Provider
+        """,
+        {"parley_broken_sms_mod": "raise ImportError('the vendor SDK is not installed')\n"},
+    )
+    with pytest.raises(PluginError) as error:
+        make_app(database_url, tmp_path, SMS_PROVIDERS=["console", "brokensms"])
+    assert "'brokensms'" in str(error.value)
+    assert "failed to load: the vendor SDK is not installed" in str(error.value)
+
+
+def test_plugin_that_fails_to_start_stops_startup(database_url, tmp_path, monkeypatch):
+    install_distribution(
+        tmp_path,
+        monkeypatch,
+        "parley-picky-sms",
+        """
+        [parley.sms_providers]
+        pickysms = parley_picky_sms_mod:Provider
+        notaprovider = parley_picky_sms_mod:NotAProvider
+        """,
+        {
+            "parley_picky_sms_mod": """
+            from webapp.plugin_api import SmsProvider
+
+            class Provider(SmsProvider):
+                def __init__(self, config):
+                    raise ValueError("PICKY_API_KEY is not set")
+
+                def send(self, message):
+                    raise AssertionError
+
+            class NotAProvider:
+                pass
+            """
+        },
+    )
+    with pytest.raises(PluginError, match="'pickysms'.*failed to start: PICKY_API_KEY is not set"):
+        make_app(database_url, tmp_path, SMS_PROVIDERS=["console", "pickysms"])
+    with pytest.raises(PluginError, match="'notaprovider'.*is not a SmsProvider"):
+        make_app(database_url, tmp_path, SMS_PROVIDERS=["notaprovider"])
+
+    # Installed but not enabled: the app starts, and `plugins` lists it as installed only.
+    app = make_app(database_url, tmp_path)
+    with app.app_context():
+        output = app.test_cli_runner().invoke(args=["plugins"]).output.splitlines()
+    assert "  pickysms" in output
+    assert "  console  [enabled]" in output
+
+
+@pytest.mark.parametrize(
+    ("auth_id", "auth_token", "message"),
+    [
+        ("", "", "PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN are not set"),
+        ("MA" + "X" * 18, "", "PLIVO_AUTH_TOKEN is not set"),
+        ("not-an-auth-id", "s3cret-token", "PLIVO_AUTH_ID must be MA or SA followed by 18"),
+    ],
+)
+def test_plivo_enabled_without_usable_credentials_stops_startup(
+    database_url, tmp_path, auth_id, auth_token, message
+):
+    with pytest.raises(PluginError) as error:
+        make_app(
+            database_url,
+            tmp_path,
+            SMS_PROVIDERS=["console", "plivo"],
+            PLIVO_AUTH_ID=auth_id,
+            PLIVO_AUTH_TOKEN=auth_token,
+        )
+    assert "'plivo'" in str(error.value)
+    assert message in str(error.value)
+    assert "s3cret-token" not in str(error.value)  # secrets never end up in messages or logs
+
+
+def test_plivo_numbers_need_plivo_enabled(app, setup):
+    db.session.commit()
+    result = app.test_cli_runner().invoke(
+        args=["numbers", "add", "+12025550177", "--office", "Admissions",
+              "--provider", "plivo", "--backing", "agent"]
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "Provider 'plivo' is not enabled (enabled: console)" in result.output

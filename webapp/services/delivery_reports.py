@@ -1,0 +1,123 @@
+"""Delivery reports: a provider's word on how an outbound message fared.
+
+Reports can arrive out of order and before the send call has returned, so a message is found by
+Parley's own id first (carried in the callback URL) and only moves forward (`advance_status`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Direction, Message, Status
+from webapp.plugin_api import StatusUpdate
+from webapp.services import conversations, optouts
+from webapp.services.sending import advance_status
+
+log = logging.getLogger(__name__)
+
+REPORTABLE = frozenset(
+    {Status.QUEUED, Status.SENT, Status.DELIVERED, Status.UNDELIVERED, Status.FAILED}
+)
+
+# Shown next to a message whose report carried no error code.
+DEFAULT_REASONS = {
+    Status.FAILED: "The provider reported that the message failed",
+    Status.UNDELIVERED: "The carrier could not deliver the message",
+}
+
+
+class UnknownMessage(LookupError):
+    """The report names no outbound message of this provider."""
+
+
+class BadReport(ValueError):
+    """The report is not one Parley can apply (e.g. a status it does not know)."""
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    message_id: int
+    status: str
+    changed: bool
+    opted_out: bool = False
+
+
+def record(update: StatusUpdate, provider: str) -> ReportOutcome:
+    """Apply one delivery report and commit.
+
+    Raises UnknownMessage or BadReport, having changed nothing.
+    """
+    try:
+        status = Status(update.status)
+    except ValueError:
+        raise BadReport(f"unknown status {update.status!r}") from None
+    if status not in REPORTABLE:
+        raise BadReport(f"unknown status {update.status!r}")
+
+    message = _find(update, provider)
+    if message is None:
+        db.session.rollback()
+        named = update.parley_message_id or update.provider_message_id
+        raise UnknownMessage(f"no outbound {provider} message {named}")
+    if not message.provider_message_id and not _id_taken(provider, update.provider_message_id):
+        message.provider_message_id = update.provider_message_id
+
+    reason = update.error_reason or DEFAULT_REASONS.get(status)
+    changed = advance_status(message, status, reason)
+    if changed and status in DEFAULT_REASONS:
+        message.error_code = update.error_code
+
+    opted_out = False
+    if update.recipient_opted_out:
+        conversation = message.conversation
+        opted_out = optouts.opt_out(
+            conversation.contact_phone,
+            source="provider",
+            detail=f"{provider} reported the recipient opted out (message {message.id})",
+        )
+        if opted_out:
+            conversations.add_event(
+                conversation,
+                "Contact opted out (reported by the provider); no more texts will be sent.",
+            )
+    outcome = ReportOutcome(message.id, message.status, changed, opted_out)
+    db.session.commit()
+    return outcome
+
+
+def _find(update: StatusUpdate, provider: str) -> Message | None:
+    """The message by Parley's id (works before the send returned), else by the provider's id.
+
+    Locked, so a concurrent report or the sending worker cannot overwrite this change.
+    """
+    outbound = (Message.direction == Direction.OUTBOUND.value, Message.provider == provider)
+    if update.parley_message_id is not None:
+        message = db.session.scalars(
+            select(Message)
+            .where(Message.id == update.parley_message_id, *outbound)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).first()
+        if message is not None:
+            return message
+    return db.session.scalars(
+        select(Message)
+        .where(Message.provider_message_id == update.provider_message_id, *outbound)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def _id_taken(provider: str, provider_message_id: str) -> bool:
+    return (
+        db.session.scalar(
+            select(Message.id).where(
+                Message.provider == provider, Message.provider_message_id == provider_message_id
+            )
+        )
+        is not None
+    )

@@ -1,0 +1,87 @@
+"""Provider webhooks: `/webhooks/<provider>/inbound` and `/webhooks/<provider>/status`.
+
+Public (no session) and exempt from CSRF: the provider plugin's signature check is what protects
+them. Answers are short plain text; a provider retries anything but 2xx, and every handler is
+idempotent, so a retried delivery changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, abort, current_app, request
+from werkzeug.datastructures import Headers
+
+from webapp.extensions import csrf
+from webapp.plugin_api import SmsProvider, WebhookRequest
+from webapp.services import delivery_reports, inbound
+from webapp.services.phones import PhoneError
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+csrf.exempt(bp)
+
+
+@bp.post("/<provider>/inbound")
+def inbound_message(provider: str) -> Response:
+    plugin, webhook = _verified(provider)
+    try:
+        message = plugin.parse_inbound(webhook)
+    except ValueError as exc:
+        return _answer(400, f"Malformed inbound message: {exc}")
+    try:
+        received = inbound.receive(message, provider=provider)
+    except inbound.InboundError as exc:
+        # A number Parley does not have (or no longer uses). 404 rather than a silent 200: the
+        # failure then shows in the provider's webhook logs, where whoever pointed the number at
+        # Parley will look; the provider's few retries are harmless (nothing is stored).
+        log.warning("%s inbound message to an unknown number: %s", provider, exc)
+        return _answer(404, str(exc))
+    except PhoneError as exc:
+        return _answer(400, f"Malformed inbound message: {exc}")
+    return _answer(200, "Duplicate, already stored" if received.duplicate else "Stored")
+
+
+@bp.post("/<provider>/status")
+def delivery_report(provider: str) -> Response:
+    plugin, webhook = _verified(provider)
+    try:
+        update = plugin.parse_status(webhook)
+        outcome = delivery_reports.record(update, provider)
+    except delivery_reports.UnknownMessage as exc:
+        # Every report we asked for names one of our messages; an unknown one is a
+        # misrouted callback. 404 makes that visible in the provider's logs.
+        log.warning("%s status report: %s", provider, exc)
+        return _answer(404, str(exc))
+    except ValueError as exc:  # a malformed report, or a status Parley does not know
+        return _answer(400, f"Malformed status report: {exc}")
+    return _answer(200, f"Message {outcome.message_id} is {outcome.status}")
+
+
+def _verified(provider: str) -> tuple[SmsProvider, WebhookRequest]:
+    """The enabled provider plugin and the request as it sees it; 404/403 otherwise."""
+    plugin = current_app.extensions["parley"].sms_providers.get(provider)
+    if plugin is None:
+        abort(_answer(404, "No such provider"))
+    webhook = WebhookRequest(
+        method=request.method,
+        url=public_url(),
+        headers=Headers(request.headers),
+        form=request.form.to_dict(),
+    )
+    if not plugin.verify_webhook(webhook):
+        log.warning("refused an unsigned or wrongly signed %s webhook: %s", provider, request.path)
+        abort(_answer(403, "Invalid or missing signature"))
+    return plugin, webhook
+
+
+def public_url() -> str:
+    """The URL the provider called, as it signed it: PUBLIC_BASE_URL, not the internal host."""
+    url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + request.path
+    query = request.query_string.decode("utf-8", "replace")
+    return f"{url}?{query}" if query else url
+
+
+def _answer(status: int, text: str) -> Response:
+    return Response(text + "\n", status=status, mimetype="text/plain")
