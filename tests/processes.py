@@ -127,6 +127,5 @@ class Agent:
         return self.http.get(f"{self.base_url}{path}", timeout=10)
 
     def post(self, path: str, **data: str) -> requests.Response:
-        return self.http.post(
-            f"{self.base_url}{path}", data={**data, "csrf_token": self.csrf}, allow_redirects=False, timeout=10
-        )
+        data = {**data, "csrf_token": self.csrf}
+        return self.http.post(f"{self.base_url}{path}", data=data, allow_redirects=False, timeout=10)

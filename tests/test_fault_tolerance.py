@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 
 import pytest
 import redis
@@ -26,7 +27,8 @@ REDIS_URL = "redis://127.0.0.1:6379/9"
 @pytest.fixture(params=["sqlite", "redis"])
 def queue_url(request, tmp_path) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'queue.db'}"
+        yield f"sqlite:///{tmp_path / 'queue.db'}"
+        return
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
     yield REDIS_URL
@@ -51,8 +53,11 @@ def stack(app, database_url, queue_url, fake_plivo, tmp_path):
         "PLIVO_AUTH_TOKEN": AUTH_TOKEN,
         "PLIVO_API_BASE_URL": fake_plivo.url,
         "PARLEY_SEND_RETRY_BASE_SECONDS": "0.2",
-        "PARLEY_SENDING_TIMEOUT_SECONDS": "1",
+        # Longer than a provider call may take (PLIVO_TIMEOUT_SECONDS), so only a dead worker's
+        # send counts as interrupted.
+        "PARLEY_SENDING_TIMEOUT_SECONDS": "12",
         "PARLEY_SWEEP_QUEUED_AFTER_SECONDS": "1",
+        "PLIVO_TIMEOUT_SECONDS": "10",
     }
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -60,21 +65,39 @@ def stack(app, database_url, queue_url, fake_plivo, tmp_path):
     db.session.commit()
     yield running
     running.stop()
+    print(running.logs())  # shown by pytest when the test failed
+
+
+@dataclass(frozen=True)
+class Line:
+    id: int
+    phone: str
 
 
 @pytest.fixture
-def number(setup, make):
-    return make.number("+12025550111", provider="plivo", inboxes=("Admissions",), label="Plivo Line")
+def number(setup, make) -> Line:
+    number = make.number("+12025550111", provider="plivo", inboxes=("Admissions",), label="Plivo Line")
+    line = Line(number.id, number.phone)
+    db.session.commit()  # end the test's transaction: on SQLite an open one would block the processes
+    return line
+
+
+def read(query):  # noqa: ANN001, ANN201
+    """Run one short read of what the processes wrote, holding no lock afterwards."""
+    with db.engine.connect() as conn:
+        return conn.execute(query).all()
 
 
 def message_rows():
-    db.session.rollback()  # a fresh snapshot of what the processes wrote
-    return db.session.scalars(select(Message).where(Message.direction == "outbound").order_by(Message.id)).all()
+    return read(
+        select(Message.id, Message.status, Message.error_reason)
+        .where(Message.direction == "outbound")
+        .order_by(Message.id)
+    )
 
 
 def status_of(message_id: int) -> str:
-    db.session.rollback()
-    return db.session.get(Message, message_id).status
+    return read(select(Message.status).where(Message.id == message_id))[0][0]
 
 
 def test_slow_provider_does_not_slow_compose(stack, number, fake_plivo):
@@ -131,6 +154,7 @@ def test_worker_killed_mid_send_sends_exactly_once(stack, number, fake_plivo):
     assert agent.compose(number.id, "2025550143", "Once only").status_code == 303
     wait_for(lambda: fake_plivo.requests, timeout=30)  # the provider has it …
     stack.kill(worker)  # … and the worker dies before hearing back
+    time.sleep(12)  # PARLEY_SENDING_TIMEOUT_SECONDS: long enough that no live worker is still sending
     stack.start_worker()
     (message,) = message_rows()
     wait_for(lambda: status_of(message.id) == "failed", timeout=30)
@@ -184,24 +208,32 @@ def test_200_concurrent_sends_each_sent_once(stack, number, fake_plivo):
 
     def send(index: int) -> None:
         agent = agents[index % len(agents)]
-        to = f"202555{index:04d}"
+        to = f"202555{1000 + index:04d}"  # never the sending number itself
         response = agent.compose(number.id, to, f"Message {index}", key=uuid.uuid4().hex)
         if response.status_code != 303:
             errors.append(f"{index}: {response.status_code}")
 
-    threads = [threading.Thread(target=lambda start=start: [send(i) for i in range(start, 200, 8)])
-               for start in range(8)]
+    def send_every_eighth(start: int) -> None:
+        for index in range(start, 200, 8):
+            send(index)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=send_every_eighth, args=(start,)) for start in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    print(f"composed in {time.monotonic() - started:.1f}s")
     assert errors == []
 
     def all_sent() -> bool:
-        db.session.rollback()
-        statuses = db.session.execute(select(Message.status, func.count()).group_by(Message.status)).all()
-        return dict(statuses) == {"sent": 200}
+        return dict(read(select(Message.status, func.count()).group_by(Message.status))) == {"sent": 200}
 
-    wait_for(all_sent, timeout=90, interval=0.5)
+    try:
+        wait_for(all_sent, timeout=90, interval=0.5)
+    finally:
+        counts = select(Message.status, Message.error_reason, func.count())
+        print("statuses:", read(counts.group_by(Message.status, Message.error_reason)))
+        print("provider requests:", len(fake_plivo.requests), f"after {time.monotonic() - started:.1f}s")
     texts = sorted(r.json["text"] for r in fake_plivo.requests)
     assert texts == sorted(f"Message {i}" for i in range(200))  # each once, none lost

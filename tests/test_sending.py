@@ -258,3 +258,25 @@ def test_status_never_moves_back(current, report, expected):
     message = Message(status=current)
     sending.advance_status(message, Status(report))
     assert message.status == expected
+
+
+def test_report_that_overtakes_a_failed_send_call_wins(setup, provider, held_queue):
+    """The provider took the message and reported it delivered, but the call itself timed out."""
+    from webapp.plugin_api import StatusUpdate
+    from webapp.services import delivery_reports
+
+    message = send_text(setup)
+
+    def accepted_then_timed_out(outbound):  # noqa: ANN001, ANN202
+        provider.sent.append(outbound)
+        delivery_reports.record(
+            StatusUpdate("p-1", "delivered", parley_message_id=outbound.message_id),
+            "console",
+        )
+        return TRANSIENT
+
+    provider.send = accepted_then_timed_out
+    assert sending.deliver(message.id) is None  # no retry: it would text the contact twice
+    message = db.session.get(Message, message.id)
+    assert message.status == "delivered"
+    assert len(provider.sent) == 1

@@ -10,7 +10,7 @@ from tests.conftest import PASSWORD, csrf_token, login
 from webapp.extensions import db
 from webapp.models import Conversation, Message, Participant
 from webapp.plugin_api import InboundMessage
-from webapp.services import inbound
+from webapp.services import inbound, knowledge_base
 
 
 def compose(client, number_id, to, body, key=None):
@@ -312,6 +312,8 @@ def test_unsolicited_text_starts_a_conversation_needing_attention(client, setup)
 
 def test_bot_backed_conversations_show_in_assigned_agents_participating(client, setup, make):
     bot_number = make.number("+12025550101", backing="bot", agents=("standard@example.edu",), label="FAQ Bot")
+    knowledge_base.add_entry(setup["office"], "hours\nopening hours", "We are open 9 to 5.")
+    db.session.commit()
     result = reply_from_contact("+12025550177", to=bot_number.phone, text="What are your hours?")
     conversation = db.session.get(Conversation, result.conversation_id)
     assert conversation.mode == "bot"

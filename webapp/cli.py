@@ -13,7 +13,7 @@ from webapp.extensions import db
 from webapp.models import User
 from webapp.plugin_api import InboundMessage
 from webapp.plugin_api.registry import GROUPS, installed
-from webapp.services import campaigns, directory, inbound
+from webapp.services import campaigns, directory, inbound, knowledge_base
 from webapp.services.phones import PhoneError, normalise_provider_phone, parse_any_phone
 
 offices_cli = AppGroup("offices", help="Manage offices.")
@@ -21,6 +21,7 @@ users_cli = AppGroup("users", help="Manage users.")
 numbers_cli = AppGroup("numbers", help="Manage reusable numbers.")
 campaigns_cli = AppGroup("campaigns", help="Import and launch campaign records.")
 sms_cli = AppGroup("sms", help="Feed messages through Parley's pipelines.")
+kb_cli = AppGroup("kb", help="The knowledge-base bot's entries and its \"I don't know\" behaviour.")
 
 
 def _fail(message: str) -> None:
@@ -149,6 +150,69 @@ def sms_receive(from_phone: str, to_phone: str, text: str) -> None:
     click.echo(f"Received into conversation {result.conversation_id}.")
 
 
+@kb_cli.command("add")
+@click.argument("office")
+@click.option(
+    "--question",
+    "questions",
+    required=True,
+    multiple=True,
+    help="A phrasing or keyword contacts use (repeatable; or several, one per line).",
+)
+@click.option("--answer", required=True, help="The text the bot sends back.")
+def kb_add(office: str, questions: tuple, answer: str) -> None:
+    """Add a knowledge-base entry to an office."""
+    try:
+        found = directory.office_by_name(office)
+        entry = knowledge_base.add_entry(found, "\n".join(questions), answer)
+    except (directory.DirectoryError, knowledge_base.KnowledgeBaseError) as exc:
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(
+        f"Added knowledge-base entry {entry.id} to {found.name!r} "
+        f"({len(entry.phrasings)} phrasing{'s' if len(entry.phrasings) != 1 else ''})."
+    )
+
+
+@kb_cli.command("idk")
+@click.argument("office")
+@click.option("--escalate", is_flag=True, help="Hand the conversation to agents (Needs Attention).")
+@click.option("--message", default=None, help="Send this text instead.")
+def kb_idk(office: str, escalate: bool, message: str | None) -> None:
+    """What the bot does when it does not know: --escalate, or --message TEXT."""
+    if escalate and message is not None:
+        _fail("Choose either --escalate or --message TEXT, not both.")
+    if not escalate and message is None:
+        _fail("Choose what the bot does when it does not know: --escalate or --message TEXT.")
+    try:
+        found = directory.office_by_name(office)
+        knowledge_base.set_idk(found, "escalate" if escalate else "message", message)
+    except (directory.DirectoryError, knowledge_base.KnowledgeBaseError) as exc:
+        _fail(str(exc))
+    db.session.commit()
+    if escalate:
+        click.echo(f"{found.name}: when the bot does not know, an agent takes over.")
+    else:
+        click.echo(f"{found.name}: when the bot does not know, it answers {found.idk_message!r}.")
+
+
+@kb_cli.command("list")
+@click.argument("office")
+def kb_list(office: str) -> None:
+    """List an office's knowledge-base entries and its "I don't know" setting."""
+    try:
+        found = directory.office_by_name(office)
+    except directory.DirectoryError as exc:
+        _fail(str(exc))
+    for entry in knowledge_base.entries(found):
+        click.echo(f"#{entry.id}  {' | '.join(entry.phrasings)}")
+        click.echo(f"     → {entry.answer}")
+    if found.idk_action == "message":
+        click.echo(f"I don't know: answer {found.idk_message!r}")
+    else:
+        click.echo("I don't know: escalate to agents")
+
+
 @click.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
 def seed_demo(if_empty: bool) -> None:
@@ -194,7 +258,7 @@ def plugins() -> None:
 
 
 def register(app: Flask) -> None:
-    for command in (offices_cli, users_cli, numbers_cli, campaigns_cli, sms_cli):
+    for command in (offices_cli, users_cli, numbers_cli, campaigns_cli, sms_cli, kb_cli):
         app.cli.add_command(command)
     for command in (seed_demo, worker, plugins):
         app.cli.add_command(command)

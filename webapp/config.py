@@ -29,12 +29,17 @@ class Config:
         self.PUBLIC_BASE_URL = (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
         self.PLIVO_AUTH_ID = env.get("PLIVO_AUTH_ID", "")
         self.PLIVO_AUTH_TOKEN = env.get("PLIVO_AUTH_TOKEN", "")
+        self.PLIVO_TIMEOUT_SECONDS = float(env.get("PLIVO_TIMEOUT_SECONDS") or 5)
         self.PLIVO_API_BASE_URL = env.get("PLIVO_API_BASE_URL") or "https://api.plivo.com"
         self.EMBED_SECRET = env.get("EMBED_SECRET", "")
         self.EMBED_ALLOWED_ORIGINS = _list(env.get("EMBED_ALLOWED_ORIGINS"), "")
         # Which installed plugins are enabled (entry-point names).
         self.SMS_PROVIDERS = _list(env.get("PARLEY_SMS_PROVIDERS"), "console")
         self.CONTACT_RESOLVERS = _list(env.get("PARLEY_CONTACT_RESOLVERS"), "campaign")
+        # Bots: a bot-mode conversation is answered by the FIRST enabled bot.
+        self.BOTS = _list(env.get("PARLEY_BOTS"), "kb")
+        # A bot that has not answered within this many seconds hands the conversation to agents.
+        self.BOT_TIMEOUT_SECONDS = _seconds(env, "PARLEY_BOT_TIMEOUT_SECONDS", 5.0)
         self.QUEUE_IMMEDIATE = False
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
         self.SESSION_COOKIE_HTTPONLY = True
@@ -64,7 +69,22 @@ class TestConfig(Config):
         self.QUEUE_IMMEDIATE = True
         self.SMS_PROVIDERS = ["console"]
         self.CONTACT_RESOLVERS = ["campaign"]
+        self.BOTS = ["kb"]
+        self.BOT_TIMEOUT_SECONDS = 5.0
         self.PUBLIC_BASE_URL = "http://parley.test"
+
+
+def _seconds(env: os._Environ, name: str, default: float) -> float:
+    value = env.get(name)
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+    return seconds
 
 
 def _instance_secret(instance: Path) -> str:

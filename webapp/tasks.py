@@ -1,5 +1,6 @@
-"""Queue tasks: send a message (with retries), the sweep that re-queues stuck messages, and the
-two halves of a campaign contact-list import (check, then insert)."""
+"""Queue tasks: send a message (with retries), the sweep that re-queues stuck messages, the bot
+answering a contact in a bot-mode conversation, and the two halves of a campaign contact-list
+import (check, then insert)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from flask import Flask
 from huey import Huey, crontab
 
-from webapp.services import sending
+from webapp.services import bots, sending
 from webapp.services.admin import campaigns as campaign_imports
 
 
@@ -17,6 +18,7 @@ class Tasks:
     send_message: object
     sweep_stuck_messages: object
     # Defaults keep a Tasks built by hand (tests holding the send queue) valid.
+    answer_with_bot: object = None
     check_campaign_import: object = None
     import_campaign_contacts: object = None
 
@@ -38,6 +40,12 @@ def register(huey: Huey, app: Flask) -> Tasks:
         for message_id in stuck:
             send_message(message_id)
 
+    @huey.task(name="answer_with_bot")
+    def answer_with_bot(message_id: int) -> None:
+        # Off the webhook's request: the bot may take seconds (it runs with a deadline).
+        with app.app_context():
+            bots.answer(message_id)
+
     @huey.task(name="check_campaign_import")
     def check_campaign_import(import_id: int) -> None:
         with app.app_context():
@@ -51,6 +59,7 @@ def register(huey: Huey, app: Flask) -> Tasks:
     return Tasks(
         send_message=send_message,
         sweep_stuck_messages=sweep_stuck_messages,
+        answer_with_bot=answer_with_bot,
         check_campaign_import=check_campaign_import,
         import_campaign_contacts=import_campaign_contacts,
     )

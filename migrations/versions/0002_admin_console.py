@@ -1,7 +1,7 @@
 """admin console: audit log, campaign import jobs, campaign contact counts
 
 Revision ID: 0002_admin
-Revises: 0001
+Revises: 0003_bots
 Create Date: 2026-11-26 07:11:36.463730
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0002_admin'
-down_revision = '0001'
+down_revision = '0003_bots'
 branch_labels = None
 depends_on = None
 

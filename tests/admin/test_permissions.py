@@ -252,6 +252,7 @@ def test_admin_front_page_links_to_every_section(client, world):
         "/admin/numbers",
         "/admin/campaigns",
         "/admin/opt-outs/",
+        "/admin/kb",
         "/admin/audit",
     ):
         assert f'href="{path}"' in page

@@ -21,6 +21,8 @@ from webapp.models.conversations import (
     ReadMark,
     Status,
 )
+from webapp.models.embed import UsedLaunchToken
+from webapp.models.knowledge_base import IdkAction, KnowledgeBaseEntry
 from webapp.models.numbers import Backing, ReusableNumber, number_agents, number_inboxes
 from webapp.models.optouts import OptOut, OptOutEvent
 from webapp.models.org import Office, Role, User, office_memberships
@@ -40,6 +42,8 @@ __all__ = [
     "CampaignStatus",
     "Conversation",
     "Direction",
+    "IdkAction",
+    "KnowledgeBaseEntry",
     "Message",
     "Mode",
     "Office",
@@ -50,6 +54,7 @@ __all__ = [
     "ReusableNumber",
     "Role",
     "Status",
+    "UsedLaunchToken",
     "User",
     "audit_event_offices",
     "number_agents",

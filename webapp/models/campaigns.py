@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -58,6 +58,17 @@ class CampaignContact(db.Model):
     @property
     def full_name(self) -> str:
         return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+# Contact lookup by name: prefix searches on lower(first_name) / lower(last_name) use these
+# expression indexes (text_pattern_ops on PostgreSQL, so `LIKE 'pre%'` can use them whatever the
+# database's collation). Created in migration 0005_embed.
+for _column in ("first_name", "last_name"):
+    Index(
+        f"ix_campaign_contacts_{_column}_lower",
+        func.lower(CampaignContact.__table__.c[_column]).label(f"{_column}_lower"),
+        postgresql_ops={f"{_column}_lower": "text_pattern_ops"},
+    )
 
 
 class ImportStatus(StrEnum):

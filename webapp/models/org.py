@@ -46,6 +46,11 @@ class Office(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     help_text: Mapped[str] = mapped_column(Text, default="")
+    # The bot's "I don't know": "escalate" to agents, or "message" (send idk_message).
+    idk_action: Mapped[str] = mapped_column(
+        String(10), default="escalate", server_default="escalate"
+    )
+    idk_message: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     members: Mapped[list[User]] = relationship(

@@ -74,8 +74,18 @@ class ContactResolver(Plugin):
 
 
 class Bot(Plugin):
-    """Answers contacts in bot-mode conversations."""
+    """Answers contacts in bot-mode conversations.
+
+    Parley calls `reply` from a queue worker, never on the web request that received the message,
+    with a deadline (config BOT_TIMEOUT_SECONDS): a bot that raises or runs late hands the
+    conversation to agents. Opt-out keywords and HELP never reach a bot. A bot may read Parley's
+    records but never writes them; Parley sends the answer itself.
+    """
 
     @abstractmethod
     def reply(self, context: BotContext, inbound: InboundMessage) -> BotReply:
-        """An answer, an escalation to agents, or nothing."""
+        """An answer (`text`), an escalation (`escalate=True`), or neither: "I don't know".
+
+        Must have no side effects: the admin's "try a question" box calls it too
+        (with `context.conversation_id=None`).
+        """

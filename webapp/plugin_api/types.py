@@ -68,15 +68,29 @@ class ContactName:
 
 @dataclass(frozen=True)
 class BotContext:
-    conversation_id: int
-    office_id: int
-    contact_phone: str
+    """What a bot knows about the conversation it answers in."""
+
+    conversation_id: int | None  # None for a trial (the admin's "try a question" box): nothing sent
+    office_id: int  # the office owning the reusable number: whose knowledge to answer from
+    contact_phone: str  # E.164; "" for a trial
+    # The conversation's latest messages, oldest first: "contact: …", "bot: …", "agent: …".
     history: tuple[str, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
 class BotReply:
-    """A bot's answer: `text` to send, or `escalate` to hand over to an agent, or neither."""
+    """A bot's verdict on one inbound message.
+
+    - `text`: the answer Parley sends (through the normal queue, authored "Bot");
+    - `escalate=True`: hand the conversation to agents (agent mode, Needs Attention);
+    - neither: the bot does not know; Parley applies the office's "I don't know" setting.
+
+    `confidence` (0–100), `source_id` and `matched` describe the best match the bot found (even one
+    too weak to answer with), for the admin's "try a question" box and the logs.
+    """
 
     text: str | None = None
     escalate: bool = False
+    confidence: float | None = None
+    source_id: int | None = None  # e.g. the knowledge-base entry the answer came from
+    matched: str | None = None  # e.g. the phrasing that matched

@@ -5,11 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, exists, func, or_, select
 
 from webapp.extensions import db
-from webapp.models import Conversation, ReusableNumber, User
-from webapp.services.phones import format_phone
+from webapp.models import (
+    NAMING_STATUSES,
+    Campaign,
+    CampaignContact,
+    Conversation,
+    ReusableNumber,
+    User,
+    office_memberships,
+)
+from webapp.services.phones import PhoneError, format_phone, parse_any_phone
 
 
 def display_names(phones: list[str]) -> dict[str, str]:
@@ -34,26 +42,134 @@ class LookupResult:
     phone: str  # E.164
     display_name: str
     opted_out: bool
-    conversations: list  # (Conversation, number label) visible to the user
+    conversations: list  # (Conversation, ReusableNumber) visible to the user, newest first
+    listed_as: str = ""  # the campaign-list name a name search matched, when it differs
+
+
+@dataclass(frozen=True)
+class ContactSearch:
+    query: str
+    kind: str  # "", "phone" or "name"
+    results: list[LookupResult]
+    error: str | None = None
+    more: bool = False  # a name search found more contacts than it shows
+
+
+NAME_RESULTS = 8
+MIN_NAME_LENGTH = 2
 
 
 def lookup(user: User, phone: str) -> LookupResult:
     """A contact by phone: name, opt-out status and the conversations the user may see."""
-    from webapp.services import access
-    from webapp.services.optouts import is_opted_out
+    return describe(user, [phone])[0]
 
+
+def describe(
+    user: User, phones: list[str], listed_as: dict[str, str] | None = None
+) -> list[LookupResult]:
+    """Lookup results for several phones in a fixed number of queries (no query per contact)."""
+    from webapp.services import access
+    from webapp.services.optouts import opted_out_phones
+
+    if not phones:
+        return []
     rows = db.session.execute(
         select(Conversation, ReusableNumber)
         .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
         .where(
-            Conversation.contact_phone == phone,
+            Conversation.contact_phone.in_(set(phones)),
             access.visible_conversation_clause(user, access.visible_number_ids(user)),
         )
-        .order_by(Conversation.last_activity_at.desc())
+        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
     ).all()
-    return LookupResult(
-        phone=phone,
-        display_name=display_name(phone),
-        opted_out=is_opted_out(phone),
-        conversations=[(conversation, number) for conversation, number in rows],
+    by_phone: dict[str, list] = {phone: [] for phone in phones}
+    for conversation, number in rows:
+        by_phone[conversation.contact_phone].append((conversation, number))
+    names = display_names(phones)
+    opted_out = opted_out_phones(phones)
+    listed_as = listed_as or {}
+    return [
+        LookupResult(
+            phone=phone,
+            display_name=names[phone],
+            opted_out=phone in opted_out,
+            conversations=by_phone[phone],
+            listed_as=listed_as.get(phone, "") if listed_as.get(phone) != names[phone] else "",
+        )
+        for phone in phones
+    ]
+
+
+def search(user: User, text: str, limit: int = NAME_RESULTS) -> ContactSearch:
+    """Look a contact up by phone (any format) or by name (campaign contact lists of the user's
+    offices). Text with a letter in it is a name; anything else a phone."""
+    query = " ".join((text or "").split())[:80]
+    if not query:
+        return ContactSearch(query, "", [])
+    if not any(char.isalpha() for char in query):
+        try:
+            phone = parse_any_phone(query)
+        except PhoneError as exc:
+            return ContactSearch(query, "phone", [], error=str(exc))
+        return ContactSearch(query, "phone", [lookup(user, phone)])
+    if len(query) < MIN_NAME_LENGTH:
+        return ContactSearch(query, "name", [], error="Type at least 2 letters of a name.")
+    found = _phones_by_name(user, query, limit + 1)
+    phones = list(found)[:limit]
+    return ContactSearch(query, "name", describe(user, phones, found), more=len(found) > limit)
+
+
+def _phones_by_name(user: User, query: str, limit: int) -> dict[str, str]:
+    """Phones (→ the listed name) whose first or last name starts with each word of the query.
+
+    The first word probes the lower(first_name) / lower(last_name) indexes; further words narrow
+    those rows. Only launched or archived campaigns of the user's own offices are searched: another
+    office's contact list is not the user's to browse.
+    """
+    conditions = [
+        or_(
+            _starts_with(CampaignContact.first_name, word),
+            _starts_with(CampaignContact.last_name, word),
+        )
+        for word in query.lower().split()[:3]
+    ]
+    # EXISTS, not a join: the planner then starts from the name indexes (a join lets SQLite start
+    # from the office's campaigns and read every contact of them).
+    listed_in_my_offices = exists().where(
+        Campaign.id == CampaignContact.campaign_id,
+        Campaign.status.in_(NAMING_STATUSES),
+        Campaign.office_id.in_(
+            select(office_memberships.c.office_id).where(office_memberships.c.user_id == user.id)
+        ),
     )
+    rows = db.session.execute(
+        select(CampaignContact.phone, CampaignContact.first_name, CampaignContact.last_name)
+        .where(*conditions, listed_in_my_offices)
+        .order_by(
+            func.lower(CampaignContact.last_name),
+            func.lower(CampaignContact.first_name),
+            CampaignContact.phone,
+        )
+        .limit(limit * 4)  # one phone may sit in several campaigns' lists
+    )
+    found: dict[str, str] = {}
+    for phone, first_name, last_name in rows:
+        if phone not in found:
+            found[phone] = " ".join(part for part in (first_name, last_name) if part)
+        if len(found) == limit:
+            break
+    return found
+
+
+def _starts_with(column, prefix: str):  # noqa: ANN001, ANN202
+    """lower(column) starts with `prefix`, in a form each database answers from its index.
+
+    PostgreSQL: LIKE 'pre%' on a text_pattern_ops index. SQLite: LIKE cannot use an expression
+    index, a range can: 'pre' <= lower(col) < 'prf'.
+    """
+    expression = func.lower(column)
+    if db.session.get_bind().dialect.name == "postgresql":
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return expression.like(f"{escaped}%", escape="\\")
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(expression >= prefix, expression < upper)

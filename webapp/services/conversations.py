@@ -91,6 +91,14 @@ def switch_mode(conversation: Conversation, user: User) -> str:
     return conversation.mode
 
 
+def escalate(conversation: Conversation, reason: str) -> None:
+    """Hand a bot-mode conversation to people: agent mode, and Needs Attention for everyone it is
+    visible to. Recorded in its history."""
+    conversation.mode = Mode.AGENT.value
+    conversation.needs_attention = True
+    add_event(conversation, f"{reason} Switched to agent mode.")
+
+
 def add_event(conversation: Conversation, text: str, user: User | None = None) -> Message:
     """A note in the conversation's history (who did what), not a text message."""
     event = Message(

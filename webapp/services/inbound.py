@@ -92,15 +92,21 @@ def receive(inbound: InboundMessage, provider: str) -> Received:
     conversation.last_inbound_at = now
     intent = _intent(inbound)
     automatic_reply = _handle_keywords(intent, conversation, number, provider)
-    if intent is None:
-        _route(conversation)
+    # Keywords (STOP, START, HELP…) are Parley's to answer, never the bot's.
+    bot_answers = intent is None and _route(conversation)
+    conversation_id, message_id = conversation.id, message.id
     db.session.commit()
     if automatic_reply:
         from webapp.services.sending import send_automatic
 
-        conversation = db.session.get(Conversation, conversation.id)
+        conversation = db.session.get(Conversation, conversation_id)
         send_automatic(conversation, automatic_reply, AuthorKind.SYSTEM)
-    return Received(conversation.id, message.id)
+    if bot_answers:
+        # Queued after the commit: the webhook answers at once, the bot works in the worker.
+        from webapp.services.bots import schedule_answer
+
+        schedule_answer(message_id)
+    return Received(conversation_id, message_id)
 
 
 def _intent(inbound: InboundMessage) -> optouts.Intent | None:
@@ -133,8 +139,12 @@ def _provider_answers_keywords(provider: str) -> bool:
     return bool(plugin and plugin.handles_keywords)
 
 
-def _route(conversation: Conversation) -> None:
-    """Section 4: a reply in agent mode needs attention; in bot mode the bot answers."""
+def _route(conversation: Conversation) -> bool:
+    """Section 4: a reply in agent mode needs attention; in bot mode the bot answers.
+
+    Returns True when the bot is to answer (it stays out of Needs Attention unless it escalates).
+    """
     if conversation.mode == Mode.AGENT:
         conversation.needs_attention = True
-    # Bot mode: answered by the bot plugin; it stays out of Needs Attention unless the bot escalates.
+        return False
+    return True

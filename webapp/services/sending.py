@@ -114,11 +114,23 @@ def reply(
     return _queue_outbound(conversation, conversation.number, text, sender, idempotency_key)
 
 
-def send_automatic(conversation: Conversation, body: str, author_kind: AuthorKind) -> Message | None:
-    """A message Parley or a bot sends itself (e.g. the HELP answer). Skipped when opted out."""
+def send_automatic(
+    conversation: Conversation,
+    body: str,
+    author_kind: AuthorKind,
+    idempotency_key: str | None = None,
+) -> Message | None:
+    """A message Parley or a bot sends itself (e.g. the HELP answer). Skipped when opted out.
+
+    With an idempotency key, a repeated call (a retried task) finds the message it already made.
+    """
+    existing = _by_idempotency_key(idempotency_key)
+    if existing is not None:
+        return existing
     if is_opted_out(conversation.contact_phone):
         return None
-    return _queue_outbound(conversation, conversation.number, body, None, None, author_kind)
+    number = conversation.number
+    return _queue_outbound(conversation, number, body, None, idempotency_key, author_kind)
 
 
 class ComposeErrors(SendError):
@@ -213,7 +225,15 @@ def deliver(message_id: int) -> int | None:
     if result.provider_message_id and not message.provider_message_id:
         message.provider_message_id = result.provider_message_id
     retry_in = None
-    if result.status == "sent":
+    interrupted = message.status == Status.FAILED and message.error_code == "interrupted"
+    if interrupted and result.status == "sent":
+        # The sweep gave up on a slow call that did go through after all.
+        message.status, message.error_code, message.error_reason = Status.SENT.value, None, None
+    elif message.status != Status.SENDING:
+        # A delivery report overtook the send call: the provider has the message, so whatever
+        # the call said, neither retry nor fail it.
+        pass
+    elif result.status == "sent":
         advance_status(message, Status.SENT)
     elif result.transient and attempt < current_app.config["SEND_MAX_ATTEMPTS"]:
         message.status = Status.QUEUED.value

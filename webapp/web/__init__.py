@@ -24,18 +24,22 @@ def register(app: Flask) -> None:
         compose,
         contacts,
         conversations,
+        embed,
         health,
         home,
         inbox,
+        knowledge_base,
         optouts_admin,
         webhooks,
     )
 
     blueprints = (
-        admin, auth, compose, contacts, conversations, health, home, inbox, optouts_admin, webhooks,
+        admin, auth, compose, contacts, conversations, health, home, inbox, knowledge_base,
+        optouts_admin, webhooks,
     )  # fmt: skip
     for module in blueprints:
         app.register_blueprint(module.bp)
+    _register_embedding(app, embed)
 
     app.before_request(_require_login)
     app.after_request(_security_headers)
@@ -98,9 +102,21 @@ def _require_login():  # noqa: ANN202
     return None
 
 
+def _register_embedding(app: Flask, embed) -> None:  # noqa: ANN001
+    """Embedding in a CRM: the launch blueprint, embedded-aware session cookies, framing origins."""
+    from webapp.services.embedding import frame_origins
+
+    app.register_blueprint(embed.bp)
+    app.session_interface = embed.EmbedAwareSessionInterface()
+    # Checked once at start-up: an entry that is not an origin could inject a CSP directive.
+    app.config["EMBED_ALLOWED_ORIGINS"] = frame_origins(app.config.get("EMBED_ALLOWED_ORIGINS", []))
+
+
 def _security_headers(response: Response) -> Response:
     from flask import current_app
 
+    # frame-ancestors is the framing policy: only the app itself and the configured CRM origins
+    # may frame it. X-Frame-Options is never sent: it cannot list origins and would contradict it.
     ancestors = " ".join(["'self'", *current_app.config.get("EMBED_ALLOWED_ORIGINS", [])])
     response.headers.setdefault(
         "Content-Security-Policy",
@@ -108,8 +124,14 @@ def _security_headers(response: Response) -> Response:
         f"connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
         f"frame-ancestors {ancestors}",
     )
+    response.headers.pop("X-Frame-Options", None)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+    )
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
     return response

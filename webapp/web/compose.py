@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, request, url_for
+from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user
 
 from webapp.services import access, sending
@@ -32,6 +32,10 @@ def _render(numbers, form: dict, errors: dict, status: int = 200):  # noqa: ANN0
 @bp.route("/texts/new", methods=["GET", "POST"])
 def new():  # noqa: ANN201
     if not current_user.can_create_texts:
+        to = request.args.get("to", "").strip()[:40]
+        if request.method == "GET" and to:
+            # A CRM deep link to compose: show a Limited user what Parley knows about the contact.
+            return redirect(url_for("contacts.lookup", phone=to, **{"from": "compose"}))
         abort(403, "Your role, Texting - Limited, cannot create 1:1 texts.")
     numbers = access.sendable_numbers(current_user)
     if request.method == "GET":

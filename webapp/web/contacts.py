@@ -1,26 +1,41 @@
-"""Contact lookup: a phone's name, opt-out status and visible conversations."""
+"""Contact lookup by phone (any format) or name: name, opt-out status, visible conversations."""
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from webapp.services import contacts
-from webapp.services.phones import PhoneError, parse_any_phone
-from webapp.web.rendering import render_screen
+from webapp.web.rendering import render_screen, wants_fragment
 
 bp = Blueprint("contacts", __name__)
+
+HEADER_RESULTS = 4
+
+
+def _query() -> str:
+    # `phone` is the deep-link parameter (SPEC 8); `q` is what the search boxes send.
+    return (request.args.get("q") or request.args.get("phone") or "").strip()[:80]
 
 
 @bp.get("/contacts/lookup")
 def lookup():  # noqa: ANN201
-    query = (request.args.get("phone") or "").strip()[:40]
-    result = error = None
-    if query:
-        try:
-            result = contacts.lookup(current_user, parse_any_phone(query))
-        except PhoneError as exc:
-            error = str(exc)
+    search = contacts.search(current_user, _query())
     return render_screen(
-        "contacts/lookup.html", "lookup_results", query=query, result=result, error=error
+        "contacts/lookup.html",
+        "lookup_results",
+        search=search,
+        query=search.query,
+        from_compose=request.args.get("from") == "compose",
     )
+
+
+@bp.get("/contacts/search")
+def search():  # noqa: ANN201
+    """The header search box's dropdown (an htmx partial); without htmx, the lookup page."""
+    query = _query()
+    if not wants_fragment():
+        return redirect(url_for("contacts.lookup", q=query or None))
+    found = contacts.search(current_user, query, limit=HEADER_RESULTS)
+    response = render_template("contacts/partials/header_results.html", search=found)
+    return response, 200, {"Vary": "HX-Request"}

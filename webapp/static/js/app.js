@@ -102,7 +102,7 @@
     });
   }
 
-  /* ---- Mark the open conversation in the list; keep the thread scrolled to the newest ---- */
+  /* ---- Mark the open conversation in the list ---- */
   function markCurrent(root) {
     var path = window.location.pathname;
     root.querySelectorAll(".conv-row a").forEach(function (a) {
@@ -110,23 +110,92 @@
       else { a.removeAttribute("aria-current"); }
     });
   }
-  var threadWasAtBottom = true;
-  document.addEventListener("htmx:beforeSwap", function () {
+
+  /* ---- Refreshes must not move what the reader is looking at ----
+     htmx runs beforeSwap, the swap and afterSwap in one go, so a position noted in beforeSwap
+     belongs to that very swap (noting it earlier raced with other swaps). Focus comes back by
+     element id (htmx does that), hence the ids on rows and buttons in the templates. */
+  function snapshot() {
     var thread = document.getElementById("thread");
-    threadWasAtBottom = !thread || thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40;
-  });
-  function scrollThread(force) {
+    var panel = document.getElementById("inbox-tabpanel");
+    var tab = document.querySelector("#list-pane [role=tab][aria-selected=true]");
+    return {
+      conversation: thread ? thread.getAttribute("data-conversation") : null,
+      threadTop: thread ? thread.scrollTop : 0,
+      threadAtBottom: !thread || thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40,
+      tab: tab ? tab.id : null,
+      listTop: panel ? panel.scrollTop : 0
+    };
+  }
+  function restore(state) {
     var thread = document.getElementById("thread");
-    if (thread && (force || threadWasAtBottom)) { thread.scrollTop = thread.scrollHeight; }
+    if (thread) {
+      // A conversation opens at its newest message; a reader who scrolled up stays where they are.
+      var same = state && state.conversation === thread.getAttribute("data-conversation");
+      thread.scrollTop = same && !state.threadAtBottom ? state.threadTop : thread.scrollHeight;
+    }
+    var panel = document.getElementById("inbox-tabpanel");
+    var tab = document.querySelector("#list-pane [role=tab][aria-selected=true]");
+    if (panel && state && tab && tab.id === state.tab) { panel.scrollTop = state.listTop; }
   }
 
-  function refresh(root, force) {
+  /* Once "Load more" added rows, a refresh of the first page would drop them: the list then holds
+     still (until the reader switches tabs) and only the tab counts are refreshed. */
+  function refreshCountsOnly(event) {
+    var fresh = new DOMParser().parseFromString(event.detail.serverResponse, "text/html")
+      .querySelector("#list-pane [role=tablist]");
+    var current = document.querySelector("#list-pane [role=tablist]");
+    if (!fresh || !current) { return; }
+    var focused = current.contains(document.activeElement) ? document.activeElement.id : null;
+    current.replaceWith(fresh);
+    htmx.process(fresh);
+    if (focused && document.getElementById(focused)) { document.getElementById(focused).focus(); }
+  }
+
+  var beforeSwap = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    var listPane = document.getElementById("list-pane");
+    if (listPane && target.matches(".conv-more") && listPane.contains(target)) {
+      listPane.setAttribute("data-expanded", "true");
+    }
+    var selfRefresh = target === listPane && event.detail.requestConfig &&
+      event.detail.requestConfig.elt === listPane;  // polling or inbox-changed, not a tab click
+    if (selfRefresh && listPane.hasAttribute("data-expanded") && event.detail.shouldSwap) {
+      event.detail.shouldSwap = false;
+      refreshCountsOnly(event);
+      return;
+    }
+    beforeSwap = snapshot();
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    restore(beforeSwap);
+    beforeSwap = null;
+  });
+
+  /* ---- Header contact lookup: a dropdown that Escape or a click elsewhere closes (issue 6) ---- */
+  function closeLookups(except) {
+    document.querySelectorAll("[data-lookup] .lookup-dropdown").forEach(function (results) {
+      if (!except || !except.contains(results)) { results.innerHTML = ""; }
+    });
+  }
+  document.addEventListener("click", function (event) {
+    closeLookups(event.target.closest ? event.target.closest("[data-lookup]") : null);
+  });
+  document.addEventListener("keydown", function (event) {
+    var lookup = event.key === "Escape" && event.target.closest ? event.target.closest("[data-lookup]") : null;
+    if (!lookup) { return; }
+    closeLookups(null);
+    lookup.querySelector("input").focus();
+    event.preventDefault();
+  });
+
+  function refresh(root) {
     initCounters(root);
     localiseTimes(root);
     markCurrent(document);
-    scrollThread(force);
   }
-  document.addEventListener("DOMContentLoaded", function () { refresh(document, true); });
-  document.addEventListener("htmx:afterSettle", function (event) { refresh(event.target, false); });
+  document.addEventListener("DOMContentLoaded", function () { refresh(document); restore(null); });
+  document.addEventListener("htmx:afterSettle", function (event) { refresh(event.target); });
   document.addEventListener("htmx:pushedIntoHistory", function () { markCurrent(document); });
 })();

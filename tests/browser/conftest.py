@@ -1,0 +1,159 @@
+"""Browser tests: the real app served on 127.0.0.1 from a thread, driven by headless Chromium.
+
+One browser per session, a fresh context (cookies, storage) per test. The live server uses the
+test's own app and database, so the shared factories (`setup`, `make`) build what the browser sees.
+
+SQLite note: the app opens every transaction with BEGIN IMMEDIATE, so a transaction the test thread
+keeps open blocks the server's writes. Everything here that touches the database ends with
+`release()`; tests read what they need into plain values before driving the browser.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from tests.conftest import PASSWORD
+from webapp.extensions import db
+from webapp.models import Message
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Lists and open conversations poll every 3 s; give an update two polls and some slack.
+expect.set_options(timeout=8_000)
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per poll is noise
+
+
+def release() -> None:
+    """End the test thread's transaction so the server's writes never wait on it."""
+    db.session.commit()
+    db.session.remove()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The test's app on a free port, with Huey in immediate mode (TestConfig)."""
+    release()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+    release()
+
+
+@pytest.fixture
+def context(browser: Browser, live_server: str) -> Iterator[BrowserContext]:
+    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(10_000)
+    yield context
+    context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.browser_failed = report.failed  # read by `page` to keep a screenshot of a failure
+
+
+@pytest.fixture
+def page(context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Page]:
+    page = context.new_page()
+    yield page
+    if getattr(request.node, "browser_failed", False):
+        ARTIFACTS.mkdir(exist_ok=True)
+        for index, open_page in enumerate(context.pages):
+            name = re.sub(r"[^\w.-]+", "_", request.node.name)
+            open_page.screenshot(path=str(ARTIFACTS / f"failed-{name}-{index}.png"), full_page=True)
+
+
+@dataclass(frozen=True)
+class World:
+    """What `setup` made, as plain values (no ORM objects that could reopen a transaction)."""
+
+    number_id: int
+    number_phone: str
+    number_label: str
+
+
+@pytest.fixture
+def world(setup: dict) -> World:
+    number = setup["number"]
+    values = World(number.id, number.phone, number.display_label)
+    release()
+    return values
+
+
+def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).not_to_have_url(re.compile(r"/login"))
+
+
+def sms_receive(app: Flask, from_phone: str, to_phone: str, text: str) -> None:
+    """A contact's reply, fed through the real `flask sms receive` command."""
+    release()
+    result = app.test_cli_runner().invoke(
+        args=["sms", "receive", "--from", from_phone, "--to", to_phone, "--text", text]
+    )
+    release()
+    assert result.exit_code == 0, result.output
+
+
+def run_cli(app: Flask, *args: str) -> str:
+    release()
+    result = app.test_cli_runner().invoke(args=list(args))
+    release()
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def count_messages(direction: str | None = None) -> int:
+    query = select(func.count()).select_from(Message)
+    if direction:
+        query = query.where(Message.direction == direction)
+    try:
+        return db.session.scalar(query) or 0
+    finally:
+        release()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,92 @@
+"""Create Content and the compose form in a real browser: roles, inline errors, double submits,
+keyboard use of the menu."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import World, count_messages, log_in
+
+
+def test_limited_user_has_no_create_item_and_gets_403(page: Page, world: World):
+    log_in(page, "limited@example.edu")
+    page.get_by_role("button", name="Create Content").click()
+    menu = page.get_by_role("menu")
+    expect(menu).to_be_visible()
+    expect(menu).to_contain_text("can reply to conversations but not start them")
+    expect(page.get_by_role("menuitem", name="Create 1:1 Text")).to_have_count(0)
+    expect(page.get_by_text("Create 1:1 Text")).to_have_count(0)
+
+    response = page.goto("/texts/new")
+    assert response is not None and response.status == 403
+    expect(page.get_by_role("heading", name="You don't have access to this")).to_be_visible()
+    expect(page.get_by_label("Message")).to_have_count(0)
+
+
+def test_invalid_to_shows_inline_error_and_keeps_the_message(page: Page, world: World):
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    page.get_by_label("To").fill("12345")
+    page.get_by_label("Message").fill("Your transcript arrived.")
+    page.get_by_role("button", name="Send").click()
+
+    to = page.get_by_label("To")
+    expect(to).to_have_attribute("aria-invalid", "true")
+    # The error sits next to To and is announced with it.
+    expect(to).to_have_accessible_description(re.compile(r"Enter a 10-digit US phone number"))
+    expect(page.get_by_text(re.compile(r"Enter a 10-digit US phone number"))).to_be_visible()
+    expect(to).to_have_value("12345")
+    expect(page.get_by_label("Message")).to_have_value("Your transcript arrived.")
+    expect(page).to_have_url(re.compile(r"/texts/new$"))
+    assert count_messages() == 0
+
+    # Corrected, it goes through.
+    to.fill("(202) 555-0143")
+    page.get_by_role("button", name="Send").click()
+    expect(page).to_have_url(re.compile(r"/conversations/\d+$"))
+    expect(page.get_by_text("Your transcript arrived.").first).to_be_visible()
+    assert count_messages("outbound") == 1
+
+
+def test_double_click_on_send_sends_once(page: Page, world: World):
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    page.get_by_label("To").fill("2025550143")
+    page.get_by_label("Message").fill("Only once, please.")
+    page.get_by_role("button", name="Send").dblclick()
+    expect(page).to_have_url(re.compile(r"/conversations/\d+$"))
+    thread = page.get_by_role("list", name="Conversation history")
+    expect(thread.get_by_role("listitem").filter(has_text="Only once, please.")).to_have_count(1)
+    page.wait_for_timeout(500)  # a second request, had one left, would have landed by now
+    assert count_messages("outbound") == 1
+
+
+def test_create_content_menu_works_from_the_keyboard(page: Page, world: World):
+    log_in(page, "standard@example.edu")
+    button = page.get_by_role("button", name="Create Content")
+    menu = page.get_by_role("menu")
+    item = page.get_by_role("menuitem", name="Create 1:1 Text")
+    expect(menu).to_be_hidden()
+
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(menu).to_be_visible()
+    expect(button).to_have_attribute("aria-expanded", "true")
+    expect(item).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+    expect(button).to_have_attribute("aria-expanded", "false")
+    expect(button).to_be_focused()
+
+    page.keyboard.press("ArrowDown")
+    expect(menu).to_be_visible()
+    expect(item).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")  # activates the focused item
+    expect(page).to_have_url(re.compile(r"/texts/new$"))
+    expect(page.get_by_label("To")).to_be_visible()

@@ -1,0 +1,129 @@
+"""Layout sanity on a phone-sized and a desktop screen, with screenshots in test-artifacts/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import World, log_in, run_cli, screenshot, sms_receive
+
+LONG_LINK = "https://apply.example.edu/portal/status?applicant=" + "0123456789abcdef" * 6
+
+
+def fill_inbox(app, world: World, tmp_path: Path) -> None:  # noqa: ANN001
+    csv = tmp_path / "contacts.csv"
+    csv.write_text(
+        "first_name,last_name,phone\n"
+        "Maria,Lopez,2025550143\n"
+        "Christopher-Alexander,Montgomery-Vanderbilt,2025550145\n"
+    )
+    run_cli(
+        app,
+        "campaigns",
+        "import",
+        "Fall Open House",
+        str(csv),
+        "--office",
+        "Admissions",
+        "--launch",
+    )
+    sms_receive(
+        app, "2025550143", world.number_phone, "Hi! Is the campus tour on Saturday still on?"
+    )
+    sms_receive(app, "2025550145", world.number_phone, f"My status page says pending: {LONG_LINK}")
+    sms_receive(app, "2025550144", world.number_phone, "Who is this?")
+
+
+def assert_no_horizontal_overflow(page: Page) -> None:
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    if widths[0] > widths[1]:
+        culprits = page.evaluate(
+            """(limit) => Array.from(document.querySelectorAll("body *"))
+                .filter((el) => el.getBoundingClientRect().right > limit + 1)
+                .slice(0, 5).map((el) => el.tagName + "." + el.className)""",
+            widths[1],
+        )
+        raise AssertionError(
+            f"page scrolls sideways: {widths[0]}px content in {widths[1]}px; too wide: {culprits}"
+        )
+
+
+def test_phone_width_has_separate_views_and_no_sideways_scroll(
+    browser: Browser, live_server: str, app, world: World, tmp_path: Path
+):
+    fill_inbox(app, world, tmp_path)
+    context = browser.new_context(base_url=live_server, viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    try:
+        log_in(page, "standard@example.edu")
+        page.goto("/inbox")
+        rows = page.get_by_role("tabpanel").get_by_role("link")
+        expect(rows).to_have_count(3)
+        expect(page.get_by_role("button", name="Create Content")).to_be_visible()
+        assert_no_horizontal_overflow(page)
+        screenshot(page, "360-inbox")
+
+        rows.filter(has_text="Montgomery").click()
+        back = page.get_by_role("link", name="← Inbox")
+        expect(back).to_be_visible()
+        expect(page.get_by_role("tablist")).to_be_hidden()  # the list is its own view here
+        expect(page.get_by_role("button", name="Send")).to_be_visible()
+        expect(page.get_by_role("button", name="Does Not Need Attention")).to_be_visible()
+        assert_no_horizontal_overflow(page)
+        screenshot(page, "360-conversation")
+
+        page.reload()  # the conversation's own URL works as a page too
+        expect(back).to_be_visible()
+        assert_no_horizontal_overflow(page)
+        back.click()
+        expect(page).to_have_url(re.compile(r"/inbox"))
+        expect(page.get_by_role("tablist")).to_be_visible()
+
+        page.get_by_role("button", name="Create Content").click()
+        page.get_by_role("menuitem", name="Create 1:1 Text").click()
+        expect(page.get_by_label("To")).to_be_visible()
+        page.get_by_label("To").fill("12345")
+        page.get_by_role("button", name="Send").click()
+        expect(page.get_by_label("To")).to_have_attribute("aria-invalid", "true")
+        assert_no_horizontal_overflow(page)
+        screenshot(page, "360-compose-error")
+    finally:
+        context.close()
+
+
+def test_desktop_shows_list_and_conversation_side_by_side(
+    page: Page, app, world: World, tmp_path: Path
+):
+    fill_inbox(app, world, tmp_path)
+    page.goto("/login")
+    screenshot(page, "1280-login")
+    log_in(page, "standard@example.edu")
+    screenshot(page, "1280-home")
+    page.goto("/inbox")
+    rows = page.get_by_role("tabpanel").get_by_role("link")
+    expect(rows).to_have_count(3)
+    assert_no_horizontal_overflow(page)
+    screenshot(page, "1280-inbox")
+    rows.filter(has_text="Maria Lopez").click()
+    expect(page.get_by_role("heading", name="Maria Lopez")).to_be_visible()
+    page.get_by_label("Message").fill("Yes! Check in at the Welcome Center at 10am.")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("list", name="Conversation history")).to_contain_text("Welcome Center")
+    # Both panes at once on a wide screen; no back link needed.
+    expect(page.get_by_role("tablist")).to_be_visible()
+    expect(page.get_by_role("link", name="← Inbox")).to_be_hidden()
+    assert_no_horizontal_overflow(page)
+    screenshot(page, "1280-conversation")
+    rows.filter(has_text="Montgomery").click()
+    expect(page.get_by_role("heading", name=re.compile("Montgomery"))).to_be_visible()
+    assert_no_horizontal_overflow(page)
+    screenshot(page, "1280-conversation-long")
+    page.get_by_role("button", name="Create Content").click()
+    screenshot(page, "1280-menu-open")
+    page.get_by_role("menuitem", name="Create 1:1 Text").click()
+    page.get_by_label("Message").fill("Hello ł")
+    screenshot(page, "1280-compose")

@@ -1,0 +1,389 @@
+"""Bot-backed numbers: the bot answers, "I don't know" escalates or answers, keywords skip the bot,
+a broken or slow bot hands the conversation to agents, and Switch Mode."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import csrf_token, login
+from webapp.extensions import db
+from webapp.models import Conversation, Message, OptOut
+from webapp.plugin_api import Bot, BotReply, InboundMessage
+from webapp.services import inbound, knowledge_base
+
+BOT_NUMBER = "+12025550101"
+CONTACT = "+12025550143"
+DEADLINE_ANSWER = "Applications are due January 15."
+
+
+@pytest.fixture
+def bot_setup(setup, make):
+    """The Admissions setup plus a bot-backed number (standard@ is its assigned agent) and a
+    knowledge base that knows the application deadline."""
+    number = make.number(
+        BOT_NUMBER,
+        backing="bot",
+        agents=("standard@example.edu",),
+        inboxes=("Admissions",),
+        label="Admissions FAQ Bot",
+    )
+    knowledge_base.add_entry(
+        setup["office"], "application deadline\nwhen are applications due", DEADLINE_ANSWER
+    )
+    db.session.commit()
+    return {**setup, "bot_number": number}
+
+
+def text_in(body: str, phone: str = CONTACT, to: str = BOT_NUMBER):
+    return inbound.receive(InboundMessage(from_phone=phone, to_phone=to, body=body), "console")
+
+
+def conversation_of(result) -> Conversation:
+    """The conversation of a received text (or a conversation), freshly loaded."""
+    db.session.expire_all()
+    conversation_id = getattr(result, "conversation_id", None) or result.id
+    return db.session.get(Conversation, conversation_id)
+
+
+def outbound(conversation: Conversation) -> list[Message]:
+    return list(
+        db.session.scalars(
+            select(Message)
+            .where(Message.conversation_id == conversation.id, Message.direction == "outbound")
+            .order_by(Message.id)
+        )
+    )
+
+
+def events(conversation: Conversation) -> list[str]:
+    return list(
+        db.session.scalars(
+            select(Message.body).where(
+                Message.conversation_id == conversation.id, Message.direction == "event"
+            )
+        )
+    )
+
+
+def conversation_page(client, conversation: Conversation) -> str:
+    return client.get(f"/conversations/{conversation.id}").get_data(as_text=True)
+
+
+# ---- The knowledge base answers ----
+
+
+def test_known_question_is_answered_by_the_bot(client, bot_setup):
+    result = text_in("When is the APPLICATION deadline??")
+    conversation = conversation_of(result)
+    [answer] = outbound(conversation)
+    assert answer.body == DEADLINE_ANSWER
+    assert answer.author_kind == "bot"
+    assert answer.author_user_id is None
+    # Through the agents' pipeline: queued, then handed to the provider (the queue runs inline).
+    assert answer.status == "sent"
+    assert answer.provider_message_id
+    assert conversation.mode == "bot"
+    assert conversation.needs_attention is False
+
+    login(client, "standard@example.edu")  # the number's assigned agent
+    link = f"/conversations/{conversation.id}"
+    assert link in client.get("/inbox?tab=participating").get_data(as_text=True)
+    assert link not in client.get("/inbox?tab=attention").get_data(as_text=True)
+    page = conversation_page(client, conversation)
+    assert DEADLINE_ANSWER in page
+    assert '<span class="msg-author">Bot</span>' in page
+    assert "1:1 Text (Bot)" in page
+
+
+def test_the_bot_answers_every_question_of_a_conversation(client, bot_setup):
+    knowledge_base.add_entry(bot_setup["office"], "campus tour", "Tours run daily at 10am.")
+    db.session.commit()
+    text_in("application deadline?")
+    result = text_in("can i book a campus tour")
+    bodies = [message.body for message in outbound(conversation_of(result))]
+    assert bodies == [DEADLINE_ANSWER, "Tours run daily at 10am."]
+
+
+def test_bot_answer_is_not_sent_to_an_opted_out_contact(client, bot_setup):
+    text_in("STOP")
+    result = text_in("when is the application deadline")
+    conversation = conversation_of(result)
+    assert outbound(conversation) == []  # nothing leaves for an opted-out phone
+    assert conversation.needs_attention is False
+
+
+def test_repeated_task_answers_once(client, bot_setup, app):
+    result = text_in("application deadline")
+    app.extensions["parley.tasks"].answer_with_bot(result.message_id)  # e.g. a retried task
+    assert len(outbound(conversation_of(result))) == 1
+
+
+# ---- "I don't know" ----
+
+
+def test_unknown_question_escalates_by_default(client, bot_setup, app):
+    result = text_in("Do you have a marching band?")
+    conversation = conversation_of(result)
+    assert outbound(conversation) == []
+    assert conversation.mode == "agent"
+    assert conversation.needs_attention is True
+    assert any("did not know" in event for event in events(conversation))
+
+    # Needs Attention for everyone it is visible to: the assigned agent and the inbox's members.
+    for email in ("standard@example.edu", "limited@example.edu", "admin@example.edu"):
+        agent = app.test_client()
+        login(agent, email)
+        assert f"/conversations/{conversation.id}" in agent.get("/inbox?tab=attention").get_data(
+            as_text=True
+        ), email
+    page = conversation_page(agent, conversation)
+    assert "1:1 Text (Agent)" in page
+    assert "The bot did not know the answer" in page
+
+
+def test_unknown_question_gets_the_custom_idk_message(client, bot_setup):
+    idk = "Good question! A counselor will text you back within one business day."
+    knowledge_base.set_idk(bot_setup["office"], "message", idk)
+    db.session.commit()
+    result = text_in("Do you have a marching band?")
+    conversation = conversation_of(result)
+    [answer] = outbound(conversation)
+    assert answer.body == idk
+    assert answer.author_kind == "bot"
+    assert conversation.mode == "bot"
+    assert conversation.needs_attention is False
+    login(client, "standard@example.edu")
+    assert f"/conversations/{conversation.id}" not in client.get("/inbox?tab=attention").get_data(
+        as_text=True
+    )
+
+
+def test_switching_idk_back_to_escalate_escalates(client, bot_setup):
+    knowledge_base.set_idk(bot_setup["office"], "message", "We'll get back to you.")
+    knowledge_base.set_idk(bot_setup["office"], "escalate")
+    db.session.commit()
+    conversation = conversation_of(text_in("marching band?"))
+    assert outbound(conversation) == []
+    assert conversation.needs_attention is True
+
+
+def test_after_escalation_the_contact_is_answered_by_people(client, bot_setup):
+    conversation = conversation_of(text_in("marching band?"))
+    assert conversation.mode == "agent"
+    # Even a question the bot knows now waits for an agent: the conversation is in agent mode.
+    conversation = conversation_of(text_in("application deadline"))
+    assert outbound(conversation) == []
+    assert conversation.needs_attention is True
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["", "x" * 2000, "When is the application deadline? " + "Also, " * 300],
+    ids=["empty", "2000-chars-noise", "keyword-lost-in-long-text"],
+)
+def test_odd_texts_are_handed_to_an_agent_not_lost(client, bot_setup, body):
+    result = inbound.receive(
+        InboundMessage(
+            from_phone=CONTACT, to_phone=BOT_NUMBER, body=body, media_urls=("https://x.test/a.jpg",)
+        ),
+        "console",
+    )
+    conversation = conversation_of(result)
+    assert db.session.get(Message, result.message_id).body == body
+    assert outbound(conversation) == []
+    assert conversation.needs_attention is True
+    login(client, "standard@example.edu")
+    assert client.get(f"/conversations/{conversation.id}").status_code == 200
+
+
+# ---- Keywords never reach the bot ----
+
+
+@pytest.mark.parametrize("keyword", ["STOP", "stop", "Help", "INFO", "START"])
+def test_keywords_in_a_bot_conversation_are_never_answered_by_the_bot(client, bot_setup, keyword):
+    # A knowledge base that would answer the keyword if the bot were asked.
+    knowledge_base.add_entry(bot_setup["office"], "stop\nhelp\ninfo\nstart", "BOT ANSWER")
+    knowledge_base.set_idk(bot_setup["office"], "message", "BOT IDK")
+    db.session.commit()
+    conversation = conversation_of(text_in(keyword))
+    messages = outbound(conversation)
+    assert all(message.author_kind != "bot" for message in messages)
+    assert conversation.mode == "bot"
+    assert conversation.needs_attention is False
+    if keyword.lower() in ("help", "info"):
+        [help_reply] = messages
+        assert help_reply.author_kind == "system"
+    if keyword == "STOP" or keyword == "stop":
+        assert db.session.get(OptOut, CONTACT) is not None
+
+
+# ---- A broken or slow bot hands the conversation to agents ----
+
+
+class RaisingBot(Bot):
+    def reply(self, context, inbound):  # noqa: ANN001, ANN201
+        raise RuntimeError("the knowledge service is down")
+
+
+class SlowBot(Bot):
+    def __init__(self, config) -> None:  # noqa: ANN001
+        super().__init__(config)
+        self.release = threading.Event()
+
+    def reply(self, context, inbound):  # noqa: ANN001, ANN201
+        self.release.wait(10)
+        return BotReply(text="Too late to be sent")
+
+
+class WrongTypeBot(Bot):
+    def reply(self, context, inbound):  # noqa: ANN001, ANN201
+        return "not a BotReply"
+
+
+class EscalatingBot(Bot):
+    def reply(self, context, inbound):  # noqa: ANN001, ANN201
+        return BotReply(escalate=True)
+
+
+def _install(app, bot: Bot) -> Bot:
+    bot.name = "kb"
+    app.extensions["parley"].bots["kb"] = bot
+    return bot
+
+
+def test_a_raising_bot_escalates_and_nothing_is_lost(client, bot_setup, app):
+    _install(app, RaisingBot(app.config))
+    result = text_in("application deadline")
+    conversation = conversation_of(result)
+    assert db.session.get(Message, result.message_id).body == "application deadline"
+    assert outbound(conversation) == []
+    assert conversation.mode == "agent"
+    assert conversation.needs_attention is True
+    assert any("The bot failed to answer" in event for event in events(conversation))
+    login(client, "standard@example.edu")
+    page = conversation_page(client, conversation)
+    assert "application deadline" in page
+    assert "The bot failed to answer" in page
+    assert "knowledge service is down" not in page  # no internals shown to users
+
+
+def test_a_slow_bot_escalates_after_its_deadline(client, bot_setup, app):
+    app.config["BOT_TIMEOUT_SECONDS"] = 0.3
+    slow = _install(app, SlowBot(app.config))
+    try:
+        result = text_in("application deadline")
+        conversation = conversation_of(result)
+        assert conversation.mode == "agent"
+        assert conversation.needs_attention is True
+        assert any("did not answer within 0.3 seconds" in event for event in events(conversation))
+    finally:
+        slow.release.set()
+    assert outbound(conversation) == []  # its late answer is dropped
+
+
+def test_a_bot_returning_garbage_escalates(client, bot_setup, app):
+    _install(app, WrongTypeBot(app.config))
+    conversation = conversation_of(text_in("application deadline"))
+    assert conversation.needs_attention is True
+
+
+def test_a_bot_may_escalate_itself(client, bot_setup, app):
+    _install(app, EscalatingBot(app.config))
+    conversation = conversation_of(text_in("I want to talk to a person"))
+    assert conversation.mode == "agent"
+    assert conversation.needs_attention is True
+    assert any("handed this conversation to an agent" in event for event in events(conversation))
+
+
+def test_no_enabled_bot_escalates(client, bot_setup, app):
+    app.extensions["parley"].bots.clear()
+    conversation = conversation_of(text_in("application deadline"))
+    assert conversation.needs_attention is True
+    assert any("No bot is enabled" in event for event in events(conversation))
+
+
+def test_a_failing_queue_escalates_at_once(client, bot_setup, app, monkeypatch):
+    tasks = app.extensions["parley.tasks"]
+
+    def broken(message_id):  # noqa: ANN001, ANN202
+        raise ConnectionError("queue unavailable")
+
+    monkeypatch.setitem(app.extensions, "parley.tasks", replace(tasks, answer_with_bot=broken))
+    result = text_in("application deadline")
+    conversation = conversation_of(result)
+    assert conversation.needs_attention is True
+    assert conversation.mode == "agent"
+
+
+def test_a_bot_is_not_asked_when_the_conversation_is_in_agent_mode(client, bot_setup, app):
+    _install(app, RaisingBot(app.config))
+    conversation = conversation_of(text_in("hello", to="+12025550100"))  # the agent-backed number
+    assert conversation.mode == "agent"
+    assert not any("bot" in event.lower() for event in events(conversation))
+
+
+# ---- Switch Mode ----
+
+
+def switch(client, conversation: Conversation, htmx: bool = False):
+    token = csrf_token(client, f"/conversations/{conversation.id}")
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client.post(
+        f"/conversations/{conversation.id}/mode", data={"csrf_token": token}, headers=headers
+    )
+
+
+def test_switch_mode_both_ways_is_recorded_with_who(client, bot_setup):
+    conversation = conversation_of(text_in("application deadline"))
+    assert conversation.mode == "bot"
+    login(client, "standard@example.edu")
+
+    page = switch(client, conversation).get_data(as_text=True)
+    assert "1:1 Text (Agent)" in page
+    assert "Sam Standard switched this conversation to agent mode" in page
+    conversation = conversation_of(conversation)
+    assert conversation.mode == "agent"
+    # In agent mode a contact's question waits for an agent; the bot stays quiet.
+    conversation = conversation_of(text_in("application deadline"))
+    assert len(outbound(conversation)) == 1
+    assert conversation.needs_attention is True
+
+    # Refused while it needs attention…
+    response = switch(client, conversation)
+    assert response.status_code == 409
+    assert "needs attention" in response.get_data(as_text=True)
+    assert conversation_of(conversation).mode == "agent"
+
+    # …allowed once it is cleared; back to bot mode, and the bot answers again.
+    token = csrf_token(client, f"/conversations/{conversation.id}")
+    client.post(f"/conversations/{conversation.id}/attention", data={"csrf_token": token})
+    page = switch(client, conversation, htmx=True).get_data(as_text=True)
+    assert "1:1 Text (Bot)" in page
+    assert "Sam Standard switched this conversation to bot mode" in page
+    conversation = conversation_of(text_in("when are applications due"))
+    assert conversation.mode == "bot"
+    assert [message.body for message in outbound(conversation)] == [DEADLINE_ANSWER] * 2
+    assert conversation.needs_attention is False
+
+
+def test_switch_mode_refusal_is_shown_in_place_for_htmx(client, bot_setup):
+    conversation = conversation_of(text_in("marching band?"))  # escalated: needs attention
+    login(client, "standard@example.edu")
+    response = switch(client, conversation, htmx=True)
+    assert response.status_code == 200  # htmx swaps only 2xx: the error shows in the pane
+    body = response.get_data(as_text=True)
+    assert 'role="alert"' in body
+    assert "before switching mode" in body
+    assert conversation_of(conversation).mode == "agent"
+
+
+def test_mode_is_shown_in_the_list(client, bot_setup):
+    bot_conversation = conversation_of(text_in("application deadline"))
+    login(client, "standard@example.edu")
+    page = client.get("/inbox?tab=participating").get_data(as_text=True)
+    assert f"/conversations/{bot_conversation.id}" in page
+    assert '<span class="tag tag-mode">Bot</span>' in page

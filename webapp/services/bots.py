@@ -1,0 +1,266 @@
+"""Bots answer bot-mode conversations.
+
+The inbound pipeline stores a contact's message and queues `answer_with_bot`; the worker runs the
+enabled bot with a deadline, then sends its answer (the normal queue, opt-out check and delivery
+statuses, authored "Bot"), applies the office's "I don't know" setting, or hands the conversation to
+agents. A bot that raises or runs late also hands it to agents: the contact's message is already
+stored, so nothing is lost.
+
+If several bots are enabled (config BOTS), the first one answers every bot-mode conversation.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import (
+    AuthorKind,
+    Conversation,
+    Direction,
+    IdkAction,
+    KnowledgeBaseEntry,
+    Message,
+    Mode,
+    Office,
+)
+from webapp.plugin_api import Bot, BotContext, BotReply, InboundMessage
+from webapp.services import conversations
+from webapp.services.segments import MAX_MESSAGE_LENGTH
+
+log = logging.getLogger(__name__)
+
+HISTORY_LENGTH = 10  # messages of context a bot gets
+
+
+class BotTimeout(Exception):
+    """The bot did not answer within BOT_TIMEOUT_SECONDS."""
+
+
+def active_bot() -> Bot | None:
+    """The bot answering bot-mode conversations: the first enabled one."""
+    bots = current_app.extensions["parley"].bots
+    return next(iter(bots.values()), None)
+
+
+def confidence_threshold() -> float | None:
+    """The confidence the active bot needs to answer, if it says (the knowledge-base bot does)."""
+    threshold = getattr(active_bot(), "threshold", None)
+    return float(threshold) if isinstance(threshold, int | float) else None
+
+
+def timeout_seconds() -> float:
+    return float(current_app.config.get("BOT_TIMEOUT_SECONDS", 5.0))
+
+
+def schedule_answer(message_id: int) -> None:
+    """Queue the bot's answer to a committed inbound message. Call with no open transaction."""
+    try:
+        current_app.extensions["parley.tasks"].answer_with_bot(message_id)
+    except Exception:  # the queue is down: people answer instead, now
+        log.exception("could not queue the bot's answer to message %s", message_id)
+        message = db.session.get(Message, message_id)
+        if message is not None and message.conversation.mode == Mode.BOT:
+            conversations.escalate(
+                message.conversation, "The bot could not be reached, so this needs an agent."
+            )
+        db.session.commit()
+
+
+def answer(message_id: int) -> None:
+    """Worker side: let the bot answer one inbound message of a bot-mode conversation."""
+    message = db.session.get(Message, message_id)
+    if message is None or message.direction != Direction.INBOUND:
+        db.session.rollback()
+        return
+    conversation = message.conversation
+    if conversation.mode != Mode.BOT or _already_answered(message_id):
+        db.session.rollback()  # an agent took over meanwhile, or this task ran before
+        return
+    number = conversation.number
+    context = BotContext(
+        conversation_id=conversation.id,
+        office_id=number.office_id,
+        contact_phone=conversation.contact_phone,
+        history=_history(conversation.id, message_id),
+    )
+    inbound = InboundMessage(
+        from_phone=conversation.contact_phone,
+        to_phone=number.phone,
+        body=message.body,
+        provider_message_id=message.provider_message_id,
+        media_urls=tuple(message.media_urls or ()),
+    )
+    conversation_id = conversation.id
+    db.session.commit()  # hold no transaction (on SQLite: no lock) while the bot thinks
+
+    bot = active_bot()
+    reply: BotReply | None = None
+    failure = None
+    if bot is None:
+        failure = "No bot is enabled to answer this number, so this needs an agent."
+    else:
+        try:
+            reply = run_bot(bot, context, inbound)
+        except BotTimeout:
+            log.warning("bot %s did not answer message %s in time", bot.name, message_id)
+            failure = (
+                f"The bot did not answer within {timeout_seconds():g} seconds, "
+                "so this needs an agent."
+            )
+        except Exception:
+            log.exception("bot %s failed on message %s", bot.name, message_id)
+            failure = "The bot failed to answer, so this needs an agent."
+    _apply(conversation_id, message_id, reply, failure)
+
+
+def run_bot(bot: Bot, context: BotContext, inbound: InboundMessage) -> BotReply:
+    """The bot's reply, within the deadline; raises BotTimeout or whatever the bot raised.
+
+    The bot runs in its own thread with its own app context (and database session); a late bot is
+    left to finish on its own and its answer is dropped.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    outcome: dict[str, object] = {}
+    done = threading.Event()
+
+    def call() -> None:
+        with app.app_context():
+            try:
+                outcome["reply"] = bot.reply(context, inbound)
+            except BaseException as exc:  # handed to the caller, who decides
+                outcome["error"] = exc
+            finally:
+                db.session.remove()
+                done.set()
+
+    threading.Thread(target=call, name=f"parley-bot-{bot.name}", daemon=True).start()
+    if not done.wait(timeout_seconds()):
+        raise BotTimeout()
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    reply = outcome.get("reply")
+    if not isinstance(reply, BotReply):
+        raise TypeError(f"bot {bot.name!r} returned {type(reply).__name__}, not a BotReply")
+    return reply
+
+
+def _apply(
+    conversation_id: int, message_id: int, reply: BotReply | None, failure: str | None
+) -> None:
+    conversation = db.session.get(
+        Conversation, conversation_id, with_for_update=True, populate_existing=True
+    )
+    if conversation is None or conversation.mode != Mode.BOT:
+        db.session.rollback()  # switched to agent mode while the bot was thinking
+        return
+    key = _answer_key(message_id)
+    if failure is None and reply is not None:
+        text = (reply.text or "").strip()
+        if reply.escalate:
+            failure = "The bot handed this conversation to an agent."
+        elif len(text) > MAX_MESSAGE_LENGTH:
+            failure = "The bot's answer was too long to send, so this needs an agent."
+        elif text:
+            _send(conversation, text, key)
+            return
+        else:
+            office = db.session.get(Office, conversation.number.office_id)
+            if office.idk_action == IdkAction.MESSAGE and office.idk_message.strip():
+                _send(conversation, office.idk_message, key)
+                return
+            failure = "The bot did not know the answer, so this needs an agent."
+    conversations.escalate(conversation, failure or "This needs an agent.")
+    db.session.commit()
+
+
+def _send(conversation: Conversation, text: str, key: str) -> None:
+    """Through the agents' pipeline: queued, opt-out checked, delivery statuses; authored Bot."""
+    from webapp.services.sending import send_automatic
+
+    if send_automatic(conversation, text, AuthorKind.BOT, idempotency_key=key) is None:
+        db.session.commit()  # opted out meanwhile: nothing to send, and nobody needs to act
+
+
+def _answer_key(message_id: int) -> str:
+    """One bot answer per inbound message, enforced by the unique idempotency key."""
+    return f"bot-answer-{message_id}"
+
+
+def _already_answered(message_id: int) -> bool:
+    return (
+        db.session.scalar(
+            select(Message.id).where(Message.idempotency_key == _answer_key(message_id))
+        )
+        is not None
+    )
+
+
+def _history(conversation_id: int, up_to_message_id: int) -> tuple[str, ...]:
+    rows = db.session.execute(
+        select(Message.direction, Message.author_kind, Message.body)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.id <= up_to_message_id,
+            Message.direction != Direction.EVENT,
+        )
+        .order_by(Message.id.desc())
+        .limit(HISTORY_LENGTH)
+    ).all()
+    return tuple(f"{author}: {body}" for _direction, author, body in reversed(rows))
+
+
+# ---- The admin's "try a question" box ----
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What would happen if a contact sent `question` to one of the office's bot-backed numbers."""
+
+    question: str
+    outcome: str  # answer, idk_message, escalate, no_bot, error
+    reply: BotReply | None = None
+    entry: KnowledgeBaseEntry | None = None  # the entry the answer (or the closest miss) came from
+    text: str = ""  # what the contact would get
+    detail: str = ""
+
+
+def trial(office: Office, question: str) -> Trial:
+    """Ask the active bot, without sending anything. Ends the caller's transaction first."""
+    office_id, idk_action, idk_message = office.id, office.idk_action, office.idk_message
+    db.session.commit()  # the bot reads in its own session; on SQLite it must not wait for ours
+    bot = active_bot()
+    if bot is None:
+        return Trial(question, "no_bot", detail="No bot is enabled (PARLEY_BOTS).")
+    context = BotContext(conversation_id=None, office_id=office_id, contact_phone="")
+    try:
+        reply = run_bot(bot, context, InboundMessage(from_phone="", to_phone="", body=question))
+    except BotTimeout:
+        return Trial(
+            question,
+            "error",
+            detail=f"The bot did not answer within {timeout_seconds():g} seconds.",
+        )
+    except Exception as exc:
+        log.exception("bot %s failed on a trial question", bot.name)
+        return Trial(question, "error", detail=f"The bot failed: {type(exc).__name__}.")
+    entry = None
+    if reply.source_id is not None:
+        entry = db.session.scalar(
+            select(KnowledgeBaseEntry).where(
+                KnowledgeBaseEntry.id == reply.source_id, KnowledgeBaseEntry.office_id == office_id
+            )
+        )
+    text = (reply.text or "").strip()
+    if reply.escalate:
+        return Trial(question, "escalate", reply, entry)
+    if text:
+        return Trial(question, "answer", reply, entry, text=text)
+    if idk_action == IdkAction.MESSAGE and idk_message.strip():
+        return Trial(question, "idk_message", reply, entry, text=idk_message)
+    return Trial(question, "escalate", reply, entry)

@@ -1,0 +1,220 @@
+"""The knowledge base (per office: question phrasings → answer) and each office's "I don't know".
+
+The only writer of knowledge-base records: the admin pages and the `kb` commands come here; the
+knowledge-base bot plugin only reads them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from webapp.extensions import db
+from webapp.models import (
+    Backing,
+    IdkAction,
+    KnowledgeBaseEntry,
+    Office,
+    ReusableNumber,
+    User,
+    office_memberships,
+)
+from webapp.services.segments import MAX_MESSAGE_LENGTH
+
+# All phrasings of one entry together. Generous for a list of ways to ask one thing, small enough
+# that nobody pastes a document in by mistake.
+MAX_QUESTION_LENGTH = 1000
+# An answer (and the IDK message) is sent as one text: the same limit as an agent's message.
+MAX_ANSWER_LENGTH = MAX_MESSAGE_LENGTH
+# The admin's "try a question" box takes what a contact could send.
+MAX_TRIAL_LENGTH = MAX_MESSAGE_LENGTH
+
+
+class KnowledgeBaseError(ValueError):
+    """Bad input; nothing was changed. `errors` maps form fields to messages."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(" ".join(errors.values()))
+        self.errors = errors
+
+
+class NotAllowed(Exception):
+    """The user may not manage this office's knowledge base (answered 403)."""
+
+
+# ---- Who may manage what ----
+
+
+def managed_offices(user: User) -> list[Office]:
+    """Offices whose knowledge base the user manages: an admin's own offices."""
+    if not user.is_admin:
+        return []
+    return list(
+        db.session.scalars(
+            select(Office)
+            .join(office_memberships, office_memberships.c.office_id == Office.id)
+            .where(office_memberships.c.user_id == user.id)
+            .order_by(Office.name)
+        )
+    )
+
+
+def managed_office(user: User, office_id: int) -> Office:
+    """The office, when the user is an admin in it; NotAllowed otherwise."""
+    if not user.is_admin:
+        raise NotAllowed("Only Texting - Administrative users manage the knowledge base.")
+    office = db.session.scalar(
+        select(Office)
+        .join(office_memberships, office_memberships.c.office_id == Office.id)
+        .where(Office.id == office_id, office_memberships.c.user_id == user.id)
+    )
+    if office is None:
+        raise NotAllowed("You can only manage the knowledge base of your own offices.")
+    return office
+
+
+def bot_numbers(office: Office) -> list[ReusableNumber]:
+    """The office's active bot-backed numbers: where its knowledge base answers."""
+    return list(
+        db.session.scalars(
+            select(ReusableNumber)
+            .where(
+                ReusableNumber.office_id == office.id,
+                ReusableNumber.backing == Backing.BOT,
+                ReusableNumber.active.is_(True),
+            )
+            .order_by(ReusableNumber.label, ReusableNumber.phone)
+        )
+    )
+
+
+# ---- Entries ----
+
+
+def entries(office: Office) -> list[KnowledgeBaseEntry]:
+    """The office's entries, oldest first (the order ties are broken in), editors loaded at once."""
+    return list(
+        db.session.scalars(
+            select(KnowledgeBaseEntry)
+            .options(joinedload(KnowledgeBaseEntry.updated_by))
+            .where(KnowledgeBaseEntry.office_id == office.id)
+            .order_by(KnowledgeBaseEntry.id)
+        )
+    )
+
+
+def entry(office: Office, entry_id: int) -> KnowledgeBaseEntry | None:
+    """One of the office's entries (None for another office's or a missing one)."""
+    return db.session.scalar(
+        select(KnowledgeBaseEntry).where(
+            KnowledgeBaseEntry.id == entry_id, KnowledgeBaseEntry.office_id == office.id
+        )
+    )
+
+
+def clean_question(question: str | None) -> str:
+    """Phrasings one per line: trimmed, blank lines and repeats dropped."""
+    seen: set[str] = set()
+    lines = []
+    for line in (question or "").replace("\r\n", "\n").split("\n"):
+        line = " ".join(line.split())
+        if line and line.casefold() not in seen:
+            seen.add(line.casefold())
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def validate_entry(question: str | None, answer: str | None) -> tuple[str, str]:
+    errors = {}
+    cleaned_question = clean_question(question)
+    if not cleaned_question:
+        errors["question"] = "Enter at least one question phrasing or keyword."
+    elif len(cleaned_question) > MAX_QUESTION_LENGTH:
+        errors["question"] = (
+            f"Questions can be at most {MAX_QUESTION_LENGTH:,} characters in all; "
+            f"these have {len(cleaned_question):,}."
+        )
+    cleaned_answer = (answer or "").replace("\r\n", "\n").strip()
+    if not cleaned_answer:
+        errors["answer"] = "Enter the answer the bot sends."
+    elif len(cleaned_answer) > MAX_ANSWER_LENGTH:
+        errors["answer"] = (
+            f"An answer can be at most {MAX_ANSWER_LENGTH:,} characters (it is sent as one text); "
+            f"this one has {len(cleaned_answer):,}."
+        )
+    if errors:
+        raise KnowledgeBaseError(errors)
+    return cleaned_question, cleaned_answer
+
+
+def add_entry(
+    office: Office, question: str | None, answer: str | None, user: User | None = None
+) -> KnowledgeBaseEntry:
+    cleaned_question, cleaned_answer = validate_entry(question, answer)
+    new = KnowledgeBaseEntry(
+        office_id=office.id,
+        question=cleaned_question,
+        answer=cleaned_answer,
+        updated_by_id=user.id if user else None,
+    )
+    db.session.add(new)
+    db.session.flush()
+    return new
+
+
+def update_entry(
+    existing: KnowledgeBaseEntry, question: str | None, answer: str | None, user: User | None = None
+) -> KnowledgeBaseEntry:
+    existing.question, existing.answer = validate_entry(question, answer)
+    existing.updated_by_id = user.id if user else None
+    db.session.flush()
+    return existing
+
+
+def delete_entry(existing: KnowledgeBaseEntry) -> None:
+    db.session.delete(existing)
+    db.session.flush()
+
+
+# ---- "I don't know" ----
+
+
+def set_idk(office: Office, action: str | None, message: str | None = None) -> Office:
+    """Escalate to agents, or send a custom message, when the bot does not know."""
+    if action not in {a.value for a in IdkAction}:
+        raise KnowledgeBaseError(
+            {"idk_action": "Choose what happens when the bot does not know: escalate or a message."}
+        )
+    text = (message or "").replace("\r\n", "\n").strip()
+    if action == IdkAction.MESSAGE:
+        if not text:
+            raise KnowledgeBaseError(
+                {"idk_message": "Enter the message the bot sends when it does not know."}
+            )
+        if len(text) > MAX_ANSWER_LENGTH:
+            raise KnowledgeBaseError(
+                {
+                    "idk_message": f"The message can be at most {MAX_ANSWER_LENGTH:,} characters; "
+                    f"this one has {len(text):,}."
+                }
+            )
+    office.idk_action = action
+    if action == IdkAction.MESSAGE or text:
+        office.idk_message = text  # kept when escalating, so switching back does not lose it
+    db.session.flush()
+    return office
+
+
+def validate_trial(question: str | None) -> str:
+    """A question typed into the "try a question" box."""
+    text = (question or "").strip()
+    if not text:
+        raise KnowledgeBaseError({"trial": "Type a question to try."})
+    if len(text) > MAX_TRIAL_LENGTH:
+        raise KnowledgeBaseError(
+            {
+                "trial": f"A question can be at most {MAX_TRIAL_LENGTH:,} characters (a contact "
+                f"cannot send more); this one has {len(text):,}."
+            }
+        )
+    return text

@@ -1,0 +1,133 @@
+"""Parley inside a CRM: the launch, the cookie check with its new-tab fallback, embedded cookies.
+
+`launch` checks the token completely (services/embedding.py), uses up its jti, starts a session and
+redirects to the token's `next` (SPEC 8). What kind of session depends on where the browser says the
+launch is loading (`Sec-Fetch-Dest`, sent by every current browser):
+
+- `iframe`: the CRM frames Parley. The session is *embedded* (cookie `SameSite=None; Secure;
+  Partitioned`), and the redirect goes through `check` first: the first request that shows whether
+  the browser kept the cookie (in a third-party frame it may refuse it). Cookie back: on to `next`.
+  Cookie missing: a page says so and offers "Open Parley in a new tab".
+- `document`: a top-level tab (e.g. the new-tab fallback). A plain first-party session with the
+  strict defaults (SameSite=Lax), straight to `next`.
+- not sent (older browsers, scripts): embedded cookie, straight to `next`; should the cookie be
+  refused, the login page inside the frame offers a new tab (templates/auth/login.html).
+
+Why a *handoff* token for the fallback: the CRM's token is single use and already spent by the
+launch, and without the cookie nothing ties the browser to the user, so the new tab needs its own
+way in. The handoff is a launch token like the CRM's (HS256, EMBED_SECRET, single-use jti, 2-minute
+lifetime, same `next`), minted by Parley only after a launch succeeded and carried only in the check
+URL. It is burnt as soon as the check sees the cookie, so it stays usable only where the cookie
+failed, and the session it starts in the new tab is a plain first-party one.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user, login_user, logout_user
+
+from webapp.extensions import db
+from webapp.services import embedding
+
+bp = Blueprint("embed", __name__)
+
+EMBEDDED = "embedded"  # session key: this session lives in a CRM's iframe
+
+
+@bp.get("/embed/launch")
+def launch():  # noqa: ANN201
+    secret = current_app.config.get("EMBED_SECRET", "")
+    try:
+        result = embedding.verify_launch(request.args.get("token"), secret)
+        db.session.commit()
+    except embedding.LaunchRefused as refusal:
+        db.session.rollback()
+        _end_session()
+        current_app.logger.warning("Embedded launch refused: %s", refusal.message)
+        return render_template("embed/refused.html", reason=refusal.message), 403
+
+    session.clear()  # a launch names the user afresh; nothing of an earlier session carries over
+    login_user(result.user)
+    destination = request.headers.get("Sec-Fetch-Dest", "")
+    if result.handoff or destination == "document":  # a top-level tab: first-party cookie
+        return redirect(result.next_path)
+    session[EMBEDDED] = True
+    if destination in ("iframe", "frame"):
+        handoff = embedding.mint_handoff(secret, result.user, result.next_path)
+        return redirect(url_for("embed.check", next=result.next_path, handoff=handoff))
+    return redirect(result.next_path)
+
+
+@bp.get("/embed/check")
+def check():  # noqa: ANN201
+    """Did the session cookie come back? Go on to `next`, or offer the new-tab fallback."""
+    try:
+        next_path = embedding.safe_next_path(request.args.get("next"))
+    except embedding.LaunchRefused:
+        next_path = embedding.DEFAULT_NEXT
+    token = request.args.get("handoff", "")
+    handoff = embedding.read_handoff(token, current_app.config.get("EMBED_SECRET", ""))
+    signed_in = current_user.is_authenticated and session.get(EMBEDDED)
+    if signed_in and (handoff is None or handoff[2] == current_user.email):
+        if handoff is not None:
+            jti, expires_at, _email = handoff
+            embedding.use_up(jti, expires_at)  # not needed: the cookie works
+            db.session.commit()
+        return redirect(next_path)
+    new_tab_url = url_for("embed.launch", token=token) if handoff is not None else None
+    return render_template("embed/cookies_blocked.html", new_tab_url=new_tab_url)
+
+
+def _end_session() -> None:
+    """After a refused launch nobody is signed in, in this frame or otherwise."""
+    embedded = bool(session.get(EMBEDDED))
+    logout_user()
+    session.clear()
+    if embedded:
+        # Keep the flag so the emptied session is written back with the partitioned cookie's
+        # attributes; a Lax cookie would not replace the partitioned one.
+        session[EMBEDDED] = True
+
+
+_embedded_cookie: ContextVar[bool] = ContextVar("parley_embedded_cookie", default=False)
+
+
+class EmbedAwareSessionInterface(SecureCookieSessionInterface):
+    """Session cookies: the app's strict defaults (SameSite=Lax, unpartitioned) for plain use;
+    `SameSite=None; Secure; Partitioned` for sessions started by an embedded launch.
+
+    A third-party iframe only gets its cookie back with SameSite=None (which requires Secure), and
+    Partitioned (CHIPS) keeps it working where browsers block unpartitioned third-party cookies: the
+    cookie is stored per top-level site, so it is only ever sent inside that CRM.
+    """
+
+    def get_cookie_samesite(self, app):  # noqa: ANN001, ANN201
+        return "None" if _embedded_cookie.get() else super().get_cookie_samesite(app)
+
+    def get_cookie_secure(self, app):  # noqa: ANN001, ANN201
+        return True if _embedded_cookie.get() else super().get_cookie_secure(app)
+
+    def get_cookie_partitioned(self, app):  # noqa: ANN001, ANN201
+        return True if _embedded_cookie.get() else super().get_cookie_partitioned(app)
+
+    def save_session(self, app, session, response) -> None:  # noqa: ANN001
+        marker = _embedded_cookie.set(bool(session.get(EMBEDDED)))
+        try:
+            super().save_session(app, session, response)
+        finally:
+            _embedded_cookie.reset(marker)
+        if not session and session.modified:
+            # Emptied (logged out): also delete a partitioned cookie, which only a deletion that
+            # is itself Partitioned removes.
+            response.delete_cookie(
+                self.get_cookie_name(app),
+                domain=self.get_cookie_domain(app),
+                path=self.get_cookie_path(app),
+                secure=True,
+                partitioned=True,
+                samesite="None",
+                httponly=self.get_cookie_httponly(app),
+            )
