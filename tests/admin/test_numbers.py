@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from tests.admin.conftest import post, switch
 from tests.conftest import login
 from webapp.extensions import db
-from webapp.models import AuditEvent, Conversation, ReusableNumber
+from webapp.models import AuditEvent, Conversation, IdkAction, Message, ReusableNumber
 from webapp.plugin_api import InboundMessage
 from webapp.services import access, inbound, inbox
 from webapp.services.admin import FormErrors, numbers
@@ -158,7 +158,10 @@ def test_settings_change_the_from_list_and_routing_at_once(client, world):
 
 
 def test_backing_change_applies_to_new_conversations(client, world):
-    number = world["number"]
+    number, office = world["number"], world["office"]
+    # The knowledge-base bot is empty: it answers every question with the office's IDK message.
+    office.idk_action, office.idk_message = IdkAction.MESSAGE, "An adviser will text you soon."
+    db.session.commit()
     first = inbound.receive(
         InboundMessage(from_phone="+12025550143", to_phone=number.phone, body="Hi"), "console"
     )
@@ -179,6 +182,10 @@ def test_backing_change_applies_to_new_conversations(client, world):
     )
     assert (old.mode, old.needs_attention) == ("agent", True)  # as it was
     assert (new.mode, new.needs_attention) == ("bot", False)  # the bot answers, no attention needed
+    answer = db.session.scalar(
+        select(Message).where(Message.conversation_id == new.id, Message.author_kind == "bot")
+    )
+    assert answer.body == "An adviser will text you soon."
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "number.settings_updated"))
     assert "backing agent → bot" in event.summary
 

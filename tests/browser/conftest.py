@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
@@ -27,15 +27,6 @@ from tests.conftest import PASSWORD
 from webapp.extensions import db
 from webapp.models import Message
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # Lists and open conversations poll every 3 s; give an update two polls and some slack.
 expect.set_options(timeout=8_000)
@@ -46,16 +37,6 @@ def release() -> None:
     """End the test thread's transaction so the server's writes never wait on it."""
     db.session.commit()
     db.session.remove()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

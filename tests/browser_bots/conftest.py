@@ -11,16 +11,6 @@ from werkzeug.serving import make_server
 
 from webapp.extensions import db
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
@@ -41,16 +31,6 @@ def live_server(app: Flask) -> Iterator[str]:
 def settle() -> None:
     """End the test thread's transaction so the server's requests never wait on its lock."""
     db.session.commit()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -27,14 +27,6 @@ from webapp.extensions import db
 
 SECRET = "browser-test-embed-secret-" + "0123456789abcdef" * 2
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def sign_launch(sub: str, next_path: str | None = None) -> str:
@@ -124,18 +116,6 @@ def embed_site(app: Flask, database_url: str, tmp_path: Path) -> Iterator[EmbedS
         foreign.close()
         with live.app_context():
             db.engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def browser():  # noqa: ANN201
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
