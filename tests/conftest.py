@@ -168,3 +168,25 @@ def setup(make: Factory) -> dict:
     }
     number = make.number(inboxes=("Admissions",))
     return {"office": office, "users": users, "number": number}
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():  # noqa: ANN201
+    """The one Debian Chromium of a test run, shared by every browser suite: Playwright's sync API
+    allows a single running instance per thread, so a second suite starting its own would fail."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

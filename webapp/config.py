@@ -21,8 +21,11 @@ class Config:
         env = os.environ
         instance = Path(instance_path)
         self.SECRET_KEY = env.get("SECRET_KEY") or _instance_secret(instance)
-        self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL") or f"sqlite:///{instance / 'parley.db'}"
+        default_db = f"sqlite:///{instance / 'parley.db'}"
+        self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL") or default_db
         self.QUEUE_URL = env.get("QUEUE_URL") or f"sqlite:///{instance / 'queue.db'}"
+        # Uploaded contact lists wait here between preview and import (shared by web and worker).
+        self.IMPORT_FOLDER = env.get("PARLEY_IMPORT_FOLDER") or str(instance / "imports")
         self.PUBLIC_BASE_URL = (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
         self.PLIVO_AUTH_ID = env.get("PLIVO_AUTH_ID", "")
         self.PLIVO_AUTH_TOKEN = env.get("PLIVO_AUTH_TOKEN", "")

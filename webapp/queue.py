@@ -48,3 +48,13 @@ def enqueue_send(message_id: int) -> bool:
         log.warning("could not queue message %s; the sweep will send it later", message_id, exc_info=True)
         return False
     return True
+
+
+def enqueue_import_check(import_id: int) -> None:
+    """Queue the row-by-row check of an uploaded contact list. Call with no open transaction."""
+    current_app.extensions["parley.tasks"].check_campaign_import(import_id)
+
+
+def enqueue_import_contacts(import_id: int) -> None:
+    """Queue the batch import of a checked contact list. Call with no open transaction."""
+    current_app.extensions["parley.tasks"].import_campaign_contacts(import_id)

@@ -1,5 +1,6 @@
-"""Queue tasks: send a message (with retries), the sweep that re-queues stuck messages, and the
-bot answering a contact in a bot-mode conversation."""
+"""Queue tasks: send a message (with retries), the sweep that re-queues stuck messages, the bot
+answering a contact in a bot-mode conversation, and the two halves of a campaign contact-list
+import (check, then insert)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from flask import Flask
 from huey import Huey, crontab
 
 from webapp.services import bots, sending
+from webapp.services.admin import campaigns as campaign_imports
 
 
 @dataclass(frozen=True)
 class Tasks:
     send_message: object
     sweep_stuck_messages: object
-    answer_with_bot: object
+    # Defaults keep a Tasks built by hand (tests holding the send queue) valid.
+    answer_with_bot: object = None
+    check_campaign_import: object = None
+    import_campaign_contacts: object = None
 
 
 def register(huey: Huey, app: Flask) -> Tasks:
@@ -41,8 +46,20 @@ def register(huey: Huey, app: Flask) -> Tasks:
         with app.app_context():
             bots.answer(message_id)
 
+    @huey.task(name="check_campaign_import")
+    def check_campaign_import(import_id: int) -> None:
+        with app.app_context():
+            campaign_imports.check_rows(import_id)
+
+    @huey.task(name="import_campaign_contacts")
+    def import_campaign_contacts(import_id: int) -> None:
+        with app.app_context():
+            campaign_imports.import_contacts(import_id)
+
     return Tasks(
         send_message=send_message,
         sweep_stuck_messages=sweep_stuck_messages,
         answer_with_bot=answer_with_bot,
+        check_campaign_import=check_campaign_import,
+        import_campaign_contacts=import_campaign_contacts,
     )

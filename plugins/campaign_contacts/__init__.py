@@ -28,7 +28,12 @@ class CampaignContactResolver(ContactResolver):
                 Campaign.name,
             )
             .join(Campaign, Campaign.id == CampaignContact.campaign_id)
-            .where(CampaignContact.phone.in_(set(phones)), Campaign.status.in_(NAMING_STATUSES))
+            .where(
+                CampaignContact.phone.in_(set(phones)),
+                Campaign.status.in_(NAMING_STATUSES),
+                # A draft archived without launch never named anyone.
+                Campaign.launched_at.is_not(None),
+            )
             .order_by(CampaignContact.phone, Campaign.launched_at.desc(), Campaign.id.desc())
         )
         found: dict[str, ContactName] = {}

@@ -1,6 +1,15 @@
 """SQLAlchemy models: persistence and invariants only."""
 
-from webapp.models.campaigns import NAMING_STATUSES, Campaign, CampaignContact, CampaignStatus
+from webapp.models.audit import AuditEvent, audit_event_offices
+from webapp.models.campaigns import (
+    NAMING_STATUSES,
+    Campaign,
+    CampaignContact,
+    CampaignImport,
+    CampaignImportError,
+    CampaignStatus,
+    ImportStatus,
+)
 from webapp.models.conversations import (
     FINAL_STATUSES,
     AuthorKind,
@@ -22,10 +31,14 @@ from webapp.models.types import utcnow
 __all__ = [
     "NAMING_STATUSES",
     "FINAL_STATUSES",
+    "ImportStatus",
+    "AuditEvent",
     "AuthorKind",
     "Backing",
     "Campaign",
     "CampaignContact",
+    "CampaignImport",
+    "CampaignImportError",
     "CampaignStatus",
     "Conversation",
     "Direction",
@@ -43,6 +56,7 @@ __all__ = [
     "Status",
     "UsedLaunchToken",
     "User",
+    "audit_event_offices",
     "number_agents",
     "number_inboxes",
     "office_memberships",

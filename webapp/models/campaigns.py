@@ -32,6 +32,8 @@ class Campaign(db.Model):
     status: Mapped[str] = mapped_column(String(12), default=CampaignStatus.DRAFT.value)
     launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Kept by the importers, so lists never count 100k-row contact lists.
+    contact_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     office: Mapped[Office] = relationship()
 
@@ -42,6 +44,8 @@ class CampaignContact(db.Model):
         UniqueConstraint("campaign_id", "phone"),
         # Contact-name lookup: one indexed probe on the phone.
         Index("ix_campaign_contacts_phone", "phone", "campaign_id"),
+        # The admin's contact list: one campaign's contacts in import order, keyset-paginated.
+        Index("ix_campaign_contacts_campaign", "campaign_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -65,3 +69,57 @@ for _column in ("first_name", "last_name"):
         func.lower(CampaignContact.__table__.c[_column]).label(f"{_column}_lower"),
         postgresql_ops={f"{_column}_lower": "text_pattern_ops"},
     )
+
+
+class ImportStatus(StrEnum):
+    VALIDATING = "validating"  # the worker is checking every row
+    READY = "ready"  # preview shown; nothing saved yet
+    REJECTED = "rejected"  # no valid row, or an unreadable file: nothing can be saved
+    IMPORTING = "importing"  # saved as a draft campaign; contacts going in batch by batch
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class CampaignImport(db.Model):
+    """An uploaded contact list on its way to a draft campaign: preview first, then the import."""
+
+    __tablename__ = "campaign_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id", ondelete="CASCADE"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    campaign_name: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(255), default="")  # as uploaded, for display
+    stored_name: Mapped[str] = mapped_column(String(64))  # file in the instance folder
+    status: Mapped[str] = mapped_column(String(12), default=ImportStatus.VALIDATING.value)
+    rows_estimate: Mapped[int] = mapped_column(default=0)
+    rows_checked: Mapped[int] = mapped_column(default=0)
+    valid_rows: Mapped[int] = mapped_column(default=0)
+    invalid_rows: Mapped[int] = mapped_column(default=0)
+    imported_rows: Mapped[int] = mapped_column(default=0)
+    message: Mapped[str] = mapped_column(String(500), default="")
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    office: Mapped[Office] = relationship()
+    campaign: Mapped[Campaign | None] = relationship()
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (ImportStatus.VALIDATING, ImportStatus.IMPORTING)
+
+
+class CampaignImportError(db.Model):
+    """One invalid row of an uploaded contact list, as the preview lists it."""
+
+    __tablename__ = "campaign_import_errors"
+
+    import_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_imports.id", ondelete="CASCADE"), primary_key=True
+    )
+    line: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    reason: Mapped[str] = mapped_column(String(300))

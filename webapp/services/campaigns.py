@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -16,7 +17,11 @@ from webapp.models import Campaign, CampaignContact, CampaignStatus, utcnow
 from webapp.services.directory import office_by_name
 from webapp.services.phones import PhoneError, parse_any_phone
 
+# Header names are compared lower-cased, with runs of spaces, "_" and "-" read as one space, so
+# "First Name", "first_name" and "FIRST-NAME" are the same column. Earlier names win.
 PHONE_HEADERS = ("phone", "mobile phone", "mobile", "phone number", "cell phone")
+FIRST_NAME_HEADERS = ("first name", "firstname", "given name")
+LAST_NAME_HEADERS = ("last name", "lastname", "surname", "family name")
 BATCH_SIZE = 1000
 
 
@@ -64,20 +69,28 @@ def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
     return io.TextIOWrapper(raw, encoding=encoding, newline="")
 
 
+def _header_key(name: str) -> str:
+    return re.sub(r"[\s_-]+", " ", name.strip().lower())
+
+
+def _column(columns: list[str], names: tuple[str, ...]) -> int | None:
+    return next((columns.index(name) for name in names if name in columns), None)
+
+
 def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
     """Each data row as a ContactRow or a RowError. Raises CampaignError for an unusable header."""
     reader = csv.reader(_text_stream(raw))
     header = next(reader, None)
     if not header:
         raise CampaignError("The file is empty; it needs a header row first_name,last_name,phone.")
-    columns = [name.strip().lower() for name in header]
-    phone_col = next((columns.index(h) for h in PHONE_HEADERS if h in columns), None)
+    columns = [_header_key(name) for name in header]
+    phone_col = _column(columns, PHONE_HEADERS)
     if phone_col is None:
         raise CampaignError(
             "The file has no phone column; the header must include first_name,last_name,phone."
         )
-    first_col = columns.index("first_name") if "first_name" in columns else None
-    last_col = columns.index("last_name") if "last_name" in columns else None
+    first_col = _column(columns, FIRST_NAME_HEADERS)
+    last_col = _column(columns, LAST_NAME_HEADERS)
     known = {phone_col, first_col, last_col}
     seen: dict[str, int] = {}
     for values in reader:
@@ -105,7 +118,9 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
         )
 
 
-def import_campaign(name: str, office_name: str, raw: BinaryIO, launch: bool = False) -> ImportReport:
+def import_campaign(
+    name: str, office_name: str, raw: BinaryIO, launch: bool = False
+) -> ImportReport:
     """Create a campaign from a CSV. Valid rows are saved; each invalid row is reported.
 
     A file with no valid row saves nothing.
@@ -142,6 +157,7 @@ def import_campaign(name: str, office_name: str, raw: BinaryIO, launch: bool = F
         raise CampaignError(
             "The file has no valid contact rows; nothing was imported.", report.errors
         )
+    campaign.contact_count = report.imported
     if launch:
         launch_campaign(campaign)
     db.session.commit()

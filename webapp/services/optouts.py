@@ -11,7 +11,9 @@ from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import OptOut, OptOutEvent, User
+from webapp.services import audit
 from webapp.services.dbutil import insert_ignoring_conflict
+from webapp.services.phones import format_phone
 
 OPT_OUT_KEYWORDS = frozenset(
     {
@@ -67,6 +69,7 @@ def opt_out(phone: str, source: str, user: User | None = None, detail: str = "")
         db.session.add(
             OptOutEvent(phone=phone, action="opt_out", source=source, user=user, detail=detail)
         )
+        _audit("optout.added", phone, source, user, detail)
     return added
 
 
@@ -77,7 +80,23 @@ def opt_in(phone: str, source: str, user: User | None = None, detail: str = "") 
         db.session.add(
             OptOutEvent(phone=phone, action="opt_in", source=source, user=user, detail=detail)
         )
+        _audit("optout.removed", phone, source, user, detail)
     return removed
+
+
+SOURCE_LABELS = {
+    "keyword": "by text",
+    "provider": "as reported by the provider",
+    "admin": "by an admin",
+}
+
+
+def _audit(kind: str, phone: str, source: str, user: User | None, detail: str) -> None:
+    """Opt-outs hold for the whole organisation, so every admin's audit log shows them."""
+    change = "opted out" if kind == "optout.added" else "opted back in"
+    how = SOURCE_LABELS.get(source, source)
+    summary = f"{format_phone(phone)} {change} {how}" + (f" ({detail})" if detail else "")
+    audit.record(user, kind, summary, detail={"phone": phone, "source": source}, org_wide=True)
 
 
 def list_opt_outs(

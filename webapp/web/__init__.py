@@ -19,6 +19,7 @@ PUBLIC_PREFIXES = ("webhooks.", "embed.")
 
 def register(app: Flask) -> None:
     from webapp.web import (
+        admin,
         auth,
         compose,
         contacts,
@@ -33,8 +34,9 @@ def register(app: Flask) -> None:
     )
 
     blueprints = (
-        auth, compose, contacts, conversations, health, home, inbox, knowledge_base, optouts_admin, webhooks,
-    )
+        admin, auth, compose, contacts, conversations, health, home, inbox, knowledge_base,
+        optouts_admin, webhooks,
+    )  # fmt: skip
     for module in blueprints:
         app.register_blueprint(module.bp)
     _register_embedding(app, embed)

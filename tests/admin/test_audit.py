@@ -1,0 +1,155 @@
+"""The audit log: who changed what and when, for every admin change and every opt-out change."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from tests.admin.conftest import CONTACTS_CSV, post, upload
+from tests.conftest import login
+from webapp.extensions import db
+from webapp.models import AuditEvent, utcnow
+from webapp.plugin_api import InboundMessage
+from webapp.services import audit, inbound, optouts
+from webapp.services.admin import offices
+
+
+def test_every_admin_change_is_recorded_with_who_and_when(client, world):
+    admin, office, number = world["users"]["admin"], world["office"], world["number"]
+    standard = world["users"]["standard"]
+    start = utcnow() - timedelta(seconds=1)
+    login(client, "admin@example.edu")
+    steps = [
+        ("/admin/offices", {"name": "Registrar"}),
+        (f"/admin/offices/{office.id}", {"name": "Admissions", "help_text": "Call us"}),
+        ("/admin/users/new", {"name": "Nia", "email": "nia@example.edu", "role": "standard",
+                              "office_ids": [str(office.id)], "password": "long-password"}),
+        (f"/admin/users/{standard.id}", {"name": "Sam S", "role": "standard",
+                                         "office_ids": [str(office.id)]}),
+        (f"/admin/users/{standard.id}/password", {"new_password": "long-password-2"}),
+        (f"/admin/users/{standard.id}/active", {"active": "0"}),
+        (f"/admin/users/{standard.id}/active", {"active": "1"}),
+        ("/admin/numbers/new", {"phone": "+12025550300", "office_id": str(office.id),
+                                "label": "New", "provider": "console", "backing": "agent"}),
+        (f"/admin/numbers/{number.id}", {"office_id": str(office.id), "label": "Main",
+                                         "provider": "console"}),
+        (f"/admin/numbers/{number.id}/settings", {"backing": "bot"}),
+        (f"/admin/numbers/{number.id}/active", {"active": "0"}),
+        (f"/admin/numbers/{number.id}/active", {"active": "1"}),
+    ]  # fmt: skip
+    for path, data in steps:
+        assert post(client, path, data).status_code == 303, path
+    job_id = int(
+        upload(client, "Spring", office.id, CONTACTS_CSV.encode()).headers["Location"].rsplit("/", 1)[1]
+    )
+    campaign_url = post(client, f"/admin/campaigns/imports/{job_id}/save").headers["Location"]
+    post(client, f"{campaign_url}/launch")
+    post(client, f"{campaign_url}/archive")
+
+    events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert [e.kind for e in events] == [
+        "office.created", "office.updated", "user.created", "user.updated", "user.password_set",
+        "user.deactivated", "user.reactivated", "number.added", "number.updated",
+        "number.settings_updated", "number.deactivated", "number.reactivated", "campaign.saved",
+        "campaign.launched", "campaign.archived",
+    ]  # fmt: skip
+    assert {e.actor_id for e in events} == {admin.id}
+    assert all(e.created_at >= start for e in events)
+    assert events[3].summary == "Sam Standard: name Sam Standard → Sam S"
+
+
+def test_opt_out_changes_are_recorded_for_every_admin(client, world):
+    admin = world["users"]["admin"]
+    inbound.receive(
+        InboundMessage(from_phone="+12025550143", to_phone="+12025550100", body="STOP"), "console"
+    )
+    inbound.receive(
+        InboundMessage(from_phone="+12025550143", to_phone="+12025550100", body="start"), "console"
+    )
+    optouts.opt_out("+12025550178", "admin", user=admin, detail="asked by phone")
+    db.session.commit()
+    events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert [(e.kind, e.actor_id) for e in events] == [
+        ("optout.added", None), ("optout.removed", None), ("optout.added", admin.id),
+    ]  # fmt: skip
+    assert events[0].summary == "(202) 555-0143 opted out by text (texted +12025550100)"
+    assert events[2].summary == "(202) 555-0178 opted out by an admin (asked by phone)"
+    # Opt-outs hold for the whole organisation: both offices' admins see them.
+    for email in ("admin@example.edu", "fa-admin@example.edu"):
+        client = client.application.test_client()
+        login(client, email)
+        page = client.get("/admin/audit").get_data(as_text=True)
+        assert "(202) 555-0143 opted out by text" in page and "opted back in" in page
+
+
+def test_audit_page_lists_who_what_when_and_filters(client, world):
+    admin, other_admin = world["users"]["admin"], world["other_admin"]
+    offices.create_office(admin, "Registrar")
+    offices.update_office(admin, world["office"], "Admissions", "Call us")
+    offices.update_office(other_admin, world["other_office"], "Student Aid", "")
+    db.session.commit()
+    login(client, "admin@example.edu")
+    page = client.get("/admin/audit").get_data(as_text=True)
+    assert "Created office Registrar" in page and "Alex Admin" in page
+    assert "Office created" in page and "<time datetime=" in page
+    assert "Student Aid" not in page  # another office's change
+
+    by_kind = client.get("/admin/audit?kind=office.updated").get_data(as_text=True)
+    assert "changed its HELP reply" in by_kind and "Created office Registrar" not in by_kind
+    by_category = client.get("/admin/audit?kind=office").get_data(as_text=True)
+    assert "changed its HELP reply" in by_category and "Created office Registrar" in by_category
+    inbound.receive(
+        InboundMessage(from_phone="+12025550143", to_phone="+12025550100", body="STOP"), "console"
+    )
+    by_user = client.get(f"/admin/audit?user={admin.id}").get_data(as_text=True)
+    stop = "(202) 555-0143 opted out by text"
+    assert "Created office Registrar" in by_user and stop not in by_user
+    nobody = client.get(f"/admin/audit?user={audit.NO_USER}").get_data(as_text=True)
+    assert stop in nobody and "Created office Registrar" not in nobody
+    fragment = client.get(
+        "/admin/audit?kind=optout", headers={"HX-Request": "true", "HX-Target": "audit-results"}
+    ).get_data(as_text=True)
+    assert fragment.lstrip().startswith('<div id="audit-results"') and stop in fragment
+
+
+def test_audit_pages_by_keyset(client, world):
+    admin = world["users"]["admin"]
+    for i in range(audit.PAGE_SIZE + 5):
+        offices.update_office(admin, world["office"], "Admissions", f"Help text {i}")
+        db.session.flush()
+    db.session.commit()
+    page = audit.list_events(admin)
+    assert len(page.events) == audit.PAGE_SIZE and page.next_cursor == page.events[-1].id
+    rest = audit.list_events(admin, before_id=page.next_cursor)
+    assert len(rest.events) == 5 and rest.next_cursor is None
+    assert {e.id for e in page.events}.isdisjoint(e.id for e in rest.events)
+
+    login(client, "admin@example.edu")
+    html = client.get("/admin/audit").get_data(as_text=True)
+    assert f"before={page.next_cursor}" in html and "Show older changes" in html
+    more = client.get(f"/admin/audit?before={page.next_cursor}", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
+    assert "<html" not in more and more.count("<tr>") == 5
+
+
+def test_a_change_that_is_rolled_back_leaves_no_audit_entry(world):
+    offices.create_office(world["users"]["admin"], "Registrar")
+    db.session.rollback()
+    assert db.session.scalar(select(AuditEvent.id)) is None
+
+
+def test_opt_outs_changed_on_the_opt_out_page_name_the_admin(client, world):
+    login(client, "admin@example.edu")
+    response = post(client, "/admin/opt-outs/", {"phone": "(202) 555-0143", "note": "asked at fair"})
+    assert response.status_code == 303
+    post(client, "/admin/opt-outs/+12025550143/remove", {"note": "texted us to resume"})
+    events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert [(e.kind, e.actor_id) for e in events] == [
+        ("optout.added", world["users"]["admin"].id),
+        ("optout.removed", world["users"]["admin"].id),
+    ]
+    page = client.get("/admin/audit?kind=optout").get_data(as_text=True)
+    assert "(202) 555-0143 opted out by an admin (asked at fair)" in page
+    assert "Alex Admin" in page

@@ -1,0 +1,430 @@
+"""Campaign records in the admin console: upload, preview every invalid row, save as a draft,
+launch, archive, browse contacts; bad files are refused precisely and change nothing."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.admin.conftest import post, switch, upload
+from tests.conftest import login
+from webapp.extensions import db
+from webapp.models import (
+    AuditEvent,
+    Campaign,
+    CampaignContact,
+    CampaignImport,
+    CampaignImportError,
+)
+from webapp.plugin_api import InboundMessage
+from webapp.services import contacts, inbound
+from webapp.services.admin import FormErrors
+from webapp.services.admin import campaigns as service
+
+GOOD_CSV = (
+    "first_name,last_name,phone,program\n"
+    "Maria,Garcia,(202) 555-0143,Nursing\n"
+    "James,Smith,202-555-0178,Engineering\n"
+    "Bad,Phone,12345,Biology\n"
+    "Aisha,Khan,202.555.0199,Biology\n"
+    "Maria,Again,(202) 555-0143,Nursing\n"
+)
+
+
+def counts() -> tuple[int, int, int]:
+    return (
+        db.session.scalar(select(func.count()).select_from(Campaign)),
+        db.session.scalar(select(func.count()).select_from(CampaignContact)),
+        db.session.scalar(select(func.count()).select_from(CampaignImport)),
+    )
+
+
+def stored_files(app) -> list[str]:  # noqa: ANN001
+    folder = Path(app.config["IMPORT_FOLDER"])
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def start(client, world, content: str | bytes, name: str = "Fall Open House", htmx: bool = False):  # noqa: ANN001, ANN201
+    raw = content.encode() if isinstance(content, str) else content
+    return upload(client, name, world["office"].id, raw, htmx=htmx)
+
+
+def saved_contact(first_name: str) -> CampaignContact:
+    """A contact of the campaign the test saved (the world fixture has others)."""
+    return db.session.scalar(
+        select(CampaignContact)
+        .join(Campaign, Campaign.id == CampaignContact.campaign_id)
+        .where(Campaign.name == "Fall Open House", CampaignContact.first_name == first_name)
+    )
+
+
+def job_from(response) -> CampaignImport:  # noqa: ANN001
+    job_id = int(response.headers.get("Location", response.headers.get("HX-Redirect")).rsplit("/", 1)[1])
+    return db.session.get(CampaignImport, job_id)
+
+
+def test_preview_lists_every_invalid_row_before_anything_is_saved(client, world):
+    login(client, "admin@example.edu")
+    campaigns_before, contacts_before, _ = counts()
+    response = start(client, world, GOOD_CSV)
+    assert response.status_code == 303
+    job = job_from(response)
+    assert (job.status, job.valid_rows, job.invalid_rows) == ("ready", 3, 2)
+
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Preview: Fall Open House" in page
+    assert '<td class="num">4</td><td>phone &#39;12345&#39;: Enter a 10-digit US phone number' in page
+    assert '<td class="num">6</td><td>phone &#39;(202) 555-0143&#39; repeats line 2</td>' in page
+    assert "Maria" in page and "program: Nursing" in page  # a sample of what will be saved
+    assert "Save as draft" in page
+    # Nothing is saved yet.
+    assert counts()[:2] == (campaigns_before, contacts_before)
+    assert contacts.display_name("+12025550199") == "(202) 555-0199"
+
+
+def test_save_as_draft_then_launch_names_contacts_in_the_inbox(client, world):
+    login(client, "admin@example.edu")
+    job = job_from(start(client, world, GOOD_CSV))
+    response = post(client, f"/admin/campaigns/imports/{job.id}/save")
+    assert response.status_code == 303
+    campaign = db.session.scalar(select(Campaign).where(Campaign.name == "Fall Open House"))
+    assert response.headers["Location"] == f"/admin/campaigns/{campaign.id}"
+    assert (campaign.status, campaign.contact_count) == ("draft", 3)
+    saved = db.session.scalars(
+        select(CampaignContact).where(CampaignContact.campaign_id == campaign.id).order_by(CampaignContact.id)
+    ).all()
+    assert [(c.first_name, c.phone, c.extra) for c in saved] == [
+        ("Maria", "+12025550143", {"program": "Nursing"}),
+        ("James", "+12025550178", {"program": "Engineering"}),
+        ("Aisha", "+12025550199", {"program": "Biology"}),
+    ]
+    assert stored_files(client.application) == []  # the upload is gone once imported
+
+    inbound.receive(InboundMessage(from_phone="+12025550199", to_phone="+12025550100", body="Hi"), "console")
+    switch(client, "standard@example.edu")
+    assert "Aisha Khan" not in client.get("/inbox").get_data(as_text=True)  # a draft names no one
+
+    switch(client, "admin@example.edu")
+    page = client.get(f"/admin/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "Launch campaign" in page
+    response = post(client, f"/admin/campaigns/{campaign.id}/launch")
+    assert response.status_code == 303
+    assert "is launched" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+    switch(client, "standard@example.edu")
+    assert "Aisha Khan" in client.get("/inbox").get_data(as_text=True)
+    kinds = list(db.session.scalars(select(AuditEvent.kind).order_by(AuditEvent.id)))
+    assert kinds == ["campaign.saved", "campaign.launched"]
+
+
+def test_archive(client, world):
+    launched = world["campaign"]
+    login(client, "admin@example.edu")
+    post(client, f"/admin/campaigns/{launched.id}/launch")
+    response = post(client, f"/admin/campaigns/{launched.id}/archive")
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Campaign, launched.id).status == "archived"
+    # A launched campaign, archived, still names its contacts.
+    assert contacts.display_name("+12025550143") == "Maria Garcia"
+    response = post(client, f"/admin/campaigns/{launched.id}/archive")
+    assert response.status_code == 422
+    assert "This campaign is already archived." in response.get_data(as_text=True)
+    response = post(client, f"/admin/campaigns/{launched.id}/launch")
+    assert response.status_code == 422
+    assert "only a draft can be launched" in response.get_data(as_text=True)
+
+
+def test_a_draft_archived_without_launch_names_no_one(world):
+    admin = world["users"]["admin"]
+    service.archive(admin, world["campaign"])  # "Admissions List" is a draft
+    db.session.commit()
+    assert contacts.display_name("+12025550143") == "(202) 555-0143"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "content"),
+    [
+        ("latin-1", "first_name,last_name,phone\nJosé,Núñez,(202) 555-0143\n".encode("latin-1")),
+        (
+            "utf-8-sig",
+            "first_name,last_name,phone\nJosé,Núñez,(202) 555-0143\n".encode("utf-8-sig"),
+        ),
+        ("utf-8", "first_name,last_name,phone\nJosé,Núñez,(202) 555-0143\n".encode()),
+    ],
+)
+def test_latin1_and_utf8_with_bom_are_both_read(client, world, encoding, content):
+    login(client, "admin@example.edu")
+    job = job_from(start(client, world, content))
+    assert (job.status, job.valid_rows, job.invalid_rows) == ("ready", 1, 0)
+    post(client, f"/admin/campaigns/imports/{job.id}/save")
+    contact = db.session.scalar(select(CampaignContact).where(CampaignContact.first_name == "José"))
+    assert contact.last_name == "Núñez" and contact.phone == "+12025550143"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "First_Name,LAST_NAME,Mobile Phone,Intended Major",
+        "first name,Last Name,PHONE,Intended Major",
+        "FirstName,last-name,phone number,Intended Major",
+    ],
+)
+def test_headers_match_case_insensitively_and_mobile_phone_counts(client, world, header):
+    login(client, "admin@example.edu")
+    csv_text = f"{header}\nMaria,Garcia,2025550143,Nursing\n"
+    job = job_from(start(client, world, csv_text))
+    assert job.valid_rows == 1
+    post(client, f"/admin/campaigns/imports/{job.id}/save")
+    contact = saved_contact("Maria")
+    assert (contact.last_name, contact.extra) == ("Garcia", {"Intended Major": "Nursing"})
+
+
+@pytest.mark.parametrize(
+    ("content", "field", "message"),
+    [
+        (
+            "first_name,last_name,email\nMaria,Garcia,m@example.edu\n",
+            "file",
+            "The file has no phone column; the header must include first_name,last_name,phone.",
+        ),
+        ("", "file", "The file is empty; it needs a header row first_name,last_name,phone."),
+        (
+            "first_name,last_name,phone\n",
+            "file",
+            "The file has a header row but no contacts under it; nothing to import.",
+        ),
+    ],
+)
+def test_unusable_files_are_refused_at_once_and_nothing_is_kept(client, world, content, field, message):
+    login(client, "admin@example.edu")
+    before = counts()
+    response = start(client, world, content)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert f'id="{field}-error">{message}</p>' in page.replace("&#39;", "'")
+    assert 'value="Fall Open House"' in page
+    assert counts() == before
+    assert stored_files(client.application) == []
+
+
+def test_upload_form_errors_in_htmx_are_a_fragment(client, world):
+    login(client, "admin@example.edu")
+    response = upload(client, "Admissions List", world["other_office"].id, b"", htmx=True)
+    assert response.status_code == 200
+    fragment = response.get_data(as_text=True)
+    assert fragment.lstrip().startswith('<form id="upload-form"')
+    assert (
+        'id="name-error">A campaign named “Admissions List” already exists; choose another name.' in fragment
+    )
+    assert 'id="office-error">Choose one of your offices.' in fragment
+
+
+def test_missing_file_is_reported(client, world):
+    login(client, "admin@example.edu")
+    response = post(client, "/admin/campaigns/new", {"name": "X", "office_id": str(world["office"].id)})
+    assert response.status_code == 422
+    assert (
+        'id="file-error">Choose a CSV file with a header row first_name,last_name,phone.'
+        in response.get_data(as_text=True)
+    )
+
+
+def test_a_file_with_no_valid_row_can_not_be_saved(client, world):
+    login(client, "admin@example.edu")
+    before = counts()[:2]
+    csv_text = "first_name,last_name,phone\nA,B,123\nC,D,not a phone\n"
+    response = start(client, world, csv_text)
+    job = job_from(response)
+    assert job.status == "rejected"
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The file has no valid contact rows, so there is nothing to save." in page
+    assert "Save as draft" not in page
+    assert '<td class="num">2</td>' in page and '<td class="num">3</td>' in page
+    response = post(client, f"/admin/campaigns/imports/{job.id}/save")
+    assert response.status_code == 422
+    assert "Only a checked contact list with valid rows can be saved." in response.get_data(as_text=True)
+    assert counts()[:2] == before
+    assert stored_files(client.application) == []
+
+
+def test_duplicate_phones_are_reported_and_kept_once(client, world):
+    login(client, "admin@example.edu")
+    csv_text = "first_name,last_name,phone\nA,One,2025550143\nB,Two,+1 (202) 555-0143\n"
+    job = job_from(start(client, world, csv_text))
+    assert (job.valid_rows, job.invalid_rows) == (1, 1)
+    error = db.session.scalar(select(CampaignImportError).where(CampaignImportError.import_id == job.id))
+    assert (error.line, error.reason) == (3, "phone '+1 (202) 555-0143' repeats line 2")
+
+
+def test_a_taken_campaign_name_is_refused(world):
+    with pytest.raises(FormErrors) as raised:
+        service.start_import(
+            world["users"]["admin"],
+            "admissions list",
+            world["office"].id,
+            io.BytesIO(b"phone\n1\n"),
+            "a.csv",
+        )
+    assert raised.value.errors == {
+        "name": "A campaign named “admissions list” already exists; choose another name."
+    }
+
+
+def test_discard_an_upload(client, world):
+    login(client, "admin@example.edu")
+    job = job_from(start(client, world, GOOD_CSV))
+    assert stored_files(client.application)
+    response = post(client, f"/admin/campaigns/imports/{job.id}/cancel")
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(CampaignImport, job.id).status == "cancelled"
+    assert stored_files(client.application) == []
+    assert post(client, f"/admin/campaigns/imports/{job.id}/save").status_code == 422
+    assert db.session.scalar(select(Campaign.id).where(Campaign.name == "Fall Open House")) is None
+
+
+def test_many_invalid_rows_page_by_line(client, world):
+    login(client, "admin@example.edu")
+    rows = "".join(f"X,Y,bad{i}\n" for i in range(130))
+    job = job_from(start(client, world, "first_name,last_name,phone\nA,B,2025550143\n" + rows))
+    assert job.invalid_rows == 130
+    page = client.get(f"/admin/campaigns/imports/{job.id}").get_data(as_text=True)
+    assert page.count('<td class="num">') == service.ERRORS_PAGE
+    assert "Show more invalid rows" in page and "after=102" in page
+    more = client.get(
+        f"/admin/campaigns/imports/{job.id}?after=102", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert "<html" not in more and more.count('<td class="num">') == 30
+    assert '<td class="num">103</td>' in more and "Show more" not in more
+
+
+def test_progress_polls_while_running_and_reloads_when_done(client, world):
+    login(client, "admin@example.edu")
+    job = CampaignImport(
+        office_id=world["office"].id, campaign_name="Big list", stored_name="x", filename="big.csv",
+        status="validating", rows_estimate=100_000, rows_checked=25_000,
+    )  # fmt: skip
+    db.session.add(job)
+    db.session.commit()
+    page = client.get(f"/admin/campaigns/imports/{job.id}").get_data(as_text=True)
+    assert 'hx-trigger="every 1s"' in page
+    assert '<progress max="100000" value="25000"' in page
+    assert "25,000 of about 100,000 rows checked" in page
+    fragment = client.get(
+        f"/admin/campaigns/imports/{job.id}/progress", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert fragment.lstrip().startswith('<div id="import-progress"')
+
+    job.status = "ready"
+    db.session.commit()
+    response = client.get(f"/admin/campaigns/imports/{job.id}/progress", headers={"HX-Request": "true"})
+    assert response.headers["HX-Refresh"] == "true"
+
+
+def test_launch_waits_for_the_import(world):
+    campaign = world["campaign"]
+    db.session.add(
+        CampaignImport(
+            office_id=world["office"].id, campaign_name=campaign.name, stored_name="y",
+            status="importing", campaign_id=campaign.id,
+        )
+    )  # fmt: skip
+    db.session.commit()
+    with pytest.raises(FormErrors) as raised:
+        service.launch(world["users"]["admin"], campaign)
+    assert raised.value.errors == {
+        "campaign": "The contact list is still importing; launch it when it is done."
+    }
+
+
+def test_a_failed_import_leaves_nothing_behind(client, world, monkeypatch):
+    login(client, "admin@example.edu")
+    job = job_from(start(client, world, GOOD_CSV))
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(service, "_insert_batch", broken)
+    response = post(client, f"/admin/campaigns/imports/{job.id}/save")
+    assert response.status_code == 303
+    db.session.expire_all()
+    job = db.session.get(CampaignImport, job.id)
+    assert job.status == "failed" and job.campaign_id is None
+    assert db.session.scalar(select(Campaign.id).where(Campaign.name == "Fall Open House")) is None
+    page = client.get(f"/admin/campaigns/imports/{job.id}").get_data(as_text=True)
+    assert "The import stopped with an error; nothing was saved." in page
+
+
+def test_contacts_search_and_keyset_pages(client, world):
+    login(client, "admin@example.edu")
+    rows = "".join(f"Student{i},Last{i},(202) 555-{1000 + i:04d}\n" for i in range(60))
+    job = job_from(start(client, world, "first_name,last_name,phone\n" + rows + "Zed,Quinn,2025550143\n"))
+    post(client, f"/admin/campaigns/imports/{job.id}/save")
+    campaign = db.session.scalar(select(Campaign).where(Campaign.name == "Fall Open House"))
+
+    first = service.search_contacts(campaign, "", limit=25)
+    second = service.search_contacts(campaign, "", after_id=first.next_cursor, limit=25)
+    third = service.search_contacts(campaign, "", after_id=second.next_cursor, limit=25)
+    names = [c.first_name for page in (first, second, third) for c in page.contacts]
+    assert len(names) == 61 and len(set(names)) == 61 and third.next_cursor is None
+
+    assert [c.full_name for c in service.search_contacts(campaign, "zed q").contacts] == ["Zed Quinn"]
+    assert [c.full_name for c in service.search_contacts(campaign, "(202) 555-0143").contacts] == [
+        "Zed Quinn"
+    ]
+    assert [c.first_name for c in service.search_contacts(campaign, "555-105").contacts] == [
+        f"Student{i}" for i in range(50, 60)
+    ]
+    assert service.search_contacts(campaign, "100%_").contacts == []
+
+    url = f"/admin/campaigns/{campaign.id}"
+    page = client.get(url).get_data(as_text=True)
+    assert "Student0 Last0" in page and "Show more contacts" in page
+    found = client.get(
+        f"{url}?q=quinn", headers={"HX-Request": "true", "HX-Target": "contact-results"}
+    ).get_data(as_text=True)
+    assert found.lstrip().startswith('<div id="contact-results"') and "Zed Quinn" in found
+    assert "Student0" not in found
+
+
+def test_campaign_list_shows_only_the_admins_offices(client, world):
+    login(client, "admin@example.edu")
+    page = client.get("/admin/campaigns").get_data(as_text=True)
+    assert "Admissions List" in page and "FA List" not in page
+
+
+def test_queue_down_at_upload_keeps_nothing(client, world, monkeypatch):
+    def down(*args):  # noqa: ANN002, ANN202
+        raise ConnectionError("redis is down")
+
+    login(client, "admin@example.edu")
+    before = counts()
+    monkeypatch.setattr("webapp.queue.enqueue_import_check", down)
+    response = start(client, world, GOOD_CSV)
+    assert response.status_code == 422
+    assert "background worker queue is not reachable, so nothing was saved" in response.get_data(as_text=True)
+    assert counts() == before
+    assert stored_files(client.application) == []
+
+
+def test_queue_down_at_save_undoes_the_draft(client, world, monkeypatch):
+    def down(*args):  # noqa: ANN002, ANN202
+        raise ConnectionError("redis is down")
+
+    login(client, "admin@example.edu")
+    job = job_from(start(client, world, GOOD_CSV))
+    monkeypatch.setattr("webapp.queue.enqueue_import_contacts", down)
+    response = post(client, f"/admin/campaigns/imports/{job.id}/save")
+    assert response.status_code == 422
+    assert "nothing was saved" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(CampaignImport, job.id).status == "ready"
+    assert db.session.scalar(select(Campaign.id).where(Campaign.name == "Fall Open House")) is None
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+    monkeypatch.undo()
+    assert post(client, f"/admin/campaigns/imports/{job.id}/save").status_code == 303
+    assert saved_contact("Aisha").phone == "+12025550199"

@@ -1,0 +1,265 @@
+"""Reusable numbers in the admin console: add, edit, deactivate, Unsolicited Message Settings."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.admin.conftest import post, switch
+from tests.conftest import login
+from webapp.extensions import db
+from webapp.models import AuditEvent, Conversation, IdkAction, Message, ReusableNumber
+from webapp.plugin_api import InboundMessage
+from webapp.services import access, inbound, inbox
+from webapp.services.admin import FormErrors, numbers
+
+ENABLED = ["console"]
+
+
+def add(world, phone="+12025550300", **overrides):  # noqa: ANN001, ANN201
+    values = {
+        "office_id": world["office"].id,
+        "label": "Scholarships",
+        "description": "For scholarship questions",
+        "provider": "console",
+        "enabled_providers": ENABLED,
+        "backing": "agent",
+        "agent_ids": set(),
+        "inbox_ids": {world["office"].id},
+    }
+    values.update(overrides)
+    return numbers.add_number(world["users"]["admin"], phone, **values)
+
+
+def from_list(client) -> list[str]:  # noqa: ANN001
+    page = client.get("/texts/new").get_data(as_text=True)
+    select_html = page.split('id="compose-from"')[1].split("</select>")[0]
+    return re.findall(r"<option value=\"\d+\"[^>]*>([^<]+)</option>", select_html)
+
+
+def test_add_number_with_settings_and_audit(world):
+    number = add(world, agent_ids={world["users"]["limited"].id})
+    db.session.commit()
+    assert (number.phone, number.label, number.provider, number.backing) == (
+        "+12025550300", "Scholarships", "console", "agent",
+    )  # fmt: skip
+    assert [a.email for a in number.agents] == ["limited@example.edu"]
+    assert [o.name for o in number.inboxes] == ["Admissions"]
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "number.added"))
+    assert "(202) 555-0300" in event.summary and "Lee Limited" in event.summary
+
+
+@pytest.mark.parametrize(
+    ("phone", "message"),
+    [
+        ("2025550300", "'2025550300' is not an E.164 phone number (like +12025550143)."),
+        ("+1 202 555 0300", "'+1 202 555 0300' is not an E.164 phone number (like +12025550143)."),
+        ("+1202555", "'+1202555' is not a valid phone number."),
+        ("", "'' is not an E.164 phone number (like +12025550143)."),
+    ],
+)
+def test_add_number_needs_valid_e164(world, phone, message):
+    with pytest.raises(FormErrors) as raised:
+        add(world, phone)
+    assert raised.value.errors == {"phone": message}
+
+
+def test_add_number_refuses_a_number_in_use_precisely(client, world):
+    login(client, "admin@example.edu")
+    before = db.session.scalar(select(func.count()).select_from(ReusableNumber))
+    response = post(
+        client,
+        "/admin/numbers/new",
+        {"phone": "+12025550200", "office_id": str(world["office"].id), "label": "Dup",
+         "provider": "console", "backing": "agent"},
+    )  # fmt: skip
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert (
+        'id="phone-error">+12025550200 is already a reusable number; each number can be added once.' in page
+    )
+    assert 'value="+12025550200"' in page and 'value="Dup"' in page
+    assert db.session.scalar(select(func.count()).select_from(ReusableNumber)) == before
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+
+
+def test_add_number_checks_every_field(world):
+    with pytest.raises(FormErrors) as raised:
+        add(
+            world, "+12025550300", office_id=None, label=" ", provider="plivo", backing="robot",
+            agent_ids={world["other_user"].id}, inbox_ids={world["other_office"].id},
+        )  # fmt: skip
+    assert raised.value.errors == {
+        "office": "Choose the office that owns this number.",
+        "label": "Give the number a label agents will recognise, like “Admissions Main”.",
+        "provider": "Choose an enabled SMS provider (console).",
+        "backing": "Choose who answers replies: agent or bot.",
+        "agents": "Choose agents from your offices.",
+        "inboxes": "Choose inboxes of your offices.",
+    }
+
+
+def test_provider_choices_are_the_enabled_plugins(client, world):
+    login(client, "admin@example.edu")
+    page = client.get("/admin/numbers/new").get_data(as_text=True)
+    provider_select = page.split('id="number-provider"')[1].split("</select>")[0]
+    assert re.findall(r'<option value="(\w+)"', provider_select) == list(
+        client.application.extensions["parley"].sms_providers
+    )
+
+
+def test_new_number_reaches_the_from_list_of_assigned_agents_at_once(client, world):
+    login(client, "standard@example.edu")
+    assert from_list(client) == ["Admissions Main · (202) 555-0100"]
+    admin = world["users"]["admin"]
+    switch(client, "admin@example.edu")
+    response = post(
+        client,
+        "/admin/numbers/new",
+        {"phone": "+12025550300", "office_id": str(world["office"].id), "label": "Scholarships",
+         "provider": "console", "backing": "agent",
+         "agent_ids": [str(world["users"]["standard"].id)]},
+        htmx=True,
+    )  # fmt: skip
+    assert response.status_code == 204 and response.headers["HX-Redirect"].startswith("/admin/numbers/")
+    switch(client, "standard@example.edu")
+    assert from_list(client) == [
+        "Admissions Main · (202) 555-0100",
+        "Scholarships · (202) 555-0300",
+    ]
+    # An office member who is not assigned does not get it.
+    assert [n.label for n in access.sendable_numbers(world["users"]["limited"])] == ["Admissions Main"]
+    assert admin.id
+
+
+def test_settings_change_the_from_list_and_routing_at_once(client, world):
+    number, standard = world["number"], world["users"]["standard"]
+    inbound.receive(InboundMessage(from_phone="+12025550143", to_phone=number.phone, body="Hi"), "console")
+    assert inbox.counts(standard)["attention"] == 1
+
+    login(client, "admin@example.edu")
+    response = post(client, f"/admin/numbers/{number.id}/settings", {"backing": "agent", "inbox_ids": []})
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert access.sendable_numbers(standard) == []
+    assert inbox.counts(standard)["attention"] == 0  # no longer routed to the office inbox
+
+    response = post(
+        client, f"/admin/numbers/{number.id}/settings",
+        {"backing": "agent", "agent_ids": [str(standard.id)]},
+    )  # fmt: skip
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert [n.id for n in access.sendable_numbers(standard)] == [number.id]
+    assert inbox.counts(standard)["attention"] == 1
+    assert inbox.counts(world["users"]["limited"])["attention"] == 0
+
+
+def test_backing_change_applies_to_new_conversations(client, world):
+    number, office = world["number"], world["office"]
+    # The knowledge-base bot is empty: it answers every question with the office's IDK message.
+    office.idk_action, office.idk_message = IdkAction.MESSAGE, "An adviser will text you soon."
+    db.session.commit()
+    first = inbound.receive(
+        InboundMessage(from_phone="+12025550143", to_phone=number.phone, body="Hi"), "console"
+    )
+    login(client, "admin@example.edu")
+    response = post(
+        client, f"/admin/numbers/{number.id}/settings",
+        {"backing": "bot", "inbox_ids": [str(world["office"].id)]},
+    )  # fmt: skip
+    assert response.status_code == 303
+    assert "apply to new conversations" in client.get(response.headers["Location"]).get_data(as_text=True)
+    second = inbound.receive(
+        InboundMessage(from_phone="+12025550178", to_phone=number.phone, body="Hello"), "console"
+    )
+    db.session.expire_all()
+    old, new = (
+        db.session.get(Conversation, first.conversation_id),
+        db.session.get(Conversation, second.conversation_id),
+    )
+    assert (old.mode, old.needs_attention) == ("agent", True)  # as it was
+    assert (new.mode, new.needs_attention) == ("bot", False)  # the bot answers, no attention needed
+    answer = db.session.scalar(
+        select(Message).where(Message.conversation_id == new.id, Message.author_kind == "bot")
+    )
+    assert answer.body == "An adviser will text you soon."
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "number.settings_updated"))
+    assert "backing agent → bot" in event.summary
+
+
+def test_settings_keep_assignments_outside_the_admins_offices(world, make):
+    shared = make.number(
+        "+12025550301", office="Admissions", inboxes=("Admissions", "Financial Aid"),
+        label="Shared", agents=("fa-staff@example.edu",),
+    )  # fmt: skip
+    assert numbers.update_settings(world["users"]["admin"], shared, "agent", set(), set())
+    db.session.commit()
+    assert [o.name for o in shared.inboxes] == ["Financial Aid"]
+    assert [a.email for a in shared.agents] == ["fa-staff@example.edu"]
+
+
+def test_settings_form_errors_are_inline(client, world):
+    login(client, "admin@example.edu")
+    number = world["number"]
+    response = post(
+        client, f"/admin/numbers/{number.id}/settings",
+        {"backing": "robot", "inbox_ids": [str(world["other_office"].id)]}, htmx=True,
+    )  # fmt: skip
+    assert response.status_code == 200
+    fragment = response.get_data(as_text=True)
+    assert fragment.lstrip().startswith('<form id="settings-form"')
+    assert 'id="backing-error">Choose who answers replies: agent or bot.' in fragment
+    assert 'id="inboxes-error">Choose inboxes of your offices.' in fragment
+    db.session.expire_all()
+    assert [o.name for o in db.session.get(ReusableNumber, number.id).inboxes] == ["Admissions"]
+
+
+def test_edit_number_details(client, world):
+    login(client, "admin@example.edu")
+    number = world["number"]
+    response = post(
+        client, f"/admin/numbers/{number.id}",
+        {"office_id": str(world["office"].id), "label": "Admissions Front Desk",
+         "description": "Main line", "provider": "console"},
+    )  # fmt: skip
+    assert response.status_code == 303
+    switch(client, "standard@example.edu")
+    assert from_list(client) == ["Admissions Front Desk · (202) 555-0100"]
+
+    switch(client, "admin@example.edu")
+    response = post(
+        client, f"/admin/numbers/{number.id}",
+        {"office_id": str(world["office"].id), "label": "", "provider": "plivo"},
+    )  # fmt: skip
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert 'id="label-error">' in page and 'id="provider-error">Choose an enabled SMS provider' in page
+
+
+def test_deactivate_number(client, world):
+    number = world["number"]
+    login(client, "admin@example.edu")
+    response = post(client, f"/admin/numbers/{number.id}/active", {"active": "0"})
+    assert response.status_code == 303
+    switch(client, "standard@example.edu")
+    assert from_list(client) == []
+    with pytest.raises(inbound.InboundError):
+        inbound.receive(
+            InboundMessage(from_phone="+12025550143", to_phone=number.phone, body="Hi"), "console"
+        )
+    switch(client, "admin@example.edu")
+    assert "Deactivated" in client.get("/admin/numbers").get_data(as_text=True)
+    post(client, f"/admin/numbers/{number.id}/active", {"active": "1"})
+    switch(client, "standard@example.edu")
+    assert from_list(client) == ["Admissions Main · (202) 555-0100"]
+    kinds = list(db.session.scalars(select(AuditEvent.kind).order_by(AuditEvent.id)))
+    assert kinds == ["number.deactivated", "number.reactivated"]
+
+
+def test_number_list_shows_only_the_admins_offices(client, world):
+    login(client, "admin@example.edu")
+    page = client.get("/admin/numbers").get_data(as_text=True)
+    assert "Admissions Main" in page and "FA Main" not in page

@@ -1,0 +1,299 @@
+"""Offices and users in the admin console: the rules, through the services and through the pages."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.admin.conftest import post
+from tests.conftest import PASSWORD, csrf_token, login
+from webapp.extensions import db
+from webapp.models import AuditEvent, Conversation, Message, Office, User
+from webapp.services.admin import FormErrors, NotFound, offices, users
+
+
+def audit_kinds() -> list[str]:
+    return list(db.session.scalars(select(AuditEvent.kind).order_by(AuditEvent.id)))
+
+
+# ---- Offices ----
+
+
+def test_create_office_makes_the_admin_a_member_and_is_audited(world):
+    admin = world["users"]["admin"]
+    office = offices.create_office(admin, "  Registrar ", "Registrar: call us.")
+    db.session.commit()
+    assert office.name == "Registrar"
+    assert admin in office.members
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "office.created"))
+    assert event.actor_id == admin.id and "Registrar" in event.summary
+    assert [o.name for o in event.offices] == ["Registrar"]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "Enter the office's name."),
+        ("admissions", "An office named “admissions” already exists."),
+        ("x" * 121, "An office name can be at most 120 characters."),
+    ],
+)
+def test_create_office_refuses_bad_names(world, name, message):
+    with pytest.raises(FormErrors) as raised:
+        offices.create_office(world["users"]["admin"], name)
+    assert raised.value.errors == {"name": message}
+
+
+def test_rename_office_and_help_reply(world):
+    admin, office = world["users"]["admin"], world["office"]
+    assert offices.update_office(admin, office, "Undergraduate Admissions", "Call 555-0100")
+    db.session.commit()
+    assert office.name == "Undergraduate Admissions" and office.help_text == "Call 555-0100"
+    assert not offices.update_office(admin, office, "Undergraduate Admissions", "Call 555-0100")
+    with pytest.raises(FormErrors) as raised:
+        offices.update_office(admin, office, "Financial Aid", "x" * 321)
+    assert set(raised.value.errors) == {"name", "help_text"}
+    assert audit_kinds() == ["office.updated"]
+
+
+def test_office_pages_list_members_and_create(client, world):
+    login(client, "admin@example.edu")
+    page = client.get(f"/admin/offices/{world['office'].id}").get_data(as_text=True)
+    for name in ("Alex Admin", "Sam Standard", "Lee Limited"):
+        assert name in page
+    assert "Fay Admin" not in page
+
+    response = post(client, "/admin/offices", {"name": "Registrar", "help_text": ""})
+    assert response.status_code == 303
+    office = db.session.scalar(select(Office).where(Office.name == "Registrar"))
+    assert response.headers["Location"] == f"/admin/offices/{office.id}"
+    assert "Office Registrar created." in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_office_form_errors_are_inline_and_change_nothing(client, world):
+    login(client, "admin@example.edu")
+    response = post(client, "/admin/offices", {"name": "Financial Aid"})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert 'id="name-error">An office named “Financial Aid” already exists.' in page
+    assert 'aria-invalid="true"' in page
+
+    response = post(client, "/admin/offices", {"name": ""}, htmx=True)
+    assert response.status_code == 200
+    fragment = response.get_data(as_text=True)
+    assert fragment.lstrip().startswith("<form") and "<html" not in fragment
+    assert "Enter the office&#39;s name." in fragment
+    assert db.session.scalar(select(func.count()).select_from(Office)) == 2
+    assert audit_kinds() == []
+
+
+def test_rename_on_page(client, world):
+    login(client, "admin@example.edu")
+    office_id = world["office"].id
+    response = post(
+        client,
+        f"/admin/offices/{office_id}",
+        {"name": "Admissions Office", "help_text": "Hi"},
+        htmx=True,
+    )
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"] == f"/admin/offices/{office_id}"
+    assert db.session.get(Office, office_id).name == "Admissions Office"
+
+
+# ---- Users ----
+
+
+def test_create_user_with_role_and_offices(world):
+    admin = world["users"]["admin"]
+    user = users.create_user(
+        admin, "Nia New", " Nia@Example.edu ", "limited", {world["office"].id}, "long-password"
+    )
+    db.session.commit()
+    assert (user.email, user.role, [o.name for o in user.offices]) == (
+        "nia@example.edu", "limited", ["Admissions"],
+    )  # fmt: skip
+    assert user.check_password("long-password")
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "user.created"))
+    assert "Nia New" in event.summary and "Texting - Limited" in event.summary
+    assert "long-password" not in str(event.detail) + event.summary
+
+
+def test_create_user_reports_every_bad_field(world):
+    with pytest.raises(FormErrors) as raised:
+        users.create_user(world["users"]["admin"], "", "not-an-email", "owner", set(), "short")
+    assert raised.value.errors == {
+        "name": "Enter the person's name.",
+        "email": "Enter an email address, like name@college.edu.",
+        "role": "Choose a role.",
+        "offices": "Choose at least one office.",
+        "password": "A password needs at least 8 characters.",
+    }
+
+
+def test_create_user_refuses_a_taken_email_precisely(client, world):
+    login(client, "admin@example.edu")
+    before = db.session.scalar(select(func.count()).select_from(User))
+    response = post(
+        client,
+        "/admin/users/new",
+        {"name": "Sam Again", "email": "STANDARD@example.edu", "role": "standard",
+         "office_ids": [str(world["office"].id)], "password": "long-password"},
+    )  # fmt: skip
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert (
+        '<p class="field-error" id="email-error">standard@example.edu already has an account; '
+        "each person signs in with one email.</p>" in page
+    )
+    assert 'value="Sam Again"' in page  # what was typed stays
+    assert db.session.scalar(select(func.count()).select_from(User)) == before
+    assert audit_kinds() == []
+
+
+def test_create_user_refuses_another_offices_id(world):
+    with pytest.raises(FormErrors) as raised:
+        users.create_user(
+            world["users"]["admin"], "Nia", "nia@example.edu", "standard",
+            {world["other_office"].id}, "long-password",
+        )  # fmt: skip
+    assert raised.value.errors == {"offices": "Choose offices you manage."}
+
+
+def test_new_user_signs_in_after_creation_on_the_page(client, world):
+    login(client, "admin@example.edu")
+    response = post(
+        client,
+        "/admin/users/new",
+        {"name": "Nia New", "email": "nia@example.edu", "role": "standard",
+         "office_ids": [str(world["office"].id)], "password": "long-password"},
+        htmx=True,
+    )  # fmt: skip
+    assert response.status_code == 204
+    user = db.session.scalar(select(User).where(User.email == "nia@example.edu"))
+    assert response.headers["HX-Redirect"] == f"/admin/users/{user.id}"
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/inbox")})
+    assert login(client, "nia@example.edu", "long-password").status_code == 302
+
+
+def test_change_role_and_offices_keeps_memberships_the_admin_does_not_manage(world, make):
+    admin = world["users"]["admin"]  # Admissions only
+    both = make.user("both@example.edu", "standard", ("Admissions", "Financial Aid"), name="Bo Both")
+    assert users.update_user(admin, both, "Bo Both", "limited", set())  # leaves Admissions
+    db.session.commit()
+    assert both.role == "limited"
+    assert [o.name for o in both.offices] == ["Financial Aid"]  # kept: not this admin's office
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "user.updated"))
+    assert "Texting - Standard → Texting - Limited" in event.summary
+    assert "removed from Admissions" in event.summary
+    # Both offices see the change in their audit log.
+    assert {o.name for o in event.offices} == {"Admissions", "Financial Aid"}
+
+
+def test_a_user_keeps_at_least_one_office(world):
+    standard = world["users"]["standard"]
+    with pytest.raises(FormErrors) as raised:
+        users.update_user(world["users"]["admin"], standard, "Sam", "standard", set())
+    assert raised.value.errors == {"offices": "A user needs at least one office."}
+
+
+def test_an_admin_cannot_remove_their_own_admin_role(client, world):
+    admin = world["users"]["admin"]
+    with pytest.raises(FormErrors) as raised:
+        users.update_user(admin, admin, admin.name, "standard", {world["office"].id})
+    assert raised.value.errors == {
+        "role": "You cannot remove your own admin role; ask another admin to do it."
+    }
+    login(client, "admin@example.edu")
+    response = post(
+        client, f"/admin/users/{admin.id}",
+        {"name": "Alex Admin", "role": "limited", "office_ids": [str(world["office"].id)]},
+    )  # fmt: skip
+    assert response.status_code == 422
+    assert "You cannot remove your own admin role" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, admin.id).role == "admin"
+    assert audit_kinds() == []
+
+
+def test_an_admin_can_change_another_admins_role(world, make):
+    second = make.user("second@example.edu", "admin", name="Second Admin")
+    assert users.update_user(world["users"]["admin"], second, second.name, "standard", {world["office"].id})
+    assert second.role == "standard"
+
+
+def test_deactivated_user_cannot_sign_in_and_history_stays(client, world):
+    standard = world["users"]["standard"]
+    number = world["number"]
+    conversation = Conversation(number_id=number.id, contact_phone="+12025550143")
+    db.session.add(conversation)
+    db.session.flush()
+    db.session.add(
+        Message(conversation_id=conversation.id, direction="outbound", body="Hello",
+                author_kind="agent", author_user_id=standard.id, status="sent")
+    )  # fmt: skip
+    db.session.commit()
+
+    other = client.application.test_client()
+    login(other, "standard@example.edu")  # a session that is open when the user is deactivated
+    assert other.get("/inbox").status_code == 200
+
+    login(client, "admin@example.edu")
+    response = post(client, f"/admin/users/{standard.id}/active", {"active": "0"})
+    assert response.status_code == 303
+    assert "is deactivated" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+    assert other.get("/inbox").status_code == 302  # the open session ends
+    assert login(other, "standard@example.edu").status_code == 401
+    db.session.expire_all()
+    message = db.session.scalar(select(Message).where(Message.body == "Hello"))
+    assert message.author_user_id == standard.id  # the history stays, with its author
+    assert db.session.get(User, standard.id) is not None
+
+    response = post(client, f"/admin/users/{standard.id}/active", {"active": "1"})
+    assert response.status_code == 303
+    assert login(client.application.test_client(), "standard@example.edu").status_code == 302
+    assert audit_kinds() == ["user.deactivated", "user.reactivated"]
+
+
+def test_an_admin_cannot_deactivate_themselves(client, world):
+    admin = world["users"]["admin"]
+    with pytest.raises(FormErrors):
+        users.set_active(admin, admin, False)
+    login(client, "admin@example.edu")
+    page = client.get(f"/admin/users/{admin.id}").get_data(as_text=True)
+    assert "You cannot deactivate your own account." in page
+    assert "Deactivate user" not in page
+    response = post(client, f"/admin/users/{admin.id}/active", {"active": "0"}, htmx=True)
+    assert response.status_code == 200
+    assert 'id="active-error">You cannot deactivate your own account.' in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, admin.id).active
+    assert client.get("/admin/").status_code == 200
+
+
+def test_set_a_new_password(client, world):
+    standard = world["users"]["standard"]
+    login(client, "admin@example.edu")
+    response = post(client, f"/admin/users/{standard.id}/password", {"new_password": "short"})
+    assert response.status_code == 422
+    assert 'id="new_password-error">A password needs at least 8 characters.' in response.get_data(
+        as_text=True
+    )
+
+    response = post(client, f"/admin/users/{standard.id}/password", {"new_password": "brand-new-password"})
+    assert response.status_code == 303
+    other = client.application.test_client()
+    assert login(other, "standard@example.edu", PASSWORD).status_code == 401
+    assert login(other, "standard@example.edu", "brand-new-password").status_code == 302
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "user.password_set"))
+    assert "brand-new-password" not in event.summary + str(event.detail)
+
+
+def test_user_list_shows_only_the_admins_offices(client, world):
+    login(client, "admin@example.edu")
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert "Sam Standard" in page and "Lee Limited" in page
+    assert "Finn Staff" not in page and "Fay Admin" not in page
+    with pytest.raises(NotFound):
+        users.user_for_admin(world["users"]["admin"], world["other_user"].id)

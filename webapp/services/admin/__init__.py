@@ -1,0 +1,51 @@
+"""The admin console's rules. An admin manages only the offices they are a member of, and what
+those offices own: members, reusable numbers, campaign records. Every change lands in the audit log.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Office, User, office_memberships
+
+
+class FormErrors(ValueError):
+    """Bad input, per form field; nothing was changed."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+class NotFound(LookupError):
+    """Not there, or not in the admin's offices (answered 404: existence is not their business)."""
+
+
+def my_office_ids_query(admin: User):
+    return select(office_memberships.c.office_id).where(office_memberships.c.user_id == admin.id)
+
+
+def my_office_ids(admin: User) -> set[int]:
+    return set(db.session.scalars(my_office_ids_query(admin)))
+
+
+def my_offices(admin: User) -> list[Office]:
+    return list(
+        db.session.scalars(
+            select(Office).where(Office.id.in_(my_office_ids_query(admin))).order_by(Office.name)
+        )
+    )
+
+
+def parse_ids(values: list[str]) -> set[int]:
+    """Ids from a form's checkboxes or selects; anything that is not a number is ignored."""
+    return {int(value) for value in values if value.strip().isdigit()}
+
+
+def chosen_offices(admin: User, office_ids: set[int]) -> list[Office]:
+    """The admin's offices among those chosen; any other id is someone else's and refused."""
+    mine = {office.id: office for office in my_offices(admin)}
+    if not office_ids <= set(mine):
+        raise NotFound("office not in your offices")
+    return [mine[office_id] for office_id in sorted(office_ids, key=lambda i: mine[i].name)]

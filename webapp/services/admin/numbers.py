@@ -1,0 +1,270 @@
+"""Reusable numbers: add, edit, deactivate, and their Unsolicited Message Settings.
+
+Access is computed live from the assignments (services/access.py), so a change reaches every
+user's compose From list and inbox at once. A number's backing is copied into each conversation
+when it starts, so a new backing applies to new conversations from then on.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import selectinload
+
+from webapp.extensions import db
+from webapp.models import Backing, Office, ReusableNumber, User, office_memberships
+from webapp.services import audit
+from webapp.services.admin import FormErrors, NotFound, chosen_offices, my_office_ids_query
+from webapp.services.phones import PhoneError, format_phone, parse_e164
+
+BACKING_CHOICES = [
+    (Backing.AGENT.value, "Agent", "Staff answer replies; a reply needs attention."),
+    (Backing.BOT.value, "Bot", "A bot answers replies; it hands over to staff when it must."),
+]
+
+
+def list_numbers(admin: User) -> list[ReusableNumber]:
+    """Numbers owned by the admin's offices, with their assignments (no query per row)."""
+    return list(
+        db.session.scalars(
+            select(ReusableNumber)
+            .options(
+                selectinload(ReusableNumber.office),
+                selectinload(ReusableNumber.agents),
+                selectinload(ReusableNumber.inboxes),
+            )
+            .where(ReusableNumber.office_id.in_(my_office_ids_query(admin)))
+            .order_by(ReusableNumber.active.desc(), ReusableNumber.label, ReusableNumber.phone)
+        )
+    )
+
+
+def number_for_admin(admin: User, number_id: int) -> ReusableNumber:
+    number = db.session.scalar(
+        select(ReusableNumber).where(
+            ReusableNumber.id == number_id,
+            ReusableNumber.office_id.in_(my_office_ids_query(admin)),
+        )
+    )
+    if number is None:
+        raise NotFound("number not found")
+    return number
+
+
+def assignable_agents(admin: User) -> list[User]:
+    """Active users of the admin's offices: who may be an assigned agent."""
+    member = exists().where(
+        office_memberships.c.user_id == User.id,
+        office_memberships.c.office_id.in_(my_office_ids_query(admin)),
+    )
+    return list(
+        db.session.scalars(select(User).where(member, User.active.is_(True)).order_by(User.name, User.id))
+    )
+
+
+def _details(
+    admin: User,
+    office_id: int | None,
+    label: str,
+    description: str,
+    provider: str,
+    enabled_providers: list[str],
+    errors: dict[str, str],
+) -> tuple[Office | None, str, str]:
+    office = None
+    if office_id is None:
+        errors["office"] = "Choose the office that owns this number."
+    else:
+        try:
+            office = chosen_offices(admin, {office_id})[0]
+        except NotFound:
+            errors["office"] = "Choose one of your offices."
+    label = (label or "").strip()
+    if not label:
+        errors["label"] = "Give the number a label agents will recognise, like “Admissions Main”."
+    elif len(label) > 120:
+        errors["label"] = "A label can be at most 120 characters."
+    description = (description or "").strip()
+    if len(description) > 2000:
+        errors["description"] = "A description can be at most 2,000 characters."
+    if provider not in enabled_providers:
+        enabled = ", ".join(enabled_providers) or "none"
+        errors["provider"] = f"Choose an enabled SMS provider ({enabled})."
+    return office, label, description
+
+
+def _settings(
+    admin: User,
+    number: ReusableNumber | None,
+    backing: str,
+    agent_ids: set[int],
+    inbox_ids: set[int],
+    errors: dict[str, str],
+) -> tuple[list[User], list[Office]]:
+    """The assignments after the change: the admin's choices among their own users and offices,
+    plus any assignment outside their offices, which stays as it was."""
+    if backing not in {b.value for b in Backing}:
+        errors["backing"] = "Choose who answers replies: agent or bot."
+    candidates = {user.id: user for user in assignable_agents(admin)}
+    if not agent_ids <= set(candidates):
+        errors["agents"] = "Choose agents from your offices."
+    try:
+        inboxes = chosen_offices(admin, inbox_ids)
+    except NotFound:
+        errors["inboxes"] = "Choose inboxes of your offices."
+        inboxes = []
+    agents = [candidates[i] for i in sorted(agent_ids) if i in candidates]
+    if number is not None:
+        mine = set(db.session.scalars(my_office_ids_query(admin)))
+        agents += [a for a in number.agents if a.id not in candidates]
+        inboxes += [o for o in number.inboxes if o.id not in mine]
+    return agents, inboxes
+
+
+def add_number(
+    admin: User,
+    phone: str,
+    office_id: int | None,
+    label: str,
+    description: str,
+    provider: str,
+    enabled_providers: list[str],
+    backing: str,
+    agent_ids: set[int],
+    inbox_ids: set[int],
+) -> ReusableNumber:
+    errors: dict[str, str] = {}
+    e164 = ""
+    try:
+        e164 = parse_e164(phone)
+    except PhoneError as exc:
+        errors["phone"] = str(exc)
+    else:
+        if db.session.scalar(select(ReusableNumber.id).where(ReusableNumber.phone == e164)):
+            errors["phone"] = f"{e164} is already a reusable number; each number can be added once."
+    office, label, description = _details(
+        admin, office_id, label, description, provider, enabled_providers, errors
+    )
+    agents, inboxes = _settings(admin, None, backing, agent_ids, inbox_ids, errors)
+    if errors:
+        raise FormErrors(errors)
+    number = ReusableNumber(
+        phone=e164,
+        office=office,
+        label=label,
+        description=description,
+        provider=provider,
+        backing=backing,
+    )
+    number.agents = agents
+    number.inboxes = inboxes
+    db.session.add(number)
+    db.session.flush()
+    audit.record(
+        admin,
+        "number.added",
+        f"Added {format_phone(e164)} “{label}” to {office.name} ({backing}-backed, {provider}); "
+        + _assignment_text(agents, inboxes),
+        [office, *inboxes],
+        {"number_id": number.id, "phone": e164},
+    )
+    return number
+
+
+def update_number(
+    admin: User,
+    number: ReusableNumber,
+    office_id: int | None,
+    label: str,
+    description: str,
+    provider: str,
+    enabled_providers: list[str],
+) -> bool:
+    """Edit the office, label, description and provider. False when nothing changed."""
+    errors: dict[str, str] = {}
+    office, label, description = _details(
+        admin, office_id, label, description, provider, enabled_providers, errors
+    )
+    if errors:
+        raise FormErrors(errors)
+    changes = []
+    if office.id != number.office_id:
+        changes.append(f"office {number.office.name} → {office.name}")
+    if label != number.label:
+        changes.append(f"label “{number.label}” → “{label}”")
+    if description != number.description:
+        changes.append("description changed")
+    if provider != number.provider:
+        changes.append(f"provider {number.provider} → {provider}")
+    if not changes:
+        return False
+    previous_office = number.office
+    number.office = office
+    number.label = label
+    number.description = description
+    number.provider = provider
+    audit.record(
+        admin,
+        "number.updated",
+        f"{format_phone(number.phone)}: " + "; ".join(changes),
+        [previous_office, office],
+        {"number_id": number.id},
+    )
+    return True
+
+
+def update_settings(
+    admin: User, number: ReusableNumber, backing: str, agent_ids: set[int], inbox_ids: set[int]
+) -> bool:
+    """The Unsolicited Message Settings. False when nothing changed."""
+    errors: dict[str, str] = {}
+    agents, inboxes = _settings(admin, number, backing, agent_ids, inbox_ids, errors)
+    if errors:
+        raise FormErrors(errors)
+    changes = []
+    if backing != number.backing:
+        changes.append(f"backing {number.backing} → {backing} (for new conversations)")
+    before_agents, after_agents = {a.id for a in number.agents}, {a.id for a in agents}
+    before_inboxes, after_inboxes = {o.id for o in number.inboxes}, {o.id for o in inboxes}
+    if before_agents != after_agents or before_inboxes != after_inboxes:
+        changes.append(_assignment_text(agents, inboxes))
+    if not changes:
+        return False
+    touched = [number.office, *number.inboxes, *inboxes]
+    number.backing = backing
+    number.agents = agents
+    number.inboxes = inboxes
+    audit.record(
+        admin,
+        "number.settings_updated",
+        f"{format_phone(number.phone)} “{number.label}”: " + "; ".join(changes),
+        touched,
+        {
+            "number_id": number.id,
+            "agents": [sorted(before_agents), sorted(after_agents)],
+            "inboxes": [sorted(before_inboxes), sorted(after_inboxes)],
+        },
+    )
+    return True
+
+
+def set_active(admin: User, number: ReusableNumber, active: bool) -> bool:
+    """Deactivate (out of every From list; replies to it are refused) or reactivate a number."""
+    if number.active == active:
+        return False
+    number.active = active
+    kind = "number.reactivated" if active else "number.deactivated"
+    verb = "Reactivated" if active else "Deactivated"
+    audit.record(
+        admin,
+        kind,
+        f"{verb} {format_phone(number.phone)} “{number.label}”",
+        [number.office],
+        {"number_id": number.id},
+    )
+    return True
+
+
+def _assignment_text(agents: list[User], inboxes: list[Office]) -> str:
+    agent_names = ", ".join(a.name for a in agents) or "none"
+    inbox_names = ", ".join(o.name for o in inboxes) or "none"
+    return f"agents: {agent_names}; inboxes: {inbox_names}"

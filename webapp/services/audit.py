@@ -1,0 +1,129 @@
+"""The audit log: every admin change (and every opt-out change) with who, what and when."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+
+from webapp.extensions import db
+from webapp.models import AuditEvent, Office, User, audit_event_offices, office_memberships
+
+# kind → what the audit page calls it. The part before the dot is the kind's category.
+KINDS: dict[str, str] = {
+    "office.created": "Office created",
+    "office.updated": "Office renamed or edited",
+    "user.created": "User created",
+    "user.updated": "User role or offices changed",
+    "user.deactivated": "User deactivated",
+    "user.reactivated": "User reactivated",
+    "user.password_set": "Password set",
+    "number.added": "Number added",
+    "number.updated": "Number edited",
+    "number.settings_updated": "Unsolicited Message Settings changed",
+    "number.deactivated": "Number deactivated",
+    "number.reactivated": "Number reactivated",
+    "campaign.saved": "Campaign saved as draft",
+    "campaign.launched": "Campaign launched",
+    "campaign.archived": "Campaign archived",
+    "optout.added": "Phone opted out",
+    "optout.removed": "Phone opted back in",
+}
+CATEGORIES: dict[str, str] = {
+    "office": "Offices",
+    "user": "Users",
+    "number": "Reusable numbers",
+    "campaign": "Campaign records",
+    "optout": "Opt-outs",
+}
+NO_USER = "none"  # the user filter's value for changes no staff member made (a contact's STOP)
+PAGE_SIZE = 50
+
+
+def record(
+    actor: User | None,
+    kind: str,
+    summary: str,
+    offices: Iterable[Office] = (),
+    detail: dict | None = None,
+    org_wide: bool = False,
+) -> AuditEvent:
+    """Add an event to the caller's transaction: it commits (or rolls back) with the change."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown audit kind {kind!r}")
+    event = AuditEvent(
+        actor_id=actor.id if actor is not None else None,
+        kind=kind,
+        summary=summary[:500],
+        detail=detail or {},
+        org_wide=org_wide,
+    )
+    event.offices = list({office.id: office for office in offices}.values())
+    db.session.add(event)
+    return event
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    events: list[AuditEvent]
+    next_cursor: int | None  # the id the next page continues below
+
+
+def _visible(admin: User):
+    """Events of the admin's offices, and organisation-wide ones (opt-outs)."""
+    mine = select(office_memberships.c.office_id).where(office_memberships.c.user_id == admin.id)
+    linked = select(audit_event_offices.c.event_id).where(audit_event_offices.c.office_id.in_(mine))
+    return or_(AuditEvent.org_wide.is_(True), AuditEvent.id.in_(linked))
+
+
+def count_since(admin: User, since: datetime) -> int:
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(_visible(admin), AuditEvent.created_at >= since)
+        )
+        or 0
+    )
+
+
+def list_events(
+    admin: User,
+    actor: str | None = None,
+    kind: str | None = None,
+    before_id: int | None = None,
+    limit: int = PAGE_SIZE,
+) -> AuditPage:
+    """Newest first: the events of the admin's offices and organisation-wide ones (opt-outs).
+
+    `actor` is a user id, or NO_USER for changes nobody on staff made; `kind` an exact kind or a
+    category. Keyset pagination on the id.
+    """
+    query = (
+        select(AuditEvent)
+        .options(selectinload(AuditEvent.actor))
+        .where(_visible(admin))
+        .order_by(AuditEvent.id.desc())
+        .limit(limit + 1)
+    )
+    if actor == NO_USER:
+        query = query.where(AuditEvent.actor_id.is_(None))
+    elif actor and actor.isdigit():
+        query = query.where(AuditEvent.actor_id == int(actor))
+    if kind in KINDS:
+        query = query.where(AuditEvent.kind == kind)
+    elif kind in CATEGORIES:
+        query = query.where(AuditEvent.kind.like(f"{kind}.%"))
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
+    events = list(db.session.scalars(query))
+    more = len(events) > limit
+    events = events[:limit]
+    return AuditPage(events=events, next_cursor=events[-1].id if more and events else None)
+
+
+def kind_label(kind: str) -> str:
+    return KINDS.get(kind, kind)

@@ -1,0 +1,73 @@
+"""The admin console (/admin/): offices, users, reusable numbers, campaign records, audit log.
+
+Only Texting - Administrative users get in (checked here, on the server, for every route), and they
+see only their own offices: everything else answers 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import Blueprint, Response, abort, flash, request
+from flask_login import current_user
+
+from webapp.extensions import db
+from webapp.services.admin import NotFound
+from webapp.web.rendering import redirect_to, render_screen
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+T = TypeVar("T")
+
+
+@bp.before_request
+def require_admin():  # noqa: ANN201
+    if not current_user.is_authenticated:
+        from webapp.web import unauthorized
+
+        return unauthorized()
+    if not current_user.is_admin:
+        abort(403, "The admin console is for Texting - Administrative users only.")
+    return None
+
+
+def owned(lookup: Callable[..., T], *args: object) -> T:
+    """An object of the admin's offices, or 404."""
+    try:
+        return lookup(current_user, *args)
+    except NotFound:
+        abort(404)
+
+
+def form_ids(name: str) -> set[int]:
+    from webapp.services.admin import parse_ids
+
+    return parse_ids(request.form.getlist(name))
+
+
+def form_id(name: str) -> int | None:
+    value = (request.form.get(name) or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def rejected() -> int:
+    """After bad input: drop any half-made change. Returns the status for the form with errors:
+    200 for htmx (it swaps only 2xx answers), 422 for a plain form post."""
+    db.session.rollback()
+    return 200 if request.headers.get("HX-Request") else 422
+
+
+def invalid(template: str, block: str, **context: object) -> Response:
+    """A form with errors: the fragment for htmx, the whole page otherwise."""
+    return render_screen(template, block, status=rejected(), **context)
+
+
+def done(message: str, url: str) -> Response:
+    """After a change: commit, say what happened on the next page, go there."""
+    db.session.commit()
+    flash(message, "success")
+    return redirect_to(url)
+
+
+from webapp.web.admin import audit, campaigns, home, numbers, offices, users  # noqa: E402, F401

@@ -1,0 +1,163 @@
+"""Campaign records: upload a contact list, preview it, save it as a draft, launch, archive,
+browse its contacts."""
+
+from __future__ import annotations
+
+from flask import Response, abort, request, url_for
+from flask_login import current_user
+
+from webapp.models import Campaign, CampaignImport
+from webapp.services.admin import FormErrors, my_offices
+from webapp.services.admin import campaigns as service
+from webapp.web.admin import bp, done, form_id, invalid, owned, rejected
+from webapp.web.rendering import render_screen, wants_fragment
+
+LIST = "admin/campaigns.html"
+NEW = "admin/campaign_new.html"
+PREVIEW = "admin/campaign_import.html"
+DETAIL = "admin/campaign.html"
+PROGRESS = "admin/partials/import_progress.html"
+
+
+def _cursor(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+@bp.get("/campaigns")
+def campaigns_index():  # noqa: ANN201
+    return render_screen(
+        LIST,
+        "admin_content",
+        rows=service.list_campaigns(current_user),
+        uploads=service.pending_uploads(current_user),
+    )
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+def campaign_new():  # noqa: ANN201
+    offices = my_offices(current_user)
+    form = {"name": "", "office_id": offices[0].id if len(offices) == 1 else None}
+    if request.method == "POST":
+        form = {"name": request.form.get("name", ""), "office_id": form_id("office_id")}
+        if (request.content_length or 0) > service.MAX_UPLOAD_BYTES + 64 * 1024:
+            errors = {"file": "The file is larger than 50 MB; split it and upload each part."}
+            return invalid(NEW, "upload_form", form=form, errors=errors, offices=offices)
+        upload = request.files.get("file")
+        try:
+            job_id = service.start_import(
+                current_user,
+                form["name"],
+                form["office_id"],
+                upload.stream if upload else None,
+                upload.filename if upload else "",
+            )
+        except FormErrors as exc:
+            return invalid(NEW, "upload_form", form=form, errors=exc.errors, offices=offices)
+        return done(
+            "File uploaded. Check the preview, then save it as a draft.",
+            url_for("admin.campaign_import", import_id=job_id),
+        )
+    return render_screen(NEW, "upload_form", form=form, errors={}, offices=offices)
+
+
+def _preview(job: CampaignImport, status: int = 200, error: str | None = None) -> Response:
+    after = _cursor("after")
+    page = service.row_errors(job, after)
+    block = "error_rows" if after is not None else "admin_content"
+    return render_screen(
+        PREVIEW,
+        block,
+        status=status,
+        job=job,
+        page=page,
+        sample=service.sample_rows(job) if job.status == "ready" else [],
+        error=error,
+    )
+
+
+@bp.get("/campaigns/imports/<int:import_id>")
+def campaign_import(import_id: int):  # noqa: ANN201
+    return _preview(owned(service.import_for_admin, import_id))
+
+
+@bp.get("/campaigns/imports/<int:import_id>/progress")
+def campaign_import_progress(import_id: int):  # noqa: ANN201
+    """Polled while a check or an import runs; when it ends, the page reloads to show the result."""
+    job = owned(service.import_for_admin, import_id)
+    if not job.in_progress and wants_fragment():
+        return Response(status=200, headers={"HX-Refresh": "true"})
+    return render_screen(PROGRESS, "progress", job=job)
+
+
+@bp.post("/campaigns/imports/<int:import_id>/save")
+def campaign_import_save(import_id: int):  # noqa: ANN201
+    job = owned(service.import_for_admin, import_id)
+    try:
+        campaign_id = service.save_as_draft(current_user, job)
+    except FormErrors as exc:
+        status = rejected()
+        return _preview(owned(service.import_for_admin, import_id), status, exc.errors["import"])
+    return done(
+        "Saved as a draft. Launch it once its contacts are imported; this page shows the progress.",
+        url_for("admin.campaign_detail", campaign_id=campaign_id),
+    )
+
+
+@bp.post("/campaigns/imports/<int:import_id>/cancel")
+def campaign_import_cancel(import_id: int):  # noqa: ANN201
+    job = owned(service.import_for_admin, import_id)
+    try:
+        service.cancel_import(current_user, job)
+    except FormErrors as exc:
+        status = rejected()
+        return _preview(owned(service.import_for_admin, import_id), status, exc.errors["import"])
+    return done("Upload discarded; nothing was saved.", url_for("admin.campaigns_index"))
+
+
+def _campaign_page(campaign: Campaign, status: int = 200, error: str | None = None) -> Response:
+    query = (request.args.get("q") or "").strip()[:100]
+    after = _cursor("after")
+    if after is not None:
+        block = "contact_rows"
+    elif request.headers.get("HX-Target") == "contact-results":
+        block = "contact_results"
+    else:
+        block = "admin_content"
+    return render_screen(
+        DETAIL,
+        block,
+        status=status,
+        campaign=campaign,
+        job=service.latest_import(campaign),
+        page=service.search_contacts(campaign, query, after),
+        query=query,
+        error=error,
+    )
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+def campaign_detail(campaign_id: int):  # noqa: ANN201
+    return _campaign_page(owned(service.campaign_for_admin, campaign_id))
+
+
+@bp.post("/campaigns/<int:campaign_id>/<action>")
+def campaign_action(campaign_id: int, action: str):  # noqa: ANN201
+    if action not in ("launch", "archive"):
+        abort(404)
+    campaign = owned(service.campaign_for_admin, campaign_id)
+    try:
+        if action == "launch":
+            service.launch(current_user, campaign)
+        else:
+            service.archive(current_user, campaign)
+    except FormErrors as exc:
+        status = rejected()
+        campaign = owned(service.campaign_for_admin, campaign_id)
+        return _campaign_page(campaign, status, exc.errors["campaign"])
+    message = (
+        f"{campaign.name} is launched: its contacts show by name in the inbox."
+        if action == "launch"
+        else f"{campaign.name} is archived."
+    )
+    return done(message, url_for("admin.campaign_detail", campaign_id=campaign.id))

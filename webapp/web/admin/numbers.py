@@ -1,0 +1,179 @@
+"""Reusable numbers: add, edit, deactivate, and the Unsolicited Message Settings."""
+
+from __future__ import annotations
+
+from flask import current_app, request, url_for
+from flask_login import current_user
+
+from webapp.models import ReusableNumber
+from webapp.services.admin import FormErrors, my_offices, numbers
+from webapp.web.admin import bp, done, form_id, form_ids, invalid, owned, rejected
+from webapp.web.rendering import render_screen
+
+LIST = "admin/numbers.html"
+NEW = "admin/number_new.html"
+DETAIL = "admin/number.html"
+
+
+def _providers() -> list[str]:
+    return list(current_app.extensions["parley"].sms_providers)
+
+
+def _choices() -> dict:
+    return {
+        "offices": my_offices(current_user),
+        "agents": numbers.assignable_agents(current_user),
+        "providers": _providers(),
+        "backings": numbers.BACKING_CHOICES,
+    }
+
+
+def _details_form(number: ReusableNumber) -> dict:
+    return {
+        "office_id": number.office_id,
+        "label": number.label,
+        "description": number.description,
+        "provider": number.provider,
+    }
+
+
+def _settings_form(number: ReusableNumber) -> dict:
+    return {
+        "backing": number.backing,
+        "agent_ids": {user.id for user in number.agents},
+        "inbox_ids": {office.id for office in number.inboxes},
+    }
+
+
+def _detail(number: ReusableNumber, block: str, status: int = 200, **context: object):  # noqa: ANN202
+    values = {
+        "form": _details_form(number),
+        "settings": _settings_form(number),
+        "errors": {},
+        "settings_errors": {},
+    }
+    values.update(context)
+    return render_screen(DETAIL, block, status=status, number=number, **_choices(), **values)
+
+
+@bp.get("/numbers")
+def numbers_index():  # noqa: ANN201
+    return render_screen(LIST, "admin_content", numbers=numbers.list_numbers(current_user))
+
+
+@bp.route("/numbers/new", methods=["GET", "POST"])
+def number_new():  # noqa: ANN201
+    choices = _choices()
+    form = {
+        "phone": "",
+        "office_id": choices["offices"][0].id if len(choices["offices"]) == 1 else None,
+        "label": "",
+        "description": "",
+        "provider": choices["providers"][0] if len(choices["providers"]) == 1 else "",
+        "backing": "agent",
+        "agent_ids": set(),
+        "inbox_ids": set(),
+    }
+    if request.method == "POST":
+        form = {
+            "phone": request.form.get("phone", ""),
+            "office_id": form_id("office_id"),
+            "label": request.form.get("label", ""),
+            "description": request.form.get("description", ""),
+            "provider": request.form.get("provider", ""),
+            "backing": request.form.get("backing", ""),
+            "agent_ids": form_ids("agent_ids"),
+            "inbox_ids": form_ids("inbox_ids"),
+        }
+        try:
+            number = numbers.add_number(
+                current_user,
+                form["phone"],
+                form["office_id"],
+                form["label"],
+                form["description"],
+                form["provider"],
+                _providers(),
+                form["backing"],
+                form["agent_ids"],
+                form["inbox_ids"],
+            )
+        except FormErrors as exc:
+            return invalid(NEW, "number_form", form=form, errors=exc.errors, **choices)
+        return done(
+            f"{number.display_label} added. Assigned agents and inboxes can text from it now.",
+            url_for("admin.number_detail", number_id=number.id),
+        )
+    return render_screen(NEW, "number_form", form=form, errors={}, **choices)
+
+
+@bp.route("/numbers/<int:number_id>", methods=["GET", "POST"])
+def number_detail(number_id: int):  # noqa: ANN201
+    number = owned(numbers.number_for_admin, number_id)
+    if request.method == "GET":
+        return _detail(number, "details_form")
+    form = {
+        "office_id": form_id("office_id"),
+        "label": request.form.get("label", ""),
+        "description": request.form.get("description", ""),
+        "provider": request.form.get("provider", ""),
+    }
+    try:
+        changed = numbers.update_number(
+            current_user,
+            number,
+            form["office_id"],
+            form["label"],
+            form["description"],
+            form["provider"],
+            _providers(),
+        )
+    except FormErrors as exc:
+        status = rejected()
+        number = owned(numbers.number_for_admin, number_id)
+        return _detail(number, "details_form", status, form=form, errors=exc.errors)
+    message = f"{number.display_label} saved." if changed else "Nothing to change."
+    return done(message, url_for("admin.number_detail", number_id=number.id))
+
+
+@bp.post("/numbers/<int:number_id>/settings")
+def number_settings(number_id: int):  # noqa: ANN201
+    number = owned(numbers.number_for_admin, number_id)
+    settings = {
+        "backing": request.form.get("backing", ""),
+        "agent_ids": form_ids("agent_ids"),
+        "inbox_ids": form_ids("inbox_ids"),
+    }
+    try:
+        changed = numbers.update_settings(
+            current_user, number, settings["backing"], settings["agent_ids"], settings["inbox_ids"]
+        )
+    except FormErrors as exc:
+        status = rejected()
+        number = owned(numbers.number_for_admin, number_id)
+        return _detail(
+            number, "settings_form", status, settings=settings, settings_errors=exc.errors
+        )
+    message = (
+        "Unsolicited Message Settings saved. They apply to new conversations from now on."
+        if changed
+        else "Nothing to change."
+    )
+    return done(message, url_for("admin.number_detail", number_id=number.id))
+
+
+@bp.post("/numbers/<int:number_id>/active")
+def number_active(number_id: int):  # noqa: ANN201
+    number = owned(numbers.number_for_admin, number_id)
+    active = request.form.get("active") == "1"
+    changed = numbers.set_active(current_user, number, active)
+    if not changed:
+        message = "Nothing to change."
+    elif active:
+        message = f"{number.display_label} is active again."
+    else:
+        message = (
+            f"{number.display_label} is deactivated: no one can text from it and replies to it "
+            "are refused. Its conversations stay."
+        )
+    return done(message, url_for("admin.number_detail", number_id=number.id))

@@ -1,0 +1,141 @@
+"""Users: create, change role and offices, deactivate, set a new password."""
+
+from __future__ import annotations
+
+from flask import request, url_for
+from flask_login import current_user
+
+from webapp.models import User
+from webapp.services.admin import FormErrors, my_offices, users
+from webapp.web.admin import bp, done, form_ids, invalid, owned, rejected
+from webapp.web.rendering import render_screen
+
+LIST = "admin/users.html"
+NEW = "admin/user_new.html"
+DETAIL = "admin/user.html"
+
+
+def _choices() -> dict:
+    return {"offices": my_offices(current_user), "roles": users.ROLE_CHOICES}
+
+
+def _detail(user: User, block: str, status_code: int = 200, **context: object):  # noqa: ANN202
+    values = {
+        "form": {
+            "name": user.name,
+            "role": user.role,
+            "office_ids": {office.id for office in user.offices},
+        },
+        "errors": {},
+        "password_errors": {},
+        "status_error": None,
+    }
+    values.update(context)
+    return render_screen(DETAIL, block, status=status_code, user=user, **_choices(), **values)
+
+
+@bp.get("/users")
+def users_index():  # noqa: ANN201
+    mine = {office.id for office in my_offices(current_user)}
+    return render_screen(
+        LIST, "admin_content", users=users.list_users(current_user), my_office_ids=mine
+    )
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def user_new():  # noqa: ANN201
+    form = {"name": "", "email": "", "role": "standard", "office_ids": set()}
+    if request.method == "POST":
+        form = {
+            "name": request.form.get("name", ""),
+            "email": request.form.get("email", ""),
+            "role": request.form.get("role", ""),
+            "office_ids": form_ids("office_ids"),
+        }
+        try:
+            user = users.create_user(
+                current_user,
+                form["name"],
+                form["email"],
+                form["role"],
+                form["office_ids"],
+                request.form.get("password", ""),
+            )
+        except FormErrors as exc:
+            return invalid(NEW, "user_form", form=form, errors=exc.errors, **_choices())
+        return done(
+            f"{user.name} can now sign in as {user.email}.",
+            url_for("admin.user_detail", user_id=user.id),
+        )
+    if len(_choices()["offices"]) == 1:
+        form["office_ids"] = {_choices()["offices"][0].id}
+    return render_screen(NEW, "user_form", form=form, errors={}, **_choices())
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+def user_detail(user_id: int):  # noqa: ANN201
+    user = owned(users.user_for_admin, user_id)
+    if request.method == "GET":
+        return _detail(user, "user_form")
+    form = {
+        "name": request.form.get("name", ""),
+        "role": request.form.get("role", ""),
+        "office_ids": form_ids("office_ids"),
+    }
+    try:
+        changed = users.update_user(
+            current_user, user, form["name"], form["role"], form["office_ids"]
+        )
+    except FormErrors as exc:
+        status = rejected()
+        return _detail(
+            owned(users.user_for_admin, user_id),
+            "user_form",
+            status,
+            form=form,
+            errors=exc.errors,
+        )
+    message = f"{user.name} saved." if changed else "Nothing to change."
+    return done(message, url_for("admin.user_detail", user_id=user.id))
+
+
+@bp.post("/users/<int:user_id>/password")
+def user_password(user_id: int):  # noqa: ANN201
+    user = owned(users.user_for_admin, user_id)
+    try:
+        users.set_password(current_user, user, request.form.get("new_password", ""))
+    except FormErrors as exc:
+        status = rejected()
+        return _detail(
+            owned(users.user_for_admin, user_id),
+            "password_form",
+            status,
+            password_errors=exc.errors,
+        )
+    return done(
+        f"New password set for {user.name}. Tell them in person or by phone, not by email.",
+        url_for("admin.user_detail", user_id=user.id),
+    )
+
+
+@bp.post("/users/<int:user_id>/active")
+def user_active(user_id: int):  # noqa: ANN201
+    user = owned(users.user_for_admin, user_id)
+    active = request.form.get("active") == "1"
+    try:
+        changed = users.set_active(current_user, user, active)
+    except FormErrors as exc:
+        status = rejected()
+        return _detail(
+            owned(users.user_for_admin, user_id),
+            "status_form",
+            status,
+            status_error=exc.errors["active"],
+        )
+    if not changed:
+        message = "Nothing to change."
+    elif active:
+        message = f"{user.name} is active again and can sign in."
+    else:
+        message = f"{user.name} is deactivated: they cannot sign in; their history stays."
+    return done(message, url_for("admin.user_detail", user_id=user.id))
