@@ -135,23 +135,6 @@ class Factory:
         return number
 
 
-@pytest.fixture(scope="session")
-def browser():  # noqa: ANN201
-    """One headless Debian Chromium for every browser test (Playwright allows one sync driver)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def make(app: Flask) -> Factory:
     return Factory()
