@@ -280,3 +280,12 @@ def test_report_that_overtakes_a_failed_send_call_wins(setup, provider, held_que
     message = db.session.get(Message, message.id)
     assert message.status == "delivered"
     assert len(provider.sent) == 1
+
+
+def test_number_whose_provider_is_not_enabled_fails_with_a_reason(app, setup, make, held_queue):
+    number = make.number("+12025550122", provider="plivo", inboxes=("Admissions",), label="Plivo")
+    message = sending.create_text(setup["users"]["standard"], number.id, "2025550143", "Hi")
+    assert sending.deliver(message.id) is None  # permanent: retrying cannot help
+    message = db.session.get(Message, message.id)
+    assert message.status == "failed"
+    assert message.error_reason == "Cannot send: SMS provider 'plivo' is not enabled."

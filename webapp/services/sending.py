@@ -24,6 +24,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.plugin_api import OutboundMessage, SendResult
+from webapp.plugin_api.registry import PluginError
 from webapp.queue import enqueue_send
 from webapp.services import access, conversations
 from webapp.services.optouts import OPTED_OUT_ERROR, is_opted_out
@@ -216,7 +217,12 @@ def deliver(message_id: int) -> int | None:
 
     try:
         provider = current_app.extensions["parley"].provider(provider_name)
-        result = provider.send(outbound)
+    except PluginError as exc:  # e.g. a Plivo number while Plivo is disabled or unconfigured
+        provider = None
+        result = SendResult(status="failed", error_reason=f"Cannot send: {exc}.")
+    try:
+        if provider is not None:
+            result = provider.send(outbound)
     except Exception as exc:  # a provider must not raise, but one that does must not lose the message
         log.exception("provider %s raised while sending message %s", provider_name, message_id)
         result = SendResult(status="failed", error_reason=f"Provider error: {exc}", transient=True)
