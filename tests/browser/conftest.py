@@ -103,6 +103,7 @@ def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     expect(page).not_to_have_url(re.compile(r"/login"))
+    page.wait_for_load_state("load")  # app.js (menus, counters) is running, as for a person
 
 
 def sms_receive(app: Flask, from_phone: str, to_phone: str, text: str) -> None:
