@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import (
@@ -115,8 +116,6 @@ def add_event(conversation: Conversation, text: str, user: User | None = None) -
 
 def history(conversation: Conversation, limit: int = 500) -> list[Message]:
     """The conversation's messages, oldest first (the newest `limit`), authors loaded in one go."""
-    from sqlalchemy.orm import joinedload
-
     rows = db.session.scalars(
         select(Message)
         .options(joinedload(Message.author))
