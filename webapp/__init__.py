@@ -57,9 +57,12 @@ def create_app(config: object | None = None) -> Flask:
 def _tune_sqlite(engine) -> None:  # noqa: ANN001
     """WAL, a busy timeout and real transactions on every SQLite connection.
 
-    Transactions start with BEGIN IMMEDIATE: writers queue on the busy timeout instead of
-    failing with "database is locked" when a read turns into a write.
+    A transaction that may write starts with BEGIN IMMEDIATE: writers queue on the busy timeout
+    instead of failing with "database is locked" when a read turns into a write. GET and HEAD
+    requests only read, so they start a plain (deferred) BEGIN and run beside each other and beside
+    a writer (see `webapp.db_access`).
     """
+    from webapp.db_access import guard_read_only, read_only_request
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001
@@ -73,4 +76,13 @@ def _tune_sqlite(engine) -> None:  # noqa: ANN001
 
     @event.listens_for(engine, "begin")
     def on_begin(connection) -> None:  # noqa: ANN001
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = read_only_request()
+        connection.info["read_only"] = read_only
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def on_end(connection) -> None:  # noqa: ANN001
+        connection.info.pop("read_only", None)
+
+    event.listen(engine, "before_cursor_execute", guard_read_only)

@@ -64,6 +64,18 @@ def add_participant(conversation: Conversation, user: User) -> None:
     )
 
 
+def is_unread(conversation: Conversation, user: User) -> bool:
+    """Has a contact's message arrived since the user last read the conversation?"""
+    if conversation.last_inbound_at is None:
+        return False
+    read_at = db.session.scalar(
+        select(ReadMark.read_at).where(
+            ReadMark.user_id == user.id, ReadMark.conversation_id == conversation.id
+        )
+    )
+    return read_at is None or read_at < conversation.last_inbound_at
+
+
 def mark_read(conversation: Conversation, user: User) -> None:
     now = utcnow()
     upsert(

@@ -7,6 +7,7 @@ import uuid
 from flask import Blueprint, abort, request
 from flask_login import current_user
 
+from webapp.db_access import start_writing
 from webapp.extensions import db
 from webapp.models import Conversation
 from webapp.services import access, conversations, inbox, sending
@@ -46,11 +47,18 @@ def _render(conversation: Conversation, block: str = "conversation_pane", **extr
     return response
 
 
+def _mark_read(conversation: Conversation) -> None:
+    """Opening a conversation reads it; only a new inbound message makes that a write."""
+    if conversations.is_unread(conversation, current_user):
+        start_writing()
+        conversations.mark_read(conversation, current_user)
+        db.session.commit()
+
+
 @bp.get("/conversations/<int:conversation_id>")
 def show(conversation_id: int):  # noqa: ANN201
     conversation = _visible(conversation_id)
-    conversations.mark_read(conversation, current_user)
-    db.session.commit()
+    _mark_read(conversation)
     return _render(conversation)
 
 
@@ -58,8 +66,7 @@ def show(conversation_id: int):  # noqa: ANN201
 def live(conversation_id: int):  # noqa: ANN201
     """Polled by the open conversation: its header and thread, fresh."""
     conversation = _visible(conversation_id)
-    conversations.mark_read(conversation, current_user)
-    db.session.commit()
+    _mark_read(conversation)
     response = _render(conversation, "conversation_live")
     del response.headers["HX-Trigger"]
     return response

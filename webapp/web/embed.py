@@ -29,6 +29,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user, login_user, logout_user
 
+from webapp.db_access import writes
 from webapp.extensions import db
 from webapp.services import embedding
 
@@ -38,6 +39,7 @@ EMBEDDED = "embedded"  # session key: this session lives in a CRM's iframe
 
 
 @bp.get("/embed/launch")
+@writes
 def launch():  # noqa: ANN201
     secret = current_app.config.get("EMBED_SECRET", "")
     try:
@@ -62,6 +64,7 @@ def launch():  # noqa: ANN201
 
 
 @bp.get("/embed/check")
+@writes
 def check():  # noqa: ANN201
     """Did the session cookie come back? Go on to `next`, or offer the new-tab fallback."""
     try:

@@ -1,0 +1,50 @@
+"""Which requests only read the database: they skip SQLite's write lock (see `_tune_sqlite`).
+
+GET and HEAD requests are read-only unless their view is marked with `@writes`. A read-only SQLite
+transaction cannot safely turn into a write (another writer may have committed since it began), so
+a write there raises `WriteInReadOnlyRequest` on every run, in tests too, never only under load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import current_app, g, has_request_context, request
+
+from webapp.extensions import db
+
+View = TypeVar("View", bound=Callable)
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class WriteInReadOnlyRequest(RuntimeError):
+    pass
+
+
+def writes(view: View) -> View:
+    """Mark a GET view that writes (e.g. marking a conversation read): it takes the write lock."""
+    view.writes_on_get = True  # type: ignore[attr-defined]
+    return view
+
+
+def start_writing() -> None:
+    """In a read-only request that turns out to need a write: end its read transaction, so the next
+    statement begins one that takes the write lock. What was loaded is reloaded as needed."""
+    db.session.commit()
+    g.parley_writing = True
+
+
+def read_only_request() -> bool:
+    if not has_request_context() or request.method not in SAFE_METHODS or g.get("parley_writing"):
+        return False
+    view = current_app.view_functions.get(request.endpoint or "")
+    return not getattr(view, "writes_on_get", False)
+
+
+def guard_read_only(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, ARG001
+    if conn.info.get("read_only") and statement.lstrip()[:7].upper().startswith(WRITE_VERBS):
+        raise WriteInReadOnlyRequest(
+            f"{request.method} {request.path} wrote to the database; mark its view with @writes"
+        )
