@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import exists, or_, select, union
+from dataclasses import dataclass
 
+from flask import g
+from sqlalchemy import and_, exists, or_, select, union
+
+from webapp.db_access import read_only_request
 from webapp.extensions import db
 from webapp.models import (
+    Backing,
     Conversation,
     Participant,
     ReusableNumber,
@@ -68,14 +73,42 @@ def sendable_number(user: User, number_id: int | None) -> ReusableNumber:
     return number
 
 
+@dataclass(frozen=True)
+class InboxNumbers:
+    visible: tuple[int, ...]  # numbers all of whose conversations the user sees
+    bot_assigned: tuple[int, ...]  # bot-backed numbers where the user is an assigned agent
+
+
+def inbox_numbers(user: User) -> InboxNumbers:
+    """The numbers behind the user's inbox (one query; once per read-only request)."""
+    cache = g.setdefault("parley_inbox_numbers", {}) if read_only_request() else {}
+    if user.id not in cache:
+        queries = _accessible_selects(user)
+        if user.is_admin:
+            queries.append(
+                select(ReusableNumber.id).where(ReusableNumber.office_id.in_(_my_office_ids(user)))
+            )
+        rows = db.session.execute(
+            select(ReusableNumber.id, ReusableNumber.backing, number_agents.c.user_id)
+            .outerjoin(
+                number_agents,
+                and_(number_agents.c.number_id == ReusableNumber.id, number_agents.c.user_id == user.id),
+            )
+            .where(ReusableNumber.id.in_(union(*queries)))
+            .order_by(ReusableNumber.id)
+        ).all()
+        cache[user.id] = InboxNumbers(
+            visible=tuple(number_id for number_id, _, _ in rows),
+            bot_assigned=tuple(
+                number_id for number_id, backing, agent in rows if agent and backing == Backing.BOT
+            ),
+        )
+    return cache[user.id]
+
+
 def visible_number_ids(user: User) -> list[int]:
     """Numbers all of whose conversations the user sees (access, or admin of the number's office)."""
-    queries = _accessible_selects(user)
-    if user.is_admin:
-        queries.append(
-            select(ReusableNumber.id).where(ReusableNumber.office_id.in_(_my_office_ids(user)))
-        )
-    return sorted(set(db.session.scalars(union(*queries))))
+    return list(inbox_numbers(user).visible)
 
 
 def visible_conversation_clause(user: User, number_ids: list[int]):

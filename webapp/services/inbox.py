@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import and_, func, select, tuple_, union
+from sqlalchemy import and_, bindparam, exists, func, select, tuple_, union_all
 
 from webapp.extensions import db
 from webapp.models import (
-    Backing,
     Conversation,
+    OptOut,
     Participant,
     ReadMark,
     ReusableNumber,
     User,
-    number_agents,
 )
 from webapp.services import access
 from webapp.services.contacts import display_names
@@ -48,43 +48,70 @@ class InboxPage:
     next_cursor: str | None
 
 
-def _tab_clause(user: User, tab: str):
-    """SQL condition: a conversation in the user's tab.
+COUNT_CAP = 1000  # tab counts stop here ("999+"): a count costs the same whatever the backlog
 
-    Written as `id IN (a union of index-driven selects)` rather than an OR with a correlated EXISTS:
-    the OR made both databases walk every conversation with the same attention flag (most of the
-    table for Participating), so counts and pages grew with the data. Each select here reads only
-    the user's numbers or participations.
+
+def _own_numbers(user: User, tab: str) -> tuple[int, ...]:
+    numbers = access.inbox_numbers(user)
+    return numbers.visible if tab == NEEDS_ATTENTION else numbers.bot_assigned
+
+
+# The inbox statements are built once per shape (tab, how many numbers, page size) and cached;
+# a request only binds its values (`_params`): building them anew cost more than running them.
+def _branches(tab: str, own_count: int, columns: tuple, per_number: bool) -> list:
+    """Disjoint selects whose union is the tab, each read from an index in (activity, id) order.
+
+    Needs Attention: attention conversations on the user's visible numbers, plus those the user
+    joined on other numbers. Participating: conversations the user joined that do not need
+    attention, plus every such conversation on bot-backed numbers where the user is an agent.
+    With `per_number`, each number is its own select (to take each one's newest rows from the
+    inbox index and merge them); otherwise one select covers all of them (for counts).
     """
-    joined = select(Participant.conversation_id).where(Participant.user_id == user.id)
-    if tab == NEEDS_ATTENTION:
-        on_numbers = select(Conversation.id).where(
-            Conversation.number_id.in_(access.visible_number_ids(user)),
-            Conversation.needs_attention.is_(True),
-        )
-        return and_(Conversation.needs_attention.is_(True), Conversation.id.in_(union(on_numbers, joined)))
-    bot_numbers = list(
-        db.session.scalars(
-            select(number_agents.c.number_id)
-            .join(ReusableNumber, ReusableNumber.id == number_agents.c.number_id)
-            .where(number_agents.c.user_id == user.id, ReusableNumber.backing == Backing.BOT)
-        )
+    flag = Conversation.needs_attention == (tab == NEEDS_ATTENTION)  # "= true" is indexable
+    own = bindparam(f"{tab}_own", expanding=True)
+    joined = (
+        select(*columns)
+        .join(Participant, Participant.conversation_id == Conversation.id)
+        .where(Participant.user_id == bindparam("user_id"), flag)
     )
-    ids = joined
-    if bot_numbers:
-        on_bot_numbers = select(Conversation.id).where(
-            Conversation.number_id.in_(bot_numbers), Conversation.needs_attention.is_(False)
-        )
-        ids = union(joined, on_bot_numbers)
-    return and_(Conversation.needs_attention.is_(False), Conversation.id.in_(ids))
+    if not own_count:
+        return [joined]
+    joined = joined.where(Conversation.number_id.not_in(own))
+    if not per_number:
+        return [joined, select(*columns).where(Conversation.number_id.in_(own), flag)]
+    return [
+        joined,
+        *(
+            select(*columns).where(Conversation.number_id == bindparam(f"{tab}_own_{k}"), flag)
+            for k in range(own_count)
+        ),
+    ]
+
+
+def _params(user: User) -> dict:
+    params: dict = {"user_id": user.id}
+    for tab in TABS:
+        own = _own_numbers(user, tab)
+        params[f"{tab}_own"] = list(own)
+        params.update({f"{tab}_own_{k}": number_id for k, number_id in enumerate(own)})
+    return params
+
+
+@lru_cache(maxsize=512)
+def _counts_statement(attention_own: int, participating_own: int):
+    def capped(tab: str, own_count: int):
+        branches = _branches(tab, own_count, (Conversation.id,), per_number=False)
+        subqueries = [branch.limit(COUNT_CAP).subquery() for branch in branches]
+        return sum(select(func.count()).select_from(sub).scalar_subquery() for sub in subqueries)
+
+    return select(capped(NEEDS_ATTENTION, attention_own), capped(PARTICIPATING, participating_own))
 
 
 def counts(user: User) -> dict[str, int]:
-    return {
-        tab: db.session.scalar(select(func.count()).select_from(Conversation).where(_tab_clause(user, tab)))
-        or 0
-        for tab in TABS
-    }
+    """Conversations in each tab, up to COUNT_CAP (one query)."""
+    shape = (len(_own_numbers(user, tab)) for tab in TABS)
+    row = db.session.execute(_counts_statement(*shape), _params(user)).one()
+    return {tab: min(value, COUNT_CAP) for tab, value in zip(TABS, row, strict=True)}
 
 
 def encode_cursor(row: ConversationRow) -> str:
@@ -105,44 +132,84 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         return None
 
 
-def list_tab(user: User, tab: str, cursor: str | None = None, limit: int = 25) -> InboxPage:
-    if tab not in TABS:
-        tab = NEEDS_ATTENTION
-    query = (
-        select(Conversation, ReusableNumber.label, ReusableNumber.phone, ReadMark.read_at)
+@lru_cache(maxsize=512)
+def _page_statement(tab: str, own_count: int, limit: int, paged: bool):
+    newest = (Conversation.last_activity_at.desc(), Conversation.id.desc())
+    after = tuple_(
+        bindparam("after_at", type_=Conversation.last_activity_at.type), bindparam("after_id")
+    )
+    columns = (Conversation.id, Conversation.last_activity_at)
+    branches = []
+    for branch in _branches(tab, own_count, columns, per_number=True):
+        if paged:
+            branch = branch.where(tuple_(Conversation.last_activity_at, Conversation.id) < after)
+        branches.append(select(branch.order_by(*newest).limit(limit).subquery()))
+    candidates = union_all(*branches).subquery()
+    page_ids = (
+        select(candidates.c.id)
+        .order_by(candidates.c.last_activity_at.desc(), candidates.c.id.desc())
+        .limit(limit)
+        .subquery()
+    )
+    return (
+        select(
+            Conversation.id,
+            Conversation.contact_phone,
+            Conversation.last_message_preview,
+            Conversation.last_activity_at,
+            Conversation.last_inbound_at,
+            Conversation.mode,
+            Conversation.needs_attention,
+            ReusableNumber.label,
+            ReusableNumber.phone.label("number_phone"),
+            ReadMark.read_at,
+            exists().where(OptOut.phone == Conversation.contact_phone).label("opted_out"),
+        )
+        .join(page_ids, page_ids.c.id == Conversation.id)
         .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
         .outerjoin(
             ReadMark,
-            and_(ReadMark.conversation_id == Conversation.id, ReadMark.user_id == user.id),
+            and_(
+                ReadMark.conversation_id == Conversation.id,
+                ReadMark.user_id == bindparam("user_id"),
+            ),
         )
-        .where(_tab_clause(user, tab))
-        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
-        .limit(limit + 1)
+        .order_by(*newest)
     )
+
+
+def list_tab(user: User, tab: str, cursor: str | None = None, limit: int = 25) -> InboxPage:
+    """A page of the tab, newest activity first, after `cursor` (keyset pagination, no OFFSET).
+
+    Each branch reads at most limit + 1 rows from the inbox index; the newest of those make the
+    page, so a page costs the same at 1,000 or 1,000,000 conversations.
+    """
+    if tab not in TABS:
+        tab = NEEDS_ATTENTION
     after = decode_cursor(cursor)
+    params = _params(user)
     if after is not None:
-        query = query.where(tuple_(Conversation.last_activity_at, Conversation.id) < after)
-    results = db.session.execute(query).all()
+        params.update(after_at=after[0], after_id=after[1])
+    statement = _page_statement(tab, len(_own_numbers(user, tab)), limit + 1, after is not None)
+    results = db.session.execute(statement, params).all()
     has_more = len(results) > limit
     results = results[:limit]
-    phones = [conversation.contact_phone for conversation, *_ in results]
-    names = display_names(phones)
-    opted_out = opted_out_phones(phones)
+    names = display_names([r.contact_phone for r in results])
     rows = [
         ConversationRow(
-            id=conversation.id,
-            display_name=names[conversation.contact_phone],
-            phone=format_phone(conversation.contact_phone),
-            number_label=label or format_phone(number_phone),
-            preview=conversation.last_message_preview,
-            last_activity_at=conversation.last_activity_at,
-            unread=conversation.last_inbound_at is not None
-            and (read_at is None or read_at < conversation.last_inbound_at),
-            mode=conversation.mode,
-            needs_attention=conversation.needs_attention,
-            opted_out=conversation.contact_phone in opted_out,
+            id=r.id,
+            display_name=names[r.contact_phone],
+            phone=format_phone(r.contact_phone),
+            number_label=r.label or format_phone(r.number_phone),
+            preview=r.last_message_preview,
+            last_activity_at=r.last_activity_at,
+            unread=r.last_inbound_at is not None
+            and (r.read_at is None or r.read_at < r.last_inbound_at),
+            mode=r.mode,
+            needs_attention=r.needs_attention,
+            opted_out=bool(r.opted_out),
         )
-        for conversation, label, number_phone, read_at in results
+        for r in results
     ]
     next_cursor = encode_cursor(rows[-1]) if has_more and rows else None
     return InboxPage(tab=tab, rows=rows, next_cursor=next_cursor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
@@ -87,6 +88,7 @@ def parse_any_phone(text: str) -> str:
     return parse_us_phone(raw)
 
 
+@lru_cache(maxsize=8192)  # a pure function of the phone, called for every row of every list
 def format_phone(e164: str | None) -> str:
     """(202) 555-0143 for US numbers; international format otherwise."""
     if not e164:

@@ -45,6 +45,7 @@ def register(app: Flask) -> None:
     app.after_request(_security_headers)
     app.jinja_env.filters["phone"] = format_phone
     app.jinja_env.filters["when"] = format_when
+    app.jinja_env.filters["tab_count"] = format_tab_count
     app.jinja_env.globals["htmx_version"] = "2.0.11"
 
     @app.errorhandler(403)
@@ -69,6 +70,13 @@ def register(app: Flask) -> None:
     def server_error(error):  # noqa: ANN001, ANN202
         db.session.rollback()
         return _error_page(500, "Something went wrong", "Nothing was lost; please try again.")
+
+
+def format_tab_count(count: int) -> str:
+    """Tab counts stop at inbox.COUNT_CAP: "999+" says there are at least that many."""
+    from webapp.services.inbox import COUNT_CAP
+
+    return f"{COUNT_CAP - 1}+" if count >= COUNT_CAP else str(count)
 
 
 def format_when(moment: datetime | None) -> str:

@@ -1,0 +1,89 @@
+"""The inbox tabs page through every conversation they hold, newest first, each exactly once."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert
+
+from tests.conftest import login
+from webapp.extensions import db
+from webapp.models import Conversation, Participant
+from webapp.services import inbox
+
+HTMX = {"HX-Request": "true"}
+BASE = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+
+
+def walk(client, tab: str) -> list[int]:
+    """Every conversation id the tab shows, following "Load more" to the end."""
+    seen: list[int] = []
+    html = client.get(f"/inbox?tab={tab}", headers=HTMX).get_data(as_text=True)
+    for _ in range(50):
+        seen += [int(i) for i in re.findall(r'id="conv-link-(\d+)"', html)]
+        more = re.search(r'<li class="conv-more">\s*<a href="([^"]+)"', html)
+        if not more:
+            return seen
+        html = client.get(more.group(1).replace("&amp;", "&"), headers=HTMX).get_data(as_text=True)
+    raise AssertionError("the pages never ended")
+
+
+def test_tabs_merge_every_source_in_activity_order(client, setup, make, app):
+    app.config["INBOX_PAGE_SIZE"] = 3
+    make.office("Housing")
+    agent = setup["users"]["standard"]
+    numbers = {
+        "inbox": setup["number"],
+        "second inbox": make.number("+12025550101", inboxes=("Admissions",), label="Second"),
+        "bot": make.number("+12025550102", backing="bot", agents=("standard@example.edu",), label="Bot"),
+        "elsewhere": make.number("+12025550103", office="Housing", inboxes=("Housing",), label="Housing"),
+    }
+    expected: dict[str, list[tuple[datetime, int]]] = {"attention": [], "participating": []}
+    for k in range(40):
+        name = list(numbers)[k % 4]
+        attention = k % 3 != 0
+        joined = k % 5 == 0
+        # Pairs of conversations share a timestamp: the id breaks the tie.
+        at = BASE + timedelta(minutes=k // 2)
+        conversation = Conversation(
+            number=numbers[name], contact_phone=f"+1312555{k:04d}", needs_attention=attention,
+            last_activity_at=at, last_message_preview=f"Message {k}",
+        )
+        db.session.add(conversation)
+        db.session.flush()
+        if joined:
+            db.session.add(Participant(conversation_id=conversation.id, user_id=agent.id))
+        visible = name != "elsewhere" or joined
+        if attention and visible:
+            expected["attention"].append((at, conversation.id))
+        if not attention and (joined or name == "bot"):
+            expected["participating"].append((at, conversation.id))
+    db.session.commit()
+
+    login(client, "standard@example.edu")
+    for tab, wanted in expected.items():
+        order = [ident for _, ident in sorted(wanted, reverse=True)]
+        assert walk(client, tab) == order, tab
+        assert inbox.counts(agent)[tab] == len(order)
+
+
+def test_counts_stop_at_999_plus_and_the_list_still_pages(client, setup):
+    db.session.execute(
+        insert(Conversation),
+        [
+            {
+                "number_id": setup["number"].id, "contact_phone": f"+1617555{k:04d}",
+                "needs_attention": True, "last_activity_at": BASE + timedelta(seconds=k),
+                "last_message_preview": f"Question {k}", "mode": "agent",
+            }
+            for k in range(inbox.COUNT_CAP + 5)
+        ],
+    )
+    db.session.commit()
+    login(client, "standard@example.edu")
+    page = client.get("/inbox").get_data(as_text=True)
+    assert re.search(r'Needs Attention</span> <span class="count">999\+</span>', page)
+    assert re.search(r'Participating</span> <span class="count">0</span>', page)
+    assert "Question 1004" in page  # the newest first
+    assert inbox.counts(setup["users"]["standard"])["attention"] == inbox.COUNT_CAP
