@@ -6,11 +6,24 @@ that were launched do.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from webapp.extensions import db
 from webapp.models import NAMING_STATUSES, Campaign, CampaignContact
 from webapp.plugin_api import ContactName, ContactResolver
+
+# Built once: the inbox asks for a page of names on every refresh.
+NAMES_BY_PHONE = (
+    select(CampaignContact.phone, CampaignContact.first_name, CampaignContact.last_name, Campaign.name)
+    .join(Campaign, Campaign.id == CampaignContact.campaign_id)
+    .where(
+        CampaignContact.phone.in_(bindparam("phones", expanding=True)),
+        Campaign.status.in_(NAMING_STATUSES),
+        # A draft archived without launch never named anyone.
+        Campaign.launched_at.is_not(None),
+    )
+    .order_by(CampaignContact.phone, Campaign.launched_at.desc(), Campaign.id.desc())
+)
 
 
 class CampaignContactResolver(ContactResolver):
@@ -20,22 +33,7 @@ class CampaignContactResolver(ContactResolver):
     def resolve_many(self, phones: list[str]) -> dict[str, ContactName]:
         if not phones:
             return {}
-        rows = db.session.execute(
-            select(
-                CampaignContact.phone,
-                CampaignContact.first_name,
-                CampaignContact.last_name,
-                Campaign.name,
-            )
-            .join(Campaign, Campaign.id == CampaignContact.campaign_id)
-            .where(
-                CampaignContact.phone.in_(set(phones)),
-                Campaign.status.in_(NAMING_STATUSES),
-                # A draft archived without launch never named anyone.
-                Campaign.launched_at.is_not(None),
-            )
-            .order_by(CampaignContact.phone, Campaign.launched_at.desc(), Campaign.id.desc())
-        )
+        rows = db.session.execute(NAMES_BY_PHONE, {"phones": list(set(phones))})
         found: dict[str, ContactName] = {}
         for phone, first, last, campaign in rows:
             name = " ".join(part for part in (first, last) if part)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from flask import g
-from sqlalchemy import and_, exists, or_, select, union
+from sqlalchemy import and_, bindparam, exists, or_, select, union
 
 from webapp.db_access import read_only_request
 from webapp.extensions import db
@@ -25,22 +26,22 @@ class AccessDenied(Exception):
     """The user may not see or do this (answered 403, or 404 where existence would leak)."""
 
 
-def _my_office_ids(user: User):
-    return select(office_memberships.c.office_id).where(office_memberships.c.user_id == user.id)
+def _my_office_ids(user_id):  # noqa: ANN001, ANN202 (an id, or a bound parameter for one)
+    return select(office_memberships.c.office_id).where(office_memberships.c.user_id == user_id)
 
 
-def _accessible_selects(user: User) -> list:
+def _accessible_selects(user_id) -> list:  # noqa: ANN001
     return [
-        select(number_agents.c.number_id).where(number_agents.c.user_id == user.id),
+        select(number_agents.c.number_id).where(number_agents.c.user_id == user_id),
         select(number_inboxes.c.number_id).where(
-            number_inboxes.c.office_id.in_(_my_office_ids(user))
+            number_inboxes.c.office_id.in_(_my_office_ids(user_id))
         ),
     ]
 
 
 def accessible_number_ids_query(user: User):
     """Numbers the user has access to: an assigned agent, or a member of an assigned inbox's office."""
-    return union(*_accessible_selects(user))
+    return union(*_accessible_selects(user.id))
 
 
 def sendable_numbers(user: User) -> list[ReusableNumber]:
@@ -79,24 +80,32 @@ class InboxNumbers:
     bot_assigned: tuple[int, ...]  # bot-backed numbers where the user is an assigned agent
 
 
+@lru_cache(maxsize=2)
+def _inbox_numbers_statement(admin: bool):
+    """Built once (per role kind): every inbox request asks."""
+    user_id = bindparam("user_id")
+    queries = _accessible_selects(user_id)
+    if admin:
+        queries.append(
+            select(ReusableNumber.id).where(ReusableNumber.office_id.in_(_my_office_ids(user_id)))
+        )
+    return (
+        select(ReusableNumber.id, ReusableNumber.backing, number_agents.c.user_id)
+        .outerjoin(
+            number_agents,
+            and_(number_agents.c.number_id == ReusableNumber.id, number_agents.c.user_id == user_id),
+        )
+        .where(ReusableNumber.id.in_(union(*queries)))
+        .order_by(ReusableNumber.id)
+    )
+
+
 def inbox_numbers(user: User) -> InboxNumbers:
     """The numbers behind the user's inbox (one query; once per read-only request)."""
     cache = g.setdefault("parley_inbox_numbers", {}) if read_only_request() else {}
     if user.id not in cache:
-        queries = _accessible_selects(user)
-        if user.is_admin:
-            queries.append(
-                select(ReusableNumber.id).where(ReusableNumber.office_id.in_(_my_office_ids(user)))
-            )
-        rows = db.session.execute(
-            select(ReusableNumber.id, ReusableNumber.backing, number_agents.c.user_id)
-            .outerjoin(
-                number_agents,
-                and_(number_agents.c.number_id == ReusableNumber.id, number_agents.c.user_id == user.id),
-            )
-            .where(ReusableNumber.id.in_(union(*queries)))
-            .order_by(ReusableNumber.id)
-        ).all()
+        rows = db.session.execute(_inbox_numbers_statement(user.is_admin), {"user_id": user.id})
+        rows = rows.all()
         cache[user.id] = InboxNumbers(
             visible=tuple(number_id for number_id, _, _ in rows),
             bot_assigned=tuple(
