@@ -128,7 +128,3 @@ class Message(db.Model):
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
 
-    @property
-    def is_delayed(self) -> bool:
-        """Queued for longer than a healthy queue takes: the agent should know it is late."""
-        return self.status == Status.QUEUED and (utcnow() - self.created_at).total_seconds() > 30

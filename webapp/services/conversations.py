@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, select
 
 from webapp.extensions import db
 from webapp.models import (
@@ -17,6 +17,7 @@ from webapp.models import (
     Participant,
     ReadMark,
     ReusableNumber,
+    Status,
     User,
     utcnow,
 )
@@ -126,13 +127,47 @@ def add_event(conversation: Conversation, text: str, user: User | None = None) -
     return event
 
 
-def history(conversation: Conversation, limit: int = 500) -> list[Message]:
-    """The conversation's messages, oldest first (the newest `limit`), authors loaded in one go."""
-    rows = db.session.scalars(
-        select(Message)
-        .options(joinedload(Message.author))
-        .where(Message.conversation_id == conversation.id)
-        .order_by(Message.id.desc())
-        .limit(limit)
-    ).all()
-    return list(reversed(rows))
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One line of a conversation's thread, as the conversation pane shows it."""
+
+    id: int
+    direction: str
+    body: str
+    media_urls: list
+    author_kind: str
+    author_name: str | None
+    created_at: datetime
+    status: str
+    error_reason: str | None
+
+    @property
+    def is_delayed(self) -> bool:
+        """Queued for longer than a healthy queue takes: the agent should know it is late."""
+        return self.status == Status.QUEUED and (utcnow() - self.created_at).total_seconds() > 30
+
+
+# Built once: every open conversation and every live refresh reads it.
+HISTORY = (
+    select(
+        Message.id,
+        Message.direction,
+        Message.body,
+        Message.media_urls,
+        Message.author_kind,
+        User.name,
+        Message.created_at,
+        Message.status,
+        Message.error_reason,
+    )
+    .outerjoin(User, User.id == Message.author_user_id)
+    .where(Message.conversation_id == bindparam("conversation_id"))
+    .order_by(Message.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
+def history(conversation: Conversation, limit: int = 500) -> list[HistoryEntry]:
+    """The conversation's messages, oldest first (the newest `limit`), with their authors' names."""
+    rows = db.session.execute(HISTORY, {"conversation_id": conversation.id, "limit": limit})
+    return [HistoryEntry(*row) for row in reversed(rows.all())]
