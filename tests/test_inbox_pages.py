@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select, update
 
 from tests.conftest import login
 from webapp.extensions import db
@@ -87,3 +87,34 @@ def test_counts_stop_at_999_plus_and_the_list_still_pages(client, setup):
     assert re.search(r'Participating</span> <span class="count">0</span>', page)
     assert "Question 1004" in page  # the newest first
     assert inbox.counts(setup["users"]["standard"])["attention"] == inbox.COUNT_CAP
+
+
+def test_participations_follow_their_conversation(setup):
+    """The tabs read each participation's copy of its conversation's flag and activity: the
+    database keeps those copies exact, whichever way the conversation is written."""
+    agent = setup["users"]["standard"]
+    conversation = Conversation(
+        number=setup["number"], contact_phone="+13125550001", needs_attention=True,
+        last_activity_at=BASE, last_message_preview="Hi",
+    )
+    db.session.add(conversation)
+    db.session.flush()
+    db.session.add(Participant(conversation_id=conversation.id, user_id=agent.id))
+    db.session.commit()
+
+    def copy() -> tuple:
+        return db.session.execute(
+            select(Participant.number_id, Participant.needs_attention, Participant.last_activity_at)
+            .where(Participant.conversation_id == conversation.id)
+        ).one()
+
+    assert copy() == (setup["number"].id, True, BASE)
+    conversation.needs_attention = False
+    conversation.last_activity_at = BASE + timedelta(hours=1)
+    db.session.commit()
+    assert copy() == (setup["number"].id, False, BASE + timedelta(hours=1))
+    db.session.execute(
+        update(Conversation).where(Conversation.id == conversation.id).values(needs_attention=True)
+    )
+    db.session.commit()
+    assert copy() == (setup["number"].id, True, BASE + timedelta(hours=1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, FetchedValue, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -73,13 +73,25 @@ class Participant(db.Model):
     """An agent who sent or replied in a conversation."""
 
     __tablename__ = "conversation_participants"
-    __table_args__ = (Index("ix_participants_user", "user_id", "conversation_id"),)
+    __table_args__ = (
+        Index("ix_participants_user", "user_id", "conversation_id"),
+        # The user's tabs, newest first, from one index range (see inbox._branches).
+        Index(
+            "ix_participants_inbox", "user_id", "needs_attention", "last_activity_at", "conversation_id"
+        ),
+    )
 
     conversation_id: Mapped[int] = mapped_column(
         ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
     )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Copies of the conversation's inbox fields, written only by database triggers (migration 0006).
+    number_id: Mapped[int | None] = mapped_column(server_default=FetchedValue())
+    needs_attention: Mapped[bool | None] = mapped_column(server_default=FetchedValue())
+    last_activity_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, server_default=FetchedValue()
+    )
 
 
 class ReadMark(db.Model):

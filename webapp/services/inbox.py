@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, exists, func, select, tuple_, union_all
+from sqlalchemy import and_, bindparam, exists, func, select, tuple_, union
 
 from webapp.extensions import db
 from webapp.models import (
@@ -58,34 +58,28 @@ def _own_numbers(user: User, tab: str) -> tuple[int, ...]:
 
 # The inbox statements are built once per shape (tab, how many numbers, page size) and cached;
 # a request only binds its values (`_params`): building them anew cost more than running them.
-def _branches(tab: str, own_count: int, columns: tuple, per_number: bool) -> list:
-    """Disjoint selects whose union is the tab, each read from an index in (activity, id) order.
+#
+# A tab is the union of two sources, each read from an index in (activity, id) order:
+# - the user's participations (their copies of the conversation's flag and last activity,
+#   ix_participants_inbox): Needs Attention holds those needing attention, Participating the rest;
+# - the user's "own" numbers (ix_conversations_inbox): for Needs Attention every number whose
+#   conversations the user sees, for Participating the bot-backed numbers where they are an agent.
 
-    Needs Attention: attention conversations on the user's visible numbers, plus those the user
-    joined on other numbers. Participating: conversations the user joined that do not need
-    attention, plus every such conversation on bot-backed numbers where the user is an agent.
-    With `per_number`, each number is its own select (to take each one's newest rows from the
-    inbox index and merge them); otherwise one select covers all of them (for counts).
-    """
-    flag = Conversation.needs_attention == (tab == NEEDS_ATTENTION)  # "= true" is indexable
-    own = bindparam(f"{tab}_own", expanding=True)
-    joined = (
-        select(*columns)
-        .join(Participant, Participant.conversation_id == Conversation.id)
-        .where(Participant.user_id == bindparam("user_id"), flag)
+
+def _joined(tab: str):
+    """The user's participations in the tab, as (id, last_activity_at)."""
+    return select(
+        Participant.conversation_id.label("id"), Participant.last_activity_at.label("last_activity_at")
+    ).where(
+        Participant.user_id == bindparam("user_id"),
+        Participant.needs_attention == (tab == NEEDS_ATTENTION),  # "= true" is indexable
     )
-    if not own_count:
-        return [joined]
-    joined = joined.where(Conversation.number_id.not_in(own))
-    if not per_number:
-        return [joined, select(*columns).where(Conversation.number_id.in_(own), flag)]
-    return [
-        joined,
-        *(
-            select(*columns).where(Conversation.number_id == bindparam(f"{tab}_own_{k}"), flag)
-            for k in range(own_count)
-        ),
-    ]
+
+
+def _on_number(tab: str, number):  # noqa: ANN001
+    return select(Conversation.id, Conversation.last_activity_at).where(
+        Conversation.number_id == number, Conversation.needs_attention == (tab == NEEDS_ATTENTION)
+    )
 
 
 def _params(user: User) -> dict:
@@ -99,10 +93,18 @@ def _params(user: User) -> dict:
 
 @lru_cache(maxsize=512)
 def _counts_statement(attention_own: int, participating_own: int):
+    """Each tab counted as two disjoint parts, each stopping at COUNT_CAP rows."""
+
     def capped(tab: str, own_count: int):
-        branches = _branches(tab, own_count, (Conversation.id,), per_number=False)
-        subqueries = [branch.limit(COUNT_CAP).subquery() for branch in branches]
-        return sum(select(func.count()).select_from(sub).scalar_subquery() for sub in subqueries)
+        parts = [_joined(tab)]
+        if own_count:
+            own = bindparam(f"{tab}_own", expanding=True)
+            parts = [
+                parts[0].where(Participant.number_id.not_in(own)),
+                _on_number(tab, Conversation.number_id).where(Conversation.number_id.in_(own)),
+            ]
+        limited = [part.limit(COUNT_CAP).subquery() for part in parts]
+        return sum(select(func.count()).select_from(sub).scalar_subquery() for sub in limited)
 
     return select(capped(NEEDS_ATTENTION, attention_own), capped(PARTICIPATING, participating_own))
 
@@ -134,23 +136,30 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
 
 @lru_cache(maxsize=512)
 def _page_statement(tab: str, own_count: int, limit: int, paged: bool):
-    newest = (Conversation.last_activity_at.desc(), Conversation.id.desc())
+    """The newest `limit` rows of each source merged: the page is the newest `limit` of those.
+
+    Sources overlap (a participation on an own number), so the merge is a UNION, not UNION ALL.
+    """
     after = tuple_(
         bindparam("after_at", type_=Conversation.last_activity_at.type), bindparam("after_id")
     )
-    columns = (Conversation.id, Conversation.last_activity_at)
-    branches = []
-    for branch in _branches(tab, own_count, columns, per_number=True):
+    sources = [_joined(tab)]
+    sources += [_on_number(tab, bindparam(f"{tab}_own_{k}")) for k in range(own_count)]
+    newest_of_each = []
+    for source in sources:
+        ident, at = source.selected_columns
         if paged:
-            branch = branch.where(tuple_(Conversation.last_activity_at, Conversation.id) < after)
-        branches.append(select(branch.order_by(*newest).limit(limit).subquery()))
-    candidates = union_all(*branches).subquery()
+            source = source.where(tuple_(at, ident) < after)
+        source = source.order_by(at.desc(), ident.desc()).limit(limit)
+        newest_of_each.append(select(source.subquery()))
+    candidates = union(*newest_of_each).subquery()
     page_ids = (
         select(candidates.c.id)
         .order_by(candidates.c.last_activity_at.desc(), candidates.c.id.desc())
         .limit(limit)
         .subquery()
     )
+    newest = (Conversation.last_activity_at.desc(), Conversation.id.desc())
     return (
         select(
             Conversation.id,
