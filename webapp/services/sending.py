@@ -182,10 +182,16 @@ def _queue_outbound(
         if existing is None:
             raise
         return existing
-    message_id = message.id
-    db.session.commit()
-    enqueue_send(message_id)
-    return db.session.get(Message, message_id)
+    # Nothing else wrote these rows: keep their values past the commit rather than reload them
+    # in a second write transaction.
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+    enqueue_send(message.id)
+    return message
 
 
 def deliver(message_id: int) -> int | None:

@@ -37,8 +37,8 @@ def new():  # noqa: ANN201
             # A CRM deep link to compose: show a Limited user what Parley knows about the contact.
             return redirect(url_for("contacts.lookup", phone=to, **{"from": "compose"}))
         abort(403, "Your role, Texting - Limited, cannot create 1:1 texts.")
-    numbers = access.sendable_numbers(current_user)
     if request.method == "GET":
+        numbers = access.sendable_numbers(current_user)
         form = {
             "number_id": str(numbers[0].id) if len(numbers) == 1 else "",
             "to": request.args.get("to", "")[:40],
@@ -63,7 +63,7 @@ def new():  # noqa: ANN201
     except sending.ComposeErrors as exc:
         # htmx swaps only 2xx answers, so the fragment comes back 200; a plain post gets 422.
         status = 200 if request.headers.get("HX-Request") else 422
-        return _render(numbers, form, exc.errors, status)
+        return _render(access.sendable_numbers(current_user), form, exc.errors, status)
     except access.AccessDenied:
         abort(403)
     return redirect_to(url_for("conversations.show", conversation_id=message.conversation_id))
