@@ -198,6 +198,30 @@ def test_concurrent_duplicate_deliveries_are_stored_once(app, setup, plivo_numbe
     assert count(Conversation) == 1
 
 
+def test_concurrent_first_messages_from_a_new_phone_all_land(app, setup, plivo_number):
+    """A new contact's burst of texts arrives at once: one conversation, every message, no 5xx."""
+    forms = [sms(f"Part {k} of my question") for k in range(12)]
+    barrier = threading.Barrier(len(forms))
+    statuses: list[int] = []
+    db.session.commit()
+
+    def deliver(form: dict) -> None:
+        with app.app_context():
+            client = app.test_client()
+            barrier.wait()
+            statuses.append(client.post(PATH, data=form, headers=v3_headers(URL, form)).status_code)
+
+    threads = [threading.Thread(target=deliver, args=(form,)) for form in forms]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert statuses == [200] * len(forms)
+    assert sorted(m.body for m in stored_messages()) == sorted(f["Text"] for f in forms)
+    assert count(Conversation) == 1
+
+
 def test_mms_media_links_are_kept_and_shown(client, setup, plivo_number):
     media = [f"https://media.plivo.com/Account/{i}/Media/photo{i}.jpg" for i in (1, 2, 3)]
     form = sms(Type="mms", MediaCount="3", Media1=media[0], Media2=media[1], Media10=media[2],
