@@ -67,7 +67,9 @@ def seed(setup: dict) -> Conversation:
             last_activity_at=base + timedelta(minutes=k), last_message_preview=f"Message {k}",
         )
         db.session.add(conversation)
-        db.session.add(CampaignContact(campaign_id=campaign.id, first_name="Pat", last_name="Lee", phone=phone))
+        db.session.add(
+            CampaignContact(campaign_id=campaign.id, first_name="Pat", last_name="Lee", phone=phone)
+        )
         db.session.flush()
         if k % 3 == 0:
             db.session.add(Participant(conversation_id=conversation.id, user_id=agent.id))
@@ -89,7 +91,8 @@ def test_inbox_tabs_read_their_indexes(client, setup):
         if tab == "attention":  # the user's numbers: Participating has no bot numbers here
             # PostgreSQL may pick the (number, phone) index on tables this small: either
             # starts from the number; at scale it takes the inbox index (docs/benchmarks-notes.md).
-            wanted = "ix_conversations_inbox" if db.engine.dialect.name == "sqlite" else "Index Cond: ((number_id"
+            sqlite = db.engine.dialect.name == "sqlite"
+            wanted = "ix_conversations_inbox" if sqlite else "Index Cond: ((number_id"
             assert wanted in page.replace("\n", " "), page
             assert wanted in counts.replace("\n", " "), counts
         for plan in (page, counts):
