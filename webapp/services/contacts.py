@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, bindparam, exists, func, or_, select
 
 from webapp.extensions import db
 from webapp.models import (
@@ -13,6 +14,7 @@ from webapp.models import (
     Campaign,
     CampaignContact,
     Conversation,
+    Participant,
     ReusableNumber,
     User,
     office_memberships,
@@ -38,11 +40,19 @@ def display_name(phone: str) -> str:
 
 
 @dataclass(frozen=True)
+class ContactConversation:
+    id: int
+    number_label: str
+    last_activity_at: datetime
+    needs_attention: bool
+
+
+@dataclass(frozen=True)
 class LookupResult:
     phone: str  # E.164
     display_name: str
     opted_out: bool
-    conversations: list  # (Conversation, ReusableNumber) visible to the user, newest first
+    conversations: list[ContactConversation]  # visible to the user, newest first
     listed_as: str = ""  # the campaign-list name a name search matched, when it differs
 
 
@@ -64,6 +74,30 @@ def lookup(user: User, phone: str) -> LookupResult:
     return describe(user, [phone])[0]
 
 
+# Built once: every lookup runs it. Visible: on a number the user sees, or joined by them.
+CONVERSATIONS_OF_PHONES = (
+    select(
+        Conversation.contact_phone,
+        Conversation.id,
+        func.coalesce(ReusableNumber.label, ReusableNumber.phone),
+        Conversation.last_activity_at,
+        Conversation.needs_attention,
+    )
+    .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
+    .where(
+        Conversation.contact_phone.in_(bindparam("phones", expanding=True)),
+        or_(
+            Conversation.number_id.in_(bindparam("visible", expanding=True)),
+            exists().where(
+                Participant.conversation_id == Conversation.id,
+                Participant.user_id == bindparam("user_id"),
+            ),
+        ),
+    )
+    .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+)
+
+
 def describe(
     user: User, phones: list[str], listed_as: dict[str, str] | None = None
 ) -> list[LookupResult]:
@@ -74,17 +108,12 @@ def describe(
     if not phones:
         return []
     rows = db.session.execute(
-        select(Conversation, ReusableNumber)
-        .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
-        .where(
-            Conversation.contact_phone.in_(set(phones)),
-            access.visible_conversation_clause(user, access.visible_number_ids(user)),
-        )
-        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
-    ).all()
-    by_phone: dict[str, list] = {phone: [] for phone in phones}
-    for conversation, number in rows:
-        by_phone[conversation.contact_phone].append((conversation, number))
+        CONVERSATIONS_OF_PHONES,
+        {"phones": list(set(phones)), "visible": access.visible_number_ids(user), "user_id": user.id},
+    )
+    by_phone: dict[str, list[ContactConversation]] = {phone: [] for phone in phones}
+    for phone, *fields in rows:
+        by_phone[phone].append(ContactConversation(*fields))
     names = display_names(phones)
     opted_out = opted_out_phones(phones)
     listed_as = listed_as or {}

@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
@@ -46,14 +46,18 @@ def keyword_intent(text: str) -> Intent | None:
     return None
 
 
+# Built once: every send, inbound message and contact lookup asks.
+OPTED_OUT = select(OptOut.phone).where(OptOut.phone.in_(bindparam("phones", expanding=True)))
+
+
 def is_opted_out(phone: str) -> bool:
-    return db.session.get(OptOut, phone) is not None
+    return bool(opted_out_phones([phone]))
 
 
 def opted_out_phones(phones: list[str]) -> set[str]:
     if not phones:
         return set()
-    return set(db.session.scalars(select(OptOut.phone).where(OptOut.phone.in_(set(phones)))))
+    return set(db.session.scalars(OPTED_OUT, {"phones": list(set(phones))}))
 
 
 def opt_out(phone: str, source: str, user: User | None = None, detail: str = "") -> bool:
