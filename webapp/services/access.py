@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from flask import g
 from sqlalchemy import and_, bindparam, exists, or_, select, union
+from sqlalchemy.orm import joinedload
 
 from webapp.db_access import read_only_request
 from webapp.extensions import db
@@ -120,21 +121,30 @@ def visible_number_ids(user: User) -> list[int]:
     return list(inbox_numbers(user).visible)
 
 
-def visible_conversation_clause(user: User, number_ids: list[int]):
+def visible_conversation_clause(user_id, number_ids):  # noqa: ANN001, ANN201 (values or bound parameters)
     """SQL condition: a conversation the user may see (by number, or as a participant)."""
     participant = exists().where(
-        Participant.conversation_id == Conversation.id, Participant.user_id == user.id
+        Participant.conversation_id == Conversation.id, Participant.user_id == user_id
     )
     return or_(Conversation.number_id.in_(number_ids), participant)
+
+
+# Built once: every open conversation, reply and refresh asks. Its number comes along.
+VISIBLE_CONVERSATION = (
+    select(Conversation)
+    .options(joinedload(Conversation.number))
+    .where(
+        Conversation.id == bindparam("conversation_id"),
+        visible_conversation_clause(bindparam("user_id"), bindparam("visible", expanding=True)),
+    )
+)
 
 
 def visible_conversation(user: User, conversation_id: int) -> Conversation:
     """The conversation, when visible to the user; AccessDenied otherwise (answered 404)."""
     conversation = db.session.scalar(
-        select(Conversation).where(
-            Conversation.id == conversation_id,
-            visible_conversation_clause(user, visible_number_ids(user)),
-        )
+        VISIBLE_CONVERSATION,
+        {"conversation_id": conversation_id, "user_id": user.id, "visible": visible_number_ids(user)},
     )
     if conversation is None:
         raise AccessDenied("conversation not visible")
