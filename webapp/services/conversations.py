@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
 from webapp.models import (
@@ -33,29 +34,35 @@ class ConversationError(Exception):
 def get_or_create(number: ReusableNumber, contact_phone: str) -> Conversation:
     """The conversation of a number and phone, created in the number's backing mode if new.
 
-    Safe under concurrency: the unique (number, phone) constraint decides, not a check.
+    One statement, safe under concurrency: an upsert on the unique (number, phone) constraint
+    returns the row whether this call made it or found it.
     """
-    insert_ignoring_conflict(
-        Conversation,
-        ["number_id", "contact_phone"],
-        number_id=number.id,
-        contact_phone=contact_phone,
-        mode=number.backing,
-        needs_attention=False,
-        last_activity_at=utcnow(),
-        last_message_preview="",
-    )
-    return db.session.scalars(
-        select(Conversation).where(
-            Conversation.number_id == number.id, Conversation.contact_phone == contact_phone
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(Conversation)
+        .values(
+            number_id=number.id,
+            contact_phone=contact_phone,
+            mode=number.backing,
+            needs_attention=False,
+            last_activity_at=utcnow(),
+            last_message_preview="",
+            created_at=utcnow(),
         )
-    ).one()
+        # A no-op update, so that RETURNING also gives the row that was already there.
+        .on_conflict_do_update(
+            index_elements=["number_id", "contact_phone"], set_={"number_id": number.id}
+        )
+        .returning(Conversation)
+        .execution_options(populate_existing=True)
+    )
+    return db.session.scalars(statement).one()
 
 
-def touch(conversation: Conversation, message: Message, at: datetime | None = None) -> None:
+def touch(conversation: Conversation, body: str, has_media: bool, at: datetime | None = None) -> None:
     """Move the conversation to the top of lists with this message as its preview."""
     conversation.last_activity_at = at or utcnow()
-    preview = message.body or ("(picture)" if message.media_urls else "")
+    preview = body or ("(picture)" if has_media else "")
     conversation.last_message_preview = preview[:PREVIEW_LENGTH]
 
 

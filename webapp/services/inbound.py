@@ -6,7 +6,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from webapp.extensions import db
 from webapp.models import (
@@ -21,7 +21,7 @@ from webapp.models import (
 )
 from webapp.plugin_api import InboundMessage
 from webapp.services import conversations, optouts
-from webapp.services.dbutil import insert_ignoring_conflict
+from webapp.services.dbutil import inserted_key
 from webapp.services.phones import normalise_provider_phone
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,12 @@ class Received:
     duplicate: bool = False
 
 
+# Built once: every inbound message asks.
+ACTIVE_NUMBER = select(ReusableNumber).where(
+    ReusableNumber.phone == bindparam("phone"), ReusableNumber.active.is_(True)
+)
+
+
 def receive(inbound: InboundMessage, provider: str) -> Received:
     """Store an inbound message once and route it (needs attention, opt-outs, HELP).
 
@@ -47,11 +53,7 @@ def receive(inbound: InboundMessage, provider: str) -> Received:
     """
     contact_phone = normalise_provider_phone(inbound.from_phone)
     number_phone = normalise_provider_phone(inbound.to_phone)
-    number = db.session.scalar(
-        select(ReusableNumber).where(
-            ReusableNumber.phone == number_phone, ReusableNumber.active.is_(True)
-        )
-    )
+    number = db.session.scalar(ACTIVE_NUMBER, {"phone": number_phone})
     if number is None:
         raise InboundError(f"{number_phone} is not an active reusable number")
 
@@ -59,7 +61,7 @@ def receive(inbound: InboundMessage, provider: str) -> Received:
     provider_message_id = inbound.provider_message_id or f"local-{uuid.uuid4()}"
     conversation = conversations.get_or_create(number, contact_phone)
     now = utcnow()
-    inserted = insert_ignoring_conflict(
+    message_id = inserted_key(
         Message,
         ["provider", "provider_message_id"],
         conversation_id=conversation.id,
@@ -73,7 +75,7 @@ def receive(inbound: InboundMessage, provider: str) -> Received:
         created_at=now,
         updated_at=now,
     )
-    if not inserted:
+    if message_id is None:
         db.session.rollback()
         existing = db.session.scalars(
             select(Message).where(
@@ -82,19 +84,14 @@ def receive(inbound: InboundMessage, provider: str) -> Received:
             )
         ).one()
         return Received(existing.conversation_id, existing.id, duplicate=True)
-    message = db.session.scalars(
-        select(Message).where(
-            Message.provider == provider, Message.provider_message_id == provider_message_id
-        )
-    ).one()
 
-    conversations.touch(conversation, message, now)
+    conversations.touch(conversation, inbound.body, bool(inbound.media_urls), now)
     conversation.last_inbound_at = now
     intent = _intent(inbound)
     automatic_reply = _handle_keywords(intent, conversation, number, provider)
     # Keywords (STOP, START, HELP…) are Parley's to answer, never the bot's.
     bot_answers = intent is None and _route(conversation)
-    conversation_id, message_id = conversation.id, message.id
+    conversation_id = conversation.id
     db.session.commit()
     if automatic_reply:
         from webapp.services.sending import send_automatic

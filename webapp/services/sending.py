@@ -172,7 +172,7 @@ def _queue_outbound(
         conversations.add_participant(conversation, sender)
         conversation.needs_attention = False
         conversations.mark_read(conversation, sender)
-    conversations.touch(conversation, message)
+    conversations.touch(conversation, text, False)
     try:
         db.session.flush()
     except IntegrityError:
