@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import re
+import warnings
 from pathlib import Path
 
 import brotli
@@ -89,6 +91,17 @@ def test_compressed_static_file_revalidates_with_304(client):
 
     assert again.status_code == 304
     assert again.data == b""
+
+
+def test_closing_a_compressed_static_response_closes_its_file(client):
+    etag = client.get(CSS, headers={"Accept-Encoding": "gzip"}).headers["ETag"]
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        client.get(CSS, headers={"Accept-Encoding": "gzip"}).close()
+        client.get(CSS, headers={"Accept-Encoding": "gzip", "If-None-Match": etag}).close()  # 304
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 def test_range_request_is_not_compressed(client):

@@ -85,7 +85,13 @@ def _compress(response: Response) -> Response:
     content (a 206's Content-Range counts uncompressed bytes)."""
     if request.endpoint == "health.healthz" or response.status_code == 206:
         return response
-    return current_app.extensions["compress"].after_request(response)
+    body = response.response
+    response = current_app.extensions["compress"].after_request(response)
+    if response.response is not body and hasattr(body, "close"):
+        # A streamed body (a static file) was wrapped in a compressing generator, or dropped for a 304:
+        # closing the response must still close the file.
+        response.call_on_close(body.close)
+    return response
 
 
 def _tune_sqlite(engine) -> None:  # noqa: ANN001
