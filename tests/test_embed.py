@@ -470,9 +470,9 @@ def test_pages_have_no_inline_scripts_or_styles(client, setup):
 
 # ---- Page weight ----
 
-# Bytes, uncompressed: HTML + CSS + JS of the first inbox load with a full page of conversations
-# (about 97 KB when this was written; the README reports it). Room to grow, not for a framework.
-PAGE_WEIGHT_BUDGET = 128_000
+# Bytes, uncompressed: HTML + CSS + JS of the first inbox load with a full page of conversations,
+# inside the CRM frame: issue 8's 100 KB, as tests/test_page_weight.py checks outside it.
+PAGE_WEIGHT_BUDGET = 100 * 1024
 
 
 def test_first_inbox_load_stays_small(client, setup):

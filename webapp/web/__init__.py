@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from webapp.extensions import db, login_manager
 from webapp.models import User
 from webapp.services.phones import format_phone
+from webapp.web.rendering import DedentHtml
 
 # Endpoints anyone may reach; every other route needs a signed-in user.
 PUBLIC_ENDPOINTS = {"auth.login", "static", "health.healthz"}
@@ -43,6 +44,7 @@ def register(app: Flask) -> None:
 
     app.before_request(_require_login)
     app.after_request(_security_headers)
+    app.jinja_env.add_extension(DedentHtml)
     app.jinja_env.filters["phone"] = format_phone
     app.jinja_env.filters["when"] = format_when
     app.jinja_env.filters["tab_count"] = format_tab_count

@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Response, make_response, render_template, request
+from jinja2.ext import Extension
 from jinja2_fragments.flask import render_block
+
+INDENTATION = re.compile(r"^[ \t]+", re.MULTILINE)
+
+
+class DedentHtml(Extension):
+    """Drops the indentation of every line of an .html template when it is compiled (once, not per
+    request): about a fifth of a rendered page (issue 8). The sources stay indented for people.
+
+    Safe for HTML because every line break stays, so words and inline elements keep their space.
+    Whitespace does matter inside <pre>, <textarea> and `white-space: pre*` elements: keep what the
+    template puts there on one line (the message and answer bodies are variables, never touched).
+    """
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        if name is None or not name.endswith(".html"):
+            return source
+        return INDENTATION.sub("", source)
 
 
 def wants_fragment() -> bool:
