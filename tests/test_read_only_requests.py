@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -65,3 +66,22 @@ def test_a_write_in_a_read_only_request_fails_at_once(app):
     with app.test_request_context("/inbox", method="POST"):
         db.session.execute(insert(Office).values(name="Allowed"))
         db.session.commit()
+
+
+def test_a_writer_waits_for_the_write_lock_then_succeeds(client, setup):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's single write lock")
+    login(client, "standard@example.edu")
+    db.session.commit()
+    writer = sqlite3.connect(db.engine.url.database, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")  # another process is writing for a moment
+    release = threading.Timer(0.3, writer.rollback)
+    release.start()
+    try:
+        started = time.monotonic()
+        response = compose(client, setup["number"].id, "2025550143", "Hello")
+        assert response.status_code == 303
+        assert 0.2 < time.monotonic() - started < 3
+    finally:
+        release.join()
+        writer.close()

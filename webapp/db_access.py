@@ -7,7 +7,8 @@ a write there raises `WriteInReadOnlyRequest` on every run, in tests too, never 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from flask import current_app, g, has_request_context, request
@@ -36,8 +37,33 @@ def start_writing() -> None:
     g.parley_writing = True
 
 
+@contextmanager
+def read_first() -> Iterator[None]:
+    """Reads that come before a request's writes (the signed-in user), in a read-only transaction
+    ended at the block's end, with what it loaded kept: the write lock is then held only for the
+    view's own work. A request that only reads stays in one transaction."""
+    if read_only_request():
+        yield
+        return
+    g.parley_reading = True
+    try:
+        yield
+    finally:
+        g.parley_reading = False
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
 def read_only_request() -> bool:
-    if not has_request_context() or request.method not in SAFE_METHODS or g.get("parley_writing"):
+    if not has_request_context():
+        return False
+    if g.get("parley_reading"):
+        return True
+    if request.method not in SAFE_METHODS or g.get("parley_writing"):
         return False
     view = current_app.view_functions.get(request.endpoint or "")
     return not getattr(view, "writes_on_get", False)

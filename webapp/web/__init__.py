@@ -8,6 +8,7 @@ from flask import Flask, Response, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
+from webapp.db_access import read_first
 from webapp.extensions import db, login_manager
 from webapp.models import User
 from webapp.services.phones import format_phone
@@ -107,7 +108,9 @@ def _require_login():  # noqa: ANN202
     endpoint = request.endpoint or ""
     if endpoint in PUBLIC_ENDPOINTS or endpoint.startswith(PUBLIC_PREFIXES):
         return None
-    if not current_user.is_authenticated:
+    with read_first():
+        signed_in = current_user.is_authenticated
+    if not signed_in:
         return unauthorized()
     return None
 
