@@ -21,6 +21,7 @@ from webapp.models import (
     number_inboxes,
     office_memberships,
 )
+from webapp.services.dbutil import read_rows
 
 
 class AccessDenied(Exception):
@@ -105,7 +106,7 @@ def inbox_numbers(user: User) -> InboxNumbers:
     """The numbers behind the user's inbox (one query; once per read-only request)."""
     cache = g.setdefault("parley_inbox_numbers", {}) if read_only_request() else {}
     if user.id not in cache:
-        rows = db.session.execute(_inbox_numbers_statement(user.is_admin), {"user_id": user.id})
+        rows = read_rows(_inbox_numbers_statement(user.is_admin), {"user_id": user.id})
         rows = rows.all()
         cache[user.id] = InboxNumbers(
             visible=tuple(number_id for number_id, _, _ in rows),

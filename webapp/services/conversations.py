@@ -22,7 +22,7 @@ from webapp.models import (
     User,
     utcnow,
 )
-from webapp.services.dbutil import insert_ignoring_conflict, upsert
+from webapp.services.dbutil import insert_ignoring_conflict, read_rows, upsert
 
 PREVIEW_LENGTH = 120
 
@@ -176,5 +176,5 @@ HISTORY = (
 
 def history(conversation: Conversation, limit: int = 500) -> list[HistoryEntry]:
     """The conversation's messages, oldest first (the newest `limit`), with their authors' names."""
-    rows = db.session.execute(HISTORY, {"conversation_id": conversation.id, "limit": limit})
+    rows = read_rows(HISTORY, {"conversation_id": conversation.id, "limit": limit})
     return [HistoryEntry(*row) for row in reversed(rows.all())]
