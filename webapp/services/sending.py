@@ -6,6 +6,7 @@ The message row is committed as `queued` before any provider call, so nothing ac
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
@@ -69,10 +70,21 @@ def validate_body(body: str | None) -> str:
     return text
 
 
-def create_text(
+@dataclass(frozen=True)
+class CheckedText:
+    """A compose form that passed every check, ready to queue."""
+
+    number: ReusableNumber
+    phone: str
+    text: str
+    idempotency_key: str | None
+    existing: Message | None  # the same form, submitted before
+
+
+def check_text(
     sender: User, number_id: int | None, to: str, body: str, idempotency_key: str | None = None
-) -> Message:
-    """A 1:1 text from the compose form. Continues the conversation if one exists."""
+) -> CheckedText:
+    """Every check of a compose form (reads only); ComposeErrors names each field that fails."""
     if not sender.can_create_texts:
         raise access.AccessDenied("this role cannot create 1:1 texts")
     errors: dict[str, str] = {}
@@ -94,12 +106,30 @@ def create_text(
         raise ComposeErrors(errors)
     assert number is not None and phone is not None
     existing = _by_idempotency_key(idempotency_key)
-    if existing is not None:
-        return existing
-    if is_opted_out(phone):
+    if existing is None and is_opted_out(phone):
         raise ComposeErrors({"form": OPTED_OUT_ERROR})
-    conversation = conversations.get_or_create(number, phone)
-    return _queue_outbound(conversation, number, text, sender, idempotency_key)
+    return CheckedText(number, phone, text, idempotency_key, existing)
+
+
+def queue_text(sender: User, checked: CheckedText) -> Message:
+    """Queue a checked compose form. Continues the conversation if one exists.
+
+    The opt-out check may be a moment old here: the worker checks again in the transaction that
+    sends, so a STOP that arrives in between still stops the text.
+    """
+    if checked.existing is not None:
+        return checked.existing
+    conversation = conversations.get_or_create(checked.number, checked.phone)
+    return _queue_outbound(
+        conversation, checked.number, checked.text, sender, checked.idempotency_key
+    )
+
+
+def create_text(
+    sender: User, number_id: int | None, to: str, body: str, idempotency_key: str | None = None
+) -> Message:
+    """A 1:1 text from the compose form, checked and queued in one go."""
+    return queue_text(sender, check_text(sender, number_id, to, body, idempotency_key))
 
 
 def reply(

@@ -7,6 +7,7 @@ import uuid
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user
 
+from webapp.db_access import read_first
 from webapp.services import access, sending
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 from webapp.web.rendering import redirect_to, render_screen
@@ -53,17 +54,20 @@ def new():  # noqa: ANN201
     }
     number_id = int(form["number_id"]) if form["number_id"].isdigit() else None
     try:
-        message = sending.create_text(
-            current_user,
-            number_id,
-            form["to"],
-            form["body"],
-            idempotency_key=(request.form.get("idempotency_key") or "")[:64] or None,
-        )
+        # The checks read only; the write lock is taken for the queueing alone.
+        with read_first():
+            checked = sending.check_text(
+                current_user,
+                number_id,
+                form["to"],
+                form["body"],
+                idempotency_key=(request.form.get("idempotency_key") or "")[:64] or None,
+            )
     except sending.ComposeErrors as exc:
         # htmx swaps only 2xx answers, so the fragment comes back 200; a plain post gets 422.
         status = 200 if request.headers.get("HX-Request") else 422
         return _render(access.sendable_numbers(current_user), form, exc.errors, status)
     except access.AccessDenied:
         abort(403)
+    message = sending.queue_text(current_user, checked)
     return redirect_to(url_for("conversations.show", conversation_id=message.conversation_id))
