@@ -51,11 +51,21 @@ def receive(inbound: InboundMessage, provider: str) -> Received:
 
     Idempotent on (provider, provider message id): a repeated delivery changes nothing.
     """
-    contact_phone = normalise_provider_phone(inbound.from_phone)
+    return store(inbound, provider, number_for(inbound))
+
+
+def number_for(inbound: InboundMessage) -> ReusableNumber:
+    """The active reusable number a message was sent to (reads only)."""
     number_phone = normalise_provider_phone(inbound.to_phone)
     number = db.session.scalar(ACTIVE_NUMBER, {"phone": number_phone})
     if number is None:
         raise InboundError(f"{number_phone} is not an active reusable number")
+    return number
+
+
+def store(inbound: InboundMessage, provider: str, number: ReusableNumber) -> Received:
+    """`receive`, for a message whose number was already found."""
+    contact_phone = normalise_provider_phone(inbound.from_phone)
 
     # Sources without their own ids (the console) get one, so every message has a key.
     provider_message_id = inbound.provider_message_id or f"local-{uuid.uuid4()}"

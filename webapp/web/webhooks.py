@@ -12,6 +12,7 @@ import logging
 from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.datastructures import Headers
 
+from webapp.db_access import read_first
 from webapp.extensions import csrf
 from webapp.plugin_api import SmsProvider, WebhookRequest
 from webapp.services import delivery_reports, inbound
@@ -31,7 +32,9 @@ def inbound_message(provider: str) -> Response:
     except ValueError as exc:
         return _answer(400, f"Malformed inbound message: {exc}")
     try:
-        received = inbound.receive(message, provider=provider)
+        with read_first():  # the write lock is taken for storing alone
+            number = inbound.number_for(message)
+        received = inbound.store(message, provider, number)
     except inbound.InboundError as exc:
         # A number Parley does not have (or no longer uses). 404 rather than a silent 200: the
         # failure then shows in the provider's webhook logs, where whoever pointed the number at
