@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from flask import Flask, Response, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import bindparam, select
 
 from webapp.db_access import read_first
 from webapp.extensions import db, login_manager
@@ -89,10 +90,13 @@ def format_when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%b %d, %H:%M UTC").replace(" 0", " ")
 
 
+# Built once: every signed-in request loads its user.
+ACTIVE_USER = select(User).where(User.id == bindparam("id"), User.active.is_(True))
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+    return db.session.scalar(ACTIVE_USER, {"id": int(user_id)}) if user_id.isdigit() else None
 
 
 @login_manager.unauthorized_handler
