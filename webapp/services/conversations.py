@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -31,32 +32,39 @@ class ConversationError(Exception):
     """An action the conversation's state does not allow; the message says why."""
 
 
+@lru_cache(maxsize=2)
+def _upsert_statement(dialect: str):
+    """Built once per database: every inbound message and compose runs it."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Conversation).values(
+        number_id=bindparam("number_id"),
+        contact_phone=bindparam("contact_phone"),
+        mode=bindparam("mode"),
+        needs_attention=False,
+        last_activity_at=bindparam("now"),
+        last_message_preview="",
+        created_at=bindparam("now"),
+    )
+    # A no-op update, so that RETURNING also gives the row that was already there.
+    return (
+        statement.on_conflict_do_update(
+            index_elements=["number_id", "contact_phone"],
+            set_={"number_id": statement.excluded.number_id},
+        )
+        .returning(Conversation)
+        .execution_options(populate_existing=True)
+    )
+
+
 def get_or_create(number: ReusableNumber, contact_phone: str) -> Conversation:
     """The conversation of a number and phone, created in the number's backing mode if new.
 
     One statement, safe under concurrency: an upsert on the unique (number, phone) constraint
     returns the row whether this call made it or found it.
     """
-    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(Conversation)
-        .values(
-            number_id=number.id,
-            contact_phone=contact_phone,
-            mode=number.backing,
-            needs_attention=False,
-            last_activity_at=utcnow(),
-            last_message_preview="",
-            created_at=utcnow(),
-        )
-        # A no-op update, so that RETURNING also gives the row that was already there.
-        .on_conflict_do_update(
-            index_elements=["number_id", "contact_phone"], set_={"number_id": number.id}
-        )
-        .returning(Conversation)
-        .execution_options(populate_existing=True)
-    )
-    return db.session.scalars(statement).one()
+    statement = _upsert_statement(db.session.get_bind().dialect.name)
+    params = {"number_id": number.id, "contact_phone": contact_phone, "mode": number.backing}
+    return db.session.scalars(statement, {**params, "now": utcnow()}).one()
 
 
 def touch(conversation: Conversation, body: str, has_media: bool, at: datetime | None = None) -> None:

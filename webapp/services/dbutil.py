@@ -18,16 +18,11 @@ def read_rows(statement: Any, params: dict) -> Any:
 
 def insert_ignoring_conflict(model: type, index_elements: list[str], **values: Any) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True when a row was inserted. No race, no savepoint."""
-    return inserted_key(model, index_elements, **values) is not None
-
-
-def inserted_key(model: type, index_elements: list[str], **values: Any) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING; the new row's primary key, or None when it was there."""
     insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=index_elements)
     # RETURNING tells reliably whether a row went in (rowcount does not on every driver).
     key = next(iter(model.__table__.primary_key.columns))
-    return db.session.execute(stmt.returning(key)).scalar()
+    return db.session.execute(stmt.returning(key)).first() is not None
 
 
 def upsert(model: type, index_elements: list[str], values: dict, update: dict) -> None:

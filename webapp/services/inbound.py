@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
 from webapp.models import (
@@ -21,7 +23,6 @@ from webapp.models import (
 )
 from webapp.plugin_api import InboundMessage
 from webapp.services import conversations, optouts
-from webapp.services.dbutil import inserted_key
 from webapp.services.phones import normalise_provider_phone
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,31 @@ class Received:
 ACTIVE_NUMBER = select(ReusableNumber).where(
     ReusableNumber.phone == bindparam("phone"), ReusableNumber.active.is_(True)
 )
+
+
+@lru_cache(maxsize=2)
+def _insert_message_statement(dialect: str):
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the provider's message id dedupes.
+
+    Built once per database: every inbound message runs it."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(Message)
+        .values(
+            conversation_id=bindparam("conversation_id"),
+            direction=Direction.INBOUND.value,
+            body=bindparam("body"),
+            media_urls=bindparam("media_urls"),
+            author_kind=AuthorKind.CONTACT.value,
+            status=Status.RECEIVED.value,
+            provider=bindparam("provider"),
+            provider_message_id=bindparam("provider_message_id"),
+            created_at=bindparam("now"),
+            updated_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing(index_elements=["provider", "provider_message_id"])
+        .returning(Message.id)
+    )
 
 
 def receive(inbound: InboundMessage, provider: str) -> Received:
@@ -71,20 +97,17 @@ def store(inbound: InboundMessage, provider: str, number: ReusableNumber) -> Rec
     provider_message_id = inbound.provider_message_id or f"local-{uuid.uuid4()}"
     conversation = conversations.get_or_create(number, contact_phone)
     now = utcnow()
-    message_id = inserted_key(
-        Message,
-        ["provider", "provider_message_id"],
-        conversation_id=conversation.id,
-        direction=Direction.INBOUND.value,
-        body=inbound.body,
-        media_urls=list(inbound.media_urls),
-        author_kind=AuthorKind.CONTACT.value,
-        status=Status.RECEIVED.value,
-        provider=provider,
-        provider_message_id=provider_message_id,
-        created_at=now,
-        updated_at=now,
-    )
+    message_id = db.session.execute(
+        _insert_message_statement(db.session.get_bind().dialect.name),
+        {
+            "conversation_id": conversation.id,
+            "body": inbound.body,
+            "media_urls": list(inbound.media_urls),
+            "provider": provider,
+            "provider_message_id": provider_message_id,
+            "now": now,
+        },
+    ).scalar()
     if message_id is None:
         db.session.rollback()
         existing = db.session.scalars(
