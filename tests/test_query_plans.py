@@ -109,3 +109,16 @@ def test_an_open_conversation_reads_its_messages_from_the_index(client, setup):
     history = plan_of(plans, "messages.error_reason")
     assert "ix_messages_conversation" in history, history
     assert no_scan_of("messages", history), history
+
+
+def test_lookup_by_phone_reads_the_phone_indexes(client, setup):
+    seed(setup)
+    login(client, "standard@example.edu")
+    plans = explained(client, "/contacts/lookup?phone=2025552003")
+    conversations = plan_of(plans, "conversations.contact_phone IN")
+    names = plan_of(plans, "campaign_contacts.first_name")
+    assert no_scan_of("conversations", conversations), conversations
+    assert no_scan_of("campaign_contacts", names), names
+    if db.engine.dialect.name == "sqlite":
+        assert "ix_conversations_contact_phone" in conversations, conversations
+        assert "ix_campaign_contacts_phone" in names, names
