@@ -99,8 +99,9 @@ def _compress(response: Response) -> Response:
 def _tune_sqlite(engine) -> None:  # noqa: ANN001
     """WAL, a busy timeout and real transactions on every SQLite connection.
 
-    A transaction that may write starts with BEGIN IMMEDIATE: writers queue on the busy timeout
-    instead of failing with "database is locked" when a read turns into a write. GET and HEAD
+    A transaction that may write starts with BEGIN IMMEDIATE (see `_begin_immediate`): writers
+    queue for the lock instead of failing with "database is locked" when a read turns into a
+    write, which a deferred transaction cannot do once another writer has committed. GET and HEAD
     requests only read, so they start a plain (deferred) BEGIN and run beside each other and beside
     a writer (see `webapp.db_access`).
     """

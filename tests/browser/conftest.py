@@ -3,8 +3,8 @@
 One browser per session, a fresh context (cookies, storage) per test. The live server uses the
 test's own app and database, so the shared factories (`setup`, `make`) build what the browser sees.
 
-SQLite note: the app opens every transaction with BEGIN IMMEDIATE, so a transaction the test thread
-keeps open blocks the server's writes. Everything here that touches the database ends with
+SQLite note: every transaction outside a GET request (the test thread's too) starts with BEGIN
+IMMEDIATE, so a transaction the test thread keeps open blocks the server's writes. Everything here that touches the database ends with
 `release()`; tests read what they need into plain values before driving the browser.
 """
 
