@@ -7,9 +7,22 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from flask import Flask, current_app
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey, RedisHuey
+from huey.storage import SqliteStorage
 
 log = logging.getLogger(__name__)
+
+
+class QueueStorage(SqliteStorage):
+    """Huey's SQLite storage with the database's durability: WAL and synchronous=NORMAL, so a
+    task costs no fsync of its own (Huey's default syncs every enqueue, a third of a compose).
+    As with the database's own last commits, a power cut (not a crash) can lose the last tasks
+    queued; messages stay safe: the sweep re-queues every message still waiting to be sent."""
+
+    def _create_connection(self):  # noqa: ANN202
+        conn = super()._create_connection()
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
 
 
 def make_huey(queue_url: str, immediate: bool = False) -> Huey:
@@ -19,7 +32,7 @@ def make_huey(queue_url: str, immediate: bool = False) -> Huey:
         if not path:
             raise ValueError("QUEUE_URL sqlite:///PATH needs a file path")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        huey: Huey = SqliteHuey("parley", filename=path, results=False)
+        huey: Huey = Huey("parley", storage_class=QueueStorage, filename=path, results=False)
     elif parsed.scheme in ("redis", "rediss"):
         huey = RedisHuey("parley", url=queue_url, results=False)
     else:

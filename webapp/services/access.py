@@ -64,16 +64,18 @@ def sendable_number(user: User, number_id: int | None) -> ReusableNumber:
     """The number a user asked to send from, if they may; AccessDenied otherwise."""
     if number_id is None:
         raise AccessDenied("no number chosen")
-    number = db.session.scalar(
-        select(ReusableNumber).where(
-            ReusableNumber.id == number_id,
-            ReusableNumber.active.is_(True),
-            ReusableNumber.id.in_(accessible_number_ids_query(user)),
-        )
-    )
+    number = db.session.scalar(SENDABLE_NUMBER, {"number_id": number_id, "user_id": user.id})
     if number is None:
         raise AccessDenied("no access to that number")
     return number
+
+
+# Built once: every compose asks.
+SENDABLE_NUMBER = select(ReusableNumber).where(
+    ReusableNumber.id == bindparam("number_id"),
+    ReusableNumber.active.is_(True),
+    ReusableNumber.id.in_(union(*_accessible_selects(bindparam("user_id")))),
+)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
@@ -18,17 +20,48 @@ def read_rows(statement: Any, params: dict) -> Any:
 
 def insert_ignoring_conflict(model: type, index_elements: list[str], **values: Any) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True when a row was inserted. No race, no savepoint."""
-    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=index_elements)
-    # RETURNING tells reliably whether a row went in (rowcount does not on every driver).
-    key = next(iter(model.__table__.primary_key.columns))
-    return db.session.execute(stmt.returning(key)).first() is not None
+    statement = _insert_ignoring(_dialect(), model, tuple(index_elements), tuple(sorted(values)))
+    return db.session.execute(statement, _bound("v_", values)).first() is not None
 
 
 def upsert(model: type, index_elements: list[str], values: dict, update: dict) -> None:
     """INSERT … ON CONFLICT DO UPDATE."""
-    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(model).values(**values).on_conflict_do_update(
-        index_elements=index_elements, set_=update
+    shape = (tuple(index_elements), tuple(sorted(values)), tuple(sorted(update)))
+    statement = _upsert(_dialect(), model, *shape)
+    db.session.execute(statement, {**_bound("v_", values), **_bound("u_", update)})
+
+
+# The statements are built once per table and set of columns, and bound per call: building
+# them is most of their cost. Parameters are prefixed: a column's own name is reserved.
+def _dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def _bound(prefix: str, values: dict) -> dict:
+    return {f"{prefix}{key}": value for key, value in values.items()}
+
+
+def _params(model: type, prefix: str, keys: tuple) -> dict:
+    columns = model.__table__.c
+    return {key: bindparam(f"{prefix}{key}", type_=columns[key].type) for key in keys}
+
+
+@lru_cache(maxsize=64)
+def _insert_ignoring(dialect: str, model: type, index_elements: tuple, keys: tuple):  # noqa: ANN202
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(_params(model, "v_", keys))
+    # RETURNING tells reliably whether a row went in (rowcount does not on every driver).
+    key = next(iter(model.__table__.primary_key.columns))
+    return statement.on_conflict_do_nothing(index_elements=list(index_elements)).returning(key)
+
+
+@lru_cache(maxsize=64)
+def _upsert(dialect: str, model: type, index_elements: tuple, keys: tuple, update: tuple):  # noqa: ANN202
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(model)
+        .values(_params(model, "v_", keys))
+        .on_conflict_do_update(
+            index_elements=list(index_elements), set_=_params(model, "u_", update)
+        )
     )
-    db.session.execute(stmt)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
@@ -173,10 +173,13 @@ class ComposeErrors(SendError):
         self.errors = errors
 
 
+BY_IDEMPOTENCY_KEY = select(Message).where(Message.idempotency_key == bindparam("key"))
+
+
 def _by_idempotency_key(key: str | None) -> Message | None:
     if not key:
         return None
-    return db.session.scalar(select(Message).where(Message.idempotency_key == key))
+    return db.session.scalar(BY_IDEMPOTENCY_KEY, {"key": key})
 
 
 def _queue_outbound(
