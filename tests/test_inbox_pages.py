@@ -9,7 +9,7 @@ from sqlalchemy import insert, select, update
 
 from tests.conftest import login
 from webapp.extensions import db
-from webapp.models import Conversation, Participant
+from webapp.models import Conversation, OptOut, Participant
 from webapp.services import inbox
 
 HTMX = {"HX-Request": "true"}
@@ -68,7 +68,7 @@ def test_tabs_merge_every_source_in_activity_order(client, setup, make, app):
         assert inbox.counts(agent)[tab] == len(order)
 
 
-def test_counts_stop_at_999_plus_and_the_list_still_pages(client, setup):
+def test_counts_stop_at_99_plus_and_the_list_still_pages(client, setup):
     db.session.execute(
         insert(Conversation),
         [
@@ -83,9 +83,9 @@ def test_counts_stop_at_999_plus_and_the_list_still_pages(client, setup):
     db.session.commit()
     login(client, "standard@example.edu")
     page = client.get("/inbox").get_data(as_text=True)
-    assert re.search(r'Needs Attention</span> <span class="count">999\+</span>', page)
+    assert re.search(r'Needs Attention</span> <span class="count">99\+</span>', page)
     assert re.search(r'Participating</span> <span class="count">0</span>', page)
-    assert "Question 1004" in page  # the newest first
+    assert f"Question {inbox.COUNT_CAP + 4}" in page  # the newest first
     assert inbox.counts(setup["users"]["standard"])["attention"] == inbox.COUNT_CAP
 
 
@@ -118,3 +118,19 @@ def test_participations_follow_their_conversation(setup):
     )
     db.session.commit()
     assert copy() == (setup["number"].id, True, BASE + timedelta(hours=1))
+
+
+def test_rows_of_opted_out_contacts_say_so(client, setup):
+    for k, phone in enumerate(("+13125550101", "+13125550102")):
+        db.session.add(Conversation(
+            number=setup["number"], contact_phone=phone, needs_attention=True,
+            last_activity_at=BASE + timedelta(minutes=k), last_message_preview=f"Row {k}",
+        ))
+    db.session.add(OptOut(phone="+13125550102", source="keyword"))
+    db.session.commit()
+    login(client, "standard@example.edu")
+    rows = client.get("/inbox?tab=attention", headers=HTMX).get_data(as_text=True).split("<li")
+    [opted] = [row for row in rows if "Row 1" in row]
+    [other] = [row for row in rows if "Row 0" in row]
+    assert "Opted out" in opted
+    assert "Opted out" not in other

@@ -4,8 +4,9 @@ One browser per session, a fresh context (cookies, storage) per test. The live s
 test's own app and database, so the shared factories (`setup`, `make`) build what the browser sees.
 
 SQLite note: every transaction outside a GET request (the test thread's too) starts with BEGIN
-IMMEDIATE, so a transaction the test thread keeps open blocks the server's writes. Everything here that touches the database ends with
-`release()`; tests read what they need into plain values before driving the browser.
+IMMEDIATE, so a transaction the test thread keeps open blocks the server's writes. Everything here
+that touches the database ends with `release()`; tests read what they need into plain values
+before driving the browser.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, exists, func, select, tuple_, union
+from sqlalchemy import and_, bindparam, func, select, tuple_, union
 
 from webapp.models import (
     Conversation,
@@ -48,7 +48,7 @@ class InboxPage:
     next_cursor: str | None
 
 
-COUNT_CAP = 1000  # tab counts stop here ("999+"): a count costs the same whatever the backlog
+COUNT_CAP = 100  # tab counts stop here ("99+"), so a count costs the same whatever the backlog
 
 
 def _own_numbers(user: User, tab: str) -> tuple[int, ...]:
@@ -172,7 +172,7 @@ def _page_statement(tab: str, own_count: int, limit: int, paged: bool):
             ReusableNumber.label,
             ReusableNumber.phone.label("number_phone"),
             ReadMark.read_at,
-            exists().where(OptOut.phone == Conversation.contact_phone).label("opted_out"),
+            OptOut.phone.label("opted_out"),
         )
         .join(page_ids, page_ids.c.id == Conversation.id)
         .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
@@ -183,6 +183,9 @@ def _page_statement(tab: str, own_count: int, limit: int, paged: bool):
                 ReadMark.user_id == bindparam("user_id"),
             ),
         )
+        # A join on the opt-outs' key: one probe per row (PostgreSQL hashed a subquery over every
+        # opt-out instead).
+        .outerjoin(OptOut, OptOut.phone == Conversation.contact_phone)
         .order_by(*newest)
     )
 
@@ -216,7 +219,7 @@ def list_tab(user: User, tab: str, cursor: str | None = None, limit: int = 25) -
             and (r.read_at is None or r.read_at < r.last_inbound_at),
             mode=r.mode,
             needs_attention=r.needs_attention,
-            opted_out=bool(r.opted_out),
+            opted_out=r.opted_out is not None,
         )
         for r in results
     ]

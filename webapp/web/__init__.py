@@ -77,7 +77,7 @@ def register(app: Flask) -> None:
 
 
 def format_tab_count(count: int) -> str:
-    """Tab counts stop at inbox.COUNT_CAP: "999+" says there are at least that many."""
+    """Tab counts stop at inbox.COUNT_CAP: "99+" says there are at least that many."""
     from webapp.services.inbox import COUNT_CAP
 
     return f"{COUNT_CAP - 1}+" if count >= COUNT_CAP else str(count)
