@@ -17,6 +17,7 @@ from webapp.models.types import render_migration_item
 from webapp.plugin_api.registry import load_plugins
 
 ROOT = Path(__file__).resolve().parent.parent
+BUSY_TIMEOUT_MS = 5000  # SQLite: how long a statement waits for a lock before "database is locked"
 
 # Flask-Compress (issue 8): brotli or gzip, only when the client asks (Accept-Encoding), only for text,
 # never for bodies under 500 bytes. Static files are streamed responses, hence the streaming list too.
@@ -112,7 +113,7 @@ def _tune_sqlite(engine) -> None:  # noqa: ANN001
         dbapi_connection.isolation_level = None  # let SQLAlchemy (below) emit BEGIN itself
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -134,16 +135,13 @@ def _tune_sqlite(engine) -> None:  # noqa: ANN001
     event.listen(engine, "before_cursor_execute", guard_read_only)
 
 
-WRITE_LOCK_TIMEOUT = 5.0
-
-
 def _begin_immediate(dbapi_connection) -> None:  # noqa: ANN001
     """BEGIN IMMEDIATE, waiting for the write lock in steps of a fraction of a millisecond.
 
     SQLite's own busy handler sleeps 1, 2, 5, 10… ms between tries: a writer waiting behind a
     2 ms transaction often sleeps 8 ms. Short steps hand the lock over soon after it is free.
     """
-    deadline = time.monotonic() + WRITE_LOCK_TIMEOUT
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     pause = 0.0002
     dbapi_connection.execute("PRAGMA busy_timeout=0")
     try:
@@ -157,4 +155,4 @@ def _begin_immediate(dbapi_connection) -> None:  # noqa: ANN001
             time.sleep(pause)
             pause = min(pause * 1.5, 0.002)
     finally:
-        dbapi_connection.execute("PRAGMA busy_timeout=5000")
+        dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
