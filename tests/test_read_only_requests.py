@@ -1,10 +1,13 @@
-"""GET requests read without SQLite's write lock; the one GET that writes (marking read) still does."""
+"""GET requests read without waiting for writers; the one GET that writes (marking read) still
+writes; a writer waits for another's lock, then succeeds. On both databases."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import insert
@@ -38,27 +41,39 @@ def test_opening_a_conversation_marks_it_read_until_the_next_reply(client, setup
     assert not unread_dot(client, location)
 
 
-def test_reads_do_not_wait_for_a_writer(client, setup):
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL readers never wait for writers")
-    login(client, "standard@example.edu")
-    location = compose(client, setup["number"].id, "2025550143", "Hello").headers["Location"]
+# The tables a compose writes. On PostgreSQL, EXCLUSIVE mode blocks their writes, not their reads.
+WRITTEN = "conversations, messages, conversation_participants, conversation_reads"
+
+
+@contextmanager
+def another_writer() -> Iterator[object]:
+    """Another process in the middle of writing: it holds SQLite's write lock, or on PostgreSQL
+    the tables a compose writes. Yields the connection: its rollback() lets go."""
     db.session.commit()
-    writer = sqlite3.connect(db.engine.url.database, isolation_level=None)
+    if db.engine.dialect.name == "sqlite":
+        writer = sqlite3.connect(db.engine.url.database, isolation_level=None, check_same_thread=False)
+        writer.execute("BEGIN IMMEDIATE")
+    else:
+        writer = db.engine.raw_connection()
+        writer.cursor().execute(f"LOCK TABLE {WRITTEN} IN EXCLUSIVE MODE")
     try:
-        writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-        started = time.monotonic()
-        for path in ("/inbox", "/inbox?tab=participating", location, "/contacts/lookup?phone=2025550143"):
-            assert client.get(path).status_code == 200, path
-        assert time.monotonic() - started < 2  # well under the 5 s busy timeout a writer waits
+        yield writer
     finally:
         writer.rollback()
         writer.close()
 
 
+def test_reads_do_not_wait_for_a_writer(client, setup):
+    login(client, "standard@example.edu")
+    location = compose(client, setup["number"].id, "2025550143", "Hello").headers["Location"]
+    with another_writer():
+        started = time.monotonic()
+        for path in ("/inbox", "/inbox?tab=participating", location, "/contacts/lookup?phone=2025550143"):
+            assert client.get(path).status_code == 200, path
+        assert time.monotonic() - started < 2  # well under the 5 s a writer would wait
+
+
 def test_a_write_in_a_read_only_request_fails_at_once(app):
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("only SQLite transactions are read-only")
     with app.test_request_context("/inbox", method="GET"):
         with pytest.raises(WriteInReadOnlyRequest, match="GET /inbox wrote to the database"):
             db.session.execute(insert(Office).values(name="Sneaky"))
@@ -69,19 +84,12 @@ def test_a_write_in_a_read_only_request_fails_at_once(app):
 
 
 def test_a_writer_waits_for_the_write_lock_then_succeeds(client, setup):
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's single write lock")
     login(client, "standard@example.edu")
-    db.session.commit()
-    writer = sqlite3.connect(db.engine.url.database, isolation_level=None, check_same_thread=False)
-    writer.execute("BEGIN IMMEDIATE")  # another process is writing for a moment
-    release = threading.Timer(0.3, writer.rollback)
-    release.start()
-    try:
+    with another_writer() as writer:
+        release = threading.Timer(0.3, writer.rollback)
+        release.start()
         started = time.monotonic()
         response = compose(client, setup["number"].id, "2025550143", "Hello")
-        assert response.status_code == 303
-        assert 0.2 < time.monotonic() - started < 3
-    finally:
         release.join()
-        writer.close()
+    assert response.status_code == 303
+    assert 0.2 < time.monotonic() - started < 3

@@ -54,6 +54,7 @@ def create_app(config: object | None = None) -> Flask:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
+        _watch_transactions(db.engine)
     migrate.init_app(
         app,
         db,
@@ -98,15 +99,8 @@ def _compress(response: Response) -> Response:
 
 
 def _tune_sqlite(engine) -> None:  # noqa: ANN001
-    """WAL, a busy timeout and real transactions on every SQLite connection.
-
-    A transaction that may write starts with BEGIN IMMEDIATE (see `_begin_immediate`): writers
-    queue for the lock instead of failing with "database is locked" when a read turns into a
-    write, which a deferred transaction cannot do once another writer has committed. GET and HEAD
-    requests only read, so they start a plain (deferred) BEGIN and run beside each other and beside
-    a writer (see `webapp.db_access`).
-    """
-    from webapp.db_access import guard_read_only, read_only_request
+    """WAL, a busy timeout and real transactions (begun by `_watch_transactions`) on every SQLite
+    connection."""
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001
@@ -118,13 +112,28 @@ def _tune_sqlite(engine) -> None:  # noqa: ANN001
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+
+def _watch_transactions(engine) -> None:  # noqa: ANN001
+    """Each transaction knows whether its request only reads (`webapp.db_access`); a write in one
+    that does fails at once, on both databases.
+
+    On SQLite this also picks the BEGIN. A transaction that may write starts with BEGIN IMMEDIATE
+    (see `_begin_immediate`): writers queue for the lock instead of failing with "database is
+    locked" when a read turns into a write, which a deferred transaction cannot do once another
+    writer has committed. Read-only requests start a plain (deferred) BEGIN and run beside each
+    other and beside a writer.
+    """
+    from webapp.db_access import guard_read_only, read_only_request
+
+    sqlite = engine.dialect.name == "sqlite"
+
     @event.listens_for(engine, "begin")
     def on_begin(connection) -> None:  # noqa: ANN001
         read_only = read_only_request()
         connection.info["read_only"] = read_only
-        if read_only:
+        if sqlite and read_only:
             connection.exec_driver_sql("BEGIN")
-        else:
+        elif sqlite:
             _begin_immediate(connection.connection.driver_connection)
 
     @event.listens_for(engine, "commit")

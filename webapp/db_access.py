@@ -1,8 +1,10 @@
-"""Which requests only read the database: they skip SQLite's write lock (see `_tune_sqlite`).
+"""Which requests only read the database: on SQLite they skip the write lock (see
+`webapp._watch_transactions`).
 
 GET and HEAD requests are read-only unless their view is marked with `@writes`. A read-only SQLite
 transaction cannot safely turn into a write (another writer may have committed since it began), so
-a write there raises `WriteInReadOnlyRequest` on every run, in tests too, never only under load.
+a write there raises `WriteInReadOnlyRequest` on every run, in tests too, never only under load;
+PostgreSQL enforces the same rule, so that both databases accept the same requests.
 """
 
 from __future__ import annotations
