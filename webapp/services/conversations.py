@@ -7,7 +7,6 @@ from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
 from webapp.models import (
@@ -23,7 +22,7 @@ from webapp.models import (
     User,
     utcnow,
 )
-from webapp.services.dbutil import insert_ignoring_conflict, read_rows, upsert
+from webapp.services.dbutil import dialect_insert, insert_ignoring_conflict, read_rows, upsert
 
 PREVIEW_LENGTH = 120
 
@@ -35,7 +34,7 @@ class ConversationError(Exception):
 @lru_cache(maxsize=2)
 def _upsert_statement(dialect: str):
     """Built once per database: every inbound message and compose runs it."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     statement = insert(Conversation).values(
         number_id=bindparam("number_id"),
         contact_phone=bindparam("contact_phone"),

@@ -37,6 +37,11 @@ def _dialect() -> str:
     return db.session.get_bind().dialect.name
 
 
+def dialect_insert(dialect: str):  # noqa: ANN201
+    """The INSERT construct with ON CONFLICT for the database's dialect."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 def _bound(prefix: str, values: dict) -> dict:
     return {f"{prefix}{key}": value for key, value in values.items()}
 
@@ -48,7 +53,7 @@ def _params(model: type, prefix: str, keys: tuple) -> dict:
 
 @lru_cache(maxsize=64)
 def _insert_ignoring(dialect: str, model: type, index_elements: tuple, keys: tuple):  # noqa: ANN202
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     statement = insert(model).values(_params(model, "v_", keys))
     # RETURNING tells reliably whether a row went in (rowcount does not on every driver).
     key = next(iter(model.__table__.primary_key.columns))
@@ -57,7 +62,7 @@ def _insert_ignoring(dialect: str, model: type, index_elements: tuple, keys: tup
 
 @lru_cache(maxsize=64)
 def _upsert(dialect: str, model: type, index_elements: tuple, keys: tuple, update: tuple):  # noqa: ANN202
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     return (
         insert(model)
         .values(_params(model, "v_", keys))

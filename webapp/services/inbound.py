@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
 from webapp.models import (
@@ -23,6 +22,7 @@ from webapp.models import (
 )
 from webapp.plugin_api import InboundMessage
 from webapp.services import conversations, optouts
+from webapp.services.dbutil import dialect_insert
 from webapp.services.phones import normalise_provider_phone
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def _insert_message_statement(dialect: str):
     """INSERT … ON CONFLICT DO NOTHING RETURNING id: the provider's message id dedupes.
 
     Built once per database: every inbound message runs it."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     return (
         insert(Message)
         .values(
