@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select
 
 from webapp.models import NAMING_STATUSES, Campaign, CampaignContact
 from webapp.plugin_api import ContactName, ContactResolver
-from webapp.services.dbutil import read_rows
+from webapp.services.dbutil import run_core
 
 # Built once: the inbox asks for a page of names on every refresh.
 NAMES_BY_PHONE = (
@@ -33,7 +33,7 @@ class CampaignContactResolver(ContactResolver):
     def resolve_many(self, phones: list[str]) -> dict[str, ContactName]:
         if not phones:
             return {}
-        rows = read_rows(NAMES_BY_PHONE, {"phones": list(set(phones))})
+        rows = run_core(NAMES_BY_PHONE, {"phones": list(set(phones))})
         found: dict[str, ContactName] = {}
         for phone, first, last, campaign in rows:
             name = " ".join(part for part in (first, last) if part)

@@ -21,7 +21,7 @@ from webapp.models import (
     number_inboxes,
     office_memberships,
 )
-from webapp.services.dbutil import read_rows
+from webapp.services.dbutil import run_core
 
 
 class AccessDenied(Exception):
@@ -108,7 +108,7 @@ def inbox_numbers(user: User) -> InboxNumbers:
     """The numbers behind the user's inbox (one query; once per read-only request)."""
     cache = g.setdefault("parley_inbox_numbers", {}) if read_only_request() else {}
     if user.id not in cache:
-        rows = read_rows(_inbox_numbers_statement(user.is_admin), {"user_id": user.id})
+        rows = run_core(_inbox_numbers_statement(user.is_admin), {"user_id": user.id})
         rows = rows.all()
         cache[user.id] = InboxNumbers(
             visible=tuple(number_id for number_id, _, _ in rows),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Boolean, and_, bindparam, case, false, func, select, true
 
 from webapp.extensions import db
 from webapp.models import (
@@ -22,7 +23,7 @@ from webapp.models import (
     User,
     utcnow,
 )
-from webapp.services.dbutil import dialect_insert, insert_ignoring_conflict, read_rows, upsert
+from webapp.services.dbutil import dialect_insert, insert_ignoring_conflict, run_core, upsert
 
 PREVIEW_LENGTH = 120
 
@@ -32,50 +33,83 @@ class ConversationError(Exception):
 
 
 @lru_cache(maxsize=2)
-def _upsert_statement(dialect: str):
-    """Built once per database: every inbound message and compose runs it."""
+def _activity_statement(dialect: str):
+    """Built once per database: every inbound message and every text sent runs it."""
+    c = Conversation.__table__.c
     insert = dialect_insert(dialect)
     statement = insert(Conversation).values(
         number_id=bindparam("number_id"),
         contact_phone=bindparam("contact_phone"),
         mode=bindparam("mode"),
-        needs_attention=False,
+        needs_attention=bindparam("new_attention", type_=Boolean),
         last_activity_at=bindparam("now"),
-        last_message_preview="",
+        last_inbound_at=bindparam("inbound_at"),
+        last_message_preview=bindparam("preview"),
         created_at=bindparam("now"),
     )
-    # A no-op update, so that RETURNING also gives the row that was already there.
-    return (
-        statement.on_conflict_do_update(
-            index_elements=["number_id", "contact_phone"],
-            set_={"number_id": statement.excluded.number_id},
-        )
-        .returning(Conversation)
-        .execution_options(populate_existing=True)
+    new = statement.excluded
+    attention = case(
+        (bindparam("clear_attention", type_=Boolean), false()),
+        (and_(bindparam("raise_attention", type_=Boolean), c.mode == Mode.AGENT.value), true()),
+        else_=c.needs_attention,
     )
+    return statement.on_conflict_do_update(
+        index_elements=["number_id", "contact_phone"],
+        set_={
+            "last_activity_at": new.last_activity_at,
+            "last_message_preview": new.last_message_preview,
+            "last_inbound_at": func.coalesce(new.last_inbound_at, c.last_inbound_at),
+            "needs_attention": attention,
+        },
+    ).returning(c.id, c.mode)
 
 
-def get_or_create(number: ReusableNumber, contact_phone: str) -> Conversation:
-    """The conversation of a number and phone, created in the number's backing mode if new.
+class Activity(NamedTuple):
+    conversation_id: int
+    mode: str
 
-    One statement, safe under concurrency: an upsert on the unique (number, phone) constraint
-    returns the row whether this call made it or found it.
+
+def record_activity(
+    number: ReusableNumber,
+    contact_phone: str,
+    preview: str,
+    at: datetime,
+    *,
+    inbound: bool = False,
+    raise_attention: bool = False,
+    clear_attention: bool = False,
+) -> Activity:
+    """Find or create the conversation of a number and phone (new ones take the number's backing
+    mode) and move it to the top of lists with a message's preview, in one statement that is safe
+    under concurrency (an upsert on the unique number and phone).
+
+    `raise_attention`: a contact's reply routed to people (Needs Attention, in agent mode only);
+    `clear_attention`: an agent answered. Neither: the flag stays as it is.
     """
-    statement = _upsert_statement(db.session.get_bind().dialect.name)
-    params = {"number_id": number.id, "contact_phone": contact_phone, "mode": number.backing}
-    return db.session.scalars(statement, {**params, "now": utcnow()}).one()
+    statement = _activity_statement(db.session.get_bind().dialect.name)
+    mode = number.backing
+    params = {
+        "number_id": number.id,
+        "contact_phone": contact_phone,
+        "mode": mode,
+        "new_attention": raise_attention and mode == Mode.AGENT,
+        "now": at,
+        "inbound_at": at if inbound else None,
+        "preview": preview[:PREVIEW_LENGTH],
+        "clear_attention": clear_attention,
+        "raise_attention": raise_attention,
+    }
+    db.session.flush()  # pending ORM changes go first, as the ORM's own statements would
+    return Activity(*run_core(statement, params).one())
 
 
-def touch(conversation: Conversation, body: str, has_media: bool, at: datetime | None = None) -> None:
-    """Move the conversation to the top of lists with this message as its preview."""
-    conversation.last_activity_at = at or utcnow()
-    preview = body or ("(picture)" if has_media else "")
-    conversation.last_message_preview = preview[:PREVIEW_LENGTH]
+def preview_of(body: str, has_media: bool) -> str:
+    return body or ("(picture)" if has_media else "")
 
 
-def add_participant(conversation: Conversation, user: User) -> None:
+def add_participant(conversation_id: int, user: User) -> None:
     insert_ignoring_conflict(
-        Participant, ["conversation_id", "user_id"], conversation_id=conversation.id, user_id=user.id
+        Participant, ["conversation_id", "user_id"], conversation_id=conversation_id, user_id=user.id
     )
 
 
@@ -91,12 +125,12 @@ def is_unread(conversation: Conversation, user: User) -> bool:
     return read_at is None or read_at < conversation.last_inbound_at
 
 
-def mark_read(conversation: Conversation, user: User) -> None:
+def mark_read(conversation_id: int, user: User) -> None:
     now = utcnow()
     upsert(
         ReadMark,
         ["user_id", "conversation_id"],
-        values={"user_id": user.id, "conversation_id": conversation.id, "read_at": now},
+        values={"user_id": user.id, "conversation_id": conversation_id, "read_at": now},
         update={"read_at": now},
     )
 
@@ -183,5 +217,5 @@ HISTORY = (
 
 def history(conversation: Conversation, limit: int = 500) -> list[HistoryEntry]:
     """The conversation's messages, oldest first (the newest `limit`), with their authors' names."""
-    rows = read_rows(HISTORY, {"conversation_id": conversation.id, "limit": limit})
+    rows = run_core(HISTORY, {"conversation_id": conversation.id, "limit": limit})
     return [HistoryEntry(*row) for row in reversed(rows.all())]

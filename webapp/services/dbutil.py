@@ -11,24 +11,27 @@ from sqlalchemy.dialects import postgresql, sqlite
 from webapp.extensions import db
 
 
-def read_rows(statement: Any, params: dict) -> Any:
-    """Run a prebuilt read of plain rows (no ORM objects) on the session's connection and
-    transaction, without the ORM layer's per-statement work (a third of such a query's cost).
-    It does not flush: call it where nothing written in this session is pending."""
+def run_core(statement: Any, params: dict) -> Any:
+    """Run a prebuilt Core statement (plain rows, no ORM objects) on the session's connection and
+    transaction, without the ORM layer's per-statement work (two thirds of a short statement's
+    cost). It does not flush: call it where nothing written in this session is pending, or flush
+    first. ORM objects already loaded do not see what it writes until they are expired."""
     return db.session.connection().execute(statement, params)
 
 
 def insert_ignoring_conflict(model: type, index_elements: list[str], **values: Any) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True when a row was inserted. No race, no savepoint."""
     statement = _insert_ignoring(_dialect(), model, tuple(index_elements), tuple(sorted(values)))
-    return db.session.execute(statement, _bound("v_", values)).first() is not None
+    db.session.flush()
+    return run_core(statement, _bound("v_", values)).first() is not None
 
 
 def upsert(model: type, index_elements: list[str], values: dict, update: dict) -> None:
     """INSERT … ON CONFLICT DO UPDATE."""
     shape = (tuple(index_elements), tuple(sorted(values)), tuple(sorted(update)))
     statement = _upsert(_dialect(), model, *shape)
-    db.session.execute(statement, {**_bound("v_", values), **_bound("u_", update)})
+    db.session.flush()
+    run_core(statement, {**_bound("v_", values), **_bound("u_", update)})
 
 
 # The statements are built once per table and set of columns, and bound per call: building

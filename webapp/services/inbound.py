@@ -22,7 +22,7 @@ from webapp.models import (
 )
 from webapp.plugin_api import InboundMessage
 from webapp.services import conversations, optouts
-from webapp.services.dbutil import dialect_insert
+from webapp.services.dbutil import dialect_insert, run_core
 from webapp.services.phones import normalise_provider_phone
 
 log = logging.getLogger(__name__)
@@ -95,12 +95,21 @@ def store(inbound: InboundMessage, provider: str, number: ReusableNumber) -> Rec
 
     # Sources without their own ids (the console) get one, so every message has a key.
     provider_message_id = inbound.provider_message_id or f"local-{uuid.uuid4()}"
-    conversation = conversations.get_or_create(number, contact_phone)
+    intent = _intent(inbound)
     now = utcnow()
-    message_id = db.session.execute(
+    # A reply routed to people needs attention (in agent mode); keywords are Parley's to answer.
+    activity = conversations.record_activity(
+        number,
+        contact_phone,
+        conversations.preview_of(inbound.body, bool(inbound.media_urls)),
+        now,
+        inbound=True,
+        raise_attention=intent is None,
+    )
+    message_id = run_core(
         _insert_message_statement(db.session.get_bind().dialect.name),
         {
-            "conversation_id": conversation.id,
+            "conversation_id": activity.conversation_id,
             "body": inbound.body,
             "media_urls": list(inbound.media_urls),
             "provider": provider,
@@ -109,7 +118,7 @@ def store(inbound: InboundMessage, provider: str, number: ReusableNumber) -> Rec
         },
     ).scalar()
     if message_id is None:
-        db.session.rollback()
+        db.session.rollback()  # a repeated delivery: undo moving the conversation up
         existing = db.session.scalars(
             select(Message).where(
                 Message.provider == provider,
@@ -118,13 +127,13 @@ def store(inbound: InboundMessage, provider: str, number: ReusableNumber) -> Rec
         ).one()
         return Received(existing.conversation_id, existing.id, duplicate=True)
 
-    conversations.touch(conversation, inbound.body, bool(inbound.media_urls), now)
-    conversation.last_inbound_at = now
-    intent = _intent(inbound)
-    automatic_reply = _handle_keywords(intent, conversation, number, provider)
-    # Keywords (STOP, START, HELP…) are Parley's to answer, never the bot's.
-    bot_answers = intent is None and _route(conversation)
-    conversation_id = conversation.id
+    conversation_id = activity.conversation_id
+    automatic_reply = None
+    if intent is not None:
+        conversation = db.session.get(Conversation, conversation_id)
+        automatic_reply = _handle_keywords(intent, conversation, number, provider)
+    # Section 4: in bot mode the bot answers (it stays out of Needs Attention unless it escalates).
+    bot_answers = intent is None and activity.mode != Mode.AGENT
     db.session.commit()
     if automatic_reply:
         from webapp.services.sending import send_automatic
@@ -167,14 +176,3 @@ def _provider_answers_keywords(provider: str) -> bool:
 
     plugin = current_app.extensions["parley"].sms_providers.get(provider)
     return bool(plugin and plugin.handles_keywords)
-
-
-def _route(conversation: Conversation) -> bool:
-    """Section 4: a reply in agent mode needs attention; in bot mode the bot answers.
-
-    Returns True when the bot is to answer (it stays out of Needs Attention unless it escalates).
-    """
-    if conversation.mode == Mode.AGENT:
-        conversation.needs_attention = True
-        return False
-    return True

@@ -18,7 +18,7 @@ from webapp.models import (
 )
 from webapp.services import access
 from webapp.services.contacts import display_names
-from webapp.services.dbutil import read_rows
+from webapp.services.dbutil import run_core
 from webapp.services.optouts import opted_out_phones
 from webapp.services.phones import format_phone
 
@@ -112,7 +112,7 @@ def _counts_statement(attention_own: int, participating_own: int):
 def counts(user: User) -> dict[str, int]:
     """Conversations in each tab, up to COUNT_CAP (one query)."""
     shape = (len(_own_numbers(user, tab)) for tab in TABS)
-    row = read_rows(_counts_statement(*shape), _params(user)).one()
+    row = run_core(_counts_statement(*shape), _params(user)).one()
     return {tab: min(value, COUNT_CAP) for tab, value in zip(TABS, row, strict=True)}
 
 
@@ -203,7 +203,7 @@ def list_tab(user: User, tab: str, cursor: str | None = None, limit: int = 25) -
     if after is not None:
         params.update(after_at=after[0], after_id=after[1])
     statement = _page_statement(tab, len(_own_numbers(user, tab)), limit + 1, after is not None)
-    results = read_rows(statement, params).all()
+    results = run_core(statement, params).all()
     has_more = len(results) > limit
     results = results[:limit]
     names = display_names([r.contact_phone for r in results])

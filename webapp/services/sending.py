@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
@@ -28,6 +28,7 @@ from webapp.plugin_api import OutboundMessage, SendResult
 from webapp.plugin_api.registry import PluginError
 from webapp.queue import enqueue_send
 from webapp.services import access, conversations
+from webapp.services.dbutil import run_core
 from webapp.services.optouts import OPTED_OUT_ERROR, is_opted_out
 from webapp.services.phones import PhoneError, parse_us_phone
 from webapp.services.segments import MAX_MESSAGE_LENGTH
@@ -111,38 +112,48 @@ def check_text(
     return CheckedText(number, phone, text, idempotency_key, existing)
 
 
-def queue_text(sender: User, checked: CheckedText) -> Message:
+@dataclass(frozen=True)
+class Queued:
+    """A message waiting in the queue (or sent already, for a repeated form)."""
+
+    message_id: int
+    conversation_id: int
+
+
+def queue_text(sender: User, checked: CheckedText) -> Queued:
     """Queue a checked compose form. Continues the conversation if one exists.
 
     The opt-out check may be a moment old here: the worker checks again in the transaction that
     sends, so a STOP that arrives in between still stops the text.
     """
     if checked.existing is not None:
-        return checked.existing
-    conversation = conversations.get_or_create(checked.number, checked.phone)
+        return Queued(checked.existing.id, checked.existing.conversation_id)
     return _queue_outbound(
-        conversation, checked.number, checked.text, sender, checked.idempotency_key
+        checked.number, checked.phone, checked.text, sender, checked.idempotency_key
     )
 
 
 def create_text(
     sender: User, number_id: int | None, to: str, body: str, idempotency_key: str | None = None
 ) -> Message:
-    """A 1:1 text from the compose form, checked and queued in one go."""
-    return queue_text(sender, check_text(sender, number_id, to, body, idempotency_key))
+    """A 1:1 text from the compose form, checked and queued in one go (the CLI and tests)."""
+    queued = queue_text(sender, check_text(sender, number_id, to, body, idempotency_key))
+    return db.session.get(Message, queued.message_id)
 
 
 def reply(
     sender: User, conversation: Conversation, body: str, idempotency_key: str | None = None
-) -> Message:
+) -> Queued:
     """An agent's reply in a conversation visible to them (the view checked that)."""
     text = validate_body(body)
     existing = _by_idempotency_key(idempotency_key)
     if existing is not None:
-        return existing
+        return Queued(existing.id, existing.conversation_id)
     if is_opted_out(conversation.contact_phone):
         raise SendError("body", OPTED_OUT_ERROR)
-    return _queue_outbound(conversation, conversation.number, text, sender, idempotency_key)
+    return _queue_outbound(
+        conversation.number, conversation.contact_phone, text, sender, idempotency_key
+    )
 
 
 def send_automatic(
@@ -150,18 +161,19 @@ def send_automatic(
     body: str,
     author_kind: AuthorKind,
     idempotency_key: str | None = None,
-) -> Message | None:
+) -> Queued | None:
     """A message Parley or a bot sends itself (e.g. the HELP answer). Skipped when opted out.
 
     With an idempotency key, a repeated call (a retried task) finds the message it already made.
     """
     existing = _by_idempotency_key(idempotency_key)
     if existing is not None:
-        return existing
+        return Queued(existing.id, existing.conversation_id)
     if is_opted_out(conversation.contact_phone):
         return None
-    number = conversation.number
-    return _queue_outbound(conversation, number, body, None, idempotency_key, author_kind)
+    return _queue_outbound(
+        conversation.number, conversation.contact_phone, body, None, idempotency_key, author_kind
+    )
 
 
 class ComposeErrors(SendError):
@@ -182,49 +194,66 @@ def _by_idempotency_key(key: str | None) -> Message | None:
     return db.session.scalar(BY_IDEMPOTENCY_KEY, {"key": key})
 
 
+# Built once: every text sent runs it.
+INSERT_OUTBOUND = (
+    insert(Message)
+    .values(
+        conversation_id=bindparam("conversation_id"),
+        direction=Direction.OUTBOUND.value,
+        body=bindparam("body"),
+        media_urls=[],
+        author_kind=bindparam("author_kind"),
+        author_user_id=bindparam("author_user_id"),
+        status=Status.QUEUED.value,
+        provider=bindparam("provider"),
+        idempotency_key=bindparam("idempotency_key"),
+        attempts=0,
+        created_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+    .returning(Message.id)
+)
+
+
 def _queue_outbound(
-    conversation: Conversation,
     number: ReusableNumber,
+    contact_phone: str,
     text: str,
     sender: User | None,
     idempotency_key: str | None,
     author_kind: AuthorKind = AuthorKind.AGENT,
-) -> Message:
-    message = Message(
-        conversation_id=conversation.id,
-        direction=Direction.OUTBOUND.value,
-        body=text,
-        author_kind=author_kind.value,
-        author_user_id=sender.id if sender else None,
-        status=Status.QUEUED.value,
-        provider=number.provider,
-        idempotency_key=idempotency_key or None,
+) -> Queued:
+    """Store the message as queued, move its conversation up (an agent's text also answers it:
+    no longer Needs Attention, the agent participates and has read it), commit, then queue the
+    send. Core statements: this runs for every text, and the ORM would triple its cost."""
+    now = utcnow()
+    activity = conversations.record_activity(
+        number, contact_phone, text, now, clear_attention=sender is not None
     )
-    db.session.add(message)
-    if sender is not None:
-        conversations.add_participant(conversation, sender)
-        conversation.needs_attention = False
-        conversations.mark_read(conversation, sender)
-    conversations.touch(conversation, text, False)
+    params = {
+        "conversation_id": activity.conversation_id,
+        "body": text,
+        "author_kind": author_kind.value,
+        "author_user_id": sender.id if sender else None,
+        "provider": number.provider,
+        "idempotency_key": idempotency_key or None,
+        "now": now,
+    }
     try:
-        db.session.flush()
+        message_id = run_core(INSERT_OUTBOUND, params).scalar_one()
     except IntegrityError:
         # The same form was submitted twice at once: the other submit made the message.
         db.session.rollback()
         existing = _by_idempotency_key(idempotency_key)
         if existing is None:
             raise
-        return existing
-    # Nothing else wrote these rows: keep their values past the commit rather than reload them
-    # in a second write transaction.
-    session = db.session()
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = True
-    enqueue_send(message.id)
-    return message
+        return Queued(existing.id, existing.conversation_id)
+    if sender is not None:
+        conversations.add_participant(activity.conversation_id, sender)
+        conversations.mark_read(activity.conversation_id, sender)
+    db.session.commit()
+    enqueue_send(message_id)
+    return Queued(message_id, activity.conversation_id)
 
 
 def deliver(message_id: int) -> int | None:

@@ -51,7 +51,7 @@ def _mark_read(conversation: Conversation) -> None:
     """Opening a conversation reads it; only a new inbound message makes that a write."""
     if conversations.is_unread(conversation, current_user):
         start_writing()
-        conversations.mark_read(conversation, current_user)
+        conversations.mark_read(conversation.id, current_user)
         db.session.commit()
 
 
