@@ -21,6 +21,7 @@ from webapp.models import (
     number_inboxes,
     office_memberships,
 )
+from webapp.services.conversations import NUMBER_REF_COLUMNS, NumberRef
 from webapp.services.dbutil import run_core
 
 
@@ -60,18 +61,18 @@ def sendable_numbers(user: User) -> list[ReusableNumber]:
     )
 
 
-def sendable_number(user: User, number_id: int | None) -> ReusableNumber:
+def sendable_number(user: User, number_id: int | None) -> NumberRef:
     """The number a user asked to send from, if they may; AccessDenied otherwise."""
     if number_id is None:
         raise AccessDenied("no number chosen")
-    number = db.session.scalar(SENDABLE_NUMBER, {"number_id": number_id, "user_id": user.id})
-    if number is None:
+    row = run_core(SENDABLE_NUMBER, {"number_id": number_id, "user_id": user.id}).first()
+    if row is None:
         raise AccessDenied("no access to that number")
-    return number
+    return NumberRef(*row)
 
 
 # Built once: every compose asks.
-SENDABLE_NUMBER = select(ReusableNumber).where(
+SENDABLE_NUMBER = select(*NUMBER_REF_COLUMNS).where(
     ReusableNumber.id == bindparam("number_id"),
     ReusableNumber.active.is_(True),
     ReusableNumber.id.in_(union(*_accessible_selects(bindparam("user_id")))),

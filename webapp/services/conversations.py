@@ -64,13 +64,33 @@ def _activity_statement(dialect: str):
     ).returning(c.id, c.mode)
 
 
+class NumberRef(NamedTuple):
+    """What sending and receiving need of a reusable number, read as a plain row (every text
+    asks, and an ORM object costs more than the query)."""
+
+    id: int
+    phone: str
+    office_id: int
+    backing: str
+    provider: str
+
+
+NUMBER_REF_COLUMNS = (
+    ReusableNumber.id,
+    ReusableNumber.phone,
+    ReusableNumber.office_id,
+    ReusableNumber.backing,
+    ReusableNumber.provider,
+)
+
+
 class Activity(NamedTuple):
     conversation_id: int
     mode: str
 
 
 def record_activity(
-    number: ReusableNumber,
+    number: ReusableNumber | NumberRef,
     contact_phone: str,
     preview: str,
     at: datetime,

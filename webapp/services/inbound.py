@@ -16,12 +16,14 @@ from webapp.models import (
     Direction,
     Message,
     Mode,
+    Office,
     ReusableNumber,
     Status,
     utcnow,
 )
 from webapp.plugin_api import InboundMessage
 from webapp.services import conversations, optouts
+from webapp.services.conversations import NUMBER_REF_COLUMNS, NumberRef
 from webapp.services.dbutil import dialect_insert, run_core
 from webapp.services.phones import normalise_provider_phone
 
@@ -42,7 +44,7 @@ class Received:
 
 
 # Built once: every inbound message asks.
-ACTIVE_NUMBER = select(ReusableNumber).where(
+ACTIVE_NUMBER = select(*NUMBER_REF_COLUMNS).where(
     ReusableNumber.phone == bindparam("phone"), ReusableNumber.active.is_(True)
 )
 
@@ -80,16 +82,16 @@ def receive(inbound: InboundMessage, provider: str) -> Received:
     return store(inbound, provider, number_for(inbound))
 
 
-def number_for(inbound: InboundMessage) -> ReusableNumber:
+def number_for(inbound: InboundMessage) -> NumberRef:
     """The active reusable number a message was sent to (reads only)."""
     number_phone = normalise_provider_phone(inbound.to_phone)
-    number = db.session.scalar(ACTIVE_NUMBER, {"phone": number_phone})
-    if number is None:
+    row = run_core(ACTIVE_NUMBER, {"phone": number_phone}).first()
+    if row is None:
         raise InboundError(f"{number_phone} is not an active reusable number")
-    return number
+    return NumberRef(*row)
 
 
-def store(inbound: InboundMessage, provider: str, number: ReusableNumber) -> Received:
+def store(inbound: InboundMessage, provider: str, number: NumberRef) -> Received:
     """`receive`, for a message whose number was already found."""
     contact_phone = normalise_provider_phone(inbound.from_phone)
 
@@ -155,7 +157,7 @@ def _intent(inbound: InboundMessage) -> optouts.Intent | None:
 
 
 def _handle_keywords(
-    intent: optouts.Intent | None, conversation: Conversation, number: ReusableNumber, provider: str
+    intent: optouts.Intent | None, conversation: Conversation, number: NumberRef, provider: str
 ) -> str | None:
     """Apply opt-out, opt-in and HELP. Returns the text to answer with, if any."""
     phone = conversation.contact_phone
@@ -167,7 +169,7 @@ def _handle_keywords(
             conversations.add_event(conversation, "Contact opted back in.")
     elif intent is optouts.Intent.HELP:
         if not _provider_answers_keywords(provider):
-            return number.office.help_text or DEFAULT_HELP_TEXT
+            return db.session.get(Office, number.office_id).help_text or DEFAULT_HELP_TEXT
     return None
 
 

@@ -65,6 +65,7 @@ def parse_e164(text: str) -> str:
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
+@lru_cache(maxsize=8192)  # a pure function of the text; every webhook asks twice
 def normalise_provider_phone(text: str) -> str:
     """A phone as providers send it ("12025550143" or "+12025550143") as E.164."""
     raw = (text or "").strip()

@@ -75,7 +75,7 @@ def validate_body(body: str | None) -> str:
 class CheckedText:
     """A compose form that passed every check, ready to queue."""
 
-    number: ReusableNumber
+    number: conversations.NumberRef
     phone: str
     text: str
     idempotency_key: str | None
@@ -216,7 +216,7 @@ INSERT_OUTBOUND = (
 
 
 def _queue_outbound(
-    number: ReusableNumber,
+    number: ReusableNumber | conversations.NumberRef,
     contact_phone: str,
     text: str,
     sender: User | None,
