@@ -275,7 +275,13 @@ def write_lua(
     args: argparse.Namespace,
 ) -> dict[str, Path]:
     cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
-    auth = f'wrk.headers["Cookie"] = {lua_string(cookie)}\nwrk.headers["HX-Request"] = "true"\n'
+    # The browser that signed in: the same User-Agent, or session protection would mark every
+    # request's session not fresh and send a new cookie back (which wrk, unlike a browser, drops).
+    agent = session.headers["User-Agent"]
+    auth = (
+        f'wrk.headers["Cookie"] = {lua_string(cookie)}\nwrk.headers["User-Agent"] = {lua_string(agent)}\n'
+        'wrk.headers["HX-Request"] = "true"\n'
+    )
     scripts: dict[str, Path] = {}
 
     def write(name: str, body: str) -> None:

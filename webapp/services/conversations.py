@@ -133,15 +133,18 @@ def add_participant(conversation_id: int, user: User) -> None:
     )
 
 
+# Built once: every open conversation and live refresh asks.
+READ_AT = select(ReadMark.read_at).where(
+    ReadMark.user_id == bindparam("user_id"), ReadMark.conversation_id == bindparam("conversation_id")
+)
+
+
 def is_unread(conversation: Conversation, user: User) -> bool:
     """Has a contact's message arrived since the user last read the conversation?"""
     if conversation.last_inbound_at is None:
         return False
-    read_at = db.session.scalar(
-        select(ReadMark.read_at).where(
-            ReadMark.user_id == user.id, ReadMark.conversation_id == conversation.id
-        )
-    )
+    params = {"user_id": user.id, "conversation_id": conversation.id}
+    read_at = run_core(READ_AT, params).scalar()
     return read_at is None or read_at < conversation.last_inbound_at
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload
 from webapp.extensions import db
 from webapp.models import OptOut, OptOutEvent, User
 from webapp.services import audit
-from webapp.services.dbutil import insert_ignoring_conflict
+from webapp.services.dbutil import insert_ignoring_conflict, run_core
 from webapp.services.phones import format_phone
 
 OPT_OUT_KEYWORDS = frozenset(
@@ -57,7 +57,8 @@ def is_opted_out(phone: str) -> bool:
 def opted_out_phones(phones: list[str]) -> set[str]:
     if not phones:
         return set()
-    return set(db.session.scalars(OPTED_OUT, {"phones": list(set(phones))}))
+    # Opt-outs are only ever written by Core statements: no pending ORM change to flush first.
+    return set(run_core(OPTED_OUT, {"phones": list(set(phones))}).scalars())
 
 
 def opt_out(phone: str, source: str, user: User | None = None, detail: str = "") -> bool:
