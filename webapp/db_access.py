@@ -61,10 +61,14 @@ def read_first() -> Iterator[None]:
 
 
 def read_only_request() -> bool:
+    """Does the current transaction only read (a read-only request, or a `read_first` block)?"""
     if not has_request_context():
         return False
-    if g.get("parley_reading"):
-        return True
+    return bool(g.get("parley_reading")) or request_only_reads()
+
+
+def request_only_reads() -> bool:
+    """Is the whole request read-only: a GET or HEAD whose view does not write?"""
     if request.method not in SAFE_METHODS or g.get("parley_writing"):
         return False
     view = current_app.view_functions.get(request.endpoint or "")

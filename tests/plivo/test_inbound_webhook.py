@@ -173,6 +173,20 @@ def test_repeated_delivery_is_stored_once(client, setup, plivo_number):
     assert len(stored_messages()) == 1
 
 
+def test_repeated_delivery_leaves_the_conversation_where_it_was(client, setup, plivo_number):
+    first = sms("First question")
+    post_signed(client, PATH, first)
+    post_signed(client, PATH, sms("Second question"))
+    conversation = db.session.scalars(select(Conversation)).one()
+    before = (conversation.last_activity_at, conversation.last_message_preview)
+
+    assert post_signed(client, PATH, first).status_code == 200  # Plivo retries the first
+    db.session.expire_all()
+    assert before[1] == "Second question"
+    assert (conversation.last_activity_at, conversation.last_message_preview) == before
+    assert len(stored_messages()) == 2
+
+
 def test_concurrent_duplicate_deliveries_are_stored_once(app, setup, plivo_number):
     form = sms("Sent once, delivered many times")
     headers = v3_headers(URL, form)

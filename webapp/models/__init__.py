@@ -25,7 +25,7 @@ from webapp.models.embed import UsedLaunchToken
 from webapp.models.knowledge_base import IdkAction, KnowledgeBaseEntry
 from webapp.models.numbers import Backing, ReusableNumber, number_agents, number_inboxes
 from webapp.models.optouts import OptOut, OptOutEvent
-from webapp.models.org import Office, Role, User, office_memberships
+from webapp.models.org import Office, Role, SignedInUser, User, office_memberships
 from webapp.models.types import utcnow
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "Role",
     "Status",
     "UsedLaunchToken",
+    "SignedInUser",
     "User",
     "audit_event_offices",
     "number_agents",

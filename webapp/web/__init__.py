@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
 
 from flask import Flask, Response, redirect, render_template, request, url_for
@@ -9,9 +10,10 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import bindparam, select
 
-from webapp.db_access import read_first
+from webapp.db_access import read_first, request_only_reads
 from webapp.extensions import db, login_manager
-from webapp.models import User
+from webapp.models import SignedInUser, User
+from webapp.services.dbutil import run_core
 from webapp.services.phones import format_phone
 from webapp.web.rendering import DedentHtml
 
@@ -97,11 +99,19 @@ def format_when(moment: datetime | None) -> str:
 
 # Built once: every signed-in request loads its user.
 ACTIVE_USER = select(User).where(User.id == bindparam("id"), User.active.is_(True))
+ACTIVE_USER_ROW = select(*(getattr(User, f.name) for f in fields(SignedInUser))).where(
+    User.id == bindparam("id"), User.active.is_(True)
+)
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.scalar(ACTIVE_USER, {"id": int(user_id)}) if user_id.isdigit() else None
+def load_user(user_id: str) -> User | SignedInUser | None:
+    if not user_id.isdigit():
+        return None
+    if request_only_reads():
+        row = run_core(ACTIVE_USER_ROW, {"id": int(user_id)}).first()
+        return SignedInUser(*row) if row else None
+    return db.session.scalar(ACTIVE_USER, {"id": int(user_id)})
 
 
 @login_manager.unauthorized_handler
