@@ -131,8 +131,9 @@ def _watch_transactions(engine) -> None:  # noqa: ANN001
     def on_begin(connection) -> None:  # noqa: ANN001
         read_only = read_only_request()
         connection.info["read_only"] = read_only
+        # On the driver's connection: a BEGIN through SQLAlchemy costs as much as a query.
         if sqlite and read_only:
-            connection.exec_driver_sql("BEGIN")
+            connection.connection.driver_connection.execute("BEGIN")
         elif sqlite:
             _begin_immediate(connection.connection.driver_connection)
 
