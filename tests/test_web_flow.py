@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
@@ -11,6 +12,7 @@ from webapp.extensions import db
 from webapp.models import Conversation, Message, Participant
 from webapp.plugin_api import InboundMessage
 from webapp.services import inbound, knowledge_base
+from webapp.web import format_when
 
 
 def compose(client, number_id, to, body, key=None):
@@ -353,3 +355,11 @@ def test_security_headers(client, setup):
 def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.get_data(as_text=True) == "ok"
+
+
+def test_times_show_in_utc_without_leading_zeros():
+    assert format_when(datetime(2026, 3, 5, 9, 7, tzinfo=UTC)) == "Mar 5, 9:07 UTC"
+    assert format_when(datetime(2026, 12, 31, 0, 0, tzinfo=UTC)) == "Dec 31, 0:00 UTC"
+    evening_in_new_york = datetime(2026, 11, 26, 20, 30, tzinfo=timezone(timedelta(hours=-5)))
+    assert format_when(evening_in_new_york) == "Nov 27, 1:30 UTC"
+    assert format_when(None) == ""

@@ -75,13 +75,7 @@ class NumberRef(NamedTuple):
     provider: str
 
 
-NUMBER_REF_COLUMNS = (
-    ReusableNumber.id,
-    ReusableNumber.phone,
-    ReusableNumber.office_id,
-    ReusableNumber.backing,
-    ReusableNumber.provider,
-)
+NUMBER_REF_COLUMNS = tuple(getattr(ReusableNumber, name) for name in NumberRef._fields)
 
 
 class Activity(NamedTuple):
