@@ -109,6 +109,10 @@ def test_an_open_conversation_reads_its_messages_from_the_index(client, setup):
     history = plan_of(plans, "messages.error_reason")
     assert "ix_messages_conversation" in history, history
     assert no_scan_of("messages", history), history
+    # The conversation by its key, its visibility checked in the same statement.
+    pane = plan_of(plans, "conversation_reads.read_at")
+    assert no_scan_of("conversations", pane), pane
+    assert no_scan_of("conversation_participants", pane), pane
 
 
 def test_lookup_by_phone_reads_the_phone_indexes(client, setup):

@@ -255,6 +255,30 @@ def test_reply_needs_attention_for_everyone_it_is_visible_to(client, setup, app)
     assert location in admin.get("/inbox?tab=attention").get_data(as_text=True)
 
 
+def test_an_office_admin_sees_their_office_numbers_conversations_and_no_others(client, setup, make, app):
+    """Admins see every conversation on their own office's numbers, even where another office's
+    inbox answers them; an admin of another office neither opens nor finds them."""
+    make.office("Financial Aid")
+    make.office("Registrar")
+    make.user("fa-admin@example.edu", "admin", offices=("Financial Aid",))
+    make.user("reg-admin@example.edu", "admin", offices=("Registrar",))
+    number = make.number("+12025550120", office="Financial Aid", inboxes=("Admissions",),
+                         label="FA Line")
+    login(client, "standard@example.edu")
+    location = compose(client, number.id, "2025550143", "Hello").headers["Location"]
+
+    owner = app.test_client()
+    login(owner, "fa-admin@example.edu")
+    assert "Hello" in owner.get(location).get_data(as_text=True)
+    assert location in owner.get("/contacts/lookup?phone=2025550143").get_data(as_text=True)
+
+    other = app.test_client()
+    login(other, "reg-admin@example.edu")
+    assert other.get(location).status_code == 404
+    assert other.get(f"{location}/live").status_code == 404
+    assert location not in other.get("/contacts/lookup?phone=2025550143").get_data(as_text=True)
+
+
 def test_does_not_need_attention_clears_the_flag(client, setup):
     login(client, "standard@example.edu")
     location = compose(client, setup["number"].id, "2025550143", "Hello").headers["Location"]

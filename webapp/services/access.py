@@ -85,22 +85,27 @@ class InboxNumbers:
     bot_assigned: tuple[int, ...]  # bot-backed numbers where the user is an assigned agent
 
 
-@lru_cache(maxsize=2)
-def _inbox_numbers_statement(admin: bool):
-    """Built once (per role kind): every inbox request asks."""
-    user_id = bindparam("user_id")
+def _visible_number_selects(user_id, admin: bool) -> list:  # noqa: ANN001
+    """Numbers all of whose conversations the user sees: access, or admin of the number's office."""
     queries = _accessible_selects(user_id)
     if admin:
         queries.append(
             select(ReusableNumber.id).where(ReusableNumber.office_id.in_(_my_office_ids(user_id)))
         )
+    return queries
+
+
+@lru_cache(maxsize=2)
+def _inbox_numbers_statement(admin: bool):
+    """Built once (per role kind): every inbox request asks."""
+    user_id = bindparam("user_id")
     return (
         select(ReusableNumber.id, ReusableNumber.backing, number_agents.c.user_id)
         .outerjoin(
             number_agents,
             and_(number_agents.c.number_id == ReusableNumber.id, number_agents.c.user_id == user_id),
         )
-        .where(ReusableNumber.id.in_(union(*queries)))
+        .where(ReusableNumber.id.in_(union(*_visible_number_selects(user_id, admin))))
         .order_by(ReusableNumber.id)
     )
 
@@ -120,35 +125,36 @@ def inbox_numbers(user: User) -> InboxNumbers:
     return cache[user.id]
 
 
-def visible_number_ids(user: User) -> list[int]:
-    """Numbers all of whose conversations the user sees (access, or admin of the number's office)."""
-    return list(inbox_numbers(user).visible)
+def visible_conversation_clause(user_id, admin: bool):  # noqa: ANN001, ANN201 (an id or a bound parameter)
+    """SQL condition: a conversation the user may see (on a number they see, or as a participant).
 
-
-def visible_conversation_clause(user_id, number_ids):  # noqa: ANN001, ANN201 (values or bound parameters)
-    """SQL condition: a conversation the user may see (by number, or as a participant)."""
+    The visible numbers are a subquery, not a list read first: one statement where there were two.
+    """
+    on_visible_number = Conversation.number_id.in_(union(*_visible_number_selects(user_id, admin)))
     participant = exists().where(
         Participant.conversation_id == Conversation.id, Participant.user_id == user_id
     )
-    return or_(Conversation.number_id.in_(number_ids), participant)
+    return or_(on_visible_number, participant)
 
 
-# Built once: every open conversation, reply and refresh asks. Its number comes along.
-VISIBLE_CONVERSATION = (
-    select(Conversation)
-    .options(joinedload(Conversation.number))
-    .where(
-        Conversation.id == bindparam("conversation_id"),
-        visible_conversation_clause(bindparam("user_id"), bindparam("visible", expanding=True)),
+@lru_cache(maxsize=2)
+def _visible_conversation_statement(admin: bool):
+    """Built once (per role kind): every reply and conversation action asks. Its number comes along."""
+    return (
+        select(Conversation)
+        .options(joinedload(Conversation.number))
+        .where(
+            Conversation.id == bindparam("conversation_id"),
+            visible_conversation_clause(bindparam("user_id"), admin),
+        )
     )
-)
 
 
 def visible_conversation(user: User, conversation_id: int) -> Conversation:
     """The conversation, when visible to the user; AccessDenied otherwise (answered 404)."""
     conversation = db.session.scalar(
-        VISIBLE_CONVERSATION,
-        {"conversation_id": conversation_id, "user_id": user.id, "visible": visible_number_ids(user)},
+        _visible_conversation_statement(user.is_admin),
+        {"conversation_id": conversation_id, "user_id": user.id},
     )
     if conversation is None:
         raise AccessDenied("conversation not visible")

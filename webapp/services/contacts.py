@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, exists, func, or_, select
@@ -14,11 +15,11 @@ from webapp.models import (
     Campaign,
     CampaignContact,
     Conversation,
-    Participant,
     ReusableNumber,
     User,
     office_memberships,
 )
+from webapp.services.dbutil import run_core
 from webapp.services.phones import PhoneError, format_phone, parse_any_phone
 
 
@@ -74,42 +75,38 @@ def lookup(user: User, phone: str) -> LookupResult:
     return describe(user, [phone])[0]
 
 
-# Built once: every lookup runs it. Visible: on a number the user sees, or joined by them.
-CONVERSATIONS_OF_PHONES = (
-    select(
-        Conversation.contact_phone,
-        Conversation.id,
-        func.coalesce(ReusableNumber.label, ReusableNumber.phone),
-        Conversation.last_activity_at,
-        Conversation.needs_attention,
+@lru_cache(maxsize=2)
+def _conversations_of_phones(admin: bool):
+    """Built once (per role kind): every lookup runs it. Visible conversations only."""
+    from webapp.services.access import visible_conversation_clause
+
+    return (
+        select(
+            Conversation.contact_phone,
+            Conversation.id,
+            func.coalesce(ReusableNumber.label, ReusableNumber.phone),
+            Conversation.last_activity_at,
+            Conversation.needs_attention,
+        )
+        .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
+        .where(
+            Conversation.contact_phone.in_(bindparam("phones", expanding=True)),
+            visible_conversation_clause(bindparam("user_id"), admin),
+        )
+        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
     )
-    .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
-    .where(
-        Conversation.contact_phone.in_(bindparam("phones", expanding=True)),
-        or_(
-            Conversation.number_id.in_(bindparam("visible", expanding=True)),
-            exists().where(
-                Participant.conversation_id == Conversation.id,
-                Participant.user_id == bindparam("user_id"),
-            ),
-        ),
-    )
-    .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
-)
 
 
 def describe(
     user: User, phones: list[str], listed_as: dict[str, str] | None = None
 ) -> list[LookupResult]:
     """Lookup results for several phones in a fixed number of queries (no query per contact)."""
-    from webapp.services import access
     from webapp.services.optouts import opted_out_phones
 
     if not phones:
         return []
-    rows = db.session.execute(
-        CONVERSATIONS_OF_PHONES,
-        {"phones": list(set(phones)), "visible": access.visible_number_ids(user), "user_id": user.id},
+    rows = run_core(
+        _conversations_of_phones(user.is_admin), {"phones": list(set(phones)), "user_id": user.id}
     )
     by_phone: dict[str, list[ContactConversation]] = {phone: [] for phone in phones}
     for phone, *fields in rows:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
@@ -127,21 +126,6 @@ def add_participant(conversation_id: int, user: User) -> None:
     )
 
 
-# Built once: every open conversation and live refresh asks.
-READ_AT = select(ReadMark.read_at).where(
-    ReadMark.user_id == bindparam("user_id"), ReadMark.conversation_id == bindparam("conversation_id")
-)
-
-
-def is_unread(conversation: Conversation, user: User) -> bool:
-    """Has a contact's message arrived since the user last read the conversation?"""
-    if conversation.last_inbound_at is None:
-        return False
-    params = {"user_id": user.id, "conversation_id": conversation.id}
-    read_at = run_core(READ_AT, params).scalar()
-    return read_at is None or read_at < conversation.last_inbound_at
-
-
 def mark_read(conversation_id: int, user: User) -> None:
     now = utcnow()
     upsert(
@@ -192,9 +176,9 @@ def add_event(conversation: Conversation, text: str, user: User | None = None) -
     return event
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """One line of a conversation's thread, as the conversation pane shows it."""
+class HistoryEntry(NamedTuple):
+    """One line of a conversation's thread, as the conversation pane shows it (a tuple: a thread
+    builds hundreds of them)."""
 
     id: int
     direction: str
@@ -232,7 +216,7 @@ HISTORY = (
 )
 
 
-def history(conversation: Conversation, limit: int = 500) -> list[HistoryEntry]:
+def history(conversation_id: int, limit: int = 500) -> list[HistoryEntry]:
     """The conversation's messages, oldest first (the newest `limit`), with their authors' names."""
-    rows = run_core(HISTORY, {"conversation_id": conversation.id, "limit": limit})
+    rows = run_core(HISTORY, {"conversation_id": conversation_id, "limit": limit})
     return [HistoryEntry(*row) for row in reversed(rows.all())]

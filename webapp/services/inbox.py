@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, func, select, tuple_, union
 
@@ -19,7 +20,6 @@ from webapp.models import (
 from webapp.services import access
 from webapp.services.contacts import display_names
 from webapp.services.dbutil import run_core
-from webapp.services.optouts import opted_out_phones
 from webapp.services.phones import format_phone
 
 NEEDS_ATTENTION = "attention"
@@ -27,8 +27,9 @@ PARTICIPATING = "participating"
 TABS = (NEEDS_ATTENTION, PARTICIPATING)
 
 
-@dataclass(frozen=True)
-class ConversationRow:
+class ConversationRow(NamedTuple):
+    """One row of a tab (a tuple: a page builds 25 of them per refresh)."""
+
     id: int
     display_name: str
     phone: str
@@ -134,6 +135,29 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         return None
 
 
+def _with_number_read_mark_and_opt_out(conversations):  # noqa: ANN001, ANN202
+    """A select of conversations joined with their number, and with the user's read mark
+    (`user_id`) and the contact's opt-out as two more columns. Each is joined on its key: one probe
+    per row (PostgreSQL hashed a subquery over every opt-out instead)."""
+    return (
+        conversations.add_columns(ReadMark.read_at, OptOut.phone.label("opted_out"))
+        .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
+        .outerjoin(
+            ReadMark,
+            and_(
+                ReadMark.conversation_id == Conversation.id,
+                ReadMark.user_id == bindparam("user_id"),
+            ),
+        )
+        .outerjoin(OptOut, OptOut.phone == Conversation.contact_phone)
+    )
+
+
+def _unread(last_inbound_at: datetime | None, read_at: datetime | None) -> bool:
+    """Has a contact's message arrived since the user last read the conversation?"""
+    return last_inbound_at is not None and (read_at is None or read_at < last_inbound_at)
+
+
 @lru_cache(maxsize=512)
 def _page_statement(tab: str, own_count: int, limit: int, paged: bool):
     """The newest `limit` rows of each source merged: the page is the newest `limit` of those.
@@ -160,34 +184,18 @@ def _page_statement(tab: str, own_count: int, limit: int, paged: bool):
         .subquery()
     )
     newest = (Conversation.last_activity_at.desc(), Conversation.id.desc())
-    return (
-        select(
-            Conversation.id,
-            Conversation.contact_phone,
-            Conversation.last_message_preview,
-            Conversation.last_activity_at,
-            Conversation.last_inbound_at,
-            Conversation.mode,
-            Conversation.needs_attention,
-            ReusableNumber.label,
-            ReusableNumber.phone.label("number_phone"),
-            ReadMark.read_at,
-            OptOut.phone.label("opted_out"),
-        )
-        .join(page_ids, page_ids.c.id == Conversation.id)
-        .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
-        .outerjoin(
-            ReadMark,
-            and_(
-                ReadMark.conversation_id == Conversation.id,
-                ReadMark.user_id == bindparam("user_id"),
-            ),
-        )
-        # A join on the opt-outs' key: one probe per row (PostgreSQL hashed a subquery over every
-        # opt-out instead).
-        .outerjoin(OptOut, OptOut.phone == Conversation.contact_phone)
-        .order_by(*newest)
-    )
+    page = select(
+        Conversation.id,
+        Conversation.contact_phone,
+        Conversation.last_message_preview,
+        Conversation.last_activity_at,
+        Conversation.last_inbound_at,
+        Conversation.mode,
+        Conversation.needs_attention,
+        ReusableNumber.label,
+        ReusableNumber.phone.label("number_phone"),
+    ).join(page_ids, page_ids.c.id == Conversation.id)
+    return _with_number_read_mark_and_opt_out(page).order_by(*newest)
 
 
 def list_tab(user: User, tab: str, cursor: str | None = None, limit: int = 25) -> InboxPage:
@@ -215,8 +223,7 @@ def list_tab(user: User, tab: str, cursor: str | None = None, limit: int = 25) -
             number_label=r.label or format_phone(r.number_phone),
             preview=r.last_message_preview,
             last_activity_at=r.last_activity_at,
-            unread=r.last_inbound_at is not None
-            and (r.read_at is None or r.read_at < r.last_inbound_at),
+            unread=_unread(r.last_inbound_at, r.read_at),
             mode=r.mode,
             needs_attention=r.needs_attention,
             opted_out=r.opted_out is not None,
@@ -231,27 +238,57 @@ def list_tab(user: User, tab: str, cursor: str | None = None, limit: int = 25) -
 class ConversationView:
     """Everything the conversation pane shows, loaded in a fixed number of queries."""
 
-    conversation: Conversation
-    number: ReusableNumber
+    id: int
+    mode: str
+    needs_attention: bool
+    number_label: str
     display_name: str
     phone: str
     opted_out: bool
+    unread: bool  # for the user: a contact's message arrived since they last read it
     messages: list
 
     @property
     def mode_label(self) -> str:
-        return "1:1 Text (Bot)" if self.conversation.mode == "bot" else "1:1 Text (Agent)"
+        return "1:1 Text (Bot)" if self.mode == "bot" else "1:1 Text (Agent)"
 
 
-def conversation_view(conversation: Conversation) -> ConversationView:
+@lru_cache(maxsize=2)
+def _conversation_pane_statement(admin: bool):
+    """Built once (per role kind): the conversation, if visible, with its number, the user's read
+    mark and the contact's opt-out, in one statement (every open conversation and refresh asks)."""
+    conversation = select(
+        Conversation.id,
+        Conversation.contact_phone,
+        Conversation.mode,
+        Conversation.needs_attention,
+        Conversation.last_inbound_at,
+        ReusableNumber.label,
+        ReusableNumber.phone,
+    )
+    return _with_number_read_mark_and_opt_out(conversation).where(
+        Conversation.id == bindparam("conversation_id"),
+        access.visible_conversation_clause(bindparam("user_id"), admin),
+    )
+
+
+def conversation_view(user: User, conversation_id: int) -> ConversationView:
+    """The conversation pane, when the conversation is visible to the user; AccessDenied otherwise."""
     from webapp.services.conversations import history
 
-    phone = conversation.contact_phone
+    params = {"conversation_id": conversation_id, "user_id": user.id}
+    row = run_core(_conversation_pane_statement(user.is_admin), params).first()
+    if row is None:
+        raise access.AccessDenied("conversation not visible")
+    phone = row.contact_phone
     return ConversationView(
-        conversation=conversation,
-        number=conversation.number,
+        id=row.id,
+        mode=row.mode,
+        needs_attention=row.needs_attention,
+        number_label=row.label or row.phone,
         display_name=display_names([phone])[phone],
         phone=format_phone(phone),
-        opted_out=bool(opted_out_phones([phone])),
-        messages=history(conversation),
+        opted_out=row.opted_out is not None,
+        unread=_unread(row.last_inbound_at, row.read_at),
+        messages=history(row.id),
     )

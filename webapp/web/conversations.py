@@ -25,10 +25,21 @@ def _visible(conversation_id: int) -> Conversation:
         abort(404)  # not 403: whether it exists is not the user's business
 
 
-def _render(conversation: Conversation, block: str = "conversation_pane", **extra):  # noqa: ANN003, ANN202
-    view = inbox.conversation_view(conversation)
+def _view(conversation_id: int) -> inbox.ConversationView:
+    try:
+        return inbox.conversation_view(current_user, conversation_id)
+    except access.AccessDenied:
+        abort(404)
+
+
+def _render(conversation_id: int, **extra):  # noqa: ANN003, ANN202
+    """The conversation pane, read after the action that led here."""
+    return _render_view(_view(conversation_id), **extra)
+
+
+def _render_view(view: inbox.ConversationView, block: str = "conversation_pane", **extra):  # noqa: ANN003, ANN202
     tab = request.args.get("tab") or (
-        inbox.NEEDS_ATTENTION if conversation.needs_attention else inbox.PARTICIPATING
+        inbox.NEEDS_ATTENTION if view.needs_attention else inbox.PARTICIPATING
     )
     if wants_fragment():
         context = {"view": view, "tab": tab}  # the list pane is not re-rendered: skip its queries
@@ -47,27 +58,27 @@ def _render(conversation: Conversation, block: str = "conversation_pane", **extr
     return response
 
 
-def _mark_read(conversation: Conversation) -> None:
+def _mark_read(view: inbox.ConversationView) -> None:
     """Opening a conversation reads it; only a new inbound message makes that a write."""
-    if conversations.is_unread(conversation, current_user):
+    if view.unread:
         start_writing()
-        conversations.mark_read(conversation.id, current_user)
+        conversations.mark_read(view.id, current_user)
         db.session.commit()
 
 
 @bp.get("/conversations/<int:conversation_id>")
 def show(conversation_id: int):  # noqa: ANN201
-    conversation = _visible(conversation_id)
-    _mark_read(conversation)
-    return _render(conversation)
+    view = _view(conversation_id)
+    _mark_read(view)
+    return _render_view(view)
 
 
 @bp.get("/conversations/<int:conversation_id>/live")
 def live(conversation_id: int):  # noqa: ANN201
     """Polled by the open conversation: its header and thread, fresh."""
-    conversation = _visible(conversation_id)
-    _mark_read(conversation)
-    response = _render(conversation, "conversation_live")
+    view = _view(conversation_id)
+    _mark_read(view)
+    response = _render_view(view, "conversation_live")
     del response.headers["HX-Trigger"]
     return response
 
@@ -86,10 +97,10 @@ def reply(conversation_id: int):  # noqa: ANN201
     except sending.SendError as exc:
         db.session.rollback()
         status = 200 if request.headers.get("HX-Request") else 422
-        response = _render(_visible(conversation_id), reply_text=body, reply_error=exc.message)
+        response = _render(conversation_id, reply_text=body, reply_error=exc.message)
         response.status_code = status
         return response
-    return _render(_visible(conversation_id))
+    return _render(conversation_id)
 
 
 @bp.post("/conversations/<int:conversation_id>/messages/<int:message_id>/retry")
@@ -100,10 +111,10 @@ def retry(conversation_id: int, message_id: int):  # noqa: ANN201
     except sending.SendError as exc:
         db.session.rollback()
         status = 200 if request.headers.get("HX-Request") else 409
-        response = _render(_visible(conversation_id), action_error=exc.message)
+        response = _render(conversation_id, action_error=exc.message)
         response.status_code = status
         return response
-    return _render(_visible(conversation_id))
+    return _render(conversation_id)
 
 
 @bp.post("/conversations/<int:conversation_id>/attention")
@@ -112,7 +123,7 @@ def clear_attention(conversation_id: int):  # noqa: ANN201
     if conversation.needs_attention:
         conversations.clear_attention(conversation, current_user)
         db.session.commit()
-    return _render(_visible(conversation_id))
+    return _render(conversation_id)
 
 
 @bp.post("/conversations/<int:conversation_id>/mode")
@@ -123,8 +134,8 @@ def switch_mode(conversation_id: int):  # noqa: ANN201
     except conversations.ConversationError as exc:
         db.session.rollback()
         status = 200 if request.headers.get("HX-Request") else 409
-        response = _render(_visible(conversation_id), action_error=str(exc))
+        response = _render(conversation_id, action_error=str(exc))
         response.status_code = status
         return response
     db.session.commit()
-    return _render(_visible(conversation_id))
+    return _render(conversation_id)
