@@ -93,3 +93,31 @@ def test_a_writer_waits_for_the_write_lock_then_succeeds(client, setup):
         release.join()
     assert response.status_code == 303
     assert 0.2 < time.monotonic() - started < 3
+
+
+def test_reads_and_conversation_actions_load_the_signed_in_user_as_a_plain_row(app, client, setup):
+    """The ORM User is loaded only where a view may link it to other rows (an admin page)."""
+    from flask import request, request_finished
+    from flask_login import current_user
+
+    loaded: dict[tuple[str, str], str] = {}
+
+    def note(sender, response, **extra) -> None:  # noqa: ANN001, ANN003, ARG001
+        if current_user.is_authenticated:
+            loaded[request.method, request.endpoint] = type(current_user._get_current_object()).__name__
+
+    request_finished.connect(note, app)
+    try:
+        login(client, "admin@example.edu")
+        location = compose(client, setup["number"].id, "2025550143", "Hello").headers["Location"]
+        client.get(location)
+        token = client.get(location).get_data(as_text=True).split('name="csrf_token" value="')[1]
+        token = token.split('"')[0]
+        client.post(f"{location}/messages", data={"body": "More", "csrf_token": token})
+        client.post("/admin/offices", data={"name": "Registrar", "csrf_token": token})
+    finally:
+        request_finished.disconnect(note, app)
+    assert loaded["GET", "conversations.show"] == "SignedInUser"
+    assert loaded["POST", "compose.new"] == "SignedInUser"
+    assert loaded["POST", "conversations.reply"] == "SignedInUser"
+    assert loaded["POST", "admin.offices_index"] == "User"

@@ -109,10 +109,11 @@ class User(RoleChecks, UserMixin, db.Model):
 
 @dataclass(frozen=True, eq=False)
 class SignedInUser(RoleChecks, UserMixin):
-    """The signed-in user of a request that only reads: its columns as a plain object.
+    """The signed-in user as a plain object of its columns, for a request that only reads or a
+    view marked `@plain_user` (compose, reply and the other conversation actions).
 
-    Loading an ORM `User` costs about a fifth of a small page; a read-only request never changes
-    the user or links it to new rows, so it needs no ORM object. Requests that write load `User`.
+    Loading an ORM `User` costs about a fifth of a small page; these requests never change the
+    user or link it to new rows, so they need no ORM object. Other requests that write load `User`.
     """
 
     id: int

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import fields
 from datetime import UTC, datetime
 
-from flask import Flask, Response, redirect, render_template, request, url_for
+from flask import Flask, Response, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import bindparam, select
 
-from webapp.db_access import read_first, request_only_reads
+from webapp.db_access import View, read_first, request_only_reads
 from webapp.extensions import db, login_manager
 from webapp.models import SignedInUser, User
 from webapp.services.dbutil import run_core
@@ -104,11 +104,20 @@ ACTIVE_USER_ROW = select(*(getattr(User, f.name) for f in fields(SignedInUser)))
 )
 
 
+def plain_user(view: View) -> View:
+    """Mark a view that writes but uses the signed-in user by its columns alone (id, name, role),
+    never linking it to other rows: it gets a `SignedInUser`, as a read-only request does. Loading
+    the ORM `User` costs about a tenth of a compose (issue 8)."""
+    view.plain_user = True  # type: ignore[attr-defined]
+    return view
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | SignedInUser | None:
     if not user_id.isdigit():
         return None
-    if request_only_reads():
+    view = current_app.view_functions.get(request.endpoint or "")
+    if request_only_reads() or getattr(view, "plain_user", False):
         row = run_core(ACTIVE_USER_ROW, {"id": int(user_id)}).first()
         return SignedInUser(*row) if row else None
     return db.session.scalar(ACTIVE_USER, {"id": int(user_id)})
@@ -145,8 +154,6 @@ def _register_embedding(app: Flask, embed) -> None:  # noqa: ANN001
 
 
 def _security_headers(response: Response) -> Response:
-    from flask import current_app
-
     # frame-ancestors is the framing policy: only the app itself and the configured CRM origins
     # may frame it. X-Frame-Options is never sent: it cannot list origins and would contradict it.
     ancestors = " ".join(["'self'", *current_app.config.get("EMBED_ALLOWED_ORIGINS", [])])

@@ -10,6 +10,7 @@ from flask_login import current_user
 from webapp.db_access import read_first
 from webapp.services import access, sending
 from webapp.services.segments import MAX_MESSAGE_LENGTH
+from webapp.web import plain_user
 from webapp.web.rendering import redirect_to, render_screen
 
 bp = Blueprint("compose", __name__)
@@ -31,6 +32,7 @@ def _render(numbers, form: dict, errors: dict, status: int = 200):  # noqa: ANN0
 
 
 @bp.route("/texts/new", methods=["GET", "POST"])
+@plain_user
 def new():  # noqa: ANN201
     if not current_user.can_create_texts:
         to = request.args.get("to", "").strip()[:40]

@@ -12,6 +12,7 @@ from webapp.extensions import db
 from webapp.models import Conversation
 from webapp.services import access, conversations, inbox, sending
 from webapp.services.segments import MAX_MESSAGE_LENGTH
+from webapp.web import plain_user
 from webapp.web.inbox import TEMPLATE, inbox_context
 from webapp.web.rendering import render_screen, wants_fragment
 
@@ -84,6 +85,7 @@ def live(conversation_id: int):  # noqa: ANN201
 
 
 @bp.post("/conversations/<int:conversation_id>/messages")
+@plain_user
 def reply(conversation_id: int):  # noqa: ANN201
     conversation = _visible(conversation_id)
     body = request.form.get("body", "")
@@ -104,6 +106,7 @@ def reply(conversation_id: int):  # noqa: ANN201
 
 
 @bp.post("/conversations/<int:conversation_id>/messages/<int:message_id>/retry")
+@plain_user
 def retry(conversation_id: int, message_id: int):  # noqa: ANN201
     conversation = _visible(conversation_id)
     try:
@@ -118,6 +121,7 @@ def retry(conversation_id: int, message_id: int):  # noqa: ANN201
 
 
 @bp.post("/conversations/<int:conversation_id>/attention")
+@plain_user
 def clear_attention(conversation_id: int):  # noqa: ANN201
     conversation = _visible(conversation_id)
     if conversation.needs_attention:
@@ -127,6 +131,7 @@ def clear_attention(conversation_id: int):  # noqa: ANN201
 
 
 @bp.post("/conversations/<int:conversation_id>/mode")
+@plain_user
 def switch_mode(conversation_id: int):  # noqa: ANN201
     conversation = _visible(conversation_id)
     try:
