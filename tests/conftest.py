@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from webapp import create_app
 from webapp.config import TestConfig
@@ -23,10 +23,27 @@ from webapp.services import directory
 PASSWORD = "correct-horse-battery"
 
 
+def _worker_database(url: str, worker: str) -> str:
+    """Under pytest-xdist, each worker's own PostgreSQL database beside DATABASE_URL's (`<name>_gw1`),
+    made afresh through the server's `postgres` database: workers never share tables."""
+    base = make_url(url)
+    own = base.set(database=f"{base.database}_{worker}")
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{own.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{own.database}"'))
+    admin.dispose()
+    return own.render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A fresh database, built by the migrations (not create_all) once per test run."""
+    """A fresh database, built by the migrations (not create_all) once per test run (per pytest-xdist
+    worker: SQLite in the worker's own temporary folder, PostgreSQL in a database of its own)."""
     url = os.environ.get("DATABASE_URL")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if url and worker and make_url(url).get_backend_name() == "postgresql":
+        url = _worker_database(url, worker)
     if url:
         engine = create_engine(url)
         with engine.begin() as conn:

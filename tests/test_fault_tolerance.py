@@ -21,7 +21,9 @@ from tests.processes import BIN, ROOT, Agent, Stack, wait_for
 from webapp.extensions import db
 from webapp.models import Message
 
-REDIS_URL = "redis://127.0.0.1:6379/9"
+# Each pytest-xdist worker (gw0, gw1 …) flushes a Redis database of its own: 9, 10 …
+REDIS_DB = 9 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -58,6 +60,8 @@ def stack(app, database_url, queue_url, fake_plivo, tmp_path):
         "PARLEY_SENDING_TIMEOUT_SECONDS": "12",
         "PARLEY_SWEEP_QUEUED_AFTER_SECONDS": "1",
         "PLIVO_TIMEOUT_SECONDS": "10",
+        # Nothing of one test's processes in the shared instance/ folder (default: instance/imports).
+        "PARLEY_IMPORT_FOLDER": str(tmp_path / "imports"),
     }
     logs = tmp_path / "logs"
     logs.mkdir()
