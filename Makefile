@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app webapp
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# `make test` runs the suite on one pytest-xdist worker per core; `make test PYTEST_ARGS="-k foo"` runs serially.
+PYTEST_ARGS ?= -n auto
 
 .PHONY: run test install lint migrate clean bench
 
