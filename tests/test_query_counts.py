@@ -6,6 +6,7 @@ Each request is counted with 5 rows of data, then again after adding 45 more: th
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event
@@ -118,3 +119,20 @@ def test_inbox_and_conversation_query_counts_do_not_grow_with_data(client, setup
     # messages
     assert small["conversation fragment"] <= 4, small
     assert max(small.values()) <= 8, small  # the full conversation page: its inbox list too
+
+
+def test_compose_runs_a_fixed_handful_of_statements(client, setup, app):
+    """user; number access and opt-out; conversation; message; participation; read mark."""
+    from tests.test_web_flow import compose
+
+    queued: list[int] = []  # the worker's side is not the compose's: hold its tasks
+    app.extensions["parley.tasks"] = replace(app.extensions["parley.tasks"], send_message=queued.append)
+    login(client, "standard@example.edu")
+    compose(client, setup["number"].id, "2025550143", "Hello")  # the conversation exists now
+    token_page = client.get("/texts/new").get_data(as_text=True)
+    token = token_page.split('name="csrf_token" value="')[1].split('"')[0]
+    form = {"csrf_token": token, "number_id": str(setup["number"].id), "to": "2025550143"}
+    with counting() as statements:
+        response = client.post("/texts/new", data={**form, "body": "Again"})
+    assert response.status_code == 303 and len(queued) == 2
+    assert len(statements) <= 6, statements

@@ -21,7 +21,6 @@ from webapp.models import (
     number_inboxes,
     office_memberships,
 )
-from webapp.services.conversations import NUMBER_REF_COLUMNS, NumberRef
 from webapp.services.dbutil import run_core
 
 
@@ -42,9 +41,12 @@ def _accessible_selects(user_id) -> list:  # noqa: ANN001
     ]
 
 
-def accessible_number_ids_query(user: User):
-    """Numbers the user has access to: an assigned agent, or a member of an assigned inbox's office."""
-    return union(*_accessible_selects(user.id))
+def may_send_from(user_id):  # noqa: ANN001, ANN201 (an id or a bound parameter)
+    """SQL condition on ReusableNumber: active, and the user has access to it."""
+    return and_(
+        ReusableNumber.active.is_(True),
+        ReusableNumber.id.in_(union(*_accessible_selects(user_id))),
+    )
 
 
 def sendable_numbers(user: User) -> list[ReusableNumber]:
@@ -52,31 +54,10 @@ def sendable_numbers(user: User) -> list[ReusableNumber]:
     return list(
         db.session.scalars(
             select(ReusableNumber)
-            .where(
-                ReusableNumber.active.is_(True),
-                ReusableNumber.id.in_(accessible_number_ids_query(user)),
-            )
+            .where(may_send_from(user.id))
             .order_by(ReusableNumber.label, ReusableNumber.phone)
         )
     )
-
-
-def sendable_number(user: User, number_id: int | None) -> NumberRef:
-    """The number a user asked to send from, if they may; AccessDenied otherwise."""
-    if number_id is None:
-        raise AccessDenied("no number chosen")
-    row = run_core(SENDABLE_NUMBER, {"number_id": number_id, "user_id": user.id}).first()
-    if row is None:
-        raise AccessDenied("no access to that number")
-    return NumberRef(*row)
-
-
-# Built once: every compose asks.
-SENDABLE_NUMBER = select(*NUMBER_REF_COLUMNS).where(
-    ReusableNumber.id == bindparam("number_id"),
-    ReusableNumber.active.is_(True),
-    ReusableNumber.id.in_(union(*_accessible_selects(bindparam("user_id")))),
-)
 
 
 @dataclass(frozen=True)

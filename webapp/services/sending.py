@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
@@ -19,6 +19,7 @@ from webapp.models import (
     Conversation,
     Direction,
     Message,
+    OptOut,
     ReusableNumber,
     Status,
     User,
@@ -82,6 +83,14 @@ class CheckedText:
     existing: Message | None  # the same form, submitted before
 
 
+# Built once: every compose checks, in one statement, that the sender may use the number (its
+# columns come back) and whether the contact opted out.
+COMPOSE_CHECKS = select(
+    *conversations.NUMBER_REF_COLUMNS,
+    exists().where(OptOut.phone == bindparam("phone")).label("opted_out"),
+).where(ReusableNumber.id == bindparam("number_id"), access.may_send_from(bindparam("user_id")))
+
+
 def check_text(
     sender: User, number_id: int | None, to: str, body: str, idempotency_key: str | None = None
 ) -> CheckedText:
@@ -90,24 +99,26 @@ def check_text(
         raise access.AccessDenied("this role cannot create 1:1 texts")
     errors: dict[str, str] = {}
     try:
-        number = access.sendable_number(sender, number_id)
-    except access.AccessDenied:
-        number = None
-        errors["number"] = "Choose a number you have access to."
-    try:
         phone = parse_us_phone(to)
     except PhoneError as exc:
         phone = None
         errors["to"] = str(exc)
+    checks = None
+    if number_id is not None:
+        params = {"number_id": number_id, "user_id": sender.id, "phone": phone}
+        checks = run_core(COMPOSE_CHECKS, params).first()
+    if checks is None:
+        errors["number"] = "Choose a number you have access to."
     try:
         text = validate_body(body)
     except SendError as exc:
         errors["body"] = exc.message
     if errors:
         raise ComposeErrors(errors)
-    assert number is not None and phone is not None
+    assert checks is not None and phone is not None
+    number = conversations.NumberRef(*checks[:-1])
     existing = _by_idempotency_key(idempotency_key)
-    if existing is None and is_opted_out(phone):
+    if existing is None and checks.opted_out:
         raise ComposeErrors({"form": OPTED_OUT_ERROR})
     return CheckedText(number, phone, text, idempotency_key, existing)
 
