@@ -19,10 +19,13 @@ BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def listening_socket() -> socket.socket:
+    """A socket bound to a free port on 127.0.0.1, handed to gunicorn as it is: no other process (a
+    parallel test's server, say) can take the port between choosing it and binding it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.1) -> object:
@@ -43,25 +46,28 @@ class Stack:
 
     env: dict[str, str]
     log_dir: Path
-    port: int = field(default_factory=free_port)
+    listener: socket.socket = field(default_factory=listening_socket)
     web: subprocess.Popen | None = None
     workers: list[subprocess.Popen] = field(default_factory=list)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: list[str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
         log = (self.log_dir / f"{name}-{time.monotonic_ns()}.log").open("wb")
         return subprocess.Popen(
-            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            pass_fds=pass_fds,
         )
 
     def start_web(self) -> None:
+        fd = self.listener.fileno()
         self.web = self._spawn(
             "web",
-            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
+            [str(BIN / "gunicorn"), "--bind", f"fd://{fd}", "--workers", "2",
              "--threads", "4", "webapp:create_app()"],
+            pass_fds=(fd,),
         )
         wait_for(self._web_up, timeout=30)
 
@@ -90,6 +96,7 @@ class Stack:
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait(10)
+        self.listener.close()
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
