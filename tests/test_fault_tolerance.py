@@ -21,7 +21,8 @@ from tests.processes import BIN, ROOT, Agent, Stack, wait_for
 from webapp.extensions import db
 from webapp.models import Message
 
-# Each pytest-xdist worker (gw0, gw1 …) flushes a Redis database of its own: 9, 10 …
+# Each pytest-xdist worker (gw0, gw1 …) flushes a Redis database of its own: 9, 10 … (Redis has 16
+# by default, enough for 7 workers; with more, gw7 fails at once: "DB index is out of range").
 REDIS_DB = 9 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 
