@@ -19,7 +19,7 @@ from webapp.models import (
     User,
     office_memberships,
 )
-from webapp.services.dbutil import run_core
+from webapp.services.dbutil import in_list, run_core
 from webapp.services.phones import PhoneError, format_phone, parse_any_phone
 
 
@@ -90,7 +90,7 @@ def _conversations_of_phones(admin: bool):
         )
         .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
         .where(
-            Conversation.contact_phone.in_(bindparam("phones", expanding=True)),
+            in_list(Conversation.contact_phone, "phones"),
             visible_conversation_clause(bindparam("user_id"), admin),
         )
         .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())

@@ -6,13 +6,13 @@ import re
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import bindparam, delete, select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import OptOut, OptOutEvent, User
 from webapp.services import audit
-from webapp.services.dbutil import insert_ignoring_conflict, run_core
+from webapp.services.dbutil import in_list, insert_ignoring_conflict, run_core
 from webapp.services.phones import format_phone
 
 OPT_OUT_KEYWORDS = frozenset(
@@ -47,7 +47,7 @@ def keyword_intent(text: str) -> Intent | None:
 
 
 # Built once: every send, inbound message and contact lookup asks.
-OPTED_OUT = select(OptOut.phone).where(OptOut.phone.in_(bindparam("phones", expanding=True)))
+OPTED_OUT = select(OptOut.phone).where(in_list(OptOut.phone, "phones"))
 
 
 def is_opted_out(phone: str) -> bool:
