@@ -19,7 +19,7 @@ from webapp.models import (
 )
 from webapp.services import access
 from webapp.services.contacts import display_names
-from webapp.services.dbutil import run_core
+from webapp.services.dbutil import in_list, run_core
 from webapp.services.phones import format_phone
 
 NEEDS_ATTENTION = "attention"
@@ -52,8 +52,7 @@ class InboxPage:
 COUNT_CAP = 100  # tab counts stop here ("99+"), so a count costs the same whatever the backlog
 
 
-def _own_numbers(user: User, tab: str) -> tuple[int, ...]:
-    numbers = access.inbox_numbers(user)
+def _own_numbers(numbers: access.InboxNumbers, tab: str) -> tuple[int, ...]:
     return numbers.visible if tab == NEEDS_ATTENTION else numbers.bot_assigned
 
 
@@ -83,10 +82,10 @@ def _on_number(tab: str, number):  # noqa: ANN001
     )
 
 
-def _params(user: User) -> dict:
+def _params(user: User, numbers: access.InboxNumbers) -> dict:
     params: dict = {"user_id": user.id}
     for tab in TABS:
-        own = _own_numbers(user, tab)
+        own = _own_numbers(numbers, tab)
         params[f"{tab}_own"] = list(own)
         params.update({f"{tab}_own_{k}": number_id for k, number_id in enumerate(own)})
     return params
@@ -99,10 +98,11 @@ def _counts_statement(attention_own: int, participating_own: int):
     def capped(tab: str, own_count: int):
         parts = [_joined(tab)]
         if own_count:
-            own = bindparam(f"{tab}_own", expanding=True)
             parts = [
-                parts[0].where(Participant.number_id.not_in(own)),
-                _on_number(tab, Conversation.number_id).where(Conversation.number_id.in_(own)),
+                parts[0].where(~in_list(Participant.number_id, f"{tab}_own")),
+                _on_number(tab, Conversation.number_id).where(
+                    in_list(Conversation.number_id, f"{tab}_own")
+                ),
             ]
         limited = [part.limit(COUNT_CAP).subquery() for part in parts]
         return sum(select(func.count()).select_from(sub).scalar_subquery() for sub in limited)
@@ -112,8 +112,9 @@ def _counts_statement(attention_own: int, participating_own: int):
 
 def counts(user: User) -> dict[str, int]:
     """Conversations in each tab, up to COUNT_CAP (one query)."""
-    shape = (len(_own_numbers(user, tab)) for tab in TABS)
-    row = run_core(_counts_statement(*shape), _params(user)).one()
+    numbers = access.inbox_numbers(user)
+    shape = (len(_own_numbers(numbers, tab)) for tab in TABS)
+    row = run_core(_counts_statement(*shape), _params(user, numbers)).one()
     return {tab: min(value, COUNT_CAP) for tab, value in zip(TABS, row, strict=True)}
 
 
@@ -207,10 +208,12 @@ def list_tab(user: User, tab: str, cursor: str | None = None, limit: int = 25) -
     if tab not in TABS:
         tab = NEEDS_ATTENTION
     after = decode_cursor(cursor)
-    params = _params(user)
+    numbers = access.inbox_numbers(user)
+    params = _params(user, numbers)
     if after is not None:
         params.update(after_at=after[0], after_id=after[1])
-    statement = _page_statement(tab, len(_own_numbers(user, tab)), limit + 1, after is not None)
+    own_count = len(_own_numbers(numbers, tab))
+    statement = _page_statement(tab, own_count, limit + 1, after is not None)
     results = run_core(statement, params).all()
     has_more = len(results) > limit
     results = results[:limit]
