@@ -122,7 +122,8 @@ def test_inbox_and_conversation_query_counts_do_not_grow_with_data(client, setup
 
 
 def test_compose_runs_a_fixed_handful_of_statements(client, setup, app):
-    """user; number access and opt-out; conversation; message; participation; read mark."""
+    """user; number access and opt-out; conversation; message; participation; read mark. In two
+    transactions: the user and the checks read together, then the write."""
     from tests.test_web_flow import compose
 
     queued: list[int] = []  # the worker's side is not the compose's: hold its tasks
@@ -132,7 +133,17 @@ def test_compose_runs_a_fixed_handful_of_statements(client, setup, app):
     token_page = client.get("/texts/new").get_data(as_text=True)
     token = token_page.split('name="csrf_token" value="')[1].split('"')[0]
     form = {"csrf_token": token, "number_id": str(setup["number"].id), "to": "2025550143"}
-    with counting() as statements:
-        response = client.post("/texts/new", data={**form, "body": "Again"})
+    transactions: list[bool] = []
+
+    def begun(conn) -> None:  # noqa: ANN001
+        transactions.append(conn.info["read_only"])
+
+    event.listen(db.engine, "begin", begun)
+    try:
+        with counting() as statements:
+            response = client.post("/texts/new", data={**form, "body": "Again"})
+    finally:
+        event.remove(db.engine, "begin", begun)
     assert response.status_code == 303 and len(queued) == 2
     assert len(statements) <= 6, statements
+    assert transactions == [True, False]  # read (user and checks), then write

@@ -39,19 +39,33 @@ def start_writing() -> None:
     g.parley_writing = True
 
 
+def checks_first(view: View) -> View:
+    """Mark a view that writes after its own `read_first` block of checks (compose): the signed-in
+    user is loaded in that same read transaction, one transaction fewer per request."""
+    view.checks_first = True  # type: ignore[attr-defined]
+    return view
+
+
 @contextmanager
-def read_first() -> Iterator[None]:
+def read_first(*, continued: bool = False) -> Iterator[None]:
     """Reads that come before a request's writes (the signed-in user), in a read-only transaction
     ended at the block's end, with what it loaded kept: the write lock is then held only for the
-    view's own work. A request that only reads stays in one transaction."""
-    if read_only_request():
+    view's own work. A request that only reads stays in one transaction.
+
+    `continued`: the transaction is not ended here but by the view's own `read_first` block (a
+    `@checks_first` view)."""
+    if request_only_reads():
         yield
         return
     g.parley_reading = True
     try:
         yield
-    finally:
+    except BaseException:
         g.parley_reading = False
+        raise
+    if continued:
+        return
+    g.parley_reading = False
     session = db.session()
     session.expire_on_commit = False
     try:

@@ -136,7 +136,8 @@ def _require_login():  # noqa: ANN202
     endpoint = request.endpoint or ""
     if endpoint in PUBLIC_ENDPOINTS or endpoint.startswith(PUBLIC_PREFIXES):
         return None
-    with read_first():
+    view = current_app.view_functions.get(endpoint)
+    with read_first(continued=getattr(view, "checks_first", False)):
         signed_in = current_user.is_authenticated
     if not signed_in:
         return unauthorized()

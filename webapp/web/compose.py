@@ -7,7 +7,7 @@ import uuid
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user
 
-from webapp.db_access import read_first
+from webapp.db_access import checks_first, read_first
 from webapp.services import access, sending
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 from webapp.web import plain_user
@@ -33,6 +33,7 @@ def _render(numbers, form: dict, errors: dict, status: int = 200):  # noqa: ANN0
 
 @bp.route("/texts/new", methods=["GET", "POST"])
 @plain_user
+@checks_first
 def new():  # noqa: ANN201
     if not current_user.can_create_texts:
         to = request.args.get("to", "").strip()[:40]
