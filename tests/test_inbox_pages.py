@@ -29,6 +29,13 @@ def walk(client, tab: str) -> list[int]:
     raise AssertionError("the pages never ended")
 
 
+def shown_counts(client, tab: str) -> dict[str, str]:
+    """The count on each tab, as the tab fragment shows them."""
+    html = client.get(f"/inbox?tab={tab}", headers=HTMX).get_data(as_text=True)
+    found = re.findall(r'<span class="tab-label">([^<]+)</span> <span class="count">([^<]+)</span>', html)
+    return dict(found)
+
+
 def test_tabs_merge_every_source_in_activity_order(client, setup, make, app):
     app.config["INBOX_PAGE_SIZE"] = 3
     make.office("Housing")
@@ -66,6 +73,23 @@ def test_tabs_merge_every_source_in_activity_order(client, setup, make, app):
         order = [ident for _, ident in sorted(wanted, reverse=True)]
         assert walk(client, tab) == order, tab
         assert inbox.counts(agent)[tab] == len(order)
+    # Each tab's first page brings both tabs' counts along.
+    both = {"Needs Attention": str(len(expected["attention"])),
+            "Participating": str(len(expected["participating"]))}
+    assert shown_counts(client, "attention") == both
+    assert shown_counts(client, "participating") == both
+
+
+def test_an_empty_tab_still_counts_the_other(client, setup):
+    for k in range(2):
+        db.session.add(Conversation(
+            number=setup["number"], contact_phone=f"+1312555{k:04d}", needs_attention=True,
+            last_activity_at=BASE + timedelta(minutes=k), last_message_preview=f"Message {k}",
+        ))
+    db.session.commit()
+    login(client, "standard@example.edu")
+    assert shown_counts(client, "participating") == {"Needs Attention": "2", "Participating": "0"}
+    assert shown_counts(client, "attention") == {"Needs Attention": "2", "Participating": "0"}
 
 
 def test_counts_stop_at_99_plus_and_the_list_still_pages(client, setup):

@@ -47,6 +47,7 @@ class InboxPage:
     tab: str
     rows: list[ConversationRow]
     next_cursor: str | None
+    counts: dict[str, int] | None = None  # both tabs' counts, with a first page (see list_tab)
 
 
 COUNT_CAP = 100  # tab counts stop here ("99+"), so a count costs the same whatever the backlog
@@ -91,9 +92,8 @@ def _params(user: User, numbers: access.InboxNumbers) -> dict:
     return params
 
 
-@lru_cache(maxsize=512)
-def _counts_statement(attention_own: int, participating_own: int):
-    """Each tab counted as two disjoint parts, each stopping at COUNT_CAP rows."""
+def _tab_counts(attention_own: int, participating_own: int) -> list:
+    """Each tab counted as two disjoint parts, each stopping at COUNT_CAP rows (two columns)."""
 
     def capped(tab: str, own_count: int):
         parts = [_joined(tab)]
@@ -107,15 +107,26 @@ def _counts_statement(attention_own: int, participating_own: int):
         limited = [part.limit(COUNT_CAP).subquery() for part in parts]
         return sum(select(func.count()).select_from(sub).scalar_subquery() for sub in limited)
 
-    return select(capped(NEEDS_ATTENTION, attention_own), capped(PARTICIPATING, participating_own))
+    return [
+        capped(NEEDS_ATTENTION, attention_own).label("attention_count"),
+        capped(PARTICIPATING, participating_own).label("participating_count"),
+    ]
+
+
+@lru_cache(maxsize=512)
+def _counts_statement(attention_own: int, participating_own: int):
+    return select(*_tab_counts(attention_own, participating_own))
+
+
+def _capped(values) -> dict[str, int]:  # noqa: ANN001
+    return {tab: min(value, COUNT_CAP) for tab, value in zip(TABS, values, strict=True)}
 
 
 def counts(user: User) -> dict[str, int]:
     """Conversations in each tab, up to COUNT_CAP (one query)."""
     numbers = access.inbox_numbers(user)
     shape = (len(_own_numbers(numbers, tab)) for tab in TABS)
-    row = run_core(_counts_statement(*shape), _params(user, numbers)).one()
-    return {tab: min(value, COUNT_CAP) for tab, value in zip(TABS, row, strict=True)}
+    return _capped(run_core(_counts_statement(*shape), _params(user, numbers)).one())
 
 
 def encode_cursor(row: ConversationRow) -> str:
@@ -160,11 +171,14 @@ def _unread(last_inbound_at: datetime | None, read_at: datetime | None) -> bool:
 
 
 @lru_cache(maxsize=512)
-def _page_statement(tab: str, own_count: int, limit: int, paged: bool):
+def _page_statement(tab: str, own_counts: tuple[int, int], limit: int, paged: bool):
     """The newest `limit` rows of each source merged: the page is the newest `limit` of those.
 
     Sources overlap (a participation on an own number), so the merge is a UNION, not UNION ALL.
+    A first page also carries both tabs' counts on every row (subqueries run once): the list
+    every open inbox polls then costs one statement fewer.
     """
+    own_count = own_counts[TABS.index(tab)]
     after = tuple_(
         bindparam("after_at", type_=Conversation.last_activity_at.type), bindparam("after_id")
     )
@@ -196,6 +210,8 @@ def _page_statement(tab: str, own_count: int, limit: int, paged: bool):
         ReusableNumber.label,
         ReusableNumber.phone.label("number_phone"),
     ).join(page_ids, page_ids.c.id == Conversation.id)
+    if not paged:
+        page = page.add_columns(*_tab_counts(*own_counts))
     return _with_number_read_mark_and_opt_out(page).order_by(*newest)
 
 
@@ -212,9 +228,15 @@ def list_tab(user: User, tab: str, cursor: str | None = None, limit: int = 25) -
     params = _params(user, numbers)
     if after is not None:
         params.update(after_at=after[0], after_id=after[1])
-    own_count = len(_own_numbers(numbers, tab))
-    statement = _page_statement(tab, own_count, limit + 1, after is not None)
+    own_counts = (len(numbers.visible), len(numbers.bot_assigned))
+    statement = _page_statement(tab, own_counts, limit + 1, after is not None)
     results = run_core(statement, params).all()
+    tab_counts = None
+    if after is None:  # an empty tab has no row to carry the counts
+        first = results[0] if results else None
+        tab_counts = (
+            _capped((first.attention_count, first.participating_count)) if first else counts(user)
+        )
     has_more = len(results) > limit
     results = results[:limit]
     names = display_names([r.contact_phone for r in results])
@@ -234,7 +256,7 @@ def list_tab(user: User, tab: str, cursor: str | None = None, limit: int = 25) -
         for r in results
     ]
     next_cursor = encode_cursor(rows[-1]) if has_more and rows else None
-    return InboxPage(tab=tab, rows=rows, next_cursor=next_cursor)
+    return InboxPage(tab=tab, rows=rows, next_cursor=next_cursor, counts=tab_counts)
 
 
 @dataclass(frozen=True)

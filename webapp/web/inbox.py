@@ -15,12 +15,13 @@ TEMPLATE = "inbox/inbox.html"
 
 def inbox_context(tab: str, cursor: str | None = None, open_view=None) -> dict:  # noqa: ANN001
     tab = tab if tab in inbox.TABS else inbox.NEEDS_ATTENTION
+    page = inbox.list_tab(current_user, tab, cursor, limit=current_app.config["INBOX_PAGE_SIZE"])
     return {
         "tab": tab,
-        "page": inbox.list_tab(
-            current_user, tab, cursor, limit=current_app.config["INBOX_PAGE_SIZE"]
-        ),
-        "counts": inbox.counts(current_user),
+        "page": page,
+        # A first page brings the counts along; a later one ("Load more") shows none, but the
+        # whole page (a reload with a cursor) does.
+        "counts": page.counts if page.counts is not None else inbox.counts(current_user),
         "view": open_view,
         "poll_seconds": current_app.config["INBOX_POLL_SECONDS"],
         "cursor": cursor,
