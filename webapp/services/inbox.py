@@ -83,6 +83,12 @@ def _on_number(tab: str, number):  # noqa: ANN001
     )
 
 
+def _own_counts(numbers: access.InboxNumbers) -> tuple[int, int]:
+    """How many own numbers each tab has: the shape its statements are built for."""
+    attention, participating = (len(_own_numbers(numbers, tab)) for tab in TABS)
+    return attention, participating
+
+
 def _params(user: User, numbers: access.InboxNumbers) -> dict:
     params: dict = {"user_id": user.id}
     for tab in TABS:
@@ -125,8 +131,7 @@ def _capped(values) -> dict[str, int]:  # noqa: ANN001
 def counts(user: User) -> dict[str, int]:
     """Conversations in each tab, up to COUNT_CAP (one query)."""
     numbers = access.inbox_numbers(user)
-    shape = (len(_own_numbers(numbers, tab)) for tab in TABS)
-    return _capped(run_core(_counts_statement(*shape), _params(user, numbers)).one())
+    return _capped(run_core(_counts_statement(*_own_counts(numbers)), _params(user, numbers)).one())
 
 
 def encode_cursor(row: ConversationRow) -> str:
@@ -229,8 +234,7 @@ def list_tab(user: User, tab: str, cursor: str | None = None, limit: int = 25) -
     params = _params(user, numbers)
     if after is not None:
         params.update(after_at=after[0], after_id=after[1])
-    own_counts = (len(numbers.visible), len(numbers.bot_assigned))
-    statement = _page_statement(tab, own_counts, limit + 1, after is not None)
+    statement = _page_statement(tab, _own_counts(numbers), limit + 1, after is not None)
     results = run_core(statement, params).all()
     tab_counts = None
     if after is None:  # an empty tab has no row to carry the counts
