@@ -12,7 +12,7 @@ from webapp.extensions import db
 from webapp.models import Conversation, Message, Participant
 from webapp.plugin_api import InboundMessage
 from webapp.services import inbound, knowledge_base
-from webapp.web import format_when
+from webapp.web import format_when, time_tag
 
 
 def compose(client, number_id, to, body, key=None):
@@ -387,3 +387,13 @@ def test_times_show_in_utc_without_leading_zeros():
     evening_in_new_york = datetime(2026, 11, 26, 20, 30, tzinfo=timezone(timedelta(hours=-5)))
     assert format_when(evening_in_new_york) == "Nov 27, 1:30 UTC"
     assert format_when(None) == ""
+
+
+def test_a_time_element_carries_the_moment_and_its_utc_text():
+    moment = datetime(2026, 3, 5, 9, 7, tzinfo=UTC)
+    assert time_tag(moment) == '<time datetime="2026-03-05T09:07:00+00:00">Mar 5, 9:07 UTC</time>'
+    assert time_tag(moment, "conv-time") == (
+        '<time class="conv-time" datetime="2026-03-05T09:07:00+00:00">Mar 5, 9:07 UTC</time>'
+    )
+    assert 'class="a&#34;b"' in time_tag(moment, 'a"b')  # a class is escaped like any attribute
+    assert time_tag(None) == ""
