@@ -11,6 +11,7 @@ from tests.conftest import csrf_token, login
 from webapp.extensions import db
 from webapp.plugin_api import InboundMessage
 from webapp.services import campaigns, inbound
+from webapp.services.contacts import display_name
 
 CONTACTS_CSV = b"""first_name,last_name,phone
 Maria,Garcia,202-555-0143
@@ -207,3 +208,17 @@ def test_name_search_uses_the_name_indexes(app, contacts):
     assert "ix_campaign_contacts_last_name_lower" in plan
     assert "ix_campaign_contacts_first_name_lower" in plan
     db.session.rollback()
+
+
+def test_a_contact_is_named_by_the_newest_launched_list_that_names_them(setup):
+    import_list("Spring Fair", "Admissions", b"first_name,last_name,phone\nMaria,Garcia,2025550143\n")
+    assert display_name("+12025550143") == "Maria Garcia"
+    import_list("Summer Camp", "Admissions", b"first_name,last_name,phone\n,Garcia-Ruiz,2025550143\n")
+    assert display_name("+12025550143") == "Garcia-Ruiz"  # a last name alone names too
+    # A newer list without a name for the phone does not hide the name an older one gave.
+    import_list("Fall Visit", "Admissions", b"first_name,last_name,phone\n,,2025550143\n")
+    # A draft names no one.
+    import_list("Winter Draft", "Admissions", b"first_name,phone\nMia,2025550143\n", launch=False)
+    db.session.commit()
+    assert display_name("+12025550143") == "Garcia-Ruiz"
+    assert display_name("+12025550199") == "(202) 555-0199"

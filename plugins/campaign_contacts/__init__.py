@@ -37,7 +37,9 @@ class CampaignContactResolver(ContactResolver):
         rows = run_core(NAMES_BY_PHONE, {"phones": list(set(phones))})
         found: dict[str, ContactName] = {}
         for phone, first, last, campaign in rows:
-            name = " ".join(part for part in (first, last) if part)
-            if phone not in found and name:
+            if phone in found:
+                continue  # an older campaign's entry (rows come newest first per phone)
+            name = f"{first} {last}" if first and last else first or last
+            if name:
                 found[phone] = ContactName(name=name, source=campaign)
         return found
