@@ -32,13 +32,11 @@ class ConversationRow(NamedTuple):
 
     id: int
     display_name: str
-    phone: str
     number_label: str
     preview: str
     last_activity_at: datetime
     unread: bool
     mode: str
-    needs_attention: bool
     opted_out: bool
 
 
@@ -212,7 +210,6 @@ def _page_statement(tab: str, own_counts: tuple[int, int], limit: int, paged: bo
         Conversation.last_message_preview,
         Conversation.last_activity_at,
         Conversation.mode,
-        Conversation.needs_attention,
         ReusableNumber.label,
         ReusableNumber.phone.label("number_phone"),
     ).join(page_ids, page_ids.c.id == Conversation.id)
@@ -245,21 +242,23 @@ def list_tab(user: User, tab: str, cursor: str | None = None, limit: int = 25) -
     has_more = len(results) > limit
     results = results[:limit]
     names = display_names([r.contact_phone for r in results])
+    # Unpacked by position: 25 rows of ten columns, where each lookup by name costs.
     rows = [
         ConversationRow(
-            id=r.id,
-            display_name=names[r.contact_phone],
-            phone=format_phone(r.contact_phone),
-            number_label=r.label or format_phone(r.number_phone),
-            preview=r.last_message_preview,
-            last_activity_at=r.last_activity_at,
-            unread=bool(r.unread),
-            mode=r.mode,
-            needs_attention=r.needs_attention,
-            opted_out=r.opted_out is not None,
+            conversation_id,
+            names[phone],
+            label or format_phone(number_phone),
+            preview,
+            last_activity_at,
+            bool(unread),
+            mode,
+            opted_out is not None,
         )
-        for r in results
-    ]
+        for (
+            conversation_id, phone, preview, last_activity_at, mode, label, number_phone,
+            *_counts, unread, opted_out,
+        ) in results
+    ]  # fmt: skip
     next_cursor = encode_cursor(rows[-1]) if has_more and rows else None
     return InboxPage(tab=tab, rows=rows, next_cursor=next_cursor, counts=tab_counts)
 
