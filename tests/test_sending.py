@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from tests.conftest import csrf_token, login
 from webapp.extensions import db
-from webapp.models import Conversation, Message, Status, utcnow
+from webapp.models import Conversation, Message, Participant, ReadMark, Status, utcnow
 from webapp.plugin_api import InboundMessage, OutboundMessage, SendResult, SmsProvider
-from webapp.services import inbound, sending
+from webapp.services import inbound, inbox, sending
 
 
 class ScriptedProvider(SmsProvider):
@@ -289,3 +289,28 @@ def test_number_whose_provider_is_not_enabled_fails_with_a_reason(app, setup, ma
     message = db.session.get(Message, message.id)
     assert message.status == "failed"
     assert message.error_reason == "Cannot send: SMS provider 'plivo' is not enabled."
+
+
+def test_an_agents_text_joins_them_and_reads_the_replies_before_it(setup, held_queue):
+    agent = setup["users"]["standard"]
+    first = send_text(setup, "Hello")
+    conversation_id = first.conversation_id
+
+    def state() -> tuple[bool, object]:
+        db.session.expire_all()
+        joined = db.session.get(Participant, (conversation_id, agent.id)) is not None
+        mark = db.session.get(ReadMark, (agent.id, conversation_id))
+        return joined, mark.read_at if mark else None
+
+    def unread() -> bool:
+        return inbox.conversation_view(agent, conversation_id).unread
+
+    assert state() == (True, None) and not unread()  # nothing to read yet: no read mark needed
+    inbound.receive(InboundMessage(from_phone="+12025550143", to_phone="+12025550100", body="Hi"), "console")
+    db.session.commit()
+    assert unread()
+    send_text(setup, "Glad you wrote")
+    joined, read_at = state()
+    assert joined and read_at is not None and not unread()  # answering reads the reply
+    send_text(setup, "One more thing")
+    assert state() == (True, read_at) and not unread()  # nothing new to read: the mark stays

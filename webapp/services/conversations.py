@@ -6,7 +6,18 @@ from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
 
-from sqlalchemy import Boolean, and_, bindparam, case, false, func, select, true
+from sqlalchemy import (
+    Boolean,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    literal_column,
+    select,
+    true,
+)
 
 from webapp.extensions import db
 from webapp.models import (
@@ -31,9 +42,13 @@ class ConversationError(Exception):
     """An action the conversation's state does not allow; the message says why."""
 
 
-@lru_cache(maxsize=2)
-def _activity_statement(dialect: str):
-    """Built once per database: every inbound message and every text sent runs it."""
+@lru_cache(maxsize=4)
+def _activity_statement(dialect: str, by_agent: bool):
+    """Built once per database: every inbound message and every text sent runs it.
+
+    For an agent's text it also tells whether the agent already participates and has read every
+    reply (`agent_id`): then those two writes would change nothing, and are skipped.
+    """
     c = Conversation.__table__.c
     insert = dialect_insert(dialect)
     statement = insert(Conversation).values(
@@ -60,7 +75,22 @@ def _activity_statement(dialect: str):
             "last_inbound_at": func.coalesce(new.last_inbound_at, c.last_inbound_at),
             "needs_attention": attention,
         },
-    ).returning(c.id, c.mode)
+    ).returning(c.id, c.mode, *(_agent_state(c) if by_agent else ()))
+
+
+def _agent_state(c) -> tuple:  # noqa: ANN001
+    agent = bindparam("agent_id")
+    # SQLAlchemy does not correlate a subquery in RETURNING with the row written: name its id.
+    row_id = literal_column("conversations.id")
+    participating = exists().where(Participant.conversation_id == row_id, Participant.user_id == agent)
+    read_at = (
+        select(ReadMark.read_at)
+        .where(ReadMark.conversation_id == row_id, ReadMark.user_id == agent)
+        .scalar_subquery()
+    )
+    # The times, not "is it read" in SQL: SQLite 3.40 answers IS NULL wrongly in an upsert's
+    # RETURNING (a NULL last_inbound_at tested as not NULL).
+    return participating.label("participating"), c.last_inbound_at, read_at.label("read_at")
 
 
 class NumberRef(NamedTuple):
@@ -80,6 +110,18 @@ NUMBER_REF_COLUMNS = tuple(getattr(ReusableNumber, name) for name in NumberRef._
 class Activity(NamedTuple):
     conversation_id: int
     mode: str
+    # For an agent's text (record_activity's `agent_id`): whether the agent participates already,
+    # the contact's last reply and when the agent last read the conversation.
+    participating: bool = False
+    last_inbound_at: datetime | None = None
+    read_at: datetime | None = None
+
+    @property
+    def read(self) -> bool:
+        """The agent has read every reply (the opposite of the inbox's "unread")."""
+        return self.last_inbound_at is None or (
+            self.read_at is not None and self.read_at >= self.last_inbound_at
+        )
 
 
 def record_activity(
@@ -91,6 +133,7 @@ def record_activity(
     inbound: bool = False,
     raise_attention: bool = False,
     clear_attention: bool = False,
+    agent_id: int | None = None,
 ) -> Activity:
     """Find or create the conversation of a number and phone (new ones take the number's backing
     mode) and move it to the top of lists with a message's preview, in one statement that is safe
@@ -98,8 +141,9 @@ def record_activity(
 
     `raise_attention`: a contact's reply routed to people (Needs Attention, in agent mode only);
     `clear_attention`: an agent answered. Neither: the flag stays as it is.
+    `agent_id`: the agent who sent the text, to learn whether they participate and have read it.
     """
-    statement = _activity_statement(db.session.get_bind().dialect.name)
+    statement = _activity_statement(db.session.get_bind().dialect.name, agent_id is not None)
     mode = number.backing
     params = {
         "number_id": number.id,
@@ -111,6 +155,7 @@ def record_activity(
         "preview": preview[:PREVIEW_LENGTH],
         "clear_attention": clear_attention,
         "raise_attention": raise_attention,
+        "agent_id": agent_id,
     }
     db.session.flush()  # pending ORM changes go first, as the ORM's own statements would
     return Activity(*run_core(statement, params).one())

@@ -239,7 +239,12 @@ def _queue_outbound(
     send. Core statements: this runs for every text, and the ORM would triple its cost."""
     now = utcnow()
     activity = conversations.record_activity(
-        number, contact_phone, text, now, clear_attention=sender is not None
+        number,
+        contact_phone,
+        text,
+        now,
+        clear_attention=sender is not None,
+        agent_id=sender.id if sender is not None else None,
     )
     params = {
         "conversation_id": activity.conversation_id,
@@ -259,8 +264,11 @@ def _queue_outbound(
         if existing is None:
             raise
         return Queued(existing.id, existing.conversation_id)
-    if sender is not None:
+    # Writes that would change nothing are skipped: most texts continue a conversation the
+    # agent is already in and has read.
+    if sender is not None and not activity.participating:
         conversations.add_participant(activity.conversation_id, sender)
+    if sender is not None and not activity.read:
         conversations.mark_read(activity.conversation_id, sender)
     db.session.commit()
     enqueue_send(message_id)
