@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.conftest import csrf_token, login
 from webapp.extensions import db
-from webapp.models import Conversation, Message, OptOut
+from webapp.models import Conversation, Message, OptOut, utcnow
 from webapp.plugin_api import Bot, BotReply, InboundMessage
-from webapp.services import inbound, knowledge_base
+from webapp.services import bots, inbound, knowledge_base
 
 BOT_NUMBER = "+12025550101"
 CONTACT = "+12025550143"
@@ -324,6 +325,90 @@ def test_a_bot_is_not_asked_when_the_conversation_is_in_agent_mode(client, bot_s
     conversation = conversation_of(text_in("hello", to="+12025550100"))  # the agent-backed number
     assert conversation.mode == "agent"
     assert not any("bot" in event.lower() for event in events(conversation))
+
+
+# ---- The sweep asks again when a bot's answer was lost ----
+
+
+@pytest.fixture
+def lost_answers(app, monkeypatch):
+    """The bot's tasks are accepted by the queue and then lost (a worker died while the bot was
+    thinking). Restore `app.extensions["parley.tasks"]` to bring the worker back."""
+    tasks = app.extensions["parley.tasks"]
+    lost: list[int] = []
+    monkeypatch.setitem(app.extensions, "parley.tasks", replace(tasks, answer_with_bot=lost.append))
+    return tasks
+
+
+def received_ago(result, minutes: float) -> None:
+    """Move a received text back in time."""
+    moment = utcnow() - timedelta(minutes=minutes)
+    db.session.execute(
+        update(Message)
+        .where(Message.id == result.message_id)
+        .values(created_at=moment, updated_at=moment)
+    )
+    db.session.commit()
+
+
+def test_the_sweep_asks_the_bot_again_when_its_answer_was_lost(client, bot_setup, app, lost_answers):
+    result = text_in("When is the application deadline?")
+    conversation = conversation_of(result)
+    assert outbound(conversation) == []
+    assert bots.sweep_unanswered() == []  # the bot may still be thinking: too soon to ask again
+
+    received_ago(result, 2)
+    app.extensions["parley.tasks"] = lost_answers  # the worker is back
+    lost_answers.sweep_stuck_messages()
+    conversation = conversation_of(result)
+    [answer] = outbound(conversation)
+    assert (answer.body, answer.author_kind, answer.status) == (DEADLINE_ANSWER, "bot", "sent")
+    assert conversation.mode == "bot"
+    assert conversation.needs_attention is False
+    # Answered: later sweeps leave it alone.
+    lost_answers.sweep_stuck_messages()
+    assert len(outbound(conversation_of(result))) == 1
+
+
+def test_a_reply_the_bot_never_answers_goes_to_agents(client, bot_setup, app, lost_answers):
+    app.config["BOT_ESCALATE_AFTER_SECONDS"] = 300
+    result = text_in("When is the application deadline?")
+    received_ago(result, 4)
+    assert bots.sweep_unanswered() == [result.message_id]  # asked again, and lost again
+    conversation = conversation_of(result)
+    assert (conversation.mode, conversation.needs_attention) == ("bot", False)
+
+    received_ago(result, 6)
+    assert bots.sweep_unanswered() == []
+    conversation = conversation_of(result)
+    assert (conversation.mode, conversation.needs_attention) == ("agent", True)
+    notice = "The bot has not answered the last reply, so this needs an agent. Switched to agent mode."
+    assert events(conversation) == [notice]
+    assert outbound(conversation) == []
+    login(client, "standard@example.edu")
+    assert f"/conversations/{conversation.id}" in client.get("/inbox?tab=attention").get_data(as_text=True)
+    bots.sweep_unanswered()
+    assert events(conversation_of(result)) == [notice]  # handed over once
+
+
+def test_the_sweep_leaves_alone_what_the_bot_must_not_answer(client, bot_setup, app, lost_answers):
+    owed = text_in("When is the application deadline?", phone="+12025550150")
+    keyword = text_in("START", phone="+12025550151")  # an opt-in that changed nothing: no reply
+    text_in("STOP", phone="+12025550152")
+    opted_out = text_in("When is the application deadline?", phone="+12025550152")
+    taken_over = text_in("Can someone call me?", phone="+12025550153")
+    login(client, "standard@example.edu")
+    # An agent took over and gave it back: the switches came after the reply.
+    switch(client, conversation_of(taken_over))
+    assert conversation_of(taken_over).mode == "agent"
+    switch(client, conversation_of(taken_over))
+    assert conversation_of(taken_over).mode == "bot"
+    too_old = text_in("Is the campus open on Sundays?", phone="+12025550154")
+    for result in (owed, keyword, opted_out, taken_over):
+        received_ago(result, 2)
+    received_ago(too_old, 60 * 25)
+    assert bots.sweep_unanswered() == [owed.message_id]
+    assert bots.sweep_unanswered() == [owed.message_id]  # still owed until it is answered
 
 
 # ---- Switch Mode ----

@@ -8,17 +8,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from tests.conftest import login
 from webapp.extensions import db
 from webapp.models import Campaign, CampaignContact, Conversation, Message, Participant
+from webapp.services import bots
 
 HTMX = {"HX-Request": "true"}
 
 
 def explained(client, path: str) -> list[tuple[str, str]]:
     """(statement, its plan) for each query the request ran."""
+    return explained_run(lambda: client.get(path, headers=HTMX).status_code == 200)
+
+
+def explained_run(run) -> list[tuple[str, str]]:  # noqa: ANN001
+    """(statement, its plan) for each query `run()` ran; it must return a true value."""
     statements: list[tuple[str, object]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
@@ -28,7 +34,7 @@ def explained(client, path: str) -> list[tuple[str, str]]:
     db.session.commit()
     event.listen(db.engine, "before_cursor_execute", capture)
     try:
-        assert client.get(path, headers=HTMX).status_code == 200
+        assert run()
     finally:
         event.remove(db.engine, "before_cursor_execute", capture)
     cursor = db.session.connection().connection.driver_connection.cursor()
@@ -126,3 +132,14 @@ def test_lookup_by_phone_reads_the_phone_indexes(client, setup):
     if db.engine.dialect.name == "sqlite":
         assert "ix_conversations_contact_phone" in conversations, conversations
         assert "ix_campaign_contacts_phone" in names, names
+
+
+def test_the_bot_answer_sweep_reads_only_recent_replies(app, setup):
+    seed(setup)
+    db.session.execute(update(Conversation).values(mode="bot"))
+    db.session.commit()
+    plans = explained_run(lambda: bots.sweep_unanswered() is not None)
+    owed = plan_of(plans, "messages_1.id > messages.id")
+    # A day of replies from the (status, time) index, not every message ever received.
+    assert "ix_messages_status" in owed, owed
+    assert no_scan_of("messages", owed), owed

@@ -40,6 +40,9 @@ class Config:
         self.BOTS = _list(env.get("PARLEY_BOTS"), "kb")
         # A bot that has not answered within this many seconds hands the conversation to agents.
         self.BOT_TIMEOUT_SECONDS = _seconds(env, "PARLEY_BOT_TIMEOUT_SECONDS", 5.0)
+        # A reply whose bot answer was lost (a worker died mid-answer) is asked again by the sweep,
+        # and handed to agents if still unanswered this long after it came in.
+        self.BOT_ESCALATE_AFTER_SECONDS = _seconds(env, "PARLEY_BOT_ESCALATE_AFTER_SECONDS", 300.0)
         self.QUEUE_IMMEDIATE = False
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
         self.SESSION_COOKIE_HTTPONLY = True

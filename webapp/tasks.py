@@ -1,6 +1,6 @@
-"""Queue tasks: send a message (with retries), the sweep that re-queues stuck messages, the bot
-answering a contact in a bot-mode conversation, and the two halves of a campaign contact-list
-import (check, then insert)."""
+"""Queue tasks: send a message (with retries), the bot answering a contact in a bot-mode
+conversation, the sweep that re-queues stuck messages and lost bot answers, and the two halves of
+a campaign contact-list import (check, then insert)."""
 
 from __future__ import annotations
 
@@ -31,20 +31,23 @@ def register(huey: Huey, app: Flask) -> Tasks:
         if retry_in is not None:
             send_message.schedule((message_id,), delay=retry_in)
 
+    @huey.task(name="answer_with_bot")
+    def answer_with_bot(message_id: int) -> None:
+        # Off the webhook's request: the bot may take seconds (it runs with a deadline).
+        with app.app_context():
+            bots.answer(message_id)
+
     @huey.periodic_task(crontab(minute="*"), name="sweep_stuck_messages")
     def sweep_stuck_messages() -> None:
         """Every minute (and when a worker starts): recover what a crash or a queue outage left."""
         with app.app_context():
             sending.fail_interrupted_sends()
             stuck = sending.stuck_message_ids()
+            unanswered = bots.sweep_unanswered()
         for message_id in stuck:
             send_message(message_id)
-
-    @huey.task(name="answer_with_bot")
-    def answer_with_bot(message_id: int) -> None:
-        # Off the webhook's request: the bot may take seconds (it runs with a deadline).
-        with app.app_context():
-            bots.answer(message_id)
+        for message_id in unanswered:
+            answer_with_bot(message_id)
 
     @huey.task(name="check_campaign_import")
     def check_campaign_import(import_id: int) -> None:

@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy.orm import aliased
 
 from webapp.extensions import db
 from webapp.models import (
@@ -28,9 +30,12 @@ from webapp.models import (
     Message,
     Mode,
     Office,
+    OptOut,
+    Status,
+    utcnow,
 )
 from webapp.plugin_api import Bot, BotContext, BotReply, InboundMessage
-from webapp.services import conversations
+from webapp.services import conversations, optouts
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 
 log = logging.getLogger(__name__)
@@ -199,6 +204,77 @@ def _already_answered(message_id: int) -> bool:
         )
         is not None
     )
+
+
+# ---- The sweep: replies whose answer was lost ----
+
+# How far back the sweep looks: a worker that died is restarted long before (and a day of replies
+# is a short index range).
+SWEEP_LOOKBACK = timedelta(days=1)
+
+_later = aliased(Message)
+# Built once: the sweep runs every minute. A reply is owed an answer while it is the last message
+# of a bot-mode conversation: the bot's answer, an escalation, a keyword's event or reply, a mode
+# switch and an agent's text all come after it.
+OWED_ANSWERS = (
+    select(Message.id, Message.conversation_id, Message.body, Message.created_at)
+    .join(Conversation, Conversation.id == Message.conversation_id)
+    .where(
+        Message.status == Status.RECEIVED.value,
+        Message.updated_at >= bindparam("since"),
+        Message.updated_at < bindparam("before"),
+        Conversation.mode == Mode.BOT.value,
+        ~exists().where(_later.conversation_id == Message.conversation_id, _later.id > Message.id),
+        ~exists().where(OptOut.phone == Conversation.contact_phone),
+    )
+    .order_by(Message.id)
+    .limit(500)
+)
+
+
+def sweep_unanswered() -> list[int]:
+    """Replies of bot-mode conversations that the bot never answered: its task was lost (a worker
+    died while the bot was thinking, or a queue without persistence restarted).
+
+    Replies waiting longer than BOT_ESCALATE_AFTER_SECONDS are handed to agents here. The others,
+    waiting longer than SWEEP_QUEUED_AFTER_SECONDS, are returned: the caller asks the bot again,
+    which is safe to repeat (`answer` checks the mode, and the answer key lets one answer through).
+    Keywords are skipped (Parley answers them, never the bot), and so are opted-out contacts.
+    """
+    config = current_app.config
+    now = utcnow()
+    rows = db.session.execute(
+        OWED_ANSWERS,
+        {
+            "since": now - SWEEP_LOOKBACK,
+            "before": now - timedelta(seconds=config["SWEEP_QUEUED_AFTER_SECONDS"]),
+        },
+    ).all()
+    give_up = now - timedelta(seconds=config["BOT_ESCALATE_AFTER_SECONDS"])
+    ask_again = []
+    for message_id, conversation_id, body, received_at in rows:
+        if optouts.keyword_intent(body) is not None:
+            continue
+        if received_at < give_up:
+            _escalate_unanswered(conversation_id, message_id)
+        else:
+            ask_again.append(message_id)
+    db.session.commit()
+    return ask_again
+
+
+def _escalate_unanswered(conversation_id: int, message_id: int) -> None:
+    conversation = db.session.get(
+        Conversation, conversation_id, with_for_update=True, populate_existing=True
+    )
+    last = db.session.scalar(
+        select(func.max(Message.id)).where(Message.conversation_id == conversation_id)
+    )
+    # Checked again under the lock: an answer may have come in since the sweep looked.
+    if conversation.mode == Mode.BOT and last == message_id:
+        conversations.escalate(
+            conversation, "The bot has not answered the last reply, so this needs an agent."
+        )
 
 
 def _history(conversation_id: int, up_to_message_id: int) -> tuple[str, ...]:
