@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat
+from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat
 
 
 class PhoneError(ValueError):
@@ -33,6 +33,12 @@ def parse_us_phone(text: str) -> str:
         )
     if len(digits) not in (10, 11):
         raise PhoneError("Enter a 10-digit US phone number, like (202) 555-0143.")
+    # Most numbers typed are valid US numbers: checked straight from their last ten digits, without
+    # parsing the text again (a fifth of the cost). Anything else takes the path below, which finds
+    # the error to show.
+    national = digits[-10:]
+    if phonenumbers.is_valid_number_for_region(_us_number(national), "US"):
+        return "+1" + national
     try:
         number = phonenumbers.parse(raw, "US")
     except NumberParseException:
@@ -49,6 +55,10 @@ def parse_us_phone(text: str) -> str:
     ):
         raise PhoneError("That is not a valid US phone number; check the area code and digits.")
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def _us_number(national: str) -> PhoneNumber:
+    return PhoneNumber(country_code=1, national_number=int(national))
 
 
 def parse_e164(text: str) -> str:

@@ -1,0 +1,44 @@
+"""Phones typed by people: every US format gives one E.164 number, anything else a precise error."""
+
+import re
+
+import pytest
+
+from webapp.services.phones import PhoneError, parse_any_phone, parse_us_phone
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["2025550143", "202-555-0143", "(202) 555-0143", " 202.555.0143 ", "12025550143", "1 202 555 0143",
+     "+12025550143", "+1 (202) 555-0143"],
+)
+def test_every_us_format_gives_one_number(typed):
+    assert parse_us_phone(typed) == "+12025550143"
+
+
+@pytest.mark.parametrize(
+    ("typed", "error"),
+    [
+        ("", "Enter a phone number."),
+        ("call me", "Enter a 10-digit US phone number"),
+        ("555-0143", "Enter a 10-digit US phone number"),
+        ("1234567890", "not a valid US phone number"),  # no area code begins with 1
+        ("+44 20 7123 4567", "International numbers are not supported yet"),
+        ("22025550143", "International numbers are not supported yet"),
+        # Canada shares country code 1, but Parley texts US numbers only.
+        ("(416) 555-0143", "International numbers are not supported yet"),
+        ("+1 416 555 0143", "International numbers are not supported yet"),
+        ("(202) 155-0143", "not a valid US phone number"),  # no exchange begins with 1
+        ("12021550143", "not a valid US phone number"),
+    ],
+)
+def test_anything_else_is_refused_with_the_reason(typed, error):
+    with pytest.raises(PhoneError, match=re.escape(error)):
+        parse_us_phone(typed)
+
+
+def test_lookups_take_us_formats_and_international_e164():
+    assert parse_any_phone("(202) 555-0143") == "+12025550143"
+    assert parse_any_phone("+442071234567") == "+442071234567"
+    with pytest.raises(PhoneError):
+        parse_any_phone("+4420")
