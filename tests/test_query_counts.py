@@ -123,8 +123,8 @@ def test_inbox_and_conversation_query_counts_do_not_grow_with_data(client, setup
 
 
 def test_compose_runs_a_fixed_handful_of_statements(client, setup, app):
-    """user; number access and opt-out; conversation; message. In two transactions: the user and
-    the checks read together, then the write."""
+    """user; number access and opt-out; conversation; message. The user and the checks read
+    together without the write lock, which is taken for the write alone."""
     from tests.test_web_flow import compose
 
     queued: list[int] = []  # the worker's side is not the compose's: hold its tasks
@@ -134,20 +134,47 @@ def test_compose_runs_a_fixed_handful_of_statements(client, setup, app):
     token_page = client.get("/texts/new").get_data(as_text=True)
     token = token_page.split('name="csrf_token" value="')[1].split('"')[0]
     form = {"csrf_token": token, "number_id": str(setup["number"].id), "to": "2025550143"}
-    transactions: list[bool] = []
+    read_only: list[bool] = []  # per statement: did it run where writing is refused?
+    seen_by_sqlite: list[str] = []  # what SQLite itself ran, transaction control included
+    traced_sql: list[str] = []
+    traced = []
 
-    def begun(conn) -> None:  # noqa: ANN001
-        transactions.append(conn.info["read_only"])
+    def noted(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, ARG001
+        read_only.append(bool(conn.info.get("read_only")))
 
-    event.listen(db.engine, "begin", begun)
+    def trace(sql: str) -> None:
+        if traced_sql and traced_sql[-1] == sql:
+            return  # SQLite traces a statement again for each trigger it fires
+        traced_sql.append(sql)
+        word = sql.split(None, 1)[0].upper()
+        if word in ("BEGIN", "COMMIT", "ROLLBACK"):
+            seen_by_sqlite.append(sql.strip().upper())
+        elif word in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            seen_by_sqlite.append("read" if word == "SELECT" else "write")
+
+    def checked_out(dbapi_connection, record, proxy) -> None:  # noqa: ANN001, ARG001
+        if hasattr(dbapi_connection, "set_trace_callback"):
+            dbapi_connection.set_trace_callback(trace)
+            traced.append(dbapi_connection)
+
+    event.listen(db.engine, "before_cursor_execute", noted)
+    event.listen(db.engine, "checkout", checked_out)
     try:
         with counting() as statements:
             response = client.post("/texts/new", data={**form, "body": "Again"})
     finally:
-        event.remove(db.engine, "begin", begun)
+        event.remove(db.engine, "before_cursor_execute", noted)
+        event.remove(db.engine, "checkout", checked_out)
+        for dbapi_connection in traced:
+            dbapi_connection.set_trace_callback(None)
     assert response.status_code == 303 and len(queued) == 2
     # The agent is already in the conversation and has read it: no participation or read mark.
     assert len(statements) == 4, statements
     writes = ("INSERT INTO conversation_participants", "INSERT INTO conversation_reads")
     assert not [s for s in statements if s.startswith(writes)], statements
-    assert transactions == [True, False]  # read (user and checks), then write
+    assert read_only == [True, True, False, False]  # user and checks, then conversation and message
+    if db.engine.dialect.name == "sqlite":
+        # The reads' transaction ends before the write lock is taken, for the two writes alone.
+        assert seen_by_sqlite == [
+            "BEGIN", "read", "read", "COMMIT", "BEGIN IMMEDIATE", "write", "write", "COMMIT"
+        ], seen_by_sqlite

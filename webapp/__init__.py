@@ -131,6 +131,7 @@ def _watch_transactions(engine) -> None:  # noqa: ANN001
     def on_begin(connection) -> None:  # noqa: ANN001
         read_only = read_only_request()
         connection.info["read_only"] = read_only
+        connection.info.pop("begin_writing", None)
         # On the driver's connection: a BEGIN through SQLAlchemy costs as much as a query.
         if sqlite and read_only:
             connection.connection.driver_connection.execute("BEGIN")
@@ -141,8 +142,16 @@ def _watch_transactions(engine) -> None:  # noqa: ANN001
     @event.listens_for(engine, "rollback")
     def on_end(connection) -> None:  # noqa: ANN001
         connection.info.pop("read_only", None)
+        connection.info.pop("begin_writing", None)
 
     event.listen(engine, "before_cursor_execute", guard_read_only)
+    if sqlite:
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def begin_pending_write(connection, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, ARG001
+            """After a `read_first` block: its reads' transaction has ended, the write begins now."""
+            if connection.info.pop("begin_writing", False):
+                _begin_immediate(connection.connection.driver_connection)
 
 
 def _begin_immediate(dbapi_connection) -> None:  # noqa: ANN001

@@ -66,12 +66,21 @@ def read_first(*, continued: bool = False) -> Iterator[None]:
     if continued:
         return
     g.parley_reading = False
+    _reads_end()
+
+
+def _reads_end() -> None:
+    """The reads are done; the session's transaction goes on to write. On SQLite the reads' own
+    transaction ends here and the next statement takes the write lock (see `begin_pending_write`):
+    the same as committing and beginning again, without the session and pool doing it."""
     session = db.session()
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = True
+    if not session.in_transaction():
+        return
+    connection = session.connection()
+    connection.info["read_only"] = False
+    if connection.dialect.name == "sqlite":
+        connection.connection.driver_connection.execute("COMMIT")
+        connection.info["begin_writing"] = True
 
 
 def read_only_request() -> bool:
