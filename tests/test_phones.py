@@ -1,10 +1,12 @@
 """Phones typed by people: every US format gives one E.164 number, anything else a precise error."""
 
+import random
 import re
 
+import phonenumbers
 import pytest
 
-from webapp.services.phones import PhoneError, parse_any_phone, parse_us_phone
+from webapp.services.phones import PhoneError, format_phone, parse_any_phone, parse_us_phone
 
 
 @pytest.mark.parametrize(
@@ -42,3 +44,28 @@ def test_lookups_take_us_formats_and_international_e164():
     assert parse_any_phone("+442071234567") == "+442071234567"
     with pytest.raises(PhoneError):
         parse_any_phone("+4420")
+
+
+@pytest.mark.parametrize(
+    ("e164", "shown"),
+    [
+        ("+12025550143", "(202) 555-0143"),
+        ("+14165550143", "(416) 555-0143"),  # Canada: the same national format
+        ("+442071234567", "+44 20 7123 4567"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_phones_are_shown_in_their_national_or_international_format(e164, shown):
+    assert format_phone(e164) == shown
+
+
+def test_north_american_numbers_are_shown_as_phonenumbers_formats_them():
+    generator = random.Random(8)
+    for _ in range(2000):
+        digits = "".join(generator.choice("0123456789") for _ in range(10))
+        e164 = f"+1{digits}"
+        expected = phonenumbers.format_number(
+            phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.NATIONAL
+        )
+        assert format_phone(e164) == expected, e164

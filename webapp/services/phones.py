@@ -99,11 +99,18 @@ def parse_any_phone(text: str) -> str:
     return parse_us_phone(raw)
 
 
+# North American numbers: area code and exchange each begin with 2-9.
+_NANP_E164 = re.compile(r"\+1([2-9]\d\d)([2-9]\d\d)(\d{4})")
+
+
 @lru_cache(maxsize=8192)  # a pure function of the phone, called for every row of every list
 def format_phone(e164: str | None) -> str:
     """(202) 555-0143 for US numbers; international format otherwise."""
     if not e164:
         return ""
+    nanp = _NANP_E164.fullmatch(e164)
+    if nanp:  # what phonenumbers gives every such number, without parsing it (a list's rows)
+        return f"({nanp[1]}) {nanp[2]}-{nanp[3]}"
     try:
         number = phonenumbers.parse(e164, None)
     except NumberParseException:
