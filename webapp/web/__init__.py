@@ -117,6 +117,12 @@ ACTIVE_USER_ROW = select(*(getattr(User, f.name) for f in fields(SignedInUser)))
 )
 
 
+def signed_in() -> User | SignedInUser:
+    """The signed-in user itself, to hand to services: `current_user` is a proxy that looks the
+    user up again on every attribute read, several times a request (issue 8)."""
+    return current_user._get_current_object()
+
+
 def plain_user(view: View) -> View:
     """Mark a view that writes but uses the signed-in user by its columns alone (id, name, role),
     never linking it to other rows: it gets a `SignedInUser`, as a read-only request does. Loading

@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, abort, redirect, request, url_for
-from flask_login import current_user
 
 from webapp.db_access import checks_first, read_first
 from webapp.services import access, sending
 from webapp.services.segments import MAX_MESSAGE_LENGTH
-from webapp.web import plain_user
+from webapp.web import plain_user, signed_in
 from webapp.web.rendering import redirect_to, render_screen
 
 bp = Blueprint("compose", __name__)
@@ -35,14 +34,15 @@ def _render(numbers, form: dict, errors: dict, status: int = 200):  # noqa: ANN0
 @plain_user
 @checks_first
 def new():  # noqa: ANN201
-    if not current_user.can_create_texts:
+    user = signed_in()
+    if not user.can_create_texts:
         to = request.args.get("to", "").strip()[:40]
         if request.method == "GET" and to:
             # A CRM deep link to compose: show a Limited user what Parley knows about the contact.
             return redirect(url_for("contacts.lookup", phone=to, **{"from": "compose"}))
         abort(403, "Your role, Texting - Limited, cannot create 1:1 texts.")
     if request.method == "GET":
-        numbers = access.sendable_numbers(current_user)
+        numbers = access.sendable_numbers(user)
         form = {
             "number_id": str(numbers[0].id) if len(numbers) == 1 else "",
             "to": request.args.get("to", "")[:40],
@@ -60,7 +60,7 @@ def new():  # noqa: ANN201
         # The checks read only; the write lock is taken for the queueing alone.
         with read_first():
             checked = sending.check_text(
-                current_user,
+                user,
                 number_id,
                 form["to"],
                 form["body"],
@@ -69,8 +69,8 @@ def new():  # noqa: ANN201
     except sending.ComposeErrors as exc:
         # htmx swaps only 2xx answers, so the fragment comes back 200; a plain post gets 422.
         status = 200 if request.headers.get("HX-Request") else 422
-        return _render(access.sendable_numbers(current_user), form, exc.errors, status)
+        return _render(access.sendable_numbers(user), form, exc.errors, status)
     except access.AccessDenied:
         abort(403)
-    message = sending.queue_text(current_user, checked)
+    message = sending.queue_text(user, checked)
     return redirect_to(url_for("conversations.show", conversation_id=message.conversation_id))

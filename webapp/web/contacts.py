@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from flask_login import current_user
 
 from webapp.services import contacts
+from webapp.web import signed_in
 from webapp.web.rendering import render_screen, wants_fragment
 
 bp = Blueprint("contacts", __name__)
@@ -20,7 +20,7 @@ def _query() -> str:
 
 @bp.get("/contacts/lookup")
 def lookup():  # noqa: ANN201
-    search = contacts.search(current_user, _query())
+    search = contacts.search(signed_in(), _query())
     return render_screen(
         "contacts/lookup.html",
         "lookup_results",
@@ -36,6 +36,6 @@ def search():  # noqa: ANN201
     query = _query()
     if not wants_fragment():
         return redirect(url_for("contacts.lookup", q=query or None))
-    found = contacts.search(current_user, query, limit=HEADER_RESULTS)
+    found = contacts.search(signed_in(), query, limit=HEADER_RESULTS)
     response = render_template("contacts/partials/header_results.html", search=found)
     return response, 200, {"Vary": "HX-Request"}

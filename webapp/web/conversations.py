@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, abort, request
-from flask_login import current_user
 
 from webapp.db_access import start_writing
 from webapp.extensions import db
 from webapp.models import Conversation
 from webapp.services import access, conversations, inbox, sending
 from webapp.services.segments import MAX_MESSAGE_LENGTH
-from webapp.web import plain_user
+from webapp.web import plain_user, signed_in
 from webapp.web.inbox import TEMPLATE, inbox_context
 from webapp.web.rendering import render_screen, wants_fragment
 
@@ -21,14 +20,14 @@ bp = Blueprint("conversations", __name__)
 
 def _visible(conversation_id: int) -> Conversation:
     try:
-        return access.visible_conversation(current_user, conversation_id)
+        return access.visible_conversation(signed_in(), conversation_id)
     except access.AccessDenied:
         abort(404)  # not 403: whether it exists is not the user's business
 
 
 def _view(conversation_id: int) -> inbox.ConversationView:
     try:
-        return inbox.conversation_view(current_user, conversation_id)
+        return inbox.conversation_view(signed_in(), conversation_id)
     except access.AccessDenied:
         abort(404)
 
@@ -63,7 +62,7 @@ def _mark_read(view: inbox.ConversationView) -> None:
     """Opening a conversation reads it; only a new inbound message makes that a write."""
     if view.unread:
         start_writing()
-        conversations.mark_read(view.id, current_user)
+        conversations.mark_read(view.id, signed_in())
         db.session.commit()
 
 
@@ -91,7 +90,7 @@ def reply(conversation_id: int):  # noqa: ANN201
     body = request.form.get("body", "")
     try:
         sending.reply(
-            current_user,
+            signed_in(),
             conversation,
             body,
             idempotency_key=(request.form.get("idempotency_key") or "")[:64] or None,
@@ -110,7 +109,7 @@ def reply(conversation_id: int):  # noqa: ANN201
 def retry(conversation_id: int, message_id: int):  # noqa: ANN201
     conversation = _visible(conversation_id)
     try:
-        sending.retry(current_user, conversation, message_id)
+        sending.retry(signed_in(), conversation, message_id)
     except sending.SendError as exc:
         db.session.rollback()
         status = 200 if request.headers.get("HX-Request") else 409
@@ -125,7 +124,7 @@ def retry(conversation_id: int, message_id: int):  # noqa: ANN201
 def clear_attention(conversation_id: int):  # noqa: ANN201
     conversation = _visible(conversation_id)
     if conversation.needs_attention:
-        conversations.clear_attention(conversation, current_user)
+        conversations.clear_attention(conversation, signed_in())
         db.session.commit()
     return _render(conversation_id)
 
@@ -135,7 +134,7 @@ def clear_attention(conversation_id: int):  # noqa: ANN201
 def switch_mode(conversation_id: int):  # noqa: ANN201
     conversation = _visible(conversation_id)
     try:
-        conversations.switch_mode(conversation, current_user)
+        conversations.switch_mode(conversation, signed_in())
     except conversations.ConversationError as exc:
         db.session.rollback()
         status = 200 if request.headers.get("HX-Request") else 409

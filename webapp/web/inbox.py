@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, request
-from flask_login import current_user
 
 from webapp.services import inbox
+from webapp.web import signed_in
 from webapp.web.rendering import render_screen
 
 bp = Blueprint("inbox", __name__)
@@ -15,13 +15,14 @@ TEMPLATE = "inbox/inbox.html"
 
 def inbox_context(tab: str, cursor: str | None = None, open_view=None) -> dict:  # noqa: ANN001
     tab = tab if tab in inbox.TABS else inbox.NEEDS_ATTENTION
-    page = inbox.list_tab(current_user, tab, cursor, limit=current_app.config["INBOX_PAGE_SIZE"])
+    user = signed_in()
+    page = inbox.list_tab(user, tab, cursor, limit=current_app.config["INBOX_PAGE_SIZE"])
     return {
         "tab": tab,
         "page": page,
         # A first page brings the counts along; a later one ("Load more") shows none, but the
         # whole page (a reload with a cursor) does.
-        "counts": page.counts if page.counts is not None else inbox.counts(current_user),
+        "counts": page.counts if page.counts is not None else inbox.counts(user),
         "view": open_view,
         "poll_seconds": current_app.config["INBOX_POLL_SECONDS"],
         "cursor": cursor,
