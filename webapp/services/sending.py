@@ -80,7 +80,7 @@ class CheckedText:
     phone: str
     text: str
     idempotency_key: str | None
-    existing: Message | None  # the same form, submitted before
+    existing: Queued | None  # the same form, submitted before
 
 
 # Built once: every compose checks, in one statement, that the sender may use the number (its
@@ -138,7 +138,7 @@ def queue_text(sender: User, checked: CheckedText) -> Queued:
     sends, so a STOP that arrives in between still stops the text.
     """
     if checked.existing is not None:
-        return Queued(checked.existing.id, checked.existing.conversation_id)
+        return checked.existing
     return _queue_outbound(
         checked.number, checked.phone, checked.text, sender, checked.idempotency_key
     )
@@ -159,7 +159,7 @@ def reply(
     text = validate_body(body)
     existing = _by_idempotency_key(idempotency_key)
     if existing is not None:
-        return Queued(existing.id, existing.conversation_id)
+        return existing
     if is_opted_out(conversation.contact_phone):
         raise SendError("body", OPTED_OUT_ERROR)
     return _queue_outbound(
@@ -179,7 +179,7 @@ def send_automatic(
     """
     existing = _by_idempotency_key(idempotency_key)
     if existing is not None:
-        return Queued(existing.id, existing.conversation_id)
+        return existing
     if is_opted_out(conversation.contact_phone):
         return None
     return _queue_outbound(
@@ -196,13 +196,19 @@ class ComposeErrors(SendError):
         self.errors = errors
 
 
-BY_IDEMPOTENCY_KEY = select(Message).where(Message.idempotency_key == bindparam("key"))
+# Built once: every form carries a key, so every compose and reply asks.
+BY_IDEMPOTENCY_KEY = select(Message.id, Message.conversation_id).where(
+    Message.idempotency_key == bindparam("key")
+)
 
 
-def _by_idempotency_key(key: str | None) -> Message | None:
+def _by_idempotency_key(key: str | None) -> Queued | None:
+    """The message an earlier submit of the same form (or run of the same task) made, if any."""
     if not key:
         return None
-    return db.session.scalar(BY_IDEMPOTENCY_KEY, {"key": key})
+    db.session.flush()  # a message added in this session counts too
+    row = run_core(BY_IDEMPOTENCY_KEY, {"key": key}).first()
+    return Queued(*row) if row else None
 
 
 # Built once: every text sent runs it.
@@ -263,7 +269,7 @@ def _queue_outbound(
         existing = _by_idempotency_key(idempotency_key)
         if existing is None:
             raise
-        return Queued(existing.id, existing.conversation_id)
+        return existing
     # Writes that would change nothing are skipped: most texts continue a conversation the
     # agent is already in and has read.
     if sender is not None and not activity.participating:
