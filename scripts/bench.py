@@ -345,9 +345,12 @@ end
         + data("compose", bodies)
         + """
 local n = 0
+-- A key of its own on every request, as the compose form sends (a repeat would send nothing).
+local run = os.time()
 request = function()
   n = n + 1
-  return wrk.format("POST", "/texts/new", nil, rows[(n * 7 + tid) % #rows + 1][1])
+  local key = "&idempotency_key=bench-" .. run .. "-" .. tid .. "-" .. n
+  return wrk.format("POST", "/texts/new", nil, rows[(n * 7 + tid) % #rows + 1][1] .. key)
 end
 """,
     )
@@ -567,7 +570,8 @@ def write_markdown(runs: dict) -> None:
         "`HX-Request: true` as the big agent (who sees a fifth of all conversations); opening a",
         "conversation is the htmx fragment `GET /conversations/<id>` (50 messages, marks it read);",
         "lookup is `GET /contacts/lookup?phone=…` over 2,000 phones; compose is `POST /texts/new`",
-        "(no queue worker runs, so messages stay queued); webhooks are distinct pre-signed Plivo V3",
+        "with a new idempotency key each, as the form sends (no queue worker runs, so messages stay",
+        "queued; runs before 2026-11-27 sent no key); webhooks are distinct pre-signed Plivo V3",
         "requests, each with a new MessageUUID, from contact phones to the 20 numbers.",
         "",
     ]
