@@ -123,7 +123,7 @@ def test_inbox_and_conversation_query_counts_do_not_grow_with_data(client, setup
 
 
 def test_compose_runs_a_fixed_handful_of_statements(client, setup, app):
-    """user; number access and opt-out; conversation; message. The user and the checks read
+    """user; number access, opt-out and an earlier submit; conversation; message. The user and the checks read
     together without the write lock, which is taken for the write alone."""
     from tests.test_web_flow import compose
 
@@ -178,7 +178,13 @@ def test_compose_runs_a_fixed_handful_of_statements(client, setup, app):
         assert seen_by_sqlite == [
             "BEGIN", "read", "read", "COMMIT", "BEGIN IMMEDIATE", "write", "write", "COMMIT"
         ], seen_by_sqlite
-    # The form's own key adds one read: was this form submitted before?
+    # The form's own key (was this form submitted before?) is asked within the checks' statement.
     with counting() as keyed:
-        client.post("/texts/new", data={**form, "body": "Keyed", "idempotency_key": "k" * 32})
-    assert len(keyed) == 5 and len(queued) == 3, keyed
+        first = client.post("/texts/new", data={**form, "body": "Keyed", "idempotency_key": "k" * 32})
+    assert len(keyed) == 4 and len(queued) == 3, keyed
+    # A second submit of that form finds the first one's message and queues nothing more.
+    with counting() as again:
+        repeat = client.post("/texts/new", data={**form, "body": "Keyed", "idempotency_key": "k" * 32})
+    assert repeat.status_code == 303 and len(queued) == 3, again
+    assert repeat.headers["Location"] == first.headers["Location"]
+    assert len(again) == 2, again  # the user and the checks: nothing is written

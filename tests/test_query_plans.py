@@ -13,7 +13,7 @@ from sqlalchemy import event, update
 from tests.conftest import login
 from webapp.extensions import db
 from webapp.models import Campaign, CampaignContact, Conversation, Message, Participant
-from webapp.services import bots
+from webapp.services import bots, sending
 
 HTMX = {"HX-Request": "true"}
 
@@ -143,3 +143,18 @@ def test_the_bot_answer_sweep_reads_only_recent_replies(app, setup):
     # A day of replies from the (status, time) index, not every message ever received.
     assert "ix_messages_status" in owed, owed
     assert no_scan_of("messages", owed), owed
+
+
+def test_compose_checks_read_their_indexes(app, setup):
+    """Number access, the opt-out and an earlier submit of the form: one statement, no scan."""
+    seed(setup)
+    agent = setup["users"]["standard"]
+    plans = explained_run(
+        lambda: sending.check_text(
+            agent, setup["number"].id, "2025552003", "Hello", idempotency_key="k" * 32
+        ).existing is None
+    )
+    checks = plan_of(plans, "opted_out")
+    assert no_scan_of("messages", checks), checks
+    assert no_scan_of("opt_outs", checks), checks
+    assert "idempotency_key" in checks, checks  # the earlier submit, from its unique index

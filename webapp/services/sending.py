@@ -83,11 +83,18 @@ class CheckedText:
     existing: Queued | None  # the same form, submitted before
 
 
+def _earlier(column):  # noqa: ANN001, ANN202
+    return select(column).where(Message.idempotency_key == bindparam("key")).scalar_subquery()
+
+
 # Built once: every compose checks, in one statement, that the sender may use the number (its
-# columns come back) and whether the contact opted out.
+# columns come back), whether the contact opted out and which message an earlier submit of the
+# same form made, if any.
 COMPOSE_CHECKS = select(
     *conversations.NUMBER_REF_COLUMNS,
     exists().where(OptOut.phone == bindparam("phone")).label("opted_out"),
+    _earlier(Message.id).label("earlier_id"),
+    _earlier(Message.conversation_id).label("earlier_conversation_id"),
 ).where(ReusableNumber.id == bindparam("number_id"), access.may_send_from(bindparam("user_id")))
 
 
@@ -105,7 +112,8 @@ def check_text(
         errors["to"] = str(exc)
     checks = None
     if number_id is not None:
-        params = {"number_id": number_id, "user_id": sender.id, "phone": phone}
+        key = idempotency_key or None
+        params = {"number_id": number_id, "user_id": sender.id, "phone": phone, "key": key}
         checks = run_core(COMPOSE_CHECKS, params).first()
     if checks is None:
         errors["number"] = "Choose a number you have access to."
@@ -116,8 +124,10 @@ def check_text(
     if errors:
         raise ComposeErrors(errors)
     assert checks is not None and phone is not None
-    number = conversations.NumberRef(*checks[:-1])
-    existing = _by_idempotency_key(idempotency_key)
+    number = conversations.NumberRef(*checks[: len(conversations.NumberRef._fields)])
+    existing = None
+    if checks.earlier_id is not None:
+        existing = Queued(checks.earlier_id, checks.earlier_conversation_id)
     if existing is None and checks.opted_out:
         raise ComposeErrors({"form": OPTED_OUT_ERROR})
     return CheckedText(number, phone, text, idempotency_key, existing)
