@@ -38,3 +38,29 @@ def test_inbox_statements_stay_prepared_across_requests(client, setup):
     prepared = [row[0] for row in connection.execute("SELECT statement FROM pg_prepared_statements")]
     connection.rollback()
     assert any("FROM conversations" in statement for statement in prepared), prepared
+
+
+def test_a_read_only_request_whose_commit_fails_still_answers(client, setup, caplog):
+    """The connection lost as the request ends: it only read, so the page still goes out, and the
+    next request gets a working connection."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the COMMIT that ends a read-only request: PostgreSQL only")
+    import psycopg
+
+    login(client, "standard@example.edu")
+    broken = []
+
+    def break_commit(dbapi_connection, record, proxy) -> None:  # noqa: ANN001, ARG001
+        def commit() -> None:
+            del dbapi_connection.commit  # only this once
+            broken.append(dbapi_connection)
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+        dbapi_connection.commit = commit
+
+    db.session.commit()
+    event.listen(db.engine, "checkout", break_commit, once=True)
+    response = client.get("/inbox?tab=attention", headers=HTMX)
+    assert response.status_code == 200 and "Needs Attention" in response.get_data(as_text=True)
+    assert broken and "could not end a read-only transaction" in caplog.text
+    assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from webapp.models.types import render_migration_item
 from webapp.plugin_api.registry import load_plugins
 
 ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000  # SQLite: how long a statement waits for a lock before "database is locked"
 
 # Flask-Compress (issue 8): brotli or gzip, only when the client asks (Accept-Encoding), only for text,
@@ -131,7 +133,10 @@ def _keep_prepared_statements(app: Flask) -> None:
             return
         connection = session.connection()
         if connection.info.get("read_only"):
-            connection.connection.driver_connection.commit()
+            try:
+                connection.connection.driver_connection.commit()
+            except Exception:  # a lost connection: it only read, and the session's removal cleans up
+                log.warning("could not end a read-only transaction", exc_info=True)
 
 
 def _watch_transactions(engine) -> None:  # noqa: ANN001
