@@ -123,8 +123,8 @@ def test_inbox_and_conversation_query_counts_do_not_grow_with_data(client, setup
 
 
 def test_compose_runs_a_fixed_handful_of_statements(client, setup, app):
-    """user; number access, opt-out and an earlier submit; conversation; message. The user and the checks read
-    together without the write lock, which is taken for the write alone."""
+    """user; number access, opt-out and an earlier submit; conversation; message. The user and the
+    checks read together without the write lock, which is taken for the write alone."""
     from tests.test_web_flow import compose
 
     queued: list[int] = []  # the worker's side is not the compose's: hold its tasks
