@@ -134,6 +134,21 @@ def test_plain_login_keeps_strict_cookie_defaults(client, setup):
     assert "Secure" not in cookie
 
 
+def test_a_new_secret_key_signs_sessions_out_unless_the_old_one_is_a_fallback(client, setup, app):
+    """Session cookies are checked against the app's keys as they are now (the signing serializer
+    is kept between requests, so it must follow a change of keys)."""
+    login(client, "standard@example.edu")
+    assert client.get("/inbox").status_code == 200
+    old = app.secret_key
+    app.config["SECRET_KEY_FALLBACKS"] = [old]
+    app.secret_key = "a-rotated-secret-key-for-this-test"
+    assert client.get("/inbox").status_code == 200  # signed with the old key: still accepted
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    assert client.get("/inbox").status_code == 302  # the old key is gone: signed out
+    login(client, "standard@example.edu")
+    assert client.get("/inbox").status_code == 200
+
+
 def test_launch_to_a_conversation(client, setup):
     login(client, "standard@example.edu")
     client.post(

@@ -28,6 +28,7 @@ from contextvars import ContextVar
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user, login_user, logout_user
+from itsdangerous import URLSafeTimedSerializer
 
 from webapp.db_access import writes
 from webapp.extensions import db
@@ -106,6 +107,17 @@ class EmbedAwareSessionInterface(SecureCookieSessionInterface):
     Partitioned (CHIPS) keeps it working where browsers block unpartitioned third-party cookies: the
     cookie is stored per top-level site, so it is only ever sent inside that CRM.
     """
+
+    def __init__(self) -> None:
+        self._serializer: tuple[tuple, URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app):  # noqa: ANN001, ANN201
+        """Built once for the app's keys, not on every request as Flask does (issue 8): it holds
+        nothing but the keys and settings."""
+        keys = (app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        if self._serializer is None or self._serializer[0] != keys:
+            self._serializer = (keys, super().get_signing_serializer(app))
+        return self._serializer[1]
 
     def get_cookie_samesite(self, app):  # noqa: ANN001, ANN201
         return "None" if _embedded_cookie.get() else super().get_cookie_samesite(app)
