@@ -56,9 +56,8 @@ def create_app(config: object | None = None) -> Flask:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             _tune_sqlite(db.engine)
-        else:
-            _keep_prepared_statements(app)
         _watch_transactions(db.engine)
+    _end_reads_with_commit(app)
     migrate.init_app(
         app,
         db,
@@ -117,12 +116,13 @@ def _tune_sqlite(engine) -> None:  # noqa: ANN001
         cursor.close()
 
 
-def _keep_prepared_statements(app: Flask) -> None:
-    """PostgreSQL: a request that only read ends its transaction with COMMIT, not the ROLLBACK of
-    the session's removal, which would also drop every statement psycopg prepared on the
-    connection (it prepares a statement run five times): every request would plan its statements
-    again, which costs more than running them (issue 8). For a read-only transaction the two end
-    it alike. Registered after Flask-SQLAlchemy's teardown, so it runs before it."""
+def _end_reads_with_commit(app: Flask) -> None:
+    """A request that only read ends its transaction with COMMIT, not the ROLLBACK of the session's
+    removal. For a read-only transaction the two end it alike, but on PostgreSQL a ROLLBACK also
+    drops every statement psycopg prepared on the connection (it prepares a statement run five
+    times): every request would plan its statements again, which costs more than running them
+    (issue 8). SQLite ends its reads the same way, so both databases run the same code. Registered
+    after Flask-SQLAlchemy's teardown, so it runs before it."""
 
     @app.teardown_appcontext
     def end_reads(error: BaseException | None) -> None:
@@ -135,8 +135,10 @@ def _keep_prepared_statements(app: Flask) -> None:
         if connection.info.get("read_only"):
             try:
                 connection.connection.driver_connection.commit()
-            except Exception:  # a lost connection: it only read, and the session's removal cleans up
+            except Exception:  # a lost connection: it only read, so the answer stands
                 log.warning("could not end a read-only transaction", exc_info=True)
+                # Discarded, not rolled back by the session's removal, which would fail the same way.
+                connection.invalidate()
 
 
 def _watch_transactions(engine) -> None:  # noqa: ANN001
@@ -167,6 +169,8 @@ def _watch_transactions(engine) -> None:  # noqa: ANN001
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
     def on_end(connection) -> None:  # noqa: ANN001
+        if connection.invalidated:
+            return  # its driver connection is gone; the pool clears its info on reconnecting
         connection.info.pop("read_only", None)
         connection.info.pop("begin_writing", None)
 
