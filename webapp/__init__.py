@@ -16,6 +16,7 @@ from webapp.config import Config
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
 from webapp.models.types import render_migration_item
 from webapp.plugin_api.registry import load_plugins
+from webapp.sqlite_checkpoints import FALLBACK_PAGES, Checkpointer
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def create_app(config: object | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            _tune_sqlite(db.engine)
+            _tune_sqlite(app, db.engine)
         _watch_transactions(db.engine)
     _end_reads_with_commit(app)
     migrate.init_app(
@@ -101,9 +102,14 @@ def _compress(response: Response) -> Response:
     return response
 
 
-def _tune_sqlite(engine) -> None:  # noqa: ANN001
+def _tune_sqlite(app: Flask, engine) -> None:  # noqa: ANN001
     """WAL, a busy timeout and real transactions (begun by `_watch_transactions`) on every SQLite
-    connection."""
+    connection; WAL checkpoints in a thread, off the request path (`webapp.sqlite_checkpoints`)."""
+    checkpointer = None
+    path = engine.url.database
+    if app.config["SQLITE_BACKGROUND_CHECKPOINTS"] and path and path != ":memory:":
+        checkpointer = app.extensions["parley.checkpointer"] = Checkpointer(path)
+        event.listen(engine, "commit", lambda _connection: checkpointer.committed())
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001
@@ -113,6 +119,8 @@ def _tune_sqlite(engine) -> None:  # noqa: ANN001
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if checkpointer is not None:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
         cursor.close()
 
 

@@ -45,6 +45,9 @@ class Config:
         self.BOT_ESCALATE_AFTER_SECONDS = _seconds(env, "PARLEY_BOT_ESCALATE_AFTER_SECONDS", 300.0)
         self.QUEUE_IMMEDIATE = False
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+        # SQLite: WAL checkpoints in a thread of each process, not inside requests' commits
+        # (webapp/sqlite_checkpoints.py). TestConfig turns it off; its own tests turn it on.
+        self.SQLITE_BACKGROUND_CHECKPOINTS = True
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         # Served over HTTPS (PUBLIC_BASE_URL says so): cookies never travel in clear text.
@@ -70,6 +73,7 @@ class TestConfig(Config):
         self.SECRET_KEY = "test-secret-key"
         self.SQLALCHEMY_DATABASE_URI = database_url
         self.QUEUE_IMMEDIATE = True
+        self.SQLITE_BACKGROUND_CHECKPOINTS = False
         self.SMS_PROVIDERS = ["console"]
         self.CONTACT_RESOLVERS = ["campaign"]
         self.BOTS = ["kb"]
