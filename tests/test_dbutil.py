@@ -1,11 +1,16 @@
-"""`in_list`: a column IN a list bound as one parameter, on SQLite and PostgreSQL alike."""
+"""`in_list` and `run_core`, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
-from sqlalchemy import event, select
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import String, bindparam, cast, event, exists, insert, select
+from sqlalchemy.exc import IntegrityError, NoResultFound
 
 from webapp.extensions import db
-from webapp.models import OptOut
+from webapp.models import Conversation, Message, OptOut
+from webapp.services import sending
 from webapp.services.dbutil import in_list, run_core
 
 LISTED = ["+12025550101", "+12025550102", "+12025550103"]
@@ -45,3 +50,69 @@ def test_not_in_list_excludes_the_listed_values(app):
     statement = select(OptOut.phone).where(~in_list(OptOut.phone, "phones")).order_by(OptOut.phone)
     assert _phones(statement, [LISTED[0], LISTED[2]]) == [LISTED[1]]
     assert _phones(statement, []) == LISTED
+
+
+# run_core runs prebuilt statements on the driver's cursor: its results must be SQLAlchemy's own.
+def _both(statement, params: dict) -> tuple[list, list]:  # noqa: ANN001
+    ours = run_core(statement, params)
+    theirs = db.session.connection().execute(statement, params)
+    return [tuple(row) for row in ours], [tuple(row) for row in theirs]
+
+
+def test_run_core_reads_every_kind_of_value_as_sqlalchemy_does(app, setup):
+    number = setup["number"]
+    sender = setup["users"]["standard"]
+    queued = sending.create_text(sender, number.id, "2025550143", "Hello there", "key-1")
+    db.session.commit()
+    statement = select(
+        Message.id,
+        Message.body,
+        Message.media_urls,  # JSON
+        Message.created_at,  # aware UTC datetime
+        Message.error_code,  # NULL
+        Conversation.needs_attention,  # boolean
+        exists().where(OptOut.phone == Conversation.contact_phone).label("opted_out"),
+    ).join(Conversation).where(Message.idempotency_key == bindparam("key"))
+    ours, theirs = _both(statement, {"key": "key-1"})
+    assert ours == theirs
+    assert ours == [(queued.id, "Hello there", [], queued.created_at, None, False, False)]
+    row = run_core(statement, {"key": "key-1"}).one()
+    assert row.created_at.tzinfo is UTC and row.opted_out is False and row.body == "Hello there"
+    assert run_core(statement, {"key": "no such key"}).first() is None
+
+
+def test_run_core_writes_with_returning_and_binds_values_as_sqlalchemy_does(app, setup):
+    moment = datetime(2026, 3, 5, 9, 7, 30, 250_000, tzinfo=UTC)
+    statement = (
+        insert(OptOut)
+        .values(phone=bindparam("phone"), source="admin", created_at=bindparam("at"))
+        .returning(OptOut.phone, OptOut.created_at)
+    )
+    assert run_core(statement, {"phone": "+12025550171", "at": moment}).one() == ("+12025550171", moment)
+    db.session.connection().execute(statement, {"phone": "+12025550172", "at": moment})
+    stored = select(cast(OptOut.created_at, String)).order_by(OptOut.phone)
+    ours, theirs = db.session.scalars(stored).all()
+    assert ours == theirs  # stored exactly as SQLAlchemy stores it
+
+
+def test_run_core_raises_sqlalchemys_errors_and_the_transaction_goes_on(app, setup):
+    statement = insert(OptOut).values(
+        phone=bindparam("phone"), source="admin", created_at=bindparam("at")
+    )
+    params = {"phone": "+12025550172", "at": datetime.now(UTC)}
+    run_core(statement, params)
+    db.session.commit()
+    with pytest.raises(IntegrityError):
+        run_core(statement, params)
+    db.session.rollback()
+    assert run_core(select(OptOut.phone), {}).scalars() == ["+12025550172"]
+    with pytest.raises(NoResultFound):
+        run_core(select(OptOut.phone).where(OptOut.phone == "+1"), {}).one()
+
+
+def test_a_statement_with_defaults_computed_in_python_runs_through_sqlalchemy(app, setup):
+    # created_at is left to the model's default (utcnow), which SQLAlchemy computes per execution.
+    statement = insert(OptOut).values(phone=bindparam("phone"), source="admin").returning(OptOut.created_at)
+    before = datetime.now(UTC)
+    created_at = run_core(statement, {"phone": "+12025550173"}).scalar_one()
+    assert before <= created_at <= datetime.now(UTC)

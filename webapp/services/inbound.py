@@ -66,6 +66,7 @@ def _insert_message_statement(dialect: str):
             status=Status.RECEIVED.value,
             provider=bindparam("provider"),
             provider_message_id=bindparam("provider_message_id"),
+            attempts=0,  # every column given: no default computed in Python, so run_core runs it directly
             created_at=bindparam("now"),
             updated_at=bindparam("now"),
         )
