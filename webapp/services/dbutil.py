@@ -28,7 +28,9 @@ def run_core(statement: Any, params: dict) -> Rows:
     entry = _DIRECT.get(key)
     if entry is None or entry[0] is not statement:
         if len(_DIRECT) >= 1024:
-            _DIRECT.clear()  # statements are built once each: only a bug would get here
+            # Statements built on demand (lru_cache) are built anew once evicted: start over
+            # rather than keep the old ones alive.
+            _DIRECT.clear()
         entry = _DIRECT[key] = (statement, _Direct(statement, connection.dialect))
     if entry[1].direct:
         return entry[1].run(connection, params)
