@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import String, bindparam, cast, event, exists, insert, select
-from sqlalchemy.exc import IntegrityError, NoResultFound
+from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
 
 from webapp.extensions import db
 from webapp.models import Conversation, Message, OptOut
@@ -116,3 +116,13 @@ def test_a_statement_with_defaults_computed_in_python_runs_through_sqlalchemy(ap
     before = datetime.now(UTC)
     created_at = run_core(statement, {"phone": "+12025550173"}).scalar_one()
     assert before <= created_at <= datetime.now(UTC)
+
+
+def test_run_core_on_a_lost_connection_raises_sqlalchemys_error_and_discards_it(app, setup):
+    connection = db.session.connection()
+    connection.connection.driver_connection.close()  # the server went away, say
+    with pytest.raises(DBAPIError) as raised:
+        run_core(select(OptOut.phone), {})
+    assert raised.value.connection_invalidated or connection.invalidated
+    db.session.rollback()
+    assert run_core(select(OptOut.phone), {}).scalars() == []  # a new connection from the pool

@@ -71,8 +71,9 @@ class _Direct:
         parameters = values if self.positions is None else tuple(values[k] for k in self.positions)
         sql = self.sql
         dbapi_connection = connection.connection.dbapi_connection
-        cursor = dbapi_connection.cursor()
+        cursor = None
         try:
+            cursor = dbapi_connection.cursor()
             for listener in connection.dispatch.before_cursor_execute:
                 sql, parameters = listener(connection, cursor, sql, parameters, None, False)
             cursor.execute(sql, parameters)
@@ -86,7 +87,8 @@ class _Direct:
                 sql, parameters, exc, self.dialect.loaded_dbapi.Error, dialect=self.dialect
             ) from exc
         finally:
-            cursor.close()
+            if cursor is not None:
+                cursor.close()
         if self.row_type is None:
             return Rows()
         make, processors = self.row_type._make, self.result_processors
