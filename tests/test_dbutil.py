@@ -126,3 +126,31 @@ def test_run_core_on_a_lost_connection_raises_sqlalchemys_error_and_discards_it(
     assert raised.value.connection_invalidated or connection.invalidated
     db.session.rollback()
     assert run_core(select(OptOut.phone), {}).scalars() == []  # a new connection from the pool
+
+
+def test_run_core_follows_the_sessions_transaction_through_commits_rollbacks_and_savepoints(app, setup):
+    statement = insert(OptOut).values(
+        phone=bindparam("phone"), source="admin", created_at=bindparam("at")
+    )
+
+    def add(last_digits: int) -> None:
+        run_core(statement, {"phone": f"+120255501{last_digits}", "at": datetime.now(UTC)})
+
+    add(81)
+    db.session.commit()  # kept
+    add(82)
+    db.session.rollback()  # undone with the session's transaction
+    add(83)
+    db.session.add(OptOut(phone="+12025550184", source="admin"))
+    db.session.flush()
+    add(85)
+    with db.session.begin_nested():
+        add(86)
+    savepoint = db.session.begin_nested()
+    add(87)
+    savepoint.rollback()  # undone with its savepoint only
+    add(88)
+    db.session.commit()
+    db.session.close()
+    stored = db.session.scalars(select(OptOut.phone).order_by(OptOut.phone)).all()
+    assert [int(phone[-2:]) for phone in stored] == [81, 83, 84, 85, 86, 88]

@@ -7,7 +7,7 @@ from collections import namedtuple
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Boolean, String, bindparam
+from sqlalchemy import Boolean, String, bindparam, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.compiler import compiles
@@ -23,7 +23,12 @@ def run_core(statement: Any, params: dict) -> Rows:
     transaction, without the ORM's or even Core's per-statement work (see `_Direct`). It does not
     flush: call it where nothing written in this session is pending, or flush first. ORM objects
     already loaded do not see what it writes until they are expired."""
-    connection = db.session.connection()
+    session = db.session()
+    connection = session.info.get(_CONNECTION)
+    if connection is None:
+        # Asking the session costs about as much as running a statement on SQLite: remember its
+        # answer until its transaction (or any subtransaction, such as a flush's) ends.
+        connection = session.info[_CONNECTION] = session.connection()
     key = (id(statement), connection.dialect.name)
     entry = _DIRECT.get(key)
     if entry is None or entry[0] is not statement:
@@ -131,6 +136,12 @@ class Rows(list):
 
 
 _DIRECT: dict[tuple[int, str], tuple[Any, _Direct]] = {}
+_CONNECTION = "parley.run_core_connection"
+
+
+@event.listens_for(db.session, "after_transaction_end")
+def _forget_connection(session: Any, _transaction: Any) -> None:
+    session.info.pop(_CONNECTION, None)
 
 
 class _ListValue(TypeDecorator):
