@@ -374,6 +374,28 @@ def test_security_headers(client, setup):
     assert "script-src 'self'" in csp
     assert "X-Frame-Options" not in response.headers
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "Strict-Transport-Security" not in response.headers
+    secure = client.get("/login", base_url="https://parley.example.edu")
+    assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def test_security_headers_keep_what_a_view_set_and_drop_x_frame_options(app, client):
+    @app.get("/test-own-headers")
+    def own_headers():  # noqa: ANN202
+        return "ok", {"Cache-Control": "private, max-age=60", "X-Frame-Options": "DENY"}
+
+    from webapp import web
+
+    web.PUBLIC_ENDPOINTS.add("own_headers")
+    try:
+        response = client.get("/test-own-headers")
+    finally:
+        web.PUBLIC_ENDPOINTS.discard("own_headers")
+    assert response.headers.getlist("Cache-Control") == ["private, max-age=60"]
+    assert "X-Frame-Options" not in response.headers
+    assert len(response.headers.getlist("Content-Security-Policy")) == 1
+    assert response.headers["Referrer-Policy"] == "same-origin"
 
 
 def test_healthz(client):

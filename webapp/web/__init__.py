@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from flask import Flask, Response, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -174,26 +175,39 @@ def _register_embedding(app: Flask, embed) -> None:  # noqa: ANN001
 
 
 def _security_headers(response: Response) -> Response:
-    # frame-ancestors is the framing policy: only the app itself and the configured CRM origins
-    # may frame it. X-Frame-Options is never sent: it cannot list origins and would contradict it.
-    ancestors = " ".join(["'self'", *current_app.config.get("EMBED_ALLOWED_ORIGINS", [])])
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        f"connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
-        f"frame-ancestors {ancestors}",
-    )
-    response.headers.pop("X-Frame-Options", None)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault(
-        "Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
-    )
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if request.endpoint != "static":
-        response.headers.setdefault("Cache-Control", "no-store")
+    # One pass over the response's headers: each `setdefault` would scan them all again (issue 8).
+    present = {key.lower() for key, _value in response.headers.items()}
+    if "x-frame-options" in present:
+        # frame-ancestors is the framing policy; X-Frame-Options cannot list origins and would
+        # contradict it, so it is never sent.
+        del response.headers["X-Frame-Options"]
+    defaults = _default_headers(tuple(current_app.config.get("EMBED_ALLOWED_ORIGINS", [])))
+    for name, value in defaults:
+        if name.lower() not in present:
+            response.headers.add(name, value)
+    if request.is_secure and "strict-transport-security" not in present:
+        response.headers.add("Strict-Transport-Security", "max-age=31536000")
+    if request.endpoint != "static" and "cache-control" not in present:
+        response.headers.add("Cache-Control", "no-store")
     return response
+
+
+@lru_cache(maxsize=8)
+def _default_headers(frame_origins: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """The headers every response gets unless its view set them. Only the app itself and the
+    configured CRM origins may frame it."""
+    ancestors = " ".join(["'self'", *frame_origins])
+    return (
+        (
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
+            f"frame-ancestors {ancestors}",
+        ),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
+    )
 
 
 def _error_page(status: int, title: str, detail: str) -> tuple[str, int]:
