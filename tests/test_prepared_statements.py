@@ -10,9 +10,11 @@ on both databases.
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import event
 
-from tests.conftest import login
+from tests.conftest import csrf_token, login
 from webapp.extensions import db
 
 HTMX = {"HX-Request": "true"}
@@ -63,3 +65,32 @@ def test_a_read_only_request_whose_commit_fails_still_answers(app, client, setup
     assert response.status_code == 200 and "Needs Attention" in response.get_data(as_text=True)
     assert not lose and "could not end a read-only transaction" in caplog.text
     assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
+
+
+def test_the_inbox_and_a_conversation_write_their_limits_into_the_sql(client, setup):
+    """A LIMIT written into the statement, not bound (`dbutil.written_limit`): PostgreSQL judged
+    its one plan for any bound LIMIT costlier than a plan for the value given, and so planned the
+    inbox page again on every request; at 100k that took longer than running it (issue 8)."""
+    login(client, "standard@example.edu")
+    location = client.post(
+        "/texts/new",
+        data={"number_id": setup["number"].id, "to": "2025550143", "body": "Hello"},
+        headers={**HTMX, "X-CSRFToken": csrf_token(client, "/texts/new")},
+    ).headers["HX-Redirect"]
+    statements = []
+
+    def noted(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, ARG001
+        statements.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", noted)
+    try:
+        assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
+        assert client.get(location, headers=HTMX).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", noted)
+    page = [s for s in statements if " UNION " in s and "last_message_preview" in s]
+    history = [s for s in statements if "FROM messages LEFT OUTER JOIN users" in s]
+    assert len(page) == 1 and len(history) == 1, statements
+    for statement in page + history:
+        limits = re.findall(r"LIMIT ([^\s)]+)", statement)
+        assert limits and all(limit.isdigit() for limit in limits), statement

@@ -33,7 +33,13 @@ from webapp.models import (
     User,
     utcnow,
 )
-from webapp.services.dbutil import dialect_insert, insert_ignoring_conflict, run_core, upsert
+from webapp.services.dbutil import (
+    dialect_insert,
+    insert_ignoring_conflict,
+    run_core,
+    upsert,
+    written_limit,
+)
 
 PREVIEW_LENGTH = 120
 
@@ -241,6 +247,9 @@ class HistoryEntry(NamedTuple):
         return self.status == Status.QUEUED and (utcnow() - self.created_at).total_seconds() > 30
 
 
+# A conversation shows its newest messages, at most this many.
+HISTORY_LENGTH = 500
+
 # Built once: every open conversation and every live refresh reads it.
 HISTORY = (
     select(
@@ -257,11 +266,12 @@ HISTORY = (
     .outerjoin(User, User.id == Message.author_user_id)
     .where(Message.conversation_id == bindparam("conversation_id"))
     .order_by(Message.id.desc())
-    .limit(bindparam("limit"))
+    .limit(written_limit(HISTORY_LENGTH))
 )
 
 
-def history(conversation_id: int, limit: int = 500) -> list[HistoryEntry]:
-    """The conversation's messages, oldest first (the newest `limit`), with their authors' names."""
-    rows = run_core(HISTORY, {"conversation_id": conversation_id, "limit": limit})
+def history(conversation_id: int) -> list[HistoryEntry]:
+    """The conversation's messages, oldest first (the newest HISTORY_LENGTH), with their authors'
+    names."""
+    rows = run_core(HISTORY, {"conversation_id": conversation_id})
     return [HistoryEntry(*row) for row in reversed(rows.all())]

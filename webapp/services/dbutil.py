@@ -7,7 +7,7 @@ from collections import namedtuple
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Boolean, String, bindparam, event
+from sqlalchemy import Boolean, String, bindparam, event, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.compiler import compiles
@@ -142,6 +142,14 @@ _CONNECTION = "parley.run_core_connection"
 @event.listens_for(db.session, "after_transaction_end")
 def _forget_connection(session: Any, _transaction: Any) -> None:
     session.info.pop(_CONNECTION, None)
+
+
+def written_limit(rows: int) -> ColumnElement[int]:
+    """A prebuilt statement's LIMIT written into its SQL, not bound: PostgreSQL plans a bound LIMIT
+    as if it could be anything, judges that plan costlier than one made for the value given, and
+    so plans the statement again on every run, which can take longer than running it (issue 8).
+    Use it where the limit is part of the statement's shape (statements cached per limit)."""
+    return literal_column(str(int(rows)))
 
 
 class _ListValue(TypeDecorator):

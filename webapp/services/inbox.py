@@ -19,7 +19,7 @@ from webapp.models import (
 )
 from webapp.services import access
 from webapp.services.contacts import display_names
-from webapp.services.dbutil import in_list, run_core
+from webapp.services.dbutil import in_list, run_core, written_limit
 from webapp.services.phones import format_phone
 
 NEEDS_ATTENTION = "attention"
@@ -108,7 +108,7 @@ def _tab_counts(attention_own: int, participating_own: int) -> list:
                     in_list(Conversation.number_id, f"{tab}_own")
                 ),
             ]
-        limited = [part.limit(COUNT_CAP).subquery() for part in parts]
+        limited = [part.limit(written_limit(COUNT_CAP)).subquery() for part in parts]
         return sum(select(func.count()).select_from(sub).scalar_subquery() for sub in limited)
 
     return [
@@ -194,13 +194,13 @@ def _page_statement(tab: str, own_counts: tuple[int, int], limit: int, paged: bo
         ident, at = source.selected_columns
         if paged:
             source = source.where(tuple_(at, ident) < after)
-        source = source.order_by(at.desc(), ident.desc()).limit(limit)
+        source = source.order_by(at.desc(), ident.desc()).limit(written_limit(limit))
         newest_of_each.append(select(source.subquery()))
     candidates = union(*newest_of_each).subquery()
     page_ids = (
         select(candidates.c.id)
         .order_by(candidates.c.last_activity_at.desc(), candidates.c.id.desc())
-        .limit(limit)
+        .limit(written_limit(limit))
         .subquery()
     )
     newest = (Conversation.last_activity_at.desc(), Conversation.id.desc())
