@@ -5,11 +5,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_user
 from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import User
+from webapp.web.embed import end_session
 
 bp = Blueprint("auth", __name__)
 
@@ -56,5 +57,5 @@ def login():  # noqa: ANN201
 
 @bp.post("/logout")
 def logout():  # noqa: ANN201
-    logout_user()
+    end_session()
     return redirect(url_for("auth.login"))

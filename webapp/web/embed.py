@@ -50,7 +50,7 @@ def launch():  # noqa: ANN201
         db.session.commit()
     except embedding.LaunchRefused as refusal:
         db.session.rollback()
-        _end_session()
+        end_session()
         current_app.logger.warning("Embedded launch refused: %s", refusal.message)
         return render_template("embed/refused.html", reason=refusal.message), 403
 
@@ -87,8 +87,9 @@ def check():  # noqa: ANN201
     return render_template("embed/cookies_blocked.html", new_tab_url=new_tab_url)
 
 
-def _end_session() -> None:
-    """After a refused launch nobody is signed in, in this frame or otherwise."""
+def end_session() -> None:
+    """Sign out and forget the session, its CSRF token too: after a logout or a refused launch
+    nobody is signed in, in this frame or otherwise."""
     embedded = bool(session.get(EMBEDDED))
     logout_user()
     session.clear()
