@@ -94,3 +94,42 @@ def test_the_inbox_and_a_conversation_write_their_limits_into_the_sql(client, se
     for statement in page + history:
         limits = re.findall(r"LIMIT ([^\s)]+)", statement)
         assert limits and all(limit.isdigit() for limit in limits), statement
+
+
+def test_a_lookup_by_one_phone_binds_the_phone_itself_and_keeps_its_plans(client, setup):
+    """One phone is bound as `= :phone`, not as a list (`dbutil.ByValues`): PostgreSQL's one plan
+    for a list assumes ten values and always looked costlier than a plan for the one phone given,
+    so a lookup's three statements were planned again on every request (issue 8)."""
+    login(client, "standard@example.edu")
+    statements = []
+
+    def noted(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, ARG001
+        statements.append(" ".join(statement.split()))
+
+    db.session.commit()
+    event.listen(db.engine, "before_cursor_execute", noted)
+    try:
+        # psycopg prepares a statement on its 5th run; PostgreSQL weighs a generic plan from the 6th
+        # prepared run on.
+        for _ in range(14):
+            response = client.get("/contacts/lookup?phone=2025550143", headers=HTMX)
+            assert response.status_code == 200 and "(202) 555-0143" in response.get_data(as_text=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", noted)
+    by_phone = {
+        table: [s for s in statements if f"FROM {table}" in s]
+        for table in ("conversations", "campaign_contacts", "opt_outs")
+    }
+    assert all(by_phone.values()), statements
+    for table, found in by_phone.items():
+        assert all("json_each" not in s and "ANY(" not in s for s in found), (table, found)
+    if db.engine.dialect.name != "postgresql":
+        return
+    connection = db.session.connection().connection.driver_connection
+    plans = connection.execute(
+        "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+    ).fetchall()
+    db.session.rollback()
+    for table in by_phone:
+        prepared = [row for row in plans if f"FROM {table}" in " ".join(row[0].split())]
+        assert prepared and all(generic > 0 for _s, generic, _c in prepared), (table, prepared)

@@ -10,20 +10,23 @@ from sqlalchemy import or_, select
 
 from webapp.models import NAMING_STATUSES, Campaign, CampaignContact
 from webapp.plugin_api import ContactName, ContactResolver
-from webapp.services.dbutil import in_list, run_core
+from webapp.services.dbutil import ByValues
 
 # Built once: the inbox asks for a page of names on every refresh.
-NAMES_BY_PHONE = (
-    select(CampaignContact.phone, CampaignContact.first_name, CampaignContact.last_name, Campaign.name)
-    .join(Campaign, Campaign.id == CampaignContact.campaign_id)
-    .where(
-        in_list(CampaignContact.phone, "phones"),
-        # Not IN (…): a list of constants would be rewritten into the SQL on every call.
-        or_(*(Campaign.status == status for status in NAMING_STATUSES)),
-        # A draft archived without launch never named anyone.
-        Campaign.launched_at.is_not(None),
-    )
-    .order_by(CampaignContact.phone, Campaign.launched_at.desc(), Campaign.id.desc())
+NAMES_BY_PHONE = ByValues(
+    "phones",
+    lambda phone_in: (
+        select(CampaignContact.phone, CampaignContact.first_name, CampaignContact.last_name, Campaign.name)
+        .join(Campaign, Campaign.id == CampaignContact.campaign_id)
+        .where(
+            phone_in(CampaignContact.phone),
+            # Not IN (…): a list of constants would be rewritten into the SQL on every call.
+            or_(*(Campaign.status == status for status in NAMING_STATUSES)),
+            # A draft archived without launch never named anyone.
+            Campaign.launched_at.is_not(None),
+        )
+        .order_by(CampaignContact.phone, Campaign.launched_at.desc(), Campaign.id.desc())
+    ),
 )
 
 
@@ -34,7 +37,7 @@ class CampaignContactResolver(ContactResolver):
     def resolve_many(self, phones: list[str]) -> dict[str, ContactName]:
         if not phones:
             return {}
-        rows = run_core(NAMES_BY_PHONE, {"phones": list(set(phones))})
+        rows = NAMES_BY_PHONE.run(phones)
         found: dict[str, ContactName] = {}
         for phone, first, last, campaign in rows:
             if phone in found:

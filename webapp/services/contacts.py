@@ -19,7 +19,7 @@ from webapp.models import (
     User,
     office_memberships,
 )
-from webapp.services.dbutil import in_list, run_core
+from webapp.services.dbutil import ByValues
 from webapp.services.phones import PhoneError, format_phone, parse_any_phone
 
 
@@ -76,24 +76,27 @@ def lookup(user: User, phone: str) -> LookupResult:
 
 
 @lru_cache(maxsize=2)
-def _conversations_of_phones(admin: bool):
+def _conversations_of_phones(admin: bool) -> ByValues:
     """Built once (per role kind): every lookup runs it. Visible conversations only."""
     from webapp.services.access import visible_conversation_clause
 
-    return (
-        select(
-            Conversation.contact_phone,
-            Conversation.id,
-            func.coalesce(ReusableNumber.label, ReusableNumber.phone),
-            Conversation.last_activity_at,
-            Conversation.needs_attention,
-        )
-        .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
-        .where(
-            in_list(Conversation.contact_phone, "phones"),
-            visible_conversation_clause(bindparam("user_id"), admin),
-        )
-        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+    return ByValues(
+        "phones",
+        lambda phone_in: (
+            select(
+                Conversation.contact_phone,
+                Conversation.id,
+                func.coalesce(ReusableNumber.label, ReusableNumber.phone),
+                Conversation.last_activity_at,
+                Conversation.needs_attention,
+            )
+            .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
+            .where(
+                phone_in(Conversation.contact_phone),
+                visible_conversation_clause(bindparam("user_id"), admin),
+            )
+            .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+        ),
     )
 
 
@@ -105,9 +108,7 @@ def describe(
 
     if not phones:
         return []
-    rows = run_core(
-        _conversations_of_phones(user.is_admin), {"phones": list(set(phones)), "user_id": user.id}
-    )
+    rows = _conversations_of_phones(user.is_admin).run(phones, {"user_id": user.id})
     by_phone: dict[str, list[ContactConversation]] = {phone: [] for phone in phones}
     for phone, *fields in rows:
         by_phone[phone].append(ContactConversation(*fields))

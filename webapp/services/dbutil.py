@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import namedtuple
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -203,6 +204,27 @@ def _in_list_sqlite(element: in_list, compiler: Any, **kw: Any) -> str:
 def _in_list_postgresql(element: in_list, compiler: Any, **kw: Any) -> str:
     column, values = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
     return f"{column} = ANY({values})"
+
+
+class ByValues:
+    """A prebuilt statement that filters a column by values bound as one parameter, built in two
+    forms: `column = :name` when one value is given (a contact lookup, a webhook's phone),
+    `in_list` for several (a page of the inbox).
+
+    PostgreSQL keeps one plan for `= :name`. For a list it plans every run anew: its one plan for
+    any list assumes ten values, which always looks costlier than a plan for the one value given
+    (issue 8). `build` gets the condition for a column and returns the statement."""
+
+    def __init__(self, name: str, build: Callable[[Callable[[Any], ColumnElement[bool]]], Any]) -> None:
+        self.name = name
+        self.one = build(lambda column: column == bindparam(name))
+        self.many = build(lambda column: in_list(column, name))
+
+    def run(self, values: Iterable, params: dict | None = None) -> Rows:
+        distinct = list(dict.fromkeys(values))
+        if len(distinct) == 1:
+            return run_core(self.one, {**(params or {}), self.name: distinct[0]})
+        return run_core(self.many, {**(params or {}), self.name: distinct})
 
 
 def insert_ignoring_conflict(model: type, index_elements: list[str], **values: Any) -> bool:

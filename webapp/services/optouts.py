@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload
 from webapp.extensions import db
 from webapp.models import OptOut, OptOutEvent, User
 from webapp.services import audit
-from webapp.services.dbutil import in_list, insert_ignoring_conflict, run_core
+from webapp.services.dbutil import ByValues, insert_ignoring_conflict
 from webapp.services.phones import format_phone
 
 OPT_OUT_KEYWORDS = frozenset(
@@ -47,7 +47,7 @@ def keyword_intent(text: str) -> Intent | None:
 
 
 # Built once: every send, inbound message and contact lookup asks.
-OPTED_OUT = select(OptOut.phone).where(in_list(OptOut.phone, "phones"))
+OPTED_OUT = ByValues("phones", lambda phone_in: select(OptOut.phone).where(phone_in(OptOut.phone)))
 
 
 def is_opted_out(phone: str) -> bool:
@@ -58,7 +58,7 @@ def opted_out_phones(phones: list[str]) -> set[str]:
     if not phones:
         return set()
     # Opt-outs are only ever written by Core statements: no pending ORM change to flush first.
-    return set(run_core(OPTED_OUT, {"phones": list(set(phones))}).scalars())
+    return set(OPTED_OUT.run(phones).scalars())
 
 
 def opt_out(phone: str, source: str, user: User | None = None, detail: str = "") -> bool:
