@@ -4,14 +4,15 @@ psycopg prepared on it.
 psycopg prepares a statement once a connection has run it five times, and drops them all on a
 ROLLBACK. A read-only request's transaction therefore ends with COMMIT, on both databases: ended
 with the session's ROLLBACK, every request would plan the inbox's statements again on PostgreSQL
-(issue 8). SQLite's driver keeps its statement cache whatever ends a transaction; CI runs this file
-on both databases.
+(issue 8). On PostgreSQL reads now run without a transaction at all, which keeps them too. SQLite's
+driver keeps its statement cache whatever ends a transaction; CI runs this file on both databases.
 """
 
 from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import event
 
 from tests.conftest import csrf_token, login
@@ -133,3 +134,36 @@ def test_a_lookup_by_one_phone_binds_the_phone_itself_and_keeps_its_plans(client
     for table in by_phone:
         prepared = [row for row in plans if f"FROM {table}" in " ".join(row[0].split())]
         assert prepared and all(generic > 0 for _s, generic, _c in prepared), (table, prepared)
+
+
+def test_on_postgresql_reads_run_without_a_transaction_and_writes_in_one(client, setup):
+    """A read-only request skips BEGIN and COMMIT on PostgreSQL (two round trips, as long as two
+    queries); under READ COMMITTED its statements see what they would in a transaction. A compose's
+    writes still run in one transaction, after its reads (issue 8)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite's reads run in a transaction of their own")
+    login(client, "standard@example.edu")
+    token = csrf_token(client, "/texts/new")
+    number_id = setup["number"].id
+    seen = []
+
+    def noted(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, ARG001
+        seen.append((statement.split()[0].upper(), conn.connection.driver_connection.autocommit))
+
+    db.session.commit()
+    event.listen(db.engine, "before_cursor_execute", noted)
+    try:
+        assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
+        reads, seen[:] = list(seen), []
+        response = client.post(
+            "/texts/new",
+            data={"number_id": number_id, "to": "2025550143", "body": "Hello"},
+            headers={**HTMX, "X-CSRFToken": token},
+        )
+        assert response.status_code == 204
+    finally:
+        event.remove(db.engine, "before_cursor_execute", noted)
+    assert reads and all(autocommit for _verb, autocommit in reads), reads
+    writes = [autocommit for verb, autocommit in seen if verb in ("INSERT", "UPDATE", "DELETE")]
+    assert len(writes) >= 2 and not any(writes), seen
+    assert seen[0] == ("SELECT", True), seen  # the compose's checks: reads, before its writes

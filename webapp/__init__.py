@@ -129,8 +129,9 @@ def _end_reads_with_commit(app: Flask) -> None:
     removal. For a read-only transaction the two end it alike, but on PostgreSQL a ROLLBACK also
     drops every statement psycopg prepared on the connection (it prepares a statement run five
     times): every request would plan its statements again, which costs more than running them
-    (issue 8). SQLite ends its reads the same way, so both databases run the same code. Registered
-    after Flask-SQLAlchemy's teardown, so it runs before it."""
+    (issue 8). PostgreSQL's reads now run without a transaction (`_watch_transactions`), where
+    both are no-ops; both databases still run the same code. Registered after Flask-SQLAlchemy's
+    teardown, so it runs before it."""
 
     @app.teardown_appcontext
     def end_reads(error: BaseException | None) -> None:
@@ -157,7 +158,7 @@ def _watch_transactions(engine) -> None:  # noqa: ANN001
     (see `_begin_immediate`): writers queue for the lock instead of failing with "database is
     locked" when a read turns into a write, which a deferred transaction cannot do once another
     writer has committed. Read-only requests start a plain (deferred) BEGIN and run beside each
-    other and beside a writer.
+    other and beside a writer. On PostgreSQL reads run in autocommit, without BEGIN or COMMIT.
     """
     from webapp.db_access import guard_read_only, read_only_request
 
@@ -168,11 +169,17 @@ def _watch_transactions(engine) -> None:  # noqa: ANN001
         read_only = read_only_request()
         connection.info["read_only"] = read_only
         connection.info.pop("begin_writing", None)
+        driver = connection.connection.driver_connection
         # On the driver's connection: a BEGIN through SQLAlchemy costs as much as a query.
         if sqlite and read_only:
-            connection.connection.driver_connection.execute("BEGIN")
+            driver.execute("BEGIN")
         elif sqlite:
-            _begin_immediate(connection.connection.driver_connection)
+            _begin_immediate(driver)
+        elif driver.autocommit != read_only:
+            # PostgreSQL: reads run without BEGIN and COMMIT, two round trips to the server that
+            # cost as much as two queries (issue 8). Under READ COMMITTED each statement of a
+            # transaction sees its own snapshot anyway, so reads see exactly what they would.
+            driver.autocommit = read_only
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")

@@ -78,9 +78,12 @@ def _reads_end() -> None:
         return
     connection = session.connection()
     connection.info["read_only"] = False
+    driver = connection.connection.driver_connection
     if connection.dialect.name == "sqlite":
-        connection.connection.driver_connection.execute("COMMIT")
+        driver.execute("COMMIT")
         connection.info["begin_writing"] = True
+    else:
+        driver.autocommit = False  # the reads ran without a transaction; the writes begin one
 
 
 def read_only_request() -> bool:
