@@ -26,6 +26,7 @@ from webapp.models.knowledge_base import IdkAction, KnowledgeBaseEntry
 from webapp.models.numbers import Backing, ReusableNumber, number_agents, number_inboxes
 from webapp.models.optouts import OptOut, OptOutEvent
 from webapp.models.org import Office, Role, SignedInUser, User, office_memberships
+from webapp.models.security import LoginFailure, UserSession, WebhookNonce
 from webapp.models.types import utcnow
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "Direction",
     "IdkAction",
     "KnowledgeBaseEntry",
+    "LoginFailure",
     "Message",
     "Mode",
     "Office",
@@ -57,6 +59,8 @@ __all__ = [
     "UsedLaunchToken",
     "SignedInUser",
     "User",
+    "UserSession",
+    "WebhookNonce",
     "audit_event_offices",
     "number_agents",
     "number_inboxes",

@@ -19,6 +19,11 @@ class OptOut(db.Model):
     source: Mapped[str] = mapped_column(String(20))  # keyword, provider, admin
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The reusable number it came through (a STOP texted to it, or its provider's report); None for
+    # an opt-out an admin added by hand. Its office's admins may remove it.
+    number_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reusable_numbers.id", ondelete="SET NULL")
+    )
 
     created_by: Mapped[User | None] = relationship()
 

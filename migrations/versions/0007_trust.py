@@ -1,0 +1,75 @@
+"""trust: server-side session records, login failures, webhook nonces, an opt-out's number
+
+Revision ID: 0007_trust
+Revises: 0006_participant_inbox
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007_trust"
+down_revision = "0006_participant_inbox"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "user_sessions",
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("method", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_user_sessions_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_user_sessions")),
+    )
+    with op.batch_alter_table("user_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_user_sessions_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "login_failures",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("email", sa.String(length=254), nullable=False),
+        sa.Column("ip", sa.String(length=64), nullable=False),
+        sa.Column("failed_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
+    )
+    with op.batch_alter_table("login_failures", schema=None) as batch_op:
+        batch_op.create_index("ix_login_failures_email", ["email", "failed_at"], unique=False)
+        batch_op.create_index("ix_login_failures_ip", ["ip", "failed_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_login_failures_failed_at"), ["failed_at"], unique=False)
+
+    op.create_table(
+        "webhook_nonces",
+        sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("nonce", sa.String(length=255), nullable=False),
+        sa.Column("received_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("provider", "nonce", name=op.f("pk_webhook_nonces")),
+    )
+
+    with op.batch_alter_table("opt_outs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("number_id", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_opt_outs_number_id_reusable_numbers"),
+            "reusable_numbers",
+            ["number_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
+
+
+def downgrade():
+    with op.batch_alter_table("opt_outs", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_opt_outs_number_id_reusable_numbers"), type_="foreignkey")
+        batch_op.drop_column("number_id")
+    op.drop_table("webhook_nonces")
+    with op.batch_alter_table("login_failures", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_login_failures_failed_at"))
+        batch_op.drop_index("ix_login_failures_ip")
+        batch_op.drop_index("ix_login_failures_email")
+    op.drop_table("login_failures")
+    with op.batch_alter_table("user_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_user_sessions_user_id"))
+    op.drop_table("user_sessions")
