@@ -1,0 +1,65 @@
+"""One office's objects of every kind a URL can name, for the tests that guess or forge requests,
+and a snapshot of every row, to show that a refused request changed nothing."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from tests.admin.conftest import CONTACTS_CSV
+from webapp.extensions import db
+from webapp.models import Conversation, Office, ReusableNumber, User
+from webapp.plugin_api import InboundMessage
+from webapp.services import inbound, knowledge_base, optouts, sending
+from webapp.services.admin import campaigns as imports
+
+
+@dataclass(frozen=True)
+class OfficeObjects:
+    office: int
+    user: int
+    number: int
+    campaign: int
+    conversation: int
+    message: int  # an agent's reply in that conversation
+    entry: int  # a knowledge-base entry
+    import_job: int  # a checked, not yet saved contact list
+    opted_out: str  # a phone on the opt-out list
+
+
+def office_objects(
+    admin: User, agent: User, office: Office, number: ReusableNumber, campaign_id: int,
+    contact: str, opted_out: str,
+) -> OfficeObjects:
+    """A conversation needing attention (the contact texted, an agent replied, the contact texted
+    again), a knowledge-base entry, a pending contact-list upload and an opt-out, all of `office`."""
+    received = inbound.receive(
+        InboundMessage(from_phone=contact, to_phone=number.phone, body="Is my form in?"), "console"
+    )
+    conversation = db.session.get(Conversation, received.conversation_id)
+    reply = sending.reply(agent, conversation, "We have it.")
+    inbound.receive(
+        InboundMessage(from_phone=contact, to_phone=number.phone, body="Thanks!"), "console"
+    )
+    entry = knowledge_base.add_entry(office, "deadline", "January 15.")
+    optouts.opt_out(opted_out, source="admin", user=admin)
+    db.session.commit()
+    job = imports.start_import(
+        admin, f"Pending {office.name}", office.id, io.BytesIO(CONTACTS_CSV.encode()), "pending.csv"
+    )
+    return OfficeObjects(
+        office=office.id, user=agent.id, number=number.id, campaign=campaign_id,
+        conversation=received.conversation_id, message=reply.message_id, entry=entry.id,
+        import_job=job, opted_out=opted_out,
+    )  # fmt: skip
+
+
+def all_rows() -> list[list[str]]:
+    """Every row of every table."""
+    db.session.expire_all()
+    return [
+        sorted(map(repr, db.session.execute(select(table)).all()))
+        for table in db.metadata.sorted_tables
+    ]
