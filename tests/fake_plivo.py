@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import threading
 import uuid
 from collections.abc import Callable
@@ -179,8 +180,15 @@ def sign_v2(url: str, nonce: str, token: str = AUTH_TOKEN) -> str:
     return _b64_hmac(token, parts.scheme + "://" + parts.netloc + parts.path + nonce)
 
 
-def v3_headers(url: str, form: dict[str, str], nonce: str = "12345678901234567890") -> dict:
+def v3_headers(url: str, form: dict[str, str], nonce: str | None = None) -> dict:
+    """V3 headers as Plivo sends them: a fresh 20-digit nonce per request unless one is given
+    (Parley accepts each nonce once)."""
+    nonce = nonce or new_nonce()
     return {
         "X-Plivo-Signature-V3": sign_v3(url, form, nonce),
         "X-Plivo-Signature-V3-Nonce": nonce,
     }
+
+
+def new_nonce() -> str:
+    return str(secrets.randbelow(10**20)).zfill(20)

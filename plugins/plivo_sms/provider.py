@@ -1,7 +1,8 @@
 """The Plivo SMS provider: sends through the real `plivo` SDK, verifies and parses Plivo's webhooks.
 
 Configuration (from the app config, i.e. the environment): PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN,
-PLIVO_API_BASE_URL (default https://api.plivo.com) and optionally PLIVO_TIMEOUT_SECONDS (default 5).
+PLIVO_API_BASE_URL (default https://api.plivo.com) and optionally PLIVO_TIMEOUT_SECONDS (default 5)
+and PLIVO_ALLOW_V2_SIGNATURES (true: also accept webhooks signed only with the legacy V2 scheme).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from webapp.plugin_api import (
     SendResult,
     SmsProvider,
     StatusUpdate,
+    WebhookRefused,
     WebhookRequest,
 )
 
@@ -43,6 +45,10 @@ ERROR_REASONS = {
     "900": "The Plivo account has insufficient credit",
 }
 OPTED_OUT_ERROR_CODE = "200"
+V2_REFUSED = (
+    "Plivo V2 signatures are not accepted; enable V3 signatures for this Plivo application, or set "
+    "PLIVO_ALLOW_V2_SIGNATURES=1 to accept V2 (it does not sign the message itself)"
+)
 
 # Plivo's report states as Parley's message statuses ("rejected" is the legacy "failed").
 STATUSES = {
@@ -104,6 +110,8 @@ class PlivoSmsProvider(SmsProvider):
             raise ValueError(f"PLIVO_API_BASE_URL must be an http(s) URL, not {base_url!r}")
         self.api_base_uri = f"{base_url}/v1/Account"
         self.timeout = float(config.get("PLIVO_TIMEOUT_SECONDS") or 5)
+        # V2 signs only the URL and a nonce: with a captured one, anyone can post any text.
+        self.allow_v2 = config.get("PLIVO_ALLOW_V2_SIGNATURES") in (True, "1")
         # One SDK client per worker thread: a requests.Session is not meant to be shared.
         self._local = threading.local()
 
@@ -158,9 +166,16 @@ class PlivoSmsProvider(SmsProvider):
     # Webhooks ----------------------------------------------------------------------------------
 
     def verify_webhook(self, request: WebhookRequest) -> bool:
-        return signatures.verify(
+        scheme = signatures.verify(
             request.method, request.url, request.headers, request.form, self.auth_token
         )
+        if scheme == "v2" and not self.allow_v2:
+            raise WebhookRefused(V2_REFUSED)
+        return scheme is not None
+
+    def replay_key(self, request: WebhookRequest) -> str | None:
+        # The nonce is signed (V3 and V2 alike): a replay carries the same one.
+        return signatures.nonce(request.headers) or None
 
     def parse_inbound(self, request: WebhookRequest) -> InboundMessage:
         form = request.form

@@ -88,11 +88,14 @@ def test_subaccount_v3_with_main_account_ma_v3(client, setup, plivo_number):
     assert post_signed(client, PATH, form, headers).status_code == 200
 
 
-def test_v2_signature_is_accepted_when_there_is_no_v3(client, setup, plivo_number):
+def test_v2_signature_is_refused_unless_allowed(client, setup, plivo_number):
+    """V2 signs neither the body nor the query (tests/security/test_webhook_replay.py allows it)."""
     form = sms()
     headers = {"X-Plivo-Signature-V2": sign_v2(URL, NONCE), "X-Plivo-Signature-V2-Nonce": NONCE}
-    assert post_signed(client, PATH, form, headers).status_code == 200
-    assert len(stored_messages()) == 1
+    response = post_signed(client, PATH, form, headers)
+    assert response.status_code == 403
+    assert "PLIVO_ALLOW_V2_SIGNATURES=1" in response.get_data(as_text=True)
+    assert stored_messages() == []
 
 
 @pytest.mark.parametrize(
@@ -189,7 +192,6 @@ def test_repeated_delivery_leaves_the_conversation_where_it_was(client, setup, p
 
 def test_concurrent_duplicate_deliveries_are_stored_once(app, setup, plivo_number):
     form = sms("Sent once, delivered many times")
-    headers = v3_headers(URL, form)
     threads_count = 20  # Plivo retries; a burst of the same delivery must still store one message
     barrier = threading.Barrier(threads_count)
     statuses: list[int] = []
@@ -199,6 +201,8 @@ def test_concurrent_duplicate_deliveries_are_stored_once(app, setup, plivo_numbe
         with app.app_context():
             client = app.test_client()
             barrier.wait()
+            # Each delivery signed anew, with its own nonce: a replayed nonce is refused (403).
+            headers = v3_headers(URL, form)
             statuses.append(client.post(PATH, data=form, headers=headers).status_code)
 
     threads = [threading.Thread(target=deliver) for _ in range(threads_count)]

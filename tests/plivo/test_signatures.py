@@ -23,8 +23,8 @@ def test_v3_signer_matches_the_sdk_and_the_plugin(url, form):
     signature = sign_v3(url, form, NONCE)
     assert validate_v3_signature("POST", url, NONCE, AUTH_TOKEN, signature, dict(form))
     headers = {"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": NONCE}
-    assert signatures.verify("POST", url, headers, form, AUTH_TOKEN)
-    assert not signatures.verify("POST", url, headers, {**form, "Extra": "1"}, AUTH_TOKEN)
+    assert signatures.verify("POST", url, headers, form, AUTH_TOKEN) == "v3"
+    assert signatures.verify("POST", url, headers, {**form, "Extra": "1"}, AUTH_TOKEN) is None
 
 
 @pytest.mark.parametrize(("url", "form"), CASES[:2])
@@ -32,4 +32,4 @@ def test_v2_signer_matches_the_sdk_and_the_plugin(url, form):
     signature = sign_v2(url, NONCE)
     assert validate_signature(url, NONCE, signature, AUTH_TOKEN)
     headers = {"x-plivo-signature-v2": signature, "x-plivo-signature-v2-nonce": NONCE}
-    assert signatures.verify("POST", url, headers, form, AUTH_TOKEN)
+    assert signatures.verify("POST", url, headers, form, AUTH_TOKEN) == "v2"

@@ -1,6 +1,12 @@
 """The one import surface for plugin authors."""
 
-from webapp.plugin_api.interfaces import Bot, ContactResolver, Plugin, SmsProvider
+from webapp.plugin_api.interfaces import (
+    Bot,
+    ContactResolver,
+    Plugin,
+    SmsProvider,
+    WebhookRefused,
+)
 from webapp.plugin_api.types import (
     BotContext,
     BotReply,
@@ -24,5 +30,6 @@ __all__ = [
     "SendResult",
     "SmsProvider",
     "StatusUpdate",
+    "WebhookRefused",
     "WebhookRequest",
 ]

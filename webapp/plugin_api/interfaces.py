@@ -18,6 +18,14 @@ from webapp.plugin_api.types import (
 )
 
 
+class WebhookRefused(Exception):
+    """Raised by `SmsProvider.verify_webhook` to refuse a request with a reason a person can act on.
+
+    Parley answers 403 with the message (e.g. "this signature scheme is turned off; turn on …"),
+    where returning False gives only "Invalid or missing signature".
+    """
+
+
 class Plugin(ABC):  # noqa: B024 (a common base; the abstract methods are on each kind)
     #: Set by the registry to the entry-point name the plugin was loaded under.
     name: str = ""
@@ -40,8 +48,23 @@ class SmsProvider(Plugin):
         """Hand one message to the provider. Never raise for provider errors: return a failed result."""
 
     def verify_webhook(self, request: WebhookRequest) -> bool:
-        """True when the request really comes from the provider. Providers without webhooks refuse."""
+        """True when the request really comes from the provider. Providers without webhooks refuse.
+
+        May raise WebhookRefused to say why a request is refused.
+        """
         return False
+
+    def replay_key(self, request: WebhookRequest) -> str | None:
+        """What makes this signed request unique (e.g. its signature's nonce), or None.
+
+        Called only for a request `verify_webhook` accepted. Parley accepts each key once per
+        provider, across all its processes: a request whose key was already used is refused with 403
+        and changes nothing. The key is recorded with the request's work, so a delivery that was
+        refused or failed (and changed nothing) may come again with the same key. The signature must
+        cover the key, so a replayed request cannot carry a new one. None (the default): the
+        provider's signatures carry no such value; idempotent handling alone meets replays.
+        """
+        return None
 
     def parse_inbound(self, request: WebhookRequest) -> InboundMessage:
         """Turn a verified inbound webhook into a message; raise ValueError when it is malformed."""

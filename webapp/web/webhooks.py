@@ -1,8 +1,9 @@
 """Provider webhooks: `/webhooks/<provider>/inbound` and `/webhooks/<provider>/status`.
 
 Public (no session) and exempt from CSRF: the provider plugin's signature check is what protects
-them. Answers are short plain text; a provider retries anything but 2xx, and every handler is
-idempotent, so a retried delivery changes nothing.
+them, and each signed request is accepted once (its nonce is recorded with the work it does), so a
+captured request cannot be played again. Answers are short plain text; a provider retries anything
+but 2xx, and every handler is idempotent, so a retried delivery changes nothing.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from werkzeug.datastructures import Headers
 
 from webapp.db_access import read_first
 from webapp.extensions import csrf
-from webapp.plugin_api import SmsProvider, WebhookRequest
-from webapp.services import delivery_reports, inbound
+from webapp.plugin_api import SmsProvider, WebhookRefused, WebhookRequest
+from webapp.services import delivery_reports, inbound, webhook_nonces
 from webapp.services.phones import PhoneError
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def inbound_message(provider: str) -> Response:
     try:
         with read_first():  # the write lock is taken for storing alone
             number = inbound.number_for(message)
+        _use_once(provider, plugin, webhook)
         received = inbound.store(message, provider, number)
     except inbound.InboundError as exc:
         # A number Parley does not have (or no longer uses). 404 rather than a silent 200: the
@@ -51,6 +53,7 @@ def delivery_report(provider: str) -> Response:
     plugin, webhook = _verified(provider)
     try:
         update = plugin.parse_status(webhook)
+        _use_once(provider, plugin, webhook)
         outcome = delivery_reports.record(update, provider)
     except delivery_reports.UnknownMessage as exc:
         # Every report we asked for names one of our messages; an unknown one is a
@@ -73,10 +76,24 @@ def _verified(provider: str) -> tuple[SmsProvider, WebhookRequest]:
         headers=Headers(request.headers),
         form=request.form.to_dict(),
     )
-    if not plugin.verify_webhook(webhook):
+    try:
+        verified = plugin.verify_webhook(webhook)
+    except WebhookRefused as exc:
+        log.warning("refused a %s webhook: %s: %s", provider, request.path, exc)
+        abort(_answer(403, str(exc)))
+    if not verified:
         log.warning("refused an unsigned or wrongly signed %s webhook: %s", provider, request.path)
         abort(_answer(403, "Invalid or missing signature"))
     return plugin, webhook
+
+
+def _use_once(provider: str, plugin: SmsProvider, webhook: WebhookRequest) -> None:
+    """Record the request's replay key as the first write of the transaction its work commits
+    (one INSERT; nothing when the provider has no key); a key already used is a 403."""
+    key = plugin.replay_key(webhook)
+    if key is not None and not webhook_nonces.use(provider, key):
+        log.warning("refused a replayed %s webhook: %s", provider, request.path)
+        abort(_answer(403, "Replayed webhook: this signature was already used"))
 
 
 def public_url() -> str:
