@@ -9,7 +9,7 @@ from tests.admin.conftest import post
 from tests.conftest import PASSWORD, csrf_token, login
 from webapp.extensions import db
 from webapp.models import AuditEvent, Conversation, Message, Office, User
-from webapp.services.admin import FormErrors, NotFound, offices, users
+from webapp.services.admin import Forbidden, FormErrors, NotFound, offices, users
 
 
 def audit_kinds() -> list[str]:
@@ -176,13 +176,16 @@ def test_new_user_signs_in_after_creation_on_the_page(client, world):
     assert login(client, "nia@example.edu", "long-password").status_code == 302
 
 
-def test_change_role_and_offices_keeps_memberships_the_admin_does_not_manage(world, make):
-    admin = world["users"]["admin"]  # Admissions only
+def test_change_role_and_offices_of_a_user_in_two_offices(world, make):
     both = make.user("both@example.edu", "standard", ("Admissions", "Financial Aid"), name="Bo Both")
-    assert users.update_user(admin, both, "Bo Both", "limited", set())  # leaves Admissions
+    with pytest.raises(Forbidden):  # an admin of Admissions only may not change them at all
+        users.update_user(world["users"]["admin"], both, "Bo Both", "limited", set())
+    admin = make.user("two@example.edu", "admin", ("Admissions", "Financial Aid"), name="Tess Two")
+    other = {world["other_office"].id}
+    assert users.update_user(admin, both, "Bo Both", "limited", other)  # leaves Admissions
     db.session.commit()
     assert both.role == "limited"
-    assert [o.name for o in both.offices] == ["Financial Aid"]  # kept: not this admin's office
+    assert [o.name for o in both.offices] == ["Financial Aid"]
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "user.updated"))
     assert "Texting - Standard → Texting - Limited" in event.summary
     assert "removed from Admissions" in event.summary

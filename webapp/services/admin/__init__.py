@@ -22,6 +22,10 @@ class NotFound(LookupError):
     """Not there, or not in the admin's offices (answered 404: existence is not their business)."""
 
 
+class Forbidden(PermissionError):
+    """The admin may see this but not change it; the message says why (answered 403)."""
+
+
 def my_office_ids_query(admin: User):
     return select(office_memberships.c.office_id).where(office_memberships.c.user_id == admin.id)
 

@@ -1,37 +1,52 @@
 """Users: create, change role and offices, deactivate and reactivate, set a new password.
 
-An admin manages the users of their own offices. Memberships in offices that are not theirs are
-kept as they are; an admin cannot take away their own admin role or deactivate themselves.
+An admin sees the users who share an office with them, but changes a user only when everything that
+user reaches is the admin's: every office they belong to, and the office of every number they are an
+assigned agent of. Otherwise an admin could set a password and sign in as someone with access to an
+office they do not administer. An admin cannot take away their own admin role or deactivate
+themselves, and grants only offices they belong to.
+
+A user in no office (made on the command line) is everyone's to place in an office, except an
+administrator: another admin taking over that account would hold it wherever it goes next.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
-from webapp.models import Office, Role, User, office_memberships
+from webapp.models import Office, ReusableNumber, Role, User, number_agents, office_memberships
 from webapp.services import audit
-from webapp.services.admin import FormErrors, NotFound, chosen_offices, my_office_ids_query
+from webapp.services.admin import (
+    Forbidden,
+    FormErrors,
+    NotFound,
+    chosen_offices,
+    my_office_ids,
+    my_office_ids_query,
+)
 from webapp.services.directory import EMAIL_PATTERN, MIN_PASSWORD_LENGTH
 
 ROLE_CHOICES = [(role.value, role.label) for role in Role]
 
 
-def _in_my_offices(admin: User):
-    return exists().where(
-        office_memberships.c.user_id == User.id,
-        office_memberships.c.office_id.in_(my_office_ids_query(admin)),
+def _visible_to(admin: User):
+    """Members of one of the admin's offices, and users in no office at all."""
+    membership = office_memberships.c.user_id == User.id
+    return or_(
+        exists().where(membership, office_memberships.c.office_id.in_(my_office_ids_query(admin))),
+        ~exists().where(membership),
     )
 
 
 def list_users(admin: User) -> list[User]:
-    """Users of the admin's offices, active first, with their offices loaded in one more query."""
+    """Users the admin sees, active first, with their offices loaded in one more query."""
     return list(
         db.session.scalars(
             select(User)
             .options(selectinload(User.offices))
-            .where(_in_my_offices(admin))
+            .where(_visible_to(admin))
             .order_by(User.active.desc(), User.name, User.id)
         )
     )
@@ -39,11 +54,76 @@ def list_users(admin: User) -> list[User]:
 
 def user_for_admin(admin: User, user_id: int) -> User:
     user = db.session.scalar(
-        select(User).options(selectinload(User.offices)).where(User.id == user_id, _in_my_offices(admin))
+        select(User).options(selectinload(User.offices)).where(User.id == user_id, _visible_to(admin))
     )
     if user is None:
         raise NotFound("user not found")
     return user
+
+
+def _agent_offices(user_ids: list[int]) -> dict[int, list[Office]]:
+    """Per user, the offices of the numbers they are an assigned agent of (one query)."""
+    found: dict[int, list[Office]] = {user_id: [] for user_id in user_ids}
+    if not user_ids:
+        return found
+    rows = db.session.execute(
+        select(number_agents.c.user_id, Office)
+        .join(ReusableNumber, ReusableNumber.id == number_agents.c.number_id)
+        .join(Office, Office.id == ReusableNumber.office_id)
+        .where(number_agents.c.user_id.in_(user_ids))
+        .distinct()
+    )
+    for user_id, office in rows:
+        found[user_id].append(office)
+    return found
+
+
+def _names(offices: list[Office]) -> str:
+    names = sorted({office.name for office in offices})
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _refusal(admin: User, user: User, mine: set[int], agent_offices: list[Office]) -> str | None:
+    if user.id == admin.id:
+        return None  # whatever they reach, they already are this user
+    members = [office for office in user.offices if office.id not in mine]
+    agents = [office for office in agent_offices if office.id not in mine]
+    if members or agents:
+        parts = []
+        if members:
+            parts.append(f"a member of {_names(members)}")
+        if agents:
+            parts.append(f"an assigned agent of numbers of {_names(agents)}")
+        return (
+            f"Also {' and '.join(parts)}, which you do not administer: only an administrator "
+            "of all of this user's offices can change them."
+        )
+    if not user.offices and user.role == Role.ADMIN:
+        return (
+            "An administrator in no office: no other admin can change this account, so that it "
+            "cannot be taken over. They can still change it themselves."
+        )
+    return None
+
+
+def refusal(admin: User, user: User) -> str | None:
+    """Why this admin may not change this user (shown in the console, and the 403's message), or
+    None when they may."""
+    return _refusal(admin, user, my_office_ids(admin), _agent_offices([user.id])[user.id])
+
+
+def refusals(admin: User, users: list[User]) -> dict[int, str]:
+    """`refusal` for a list of users, in two queries whatever its length."""
+    mine = my_office_ids(admin)
+    agent_offices = _agent_offices([user.id for user in users])
+    reasons = {user.id: _refusal(admin, user, mine, agent_offices[user.id]) for user in users}
+    return {user_id: reason for user_id, reason in reasons.items() if reason}
+
+
+def _check_manageable(admin: User, user: User) -> None:
+    reason = refusal(admin, user)
+    if reason:
+        raise Forbidden(reason)
 
 
 def _check_name(name: str, errors: dict[str, str]) -> str:
@@ -109,16 +189,16 @@ def create_user(admin: User, name: str, email: str, role: str, office_ids: set[i
 
 
 def update_user(admin: User, user: User, name: str, role: str, office_ids: set[int]) -> bool:
-    """Change a user's name, role and memberships in the admin's offices. False: no change."""
+    """Change a user's name, role and offices (all of them the admin's). False: no change.
+
+    Raises Forbidden, having changed nothing, when the admin may not manage this user."""
+    _check_manageable(admin, user)
     errors: dict[str, str] = {}
     name = _check_name(name, errors)
     role = _check_role(role, errors)
     if user.id == admin.id and role != Role.ADMIN and "role" not in errors:
         errors["role"] = "You cannot remove your own admin role; ask another admin to do it."
-    chosen = _check_offices(admin, office_ids, errors)
-    mine = set(db.session.scalars(my_office_ids_query(admin)))
-    kept = [office for office in user.offices if office.id not in mine]  # not this admin's
-    offices = sorted(kept + chosen, key=lambda office: office.name)
+    offices = _check_offices(admin, office_ids, errors)
     if not offices and "offices" not in errors:
         errors["offices"] = "A user needs at least one office."
     if errors:
@@ -160,7 +240,10 @@ def update_user(admin: User, user: User, name: str, role: str, office_ids: set[i
 
 
 def set_active(admin: User, user: User, active: bool) -> bool:
-    """Deactivate (cannot sign in; messages and history stay) or reactivate a user."""
+    """Deactivate (cannot sign in; messages and history stay) or reactivate a user.
+
+    Raises Forbidden, having changed nothing, when the admin may not manage this user."""
+    _check_manageable(admin, user)
     if not active and user.id == admin.id:
         raise FormErrors({"active": "You cannot deactivate your own account."})
     if user.active == active:
@@ -173,6 +256,8 @@ def set_active(admin: User, user: User, active: bool) -> bool:
 
 
 def set_password(admin: User, user: User, password: str) -> None:
+    """Raises Forbidden, having changed nothing, when the admin may not manage this user."""
+    _check_manageable(admin, user)
     errors: dict[str, str] = {}
     _check_password(password, errors, field="new_password")
     if errors:

@@ -7,13 +7,13 @@ see only their own offices: everything else answers 404.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from flask import Blueprint, Response, abort, flash, request
 from flask_login import current_user
 
 from webapp.extensions import db
-from webapp.services.admin import NotFound
+from webapp.services.admin import Forbidden, NotFound
 from webapp.web.rendering import redirect_to, render_screen
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -38,6 +38,12 @@ def owned(lookup: Callable[..., T], *args: object) -> T:
         return lookup(current_user, *args)
     except NotFound:
         abort(404)
+
+
+def forbidden(exc: Forbidden) -> NoReturn:
+    """A change the admin may not make: drop anything half-made, answer 403 with the reason."""
+    db.session.rollback()
+    abort(403, str(exc))
 
 
 def form_ids(name: str) -> set[int]:

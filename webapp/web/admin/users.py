@@ -6,8 +6,8 @@ from flask import request, url_for
 from flask_login import current_user
 
 from webapp.models import User
-from webapp.services.admin import FormErrors, my_offices, users
-from webapp.web.admin import bp, done, form_ids, invalid, owned, rejected
+from webapp.services.admin import Forbidden, FormErrors, my_offices, users
+from webapp.web.admin import bp, done, forbidden, form_ids, invalid, owned, rejected
 from webapp.web.rendering import render_screen
 
 LIST = "admin/users.html"
@@ -29,6 +29,7 @@ def _detail(user: User, block: str, status_code: int = 200, **context: object): 
         "errors": {},
         "password_errors": {},
         "status_error": None,
+        "refusal": users.refusal(current_user, user),
     }
     values.update(context)
     return render_screen(DETAIL, block, status=status_code, user=user, **_choices(), **values)
@@ -37,8 +38,13 @@ def _detail(user: User, block: str, status_code: int = 200, **context: object): 
 @bp.get("/users")
 def users_index():  # noqa: ANN201
     mine = {office.id for office in my_offices(current_user)}
+    listed = users.list_users(current_user)
     return render_screen(
-        LIST, "admin_content", users=users.list_users(current_user), my_office_ids=mine
+        LIST,
+        "admin_content",
+        users=listed,
+        my_office_ids=mine,
+        refusals=users.refusals(current_user, listed),
     )
 
 
@@ -86,6 +92,8 @@ def user_detail(user_id: int):  # noqa: ANN201
         changed = users.update_user(
             current_user, user, form["name"], form["role"], form["office_ids"]
         )
+    except Forbidden as exc:
+        forbidden(exc)
     except FormErrors as exc:
         status = rejected()
         return _detail(
@@ -104,6 +112,8 @@ def user_password(user_id: int):  # noqa: ANN201
     user = owned(users.user_for_admin, user_id)
     try:
         users.set_password(current_user, user, request.form.get("new_password", ""))
+    except Forbidden as exc:
+        forbidden(exc)
     except FormErrors as exc:
         status = rejected()
         return _detail(
@@ -124,6 +134,8 @@ def user_active(user_id: int):  # noqa: ANN201
     active = request.form.get("active") == "1"
     try:
         changed = users.set_active(current_user, user, active)
+    except Forbidden as exc:
+        forbidden(exc)
     except FormErrors as exc:
         status = rejected()
         return _detail(
