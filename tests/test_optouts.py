@@ -121,7 +121,9 @@ def test_admin_adds_and_removes_an_opt_out(client, setup):
     assert optouts.is_opted_out("+12025550143")
     page = client.get("/admin/opt-outs/").get_data(as_text=True)
     assert "(202) 555-0143" in page and "Alex Admin" in page and "Asked by phone" in page
-    response = client.post("/admin/opt-outs/+12025550143/remove", data={"csrf_token": token})
+    response = client.post(
+        "/admin/opt-outs/+12025550143/remove", data={"reason": "Wants texts again", "csrf_token": token}
+    )
     assert response.status_code == 303
     assert not optouts.is_opted_out("+12025550143")
     events = db.session.scalars(select(OptOutEvent).order_by(OptOutEvent.id)).all()

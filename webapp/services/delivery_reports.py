@@ -78,6 +78,7 @@ def record(update: StatusUpdate, provider: str) -> ReportOutcome:
             conversation.contact_phone,
             source="provider",
             detail=f"{provider} reported the recipient opted out (message {message.id})",
+            number_id=conversation.number_id,
         )
         if opted_out:
             conversations.add_event(

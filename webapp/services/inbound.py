@@ -163,7 +163,9 @@ def _handle_keywords(
     """Apply opt-out, opt-in and HELP. Returns the text to answer with, if any."""
     phone = conversation.contact_phone
     if intent is optouts.Intent.OPT_OUT:
-        optouts.opt_out(phone, source="keyword", detail=f"texted {number.phone}")
+        optouts.opt_out(
+            phone, source="keyword", detail=f"texted {number.phone}", number_id=number.id
+        )
         conversations.add_event(conversation, "Contact opted out; no more texts will be sent.")
     elif intent is optouts.Intent.OPT_IN:
         if optouts.opt_in(phone, source="keyword", detail=f"texted {number.phone}"):

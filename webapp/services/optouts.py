@@ -1,17 +1,24 @@
-"""Opt-outs: the keyword rules, and the list that every send is checked against."""
+"""Opt-outs: the keyword rules, and the list that every send is checked against.
+
+An opt-out holds for the whole organisation, so taking one away is weighty: only an admin of the
+office whose number it came through may remove it (an admin of every office, for one added by hand),
+and only with a written reason, which the history and the audit log keep.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, exists, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
-from webapp.models import OptOut, OptOutEvent, User
+from webapp.models import Office, OptOut, OptOutEvent, ReusableNumber, User
 from webapp.services import audit
+from webapp.services.admin import Forbidden, FormErrors, NotFound, my_office_ids, my_office_ids_query
 from webapp.services.dbutil import ByValues, insert_ignoring_conflict
 from webapp.services.phones import format_phone
 
@@ -61,14 +68,24 @@ def opted_out_phones(phones: list[str]) -> set[str]:
     return set(OPTED_OUT.run(phones).scalars())
 
 
-def opt_out(phone: str, source: str, user: User | None = None, detail: str = "") -> bool:
-    """Record an opt-out (in the caller's transaction). True when the phone was not opted out."""
+def opt_out(
+    phone: str,
+    source: str,
+    user: User | None = None,
+    detail: str = "",
+    number_id: int | None = None,
+) -> bool:
+    """Record an opt-out (in the caller's transaction). True when the phone was not opted out.
+
+    `number_id`: the reusable number it came through (its office's admins may remove it); None for
+    one an admin adds by hand."""
     added = insert_ignoring_conflict(
         OptOut,
         ["phone"],
         phone=phone,
         source=source,
         created_by_id=user.id if user else None,
+        number_id=number_id,
     )
     if added:
         db.session.add(
@@ -79,7 +96,9 @@ def opt_out(phone: str, source: str, user: User | None = None, detail: str = "")
 
 
 def opt_in(phone: str, source: str, user: User | None = None, detail: str = "") -> bool:
-    """Remove an opt-out (in the caller's transaction). True when the phone was opted out."""
+    """Remove an opt-out (in the caller's transaction). True when the phone was opted out.
+
+    A contact's own START comes here directly; an admin goes through `remove_opt_out`."""
     removed = db.session.execute(delete(OptOut).where(OptOut.phone == phone)).rowcount == 1
     if removed:
         db.session.add(
@@ -87,6 +106,94 @@ def opt_in(phone: str, source: str, user: User | None = None, detail: str = "") 
         )
         _audit("optout.removed", phone, source, user, detail)
     return removed
+
+
+REASON_MAX = 200  # the history's detail column
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The reusable number an opt-out came through, as the list shows it."""
+
+    number_label: str
+    number_phone: str
+    office_id: int
+    office_name: str
+
+
+def origins(number_ids: set[int]) -> dict[int, Origin]:
+    """By number id, in one query."""
+    if not number_ids:
+        return {}
+    rows = db.session.execute(
+        select(ReusableNumber.id, ReusableNumber.label, ReusableNumber.phone, Office.id, Office.name)
+        .join(Office, Office.id == ReusableNumber.office_id)
+        .where(ReusableNumber.id.in_(number_ids))
+    )
+    return {row[0]: Origin(*row[1:]) for row in rows}
+
+
+def administers_every_office(admin: User) -> bool:
+    """A member of every office there is (an organisation-wide opt-out is all of theirs)."""
+    others = select(Office.id).where(Office.id.not_in(my_office_ids_query(admin)))
+    return not db.session.scalar(select(exists(others)))
+
+
+class RemovalRights:
+    """What one admin may remove, worked out once for a page of opt-outs."""
+
+    def __init__(self, admin: User, origins: dict[int, Origin]) -> None:
+        self.mine = my_office_ids(admin)
+        self.every_office = administers_every_office(admin)
+        self.origins = origins
+
+    def refusal(self, opt_out: OptOut) -> str | None:
+        """Why the admin may not remove this opt-out, or None when they may."""
+        origin = self.origins.get(opt_out.number_id) if opt_out.number_id else None
+        if origin is None:
+            if self.every_office:
+                return None
+            return (
+                "It did not come through one office's number, so it holds for every office: only "
+                "an administrator of every office can remove it."
+            )
+        if origin.office_id in self.mine:
+            return None
+        return (
+            f"It came through {origin.number_label} of {origin.office_name}: only an "
+            f"administrator of {origin.office_name} can remove it."
+        )
+
+
+def removal_rights(admin: User, rows: list[OptOut]) -> RemovalRights:
+    return RemovalRights(admin, origins({row.number_id for row in rows if row.number_id}))
+
+
+def check_reason(reason: str) -> str:
+    """The written reason an admin gives for removing an opt-out, trimmed; FormErrors if unusable."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise FormErrors({"reason": "Say why this phone may be texted again."})
+    if len(reason) > REASON_MAX:
+        raise FormErrors(
+            {"reason": f"Keep the reason to {REASON_MAX} characters; this one has {len(reason)}."}
+        )
+    return reason
+
+
+def remove_opt_out(admin: User, phone: str, reason: str) -> None:
+    """An admin takes a phone off the list (in the caller's transaction), with a written reason.
+
+    Raises NotFound (not opted out), Forbidden (not theirs to remove) or FormErrors (no usable
+    reason), having changed nothing."""
+    opt_out = db.session.scalar(select(OptOut).where(OptOut.phone == phone).with_for_update())
+    if opt_out is None:
+        raise NotFound("not opted out")
+    refusal = removal_rights(admin, [opt_out]).refusal(opt_out)
+    if refusal:
+        raise Forbidden(refusal)
+    reason = check_reason(reason)
+    opt_in(phone, source="admin", user=admin, detail=reason)
 
 
 SOURCE_LABELS = {
@@ -101,7 +208,10 @@ def _audit(kind: str, phone: str, source: str, user: User | None, detail: str) -
     change = "opted out" if kind == "optout.added" else "opted back in"
     how = SOURCE_LABELS.get(source, source)
     summary = f"{format_phone(phone)} {change} {how}" + (f" ({detail})" if detail else "")
-    audit.record(user, kind, summary, detail={"phone": phone, "source": source}, org_wide=True)
+    data = {"phone": phone, "source": source}
+    if detail and user is not None:
+        data["reason" if kind == "optout.removed" else "note"] = detail  # what the admin wrote
+    audit.record(user, kind, summary, detail=data, org_wide=True)
 
 
 def list_opt_outs(

@@ -1,4 +1,5 @@
-"""Admin: the opt-out list. Admins see, add and remove opt-outs; every change is recorded."""
+"""Admin: the opt-out list. Admins see and add opt-outs, and remove those that are theirs to
+remove, with a written reason; every change is recorded."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from flask_login import current_user
 
 from webapp.extensions import db
 from webapp.services import optouts
+from webapp.services.admin import Forbidden, FormErrors, NotFound
 from webapp.services.contacts import display_names
 from webapp.services.phones import PhoneError, parse_any_phone
 from webapp.web.rendering import redirect_to, render_screen
@@ -35,8 +37,17 @@ def _cursor(raw: str | None) -> tuple[datetime, str] | None:
     return (at, phone) if at.tzinfo else None
 
 
-def _render(status: int = 200, form_error: str | None = None, form_phone: str = "", notice: str = ""):  # noqa: ANN202
+def _render(  # noqa: ANN202
+    status: int = 200,
+    form_error: str | None = None,
+    form_phone: str = "",
+    notice: str = "",
+    removal: dict | None = None,
+):
+    """The page. `removal`: a refused removal's phone, reason and error, shown on its own row."""
     query = (request.args.get("phone") or "").strip()[:40]
+    if removal:
+        query = removal["phone"]  # the list narrowed to the row whose form had the error
     search_error = None
     phone_filter = None
     if query:
@@ -46,6 +57,7 @@ def _render(status: int = 200, form_error: str | None = None, form_phone: str = 
             search_error = str(exc)
     rows, next_key = optouts.list_opt_outs(_cursor(request.args.get("after")), phone_filter)
     names = display_names([row.phone for row in rows])
+    rights = optouts.removal_rights(current_user, rows)
     next_url = (
         url_for(".index", after=f"{next_key[0].isoformat()}_{next_key[1]}", phone=query or None)
         if next_key
@@ -64,6 +76,9 @@ def _render(status: int = 200, form_error: str | None = None, form_phone: str = 
         form_error=form_error,
         form_phone=form_phone,
         notice=notice,
+        origins=rights.origins,
+        refusals={row.phone: rights.refusal(row) for row in rows},
+        removal=removal or {},
     )
 
 
@@ -89,9 +104,17 @@ def add():  # noqa: ANN201
 
 @bp.post("/<phone>/remove")
 def remove(phone: str):  # noqa: ANN201
-    note = (request.form.get("note") or "").strip()[:200]
-    if not optouts.opt_in(phone, source="admin", user=current_user, detail=note):
+    reason = request.form.get("reason") or ""
+    try:
+        optouts.remove_opt_out(current_user, phone, reason)
+    except NotFound:
         db.session.rollback()
         abort(404)
+    except Forbidden as exc:
+        db.session.rollback()
+        abort(403, f"You cannot remove this opt-out. {exc}")
+    except FormErrors as exc:
+        db.session.rollback()
+        return _render(422, removal={"phone": phone, "reason": reason, "error": exc.errors["reason"]})
     db.session.commit()
     return redirect_to(url_for(".index"))

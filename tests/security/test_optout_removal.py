@@ -1,0 +1,146 @@
+"""Removing an opt-out needs a written reason, is for an admin of the office whose number the
+opt-out came through (an admin of every office, for one added by hand), and is audited with the
+reason. A contact's own START is not an admin removal and stays unrestricted."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.admin import conftest as admin_fixtures
+from tests.admin.conftest import post
+from tests.conftest import Factory, login
+from webapp.extensions import db
+from webapp.models import AuditEvent, Conversation, Message, OptOut, OptOutEvent
+from webapp.plugin_api import InboundMessage, StatusUpdate
+from webapp.services import delivery_reports, inbound, optouts
+
+world = admin_fixtures.world
+cheap_password_hashing = admin_fixtures.cheap_password_hashing
+
+CONTACT = "+12025550143"
+REMOVE = f"/admin/opt-outs/{CONTACT}/remove"
+
+
+def text(body: str, to: str, phone: str = CONTACT) -> None:
+    inbound.receive(InboundMessage(from_phone=phone, to_phone=to, body=body), "console")
+    db.session.commit()
+
+
+def history() -> tuple:
+    """The list and its history: what a removal would change."""
+    db.session.expire_all()
+    return (
+        tuple(db.session.scalars(select(OptOut.phone).order_by(OptOut.phone))),
+        db.session.scalar(select(func.count()).select_from(OptOutEvent)),
+        db.session.scalar(select(func.count()).select_from(AuditEvent)),
+    )
+
+
+@pytest.fixture
+def through_admissions(world: dict) -> dict:
+    """CONTACT texted STOP to the Admissions number."""
+    text("STOP", world["number"].phone)
+    return world
+
+
+def test_an_opt_out_records_the_number_it_came_through_and_start_still_opts_in(world):
+    text("STOP", world["other_number"].phone)
+    assert db.session.get(OptOut, CONTACT).number_id == world["other_number"].id
+    text("START", world["other_number"].phone)  # the contact's own word, whatever office
+    assert not optouts.is_opted_out(CONTACT)
+
+
+def test_a_provider_opt_out_records_the_number(world):
+    conversation = Conversation(number_id=world["other_number"].id, contact_phone=CONTACT)
+    db.session.add(conversation)
+    db.session.flush()
+    message = Message(
+        conversation_id=conversation.id, direction="outbound", body="Hello", author_kind="agent",
+        status="sent", provider="console", provider_message_id="p-1",
+    )  # fmt: skip
+    db.session.add(message)
+    db.session.commit()
+    delivery_reports.record(
+        StatusUpdate("p-1", "failed", message.id, error_code="200", recipient_opted_out=True),
+        "console",
+    )
+    assert db.session.get(OptOut, CONTACT).number_id == world["other_number"].id
+
+
+@pytest.mark.parametrize(
+    ("reason", "error"),
+    [
+        ("", "Say why this phone may be texted again."),
+        ("   ", "Say why this phone may be texted again."),
+        ("x" * 201, "Keep the reason to 200 characters; this one has 201."),
+    ],
+)
+def test_removal_without_a_usable_reason_is_refused_inline(client, through_admissions, reason, error):
+    login(client, "admin@example.edu")
+    before = history()
+    response = post(client, REMOVE, {"reason": reason})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert f'class="field-error" id="reason-1-error">{error}</p>' in page
+    assert 'aria-invalid="true" aria-describedby="reason-1-error"' in page
+    assert 'aria-label="Remove opt-out for (202) 555-0143"' in page  # the form, again
+    assert history() == before
+    assert optouts.is_opted_out(CONTACT)
+
+
+def test_an_admin_of_another_office_cannot_remove_it(client, through_admissions):
+    login(client, "fa-admin@example.edu")
+    page = client.get("/admin/opt-outs/").get_data(as_text=True)
+    assert f'action="{REMOVE}"' not in page  # not offered
+    assert "It came through Admissions Main of Admissions: only an administrator of Admissions" in page
+
+    before = history()
+    response = post(client, REMOVE, {"reason": "They asked us at the fair"})
+    assert response.status_code == 403
+    assert "only an administrator of Admissions can remove it" in response.get_data(as_text=True)
+    assert history() == before
+
+
+def test_a_manual_opt_out_needs_an_admin_of_every_office(client, world, make: Factory):
+    optouts.opt_out(CONTACT, "admin", user=world["other_admin"], detail="asked by phone")
+    db.session.commit()
+    assert db.session.get(OptOut, CONTACT).number_id is None
+
+    for email in ("admin@example.edu", "fa-admin@example.edu"):  # each admin of one office only
+        client = client.application.test_client()
+        login(client, email)
+        page = client.get("/admin/opt-outs/").get_data(as_text=True)
+        assert f'action="{REMOVE}"' not in page
+        assert "only an administrator of every office can remove it" in page
+        before = history()
+        response = post(client, REMOVE, {"reason": "Called to say texts are fine"})
+        assert response.status_code == 403
+        assert "only an administrator of every office can remove it" in response.get_data(as_text=True)
+        assert history() == before
+
+    make.user("all-admin@example.edu", "admin", ("Admissions", "Financial Aid"), name="Ada All")
+    client = client.application.test_client()
+    login(client, "all-admin@example.edu")
+    assert f'action="{REMOVE}"' in client.get("/admin/opt-outs/").get_data(as_text=True)
+    assert post(client, REMOVE, {"reason": "Called to say texts are fine"}).status_code == 303
+    assert not optouts.is_opted_out(CONTACT)
+
+
+def test_a_removal_is_audited_with_its_reason(client, through_admissions):
+    reason = "Texted us from a new phone, asked to hear about deadlines again"
+    login(client, "admin@example.edu")
+    assert f'action="{REMOVE}"' in client.get("/admin/opt-outs/").get_data(as_text=True)
+    response = post(client, REMOVE, {"reason": f"  {reason} "})
+    assert response.status_code == 303
+    assert not optouts.is_opted_out(CONTACT)
+
+    event = db.session.scalars(select(OptOutEvent).order_by(OptOutEvent.id.desc())).first()
+    assert (event.action, event.source, event.user.email, event.detail) == (
+        "opt_in", "admin", "admin@example.edu", reason,
+    )  # fmt: skip
+    audit = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "optout.removed"))
+    assert audit.actor_id == through_admissions["users"]["admin"].id
+    assert audit.summary == f"(202) 555-0143 opted back in by an admin ({reason})"
+    assert audit.detail["reason"] == reason
+    assert reason in client.get("/admin/opt-outs/").get_data(as_text=True)  # in the history shown
