@@ -6,7 +6,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from flask import Flask, Response, current_app, redirect, render_template, request, url_for
+from flask import Flask, Response, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select
 from webapp.db_access import View, read_first, request_only_reads
 from webapp.extensions import db, login_manager
 from webapp.models import SignedInUser, User
+from webapp.services import sessions
 from webapp.services.dbutil import run_core
 from webapp.services.phones import format_phone
 from webapp.web.rendering import DedentHtml
@@ -26,6 +27,7 @@ PUBLIC_PREFIXES = ("webhooks.", "embed.")
 
 def register(app: Flask) -> None:
     from webapp.web import (
+        account,
         admin,
         auth,
         compose,
@@ -41,7 +43,7 @@ def register(app: Flask) -> None:
     )
 
     blueprints = (
-        admin, auth, compose, contacts, conversations, health, home, inbox, knowledge_base,
+        account, admin, auth, compose, contacts, conversations, health, home, inbox, knowledge_base,
         optouts_admin, webhooks,
     )  # fmt: skip
     for module in blueprints:
@@ -111,10 +113,13 @@ def time_tag(moment: datetime | None, css_class: str = "") -> Markup:
     return Markup(f'<time{attributes} datetime="{moment.isoformat()}">{format_when(moment)}</time>')
 
 
-# Built once: every signed-in request loads its user.
-ACTIVE_USER = select(User).where(User.id == bindparam("id"), User.active.is_(True))
+# Built once: every signed-in request loads its user, only while its session is live (one
+# statement: the user and the session's row together).
+ACTIVE_USER = select(User).where(
+    User.id == bindparam("id"), User.active.is_(True), sessions.LIVE_SESSION
+)
 ACTIVE_USER_ROW = select(*(getattr(User, f.name) for f in fields(SignedInUser))).where(
-    User.id == bindparam("id"), User.active.is_(True)
+    User.id == bindparam("id"), User.active.is_(True), sessions.LIVE_SESSION
 )
 
 
@@ -134,13 +139,15 @@ def plain_user(view: View) -> View:
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | SignedInUser | None:
-    if not user_id.isdigit():
-        return None
+    token = session.get(sessions.TOKEN_KEY)
+    if not user_id.isdigit() or not isinstance(token, str):
+        return None  # a cookie from before sessions had tokens signs nobody in
+    params = {"id": int(user_id), "token_hash": sessions.token_hash(token)}
     view = current_app.view_functions.get(request.endpoint or "")
     if request_only_reads() or getattr(view, "plain_user", False):
-        row = run_core(ACTIVE_USER_ROW, {"id": int(user_id)}).first()
+        row = run_core(ACTIVE_USER_ROW, params).first()
         return SignedInUser(*row) if row else None
-    return db.session.scalar(ACTIVE_USER, {"id": int(user_id)})
+    return db.session.scalar(ACTIVE_USER, params)
 
 
 @login_manager.unauthorized_handler

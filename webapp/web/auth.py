@@ -5,12 +5,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from flask_login import current_user, login_user
+from flask_login import current_user
 from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import User
-from webapp.web.embed import end_session
+from webapp.web.embed import end_session, start_session
 
 bp = Blueprint("auth", __name__)
 
@@ -44,7 +44,8 @@ def login():  # noqa: ANN201
         if user is None:
             _DUMMY.check_password(password)
         if user is not None and user.check_password(password) and user.active:
-            login_user(user)
+            start_session(user, "password")
+            db.session.commit()
             return redirect(safe_next(request.args.get("next")))
         error = (
             "This account has been deactivated."
@@ -58,4 +59,5 @@ def login():  # noqa: ANN201
 @bp.post("/logout")
 def logout():  # noqa: ANN201
     end_session()
+    db.session.commit()
     return redirect(url_for("auth.login"))

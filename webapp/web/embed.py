@@ -34,7 +34,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from webapp.db_access import writes
 from webapp.extensions import db
-from webapp.services import embedding
+from webapp.models import User
+from webapp.services import embedding, sessions
 
 bp = Blueprint("embed", __name__)
 
@@ -51,11 +52,13 @@ def launch():  # noqa: ANN201
     except embedding.LaunchRefused as refusal:
         db.session.rollback()
         end_session()
+        db.session.commit()
         current_app.logger.warning("Embedded launch refused: %s", refusal.message)
         return render_template("embed/refused.html", reason=refusal.message), 403
 
-    session.clear()  # a launch names the user afresh; nothing of an earlier session carries over
-    login_user(result.user)
+    # A launch names the user afresh; nothing of an earlier session carries over.
+    start_session(result.user, "embed")
+    db.session.commit()
     destination = request.headers.get("Sec-Fetch-Dest", "")
     if result.handoff or destination == "document":  # a top-level tab: first-party cookie
         return redirect(result.next_path)
@@ -87,10 +90,22 @@ def check():  # noqa: ANN201
     return render_template("embed/cookies_blocked.html", new_tab_url=new_tab_url)
 
 
+def start_session(user: User, method: str) -> None:
+    """Sign `user` in with a new session. Whatever this browser's session held ends first, its
+    CSRF token too: a token seen (or planted) before sign-in is worth nothing after it, and a
+    session id fixed beforehand by someone else signs nobody in. The caller commits."""
+    sessions.end_current()
+    session.clear()
+    login_user(user)
+    sessions.start(user, method)
+
+
 def end_session() -> None:
     """Sign out and forget the session, its CSRF token too: after a logout or a refused launch
-    nobody is signed in, in this frame or otherwise."""
+    nobody is signed in, in this frame or otherwise, nor with a copy of its cookie (its server-side
+    row is deleted; the caller commits)."""
     embedded = bool(session.get(EMBEDDED))
+    sessions.end_current()
     logout_user()
     session.clear()
     if embedded:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.models import Office, ReusableNumber, Role, User, number_agents, office_memberships
-from webapp.services import audit
+from webapp.services import audit, sessions
 from webapp.services.admin import (
     Forbidden,
     FormErrors,
@@ -226,6 +226,8 @@ def update_user(admin: User, user: User, name: str, role: str, office_ids: set[i
     }
     label = user.name
     user.name = name
+    if role != user.role:
+        sessions.end_all(user.id)  # they sign in again, under the new role
     user.role = role
     user.offices = offices
     # Both the offices it left and the ones it joined see the change.
@@ -249,13 +251,15 @@ def set_active(admin: User, user: User, active: bool) -> bool:
     if user.active == active:
         return False
     user.active = active
+    if not active:
+        sessions.end_all(user.id)
     kind = "user.reactivated" if active else "user.deactivated"
     verb = "Reactivated" if active else "Deactivated"
     audit.record(admin, kind, f"{verb} {user.name} ({user.email})", user.offices, {"user_id": user.id})
     return True
 
 
-def set_password(admin: User, user: User, password: str) -> None:
+def set_password(admin: User, user: User, password: str, keep_token: str | None = None) -> None:
     """Raises Forbidden, having changed nothing, when the admin may not manage this user."""
     _check_manageable(admin, user)
     errors: dict[str, str] = {}
@@ -263,6 +267,8 @@ def set_password(admin: User, user: User, password: str) -> None:
     if errors:
         raise FormErrors(errors)
     user.set_password(password)
+    # Ends the user's sessions; `keep_token`, the admin's own, survives setting their own password.
+    sessions.end_others(user.id, keep_token)
     audit.record(
         admin,
         "user.password_set",

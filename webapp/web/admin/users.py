@@ -6,6 +6,7 @@ from flask import request, url_for
 from flask_login import current_user
 
 from webapp.models import User
+from webapp.services import sessions
 from webapp.services.admin import Forbidden, FormErrors, my_offices, users
 from webapp.web.admin import bp, done, forbidden, form_ids, invalid, owned, rejected
 from webapp.web.rendering import render_screen
@@ -111,7 +112,9 @@ def user_detail(user_id: int):  # noqa: ANN201
 def user_password(user_id: int):  # noqa: ANN201
     user = owned(users.user_for_admin, user_id)
     try:
-        users.set_password(current_user, user, request.form.get("new_password", ""))
+        users.set_password(
+            current_user, user, request.form.get("new_password", ""), sessions.current_token()
+        )
     except Forbidden as exc:
         forbidden(exc)
     except FormErrors as exc:

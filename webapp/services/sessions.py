@@ -1,0 +1,67 @@
+"""Signed-in sessions kept on the server, so that they can be ended for good.
+
+The session cookie is signed but lives in the browser: a copy of it would sign its holder in for as
+long as the cookie is valid. So every signed-in session also carries a random token whose SHA-256
+is a `UserSession` row, and a request is signed in only while that row exists (the user loader in
+webapp/web/__init__.py checks it in the same statement that loads the user). Ending a session
+deletes its row; the caller commits, with the change that ended it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from flask import session
+from sqlalchemy import bindparam, delete, exists
+
+from webapp.extensions import db
+from webapp.models import User, UserSession
+
+TOKEN_KEY = "_session_token"  # the Flask session's key for this session's token
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# For the user loader: this request's session is still live for the user being loaded. Its
+# parameter is `token_hash`, the hash of the Flask session's token.
+LIVE_SESSION = exists().where(
+    UserSession.token_hash == bindparam("token_hash"), UserSession.user_id == User.id
+)
+
+
+def current_token() -> str | None:
+    """This request's session token, or None (not signed in, or a cookie from before tokens)."""
+    token = session.get(TOKEN_KEY)
+    return token if isinstance(token, str) and token else None
+
+
+def start(user: User, method: str) -> str:
+    """Record a new session for `user` ("password", "embed" or "sso") and put its token in the
+    Flask session. Call it right after `login_user`."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(UserSession(token_hash=token_hash(token), user_id=user.id, method=method))
+    session[TOKEN_KEY] = token
+    return token
+
+
+def end_current() -> None:
+    """End this request's session: a copy of its cookie no longer signs anyone in."""
+    token = session.pop(TOKEN_KEY, None)
+    if isinstance(token, str) and token:
+        db.session.execute(delete(UserSession).where(UserSession.token_hash == token_hash(token)))
+
+
+def end_others(user_id: int, keep_token: str | None = None) -> None:
+    """End every session of the user except the one whose token is `keep_token`."""
+    statement = delete(UserSession).where(UserSession.user_id == user_id)
+    if keep_token:
+        statement = statement.where(UserSession.token_hash != token_hash(keep_token))
+    db.session.execute(statement)
+
+
+def end_all(user_id: int) -> None:
+    """End every session of the user, in every browser."""
+    end_others(user_id)

@@ -1,0 +1,53 @@
+"""The signed-in user's own page: who they are, their password, their sessions elsewhere."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from webapp.extensions import db
+from webapp.services import account, sessions
+from webapp.web import plain_user, signed_in
+
+bp = Blueprint("account", __name__)
+
+
+def _page(status: int = 200, password_errors: dict[str, str] | None = None) -> tuple[str, int]:
+    user = signed_in()
+    return render_template(
+        "account/index.html",
+        offices=account.offices_of(user.id),
+        password_errors=password_errors or {},
+        min_password_length=account.MIN_PASSWORD_LENGTH,
+    ), status
+
+
+@bp.get("/account")
+def index():  # noqa: ANN201
+    return _page()
+
+
+@bp.post("/account/password")
+def change_password():  # noqa: ANN201
+    try:
+        account.change_password(
+            signed_in(),
+            request.form.get("current_password", ""),
+            request.form.get("new_password", ""),
+            keep_token=sessions.current_token(),
+        )
+    except account.PasswordRefused as refused:
+        db.session.rollback()
+        return _page(422, refused.errors)
+    db.session.commit()
+    flash("Password changed. You stay signed in here; every other session has been signed out.")
+    return redirect(url_for("account.index"), 303)
+
+
+@bp.post("/account/sign-out-everywhere")
+@plain_user
+def sign_out_everywhere() -> Response:
+    sessions.end_others(current_user.id, keep_token=sessions.current_token())
+    db.session.commit()
+    flash("Signed out everywhere else. This session stays signed in.")
+    return redirect(url_for("account.index"), 303)
