@@ -72,7 +72,9 @@ def record(update: StatusUpdate, provider: str) -> ReportOutcome:
         message.error_code = update.error_code
 
     opted_out = False
-    if update.recipient_opted_out:
+    # Only the report that records the failure opts out: one that changes nothing (the same or a
+    # later report of a final message) must not undo the contact's opt-in since.
+    if update.recipient_opted_out and changed:
         conversation = message.conversation
         opted_out = optouts.opt_out(
             conversation.contact_phone,
