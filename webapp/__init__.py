@@ -11,6 +11,7 @@ from dotenv import load_dotenv
 from flask import Flask, Response, current_app, request
 from flask_compress import Compress
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import Config
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
@@ -67,7 +68,13 @@ def create_app(config: object | None = None) -> Flask:
         render_item=render_migration_item,
     )
     login_manager.init_app(app)
+    from webapp.web import request_limits
+
+    request_limits.init_app(app)  # first: the CSRF check reads the body
     csrf.init_app(app)
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind reverse proxies, the client's address (login throttling) is the one they forward.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"])
     htmx.init_app(app)
     for key, value in COMPRESSION.items():
         app.config.setdefault(key, value)

@@ -59,6 +59,15 @@ class Config:
         # The sweep re-queues messages queued this long ago, and fails sends interrupted this long ago.
         self.SWEEP_QUEUED_AFTER_SECONDS = float(env.get("PARLEY_SWEEP_QUEUED_AFTER_SECONDS", "60"))
         self.SENDING_TIMEOUT_SECONDS = float(env.get("PARLEY_SENDING_TIMEOUT_SECONDS", "300"))
+        # Login throttling: this many failed logins for one email, or from one IP address, within
+        # the window refuse further attempts for it until the window has passed over them.
+        self.LOGIN_MAX_FAILURES_PER_EMAIL = _count(env, "PARLEY_LOGIN_MAX_FAILURES_PER_EMAIL", 10)
+        self.LOGIN_MAX_FAILURES_PER_IP = _count(env, "PARLEY_LOGIN_MAX_FAILURES_PER_IP", 100)
+        self.LOGIN_WINDOW_SECONDS = _seconds(env, "PARLEY_LOGIN_WINDOW_SECONDS", 900.0)
+        # How many reverse proxies stand before the app: their X-Forwarded-For names the client.
+        self.TRUSTED_PROXIES = _count(env, "PARLEY_TRUSTED_PROXIES", 0)
+        # Bigger request bodies get 413 before they are read (the contact-list upload has its own).
+        self.MAX_REQUEST_BYTES = _count(env, "PARLEY_MAX_REQUEST_BYTES", 1024 * 1024)
         self.INBOX_PAGE_SIZE = 25
         self.INBOX_POLL_SECONDS = 3
 
@@ -92,6 +101,15 @@ def _seconds(env: os._Environ, name: str, default: float) -> float:
     if not seconds > 0:
         raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
     return seconds
+
+
+def _count(env: os._Environ, name: str, default: int) -> int:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ValueError(f"{name} must be a whole number, not {value!r}")
+    return int(value)
 
 
 def _instance_secret(instance: Path) -> str:

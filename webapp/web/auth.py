@@ -8,8 +8,10 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
+from webapp.db_access import read_first
 from webapp.extensions import db
 from webapp.models import User
+from webapp.services import login_throttle
 from webapp.web.embed import end_session, start_session
 
 bp = Blueprint("auth", __name__)
@@ -40,10 +42,18 @@ def login():  # noqa: ANN201
     if request.method == "POST":
         email = (request.form.get("email") or "").strip().lower()
         password = request.form.get("password") or ""
-        user = db.session.scalar(select(User).where(User.email == email)) if email else None
+        # Behind a reverse proxy, remote_addr is the client's only with PARLEY_TRUSTED_PROXIES set.
+        ip = request.remote_addr or ""
+        with read_first():  # no write lock held while the password is hashed
+            throttled = login_throttle.check(email, ip)
+            if throttled:  # refused before any password work
+                page = render_template("auth/login.html", error=throttled.message, email=email)
+                return page, 429, {"Retry-After": str(throttled.retry_after_seconds)}
+            user = db.session.scalar(select(User).where(User.email == email)) if email else None
         if user is None:
             _DUMMY.check_password(password)
         if user is not None and user.check_password(password) and user.active:
+            login_throttle.forget_failures(email)
             start_session(user, "password")
             db.session.commit()
             return redirect(safe_next(request.args.get("next")))
@@ -52,6 +62,7 @@ def login():  # noqa: ANN201
             if user is not None and not user.active and user.check_password(password)
             else "Email or password is incorrect."
         )
+        login_throttle.record_failure(email, ip)
     status = 401 if error else 200
     return render_template("auth/login.html", error=error, email=email), status
 

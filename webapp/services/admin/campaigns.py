@@ -40,6 +40,9 @@ from webapp.services.campaigns import CampaignError, RowError, read_contacts
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# The upload's whole request: the file, the form's other fields and the multipart framing.
+MAX_UPLOAD_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
+TOO_LARGE = "The file is larger than 50 MB; split it and upload each part."
 PROGRESS_EVERY = 5000  # rows between progress reports (one short transaction each)
 INSERT_BATCH = 2000
 ERRORS_PAGE = 100
@@ -81,7 +84,7 @@ def _store(stream: BinaryIO, path: Path) -> int:
             if size > MAX_UPLOAD_BYTES:
                 out.close()
                 path.unlink(missing_ok=True)
-                raise FormErrors({"file": "The file is larger than 50 MB; split it and upload each part."})
+                raise FormErrors({"file": TOO_LARGE})
             out.write(chunk)
     return size
 

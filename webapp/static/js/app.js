@@ -190,6 +190,14 @@
     event.preventDefault();
   });
 
+  /* ---- A request too large (413): the server's page names the limit; show it (htmx swaps no 4xx) ---- */
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr.status === 413) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   function refresh(root) {
     initCounters(root);
     localiseTimes(root);

@@ -11,6 +11,7 @@ from webapp.services.admin import FormErrors, my_offices
 from webapp.services.admin import campaigns as service
 from webapp.web.admin import bp, done, form_id, invalid, owned, rejected
 from webapp.web.rendering import render_screen, wants_fragment
+from webapp.web.request_limits import body_limit
 
 LIST = "admin/campaigns.html"
 NEW = "admin/campaign_new.html"
@@ -35,14 +36,12 @@ def campaigns_index():  # noqa: ANN201
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
+@body_limit(service.MAX_UPLOAD_BODY_BYTES, service.TOO_LARGE)
 def campaign_new():  # noqa: ANN201
     offices = my_offices(current_user)
     form = {"name": "", "office_id": offices[0].id if len(offices) == 1 else None}
     if request.method == "POST":
         form = {"name": request.form.get("name", ""), "office_id": form_id("office_id")}
-        if (request.content_length or 0) > service.MAX_UPLOAD_BYTES + 64 * 1024:
-            errors = {"file": "The file is larger than 50 MB; split it and upload each part."}
-            return invalid(NEW, "upload_form", form=form, errors=errors, offices=offices)
         upload = request.files.get("file")
         try:
             job_id = service.start_import(

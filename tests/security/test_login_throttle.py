@@ -1,0 +1,164 @@
+"""Login throttling: 10 failed logins for one email, or 100 from one IP address, within 15 minutes
+refuse further attempts (right password included) with 429 until the window has passed."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from tests.conftest import PASSWORD, IsolatedClient, csrf_token, make_app
+from webapp.extensions import db
+from webapp.models import LoginFailure
+from webapp.services import login_throttle
+
+EMAIL = "standard@example.edu"
+THROTTLED = re.compile(r"Too many failed sign-ins for this email\. Try again in (\d+) minutes?\.")
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hashing cost is not what most of these tests are about; real users get a cheap hash."""
+    monkeypatch.setattr(
+        "webapp.models.org.generate_password_hash",
+        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1"),
+    )
+
+
+def attempt(client, email: str, password: str, ip: str = "127.0.0.1"):  # noqa: ANN001, ANN201
+    environ = {"REMOTE_ADDR": ip}
+    token = csrf_token(client)
+    return client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": token},
+        environ_base=environ,
+    )
+
+
+def fail(client, email: str, times: int, ip: str = "127.0.0.1") -> None:  # noqa: ANN001
+    for _ in range(times):
+        assert attempt(client, email, "wrong-password", ip).status_code == 401
+
+
+def age_failures(by: timedelta) -> None:
+    """As if the recorded failures happened `by` earlier."""
+    for failure in db.session.scalars(select(LoginFailure)):
+        failure.failed_at -= by
+    db.session.commit()
+
+
+def test_ten_failures_refuse_even_the_right_password_until_the_window_has_passed(client, setup):
+    fail(client, EMAIL, 10)
+
+    response = attempt(client, EMAIL, PASSWORD)
+    assert response.status_code == 429
+    retry_after = int(response.headers["Retry-After"])
+    assert 14 * 60 < retry_after <= 15 * 60
+    page = response.get_data(as_text=True)
+    assert THROTTLED.search(page).group(1) == "15"
+    assert 'role="alert"' in page and 'id="password"' in page  # the form is still there
+
+    age_failures(timedelta(minutes=14))
+    response = attempt(client, EMAIL, PASSWORD)
+    assert response.status_code == 429
+    assert "Try again in 1 minute." in response.get_data(as_text=True)
+
+    age_failures(timedelta(minutes=1, seconds=1))
+    response = attempt(client, EMAIL, PASSWORD)
+    assert response.status_code == 302
+
+
+def test_an_unknown_email_is_throttled_alike(client, setup):
+    fail(client, "nobody@example.edu", 10)
+    response = attempt(client, "nobody@example.edu", "anything")
+    assert response.status_code == 429
+    assert THROTTLED.search(response.get_data(as_text=True))
+
+
+def test_a_successful_login_clears_the_emails_failures(client, setup):
+    fail(client, EMAIL, 9)
+    assert attempt(client, EMAIL, PASSWORD).status_code == 302
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/inbox")})
+
+    fail(client, EMAIL, 9)  # nine more: with the first nine they would be over the limit
+    assert attempt(client, EMAIL, PASSWORD).status_code == 302
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/inbox")})
+
+    fail(client, EMAIL, 10)  # the count starts again at the last success
+    assert attempt(client, EMAIL, PASSWORD).status_code == 429
+
+
+def test_a_hundred_failures_from_one_ip_refuse_that_address_only(client, setup):
+    for n in range(100):
+        login_throttle.record_failure(f"guess{n}@example.edu", "203.0.113.7")
+
+    response = attempt(client, EMAIL, PASSWORD, ip="203.0.113.7")
+    assert response.status_code == 429
+    assert "Too many failed sign-ins from your network" in response.get_data(as_text=True)
+    assert int(response.headers["Retry-After"]) > 14 * 60
+
+    assert attempt(client, EMAIL, PASSWORD, ip="198.51.100.9").status_code == 302
+
+
+def test_a_throttled_attempt_hashes_no_password(client, setup, monkeypatch):
+    fail(client, EMAIL, 10)
+    hashed = []
+    monkeypatch.setattr(
+        "webapp.models.org.check_password_hash",
+        lambda *args: hashed.append(1) or check_password_hash(*args),
+    )
+
+    assert attempt(client, EMAIL, PASSWORD).status_code == 429
+    assert attempt(client, "nobody@example.edu", "x", ip="198.51.100.9").status_code == 401
+    assert len(hashed) == 1  # only the attempt that was not throttled
+    # Refused attempts are not counted: they would otherwise prolong the refusal forever.
+    failures = db.session.scalar(select(func.count()).where(LoginFailure.email == EMAIL))
+    assert failures == 10
+
+
+def test_the_counts_are_shared_by_every_process(app, client, setup, database_url, tmp_path):
+    other = make_app(database_url, tmp_path / "other")
+    other.test_client_class = IsolatedClient
+    try:
+        fail(client, EMAIL, 10)
+        response = attempt(other.test_client(), EMAIL, PASSWORD)
+        assert response.status_code == 429
+    finally:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_the_limits_and_window_are_configurable(setup, database_url, tmp_path):
+    strict = make_app(
+        database_url, tmp_path / "strict", LOGIN_MAX_FAILURES_PER_EMAIL=2, LOGIN_WINDOW_SECONDS=60
+    )
+    strict.test_client_class = IsolatedClient
+    try:
+        client = strict.test_client()
+        fail(client, EMAIL, 2)
+        response = attempt(client, EMAIL, PASSWORD)
+        assert response.status_code == 429
+        assert 0 < int(response.headers["Retry-After"]) <= 60
+        assert "Try again in 1 minute." in response.get_data(as_text=True)
+    finally:
+        with strict.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_old_failures_are_deleted_as_new_ones_arrive(app, setup):
+    for n in range(3):
+        login_throttle.record_failure(f"old{n}@example.edu", "203.0.113.7")
+    age_failures(timedelta(minutes=16))
+    login_throttle.record_failure("new@example.edu", "203.0.113.7")
+    assert db.session.scalars(select(LoginFailure.email)).all() == ["new@example.edu"]
+
+
+def test_an_overlong_email_is_counted_not_a_server_error(client, setup):
+    email = "x" * 300 + "@example.edu"
+    assert attempt(client, email, "wrong").status_code == 401
+    assert db.session.scalar(select(func.count()).select_from(LoginFailure)) == 1

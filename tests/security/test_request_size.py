@@ -1,0 +1,181 @@
+"""Bounded requests: bodies over PARLEY_MAX_REQUEST_BYTES (1 MiB) get 413 before they are read,
+with a message naming the limit; only the contact-list upload takes bigger ones, up to its own."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Response
+
+from tests.admin import conftest as admin_fixtures
+from tests.admin.conftest import CONTACTS_CSV, as_admin, upload
+from tests.conftest import csrf_token
+from tests.fake_plivo import v3_headers
+from tests.plivo import conftest as plivo_fixtures
+from tests.plivo.conftest import CONTACT, PLIVO_NUMBER
+from webapp.extensions import db
+from webapp.models import CampaignImport, LoginFailure, Message
+from webapp.services.admin.campaigns import MAX_UPLOAD_BYTES
+
+# Plivo enabled (a signed webhook) and cheap password hashes, as in those suites.
+app = plivo_fixtures.app
+fake_plivo = plivo_fixtures.fake_plivo
+plivo_number = plivo_fixtures.plivo_number
+cheap_password_hashing = admin_fixtures.cheap_password_hashing
+
+MIB = 1024 * 1024
+BOUNDARY = "parley-test-boundary"
+
+
+def count(model) -> int:  # noqa: ANN001
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_a_login_post_over_the_limit_is_refused_before_the_view_runs(client, setup, monkeypatch):
+    hashed = []
+    monkeypatch.setattr("webapp.models.org.check_password_hash", lambda *a: hashed.append(1))
+    data = {
+        "csrf_token": csrf_token(client),
+        "email": "standard@example.edu",
+        "password": "wrong",
+        "padding": (io.BytesIO(b"x" * (MIB + 1)), "padding.bin"),
+    }
+    response = client.post("/login", data=data, content_type="multipart/form-data")
+
+    assert response.status_code == 413
+    page = response.get_data(as_text=True)
+    assert "Parley accepts at most 1 MB in one request" in page
+    assert "<html" in page
+    assert hashed == [] and count(LoginFailure) == 0
+
+    # Just under the limit: served as ever.
+    data = {"csrf_token": csrf_token(client), "email": "standard@example.edu", "password": "x"}
+    data["padding"] = "y" * (MIB - 1024)
+    assert client.post("/login", data=data).status_code == 401
+
+
+def test_a_signed_webhook_over_the_limit_stores_nothing(client, setup, plivo_number):
+    path = "/webhooks/plivo/inbound"
+    form = {
+        "From": CONTACT[1:], "To": PLIVO_NUMBER[1:], "Type": "sms",
+        "MessageUUID": str(uuid.uuid4()), "Text": "z" * (MIB + 1),
+    }  # fmt: skip
+    headers = v3_headers("https://parley.example.edu" + path, form)
+    response = client.post(path, data=form, headers=headers)
+
+    assert response.status_code == 413
+    assert response.mimetype == "text/plain"
+    assert "at most 1 MB" in response.get_data(as_text=True)
+    assert count(Message) == 0
+
+
+def test_a_body_without_content_length_is_cut_off_at_the_limit(app, setup):
+    body = _multipart({"email": "a@example.edu", "password": "x"}, 2 * MIB)
+    response = post_raw(app, "/login", body)
+    assert response.status_code == 413
+    assert "at most 1 MB" in response.get_data(as_text=True)
+    assert count(LoginFailure) == 0
+
+
+def test_an_htmx_request_over_the_limit_gets_the_message_in_the_page(client, setup):
+    data = {"csrf_token": csrf_token(client), "padding": "y" * (MIB + 1)}
+    response = client.post("/login", data=data, headers={"HX-Request": "true"})
+    assert response.status_code == 413
+    assert response.headers["HX-Retarget"] == "#main"
+    assert "at most 1 MB" in response.get_data(as_text=True)
+
+
+@pytest.fixture
+def admin_client(client, setup):  # noqa: ANN001, ANN201
+    return as_admin(client)
+
+
+def test_the_contact_list_upload_has_its_own_larger_limit(app, admin_client, setup):
+    body = _multipart({"name": "Huge"}, 0)  # never read: its declared length is enough
+    response = post_raw(app, "/admin/campaigns/new", body, content_length=MAX_UPLOAD_BYTES + MIB)
+    assert response.status_code == 413
+    assert "The file is larger than 50 MB" in response.get_data(as_text=True)
+    assert count(CampaignImport) == 0
+
+    rows = "".join(f"Pat,Doe{n},(202) 555-{n % 10000:04d}\n" for n in range(42_000))
+    raw = (CONTACTS_CSV + rows).encode()
+    assert len(raw) > MIB
+    response = upload(admin_client, "Big List", setup["office"].id, raw)
+    assert response.status_code in (302, 303)
+    assert count(CampaignImport) == 1
+
+
+def test_an_upload_streamed_past_its_own_limit_is_cut_off(app, admin_client, setup):
+    fields = {"name": "Huge", "office_id": str(setup["office"].id)}
+    response = post_raw(app, "/admin/campaigns/new", _multipart(fields, MAX_UPLOAD_BYTES + MIB))
+    assert response.status_code == 413
+    assert "The file is larger than 50 MB" in response.get_data(as_text=True)
+    assert count(CampaignImport) == 0
+
+
+def post_raw(
+    app: Flask, path: str, body: io.BufferedReader, content_length: int | None = None
+) -> Response:
+    """POST a multipart body as gunicorn hands it on: without Content-Length (chunked), or with
+    the one given. The test client always declares the body's own, so this goes to the app
+    directly."""
+    headers = {"Transfer-Encoding": "chunked"} if content_length is None else {}
+    environ = EnvironBuilder(
+        path=path, method="POST", content_type=f"multipart/form-data; boundary={BOUNDARY}",
+        headers=headers,
+    ).get_environ()  # fmt: skip
+    environ.pop("CONTENT_LENGTH", None)
+    environ["wsgi.input"] = body
+    if content_length is None:
+        environ["wsgi.input_terminated"] = True  # the server ends the stream (werkzeug's test)
+    else:
+        environ["CONTENT_LENGTH"] = str(content_length)
+    db.session.commit()
+    with app.app_context():
+        return Response.from_app(app, environ, buffered=True)
+
+
+class _Stream(io.RawIOBase):
+    """A request body made as it is read: big bodies without holding them in memory."""
+
+    def __init__(self, parts: Iterator[bytes]) -> None:
+        self.parts = parts
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001
+        while not self.pending:
+            self.pending = next(self.parts, b"")
+            if not self.pending:
+                return 0
+        size = min(len(buffer), len(self.pending))
+        buffer[:size] = self.pending[:size]
+        self.pending = self.pending[size:]
+        return size
+
+
+def _multipart(fields: dict[str, str], file_bytes: int) -> io.BufferedReader:
+    def parts() -> Iterator[bytes]:
+        for name, value in fields.items():
+            yield (
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+            ).encode()
+        yield (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\nfirst_name,last_name,phone\n"
+        ).encode()
+        row = b"Pat,Doe,(202) 555-0143\n" * 4096
+        for _ in range(file_bytes // len(row) + 1):
+            yield row
+        yield f"\r\n--{BOUNDARY}--\r\n".encode()
+
+    return io.BufferedReader(_Stream(parts()), 1 << 16)
+

@@ -1,0 +1,79 @@
+"""Bounded requests: a body over PARLEY_MAX_REQUEST_BYTES is refused with 413 before it is read.
+
+The check runs before every other request hook, Flask-WTF's CSRF check included (it reads the
+form): a declared Content-Length over the limit is refused at once, and the same limit, set as the
+request's `max_content_length`, cuts off a body that arrives without one (chunked) while it is
+read. A view that takes bigger bodies (the contact-list upload) says so with `@body_limit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask, Response, current_app, render_template, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from webapp.db_access import View
+
+MIB = 1024 * 1024
+
+
+def body_limit(max_bytes: int, message: str) -> Callable[[View], View]:
+    """Mark a view that accepts bodies up to `max_bytes` (not the app's limit); `message` says
+    what to do when a body is bigger."""
+
+    def mark(view: View) -> View:
+        view.body_limit = (max_bytes, message)  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def init_app(app: Flask) -> None:
+    """Register before any other request hook, so that no hook reads a body first."""
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REQUEST_BYTES"]
+    # One limit for forms too: a url-encoded form is otherwise refused past Flask's own 500 kB.
+    app.config["MAX_FORM_MEMORY_SIZE"] = app.config["MAX_REQUEST_BYTES"]
+    app.before_request(refuse_oversized_body)
+    app.register_error_handler(RequestEntityTooLarge, too_large)
+
+
+def _limit() -> tuple[int, str]:
+    view = current_app.view_functions.get(request.endpoint or "")
+    custom = getattr(view, "body_limit", None)
+    if custom is not None:
+        return custom
+    limit = current_app.config["MAX_REQUEST_BYTES"]
+    return limit, (
+        f"Parley accepts at most {describe_size(limit)} in one request. "
+        "Nothing was saved; send less at once."
+    )
+
+
+def refuse_oversized_body() -> None:
+    limit, _message = _limit()
+    # Also bounds a body sent without Content-Length: reading past the limit raises 413.
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
+
+
+def too_large(_error: RequestEntityTooLarge) -> Response | tuple[str, int, dict[str, str]]:
+    """A page naming the limit; plain text for webhooks (providers log it). htmx shows the page's
+    main part in place of the page's own (static/js/app.js swaps 413s)."""
+    _limit_bytes, message = _limit()
+    if request.blueprint == "webhooks":
+        return Response(message, status=413, mimetype="text/plain")
+    page = render_template("errors/error.html", status=413, title="Request too large", detail=message)
+    headers = {}
+    if request.headers.get("HX-Request"):
+        headers = {"HX-Retarget": "#main", "HX-Reswap": "outerHTML", "HX-Reselect": "#main"}
+    return page, 413, headers
+
+
+def describe_size(size: int) -> str:
+    if size % MIB == 0:
+        return f"{size // MIB} MB"
+    if size >= MIB:
+        return f"{size / MIB:.1f} MB"
+    return f"{max(1, size // 1024)} KB"
