@@ -31,6 +31,8 @@ class Config:
         self.PLIVO_AUTH_TOKEN = env.get("PLIVO_AUTH_TOKEN", "")
         self.PLIVO_TIMEOUT_SECONDS = float(env.get("PLIVO_TIMEOUT_SECONDS") or 5)
         self.PLIVO_API_BASE_URL = env.get("PLIVO_API_BASE_URL") or "https://api.plivo.com"
+        # Plivo's legacy V2 signature covers neither query nor body: refused unless this is "1".
+        self.PLIVO_ALLOW_V2_SIGNATURES = env.get("PLIVO_ALLOW_V2_SIGNATURES", "").strip() == "1"
         self.EMBED_SECRET = env.get("EMBED_SECRET", "")
         self.EMBED_ALLOWED_ORIGINS = _list(env.get("EMBED_ALLOWED_ORIGINS"), "")
         # Which installed plugins are enabled (entry-point names).
@@ -64,6 +66,9 @@ class Config:
         self.LOGIN_MAX_FAILURES_PER_EMAIL = _count(env, "PARLEY_LOGIN_MAX_FAILURES_PER_EMAIL", 10)
         self.LOGIN_MAX_FAILURES_PER_IP = _count(env, "PARLEY_LOGIN_MAX_FAILURES_PER_IP", 100)
         self.LOGIN_WINDOW_SECONDS = _seconds(env, "PARLEY_LOGIN_WINDOW_SECONDS", 900.0)
+        # Password checks (a deliberately slow hash) one web process runs at once; attempts beyond
+        # them get 429 at once, so a flood of logins cannot take every thread from signed-in agents.
+        self.LOGIN_CHECKS_PER_PROCESS = max(1, _count(env, "PARLEY_LOGIN_CHECKS_PER_PROCESS", 1))
         # How many reverse proxies stand before the app: their X-Forwarded-For names the client.
         self.TRUSTED_PROXIES = _count(env, "PARLEY_TRUSTED_PROXIES", 0)
         # Bigger request bodies get 413 before they are read (the contact-list upload has its own).

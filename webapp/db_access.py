@@ -77,6 +77,8 @@ def _reads_end() -> None:
     if not session.in_transaction():
         return
     connection = session.connection()
+    if not connection.info.get("read_only"):
+        return  # the transaction began as a write (e.g. the user was loaded before the block)
     connection.info["read_only"] = False
     driver = connection.connection.driver_connection
     if connection.dialect.name == "sqlite":

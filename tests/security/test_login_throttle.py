@@ -119,6 +119,28 @@ def test_a_throttled_attempt_hashes_no_password(client, setup, monkeypatch):
     assert failures == 10
 
 
+def test_attempts_beyond_the_password_checks_running_at_once_are_refused_at_once(
+    app, client, setup, monkeypatch
+):
+    """A flood from many addresses reaches no limit; its attempts still must not queue up slow
+    password hashes and hold every thread that signed-in agents need."""
+    hashed = []
+    monkeypatch.setattr(
+        "webapp.models.org.check_password_hash",
+        lambda *args: hashed.append(1) or check_password_hash(*args),
+    )
+    with app.test_request_context(), login_throttle.password_check_slot() as held:
+        assert held  # a check in progress in this process
+        response = attempt(client, EMAIL, PASSWORD, ip="203.0.113.7")
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "1"
+    assert "Try again in a few seconds" in response.get_data(as_text=True)
+    assert hashed == []
+    assert db.session.scalar(select(func.count()).select_from(LoginFailure)) == 0  # not a failure
+
+    assert attempt(client, EMAIL, PASSWORD, ip="203.0.113.7").status_code == 302  # slot free again
+
+
 def test_the_counts_are_shared_by_every_process(app, client, setup, database_url, tmp_path):
     other = make_app(database_url, tmp_path / "other")
     other.test_client_class = IsolatedClient

@@ -13,6 +13,9 @@ burst can exceed a limit by the number of attempts in flight; the next one is re
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,6 +45,30 @@ class Throttled:
         when = "1 minute" if minutes == 1 else f"{minutes} minutes"
         whom = "for this email" if self.by_email else "from your network"
         return f"Too many failed sign-ins {whom}. Try again in {when}."
+
+
+BUSY_MESSAGE = "Many sign-ins are being checked at this moment. Try again in a few seconds."
+BUSY_RETRY_AFTER_SECONDS = 1
+
+
+@contextmanager
+def password_check_slot() -> Iterator[bool]:
+    """Yields whether this attempt may check a password now. A process runs at most
+    LOGIN_CHECKS_PER_PROCESS checks at once and refuses the others at once instead of queueing
+    them: a queue of slow hashes would hold every thread, and signed-in agents would wait behind it,
+    whatever addresses and emails a flood uses."""
+    slots = current_app.extensions.get("parley.password_checks")
+    if slots is None:  # the first login of this process; setdefault keeps one if two race here
+        size = current_app.config["LOGIN_CHECKS_PER_PROCESS"]
+        slots = current_app.extensions.setdefault(
+            "parley.password_checks", threading.BoundedSemaphore(size)
+        )
+    acquired = slots.acquire(blocking=False)
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            slots.release()
 
 
 def check(email: str, ip: str, now: datetime | None = None) -> Throttled | None:

@@ -35,7 +35,8 @@ def safe_next(target: str | None) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():  # noqa: ANN201
-    if current_user.is_authenticated and request.method == "GET":
+    # GET first: on a POST nothing may load the user before the reads below (no write lock yet).
+    if request.method == "GET" and current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")))
     error = None
     email = ""
@@ -50,18 +51,18 @@ def login():  # noqa: ANN201
                 page = render_template("auth/login.html", error=throttled.message, email=email)
                 return page, 429, {"Retry-After": str(throttled.retry_after_seconds)}
             user = db.session.scalar(select(User).where(User.email == email)) if email else None
-        if user is None:
-            _DUMMY.check_password(password)
-        if user is not None and user.check_password(password) and user.active:
+        with login_throttle.password_check_slot() as may_check:
+            if not may_check:
+                page = render_template("auth/login.html", error=login_throttle.BUSY_MESSAGE, email=email)
+                return page, 429, {"Retry-After": str(login_throttle.BUSY_RETRY_AFTER_SECONDS)}
+            # An unknown email costs the same hash as a known one: no enumeration by timing.
+            password_ok = (user or _DUMMY).check_password(password) and user is not None
+        if password_ok and user.active:
             login_throttle.forget_failures(email)
             start_session(user, "password")
             db.session.commit()
             return redirect(safe_next(request.args.get("next")))
-        error = (
-            "This account has been deactivated."
-            if user is not None and not user.active and user.check_password(password)
-            else "Email or password is incorrect."
-        )
+        error = "This account has been deactivated." if password_ok else "Email or password is incorrect."
         login_throttle.record_failure(email, ip)
     status = 401 if error else 200
     return render_template("auth/login.html", error=error, email=email), status
