@@ -44,7 +44,8 @@ def test_tabs_merge_every_source_in_activity_order(client, setup, make, app):
         "inbox": setup["number"],
         "second inbox": make.number("+12025550101", inboxes=("Admissions",), label="Second"),
         "bot": make.number("+12025550102", backing="bot", agents=("standard@example.edu",), label="Bot"),
-        "elsewhere": make.number("+12025550103", office="Housing", inboxes=("Housing",), label="Housing"),
+        # Admissions' number answered by Housing's inbox: the agent sees only what they joined.
+        "elsewhere": make.number("+12025550103", inboxes=("Housing",), label="Housing"),
     }
     expected: dict[str, list[tuple[datetime, int]]] = {"attention": [], "participating": []}
     for k in range(40):

@@ -66,13 +66,20 @@ class InboxNumbers:
     bot_assigned: tuple[int, ...]  # bot-backed numbers where the user is an assigned agent
 
 
+def numbers_of_my_offices(user_id):  # noqa: ANN001, ANN201 (an id or a bound parameter)
+    """Subquery: the numbers the user's offices own.
+
+    Besides the numbers a user sees whole, a participation makes its conversation visible only on
+    these: leaving an office takes away what the user saw only through it.
+    """
+    return select(ReusableNumber.id).where(ReusableNumber.office_id.in_(_my_office_ids(user_id)))
+
+
 def _visible_number_selects(user_id, admin: bool) -> list:  # noqa: ANN001
     """Numbers all of whose conversations the user sees: access, or admin of the number's office."""
     queries = _accessible_selects(user_id)
     if admin:
-        queries.append(
-            select(ReusableNumber.id).where(ReusableNumber.office_id.in_(_my_office_ids(user_id)))
-        )
+        queries.append(numbers_of_my_offices(user_id))
     return queries
 
 
@@ -107,15 +114,19 @@ def inbox_numbers(user: User) -> InboxNumbers:
 
 
 def visible_conversation_clause(user_id, admin: bool):  # noqa: ANN001, ANN201 (an id or a bound parameter)
-    """SQL condition: a conversation the user may see (on a number they see, or as a participant).
+    """SQL condition: a conversation the user may see (on a number they see, or as a participant
+    on a number of one of their offices).
 
     The visible numbers are a subquery, not a list read first: one statement where there were two.
     """
     on_visible_number = Conversation.number_id.in_(union(*_visible_number_selects(user_id, admin)))
+    if admin:  # an admin sees every number of their offices: a participation adds nothing
+        return on_visible_number
     participant = exists().where(
         Participant.conversation_id == Conversation.id, Participant.user_id == user_id
     )
-    return or_(on_visible_number, participant)
+    on_my_offices_number = Conversation.number_id.in_(numbers_of_my_offices(user_id))
+    return or_(on_visible_number, and_(on_my_offices_number, participant))
 
 
 @lru_cache(maxsize=2)

@@ -60,18 +60,29 @@ def _own_numbers(numbers: access.InboxNumbers, tab: str) -> tuple[int, ...]:
 #
 # A tab is the union of two sources, each read from an index in (activity, id) order:
 # - the user's participations (their copies of the conversation's flag and last activity,
-#   ix_participants_inbox): Needs Attention holds those needing attention, Participating the rest;
+#   ix_participants_inbox) that still make the conversation visible (see _joined): Needs
+#   Attention holds those needing attention, Participating the rest;
 # - the user's "own" numbers (ix_conversations_inbox): for Needs Attention every number whose
 #   conversations the user sees, for Participating the bot-backed numbers where they are an agent.
 
 
 def _joined(tab: str):
-    """The user's participations in the tab, as (id, last_activity_at)."""
+    """The user's participations in the tab, as (id, last_activity_at).
+
+    Only those that still make their conversation visible: on a number the user sees whole
+    (`visible`, bound) or one of their offices' numbers. Filtered by the participation's copy of
+    its number, so the index still gives the order.
+    """
+    user_id = bindparam("user_id")
     return select(
         Participant.conversation_id.label("id"), Participant.last_activity_at.label("last_activity_at")
     ).where(
-        Participant.user_id == bindparam("user_id"),
+        Participant.user_id == user_id,
         Participant.needs_attention == (tab == NEEDS_ATTENTION),  # "= true" is indexable
+        or_(
+            in_list(Participant.number_id, "visible"),
+            Participant.number_id.in_(access.numbers_of_my_offices(user_id)),
+        ),
     )
 
 
@@ -88,7 +99,7 @@ def _own_counts(numbers: access.InboxNumbers) -> tuple[int, int]:
 
 
 def _params(user: User, numbers: access.InboxNumbers) -> dict:
-    params: dict = {"user_id": user.id}
+    params: dict = {"user_id": user.id, "visible": list(numbers.visible)}
     for tab in TABS:
         own = _own_numbers(numbers, tab)
         params[f"{tab}_own"] = list(own)
