@@ -1,5 +1,9 @@
 """trust: server-side session records, login failures, webhook nonces, an opt-out's number
 
+The participations' inbox index gains the number, so that the tabs check from the index alone
+whether a participation still makes its conversation visible (the user still belongs to the
+number's office).
+
 Revision ID: 0007_trust
 Revises: 0006_participant_inbox
 """
@@ -11,6 +15,8 @@ revision = "0007_trust"
 down_revision = "0006_participant_inbox"
 branch_labels = None
 depends_on = None
+
+INBOX_COLUMNS = ["user_id", "needs_attention", "last_activity_at", "conversation_id"]
 
 
 def upgrade():
@@ -59,8 +65,13 @@ def upgrade():
             ondelete="SET NULL",
         )
 
+    op.drop_index("ix_participants_inbox", table_name="conversation_participants")
+    op.create_index("ix_participants_inbox", "conversation_participants", INBOX_COLUMNS + ["number_id"])
+
 
 def downgrade():
+    op.drop_index("ix_participants_inbox", table_name="conversation_participants")
+    op.create_index("ix_participants_inbox", "conversation_participants", INBOX_COLUMNS)
     with op.batch_alter_table("opt_outs", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_opt_outs_number_id_reusable_numbers"), type_="foreignkey")
         batch_op.drop_column("number_id")

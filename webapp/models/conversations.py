@@ -75,9 +75,15 @@ class Participant(db.Model):
     __tablename__ = "conversation_participants"
     __table_args__ = (
         Index("ix_participants_user", "user_id", "conversation_id"),
-        # The user's tabs, newest first, from one index range (see inbox._branches).
+        # The user's tabs, newest first, from one index range (see inbox._branches); the number
+        # last, so that a participation's visibility is checked from the index alone.
         Index(
-            "ix_participants_inbox", "user_id", "needs_attention", "last_activity_at", "conversation_id"
+            "ix_participants_inbox",
+            "user_id",
+            "needs_attention",
+            "last_activity_at",
+            "conversation_id",
+            "number_id",
         ),
     )
 
