@@ -62,7 +62,7 @@ class CampaignContact(db.Model):
 
 # Contact lookup by name: prefix searches on lower(first_name) / lower(last_name) use these
 # expression indexes (text_pattern_ops on PostgreSQL, so `LIKE 'pre%'` can use them whatever the
-# database's collation). Created in migration 0005_embed.
+# database's collation). Created in migrations/versions/0002_embed.py.
 for _column in ("first_name", "last_name"):
     Index(
         f"ix_campaign_contacts_{_column}_lower",
