@@ -28,8 +28,10 @@ test: install
 	scripts/ensure-chromium.sh
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Style, then the layers (import-linter contracts in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
 
 # Generate a migration after a model change: make migrate MESSAGE="add x"
 migrate: install

@@ -82,10 +82,10 @@ def create_app(config: object | None = None) -> Flask:
     app.extensions["compress"] = Compress(app)
     app.after_request(_compress)
 
-    app.extensions["parley"] = load_plugins(app.config)
+    from webapp.services.plugin_records import records
+    from webapp.tasks import init_queue
 
-    from webapp.queue import init_queue
-
+    app.extensions["parley"] = load_plugins(app.config, records())
     init_queue(app)
 
     from webapp import cli, web

@@ -1,4 +1,8 @@
-"""The task queue (Huey): SQLite in the instance folder by default, Redis at scale."""
+"""The task queue (Huey): SQLite in the instance folder by default, Redis at scale.
+
+Services enqueue through the functions below, which find the tasks that `webapp.tasks` registered
+on the app: tasks import services, never the other way round.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import logging
 from pathlib import Path
 from urllib.parse import urlparse
 
-from flask import Flask, current_app
+from flask import current_app
 from huey import Huey, RedisHuey
 from huey.storage import SqliteStorage
 
@@ -41,14 +45,6 @@ def make_huey(queue_url: str, immediate: bool = False) -> Huey:
     return huey
 
 
-def init_queue(app: Flask) -> None:
-    from webapp import tasks
-
-    huey = make_huey(app.config["QUEUE_URL"], immediate=app.config["QUEUE_IMMEDIATE"])
-    app.extensions["parley.huey"] = huey
-    app.extensions["parley.tasks"] = tasks.register(huey, app)
-
-
 def enqueue_send(message_id: int) -> bool:
     """Queue a committed message for sending. Call with no open transaction.
 
@@ -61,6 +57,12 @@ def enqueue_send(message_id: int) -> bool:
         log.warning("could not queue message %s; the sweep will send it later", message_id, exc_info=True)
         return False
     return True
+
+
+def enqueue_bot_answer(message_id: int) -> None:
+    """Queue the bot's answer to a committed inbound message. Call with no open transaction.
+    Raises when the queue is down: the caller hands the conversation to agents instead."""
+    current_app.extensions["parley.tasks"].answer_with_bot(message_id)
 
 
 def enqueue_import_check(import_id: int) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from flask import Flask
 from huey import Huey, crontab
 
+from webapp.queue import make_huey
 from webapp.services import bots, sending
 from webapp.services.admin import campaigns as campaign_imports
 
@@ -21,6 +22,13 @@ class Tasks:
     answer_with_bot: object = None
     check_campaign_import: object = None
     import_campaign_contacts: object = None
+
+
+def init_queue(app: Flask) -> None:
+    """The app's queue, with Parley's tasks registered on it (services enqueue via webapp.queue)."""
+    huey = make_huey(app.config["QUEUE_URL"], immediate=app.config["QUEUE_IMMEDIATE"])
+    app.extensions["parley.huey"] = huey
+    app.extensions["parley.tasks"] = register(huey, app)
 
 
 def register(huey: Huey, app: Flask) -> Tasks:

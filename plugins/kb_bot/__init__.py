@@ -1,9 +1,9 @@
 """The built-in knowledge-base bot: answers from the office's knowledge-base entries.
 
-Reads Parley's knowledge-base records (never writes them): an entry is a set of question
-phrasings or keywords, one per line, and the answer to send. The best fuzzy match at or above the
-threshold (config KB_MATCH_THRESHOLD, 0–100, default 85) answers; otherwise the bot says it does
-not know and Parley applies the office's "I don't know" setting.
+Reads the office's knowledge base through the plugin API (`self.records.knowledge_base`), never
+writes it: an entry is a set of question phrasings or keywords and the answer to send. The best
+fuzzy match at or above the threshold (config KB_MATCH_THRESHOLD, 0–100, default 85) answers;
+otherwise the bot says it does not know and Parley applies the office's "I don't know" setting.
 """
 
 from __future__ import annotations
@@ -11,11 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
-
 from plugins.kb_bot.matching import DEFAULT_THRESHOLD, Candidate, best_match
-from webapp.extensions import db
-from webapp.models import KnowledgeBaseEntry
 from webapp.plugin_api import Bot, BotContext, BotReply, InboundMessage
 
 
@@ -43,20 +39,7 @@ class KnowledgeBaseBot(Bot):
         return BotReply(text=match.candidate.answer, **found)
 
     def _candidates(self, office_id: int) -> list[Candidate]:
-        # A short read of its own, released before matching: holds no lock while the bot thinks.
-        with db.engine.connect() as connection:
-            rows = connection.execute(
-                select(
-                    KnowledgeBaseEntry.id, KnowledgeBaseEntry.question, KnowledgeBaseEntry.answer
-                )
-                .where(KnowledgeBaseEntry.office_id == office_id)
-                .order_by(KnowledgeBaseEntry.id)
-            ).all()
         return [
-            Candidate(
-                id=entry_id,
-                phrasings=tuple(line.strip() for line in question.splitlines() if line.strip()),
-                answer=answer,
-            )
-            for entry_id, question, answer in rows
+            Candidate(id=entry.id, phrasings=entry.phrasings, answer=entry.answer)
+            for entry in self.records.knowledge_base.entries(office_id)
         ]

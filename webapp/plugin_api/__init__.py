@@ -7,6 +7,13 @@ from webapp.plugin_api.interfaces import (
     SmsProvider,
     WebhookRefused,
 )
+from webapp.plugin_api.records import (
+    CampaignListing,
+    ContactDirectory,
+    KnowledgeBase,
+    KnowledgeEntry,
+    ParleyRecords,
+)
 from webapp.plugin_api.types import (
     BotContext,
     BotReply,
@@ -22,10 +29,15 @@ __all__ = [
     "Bot",
     "BotContext",
     "BotReply",
+    "CampaignListing",
+    "ContactDirectory",
     "ContactName",
     "ContactResolver",
     "InboundMessage",
+    "KnowledgeBase",
+    "KnowledgeEntry",
     "OutboundMessage",
+    "ParleyRecords",
     "Plugin",
     "SendResult",
     "SmsProvider",

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
+from webapp.plugin_api.records import ParleyRecords
 from webapp.plugin_api.types import (
     BotContext,
     BotReply,
@@ -26,9 +27,11 @@ class WebhookRefused(Exception):
     """
 
 
-class Plugin(ABC):  # noqa: B024 (a common base; the abstract methods are on each kind)
+class Plugin(ABC):  # a common base: the abstract methods are on each kind
     #: Set by the registry to the entry-point name the plugin was loaded under.
     name: str = ""
+    #: Set by the registry after construction: what the plugin may read of Parley's records.
+    records: ParleyRecords
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         """Read what the plugin needs from the app config; raise ValueError if it is unusable."""
@@ -101,8 +104,8 @@ class Bot(Plugin):
 
     Parley calls `reply` from a queue worker, never on the web request that received the message,
     with a deadline (config BOT_TIMEOUT_SECONDS): a bot that raises or runs late hands the
-    conversation to agents. Opt-out keywords and HELP never reach a bot. A bot may read Parley's
-    records but never writes them; Parley sends the answer itself.
+    conversation to agents. Opt-out keywords and HELP never reach a bot. A bot reads Parley's
+    records through `self.records` and never writes them; Parley sends the answer itself.
     """
 
     @abstractmethod

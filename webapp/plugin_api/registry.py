@@ -8,6 +8,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from webapp.plugin_api.interfaces import Bot, ContactResolver, Plugin, SmsProvider
+from webapp.plugin_api.records import ParleyRecords
 
 GROUPS: dict[str, type[Plugin]] = {
     "parley.sms_providers": SmsProvider,
@@ -37,7 +38,9 @@ def installed(group: str) -> list[str]:
     return sorted({ep.name for ep in entry_points(group=group)})
 
 
-def _load(group: str, name: str, config: Mapping[str, Any]) -> Plugin:
+def _load(
+    group: str, name: str, config: Mapping[str, Any], records: ParleyRecords | None
+) -> Plugin:
     matches = [ep for ep in entry_points(group=group) if ep.name == name]
     if not matches:
         have = ", ".join(installed(group)) or "none"
@@ -54,15 +57,18 @@ def _load(group: str, name: str, config: Mapping[str, Any]) -> Plugin:
     except Exception as exc:
         raise PluginError(f"plugin {name!r} ({group}) failed to start: {exc}") from exc
     plugin.name = name
+    if records is not None:
+        plugin.records = records
     return plugin
 
 
-def load_plugins(config: Mapping[str, Any]) -> PluginRegistry:
+def load_plugins(config: Mapping[str, Any], records: ParleyRecords | None = None) -> PluginRegistry:
+    """The enabled plugins, each handed `records` (the app passes the core's implementation)."""
     registry = PluginRegistry()
     for name in config.get("SMS_PROVIDERS", []):
-        registry.sms_providers[name] = _load("parley.sms_providers", name, config)  # type: ignore[assignment]
+        registry.sms_providers[name] = _load("parley.sms_providers", name, config, records)  # type: ignore[assignment]
     for name in config.get("CONTACT_RESOLVERS", []):
-        registry.contact_resolvers.append(_load("parley.contact_resolvers", name, config))  # type: ignore[arg-type]
+        registry.contact_resolvers.append(_load("parley.contact_resolvers", name, config, records))  # type: ignore[arg-type]
     for name in config.get("BOTS", []):
-        registry.bots[name] = _load("parley.bots", name, config)  # type: ignore[assignment]
+        registry.bots[name] = _load("parley.bots", name, config, records)  # type: ignore[assignment]
     return registry

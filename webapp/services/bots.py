@@ -20,6 +20,7 @@ from flask import current_app
 from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import aliased
 
+from webapp import queue
 from webapp.extensions import db
 from webapp.models import (
     AuthorKind,
@@ -66,7 +67,7 @@ def timeout_seconds() -> float:
 def schedule_answer(message_id: int) -> None:
     """Queue the bot's answer to a committed inbound message. Call with no open transaction."""
     try:
-        current_app.extensions["parley.tasks"].answer_with_bot(message_id)
+        queue.enqueue_bot_answer(message_id)
     except Exception:  # the queue is down: people answer instead, now
         log.exception("could not queue the bot's answer to message %s", message_id)
         message = db.session.get(Message, message_id)

@@ -21,6 +21,7 @@ from flask import current_app
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import selectinload
 
+from webapp import queue
 from webapp.extensions import db
 from webapp.models import (
     AuditEvent,
@@ -158,10 +159,8 @@ def start_import(
     job_id = job.id
     # The check runs in the worker (inline in tests): commit first, so it sees the job.
     db.session.commit()
-    from webapp.queue import enqueue_import_check
-
     try:
-        enqueue_import_check(job_id)
+        queue.enqueue_import_check(job_id)
     except Exception:  # the queue is down: keep nothing, say so
         log.warning("could not queue the check of import %s", job_id, exc_info=True)
         db.session.execute(delete(CampaignImport).where(CampaignImport.id == job_id))
@@ -334,10 +333,8 @@ def save_as_draft(admin: User, job: CampaignImport) -> int:
     db.session.flush()
     campaign_id, job_id, event_id = campaign.id, job.id, event.id
     db.session.commit()
-    from webapp.queue import enqueue_import_contacts
-
     try:
-        enqueue_import_contacts(job_id)
+        queue.enqueue_import_contacts(job_id)
     except Exception:  # the queue is down: undo the draft, the checked list stays ready
         log.warning("could not queue import %s", job_id, exc_info=True)
         db.session.execute(
