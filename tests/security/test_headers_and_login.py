@@ -29,6 +29,7 @@ PUBLIC_ENDPOINTS = {
     "auth.login",
     "static",
     "health.healthz",
+    "health.readyz",
     "embed.launch",
     "embed.check",
     "webhooks.inbound_message",
@@ -180,6 +181,7 @@ def test_every_page_of_a_signed_in_admin_carries_the_security_headers(app, clien
     [
         "/login",
         "/healthz",
+        "/readyz",
         "/static/css/app.css",
         "/embed/launch?token=not-a-token",
         "/no-such-page",

@@ -26,6 +26,7 @@ from webapp.models.knowledge_base import IdkAction, KnowledgeBaseEntry
 from webapp.models.numbers import Backing, ReusableNumber, number_agents, number_inboxes
 from webapp.models.optouts import OptOut, OptOutEvent
 from webapp.models.org import Office, Role, SignedInUser, User, office_memberships
+from webapp.models.poll_versions import PollVersion
 from webapp.models.security import LoginFailure, UserSession, WebhookNonce
 from webapp.models.types import utcnow
 
@@ -52,6 +53,7 @@ __all__ = [
     "OptOut",
     "OptOutEvent",
     "Participant",
+    "PollVersion",
     "ReadMark",
     "ReusableNumber",
     "Role",

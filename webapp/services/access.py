@@ -83,6 +83,11 @@ def _visible_number_selects(user_id, admin: bool) -> list:  # noqa: ANN001
     return queries
 
 
+def visible_numbers(user_id, admin: bool):  # an id or a bound parameter; returns a subquery
+    """Subquery: the numbers all of whose conversations the user sees."""
+    return union(*_visible_number_selects(user_id, admin))
+
+
 @lru_cache(maxsize=2)
 def _inbox_numbers_statement(admin: bool):
     """Built once (per role kind): every inbox request asks."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -227,6 +227,10 @@ def add_event(conversation: Conversation, text: str, user: User | None = None) -
     return event
 
 
+# A message queued longer than this shows "sending is delayed".
+DELAYED_AFTER = timedelta(seconds=30)
+
+
 class HistoryEntry(NamedTuple):
     """One line of a conversation's thread, as the conversation pane shows it (a tuple: a thread
     builds hundreds of them)."""
@@ -244,7 +248,7 @@ class HistoryEntry(NamedTuple):
     @property
     def is_delayed(self) -> bool:
         """Queued for longer than a healthy queue takes: the agent should know it is late."""
-        return self.status == Status.QUEUED and (utcnow() - self.created_at).total_seconds() > 30
+        return self.status == Status.QUEUED and utcnow() - self.created_at > DELAYED_AFTER
 
 
 # A conversation shows its newest messages, at most this many.

@@ -137,9 +137,9 @@ def _capped(values) -> dict[str, int]:  # noqa: ANN001
     return {tab: min(value, COUNT_CAP) for tab, value in zip(TABS, values, strict=True)}
 
 
-def counts(user: User) -> dict[str, int]:
+def counts(user: User, numbers: access.InboxNumbers | None = None) -> dict[str, int]:
     """Conversations in each tab, up to COUNT_CAP (one query)."""
-    numbers = access.inbox_numbers(user)
+    numbers = numbers or access.inbox_numbers(user)
     return _capped(run_core(_counts_statement(*_own_counts(numbers)), _params(user, numbers)).one())
 
 
@@ -229,7 +229,13 @@ def _page_statement(tab: str, own_counts: tuple[int, int], limit: int, paged: bo
     return _with_number_read_mark_and_opt_out(page).order_by(*newest)
 
 
-def list_tab(user: User, tab: str, cursor: str | None = None, limit: int = 25) -> InboxPage:
+def list_tab(
+    user: User,
+    tab: str,
+    cursor: str | None = None,
+    limit: int = 25,
+    numbers: access.InboxNumbers | None = None,
+) -> InboxPage:
     """A page of the tab, newest activity first, after `cursor` (keyset pagination, no OFFSET).
 
     Each branch reads at most limit + 1 rows from the inbox index; the newest of those make the
@@ -238,7 +244,7 @@ def list_tab(user: User, tab: str, cursor: str | None = None, limit: int = 25) -
     if tab not in TABS:
         tab = NEEDS_ATTENTION
     after = decode_cursor(cursor)
-    numbers = access.inbox_numbers(user)
+    numbers = numbers or access.inbox_numbers(user)  # a poll's version read them already
     params = _params(user, numbers)
     if after is not None:
         params.update(after_at=after[0], after_id=after[1])
@@ -248,7 +254,7 @@ def list_tab(user: User, tab: str, cursor: str | None = None, limit: int = 25) -
     if after is None:  # an empty tab has no row to carry the counts
         first = results[0] if results else None
         tab_counts = (
-            _capped((first.attention_count, first.participating_count)) if first else counts(user)
+            _capped((first.attention_count, first.participating_count)) if first else counts(user, numbers)
         )
     has_more = len(results) > limit
     results = results[:limit]

@@ -21,7 +21,7 @@ from webapp.services.phones import format_phone
 from webapp.web.rendering import DedentHtml
 
 # Endpoints anyone may reach; every other route needs a signed-in user.
-PUBLIC_ENDPOINTS = {"auth.login", "static", "health.healthz"}
+PUBLIC_ENDPOINTS = {"auth.login", "static", "health.healthz", "health.readyz"}
 PUBLIC_PREFIXES = ("webhooks.", "embed.")
 
 

@@ -9,9 +9,9 @@ from flask import Blueprint, abort, request
 from webapp.db_access import start_writing
 from webapp.extensions import db
 from webapp.models import Conversation
-from webapp.services import access, conversations, inbox, sending
+from webapp.services import access, conversations, inbox, poll_versions, sending
 from webapp.services.segments import MAX_MESSAGE_LENGTH
-from webapp.web import plain_user, signed_in
+from webapp.web import plain_user, polling, signed_in
 from webapp.web.inbox import TEMPLATE, inbox_context
 from webapp.web.rendering import render_screen, wants_fragment
 
@@ -75,12 +75,22 @@ def show(conversation_id: int):  # noqa: ANN201
 
 @bp.get("/conversations/<int:conversation_id>/live")
 def live(conversation_id: int):  # noqa: ANN201
-    """Polled by the open conversation: its header and thread, fresh."""
+    """Polled by the open conversation: its header and thread, fresh; 304 while they are."""
+    tag = None
+    if wants_fragment():
+        tag = poll_versions.conversation_version(signed_in(), conversation_id, polling.context())
+        if tag is None:
+            abort(404)
+        held = polling.held_tag(tag)
+        if held:
+            return polling.not_modified(held)
     view = _view(conversation_id)
     _mark_read(view)
     response = _render_view(view, "conversation_live")
     del response.headers["HX-Trigger"]
-    return response
+    if tag is None:
+        return response
+    return polling.tagged(response, tag, until=poll_versions.changes_at(view.messages))
 
 
 @bp.post("/conversations/<int:conversation_id>/messages")

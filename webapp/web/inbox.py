@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, Response, current_app, request
 
-from webapp.services import inbox
-from webapp.web import signed_in
-from webapp.web.rendering import render_screen
+from webapp.services import access, inbox, poll_versions
+from webapp.web import polling, signed_in
+from webapp.web.rendering import render_screen, wants_fragment
 
 bp = Blueprint("inbox", __name__)
 
 TEMPLATE = "inbox/inbox.html"
 
 
-def inbox_context(tab: str, cursor: str | None = None, open_view=None) -> dict:  # noqa: ANN001
+def inbox_context(
+    tab: str,
+    cursor: str | None = None,
+    open_view=None,
+    numbers: access.InboxNumbers | None = None,
+) -> dict:
     tab = tab if tab in inbox.TABS else inbox.NEEDS_ATTENTION
     user = signed_in()
-    page = inbox.list_tab(user, tab, cursor, limit=current_app.config["INBOX_PAGE_SIZE"])
+    size = current_app.config["INBOX_PAGE_SIZE"]
+    page = inbox.list_tab(user, tab, cursor, limit=size, numbers=numbers)
     return {
         "tab": tab,
         "page": page,
         # A first page brings the counts along; a later one ("Load more") shows none, but the
         # whole page (a reload with a cursor) does.
-        "counts": page.counts if page.counts is not None else inbox.counts(user),
+        "counts": page.counts if page.counts is not None else inbox.counts(user, numbers),
         "view": open_view,
         "poll_seconds": current_app.config["INBOX_POLL_SECONDS"],
         "cursor": cursor,
@@ -33,7 +39,19 @@ def inbox_context(tab: str, cursor: str | None = None, open_view=None) -> dict: 
 def index():  # noqa: ANN201
     tab = request.args.get("tab", inbox.NEEDS_ATTENTION)
     cursor = request.args.get("cursor")
+    if wants_fragment() and not cursor:
+        return _list_pane(tab)
     context = inbox_context(tab, cursor)
     # "Load more" asks for just the next rows; tab switches and polling for the whole list pane.
     block = "list_rows" if cursor else "list_pane"
     return render_screen(TEMPLATE, block, **context)
+
+
+def _list_pane(tab: str) -> Response:
+    """The list pane, polled: 304 while nothing it shows has changed."""
+    version = poll_versions.inbox_version(signed_in(), polling.context())
+    held = polling.held_tag(version.tag)
+    if held:
+        return polling.not_modified(held)
+    response = render_screen(TEMPLATE, "list_pane", **inbox_context(tab, numbers=version.numbers))
+    return polling.tagged(response, version.tag)

@@ -1,0 +1,251 @@
+"""Polls are free while nothing changed (SPEC 10): the tab fragment and the open conversation's
+refresh carry an ETag, the same poll sent back with it gets 304 with no body, and any change the
+user would see (made by anyone: the contact, another agent, a status report, an admin) brings 200
+with new content and a new ETag."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import delete, func, select
+
+from tests.conftest import csrf_token, login
+from webapp.extensions import db
+from webapp.models import Message, Status, office_memberships, utcnow
+from webapp.plugin_api import StatusUpdate
+from webapp.services import delivery_reports
+
+HTMX = {"HX-Request": "true"}
+TAB = "/inbox?tab=attention"
+CONTACT = "+12025550143"
+
+
+@pytest.fixture
+def sms_receive(app):
+    """A contact's text, through the real `flask sms receive` command."""
+
+    def receive(text: str, from_phone: str = CONTACT, to: str = "+12025550100") -> None:
+        db.session.commit()
+        result = app.test_cli_runner().invoke(
+            args=["sms", "receive", "--from", from_phone, "--to", to, "--text", text]
+        )
+        assert result.exit_code == 0, result.output
+
+    return receive
+
+
+def poll(client, path: str, etag: str | None = None):
+    headers = dict(HTMX, **({"If-None-Match": etag} if etag else {}))
+    return client.get(path, headers=headers)
+
+
+def fresh(client, path: str, etag: str | None = None):
+    """A poll that must bring new content; returns it with its ETag."""
+    response = poll(client, path, etag)
+    assert response.status_code == 200, response.status_code
+    assert response.headers["ETag"] != etag
+    return response.get_data(as_text=True), response.headers["ETag"]
+
+
+def unchanged(client, path: str, etag: str) -> None:
+    response = poll(client, path, etag)
+    assert response.status_code == 304, response.status_code
+    assert response.get_data() == b""
+    assert response.headers["ETag"] == etag
+
+
+def reply(client, conversation_id: int, body: str) -> None:
+    token = csrf_token(client, f"/conversations/{conversation_id}")
+    response = client.post(
+        f"/conversations/{conversation_id}/messages", data={"body": body, "csrf_token": token}
+    )
+    assert response.status_code == 200
+
+
+def conversation_of(contact: str = CONTACT) -> int:
+    from webapp.models import Conversation
+
+    return db.session.scalar(select(Conversation.id).where(Conversation.contact_phone == contact))
+
+
+@pytest.fixture
+def agent(client, setup, sms_receive):
+    """The standard agent, signed in, with one conversation in Needs Attention."""
+    sms_receive("When is the deadline?")
+    login(client, "standard@example.edu")
+    return client
+
+
+def test_an_unchanged_tab_poll_is_a_bodiless_304_that_only_its_user_can_revalidate(agent, app):
+    body, etag = fresh(agent, TAB)
+    assert "When is the deadline?" in body
+    first = poll(agent, TAB)
+    assert first.headers["Cache-Control"] == "no-cache, private"
+    assert {"HX-Request", "Cookie"} <= set(first.vary)
+    assert etag.startswith('W/"')
+
+    unchanged(agent, TAB, etag)
+    not_modified = poll(agent, TAB, etag)
+    assert not_modified.headers["Cache-Control"] == "no-cache, private"
+    assert {"HX-Request", "Cookie"} <= set(not_modified.vary)
+
+    # The other tab is another answer; another user's (or session's) inbox is another tag.
+    assert poll(agent, "/inbox?tab=participating", etag).status_code == 200
+    colleague = app.test_client()
+    login(colleague, "limited@example.edu")  # sees the same conversations
+    assert poll(colleague, TAB, etag).status_code == 200
+    again = app.test_client()
+    login(again, "standard@example.edu")  # the same user, another session (its own CSRF token)
+    assert poll(again, TAB, etag).status_code == 200
+
+
+def test_a_page_load_and_load_more_are_never_conditional(agent):
+    _, etag = fresh(agent, TAB)
+    page = agent.get("/inbox?tab=attention", headers={"If-None-Match": etag})
+    assert page.status_code == 200 and "ETag" not in page.headers
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_a_reply_from_the_contact_changes_the_tab_and_the_thread(agent, sms_receive):
+    conversation = conversation_of()
+    live = f"/conversations/{conversation}/live"
+    _, live_etag = fresh(agent, live)  # opening it reads it: the tab shows that
+    _, tab_etag = fresh(agent, TAB)
+    unchanged(agent, TAB, tab_etag)
+    unchanged(agent, live, live_etag)
+
+    sms_receive("Is it March 1st?")
+    body, _ = fresh(agent, TAB, tab_etag)
+    assert "Is it March 1st?" in body
+    body, _ = fresh(agent, live, live_etag)
+    assert "Is it March 1st?" in body
+
+
+def test_a_new_conversation_and_an_opt_out_change_the_tab(agent, sms_receive):
+    _, etag = fresh(agent, TAB)
+    sms_receive("Hello from someone new", from_phone="+12025550199")
+    body, etag = fresh(agent, TAB, etag)
+    assert "Hello from someone new" in body
+    assert "Opted out" not in body
+
+    conversation = conversation_of()
+    live = f"/conversations/{conversation}/live"
+    _, live_etag = fresh(agent, live)
+    _, etag = fresh(agent, TAB, etag)  # the conversation was read when it opened
+    sms_receive("STOP")
+    body, _ = fresh(agent, TAB, etag)
+    assert "Opted out" in body
+    assert "Opted out" in fresh(agent, live, live_etag)[0]
+
+
+def test_another_agents_reply_changes_my_tab_and_thread(agent, app):
+    conversation = conversation_of()
+    live = f"/conversations/{conversation}/live"
+    _, live_etag = fresh(agent, live)
+    _, tab_etag = fresh(agent, TAB)
+
+    colleague = app.test_client()
+    login(colleague, "admin@example.edu")
+    reply(colleague, conversation, "The deadline is March 1st.")
+
+    body, _ = fresh(agent, TAB, tab_etag)
+    assert "When is the deadline?" not in body  # answered: it left Needs Attention
+    body, _ = fresh(agent, live, live_etag)
+    assert "The deadline is March 1st." in body
+
+
+def test_a_delivery_report_changes_the_thread_and_leaves_the_tab_alone(agent):
+    conversation = conversation_of()
+    reply(agent, conversation, "We will check.")
+    live = f"/conversations/{conversation}/live"
+    body, live_etag = fresh(agent, live)
+    assert "status-sent" in body
+    _, tab_etag = fresh(agent, TAB)
+    sent = db.session.execute(
+        select(Message.id, Message.provider_message_id).where(Message.status == Status.SENT)
+    ).one()
+
+    delivery_reports.record(
+        StatusUpdate(provider_message_id=sent.provider_message_id, status="delivered"), "console"
+    )
+    body, _ = fresh(agent, live, live_etag)
+    assert "status-delivered" in body
+    unchanged(agent, TAB, tab_etag)  # the list shows no delivery status
+
+
+def test_reading_changes_the_readers_tab_only(agent, app):
+    colleague = app.test_client()
+    login(colleague, "limited@example.edu")
+    mine, my_etag = fresh(agent, TAB)
+    _, their_etag = fresh(colleague, TAB)
+    assert "is-unread" in mine
+
+    assert agent.get(f"/conversations/{conversation_of()}", headers=HTMX).status_code == 200
+    mine, _ = fresh(agent, TAB, my_etag)
+    assert "is-unread" not in mine
+    unchanged(colleague, TAB, their_etag)
+
+
+def test_leaving_the_office_changes_the_tab_and_hides_the_thread(agent, setup):
+    conversation = conversation_of()
+    live = f"/conversations/{conversation}/live"
+    _, live_etag = fresh(agent, live)
+    body, etag = fresh(agent, TAB)
+    assert "When is the deadline?" in body
+
+    agent_id = setup["users"]["standard"].id
+    db.session.execute(delete(office_memberships).where(office_memberships.c.user_id == agent_id))
+    db.session.commit()
+    body, _ = fresh(agent, TAB, etag)
+    assert "When is the deadline?" not in body
+    assert poll(agent, live, live_etag).status_code == 404
+
+
+def test_a_queued_message_turns_delayed_without_any_write(agent, monkeypatch):
+    """The thread says "sending is delayed" after a while: its tag holds only until then."""
+    conversation = conversation_of()
+    db.session.add(
+        Message(
+            conversation_id=conversation, direction="outbound", body="Stuck in the queue",
+            author_kind="agent", status=Status.QUEUED.value,
+            created_at=utcnow() - timedelta(seconds=25),
+        )
+    )  # fmt: skip
+    db.session.commit()
+    live = f"/conversations/{conversation}/live"
+    body, etag = fresh(agent, live)
+    assert "sending is delayed" not in body
+    unchanged(agent, live, etag)
+
+    import webapp.services.conversations as conversations_service
+
+    later = utcnow() + timedelta(seconds=10)
+    monkeypatch.setattr(conversations_service, "utcnow", lambda: later)
+    monkeypatch.setattr("webapp.web.polling.time.time", lambda: later.timestamp())
+    body, _ = fresh(agent, live, etag)
+    assert "sending is delayed" in body
+
+
+def test_an_unchanged_poll_reads_one_small_query_besides_the_user(agent):
+    """The 304 is the cheap path: the user's session, and the version; nothing is rendered."""
+    from sqlalchemy import event
+
+    live = f"/conversations/{conversation_of()}/live"
+    _, live_etag = fresh(agent, live)
+    _, etag = fresh(agent, TAB)
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    db.session.commit()
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        unchanged(agent, TAB, etag)
+        unchanged(agent, live, live_etag)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    queries = [s for s in statements if s.split()[0] not in ("BEGIN", "COMMIT")]
+    assert len(queries) == 4 and all(s.startswith("SELECT") for s in queries), queries
+    assert db.session.scalar(select(func.count()).select_from(Message)) == 1  # nothing written

@@ -1,0 +1,70 @@
+"""Conditional polls: a poll whose tag the client already holds gets a bodiless 304.
+
+The tag (a weak ETag: the markup differs in its CSRF tokens' signatures, not in meaning) comes
+from `webapp.services.poll_versions`; a thread that will read differently at a known time
+("sending is delayed") carries that time, and the tag stops matching then. static/js/app.js
+remembers each poll's tag and sends it back in If-None-Match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import datetime
+
+from flask import Response, current_app, request
+
+from webapp.services import sessions
+
+# Revalidated every time, kept by the browser only (never by a shared cache): the answer is one
+# user's, and is only ever reused after the server said 304.
+CACHE_CONTROL = "no-cache, private"
+VARY = ("HX-Request", "Cookie")
+TEMPLATE = "inbox/inbox.html"
+
+
+def _markup_version() -> str:
+    """What the fragments' markup depends on besides the data: their template and settings.
+    The same on every server running the same code, so a tag from one is good at another."""
+    version = current_app.extensions.get("parley.poll_markup")
+    if version is None:
+        env = current_app.jinja_env
+        source, _filename, _uptodate = env.loader.get_source(env, TEMPLATE)
+        settings = (current_app.config["INBOX_POLL_SECONDS"], current_app.config["INBOX_PAGE_SIZE"])
+        version = hashlib.sha256(f"{source}{settings}".encode()).hexdigest()
+        current_app.extensions["parley.poll_markup"] = version
+    return version
+
+
+def context() -> str:
+    """Everything a poll's answer depends on besides the database: the markup, the signed-in
+    session (its forms carry the session's CSRF token) and the URL asked for."""
+    return f"{_markup_version()}|{sessions.current_token() or ''}|{request.full_path}"
+
+
+def held_tag(tag: str) -> str | None:
+    """The request's If-None-Match entry that is still `tag`, or None: the client must get the
+    content. An entry with a time (`tag-1700000000`) matches only until then."""
+    for held in request.if_none_match.as_set(include_weak=True):
+        digest, _, until = held.partition("-")
+        if digest == tag and (not until or (until.isdigit() and time.time() < int(until))):
+            return held
+    return None
+
+
+def _cache_headers(response: Response, etag: str) -> Response:
+    response.set_etag(etag, weak=True)
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.vary.update(VARY)
+    return response
+
+
+def not_modified(held: str) -> Response:
+    """304: what the client shows is current. No body, the same validators."""
+    return _cache_headers(Response(status=304), held)
+
+
+def tagged(response: Response, tag: str, until: datetime | None = None) -> Response:
+    """A poll's fresh answer with its tag (and the time it stops holding, if any)."""
+    etag = f"{tag}-{int(until.timestamp())}" if until is not None else tag
+    return _cache_headers(response, etag)
