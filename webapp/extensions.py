@@ -3,11 +3,10 @@
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
-
-from webapp.csrf import CSRFProtect
 
 # Named constraints keep Alembic's batch migrations on SQLite and PostgreSQL in step.
 NAMING_CONVENTION = {

@@ -23,14 +23,21 @@ failed, and the session it starts in the new tab is a plain first-party one.
 
 from __future__ import annotations
 
-import copy
-import time
 from contextvars import ContextVar
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
-from flask.sessions import SecureCookieSessionInterface
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_login import current_user, login_user, logout_user
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from webapp.db_access import writes
 from webapp.extensions import db
@@ -44,7 +51,7 @@ EMBEDDED = "embedded"  # session key: this session lives in a CRM's iframe
 
 @bp.get("/embed/launch")
 @writes
-def launch():  # noqa: ANN201
+def launch():
     secret = current_app.config.get("EMBED_SECRET", "")
     try:
         result = embedding.verify_launch(request.args.get("token"), secret)
@@ -71,7 +78,7 @@ def launch():  # noqa: ANN201
 
 @bp.get("/embed/check")
 @writes
-def check():  # noqa: ANN201
+def check():
     """Did the session cookie come back? Go on to `next`, or offer the new-tab fallback."""
     try:
         next_path = embedding.safe_next_path(request.args.get("next"))
@@ -114,69 +121,30 @@ def end_session() -> None:
         session[EMBEDDED] = True
 
 
-# At most this many checked session cookies are remembered per process (a few hundred bytes each).
-CHECKED_COOKIES = 1024
+# Set while a response saves its session: whether that session is an embedded one.
 _embedded_cookie: ContextVar[bool] = ContextVar("parley_embedded_cookie", default=False)
 
 
 class EmbedAwareSessionInterface(SecureCookieSessionInterface):
-    """Session cookies: the app's strict defaults (SameSite=Lax, unpartitioned) for plain use;
-    `SameSite=None; Secure; Partitioned` for sessions started by an embedded launch.
+    """Flask's signed-cookie sessions, with the app's strict cookie defaults (SameSite=Lax,
+    unpartitioned) for plain use and `SameSite=None; Secure; Partitioned` for sessions started by an
+    embedded launch.
 
     A third-party iframe only gets its cookie back with SameSite=None (which requires Secure), and
     Partitioned (CHIPS) keeps it working where browsers block unpartitioned third-party cookies: the
     cookie is stored per top-level site, so it is only ever sent inside that CRM.
     """
 
-    def __init__(self) -> None:
-        self._serializer: tuple[tuple, URLSafeTimedSerializer | None] | None = None
-        # Cookie -> (its contents, when it was signed), for cookies checked with the current keys.
-        self._checked: dict[str, tuple[dict, int]] = {}
-
-    def get_signing_serializer(self, app):  # noqa: ANN001, ANN201
-        """Built once for the app's keys, not on every request as Flask does (issue 8): it holds
-        nothing but the keys and settings."""
-        keys = (app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or ()))
-        if self._serializer is None or self._serializer[0] != keys:
-            self._serializer = (keys, super().get_signing_serializer(app))
-            self._checked = {}
-        return self._serializer[1]
-
-    def open_session(self, app, request):  # noqa: ANN001, ANN201
-        """Flask's, except that a cookie whose signature checked out is remembered (issue 8):
-        checking and decoding it took about 70 µs a request, and a browser sends the same cookie
-        until its session changes. A remembered cookie still expires when Flask's would."""
-        serializer = self.get_signing_serializer(app)
-        if serializer is None:
-            return None
-        value = request.cookies.get(self.get_cookie_name(app))
-        if not value:
-            return self.session_class()
-        max_age = int(app.permanent_session_lifetime.total_seconds())
-        checked = self._checked.get(value)
-        if checked is None:
-            try:
-                data, signed_at = serializer.loads(value, max_age=max_age, return_timestamp=True)
-            except BadSignature:
-                return self.session_class()
-            if len(self._checked) >= CHECKED_COOKIES:
-                self._checked.clear()
-            checked = self._checked[value] = (data, int(signed_at.timestamp()))
-        elif int(time.time()) - checked[1] > max_age:
-            return self.session_class()
-        # A copy: the request may change its session, and the cookie's contents stay as signed.
-        return self.session_class(copy.deepcopy(checked[0]))
-
-    def get_cookie_samesite(self, app):  # noqa: ANN001, ANN201
+    def get_cookie_samesite(self, app: Flask) -> str | None:
         return "None" if _embedded_cookie.get() else super().get_cookie_samesite(app)
 
-    def get_cookie_secure(self, app):  # noqa: ANN001, ANN201
+    def get_cookie_secure(self, app: Flask) -> bool:
         return True if _embedded_cookie.get() else super().get_cookie_secure(app)
 
-    def get_cookie_partitioned(self, app):  # noqa: ANN001, ANN201
+    def get_cookie_partitioned(self, app: Flask) -> bool:
         return True if _embedded_cookie.get() else super().get_cookie_partitioned(app)
 
-    def save_session(self, app, session, response) -> None:  # noqa: ANN001
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         marker = _embedded_cookie.set(bool(session.get(EMBEDDED)))
         try:
             super().save_session(app, session, response)
