@@ -153,6 +153,20 @@ def test_an_admin_guessing_another_offices_ids_finds_nothing(client, world, fa):
     assert all_rows() == before
 
 
+def test_under_htmx_a_refusal_is_shown_in_place_of_the_page(client, world, fa):
+    """htmx swaps no 4xx by itself: a refused button would silently do nothing."""
+    login(client, "admin@example.edu")
+    token = csrf_token(client, "/inbox")
+    response = client.post(
+        f"/admin/users/{fa.user}/active", data={"active": "0", "csrf_token": token},
+        headers={"HX-Request": "true"},
+    )  # fmt: skip
+    assert response.status_code == 404
+    assert response.headers["HX-Retarget"] == "#main"
+    assert response.headers["HX-Reselect"] == "#main"
+    assert "Not found" in response.get_data(as_text=True)
+
+
 def test_the_audit_log_filtered_by_another_offices_user_shows_nothing_of_theirs(client, world, fa):
     login(client, "admin@example.edu")
     page = client.get(f"/admin/audit?user={world['other_admin'].id}").get_data(as_text=True)

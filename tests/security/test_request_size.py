@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Response
@@ -98,7 +99,9 @@ def admin_client(client, setup):  # noqa: ANN001, ANN201
 
 def test_the_contact_list_upload_has_its_own_larger_limit(app, admin_client, setup):
     body = _multipart({"name": "Huge"}, 0)  # never read: its declared length is enough
-    response = post_raw(app, "/admin/campaigns/new", body, content_length=MAX_UPLOAD_BYTES + MIB)
+    response = post_raw(
+        app, "/admin/campaigns/new", body, content_length=MAX_UPLOAD_BYTES + MIB, client=admin_client
+    )
     assert response.status_code == 413
     assert "The file is larger than 50 MB" in response.get_data(as_text=True)
     assert count(CampaignImport) == 0
@@ -113,24 +116,49 @@ def test_the_contact_list_upload_has_its_own_larger_limit(app, admin_client, set
 
 def test_an_upload_streamed_past_its_own_limit_is_cut_off(app, admin_client, setup):
     fields = {"name": "Huge", "office_id": str(setup["office"].id)}
-    response = post_raw(app, "/admin/campaigns/new", _multipart(fields, MAX_UPLOAD_BYTES + MIB))
+    body = _multipart(fields, MAX_UPLOAD_BYTES + MIB)
+    response = post_raw(app, "/admin/campaigns/new", body, client=admin_client)
     assert response.status_code == 413
     assert "The file is larger than 50 MB" in response.get_data(as_text=True)
     assert count(CampaignImport) == 0
 
 
+def test_the_uploads_larger_limit_is_for_signed_in_sessions_only(app, client, setup):
+    """Otherwise anyone could make the server read 50 MB: the CSRF check reads the whole form
+    before the login check runs."""
+    body = _multipart({"name": "Huge"}, 2 * MIB)
+    response = post_raw(app, "/admin/campaigns/new", body, content_length=2 * MIB + 4096)
+    assert response.status_code == 413
+    assert "Parley accepts at most 1 MB in one request" in response.get_data(as_text=True)
+
+    # A session that ended (signed out) is no longer one.
+    as_admin(client)
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/inbox")})
+    body = _multipart({"name": "Huge"}, 0)
+    response = post_raw(app, "/admin/campaigns/new", body, content_length=2 * MIB, client=client)
+    assert response.status_code == 413
+    assert "Parley accepts at most 1 MB in one request" in response.get_data(as_text=True)
+
+
 def post_raw(
-    app: Flask, path: str, body: io.BufferedReader, content_length: int | None = None
+    app: Flask,
+    path: str,
+    body: io.BufferedReader,
+    content_length: int | None = None,
+    client: FlaskClient | None = None,
 ) -> Response:
     """POST a multipart body as gunicorn hands it on: without Content-Length (chunked), or with
-    the one given. The test client always declares the body's own, so this goes to the app
-    directly."""
+    the one given, with `client`'s session cookie if given. The test client always declares the
+    body's own, so this goes to the app directly."""
     headers = {"Transfer-Encoding": "chunked"} if content_length is None else {}
     environ = EnvironBuilder(
         path=path, method="POST", content_type=f"multipart/form-data; boundary={BOUNDARY}",
         headers=headers,
     ).get_environ()  # fmt: skip
     environ.pop("CONTENT_LENGTH", None)
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"]) if client else None
+    if cookie is not None:
+        environ["HTTP_COOKIE"] = f"{cookie.key}={cookie.value}"
     environ["wsgi.input"] = body
     if content_length is None:
         environ["wsgi.input_terminated"] = True  # the server ends the stream (werkzeug's test)

@@ -6,7 +6,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from flask import Flask, Response, current_app, redirect, render_template, request, session, url_for
+from flask import Flask, Response, current_app, redirect, request, session, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
@@ -18,10 +18,11 @@ from webapp.models import SignedInUser, User
 from webapp.services import sessions
 from webapp.services.dbutil import run_core
 from webapp.services.phones import format_phone
+from webapp.web.errors import error_page
 from webapp.web.rendering import DedentHtml
 
 # Endpoints anyone may reach; every other route needs a signed-in user.
-PUBLIC_ENDPOINTS = {"auth.login", "static", "health.healthz", "health.readyz"}
+PUBLIC_ENDPOINTS = {"auth.login", "static", "health.healthz"}
 PUBLIC_PREFIXES = ("webhooks.", "embed.")
 
 
@@ -217,5 +218,5 @@ def _default_headers(frame_origins: tuple[str, ...]) -> tuple[tuple[str, str], .
     )
 
 
-def _error_page(status: int, title: str, detail: str) -> tuple[str, int]:
-    return render_template("errors/error.html", status=status, title=title, detail=detail), status
+def _error_page(status: int, title: str, detail: str) -> Response | tuple[str, int, dict[str, str]]:
+    return error_page(status, title, detail)

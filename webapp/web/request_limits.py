@@ -3,17 +3,23 @@
 The check runs before every other request hook, Flask-WTF's CSRF check included (it reads the
 form): a declared Content-Length over the limit is refused at once, and the same limit, set as the
 request's `max_content_length`, cuts off a body that arrives without one (chunked) while it is
-read. A view that takes bigger bodies (the contact-list upload) says so with `@body_limit`.
+read. A view that takes bigger bodies (the contact-list upload) says so with `@body_limit`; only
+a signed-in session gets that larger limit, so nobody can make the server parse it unsigned.
+
+Then a request with a NUL character in a form or query value is refused with 400: PostgreSQL
+cannot store one, and no person types one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Flask, Response, current_app, render_template, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.db_access import View
+from webapp.services import sessions
+from webapp.web.errors import error_page
 
 MIB = 1024 * 1024
 
@@ -35,13 +41,15 @@ def init_app(app: Flask) -> None:
     # One limit for forms too: a url-encoded form is otherwise refused past Flask's own 500 kB.
     app.config["MAX_FORM_MEMORY_SIZE"] = app.config["MAX_REQUEST_BYTES"]
     app.before_request(refuse_oversized_body)
+    app.before_request(refuse_nul_characters)  # after the size check: it reads the form
     app.register_error_handler(RequestEntityTooLarge, too_large)
 
 
 def _limit() -> tuple[int, str]:
     view = current_app.view_functions.get(request.endpoint or "")
     custom = getattr(view, "body_limit", None)
-    if custom is not None:
+    # The signed cookie's session token: no query, and the view still checks who is signed in.
+    if custom is not None and sessions.current_token() is not None:
         return custom
     limit = current_app.config["MAX_REQUEST_BYTES"]
     return limit, (
@@ -58,17 +66,20 @@ def refuse_oversized_body() -> None:
         raise RequestEntityTooLarge()
 
 
+NUL_MESSAGE = "The request contains a NUL character, which Parley does not accept."
+
+
+def refuse_nul_characters() -> Response | tuple[str, int, dict[str, str]] | None:
+    for values in (request.args, request.form):
+        for key, value in values.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                return error_page(400, "Request not accepted", NUL_MESSAGE + " Nothing was changed.")
+    return None
+
+
 def too_large(_error: RequestEntityTooLarge) -> Response | tuple[str, int, dict[str, str]]:
-    """A page naming the limit; plain text for webhooks (providers log it). htmx shows the page's
-    main part in place of the page's own (static/js/app.js swaps 413s)."""
     _limit_bytes, message = _limit()
-    if request.blueprint == "webhooks":
-        return Response(message, status=413, mimetype="text/plain")
-    page = render_template("errors/error.html", status=413, title="Request too large", detail=message)
-    headers = {}
-    if request.headers.get("HX-Request"):
-        headers = {"HX-Retarget": "#main", "HX-Reswap": "outerHTML", "HX-Reselect": "#main"}
-    return page, 413, headers
+    return error_page(413, "Request too large", message)
 
 
 def describe_size(size: int) -> str:

@@ -1,0 +1,72 @@
+"""A NUL character in any form or query value (or name) is refused with 400 and a message, before
+any view runs: PostgreSQL cannot store one (psycopg refuses the string), and no person types one.
+The request changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+
+from tests.conftest import csrf_token, login
+from tests.fake_plivo import v3_headers
+from tests.plivo import conftest as plivo_fixtures
+from tests.plivo.conftest import CONTACT, PLIVO_NUMBER
+from webapp.extensions import db
+from webapp.models import LoginFailure, Message
+
+# Plivo enabled, for a signed webhook.
+app = plivo_fixtures.app
+fake_plivo = plivo_fixtures.fake_plivo
+plivo_number = plivo_fixtures.plivo_number
+
+REFUSED = "The request contains a NUL character, which Parley does not accept."
+
+
+def count(model) -> int:  # noqa: ANN001
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_a_login_with_a_nul_is_refused_and_not_counted(client, setup):
+    data = {"csrf_token": csrf_token(client), "email": "a\x00b@example.edu", "password": "x"}
+    response = client.post("/login", data=data)
+    assert response.status_code == 400
+    assert REFUSED in response.get_data(as_text=True)
+    assert count(LoginFailure) == 0
+
+
+def test_a_compose_form_with_a_nul_sends_nothing(client, setup):
+    login(client, "standard@example.edu")
+    token = csrf_token(client, "/texts/new")
+    form = {"number_id": setup["number"].id, "to": "2025550143", "body": "Hi\x00", "csrf_token": token}
+    response = client.post("/texts/new", data=form)
+    assert response.status_code == 400
+    assert REFUSED in response.get_data(as_text=True)
+    assert count(Message) == 0
+
+    # In a field's name too; under htmx the page says it in place of the form.
+    form = {"number_id": setup["number"].id, "to": "2025550143", "body": "Hi", "csrf_token": token}
+    response = client.post("/texts/new", data={**form, "x\x00": "1"}, headers={"HX-Request": "true"})
+    assert response.status_code == 400
+    assert response.headers["HX-Retarget"] == "#main"
+    assert count(Message) == 0
+
+
+def test_a_query_string_with_a_nul_is_refused(client, setup):
+    login(client, "standard@example.edu")
+    response = client.get("/contacts/search?q=Pat%00Doe")
+    assert response.status_code == 400
+    assert REFUSED in response.get_data(as_text=True)
+
+
+def test_a_signed_webhook_with_a_nul_gets_plain_text_and_stores_nothing(client, plivo_number):
+    path = "/webhooks/plivo/inbound"
+    form = {
+        "From": CONTACT[1:], "To": PLIVO_NUMBER[1:], "Type": "sms",
+        "MessageUUID": str(uuid.uuid4()), "Text": "Hello\x00",
+    }  # fmt: skip
+    response = client.post(path, data=form, headers=v3_headers("https://parley.example.edu" + path, form))
+    assert response.status_code == 400
+    assert response.mimetype == "text/plain"
+    assert REFUSED in response.get_data(as_text=True)
+    assert count(Message) == 0
