@@ -22,7 +22,7 @@ from webapp.web.errors import error_page
 from webapp.web.rendering import DedentHtml
 
 # Endpoints anyone may reach; every other route needs a signed-in user.
-PUBLIC_ENDPOINTS = {"auth.login", "static", "health.healthz"}
+PUBLIC_ENDPOINTS = {"auth.login", "static", "health.healthz", "health.readyz"}
 PUBLIC_PREFIXES = ("webhooks.", "embed.")
 
 

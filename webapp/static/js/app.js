@@ -198,6 +198,25 @@
     }
   });
 
+  /* ---- Conditional polls ----
+     A poll sends back the ETag of what it shows (If-None-Match); while nothing changed the server
+     answers 304 with no body, and htmx swaps nothing (base.html's responseHandling). Only an
+     element refreshing itself sends it: a tab click must get its content whatever the tag. */
+  var pollTags = {};
+  function isPoll(elt) { return elt.id === "list-pane" || elt.id === "conversation-live"; }
+  document.addEventListener("htmx:configRequest", function (event) {
+    var tag = pollTags[event.detail.path];
+    if (event.detail.verb === "get" && tag && isPoll(event.detail.elt)) {
+      event.detail.headers["If-None-Match"] = tag;
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail.xhr, config = event.detail.requestConfig;
+    if (!xhr || !config || config.verb !== "get" || xhr.status === 304) { return; }
+    var tag = xhr.status === 200 ? xhr.getResponseHeader("ETag") : null;
+    if (tag) { pollTags[config.path] = tag; } else { delete pollTags[config.path]; }
+  });
+
   function refresh(root) {
     initCounters(root);
     localiseTimes(root);
