@@ -14,9 +14,9 @@ from sqlalchemy import insert
 
 from tests.conftest import login
 from tests.test_web_flow import compose, reply_from_contact
-from webapp.db_access import WriteInReadOnlyRequest
 from webapp.extensions import db
 from webapp.models import Office
+from webapp.transactions import WriteInReadOnlyRequest
 
 
 def unread_dot(client, location: str) -> bool:

@@ -9,7 +9,6 @@ from flask import g
 from sqlalchemy import and_, bindparam, exists, or_, select, union
 from sqlalchemy.orm import joinedload
 
-from webapp.db_access import read_only_request
 from webapp.extensions import db
 from webapp.models import (
     Backing,
@@ -21,7 +20,7 @@ from webapp.models import (
     number_inboxes,
     office_memberships,
 )
-from webapp.services.dbutil import run_core
+from webapp.transactions import read_only_request
 
 
 class AccessDenied(Exception):
@@ -107,7 +106,7 @@ def inbox_numbers(user: User) -> InboxNumbers:
     """The numbers behind the user's inbox (one query; once per read-only request)."""
     cache = g.setdefault("parley_inbox_numbers", {}) if read_only_request() else {}
     if user.id not in cache:
-        rows = run_core(_inbox_numbers_statement(user.is_admin), {"user_id": user.id})
+        rows = db.session.execute(_inbox_numbers_statement(user.is_admin), {"user_id": user.id})
         rows = rows.all()
         cache[user.id] = InboxNumbers(
             visible=tuple(number_id for number_id, _, _ in rows),

@@ -36,7 +36,6 @@ from webapp.models import (
 from webapp.services.dbutil import (
     dialect_insert,
     insert_ignoring_conflict,
-    run_core,
     upsert,
     written_limit,
 )
@@ -164,7 +163,7 @@ def record_activity(
         "agent_id": agent_id,
     }
     db.session.flush()  # pending ORM changes go first, as the ORM's own statements would
-    return Activity(*run_core(statement, params).one())
+    return Activity(*db.session.execute(statement, params).one())
 
 
 def preview_of(body: str, has_media: bool) -> str:
@@ -277,5 +276,5 @@ HISTORY = (
 def history(conversation_id: int) -> list[HistoryEntry]:
     """The conversation's messages, oldest first (the newest HISTORY_LENGTH), with their authors'
     names."""
-    rows = run_core(HISTORY, {"conversation_id": conversation_id})
+    rows = db.session.execute(HISTORY, {"conversation_id": conversation_id})
     return [HistoryEntry(*row) for row in reversed(rows.all())]

@@ -24,7 +24,7 @@ from webapp.models import (
 from webapp.plugin_api import InboundMessage
 from webapp.services import conversations, optouts
 from webapp.services.conversations import NUMBER_REF_COLUMNS, NumberRef
-from webapp.services.dbutil import dialect_insert, run_core
+from webapp.services.dbutil import dialect_insert
 from webapp.services.phones import normalise_provider_phone
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def _insert_message_statement(dialect: str):
             status=Status.RECEIVED.value,
             provider=bindparam("provider"),
             provider_message_id=bindparam("provider_message_id"),
-            attempts=0,  # every column given: no default computed in Python, so run_core runs it directly
+            attempts=0,  # every column given: no default computed in Python
             created_at=bindparam("now"),
             updated_at=bindparam("now"),
         )
@@ -86,7 +86,7 @@ def receive(inbound: InboundMessage, provider: str) -> Received:
 def number_for(inbound: InboundMessage) -> NumberRef:
     """The active reusable number a message was sent to (reads only)."""
     number_phone = normalise_provider_phone(inbound.to_phone)
-    row = run_core(ACTIVE_NUMBER, {"phone": number_phone}).first()
+    row = db.session.execute(ACTIVE_NUMBER, {"phone": number_phone}).first()
     if row is None:
         raise InboundError(f"{number_phone} is not an active reusable number")
     return NumberRef(*row)
@@ -109,7 +109,7 @@ def store(inbound: InboundMessage, provider: str, number: NumberRef) -> Received
         inbound=True,
         raise_attention=intent is None,
     )
-    message_id = run_core(
+    message_id = db.session.execute(
         _insert_message_statement(db.session.get_bind().dialect.name),
         {
             "conversation_id": activity.conversation_id,

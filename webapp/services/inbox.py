@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, case, false, func, or_, select, true, tuple_, union
 
+from webapp.extensions import db
 from webapp.models import (
     Conversation,
     OptOut,
@@ -19,7 +20,7 @@ from webapp.models import (
 )
 from webapp.services import access
 from webapp.services.contacts import display_names
-from webapp.services.dbutil import in_list, run_core, written_limit
+from webapp.services.dbutil import in_list, written_limit
 from webapp.services.phones import format_phone
 
 NEEDS_ATTENTION = "attention"
@@ -140,7 +141,7 @@ def _capped(values) -> dict[str, int]:  # noqa: ANN001
 def counts(user: User, numbers: access.InboxNumbers | None = None) -> dict[str, int]:
     """Conversations in each tab, up to COUNT_CAP (one query)."""
     numbers = numbers or access.inbox_numbers(user)
-    return _capped(run_core(_counts_statement(*_own_counts(numbers)), _params(user, numbers)).one())
+    return _capped(db.session.execute(_counts_statement(*_own_counts(numbers)), _params(user, numbers)).one())
 
 
 def encode_cursor(row: ConversationRow) -> str:
@@ -249,7 +250,7 @@ def list_tab(
     if after is not None:
         params.update(after_at=after[0], after_id=after[1])
     statement = _page_statement(tab, _own_counts(numbers), limit + 1, after is not None)
-    results = run_core(statement, params).all()
+    results = db.session.execute(statement, params).all()
     tab_counts = None
     if after is None:  # an empty tab has no row to carry the counts
         first = results[0] if results else None
@@ -322,7 +323,7 @@ def conversation_view(user: User, conversation_id: int) -> ConversationView:
     from webapp.services.conversations import history
 
     params = {"conversation_id": conversation_id, "user_id": user.id}
-    row = run_core(_conversation_pane_statement(user.is_admin), params).first()
+    row = db.session.execute(_conversation_pane_statement(user.is_admin), params).first()
     if row is None:
         raise access.AccessDenied("conversation not visible")
     phone = row.contact_phone

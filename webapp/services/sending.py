@@ -29,7 +29,6 @@ from webapp.plugin_api import OutboundMessage, SendResult
 from webapp.plugin_api.registry import PluginError
 from webapp.queue import enqueue_send
 from webapp.services import access, conversations
-from webapp.services.dbutil import run_core
 from webapp.services.optouts import OPTED_OUT_ERROR, is_opted_out
 from webapp.services.phones import PhoneError, parse_us_phone
 from webapp.services.segments import MAX_MESSAGE_LENGTH
@@ -114,7 +113,7 @@ def check_text(
     if number_id is not None:
         key = idempotency_key or None
         params = {"number_id": number_id, "user_id": sender.id, "phone": phone, "key": key}
-        checks = run_core(COMPOSE_CHECKS, params).first()
+        checks = db.session.execute(COMPOSE_CHECKS, params).first()
     if checks is None:
         errors["number"] = "Choose a number you have access to."
     try:
@@ -217,7 +216,7 @@ def _by_idempotency_key(key: str | None) -> Queued | None:
     if not key:
         return None
     db.session.flush()  # a message added in this session counts too
-    row = run_core(BY_IDEMPOTENCY_KEY, {"key": key}).first()
+    row = db.session.execute(BY_IDEMPOTENCY_KEY, {"key": key}).first()
     return Queued(*row) if row else None
 
 
@@ -272,7 +271,7 @@ def _queue_outbound(
         "now": now,
     }
     try:
-        message_id = run_core(INSERT_OUTBOUND, params).scalar_one()
+        message_id = db.session.execute(INSERT_OUTBOUND, params).scalar_one()
     except IntegrityError:
         # The same form was submitted twice at once: the other submit made the message.
         db.session.rollback()

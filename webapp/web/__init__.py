@@ -12,12 +12,11 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
 from sqlalchemy import bindparam, select
 
-from webapp.db_access import View, read_first, request_only_reads
 from webapp.extensions import db, login_manager
 from webapp.models import SignedInUser, User
 from webapp.services import sessions
-from webapp.services.dbutil import run_core
 from webapp.services.phones import format_phone
+from webapp.transactions import View, read_first, request_only_reads
 from webapp.web.errors import error_page
 from webapp.web.rendering import DedentHtml
 
@@ -146,7 +145,7 @@ def load_user(user_id: str) -> User | SignedInUser | None:
     params = {"id": int(user_id), "token_hash": sessions.token_hash(token)}
     view = current_app.view_functions.get(request.endpoint or "")
     if request_only_reads() or getattr(view, "plain_user", False):
-        row = run_core(ACTIVE_USER_ROW, params).first()
+        row = db.session.execute(ACTIVE_USER_ROW, params).first()
         return SignedInUser(*row) if row else None
     return db.session.scalar(ACTIVE_USER, params)
 
@@ -164,8 +163,7 @@ def _require_login():  # noqa: ANN202
     endpoint = request.endpoint or ""
     if endpoint in PUBLIC_ENDPOINTS or endpoint.startswith(PUBLIC_PREFIXES):
         return None
-    view = current_app.view_functions.get(endpoint)
-    with read_first(continued=getattr(view, "checks_first", False)):
+    with read_first():
         signed_in = current_user.is_authenticated
     if not signed_in:
         return unauthorized()

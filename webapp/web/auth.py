@@ -8,10 +8,10 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from webapp.db_access import read_first
 from webapp.extensions import db
 from webapp.models import User
 from webapp.services import login_throttle
+from webapp.transactions import read_first
 from webapp.web.embed import end_session, start_session
 
 bp = Blueprint("auth", __name__)

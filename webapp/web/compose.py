@@ -6,9 +6,9 @@ import uuid
 
 from flask import Blueprint, abort, redirect, request, url_for
 
-from webapp.db_access import checks_first, read_first
 from webapp.services import access, sending
 from webapp.services.segments import MAX_MESSAGE_LENGTH
+from webapp.transactions import read_first
 from webapp.web import plain_user, signed_in
 from webapp.web.rendering import redirect_to, render_screen
 
@@ -32,7 +32,6 @@ def _render(numbers, form: dict, errors: dict, status: int = 200):  # noqa: ANN0
 
 @bp.route("/texts/new", methods=["GET", "POST"])
 @plain_user
-@checks_first
 def new():  # noqa: ANN201
     user = signed_in()
     if not user.can_create_texts:

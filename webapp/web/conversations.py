@@ -6,11 +6,11 @@ import uuid
 
 from flask import Blueprint, abort, request
 
-from webapp.db_access import start_writing
 from webapp.extensions import db
 from webapp.models import Conversation
 from webapp.services import access, conversations, inbox, poll_versions, sending
 from webapp.services.segments import MAX_MESSAGE_LENGTH
+from webapp.transactions import start_writing
 from webapp.web import plain_user, polling, signed_in
 from webapp.web.inbox import TEMPLATE, inbox_context
 from webapp.web.rendering import render_screen, wants_fragment

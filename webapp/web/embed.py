@@ -39,10 +39,10 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_login import current_user, login_user, logout_user
 
-from webapp.db_access import writes
 from webapp.extensions import db
 from webapp.models import User
 from webapp.services import embedding, sessions
+from webapp.transactions import writes
 
 bp = Blueprint("embed", __name__)
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from webapp.db_access import View
 from webapp.services import sessions
+from webapp.transactions import View
 from webapp.web.errors import error_page
 
 MIB = 1024 * 1024

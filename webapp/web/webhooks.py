@@ -13,11 +13,11 @@ import logging
 from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.datastructures import Headers
 
-from webapp.db_access import read_first
 from webapp.extensions import csrf
 from webapp.plugin_api import SmsProvider, WebhookRefused, WebhookRequest
 from webapp.services import delivery_reports, inbound, webhook_nonces
 from webapp.services.phones import PhoneError
+from webapp.transactions import read_first
 
 log = logging.getLogger(__name__)
 

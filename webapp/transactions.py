@@ -1,0 +1,181 @@
+"""How requests use database transactions, on SQLite and on PostgreSQL.
+
+A read request is a GET or HEAD whose view is not marked `@writes`. It only reads: a write inside
+one raises `WriteInReadOnlyRequest`, on both databases, in tests too. On SQLite it runs in a
+deferred transaction (`BEGIN`): beside other readers and a writer, on one snapshot of the WAL. On
+PostgreSQL it runs in autocommit (no BEGIN or COMMIT to send), each statement on its own snapshot,
+as READ COMMITTED would give it in a transaction.
+
+Any other request writes, in one transaction per commit. On SQLite that transaction starts with
+`BEGIN IMMEDIATE`: it takes the write lock before its first read, so a read never has to turn into
+a write (which fails with "database is locked" once another writer has committed since the read);
+writers queue for the lock through SQLite's own `busy_timeout`. On PostgreSQL it is a plain
+READ COMMITTED transaction.
+
+Reads that a write request does before its writes (the signed-in user, a login's lookup before
+the password is hashed, a compose's checks) go in a `read_first()` block, a read transaction of
+its own: the write lock is held for the writes alone. A read request that turns out to write
+(opening a conversation that has a new reply marks it read) calls `start_writing()` first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, TypeVar
+
+import flask_sqlalchemy.session
+from flask import Flask, current_app, g, has_request_context, request
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import DBAPIError
+
+from webapp.sqlite_checkpoints import FALLBACK_PAGES, Checkpointer
+
+log = logging.getLogger(__name__)
+View = TypeVar("View", bound=Callable)
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+BUSY_TIMEOUT_MS = 5000  # SQLite: how long a statement waits for a lock before "database is locked"
+
+
+class WriteInReadOnlyRequest(RuntimeError):
+    pass
+
+
+def writes(view: View) -> View:
+    """Mark a GET view that writes (an embedded launch): its transaction may write."""
+    view.writes_on_get = True  # type: ignore[attr-defined]
+    return view
+
+
+def request_only_reads() -> bool:
+    """Is the whole request read-only: a GET or HEAD whose view does not write?"""
+    if request.method not in SAFE_METHODS or g.get("parley_writing"):
+        return False
+    view = current_app.view_functions.get(request.endpoint or "")
+    return not getattr(view, "writes_on_get", False)
+
+
+def read_only_request() -> bool:
+    """Does the current transaction only read (a read request, or a `read_first` block)?"""
+    if not has_request_context():
+        return False
+    return bool(g.get("parley_reading")) or request_only_reads()
+
+
+@contextmanager
+def read_first() -> Iterator[None]:
+    """Reads before a request's writes, in a read transaction ended at the block's end; what they
+    loaded stays loaded. In a read request, or once a write transaction has begun, it changes
+    nothing."""
+    session = _session()
+    if request_only_reads() or session.in_transaction():
+        yield
+        return
+    g.parley_reading = True
+    try:
+        yield
+    finally:
+        g.parley_reading = False
+    # Ended without expiring what it loaded: reloaded, it would be read again under the write lock.
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
+def start_writing() -> None:
+    """In a read request that turns out to write: end its read transaction, so that the next
+    statement begins one that may write. What was loaded is reloaded as needed."""
+    _session().commit()
+    g.parley_writing = True
+
+
+class RequestSession(flask_sqlalchemy.session.Session):
+    """`db.session`: on PostgreSQL, a transaction that only reads gets a connection in autocommit
+    (Flask-SQLAlchemy's documented way to customise the session is a subclass)."""
+
+    def get_bind(self, mapper: Any = None, clause: Any = None, bind: Any = None, **kwargs: Any) -> Any:
+        engine = super().get_bind(mapper, clause=clause, bind=bind, **kwargs)
+        if isinstance(engine, Engine) and engine.dialect.name == "postgresql" and read_only_request():
+            return _autocommit(engine)
+        return engine
+
+
+@lru_cache(maxsize=8)
+def _autocommit(engine: Engine) -> Engine:
+    """The engine's twin whose connections run in autocommit (the same pool; the isolation level
+    is restored when a connection goes back to it)."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def init_app(app: Flask, engine: Engine) -> None:
+    """Every transaction knows whether it may write; SQLite's connections are set up for it."""
+    if engine.dialect.name == "sqlite":
+        _set_up_sqlite(app, engine)
+    event.listen(engine, "begin", _begin)
+    event.listen(engine, "before_cursor_execute", _refuse_writes_in_reads)
+    app.teardown_request(_end_read_request)  # before Flask-SQLAlchemy's removal of the session
+
+
+def _end_read_request(error: BaseException | None) -> None:
+    """A read request whose connection is lost as it ends still answers: it changed nothing."""
+    if error is not None or not request_only_reads():
+        return
+    scoped = current_app.extensions["sqlalchemy"].session
+    if not scoped.registry.has():
+        return  # it never used the database
+    try:
+        scoped.close()
+    except DBAPIError:
+        log.warning("could not end a read-only transaction", exc_info=True)
+
+
+def _begin(connection: Any) -> None:
+    read_only = read_only_request()
+    connection.info["read_only"] = read_only
+    if connection.dialect.name == "sqlite":
+        # The driver begins no transaction of its own (isolation_level None): SQLAlchemy's
+        # documented recipe for real SQLite transactions, with the BEGIN chosen here.
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _refuse_writes_in_reads(conn, cursor, statement, parameters, context, executemany) -> None:
+    if conn.info.get("read_only") and statement.lstrip()[:7].upper().startswith(WRITE_VERBS):
+        raise WriteInReadOnlyRequest(
+            f"{request.method} {request.path} wrote to the database; mark its view with @writes"
+        )
+
+
+def _set_up_sqlite(app: Flask, engine: Engine) -> None:
+    """WAL (readers beside a writer), a busy timeout, foreign keys, and no transaction begun by the
+    driver itself; WAL checkpoints in a thread, off the request path (`webapp.sqlite_checkpoints`)."""
+    checkpointer = None
+    path = engine.url.database
+    if app.config["SQLITE_BACKGROUND_CHECKPOINTS"] and path and path != ":memory:":
+        checkpointer = app.extensions["parley.checkpointer"] = Checkpointer(path)
+
+        @event.listens_for(engine, "commit")
+        def on_commit(connection: Any) -> None:
+            if not connection.info.get("read_only"):
+                checkpointer.committed()
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        if checkpointer is not None:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
+        cursor.close()
+
+
+def _session() -> Any:
+    """The request's `db.session` (this module sits below `webapp.extensions`, which imports it)."""
+    return current_app.extensions["sqlalchemy"].session()
