@@ -7,13 +7,16 @@ sign in as them and read Financial Aid's conversations.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests.admin import conftest as admin_fixtures
 from tests.admin.conftest import post
-from tests.conftest import PASSWORD, Factory, login
+from tests.conftest import PASSWORD, Factory, csrf_token, login
 from webapp.extensions import db
 from webapp.models import AuditEvent, User
 from webapp.services import directory
@@ -78,6 +81,8 @@ def test_an_admin_of_one_office_cannot_change_a_user_also_in_another(client, wor
     assert response.status_code == 403
     assert REASON in response.get_data(as_text=True)
     assert state(both.id) == before
+    if htmx:  # shown in place of the page's main part: htmx swaps no 4xx by itself
+        assert response.headers["HX-Retarget"] == "#main"
     # The attacker cannot become Bo: the password they chose does not sign in, Bo's own still does.
     assert not signs_in(client, "both@example.edu", ATTACKER_PASSWORD)
     assert signs_in(client, "both@example.edu", PASSWORD)
@@ -191,3 +196,47 @@ def test_an_office_less_admin_cannot_be_taken_over_but_changes_themself(client, 
     response = post(own, f"/admin/users/{root.id}/password", {"new_password": "roots-new-password"})
     assert response.status_code == 303
     assert signs_in(own, "root@example.edu", "roots-new-password")
+
+
+def test_the_users_list_says_it_shows_people_in_no_office_too(client, world):
+    directory.create_user("new@example.edu", "standard", PASSWORD, name="Nia New")
+    db.session.commit()
+    login(client, "admin@example.edu")
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert "Nia New" in page
+    assert "People in your offices, and people in no office yet." in page
+
+
+def test_a_user_added_to_another_office_meanwhile_is_out_of_reach(app, client, world):
+    """Another admin adds the user to Financial Aid while this admin (Admissions only) sets their
+    password: the change waits for the addition, then sees it and is refused."""
+    user_id = world["users"]["standard"].id
+    offices = {world["office"].id, world["other_office"].id}
+    ada_id = directory.create_user(
+        "ada@example.edu", "admin", PASSWORD, name="Ada All", office_names=["Admissions", "Financial Aid"]
+    ).id
+    db.session.commit()
+    login(client, "admin@example.edu")
+    token = csrf_token(client, "/inbox")
+    adding, before = threading.Event(), state(user_id)
+    db.session.commit()  # the test's own transaction holds no lock meanwhile
+
+    def add_to_financial_aid() -> None:
+        with app.app_context():
+            admin, target = db.session.get(User, ada_id), db.session.get(User, user_id)
+            users.update_user(admin, target, target.name, target.role, offices)
+            db.session.flush()
+            adding.set()
+            time.sleep(0.5)  # this admin's request arrives meanwhile
+            db.session.commit()
+
+    other = threading.Thread(target=add_to_financial_aid)
+    other.start()
+    assert adding.wait(10)
+    response = client.post(
+        f"/admin/users/{user_id}/password", data={"new_password": ATTACKER_PASSWORD, "csrf_token": token}
+    )
+    other.join()
+    assert response.status_code == 403
+    assert "Also a member of Financial Aid" in response.get_data(as_text=True)
+    assert state(user_id)[3] == before[3]  # the password is unchanged

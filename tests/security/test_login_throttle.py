@@ -4,6 +4,8 @@ refuse further attempts (right password included) with 429 until the window has 
 from __future__ import annotations
 
 import re
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -119,11 +121,12 @@ def test_a_throttled_attempt_hashes_no_password(client, setup, monkeypatch):
     assert failures == 10
 
 
-def test_attempts_beyond_the_password_checks_running_at_once_are_refused_at_once(
+def test_attempts_beyond_the_password_checks_running_at_once_are_refused_after_a_short_wait(
     app, client, setup, monkeypatch
 ):
     """A flood from many addresses reaches no limit; its attempts still must not queue up slow
-    password hashes and hold every thread that signed-in agents need."""
+    password hashes and hold every thread that signed-in agents need. (The slot is held here for
+    the whole attempt, longer than an attempt waits for it.)"""
     hashed = []
     monkeypatch.setattr(
         "webapp.models.org.check_password_hash",
@@ -139,6 +142,81 @@ def test_attempts_beyond_the_password_checks_running_at_once_are_refused_at_once
     assert db.session.scalar(select(func.count()).select_from(LoginFailure)) == 0  # not a failure
 
     assert attempt(client, EMAIL, PASSWORD, ip="203.0.113.7").status_code == 302  # slot free again
+
+
+class WatchedSlots(threading.BoundedSemaphore):
+    """The process's password-check slots, telling when an attempt asks for one."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.asked = threading.Event()
+
+    def acquire(self, *args, **kwargs) -> bool:  # noqa: ANN002, ANN003
+        self.asked.set()
+        return super().acquire(*args, **kwargs)
+
+
+def test_two_people_signing_in_at_the_same_instant_both_get_in(app, client, setup):
+    """The second waits for the first one's check (about a hash) instead of being refused."""
+    slots = app.extensions["parley.password_checks"] = WatchedSlots()
+    assert slots.acquire(blocking=False)  # the first person's check, in progress
+    slots.asked.clear()
+
+    def finish_first_check() -> None:
+        slots.asked.wait(5)  # the second person asks for the slot
+        time.sleep(0.05)
+        slots.release()
+
+    first = threading.Thread(target=finish_first_check)
+    first.start()
+    response = attempt(client, EMAIL, PASSWORD)
+    first.join()
+    assert response.status_code == 302
+
+
+def test_ipv6_clients_are_counted_by_their_64_network(client, setup):
+    """One client owns a /64 and could use a new address of it for every attempt."""
+    for n in range(100):
+        login_throttle.record_failure(f"guess{n}@example.edu", f"2001:db8:1:2::{n + 1:x}")
+
+    response = attempt(client, EMAIL, PASSWORD, ip="2001:db8:1:2:ffff::7")
+    assert response.status_code == 429
+    assert "Too many failed sign-ins from your network" in response.get_data(as_text=True)
+
+    assert attempt(client, EMAIL, PASSWORD, ip="2001:db8:1:3::1").status_code == 302
+
+
+def change_password(client, current: str, new: str = "a-new-password-1"):  # noqa: ANN001, ANN201
+    token = csrf_token(client, "/account")
+    data = {"current_password": current, "new_password": new, "csrf_token": token}
+    return client.post("/account/password", data=data)
+
+
+def test_the_current_password_on_the_account_page_is_throttled_like_a_login(client, setup):
+    """A stolen session cannot be used to guess the account's password without limit."""
+    assert attempt(client, EMAIL, PASSWORD).status_code == 302
+    for _ in range(10):
+        assert change_password(client, "wrong-password").status_code == 422
+
+    response = change_password(client, PASSWORD)
+    assert response.status_code == 429
+    assert 14 * 60 < int(response.headers["Retry-After"]) <= 15 * 60
+    assert THROTTLED.search(response.get_data(as_text=True))
+    # The password did not change; the login form is throttled for the email too.
+    assert attempt(client.application.test_client(), EMAIL, PASSWORD).status_code == 429
+    age_failures(timedelta(minutes=16))
+    assert attempt(client.application.test_client(), EMAIL, PASSWORD).status_code == 302
+
+
+def test_a_password_change_waits_for_a_password_check_slot_like_a_login(app, client, setup):
+    assert attempt(client, EMAIL, PASSWORD).status_code == 302
+    with app.test_request_context(), login_throttle.password_check_slot() as held:
+        assert held
+        response = change_password(client, PASSWORD)
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "1"
+    assert "Try again in a few seconds" in response.get_data(as_text=True)
+    assert change_password(client, PASSWORD).status_code == 303
 
 
 def test_the_counts_are_shared_by_every_process(app, client, setup, database_url, tmp_path):

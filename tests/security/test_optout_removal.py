@@ -127,6 +127,30 @@ def test_a_manual_opt_out_needs_an_admin_of_every_office(client, world, make: Fa
     assert not optouts.is_opted_out(CONTACT)
 
 
+def test_an_opt_out_through_two_offices_numbers_is_for_an_admin_of_both(client, through_admissions, make):
+    """STOP through Admissions, then again through Financial Aid: neither office's admin alone may
+    take it away."""
+    text("STOP", through_admissions["other_number"].phone)
+    assert db.session.get(OptOut, CONTACT).number_id is None
+
+    login(client, "admin@example.edu")  # Admissions only: the first number's office
+    before = history()
+    response = post(client, REMOVE, {"reason": "They asked us at the fair"})
+    assert response.status_code == 403
+    assert "only an administrator of every office can remove it" in response.get_data(as_text=True)
+    assert history() == before
+
+    make.user("all-admin@example.edu", "admin", ("Admissions", "Financial Aid"), name="Ada All")
+    client = client.application.test_client()
+    login(client, "all-admin@example.edu")
+    assert post(client, REMOVE, {"reason": "They asked us at the fair"}).status_code == 303
+
+
+def test_a_repeated_stop_through_the_same_number_keeps_its_origin(through_admissions):
+    text("STOP", through_admissions["number"].phone)
+    assert db.session.get(OptOut, CONTACT).number_id == through_admissions["number"].id
+
+
 def test_a_removal_is_audited_with_its_reason(client, through_admissions):
     reason = "Texted us from a new phone, asked to hear about deadlines again"
     login(client, "admin@example.edu")

@@ -7,16 +7,19 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import jwt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from tests.conftest import PASSWORD, IsolatedClient, _empty_tables, csrf_token, login, make_app
 from webapp.extensions import db
+from webapp.models import UserSession
 
 EMBED_SECRET = "crm-launch-secret-" + "0123456789abcdef" * 3
 HTMX = {"HX-Request": "true"}
@@ -238,3 +241,28 @@ def test_the_csrf_token_of_the_anonymous_session_dies_at_login(app, setup):
     assert_signed_in(client)
     assert client.post("/logout", data={"csrf_token": after.group(1)}).status_code == 302
     assert_signed_out(client)
+
+
+def age_sessions(by: timedelta) -> None:
+    """As if every session had begun `by` earlier."""
+    for row in db.session.scalars(select(UserSession)):
+        row.created_at -= by
+    db.session.commit()
+
+
+def test_a_session_ends_when_the_cookie_lifetime_has_passed(app, setup):
+    """However often a copy of its cookie is used, a session signs in for PERMANENT_SESSION_LIFETIME
+    (31 days) at most, and a new sign-in clears away sessions that old."""
+    client = signed_in_as(app, "standard@example.edu")
+    age_sessions(app.permanent_session_lifetime - timedelta(minutes=1))
+    assert_signed_in(client)
+    assert post(client, "/account/sign-out-everywhere").status_code == 303
+
+    age_sessions(timedelta(minutes=2))
+    assert_signed_out(client)
+    response = post(client, "/account/sign-out-everywhere", page="/login")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+    signed_in_as(app, "admin@example.edu")
+    kept = db.session.scalars(select(UserSession.user_id)).all()
+    assert kept == [setup["users"]["admin"].id]

@@ -111,17 +111,18 @@ def test_replayed_inbound_text_is_refused_and_stored_once(client, plivo_number, 
     assert inbound_bodies() == ["Is my application complete?"]
 
 
-def test_a_refused_request_does_not_use_up_its_nonce(client, make, setup):
-    """Sent to a number Parley does not have yet: 404 and nothing kept, so Plivo's retry of it
-    (same signature) lands once the number exists; only after that is it a replay."""
+def test_a_refused_request_uses_up_its_nonce_too(client, make, setup):
+    """Sent to a number Parley does not have yet: 404 and nothing stored but its nonce, so the
+    same signature is refused as a replay afterwards, even once the number exists."""
     form = sms()
     headers = v3_headers(BASE + INBOUND, form)
     assert post(client, INBOUND, form, headers).status_code == 404
 
     make.number(PLIVO_NUMBER, provider="plivo", inboxes=("Admissions",), label="Plivo")
-    assert post(client, INBOUND, form, headers).status_code == 200
-    assert post(client, INBOUND, form, headers).status_code == 403
-    assert len(inbound_bodies()) == 1
+    replay = post(client, INBOUND, form, headers)
+    assert replay.status_code == 403
+    assert REPLAYED in replay.get_data(as_text=True)
+    assert inbound_bodies() == []
 
 
 def test_a_burst_of_one_signed_request_is_accepted_once(app, plivo_number):
@@ -262,3 +263,29 @@ def test_v2_is_accepted_when_allowed_and_its_replay_refused(client, plivo_number
     assert post(client, INBOUND, form, downgraded).status_code == 403
     assert inbound_bodies() == ["Is my application complete?"]
     assert not optouts.is_opted_out(CONTACT)
+
+
+@pytest.mark.parametrize("app_settings", [{"PLIVO_ALLOW_V2_SIGNATURES": True}])
+@pytest.mark.parametrize("refused", ["unknown number", "malformed"])
+def test_with_v2_allowed_a_refused_requests_signature_cannot_carry_another_body(
+    client, plivo_number, app_settings, refused
+):
+    """V2 signs neither the text nor the numbers: a captured refused request, replayed with a body
+    of the attacker's choosing, must not be accepted."""
+    first = sms(to="+12025550999") if refused == "unknown number" else {**sms(), "From": "not a phone"}
+    headers = v2_headers(BASE + INBOUND)
+    assert post(client, INBOUND, first, headers).status_code in (400, 404)
+
+    replay = post(client, INBOUND, sms("STOP"), headers)
+    assert replay.status_code == 403
+    assert REPLAYED in replay.get_data(as_text=True)
+    assert inbound_bodies() == []
+    assert not optouts.is_opted_out(CONTACT)
+
+
+def test_a_refused_status_report_uses_up_its_nonce(client, sent):
+    path = f"{STATUS}?message_id={sent.id}"
+    form = {"MessageUUID": "not-ours", "Status": "bogus", "To": CONTACT[1:]}
+    headers = v3_headers(BASE + path, form)
+    assert post(client, path, form, headers).status_code in (400, 404)
+    assert post(client, path, form, headers).status_code == 403

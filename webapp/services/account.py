@@ -6,10 +6,8 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import Office, User, office_memberships
-from webapp.services import audit, sessions
-from webapp.services.directory import MIN_PASSWORD_LENGTH
-
-MAX_PASSWORD_LENGTH = 200  # as the admin console's rule
+from webapp.services import audit, login_throttle, sessions
+from webapp.services.directory import check_new_password
 
 
 class PasswordRefused(ValueError):
@@ -18,6 +16,15 @@ class PasswordRefused(ValueError):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(errors.values()))
         self.errors = errors
+
+
+class TooManyChecks(Exception):
+    """The current password was not checked (throttled, or too many checks at once), as at login."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_seconds = retry_after_seconds
 
 
 def offices_of(user_id: int) -> list[Office]:
@@ -31,16 +38,27 @@ def offices_of(user_id: int) -> list[Office]:
     )
 
 
-def change_password(user: User, current: str, new: str, keep_token: str | None) -> None:
+def change_password(user: User, current: str, new: str, keep_token: str | None, ip: str) -> None:
     """The user's own password change. It ends their other sessions; the one whose token is
-    `keep_token` (where they changed it) stays signed in. The caller commits."""
+    `keep_token` (where they changed it) stays signed in. The caller commits.
+
+    Checking the current password is a sign-in attempt: it is throttled by the user's email and
+    `ip`, takes a password-check slot, and a wrong one counts as a failure (committed here).
+    Raises TooManyChecks or PasswordRefused, having changed nothing else."""
+    throttled = login_throttle.check(user.email, ip)
+    if throttled:
+        raise TooManyChecks(throttled.message, throttled.retry_after_seconds)
+    with login_throttle.password_check_slot() as may_check:
+        if not may_check:
+            raise TooManyChecks(login_throttle.BUSY_MESSAGE, login_throttle.BUSY_RETRY_AFTER_SECONDS)
+        current_ok = user.check_password(current or "")
     errors: dict[str, str] = {}
-    if not user.check_password(current or ""):
+    if not current_ok:
+        login_throttle.record_failure(user.email, ip)
         errors["current_password"] = "That is not your current password; nothing was changed."
-    if len(new or "") < MIN_PASSWORD_LENGTH:
-        errors["new_password"] = f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
-    elif len(new) > MAX_PASSWORD_LENGTH:
-        errors["new_password"] = f"A password can be at most {MAX_PASSWORD_LENGTH} characters."
+    new_refused = check_new_password(new)
+    if new_refused:
+        errors["new_password"] = new_refused
     if errors:
         raise PasswordRefused(errors)
     user.set_password(new)

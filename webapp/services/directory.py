@@ -12,10 +12,20 @@ from webapp.services.phones import PhoneError, parse_e164
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 200
 
 
 class DirectoryError(ValueError):
     """Bad input for an office, user or number; nothing was changed."""
+
+
+def check_new_password(password: str) -> str | None:
+    """Why a new password is refused (a sentence for its form field), or None when it will do."""
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        return f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"A password can be at most {MAX_PASSWORD_LENGTH} characters."
+    return None
 
 
 def office_by_name(name: str) -> Office:
@@ -58,8 +68,9 @@ def create_user(
         raise DirectoryError(f"{email!r} is not an email address.")
     if role not in {r.value for r in Role}:
         raise DirectoryError(f"Role must be one of admin, standard, limited (not {role!r}).")
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise DirectoryError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    refusal = check_new_password(password)
+    if refusal:
+        raise DirectoryError(refusal)
     if db.session.scalar(select(User.id).where(User.email == email)):
         raise DirectoryError(f"A user with email {email!r} already exists.")
     offices = [office_by_name(office) for office in office_names]

@@ -12,6 +12,7 @@ burst can exceed a limit by the number of attempts in flight; the next one is re
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 from collections.abc import Iterator
@@ -49,21 +50,24 @@ class Throttled:
 
 BUSY_MESSAGE = "Many sign-ins are being checked at this moment. Try again in a few seconds."
 BUSY_RETRY_AFTER_SECONDS = 1
+# How long an attempt waits for a busy slot: about two hashes' time, so people signing in at the
+# same instant are served one after the other while a flood still cannot queue up.
+SLOT_WAIT_SECONDS = 0.3
 
 
 @contextmanager
 def password_check_slot() -> Iterator[bool]:
     """Yields whether this attempt may check a password now. A process runs at most
-    LOGIN_CHECKS_PER_PROCESS checks at once and refuses the others at once instead of queueing
-    them: a queue of slow hashes would hold every thread, and signed-in agents would wait behind it,
-    whatever addresses and emails a flood uses."""
+    LOGIN_CHECKS_PER_PROCESS checks at once; others wait SLOT_WAIT_SECONDS at most, then are
+    refused instead of queueing: a queue of slow hashes would hold every thread, and signed-in
+    agents would wait behind it, whatever addresses and emails a flood uses."""
     slots = current_app.extensions.get("parley.password_checks")
     if slots is None:  # the first login of this process; setdefault keeps one if two race here
         size = current_app.config["LOGIN_CHECKS_PER_PROCESS"]
         slots = current_app.extensions.setdefault(
             "parley.password_checks", threading.BoundedSemaphore(size)
         )
-    acquired = slots.acquire(blocking=False)
+    acquired = slots.acquire(timeout=SLOT_WAIT_SECONDS)
     try:
         yield acquired
     finally:
@@ -79,7 +83,7 @@ def check(email: str, ip: str, now: datetime | None = None) -> Throttled | None:
     email_limit = config["LOGIN_MAX_FAILURES_PER_EMAIL"]
     by_email = _limit_reached(LoginFailure.email, _key(email, EMAIL_LENGTH), email_limit, now - window)
     ip_limit = config["LOGIN_MAX_FAILURES_PER_IP"]
-    by_ip = _limit_reached(LoginFailure.ip, _key(ip, IP_LENGTH), ip_limit, now - window)
+    by_ip = _limit_reached(LoginFailure.ip, _ip_key(ip), ip_limit, now - window)
     ends = [moment for moment in (by_email, by_ip) if moment is not None]
     if not ends:
         return None
@@ -113,7 +117,7 @@ def record_failure(email: str, ip: str, now: datetime | None = None) -> None:
     )
     db.session.execute(delete(LoginFailure).where(LoginFailure.id.in_(expired)))
     db.session.execute(
-        insert(LoginFailure).values(email=_key(email, EMAIL_LENGTH), ip=_key(ip, IP_LENGTH), failed_at=now)
+        insert(LoginFailure).values(email=_key(email, EMAIL_LENGTH), ip=_ip_key(ip), failed_at=now)
     )
     db.session.commit()
 
@@ -128,3 +132,17 @@ def forget_failures(email: str) -> None:
 def _key(value: str, length: int) -> str:
     # The column's width: an overlong email is still counted, never a database error.
     return value[:length]
+
+
+def _ip_key(ip: str) -> str:
+    """An IPv4 client by its address; an IPv6 client by its /64 network, which one client owns
+    (and within which it can pick a new address for every attempt)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return _key(ip, IP_LENGTH)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # an IPv4 client seen through an IPv6 socket
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((int(address), 64), strict=False))
+    return str(address)

@@ -1,8 +1,9 @@
 """Opt-outs: the keyword rules, and the list that every send is checked against.
 
 An opt-out holds for the whole organisation, so taking one away is weighty: only an admin of the
-office whose number it came through may remove it (an admin of every office, for one added by hand),
-and only with a written reason, which the history and the audit log keep.
+office whose number it came through may remove it (an admin of every office, for one added by hand
+or that came through more than one number), and only with a written reason, which the history and
+the audit log keep.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import delete, exists, select, tuple_
+from sqlalchemy import delete, exists, select, tuple_, update
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
@@ -78,7 +79,8 @@ def opt_out(
     """Record an opt-out (in the caller's transaction). True when the phone was not opted out.
 
     `number_id`: the reusable number it came through (its office's admins may remove it); None for
-    one an admin adds by hand."""
+    one an admin adds by hand. A phone already opted out through another number (or by hand) is
+    then opted out organisation-wide: no single office's admins may take it away."""
     added = insert_ignoring_conflict(
         OptOut,
         ["phone"],
@@ -92,6 +94,12 @@ def opt_out(
             OptOutEvent(phone=phone, action="opt_out", source=source, user=user, detail=detail)
         )
         _audit("optout.added", phone, source, user, detail)
+    else:
+        db.session.execute(
+            update(OptOut)
+            .where(OptOut.phone == phone, OptOut.number_id.is_distinct_from(number_id))
+            .values(number_id=None)
+        )
     return added
 
 

@@ -2,8 +2,9 @@
 
 The session cookie is signed but lives in the browser: a copy of it would sign its holder in for as
 long as the cookie is valid. So every signed-in session also carries a random token whose SHA-256
-is a `UserSession` row, and a request is signed in only while that row exists (the user loader in
-webapp/web/__init__.py checks it in the same statement that loads the user). Ending a session
+is a `UserSession` row, and a request is signed in only while that row exists and is younger than
+PERMANENT_SESSION_LIFETIME (the user loader in webapp/web/__init__.py checks it in the same
+statement that loads the user). Ending a session
 deletes its row; the caller commits, with the change that ended it.
 """
 
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
-from flask import session
-from sqlalchemy import bindparam, delete, exists
+from flask import current_app, session
+from sqlalchemy import bindparam, delete, exists, select
 
 from webapp.extensions import db
-from webapp.models import User, UserSession
+from webapp.models import User, UserSession, utcnow
 
 TOKEN_KEY = "_session_token"  # the Flask session's key for this session's token
 
@@ -26,10 +28,23 @@ def token_hash(token: str) -> str:
 
 
 # For the user loader: this request's session is still live for the user being loaded. Its
-# parameter is `token_hash`, the hash of the Flask session's token.
+# parameters are `token_hash`, the hash of the Flask session's token, and `started_after`,
+# `oldest_live()`.
 LIVE_SESSION = exists().where(
-    UserSession.token_hash == bindparam("token_hash"), UserSession.user_id == User.id
+    UserSession.token_hash == bindparam("token_hash"),
+    UserSession.user_id == User.id,
+    UserSession.created_at > bindparam("started_after"),
 )
+
+# Expired rows deleted per session started: bounded work per login, yet more than one, so the
+# table shrinks back after a busy month.
+PRUNE_BATCH = 50
+
+
+def oldest_live() -> datetime:
+    """Sessions started before this no longer sign anyone in: as long as Flask's signed cookie
+    stays valid (PERMANENT_SESSION_LIFETIME), and not a moment longer."""
+    return utcnow() - current_app.permanent_session_lifetime
 
 
 def current_token() -> str | None:
@@ -41,6 +56,13 @@ def current_token() -> str | None:
 def start(user: User, method: str) -> str:
     """Record a new session for `user` ("password", "embed" or "sso") and put its token in the
     Flask session. Call it right after `login_user`."""
+    expired = (
+        select(UserSession.token_hash)
+        .where(UserSession.created_at <= oldest_live())
+        .limit(PRUNE_BATCH)
+        .scalar_subquery()
+    )
+    db.session.execute(delete(UserSession).where(UserSession.token_hash.in_(expired)))
     token = secrets.token_urlsafe(32)
     db.session.add(UserSession(token_hash=token_hash(token), user_id=user.id, method=method))
     session[TOKEN_KEY] = token

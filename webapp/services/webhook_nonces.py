@@ -1,4 +1,4 @@
-"""Signed provider webhooks are accepted once: each signature's nonce is recorded as it is used."""
+"""Signed provider webhooks are answered once: each signature's nonce is recorded as it is used."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ MAX_NONCE_LENGTH = 255  # webhook_nonces.nonce is VARCHAR(255)
 def use(provider: str, nonce: str) -> bool:
     """Record a webhook's nonce in the caller's transaction; False when it was already used.
 
-    Not committed here: the work the request does commits it, so a request refused afterwards
-    (rolled back) leaves no trace and its provider may deliver it again. The primary key decides,
-    not a check first: of two requests with one nonce, in any processes, one gets True.
+    Not committed here: the work the request does commits it, or, for a request refused, the
+    refusal, once its work is rolled back. The primary key decides, not a check first: of two
+    requests with one nonce, in any processes, one gets True.
     """
     if len(nonce) > MAX_NONCE_LENGTH:
         # Still unique and still the same for a replay; only a signer could make one this long.

@@ -142,7 +142,11 @@ def load_user(user_id: str) -> User | SignedInUser | None:
     token = session.get(sessions.TOKEN_KEY)
     if not user_id.isdigit() or not isinstance(token, str):
         return None  # a cookie from before sessions had tokens signs nobody in
-    params = {"id": int(user_id), "token_hash": sessions.token_hash(token)}
+    params = {
+        "id": int(user_id),
+        "token_hash": sessions.token_hash(token),
+        "started_after": sessions.oldest_live(),
+    }
     view = current_app.view_functions.get(request.endpoint or "")
     if request_only_reads() or getattr(view, "plain_user", False):
         row = db.session.execute(ACTIVE_USER_ROW, params).first()

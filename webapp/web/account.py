@@ -6,20 +6,26 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_login import current_user
 
 from webapp.extensions import db
-from webapp.services import account, sessions
+from webapp.services import account, directory, sessions
 from webapp.web import plain_user, signed_in
 
 bp = Blueprint("account", __name__)
 
 
-def _page(status: int = 200, password_errors: dict[str, str] | None = None) -> tuple[str, int]:
+def _page(
+    status: int = 200, password_errors: dict[str, str] | None = None, headers: dict[str, str] | None = None
+) -> tuple[str, int, dict[str, str]]:
     user = signed_in()
-    return render_template(
-        "account/index.html",
-        offices=account.offices_of(user.id),
-        password_errors=password_errors or {},
-        min_password_length=account.MIN_PASSWORD_LENGTH,
-    ), status
+    return (
+        render_template(
+            "account/index.html",
+            offices=account.offices_of(user.id),
+            password_errors=password_errors or {},
+            min_password_length=directory.MIN_PASSWORD_LENGTH,
+        ),
+        status,
+        headers or {},
+    )
 
 
 @bp.get("/account")
@@ -35,10 +41,16 @@ def change_password():  # noqa: ANN201
             request.form.get("current_password", ""),
             request.form.get("new_password", ""),
             keep_token=sessions.current_token(),
+            # Behind a reverse proxy, remote_addr is the client's only with PARLEY_TRUSTED_PROXIES set.
+            ip=request.remote_addr or "",
         )
     except account.PasswordRefused as refused:
         db.session.rollback()
         return _page(422, refused.errors)
+    except account.TooManyChecks as refused:
+        db.session.rollback()
+        retry_after = {"Retry-After": str(refused.retry_after_seconds)}
+        return _page(429, {"current_password": refused.message}, retry_after)
     db.session.commit()
     flash("Password changed. You stay signed in here; every other session has been signed out.")
     return redirect(url_for("account.index"), 303)

@@ -1,9 +1,11 @@
 """Provider webhooks: `/webhooks/<provider>/inbound` and `/webhooks/<provider>/status`.
 
 Public (no session) and exempt from CSRF: the provider plugin's signature check is what protects
-them, and each signed request is accepted once (its nonce is recorded with the work it does), so a
-captured request cannot be played again. Answers are short plain text; a provider retries anything
-but 2xx, and every handler is idempotent, so a retried delivery changes nothing.
+them, and each signed request is answered once (its nonce is recorded with the work it does, or
+on its own when the request is refused), so a captured request cannot be played again, not even
+with another body under a signature that does not cover it (Plivo V2). Answers are short plain
+text; a provider retries anything but 2xx, and every handler is idempotent, so a retried delivery
+changes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.datastructures import Headers
 
-from webapp.extensions import csrf
+from webapp.extensions import csrf, db
 from webapp.plugin_api import SmsProvider, WebhookRefused, WebhookRequest
 from webapp.services import delivery_reports, inbound, webhook_nonces
 from webapp.services.phones import PhoneError
@@ -31,7 +33,7 @@ def inbound_message(provider: str) -> Response:
     try:
         message = plugin.parse_inbound(webhook)
     except ValueError as exc:
-        return _answer(400, f"Malformed inbound message: {exc}")
+        return _refused(provider, plugin, webhook, 400, f"Malformed inbound message: {exc}")
     try:
         with read_first():  # the write lock is taken for storing alone
             number = inbound.number_for(message)
@@ -42,9 +44,9 @@ def inbound_message(provider: str) -> Response:
         # failure then shows in the provider's webhook logs, where whoever pointed the number at
         # Parley will look; the provider's few retries are harmless (nothing is stored).
         log.warning("%s inbound message to an unknown number: %s", provider, exc)
-        return _answer(404, str(exc))
+        return _refused(provider, plugin, webhook, 404, str(exc))
     except PhoneError as exc:
-        return _answer(400, f"Malformed inbound message: {exc}")
+        return _refused(provider, plugin, webhook, 400, f"Malformed inbound message: {exc}")
     return _answer(200, "Duplicate, already stored" if received.duplicate else "Stored")
 
 
@@ -59,9 +61,9 @@ def delivery_report(provider: str) -> Response:
         # Every report we asked for names one of our messages; an unknown one is a
         # misrouted callback. 404 makes that visible in the provider's logs.
         log.warning("%s status report: %s", provider, exc)
-        return _answer(404, str(exc))
+        return _refused(provider, plugin, webhook, 404, str(exc))
     except ValueError as exc:  # a malformed report, or a status Parley does not know
-        return _answer(400, f"Malformed status report: {exc}")
+        return _refused(provider, plugin, webhook, 400, f"Malformed status report: {exc}")
     return _answer(200, f"Message {outcome.message_id} is {outcome.status}")
 
 
@@ -94,6 +96,15 @@ def _use_once(provider: str, plugin: SmsProvider, webhook: WebhookRequest) -> No
     if key is not None and not webhook_nonces.use(provider, key):
         log.warning("refused a replayed %s webhook: %s", provider, request.path)
         abort(_answer(403, "Replayed webhook: this signature was already used"))
+
+
+def _refused(provider: str, plugin: SmsProvider, webhook: WebhookRequest, status: int, text: str) -> Response:
+    """Refuse a verified request, changing nothing but using up its nonce: its signature may not
+    cover the body (Plivo V2), so a second try could carry another one."""
+    db.session.rollback()
+    _use_once(provider, plugin, webhook)
+    db.session.commit()
+    return _answer(status, text)
 
 
 def public_url() -> str:

@@ -4,6 +4,8 @@ those offices own: members, reusable numbers, campaign records. Every change lan
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 
 from webapp.extensions import db
@@ -40,6 +42,16 @@ def my_offices(admin: User) -> list[Office]:
             select(Office).where(Office.id.in_(my_office_ids_query(admin))).order_by(Office.name)
         )
     )
+
+
+def lock_users(user_ids: Iterable[int]) -> None:
+    """Lock these users' rows until the commit. Changing what a user reaches (their offices, the
+    numbers they answer) and changing a user take it first, so another admin's scope check cannot
+    pass on what a concurrent change is about to make untrue (PostgreSQL; SQLite ignores FOR
+    UPDATE and runs one writer at a time anyway)."""
+    ids = sorted(set(user_ids))  # one order for every locker: no deadlock between two of them
+    if ids:
+        db.session.execute(select(User.id).where(User.id.in_(ids)).order_by(User.id).with_for_update())
 
 
 def parse_ids(values: list[str]) -> set[int]:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from webapp.extensions import db
 from webapp.models import Backing, Office, ReusableNumber, User, office_memberships
 from webapp.services import audit
-from webapp.services.admin import FormErrors, NotFound, chosen_offices, my_office_ids_query
+from webapp.services.admin import FormErrors, NotFound, chosen_offices, lock_users, my_office_ids_query
 from webapp.services.phones import PhoneError, format_phone, parse_e164
 
 BACKING_CHOICES = [
@@ -117,6 +117,8 @@ def _settings(
         mine = set(db.session.scalars(my_office_ids_query(admin)))
         agents += [a for a in number.agents if a.id not in candidates]
         inboxes += [o for o in number.inboxes if o.id not in mine]
+    # A new agent reaches the number's office: see lock_users.
+    lock_users({a.id for a in agents} - {a.id for a in (number.agents if number else [])})
     return agents, inboxes
 
 
@@ -198,6 +200,8 @@ def update_number(
     if not changes:
         return False
     previous_office = number.office
+    if office.id != number.office_id:
+        lock_users(agent.id for agent in number.agents)  # they reach the new office: see lock_users
     number.office = office
     number.label = label
     number.description = description

@@ -18,7 +18,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.services import audit, directory
-from webapp.services.admin import FormErrors, NotFound, my_office_ids_query
+from webapp.services.admin import FormErrors, NotFound, lock_users, my_office_ids_query
 
 HELP_TEXT_MAX = 320  # two SMS segments: the automatic answer to HELP/INFO
 
@@ -101,6 +101,7 @@ def create_office(admin: User, name: str, help_text: str = "") -> Office:
         office = directory.create_office(name, help_text=help_text)
     except directory.DirectoryError as exc:  # the same rules; kept for a racing duplicate
         raise FormErrors({"name": str(exc)}) from None
+    lock_users([admin.id])  # joining an office: see lock_users
     db.session.execute(office_memberships.insert().values(user_id=admin.id, office_id=office.id))
     audit.record(admin, "office.created", f"Created office {office.name}", [office])
     return office

@@ -26,7 +26,7 @@ from webapp.services.admin import (
     my_office_ids,
     my_office_ids_query,
 )
-from webapp.services.directory import EMAIL_PATTERN, MIN_PASSWORD_LENGTH
+from webapp.services.directory import EMAIL_PATTERN, check_new_password
 
 ROLE_CHOICES = [(role.value, role.label) for role in Role]
 
@@ -121,6 +121,15 @@ def refusals(admin: User, users: list[User]) -> dict[int, str]:
 
 
 def _check_manageable(admin: User, user: User) -> None:
+    """Lock the user's row, read their offices afresh, then check: an admin adding them to an
+    office meanwhile waits for this change's commit, or this check sees their addition."""
+    db.session.scalar(
+        select(User)
+        .options(selectinload(User.offices))
+        .where(User.id == user.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     reason = refusal(admin, user)
     if reason:
         raise Forbidden(reason)
@@ -142,10 +151,9 @@ def _check_role(role: str, errors: dict[str, str]) -> str:
 
 
 def _check_password(password: str, errors: dict[str, str], field: str = "password") -> str:
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        errors[field] = f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
-    elif len(password) > 200:
-        errors[field] = "A password can be at most 200 characters."
+    refusal = check_new_password(password)
+    if refusal:
+        errors[field] = refusal
     return password
 
 
