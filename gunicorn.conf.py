@@ -6,8 +6,7 @@ Gunicorn reads this file from the directory it starts in; options given on its c
 import gc
 
 
-def post_worker_init(worker) -> None:  # noqa: ANN001, ARG001
+def post_worker_init(worker) -> None:
     """The app's modules, routes and compiled statements live as long as the worker: keep them out
-    of garbage collection. Otherwise every full collection walks all of them again, a pause of tens
-    of milliseconds that a busy worker takes every few hundred requests (issue 8)."""
+    of garbage collection, or every full collection walks all of them again."""
     gc.freeze()

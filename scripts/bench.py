@@ -107,7 +107,7 @@ def main() -> None:
     if db_kind == "sqlite":
 
         @event.listens_for(engine, "connect")
-        def _fast(dbapi_connection, _record):  # noqa: ANN001, ANN202
+        def _fast(dbapi_connection, _record):
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
             dbapi_connection.execute("PRAGMA synchronous=OFF")
 

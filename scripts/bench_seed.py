@@ -137,7 +137,7 @@ def _batches(rows: Iterator[dict]) -> Iterator[list[dict]]:
         yield batch
 
 
-def _load(engine: Engine, table, rows: Iterator[dict]) -> int:  # noqa: ANN001
+def _load(engine: Engine, table, rows: Iterator[dict]) -> int:
     total = 0
     for batch in _batches(rows):
         with engine.begin() as conn:

@@ -114,7 +114,7 @@ def fresh_database(database_url: str, work: Path) -> bench_seed.Seeded:
     engine = create_engine(database_url)
 
     @event.listens_for(engine, "connect")
-    def _wal(dbapi_connection, _record) -> None:  # noqa: ANN001
+    def _wal(dbapi_connection, _record) -> None:
         dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
     seeded = bench_seed.seed(engine, 1_000)
@@ -148,7 +148,7 @@ def poll(agent: requests.Session, base: str, seconds: float) -> list[tuple[float
     return latencies
 
 
-def run_clients(base: str, clients: int, max_attempts: int, spoof: bool, stop, work: Path) -> None:  # noqa: ANN001
+def run_clients(base: str, clients: int, max_attempts: int, spoof: bool, stop, work: Path) -> None:
     """In its own process, so that the clients' work does not delay the agent's measurements."""
     statuses: Counter[str] = Counter()
     lock = threading.Lock()

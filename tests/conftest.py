@@ -91,7 +91,7 @@ class IsolatedClient(FlaskClient):
     The test's own session ends its transaction first, so a request never waits on the test's lock.
     """
 
-    def open(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    def open(self, *args, **kwargs):
         db.session.commit()
         with self.application.app_context():
             return super().open(*args, **kwargs)
@@ -111,7 +111,7 @@ def csrf_token(client: FlaskClient, path: str = "/login") -> str:
     return match.group(1)
 
 
-def login(client: FlaskClient, email: str, password: str = PASSWORD):  # noqa: ANN201
+def login(client: FlaskClient, email: str, password: str = PASSWORD):
     token = csrf_token(client)
     return client.post(
         "/login", data={"email": email, "password": password, "csrf_token": token}
@@ -121,7 +121,7 @@ def login(client: FlaskClient, email: str, password: str = PASSWORD):  # noqa: A
 class Factory:
     """Builds offices, users and numbers through the same services the CLI uses."""
 
-    def office(self, name: str = "Admissions"):  # noqa: ANN201
+    def office(self, name: str = "Admissions"):
         office = directory.create_office(name)
         db.session.commit()
         return office
@@ -181,7 +181,7 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def browser():  # noqa: ANN201
+def browser():
     """The one Debian Chromium of a test run, shared by every browser suite: Playwright's sync API
     allows a single running instance per thread, so a second suite starting its own would fail."""
     from playwright.sync_api import sync_playwright

@@ -61,7 +61,7 @@ class FakePlivo:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 fake._handle(self)
 
             def log_message(self, *args: Any) -> None:

@@ -226,27 +226,27 @@ def test_keywords_in_a_bot_conversation_are_never_answered_by_the_bot(client, bo
 
 
 class RaisingBot(Bot):
-    def reply(self, context, inbound):  # noqa: ANN001, ANN201
+    def reply(self, context, inbound):
         raise RuntimeError("the knowledge service is down")
 
 
 class SlowBot(Bot):
-    def __init__(self, config) -> None:  # noqa: ANN001
+    def __init__(self, config) -> None:
         super().__init__(config)
         self.release = threading.Event()
 
-    def reply(self, context, inbound):  # noqa: ANN001, ANN201
+    def reply(self, context, inbound):
         self.release.wait(10)
         return BotReply(text="Too late to be sent")
 
 
 class WrongTypeBot(Bot):
-    def reply(self, context, inbound):  # noqa: ANN001, ANN201
+    def reply(self, context, inbound):
         return "not a BotReply"
 
 
 class EscalatingBot(Bot):
-    def reply(self, context, inbound):  # noqa: ANN001, ANN201
+    def reply(self, context, inbound):
         return BotReply(escalate=True)
 
 
@@ -310,7 +310,7 @@ def test_no_enabled_bot_escalates(client, bot_setup, app):
 def test_a_failing_queue_escalates_at_once(client, bot_setup, app, monkeypatch):
     tasks = app.extensions["parley.tasks"]
 
-    def broken(message_id):  # noqa: ANN001, ANN202
+    def broken(message_id):
         raise ConnectionError("queue unavailable")
 
     monkeypatch.setitem(app.extensions, "parley.tasks", replace(tasks, answer_with_bot=broken))

@@ -21,7 +21,7 @@ def without_csrf_tokens(html: str) -> str:
     return re.sub(r'(X-CSRFToken": "|name="csrf_token" value=")[^"]+', r"\1", html)
 
 
-def vary(response) -> list[str]:  # noqa: ANN001
+def vary(response) -> list[str]:
     return [part.strip().lower() for part in response.headers.get("Vary", "").split(",")]
 
 

@@ -25,7 +25,7 @@ def import_list(name: str, office: str, csv: bytes, launch: bool = True) -> None
     campaigns.import_campaign(name, office, io.BytesIO(csv), launch=launch)
 
 
-def send(client, number_id: int, to: str, body: str = "Hello") -> str:  # noqa: ANN001
+def send(client, number_id: int, to: str, body: str = "Hello") -> str:
     token = csrf_token(client, "/texts/new")
     response = client.post(
         "/texts/new", data={"csrf_token": token, "number_id": number_id, "to": to, "body": body}
@@ -34,12 +34,12 @@ def send(client, number_id: int, to: str, body: str = "Hello") -> str:  # noqa: 
 
 
 @pytest.fixture
-def contacts(setup):  # noqa: ANN001, ANN201
+def contacts(setup):
     import_list("Fall Open House", "Admissions", CONTACTS_CSV)
     return setup
 
 
-def lookup(client, query: str, param: str = "q", htmx: bool = False) -> str:  # noqa: ANN001
+def lookup(client, query: str, param: str = "q", htmx: bool = False) -> str:
     headers = {"HX-Request": "true"} if htmx else {}
     response = client.get("/contacts/lookup", query_string={param: query}, headers=headers)
     assert response.status_code == 200
@@ -189,7 +189,7 @@ def test_name_search_uses_the_name_indexes(app, contacts):
     engine = db.session.get_bind()
     statements: list[tuple] = []
 
-    def capture(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+    def capture(conn, cursor, statement, parameters, context, executemany):
         statements.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", capture)

@@ -53,13 +53,13 @@ def make_token(secret: str = SECRET, algorithm: str = "HS256", **overrides: obje
     return jwt.encode(claims, secret, algorithm=algorithm)
 
 
-def launch(client, token: str, dest: str | None = None):  # noqa: ANN001, ANN201
+def launch(client, token: str, dest: str | None = None):
     """GET the launch URL; `dest` plays the browser's Sec-Fetch-Dest (iframe, document)."""
     headers = {"Sec-Fetch-Dest": dest} if dest else {}
     return client.get("/embed/launch", query_string={"token": token}, headers=headers)
 
 
-def follow(client, response, limit: int = 5):  # noqa: ANN001, ANN201
+def follow(client, response, limit: int = 5):
     """Follow redirects one by one (the test client's own following drops our isolation)."""
     for _ in range(limit):
         if response.status_code not in (301, 302, 303):
@@ -68,13 +68,13 @@ def follow(client, response, limit: int = 5):  # noqa: ANN001, ANN201
     return response
 
 
-def assert_signed_out(client) -> None:  # noqa: ANN001
+def assert_signed_out(client) -> None:
     response = client.get("/inbox")
     assert response.status_code == 302
     assert "/login" in response.headers["Location"]
 
 
-def session_cookie_header(response) -> str:  # noqa: ANN001
+def session_cookie_header(response) -> str:
     headers = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("session=")]
     assert headers, "no session cookie was set"
     return headers[0]
@@ -225,7 +225,7 @@ def test_used_jti_is_stored_until_expiry_and_expired_ones_are_purged(client, set
 # ---- Refused launches: 403, a reason, and no session ----
 
 
-def _refused(client, token: str, reason: str) -> None:  # noqa: ANN001
+def _refused(client, token: str, reason: str) -> None:
     response = launch(client, token)
     assert response.status_code == 403
     page = response.get_data(as_text=True)
@@ -377,7 +377,7 @@ def test_launch_without_embed_secret_is_refused(database_url, tmp_path, setup):
 # ---- The cookie check and the new-tab fallback ----
 
 
-def _check_url(client) -> str:  # noqa: ANN001
+def _check_url(client) -> str:
     response = launch(client, make_token(next="/inbox?tab=participating"), dest="iframe")
     return response.headers["Location"]
 

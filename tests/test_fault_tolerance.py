@@ -87,7 +87,7 @@ def number(setup, make) -> Line:
     return line
 
 
-def read(query):  # noqa: ANN001, ANN201
+def read(query):
     """Run one short read of what the processes wrote, holding no lock afterwards."""
     with db.engine.connect() as conn:
         return conn.execute(query).all()

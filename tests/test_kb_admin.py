@@ -166,7 +166,7 @@ def test_htmx_add_navigates_with_hx_redirect(client, admin):
 )  # fmt: skip
 def test_bad_entries_are_refused_inline_and_change_nothing(
     client, admin, question, answer, field, error
-):  # noqa: E501
+):
     response = post(client, f"{base(admin)}/entries/new", {"question": question, "answer": answer})
     assert response.status_code == 422
     page = response.get_data(as_text=True)
@@ -301,11 +301,11 @@ def test_idk_setting(client, admin):
         (
             {"idk_action": "message", "idk_message": ""},
             "Enter the message the bot sends when it does not know.",
-        ),  # noqa: E501
+        ),
         (
             {"idk_action": "message", "idk_message": "m" * 1601},
             "The message can be at most 1,600 characters; this one has 1,601.",
-        ),  # noqa: E501
+        ),
         ({"idk_action": "shrug"}, "Choose what happens when the bot does not know"),
         ({}, "Choose what happens when the bot does not know"),
     ],

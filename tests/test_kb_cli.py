@@ -15,7 +15,7 @@ def cli(app, make):
     make.office("Admissions")
     runner = app.test_cli_runner()
 
-    def run(*args: str):  # noqa: ANN202
+    def run(*args: str):
         result = runner.invoke(args=list(args))
         db.session.rollback()  # see what the command committed, nothing else
         return result
@@ -58,11 +58,11 @@ def test_kb_add(cli):
         (
             ["Admissions", "--question", "", "--answer", "Jan 15"],
             "Enter at least one question phrasing or keyword.",
-        ),  # noqa: E501
+        ),
         (
             ["Admissions", "--question", "  \n ", "--answer", "Jan 15"],
             "Enter at least one question phrasing or keyword.",
-        ),  # noqa: E501
+        ),
         (
             ["Admissions", "--question", "deadline", "--answer", ""],
             "Enter the answer the bot sends.",
@@ -74,11 +74,11 @@ def test_kb_add(cli):
         (
             ["Admissions", "--question", "x" * 2000, "--answer", "Jan 15"],
             "Questions can be at most 1,000 characters in all; these have 2,000.",
-        ),  # noqa: E501
+        ),
         (
             ["Admissions", "--question", "deadline", "--answer", "y" * 1601],
             "An answer can be at most 1,600 characters",
-        ),  # noqa: E501
+        ),
         (["Admissions", "--answer", "Jan 15"], "Missing option '--question'"),
         (["Admissions", "--question", "deadline"], "Missing option '--answer'"),
     ],
@@ -111,11 +111,11 @@ def test_kb_idk_message_and_escalate(cli):
         (
             ["Admissions", "--escalate", "--message", "Hi"],
             "Choose either --escalate or --message TEXT, not both.",
-        ),  # noqa: E501
+        ),
         (
             ["Admissions"],
             "Choose what the bot does when it does not know: --escalate or --message TEXT.",
-        ),  # noqa: E501
+        ),
         (["Admissions", "--message", ""], "Enter the message the bot sends when it does not know."),
         (["Admissions", "--message", "z" * 1601], "The message can be at most 1,600 characters"),
         (["Nowhere", "--escalate"], "No office named 'Nowhere'."),

@@ -86,7 +86,7 @@ def test_the_bot_answers_from_its_own_office_only(app, make):
     bot = app.extensions["parley"].bots["kb"]
     assert isinstance(bot, KnowledgeBaseBot)
 
-    def ask(office_id, text):  # noqa: ANN001, ANN202
+    def ask(office_id, text):
         context = BotContext(conversation_id=None, office_id=office_id, contact_phone="")
         return bot.reply(context, InboundMessage(from_phone="", to_phone="", body=text))
 

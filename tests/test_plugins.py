@@ -12,7 +12,7 @@ from webapp.extensions import db
 from webapp.plugin_api.registry import PluginError
 
 
-def install_distribution(tmp_path: Path, monkeypatch, name: str, entry_points: str, modules: dict):  # noqa: ANN001
+def install_distribution(tmp_path: Path, monkeypatch, name: str, entry_points: str, modules: dict):
     """A third-party package on sys.path with its own entry points, as pip would install it."""
     site = tmp_path / "site"
     dist_info = site / f"{name.replace('-', '_')}-0.1.dist-info"  # as pip names it

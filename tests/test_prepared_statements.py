@@ -23,7 +23,7 @@ def test_inbox_requests_leave_their_connection_idle_with_its_statements_prepared
     login(client, "standard@example.edu")
     used = []  # the driver connections the requests ran on
 
-    def noted(dbapi_connection, record, proxy) -> None:  # noqa: ANN001, ARG001
+    def noted(dbapi_connection, record, proxy) -> None:
         used.append(dbapi_connection)
 
     db.session.commit()
@@ -78,7 +78,7 @@ def test_the_inbox_and_a_conversation_write_their_limits_into_the_sql(client, se
     ).headers["HX-Redirect"]
     statements = []
 
-    def noted(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, ARG001
+    def noted(conn, cursor, statement, parameters, context, executemany) -> None:
         statements.append(" ".join(statement.split()))
 
     event.listen(db.engine, "before_cursor_execute", noted)
@@ -102,7 +102,7 @@ def test_a_lookup_by_one_phone_binds_the_phone_itself_and_keeps_its_plans(client
     login(client, "standard@example.edu")
     statements = []
 
-    def noted(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001, ARG001
+    def noted(conn, cursor, statement, parameters, context, executemany) -> None:
         statements.append(" ".join(statement.split()))
 
     db.session.commit()

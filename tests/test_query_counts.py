@@ -154,7 +154,7 @@ def test_compose_runs_a_fixed_handful_of_statements(client, setup, app):
         elif word in ("SELECT", "INSERT", "UPDATE", "DELETE"):
             seen_by_sqlite.append("read" if word == "SELECT" else "write")
 
-    def checked_out(dbapi_connection, record, proxy) -> None:  # noqa: ANN001, ARG001
+    def checked_out(dbapi_connection, record, proxy) -> None:
         if hasattr(dbapi_connection, "set_trace_callback"):
             dbapi_connection.set_trace_callback(trace)
             traced.append(dbapi_connection)

@@ -23,11 +23,11 @@ def explained(client, path: str) -> list[tuple[str, str]]:
     return explained_run(lambda: client.get(path, headers=HTMX).status_code == 200)
 
 
-def explained_run(run) -> list[tuple[str, str]]:  # noqa: ANN001
+def explained_run(run) -> list[tuple[str, str]]:
     """(statement, its plan) for each query `run()` ran; it must return a true value."""
     statements: list[tuple[str, object]] = []
 
-    def capture(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
+    def capture(conn, cursor, statement, parameters, context, executemany):
         if statement.lstrip().upper().startswith("SELECT"):
             statements.append((statement, parameters))
 

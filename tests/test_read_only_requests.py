@@ -102,7 +102,7 @@ def test_reads_and_conversation_actions_load_the_signed_in_user_as_a_plain_row(a
 
     loaded: dict[tuple[str, str], str] = {}
 
-    def note(sender, response, **extra) -> None:  # noqa: ANN001, ANN003, ARG001
+    def note(sender, response, **extra) -> None:
         if current_user.is_authenticated:
             loaded[request.method, request.endpoint] = type(current_user._get_current_object()).__name__
 

@@ -18,7 +18,7 @@ from webapp.services import inbound, inbox, sending
 class ScriptedProvider(SmsProvider):
     """Answers each send with the next scripted result and records what it was asked to send."""
 
-    def __init__(self, config, results=()):  # noqa: ANN001
+    def __init__(self, config, results=()):
         super().__init__(config)
         self.results = list(results)
         self.sent: list[OutboundMessage] = []
@@ -121,7 +121,7 @@ def test_permanent_failure_fails_at_once(setup, provider, held_queue):
 
 
 def test_a_provider_that_raises_loses_nothing(setup, provider, held_queue):
-    def explode(message):  # noqa: ANN001, ANN202
+    def explode(message):
         raise RuntimeError("socket closed")
 
     provider.send = explode
@@ -216,7 +216,7 @@ def test_sweep_finds_messages_left_queued(app, setup, provider, held_queue):
 
 
 def test_queue_down_keeps_the_message_queued(client, setup, provider, app):
-    def queue_down(message_id):  # noqa: ANN001, ANN202
+    def queue_down(message_id):
         raise ConnectionError("Redis is down")
 
     original = app.extensions["parley.tasks"]
@@ -267,7 +267,7 @@ def test_report_that_overtakes_a_failed_send_call_wins(setup, provider, held_que
 
     message = send_text(setup)
 
-    def accepted_then_timed_out(outbound):  # noqa: ANN001, ANN202
+    def accepted_then_timed_out(outbound):
         provider.sent.append(outbound)
         delivery_reports.record(
             StatusUpdate("p-1", "delivered", parley_message_id=outbound.message_id),

@@ -34,7 +34,7 @@ def checkpoint_threads() -> int:
     return sum(thread.name == "sqlite-checkpoints" for thread in threading.enumerate())
 
 
-def test_a_commit_leaves_the_checkpoint_to_the_thread(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_a_commit_leaves_the_checkpoint_to_the_thread(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(sqlite_checkpoints, "GATHER_SECONDS", 0.5)
     database = tmp_path / "parley.db"
     app = make_app(f"sqlite:///{database}", tmp_path, SQLITE_BACKGROUND_CHECKPOINTS=True)
@@ -56,7 +56,7 @@ def test_a_commit_leaves_the_checkpoint_to_the_thread(tmp_path: Path, monkeypatc
         db.engine.dispose()
 
 
-def test_each_process_starts_its_own_thread(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_each_process_starts_its_own_thread(tmp_path: Path, monkeypatch) -> None:
     """A gunicorn worker is a fork of its master: the thread the master started is not in it."""
     database = tmp_path / "parley.db"
     app = make_app(f"sqlite:///{database}", tmp_path, SQLITE_BACKGROUND_CHECKPOINTS=True)

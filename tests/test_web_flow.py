@@ -382,7 +382,7 @@ def test_security_headers(client, setup):
 
 def test_security_headers_keep_what_a_view_set_and_drop_x_frame_options(app, client):
     @app.get("/test-own-headers")
-    def own_headers():  # noqa: ANN202
+    def own_headers():
         return "ok", {"Cache-Control": "private, max-age=60", "X-Frame-Options": "DENY"}
 
     from webapp import web

@@ -19,11 +19,11 @@ log = logging.getLogger(__name__)
 
 class QueueStorage(SqliteStorage):
     """Huey's SQLite storage with the database's durability: WAL and synchronous=NORMAL, so a
-    task costs no fsync of its own (Huey's default syncs every enqueue, a third of a compose).
+    task costs no fsync of its own (Huey's default syncs every enqueue).
     As with the database's own last commits, a power cut (not a crash) can lose the last tasks
     queued; messages stay safe: the sweep re-queues every message still waiting to be sent."""
 
-    def _create_connection(self):  # noqa: ANN202
+    def _create_connection(self):
         conn = super()._create_connection()
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn

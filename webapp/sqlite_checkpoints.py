@@ -3,7 +3,7 @@
 By default SQLite checkpoints inside the COMMIT that takes the write-ahead log past 1,000 pages:
 that request copies the logged pages into the database file and waits for two fsyncs. A compose
 writes about 14 pages, so one write in seventy pays for the others, and on average a write spent
-longer in checkpoints than in its own statements, mostly waiting for the disk (issue 8). SQLite's
+longer in checkpoints than in its own statements, mostly waiting for the disk. SQLite's
 documentation names the alternative used here: automatic checkpoints (nearly) off where requests
 commit, and checkpoints run from a separate thread
 (https://www.sqlite.org/wal.html#application_initiated_checkpoints).

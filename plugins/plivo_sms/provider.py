@@ -76,7 +76,7 @@ class _Client(plivo.RestClient):
         super().__init__(auth_id, auth_token, timeout=timeout)
         self._api_base_uri = api_base_uri
 
-    def create_request(self, method, path=None, data=None, **kwargs):  # noqa: ANN001, ANN003, ANN201
+    def create_request(self, method, path=None, data=None, **kwargs):
         self.base_uri = self._api_base_uri
         return super().create_request(method, path, data, **kwargs)
 

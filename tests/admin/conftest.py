@@ -48,14 +48,14 @@ def world(setup: dict, make: Factory) -> dict:
     }
 
 
-def post(client, path: str, data: dict | None = None, htmx: bool = False, page: str | None = None):  # noqa: ANN001, ANN201
+def post(client, path: str, data: dict | None = None, htmx: bool = False, page: str | None = None):
     """A form post with the session's CSRF token (any page carries it: the inbox by default)."""
     token = csrf_token(client, page or "/inbox")
     headers = {"HX-Request": "true"} if htmx else {}
     return client.post(path, data={"csrf_token": token, **(data or {})}, headers=headers)
 
 
-def as_admin(client, email: str = "admin@example.edu"):  # noqa: ANN001, ANN201
+def as_admin(client, email: str = "admin@example.edu"):
     response = login(client, email)
     assert response.status_code == 302
     return client
@@ -68,7 +68,7 @@ def upload(
     content: bytes,
     filename: str = "contacts.csv",
     htmx: bool = False,
-):  # noqa: ANN001, ANN201, E501
+):
     """Post a contact-list CSV to the upload form, as a browser would (multipart)."""
     token = csrf_token(client, "/inbox")
     data = {
@@ -81,7 +81,7 @@ def upload(
     return client.post("/admin/campaigns/new", data=data, headers=headers, content_type="multipart/form-data")
 
 
-def switch(client, email: str):  # noqa: ANN001, ANN201
+def switch(client, email: str):
     """Log out whoever is signed in on this client, then sign in as `email`."""
     client.post("/logout", data={"csrf_token": csrf_token(client, "/inbox")})
     return login(client, email)

@@ -42,12 +42,12 @@ def counts() -> tuple[int, int, int]:
     )
 
 
-def stored_files(app) -> list[str]:  # noqa: ANN001
+def stored_files(app) -> list[str]:
     folder = Path(app.config["IMPORT_FOLDER"])
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def start(client, world, content: str | bytes, name: str = "Fall Open House", htmx: bool = False):  # noqa: ANN001, ANN201
+def start(client, world, content: str | bytes, name: str = "Fall Open House", htmx: bool = False):
     raw = content.encode() if isinstance(content, str) else content
     return upload(client, name, world["office"].id, raw, htmx=htmx)
 
@@ -61,7 +61,7 @@ def saved_contact(first_name: str) -> CampaignContact:
     )
 
 
-def job_from(response) -> CampaignImport:  # noqa: ANN001
+def job_from(response) -> CampaignImport:
     job_id = int(response.headers.get("Location", response.headers.get("HX-Redirect")).rsplit("/", 1)[1])
     return db.session.get(CampaignImport, job_id)
 
@@ -345,7 +345,7 @@ def test_a_failed_import_leaves_nothing_behind(client, world, monkeypatch):
     login(client, "admin@example.edu")
     job = job_from(start(client, world, GOOD_CSV))
 
-    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(service, "_insert_batch", broken)
@@ -398,7 +398,7 @@ def test_campaign_list_shows_only_the_admins_offices(client, world):
 
 
 def test_queue_down_at_upload_keeps_nothing(client, world, monkeypatch):
-    def down(*args):  # noqa: ANN002, ANN202
+    def down(*args):
         raise ConnectionError("redis is down")
 
     login(client, "admin@example.edu")
@@ -412,7 +412,7 @@ def test_queue_down_at_upload_keeps_nothing(client, world, monkeypatch):
 
 
 def test_queue_down_at_save_undoes_the_draft(client, world, monkeypatch):
-    def down(*args):  # noqa: ANN002, ANN202
+    def down(*args):
         raise ConnectionError("redis is down")
 
     login(client, "admin@example.edu")

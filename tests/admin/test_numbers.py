@@ -18,7 +18,7 @@ from webapp.services.admin import FormErrors, numbers
 ENABLED = ["console"]
 
 
-def add(world, phone="+12025550300", **overrides):  # noqa: ANN001, ANN201
+def add(world, phone="+12025550300", **overrides):
     values = {
         "office_id": world["office"].id,
         "label": "Scholarships",
@@ -33,7 +33,7 @@ def add(world, phone="+12025550300", **overrides):  # noqa: ANN001, ANN201
     return numbers.add_number(world["users"]["admin"], phone, **values)
 
 
-def from_list(client) -> list[str]:  # noqa: ANN001
+def from_list(client) -> list[str]:
     page = client.get("/texts/new").get_data(as_text=True)
     select_html = page.split('id="compose-from"')[1].split("</select>")[0]
     return re.findall(r"<option value=\"\d+\"[^>]*>([^<]+)</option>", select_html)

@@ -125,13 +125,13 @@ def targets(world: dict) -> dict:
     }
 
 
-def _format(value, ids: dict):  # noqa: ANN001, ANN202
+def _format(value, ids: dict):
     if isinstance(value, list):
         return [_format(item, ids) for item in value]
     return value.format(**ids)
 
 
-def _request(client, route: Route, ids: dict):  # noqa: ANN001, ANN202
+def _request(client, route: Route, ids: dict):
     path = route.path.format(**ids)
     if route.method == "GET":
         return client.get(path)

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import World, log_in, sms_receive
 
 
-def expect_one(*locators) -> None:  # noqa: ANN002
+def expect_one(*locators) -> None:
     for locator in locators:
         expect(locator).to_have_count(1)
 

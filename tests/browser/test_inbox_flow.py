@@ -14,7 +14,7 @@ from webapp.services import sending
 CONTACT = "+12025550143"
 
 
-def tab(page: Page, name: str):  # noqa: ANN201
+def tab(page: Page, name: str):
     return page.get_by_role("tablist").get_by_role("tab", name=name)
 
 
@@ -29,11 +29,11 @@ def expect_counts(
     )
 
 
-def conversation_rows(page: Page):  # noqa: ANN201
+def conversation_rows(page: Page):
     return page.get_by_role("tabpanel").get_by_role("link")
 
 
-def thread(page: Page):  # noqa: ANN201
+def thread(page: Page):
     return page.get_by_role("list", name="Conversation history")
 
 

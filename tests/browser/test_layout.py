@@ -12,7 +12,7 @@ from tests.browser.conftest import World, log_in, run_cli, screenshot, sms_recei
 LONG_LINK = "https://apply.example.edu/portal/status?applicant=" + "0123456789abcdef" * 6
 
 
-def fill_inbox(app, world: World, tmp_path: Path) -> None:  # noqa: ANN001
+def fill_inbox(app, world: World, tmp_path: Path) -> None:
     csv = tmp_path / "contacts.csv"
     csv.write_text(
         "first_name,last_name,phone\n"

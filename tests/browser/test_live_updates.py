@@ -17,7 +17,7 @@ def wait_for_poll(page: Page, path: str) -> None:
     page.wait_for_timeout(300)  # the swap and settle follow the response
 
 
-def rows(page: Page):  # noqa: ANN201
+def rows(page: Page):
     return page.get_by_role("tabpanel").get_by_role("link", name=re.compile(r"\(202\) 555"))
 
 

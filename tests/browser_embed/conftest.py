@@ -46,7 +46,7 @@ class CrmServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 query = parse_qs(urlsplit(self.path).query)
                 sub = query.get("sub", ["standard@example.edu"])[0]
                 token = sign_launch(sub, query.get("next", [None])[0])

@@ -29,7 +29,7 @@ SMALL_CONTROLS = """() => {
 
 
 @pytest.fixture
-def crm_data(setup) -> dict:  # noqa: ANN001
+def crm_data(setup) -> dict:
     """A launched campaign naming Maria Garcia. Plain values only: touching a model later would
     open a transaction in the test thread and hold SQLite's lock while the browser works."""
     campaigns.import_campaign("Fall Open House", "Admissions", io.BytesIO(CONTACTS), launch=True)
@@ -40,11 +40,11 @@ def crm_data(setup) -> dict:  # noqa: ANN001
 
 
 class NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    def redirect_request(self, *args, **kwargs):
         return None
 
 
-def crm_page(browser, width: int = 1280, height: int = 900) -> Page:  # noqa: ANN001
+def crm_page(browser, width: int = 1280, height: int = 900) -> Page:
     context = browser.new_context(viewport={"width": width, "height": height})
     return context.new_page()
 
@@ -119,7 +119,7 @@ def test_refused_cookie_offers_parley_in_a_new_tab(
 ):
     page = crm_page(browser)
 
-    def drop_cookie(route):  # noqa: ANN001, ANN202
+    def drop_cookie(route):
         """Play a browser that refuses third-party cookies: the launch's cookie never arrives.
 
         The launch is fetched here (not with route.fetch, whose cookie jar would keep the cookie)
@@ -195,7 +195,7 @@ def test_screens_fit_from_320_px(browser, embed_site: EmbedSite, crm_data, artif
     page.context.close()
 
 
-def check_screen(page: Page, artifacts, width: int, name: str) -> None:  # noqa: ANN001
+def check_screen(page: Page, artifacts, width: int, name: str) -> None:
     page.screenshot(path=str(artifacts / f"embed-{name}-{width}.png"))
     assert page.evaluate(NO_OVERFLOW), f"{name} scrolls sideways at {width} px"
     if width < 768:

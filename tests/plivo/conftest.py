@@ -46,7 +46,7 @@ def app(database_url: str, tmp_path: Path, fake_plivo: FakePlivo) -> Iterator[Fl
 
 
 @pytest.fixture
-def plivo_number(setup: dict, make):  # noqa: ANN001, ANN201
+def plivo_number(setup: dict, make):
     """A Plivo-backed number in the Admissions inbox (beside the setup's console number)."""
     return make.number(
         PLIVO_NUMBER, provider="plivo", inboxes=("Admissions",), label="Admissions Plivo"

@@ -37,7 +37,7 @@ def stored_messages() -> list[Message]:
     return list(db.session.scalars(select(Message).where(Message.direction == "inbound")))
 
 
-def count(model) -> int:  # noqa: ANN001
+def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 

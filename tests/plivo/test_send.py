@@ -15,12 +15,12 @@ from webapp.models import Message
 from webapp.services import sending
 
 
-def send(setup, number, body="Hello from Plivo") -> Message:  # noqa: ANN001
+def send(setup, number, body="Hello from Plivo") -> Message:
     message = sending.create_text(setup["users"]["standard"], number.id, CONTACT, body)
     return db.session.get(Message, message.id, populate_existing=True)
 
 
-def scheduled_retries(app) -> int:  # noqa: ANN001
+def scheduled_retries(app) -> int:
     return app.extensions["parley.huey"].scheduled_count()
 
 

@@ -16,7 +16,7 @@ PATH = "/webhooks/plivo/status"
 
 
 @pytest.fixture
-def sent(setup, plivo_number, fake_plivo) -> Message:  # noqa: ANN001
+def sent(setup, plivo_number, fake_plivo) -> Message:
     """A message Plivo accepted (status "sent", its MessageUUID recorded)."""
     message = sending.create_text(setup["users"]["standard"], plivo_number.id, CONTACT, "Hello")
     message = db.session.get(Message, message.id, populate_existing=True)
@@ -24,7 +24,7 @@ def sent(setup, plivo_number, fake_plivo) -> Message:  # noqa: ANN001
     return message
 
 
-def report(client, message: Message, status: str, error_code: str = "", **kwargs):  # noqa: ANN001, ANN201
+def report(client, message: Message, status: str, error_code: str = "", **kwargs):
     form = {
         "MessageUUID": kwargs.pop("uuid", message.provider_message_id),
         "Status": status,

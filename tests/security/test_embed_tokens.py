@@ -58,7 +58,7 @@ def unsigned(**overrides: object) -> str:
     return ".".join(encoded) + "."
 
 
-def launch(client, launch_token: str, dest: str | None = None):  # noqa: ANN001, ANN201
+def launch(client, launch_token: str, dest: str | None = None):
     headers = {"Sec-Fetch-Dest": dest} if dest else {}
     return client.get("/embed/launch", query_string={"token": launch_token}, headers=headers)
 
@@ -67,7 +67,7 @@ def sessions() -> int:
     return db.session.scalar(select(func.count()).select_from(UserSession))
 
 
-def assert_refused(client, launch_token: str, reason: str) -> None:  # noqa: ANN001
+def assert_refused(client, launch_token: str, reason: str) -> None:
     """403 with the reason on the page, no secret in it, and nobody signed in afterwards."""
     kept = sessions()
     for dest in (None, "iframe", "document"):

@@ -47,7 +47,7 @@ def contacts_csv() -> bytes:
     return out.getvalue().encode()
 
 
-def post(client, path: str, data: dict) -> None:  # noqa: ANN001
+def post(client, path: str, data: dict) -> None:
     response = client.post(path, data={"csrf_token": csrf_token(client, "/inbox"), **data})
     assert response.status_code in (200, 302, 303), (path, response.status_code)
 

@@ -80,7 +80,7 @@ def path_of(app: Flask, rule: Rule) -> str:
         return url_for(rule.endpoint, **values)
 
 
-def send(client: FlaskClient, method: str, path: str, token: str, htmx: bool = False):  # noqa: ANN201
+def send(client: FlaskClient, method: str, path: str, token: str, htmx: bool = False):
     """A request as a browser would send it: a POST carries a valid CSRF token, so whatever refuses
     it is the login or role check, not the token check."""
     headers = {"HX-Request": "true"} if htmx else {}
@@ -89,13 +89,13 @@ def send(client: FlaskClient, method: str, path: str, token: str, htmx: bool = F
     return client.post(path, data={"csrf_token": token}, headers=headers)
 
 
-def frame_ancestors(response) -> list[str]:  # noqa: ANN001
+def frame_ancestors(response) -> list[str]:
     csp = response.headers["Content-Security-Policy"]
     directives = {d.split()[0]: d.split()[1:] for d in (p.strip() for p in csp.split(";")) if d}
     return directives["frame-ancestors"]
 
 
-def assert_security_headers(response, origins: list[str], where: str) -> None:  # noqa: ANN001
+def assert_security_headers(response, origins: list[str], where: str) -> None:
     csp = response.headers.get("Content-Security-Policy", "")
     assert len(response.headers.getlist("Content-Security-Policy")) == 1, where
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp, where

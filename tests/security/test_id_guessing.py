@@ -35,13 +35,13 @@ def fa(world) -> OfficeObjects:
     )  # fmt: skip
 
 
-def request(client, method: str, path: str, data: dict | None = None):  # noqa: ANN001, ANN201
+def request(client, method: str, path: str, data: dict | None = None):
     if method == "GET":
         return client.get(path)
     return client.post(path, data={"csrf_token": csrf_token(client, "/inbox"), **(data or {})})
 
 
-def assert_refused(response, statuses: tuple[int, ...], where: str) -> None:  # noqa: ANN001
+def assert_refused(response, statuses: tuple[int, ...], where: str) -> None:
     body = response.get_data(as_text=True)
     assert response.status_code in statuses, (where, response.status_code)
     for text in FA_TEXTS:

@@ -30,7 +30,7 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-def attempt(client, email: str, password: str, ip: str = "127.0.0.1"):  # noqa: ANN001, ANN201
+def attempt(client, email: str, password: str, ip: str = "127.0.0.1"):
     environ = {"REMOTE_ADDR": ip}
     token = csrf_token(client)
     return client.post(
@@ -40,7 +40,7 @@ def attempt(client, email: str, password: str, ip: str = "127.0.0.1"):  # noqa: 
     )
 
 
-def fail(client, email: str, times: int, ip: str = "127.0.0.1") -> None:  # noqa: ANN001
+def fail(client, email: str, times: int, ip: str = "127.0.0.1") -> None:
     for _ in range(times):
         assert attempt(client, email, "wrong-password", ip).status_code == 401
 
@@ -151,7 +151,7 @@ class WatchedSlots(threading.BoundedSemaphore):
         super().__init__(1)
         self.asked = threading.Event()
 
-    def acquire(self, *args, **kwargs) -> bool:  # noqa: ANN002, ANN003
+    def acquire(self, *args, **kwargs) -> bool:
         self.asked.set()
         return super().acquire(*args, **kwargs)
 
@@ -186,7 +186,7 @@ def test_ipv6_clients_are_counted_by_their_64_network(client, setup):
     assert attempt(client, EMAIL, PASSWORD, ip="2001:db8:1:3::1").status_code == 302
 
 
-def change_password(client, current: str, new: str = "a-new-password-1"):  # noqa: ANN001, ANN201
+def change_password(client, current: str, new: str = "a-new-password-1"):
     token = csrf_token(client, "/account")
     data = {"current_password": current, "new_password": new, "csrf_token": token}
     return client.post("/account/password", data=data)

@@ -23,7 +23,7 @@ plivo_number = plivo_fixtures.plivo_number
 REFUSED = "The request contains a NUL character, which Parley does not accept."
 
 
-def count(model) -> int:  # noqa: ANN001
+def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 

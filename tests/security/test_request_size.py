@@ -34,7 +34,7 @@ MIB = 1024 * 1024
 BOUNDARY = "parley-test-boundary"
 
 
-def count(model) -> int:  # noqa: ANN001
+def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
@@ -93,7 +93,7 @@ def test_an_htmx_request_over_the_limit_gets_the_message_in_the_page(client, set
 
 
 @pytest.fixture
-def admin_client(client, setup):  # noqa: ANN001, ANN201
+def admin_client(client, setup):
     return as_admin(client)
 
 
@@ -179,7 +179,7 @@ class _Stream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # noqa: ANN001
+    def readinto(self, buffer) -> int:
         while not self.pending:
             self.pending = next(self.parts, b"")
             if not self.pending:

@@ -61,7 +61,7 @@ def copy_of_cookie(app: Flask, client: FlaskClient) -> FlaskClient:
     return copy
 
 
-def post(client: FlaskClient, path: str, data: dict | None = None, page: str = "/inbox"):  # noqa: ANN201
+def post(client: FlaskClient, path: str, data: dict | None = None, page: str = "/inbox"):
     return client.post(path, data={"csrf_token": csrf_token(client, page), **(data or {})})
 
 

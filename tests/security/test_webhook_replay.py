@@ -31,7 +31,7 @@ STATUS = "/webhooks/plivo/status"
 REPLAYED = "Replayed webhook: this signature was already used"
 
 
-def plivo_app(database_url: str, instance: Path, fake_plivo: FakePlivo, **overrides) -> Flask:  # noqa: ANN003
+def plivo_app(database_url: str, instance: Path, fake_plivo: FakePlivo, **overrides) -> Flask:
     app = make_app(
         database_url,
         instance,
@@ -59,7 +59,7 @@ def app_settings() -> dict:
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path, fake_plivo: FakePlivo, app_settings: dict):  # noqa: ANN201
+def app(database_url: str, tmp_path: Path, fake_plivo: FakePlivo, app_settings: dict):
     """The suite's `app` with Plivo enabled (pointed at the fake API), plus `app_settings`."""
     app = plivo_app(database_url, tmp_path, fake_plivo, **app_settings)
     with app.app_context():
@@ -70,7 +70,7 @@ def app(database_url: str, tmp_path: Path, fake_plivo: FakePlivo, app_settings: 
 
 
 @pytest.fixture
-def plivo_number(setup, make):  # noqa: ANN001, ANN201
+def plivo_number(setup, make):
     return make.number(PLIVO_NUMBER, provider="plivo", inboxes=("Admissions",), label="Plivo")
 
 
@@ -89,7 +89,7 @@ def inbound_bodies() -> list[str]:
     return list(db.session.scalars(query))
 
 
-def post(client, path: str, form: dict, headers: dict):  # noqa: ANN001, ANN201
+def post(client, path: str, form: dict, headers: dict):
     return client.post(path, data=form, headers=headers)
 
 
@@ -150,7 +150,7 @@ def test_a_burst_of_one_signed_request_is_accepted_once(app, plivo_number):
 
 
 @pytest.fixture
-def sent(setup, plivo_number, fake_plivo) -> Message:  # noqa: ANN001
+def sent(setup, plivo_number, fake_plivo) -> Message:
     """A text Plivo accepted: status "sent", its MessageUUID recorded."""
     message = sending.create_text(setup["users"]["standard"], plivo_number.id, CONTACT, "Hello")
     message = db.session.get(Message, message.id, populate_existing=True)

@@ -112,8 +112,8 @@ class SignedInUser(RoleChecks, UserMixin):
     """The signed-in user as a plain object of its columns, for a request that only reads or a
     view marked `@plain_user` (compose, reply and the other conversation actions).
 
-    Loading an ORM `User` costs about a fifth of a small page; these requests never change the
-    user or link it to new rows, so they need no ORM object. Other requests that write load `User`.
+    These requests never change the user or link it to new rows, so they need no ORM object (and
+    skip loading one). Other requests that write load `User`.
     """
 
     id: int

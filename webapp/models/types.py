@@ -18,23 +18,23 @@ class UTCDateTime(TypeDecorator):
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect):  # noqa: ANN001
+    def process_bind_param(self, value: datetime | None, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given; use an aware UTC datetime")
         return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: datetime | None, dialect):  # noqa: ANN001
+    def process_result_value(self, value: datetime | None, dialect):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
 
-    def result_processor(self, dialect, coltype):  # noqa: ANN001, ANN201
+    def result_processor(self, dialect, coltype):
         if dialect.name != "sqlite":
             return super().result_processor(dialect, coltype)
-        # SQLite keeps the naive UTC time as ISO text: one C call reads it with its zone. Parsing
-        # and then replacing the zone costs nine times as much, for every time of every row read.
+        # SQLite keeps the naive UTC time as ISO text: one C call reads it with its zone, rather
+        # than parsing it and then replacing the zone, for every time of every row read.
         from_text = datetime.fromisoformat
 
         def process(value: str | None) -> datetime | None:

@@ -188,7 +188,7 @@ def _phones_by_name(user: User, query: str, limit: int) -> dict[str, str]:
     return found
 
 
-def _starts_with(column, prefix: str):  # noqa: ANN001, ANN202
+def _starts_with(column, prefix: str):
     """lower(column) starts with `prefix`, in a form each database answers from its index.
 
     PostgreSQL: LIKE 'pre%' on a text_pattern_ops index. SQLite: LIKE cannot use an expression

@@ -92,7 +92,7 @@ def check(email: str, ip: str, now: datetime | None = None) -> Throttled | None:
     return Throttled(by_email=by_email is not None, retry_after_seconds=seconds)
 
 
-def _limit_reached(column, value: str, limit: int, since: datetime) -> datetime | None:  # noqa: ANN001
+def _limit_reached(column, value: str, limit: int, since: datetime) -> datetime | None:
     """When the `limit`-th most recent failure in the window happened, if there are that many: the
     attempts are refused until it, too, is older than the window. One walk of the index, at most
     `limit` entries long."""

@@ -34,8 +34,7 @@ def parse_us_phone(text: str) -> str:
     if len(digits) not in (10, 11):
         raise PhoneError("Enter a 10-digit US phone number, like (202) 555-0143.")
     # Most numbers typed are valid US numbers: checked straight from their last ten digits, without
-    # parsing the text again (a quarter of the cost). Anything else takes the path below, which finds
-    # the error to show.
+    # parsing the text again. Anything else takes the path below, which finds the error to show.
     national = digits[-10:]
     if phonenumbers.is_valid_number_for_region(_us_number(national), "US"):
         return "+1" + national

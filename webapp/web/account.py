@@ -29,12 +29,12 @@ def _page(
 
 
 @bp.get("/account")
-def index():  # noqa: ANN201
+def index():
     return _page()
 
 
 @bp.post("/account/password")
-def change_password():  # noqa: ANN201
+def change_password():
     try:
         account.change_password(
             signed_in(),

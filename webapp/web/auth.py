@@ -34,7 +34,7 @@ def safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():  # noqa: ANN201
+def login():
     # GET first: on a POST nothing may load the user before the reads below (no write lock yet).
     if request.method == "GET" and current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")))
@@ -69,7 +69,7 @@ def login():  # noqa: ANN201
 
 
 @bp.post("/logout")
-def logout():  # noqa: ANN201
+def logout():
     end_session()
     db.session.commit()
     return redirect(url_for("auth.login"))

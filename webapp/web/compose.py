@@ -17,7 +17,7 @@ bp = Blueprint("compose", __name__)
 TEMPLATE = "compose/new.html"
 
 
-def _render(numbers, form: dict, errors: dict, status: int = 200):  # noqa: ANN001, ANN202
+def _render(numbers, form: dict, errors: dict, status: int = 200):
     return render_screen(
         TEMPLATE,
         "compose_form",
@@ -32,7 +32,7 @@ def _render(numbers, form: dict, errors: dict, status: int = 200):  # noqa: ANN0
 
 @bp.route("/texts/new", methods=["GET", "POST"])
 @plain_user
-def new():  # noqa: ANN201
+def new():
     user = signed_in()
     if not user.can_create_texts:
         to = request.args.get("to", "").strip()[:40]

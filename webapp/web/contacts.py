@@ -19,7 +19,7 @@ def _query() -> str:
 
 
 @bp.get("/contacts/lookup")
-def lookup():  # noqa: ANN201
+def lookup():
     search = contacts.search(signed_in(), _query())
     return render_screen(
         "contacts/lookup.html",
@@ -31,7 +31,7 @@ def lookup():  # noqa: ANN201
 
 
 @bp.get("/contacts/search")
-def search():  # noqa: ANN201
+def search():
     """The header search box's dropdown (an htmx partial); without htmx, the lookup page."""
     query = _query()
     if not wants_fragment():

@@ -32,12 +32,12 @@ def _view(conversation_id: int) -> inbox.ConversationView:
         abort(404)
 
 
-def _render(conversation_id: int, **extra):  # noqa: ANN003, ANN202
+def _render(conversation_id: int, **extra):
     """The conversation pane, read after the action that led here."""
     return _render_view(_view(conversation_id), **extra)
 
 
-def _render_view(view: inbox.ConversationView, block: str = "conversation_pane", **extra):  # noqa: ANN003, ANN202
+def _render_view(view: inbox.ConversationView, block: str = "conversation_pane", **extra):
     tab = request.args.get("tab") or (
         inbox.NEEDS_ATTENTION if view.needs_attention else inbox.PARTICIPATING
     )
@@ -67,14 +67,14 @@ def _mark_read(view: inbox.ConversationView) -> None:
 
 
 @bp.get("/conversations/<int:conversation_id>")
-def show(conversation_id: int):  # noqa: ANN201
+def show(conversation_id: int):
     view = _view(conversation_id)
     _mark_read(view)
     return _render_view(view)
 
 
 @bp.get("/conversations/<int:conversation_id>/live")
-def live(conversation_id: int):  # noqa: ANN201
+def live(conversation_id: int):
     """Polled by the open conversation: its header and thread, fresh; 304 while they are."""
     tag = None
     if wants_fragment():
@@ -95,7 +95,7 @@ def live(conversation_id: int):  # noqa: ANN201
 
 @bp.post("/conversations/<int:conversation_id>/messages")
 @plain_user
-def reply(conversation_id: int):  # noqa: ANN201
+def reply(conversation_id: int):
     conversation = _visible(conversation_id)
     body = request.form.get("body", "")
     try:
@@ -116,7 +116,7 @@ def reply(conversation_id: int):  # noqa: ANN201
 
 @bp.post("/conversations/<int:conversation_id>/messages/<int:message_id>/retry")
 @plain_user
-def retry(conversation_id: int, message_id: int):  # noqa: ANN201
+def retry(conversation_id: int, message_id: int):
     conversation = _visible(conversation_id)
     try:
         sending.retry(signed_in(), conversation, message_id)
@@ -131,7 +131,7 @@ def retry(conversation_id: int, message_id: int):  # noqa: ANN201
 
 @bp.post("/conversations/<int:conversation_id>/attention")
 @plain_user
-def clear_attention(conversation_id: int):  # noqa: ANN201
+def clear_attention(conversation_id: int):
     conversation = _visible(conversation_id)
     if conversation.needs_attention:
         conversations.clear_attention(conversation, signed_in())
@@ -141,7 +141,7 @@ def clear_attention(conversation_id: int):  # noqa: ANN201
 
 @bp.post("/conversations/<int:conversation_id>/mode")
 @plain_user
-def switch_mode(conversation_id: int):  # noqa: ANN201
+def switch_mode(conversation_id: int):
     conversation = _visible(conversation_id)
     try:
         conversations.switch_mode(conversation, signed_in())

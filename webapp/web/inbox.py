@@ -36,7 +36,7 @@ def inbox_context(
 
 
 @bp.get("/inbox")
-def index():  # noqa: ANN201
+def index():
     tab = request.args.get("tab", inbox.NEEDS_ATTENTION)
     cursor = request.args.get("cursor")
     if wants_fragment() and not cursor:

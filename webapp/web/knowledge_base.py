@@ -46,7 +46,7 @@ def _fragment_status() -> int:
     return 200 if request.headers.get("HX-Request") else 422
 
 
-def _index(office: Office, block: str = "content", status: int = 200, **extra: object):  # noqa: ANN202
+def _index(office: Office, block: str = "content", status: int = 200, **extra: object):
     context = {
         "office": office,
         "offices": knowledge_base.managed_offices(current_user),
@@ -67,7 +67,7 @@ def _index(office: Office, block: str = "content", status: int = 200, **extra: o
 
 
 @bp.get("")
-def index():  # noqa: ANN201
+def index():
     offices = knowledge_base.managed_offices(current_user)
     if not offices:
         abort(403, "You are not a member of any office, so there is no knowledge base to manage.")
@@ -75,12 +75,12 @@ def index():  # noqa: ANN201
 
 
 @bp.get("/<int:office_id>")
-def office(office_id: int):  # noqa: ANN201
+def office(office_id: int):
     return _index(_office(office_id))
 
 
 @bp.post("/<int:office_id>/try")
-def try_question(office_id: int):  # noqa: ANN201
+def try_question(office_id: int):
     found = _office(office_id)
     text = request.form.get("question", "")
     try:
@@ -94,7 +94,7 @@ def try_question(office_id: int):  # noqa: ANN201
 
 
 @bp.post("/<int:office_id>/idk")
-def save_idk(office_id: int):  # noqa: ANN201
+def save_idk(office_id: int):
     found = _office(office_id)
     form = {
         "action": request.form.get("idk_action", ""),
@@ -119,7 +119,7 @@ def save_idk(office_id: int):  # noqa: ANN201
 
 def _entry_form(
     office: Office, entry: KnowledgeBaseEntry | None, form: dict, errors: dict, status: int = 200
-):  # noqa: ANN202, E501
+):
     return render_screen(
         ENTRY_FORM,
         "entry_form",
@@ -138,7 +138,7 @@ def _submitted() -> dict:
 
 
 @bp.route("/<int:office_id>/entries/new", methods=["GET", "POST"])
-def new_entry(office_id: int):  # noqa: ANN201
+def new_entry(office_id: int):
     found = _office(office_id)
     if request.method == "GET":
         return _entry_form(found, None, {"question": "", "answer": ""}, {})
@@ -154,7 +154,7 @@ def new_entry(office_id: int):  # noqa: ANN201
 
 
 @bp.route("/<int:office_id>/entries/<int:entry_id>/edit", methods=["GET", "POST"])
-def edit_entry(office_id: int, entry_id: int):  # noqa: ANN201
+def edit_entry(office_id: int, entry_id: int):
     found = _office(office_id)
     existing = _entry(found, entry_id)
     if request.method == "GET":
@@ -174,7 +174,7 @@ def edit_entry(office_id: int, entry_id: int):  # noqa: ANN201
 
 
 @bp.post("/<int:office_id>/entries/<int:entry_id>/delete")
-def delete_entry(office_id: int, entry_id: int):  # noqa: ANN201
+def delete_entry(office_id: int, entry_id: int):
     found = _office(office_id)
     knowledge_base.delete_entry(_entry(found, entry_id))
     db.session.commit()

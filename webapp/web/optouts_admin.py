@@ -37,7 +37,7 @@ def _cursor(raw: str | None) -> tuple[datetime, str] | None:
     return (at, phone) if at.tzinfo else None
 
 
-def _render(  # noqa: ANN202
+def _render(
     status: int = 200,
     form_error: str | None = None,
     form_phone: str = "",
@@ -83,12 +83,12 @@ def _render(  # noqa: ANN202
 
 
 @bp.get("/")
-def index():  # noqa: ANN201
+def index():
     return _render()
 
 
 @bp.post("/")
-def add():  # noqa: ANN201
+def add():
     raw = (request.form.get("phone") or "").strip()[:40]
     note = (request.form.get("note") or "").strip()[:200]
     try:
@@ -103,7 +103,7 @@ def add():  # noqa: ANN201
 
 
 @bp.post("/<phone>/remove")
-def remove(phone: str):  # noqa: ANN201
+def remove(phone: str):
     reason = request.form.get("reason") or ""
     try:
         optouts.remove_opt_out(current_user, phone, reason)

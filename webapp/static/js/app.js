@@ -173,7 +173,7 @@
     beforeSwap = null;
   });
 
-  /* ---- Header contact lookup: a dropdown that Escape or a click elsewhere closes (issue 6) ---- */
+  /* ---- Header contact lookup: a dropdown that Escape or a click elsewhere closes ---- */
   function closeLookups(except) {
     document.querySelectorAll("[data-lookup] .lookup-dropdown").forEach(function (results) {
       if (!except || !except.contains(results)) { results.innerHTML = ""; }

@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 
 @bp.before_request
-def require_admin():  # noqa: ANN201
+def require_admin():
     if not current_user.is_authenticated:
         from webapp.web import unauthorized
 

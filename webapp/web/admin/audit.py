@@ -14,7 +14,7 @@ TEMPLATE = "admin/audit.html"
 
 
 @bp.get("/audit")
-def audit_index():  # noqa: ANN201
+def audit_index():
     actor = (request.args.get("user") or "").strip()[:20]
     kind = (request.args.get("kind") or "").strip()[:40]
     before = request.args.get("before", "")

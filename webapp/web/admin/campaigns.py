@@ -26,7 +26,7 @@ def _cursor(name: str) -> int | None:
 
 
 @bp.get("/campaigns")
-def campaigns_index():  # noqa: ANN201
+def campaigns_index():
     return render_screen(
         LIST,
         "admin_content",
@@ -37,7 +37,7 @@ def campaigns_index():  # noqa: ANN201
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
 @body_limit(service.MAX_UPLOAD_BODY_BYTES, service.TOO_LARGE)
-def campaign_new():  # noqa: ANN201
+def campaign_new():
     offices = my_offices(current_user)
     form = {"name": "", "office_id": offices[0].id if len(offices) == 1 else None}
     if request.method == "POST":
@@ -76,12 +76,12 @@ def _preview(job: CampaignImport, status: int = 200, error: str | None = None) -
 
 
 @bp.get("/campaigns/imports/<int:import_id>")
-def campaign_import(import_id: int):  # noqa: ANN201
+def campaign_import(import_id: int):
     return _preview(owned(service.import_for_admin, import_id))
 
 
 @bp.get("/campaigns/imports/<int:import_id>/progress")
-def campaign_import_progress(import_id: int):  # noqa: ANN201
+def campaign_import_progress(import_id: int):
     """Polled while a check or an import runs; when it ends, the page reloads to show the result."""
     job = owned(service.import_for_admin, import_id)
     if not job.in_progress and wants_fragment():
@@ -90,7 +90,7 @@ def campaign_import_progress(import_id: int):  # noqa: ANN201
 
 
 @bp.post("/campaigns/imports/<int:import_id>/save")
-def campaign_import_save(import_id: int):  # noqa: ANN201
+def campaign_import_save(import_id: int):
     job = owned(service.import_for_admin, import_id)
     try:
         campaign_id = service.save_as_draft(current_user, job)
@@ -104,7 +104,7 @@ def campaign_import_save(import_id: int):  # noqa: ANN201
 
 
 @bp.post("/campaigns/imports/<int:import_id>/cancel")
-def campaign_import_cancel(import_id: int):  # noqa: ANN201
+def campaign_import_cancel(import_id: int):
     job = owned(service.import_for_admin, import_id)
     try:
         service.cancel_import(current_user, job)
@@ -136,12 +136,12 @@ def _campaign_page(campaign: Campaign, status: int = 200, error: str | None = No
 
 
 @bp.get("/campaigns/<int:campaign_id>")
-def campaign_detail(campaign_id: int):  # noqa: ANN201
+def campaign_detail(campaign_id: int):
     return _campaign_page(owned(service.campaign_for_admin, campaign_id))
 
 
 @bp.post("/campaigns/<int:campaign_id>/<action>")
-def campaign_action(campaign_id: int, action: str):  # noqa: ANN201
+def campaign_action(campaign_id: int, action: str):
     if action not in ("launch", "archive"):
         abort(404)
     campaign = owned(service.campaign_for_admin, campaign_id)

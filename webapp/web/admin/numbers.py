@@ -45,7 +45,7 @@ def _settings_form(number: ReusableNumber) -> dict:
     }
 
 
-def _detail(number: ReusableNumber, block: str, status: int = 200, **context: object):  # noqa: ANN202
+def _detail(number: ReusableNumber, block: str, status: int = 200, **context: object):
     values = {
         "form": _details_form(number),
         "settings": _settings_form(number),
@@ -57,12 +57,12 @@ def _detail(number: ReusableNumber, block: str, status: int = 200, **context: ob
 
 
 @bp.get("/numbers")
-def numbers_index():  # noqa: ANN201
+def numbers_index():
     return render_screen(LIST, "admin_content", numbers=numbers.list_numbers(current_user))
 
 
 @bp.route("/numbers/new", methods=["GET", "POST"])
-def number_new():  # noqa: ANN201
+def number_new():
     choices = _choices()
     form = {
         "phone": "",
@@ -108,7 +108,7 @@ def number_new():  # noqa: ANN201
 
 
 @bp.route("/numbers/<int:number_id>", methods=["GET", "POST"])
-def number_detail(number_id: int):  # noqa: ANN201
+def number_detail(number_id: int):
     number = owned(numbers.number_for_admin, number_id)
     if request.method == "GET":
         return _detail(number, "details_form")
@@ -137,7 +137,7 @@ def number_detail(number_id: int):  # noqa: ANN201
 
 
 @bp.post("/numbers/<int:number_id>/settings")
-def number_settings(number_id: int):  # noqa: ANN201
+def number_settings(number_id: int):
     number = owned(numbers.number_for_admin, number_id)
     settings = {
         "backing": request.form.get("backing", ""),
@@ -163,7 +163,7 @@ def number_settings(number_id: int):  # noqa: ANN201
 
 
 @bp.post("/numbers/<int:number_id>/active")
-def number_active(number_id: int):  # noqa: ANN201
+def number_active(number_id: int):
     number = owned(numbers.number_for_admin, number_id)
     active = request.form.get("active") == "1"
     changed = numbers.set_active(current_user, number, active)

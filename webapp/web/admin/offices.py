@@ -14,7 +14,7 @@ DETAIL = "admin/office.html"
 
 
 @bp.route("/offices", methods=["GET", "POST"])
-def offices_index():  # noqa: ANN201
+def offices_index():
     form = {"name": "", "help_text": ""}
     if request.method == "POST":
         form = {
@@ -41,7 +41,7 @@ def offices_index():  # noqa: ANN201
 
 
 @bp.route("/offices/<int:office_id>", methods=["GET", "POST"])
-def office_detail(office_id: int):  # noqa: ANN201
+def office_detail(office_id: int):
     office = owned(offices.office_for_admin, office_id)
     form = {"name": office.name, "help_text": office.help_text}
     if request.method == "POST":

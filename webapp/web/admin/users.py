@@ -20,7 +20,7 @@ def _choices() -> dict:
     return {"offices": my_offices(current_user), "roles": users.ROLE_CHOICES}
 
 
-def _detail(user: User, block: str, status_code: int = 200, **context: object):  # noqa: ANN202
+def _detail(user: User, block: str, status_code: int = 200, **context: object):
     values = {
         "form": {
             "name": user.name,
@@ -37,7 +37,7 @@ def _detail(user: User, block: str, status_code: int = 200, **context: object): 
 
 
 @bp.get("/users")
-def users_index():  # noqa: ANN201
+def users_index():
     mine = {office.id for office in my_offices(current_user)}
     listed = users.list_users(current_user)
     return render_screen(
@@ -50,7 +50,7 @@ def users_index():  # noqa: ANN201
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
-def user_new():  # noqa: ANN201
+def user_new():
     form = {"name": "", "email": "", "role": "standard", "office_ids": set()}
     if request.method == "POST":
         form = {
@@ -80,7 +80,7 @@ def user_new():  # noqa: ANN201
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
-def user_detail(user_id: int):  # noqa: ANN201
+def user_detail(user_id: int):
     user = owned(users.user_for_admin, user_id)
     if request.method == "GET":
         return _detail(user, "user_form")
@@ -109,7 +109,7 @@ def user_detail(user_id: int):  # noqa: ANN201
 
 
 @bp.post("/users/<int:user_id>/password")
-def user_password(user_id: int):  # noqa: ANN201
+def user_password(user_id: int):
     user = owned(users.user_for_admin, user_id)
     try:
         users.set_password(
@@ -132,7 +132,7 @@ def user_password(user_id: int):  # noqa: ANN201
 
 
 @bp.post("/users/<int:user_id>/active")
-def user_active(user_id: int):  # noqa: ANN201
+def user_active(user_id: int):
     user = owned(users.user_for_admin, user_id)
     active = request.form.get("active") == "1"
     try:
