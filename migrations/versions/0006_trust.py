@@ -33,6 +33,7 @@ def upgrade():
     )
     with op.batch_alter_table("user_sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_user_sessions_user_id"), ["user_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_user_sessions_created_at"), ["created_at"], unique=False)
 
     op.create_table(
         "login_failures",
@@ -82,5 +83,6 @@ def downgrade():
         batch_op.drop_index("ix_login_failures_email")
     op.drop_table("login_failures")
     with op.batch_alter_table("user_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_user_sessions_created_at"))
         batch_op.drop_index(batch_op.f("ix_user_sessions_user_id"))
     op.drop_table("user_sessions")
