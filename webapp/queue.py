@@ -7,26 +7,26 @@ on the app: tasks import services, never the other way round.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 from urllib.parse import urlparse
 
 from flask import current_app
-from huey import Huey, RedisHuey
-from huey.storage import SqliteStorage
+from huey import Huey, RedisHuey, SqliteHuey
 
 log = logging.getLogger(__name__)
 
 
-class QueueStorage(SqliteStorage):
-    """Huey's SQLite storage with the database's durability: WAL and synchronous=NORMAL, so a
-    task costs no fsync of its own (Huey's default syncs every enqueue).
+class NormalSyncConnection(sqlite3.Connection):
+    """The queue's SQLite connections with the database's durability: WAL and synchronous=NORMAL,
+    so a task costs no fsync of its own (SQLite's default syncs every enqueue). Huey hands extra
+    storage options to `sqlite3.connect`, whose `factory` makes every connection one of these.
     As with the database's own last commits, a power cut (not a crash) can lose the last tasks
     queued; messages stay safe: the sweep re-queues every message still waiting to be sent."""
 
-    def _create_connection(self):
-        conn = super()._create_connection()
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.execute("PRAGMA synchronous=NORMAL")
 
 
 def make_huey(queue_url: str, immediate: bool = False) -> Huey:
@@ -36,7 +36,7 @@ def make_huey(queue_url: str, immediate: bool = False) -> Huey:
         if not path:
             raise ValueError("QUEUE_URL sqlite:///PATH needs a file path")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        huey: Huey = Huey("parley", storage_class=QueueStorage, filename=path, results=False)
+        huey: Huey = SqliteHuey("parley", filename=path, results=False, factory=NormalSyncConnection)
     elif parsed.scheme in ("redis", "rediss"):
         huey = RedisHuey("parley", url=queue_url, results=False)
     else:
