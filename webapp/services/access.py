@@ -27,11 +27,11 @@ class AccessDenied(Exception):
     """The user may not see or do this (answered 403, or 404 where existence would leak)."""
 
 
-def _my_office_ids(user_id):  # noqa: ANN001, ANN202 (an id, or a bound parameter for one)
+def _my_office_ids(user_id):
     return select(office_memberships.c.office_id).where(office_memberships.c.user_id == user_id)
 
 
-def _accessible_selects(user_id) -> list:  # noqa: ANN001
+def _accessible_selects(user_id) -> list:
     return [
         select(number_agents.c.number_id).where(number_agents.c.user_id == user_id),
         select(number_inboxes.c.number_id).where(
@@ -40,7 +40,7 @@ def _accessible_selects(user_id) -> list:  # noqa: ANN001
     ]
 
 
-def may_send_from(user_id):  # noqa: ANN001, ANN201 (an id or a bound parameter)
+def may_send_from(user_id):
     """SQL condition on ReusableNumber: active, and the user has access to it."""
     return and_(
         ReusableNumber.active.is_(True),
@@ -65,7 +65,7 @@ class InboxNumbers:
     bot_assigned: tuple[int, ...]  # bot-backed numbers where the user is an assigned agent
 
 
-def numbers_of_my_offices(user_id):  # noqa: ANN001, ANN201 (an id or a bound parameter)
+def numbers_of_my_offices(user_id):
     """Subquery: the numbers the user's offices own.
 
     Besides the numbers a user sees whole, a participation makes its conversation visible only on
@@ -74,7 +74,7 @@ def numbers_of_my_offices(user_id):  # noqa: ANN001, ANN201 (an id or a bound pa
     return select(ReusableNumber.id).where(ReusableNumber.office_id.in_(_my_office_ids(user_id)))
 
 
-def _visible_number_selects(user_id, admin: bool) -> list:  # noqa: ANN001
+def _visible_number_selects(user_id, admin: bool) -> list:
     """Numbers all of whose conversations the user sees: access, or admin of the number's office."""
     queries = _accessible_selects(user_id)
     if admin:
@@ -117,7 +117,7 @@ def inbox_numbers(user: User) -> InboxNumbers:
     return cache[user.id]
 
 
-def visible_conversation_clause(user_id, admin: bool):  # noqa: ANN001, ANN201 (an id or a bound parameter)
+def visible_conversation_clause(user_id, admin: bool):
     """SQL condition: a conversation the user may see (on a number they see, or as a participant
     on a number of one of their offices).
 

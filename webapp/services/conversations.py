@@ -83,7 +83,7 @@ def _activity_statement(dialect: str, by_agent: bool):
     ).returning(c.id, c.mode, *(_agent_state(c) if by_agent else ()))
 
 
-def _agent_state(c) -> tuple:  # noqa: ANN001
+def _agent_state(c) -> tuple:
     agent = bindparam("agent_id")
     # SQLAlchemy does not correlate a subquery in RETURNING with the row written: name its id.
     row_id = literal_column("conversations.id")

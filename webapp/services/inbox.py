@@ -87,7 +87,7 @@ def _joined(tab: str):
     )
 
 
-def _on_number(tab: str, number):  # noqa: ANN001
+def _on_number(tab: str, number):
     return select(Conversation.id, Conversation.last_activity_at).where(
         Conversation.number_id == number, Conversation.needs_attention == (tab == NEEDS_ATTENTION)
     )
@@ -134,7 +134,7 @@ def _counts_statement(attention_own: int, participating_own: int):
     return select(*_tab_counts(attention_own, participating_own))
 
 
-def _capped(values) -> dict[str, int]:  # noqa: ANN001
+def _capped(values) -> dict[str, int]:
     return {tab: min(value, COUNT_CAP) for tab, value in zip(TABS, values, strict=True)}
 
 
@@ -162,7 +162,7 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         return None
 
 
-def _with_number_read_mark_and_opt_out(conversations):  # noqa: ANN001, ANN202
+def _with_number_read_mark_and_opt_out(conversations):
     """A select of conversations joined with their number, and with two more columns: whether the
     user (`user_id`) has a contact's message unread, and the contact's opt-out. Each is joined on
     its key: one probe per row (PostgreSQL hashed a subquery over every opt-out instead)."""

@@ -82,7 +82,7 @@ class CheckedText:
     existing: Queued | None  # the same form, submitted before
 
 
-def _earlier(column):  # noqa: ANN001, ANN202
+def _earlier(column):
     return select(column).where(Message.idempotency_key == bindparam("key")).scalar_subquery()
 
 
