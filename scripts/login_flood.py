@@ -20,7 +20,6 @@ import multiprocessing
 import os
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import bench_seed  # noqa: E402
+from bench import free_port, wait_for  # noqa: E402
 
 BIN = Path(sys.executable).parent
 INBOX = "/inbox?tab=needs_attention"
@@ -189,23 +189,6 @@ def describe(latencies: list[tuple[float, float]]) -> str:
         f"{len(ordered)} requests, median {statistics.median(ordered):.0f} ms, "
         f"p90 {p90:.0f} ms, max {ordered[-1]:.0f} ms"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str) -> None:
-    for _ in range(300):
-        try:
-            if requests.get(url, timeout=5).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"the server never answered {url}")
 
 
 if __name__ == "__main__":
