@@ -50,24 +50,21 @@ class Throttled:
 
 BUSY_MESSAGE = "Many sign-ins are being checked at this moment. Try again in a few seconds."
 BUSY_RETRY_AFTER_SECONDS = 1
-# How long an attempt waits for a busy slot: about two hashes' time, so people signing in at the
-# same instant are served one after the other while a flood still cannot queue up.
-SLOT_WAIT_SECONDS = 0.3
 
 
 @contextmanager
 def password_check_slot() -> Iterator[bool]:
     """Yields whether this attempt may check a password now. A process runs at most
-    LOGIN_CHECKS_PER_PROCESS checks at once; others wait SLOT_WAIT_SECONDS at most, then are
-    refused instead of queueing: a queue of slow hashes would hold every thread, and signed-in
-    agents would wait behind it, whatever addresses and emails a flood uses."""
+    LOGIN_CHECKS_PER_PROCESS checks at once and refuses the others at once. Waiting, even briefly,
+    lets a flood hold every thread while signed-in agents queue behind it, whatever addresses and
+    emails it uses (docs/security.md has the measurements); someone refused retries a moment later."""
     slots = current_app.extensions.get("parley.password_checks")
     if slots is None:  # the first login of this process; setdefault keeps one if two race here
         size = current_app.config["LOGIN_CHECKS_PER_PROCESS"]
         slots = current_app.extensions.setdefault(
             "parley.password_checks", threading.BoundedSemaphore(size)
         )
-    acquired = slots.acquire(timeout=SLOT_WAIT_SECONDS)
+    acquired = slots.acquire(blocking=False)
     try:
         yield acquired
     finally:
