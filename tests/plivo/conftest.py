@@ -24,20 +24,30 @@ def fake_plivo() -> Iterator[FakePlivo]:
         yield server
 
 
-@pytest.fixture
-def app(database_url: str, tmp_path: Path, fake_plivo: FakePlivo) -> Iterator[Flask]:
-    """Overrides the suite's `app`: the same database and isolation, Plivo enabled."""
+BASE = "https://parley.example.edu"
+
+
+def plivo_app(database_url: str, instance: Path, fake_plivo: FakePlivo, **overrides: object) -> Flask:
+    """The app on the suite's database with the console and Plivo providers, Plivo at the fake API."""
     app = make_app(
         database_url,
-        tmp_path,
+        instance,
         SMS_PROVIDERS=["console", "plivo"],
         PLIVO_AUTH_ID=AUTH_ID,
         PLIVO_AUTH_TOKEN=AUTH_TOKEN,
         PLIVO_API_BASE_URL=fake_plivo.url,
         PLIVO_TIMEOUT_SECONDS=0.5,
-        PUBLIC_BASE_URL="https://parley.example.edu",
+        PUBLIC_BASE_URL=BASE,
+        **overrides,
     )
     app.test_client_class = IsolatedClient
+    return app
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, fake_plivo: FakePlivo) -> Iterator[Flask]:
+    """Overrides the suite's `app`: the same database and isolation, Plivo enabled."""
+    app = plivo_app(database_url, tmp_path, fake_plivo)
     with app.app_context():
         yield app
         db.session.remove()
@@ -58,5 +68,5 @@ def post_signed(
 ) -> TestResponse:
     """POST a form as Plivo would: V3-signed for the public URL, unless `headers` are given."""
     if headers is None:
-        headers = v3_headers("https://parley.example.edu" + path, form)
+        headers = v3_headers(BASE + path, form)
     return client.post(path, data=form, headers=headers)

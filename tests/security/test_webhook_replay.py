@@ -14,37 +14,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from sqlalchemy import select
 
-from tests.conftest import IsolatedClient, _empty_tables, make_app
-from tests.fake_plivo import AUTH_ID, AUTH_TOKEN, FakePlivo, new_nonce, sign_v2, sign_v3, v3_headers
-from tests.plivo.conftest import CONTACT, PLIVO_NUMBER
+from tests.conftest import _empty_tables
+from tests.fake_plivo import FakePlivo, new_nonce, sign_v2, sign_v3, v3_headers
+from tests.plivo.conftest import BASE, CONTACT, PLIVO_NUMBER, plivo_app
 from webapp import config
 from webapp.extensions import db
 from webapp.models import Message
 from webapp.services import optouts, sending
 
-BASE = "https://parley.example.edu"
 INBOUND = "/webhooks/plivo/inbound"
 STATUS = "/webhooks/plivo/status"
 REPLAYED = "Replayed webhook: this signature was already used"
-
-
-def plivo_app(database_url: str, instance: Path, fake_plivo: FakePlivo, **overrides) -> Flask:
-    app = make_app(
-        database_url,
-        instance,
-        SMS_PROVIDERS=["console", "plivo"],
-        PLIVO_AUTH_ID=AUTH_ID,
-        PLIVO_AUTH_TOKEN=AUTH_TOKEN,
-        PLIVO_API_BASE_URL=fake_plivo.url,
-        PLIVO_TIMEOUT_SECONDS=0.5,
-        PUBLIC_BASE_URL=BASE,
-        **overrides,
-    )
-    app.test_client_class = IsolatedClient
-    return app
 
 
 @pytest.fixture
