@@ -42,7 +42,7 @@ def inbound_message(provider: str) -> Response:
     except inbound.InboundError as exc:
         # A number Parley does not have (or no longer uses). 404 rather than a silent 200: the
         # failure then shows in the provider's webhook logs, where whoever pointed the number at
-        # Parley will look; the provider's few retries are harmless (nothing is stored).
+        # Parley will look; its retries are refused as replays, and nothing is stored.
         log.warning("%s inbound message to an unknown number: %s", provider, exc)
         return _refused(provider, plugin, webhook, 404, str(exc))
     except PhoneError as exc:
