@@ -4,8 +4,10 @@
     DATABASE_URL=postgresql+psycopg://... scripts/bench.py   # PostgreSQL (its schema is dropped!)
 
 Every target is a ratio of requests/s against GET /healthz measured by the same server in the same
-run, so the numbers mean something on a noisy shared machine. Results accumulate in
-docs/benchmarks.json and the table is rewritten in docs/benchmarks.md.
+run, so the numbers mean something on a noisy shared machine. Then the agent profile
+(scripts/bench_agents.py) finds how many agents, polling and texting as the inbox page does, the
+server holds. Results accumulate in docs/benchmarks.json and the table is rewritten in
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import bench_agents  # noqa: E402
 import bench_seed  # noqa: E402
 
 from plugins.plivo_sms.signatures import v3_signature  # noqa: E402
@@ -92,7 +95,22 @@ def main() -> None:
         default=3,
         help="measure each endpoint (and /healthz before it) this many times; the median ratio is kept",
     )
-    parser.add_argument("--only", help="comma-separated endpoints to measure")
+    parser.add_argument(
+        "--only", help="comma-separated endpoints to measure; `agents` is the agent profile"
+    )
+    parser.add_argument(
+        "--agent-steps",
+        default=",".join(str(n) for n in bench_agents.DEFAULT_STEPS),
+        help="numbers of agents the agent profile steps through (it stops after the first missed step)",
+    )
+    parser.add_argument("--agent-seconds", type=float, default=30, help="measured seconds per step")
+    parser.add_argument("--agent-warmup", type=float, default=10, help="unmeasured seconds before each")
+    parser.add_argument(
+        "--agent-office-size",
+        type=int,
+        default=bench_agents.OFFICE_SIZE,
+        help="agents per office (and per number): how many share each Needs Attention tab",
+    )
     args = parser.parse_args()
     scale = SCALES[args.scale]
     work = ROOT / ".bench"
@@ -152,8 +170,10 @@ def main() -> None:
         wait_for(base + "/healthz")
         session, csrf = login(base, seeded)
         weight = page_weight(session, base)
-        scripts = write_lua(work, base, session, csrf, seeded, args)
-        wanted = args.only.split(",") if args.only else list(TARGETS)
+        wanted = args.only.split(",") if args.only else [*TARGETS, "agents"]
+        # Pre-signing the webhooks takes a while: only for a run that measures endpoints.
+        endpoints = any(name in TARGETS for name in wanted)
+        scripts = write_lua(work, base, session, csrf, seeded, args) if endpoints else {}
         measured: dict[str, list[dict]] = {}
         baselines = []
         # Rounds over all endpoints, not one endpoint several times in a row: a slow spell of the
@@ -179,11 +199,17 @@ def main() -> None:
                     flush=True,
                 )
         results = {name: median_round(rounds) for name, rounds in measured.items()}
+        agents = None
+        if "agents" in wanted:
+            agents = run_agents(database_url, seeded, base, server.pid, args)
     finally:
         server.terminate()
         server.wait(timeout=30)
+    if not baselines and agents is None:
+        raise SystemExit(f"--only {args.only}: none of {', '.join(TARGETS)}, agents")
     if not baselines:
-        raise SystemExit(f"--only {args.only}: no endpoint of {', '.join(TARGETS)}")
+        record_agents(f"{db_kind}-{args.scale}", agents)
+        return
     results = {"healthz": mean_of(baselines), **results}
     run = {
         "scale": args.scale,
@@ -199,7 +225,45 @@ def main() -> None:
         "rounds": args.rounds,
         "workers": workers,
     }
+    if agents is not None:
+        run["agents"] = agents
     record(run)
+
+
+def run_agents(
+    database_url: str, seeded: bench_seed.Seeded, base: str, master: int, args: argparse.Namespace
+) -> dict:
+    """The agent profile (scripts/bench_agents.py): its agents are added to the seeded data now,
+    after the endpoint rounds, so that those measure the same data with or without it."""
+    steps = [int(n) for n in args.agent_steps.split(",")]
+    engine = create_engine(database_url)
+    agents = bench_agents.setup(engine, seeded.scale, max(steps), args.agent_office_size)
+    engine.dispose()
+    print(f"agent profile: {max(steps)} agents in offices of {args.agent_office_size}", flush=True)
+    after_step = (lambda: checkpoint(database_url)) if database_url.startswith("sqlite") else None
+    return bench_agents.run(
+        base,
+        agents,
+        steps,
+        AUTH_TOKEN,
+        args.agent_warmup,
+        args.agent_seconds,
+        lambda: worker_pids(master),
+        after_step,
+        args.agent_office_size,
+    ) | {"when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def record_agents(key: str, agents: dict) -> None:
+    """`--only agents`: the profile's figures join the latest full run of this database and scale."""
+    store = ROOT / "docs" / "benchmarks.json"
+    runs = json.loads(store.read_text()) if store.exists() else {}
+    if key not in runs:
+        raise SystemExit(f"no full run of {key} in {store} to add the agent profile to")
+    runs[key]["agents"] = agents
+    store.write_text(json.dumps(runs, indent=1, sort_keys=True) + "\n")
+    print("\n" + "\n".join(bench_agents.render(agents)))
+    write_markdown(runs)
 
 
 def fresh_database(database_url: str, work: Path) -> None:
@@ -551,6 +615,8 @@ def render_run(run: dict, small: dict | None) -> str:
         f"(target ≤ 100 KB: {'PASS' if weight['total_bytes'] <= 100 * 1024 else 'FAIL'}); "
         f"Content-Encoding when gzip is asked: {weight['compressed_when_asked']}",
     ]
+    if "agents" in run:
+        lines += bench_agents.render(run["agents"])
     return "\n".join(lines)
 
 
