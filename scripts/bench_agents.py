@@ -57,7 +57,7 @@ MESSAGES = 10  # history of each conversation
 P99_LIMIT_MS = 250.0
 TIMEOUT = 10.0  # seconds; a request not answered by then is an error, as in wrk
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) ParleyBench/agents"
-DEFAULT_STEPS = (250, 500, 1000, 1500, 2000, 2500, 3000)
+DEFAULT_STEPS = (250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000)
 ETAG = re.compile(rb"\r\netag: *([^\r]+)", re.I)
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
