@@ -640,6 +640,12 @@ def write_markdown(runs: dict) -> None:
         "queued; runs before 2026-11-27 sent no key); webhooks are distinct pre-signed Plivo V3",
         "requests, each with a new MessageUUID, from contact phones to the 20 numbers.",
         "",
+        "The agent profile under a section's table (docs/performance.md explains it) offers, open loop,",
+        "the requests of N agents at their desks (each polls its Needs Attention tab and its open",
+        "conversation every 3 s with the ETags it holds, replies every 2 minutes and gets a text every 2",
+        "minutes) and steps N up; latency counts from each request's scheduled start. CPU shares are of",
+        "all cores over the step: the generator's own, the gunicorn workers', the whole machine's.",
+        "",
     ]
     for key in sorted(runs, key=lambda k: (runs[k]["db"], SCALES[runs[k]["scale"]])):
         run = runs[key]
