@@ -13,7 +13,7 @@ from webapp.extensions import db
 from webapp.models import User
 from webapp.plugin_api import InboundMessage
 from webapp.plugin_api.registry import GROUPS, installed
-from webapp.services import campaigns, directory, inbound, knowledge_base
+from webapp.services import api_keys, campaigns, directory, inbound, knowledge_base
 from webapp.services.phones import PhoneError, normalise_provider_phone, parse_any_phone
 
 offices_cli = AppGroup("offices", help="Manage offices.")
@@ -21,6 +21,7 @@ users_cli = AppGroup("users", help="Manage users.")
 numbers_cli = AppGroup("numbers", help="Manage reusable numbers.")
 campaigns_cli = AppGroup("campaigns", help="Import and launch campaign records.")
 sms_cli = AppGroup("sms", help="Feed messages through Parley's pipelines.")
+api_keys_cli = AppGroup("api-keys", help="Keys of the CRM API (one office each).")
 kb_cli = AppGroup("kb", help="The knowledge-base bot's entries and its \"I don't know\" behaviour.")
 
 
@@ -213,6 +214,33 @@ def kb_list(office: str) -> None:
         click.echo("I don't know: escalate to agents")
 
 
+@api_keys_cli.command("create")
+@click.argument("name")
+@click.option("--office", required=True, help="The office whose numbers and conversations the key reaches.")
+def api_keys_create(name: str, office: str) -> None:
+    """Create an API key; the key is printed once, on the last line, and only its hash is kept."""
+    try:
+        new = api_keys.create_key(name, directory.office_by_name(office), created_by=None)
+    except (api_keys.ApiKeyError, directory.DirectoryError) as exc:
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"Created API key {new.key.name!r} for {new.key.office.name}.")
+    click.echo("Keep it secret; it is not shown again:")
+    click.echo(new.secret)
+
+
+@api_keys_cli.command("revoke")
+@click.argument("name")
+def api_keys_revoke(name: str) -> None:
+    """Revoke the active API key of that name: its next request gets 401."""
+    key = api_keys.active_key_by_name(name)
+    if key is None:
+        _fail(f"No active API key named {name!r}.")
+    api_keys.revoke_key(key, revoked_by=None)
+    db.session.commit()
+    click.echo(f"Revoked API key {key.name!r}.")
+
+
 @click.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
 def seed_demo(if_empty: bool) -> None:
@@ -258,7 +286,7 @@ def plugins() -> None:
 
 
 def register(app: Flask) -> None:
-    for command in (offices_cli, users_cli, numbers_cli, campaigns_cli, sms_cli, kb_cli):
+    for command in (offices_cli, users_cli, numbers_cli, campaigns_cli, sms_cli, kb_cli, api_keys_cli):
         app.cli.add_command(command)
     for command in (seed_demo, worker, plugins):
         app.cli.add_command(command)

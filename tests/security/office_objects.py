@@ -12,7 +12,7 @@ from tests.admin.conftest import CONTACTS_CSV
 from webapp.extensions import db
 from webapp.models import Conversation, Office, ReusableNumber, User
 from webapp.plugin_api import InboundMessage
-from webapp.services import inbound, knowledge_base, optouts, sending
+from webapp.services import api_keys, inbound, knowledge_base, optouts, sending
 from webapp.services.admin import campaigns as imports
 
 
@@ -27,6 +27,7 @@ class OfficeObjects:
     entry: int  # a knowledge-base entry
     import_job: int  # a checked, not yet saved contact list
     opted_out: str  # a phone on the opt-out list
+    api_key: int  # an API key of the office
 
 
 def office_objects(
@@ -34,7 +35,8 @@ def office_objects(
     contact: str, opted_out: str,
 ) -> OfficeObjects:
     """A conversation needing attention (the contact texted, an agent replied, the contact texted
-    again), a knowledge-base entry, a pending contact-list upload and an opt-out, all of `office`."""
+    again), a knowledge-base entry, a pending contact-list upload, an opt-out and an API key, all
+    of `office`."""
     received = inbound.receive(
         InboundMessage(from_phone=contact, to_phone=number.phone, body="Is my form in?"), "console"
     )
@@ -45,6 +47,7 @@ def office_objects(
     )
     entry = knowledge_base.add_entry(office, "deadline", "January 15.")
     optouts.opt_out(opted_out, source="admin", user=admin)
+    key = api_keys.create_key(f"{office.name} CRM", office, admin).key
     db.session.commit()
     job = imports.start_import(
         admin, f"Pending {office.name}", office.id, io.BytesIO(CONTACTS_CSV.encode()), "pending.csv"
@@ -52,7 +55,7 @@ def office_objects(
     return OfficeObjects(
         office=office.id, user=agent.id, number=number.id, campaign=campaign_id,
         conversation=received.conversation_id, message=reply.message_id, entry=entry.id,
-        import_job=job, opted_out=opted_out,
+        import_job=job, opted_out=opted_out, api_key=key.id,
     )  # fmt: skip
 
 

@@ -87,8 +87,10 @@ def test_over_https_a_valid_token_still_needs_a_post_from_our_pages(client, setu
 # ---- Every state-changing route checks the token ----
 
 # POST routes that do not use CSRF tokens: the providers' webhooks prove themselves with their
-# signatures instead (the embed launch is a GET that proves itself with its signed token).
-EXEMPT_ENDPOINTS = {"webhooks.inbound_message", "webhooks.delivery_report"}
+# signatures instead (the embed launch is a GET that proves itself with its signed token), and the
+# CRM API with its Bearer key: it never reads the session cookie, so a forged cross-site request
+# carries nothing that authorises it (tests/api/test_api_keys.py shows a session alone gets 401).
+EXEMPT_ENDPOINTS = {"webhooks.inbound_message", "webhooks.delivery_report", "api.send_message"}
 CSRF_REFUSAL = "This form has expired"
 
 
@@ -106,7 +108,7 @@ def url_values(objects: OfficeObjects) -> dict[str, object]:
         "campaign_id": objects.campaign, "action": "launch", "import_id": objects.import_job,
         "office_id": objects.office, "entry_id": objects.entry, "number_id": objects.number,
         "user_id": objects.user, "phone": objects.opted_out, "conversation_id": objects.conversation,
-        "message_id": objects.message, "provider": "console",
+        "message_id": objects.message, "provider": "console", "key_id": objects.api_key,
     }  # fmt: skip
 
 
@@ -180,6 +182,18 @@ def test_only_the_webhooks_do_without_a_token(app, client, setup):
         response = client.post(path, data={"From": "12025550143", "To": "12025550100", "Text": "Hi"})
         assert response.status_code == 403, path
         assert CSRF_REFUSAL not in response.get_data(as_text=True)
+    assert all_rows() == before
+
+
+def test_the_api_does_without_a_token_because_a_session_never_authorises_it(app, client, setup):
+    """The CRM API answers for its Bearer key: a signed-in browser's post (all a forged cross-site
+    request could carry) is refused without one, as any post without a key is."""
+    login(client, "admin@example.edu")
+    before = all_rows()
+    body = {"from": setup["number"].phone, "to": "2025550143", "text": "Forged"}
+    response = client.post("/api/v1/messages", json=body)
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
     assert all_rows() == before
 
 

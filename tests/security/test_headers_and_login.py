@@ -34,7 +34,14 @@ PUBLIC_ENDPOINTS = {
     "embed.check",
     "webhooks.inbound_message",
     "webhooks.delivery_report",
+    # The CRM API's reference: its OpenAPI document and the page that renders it.
+    "api.openapi",
+    "api.docs",
 }
+
+# The CRM API's operations need no session but an API key: without one they answer 401 with a
+# problem document, never the login page (a CRM's server does not sign in). Checked below.
+API_PREFIX = "api."
 
 # A value for each URL variable, so every rule can be built; a new variable needs one here.
 URL_VALUES = {
@@ -117,7 +124,7 @@ def test_every_non_public_route_sends_visitors_without_a_session_to_login(app, c
     token = csrf_token(client, "/login")
     checked = []
     for rule, method in routes(app):
-        if rule.endpoint in PUBLIC_ENDPOINTS:
+        if rule.endpoint in PUBLIC_ENDPOINTS or rule.endpoint.startswith(API_PREFIX):
             continue
         path = path_of(app, rule)
         where = f"{method} {path}"
@@ -133,6 +140,26 @@ def test_every_non_public_route_sends_visitors_without_a_session_to_login(app, c
         checked.append(where)
     # The walk really walked: the main screens and actions were among the routes.
     for where in ("GET /inbox", "POST /texts/new", "GET /admin/users", "POST /logout"):
+        assert where in checked
+
+
+def test_every_api_operation_answers_401_without_a_key_even_to_a_signed_in_browser(app, client, setup):
+    checked = []
+    for signed_in in (False, True):
+        if signed_in:
+            login(client, "admin@example.edu")
+        for rule, method in routes(app):
+            if not rule.endpoint.startswith(API_PREFIX) or rule.endpoint in PUBLIC_ENDPOINTS:
+                continue
+            path = path_of(app, rule)
+            where = f"{method} {path} signed in: {signed_in}"
+            response = client.open(path, method=method, json={} if method == "POST" else None)
+            assert response.status_code == 401, (where, response.status_code)
+            assert response.mimetype == "application/problem+json", where
+            assert response.headers["WWW-Authenticate"].startswith("Bearer"), where
+            assert_security_headers(response, CRM_ORIGINS, where)
+            checked.append(f"{method} {path}")
+    for where in ("POST /api/v1/messages", "GET /api/v1/messages/1", "GET /api/v1/contacts/lookup"):
         assert where in checked
 
 

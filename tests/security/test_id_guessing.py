@@ -142,6 +142,7 @@ def admin_requests(fa: OfficeObjects, own_office: int) -> list[tuple[str, str, d
         ("GET", f"/admin/kb/{own_office}/entries/{fa.entry}/edit", None),
         ("POST", f"/admin/kb/{own_office}/entries/{fa.entry}/edit", {"question": "q", "answer": "a"}),
         ("POST", f"/admin/kb/{own_office}/entries/{fa.entry}/delete", None),
+        ("POST", f"/admin/api-keys/{fa.api_key}/revoke", None),
     ]  # fmt: skip
 
 

@@ -1,5 +1,6 @@
 """SQLAlchemy models: persistence and invariants only."""
 
+from webapp.models.api_keys import ApiKey
 from webapp.models.audit import AuditEvent, audit_event_offices
 from webapp.models.campaigns import (
     NAMING_STATUSES,
@@ -34,6 +35,7 @@ __all__ = [
     "NAMING_STATUSES",
     "FINAL_STATUSES",
     "ImportStatus",
+    "ApiKey",
     "AuditEvent",
     "AuthorKind",
     "Backing",

@@ -30,6 +30,7 @@ class AuthorKind(StrEnum):
     AGENT = "agent"
     BOT = "bot"
     SYSTEM = "system"
+    API = "api"  # sent through the CRM API; the key's name is the author
 
 
 class Status(StrEnum):
@@ -128,6 +129,7 @@ class Message(db.Model):
     media_urls: Mapped[list] = mapped_column(JSON, default=list)
     author_kind: Mapped[str] = mapped_column(String(10))
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    author_api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
     status: Mapped[str] = mapped_column(String(12), default="")
     error_code: Mapped[str | None] = mapped_column(String(20))
     error_reason: Mapped[str | None] = mapped_column(String(300))

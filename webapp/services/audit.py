@@ -31,6 +31,8 @@ KINDS: dict[str, str] = {
     "campaign.archived": "Campaign archived",
     "optout.added": "Phone opted out",
     "optout.removed": "Phone opted back in",
+    "api_key.created": "API key created",
+    "api_key.revoked": "API key revoked",
 }
 CATEGORIES: dict[str, str] = {
     "office": "Offices",
@@ -38,6 +40,7 @@ CATEGORIES: dict[str, str] = {
     "number": "Reusable numbers",
     "campaign": "Campaign records",
     "optout": "Opt-outs",
+    "api_key": "API keys",
 }
 NO_USER = "none"  # the user filter's value for changes no staff member made (a contact's STOP)
 PAGE_SIZE = 50

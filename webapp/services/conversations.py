@@ -21,6 +21,7 @@ from sqlalchemy import (
 
 from webapp.extensions import db
 from webapp.models import (
+    ApiKey,
     AuthorKind,
     Conversation,
     Direction,
@@ -261,12 +262,14 @@ HISTORY = (
         Message.body,
         Message.media_urls,
         Message.author_kind,
-        User.name,
+        # An agent, or the API key that sent it.
+        func.coalesce(User.name, ApiKey.name),
         Message.created_at,
         Message.status,
         Message.error_reason,
     )
     .outerjoin(User, User.id == Message.author_user_id)
+    .outerjoin(ApiKey, ApiKey.id == Message.author_api_key_id)
     .where(Message.conversation_id == bindparam("conversation_id"))
     .order_by(Message.id.desc())
     .limit(written_limit(HISTORY_LENGTH))

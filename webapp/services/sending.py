@@ -161,6 +161,15 @@ def create_text(
     return db.session.get(Message, queued.message_id)
 
 
+def send_from_api(
+    number: conversations.NumberRef, phone: str, text: str, api_key_id: int, idempotency_key: str | None
+) -> Queued:
+    """A text a CRM sent through the API (its checks were made by the caller): the same queue,
+    statuses and worker-side opt-out check as an agent's, authored by the key. It does not answer
+    the conversation: Needs Attention stays as it is."""
+    return _queue_outbound(number, phone, text, None, idempotency_key, AuthorKind.API, api_key_id)
+
+
 def reply(
     sender: User, conversation: Conversation, body: str, idempotency_key: str | None = None
 ) -> Queued:
@@ -230,6 +239,7 @@ INSERT_OUTBOUND = (
         media_urls=[],
         author_kind=bindparam("author_kind"),
         author_user_id=bindparam("author_user_id"),
+        author_api_key_id=bindparam("author_api_key_id"),
         status=Status.QUEUED.value,
         provider=bindparam("provider"),
         idempotency_key=bindparam("idempotency_key"),
@@ -248,6 +258,7 @@ def _queue_outbound(
     sender: User | None,
     idempotency_key: str | None,
     author_kind: AuthorKind = AuthorKind.AGENT,
+    api_key_id: int | None = None,
 ) -> Queued:
     """Store the message as queued, move its conversation up (an agent's text also answers it:
     no longer Needs Attention, the agent participates and has read it), commit, then queue the
@@ -266,6 +277,7 @@ def _queue_outbound(
         "body": text,
         "author_kind": author_kind.value,
         "author_user_id": sender.id if sender else None,
+        "author_api_key_id": api_key_id,
         "provider": number.provider,
         "idempotency_key": idempotency_key or None,
         "now": now,

@@ -22,7 +22,8 @@ from webapp.web.rendering import DedentHtml
 
 # Endpoints anyone may reach; every other route needs a signed-in user.
 PUBLIC_ENDPOINTS = {"auth.login", "static", "health.healthz", "health.readyz"}
-PUBLIC_PREFIXES = ("webhooks.", "embed.")
+# The API authenticates every request by its key (webapp.web.api), never by the session.
+PUBLIC_PREFIXES = ("webhooks.", "embed.", "api.")
 
 
 def register(app: Flask) -> None:
@@ -49,6 +50,9 @@ def register(app: Flask) -> None:
     for module in blueprints:
         app.register_blueprint(module.bp)
     _register_embedding(app, embed)
+    from webapp.web import api
+
+    api.init_app(app)
 
     app.before_request(_require_login)
     app.after_request(_security_headers)
@@ -162,6 +166,8 @@ def _require_login():
     endpoint = request.endpoint or ""
     if endpoint in PUBLIC_ENDPOINTS or endpoint.startswith(PUBLIC_PREFIXES):
         return None
+    if not endpoint and request.path.startswith("/api/"):
+        return None  # no such operation: a 404 problem, not the login page
     with read_first():
         signed_in = current_user.is_authenticated
     if not signed_in:

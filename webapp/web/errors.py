@@ -9,6 +9,10 @@ def error_page(status: int, title: str, detail: str) -> Response | tuple[str, in
     """The error page; plain text for webhooks (providers log it). An htmx request is asked to put
     the page's main part in place of its own: htmx swaps no 4xx by itself, and static/js/app.js
     swaps a refusal that says where it goes, so a refused button never silently does nothing."""
+    if request.path.startswith("/api/"):
+        from webapp.web.api.problems import problem
+
+        return problem(status, title, detail)
     if request.blueprint == "webhooks":
         return Response(detail, status=status, mimetype="text/plain")
     page = render_template("errors/error.html", status=status, title=title, detail=detail)

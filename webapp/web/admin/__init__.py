@@ -76,4 +76,12 @@ def done(message: str, url: str) -> Response:
     return redirect_to(url)
 
 
-from webapp.web.admin import audit, campaigns, home, numbers, offices, users  # noqa: E402, F401
+from webapp.web.admin import (  # noqa: E402, F401
+    api_keys,
+    audit,
+    campaigns,
+    home,
+    numbers,
+    offices,
+    users,
+)

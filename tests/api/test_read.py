@@ -1,0 +1,114 @@
+"""Reading through the API: a message, a contact's conversations, a conversation's messages (oldest
+first, a page at a time) and a contact lookup, always limited to the key's office."""
+
+from __future__ import annotations
+
+from tests.api.conftest import assert_problem
+from webapp.extensions import db
+from webapp.models import Conversation
+from webapp.plugin_api import InboundMessage
+from webapp.services import campaigns, conversations, inbound, optouts
+
+
+def launch_admissions_list() -> None:
+    campaigns.launch_campaign(campaigns.campaign_by_name("Admissions List"))
+    db.session.commit()
+
+
+def receive(text: str, contact: str = "+12025550143", number: str = "+12025550100") -> int:
+    received = inbound.receive(
+        InboundMessage(from_phone=contact, to_phone=number, body=text), "console"
+    )
+    db.session.commit()
+    return received.conversation_id
+
+
+def test_a_message_of_the_office_is_read_and_another_offices_is_not_there(crm, other_crm):
+    sent = crm.send(text="Ours").get_json()
+    theirs = other_crm.send(from_="+12025550200", text="Theirs").get_json()
+    mine = crm.get(f"/api/v1/messages/{sent['id']}")
+    assert mine.status_code == 200 and mine.get_json()["text"] == "Ours"
+    assert_problem(crm.get(f"/api/v1/messages/{theirs['id']}"), 404, "not-found")
+    assert_problem(crm.get("/api/v1/messages/2147483647"), 404)
+    assert_problem(crm.get("/api/v1/messages/99999999999999999999"), 404)
+    assert_problem(crm.get("/api/v1/messages/abc"), 404)
+
+
+def test_a_conversations_messages_come_oldest_first_a_page_at_a_time(crm):
+    conversation_id = receive("Is my transcript in?")
+    crm.send(text="Yes, it arrived Monday.")
+    receive("Thanks!")
+    conversation = db.session.get(Conversation, conversation_id)
+    conversations.add_event(conversation, "A note in the history, not a message")
+    db.session.commit()
+
+    path = f"/api/v1/conversations/{conversation_id}/messages"
+    everything = crm.get(path).get_json()
+    assert everything["next_cursor"] is None
+    assert [(m["direction"], m["text"], m["author"]) for m in everything["data"]] == [
+        ("inbound", "Is my transcript in?", "+12025550143"),
+        ("outbound", "Yes, it arrived Monday.", "Slate"),
+        ("inbound", "Thanks!", "+12025550143"),
+    ]
+    first = everything["data"][0]
+    assert first["from"] == "+12025550143" and first["to"] == "+12025550100"
+    assert first["status"] == "received"
+
+    page = crm.get(path, query_string={"limit": 2}).get_json()
+    assert [m["text"] for m in page["data"]] == ["Is my transcript in?", "Yes, it arrived Monday."]
+    rest = crm.get(path, query_string={"limit": 2, "cursor": page["next_cursor"]}).get_json()
+    assert [m["text"] for m in rest["data"]] == ["Thanks!"] and rest["next_cursor"] is None
+
+    assert_problem(crm.get(path, query_string={"cursor": "garbage"}), 422, "invalid-cursor")
+    assert_problem(crm.get(path, query_string={"limit": 0}), 422, "invalid-request")
+    assert_problem(crm.get(path, query_string={"limit": 201}), 422)
+    assert_problem(crm.get(path, query_string={"sort": "desc"}), 422)
+
+
+def test_another_offices_conversation_is_not_there(crm, other_crm):
+    theirs = receive("Financial aid question", number="+12025550200")
+    assert_problem(crm.get(f"/api/v1/conversations/{theirs}/messages"), 404, "not-found")
+    assert other_crm.get(f"/api/v1/conversations/{theirs}/messages").status_code == 200
+
+
+def test_conversations_with_a_phone_are_the_offices_only_newest_first(app, crm, make):
+    launch_admissions_list()
+    make.number("+12025550101", office="Admissions", label="Admissions Second")
+    first = receive("On the main line")
+    second = receive("On the second line", number="+12025550101")
+    receive("Financial aid", number="+12025550200")  # another office's
+    receive("Another contact", contact="+12025550178")
+
+    found = crm.get("/api/v1/conversations", query_string={"phone": "(202) 555-0143"}).get_json()
+    assert [c["id"] for c in found["data"]] == [second, first]
+    assert found["next_cursor"] is None
+    newest = found["data"][0]
+    assert newest["number"] == "+12025550101" and newest["contact_phone"] == "+12025550143"
+    assert newest["contact_name"] == "Maria Garcia"  # from the office's campaign records
+    assert newest["mode"] == "agent" and newest["needs_attention"] is True
+
+    page = crm.get("/api/v1/conversations?phone=2025550143&limit=1").get_json()
+    assert [c["id"] for c in page["data"]] == [second]
+    rest = crm.get(f"/api/v1/conversations?phone=2025550143&limit=1&cursor={page['next_cursor']}")
+    assert [c["id"] for c in rest.get_json()["data"]] == [first]
+
+    assert_problem(crm.get("/api/v1/conversations?phone=12345"), 422, "invalid-phone")
+    assert_problem(crm.get("/api/v1/conversations"), 422, "invalid-request")
+
+
+def test_a_contact_lookup_gives_name_opt_out_and_the_offices_conversations(crm, other_crm):
+    launch_admissions_list()
+    conversation_id = receive("Hello")
+    receive("Hello FA", number="+12025550200")
+    contact = crm.get("/api/v1/contacts/lookup?phone=202.555.0143").get_json()
+    assert contact["phone"] == "+12025550143" and contact["name"] == "Maria Garcia"
+    assert contact["opted_out"] is False
+    assert [c["id"] for c in contact["conversations"]] == [conversation_id]
+
+    optouts.opt_out("+12025550143", source="admin")
+    db.session.commit()
+    assert crm.get("/api/v1/contacts/lookup?phone=2025550143").get_json()["opted_out"] is True
+
+    stranger = crm.get("/api/v1/contacts/lookup?phone=2025550111").get_json()
+    assert stranger == {"phone": "+12025550111", "name": None, "opted_out": False, "conversations": []}
+    assert_problem(crm.get("/api/v1/contacts/lookup?phone=hello"), 422, "invalid-phone")

@@ -1,0 +1,166 @@
+"""POST /api/v1/messages: a text from the CRM goes the way an agent's does (queue, opt-out checks,
+statuses), authored by the key; bad input gets a precise problem and sends nothing; an
+Idempotency-Key makes retries safe, also when they arrive at once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from tests.admin.conftest import as_admin
+from tests.api.conftest import Crm, assert_problem, new_key
+from webapp.extensions import db
+from webapp.models import Message
+from webapp.services import optouts
+
+
+def message_count() -> int:
+    db.session.rollback()
+    return db.session.scalar(select(func.count()).select_from(Message))
+
+
+def test_a_text_from_the_crm_is_queued_sent_and_shown_in_the_inbox(app, client, crm):
+    response = crm.send("(202) 555-0143", "Your application is complete.")
+    assert response.status_code == 202, response.get_data(as_text=True)
+    message = response.get_json()
+    assert message["status"] == "queued"
+    assert message["from"] == "+12025550100" and message["to"] == "+12025550143"
+    assert message["text"] == "Your application is complete."
+    assert message["author"] == "Slate" and message["direction"] == "outbound"
+    assert isinstance(message["id"], int) and isinstance(message["conversation_id"], int)
+    datetime.fromisoformat(message["created_at"])
+
+    # The worker (inline in tests) sent it through the number's provider, as it sends agents' texts.
+    now = crm.get(f"/api/v1/messages/{message['id']}").get_json()
+    assert now["status"] == "sent" and now["id"] == message["id"]
+
+    # Agents see it in the conversation, authored by the key's name.
+    as_admin(client)
+    page = client.get(f"/conversations/{message['conversation_id']}").get_data(as_text=True)
+    assert "Your application is complete." in page and "Slate" in page
+
+
+def test_a_number_of_another_office_is_refused(crm, other_crm):
+    before = message_count()
+    body = assert_problem(crm.send(from_="+12025550200"), 422, "unknown-number")
+    assert "+12025550200" in body["detail"] and body["errors"][0]["field"] == "from"
+    assert_problem(other_crm.send(from_="+12025550100"), 422, "unknown-number")
+    assert_problem(crm.send(from_="+12025550999"), 422, "unknown-number")
+    assert message_count() == before
+
+
+def test_an_opted_out_contact_gets_nothing(crm):
+    optouts.opt_out("+12025550143", source="admin")
+    db.session.commit()
+    body = assert_problem(crm.send("202-555-0143"), 422, "opted-out")
+    assert "opted out" in body["detail"]
+    assert message_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("to", "message"),
+    [("555-0143", "10-digit US phone"), ("+44 20 7946 0958", "International numbers"),
+     ("(000) 555-0143", "not a valid US phone")],
+)  # fmt: skip
+def test_an_invalid_phone_gets_a_precise_problem(crm, to, message):
+    before = message_count()
+    body = assert_problem(crm.send(to), 422, "invalid-phone")
+    assert message in body["detail"] and body["errors"] == [
+        {"field": "to", "message": body["errors"][0]["message"]}
+    ]
+    assert message_count() == before
+
+
+def test_bad_bodies_get_precise_problems_and_send_nothing(app, crm):
+    before = message_count()
+    good = {"from": "+12025550100", "to": "2025550143", "text": "Hi"}
+
+    raw = crm.post("/api/v1/messages", data='{"from": "+1202', content_type="application/json")
+    assert_problem(raw, 400, "malformed-json")
+    form = crm.client.post("/api/v1/messages", data=good, headers=crm.headers())
+    assert_problem(form, 415)
+    assert_problem(crm.post("/api/v1/messages", json=["not", "an", "object"]), 422)
+
+    unknown = assert_problem(crm.post("/api/v1/messages", json={**good, "cc": "x"}), 422, "invalid-request")
+    assert unknown["errors"][0]["field"] == "cc"
+    wrong_type = assert_problem(crm.post("/api/v1/messages", json={**good, "to": 2025550143}), 422)
+    assert wrong_type["errors"][0]["field"] == "to"
+    missing = assert_problem(crm.post("/api/v1/messages", json={"from": "+12025550100"}), 422)
+    assert {e["field"] for e in missing["errors"]} == {"to", "text"}
+    assert "to" in missing["detail"] and "text" in missing["detail"]
+    assert_problem(crm.post("/api/v1/messages", json={**good, "text": "x" * 1601}), 422)
+    assert_problem(crm.post("/api/v1/messages", json={**good, "text": "   "}), 422, "invalid-text")
+    assert_problem(crm.post("/api/v1/messages", json={**good, "text": "a\u0000b"}), 422)
+    assert_problem(crm.post("/api/v1/messages", json={**good, "from": "2025550100"}), 422)
+
+    big = crm.post("/api/v1/messages", json={**good, "text": "x" * (2 * 1024 * 1024)})
+    assert "1 MB" in assert_problem(big, 413)["detail"]
+    assert message_count() == before
+
+
+def test_the_same_idempotency_key_returns_the_same_message_and_sends_once(crm):
+    key = {"Idempotency-Key": "crm-task-1"}
+    first = crm.send(text="Once only", headers=key)
+    assert first.status_code == 202
+    again = crm.send(text="Once only", headers=key)
+    assert again.status_code == 202 and again.get_json()["id"] == first.get_json()["id"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert message_count() == 1
+
+    body = assert_problem(crm.send(text="Something else", headers=key), 422, "idempotency-key-reused")
+    assert "another" in body["detail"]
+    assert_problem(crm.send("2025550178", "Once only", headers=key), 422, "idempotency-key-reused")
+    assert message_count() == 1
+    # Another key is another message.
+    assert crm.send(text="Once only", headers={"Idempotency-Key": "crm-task-2"}).status_code == 202
+    assert message_count() == 2
+
+
+def test_two_api_keys_may_choose_the_same_idempotency_key(crm, other_crm):
+    key = {"Idempotency-Key": "shared-name"}
+    ours = crm.send(text="Ours", headers=key).get_json()
+    theirs = other_crm.send(from_="+12025550200", text="Theirs", headers=key).get_json()
+    assert ours["id"] != theirs["id"] and theirs["text"] == "Theirs"
+
+
+def test_twenty_concurrent_posts_with_one_key_make_one_message(app, crm):
+    results: list = []
+    start = threading.Barrier(20)
+
+    def post_once() -> None:
+        client = FlaskClient(app, use_cookies=False)
+        start.wait()
+        response = client.post(
+            "/api/v1/messages",
+            json={"from": "+12025550100", "to": "2025550143", "text": "At once"},
+            headers=crm.headers({"Idempotency-Key": "burst-1"}),
+        )
+        results.append((response.status_code, response.get_json()))
+
+    db.session.commit()
+    threads = [threading.Thread(target=post_once) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert [status for status, _ in results] == [202] * 20, results
+    assert len({body["id"] for _, body in results}) == 1
+    assert message_count() == 1
+
+
+def test_each_key_has_its_own_rate_limit(app, world):
+    app.config["API_RATE_LIMIT"] = "3 per minute"
+    limited = Crm(app.test_client(use_cookies=False), new_key("Limited", world["office"]))
+    other = Crm(app.test_client(use_cookies=False), new_key("Other", world["office"]))
+    for _ in range(3):
+        assert limited.get("/api/v1/contacts/lookup?phone=2025550143").status_code == 200
+    refused = limited.send()
+    body = assert_problem(refused, 429, "rate-limited")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "3 per 1 minute" in body["detail"]
+    assert message_count() == 0
+    assert other.get("/api/v1/contacts/lookup?phone=2025550143").status_code == 200

@@ -1,0 +1,422 @@
+"""The CRM API's rules: what a key may send and read. A key reaches its own office only: the
+numbers of that office and their conversations. Sending goes through `sending`, as the UI's does.
+
+Errors are `ApiProblem`s with a `detail` a person can act on; the web layer turns them into
+RFC 9457 problem documents.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy import bindparam, exists, select
+
+from webapp.extensions import db
+from webapp.models import (
+    ApiKey,
+    AuthorKind,
+    Conversation,
+    Direction,
+    Message,
+    OptOut,
+    ReusableNumber,
+    Status,
+    User,
+)
+from webapp.services import conversations, sending
+from webapp.services.api_keys import Caller
+from webapp.services.contacts import display_names
+from webapp.services.optouts import is_opted_out
+from webapp.services.phones import PhoneError, parse_us_phone
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 200
+
+
+class ApiProblem(Exception):
+    """A refused request. `kind` names the problem type (a slug documented at /api/v1/docs)."""
+
+    def __init__(
+        self, status: int, kind: str, title: str, detail: str, errors: list[dict] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.kind = kind
+        self.title = title
+        self.detail = detail
+        self.errors = errors or []
+
+
+def not_found(what: str) -> ApiProblem:
+    return ApiProblem(
+        404, "not-found", "Not found",
+        f"There is no {what} with that id among your office's conversations.",
+    )  # fmt: skip
+
+
+def invalid_phone(field: str, exc: PhoneError) -> ApiProblem:
+    return ApiProblem(
+        422, "invalid-phone", "Invalid phone number", f"{field}: {exc}",
+        errors=[{"field": field, "message": str(exc)}],
+    )  # fmt: skip
+
+
+def parse_phone(field: str, text: str) -> str:
+    try:
+        return parse_us_phone(text)
+    except PhoneError as exc:
+        raise invalid_phone(field, exc) from None
+
+
+# ---- Messages as the API shows them ----
+
+
+@dataclass(frozen=True)
+class ApiMessage:
+    id: int
+    conversation_id: int
+    direction: str
+    status: str
+    from_phone: str
+    to_phone: str
+    text: str
+    author: str
+    created_at: datetime
+    error_reason: str | None
+
+
+MESSAGE_COLUMNS = (
+    Message.id,
+    Message.conversation_id,
+    Message.direction,
+    Message.status,
+    ReusableNumber.phone,
+    Conversation.contact_phone,
+    Message.body,
+    Message.author_kind,
+    User.name,
+    ApiKey.name,
+    Message.created_at,
+    Message.error_reason,
+)
+
+
+def _messages_query():
+    return (
+        select(*MESSAGE_COLUMNS)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
+        .outerjoin(User, User.id == Message.author_user_id)
+        .outerjoin(ApiKey, ApiKey.id == Message.author_api_key_id)
+        .where(ReusableNumber.office_id == bindparam("office_id"))
+        # History notes (mode switches, retries) are not messages.
+        .where(Message.direction != Direction.EVENT.value)
+    )
+
+
+AUTHOR_NAMES = {AuthorKind.BOT: "Bot", AuthorKind.SYSTEM: "Parley"}
+
+
+def _message(row) -> ApiMessage:
+    (id_, conversation_id, direction, status, number_phone, contact_phone, body, author_kind,
+     user_name, key_name, created_at, error_reason) = row  # fmt: skip
+    inbound = direction == Direction.INBOUND
+    if inbound:
+        author = contact_phone
+    else:
+        author = user_name or key_name or AUTHOR_NAMES.get(author_kind, "Parley")
+    return ApiMessage(
+        id=id_, conversation_id=conversation_id, direction=direction, status=status,
+        from_phone=contact_phone if inbound else number_phone,
+        to_phone=number_phone if inbound else contact_phone,
+        text=body, author=author, created_at=created_at, error_reason=error_reason,
+    )  # fmt: skip
+
+
+MESSAGE_BY_ID = _messages_query().where(Message.id == bindparam("message_id"))
+
+
+def message(caller: Caller, message_id: int) -> ApiMessage:
+    row = db.session.execute(
+        MESSAGE_BY_ID, {"office_id": caller.office_id, "message_id": message_id}
+    ).first()
+    if row is None:
+        raise not_found("message")
+    return _message(row)
+
+
+# ---- Cursors: opaque to clients, an id inside ----
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None or cursor == "":
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, value = raw.partition(":")
+        if prefix != "v1" or not value.isdigit() or len(value) > 18:
+            raise ValueError(raw)
+        return int(value)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiProblem(
+            422, "invalid-cursor", "Invalid cursor",
+            "cursor: pass the next_cursor value of the previous page unchanged.",
+            errors=[{"field": "cursor", "message": "not a cursor this API returned"}],
+        ) from None  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Page:
+    data: list
+    next_cursor: str | None
+
+
+def _page(rows: list, limit: int, last_id) -> tuple[list, str | None]:
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor(last_id(rows[-1])) if more and rows else None
+
+
+def conversation_messages(
+    caller: Caller, conversation_id: int, cursor: str | None, limit: int = DEFAULT_PAGE
+) -> Page:
+    """A conversation's messages, oldest first; `next_cursor` continues after the last one."""
+    after = decode_cursor(cursor)
+    _conversation_row(caller, conversation_id)  # 404 unless the key's office has it
+    query = (
+        _messages_query()
+        .where(Message.conversation_id == conversation_id)
+        .order_by(Message.id)
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(Message.id > after)
+    rows = db.session.execute(query, {"office_id": caller.office_id}).all()
+    rows, next_cursor = _page(rows, limit, lambda row: row[0])
+    return Page([_message(row) for row in rows], next_cursor)
+
+
+# ---- Conversations ----
+
+
+@dataclass(frozen=True)
+class ApiConversation:
+    id: int
+    number: str
+    contact_phone: str
+    contact_name: str | None
+    mode: str
+    needs_attention: bool
+    last_activity_at: datetime
+    created_at: datetime
+
+
+CONVERSATION_COLUMNS = (
+    Conversation.id,
+    ReusableNumber.phone,
+    Conversation.contact_phone,
+    Conversation.mode,
+    Conversation.needs_attention,
+    Conversation.last_activity_at,
+    Conversation.created_at,
+)
+
+
+def _conversations_query():
+    return (
+        select(*CONVERSATION_COLUMNS)
+        .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
+        .where(ReusableNumber.office_id == bindparam("office_id"))
+    )
+
+
+def _conversation_row(caller: Caller, conversation_id: int):
+    row = db.session.execute(
+        _conversations_query().where(Conversation.id == conversation_id),
+        {"office_id": caller.office_id},
+    ).first()
+    if row is None:
+        raise not_found("conversation")
+    return row
+
+
+def _named(rows: list) -> list[ApiConversation]:
+    names = _resolved_names([row[2] for row in rows])
+    return [
+        ApiConversation(
+            id=row[0], number=row[1], contact_phone=row[2], contact_name=names.get(row[2]),
+            mode=row[3], needs_attention=row[4], last_activity_at=row[5], created_at=row[6],
+        )
+        for row in rows
+    ]  # fmt: skip
+
+
+def _resolved_names(phones: list[str]) -> dict[str, str]:
+    """Names the contact resolvers know; a phone without one is left out (None in the API)."""
+    from webapp.services.phones import format_phone
+
+    return {
+        phone: name for phone, name in display_names(phones).items() if name != format_phone(phone)
+    }
+
+
+def conversations_with(
+    caller: Caller, phone: str, cursor: str | None, limit: int = DEFAULT_PAGE
+) -> Page:
+    """The office's conversations with a contact phone, newest first (by id)."""
+    contact_phone = parse_phone("phone", phone)
+    before = decode_cursor(cursor)
+    query = (
+        _conversations_query()
+        .where(Conversation.contact_phone == contact_phone)
+        .order_by(Conversation.id.desc())
+        .limit(limit + 1)
+    )
+    if before is not None:
+        query = query.where(Conversation.id < before)
+    rows = db.session.execute(query, {"office_id": caller.office_id}).all()
+    rows, next_cursor = _page(rows, limit, lambda row: row[0])
+    return Page(_named(rows), next_cursor)
+
+
+@dataclass(frozen=True)
+class ApiContact:
+    phone: str
+    name: str | None
+    opted_out: bool
+    conversations: list[ApiConversation]
+
+
+CONTACT_CONVERSATIONS_SHOWN = 100
+
+
+def lookup_contact(caller: Caller, phone: str) -> ApiContact:
+    """A contact by phone: name, opt-out and the office's conversations with it (newest first)."""
+    contact_phone = parse_phone("phone", phone)
+    rows = db.session.execute(
+        _conversations_query()
+        .where(Conversation.contact_phone == contact_phone)
+        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+        .limit(CONTACT_CONVERSATIONS_SHOWN),
+        {"office_id": caller.office_id},
+    ).all()
+    name = _resolved_names([contact_phone]).get(contact_phone)
+    return ApiContact(contact_phone, name, is_opted_out(contact_phone), _named(rows))
+
+
+# ---- Sending ----
+
+
+@dataclass(frozen=True)
+class Sent:
+    message: ApiMessage
+    replayed: bool  # an earlier request with the same Idempotency-Key made it
+
+
+def idempotency_token(caller: Caller, key: str) -> str:
+    """What `messages.idempotency_key` keeps for a client's key: scoped to the API key, so that
+    two CRMs choosing the same key never meet, and of a fixed length whatever the client sent."""
+    return hashlib.sha256(f"api\n{caller.key_id}\n{key}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# Built once: every API send checks, in one statement, the number (of the key's office), whether
+# the contact opted out and which message an earlier request with the same key made, if any.
+SEND_CHECKS = select(
+    *conversations.NUMBER_REF_COLUMNS,
+    exists().where(OptOut.phone == bindparam("phone")).label("opted_out"),
+    select(Message.id)
+    .where(Message.idempotency_key == bindparam("token"))
+    .scalar_subquery()
+    .label("earlier_id"),
+).where(
+    ReusableNumber.phone == bindparam("from_phone"),
+    ReusableNumber.office_id == bindparam("office_id"),
+    ReusableNumber.active.is_(True),
+)
+
+
+@dataclass(frozen=True)
+class CheckedSend:
+    number: conversations.NumberRef
+    phone: str
+    text: str
+    token: str | None
+    earlier_id: int | None
+
+
+def check_send(caller: Caller, from_phone: str, to: str, text: str, key: str | None) -> CheckedSend:
+    """Every check of a send (reads only): the office's number, the phone, the text, opt-out."""
+    phone = parse_phone("to", to)
+    try:
+        text = sending.validate_body(text)
+    except sending.SendError as exc:
+        raise ApiProblem(
+            422, "invalid-text", "Invalid text", f"text: {exc.message}",
+            errors=[{"field": "text", "message": exc.message}],
+        ) from None  # fmt: skip
+    token = idempotency_token(caller, key) if key else None
+    params = {"from_phone": from_phone, "office_id": caller.office_id, "phone": phone, "token": token}
+    row = db.session.execute(SEND_CHECKS, params).first()
+    if row is None:
+        raise ApiProblem(
+            422, "unknown-number", "Not a number of your office",
+            f"from: {from_phone} is not an active reusable number of this API key's office. "
+            "Use the E.164 form of one of its numbers, e.g. +12025550100.",
+            errors=[{"field": "from", "message": "not a number of this key's office"}],
+        )  # fmt: skip
+    number = conversations.NumberRef(*row[: len(conversations.NumberRef._fields)])
+    if row.earlier_id is None and row.opted_out:
+        raise ApiProblem(
+            422, "opted-out", "Contact opted out",
+            f"to: {phone} has opted out (texted STOP); nothing was sent. Nothing can be sent to it "
+            "until the contact texts START.",
+            errors=[{"field": "to", "message": "opted out"}],
+        )  # fmt: skip
+    return CheckedSend(number, phone, text, token, row.earlier_id)
+
+
+def _same_request(existing: ApiMessage, checked: CheckedSend) -> bool:
+    return (
+        existing.from_phone == checked.number.phone
+        and existing.to_phone == checked.phone
+        and existing.text == checked.text
+    )
+
+
+def _conflict() -> ApiProblem:
+    return ApiProblem(
+        422, "idempotency-key-reused", "Idempotency-Key reused with another request",
+        "This Idempotency-Key was used for a request with another from, to or text. Use a new key "
+        "for a new message; repeat a request with its own key only to retry it unchanged.",
+    )  # fmt: skip
+
+
+def earlier(caller: Caller, checked: CheckedSend) -> Sent | None:
+    """The message an earlier request with the same key made (before anything is written)."""
+    if checked.earlier_id is None:
+        return None
+    existing = message(caller, checked.earlier_id)
+    if not _same_request(existing, checked):
+        raise _conflict()
+    return Sent(existing, replayed=True)
+
+
+def send(caller: Caller, checked: CheckedSend) -> Sent:
+    """Queue a checked send. Two requests with one key at once: the database's unique key lets one
+    message in, and the other request gets that message (if it asked for the same one)."""
+    queued = sending.send_from_api(
+        checked.number, checked.phone, checked.text, caller.key_id, checked.token
+    )
+    made = message(caller, queued.message_id)
+    if not _same_request(made, checked):
+        raise _conflict()
+    # The answer says what was accepted: queued. A worker may already be sending it; reading the
+    # message again shows its progress.
+    return Sent(replace(made, status=Status.QUEUED.value, error_reason=None), replayed=False)

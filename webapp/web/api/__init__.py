@@ -1,0 +1,173 @@
+"""The CRM API (/api/v1): JSON in and out, for a CRM's server, authenticated by an office's API key.
+
+- `Authorization: Bearer KEY` on every request but the reference (the document and its page). The
+  API never looks at the session cookie: a browser signed in to Parley is not signed in here, so
+  a page elsewhere cannot make a visitor's browser call it, and CSRF tokens do not apply.
+- Requests are validated by spectree against the pydantic models in `schemas`, the same models
+  the OpenAPI document is generated from.
+- Every error is an RFC 9457 problem document (`problems`).
+- Each key has its own rate limit (Flask-Limiter): over it, 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+from spectree import SecurityScheme, SecuritySchemeData, SpecTree
+from werkzeug.exceptions import HTTPException
+
+from webapp.extensions import csrf, db
+from webapp.services import api_keys
+from webapp.services.crm_api import ApiProblem
+from webapp.transactions import read_first, request_only_reads, start_writing
+from webapp.web.api.problems import problem
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Endpoints anyone may read: the reference (the OpenAPI document and its page).
+OPEN_ENDPOINTS = {"api.openapi", "api.docs"}
+
+
+class ValidationFailed(Exception):
+    def __init__(self, errors: list[dict]) -> None:
+        super().__init__("invalid request")
+        self.errors = errors
+
+
+def _refuse_invalid(req: Any, resp: Any, error: Any, instance: Any, *args: Any) -> None:
+    """spectree's hook before a view: a request its models refused becomes a problem document."""
+    if error is None:
+        return
+    errors = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item.get("loc", ()) if part != "__root__")
+        errors.append({"field": where or "body", "message": item.get("msg", "invalid")})
+    raise ValidationFailed(errors)
+
+
+spec = SpecTree(
+    "flask",
+    mode="strict",  # only the API's own views, not the rest of the app
+    title="Parley CRM API",
+    version="1",
+    description="Send and read an office's 1:1 texts from a CRM. The walkthrough is docs/api.md.",
+    page_templates={},  # the reference page is our own (no CDN): see `reference`
+    before=_refuse_invalid,
+    validation_error_status=422,
+    security_schemes=[
+        SecurityScheme(
+            name="apiKey",
+            data=SecuritySchemeData(type="http", scheme="bearer", description="An office's API key."),
+        )
+    ],
+    security={"apiKey": []},
+)
+
+
+def _limit_key() -> str:
+    """Per API key (by its hash, known before the key is looked up); per address without one."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return "key:" + hashlib.sha256(token.strip().encode("utf-8", "surrogatepass")).hexdigest()
+    return "addr:" + (request.remote_addr or "")
+
+
+limiter = Limiter(key_func=_limit_key, headers_enabled=True)
+# One budget per key across every operation (not one per route).
+limiter.shared_limit(lambda: current_app.config["API_RATE_LIMIT"], scope="api")(bp)
+csrf.exempt(bp)
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("API_RATE_LIMIT_STORAGE", "memory://"))
+    limiter.init_app(app)
+    app.register_blueprint(bp)
+
+
+def caller() -> api_keys.Caller:
+    return g.api_caller
+
+
+def _unauthorized(detail: str) -> Response:
+    return problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": 'Bearer realm="parley"'})
+
+
+@bp.before_request
+def authenticate() -> Response | None:
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return _unauthorized(
+            "Send your API key in the Authorization header: Authorization: Bearer KEY. An admin "
+            "creates keys in Parley's admin console (API keys) or with `flask api-keys create`."
+        )
+    with read_first():
+        found = api_keys.caller_for(token)
+    if found is None:
+        return _unauthorized("This API key is not valid: it is mistyped, or it was revoked.")
+    g.api_caller = found
+    if api_keys.needs_last_used(found):
+        if request_only_reads():
+            start_writing()
+        api_keys.mark_used(found)
+        db.session.commit()
+    return _check_body()
+
+
+def _check_body() -> Response | None:
+    if request.method != "POST":
+        return None
+    if request.mimetype != "application/json":
+        return problem(
+            415, "Unsupported media type", "Send the body as JSON, with Content-Type: application/json."
+        )
+    body = request.get_json(silent=True)
+    if body is None:
+        return problem(400, "Malformed JSON", "The body is not valid JSON.", kind="malformed-json")
+    if not isinstance(body, dict):
+        return problem(
+            422, "Invalid request", "The body must be a JSON object, e.g. "
+            '{"from": "+12025550100", "to": "2025550143", "text": "Hello"}.',
+            errors=[{"field": "body", "message": "not a JSON object"}],
+        )  # fmt: skip
+    return None
+
+
+@bp.errorhandler(ApiProblem)
+def _api_problem(error: ApiProblem) -> Response:
+    db.session.rollback()
+    return problem(error.status, error.title, error.detail, kind=error.kind, errors=error.errors)
+
+
+@bp.errorhandler(ValidationFailed)
+def _invalid(error: ValidationFailed) -> Response:
+    fields = "; ".join(f"{item['field']}: {item['message']}" for item in error.errors)
+    return problem(422, "Invalid request", f"Fix these fields and send again: {fields}.", errors=error.errors)
+
+
+@bp.errorhandler(RateLimitExceeded)
+def _rate_limited(error: RateLimitExceeded) -> Response:
+    current = limiter.current_limit
+    retry_after = max(1, math.ceil(current.reset_at - time.time())) if current else 60
+    return problem(
+        429, "Too many requests",
+        f"This API key is limited to {error.description}. Try again in {retry_after} seconds.",
+        headers={"Retry-After": str(retry_after)},
+    )  # fmt: skip
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Response:
+    code = error.code or 500
+    return problem(code, error.name, error.description or error.name)
+
+
+from webapp.web.api import endpoints, reference  # noqa: E402, F401

@@ -1,0 +1,156 @@
+"""The API's request and response bodies. These models validate requests (through spectree) and
+are the OpenAPI document's schemas: the document cannot say one thing while the server checks
+another."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from webapp.services.segments import MAX_MESSAGE_LENGTH
+
+E164 = r"^\+[1-9][0-9]{1,14}$"
+
+
+def storable(text: str) -> str:
+    """Refuse what no database column can keep: NUL characters and lone surrogates."""
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(storable)]
+
+
+class SendMessage(BaseModel):
+    """A 1:1 text to send from one of the key's office's numbers."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+    from_: Text = Field(
+        alias="from",
+        pattern=E164,
+        description="E.164 phone of a reusable number of the key's office.",
+        examples=["+12025550100"],
+    )
+    to: Text = Field(
+        min_length=1,
+        max_length=40,
+        description="The contact's US phone, in any common format (e.g. (202) 555-0143).",
+        examples=["(202) 555-0143"],
+    )
+    text: Text = Field(
+        min_length=1,
+        max_length=MAX_MESSAGE_LENGTH,
+        description=f"The message, at most {MAX_MESSAGE_LENGTH} characters.",
+        examples=["Your application is complete."],
+    )
+
+
+class SendHeaders(BaseModel):
+    """Headers of a send."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    idempotency_key: Text | None = Field(
+        default=None,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Any unique string (e.g. a UUID). A retry with the same key and body returns "
+        "the same message and sends nothing again; with another body it gets 422. Kept at least "
+        "24 hours.",
+    )
+
+
+class PhoneQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: Text = Field(
+        min_length=1, max_length=40, description="A US phone in any common format."
+    )
+
+
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cursor: Text | None = Field(
+        default=None, max_length=100, description="`next_cursor` of the previous page."
+    )
+    limit: int = Field(default=50, ge=1, le=200, description="Items per page.")
+
+
+class ConversationsQuery(PhoneQuery, PageQuery):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MessageOut(BaseModel):
+    """A message as the API shows it."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    id: int
+    conversation_id: int
+    direction: Literal["inbound", "outbound"]
+    status: str = Field(
+        description="outbound: queued, sending, sent, delivered, undelivered or failed; "
+        "inbound: received."
+    )
+    from_: str = Field(alias="from", description="E.164 phone it came from.")
+    to: str = Field(description="E.164 phone it went to.")
+    text: str
+    author: str = Field(
+        description="Who wrote it: an agent's name, the API key's name, Bot, Parley (automatic "
+        "answers), or the contact's phone for inbound messages."
+    )
+    created_at: datetime
+    error_reason: str | None = Field(default=None, description="Why it failed, when it did.")
+
+
+class MessagePage(BaseModel):
+    data: list[MessageOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+
+
+class ConversationOut(BaseModel):
+    id: int
+    number: str = Field(description="E.164 phone of the office's reusable number.")
+    contact_phone: str
+    contact_name: str | None = Field(description="From the office's campaign records, if known.")
+    mode: Literal["agent", "bot"]
+    needs_attention: bool
+    last_activity_at: datetime
+    created_at: datetime
+
+
+class ConversationPage(BaseModel):
+    data: list[ConversationOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+
+
+class ContactOut(BaseModel):
+    phone: str = Field(description="E.164")
+    name: str | None
+    opted_out: bool = Field(description="Opted out (STOP): nothing can be sent to this phone.")
+    conversations: list[ConversationOut]
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document (served as application/problem+json)."""
+
+    type: str = Field(description="Identifies the kind of problem; documented at /api/v1/docs.")
+    title: str
+    status: int
+    detail: str = Field(description="What went wrong and what to do about it.")
+    errors: list[FieldError] = Field(default_factory=list)
