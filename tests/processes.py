@@ -1,4 +1,5 @@
-"""Real Parley processes for fault tests: a gunicorn web server and queue workers, as production runs them."""
+"""Real Parley processes for fault tests: a gunicorn web server and queue workers, as production runs them,
+and a Redis server of the test's own for their queue."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
 import requests
 
 BIN = Path(sys.executable).parent
@@ -26,6 +28,13 @@ def listening_socket() -> socket.socket:
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     return sock
+
+
+def free_port() -> int:
+    """A port free at this moment on 127.0.0.1, for a server that binds it itself (redis-server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.1) -> object:
@@ -136,3 +145,41 @@ class Agent:
     def post(self, path: str, **data: str) -> requests.Response:
         data = {**data, "csrf_token": self.csrf}
         return self.http.post(f"{self.base_url}{path}", data=data, allow_redirects=False, timeout=10)
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of the test's own on a free port, keeping nothing on disk: killed and started
+    again on the same port, it comes back empty, as a Redis that crashed and lost its queue. The
+    machine's Redis on 6379, which other tests use, is never touched."""
+
+    log_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        log = (self.log_dir / f"redis-{time.monotonic_ns()}.log").open("wb")
+        self.process = subprocess.Popen(
+            ["/usr/bin/redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(self.log_dir)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_for(self._up, timeout=10)
+
+    def _up(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"redis-server exited ({self.process.returncode}): port {self.port} taken?")
+        try:
+            return bool(redis.Redis(port=self.port, socket_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: whatever was queued is gone."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
