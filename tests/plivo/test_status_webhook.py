@@ -130,6 +130,25 @@ def test_report_records_the_provider_id_when_the_send_has_not(client, sent):
     assert message.provider_message_id == "plivo-uuid-from-report"
 
 
+@pytest.mark.parametrize(("status", "final"), [("sent", "sent"), ("delivered", "delivered")])
+def test_a_report_moves_on_a_send_the_sweep_failed_as_interrupted(app, client, sent, status, final):
+    """A worker died after Plivo took the text, before recording it, and the sweep failed it as
+    interrupted ("may not have gone out", Retry). Plivo's report says it did go out: it shows so,
+    and no Retry button invites an agent to text the contact twice."""
+    sent.status = Status.SENDING.value
+    db.session.commit()
+    app.config["SENDING_TIMEOUT_SECONDS"] = 0
+    assert sending.fail_interrupted_sends() == 1
+    assert reload(sent).error_code == "interrupted"
+
+    assert report(client, sent, status).status_code == 200
+    message = reload(sent)
+    assert (message.status, message.error_code, message.error_reason) == (final, None, None)
+    login(client, "standard@example.edu")
+    page = client.get(f"/conversations/{sent.conversation_id}").get_data(as_text=True)
+    assert ">Retry</button>" not in page
+
+
 @pytest.mark.parametrize(
     ("form_changes", "path_query", "status_code"),
     [

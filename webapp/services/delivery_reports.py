@@ -15,7 +15,7 @@ from webapp.extensions import db
 from webapp.models import Direction, Message, Status
 from webapp.plugin_api import StatusUpdate
 from webapp.services import conversations, optouts
-from webapp.services.sending import advance_status
+from webapp.services.sending import INTERRUPTED_CODE, advance_status
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ def record(update: StatusUpdate, provider: str) -> ReportOutcome:
         message.provider_message_id = update.provider_message_id
 
     reason = update.error_reason or DEFAULT_REASONS.get(status)
-    changed = advance_status(message, status, reason)
+    taken = _taken_after_all(message)
+    changed = advance_status(message, status, reason) or taken
     if changed and status in DEFAULT_REASONS:
         message.error_code = update.error_code
 
@@ -90,6 +91,16 @@ def record(update: StatusUpdate, provider: str) -> ReportOutcome:
     outcome = ReportOutcome(message.id, message.status, changed, opted_out)
     db.session.commit()
     return outcome
+
+
+def _taken_after_all(message: Message) -> bool:
+    """A send the sweep failed as interrupted (its worker died before recording the provider's
+    answer) did reach the provider, since it reports on it: it moves on from sent, as when the
+    slow call itself returns, so that nobody retries a text that went out."""
+    if message.status != Status.FAILED or message.error_code != INTERRUPTED_CODE:
+        return False
+    message.status, message.error_code, message.error_reason = Status.SENT.value, None, None
+    return True
 
 
 def _find(update: StatusUpdate, provider: str) -> Message | None:

@@ -44,6 +44,7 @@ STATUS_RANK = {
     Status.UNDELIVERED: 3,
     Status.FAILED: 3,
 }
+INTERRUPTED_CODE = "interrupted"
 INTERRUPTED_REASON = (
     "Sending was interrupted before the provider confirmed it, so it may not have gone out. "
     "Use Retry to send it again."
@@ -345,7 +346,7 @@ def deliver(message_id: int) -> int | None:
     if result.provider_message_id and not message.provider_message_id:
         message.provider_message_id = result.provider_message_id
     retry_in = None
-    interrupted = message.status == Status.FAILED and message.error_code == "interrupted"
+    interrupted = message.status == Status.FAILED and message.error_code == INTERRUPTED_CODE
     if interrupted and result.status == "sent":
         # The sweep gave up on a slow call that did go through after all.
         message.status, message.error_code, message.error_reason = Status.SENT.value, None, None
@@ -419,7 +420,7 @@ def fail_interrupted_sends() -> int:
         .with_for_update(skip_locked=True)
     ).all()
     for message in stuck:
-        _fail(message, INTERRUPTED_REASON, code="interrupted")
+        _fail(message, INTERRUPTED_REASON, code=INTERRUPTED_CODE)
     db.session.commit()
     return len(stuck)
 
