@@ -111,4 +111,6 @@ def test_a_contact_lookup_gives_name_opt_out_and_the_offices_conversations(crm, 
 
     stranger = crm.get("/api/v1/contacts/lookup?phone=2025550111").get_json()
     assert stranger == {"phone": "+12025550111", "name": None, "opted_out": False, "conversations": []}
-    assert_problem(crm.get("/api/v1/contacts/lookup?phone=hello"), 422, "invalid-phone")
+    assert_problem(crm.get("/api/v1/contacts/lookup?phone=12345"), 422, "invalid-phone")
+    letters = assert_problem(crm.get("/api/v1/contacts/lookup?phone=hello"), 422, "invalid-request")
+    assert letters["errors"][0]["field"] == "phone"

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import bindparam, exists, func, select
 
 from webapp.extensions import db
 from webapp.models import (
@@ -409,8 +409,16 @@ def earlier(caller: Caller, checked: CheckedSend) -> Sent | None:
 
 
 def send(caller: Caller, checked: CheckedSend) -> Sent:
-    """Queue a checked send. Two requests with one key at once: the database's unique key lets one
-    message in, and the other request gets that message (if it asked for the same one)."""
+    """Queue a checked send. Requests with one Idempotency-Key take turns: the first makes the
+    message, the others (retries, or the same request sent twice at once) find it."""
+    if checked.token is not None:
+        _take_turns(checked.token)
+        earlier_id = db.session.scalar(select(Message.id).where(Message.idempotency_key == checked.token))
+        if earlier_id is not None:
+            db.session.rollback()
+            replay = earlier(caller, replace(checked, earlier_id=earlier_id))
+            assert replay is not None
+            return replay
     queued = sending.send_from_api(
         checked.number, checked.phone, checked.text, caller.key_id, checked.token
     )
@@ -420,3 +428,11 @@ def send(caller: Caller, checked: CheckedSend) -> Sent:
     # The answer says what was accepted: queued. A worker may already be sending it; reading the
     # message again shows its progress.
     return Sent(replace(made, status=Status.QUEUED.value, error_reason=None), replayed=False)
+
+
+def _take_turns(token: str) -> None:
+    """Hold a lock on the key until this transaction ends. PostgreSQL: a transaction-scoped
+    advisory lock (concurrent inserts of one unique key can otherwise deadlock with the
+    conversation's row locks); SQLite: write transactions already run one at a time."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(int(token[:15], 16))))

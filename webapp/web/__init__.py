@@ -6,7 +6,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from flask import Flask, Response, current_app, redirect, request, session, url_for
+from flask import Flask, Response, current_app, make_response, redirect, request, session, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
@@ -72,7 +72,12 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(405)
     def method_not_allowed(error):
-        return _error_page(405, "Not allowed", "That action is not available here.")
+        response = make_response(
+            _error_page(405, "Not allowed", "That action is not available here.")
+        )
+        if getattr(error, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(error.valid_methods)  # as RFC 9110 asks
+        return response
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):

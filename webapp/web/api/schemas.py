@@ -12,6 +12,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 
 E164 = r"^\+[1-9][0-9]{1,14}$"
+# The characters a typed US phone may have (digits, spaces and "().+-"); the server then checks
+# that they make a valid US number.
+TYPED_PHONE = r"^[0-9\s().+-]+$"
+CURSOR = r"^[A-Za-z0-9_-]*$"
+# Printable ASCII: a key travels in an HTTP header.
+IDEMPOTENCY_KEY = r"^[\x21-\x7e]+$"
 
 
 def storable(text: str) -> str:
@@ -42,6 +48,7 @@ class SendMessage(BaseModel):
     to: Text = Field(
         min_length=1,
         max_length=40,
+        pattern=TYPED_PHONE,
         description="The contact's US phone, in any common format (e.g. (202) 555-0143).",
         examples=["(202) 555-0143"],
     )
@@ -63,6 +70,7 @@ class SendHeaders(BaseModel):
         alias="Idempotency-Key",
         min_length=1,
         max_length=255,
+        pattern=IDEMPOTENCY_KEY,
         description="Any unique string (e.g. a UUID). A retry with the same key and body returns "
         "the same message and sends nothing again; with another body it gets 422. Kept at least "
         "24 hours.",
@@ -73,7 +81,11 @@ class PhoneQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     phone: Text = Field(
-        min_length=1, max_length=40, description="A US phone in any common format."
+        min_length=1,
+        max_length=40,
+        pattern=TYPED_PHONE,
+        description="A US phone in any common format.",
+        examples=["(202) 555-0143"],
     )
 
 
@@ -81,7 +93,10 @@ class PageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cursor: Text | None = Field(
-        default=None, max_length=100, description="`next_cursor` of the previous page."
+        default=None,
+        max_length=100,
+        pattern=CURSOR,
+        description="`next_cursor` of the previous page.",
     )
     limit: int = Field(default=50, ge=1, le=200, description="Items per page.")
 

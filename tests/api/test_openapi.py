@@ -1,0 +1,99 @@
+"""The OpenAPI document is generated from the code that validates requests; Schemathesis checks,
+against the running app, that the server does what the document says: every operation, with
+valid and invalid requests (positive and negative), a few hundred examples in all."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from tests.api.conftest import new_key
+from webapp.extensions import db
+from webapp.plugin_api import InboundMessage
+from webapp.services import inbound
+
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:
+        pass  # hundreds of requests: the report says what matters
+
+
+def test_the_document_is_openapi_3_1_and_names_every_operation(app, crm):
+    document = crm.client.get("/api/v1/openapi.json").get_json()
+    assert document["openapi"] == "3.1.0"
+    operations = {(method.upper(), path) for path, ops in document["paths"].items() for method in ops}
+    assert operations == {
+        ("POST", "/api/v1/messages"),
+        ("GET", "/api/v1/messages/{message_id}"),
+        ("GET", "/api/v1/conversations"),
+        ("GET", "/api/v1/conversations/{conversation_id}/messages"),
+        ("GET", "/api/v1/contacts/lookup"),
+    }
+    send = document["paths"]["/api/v1/messages"]["post"]
+    assert document["components"]["securitySchemes"]["apiKey"] == {
+        "type": "http", "scheme": "bearer", "description": "An office's API key."
+    }
+    assert "application/problem+json" in send["responses"]["422"]["content"]
+    assert "Retry-After" in send["responses"]["429"]["headers"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in send["parameters"])
+    body = next(iter(send["requestBody"]["content"].values()))["schema"]["$ref"].rsplit("/", 1)[-1]
+    schema = document["components"]["schemas"][body]
+    assert schema["required"] == ["from", "to", "text"] and schema["additionalProperties"] is False
+
+
+def test_the_reference_page_renders_the_document_without_a_key(app):
+    client = app.test_client(use_cookies=False)
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    text = page.get_data(as_text=True)
+    for expected in ("POST /api/v1/messages", "GET /api/v1/contacts/lookup", "Idempotency-Key",
+                     "problem-opted-out", "Authorization: Bearer"):  # fmt: skip
+        assert expected in text, expected
+    assert "https://cdn" not in text and "<script" not in text  # our own static files only
+    assert "Set-Cookie" not in page.headers
+
+
+@pytest.fixture
+def server(app, world) -> Iterator[str]:
+    """The app served over HTTP on 127.0.0.1, as a CRM reaches it, with a conversation to read."""
+    app.config["API_RATE_LIMIT"] = "100000 per minute"
+    inbound.receive(
+        InboundMessage(from_phone="+12025550143", to_phone="+12025550100", body="Hi"), "console"
+    )
+    db.session.commit()
+    http = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{http.server_port}"
+    finally:
+        http.shutdown()
+        thread.join(10)
+
+
+def test_schemathesis_finds_no_mismatch_between_the_document_and_the_server(server, world, tmp_path):
+    key = new_key("Schemathesis", world["office"])
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(CONFIG), "run",
+        f"{server}/api/v1/openapi.json",
+        "--checks", "all", "--mode", "all", "--max-examples", "40", "--seed", "20261202",
+        "--header", f"Authorization: Bearer {key}", "--workers", "1",
+        "--phases", "examples,coverage,fuzzing", "--request-timeout", "10",
+        "--suppress-health-check", "all", "--no-color",
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    report = result.stdout + result.stderr
+    assert result.returncode == 0, report[-6000:]
+    # It really ran: every operation, hundreds of requests.
+    assert "Operations:       5 selected / 5 total" in report, report[-3000:]
+    generated = re.search(r"(\d+) generated", report)
+    assert generated and int(generated[1]) >= 200, report[-3000:]
