@@ -168,3 +168,21 @@ def test_each_key_has_its_own_rate_limit(app, world):
     assert "3 per 1 minute" in body["detail"]
     assert message_count() == 0
     assert other.get("/api/v1/contacts/lookup?phone=2025550143").status_code == 200
+
+
+def test_a_rate_limit_store_that_does_not_answer_does_not_stop_the_api(database_url, tmp_path):
+    from tests.conftest import Factory, _empty_tables, make_app
+
+    app = make_app(database_url, tmp_path, API_RATE_LIMIT_STORAGE="redis://127.0.0.1:9/0")
+    with app.app_context():
+        try:
+            make = Factory()
+            office = make.office("Admissions")
+            make.number()
+            crm = Crm(app.test_client(use_cookies=False), new_key("Slate", office))
+            assert crm.send().status_code == 202
+            assert crm.get("/api/v1/contacts/lookup?phone=2025550143").status_code == 200
+        finally:
+            db.session.remove()
+            _empty_tables()
+            db.engine.dispose()

@@ -78,15 +78,19 @@ def _limit_key() -> str:
     return "addr:" + (request.remote_addr or "")
 
 
-limiter = Limiter(key_func=_limit_key, headers_enabled=True)
-# One budget per key across every operation (not one per route).
-limiter.shared_limit(lambda: current_app.config["API_RATE_LIMIT"], scope="api")(bp)
 csrf.exempt(bp)
 
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("API_RATE_LIMIT_STORAGE", "memory://"))
-    limiter.init_app(app)
+    # A rate-limit store that does not answer (Redis down) must not take the API down with it:
+    # requests then go unlimited, and Flask-Limiter logs why.
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    # One limiter per app (it keeps its settings and store); one budget per key across every
+    # operation, not one per route.
+    limiter = Limiter(key_func=_limit_key, headers_enabled=True, app=app)
+    limiter.shared_limit(lambda: current_app.config["API_RATE_LIMIT"], scope="api")(bp)
+    app.extensions["parley.api_limiter"] = limiter
     app.register_blueprint(bp)
 
 
@@ -155,7 +159,7 @@ def _invalid(error: ValidationFailed) -> Response:
 
 @bp.errorhandler(RateLimitExceeded)
 def _rate_limited(error: RateLimitExceeded) -> Response:
-    current = limiter.current_limit
+    current = current_app.extensions["parley.api_limiter"].current_limit
     retry_after = max(1, math.ceil(current.reset_at - time.time())) if current else 60
     return problem(
         429, "Too many requests",
