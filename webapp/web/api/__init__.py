@@ -88,7 +88,9 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     # One limiter per app (it keeps its settings and store); one budget per key across every
     # operation, not one per route.
-    limiter = Limiter(key_func=_limit_key, headers_enabled=True, app=app)
+    # No rate-limit headers on every answer (Flask-Limiter would add Retry-After to a 200 too):
+    # a 429 says Retry-After itself.
+    limiter = Limiter(key_func=_limit_key, headers_enabled=False, app=app)
     limiter.shared_limit(lambda: current_app.config["API_RATE_LIMIT"], scope="api")(bp)
     app.extensions["parley.api_limiter"] = limiter
     app.register_blueprint(bp)
@@ -160,7 +162,7 @@ def _invalid(error: ValidationFailed) -> Response:
 @bp.errorhandler(RateLimitExceeded)
 def _rate_limited(error: RateLimitExceeded) -> Response:
     current = current_app.extensions["parley.api_limiter"].current_limit
-    retry_after = max(1, math.ceil(current.reset_at - time.time())) if current else 60
+    retry_after = max(1, math.ceil(current.window.reset_time - time.time())) if current else 60
     return problem(
         429, "Too many requests",
         f"This API key is limited to {error.description}. Try again in {retry_after} seconds.",
