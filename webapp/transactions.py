@@ -1,10 +1,9 @@
 """How requests use database transactions, on SQLite and on PostgreSQL.
 
 A read request is a GET or HEAD whose view is not marked `@writes`. It only reads: a write inside
-one raises `WriteInReadOnlyRequest`, on both databases, in tests too. On SQLite it runs in a
-deferred transaction (`BEGIN`): beside other readers and a writer, on one snapshot of the WAL. On
-PostgreSQL it runs in autocommit (no BEGIN or COMMIT to send), each statement on its own snapshot,
-as READ COMMITTED would give it in a transaction.
+one raises `WriteInReadOnlyRequest`, on both databases, in tests too. It runs in autocommit: no
+BEGIN or COMMIT to send (on SQLite, where readers never wait for a writer in WAL mode, and on
+PostgreSQL), each statement on its own snapshot, as READ COMMITTED would give it in a transaction.
 
 Any other request writes, in one transaction per commit. On SQLite that transaction starts with
 `BEGIN IMMEDIATE`: it takes the write lock before its first read, so a read never has to turn into
@@ -137,10 +136,11 @@ def _end_read_request(error: BaseException | None) -> None:
 def _begin(connection: Any) -> None:
     read_only = read_only_request()
     connection.info["read_only"] = read_only
-    if connection.dialect.name == "sqlite":
+    if connection.dialect.name == "sqlite" and not read_only:
         # The driver begins no transaction of its own (isolation_level None): SQLAlchemy's
-        # documented recipe for real SQLite transactions, with the BEGIN chosen here.
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # documented recipe for real SQLite transactions, with the BEGIN chosen here. Reads send
+        # none: each statement then reads on its own.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _refuse_writes_in_reads(conn, cursor, statement, parameters, context, executemany) -> None:

@@ -22,6 +22,12 @@ from webapp.models import (
 )
 from webapp.transactions import read_only_request
 
+# Table columns, not the mapped attributes: statements built from them run without the ORM's
+# per-execution work (entities, loading), and mapped queries accept them as well.
+_numbers = ReusableNumber.__table__.c
+_conversations = Conversation.__table__.c
+_participants = Participant.__table__.c
+
 
 class AccessDenied(Exception):
     """The user may not see or do this (answered 403, or 404 where existence would leak)."""
@@ -43,8 +49,8 @@ def _accessible_selects(user_id) -> list:
 def may_send_from(user_id):
     """SQL condition on ReusableNumber: active, and the user has access to it."""
     return and_(
-        ReusableNumber.active.is_(True),
-        ReusableNumber.id.in_(union(*_accessible_selects(user_id))),
+        _numbers.active.is_(True),
+        _numbers.id.in_(union(*_accessible_selects(user_id))),
     )
 
 
@@ -71,7 +77,7 @@ def numbers_of_my_offices(user_id):
     Besides the numbers a user sees whole, a participation makes its conversation visible only on
     these: leaving an office takes away what the user saw only through it.
     """
-    return select(ReusableNumber.id).where(ReusableNumber.office_id.in_(_my_office_ids(user_id)))
+    return select(_numbers.id).where(_numbers.office_id.in_(_my_office_ids(user_id)))
 
 
 def _visible_number_selects(user_id, admin: bool) -> list:
@@ -92,13 +98,13 @@ def _inbox_numbers_statement(admin: bool):
     """Built once (per role kind): every inbox request asks."""
     user_id = bindparam("user_id")
     return (
-        select(ReusableNumber.id, ReusableNumber.backing, number_agents.c.user_id)
+        select(_numbers.id, _numbers.backing, number_agents.c.user_id)
         .outerjoin(
             number_agents,
-            and_(number_agents.c.number_id == ReusableNumber.id, number_agents.c.user_id == user_id),
+            and_(number_agents.c.number_id == _numbers.id, number_agents.c.user_id == user_id),
         )
-        .where(ReusableNumber.id.in_(union(*_visible_number_selects(user_id, admin))))
-        .order_by(ReusableNumber.id)
+        .where(_numbers.id.in_(union(*_visible_number_selects(user_id, admin))))
+        .order_by(_numbers.id)
     )
 
 
@@ -123,13 +129,13 @@ def visible_conversation_clause(user_id, admin: bool):
 
     The visible numbers are a subquery, not a list read first: one statement where there were two.
     """
-    on_visible_number = Conversation.number_id.in_(union(*_visible_number_selects(user_id, admin)))
+    on_visible_number = _conversations.number_id.in_(union(*_visible_number_selects(user_id, admin)))
     if admin:  # an admin sees every number of their offices: a participation adds nothing
         return on_visible_number
     participant = exists().where(
-        Participant.conversation_id == Conversation.id, Participant.user_id == user_id
+        _participants.conversation_id == _conversations.id, _participants.user_id == user_id
     )
-    on_my_offices_number = Conversation.number_id.in_(numbers_of_my_offices(user_id))
+    on_my_offices_number = _conversations.number_id.in_(numbers_of_my_offices(user_id))
     return or_(on_visible_number, and_(on_my_offices_number, participant))
 
 

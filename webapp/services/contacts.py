@@ -75,6 +75,12 @@ def lookup(user: User, phone: str) -> LookupResult:
     return describe(user, [phone])[0]
 
 
+# Tables, not mapped classes, in statements built once: they run as Core statements (see
+# docs/performance.md).
+_CONVERSATIONS = Conversation.__table__
+_NUMBERS = ReusableNumber.__table__
+
+
 @lru_cache(maxsize=2)
 def _conversations_of_phones(admin: bool) -> ByValues:
     """Built once (per role kind): every lookup runs it. Visible conversations only."""
@@ -84,18 +90,18 @@ def _conversations_of_phones(admin: bool) -> ByValues:
         "phones",
         lambda phone_in: (
             select(
-                Conversation.contact_phone,
-                Conversation.id,
-                func.coalesce(ReusableNumber.label, ReusableNumber.phone),
-                Conversation.last_activity_at,
-                Conversation.needs_attention,
+                _CONVERSATIONS.c.contact_phone,
+                _CONVERSATIONS.c.id,
+                func.coalesce(_NUMBERS.c.label, _NUMBERS.c.phone),
+                _CONVERSATIONS.c.last_activity_at,
+                _CONVERSATIONS.c.needs_attention,
             )
-            .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
+            .join(_NUMBERS, _NUMBERS.c.id == _CONVERSATIONS.c.number_id)
             .where(
-                phone_in(Conversation.contact_phone),
+                phone_in(_CONVERSATIONS.c.contact_phone),
                 visible_conversation_clause(bindparam("user_id"), admin),
             )
-            .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+            .order_by(_CONVERSATIONS.c.last_activity_at.desc(), _CONVERSATIONS.c.id.desc())
         ),
     )
 

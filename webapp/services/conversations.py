@@ -57,7 +57,7 @@ def _activity_statement(dialect: str, by_agent: bool):
     """
     c = Conversation.__table__.c
     insert = dialect_insert(dialect)
-    statement = insert(Conversation).values(
+    statement = insert(Conversation.__table__).values(
         number_id=bindparam("number_id"),
         contact_phone=bindparam("contact_phone"),
         mode=bindparam("mode"),
@@ -110,7 +110,7 @@ class NumberRef(NamedTuple):
     provider: str
 
 
-NUMBER_REF_COLUMNS = tuple(getattr(ReusableNumber, name) for name in NumberRef._fields)
+NUMBER_REF_COLUMNS = tuple(ReusableNumber.__table__.c[name] for name in NumberRef._fields)
 
 
 class Activity(NamedTuple):
@@ -251,27 +251,34 @@ class HistoryEntry(NamedTuple):
         return self.status == Status.QUEUED and utcnow() - self.created_at > DELAYED_AFTER
 
 
+# Tables, not mapped classes, in statements built once: they run as Core statements (see
+# docs/performance.md).
+_API_KEYS = ApiKey.__table__
+_MESSAGES = Message.__table__
+_USERS = User.__table__
+
+
 # A conversation shows its newest messages, at most this many.
 HISTORY_LENGTH = 500
 
 # Built once: every open conversation and every live refresh reads it.
 HISTORY = (
     select(
-        Message.id,
-        Message.direction,
-        Message.body,
-        Message.media_urls,
-        Message.author_kind,
+        _MESSAGES.c.id,
+        _MESSAGES.c.direction,
+        _MESSAGES.c.body,
+        _MESSAGES.c.media_urls,
+        _MESSAGES.c.author_kind,
         # An agent, or the API key that sent it.
-        func.coalesce(User.name, ApiKey.name),
-        Message.created_at,
-        Message.status,
-        Message.error_reason,
+        func.coalesce(_USERS.c.name, _API_KEYS.c.name),
+        _MESSAGES.c.created_at,
+        _MESSAGES.c.status,
+        _MESSAGES.c.error_reason,
     )
-    .outerjoin(User, User.id == Message.author_user_id)
-    .outerjoin(ApiKey, ApiKey.id == Message.author_api_key_id)
-    .where(Message.conversation_id == bindparam("conversation_id"))
-    .order_by(Message.id.desc())
+    .outerjoin(_USERS, _USERS.c.id == _MESSAGES.c.author_user_id)
+    .outerjoin(_API_KEYS, _API_KEYS.c.id == _MESSAGES.c.author_api_key_id)
+    .where(_MESSAGES.c.conversation_id == bindparam("conversation_id"))
+    .order_by(_MESSAGES.c.id.desc())
     .limit(written_limit(HISTORY_LENGTH))
 )
 

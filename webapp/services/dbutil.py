@@ -134,7 +134,7 @@ def _params(model: type, prefix: str, keys: tuple) -> dict:
 @lru_cache(maxsize=64)
 def _insert_ignoring(dialect: str, model: type, index_elements: tuple, keys: tuple):
     insert = dialect_insert(dialect)
-    statement = insert(model).values(_params(model, "v_", keys))
+    statement = insert(model.__table__).values(_params(model, "v_", keys))
     # RETURNING tells reliably whether a row went in (rowcount does not on every driver).
     key = next(iter(model.__table__.primary_key.columns))
     return statement.on_conflict_do_nothing(index_elements=list(index_elements)).returning(key)
@@ -144,7 +144,7 @@ def _insert_ignoring(dialect: str, model: type, index_elements: tuple, keys: tup
 def _upsert(dialect: str, model: type, index_elements: tuple, keys: tuple, update: tuple):
     insert = dialect_insert(dialect)
     return (
-        insert(model)
+        insert(model.__table__)
         .values(_params(model, "v_", keys))
         .on_conflict_do_update(
             index_elements=list(index_elements), set_=_params(model, "u_", update)

@@ -44,8 +44,9 @@ class Received:
 
 
 # Built once: every inbound message asks.
+_numbers = ReusableNumber.__table__.c
 ACTIVE_NUMBER = select(*NUMBER_REF_COLUMNS).where(
-    ReusableNumber.phone == bindparam("phone"), ReusableNumber.active.is_(True)
+    _numbers.phone == bindparam("phone"), _numbers.active.is_(True)
 )
 
 
@@ -56,7 +57,7 @@ def _insert_message_statement(dialect: str):
     Built once per database: every inbound message runs it."""
     insert = dialect_insert(dialect)
     return (
-        insert(Message)
+        insert(Message.__table__)
         .values(
             conversation_id=bindparam("conversation_id"),
             direction=Direction.INBOUND.value,

@@ -23,6 +23,14 @@ from webapp.services.contacts import display_names
 from webapp.services.dbutil import in_list, written_limit
 from webapp.services.phones import format_phone
 
+# Tables, not mapped classes: the inbox's statements run as Core statements, without the ORM's
+# per-execution work (see docs/performance.md).
+_CONVERSATIONS = Conversation.__table__
+_NUMBERS = ReusableNumber.__table__
+_OPT_OUTS = OptOut.__table__
+_PARTICIPANTS = Participant.__table__
+_READ_MARKS = ReadMark.__table__
+
 NEEDS_ATTENTION = "attention"
 PARTICIPATING = "participating"
 TABS = (NEEDS_ATTENTION, PARTICIPATING)
@@ -76,20 +84,21 @@ def _joined(tab: str):
     """
     user_id = bindparam("user_id")
     return select(
-        Participant.conversation_id.label("id"), Participant.last_activity_at.label("last_activity_at")
+        _PARTICIPANTS.c.conversation_id.label("id"),
+        _PARTICIPANTS.c.last_activity_at.label("last_activity_at"),
     ).where(
-        Participant.user_id == user_id,
-        Participant.needs_attention == (tab == NEEDS_ATTENTION),  # "= true" is indexable
+        _PARTICIPANTS.c.user_id == user_id,
+        _PARTICIPANTS.c.needs_attention == (tab == NEEDS_ATTENTION),  # "= true" is indexable
         or_(
-            in_list(Participant.number_id, "visible"),
-            Participant.number_id.in_(access.numbers_of_my_offices(user_id)),
+            in_list(_PARTICIPANTS.c.number_id, "visible"),
+            _PARTICIPANTS.c.number_id.in_(access.numbers_of_my_offices(user_id)),
         ),
     )
 
 
 def _on_number(tab: str, number):
-    return select(Conversation.id, Conversation.last_activity_at).where(
-        Conversation.number_id == number, Conversation.needs_attention == (tab == NEEDS_ATTENTION)
+    return select(_CONVERSATIONS.c.id, _CONVERSATIONS.c.last_activity_at).where(
+        _CONVERSATIONS.c.number_id == number, _CONVERSATIONS.c.needs_attention == (tab == NEEDS_ATTENTION)
     )
 
 
@@ -115,9 +124,9 @@ def _tab_counts(attention_own: int, participating_own: int) -> list:
         parts = [_joined(tab)]
         if own_count:
             parts = [
-                parts[0].where(~in_list(Participant.number_id, f"{tab}_own")),
-                _on_number(tab, Conversation.number_id).where(
-                    in_list(Conversation.number_id, f"{tab}_own")
+                parts[0].where(~in_list(_PARTICIPANTS.c.number_id, f"{tab}_own")),
+                _on_number(tab, _CONVERSATIONS.c.number_id).where(
+                    in_list(_CONVERSATIONS.c.number_id, f"{tab}_own")
                 ),
             ]
         limited = [part.limit(written_limit(COUNT_CAP)).subquery() for part in parts]
@@ -168,22 +177,22 @@ def _with_number_read_mark_and_opt_out(conversations):
     its key: one probe per row (PostgreSQL hashed a subquery over every opt-out instead)."""
     # Decided in SQL: two timestamps per row would cost more to read than the comparison.
     unread = and_(
-        Conversation.last_inbound_at.is_not(None),
-        or_(ReadMark.read_at.is_(None), ReadMark.read_at < Conversation.last_inbound_at),
+        _CONVERSATIONS.c.last_inbound_at.is_not(None),
+        or_(_READ_MARKS.c.read_at.is_(None), _READ_MARKS.c.read_at < _CONVERSATIONS.c.last_inbound_at),
     )
     return (
         conversations.add_columns(
-            case((unread, true()), else_=false()).label("unread"), OptOut.phone.label("opted_out")
+            case((unread, true()), else_=false()).label("unread"), _OPT_OUTS.c.phone.label("opted_out")
         )
-        .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
+        .join(_NUMBERS, _NUMBERS.c.id == _CONVERSATIONS.c.number_id)
         .outerjoin(
-            ReadMark,
+            _READ_MARKS,
             and_(
-                ReadMark.conversation_id == Conversation.id,
-                ReadMark.user_id == bindparam("user_id"),
+                _READ_MARKS.c.conversation_id == _CONVERSATIONS.c.id,
+                _READ_MARKS.c.user_id == bindparam("user_id"),
             ),
         )
-        .outerjoin(OptOut, OptOut.phone == Conversation.contact_phone)
+        .outerjoin(_OPT_OUTS, _OPT_OUTS.c.phone == _CONVERSATIONS.c.contact_phone)
     )
 
 
@@ -196,9 +205,7 @@ def _page_statement(tab: str, own_counts: tuple[int, int], limit: int, paged: bo
     every open inbox polls then costs one statement fewer.
     """
     own_count = own_counts[TABS.index(tab)]
-    after = tuple_(
-        bindparam("after_at", type_=Conversation.last_activity_at.type), bindparam("after_id")
-    )
+    after = tuple_(bindparam("after_at", type_=_CONVERSATIONS.c.last_activity_at.type), bindparam("after_id"))
     sources = [_joined(tab)]
     sources += [_on_number(tab, bindparam(f"{tab}_own_{k}")) for k in range(own_count)]
     newest_of_each = []
@@ -215,16 +222,16 @@ def _page_statement(tab: str, own_counts: tuple[int, int], limit: int, paged: bo
         .limit(written_limit(limit))
         .subquery()
     )
-    newest = (Conversation.last_activity_at.desc(), Conversation.id.desc())
+    newest = (_CONVERSATIONS.c.last_activity_at.desc(), _CONVERSATIONS.c.id.desc())
     page = select(
-        Conversation.id,
-        Conversation.contact_phone,
-        Conversation.last_message_preview,
-        Conversation.last_activity_at,
-        Conversation.mode,
-        ReusableNumber.label,
-        ReusableNumber.phone.label("number_phone"),
-    ).join(page_ids, page_ids.c.id == Conversation.id)
+        _CONVERSATIONS.c.id,
+        _CONVERSATIONS.c.contact_phone,
+        _CONVERSATIONS.c.last_message_preview,
+        _CONVERSATIONS.c.last_activity_at,
+        _CONVERSATIONS.c.mode,
+        _NUMBERS.c.label,
+        _NUMBERS.c.phone.label("number_phone"),
+    ).join(page_ids, page_ids.c.id == _CONVERSATIONS.c.id)
     if not paged:
         page = page.add_columns(*_tab_counts(*own_counts))
     return _with_number_read_mark_and_opt_out(page).order_by(*newest)
@@ -305,15 +312,15 @@ def _conversation_pane_statement(admin: bool):
     """Built once (per role kind): the conversation, if visible, with its number, the user's read
     mark and the contact's opt-out, in one statement (every open conversation and refresh asks)."""
     conversation = select(
-        Conversation.id,
-        Conversation.contact_phone,
-        Conversation.mode,
-        Conversation.needs_attention,
-        ReusableNumber.label,
-        ReusableNumber.phone,
+        _CONVERSATIONS.c.id,
+        _CONVERSATIONS.c.contact_phone,
+        _CONVERSATIONS.c.mode,
+        _CONVERSATIONS.c.needs_attention,
+        _NUMBERS.c.label,
+        _NUMBERS.c.phone,
     )
     return _with_number_read_mark_and_opt_out(conversation).where(
-        Conversation.id == bindparam("conversation_id"),
+        _CONVERSATIONS.c.id == bindparam("conversation_id"),
         access.visible_conversation_clause(bindparam("user_id"), admin),
     )
 

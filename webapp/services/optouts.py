@@ -55,7 +55,11 @@ def keyword_intent(text: str) -> Intent | None:
 
 
 # Built once: every send, inbound message and contact lookup asks.
-OPTED_OUT = ByValues("phones", lambda phone_in: select(OptOut.phone).where(phone_in(OptOut.phone)))
+# Tables, not mapped classes, in statements built once: they run as Core statements (see
+# docs/performance.md).
+_OPT_OUTS = OptOut.__table__
+
+OPTED_OUT = ByValues("phones", lambda phone_in: select(_OPT_OUTS.c.phone).where(phone_in(_OPT_OUTS.c.phone)))
 
 
 def is_opted_out(phone: str) -> bool:

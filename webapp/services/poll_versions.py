@@ -19,7 +19,6 @@ from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import ScalarSelect, and_, bindparam, func, or_, select
-from sqlalchemy.orm import aliased
 
 from webapp.extensions import db
 from webapp.models import (
@@ -35,12 +34,16 @@ from webapp.services import access
 from webapp.services.conversations import DELAYED_AFTER, HistoryEntry
 
 DIRECTORY_ID = 0  # the directory's one counter
+# Table columns: a poll runs these statements without the ORM's per-execution work.
+_versions = PollVersion.__table__
+_numbers = ReusableNumber.__table__.c
+_conversations = Conversation.__table__.c
 
 
 def _counter(scope: str, scope_id: object) -> ScalarSelect:  # an id, or a bound parameter
     return (
-        select(PollVersion.version)
-        .where(PollVersion.scope == scope, PollVersion.scope_id == scope_id)
+        select(_versions.c.version)
+        .where(_versions.c.scope == scope, _versions.c.scope_id == scope_id)
         .scalar_subquery()
     )
 
@@ -63,34 +66,34 @@ def _inbox_statement(admin: bool):
     """
     user_id = bindparam("user_id")
     visible = access.visible_numbers(user_id, admin)
-    number_counter = aliased(PollVersion)
+    number_counter = _versions.alias("number_counter")
     return (
         select(
-            ReusableNumber.id,
-            ReusableNumber.id.in_(visible).label("visible"),
-            ReusableNumber.backing,
+            _numbers.id,
+            _numbers.id.in_(visible).label("visible"),
+            _numbers.backing,
             number_agents.c.user_id.is_not(None).label("agent"),
-            ReusableNumber.label,
-            ReusableNumber.phone,
-            number_counter.version,
+            _numbers.label,
+            _numbers.phone,
+            number_counter.c.version,
             _counter("user", user_id),
             _counter("directory", DIRECTORY_ID),
         )
         .outerjoin(
             number_agents,
-            and_(number_agents.c.number_id == ReusableNumber.id, number_agents.c.user_id == user_id),
+            and_(number_agents.c.number_id == _numbers.id, number_agents.c.user_id == user_id),
         )
         .outerjoin(
             number_counter,
-            and_(number_counter.scope == "number", number_counter.scope_id == ReusableNumber.id),
+            and_(number_counter.c.scope == "number", number_counter.c.scope_id == _numbers.id),
         )
         .where(
             or_(
-                ReusableNumber.id.in_(visible),
-                ReusableNumber.id.in_(access.numbers_of_my_offices(user_id)),
+                _numbers.id.in_(visible),
+                _numbers.id.in_(access.numbers_of_my_offices(user_id)),
             )
         )
-        .order_by(ReusableNumber.id)
+        .order_by(_numbers.id)
     )
 
 
@@ -111,25 +114,25 @@ def inbox_version(user: User, context: str) -> InboxVersion:
 @lru_cache(maxsize=2)
 def _conversation_statement(admin: bool):
     """Built once (per role kind): the conversation's counter, if it is visible to the user."""
-    conversation_counter = aliased(PollVersion)
+    conversation_counter = _versions.alias("conversation_counter")
     return (
         select(
-            func.coalesce(conversation_counter.version, 0),
-            ReusableNumber.label,
-            ReusableNumber.phone,
+            func.coalesce(conversation_counter.c.version, 0),
+            _numbers.label,
+            _numbers.phone,
             _counter("directory", DIRECTORY_ID),
         )
-        .select_from(Conversation)
-        .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
+        .select_from(Conversation.__table__)
+        .join(ReusableNumber.__table__, _numbers.id == _conversations.number_id)
         .outerjoin(
             conversation_counter,
             and_(
-                conversation_counter.scope == "conversation",
-                conversation_counter.scope_id == Conversation.id,
+                conversation_counter.c.scope == "conversation",
+                conversation_counter.c.scope_id == _conversations.id,
             ),
         )
         .where(
-            Conversation.id == bindparam("conversation_id"),
+            _conversations.id == bindparam("conversation_id"),
             access.visible_conversation_clause(bindparam("user_id"), admin),
         )
     )

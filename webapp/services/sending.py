@@ -83,8 +83,15 @@ class CheckedText:
     existing: Queued | None  # the same form, submitted before
 
 
+# Tables, not mapped classes, in statements built once: they run as Core statements (see
+# docs/performance.md).
+_MESSAGES = Message.__table__
+_NUMBERS = ReusableNumber.__table__
+_OPT_OUTS = OptOut.__table__
+
+
 def _earlier(column):
-    return select(column).where(Message.idempotency_key == bindparam("key")).scalar_subquery()
+    return select(column).where(_MESSAGES.c.idempotency_key == bindparam("key")).scalar_subquery()
 
 
 # Built once: every compose checks, in one statement, that the sender may use the number (its
@@ -92,10 +99,10 @@ def _earlier(column):
 # same form made, if any.
 COMPOSE_CHECKS = select(
     *conversations.NUMBER_REF_COLUMNS,
-    exists().where(OptOut.phone == bindparam("phone")).label("opted_out"),
-    _earlier(Message.id).label("earlier_id"),
-    _earlier(Message.conversation_id).label("earlier_conversation_id"),
-).where(ReusableNumber.id == bindparam("number_id"), access.may_send_from(bindparam("user_id")))
+    exists().where(_OPT_OUTS.c.phone == bindparam("phone")).label("opted_out"),
+    _earlier(_MESSAGES.c.id).label("earlier_id"),
+    _earlier(_MESSAGES.c.conversation_id).label("earlier_conversation_id"),
+).where(_NUMBERS.c.id == bindparam("number_id"), access.may_send_from(bindparam("user_id")))
 
 
 def check_text(
@@ -232,7 +239,7 @@ def _by_idempotency_key(key: str | None) -> Queued | None:
 
 # Built once: every text sent runs it.
 INSERT_OUTBOUND = (
-    insert(Message)
+    insert(Message.__table__)
     .values(
         conversation_id=bindparam("conversation_id"),
         direction=Direction.OUTBOUND.value,

@@ -30,10 +30,11 @@ def token_hash(token: str) -> str:
 # For the user loader: this request's session is still live for the user being loaded. Its
 # parameters are `token_hash`, the hash of the Flask session's token, and `started_after`,
 # `oldest_live()`.
+_sessions = UserSession.__table__.c
 LIVE_SESSION = exists().where(
-    UserSession.token_hash == bindparam("token_hash"),
-    UserSession.user_id == User.id,
-    UserSession.created_at > bindparam("started_after"),
+    _sessions.token_hash == bindparam("token_hash"),
+    _sessions.user_id == User.__table__.c.id,
+    _sessions.created_at > bindparam("started_after"),
 )
 
 # Expired rows deleted per session started: bounded work per login, yet more than one, so the

@@ -122,8 +122,9 @@ def time_tag(moment: datetime | None, css_class: str = "") -> Markup:
 ACTIVE_USER = select(User).where(
     User.id == bindparam("id"), User.active.is_(True), sessions.LIVE_SESSION
 )
-ACTIVE_USER_ROW = select(*(getattr(User, f.name) for f in fields(SignedInUser))).where(
-    User.id == bindparam("id"), User.active.is_(True), sessions.LIVE_SESSION
+_users = User.__table__.c
+ACTIVE_USER_ROW = select(*(_users[f.name] for f in fields(SignedInUser))).where(
+    _users.id == bindparam("id"), _users.active.is_(True), sessions.LIVE_SESSION
 )
 
 
