@@ -11,6 +11,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import DBAPIError
 
 from webapp.extensions import db, login_manager
 from webapp.models import SignedInUser, User
@@ -88,7 +89,22 @@ def register(app: Flask) -> None:
     @app.errorhandler(500)
     def server_error(error):
         db.session.rollback()
+        if database_unavailable(getattr(error, "original_exception", None)):
+            # A retry will work: 503 says so to browsers, load balancers and providers alike.
+            detail = "The database could not be reached; nothing was changed."
+            response = make_response(_error_page(503, "Try again in a moment", detail))
+            response.headers["Retry-After"] = "1"
+            return response
         return _error_page(500, "Something went wrong", "Nothing was lost; please try again.")
+
+
+def database_unavailable(error: BaseException | None) -> bool:
+    """A request that failed only because the database was out of reach for a moment: its
+    connection was lost (a restart, a failover; the pool replaces it) or SQLite's write lock stayed
+    taken past the busy timeout. Its transaction was rolled back."""
+    if not isinstance(error, DBAPIError):
+        return False
+    return error.connection_invalidated or "database is locked" in str(error.orig)
 
 
 def format_tab_count(count: int) -> str:
