@@ -13,7 +13,7 @@ from webapp.extensions import db
 from webapp.models import User
 from webapp.plugin_api import InboundMessage
 from webapp.plugin_api.registry import GROUPS, installed
-from webapp.services import api_keys, campaigns, directory, inbound, knowledge_base
+from webapp.services import api_keys, campaigns, directory, inbound, knowledge_base, webhooks
 from webapp.services.phones import PhoneError, normalise_provider_phone, parse_any_phone
 
 offices_cli = AppGroup("offices", help="Manage offices.")
@@ -22,6 +22,7 @@ numbers_cli = AppGroup("numbers", help="Manage reusable numbers.")
 campaigns_cli = AppGroup("campaigns", help="Import and launch campaign records.")
 sms_cli = AppGroup("sms", help="Feed messages through Parley's pipelines.")
 api_keys_cli = AppGroup("api-keys", help="Keys of the CRM API (one office each).")
+webhooks_cli = AppGroup("webhooks", help="Activity webhooks: an office's events posted to a CRM.")
 kb_cli = AppGroup("kb", help="The knowledge-base bot's entries and its \"I don't know\" behaviour.")
 
 
@@ -241,6 +242,25 @@ def api_keys_revoke(name: str) -> None:
     click.echo(f"Revoked API key {key.name!r}.")
 
 
+@webhooks_cli.command("add")
+@click.argument("url")
+@click.option("--office", required=True, help="The office whose events the endpoint receives.")
+@click.option("--event", "events", multiple=True, help="An event type to send (repeatable; default: all).")
+def webhooks_add(url: str, office: str, events: tuple) -> None:
+    """Add a webhook endpoint; its signing secret (whsec_...) is printed on the last line."""
+    try:
+        endpoint = webhooks.add_endpoint(
+            url, directory.office_by_name(office), events, created_by=None,
+            allow_private=current_app.config["WEBHOOK_ALLOW_PRIVATE"],
+        )  # fmt: skip
+    except (webhooks.WebhookError, directory.DirectoryError) as exc:
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"Added webhook endpoint {endpoint.url} for {endpoint.office.name}.")
+    click.echo("Its signing secret (verify each request's webhook-signature with it):")
+    click.echo(endpoint.secret)
+
+
 @click.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
 def seed_demo(if_empty: bool) -> None:
@@ -286,7 +306,9 @@ def plugins() -> None:
 
 
 def register(app: Flask) -> None:
-    for command in (offices_cli, users_cli, numbers_cli, campaigns_cli, sms_cli, kb_cli, api_keys_cli):
+    for command in (
+        offices_cli, users_cli, numbers_cli, campaigns_cli, sms_cli, kb_cli, api_keys_cli, webhooks_cli,
+    ):  # fmt: skip
         app.cli.add_command(command)
     for command in (seed_demo, worker, plugins):
         app.cli.add_command(command)

@@ -79,6 +79,11 @@ class Config:
         self.API_RATE_LIMIT_STORAGE = env.get("PARLEY_API_RATE_LIMIT_STORAGE") or (
             self.QUEUE_URL if self.QUEUE_URL.startswith("redis://") else "memory://"
         )
+        # Activity webhooks: the first retry's delay (then doubling), one attempt's time limit, and
+        # whether endpoints may be private addresses (and http), for on-premises CRMs and tests.
+        self.WEBHOOK_RETRY_BASE_SECONDS = _seconds(env, "PARLEY_WEBHOOK_RETRY_BASE_SECONDS", 5.0)
+        self.WEBHOOK_TIMEOUT_SECONDS = _seconds(env, "PARLEY_WEBHOOK_TIMEOUT_SECONDS", 5.0)
+        self.WEBHOOK_ALLOW_PRIVATE = env.get("PARLEY_WEBHOOK_ALLOW_PRIVATE", "") == "1"
         self.INBOX_PAGE_SIZE = 25
         self.INBOX_POLL_SECONDS = 3
 

@@ -45,6 +45,17 @@ def make_huey(queue_url: str, immediate: bool = False) -> Huey:
     return huey
 
 
+def enqueue_webhook(delivery_id: int) -> bool:
+    """Ask the worker to deliver a committed webhook event. If the queue is down, the sweep finds
+    the delivery later; nothing is lost."""
+    try:
+        current_app.extensions["parley.tasks"].deliver_webhook(delivery_id)
+    except Exception:  # Redis down, SQLite queue file locked or unwritable, …
+        log.warning("could not queue webhook delivery %s; the sweep will", delivery_id, exc_info=True)
+        return False
+    return True
+
+
 def enqueue_send(message_id: int) -> bool:
     """Queue a committed message for sending. Call with no open transaction.
 

@@ -10,7 +10,7 @@ from flask import Flask
 from huey import Huey, crontab
 
 from webapp.queue import make_huey
-from webapp.services import bots, sending
+from webapp.services import bots, sending, webhooks
 from webapp.services.admin import campaigns as campaign_imports
 
 
@@ -22,6 +22,7 @@ class Tasks:
     answer_with_bot: object = None
     check_campaign_import: object = None
     import_campaign_contacts: object = None
+    deliver_webhook: object = None
 
 
 def init_queue(app: Flask) -> None:
@@ -45,6 +46,15 @@ def register(huey: Huey, app: Flask) -> Tasks:
         with app.app_context():
             bots.answer(message_id)
 
+    @huey.task(name="deliver_webhook")
+    def deliver_webhook(delivery_id: int) -> None:
+        with app.app_context():
+            retry_in, following = webhooks.attempt(delivery_id)
+        if retry_in is not None:
+            deliver_webhook.schedule((delivery_id,), delay=retry_in)
+        for next_id in following:
+            deliver_webhook(next_id)
+
     @huey.periodic_task(crontab(minute="*"), name="sweep_stuck_messages")
     def sweep_stuck_messages() -> None:
         """Every minute (and when a worker starts): recover what a crash or a queue outage left."""
@@ -52,8 +62,11 @@ def register(huey: Huey, app: Flask) -> Tasks:
             sending.fail_interrupted_sends()
             stuck = sending.stuck_message_ids()
             unanswered = bots.sweep_unanswered()
+            lost_deliveries = webhooks.due_deliveries()
         for message_id in stuck:
             send_message(message_id)
+        for delivery_id in lost_deliveries:
+            deliver_webhook(delivery_id)
         for message_id in unanswered:
             answer_with_bot(message_id)
 
@@ -73,4 +86,5 @@ def register(huey: Huey, app: Flask) -> Tasks:
         answer_with_bot=answer_with_bot,
         check_campaign_import=check_campaign_import,
         import_campaign_contacts=import_campaign_contacts,
+        deliver_webhook=deliver_webhook,
     )

@@ -30,6 +30,7 @@ from webapp.models.org import Office, Role, SignedInUser, User, office_membershi
 from webapp.models.poll_versions import PollVersion
 from webapp.models.security import LoginFailure, UserSession, WebhookNonce
 from webapp.models.types import utcnow
+from webapp.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "NAMING_STATUSES",
@@ -65,6 +66,9 @@ __all__ = [
     "User",
     "UserSession",
     "WebhookNonce",
+    "DeliveryStatus",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "audit_event_offices",
     "number_agents",
     "number_inboxes",

@@ -33,6 +33,7 @@ KINDS: dict[str, str] = {
     "optout.removed": "Phone opted back in",
     "api_key.created": "API key created",
     "api_key.revoked": "API key revoked",
+    "webhook.added": "Webhook endpoint added",
 }
 CATEGORIES: dict[str, str] = {
     "office": "Offices",
@@ -41,6 +42,7 @@ CATEGORIES: dict[str, str] = {
     "campaign": "Campaign records",
     "optout": "Opt-outs",
     "api_key": "API keys",
+    "webhook": "Webhooks",
 }
 NO_USER = "none"  # the user filter's value for changes no staff member made (a contact's STOP)
 PAGE_SIZE = 50

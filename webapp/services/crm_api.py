@@ -16,18 +16,15 @@ from sqlalchemy import bindparam, exists, func, select
 
 from webapp.extensions import db
 from webapp.models import (
-    ApiKey,
-    AuthorKind,
     Conversation,
-    Direction,
     Message,
     OptOut,
     ReusableNumber,
     Status,
-    User,
 )
 from webapp.services import conversations, sending
 from webapp.services.api_keys import Caller
+from webapp.services.api_messages import ApiMessage, message_from_row, messages_query, office_message
 from webapp.services.contacts import display_names
 from webapp.services.optouts import is_opted_out
 from webapp.services.phones import PhoneError, parse_us_phone
@@ -71,81 +68,11 @@ def parse_phone(field: str, text: str) -> str:
         raise invalid_phone(field, exc) from None
 
 
-# ---- Messages as the API shows them ----
-
-
-@dataclass(frozen=True)
-class ApiMessage:
-    id: int
-    conversation_id: int
-    direction: str
-    status: str
-    from_phone: str
-    to_phone: str
-    text: str
-    author: str
-    created_at: datetime
-    error_reason: str | None
-
-
-MESSAGE_COLUMNS = (
-    Message.id,
-    Message.conversation_id,
-    Message.direction,
-    Message.status,
-    ReusableNumber.phone,
-    Conversation.contact_phone,
-    Message.body,
-    Message.author_kind,
-    User.name,
-    ApiKey.name,
-    Message.created_at,
-    Message.error_reason,
-)
-
-
-def _messages_query():
-    return (
-        select(*MESSAGE_COLUMNS)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
-        .outerjoin(User, User.id == Message.author_user_id)
-        .outerjoin(ApiKey, ApiKey.id == Message.author_api_key_id)
-        .where(ReusableNumber.office_id == bindparam("office_id"))
-        # History notes (mode switches, retries) are not messages.
-        .where(Message.direction != Direction.EVENT.value)
-    )
-
-
-AUTHOR_NAMES = {AuthorKind.BOT: "Bot", AuthorKind.SYSTEM: "Parley"}
-
-
-def _message(row) -> ApiMessage:
-    (id_, conversation_id, direction, status, number_phone, contact_phone, body, author_kind,
-     user_name, key_name, created_at, error_reason) = row  # fmt: skip
-    inbound = direction == Direction.INBOUND
-    if inbound:
-        author = contact_phone
-    else:
-        author = user_name or key_name or AUTHOR_NAMES.get(author_kind, "Parley")
-    return ApiMessage(
-        id=id_, conversation_id=conversation_id, direction=direction, status=status,
-        from_phone=contact_phone if inbound else number_phone,
-        to_phone=number_phone if inbound else contact_phone,
-        text=body, author=author, created_at=created_at, error_reason=error_reason,
-    )  # fmt: skip
-
-
-MESSAGE_BY_ID = _messages_query().where(Message.id == bindparam("message_id"))
-
-
 def message(caller: Caller, message_id: int) -> ApiMessage:
-    row = db.session.execute(
-        MESSAGE_BY_ID, {"office_id": caller.office_id, "message_id": message_id}
-    ).first()
-    if row is None:
+    found = office_message(caller.office_id, message_id)
+    if found is None:
         raise not_found("message")
-    return _message(row)
+    return found
 
 
 # ---- Cursors: opaque to clients, an id inside ----
@@ -191,7 +118,7 @@ def conversation_messages(
     after = decode_cursor(cursor)
     _conversation_row(caller, conversation_id)  # 404 unless the key's office has it
     query = (
-        _messages_query()
+        messages_query()
         .where(Message.conversation_id == conversation_id)
         .order_by(Message.id)
         .limit(limit + 1)
@@ -200,7 +127,7 @@ def conversation_messages(
         query = query.where(Message.id > after)
     rows = db.session.execute(query, {"office_id": caller.office_id}).all()
     rows, next_cursor = _page(rows, limit, lambda row: row[0])
-    return Page([_message(row) for row in rows], next_cursor)
+    return Page([message_from_row(row) for row in rows], next_cursor)
 
 
 # ---- Conversations ----

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import Direction, Message, Status
 from webapp.plugin_api import StatusUpdate
-from webapp.services import conversations, optouts
+from webapp.services import conversations, optouts, webhooks
 from webapp.services.sending import INTERRUPTED_CODE, advance_status
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,8 @@ def record(update: StatusUpdate, provider: str) -> ReportOutcome:
                 "Contact opted out (reported by the provider); no more texts will be sent.",
             )
     outcome = ReportOutcome(message.id, message.status, changed, opted_out)
+    if changed:
+        webhooks.status_event(message.id, message.status)
     db.session.commit()
     return outcome
 

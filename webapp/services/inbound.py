@@ -22,7 +22,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.plugin_api import InboundMessage
-from webapp.services import conversations, optouts
+from webapp.services import conversations, optouts, webhooks
 from webapp.services.conversations import NUMBER_REF_COLUMNS, NumberRef
 from webapp.services.dbutil import dialect_insert
 from webapp.services.phones import normalise_provider_phone
@@ -132,6 +132,9 @@ def store(inbound: InboundMessage, provider: str, number: NumberRef) -> Received
         return Received(existing.conversation_id, existing.id, duplicate=True)
 
     conversation_id = activity.conversation_id
+    webhooks.message_event(message_id, "message.received")
+    if intent is None and activity.mode == Mode.AGENT:
+        webhooks.conversation_event(conversation_id, "conversation.needs_attention")
     automatic_reply = None
     if intent is not None:
         conversation = db.session.get(Conversation, conversation_id)
@@ -168,9 +171,11 @@ def _handle_keywords(
             phone, source="keyword", detail=f"texted {number.phone}", number_id=number.id
         )
         conversations.add_event(conversation, "Contact opted out; no more texts will be sent.")
+        webhooks.contact_event(number.office_id, phone, "contact.opted_out")
     elif intent is optouts.Intent.OPT_IN:
         if optouts.opt_in(phone, source="keyword", detail=f"texted {number.phone}"):
             conversations.add_event(conversation, "Contact opted back in.")
+            webhooks.contact_event(number.office_id, phone, "contact.opted_in")
     elif intent is optouts.Intent.HELP:
         if not _provider_answers_keywords(provider):
             return db.session.get(Office, number.office_id).help_text or DEFAULT_HELP_TEXT

@@ -28,7 +28,7 @@ from webapp.models import (
 from webapp.plugin_api import OutboundMessage, SendResult
 from webapp.plugin_api.registry import PluginError
 from webapp.queue import enqueue_send
-from webapp.services import access, conversations
+from webapp.services import access, conversations, webhooks
 from webapp.services.optouts import OPTED_OUT_ERROR, is_opted_out
 from webapp.services.phones import PhoneError, parse_us_phone
 from webapp.services.segments import MAX_MESSAGE_LENGTH
@@ -322,6 +322,7 @@ def deliver(message_id: int) -> int | None:
     # in the queue still stops it.
     if is_opted_out(conversation.contact_phone):
         _fail(message, OPTED_OUT_ERROR, code="opted_out")
+        webhooks.status_event(message.id, message.status)
         db.session.commit()
         return None
     message.status = Status.SENDING.value
@@ -350,6 +351,7 @@ def deliver(message_id: int) -> int | None:
         result = SendResult(status="failed", error_reason=f"Provider error: {exc}", transient=True)
 
     message = db.session.get(Message, message_id, with_for_update=True, populate_existing=True)
+    status_before = message.status
     if result.provider_message_id and not message.provider_message_id:
         message.provider_message_id = result.provider_message_id
     retry_in = None
@@ -369,6 +371,8 @@ def deliver(message_id: int) -> int | None:
         retry_in = current_app.config["SEND_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)
     else:
         _fail(message, result.error_reason or "The provider refused the message", result.error_code)
+    if message.status != status_before:
+        webhooks.status_event(message.id, message.status)  # sent or failed (not re-queued)
     db.session.commit()
     return retry_in
 

@@ -1,0 +1,234 @@
+"""Activity webhooks: a real HTTP receiver on 127.0.0.1 gets an office's events, signed per Standard
+Webhooks (checked with the `standardwebhooks` library); failures are retried with the same
+webhook-id; a receiver that hangs does not hold up texting; URLs cannot point inside."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import select
+from standardwebhooks.webhooks import Webhook
+
+from tests.api.conftest import Crm, new_key
+from webapp.extensions import db
+from webapp.models import DeliveryStatus, Message, WebhookDelivery, WebhookEndpoint, utcnow
+from webapp.plugin_api import InboundMessage, StatusUpdate
+from webapp.services import delivery_reports, inbound, webhooks
+
+
+@dataclass
+class Receiver:
+    """A CRM's webhook endpoint: answers with the next planned status (200 once they run out),
+    or hangs for `hang` seconds."""
+
+    url: str = ""
+    planned: list[int] = field(default_factory=list)
+    hang: float = 0.0
+    requests: list[tuple[dict, str]] = field(default_factory=list)  # (headers, body) of each
+    accepted: list[dict] = field(default_factory=list)  # verified bodies answered 2xx
+
+    def verified(self, secret: str) -> list[dict]:
+        return [Webhook(secret).verify(body, headers) for headers, body in self.requests]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            state.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            if state.hang:
+                time.sleep(state.hang)
+            status = state.planned.pop(0) if state.planned else 200
+            if status < 300:
+                state.accepted.append(json.loads(body))
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_port}/parley-events"
+    yield state
+    server.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture
+def private_ok(app):
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    app.config["WEBHOOK_RETRY_BASE_SECONDS"] = 0.01
+    return app
+
+
+def add_endpoint(app, url: str, *events: str) -> str:
+    args = ["webhooks", "add", url, "--office", "Admissions"]
+    for kind in events:
+        args += ["--event", kind]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0, result.output
+    db.session.rollback()
+    return result.output.strip().splitlines()[-1]
+
+
+def test_a_text_sent_through_the_api_is_reported_sent_delivered_and_answered(
+    private_ok, world, receiver
+):
+    secret = add_endpoint(private_ok, receiver.url)
+    assert secret.startswith("whsec_")
+    crm = Crm(private_ok.test_client(use_cookies=False), new_key("Slate", world["office"]))
+    sent = crm.send("2025550143", "Your file is complete").get_json()
+
+    message = db.session.get(Message, sent["id"])
+    delivery_reports.record(
+        StatusUpdate(provider_message_id=message.provider_message_id, status="delivered",
+                     parley_message_id=message.id),
+        "console",
+    )  # fmt: skip
+    inbound.receive(
+        InboundMessage(from_phone="+12025550143", to_phone="+12025550100", body="Thank you!"),
+        "console",
+    )
+
+    events = receiver.verified(secret)  # every request signed with the endpoint's secret
+    assert [e["type"] for e in events] == [
+        "message.sent", "message.delivered", "message.received", "conversation.needs_attention",
+    ]  # fmt: skip
+    assert events[0]["data"]["id"] == sent["id"] and events[0]["data"]["status"] == "sent"
+    assert events[0]["data"]["author"] == "Slate" and events[0]["data"]["text"] == "Your file is complete"
+    assert events[1]["data"]["status"] == "delivered"
+    assert events[2]["data"]["direction"] == "inbound" and events[2]["data"]["text"] == "Thank you!"
+    assert events[3]["data"]["needs_attention"] is True
+    assert all(set(e) == {"type", "timestamp", "data"} for e in events)
+    ids = [headers["webhook-id"] for headers, _ in receiver.requests]
+    assert len(set(ids)) == 4
+
+
+def test_only_the_chosen_events_of_the_endpoints_own_office(private_ok, world, receiver, other_crm):
+    secret = add_endpoint(private_ok, receiver.url, "message.received")
+    inbound.receive(
+        InboundMessage(from_phone="+12025550143", to_phone="+12025550200", body="Other office"),
+        "console",
+    )
+    other_crm.send(from_="+12025550200")
+    inbound.receive(
+        InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Ours"), "console"
+    )
+    assert [e["data"]["text"] for e in receiver.verified(secret)] == ["Ours"]
+
+
+def test_an_endpoint_that_fails_twice_gets_the_event_once_with_one_webhook_id(
+    private_ok, world, receiver
+):
+    secret = add_endpoint(private_ok, receiver.url, "contact.opted_out")
+    receiver.planned = [503, 503]
+    inbound.receive(
+        InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="STOP"), "console"
+    )
+    delivery = db.session.scalars(select(WebhookDelivery)).one()
+    for _ in range(5):  # the worker's retries, brought forward
+        time.sleep(0.05)
+        webhooks.attempt(delivery.id)
+    db.session.expire_all()
+    delivery = db.session.get(WebhookDelivery, delivery.id)
+    assert delivery.status == DeliveryStatus.DELIVERED and delivery.attempts == 3
+    assert [headers["webhook-id"] for headers, _ in receiver.requests] == [delivery.webhook_id] * 3
+    assert len(receiver.accepted) == 1
+    assert receiver.verified(secret)[0] == receiver.accepted[0]
+    assert receiver.accepted[0]["type"] == "contact.opted_out"
+    assert receiver.accepted[0]["data"] == {"phone": "+12025550178", "opted_out": True}
+
+
+def test_a_hanging_receiver_does_not_hold_up_texting(private_ok, world, receiver):
+    add_endpoint(private_ok, receiver.url, "message.sent")
+    receiver.hang = 3.0
+    private_ok.config["WEBHOOK_TIMEOUT_SECONDS"] = 0.5
+    huey = private_ok.extensions["parley.huey"]
+    huey.immediate = False  # a real queue: the worker's tasks run below, one by one
+    try:
+        crm = Crm(private_ok.test_client(use_cookies=False), new_key("Slate", world["office"]))
+        started = time.monotonic()
+        assert crm.send().status_code == 202
+        send_task = huey.dequeue()
+        huey.execute(send_task)  # the worker sends the text
+        assert time.monotonic() - started < 1.0
+        db.session.expire_all()
+        assert db.session.scalars(select(Message.status)).one() == "sent"
+        db.session.rollback()  # the test's read ends before the worker's next task
+        webhook_task = huey.dequeue()  # the event waits for a worker of its own
+        assert webhook_task.name == "deliver_webhook"
+        huey.execute(webhook_task)
+        db.session.expire_all()
+        delivery = db.session.scalars(select(WebhookDelivery)).one()
+        assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 1
+        assert "Timeout" in delivery.last_error and delivery.next_attempt_at is not None
+    finally:
+        huey.storage.flush_queue()
+        huey.immediate = True
+
+
+def test_urls_must_be_https_and_public(app, world, receiver):
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = False
+    for url, message in [
+        ("http://crm.example.edu/hook", "must start with https://"),
+        ("https://127.0.0.1/hook", "is not a public address"),
+        ("https://10.1.2.3/hook", "is not a public address"),
+        ("https://[::1]/hook", "is not a public address"),
+        ("https://169.254.169.254/latest", "is not a public address"),
+        ("https://user:pw@93.184.216.34/hook", "user name or password"),
+    ]:
+        result = app.test_cli_runner().invoke(args=["webhooks", "add", url, "--office", "Admissions"])
+        assert result.exit_code == 1 and message in result.output, (url, result.output)
+    result = app.test_cli_runner().invoke(
+        args=["webhooks", "add", "https://93.184.216.34/h", "--office", "Admissions", "--event", "x.y"]
+    )
+    assert result.exit_code == 1 and "Unknown event type 'x.y'" in result.output
+    db.session.rollback()
+    assert db.session.scalars(select(WebhookEndpoint)).all() == []
+
+
+def test_addresses_are_checked_again_at_delivery_and_events_wait_their_turn(private_ok, world):
+    add_endpoint(private_ok, "https://127.0.0.1:9/parley-events")
+    private_ok.config["WEBHOOK_ALLOW_PRIVATE"] = False  # as if the name now pointed inside
+    inbound.receive(
+        InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Hello"), "console"
+    )
+    received, attention = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))
+    assert (received.event_type, attention.event_type) == ("message.received", "conversation.needs_attention")
+    assert "127.0.0.1, which is not a public address" in received.last_error
+    assert received.status == DeliveryStatus.PENDING and received.attempts == 1
+    # The conversation's next event waits until the first is through.
+    assert attention.attempts == 0 and attention.status == DeliveryStatus.PENDING
+
+
+def test_an_endpoint_that_failed_for_a_day_is_disabled(private_ok, world, receiver):
+    add_endpoint(private_ok, receiver.url, "message.received")
+    receiver.planned = [500]
+    endpoint = db.session.scalars(select(WebhookEndpoint)).one()
+    endpoint.failing_since = utcnow() - timedelta(days=1, minutes=1)
+    db.session.commit()
+    inbound.receive(
+        InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Hi"), "console"
+    )
+    db.session.expire_all()
+    endpoint = db.session.get(WebhookEndpoint, endpoint.id)
+    assert endpoint.active is False and "every delivery failed for a day" in endpoint.disabled_reason
+    assert "HTTP 500" in endpoint.disabled_reason
+    assert db.session.scalars(select(WebhookDelivery.status)).one() == DeliveryStatus.FAILED
+    inbound.receive(
+        InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Again"), "console"
+    )
+    assert len(receiver.requests) == 1  # a disabled endpoint gets nothing more

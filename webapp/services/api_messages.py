@@ -1,0 +1,93 @@
+"""Messages as the CRM API and the activity webhooks show them (one shape for both)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, select
+
+from webapp.extensions import db
+from webapp.models import ApiKey, AuthorKind, Conversation, Direction, Message, ReusableNumber, User
+
+
+@dataclass(frozen=True)
+class ApiMessage:
+    id: int
+    conversation_id: int
+    direction: str
+    status: str
+    from_phone: str
+    to_phone: str
+    text: str
+    author: str
+    created_at: datetime
+    error_reason: str | None
+
+
+MESSAGE_COLUMNS = (
+    Message.id,
+    Message.conversation_id,
+    Message.direction,
+    Message.status,
+    ReusableNumber.phone,
+    Conversation.contact_phone,
+    Message.body,
+    Message.author_kind,
+    User.name,
+    ApiKey.name,
+    Message.created_at,
+    Message.error_reason,
+)
+
+
+def messages_query():
+    return (
+        select(*MESSAGE_COLUMNS)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
+        .outerjoin(User, User.id == Message.author_user_id)
+        .outerjoin(ApiKey, ApiKey.id == Message.author_api_key_id)
+        .where(ReusableNumber.office_id == bindparam("office_id"))
+        # History notes (mode switches, retries) are not messages.
+        .where(Message.direction != Direction.EVENT.value)
+    )
+
+
+AUTHOR_NAMES = {AuthorKind.BOT: "Bot", AuthorKind.SYSTEM: "Parley"}
+
+
+def message_from_row(row) -> ApiMessage:
+    (id_, conversation_id, direction, status, number_phone, contact_phone, body, author_kind,
+     user_name, key_name, created_at, error_reason) = row  # fmt: skip
+    inbound = direction == Direction.INBOUND
+    if inbound:
+        author = contact_phone
+    else:
+        author = user_name or key_name or AUTHOR_NAMES.get(author_kind, "Parley")
+    return ApiMessage(
+        id=id_, conversation_id=conversation_id, direction=direction, status=status,
+        from_phone=contact_phone if inbound else number_phone,
+        to_phone=number_phone if inbound else contact_phone,
+        text=body, author=author, created_at=created_at, error_reason=error_reason,
+    )  # fmt: skip
+
+
+MESSAGE_BY_ID = messages_query().where(Message.id == bindparam("message_id"))
+
+
+def office_message(office_id: int, message_id: int) -> ApiMessage | None:
+    """A message of the office's conversations (not a history note), or None."""
+    row = db.session.execute(MESSAGE_BY_ID, {"office_id": office_id, "message_id": message_id}).first()
+    return message_from_row(row) if row else None
+
+
+def as_json(message: ApiMessage) -> dict:
+    """The message as JSON shows it (the API's MessageOut, the webhooks' `data`)."""
+    return {
+        "id": message.id, "conversation_id": message.conversation_id,
+        "direction": message.direction, "status": message.status, "from": message.from_phone,
+        "to": message.to_phone, "text": message.text, "author": message.author,
+        "created_at": message.created_at.isoformat().replace("+00:00", "Z"),
+        "error_reason": message.error_reason,
+    }  # fmt: skip

@@ -1,0 +1,396 @@
+"""Activity webhooks: an office's CRM endpoints receive its events, signed per Standard Webhooks.
+
+- An event is written as one delivery row per subscribed endpoint, in the transaction of the change
+  itself: it exists only if the change committed. After the commit the worker is asked to deliver
+  it; the sweep picks up any request that was lost.
+- The worker posts it (no redirects followed, a short timeout) with `webhook-id`, `webhook-timestamp`
+  and `webhook-signature`. A non-2xx answer, a timeout or a refused address is retried with
+  exponential backoff from PARLEY_WEBHOOK_RETRY_BASE_SECONDS, for about a day, with the same
+  `webhook-id`. Events of one conversation go out in order: a later one waits for the earlier.
+- An endpoint whose deliveries have all failed for a day is disabled; an admin can enable it again.
+- URLs must be https and resolve to public addresses, checked when added and again before every
+  attempt (a name can be re-pointed at an inside address later). PARLEY_WEBHOOK_ALLOW_PRIVATE=1
+  allows private addresses and http, for on-premises CRMs and tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import requests
+from flask import current_app
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+from standardwebhooks.webhooks import Webhook
+
+from webapp.extensions import db
+from webapp.models import (
+    Conversation,
+    DeliveryStatus,
+    Message,
+    Office,
+    ReusableNumber,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+    utcnow,
+)
+from webapp.queue import enqueue_webhook
+from webapp.services import audit
+from webapp.services.api_messages import as_json, office_message
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = (
+    "message.received",
+    "message.sent",
+    "message.delivered",
+    "message.failed",
+    "conversation.needs_attention",
+    "contact.opted_out",
+    "contact.opted_in",
+)
+# A message's status → the event it fires.
+STATUS_EVENTS = {
+    "sent": "message.sent",
+    "delivered": "message.delivered",
+    "undelivered": "message.failed",
+    "failed": "message.failed",
+}
+GIVE_UP_AFTER = timedelta(days=1)
+MAX_RETRY_DELAY = 3600.0
+PENDING_IDS = "parley.webhook_deliveries"  # session.info: deliveries to request after the commit
+
+
+class WebhookError(ValueError):
+    """A URL or event type that cannot be used; nothing was changed."""
+
+
+# ---- Endpoints ----
+
+
+def check_url(url: str, allow_private: bool) -> str:
+    """The URL, if Parley may post to it: https (http too when private addresses are allowed),
+    and a host whose every address is public unless private ones are allowed."""
+    url = (url or "").strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise WebhookError(f"{url!r} is not a URL.") from None
+    schemes = ("https", "http") if allow_private else ("https",)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise WebhookError(
+            "A webhook URL must start with https:// and name a host"
+            + ("." if allow_private else " (http:// only with PARLEY_WEBHOOK_ALLOW_PRIVATE=1).")
+        )
+    if parts.username or parts.password:
+        raise WebhookError("A webhook URL cannot carry a user name or password.")
+    if not allow_private:
+        for address in _addresses(parts.hostname, port or (443 if parts.scheme == "https" else 80)):
+            if not address.is_global:
+                raise WebhookError(
+                    f"{parts.hostname} resolves to {address}, which is not a public address; "
+                    "Parley posts only to public addresses (PARLEY_WEBHOOK_ALLOW_PRIVATE=1 lifts "
+                    "this for on-premises CRMs)."
+                )
+    return url
+
+
+def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        raise WebhookError(f"{host} does not resolve to any address.") from None
+    return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in found]
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def add_endpoint(
+    url: str, office: Office, event_types: Iterable[str], created_by: User | None, allow_private: bool
+) -> WebhookEndpoint:
+    """A new endpoint of `office` (audited; the caller commits). Its secret is `endpoint.secret`."""
+    types = list(dict.fromkeys(event_types))
+    unknown = [kind for kind in types if kind not in EVENT_TYPES]
+    if unknown:
+        raise WebhookError(f"Unknown event type {unknown[0]!r}; the types are {', '.join(EVENT_TYPES)}.")
+    endpoint = WebhookEndpoint(
+        office_id=office.id,
+        url=check_url(url, allow_private),
+        secret=new_secret(),
+        event_types=types,
+        created_by_id=created_by.id if created_by is not None else None,
+    )
+    db.session.add(endpoint)
+    db.session.flush()
+    audit.record(
+        created_by, "webhook.added", f"Webhook {endpoint.url} added for {office.name}",
+        offices=[office], detail={"endpoint_id": endpoint.id, "events": types or ["all"]},
+    )  # fmt: skip
+    return endpoint
+
+
+# ---- Events ----
+
+
+def _subscribed(office_id: int, event_type: str) -> list[WebhookEndpoint]:
+    endpoints = db.session.scalars(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.office_id == office_id, WebhookEndpoint.active.is_(True)
+        )
+    ).all()
+    return [e for e in endpoints if not e.event_types or event_type in e.event_types]
+
+
+def emit(office_id: int, event_type: str, data: dict, conversation_id: int | None = None) -> None:
+    """Record an event for the office's endpoints, in the caller's transaction."""
+    endpoints = _subscribed(office_id, event_type)
+    if not endpoints:
+        return
+    body = json.dumps(
+        {"type": event_type, "timestamp": _iso(utcnow()), "data": data},
+        separators=(",", ":"),
+    )
+    deliveries = [
+        WebhookDelivery(
+            endpoint_id=endpoint.id, event_type=event_type, webhook_id=f"msg_{uuid.uuid4().hex}",
+            payload=body, conversation_id=conversation_id, next_attempt_at=utcnow(),
+        )
+        for endpoint in endpoints
+    ]  # fmt: skip
+    db.session.add_all(deliveries)
+    db.session.flush()
+    db.session.info.setdefault(PENDING_IDS, []).extend(d.id for d in deliveries)
+
+
+def message_event(message_id: int, event_type: str) -> None:
+    """A message's event (its `data` as the API shows the message), in the caller's transaction."""
+    office_id = db.session.scalar(
+        select(ReusableNumber.office_id)
+        .join(Conversation, Conversation.number_id == ReusableNumber.id)
+        .join(Message, Message.conversation_id == Conversation.id)
+        .where(Message.id == message_id)
+    )
+    if office_id is None or not _subscribed(office_id, event_type):
+        return
+    db.session.flush()  # the message as it stands in this transaction
+    message = office_message(office_id, message_id)
+    if message is not None:
+        emit(office_id, event_type, as_json(message), message.conversation_id)
+
+
+def conversation_event(conversation_id: int, event_type: str) -> None:
+    """A conversation's event (e.g. it needs attention), in the caller's transaction."""
+    row = db.session.execute(
+        select(
+            ReusableNumber.office_id, Conversation.id, ReusableNumber.phone,
+            Conversation.contact_phone, Conversation.mode, Conversation.needs_attention,
+            Conversation.last_activity_at, Conversation.created_at,
+        )
+        .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
+        .where(Conversation.id == conversation_id)
+    ).first()  # fmt: skip
+    if row is None or not _subscribed(row[0], event_type):
+        return
+    office_id, id_, number, contact_phone, mode, needs_attention, last_activity_at, created_at = row
+    data = {
+        "id": id_, "number": number, "contact_phone": contact_phone, "mode": mode,
+        "needs_attention": needs_attention, "last_activity_at": _iso(last_activity_at),
+        "created_at": _iso(created_at),
+    }  # fmt: skip
+    emit(office_id, event_type, data, conversation_id)
+
+
+def contact_event(office_id: int, phone: str, event_type: str) -> None:
+    """A contact's opt-out or opt-in, for the office of the number it came through."""
+    emit(office_id, event_type, {"phone": phone, "opted_out": event_type == "contact.opted_out"})
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def status_event(message_id: int, status: str) -> None:
+    """The event of a message's new status, if it has one."""
+    if status in STATUS_EVENTS:
+        message_event(message_id, STATUS_EVENTS[status])
+
+
+@event.listens_for(Session, "after_commit")
+def _request_delivery(session: Session) -> None:
+    """Ask the worker to deliver what the transaction recorded, now that it is committed."""
+    for delivery_id in session.info.pop(PENDING_IDS, ()):
+        enqueue_webhook(delivery_id)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(PENDING_IDS, None)
+
+
+# ---- Delivery (the worker) ----
+
+
+def retry_delay(attempts: int) -> float:
+    base = current_app.config["WEBHOOK_RETRY_BASE_SECONDS"]
+    return min(MAX_RETRY_DELAY, base * 2 ** max(0, attempts - 1))
+
+
+def attempt(delivery_id: int) -> tuple[float | None, list[int]]:
+    """Post one delivery. Returns (seconds until it is tried again or None, deliveries to request
+    next: the conversation's following event once this one is through)."""
+    delivery = db.session.get(WebhookDelivery, delivery_id, with_for_update=True, populate_existing=True)
+    if delivery is None or delivery.status != DeliveryStatus.PENDING:
+        db.session.rollback()
+        return None, []
+    endpoint = delivery.endpoint
+    if not endpoint.active:
+        _finish(delivery, DeliveryStatus.FAILED, "The endpoint is disabled.")
+        return None, []
+    if _waits_for_earlier(delivery):
+        db.session.rollback()
+        return None, []  # the earlier event's delivery requests this one when it is through
+    now = utcnow()
+    if delivery.next_attempt_at is not None and delivery.next_attempt_at > now + timedelta(seconds=1):
+        db.session.rollback()
+        return (delivery.next_attempt_at - now).total_seconds(), []
+    url, secret, payload, webhook_id = endpoint.url, endpoint.secret, delivery.payload, delivery.webhook_id
+    db.session.commit()  # no lock is held while the endpoint answers
+
+    status_code, error, latency_ms = _post(url, secret, payload, webhook_id)
+
+    delivery = db.session.get(WebhookDelivery, delivery_id, with_for_update=True, populate_existing=True)
+    endpoint = delivery.endpoint
+    now = utcnow()
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    delivery.last_status_code = status_code
+    delivery.last_latency_ms = latency_ms
+    delivery.last_error = (error or "")[:300] or None
+    if status_code is not None and 200 <= status_code < 300:
+        delivery.status = DeliveryStatus.DELIVERED
+        delivery.delivered_at = now
+        delivery.next_attempt_at = None
+        endpoint.failing_since = None
+        following = _following(delivery)
+        db.session.commit()
+        return None, following
+    endpoint.failing_since = endpoint.failing_since or now
+    if now - endpoint.failing_since >= GIVE_UP_AFTER:
+        endpoint.active = False
+        endpoint.disabled_reason = (
+            f"Disabled on {now:%Y-%m-%d %H:%M} UTC: every delivery failed for a day "
+            f"(last: {describe_outcome(status_code, error)})."
+        )
+    if now - delivery.created_at >= GIVE_UP_AFTER or not endpoint.active:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.next_attempt_at = None
+        following = _following(delivery)
+        db.session.commit()
+        return None, following
+    delay = retry_delay(delivery.attempts)
+    delivery.next_attempt_at = now + timedelta(seconds=delay)
+    db.session.commit()
+    return delay, []
+
+
+def _post(url: str, secret: str, payload: str, webhook_id: str) -> tuple[int | None, str | None, int]:
+    allow_private = current_app.config["WEBHOOK_ALLOW_PRIVATE"]
+    started = time.monotonic()
+    try:
+        check_url(url, allow_private)  # again: the name may point elsewhere now
+        sent_at = utcnow()
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "Parley-Webhooks/1",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(int(sent_at.timestamp())),
+            "webhook-signature": Webhook(secret).sign(webhook_id, sent_at, payload),
+        }
+        response = requests.post(
+            url, data=payload.encode(), headers=headers, allow_redirects=False,
+            timeout=current_app.config["WEBHOOK_TIMEOUT_SECONDS"],
+        )  # fmt: skip
+        response.close()
+        return response.status_code, None, _ms_since(started)
+    except WebhookError as exc:
+        return None, str(exc), _ms_since(started)
+    except requests.RequestException as exc:
+        return None, f"{type(exc).__name__}: {exc}", _ms_since(started)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def describe_outcome(status_code: int | None, error: str | None) -> str:
+    return f"HTTP {status_code}" if status_code is not None else (error or "no answer")
+
+
+def _waits_for_earlier(delivery: WebhookDelivery) -> bool:
+    if delivery.conversation_id is None:
+        return False
+    earlier = db.session.scalar(
+        select(WebhookDelivery.id).where(
+            WebhookDelivery.endpoint_id == delivery.endpoint_id,
+            WebhookDelivery.conversation_id == delivery.conversation_id,
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+            WebhookDelivery.id < delivery.id,
+        ).limit(1)
+    )
+    return earlier is not None
+
+
+def _following(delivery: WebhookDelivery) -> list[int]:
+    if delivery.conversation_id is None:
+        return []
+    following = db.session.scalar(
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.endpoint_id == delivery.endpoint_id,
+            WebhookDelivery.conversation_id == delivery.conversation_id,
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+            WebhookDelivery.id > delivery.id,
+        )
+        .order_by(WebhookDelivery.id)
+        .limit(1)
+    )
+    return [following] if following is not None else []
+
+
+def _finish(delivery: WebhookDelivery, status: str, error: str) -> None:
+    delivery.status = status
+    delivery.last_error = error
+    delivery.next_attempt_at = None
+    db.session.commit()
+
+
+def due_deliveries(now: datetime | None = None) -> list[int]:
+    """Pending deliveries whose time has come a while ago (a lost request, a dead worker)."""
+    cutoff = (now or utcnow()) - timedelta(seconds=current_app.config["SWEEP_QUEUED_AFTER_SECONDS"])
+    ids = list(
+        db.session.scalars(
+            select(WebhookDelivery.id)
+            .where(
+                WebhookDelivery.status == DeliveryStatus.PENDING,
+                WebhookDelivery.next_attempt_at < cutoff,
+            )
+            .order_by(WebhookDelivery.id)
+            .limit(500)
+        )
+    )
+    db.session.rollback()
+    return ids
