@@ -5,6 +5,7 @@ webhook-id; a receiver that hangs does not hold up texting; URLs cannot point in
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -232,3 +233,56 @@ def test_an_endpoint_that_failed_for_a_day_is_disabled(private_ok, world, receiv
         InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Again"), "console"
     )
     assert len(receiver.requests) == 1  # a disabled endpoint gets nothing more
+
+
+def test_admins_add_endpoints_read_the_log_redeliver_and_enable_in_the_console(
+    private_ok, client, world, receiver
+):
+    from tests.admin.conftest import as_admin, post
+
+    as_admin(client)
+    form = {"url": receiver.url, "office_id": world["office"].id, "events": ["message.received"]}
+    page = post(client, "/admin/webhooks", form).get_data(as_text=True)
+    secret = re.search(r'id="new-webhook-secret" type="text" readonly value="(whsec_[^"]+)"', page)[1]
+    listing = client.get("/admin/webhooks").get_data(as_text=True)
+    assert receiver.url in listing and secret not in listing
+    endpoint = db.session.scalars(select(WebhookEndpoint)).one()
+
+    inbound.receive(
+        InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Hi"), "console"
+    )
+    log = client.get(f"/admin/webhooks/{endpoint.id}").get_data(as_text=True)
+    delivery = db.session.scalars(select(WebhookDelivery)).one()
+    assert "message.received" in log and delivery.webhook_id in log and " ms" in log
+    assert ">200<" in log.replace(" ", "").replace("\n", "")
+
+    response = post(client, f"/admin/webhooks/{endpoint.id}/deliveries/{delivery.id}/redeliver")
+    assert response.status_code in (302, 303)
+    assert [h["webhook-id"] for h, _ in receiver.requests] == [delivery.webhook_id] * 2
+    assert [e["type"] for e in receiver.verified(secret)] == ["message.received"] * 2
+
+    endpoint = db.session.get(WebhookEndpoint, endpoint.id)
+    endpoint.active, endpoint.disabled_reason = False, "Disabled: every delivery failed for a day."
+    db.session.commit()
+    page = client.get(f"/admin/webhooks/{endpoint.id}").get_data(as_text=True)
+    assert "every delivery failed for a day" in page and "Enable again" in page
+    assert post(client, f"/admin/webhooks/{endpoint.id}/enable").status_code in (302, 303)
+    db.session.expire_all()
+    assert db.session.get(WebhookEndpoint, endpoint.id).active is True
+    audit = client.get("/admin/audit").get_data(as_text=True)
+    assert f"Webhook {receiver.url} added for Admissions" in audit
+    assert f"Webhook {receiver.url} enabled again" in audit
+
+
+def test_the_console_refuses_bad_urls_and_other_offices(app, client, world):
+    from tests.admin.conftest import as_admin, post
+
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = False
+    as_admin(client)
+    form = {"url": "https://10.0.0.5/hook", "office_id": world["office"].id}
+    response = post(client, "/admin/webhooks", form)
+    assert response.status_code == 422 and "not a public address" in response.get_data(as_text=True)
+    form = {"url": "https://93.184.216.34/hook", "office_id": world["other_office"].id}
+    response = post(client, "/admin/webhooks", form)
+    assert response.status_code == 422 and "Choose one of your offices" in response.get_data(as_text=True)
+    assert db.session.scalars(select(WebhookEndpoint)).all() == []

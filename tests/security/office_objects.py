@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from tests.admin.conftest import CONTACTS_CSV
 from webapp.extensions import db
-from webapp.models import Conversation, Office, ReusableNumber, User
+from webapp.models import Conversation, Office, ReusableNumber, User, WebhookDelivery
 from webapp.plugin_api import InboundMessage
-from webapp.services import api_keys, inbound, knowledge_base, optouts, sending
+from webapp.services import api_keys, inbound, knowledge_base, optouts, sending, webhooks
 from webapp.services.admin import campaigns as imports
 
 
@@ -28,6 +28,8 @@ class OfficeObjects:
     import_job: int  # a checked, not yet saved contact list
     opted_out: str  # a phone on the opt-out list
     api_key: int  # an API key of the office
+    webhook: int  # a webhook endpoint of the office
+    webhook_delivery: int  # an event delivered to it
 
 
 def office_objects(
@@ -35,8 +37,8 @@ def office_objects(
     contact: str, opted_out: str,
 ) -> OfficeObjects:
     """A conversation needing attention (the contact texted, an agent replied, the contact texted
-    again), a knowledge-base entry, a pending contact-list upload, an opt-out and an API key, all
-    of `office`."""
+    again), a knowledge-base entry, a pending contact-list upload, an opt-out, an API key and a
+    webhook endpoint with a delivery, all of `office`."""
     received = inbound.receive(
         InboundMessage(from_phone=contact, to_phone=number.phone, body="Is my form in?"), "console"
     )
@@ -48,6 +50,12 @@ def office_objects(
     entry = knowledge_base.add_entry(office, "deadline", "January 15.")
     optouts.opt_out(opted_out, source="admin", user=admin)
     key = api_keys.create_key(f"{office.name} CRM", office, admin).key
+    endpoint = webhooks.add_endpoint("https://93.184.216.34/events", office, [], admin, False)
+    delivery = WebhookDelivery(
+        endpoint_id=endpoint.id, event_type="message.received", webhook_id=f"msg_{office.id}",
+        payload="{}", status="delivered",
+    )  # fmt: skip
+    db.session.add(delivery)
     db.session.commit()
     job = imports.start_import(
         admin, f"Pending {office.name}", office.id, io.BytesIO(CONTACTS_CSV.encode()), "pending.csv"
@@ -55,7 +63,8 @@ def office_objects(
     return OfficeObjects(
         office=office.id, user=agent.id, number=number.id, campaign=campaign_id,
         conversation=received.conversation_id, message=reply.message_id, entry=entry.id,
-        import_job=job, opted_out=opted_out, api_key=key.id,
+        import_job=job, opted_out=opted_out, api_key=key.id, webhook=endpoint.id,
+        webhook_delivery=delivery.id,
     )  # fmt: skip
 
 

@@ -109,6 +109,7 @@ def url_values(objects: OfficeObjects) -> dict[str, object]:
         "office_id": objects.office, "entry_id": objects.entry, "number_id": objects.number,
         "user_id": objects.user, "phone": objects.opted_out, "conversation_id": objects.conversation,
         "message_id": objects.message, "provider": "console", "key_id": objects.api_key,
+        "endpoint_id": objects.webhook, "delivery_id": objects.webhook_delivery,
     }  # fmt: skip
 
 

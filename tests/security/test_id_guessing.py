@@ -143,6 +143,9 @@ def admin_requests(fa: OfficeObjects, own_office: int) -> list[tuple[str, str, d
         ("POST", f"/admin/kb/{own_office}/entries/{fa.entry}/edit", {"question": "q", "answer": "a"}),
         ("POST", f"/admin/kb/{own_office}/entries/{fa.entry}/delete", None),
         ("POST", f"/admin/api-keys/{fa.api_key}/revoke", None),
+        ("GET", f"/admin/webhooks/{fa.webhook}", None),
+        ("POST", f"/admin/webhooks/{fa.webhook}/enable", None),
+        ("POST", f"/admin/webhooks/{fa.webhook}/deliveries/{fa.webhook_delivery}/redeliver", None),
     ]  # fmt: skip
 
 

@@ -34,6 +34,7 @@ KINDS: dict[str, str] = {
     "api_key.created": "API key created",
     "api_key.revoked": "API key revoked",
     "webhook.added": "Webhook endpoint added",
+    "webhook.enabled": "Webhook endpoint enabled again",
 }
 CATEGORIES: dict[str, str] = {
     "office": "Offices",

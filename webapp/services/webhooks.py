@@ -394,3 +394,60 @@ def due_deliveries(now: datetime | None = None) -> list[int]:
     )
     db.session.rollback()
     return ids
+
+
+# ---- The admin console ----
+
+
+def endpoints_of_offices(office_ids: set[int]) -> list[WebhookEndpoint]:
+    if not office_ids:
+        return []
+    return list(
+        db.session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.office_id.in_(office_ids))
+            .order_by(WebhookEndpoint.id.desc())
+        )
+    )
+
+
+def endpoint_in(office_ids: set[int], endpoint_id: int) -> WebhookEndpoint | None:
+    endpoint = db.session.get(WebhookEndpoint, endpoint_id)
+    return endpoint if endpoint is not None and endpoint.office_id in office_ids else None
+
+
+LOG_LENGTH = 100
+
+
+def delivery_log(endpoint: WebhookEndpoint) -> list[WebhookDelivery]:
+    """The endpoint's latest deliveries, newest first."""
+    return list(
+        db.session.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.endpoint_id == endpoint.id)
+            .order_by(WebhookDelivery.id.desc())
+            .limit(LOG_LENGTH)
+        )
+    )
+
+
+def redeliver(endpoint: WebhookEndpoint, delivery_id: int) -> WebhookDelivery | None:
+    """Send a delivery again, as it was (the same webhook-id), after the commit."""
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.endpoint_id != endpoint.id:
+        return None
+    delivery.status = DeliveryStatus.PENDING
+    delivery.next_attempt_at = utcnow()
+    db.session.info.setdefault(PENDING_IDS, []).append(delivery.id)
+    return delivery
+
+
+def enable(endpoint: WebhookEndpoint, user: User) -> None:
+    """An admin enables a disabled endpoint again (audited); its next events are delivered."""
+    endpoint.active = True
+    endpoint.failing_since = None
+    endpoint.disabled_reason = None
+    audit.record(
+        user, "webhook.enabled", f"Webhook {endpoint.url} enabled again", offices=[endpoint.office],
+        detail={"endpoint_id": endpoint.id},
+    )  # fmt: skip

@@ -84,4 +84,5 @@ from webapp.web.admin import (  # noqa: E402, F401
     numbers,
     offices,
     users,
+    webhooks,
 )

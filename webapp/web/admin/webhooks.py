@@ -1,0 +1,85 @@
+"""Activity webhooks of the admin's offices: add an endpoint (its secret is shown once), read its
+delivery log, redeliver an event, enable an endpoint that was disabled after a day of failures."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, request, url_for
+from flask_login import current_user
+
+from webapp.extensions import db
+from webapp.services import webhooks
+from webapp.services.admin import my_office_ids, my_offices
+from webapp.web.admin import bp, done, form_id, rejected
+from webapp.web.rendering import render_screen
+
+LIST = "admin/webhooks.html"
+DETAIL = "admin/webhook.html"
+
+
+def _list(form: dict, errors: dict, status: int = 200, created=None):
+    offices = my_offices(current_user)
+    return render_screen(
+        LIST, "webhook_form", status=status, offices=offices,
+        endpoints=webhooks.endpoints_of_offices({office.id for office in offices}),
+        event_types=webhooks.EVENT_TYPES, form=form, errors=errors, created=created,
+    )  # fmt: skip
+
+
+@bp.route("/webhooks", methods=["GET", "POST"])
+def webhooks_index():
+    empty = {"url": "", "office_id": "", "events": []}
+    if request.method == "GET":
+        return _list(empty, {})
+    form = {
+        "url": request.form.get("url", ""),
+        "office_id": request.form.get("office_id", ""),
+        "events": request.form.getlist("events"),
+    }
+    offices = {office.id: office for office in my_offices(current_user)}
+    office_id = form_id("office_id")
+    errors = {}
+    if office_id not in offices:
+        errors["office_id"] = "Choose one of your offices."
+    else:
+        try:
+            created = webhooks.add_endpoint(
+                form["url"], offices[office_id], form["events"], current_user,
+                allow_private=current_app.config["WEBHOOK_ALLOW_PRIVATE"],
+            )  # fmt: skip
+        except webhooks.WebhookError as exc:
+            errors["url"] = str(exc)
+    if errors:
+        return _list(form, errors, status=rejected())
+    db.session.commit()
+    return _list(empty, {}, created=created)  # the secret is shown on this answer only
+
+
+def _endpoint(endpoint_id: int):
+    endpoint = webhooks.endpoint_in(my_office_ids(current_user), endpoint_id)
+    if endpoint is None:
+        abort(404)
+    return endpoint
+
+
+@bp.get("/webhooks/<int:endpoint_id>")
+def webhook_detail(endpoint_id: int):
+    endpoint = _endpoint(endpoint_id)
+    return render_screen(
+        DETAIL, "delivery_log", endpoint=endpoint, deliveries=webhooks.delivery_log(endpoint)
+    )
+
+
+@bp.post("/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>/redeliver")
+def webhook_redeliver(endpoint_id: int, delivery_id: int):
+    endpoint = _endpoint(endpoint_id)
+    if webhooks.redeliver(endpoint, delivery_id) is None:
+        abort(404)
+    return done("Queued for delivery again.", url_for("admin.webhook_detail", endpoint_id=endpoint.id))
+
+
+@bp.post("/webhooks/<int:endpoint_id>/enable")
+def webhook_enable(endpoint_id: int):
+    endpoint = _endpoint(endpoint_id)
+    webhooks.enable(endpoint, current_user)
+    return done("Endpoint enabled: its next events will be delivered.",
+                url_for("admin.webhook_detail", endpoint_id=endpoint.id))  # fmt: skip
