@@ -286,3 +286,26 @@ def test_the_console_refuses_bad_urls_and_other_offices(app, client, world):
     response = post(client, "/admin/webhooks", form)
     assert response.status_code == 422 and "Choose one of your offices" in response.get_data(as_text=True)
     assert db.session.scalars(select(WebhookEndpoint)).all() == []
+
+
+def test_a_bot_escalation_and_a_providers_opt_out_report_are_events_too(private_ok, world, make, receiver):
+    secret = add_endpoint(private_ok, receiver.url, "conversation.needs_attention", "contact.opted_out")
+    make.number("+12025550101", backing="bot", label="FAQ Bot")
+    inbound.receive(  # the bot knows nothing yet: it hands the conversation to people
+        InboundMessage(from_phone="+12025550178", to_phone="+12025550101", body="Is there a band?"),
+        "console",
+    )
+    crm = Crm(private_ok.test_client(use_cookies=False), new_key("Slate", world["office"]))
+    sent = crm.send("2025550143").get_json()
+    message = db.session.get(Message, sent["id"])
+    delivery_reports.record(
+        StatusUpdate(provider_message_id=message.provider_message_id, status="failed",
+                     parley_message_id=message.id, recipient_opted_out=True),
+        "console",
+    )  # fmt: skip
+    events = receiver.verified(secret)
+    assert [(e["type"], e["data"].get("contact_phone") or e["data"].get("phone")) for e in events] == [
+        ("conversation.needs_attention", "+12025550178"),
+        ("contact.opted_out", "+12025550143"),
+    ]
+    assert events[0]["data"]["mode"] == "agent" and events[0]["data"]["number"] == "+12025550101"

@@ -34,6 +34,7 @@ from webapp.models import (
     User,
     utcnow,
 )
+from webapp.services import webhooks
 from webapp.services.dbutil import (
     dialect_insert,
     insert_ignoring_conflict,
@@ -211,6 +212,7 @@ def escalate(conversation: Conversation, reason: str) -> None:
     conversation.mode = Mode.AGENT.value
     conversation.needs_attention = True
     add_event(conversation, f"{reason} Switched to agent mode.")
+    webhooks.conversation_event(conversation.id, "conversation.needs_attention")
 
 
 def add_event(conversation: Conversation, text: str, user: User | None = None) -> Message:

@@ -88,6 +88,9 @@ def record(update: StatusUpdate, provider: str) -> ReportOutcome:
                 conversation,
                 "Contact opted out (reported by the provider); no more texts will be sent.",
             )
+            webhooks.contact_event(
+                conversation.number.office_id, conversation.contact_phone, "contact.opted_out"
+            )
     outcome = ReportOutcome(message.id, message.status, changed, opted_out)
     if changed:
         webhooks.status_event(message.id, message.status)
