@@ -73,7 +73,7 @@ class Config:
         self.TRUSTED_PROXIES = _count(env, "PARLEY_TRUSTED_PROXIES", 0)
         # Bigger request bodies get 413 before they are read (the contact-list upload has its own).
         self.MAX_REQUEST_BYTES = _count(env, "PARLEY_MAX_REQUEST_BYTES", 1024 * 1024)
-        # The CRM API: each key's rate limit (Flask-Limiter's notation), counted in this storage;
+        # The CRM API: each key's rate limit (the `limits` notation), counted in this storage;
         # with several web processes, give them one shared store (Redis) or each counts alone.
         self.API_RATE_LIMIT = env.get("PARLEY_API_RATE_LIMIT") or "300 per minute"
         self.API_RATE_LIMIT_STORAGE = env.get("PARLEY_API_RATE_LIMIT_STORAGE") or (

@@ -6,19 +6,15 @@
 - Requests are validated by spectree against the pydantic models in `schemas`, the same models
   the OpenAPI document is generated from.
 - Every error is an RFC 9457 problem document (`problems`).
-- Each key has its own rate limit (Flask-Limiter): over it, 429 with Retry-After.
+- Each key has its own rate limit (`rate_limit`): over it, 429 with Retry-After.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
-import time
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from flask_limiter import Limiter
-from flask_limiter.errors import RateLimitExceeded
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from werkzeug.exceptions import HTTPException
 
@@ -27,6 +23,7 @@ from webapp.services import api_keys
 from webapp.services.crm_api import ApiProblem
 from webapp.transactions import read_first, request_only_reads, start_writing
 from webapp.web.api.problems import problem
+from webapp.web.api.rate_limit import KeyRateLimit
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -82,17 +79,8 @@ csrf.exempt(bp)
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("API_RATE_LIMIT_STORAGE", "memory://"))
-    # A rate-limit store that does not answer (Redis down) must not take the API down with it:
-    # requests then go unlimited, and Flask-Limiter logs why.
-    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
-    # One limiter per app (it keeps its settings and store); one budget per key across every
-    # operation, not one per route.
-    # No rate-limit headers on every answer (Flask-Limiter would add Retry-After to a 200 too):
-    # a 429 says Retry-After itself.
-    limiter = Limiter(key_func=_limit_key, headers_enabled=False, app=app)
-    limiter.shared_limit(lambda: current_app.config["API_RATE_LIMIT"], scope="api")(bp)
-    app.extensions["parley.api_limiter"] = limiter
+    # One limiter per app (its settings and store); one budget per key across every operation.
+    app.extensions["parley.api_rate_limit"] = KeyRateLimit(app)
     app.register_blueprint(bp)
 
 
@@ -102,6 +90,20 @@ def caller() -> api_keys.Caller:
 
 def _unauthorized(detail: str) -> Response:
     return problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": 'Bearer realm="parley"'})
+
+
+@bp.before_request
+def _rate_limit() -> Response | None:
+    """Before the key is looked up: a flood of requests costs a counter, not a query each."""
+    rate_limit = current_app.extensions["parley.api_rate_limit"]
+    retry_after = rate_limit.wait_seconds(_limit_key())
+    if retry_after is None:
+        return None
+    return problem(
+        429, "Too many requests",
+        f"This API key is limited to {rate_limit.limit()}. Try again in {retry_after} seconds.",
+        headers={"Retry-After": str(retry_after)},
+    )  # fmt: skip
 
 
 @bp.before_request
@@ -158,16 +160,6 @@ def _invalid(error: ValidationFailed) -> Response:
     fields = "; ".join(f"{item['field']}: {item['message']}" for item in error.errors)
     return problem(422, "Invalid request", f"Fix these fields and send again: {fields}.", errors=error.errors)
 
-
-@bp.errorhandler(RateLimitExceeded)
-def _rate_limited(error: RateLimitExceeded) -> Response:
-    current = current_app.extensions["parley.api_limiter"].current_limit
-    retry_after = max(1, math.ceil(current.window.reset_time - time.time())) if current else 60
-    return problem(
-        429, "Too many requests",
-        f"This API key is limited to {error.description}. Try again in {retry_after} seconds.",
-        headers={"Retry-After": str(retry_after)},
-    )  # fmt: skip
 
 
 @bp.errorhandler(HTTPException)
