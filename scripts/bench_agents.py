@@ -477,7 +477,9 @@ def measure_step(
     cores = os.cpu_count() or 1
     wall0, cpu0, server0 = time.monotonic(), time.process_time(), _cpu_seconds(server_pids)
     machine0 = _machine_busy()
-    log = asyncio.run(generator.run_step(count, warmup, seconds))
+    # A thread of its own: the caller's may already run an event loop (a test process does).
+    with ThreadPoolExecutor(1) as pool:
+        log = pool.submit(asyncio.run, generator.run_step(count, warmup, seconds)).result()
     if os.environ.get("BENCH_AGENTS_LOG"):  # every request of the step, to study one
         Path(f"{os.environ['BENCH_AGENTS_LOG']}-{count}.json").write_text(json.dumps(log))
     wall = time.monotonic() - wall0
