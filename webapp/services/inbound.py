@@ -132,9 +132,10 @@ def store(inbound: InboundMessage, provider: str, number: NumberRef) -> Received
         return Received(existing.conversation_id, existing.id, duplicate=True)
 
     conversation_id = activity.conversation_id
-    webhooks.message_event(message_id, "message.received")
-    if intent is None and activity.mode == Mode.AGENT:
-        webhooks.conversation_event(conversation_id, "conversation.needs_attention")
+    if webhooks.listening(number.office_id):
+        webhooks.message_event(message_id, "message.received", number.office_id)
+        if intent is None and activity.mode == Mode.AGENT:
+            webhooks.conversation_event(conversation_id, "conversation.needs_attention")
     automatic_reply = None
     if intent is not None:
         conversation = db.session.get(Conversation, conversation_id)
