@@ -4,8 +4,12 @@ webhook-id; a receiver that hangs does not hold up texting; URLs cannot point in
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import re
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -309,3 +313,71 @@ def test_a_bot_escalation_and_a_providers_opt_out_report_are_events_too(private_
         ("contact.opted_out", "+12025550143"),
     ]
     assert events[0]["data"]["mode"] == "agent" and events[0]["data"]["number"] == "+12025550101"
+
+
+@pytest.fixture
+def tls_receiver(tmp_path) -> Iterator[tuple[int, list[dict]]]:
+    """An https endpoint on 127.0.0.1 whose certificate names crm.invalid (a name no resolver
+    knows); requests trusts it through REQUESTS_CA_BUNDLE."""
+    cert, key = tmp_path / "crm.pem", tmp_path / "crm.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=crm.invalid",
+         "-addext", "subjectAltName=DNS:crm.invalid", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    os.environ["REQUESTS_CA_BUNDLE"] = str(cert)
+    try:
+        yield server.server_address[1], seen
+    finally:
+        del os.environ["REQUESTS_CA_BUNDLE"]
+        server.shutdown()
+
+
+def test_a_delivery_connects_to_the_address_it_checked(private_ok, world, tls_receiver, monkeypatch):
+    """No second lookup between the check and the connection (DNS rebinding): the delivery goes to
+    the checked address, and TLS still names and verifies the endpoint's host."""
+    port, seen = tls_receiver
+    looked_up = []
+
+    def resolver(host: str, _port: int) -> list:
+        looked_up.append(host)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    monkeypatch.setattr(webhooks, "_addresses", resolver)
+    add_endpoint(private_ok, f"https://crm.invalid:{port}/events", "message.received")
+    inbound.receive(
+        InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Hello"), "console"
+    )
+    delivery = db.session.scalars(select(WebhookDelivery)).one()
+    assert delivery.status == DeliveryStatus.DELIVERED, delivery.last_error
+    assert [headers["host"] for headers in seen] == [f"crm.invalid:{port}"]
+    assert looked_up == ["crm.invalid", "crm.invalid"]  # when added, and once at delivery
+
+
+def test_a_certificate_for_another_name_is_refused(private_ok, world, tls_receiver, monkeypatch):
+    port, seen = tls_receiver
+    monkeypatch.setattr(webhooks, "_addresses", lambda host, _port: [ipaddress.ip_address("127.0.0.1")])
+    add_endpoint(private_ok, f"https://other.invalid:{port}/events", "message.received")
+    inbound.receive(
+        InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Hello"), "console"
+    )
+    delivery = db.session.scalars(select(WebhookDelivery)).one()
+    assert delivery.status == DeliveryStatus.PENDING and "SSLError" in delivery.last_error
+    assert seen == []

@@ -25,10 +25,12 @@ import time
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from flask import current_app
+from requests.adapters import HTTPAdapter
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
@@ -50,6 +52,7 @@ from webapp.services import audit
 from webapp.services.api_messages import as_json, office_message
 
 log = logging.getLogger(__name__)
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 EVENT_TYPES = (
     "message.received",
@@ -82,6 +85,12 @@ class WebhookError(ValueError):
 def check_url(url: str, allow_private: bool) -> str:
     """The URL, if Parley may post to it: https (http too when private addresses are allowed),
     and a host whose every address is public unless private ones are allowed."""
+    return _checked(url, allow_private)[0]
+
+
+def _checked(url: str, allow_private: bool) -> tuple[str, Address]:
+    """`check_url`, and the address checked: a delivery connects to that address itself, so a
+    name re-pointed between the check and the connection (DNS rebinding) changes nothing."""
     url = (url or "").strip()
     try:
         parts = urlsplit(url)
@@ -96,18 +105,19 @@ def check_url(url: str, allow_private: bool) -> str:
         )
     if parts.username or parts.password:
         raise WebhookError("A webhook URL cannot carry a user name or password.")
+    addresses = _addresses(parts.hostname, port or (443 if parts.scheme == "https" else 80))
     if not allow_private:
-        for address in _addresses(parts.hostname, port or (443 if parts.scheme == "https" else 80)):
+        for address in addresses:
             if not address.is_global:
                 raise WebhookError(
                     f"{parts.hostname} resolves to {address}, which is not a public address; "
                     "Parley posts only to public addresses (PARLEY_WEBHOOK_ALLOW_PRIVATE=1 lifts "
                     "this for on-premises CRMs)."
                 )
-    return url
+    return url, addresses[0]
 
 
-def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+def _addresses(host: str, port: int) -> list[Address]:
     try:
         found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
@@ -323,7 +333,7 @@ def _post(url: str, secret: str, payload: str, webhook_id: str) -> tuple[int | N
     allow_private = current_app.config["WEBHOOK_ALLOW_PRIVATE"]
     started = time.monotonic()
     try:
-        check_url(url, allow_private)  # again: the name may point elsewhere now
+        url, address = _checked(url, allow_private)  # again: the name may point elsewhere now
         sent_at = utcnow()
         headers = {
             "content-type": "application/json",
@@ -332,16 +342,41 @@ def _post(url: str, secret: str, payload: str, webhook_id: str) -> tuple[int | N
             "webhook-timestamp": str(int(sent_at.timestamp())),
             "webhook-signature": Webhook(secret).sign(webhook_id, sent_at, payload),
         }
-        response = requests.post(
-            url, data=payload.encode(), headers=headers, allow_redirects=False,
-            timeout=current_app.config["WEBHOOK_TIMEOUT_SECONDS"],
-        )  # fmt: skip
-        response.close()
+        with requests.Session() as session:
+            pinned = _pinned(url, address, session)
+            response = session.post(
+                pinned, data=payload.encode(), headers=headers, allow_redirects=False,
+                timeout=current_app.config["WEBHOOK_TIMEOUT_SECONDS"],
+            )  # fmt: skip
+            response.close()
         return response.status_code, None, _ms_since(started)
     except WebhookError as exc:
         return None, str(exc), _ms_since(started)
     except requests.RequestException as exc:
         return None, f"{type(exc).__name__}: {exc}", _ms_since(started)
+
+
+class _PinnedHost(HTTPAdapter):
+    """Connects to an address given in the URL, while TLS still names and verifies the host
+    (SNI and the certificate's name): urllib3's `server_hostname` and `assert_hostname`."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, server_hostname=self.host, assert_hostname=self.host, **kwargs)
+
+
+def _pinned(url: str, address: Address, session: requests.Session) -> str:
+    """The URL with the checked address in place of the host name, which goes in `Host` (and in
+    TLS, by `_PinnedHost`): no second lookup the check did not see."""
+    parts = urlsplit(url)
+    host = f"[{address}]" if address.version == 6 else str(address)
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    session.headers["Host"] = parts.netloc
+    session.mount(f"{parts.scheme}://{netloc}/", _PinnedHost(parts.hostname or ""))
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _ms_since(started: float) -> int:
