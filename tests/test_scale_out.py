@@ -33,6 +33,8 @@ from webapp.extensions import db
 from webapp.models import Message
 
 ON_POSTGRESQL = make_url(os.environ.get("DATABASE_URL") or "sqlite://").get_backend_name() == "postgresql"
+# Several servers share a database server, which SQLite is not; `.ci/run` runs this in its
+# PostgreSQL pass.
 pytestmark = pytest.mark.skipif(
     not ON_POSTGRESQL,
     reason="scale-out runs on PostgreSQL: set DATABASE_URL to a postgresql+psycopg:// database",
