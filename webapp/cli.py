@@ -279,12 +279,18 @@ def seed_demo(if_empty: bool) -> None:
 @click.command("worker")
 @click.option("--workers", default=2, show_default=True, help="Worker threads.")
 def worker(workers: int) -> None:
-    """Run the queue consumer: sends messages, retries, sweeps stuck ones."""
+    """Run the queue consumer: sends messages, retries, sweeps stuck ones, delivers webhooks."""
     huey = current_app.extensions["parley.huey"]
-    click.echo(f"Parley worker: {workers} threads on {current_app.config['QUEUE_URL']}")
+    click.echo(
+        f"Parley worker: {workers} threads on {current_app.config['QUEUE_URL']}, and up to "
+        f"{current_app.config['WEBHOOK_CONCURRENCY']} for webhook deliveries"
+    )
     # Recover first: messages a crashed worker left behind, or queued while the queue was down.
     current_app.extensions["parley.tasks"].sweep_stuck_messages.call_local()
-    huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
+    try:
+        huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
+    finally:
+        current_app.extensions["parley.tasks"].delivery_threads.stop()
 
 
 @click.command("plugins")

@@ -79,14 +79,17 @@ class Config:
         self.API_RATE_LIMIT_STORAGE = env.get("PARLEY_API_RATE_LIMIT_STORAGE") or (
             self.QUEUE_URL if self.QUEUE_URL.startswith("redis://") else "memory://"
         )
-        # Activity webhooks: the first retry's delay (then doubling), one attempt's time limit, and
-        # whether endpoints may be private addresses (and http), for on-premises CRMs and tests.
+        # Activity webhooks: the first retry's delay (then doubling), one attempt's time limit, how
+        # many attempts a worker makes at once (apart from sending), and whether endpoints may be
+        # private addresses (and http), for on-premises CRMs and tests.
         self.WEBHOOK_RETRY_BASE_SECONDS = _seconds(env, "PARLEY_WEBHOOK_RETRY_BASE_SECONDS", 5.0)
         self.WEBHOOK_TIMEOUT_SECONDS = _seconds(env, "PARLEY_WEBHOOK_TIMEOUT_SECONDS", 5.0)
         self.WEBHOOK_ALLOW_PRIVATE = env.get("PARLEY_WEBHOOK_ALLOW_PRIVATE", "") == "1"
         self.INBOX_PAGE_SIZE = 25
         self.INBOX_POLL_SECONDS = 3
 
+        self.WEBHOOK_CONCURRENCY = max(1, _count(env, "PARLEY_WEBHOOK_CONCURRENCY", 4))
+        self.WEBHOOK_LOG_DAYS = max(1, _count(env, "PARLEY_WEBHOOK_LOG_DAYS", 30))  # then forgotten
 
 class TestConfig(Config):
     """Tests: a throwaway database, the queue runs tasks inline."""

@@ -1,9 +1,14 @@
 """Queue tasks: send a message (with retries), the bot answering a contact in a bot-mode
-conversation, the sweep that re-queues stuck messages and lost bot answers, and the two halves of
-a campaign contact-list import (check, then insert)."""
+conversation, an activity webhook's delivery, the sweep that re-queues stuck messages, lost bot
+answers and lost deliveries, and the two halves of a campaign contact-list import (check, then
+insert)."""
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from flask import Flask
@@ -12,6 +17,32 @@ from huey import Huey, crontab
 from webapp.queue import make_huey
 from webapp.services import bots, sending, webhooks
 from webapp.services.admin import campaigns as campaign_imports
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryThreads:
+    """Webhook deliveries run on threads of their own, so an endpoint that is slow or hangs (up to
+    WEBHOOK_TIMEOUT_SECONDS an attempt) holds one of these, never a thread that sends texts. A
+    delivery still waiting here when the worker stops stays pending in the database, and the sweep
+    requests it again."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, work: Callable[[], None]) -> None:
+        with self._lock:  # made on first use: web processes, which only enqueue, never start these
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="webhook-delivery")
+            self._executor.submit(work)
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
 
 
 @dataclass(frozen=True)
@@ -23,6 +54,7 @@ class Tasks:
     check_campaign_import: object = None
     import_campaign_contacts: object = None
     deliver_webhook: object = None
+    delivery_threads: DeliveryThreads | None = None
 
 
 def init_queue(app: Flask) -> None:
@@ -46,14 +78,25 @@ def register(huey: Huey, app: Flask) -> Tasks:
         with app.app_context():
             bots.answer(message_id)
 
+    delivery_threads = DeliveryThreads(app.config["WEBHOOK_CONCURRENCY"])
+
+    def deliver(delivery_id: int) -> None:
+        try:
+            with app.app_context():
+                retry_in, following = webhooks.attempt(delivery_id)
+            if retry_in is not None:
+                deliver_webhook.schedule((delivery_id,), delay=retry_in)
+            for next_id in following:
+                deliver_webhook(next_id)
+        except Exception:  # the delivery stays pending: the sweep requests it again
+            log.exception("webhook delivery %s failed", delivery_id)
+
     @huey.task(name="deliver_webhook")
     def deliver_webhook(delivery_id: int) -> None:
-        with app.app_context():
-            retry_in, following = webhooks.attempt(delivery_id)
-        if retry_in is not None:
-            deliver_webhook.schedule((delivery_id,), delay=retry_in)
-        for next_id in following:
-            deliver_webhook(next_id)
+        if huey.immediate:
+            deliver(delivery_id)  # tests: inline, like every task
+        else:
+            delivery_threads.submit(lambda: deliver(delivery_id))
 
     @huey.periodic_task(crontab(minute="*"), name="sweep_stuck_messages")
     def sweep_stuck_messages() -> None:
@@ -69,6 +112,12 @@ def register(huey: Huey, app: Flask) -> Tasks:
             deliver_webhook(delivery_id)
         for message_id in unanswered:
             answer_with_bot(message_id)
+
+    @huey.periodic_task(crontab(minute="23"), name="prune_webhook_log")
+    def prune_webhook_log() -> None:
+        """Hourly: the webhook delivery log keeps WEBHOOK_LOG_DAYS of finished deliveries."""
+        with app.app_context():
+            webhooks.prune_log()
 
     @huey.task(name="check_campaign_import")
     def check_campaign_import(import_id: int) -> None:
@@ -87,4 +136,5 @@ def register(huey: Huey, app: Flask) -> Tasks:
         check_campaign_import=check_campaign_import,
         import_campaign_contacts=import_campaign_contacts,
         deliver_webhook=deliver_webhook,
+        delivery_threads=delivery_threads,
     )

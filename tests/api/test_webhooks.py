@@ -160,29 +160,113 @@ def test_an_endpoint_that_fails_twice_gets_the_event_once_with_one_webhook_id(
 def test_a_hanging_receiver_does_not_hold_up_texting(private_ok, world, receiver):
     add_endpoint(private_ok, receiver.url, "message.sent")
     receiver.hang = 3.0
-    private_ok.config["WEBHOOK_TIMEOUT_SECONDS"] = 0.5
+    private_ok.config["WEBHOOK_TIMEOUT_SECONDS"] = 1.0
     huey = private_ok.extensions["parley.huey"]
+    tasks = private_ok.extensions["parley.tasks"]
     huey.immediate = False  # a real queue: the worker's tasks run below, one by one
-    try:
-        crm = Crm(private_ok.test_client(use_cookies=False), new_key("Slate", world["office"]))
+    crm = Crm(private_ok.test_client(use_cookies=False), new_key("Slate", world["office"]))
+
+    def worker_runs(name: str) -> float:
+        task = huey.dequeue()
+        assert task.name == name
         started = time.monotonic()
-        assert crm.send().status_code == 202
-        send_task = huey.dequeue()
-        huey.execute(send_task)  # the worker sends the text
-        assert time.monotonic() - started < 1.0
+        huey.execute(task)
+        return time.monotonic() - started
+
+    def read(statement):
         db.session.expire_all()
-        assert db.session.scalars(select(Message.status)).one() == "sent"
-        db.session.rollback()  # the test's read ends before the worker's next task
-        webhook_task = huey.dequeue()  # the event waits for a worker of its own
-        assert webhook_task.name == "deliver_webhook"
-        huey.execute(webhook_task)
-        db.session.expire_all()
-        delivery = db.session.scalars(select(WebhookDelivery)).one()
-        assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 1
-        assert "Timeout" in delivery.last_error and delivery.next_attempt_at is not None
+        try:
+            return db.session.execute(statement).all()
+        finally:
+            db.session.rollback()  # the test's read ends before the worker's next write
+
+    try:
+        assert crm.send(text="First").status_code == 202
+        assert worker_runs("send_message") < 1.0
+        assert worker_runs("deliver_webhook") < 0.5  # handed to a delivery thread; the receiver hangs
+        assert crm.send(text="Second").status_code == 202
+        assert worker_runs("send_message") < 1.0  # the worker's thread is free: the text goes out
+        assert read(select(Message.body, Message.status).order_by(Message.id)) == [
+            ("First", "sent"), ("Second", "sent"),
+        ]  # fmt: skip
+        assert len(receiver.requests) == 1  # the first event is still in flight
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            rows = read(
+                select(WebhookDelivery.attempts, WebhookDelivery.last_error).order_by(WebhookDelivery.id)
+            )
+            if rows[0].attempts:
+                break
+            time.sleep(0.1)
+        attempts, error = rows[0]
+        assert attempts == 1 and "Timeout" in error  # given up after the attempt's time limit, retried later
+        assert rows[1].attempts == 0  # the conversation's next event waits for the first
+    finally:
+        tasks.delivery_threads.stop()
+        huey.storage.flush_queue()
+        huey.immediate = True
+
+
+def pending_delivery(app, body: str = "Hi") -> int:
+    """An inbound text's event, recorded but not yet requested from the worker."""
+    huey = app.extensions["parley.huey"]
+    huey.immediate = False
+    try:
+        text = InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body=body)
+        inbound.receive(text, "console")
     finally:
         huey.storage.flush_queue()
         huey.immediate = True
+    delivery_id = db.session.scalars(select(WebhookDelivery.id).order_by(WebhookDelivery.id.desc())).first()
+    db.session.rollback()  # outside a request, a read holds SQLite's write lock until it ends
+    return delivery_id
+
+
+def test_a_delivery_in_flight_is_not_posted_again_by_a_second_request(private_ok, world, receiver):
+    add_endpoint(private_ok, receiver.url, "message.received")
+    delivery_id = pending_delivery(private_ok)
+    receiver.hang = 1.5
+
+    def first_attempt() -> None:
+        with private_ok.app_context():
+            webhooks.attempt(delivery_id)
+
+    first = threading.Thread(target=first_attempt)
+    first.start()
+    deadline = time.monotonic() + 5
+    while not receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    retry_in, following = webhooks.attempt(delivery_id)  # the sweep, or a duplicate retry
+    assert retry_in is not None and retry_in > 1 and following == []
+    first.join(10)
+    assert len(receiver.requests) == 1 and len(receiver.accepted) == 1
+    db.session.expire_all()
+    assert db.session.get(WebhookDelivery, delivery_id).status == DeliveryStatus.DELIVERED
+    assert webhooks.attempt(delivery_id) == (None, [])  # delivered: nothing more to do
+    assert len(receiver.requests) == 1
+
+
+def test_the_delivery_log_forgets_finished_deliveries_after_its_days(
+    private_ok, world, receiver, monkeypatch
+):
+    add_endpoint(private_ok, receiver.url, "message.received")
+    private_ok.config["WEBHOOK_LOG_DAYS"] = 30
+    monkeypatch.setattr(webhooks, "PRUNE_BATCH", 2)  # several batches
+    ages = {"old delivered": (31, DeliveryStatus.DELIVERED), "old failed": (40, DeliveryStatus.FAILED),
+            "older delivered": (90, DeliveryStatus.DELIVERED), "old pending": (31, DeliveryStatus.PENDING),
+            "recent delivered": (29, DeliveryStatus.DELIVERED)}  # fmt: skip
+    for text, (days, status) in ages.items():
+        delivery = db.session.get(WebhookDelivery, pending_delivery(private_ok, text))
+        delivery.created_at = utcnow() - timedelta(days=days)
+        delivery.status = status
+        db.session.commit()
+
+    assert webhooks.prune_log() == 3
+    payloads = db.session.scalars(select(WebhookDelivery.payload))
+    kept = [json.loads(payload)["data"]["text"] for payload in payloads]
+    assert sorted(kept) == ["old pending", "recent delivered"]  # a pending one is never forgotten
+    assert webhooks.prune_log() == 0
 
 
 def test_urls_must_be_https_and_public(app, world, receiver):

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from flask import current_app
 from requests.adapters import HTTPAdapter
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, delete, event, select
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
@@ -72,7 +72,9 @@ STATUS_EVENTS = {
 }
 GIVE_UP_AFTER = timedelta(days=1)
 MAX_RETRY_DELAY = 3600.0
+ATTEMPT_MARGIN_SECONDS = 30  # beyond an attempt's time limit, before another may post the delivery
 PENDING_IDS = "parley.webhook_deliveries"  # session.info: deliveries to request after the commit
+MAX_URL_LENGTH = 2000  # the url column's size
 
 
 class WebhookError(ValueError):
@@ -92,6 +94,10 @@ def _checked(url: str, allow_private: bool) -> tuple[str, Address]:
     """`check_url`, and the address checked: a delivery connects to that address itself, so a
     name re-pointed between the check and the connection (DNS rebinding) changes nothing."""
     url = (url or "").strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise WebhookError(
+            f"A webhook URL can be at most {MAX_URL_LENGTH:,} characters; this one has {len(url):,}."
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -287,10 +293,15 @@ def attempt(delivery_id: int) -> tuple[float | None, list[int]]:
         return None, []  # the earlier event's delivery requests this one when it is through
     now = utcnow()
     if delivery.next_attempt_at is not None and delivery.next_attempt_at > now + timedelta(seconds=1):
+        wait = (delivery.next_attempt_at - now).total_seconds()
         db.session.rollback()
-        return (delivery.next_attempt_at - now).total_seconds(), []
+        return wait, []
     url, secret, payload, webhook_id = endpoint.url, endpoint.secret, delivery.payload, delivery.webhook_id
-    db.session.commit()  # no lock is held while the endpoint answers
+    # While the endpoint answers, no lock is held; the attempt's time limit marks the delivery as
+    # taken, so a second request for it (the sweep's, a duplicate retry) does not post it again.
+    timeout = current_app.config["WEBHOOK_TIMEOUT_SECONDS"]
+    delivery.next_attempt_at = now + timedelta(seconds=timeout + ATTEMPT_MARGIN_SECONDS)
+    db.session.commit()
 
     status_code, error, latency_ms = _post(url, secret, payload, webhook_id)
 
@@ -441,6 +452,31 @@ def due_deliveries(now: datetime | None = None) -> list[int]:
     )
     db.session.rollback()
     return ids
+
+
+PRUNE_BATCH = 1000
+
+
+def prune_log(now: datetime | None = None) -> int:
+    """Forget finished deliveries older than WEBHOOK_LOG_DAYS, oldest first, a batch per
+    transaction (a long delete would hold SQLite's write lock). Returns how many went."""
+    cutoff = (now or utcnow()) - timedelta(days=current_app.config["WEBHOOK_LOG_DAYS"])
+    deliveries = WebhookDelivery.__table__
+    pruned = 0
+    while True:
+        oldest = (
+            select(deliveries.c.id)
+            .where(deliveries.c.status != DeliveryStatus.PENDING, deliveries.c.created_at < cutoff)
+            .order_by(deliveries.c.id)
+            .limit(PRUNE_BATCH)
+        )
+        ids = list(db.session.scalars(oldest))
+        if ids:
+            db.session.execute(delete(deliveries).where(deliveries.c.id.in_(ids)))
+        db.session.commit()
+        pruned += len(ids)
+        if len(ids) < PRUNE_BATCH:
+            return pruned
 
 
 # ---- The admin console ----
