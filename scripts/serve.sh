@@ -11,4 +11,8 @@ worker=$!
 trap 'kill "$worker" 2>/dev/null || true' EXIT INT TERM
 
 echo "Parley on http://$HOST:$PORT (worker pid $worker). Ctrl-C stops both."
-$BIN/gunicorn --bind "$HOST:$PORT" --workers 2 --threads 4 --access-logfile - 'webapp:create_app()'
+# One line per request (and the inbox polls every 3 s) buries the texts the console provider prints:
+# the access log is off unless PARLEY_ACCESS_LOG=1.
+access_log=()
+if [ "${PARLEY_ACCESS_LOG:-0}" = "1" ]; then access_log=(--access-logfile -); fi
+$BIN/gunicorn --bind "$HOST:$PORT" --workers 2 --threads 4 "${access_log[@]}" 'webapp:create_app()'

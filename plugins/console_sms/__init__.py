@@ -18,11 +18,13 @@ class ConsoleSmsProvider(SmsProvider):
     label = "Console (development)"
 
     def send(self, message: OutboundMessage) -> SendResult:
+        # A framed block, so a text stands out among the server's and worker's lines.
+        lines = [f"  │ {line}" for line in (message.body or "").splitlines() or [""]]
         log.warning(
-            "SMS %s -> %s (message %s): %s",
+            "\n  ┌─ SMS %s → %s (message %s)\n%s\n  └─",
             message.from_phone,
             message.to_phone,
             message.message_id,
-            message.body,
+            "\n".join(lines),
         )
         return SendResult(status="sent", provider_message_id=f"console-{uuid.uuid4()}")

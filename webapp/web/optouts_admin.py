@@ -41,6 +41,7 @@ def _render(
     status: int = 200,
     form_error: str | None = None,
     form_phone: str = "",
+    form_note: str = "",
     notice: str = "",
     removal: dict | None = None,
 ):
@@ -75,6 +76,7 @@ def _render(
         events=optouts.recent_events(),
         form_error=form_error,
         form_phone=form_phone,
+        form_note=form_note,
         notice=notice,
         origins=rights.origins,
         refusals={row.phone: rights.refusal(row) for row in rows},
@@ -90,14 +92,21 @@ def index():
 @bp.post("/")
 def add():
     raw = (request.form.get("phone") or "").strip()[:40]
-    note = (request.form.get("note") or "").strip()[:200]
+    note = (request.form.get("note") or "").strip()
+    if len(note) > optouts.REASON_MAX:
+        # Refused whole, never cut: the admin shortens it and nothing was recorded.
+        error = (
+            f"A note can be at most {optouts.REASON_MAX} characters; this one has {len(note):,} "
+            f"({len(note) - optouts.REASON_MAX:,} too many)."
+        )
+        return _render(422, form_error=error, form_phone=raw, form_note=note)
     try:
         phone = parse_any_phone(raw)
     except PhoneError as exc:
-        return _render(422, form_error=str(exc), form_phone=raw)
+        return _render(422, form_error=str(exc), form_phone=raw, form_note=note)
     if not optouts.opt_out(phone, source="admin", user=current_user, detail=note):
         db.session.rollback()
-        return _render(422, form_error="That phone has already opted out.", form_phone=raw)
+        return _render(422, form_error="That phone has already opted out.", form_phone=raw, form_note=note)
     db.session.commit()
     return redirect_to(url_for(".index"))
 

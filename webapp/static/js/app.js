@@ -22,24 +22,120 @@
     return { characters: Array.from(text).length, segments: segments, encoding: gsm ? "GSM-7" : "UCS-2" };
   }
 
-  function updateCounter(textarea) {
-    var counter = document.getElementById(textarea.getAttribute("data-counter"));
+  /* ---- Length limits ----
+     No field cuts what is typed or pasted (no maxlength): a field with data-maxlength says how far
+     over it is, and its form is not sent while it is over (the server refuses it too). */
+  function fmt(n) { return n.toLocaleString("en-US"); }
+  function lengthOf(field) { return Array.from(field.value.replace(/\r\n/g, "\n")).length; }
+  function limitOf(field) { return parseInt(field.getAttribute("data-maxlength"), 10); }
+  function fieldName(field) {
+    var label = field.labels && field.labels[0];
+    return label ? label.textContent.replace(/\(optional\)/i, "").trim() : "This field";
+  }
+  function describedBy(field, id, add) {
+    var ids = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+    var has = ids.indexOf(id) >= 0;
+    if (add && !has) { ids.push(id); } else if (!add && has) { ids.splice(ids.indexOf(id), 1); }
+    if (ids.length) { field.setAttribute("aria-describedby", ids.join(" ")); }
+    else { field.removeAttribute("aria-describedby"); }
+  }
+  function overBy(field) {
+    return field.hasAttribute("data-maxlength") ? Math.max(0, lengthOf(field) - limitOf(field)) : 0;
+  }
+  function tooLongMessage(field) {
+    return fieldName(field) + " can be at most " + fmt(limitOf(field)) + " characters; this has " +
+      fmt(lengthOf(field)) + " (" + fmt(overBy(field)) + " too many). Shorten it to send.";
+  }
+
+  /* A field without a counter of its own gets one next to it once it nears its limit. */
+  function limitCounter(field) {
+    var id = field.getAttribute("data-counter") || (field.id + "-length");
+    var counter = document.getElementById(id);
+    if (!counter && lengthOf(field) > limitOf(field) * 0.9) {
+      counter = document.createElement("p");
+      counter.className = "counter";
+      counter.id = id;
+      field.insertAdjacentElement("afterend", counter);
+      describedBy(field, id, true);
+    }
+    return counter;
+  }
+
+  function updateCounter(field) {
+    var counter = limitCounter(field);
     if (!counter) { return; }
-    var max = parseInt(counter.getAttribute("data-max") || "1600", 10);
-    var c = countSegments(textarea.value.replace(/\r\n/g, "\n"));
-    counter.textContent = c.characters.toLocaleString("en-US") + " / " + max.toLocaleString("en-US") +
-      " characters · " + c.segments + (c.segments === 1 ? " segment" : " segments") +
-      (c.encoding === "UCS-2" ? " (Unicode)" : "");
-    counter.classList.toggle("is-over", c.characters > max);
+    var max = limitOf(field) || parseInt(counter.getAttribute("data-max") || "1600", 10);
+    var chars = lengthOf(field), over = Math.max(0, chars - max);
+    var text = fmt(chars) + " / " + fmt(max) + " characters";
+    if (over) { text += " · " + fmt(over) + " over the limit"; }
+    if (field.hasAttribute("data-counter")) {
+      var c = countSegments(field.value.replace(/\r\n/g, "\n"));
+      text += " · " + c.segments + (c.segments === 1 ? " segment" : " segments") +
+        (c.encoding === "UCS-2" ? " (Unicode)" : "");
+    }
+    counter.textContent = text;
+    var wasOver = counter.classList.contains("is-over");
+    counter.classList.toggle("is-over", over > 0);
+    if (over > 0 && !wasOver) { announce(fieldName(field) + " is over its " + fmt(max) + "-character limit."); }
+    if (!over) { clearLimitError(field); }
+  }
+
+  function limitErrorId(field) { return field.id + "-too-long"; }
+  function clearLimitError(field) {
+    var error = document.getElementById(limitErrorId(field));
+    if (!error) { return; }
+    error.remove();
+    describedBy(field, error.id, false);
+    if (field.getAttribute("data-limit-invalid")) {
+      field.removeAttribute("aria-invalid");
+      field.removeAttribute("data-limit-invalid");
+    }
+  }
+  function showLimitError(field) {
+    var error = document.getElementById(limitErrorId(field));
+    if (!error) {
+      error = document.createElement("p");
+      error.className = "field-error";
+      error.id = limitErrorId(field);
+      error.setAttribute("role", "alert");
+      var counter = limitCounter(field);
+      (counter || field).insertAdjacentElement("afterend", error);
+      describedBy(field, error.id, true);
+    }
+    error.textContent = tooLongMessage(field);
+    if (field.getAttribute("aria-invalid") !== "true") {
+      field.setAttribute("aria-invalid", "true");
+      field.setAttribute("data-limit-invalid", "true");
+    }
   }
 
   function initCounters(root) {
-    root.querySelectorAll("textarea[data-counter]").forEach(updateCounter);
+    root.querySelectorAll("textarea[data-counter], [data-maxlength]").forEach(updateCounter);
   }
 
   document.addEventListener("input", function (event) {
-    if (event.target.matches && event.target.matches("textarea[data-counter]")) { updateCounter(event.target); }
+    var field = event.target;
+    if (field.matches && field.matches("textarea[data-counter], [data-maxlength]")) { updateCounter(field); }
   });
+
+  /* Capture phase: runs before htmx's own submit listener on the form, which then never fires. */
+  document.addEventListener("submit", function (event) {
+    var fields = Array.prototype.slice.call(event.target.querySelectorAll("[data-maxlength]"));
+    var over = fields.filter(function (field) { return overBy(field) > 0; });
+    if (!over.length) { return; }
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    over.forEach(showLimitError);
+    over[0].focus();
+  }, true);
+
+  /* ---- One polite live region for short announcements (limits, new replies, counts) ---- */
+  function announce(text) {
+    var region = document.getElementById("announcer");
+    if (!region) { return; }
+    region.textContent = "";
+    window.setTimeout(function () { region.textContent = text; }, 50);
+  }
 
   /* ---- Create Content menu (WAI-ARIA menu button) ---- */
   function menuParts(el) {
