@@ -85,6 +85,14 @@ class Config:
         self.WEBHOOK_RETRY_BASE_SECONDS = _seconds(env, "PARLEY_WEBHOOK_RETRY_BASE_SECONDS", 5.0)
         self.WEBHOOK_TIMEOUT_SECONDS = _seconds(env, "PARLEY_WEBHOOK_TIMEOUT_SECONDS", 5.0)
         self.WEBHOOK_ALLOW_PRIVATE = env.get("PARLEY_WEBHOOK_ALLOW_PRIVATE", "") == "1"
+        # Single sign-on (OpenID Connect): on when an issuer and a client are configured. The
+        # issuer is contacted only when someone signs in, so a down issuer never stops the app.
+        self.OIDC_ISSUER = (env.get("OIDC_ISSUER") or "").strip()
+        self.OIDC_CLIENT_ID = (env.get("OIDC_CLIENT_ID") or "").strip()
+        self.OIDC_CLIENT_SECRET = env.get("OIDC_CLIENT_SECRET") or ""
+        self.OIDC_TIMEOUT_SECONDS = _seconds(env, "PARLEY_OIDC_TIMEOUT_SECONDS", 5.0)
+        self.OIDC_PROVISION_ROLE, self.OIDC_PROVISION_OFFICE = _provisioning(env)
+        self.PASSWORD_LOGIN = _switch(env, "PASSWORD_LOGIN", True)
         self.INBOX_PAGE_SIZE = 25
         self.INBOX_POLL_SECONDS = 3
 
@@ -108,6 +116,9 @@ class TestConfig(Config):
         self.BOTS = ["kb"]
         self.BOT_TIMEOUT_SECONDS = 5.0
         self.PUBLIC_BASE_URL = "http://parley.test"
+        self.OIDC_ISSUER = self.OIDC_CLIENT_ID = self.OIDC_CLIENT_SECRET = ""
+        self.OIDC_PROVISION_ROLE = self.OIDC_PROVISION_OFFICE = ""
+        self.PASSWORD_LOGIN = True
 
 
 def engine_options(database_url: str) -> dict:
@@ -137,6 +148,29 @@ def _count(env: os._Environ, name: str, default: int) -> int:
     if not value.isdigit():
         raise ValueError(f"{name} must be a whole number, not {value!r}")
     return int(value)
+
+
+def _switch(env: os._Environ, name: str, default: bool) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value in ("on", "1", "true", "yes"):
+        return True
+    if value in ("off", "0", "false", "no"):
+        return False
+    raise ValueError(f"{name} must be on or off, not {value!r}")
+
+
+def _provisioning(env: os._Environ) -> tuple[str, str]:
+    """Who single sign-on creates: both set, or neither (nobody is created)."""
+    role = (env.get("OIDC_PROVISION_ROLE") or "").strip().lower()
+    office = (env.get("OIDC_PROVISION_OFFICE") or "").strip()
+    if bool(role) != bool(office):
+        raise ValueError("OIDC_PROVISION_ROLE and OIDC_PROVISION_OFFICE must be set together")
+    if role and role not in ("standard", "limited"):
+        # Never admin: whoever the identity provider vouches for would administer Parley.
+        raise ValueError(f"OIDC_PROVISION_ROLE must be standard or limited, not {role!r}")
+    return role, office
 
 
 def _instance_secret(instance: Path) -> str:

@@ -32,6 +32,10 @@ PUBLIC_ENDPOINTS = {
     "health.readyz",
     "embed.launch",
     "embed.check",
+    # Single sign-on: the link that sends a visitor to the identity provider, and its answer (proved
+    # by the state kept in the visitor's session and the ID token's signature).
+    "sso.start",
+    "sso.callback",
     "webhooks.inbound_message",
     "webhooks.delivery_report",
     # The CRM API's reference: its OpenAPI document and the page that renders it.

@@ -92,6 +92,9 @@ class User(RoleChecks, UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), default=Role.STANDARD.value)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The latest sign-in, shown in the admin console: when, and how ("password", "embed" or "sso").
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_sign_in_method: Mapped[str | None] = mapped_column(String(16))
 
     offices: Mapped[list[Office]] = relationship(
         secondary=office_memberships, back_populates="members", order_by="Office.name"

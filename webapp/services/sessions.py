@@ -65,7 +65,12 @@ def start(user: User, method: str) -> str:
     )
     db.session.execute(delete(UserSession).where(UserSession.token_hash.in_(expired)))
     token = secrets.token_urlsafe(32)
-    db.session.add(UserSession(token_hash=token_hash(token), user_id=user.id, method=method))
+    started = utcnow()
+    db.session.add(
+        UserSession(token_hash=token_hash(token), user_id=user.id, method=method, created_at=started)
+    )
+    user.last_sign_in_at = started
+    user.last_sign_in_method = method
     session[TOKEN_KEY] = token
     return token
 

@@ -22,7 +22,7 @@ from webapp.web.errors import error_page
 from webapp.web.rendering import DedentHtml
 
 # Endpoints anyone may reach; every other route needs a signed-in user.
-PUBLIC_ENDPOINTS = {"auth.login", "static", "health.healthz", "health.readyz"}
+PUBLIC_ENDPOINTS = {"auth.login", "sso.start", "sso.callback", "static", "health.healthz", "health.readyz"}
 # The API authenticates every request by its key (webapp.web.api), never by the session.
 PUBLIC_PREFIXES = ("webhooks.", "embed.", "api.")
 
@@ -41,12 +41,13 @@ def register(app: Flask) -> None:
         inbox,
         knowledge_base,
         optouts_admin,
+        sso,
         webhooks,
     )
 
     blueprints = (
         account, admin, auth, compose, contacts, conversations, health, home, inbox, knowledge_base,
-        optouts_admin, webhooks,
+        optouts_admin, sso, webhooks,
     )  # fmt: skip
     for module in blueprints:
         app.register_blueprint(module.bp)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import User
-from webapp.services import login_throttle
+from webapp.services import login_throttle, sso
 from webapp.transactions import read_first
 from webapp.web.embed import end_session, start_session
+from webapp.web.errors import error_page
 
 bp = Blueprint("auth", __name__)
 
@@ -33,11 +34,30 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def _login_page(error: str | None = None, email: str = "") -> str:
+    """The login page: the password form unless PASSWORD_LOGIN is off, and the single sign-on
+    link when an issuer is configured (it keeps `next`)."""
+    config = current_app.config
+    sso_url = None
+    if sso.configured(config):
+        sso_url = url_for("sso.start", next=request.args.get("next") or None)
+    return render_template(
+        "auth/login.html",
+        error=error,
+        email=email,
+        password_login=config["PASSWORD_LOGIN"],
+        sso_url=sso_url,
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     # GET first: on a POST nothing may load the user before the reads below (no write lock yet).
     if request.method == "GET" and current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")))
+    if request.method == "POST" and not current_app.config["PASSWORD_LOGIN"]:
+        detail = "Password sign-in is turned off here. Use Sign in with SSO on the login page."
+        return error_page(403, "Password sign-in is off", detail)
     error = None
     email = ""
     if request.method == "POST":
@@ -48,12 +68,12 @@ def login():
         with read_first():  # no write lock held while the password is hashed
             throttled = login_throttle.check(email, ip)
             if throttled:  # refused before any password work
-                page = render_template("auth/login.html", error=throttled.message, email=email)
+                page = _login_page(throttled.message, email)
                 return page, 429, {"Retry-After": str(throttled.retry_after_seconds)}
             user = db.session.scalar(select(User).where(User.email == email)) if email else None
         with login_throttle.password_check_slot() as may_check:
             if not may_check:
-                page = render_template("auth/login.html", error=login_throttle.BUSY_MESSAGE, email=email)
+                page = _login_page(login_throttle.BUSY_MESSAGE, email)
                 return page, 429, {"Retry-After": str(login_throttle.BUSY_RETRY_AFTER_SECONDS)}
             # An unknown email costs the same hash as a known one: no enumeration by timing.
             password_ok = (user or _DUMMY).check_password(password) and user is not None
@@ -65,7 +85,7 @@ def login():
         error = "This account has been deactivated." if password_ok else "Email or password is incorrect."
         login_throttle.record_failure(email, ip)
     status = 401 if error else 200
-    return render_template("auth/login.html", error=error, email=email), status
+    return _login_page(error, email), status
 
 
 @bp.post("/logout")

@@ -1,0 +1,395 @@
+"""Single sign-on with OpenID Connect, against a real provider on 127.0.0.1 (tests/fake_oidc.py).
+
+The browser's part (following redirects between Parley and the provider) is played by the test
+client for Parley's side and `requests` for the provider's; Parley itself talks to the provider
+over HTTP for discovery, the code exchange and the keys, as it would in production.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from tests.conftest import PASSWORD, Factory, csrf_token, login
+from tests.fake_oidc import CLIENT_ID, CLIENT_SECRET, MISSING, FakeIdentityProvider, NextToken, new_key
+from webapp.extensions import db
+from webapp.models import AuditEvent, User, UserSession
+
+PARLEY = "http://parley.test"  # TestConfig's PUBLIC_BASE_URL: where the provider sends browsers back
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hashing cost is not what these tests are about."""
+    monkeypatch.setattr(
+        "webapp.models.org.generate_password_hash",
+        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1"),
+    )
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeIdentityProvider]:
+    provider = FakeIdentityProvider().start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def sso_app(app: Flask, provider: FakeIdentityProvider) -> Flask:
+    app.config.update(OIDC_ISSUER=provider.issuer, OIDC_CLIENT_ID=CLIENT_ID, OIDC_CLIENT_SECRET=CLIENT_SECRET)
+    return app
+
+
+@pytest.fixture
+def people(make: Factory) -> dict[str, User]:
+    make.office("Admissions")
+    return {
+        "sam": make.user("sam.standard@example.edu", "standard", name="Sam Standard"),
+        "alex": make.user("alex@example.edu", "admin", name="Alex Admin"),
+    }
+
+
+def go_to_provider(client: FlaskClient, next_path: str | None = None) -> str:
+    """Click Sign in with SSO: where Parley sends the browser (the provider's authorize URL)."""
+    query = f"?{urlencode({'next': next_path})}" if next_path else ""
+    response = client.get(f"/auth/oidc/login{query}")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response.headers["Location"]
+
+
+def come_back(authorize_url: str) -> str:
+    """The provider signs the person in and sends the browser back: Parley's callback path+query."""
+    answer = requests.get(authorize_url, allow_redirects=False, timeout=5)
+    assert answer.status_code == 302, answer.text
+    back = urlsplit(answer.headers["Location"])
+    assert f"{back.scheme}://{back.netloc}{back.path}" == f"{PARLEY}/auth/oidc/callback"
+    return f"{back.path}?{back.query}"
+
+
+def sso_sign_in(client: FlaskClient, next_path: str | None = None):
+    return client.get(come_back(go_to_provider(client, next_path)))
+
+
+def signed_in_email(client: FlaskClient) -> str | None:
+    """Whose account page this browser sees, if anyone's."""
+    page = client.get("/account")
+    if page.status_code != 200:
+        return None
+    emails = db.session.scalars(select(User.email)).all()
+    return next(email for email in emails if email in page.get_data(as_text=True))
+
+
+def refused(response, *phrases: str) -> str:
+    page = response.get_data(as_text=True)
+    assert response.status_code == 403, page
+    for phrase in phrases:
+        assert phrase in page, (phrase, page)
+    assert "Nobody was signed in" in page
+    return page
+
+
+# Sign-in and the login page.
+
+
+def test_the_login_page_offers_sso_only_when_it_is_configured(app, client, provider):
+    assert "Sign in with SSO" not in client.get("/login").get_data(as_text=True)
+    assert client.get("/auth/oidc/login").status_code == 404
+    app.config.update(OIDC_ISSUER=provider.issuer, OIDC_CLIENT_ID=CLIENT_ID)
+    page = client.get("/login?next=/texts/new").get_data(as_text=True)
+    assert 'href="/auth/oidc/login?next=/texts/new">Sign in with SSO</a>' in page
+    assert 'id="password"' in page  # the password form stays unless PASSWORD_LOGIN is off
+
+
+def test_an_existing_user_signs_in_and_lands_where_they_were_going(sso_app, client, provider, people):
+    provider.sign_in_as("Sam.Standard@Example.EDU")  # emails match whatever their case
+    authorize_url = go_to_provider(client, "/texts/new")
+    query = parse_qs(urlsplit(authorize_url).query)
+    assert query["code_challenge_method"] == ["S256"] and query["code_challenge"][0]
+    assert query["scope"] == ["openid email profile"]
+    assert query["redirect_uri"] == [f"{PARLEY}/auth/oidc/callback"]
+    assert query["state"][0] and query["nonce"][0]
+
+    response = client.get(come_back(authorize_url))
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/texts/new"
+    assert client.get("/texts/new").status_code == 200
+    assert signed_in_email(client) == "sam.standard@example.edu"
+    session_row = db.session.scalar(select(UserSession))
+    assert session_row.method == "sso"
+    sam = db.session.get(User, people["sam"].id)
+    assert sam.last_sign_in_method == "sso" and sam.last_sign_in_at is not None
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/inbox", "//evil.example/inbox", "/\\evil.example"])
+def test_next_outside_the_app_becomes_the_inbox(sso_app, client, provider, people, target):
+    provider.sign_in_as("sam.standard@example.edu")
+    response = sso_sign_in(client, target)
+    assert response.headers["Location"] == "/inbox"
+
+
+def test_the_issuer_is_not_contacted_until_someone_signs_in_and_then_kept(sso_app, client, provider, people):
+    client.get("/login")
+    assert provider.requests == []
+    provider.sign_in_as("sam.standard@example.edu")
+    for _ in range(2):
+        assert sso_sign_in(FlaskClient(sso_app, use_cookies=True)).status_code == 302
+    assert provider.count("/.well-known/openid-configuration") == 1
+    assert provider.count("/jwks") == 1
+
+
+def test_rotated_keys_are_fetched_again_without_a_restart(sso_app, client, provider, people):
+    provider.sign_in_as("sam.standard@example.edu")
+    assert sso_sign_in(client).status_code == 302
+    provider.rotate_key("key-2")
+    other = FlaskClient(sso_app, use_cookies=True)
+    assert sso_sign_in(other).status_code == 302
+    assert signed_in_email(other) == "sam.standard@example.edu"
+    assert provider.count("/jwks") == 2
+
+
+# Who may sign in.
+
+
+def test_an_unknown_email_is_refused_with_a_page_naming_it(sso_app, client, provider, people):
+    provider.sign_in_as("stranger@example.edu")
+    page = refused(sso_sign_in(client), "stranger@example.edu", "Ask an administrator")
+    assert "<script" not in page.split("<main", 1)[-1]
+    assert client.get("/inbox").status_code == 302
+    assert db.session.scalar(select(User).where(User.email == "stranger@example.edu")) is None
+
+
+def test_a_deactivated_user_is_refused(sso_app, client, provider, people):
+    db.session.get(User, people["sam"].id).active = False
+    db.session.commit()
+    provider.sign_in_as("sam.standard@example.edu")
+    refused(sso_sign_in(client), "sam.standard@example.edu", "Ask an administrator")
+    assert client.get("/inbox").status_code == 302
+
+
+def test_provisioning_creates_the_user_in_the_configured_role_and_office(sso_app, client, provider, people):
+    sso_app.config.update(OIDC_PROVISION_ROLE="limited", OIDC_PROVISION_OFFICE="admissions")
+    provider.sign_in_as("New.Person@example.edu", name="New Person")
+    assert sso_sign_in(client).headers["Location"] == "/inbox"
+    user = db.session.scalar(select(User).where(User.email == "new.person@example.edu"))
+    assert (user.name, user.role, [o.name for o in user.offices]) == ("New Person", "limited", ["Admissions"])
+    assert client.get("/inbox").status_code == 200
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "user.created"))
+    assert event.actor_id is None and "new.person@example.edu" in event.summary
+    assert "single sign-on" in event.summary
+    # The next sign-in finds the user; nobody is created twice.
+    assert sso_sign_in(FlaskClient(sso_app, use_cookies=True)).status_code == 302
+    assert len(db.session.scalars(select(User).where(User.email == "new.person@example.edu")).all()) == 1
+
+
+def test_provisioning_never_brings_back_a_deactivated_user(sso_app, client, provider, people):
+    sso_app.config.update(OIDC_PROVISION_ROLE="standard", OIDC_PROVISION_OFFICE="Admissions")
+    db.session.get(User, people["sam"].id).active = False
+    db.session.commit()
+    provider.sign_in_as("sam.standard@example.edu")
+    refused(sso_sign_in(client), "sam.standard@example.edu")
+    assert db.session.get(User, people["sam"].id).active is False
+
+
+def test_provisioning_into_a_missing_office_refuses_and_logs(sso_app, client, provider, people, caplog):
+    sso_app.config.update(OIDC_PROVISION_ROLE="standard", OIDC_PROVISION_OFFICE="Registrar")
+    provider.sign_in_as("new.person@example.edu")
+    refused(sso_sign_in(client), "new.person@example.edu", "Registrar")
+    assert db.session.scalar(select(User).where(User.email == "new.person@example.edu")) is None
+    assert "Registrar" in caplog.text
+
+
+@pytest.mark.parametrize("verified", [False, "true", MISSING])
+def test_an_unverified_email_is_refused(sso_app, client, provider, people, verified):
+    provider.sign_in_as("sam.standard@example.edu")
+    provider.next_token = NextToken(claims={"email_verified": verified})
+    refused(sso_sign_in(client), "not verified", "sam.standard@example.edu")
+    assert client.get("/inbox").status_code == 302
+
+
+def test_a_token_without_email_is_refused(sso_app, client, provider, people):
+    provider.sign_in_as("sam.standard@example.edu")
+    provider.next_token = NextToken(claims={"email": MISSING})
+    refused(sso_sign_in(client), "did not say which email")
+
+
+# Forged and mismatched answers: each a clear 403, nobody signed in.
+
+FORGERIES = {
+    "signed by another key (same kid)": (
+        lambda: NextToken(key=new_key("key-1")),
+        "is not signed with the identity provider",
+    ),
+    "signed by an unknown key": (lambda: NextToken(key=new_key("attacker")), "not signed"),
+    "wrong audience": (lambda: NextToken(claims={"aud": "another-app"}), "another application"),
+    "wrong audience among several": (
+        lambda: NextToken(claims={"aud": ["another-app", "third-app"]}),
+        "another application",
+    ),
+    "expired": (lambda: NextToken(claims={"exp": 1_700_000_000, "iat": 1_699_999_000}), "expired"),
+    "mismatched nonce": (lambda: NextToken(claims={"nonce": "someone-elses"}), "nonce"),
+    "missing nonce": (lambda: NextToken(claims={"nonce": MISSING}), "nonce"),
+    "another issuer": (lambda: NextToken(claims={"iss": "https://evil.example"}), "wrong iss claim"),
+}
+
+
+@pytest.mark.parametrize("forgery", list(FORGERIES))
+def test_forged_or_mismatched_id_tokens_are_refused(sso_app, client, provider, people, forgery, caplog):
+    make_token, phrase = FORGERIES[forgery]
+    provider.sign_in_as("sam.standard@example.edu")
+    provider.next_token = make_token()
+    with caplog.at_level(logging.WARNING):
+        refused(sso_sign_in(client), phrase)
+    assert client.get("/inbox").status_code == 302
+    assert db.session.scalar(select(UserSession)) is None
+    assert "Single sign-on refused" in caplog.text
+
+
+def test_an_unknown_key_makes_parley_fetch_the_keys_again_once(sso_app, client, provider, people):
+    provider.sign_in_as("sam.standard@example.edu")
+    provider.next_token = NextToken(key=new_key("attacker"))
+    refused(sso_sign_in(client), "not signed")
+    assert provider.count("/jwks") == 2  # at the link, then once more for the unknown kid
+
+
+def test_a_replayed_state_is_refused_and_signs_nobody_in(sso_app, client, provider, people):
+    provider.sign_in_as("sam.standard@example.edu")
+    callback = come_back(go_to_provider(client))
+    assert client.get(callback).status_code == 302
+    refused(client.get(callback), "already used")
+    # The replay ended the session it came with, too.
+    assert client.get("/inbox").status_code == 302
+    # In another browser (no state in its session) the same answer is refused as well.
+    refused(FlaskClient(sso_app, use_cookies=True).get(callback), "already used")
+
+
+def test_a_state_that_did_not_start_here_is_refused(sso_app, client, provider, people):
+    provider.sign_in_as("sam.standard@example.edu")
+    callback = come_back(go_to_provider(FlaskClient(sso_app, use_cookies=True)))
+    refused(client.get(callback), "did not start here")
+    refused(client.get("/auth/oidc/callback"), "did not start here")
+
+
+def test_the_provider_saying_no_is_a_clear_refusal(sso_app, client, provider, people):
+    go_to_provider(client)
+    state = parse_qs(urlsplit(go_to_provider(client)).query)["state"][0]
+    query = urlencode({"error": "access_denied", "error_description": "User cancelled", "state": state})
+    refused(client.get(f"/auth/oidc/callback?{query}"), "access_denied", "User cancelled")
+
+
+def test_a_code_the_provider_refuses_is_a_clear_refusal(sso_app, client, provider, people):
+    provider.sign_in_as("sam.standard@example.edu")
+    callback = come_back(go_to_provider(client))
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    provider.client_secret = "rotated-secret"  # Parley's secret is now wrong
+    refused(client.get(callback), "invalid_client")
+    assert code
+
+
+# A misconfigured or unreachable issuer never takes the app down.
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def unavailable(response, *phrases: str) -> str:
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503, page
+    assert "Single sign-on is unavailable" in page
+    for phrase in phrases:
+        assert phrase in page, (phrase, page)
+    return page
+
+
+def test_an_unreachable_issuer_shows_a_page_and_password_login_keeps_working(app, client, people, caplog):
+    issuer = f"http://127.0.0.1:{closed_port()}"
+    app.config.update(OIDC_ISSUER=issuer, OIDC_CLIENT_ID=CLIENT_ID, OIDC_TIMEOUT_SECONDS=1)
+    assert "Sign in with SSO" in client.get("/login").get_data(as_text=True)
+    page = unavailable(client.get("/auth/oidc/login"), "could not be fetched", "connection failed")
+    assert "log in with your password" in page
+    assert f"{issuer}/.well-known/openid-configuration" in caplog.text
+    assert login(client, "sam.standard@example.edu").status_code == 302
+    assert client.get("/inbox").status_code == 200
+
+
+BAD_DISCOVERY = {
+    "not JSON": (b"<html>oops</html>", "not a JSON object"),
+    "no JWKS": ({}, "no jwks_uri"),
+    "another issuer": ({"issuer": "https://elsewhere.example"}, "names issuer"),
+    "plain http endpoint": ({"token_endpoint": "http://idp.example/token"}, "must be an https:// URL"),
+    "only HMAC signatures": ({"id_token_signing_alg_values_supported": ["HS256"]}, "none of"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_DISCOVERY))
+def test_a_bad_discovery_document_is_named_and_logged(sso_app, client, provider, people, case, caplog):
+    change, phrase = BAD_DISCOVERY[case]
+    good = requests.get(f"{provider.issuer}/.well-known/openid-configuration", timeout=5).json()
+    if isinstance(change, bytes):
+        provider.discovery_override = change
+    else:
+        document = {**good, **change}
+        if case == "no JWKS":
+            del document["jwks_uri"]
+        provider.discovery_override = document
+    unavailable(client.get("/auth/oidc/login"), phrase)
+    assert phrase in caplog.text
+    # Fixed at the issuer: the next click works, no restart.
+    provider.discovery_override = None
+    provider.sign_in_as("sam.standard@example.edu")
+    assert sso_sign_in(client).status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("jwks", "phrase"),
+    [
+        ({"keys": []}, "holds no keys"),
+        (b"nope", "not a valid JSON Web Key Set"),
+        ({"keys": [{"kty": "XX"}]}, "not a valid"),
+    ],
+)
+def test_a_bad_key_set_is_named_before_anyone_is_sent_away(sso_app, client, provider, people, jwks, phrase):
+    provider.jwks_override = jwks
+    unavailable(client.get("/auth/oidc/login"), phrase)
+    provider.jwks_override = None
+    provider.sign_in_as("sam.standard@example.edu")
+    assert sso_sign_in(client).status_code == 302
+
+
+def test_an_issuer_that_goes_down_mid_sign_in_is_a_clear_page(sso_app, client, provider, people):
+    provider.sign_in_as("sam.standard@example.edu")
+    callback = come_back(go_to_provider(client))
+    provider.stop()
+    unavailable(client.get(callback), "could not be reached")
+    assert client.get("/inbox").status_code == 302
+
+
+# PASSWORD_LOGIN=off.
+
+
+def test_with_password_login_off_sso_is_the_only_way_in(sso_app, client, provider, people):
+    sso_app.config["PASSWORD_LOGIN"] = False
+    page = client.get("/login").get_data(as_text=True)
+    assert 'id="password"' not in page and "Log in</button>" not in page
+    assert "Sign in with SSO" in page
+    token = csrf_token(client, "/login")  # the page's htmx headers carry one even without a form
+    response = client.post(
+        "/login", data={"email": "sam.standard@example.edu", "password": PASSWORD, "csrf_token": token}
+    )
+    assert response.status_code == 403
+    assert "Password sign-in is off" in response.get_data(as_text=True)
+    assert client.get("/inbox").status_code == 302
+    provider.sign_in_as("sam.standard@example.edu")
+    assert sso_sign_in(client).status_code == 302
+    assert client.get("/inbox").status_code == 200

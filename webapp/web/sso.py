@@ -1,0 +1,214 @@
+"""Single sign-on (OpenID Connect): the **Sign in with SSO** link and the identity provider's answer.
+
+`start` sends the browser to the identity provider with Authlib's authorization code flow (PKCE
+S256, a fresh `state` and `nonce` kept in the session); `callback` exchanges the code, and Authlib
+checks the state (used once: it leaves the session) and the ID token's signature against the
+issuer's JWKS, with the issuer, audience, expiry and nonce this module asks for. Parley then checks
+`email_verified` and finds (or provisions) the user (webapp/services/sso.py).
+
+The issuer is contacted only when someone signs in, never at start-up: its discovery document is
+kept for an hour, its JWKS until an ID token names a key it lacks (Authlib then fetches it again,
+so rotated keys need no restart). A document, key set or issuer that fails is forgotten at once, so
+the next attempt asks again. Refusals are 403 pages; an unusable issuer is a 503 page naming what
+failed; both are logged, and nobody is signed in.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import requests
+from authlib.integrations.base_client import MismatchingStateError
+from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App, OAuthError
+from flask import Blueprint, abort, current_app, redirect, request, session
+from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
+    ExpiredTokenError,
+    InvalidKeyIdError,
+    JoseError,
+)
+from joserfc.jwk import KeySet
+
+from webapp.extensions import db
+from webapp.services import sso
+from webapp.transactions import writes
+from webapp.web.auth import safe_next
+from webapp.web.embed import end_session, start_session
+from webapp.web.errors import error_page
+
+bp = Blueprint("sso", __name__)
+
+CALLBACK_PATH = "/auth/oidc/callback"
+NEXT_KEY = "parley_sso_next"  # the session's key for where to go after signing in
+METADATA_LIFETIME_SECONDS = 3600
+LEEWAY_SECONDS = 60  # clock skew allowed between the identity provider and this server
+REFUSED = "Single sign-on was refused"
+
+
+@dataclass
+class _Issuer:
+    client: FlaskOAuth2App
+    fetched_at: float
+
+
+def _client(settings: sso.Settings) -> FlaskOAuth2App:
+    """This app's Authlib client for the issuer, built from a fresh enough discovery document."""
+    state = current_app.extensions.setdefault("parley.oidc", {"lock": threading.Lock(), "issuer": None})
+    with state["lock"]:  # one discovery at a time; the others then use its result
+        issuer: _Issuer | None = state["issuer"]
+        if issuer is None or time.monotonic() - issuer.fetched_at > METADATA_LIFETIME_SECONDS:
+            metadata = sso.discover(settings)
+            auth_method = metadata.pop("token_endpoint_auth_method")
+            client = FlaskOAuth2App(
+                FlaskIntegration("oidc"),
+                name="oidc",
+                client_id=settings.client_id,
+                client_secret=settings.client_secret,
+                client_kwargs={
+                    "scope": sso.SCOPES,
+                    "code_challenge_method": "S256",
+                    "token_endpoint_auth_method": auth_method,
+                    "default_timeout": settings.timeout_seconds,
+                },
+                **metadata,
+            )
+            issuer = state["issuer"] = _Issuer(client, time.monotonic())
+        return issuer.client
+
+
+def _forget_issuer() -> None:
+    """After a failure: the next attempt fetches the discovery document and keys again."""
+    state = current_app.extensions.get("parley.oidc")
+    if state is not None:
+        with state["lock"]:
+            state["issuer"] = None
+
+
+def _check_keys(client: FlaskOAuth2App) -> None:
+    """The issuer's JWKS answers and holds keys, before anyone is sent to sign in with it."""
+    uri = client.server_metadata["jwks_uri"]
+    try:
+        jwks = client.fetch_jwk_set()
+        if isinstance(jwks, dict) and jwks.get("keys") == []:
+            raise sso.IssuerProblem(f"the key set (JWKS) at {uri} holds no keys")
+        KeySet.import_key_set(jwks)
+    except requests.JSONDecodeError:
+        raise sso.IssuerProblem(f"the key set (JWKS) at {uri} is not a valid JSON Web Key Set") from None
+    except requests.RequestException as exc:
+        why = sso.reason(exc)
+        raise sso.IssuerProblem(f"the key set (JWKS) at {uri} could not be fetched ({why})") from None
+    except (ValueError, TypeError, KeyError, AttributeError, JoseError):
+        raise sso.IssuerProblem(f"the key set (JWKS) at {uri} is not a valid JSON Web Key Set") from None
+
+
+def _settings() -> sso.Settings:
+    if not sso.configured(current_app.config):
+        abort(404)
+    return sso.Settings.from_config(current_app.config)
+
+
+@bp.get("/auth/oidc/login")
+def start():
+    settings = _settings()
+    try:
+        client = _client(settings)
+        _check_keys(client)
+    except sso.IssuerProblem as problem:
+        return _unavailable(problem)
+    session[NEXT_KEY] = safe_next(request.args.get("next"))
+    return client.authorize_redirect(current_app.config["PUBLIC_BASE_URL"] + CALLBACK_PATH)
+
+
+@bp.get(CALLBACK_PATH)
+@writes
+def callback():
+    settings = _settings()
+    next_path = safe_next(session.pop(NEXT_KEY, None))
+    try:
+        client = _client(settings)
+        claims = _verified_claims(client, settings)
+        email = sso.email_from_claims(claims)
+        user, created = sso.user_for_email(email, str(claims.get("name") or ""), settings)
+    except sso.IssuerProblem as problem:
+        return _unavailable(problem)
+    except sso.SignInRefused as refusal:
+        current_app.logger.warning("Single sign-on refused for %s: %s", refusal.email or "?", refusal.detail)
+        return _refuse(refusal.title, refusal.detail)
+    if created:
+        current_app.logger.info("Single sign-on created the user %s", email)
+    start_session(user, "sso")
+    db.session.commit()
+    return redirect(next_path)
+
+
+def _verified_claims(client: FlaskOAuth2App, settings: sso.Settings) -> dict:
+    """The ID token's claims, once Authlib has checked the state, exchanged the code (with the PKCE
+    verifier) and verified the token. Raises SignInRefused or IssuerProblem."""
+    metadata = client.server_metadata
+    claims_options = {
+        "iss": {"essential": True, "values": [metadata["issuer"]]},
+        "aud": {"essential": True, "values": [settings.client_id]},
+        "sub": {"essential": True},
+        "exp": {"essential": True},
+        "iat": {"essential": True},
+    }
+    try:
+        token = client.authorize_access_token(claims_options=claims_options, leeway=LEEWAY_SECONDS)
+    except MismatchingStateError:
+        raise sso.SignInRefused(
+            REFUSED, "This sign-in was already used or did not start here. Sign in again from the start."
+        ) from None
+    except OAuthError as exc:
+        why = f"{exc.error}: {exc.description or 'no reason given'}"
+        raise sso.SignInRefused(REFUSED, f"The identity provider did not sign you in ({why}).") from None
+    except JoseError as exc:
+        raise sso.SignInRefused(REFUSED, _token_problem(exc)) from None
+    except (requests.JSONDecodeError, ValueError):  # the token endpoint's answer is not JSON
+        raise sso.IssuerProblem("the token endpoint's answer is not a valid token response") from None
+    except requests.RequestException as exc:
+        why = sso.reason(exc)
+        raise sso.IssuerProblem(f"the issuer could not be reached to finish signing in ({why})") from None
+    claims = token.get("userinfo")
+    if not claims:
+        raise sso.SignInRefused(REFUSED, "The identity provider sent no ID token.")
+    return dict(claims)
+
+
+def _token_problem(exc: JoseError) -> str:
+    """What was wrong with the ID token, in words for the page (the log gets the same)."""
+    if isinstance(exc, ExpiredTokenError):
+        problem = "has expired"
+    elif isinstance(exc, (BadSignatureError, InvalidKeyIdError)):
+        problem = "is not signed with the identity provider's keys"
+    elif isinstance(exc, ClaimError) and exc.claim == "aud":
+        problem = "was issued for another application (audience)"
+    elif isinstance(exc, ClaimError) and exc.claim == "nonce":
+        problem = "does not belong to this sign-in (nonce)"
+    elif isinstance(exc, ClaimError):
+        problem = f"has a missing or wrong {exc.claim} claim"
+    else:
+        problem = f"could not be read ({exc.__class__.__name__})"
+    return f"The identity provider's answer {problem}, so it cannot be trusted."
+
+
+def _refuse(title: str, detail: str):
+    """Nobody is signed in after a refusal, whoever was before."""
+    db.session.rollback()
+    end_session()
+    db.session.commit()
+    return error_page(403, title, f"{detail} Nobody was signed in.")
+
+
+def _unavailable(problem: sso.IssuerProblem):
+    _forget_issuer()
+    current_app.logger.error("Single sign-on unavailable: %s", problem)
+    password = " You can still log in with your password." if current_app.config["PASSWORD_LOGIN"] else ""
+    response = error_page(
+        503,
+        "Single sign-on is unavailable",
+        f"Parley cannot use the identity provider right now: {problem}.{password}",
+    )
+    return response
