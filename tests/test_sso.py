@@ -8,6 +8,7 @@ over HTTP for discovery, the code exchange and the keys, as it would in producti
 from __future__ import annotations
 
 import logging
+import re
 import socket
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -141,7 +142,7 @@ def test_the_issuer_is_not_contacted_until_someone_signs_in_and_then_kept(sso_ap
     assert provider.requests == []
     provider.sign_in_as("sam.standard@example.edu")
     for _ in range(2):
-        assert sso_sign_in(FlaskClient(sso_app, use_cookies=True)).status_code == 302
+        assert sso_sign_in(sso_app.test_client()).status_code == 302
     assert provider.count("/.well-known/openid-configuration") == 1
     assert provider.count("/jwks") == 1
 
@@ -150,7 +151,7 @@ def test_rotated_keys_are_fetched_again_without_a_restart(sso_app, client, provi
     provider.sign_in_as("sam.standard@example.edu")
     assert sso_sign_in(client).status_code == 302
     provider.rotate_key("key-2")
-    other = FlaskClient(sso_app, use_cookies=True)
+    other = sso_app.test_client()
     assert sso_sign_in(other).status_code == 302
     assert signed_in_email(other) == "sam.standard@example.edu"
     assert provider.count("/jwks") == 2
@@ -186,7 +187,7 @@ def test_provisioning_creates_the_user_in_the_configured_role_and_office(sso_app
     assert event.actor_id is None and "new.person@example.edu" in event.summary
     assert "single sign-on" in event.summary
     # The next sign-in finds the user; nobody is created twice.
-    assert sso_sign_in(FlaskClient(sso_app, use_cookies=True)).status_code == 302
+    assert sso_sign_in(sso_app.test_client()).status_code == 302
     assert len(db.session.scalars(select(User).where(User.email == "new.person@example.edu")).all()) == 1
 
 
@@ -268,12 +269,12 @@ def test_a_replayed_state_is_refused_and_signs_nobody_in(sso_app, client, provid
     # The replay ended the session it came with, too.
     assert client.get("/inbox").status_code == 302
     # In another browser (no state in its session) the same answer is refused as well.
-    refused(FlaskClient(sso_app, use_cookies=True).get(callback), "already used")
+    refused(sso_app.test_client().get(callback), "already used")
 
 
 def test_a_state_that_did_not_start_here_is_refused(sso_app, client, provider, people):
     provider.sign_in_as("sam.standard@example.edu")
-    callback = come_back(go_to_provider(FlaskClient(sso_app, use_cookies=True)))
+    callback = come_back(go_to_provider(sso_app.test_client()))
     refused(client.get(callback), "did not start here")
     refused(client.get("/auth/oidc/callback"), "did not start here")
 
@@ -393,3 +394,86 @@ def test_with_password_login_off_sso_is_the_only_way_in(sso_app, client, provide
     provider.sign_in_as("sam.standard@example.edu")
     assert sso_sign_in(client).status_code == 302
     assert client.get("/inbox").status_code == 200
+
+
+# Sessions started by single sign-on follow the rules of every session.
+
+
+def test_an_sso_session_ends_for_good_at_logout(sso_app, client, provider, people):
+    provider.sign_in_as("sam.standard@example.edu")
+    sso_sign_in(client)
+    copy = sso_app.test_client()
+    copy.set_cookie("session", client.get_cookie("session").value)
+    assert copy.get("/inbox").status_code == 200
+    token = csrf_token(client, "/inbox")
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/inbox").status_code == 302
+    assert copy.get("/inbox").status_code == 302
+
+
+def test_deactivation_ends_an_sso_session(sso_app, client, provider, people):
+    provider.sign_in_as("sam.standard@example.edu")
+    sso_sign_in(client)
+    assert client.get("/inbox").status_code == 200
+    admin = sso_app.test_client()
+    login(admin, "alex@example.edu")
+    token = csrf_token(admin, f"/admin/users/{people['sam'].id}")
+    response = admin.post(
+        f"/admin/users/{people['sam'].id}/active", data={"active": "0", "csrf_token": token}
+    )
+    assert response.status_code in (200, 302, 303)
+    assert client.get("/inbox").status_code == 302
+
+
+def test_the_admin_console_shows_how_a_user_last_signed_in(sso_app, client, provider, people):
+    admin = sso_app.test_client()
+    login(admin, "alex@example.edu")
+    page = admin.get(f"/admin/users/{people['sam'].id}").get_data(as_text=True)
+    assert "Last sign-in: Never" in page
+    provider.sign_in_as("sam.standard@example.edu")
+    sso_sign_in(client)
+    page = admin.get(f"/admin/users/{people['sam'].id}").get_data(as_text=True)
+    assert re.search(r"Last sign-in: <time[^>]*>[^<]+</time> with single sign-on", page), page
+    page = admin.get(f"/admin/users/{people['alex'].id}").get_data(as_text=True)
+    assert re.search(r"Last sign-in: <time[^>]*>[^<]+</time> with a password", page)
+
+
+# The command line: the first admin, and the break-glass password.
+
+
+def test_with_password_login_off_the_cli_still_creates_users_and_sets_passwords(sso_app, client, people):
+    sso_app.config["PASSWORD_LOGIN"] = False
+    runner = sso_app.test_cli_runner()
+    result = runner.invoke(
+        args=["users", "create", "first@example.edu", "--role", "admin", "--password", PASSWORD]
+    )
+    assert result.exit_code == 0, result.output
+    signed_in = sso_app.test_client()
+    sso_app.config["PASSWORD_LOGIN"] = True
+    login(signed_in, "sam.standard@example.edu")
+    assert signed_in.get("/inbox").status_code == 200
+
+    result = runner.invoke(
+        args=["users", "set-password", "Sam.Standard@example.edu"], input="new-password-9\n" * 2
+    )
+    assert result.exit_code == 0, result.output
+    assert "their sessions have ended" in result.output
+    assert signed_in.get("/inbox").status_code == 302  # the old session ended
+    assert login(client, "sam.standard@example.edu", "new-password-9").status_code == 302
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "user.password_set"))
+    assert event.actor_id is None and "command line" in event.summary
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nobody@example.edu", "--password", "long-enough-1"], "No user with email"),
+        (["sam.standard@example.edu", "--password", "short"], "at least 8 characters"),
+    ],
+)
+def test_set_password_refuses_bad_input_and_changes_nothing(sso_app, people, args, message):
+    before = db.session.get(User, people["sam"].id).password_hash
+    result = sso_app.test_cli_runner().invoke(args=["users", "set-password", *args])
+    assert result.exit_code == 1 and message in result.output
+    db.session.expire_all()
+    assert db.session.get(User, people["sam"].id).password_hash == before

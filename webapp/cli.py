@@ -59,6 +59,22 @@ def users_create(email: str, role: str, password: str, name: str | None, offices
     click.echo(f"Created {user.role_label} user {user.email}.")
 
 
+@users_cli.command("set-password")
+@click.argument("email")
+@click.option(
+    "--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Asked for when left out."
+)
+def users_set_password(email: str, password: str) -> None:
+    """Break glass: give a user a new password (their sessions end). With PASSWORD_LOGIN=off it
+    works once password login is turned back on, e.g. while the identity provider is down."""
+    try:
+        directory.set_password(email, password)
+    except directory.DirectoryError as exc:
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"New password set for {email.strip().lower()}; their sessions have ended.")
+
+
 @numbers_cli.command("add")
 @click.argument("e164")
 @click.option("--office", required=True)

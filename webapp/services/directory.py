@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import Backing, Office, ReusableNumber, Role, User
+from webapp.services import audit, sessions
 from webapp.services.phones import PhoneError, parse_e164
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -79,6 +80,20 @@ def create_user(
     user.offices = offices
     db.session.add(user)
     db.session.flush()
+    return user
+
+
+def set_password(email: str, password: str) -> User:
+    """A new password from the command line (break glass when single sign-on fails): every session
+    of the user ends, as when an admin sets one. Audited; the caller commits."""
+    user = user_by_email(email)
+    refusal = check_new_password(password)
+    if refusal:
+        raise DirectoryError(refusal)
+    user.set_password(password)
+    sessions.end_all(user.id)
+    summary = f"Set a new password for {user.name} ({user.email}) on the command line"
+    audit.record(None, "user.password_set", summary, user.offices, {"user_id": user.id, "via": "cli"})
     return user
 
 
