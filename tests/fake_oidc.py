@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import OctKey, RSAKey
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -39,7 +39,7 @@ class NextToken:
     """How the next ID token differs from a good one; used once."""
 
     claims: dict[str, Any] = field(default_factory=dict)
-    key: RSAKey | None = None  # sign with this key instead of the published one
+    key: RSAKey | OctKey | None = None  # sign with this key instead of the published one (HS256 if Oct)
 
 
 class FakeIdentityProvider:
@@ -175,7 +175,8 @@ class FakeIdentityProvider:
         claims.update(tweak.claims)
         claims = {name: value for name, value in claims.items() if value is not MISSING}
         key = tweak.key or self.signing_key
-        return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
+        alg = "HS256" if isinstance(key, OctKey) else "RS256"
+        return jwt.encode({"alg": alg, "kid": key.kid or "key-1"}, claims, key, algorithms=[alg])
 
 
 def _json(body: Any, status: int = 200) -> Response:

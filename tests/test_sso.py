@@ -17,6 +17,7 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from joserfc.jwk import OctKey
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
@@ -216,6 +217,18 @@ def test_an_unverified_email_is_refused(sso_app, client, provider, people, verif
     assert client.get("/inbox").status_code == 302
 
 
+def test_entra_ids_verified_domain_claim_stands_in_only_when_email_verified_is_absent(
+    sso_app, client, provider, people
+):
+    provider.sign_in_as("sam.standard@example.edu")
+    provider.next_token = NextToken(claims={"email_verified": False, "xms_edov": True})
+    refused(sso_sign_in(client), "not verified")
+    provider.next_token = NextToken(claims={"email_verified": MISSING, "xms_edov": False})
+    refused(sso_sign_in(client), "not verified")
+    provider.next_token = NextToken(claims={"email_verified": MISSING, "xms_edov": True})
+    assert sso_sign_in(client).headers["Location"] == "/inbox"
+
+
 def test_a_token_without_email_is_refused(sso_app, client, provider, people):
     provider.sign_in_as("sam.standard@example.edu")
     provider.next_token = NextToken(claims={"email": MISSING})
@@ -230,6 +243,11 @@ FORGERIES = {
         "is not signed with the identity provider",
     ),
     "signed by an unknown key": (lambda: NextToken(key=new_key("attacker")), "not signed"),
+    # The classic confusion: HMAC with a secret the relying party knows, under the real key's kid.
+    "HS256 with the client secret": (
+        lambda: NextToken(key=OctKey.import_key(CLIENT_SECRET.encode() * 2)),
+        "an algorithm the issuer does not use",
+    ),
     "wrong audience": (lambda: NextToken(claims={"aud": "another-app"}), "another application"),
     "wrong audience among several": (
         lambda: NextToken(claims={"aud": ["another-app", "third-app"]}),

@@ -160,7 +160,7 @@ def email_from_claims(claims: dict[str, Any]) -> str:
             "are. Ask your administrator to release the email claim to Parley.",
         )
     email = email.strip().lower()
-    if claims.get("email_verified") is not True:
+    if not _verified(claims):
         raise SignInRefused(
             "Your email is not verified",
             f"Your identity provider has not verified {email}, so Parley cannot sign you in with it. "
@@ -168,6 +168,15 @@ def email_from_claims(claims: dict[str, Any]) -> str:
             email,
         )
     return email
+
+
+def _verified(claims: dict[str, Any]) -> bool:
+    """`email_verified` is true. Microsoft Entra ID never sends it for work accounts; there its
+    optional claim `xms_edov` (the email's domain is verified by the tenant that signed the person
+    in) stands in, and only when `email_verified` is absent."""
+    if "email_verified" in claims:
+        return claims["email_verified"] is True
+    return claims.get("xms_edov") is True
 
 
 def user_for_email(email: str, name: str, settings: Settings) -> tuple[User, bool]:

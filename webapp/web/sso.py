@@ -29,6 +29,7 @@ from joserfc.errors import (
     ExpiredTokenError,
     InvalidKeyIdError,
     JoseError,
+    UnsupportedAlgorithmError,
 )
 from joserfc.jwk import KeySet
 
@@ -181,6 +182,8 @@ def _token_problem(exc: JoseError) -> str:
     """What was wrong with the ID token, in words for the page (the log gets the same)."""
     if isinstance(exc, ExpiredTokenError):
         problem = "has expired"
+    elif isinstance(exc, UnsupportedAlgorithmError):
+        problem = "is signed with an algorithm the issuer does not use"
     elif isinstance(exc, (BadSignatureError, InvalidKeyIdError)):
         problem = "is not signed with the identity provider's keys"
     elif isinstance(exc, ClaimError) and exc.claim == "aud":
