@@ -417,6 +417,21 @@ def test_with_password_login_off_sso_is_the_only_way_in(sso_app, client, provide
 # Sessions started by single sign-on follow the rules of every session.
 
 
+def test_with_password_login_off_there_is_no_password_to_change(sso_app, client, provider, people):
+    sso_app.config["PASSWORD_LOGIN"] = False
+    provider.sign_in_as("sam.standard@example.edu")
+    sso_sign_in(client)
+    page = client.get("/account").get_data(as_text=True)
+    assert "Current password" not in page and "no Parley password to change" in page
+    token = csrf_token(client, "/account")
+    data = {"current_password": PASSWORD, "new_password": "another-password-1", "csrf_token": token}
+    response = client.post("/account/password", data=data)
+    assert response.status_code == 403
+    db.session.expire_all()
+    assert db.session.get(User, people["sam"].id).check_password(PASSWORD)
+    assert client.get("/inbox").status_code == 200  # still signed in
+
+
 def test_an_sso_session_ends_for_good_at_logout(sso_app, client, provider, people):
     provider.sign_in_as("sam.standard@example.edu")
     sso_sign_in(client)

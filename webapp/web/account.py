@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from webapp.extensions import db
 from webapp.services import account, directory, sessions
 from webapp.web import plain_user, signed_in
+from webapp.web.errors import error_page
 
 bp = Blueprint("account", __name__)
 
@@ -35,6 +36,10 @@ def index():
 
 @bp.post("/account/password")
 def change_password():
+    if not current_app.config["PASSWORD_LOGIN"]:
+        return error_page(
+            403, "Password sign-in is off", "You sign in with single sign-on; there is no password to change."
+        )
     try:
         account.change_password(
             signed_in(),
