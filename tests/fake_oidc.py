@@ -16,10 +16,12 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 from werkzeug.serving import make_server
@@ -177,6 +179,14 @@ class FakeIdentityProvider:
         key = tweak.key or self.signing_key
         alg = "HS256" if isinstance(key, OctKey) else "RS256"
         return jwt.encode({"alg": alg, "kid": key.kid or "key-1"}, claims, key, algorithms=[alg])
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeIdentityProvider]:
+    """A fresh provider for one test (import it into a test module to use it)."""
+    provider = FakeIdentityProvider().start()
+    yield provider
+    provider.stop()
 
 
 def _json(body: Any, status: int = 200) -> Response:

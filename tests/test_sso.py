@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 import socket
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -19,30 +18,24 @@ from flask import Flask
 from flask.testing import FlaskClient
 from joserfc.jwk import OctKey
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
+from tests import fake_oidc
+from tests.admin import conftest as admin_fixtures
 from tests.conftest import PASSWORD, Factory, csrf_token, login
-from tests.fake_oidc import CLIENT_ID, CLIENT_SECRET, MISSING, FakeIdentityProvider, NextToken, new_key
+from tests.fake_oidc import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    MISSING,
+    FakeIdentityProvider,
+    NextToken,
+    new_key,
+)
 from webapp.extensions import db
 from webapp.models import AuditEvent, User, UserSession
 
+cheap_password_hashing = admin_fixtures.cheap_password_hashing  # hashing cost is not the point here
+provider = fake_oidc.provider  # the identity provider on 127.0.0.1, one per test
 PARLEY = "http://parley.test"  # TestConfig's PUBLIC_BASE_URL: where the provider sends browsers back
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hashing cost is not what these tests are about."""
-    monkeypatch.setattr(
-        "webapp.models.org.generate_password_hash",
-        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1"),
-    )
-
-
-@pytest.fixture
-def provider() -> Iterator[FakeIdentityProvider]:
-    provider = FakeIdentityProvider().start()
-    yield provider
-    provider.stop()
 
 
 @pytest.fixture

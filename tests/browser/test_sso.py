@@ -4,21 +4,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
+from tests import fake_oidc
 from tests.browser.conftest import World
 from tests.fake_oidc import CLIENT_ID, CLIENT_SECRET, FakeIdentityProvider
 
-
-@pytest.fixture
-def provider() -> Iterator[FakeIdentityProvider]:
-    provider = FakeIdentityProvider().start()
-    yield provider
-    provider.stop()
+provider = fake_oidc.provider  # the identity provider on 127.0.0.1, one per test
 
 
 @pytest.fixture
