@@ -30,6 +30,7 @@ from tests.fake_oidc import (
     NextToken,
     new_key,
 )
+from webapp.config import Config
 from webapp.extensions import db
 from webapp.models import AuditEvent, User, UserSession
 
@@ -503,3 +504,33 @@ def test_set_password_refuses_bad_input_and_changes_nothing(sso_app, people, arg
     assert result.exit_code == 1 and message in result.output
     db.session.expire_all()
     assert db.session.get(User, people["sam"].id).password_hash == before
+
+
+# Configuration.
+
+
+def test_settings_come_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("OIDC_ISSUER", "https://login.example.edu/")
+    monkeypatch.setenv("OIDC_CLIENT_ID", "parley")
+    monkeypatch.setenv("OIDC_PROVISION_ROLE", "Limited")
+    monkeypatch.setenv("OIDC_PROVISION_OFFICE", "Admissions")
+    monkeypatch.setenv("PASSWORD_LOGIN", "off")
+    config = Config(str(tmp_path))
+    assert (config.OIDC_ISSUER, config.OIDC_CLIENT_ID) == ("https://login.example.edu/", "parley")
+    assert (config.OIDC_PROVISION_ROLE, config.OIDC_PROVISION_OFFICE) == ("limited", "Admissions")
+    assert config.PASSWORD_LOGIN is False
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"OIDC_PROVISION_ROLE": "admin", "OIDC_PROVISION_OFFICE": "Admissions"}, "standard or limited"),
+        ({"OIDC_PROVISION_ROLE": "standard"}, "set together"),
+        ({"PASSWORD_LOGIN": "maybe"}, "on or off"),
+    ],
+)
+def test_settings_that_make_no_sense_stop_the_app_with_a_message(monkeypatch, tmp_path, env, message):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=message):
+        Config(str(tmp_path))
