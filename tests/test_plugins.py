@@ -31,6 +31,7 @@ def test_plugins_command_lists_installed_and_enabled(app):
     assert lines[0] == "parley.sms_providers:"
     assert "  console  [enabled]" in lines
     assert "  plivo" in lines  # installed, not enabled by default
+    assert "  twilio" in lines
     assert "  campaign  [enabled]" in lines
     assert "parley.bots:" in lines
 
@@ -50,8 +51,8 @@ def test_plugins_command_shows_plivo_enabled(database_url, tmp_path):
 
 
 def test_enabled_plugin_that_is_not_installed_stops_startup(database_url, tmp_path):
-    with pytest.raises(PluginError, match=r"'twilio' \(parley.sms_providers\) is not installed"):
-        make_app(database_url, tmp_path, SMS_PROVIDERS=["console", "twilio"])
+    with pytest.raises(PluginError, match=r"'vonage' \(parley.sms_providers\) is not installed"):
+        make_app(database_url, tmp_path, SMS_PROVIDERS=["console", "vonage"])
     with pytest.raises(PluginError, match="'crm'.*not installed"):
         make_app(database_url, tmp_path, CONTACT_RESOLVERS=["campaign", "crm"])
 
@@ -136,11 +137,12 @@ def test_plivo_enabled_without_usable_credentials_stops_startup(
     assert "s3cret-token" not in str(error.value)  # secrets never end up in messages or logs
 
 
-def test_plivo_numbers_need_plivo_enabled(app, setup):
+@pytest.mark.parametrize("provider", ["plivo", "twilio"])
+def test_provider_numbers_need_their_provider_enabled(app, setup, provider):
     db.session.commit()
     result = app.test_cli_runner().invoke(
         args=["numbers", "add", "+12025550177", "--office", "Admissions",
-              "--provider", "plivo", "--backing", "agent"]
+              "--provider", provider, "--backing", "agent"]
     )  # fmt: skip
     assert result.exit_code == 1
-    assert "Provider 'plivo' is not enabled (enabled: console)" in result.output
+    assert f"Provider '{provider}' is not enabled (enabled: console)" in result.output

@@ -33,6 +33,10 @@ class Config:
         self.PLIVO_API_BASE_URL = env.get("PLIVO_API_BASE_URL") or "https://api.plivo.com"
         # Plivo's legacy V2 signature covers neither query nor body: refused unless this is "1".
         self.PLIVO_ALLOW_V2_SIGNATURES = env.get("PLIVO_ALLOW_V2_SIGNATURES", "").strip() == "1"
+        self.TWILIO_ACCOUNT_SID = env.get("TWILIO_ACCOUNT_SID", "")
+        self.TWILIO_AUTH_TOKEN = env.get("TWILIO_AUTH_TOKEN", "")
+        self.TWILIO_API_BASE_URL = env.get("TWILIO_API_BASE_URL") or "https://api.twilio.com"
+        self.TWILIO_TIMEOUT_SECONDS = float(env.get("TWILIO_TIMEOUT_SECONDS") or 5)
         self.EMBED_SECRET = env.get("EMBED_SECRET", "")
         self.EMBED_ALLOWED_ORIGINS = _list(env.get("EMBED_ALLOWED_ORIGINS"), "")
         # Which installed plugins are enabled (entry-point names).

@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import plivo
 import requests
@@ -61,7 +61,6 @@ STATUSES = {
 }
 INTENTS = frozenset({"optout", "optin", "help"})
 MAX_ID_LENGTH = 100  # messages.provider_message_id is VARCHAR(100)
-MAX_MESSAGE_ID = 2**31 - 1  # messages.id is a 32-bit integer
 
 
 class _Client(plivo.RestClient):
@@ -85,6 +84,7 @@ class PlivoSmsProvider(SmsProvider):
     label = "Plivo"
     # Plivo answers STOP/HELP on US/Canadian numbers itself: Parley must not send a second answer.
     handles_keywords = True
+    supports_media = True
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -132,6 +132,8 @@ class PlivoSmsProvider(SmsProvider):
                 text=message.body,
                 url=message.status_callback_url,
                 method="POST",
+                # MMS when there are pictures (Plivo's media_urls), else a plain SMS
+                **({"type_": "mms", "media_urls": list(message.media_urls)} if message.media_urls else {}),
             )
         except plivo_errors.PlivoRestError as exc:
             return _api_error(exc)
@@ -204,7 +206,7 @@ class PlivoSmsProvider(SmsProvider):
         return StatusUpdate(
             provider_message_id=_message_uuid(form),
             status=status,
-            parley_message_id=_parley_message_id(request.url),
+            parley_message_id=request.parley_message_id(),
             error_code=code,
             error_reason=(self.describe_error(code) if code else None) if failed else None,
             recipient_opted_out=code == OPTED_OUT_ERROR_CODE,
@@ -277,14 +279,3 @@ def _media_urls(form: Mapping[str, str]) -> tuple[str, ...]:
         if found and urlsplit(url).scheme in ("http", "https"):
             numbered.append((int(found.group(1)), url))
     return tuple(url for _, url in sorted(numbered))
-
-
-def _parley_message_id(url: str) -> int | None:
-    """Parley's own message id, from the `message_id` query of the status callback URL."""
-    values = parse_qs(urlsplit(url).query).get("message_id")
-    if not values:
-        return None
-    raw = values[0].strip()
-    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= MAX_MESSAGE_ID:
-        raise ValueError("message_id must be a positive whole number")
-    return int(raw)

@@ -11,7 +11,7 @@ from tests.conftest import csrf_token, login
 from tests.fake_plivo import Reply, v3_headers
 from tests.plivo.conftest import CONTACT, PLIVO_NUMBER
 from webapp.extensions import db
-from webapp.models import Message
+from webapp.models import Message, Status
 from webapp.services import sending
 
 
@@ -51,6 +51,21 @@ def test_compose_sends_through_plivo(client, setup, plivo_number, fake_plivo):
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Your application is complete." in page
     assert re.search(r'class="status status-sent">Sent<', page)
+
+
+def test_pictures_go_as_mms(setup, plivo_number, fake_plivo):
+    """A queued message with pictures reaches Plivo as an MMS with its media_urls, in order."""
+    pictures = ["https://parley.example.edu/media/a1b2.jpg", "https://parley.example.edu/media/c3d4.png"]
+    message = send(setup, plivo_number, "Here is the campus map")
+    assert fake_plivo.requests[-1].json.get("type", "sms") == "sms"  # text alone: an SMS
+    message.status, message.media_urls = Status.QUEUED.value, pictures
+    db.session.commit()
+
+    assert sending.deliver(message.id) is None
+    mms = fake_plivo.requests[-1].json
+    assert (mms["type"], mms["media_urls"], mms["text"]) == ("mms", pictures, "Here is the campus map")
+    assert fake_plivo.problems == []
+    assert db.session.get(Message, message.id, populate_existing=True).status == "sent"
 
 
 def test_numbers_of_different_providers_each_use_their_own(setup, plivo_number, fake_plivo):

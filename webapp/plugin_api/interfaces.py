@@ -45,10 +45,16 @@ class SmsProvider(Plugin):
     label: str = ""
     #: True when the provider itself answers STOP/HELP keywords (Parley then sends no confirmation).
     handles_keywords: bool = False
+    #: True when `send` carries `OutboundMessage.media_urls` (MMS); others are never given media.
+    supports_media: bool = False
 
     @abstractmethod
     def send(self, message: OutboundMessage) -> SendResult:
-        """Hand one message to the provider. Never raise for provider errors: return a failed result."""
+        """Hand one message to the provider. Never raise for provider errors: return a failed result.
+
+        A failure says whether a retry may succeed (`transient`) and why, in words an agent
+        understands (`error_reason`, shown next to the message).
+        """
 
     def verify_webhook(self, request: WebhookRequest) -> bool:
         """True when the request really comes from the provider. Providers without webhooks refuse.

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+MAX_MESSAGE_ID = 2**31 - 1  # messages.id is a 32-bit integer
 
 
 @dataclass(frozen=True)
@@ -15,6 +18,9 @@ class OutboundMessage:
     to_phone: str  # E.164
     body: str
     status_callback_url: str | None = None
+    # Pictures (MMS): public, unguessable http(s) URLs for the provider to fetch. Only providers
+    # with `supports_media` are given any.
+    media_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,9 @@ class SendResult:
     error_reason: str | None = None
     # A transient failure (network, 5xx, 429) may succeed when retried; a permanent one never will.
     transient: bool = False
+    # The provider refused because the recipient opted out with it (e.g. Twilio's 21610): Parley
+    # then adds the phone to its own opt-out list.
+    recipient_opted_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,20 @@ class WebhookRequest:
     url: str  # the public URL the provider called (PUBLIC_BASE_URL + path + query)
     headers: Mapping[str, str]
     form: Mapping[str, str]
+
+    def parley_message_id(self) -> int | None:
+        """Parley's own message id, from the `message_id` query Parley puts in every status
+        callback URL it gives (`OutboundMessage.status_callback_url`); None when absent.
+
+        Raises ValueError when it is there but not a message id.
+        """
+        values = parse_qs(urlsplit(self.url).query).get("message_id")
+        if not values:
+            return None
+        raw = values[0].strip()
+        if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= MAX_MESSAGE_ID:
+            raise ValueError("message_id must be a positive whole number")
+        return int(raw)
 
 
 @dataclass(frozen=True)

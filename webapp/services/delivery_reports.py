@@ -14,14 +14,12 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import Direction, Message, Status
 from webapp.plugin_api import StatusUpdate
-from webapp.services import conversations, optouts, webhooks
-from webapp.services.sending import INTERRUPTED_CODE, advance_status
+from webapp.services import webhooks
+from webapp.services.sending import INTERRUPTED_CODE, advance_status, record_provider_opt_out
 
 log = logging.getLogger(__name__)
 
-REPORTABLE = frozenset(
-    {Status.QUEUED, Status.SENT, Status.DELIVERED, Status.UNDELIVERED, Status.FAILED}
-)
+REPORTABLE = frozenset({Status.QUEUED, Status.SENT, Status.DELIVERED, Status.UNDELIVERED, Status.FAILED})
 
 # Shown next to a message whose report carried no error code.
 DEFAULT_REASONS = {
@@ -76,21 +74,7 @@ def record(update: StatusUpdate, provider: str) -> ReportOutcome:
     # Only the report that records the failure opts out: one that changes nothing (the same or a
     # later report of a final message) must not undo the contact's opt-in since.
     if update.recipient_opted_out and changed:
-        conversation = message.conversation
-        opted_out = optouts.opt_out(
-            conversation.contact_phone,
-            source="provider",
-            detail=f"{provider} reported the recipient opted out (message {message.id})",
-            number_id=conversation.number_id,
-        )
-        if opted_out:
-            conversations.add_event(
-                conversation,
-                "Contact opted out (reported by the provider); no more texts will be sent.",
-            )
-            webhooks.contact_event(
-                conversation.number.office_id, conversation.contact_phone, "contact.opted_out"
-            )
+        opted_out = record_provider_opt_out(message, provider)
     outcome = ReportOutcome(message.id, message.status, changed, opted_out)
     if changed:
         webhooks.status_event(message.id, message.status)

@@ -28,7 +28,7 @@ from webapp.models import (
 from webapp.plugin_api import OutboundMessage, SendResult
 from webapp.plugin_api.registry import PluginError
 from webapp.queue import enqueue_send
-from webapp.services import access, conversations, webhooks
+from webapp.services import access, conversations, optouts, webhooks
 from webapp.services.optouts import OPTED_OUT_ERROR, is_opted_out
 from webapp.services.phones import PhoneError, parse_us_phone
 from webapp.services.segments import MAX_MESSAGE_LENGTH
@@ -335,6 +335,7 @@ def deliver(message_id: int) -> int | None:
         to_phone=conversation.contact_phone,
         body=message.body,
         status_callback_url=status_callback_url(message.provider or number.provider, message.id),
+        media_urls=tuple(message.media_urls or ()),
     )
     provider_name = message.provider or number.provider
     db.session.commit()
@@ -344,6 +345,9 @@ def deliver(message_id: int) -> int | None:
     except PluginError as exc:  # e.g. a Plivo number while Plivo is disabled or unconfigured
         provider = None
         result = SendResult(status="failed", error_reason=f"Cannot send: {exc}.")
+    if provider is not None and outbound.media_urls and not provider.supports_media:
+        provider = None  # it would drop the pictures and send the text alone
+        result = SendResult(status="failed", error_reason=f"{provider_name} cannot send pictures.")
     try:
         if provider is not None:
             result = provider.send(outbound)
@@ -372,10 +376,31 @@ def deliver(message_id: int) -> int | None:
         retry_in = current_app.config["SEND_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)
     else:
         _fail(message, result.error_reason or "The provider refused the message", result.error_code)
+        if result.recipient_opted_out:
+            record_provider_opt_out(message, provider_name)
     if message.status != status_before:
         webhooks.status_event(message.id, message.status)  # sent or failed (not re-queued)
     db.session.commit()
     return retry_in
+
+
+def record_provider_opt_out(message: Message, provider: str) -> bool:
+    """The provider says the message's recipient opted out with it (its own STOP list): the phone
+    joins Parley's list too, so no later text tries. False when it was already there."""
+    conversation = message.conversation
+    opted_out = optouts.opt_out(
+        conversation.contact_phone,
+        source="provider",
+        detail=f"{provider} reported the recipient opted out (message {message.id})",
+        number_id=conversation.number_id,
+    )
+    if opted_out:
+        conversations.add_event(
+            conversation,
+            "Contact opted out (reported by the provider); no more texts will be sent.",
+        )
+        webhooks.contact_event(conversation.number.office_id, conversation.contact_phone, "contact.opted_out")
+    return opted_out
 
 
 def advance_status(message: Message, status: Status, reason: str | None = None) -> bool:
