@@ -53,6 +53,7 @@ URL_VALUES = {
     "phone": "+12025550143",
     "provider": "console",
     "filename": "css/app.css",
+    "table": "summary",
 }
 
 

@@ -168,4 +168,4 @@ def _http_error(error: HTTPException) -> Response:
     return problem(code, error.name, error.description or error.name)
 
 
-from webapp.web.api import endpoints, reference  # noqa: E402, F401
+from webapp.web.api import endpoints, reference, reports  # noqa: E402, F401

@@ -1,0 +1,59 @@
+"""GET /api/v1/reports/summary: the key's office's figures, as the Reports page counts them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.api.conftest import assert_problem
+from webapp.extensions import db
+from webapp.models import utcnow
+from webapp.plugin_api import InboundMessage
+from webapp.services import inbound, sending
+
+FIELDS = {
+    "messages_sent", "messages_received", "conversations_started", "contacts_replied",
+    "first_response_seconds_median", "first_response_seconds_p90", "opt_outs", "bot_answers",
+    "bot_escalations",
+}  # fmt: skip
+
+
+def receive(body: str, phone: str = "+12025550143", to: str = "+12025550100") -> None:
+    inbound.receive(InboundMessage(from_phone=phone, to_phone=to, body=body), "console")
+    db.session.commit()
+
+
+def test_the_summary_counts_the_keys_office_only(crm, other_crm, world):
+    sending.create_text(world["users"]["standard"], world["number"].id, "(202) 555-0143", "Hello")
+    receive("Hi, is my file complete?")
+    sending.create_text(world["users"]["standard"], world["number"].id, "(202) 555-0143", "It is.")
+    receive("STOP")
+    receive("Financial aid?", phone="+12025550178", to="+12025550200")
+    today = utcnow().date().isoformat()
+    body = crm.get(f"/api/v1/reports/summary?from={today}&to={today}").get_json()
+    assert set(body) == FIELDS
+    assert body["messages_sent"] == 2 and body["messages_received"] == 2
+    assert (body["conversations_started"], body["contacts_replied"], body["opt_outs"]) == (1, 1, 1)
+    assert body["first_response_seconds_median"] == body["first_response_seconds_p90"] >= 0
+    assert (body["bot_answers"], body["bot_escalations"]) == (0, 0)
+    other = other_crm.get("/api/v1/reports/summary").get_json()  # the last 30 days by default
+    assert (other["messages_sent"], other["messages_received"], other["opt_outs"]) == (0, 1, 0)
+    assert other["first_response_seconds_median"] is None  # nothing to measure
+
+
+def test_bad_ranges_are_problems(crm, world):
+    today = utcnow().date()
+    later = (today + timedelta(days=2)).isoformat()
+    for query, words in (
+        (f"from={today}&to={today - timedelta(days=3)}", "before it starts"),
+        (f"from={today}&to={later}", "in the future"),
+        (f"from={today - timedelta(days=400)}&to={today}", "at most 366 days"),
+    ):
+        body = assert_problem(crm.get(f"/api/v1/reports/summary?{query}"), 422, "invalid-range")
+        assert words in body["detail"]
+    assert_problem(crm.get("/api/v1/reports/summary?from=yesterday"), 422, "invalid-request")
+    assert_problem(crm.get("/api/v1/reports/summary?office=2"), 422, "invalid-request")
+
+
+def test_the_summary_needs_a_key(app, world):
+    client = app.test_client(use_cookies=False)
+    assert_problem(client.get("/api/v1/reports/summary"), 401, "unauthorized")

@@ -1,0 +1,246 @@
+"""Reports: figures computed by hand from a few days of texting, made through the real services
+(compose, reply, inbound texts and keywords, the bot, Does Not Need Attention) and then moved to
+known times. Days in UTC and in New York (EST, and across the change to daylight saving time)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, update
+
+from tests.admin.conftest import world  # noqa: F401  (the two offices)
+from webapp.extensions import db
+from webapp.models import Conversation, Message, OptOutEvent, ReusableNumber, User
+from webapp.plugin_api import InboundMessage
+from webapp.services import conversations, inbound, knowledge_base, reports, sending
+
+MAIN, BOT, FA = "+12025550100", "+12025550101", "+12025550200"
+NOW = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def at(text: str) -> datetime:
+    """'03-02 09:10' (or with seconds) in March 2026, UTC."""
+    return datetime.fromisoformat(f"2026-{text}").replace(tzinfo=UTC)
+
+
+def _last_id() -> int:
+    return db.session.scalar(select(Message.id).order_by(Message.id.desc()).limit(1)) or 0
+
+
+def _stamp_since(after_id: int, moment: datetime, status: str | None = None, reason: str | None = None):
+    """Move the messages made since `after_id` (and the opt-out records) to `moment`."""
+    values: dict = {"created_at": moment, "updated_at": moment}
+    if status:
+        values.update(status=status, error_reason=reason)
+    db.session.execute(update(Message).where(Message.id > after_id).values(**values))
+    db.session.commit()
+
+
+def contact(phone: str, text: str, when: str, to: str = MAIN) -> None:
+    before = _last_id()
+    inbound.receive(InboundMessage(from_phone=phone, to_phone=to, body=text), "console")
+    db.session.commit()
+    _stamp_since(before, at(when))
+    # A bot's answer or escalation came right after: five seconds later.
+    db.session.execute(
+        update(Message)
+        .where(Message.id > before, Message.direction != "inbound")
+        .values(created_at=at(when).replace(second=5))
+    )
+    db.session.execute(
+        update(Message).where(Message.id > before, Message.direction == "outbound").values(status="delivered")
+    )
+    db.session.execute(update(OptOutEvent).where(OptOutEvent.phone == phone).values(created_at=at(when)))
+    db.session.commit()
+
+
+def agent_text(user: User, phone: str, text: str, when: str, status="delivered", reason=None, to=MAIN):
+    before = _last_id()
+    sending.create_text(user, _number_id(to), phone, text)
+    db.session.commit()
+    _stamp_since(before, at(when), status, reason)
+
+
+def dismiss(user: User, phone: str, when: str) -> None:
+    before = _last_id()
+    conversation = db.session.scalar(select(Conversation).where(Conversation.contact_phone == phone))
+    conversations.clear_attention(conversation, user)
+    db.session.commit()
+    _stamp_since(before, at(when))
+
+
+def _number_id(phone: str) -> int:
+    return db.session.scalar(select(ReusableNumber.id).where(ReusableNumber.phone == phone))
+
+
+@pytest.fixture
+def texting(world, make):  # noqa: F811
+    """Three days of an admissions office (and one text of Financial Aid's, never counted).
+
+    A (…0143): Sam texts 03-02 09:00; the contact writes 09:10 and 09:12; Sam answers 09:40 (30 min,
+       failed: "Carrier rejected"); the contact writes 23:30; Alex answers 03-03 01:30 (2 h: waited
+       over an hour); the contact writes again 03-05 08:00 (after the range).
+    B (…0178): the contact writes first 03-03 10:00; Sam answers 10:05 (5 min); STOP 11:00; START
+       03-04 16:00.
+    C (…0190, the bot number): the contact asks the hours 03-04 08:00, the bot answers; asks
+       something else 09:00, the bot hands over; Sam answers 09:20 (20 min, undelivered).
+    D (…0111): the contact writes 03-04 10:00 and 03-05 03:00; nobody answers (still waiting).
+    E (…0122): the contact writes 03-04 14:00; Alex marks it Does Not Need Attention at 14:30.
+    G (…0133): Sam texts 03-04 15:00; no answer.
+    H (…0144): the contact writes 03-02 03:00; nobody answers (still waiting).
+    """
+    make.number(BOT, backing="bot", inboxes=("Admissions",), label="Admissions Bot")
+    knowledge_base.add_entry(world["office"], "hours\nwhat are the hours", "We are open 9 to 5.")
+    db.session.commit()
+    sam, alex = world["users"]["standard"], world["users"]["admin"]
+    agent_text(sam, "+12025550143", "Hi Maria, your file is complete.", "03-02 09:00")
+    contact("+12025550143", "Thanks! When is orientation?", "03-02 09:10")
+    contact("+12025550143", "And where?", "03-02 09:12")
+    agent_text(sam, "+12025550143", "June 5, in the gym.", "03-02 09:40", "failed", "Carrier rejected")
+    contact("+12025550143", "Can I bring a parent?", "03-02 23:30")
+    agent_text(alex, "+12025550143", "Yes, of course.", "03-03 01:30")
+    contact("+12025550143", "Great", "03-05 08:00")
+    contact("+12025550178", "Is my FAFSA in?", "03-03 10:00")
+    agent_text(sam, "+12025550178", "Yes, it arrived.", "03-03 10:05")
+    contact("+12025550178", "STOP", "03-03 11:00")
+    contact("+12025550178", "START", "03-04 16:00")
+    contact("+12025550190", "What are the hours?", "03-04 08:00", to=BOT)
+    contact("+12025550190", "Can I bring my dog?", "03-04 09:00", to=BOT)
+    agent_text(sam, "+12025550190", "Service dogs only, sorry.", "03-04 09:20", "undelivered",
+               "Unreachable handset", to=BOT)  # fmt: skip
+    contact("+12025550111", "Hello?", "03-04 10:00")
+    contact("+12025550111", "Anyone there?", "03-05 03:00")
+    contact("+12025550122", "Question about housing", "03-04 14:00")
+    dismiss(alex, "+12025550122", "03-04 14:30")
+    agent_text(sam, "+12025550133", "Reminder: deposit due Friday.", "03-04 15:00")
+    contact("+12025550144", "Are you open?", "03-02 03:00")
+    contact("+12025550155", "Financial aid question", "03-03 12:00", to=FA)
+    agent_text(world["other_user"], "+12025550155", "Happy to help.", "03-03 12:10", to=FA)
+    return {**world, "sam": sam, "alex": alex}
+
+
+def report_for(user, zone: ZoneInfo | None = None, **filters) -> reports.Report:
+    scope = reports.scope_for(user, **filters)
+    period = reports.parse_range("custom", "2026-03-02", "2026-03-04", scope.zone, now=NOW)
+    return reports.build(scope, period, now=NOW)
+
+
+def test_an_admin_sees_the_office_figures_counted_by_hand(texting):
+    r = report_for(texting["alex"])
+    assert (r.messages_sent, r.messages_received) == (7, 11)
+    assert (r.delivered, r.failed, r.pending) == (5, 2, 0)
+    assert r.delivery_rate == pytest.approx(5 / 7)
+    assert r.failures == [("Carrier rejected", 1), ("Unreachable handset", 1)]
+    assert (r.started_by_agents, r.started_by_contacts, r.started_by_bots) == (2, 4, 1)
+    assert (r.contacts_texted, r.contacts_replied) == (4, 3)  # G never answered
+    # Answers: 5 min (B), 20 min (C, after the bot handed over), 30 min and 2 h (A).
+    assert r.responses == 4
+    assert r.response_median == 1500  # (1200 + 1800) / 2
+    assert r.response_p90 == pytest.approx(5580)  # 1800 + 0.7 × (7200 − 1800)
+    assert r.long_waits == 3  # A (2 h), D and H (still waiting); E was dismissed after 30 min
+    assert (r.bot_answers, r.bot_escalations) == (1, 1)
+    assert (r.opt_outs, r.opt_ins) == (1, 1)
+    days = {row.day: row for row in r.days}
+    assert list(days) == [date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)]
+    assert [(d.sent, d.received, d.responses) for d in r.days] == [(2, 4, 2), (2, 2, 1), (3, 5, 1)]
+    # 03-03 01:30's answer counts on 03-02, the day the contact wrote.
+    assert (days[date(2026, 3, 2)].response_median, days[date(2026, 3, 2)].response_p90) == (4500, 6660)
+    assert days[date(2026, 3, 3)].response_median == 300
+    agents = {row.name: row for row in r.agents}
+    assert list(agents) == ["Sam Standard", "Alex Admin"]  # most texts first
+    sam, alex = agents["Sam Standard"], agents["Alex Admin"]
+    assert (sam.sent, sam.conversations_started, sam.responses) == (5, 2, 3)
+    assert (sam.response_median, sam.response_p90) == (1200, pytest.approx(1680))
+    assert (alex.sent, alex.conversations_started, alex.responses, alex.response_median) == (1, 0, 1, 7200)
+
+
+def test_days_follow_the_office_time_zone(texting, monkeypatch):
+    monkeypatch.setattr(reports, "office_timezone", lambda office: NEW_YORK)
+    r = report_for(texting["alex"])
+    assert r.range.start == at("03-02 05:00")  # midnight EST
+    # H (03-02 03:00 UTC) is the evening before in New York; D's 03-05 03:00 is 03-04 22:00.
+    assert (r.messages_sent, r.messages_received) == (7, 11)
+    assert [(d.sent, d.received, d.responses) for d in r.days] == [(3, 3, 2), (1, 2, 1), (3, 6, 1)]
+    assert (r.started_by_agents, r.started_by_contacts, r.started_by_bots) == (2, 3, 1)
+    assert r.long_waits == 2
+    assert (r.response_median, r.response_p90) == (1500, pytest.approx(5580))
+
+
+def test_days_across_the_change_to_daylight_saving_time(world, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(reports, "office_timezone", lambda office: NEW_YORK)
+    # 2026-03-08 02:00 EST the clocks go to 03:00 EDT: UTC-5 before, UTC-4 after.
+    for when in ("03-08 06:30", "03-08 07:30", "03-09 03:30", "03-09 04:30"):
+        contact("+12025550143", "Hello", when)
+    scope = reports.scope_for(world["users"]["admin"])
+    period = reports.parse_range("custom", "2026-03-08", "2026-03-09", scope.zone, now=at("03-10 12:00"))
+    assert (period.start, period.end) == (at("03-08 05:00"), at("03-10 04:00"))
+    r = reports.build(scope, period, now=at("03-10 12:00"))
+    # 01:30 EST, 03:30 EDT and 23:30 EDT on the 8th; 00:30 EDT on the 9th.
+    assert [(d.day, d.received) for d in r.days] == [(date(2026, 3, 8), 3), (date(2026, 3, 9), 1)]
+
+
+def test_one_agent_sees_their_own_work(texting):
+    r = report_for(texting["sam"])  # not an admin: always their own figures
+    assert r.scope.agent_id == texting["sam"].id and r.scope.own_figures
+    assert (r.messages_sent, r.messages_received) == (5, 8)  # in A, B, C and G
+    assert (r.delivered, r.failed) == (3, 2)
+    assert (r.started_by_agents, r.started_by_contacts, r.started_by_bots) == (2, 0, 0)
+    assert (r.contacts_texted, r.contacts_replied) == (4, 2)  # A and B answered after Sam's text
+    assert (r.responses, r.response_median, r.response_p90) == (3, 1200, pytest.approx(1680))
+    assert r.long_waits == 0  # A's two-hour wait was Alex's
+    assert (r.bot_answers, r.bot_escalations) == (None, None)
+    assert (r.opt_outs, r.opt_ins) == (1, 1)
+    assert [a.name for a in r.agents] == ["Sam Standard"]
+    # An admin narrowing to Sam sees the same figures.
+    narrowed = report_for(texting["alex"], agent=texting["sam"].id)
+    assert (narrowed.messages_sent, narrowed.messages_received, narrowed.responses) == (5, 8, 3)
+
+
+def test_narrowing_to_one_number(texting):
+    bot_number = _number_id(BOT)
+    r = report_for(texting["alex"], number=bot_number)
+    assert (r.messages_sent, r.messages_received) == (2, 2)
+    assert (r.started_by_bots, r.bot_answers, r.bot_escalations, r.responses) == (1, 1, 1, 1)
+
+
+def test_another_office_never_shows(texting):
+    fa = report_for(texting["other_admin"])
+    assert (fa.messages_sent, fa.messages_received, fa.responses) == (1, 1, 1)
+    alex = texting["alex"]
+    for filters, field in (
+        ({"office": texting["other_office"].id}, "office"),
+        ({"number": _number_id(FA)}, "number"),
+        ({"agent": texting["other_user"].id}, "agent"),
+        ({"agent": "x1"}, "agent"),
+    ):
+        with pytest.raises(reports.ReportError) as refused:
+            reports.scope_for(alex, **filters)
+        assert refused.value.field == field
+    with pytest.raises(reports.ReportError, match="your own figures"):
+        reports.scope_for(texting["sam"], agent=alex.id)
+
+
+@pytest.mark.parametrize(
+    ("preset", "first", "last", "field", "words"),
+    [
+        ("custom", "2026-03-04", "2026-03-02", "to", "before it starts"),
+        ("custom", "2026-03-01", "2026-03-06", "to", "in the future"),
+        ("custom", "2025-01-01", "2026-03-04", "from", "at most 366 days"),
+        ("custom", "03/01/2026", "2026-03-04", "from", "YYYY-MM-DD"),
+        ("custom", "", "2026-03-04", "from", "Enter the From date"),
+        ("14", None, None, "range", "7, 30 or 90"),
+    ],
+)
+def test_bad_ranges_are_refused_with_a_reason(app, preset, first, last, field, words):
+    with pytest.raises(reports.ReportError, match=words) as refused:
+        reports.parse_range(preset, first, last, ZoneInfo("UTC"), now=NOW)
+    assert refused.value.field == field
+
+
+def test_presets_end_today_in_the_office_zone(app):
+    period = reports.parse_range("7", None, None, NEW_YORK, now=at("03-05 03:00"))  # 22:00 on 03-04 there
+    assert (period.first, period.last, len(period.days)) == (date(2026, 2, 26), date(2026, 3, 4), 7)
+    assert reports.parse_range(None, None, None, ZoneInfo("UTC"), now=NOW).preset == "30"

@@ -1,0 +1,141 @@
+"""The Reports page and its CSV files: who sees what, bad input, and what a spreadsheet gets."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from tests.admin.conftest import as_admin, world  # noqa: F401
+from tests.conftest import login
+from webapp.extensions import db
+from webapp.models import Message, User, utcnow
+from webapp.plugin_api import InboundMessage
+from webapp.services import inbound, sending
+
+
+@pytest.fixture
+def texted(world):  # noqa: F811
+    """Today: Sam texts Maria, she answers, Sam answers her; one of Sam's texts failed with a
+    reason a spreadsheet would run as a formula. Financial Aid's staff texts someone too."""
+    sam = world["users"]["standard"]
+    sending.create_text(sam, world["number"].id, "(202) 555-0143", "Hi Maria")
+    inbound.receive(InboundMessage(from_phone="+12025550143", to_phone="+12025550100", body="Hi!"), "console")
+    failed = sending.create_text(sam, world["number"].id, "(202) 555-0143", "Welcome")
+    db.session.execute(
+        update(Message)
+        .where(Message.id == failed.id)
+        .values(status="failed", error_reason="=cmd|' /C calc'!A0")
+    )
+    db.session.execute(update(User).where(User.id == sam.id).values(name="@Sam Standard"))
+    sending.create_text(world["other_user"], world["other_number"].id, "(202) 555-0199", "FA here")
+    db.session.commit()
+    return world
+
+
+def rows_of(response) -> list[list[str]]:
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "text/csv"
+    return list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+
+
+def test_an_admin_sees_the_office_at_a_glance_with_charts_and_tables(client, texted):
+    as_admin(client)
+    page = client.get("/reports")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "<h1>Reports</h1>" in html
+    # Three charts, each an image with a title, each followed by its table under a disclosure.
+    assert html.count('role="img"') == 3
+    for title in ("Texts sent and received per day", "Median first response time per day, in minutes",
+                  "Texts sent per agent"):  # fmt: skip
+        assert f">{title}</title>" in html
+    assert html.count("<details") == 5 and "Table: Texts per day" in html
+    assert "FA here" not in html and "Finn Staff" not in html  # Financial Aid's agent
+    summary = dict(rows_of(client.get("/reports/summary.csv"))[1:])
+    assert (summary["Texts sent"], summary["Texts received"], summary["Failed or undelivered"]) == (
+        "2",
+        "1",
+        "1",
+    )
+    assert summary["Responses to contacts"] == "1"
+
+
+def test_every_table_downloads_as_csv_with_formulas_neutralised(client, texted):
+    as_admin(client)
+    agents = rows_of(client.get("/reports/agents.csv?range=7"))
+    assert agents[0] == [
+        "agent",
+        "texts_sent",
+        "conversations_started",
+        "responses",
+        "median_seconds",
+        "p90_seconds",
+    ]
+    assert agents[1][:4] == ["'@Sam Standard", "2", "1", "1"]
+    failures = rows_of(client.get("/reports/failures.csv"))
+    assert failures[1] == ["'=cmd|' /C calc'!A0", "1"]
+    per_day = rows_of(client.get("/reports/messages-per-day.csv?range=7"))
+    assert len(per_day) == 1 + 7 and per_day[-1][1:] == ["2", "1"]
+    assert len(rows_of(client.get("/reports/response-times.csv?range=90"))) == 1 + 90
+    download = client.get("/reports/summary.csv")
+    assert "attachment" in download.headers["Content-Disposition"]
+    assert client.get("/reports/everything.csv").status_code == 404
+
+
+def test_a_standard_user_sees_only_their_own_figures(client, texted):
+    login(client, "standard@example.edu")
+    html = client.get("/reports").get_data(as_text=True)
+    assert "Your own texting" in html and 'name="agent"' not in html
+    agents = rows_of(client.get("/reports/agents.csv"))
+    assert [row[0] for row in agents[1:]] == ["'@Sam Standard"]
+    refused = client.get(f"/reports?agent={texted['users']['admin'].id}")
+    assert refused.status_code == 422 and "your own figures" in refused.get_data(as_text=True)
+
+
+def test_a_limited_user_can_open_reports(client, texted):
+    login(client, "limited@example.edu")
+    assert client.get("/reports").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("range=custom&from=2026-03-04&to=2026-03-01", "before it starts"),
+        ("range=custom&from=2020-01-01&to=2021-06-01", "at most 366 days"),
+        ("range=custom&from=not-a-date&to=2021-06-01", "is not a date"),
+        ("range=12", "7, 30 or 90"),
+    ],
+)
+def test_bad_ranges_get_a_clear_message_and_no_figures(client, texted, query, words):
+    as_admin(client)
+    page = client.get(f"/reports?{query}")
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    assert words in html and 'role="alert"' in html and 'role="img"' not in html
+    assert client.get(f"/reports/summary.csv?{query}").status_code == 422
+
+
+def test_a_range_ending_in_the_future_is_refused(client, texted):
+    as_admin(client)
+    tomorrow = (utcnow() + timedelta(days=2)).date().isoformat()
+    page = client.get(f"/reports?range=custom&from=2026-01-01&to={tomorrow}")
+    assert page.status_code == 422 and "in the future" in page.get_data(as_text=True)
+
+
+def test_another_offices_agent_number_or_office_is_refused(client, texted):
+    as_admin(client)
+    for query in (f"agent={texted['other_user'].id}", f"number={texted['other_number'].id}",
+                  f"office={texted['other_office'].id}", "agent=99999", "number=abc"):  # fmt: skip
+        page = client.get(f"/reports?{query}")
+        assert page.status_code == 422, query
+        html = page.get_data(as_text=True)
+        assert "There is no such" in html and "FA Main" not in html and "Finn Staff" not in html
+
+
+def test_reports_need_a_signed_in_user(client, texted):
+    assert client.get("/reports").status_code == 302
+    assert client.get("/reports/summary.csv").status_code == 302
