@@ -41,18 +41,20 @@ def register(app: Flask) -> None:
         inbox,
         knowledge_base,
         optouts_admin,
-        reports,
         sso,
         webhooks,
     )
 
     blueprints = (
         account, admin, auth, compose, contacts, conversations, health, home, inbox, knowledge_base,
-        optouts_admin, reports, sso, webhooks,
+        optouts_admin, sso, webhooks,
     )  # fmt: skip
     for module in blueprints:
         app.register_blueprint(module.bp)
     _register_embedding(app, embed)
+    from webapp.web import static_assets
+
+    static_assets.register(app)
     from webapp.web import api
 
     api.init_app(app)

@@ -269,6 +269,80 @@
     beforeSwap = null;
   });
 
+  /* ---- Where focus goes after a swap ----
+     htmx gives focus back to the element of the same id. When the focused element is gone (a
+     button that no longer applies) or hidden (the list on a phone, once a conversation opens),
+     focus moves to the swapped region's [data-swap-focus] field, else its heading. Opening a
+     conversation takes focus to its heading. Focus never moves when it was elsewhere (polls). */
+  var focusPlans = {};
+  function isShown(el) { return !!(el && el !== document.body && el.getClientRects().length); }
+  function focusInto(region, preferField) {
+    var field = preferField ? region.querySelector("[data-swap-focus]") : null;
+    var heading = region.querySelector("[data-heading]") || region.querySelector("h1, h2");
+    var target = isShown(field) ? field : heading;
+    if (!target) { return; }
+    if (!target.hasAttribute("tabindex") && !target.matches("a, button, input, select, textarea")) {
+      target.setAttribute("tabindex", "-1");
+    }
+    target.focus();
+  }
+  var focusAtRequest = {};  // hx-disabled-elt blurs a pressed button before its answer comes
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var target = event.detail.target;
+    if (target && target.id) { focusAtRequest[target.id] = target.contains(document.activeElement); }
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target, elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!target.id) { return; }
+    var pressed = focusAtRequest[target.id] && !isShown(document.activeElement);
+    delete focusAtRequest[target.id];
+    focusPlans[target.id] = {
+      hadFocus: target.contains(document.activeElement) || pressed,
+      opened: !!(elt && elt.closest && elt.closest(".conv-row"))
+    };
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    Object.keys(focusPlans).forEach(function (id) {
+      var plan = focusPlans[id], region = document.getElementById(id);
+      delete focusPlans[id];
+      if (!region) { return; }
+      if (plan.opened) { focusInto(region, false); }
+      else if (plan.hadFocus && !isShown(document.activeElement)) { focusInto(region, true); }
+    });
+  });
+
+  /* ---- Announced without moving focus: a new reply, a change of the Needs Attention count ----
+     The count also leads the page title, "(3) Inbox · Parley". */
+  function attentionCount() {
+    var count = document.querySelector("#tab-attention .count");
+    return count ? count.textContent.trim() : null;
+  }
+  function lastReply() {
+    var thread = document.getElementById("thread");
+    var replies = thread ? thread.querySelectorAll(".msg-in") : [];
+    var last = replies.length ? replies[replies.length - 1] : null;
+    return { conversation: thread && thread.getAttribute("data-conversation"), id: last && last.id, el: last };
+  }
+  var heard = null;
+  document.addEventListener("htmx:beforeSwap", function () {
+    heard = heard || { count: attentionCount(), reply: lastReply() };
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!heard) { return; }
+    var before = heard, count = attentionCount(), reply = lastReply();
+    heard = null;
+    if (count !== null) {
+      document.title = (count !== "0" ? "(" + count + ") " : "") + document.title.replace(/^\(\d+\+?\) /, "");
+    }
+    if (reply.id && before.reply.conversation === reply.conversation && before.reply.id !== reply.id) {
+      // Not the text itself: the thread holds it, and a second copy would confuse text searches.
+      var author = reply.el.querySelector(".msg-author");
+      announce("New reply from " + (author ? author.textContent.trim() : "the contact"));
+    } else if (count !== null && before.count !== null && count !== before.count) {
+      announce("Needs Attention: " + count);
+    }
+  });
+
   /* ---- Header contact lookup: a dropdown that Escape or a click elsewhere closes ---- */
   function closeLookups(except) {
     document.querySelectorAll("[data-lookup] .lookup-dropdown").forEach(function (results) {

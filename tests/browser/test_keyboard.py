@@ -1,0 +1,168 @@
+"""The seed's whole flow without a mouse: log in, Create Content → Create 1:1 Text, send, open the
+reply, reply, Does Not Need Attention. Focus is visible at every step and lands somewhere sensible
+after every htmx swap; new replies and count changes are announced without moving focus. Also:
+reduced motion and 200% zoom."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from tests.browser.conftest import World, count_messages, sms_receive
+from tests.browser.test_layout import assert_no_horizontal_overflow
+from tests.conftest import PASSWORD
+
+FOCUSED = "el => el === document.activeElement"
+# A focus ring: an outline or a box-shadow, drawn by :focus-visible.
+RING = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return "nothing is focused";
+  const style = getComputedStyle(el);
+  const outline = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0;
+  return outline || style.boxShadow !== "none" ? "" : `no visible focus on ${el.outerHTML.slice(0, 80)}`;
+}"""
+
+
+def focus_is_visible(page: Page) -> None:
+    problem = page.evaluate(RING)
+    assert not problem, problem
+
+
+def tab_to(page: Page, target: Locator, backwards: bool = False, limit: int = 40) -> None:
+    """Tab (or Shift+Tab) until `target` has focus, checking the focus ring at every stop."""
+    if target.evaluate(FOCUSED):  # already there (autofocus)
+        focus_is_visible(page)
+        return
+    for _ in range(limit):
+        page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        focus_is_visible(page)
+        if target.evaluate(FOCUSED):
+            return
+    raise AssertionError(f"{target} never got focus in {limit} Tab presses")
+
+
+def focused(page: Page) -> Locator:
+    return page.locator("*:focus")
+
+
+def test_the_whole_flow_by_keyboard(page: Page, app: Flask, world: World):
+    page.goto("/login")
+    tab_to(page, page.get_by_label("Email"))
+    page.keyboard.type("standard@example.edu")
+    tab_to(page, page.get_by_label("Password"))
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/inbox"))
+    page.wait_for_load_state("load")
+
+    create = page.get_by_role("button", name="Create Content")
+    tab_to(page, create)
+    page.keyboard.press("Enter")
+    item = page.get_by_role("menuitem", name="Create 1:1 Text")
+    expect(item).to_be_focused()
+    focus_is_visible(page)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/texts/new$"))
+    page.wait_for_load_state("load")
+
+    tab_to(page, page.get_by_label("To"))
+    page.keyboard.type("202-555-0143")
+    tab_to(page, page.get_by_label("Message"))
+    page.keyboard.type("Hello from Admissions")
+    tab_to(page, page.get_by_role("button", name="Send"))
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/conversations/\d+$"))
+    page.wait_for_load_state("load")
+    assert count_messages("outbound") == 1
+
+    # The contact answers: the count changes and is announced; focus stays where it was.
+    send = page.get_by_role("button", name="Send")
+    tab_to(page, page.get_by_label("Message"))
+    sms_receive(app, "2025550143", world.number_phone, "When is the deadline?")
+    needs = page.get_by_role("tab", name=re.compile("Needs Attention"))
+    expect(needs).to_contain_text("1")
+    expect(page.locator("#announcer")).to_have_text(
+        re.compile(r"New reply from \(202\) 555-0143|Needs Attention: 1")
+    )
+    expect(page.get_by_label("Message")).to_be_focused()
+    expect(page).to_have_title(re.compile(r"^\(1\) "))
+
+    # Open the reply from the Needs Attention tab.
+    # The tab list is one stop (the selected tab); arrow keys move between tabs (WAI-ARIA tabs).
+    tab_to(page, page.get_by_role("tab", name=re.compile("Participating")), backwards=True, limit=60)
+    page.keyboard.press("ArrowLeft")
+    expect(needs).to_have_attribute("aria-selected", "true")
+    expect(needs).to_be_focused()  # the tab list was swapped; focus came back to the tab
+    row = page.get_by_role("tabpanel").get_by_role("link").first
+    tab_to(page, row)
+    page.keyboard.press("Enter")
+    heading = page.get_by_role("heading", name="(202) 555-0143")
+    expect(heading).to_be_focused()  # the conversation opened: focus went to its name
+    focus_is_visible(page)
+    thread = page.get_by_role("list", name="Conversation history")
+    expect(thread).to_contain_text("When is the deadline?")
+
+    # Reply.
+    tab_to(page, page.get_by_label("Message"))
+    page.keyboard.type("January 15.")
+    tab_to(page, send)
+    page.keyboard.press("Enter")
+    expect(thread).to_contain_text("January 15.")
+    expect(page.get_by_label("Message")).to_be_focused()  # ready for the next message
+    assert count_messages("outbound") == 2
+
+    # Another reply needs attention again; Does Not Need Attention clears it.
+    sms_receive(app, "2025550143", world.number_phone, "Thanks!")
+    clear = page.get_by_role("button", name="Does Not Need Attention")
+    expect(clear).to_be_visible()
+    tab_to(page, clear, backwards=True)
+    page.keyboard.press("Enter")
+    expect(clear).to_have_count(0)
+    expect(focused(page)).to_have_count(1)  # not lost to the page's body
+    focus_is_visible(page)
+    expect(needs).to_contain_text("0")
+    expect(page).not_to_have_title(re.compile(r"^\("))
+
+
+def test_reduced_motion_turns_transitions_off(browser: Browser, live_server: str, world: World):
+    context = browser.new_context(base_url=live_server, reduced_motion="reduce")
+    page = context.new_page()
+    try:
+        page.goto("/login")
+        durations = page.evaluate(
+            """() => Array.from(document.querySelectorAll("body, body *"))
+                .map((el) => getComputedStyle(el))
+                .flatMap((s) => [s.transitionDuration, s.animationDuration])
+                .flatMap((d) => d.split(",").map(parseFloat))"""
+        )
+        assert max(durations) <= 0.001
+    finally:
+        context.close()
+
+
+def test_200_percent_zoom_keeps_everything_reachable(browser: Browser, live_server: str, app, world: World):
+    """200% zoom of a 1280 px window: a 640 px viewport of twice the pixel density."""
+    context = browser.new_context(
+        base_url=live_server, viewport={"width": 640, "height": 400}, device_scale_factor=2
+    )
+    page = context.new_page()
+    try:
+        page.goto("/login")
+        page.get_by_label("Email").fill("standard@example.edu")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page).to_have_url(re.compile(r"/inbox"))
+        assert_no_horizontal_overflow(page)
+        page.get_by_role("button", name="Create Content").click()
+        page.get_by_role("menuitem", name="Create 1:1 Text").click()
+        assert_no_horizontal_overflow(page)
+        page.get_by_label("To").fill("2025550143")
+        page.get_by_label("Message").fill("Zoomed in")
+        page.get_by_role("button", name="Send").click()
+        expect(page).to_have_url(re.compile(r"/conversations/\d+$"))
+        expect(page.get_by_role("button", name="Switch Mode")).to_be_visible()
+        assert_no_horizontal_overflow(page)
+    finally:
+        context.close()
