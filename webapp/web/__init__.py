@@ -41,13 +41,14 @@ def register(app: Flask) -> None:
         inbox,
         knowledge_base,
         optouts_admin,
+        reports,
         sso,
         webhooks,
     )
 
     blueprints = (
         account, admin, auth, compose, contacts, conversations, health, home, inbox, knowledge_base,
-        optouts_admin, sso, webhooks,
+        optouts_admin, reports, sso, webhooks,
     )  # fmt: skip
     for module in blueprints:
         app.register_blueprint(module.bp)
