@@ -10,11 +10,14 @@ PYTEST_ARGS ?= -n auto
 
 .PHONY: run test install lint migrate clean bench
 
-# The virtualenv is rebuilt whenever pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml
+# The virtualenv is rebuilt whenever pyproject.toml changes. The example provider plugin
+# (examples/, a package of its own) is installed beside Parley, as a third-party plugin would be:
+# the suite runs it through the provider conformance kit.
+EXAMPLE_PLUGIN := examples/parley-example-sms
+$(VENV)/.installed: pyproject.toml $(EXAMPLE_PLUGIN)/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test]" -e $(EXAMPLE_PLUGIN)
 	touch $@
 
 install: $(VENV)/.installed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,29 @@ def test_provider_numbers_need_their_provider_enabled(app, setup, provider):
     )  # fmt: skip
     assert result.exit_code == 1
     assert f"Provider '{provider}' is not enabled (enabled: console)" in result.output
+
+
+def test_the_example_plugin_is_installed_from_its_own_package(app):
+    """`make install` installs examples/parley-example-sms beside Parley, as a third party's plugin
+    would be installed: found through its own distribution's entry point, installed, not enabled."""
+    found = {ep.name: ep for ep in entry_points(group="parley.sms_providers")}
+    assert "example" in found, "examples/parley-example-sms is not installed: run make install"
+    assert found["example"].dist.name == "parley-example-sms"
+    with app.app_context():
+        lines = app.test_cli_runner().invoke(args=["plugins"]).output.splitlines()
+    assert "  example" in lines
+
+
+def test_a_plugins_own_settings_come_from_the_environment(database_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXAMPLE_SMS_API_KEY", "key-from-the-environment")
+    monkeypatch.setenv("EXAMPLE_SMS_WEBHOOK_SECRET", "secret-from-the-environment")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://not-the-configured-one.example")
+    app = make_app(database_url, tmp_path, SMS_PROVIDERS=["console", "example"])
+    provider = app.extensions["parley"].provider("example")
+    assert provider.api_key == "key-from-the-environment"
+    # A setting Parley defines comes from Parley's configuration, not around it.
+    assert provider.config["PUBLIC_BASE_URL"] == app.config["PUBLIC_BASE_URL"] == "http://parley.test"
+
+    monkeypatch.delenv("EXAMPLE_SMS_WEBHOOK_SECRET")
+    with pytest.raises(PluginError, match="'example'.*EXAMPLE_SMS_WEBHOOK_SECRET is not set"):
+        make_app(database_url, tmp_path, SMS_PROVIDERS=["console", "example"])

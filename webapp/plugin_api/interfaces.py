@@ -34,7 +34,9 @@ class Plugin(ABC):  # a common base: the abstract methods are on each kind
     records: ParleyRecords
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        """Read what the plugin needs from the app config; raise ValueError if it is unusable."""
+        """Read what the plugin needs from `config`: Parley's settings, and for names Parley does
+        not define, environment variables. Raise ValueError if it is unusable: Parley refuses to
+        start and shows the message (name the setting, never its value)."""
         self.config = config
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -53,7 +55,9 @@ def _load(
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise PluginError(f"plugin {name!r} ({group}) is not a {base.__name__}")
     try:
-        plugin = cls(config)
+        # Parley's settings first, then the environment: a plugin's own settings, which Parley's
+        # Config does not name, come from environment variables (or `.env`) of the same name.
+        plugin = cls(ChainMap(config, os.environ))
     except Exception as exc:
         raise PluginError(f"plugin {name!r} ({group}) failed to start: {exc}") from exc
     plugin.name = name
