@@ -3,9 +3,11 @@ a client, logins and small factories."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -70,7 +72,14 @@ def make_app(database_url: str, instance: Path, **overrides: object) -> Flask:
 
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
-    app = make_app(database_url, tmp_path)
+    with serving(make_app(database_url, tmp_path)) as app:
+        yield app
+
+
+@contextlib.contextmanager
+def serving(app: Flask) -> Iterator[Flask]:
+    """The app as a test uses it: isolated requests, inside its context, its tables emptied after
+    (for fixtures that override `app` with other settings)."""
     app.test_client_class = IsolatedClient
     with app.app_context():
         yield app
@@ -95,6 +104,18 @@ class IsolatedClient(FlaskClient):
         db.session.commit()
         with self.application.app_context():
             return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def clock():
+    """A controllable clock: the time everywhere in the app (utcnow, datetime.now, time.time)
+    stands still at a Monday 10:00 in New York until the test moves it, with
+    `clock.move_to(moment)` or `clock.shift(timedelta)`: time-dependent rules are tested
+    without sleeping."""
+    import time_machine
+
+    with time_machine.travel(datetime(2026, 3, 2, 15, 0, tzinfo=UTC), tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture

@@ -13,7 +13,15 @@ from webapp.extensions import db
 from webapp.models import User
 from webapp.plugin_api import InboundMessage
 from webapp.plugin_api.registry import GROUPS, installed
-from webapp.services import api_keys, campaigns, directory, inbound, knowledge_base, webhooks
+from webapp.services import (
+    api_keys,
+    campaigns,
+    directory,
+    inbound,
+    knowledge_base,
+    offices,
+    webhooks,
+)
 from webapp.services.phones import PhoneError, normalise_provider_phone, parse_any_phone
 
 offices_cli = AppGroup("offices", help="Manage offices.")
@@ -41,6 +49,61 @@ def offices_create(name: str) -> None:
         _fail(str(exc))
     db.session.commit()
     click.echo(f"Created office {office.name!r}.")
+
+
+@offices_cli.command("quiet-hours")
+@click.argument("name")
+@click.option("--tz", "zone", help="IANA time zone of the office, e.g. America/New_York.")
+@click.option("--start", help="When quiet hours begin, HH:MM (24-hour), e.g. 21:00.")
+@click.option("--end", help="When they end, HH:MM, e.g. 08:00.")
+@click.option("--off", is_flag=True, help="Switch quiet hours off.")
+def offices_quiet_hours(name: str, zone: str | None, start: str | None, end: str | None, off: bool) -> None:
+    """Quiet hours: texts wait for their end (agents' replies to a contact who texted within the
+    hour excepted)."""
+    try:
+        office = directory.office_by_name(name)
+    except directory.DirectoryError as exc:
+        _fail(str(exc))
+    if off:
+        if zone or start or end:
+            _fail("Give either --off or --tz, --start and --end, not both.")
+        offices.clear_quiet_hours(None, office)
+        db.session.commit()
+        click.echo(f"Quiet hours of {office.name} are off.")
+        return
+    if not (zone and start and end):
+        _fail("Give --tz, --start and --end, e.g. --tz America/New_York --start 21:00 --end 08:00; or --off.")
+    try:
+        quiet = offices.set_quiet_hours(None, office, zone, start, end)
+    except offices.SettingsError as exc:
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"Quiet hours of {office.name}: {quiet.describe()}.")
+
+
+@offices_cli.command("retention")
+@click.argument("name")
+@click.option("--days", help="Erase message text and pictures older than this many days, nightly.")
+@click.option("--off", is_flag=True, help="Keep messages without limit.")
+def offices_retention(name: str, days: str | None, off: bool) -> None:
+    """Retention: how many days message text and pictures are kept."""
+    try:
+        office = directory.office_by_name(name)
+    except directory.DirectoryError as exc:
+        _fail(str(exc))
+    if off == (days is not None):
+        _fail("Give either --days N or --off.")
+    if off:
+        offices.clear_retention(None, office)
+        db.session.commit()
+        click.echo(f"Retention of {office.name} is off: messages are kept without limit.")
+        return
+    try:
+        kept = offices.set_retention(None, office, days)
+    except offices.SettingsError as exc:
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"{office.name} keeps message text {kept} days; older text is erased nightly.")
 
 
 @users_cli.command("create")

@@ -26,6 +26,8 @@ class Config:
         self.QUEUE_URL = env.get("QUEUE_URL") or f"sqlite:///{instance / 'queue.db'}"
         # Uploaded contact lists wait here between preview and import (shared by web and worker).
         self.IMPORT_FOLDER = env.get("PARLEY_IMPORT_FOLDER") or str(instance / "imports")
+        # Office exports (CSV files the worker writes, admins download; shared by web and worker).
+        self.EXPORT_FOLDER = env.get("PARLEY_EXPORT_FOLDER") or str(instance / "exports")
         self.PUBLIC_BASE_URL = (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
         self.PLIVO_AUTH_ID = env.get("PLIVO_AUTH_ID", "")
         self.PLIVO_AUTH_TOKEN = env.get("PLIVO_AUTH_TOKEN", "")

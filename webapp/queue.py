@@ -84,3 +84,8 @@ def enqueue_import_check(import_id: int) -> None:
 def enqueue_import_contacts(import_id: int) -> None:
     """Queue the batch import of a checked contact list. Call with no open transaction."""
     current_app.extensions["parley.tasks"].import_campaign_contacts(import_id)
+
+
+def enqueue_export(export_id: int) -> None:
+    """Queue the building of a committed office export. Call with no open transaction."""
+    current_app.extensions["parley.tasks"].build_office_export(export_id)

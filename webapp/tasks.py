@@ -15,7 +15,7 @@ from flask import Flask
 from huey import Huey, crontab
 
 from webapp.queue import make_huey
-from webapp.services import bots, sending, webhooks
+from webapp.services import bots, exports, retention, scheduling, sending, webhooks
 from webapp.services.admin import campaigns as campaign_imports
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ class Tasks:
     import_campaign_contacts: object = None
     deliver_webhook: object = None
     delivery_threads: DeliveryThreads | None = None
+    release_held_messages: object = None
+    build_office_export: object = None
 
 
 def init_queue(app: Flask) -> None:
@@ -113,6 +115,30 @@ def register(huey: Huey, app: Flask) -> Tasks:
         for message_id in unanswered:
             answer_with_bot(message_id)
 
+    @huey.periodic_task(crontab(minute="*"), name="release_held_messages")
+    def release_held_messages() -> None:
+        """Every minute: held messages whose time has come (quiet hours over, a Send later time
+        reached) go to the send queue; each is released by one worker only."""
+        with app.app_context():
+            scheduling.release_due()
+
+    @huey.periodic_task(crontab(hour="3", minute="17"), name="erase_expired_messages")
+    def erase_expired_messages() -> None:
+        """Nightly: offices' retention policies erase message text older than they keep."""
+        with app.app_context():
+            retention.run_nightly()
+
+    @huey.task(name="build_office_export")
+    def build_office_export(export_id: int) -> None:
+        with app.app_context():
+            exports.build(export_id)
+
+    @huey.periodic_task(crontab(minute="41"), name="delete_expired_exports")
+    def delete_expired_exports() -> None:
+        """Hourly: an export's file is deleted once its download link has expired."""
+        with app.app_context():
+            exports.delete_expired()
+
     @huey.periodic_task(crontab(minute="23"), name="prune_webhook_log")
     def prune_webhook_log() -> None:
         """Hourly: the webhook delivery log keeps WEBHOOK_LOG_DAYS of finished deliveries."""
@@ -137,4 +163,6 @@ def register(huey: Huey, app: Flask) -> Tasks:
         import_campaign_contacts=import_campaign_contacts,
         deliver_webhook=deliver_webhook,
         delivery_threads=delivery_threads,
+        release_held_messages=release_held_messages,
+        build_office_export=build_office_export,
     )

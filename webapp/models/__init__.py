@@ -23,6 +23,7 @@ from webapp.models.conversations import (
     Status,
 )
 from webapp.models.embed import UsedLaunchToken
+from webapp.models.exports import ExportStatus, OfficeExport
 from webapp.models.knowledge_base import IdkAction, KnowledgeBaseEntry
 from webapp.models.numbers import Backing, ReusableNumber, number_agents, number_inboxes
 from webapp.models.optouts import OptOut, OptOutEvent
@@ -47,12 +48,14 @@ __all__ = [
     "CampaignStatus",
     "Conversation",
     "Direction",
+    "ExportStatus",
     "IdkAction",
     "KnowledgeBaseEntry",
     "LoginFailure",
     "Message",
     "Mode",
     "Office",
+    "OfficeExport",
     "OptOut",
     "OptOutEvent",
     "Participant",

@@ -41,9 +41,11 @@ class Status(StrEnum):
     DELIVERED = "delivered"
     UNDELIVERED = "undelivered"
     FAILED = "failed"
+    SCHEDULED = "scheduled"  # held until `send_at` (quiet hours, or an agent's Send later)
+    CANCELLED = "cancelled"  # a scheduled message withdrawn before it went
 
 
-FINAL_STATUSES = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED})
+FINAL_STATUSES = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.CANCELLED})
 
 
 class Conversation(db.Model):
@@ -140,6 +142,10 @@ class Message(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # A scheduled message goes at this time (the worker releases it then).
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the office's retention policy erased its text and pictures.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     author: Mapped[User | None] = relationship()
     conversation: Mapped[Conversation] = relationship()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Column, ForeignKey, String, Table, Text
+from sqlalchemy import Column, ForeignKey, String, Table, Text, Time
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -52,6 +52,12 @@ class Office(db.Model):
         String(10), default="escalate", server_default="escalate"
     )
     idk_message: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Compliance: the office's IANA time zone (None: UTC), its quiet hours in that zone (both
+    # set, or neither: off) and how many days message text is kept (None: no limit).
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    quiet_hours_start: Mapped[time | None] = mapped_column(Time)
+    quiet_hours_end: Mapped[time | None] = mapped_column(Time)
+    retention_days: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     members: Mapped[list[User]] = relationship(

@@ -16,6 +16,8 @@ from webapp.models import AuditEvent, Office, User, audit_event_offices, office_
 KINDS: dict[str, str] = {
     "office.created": "Office created",
     "office.updated": "Office renamed or edited",
+    "office.quiet_hours": "Quiet hours changed",
+    "office.retention": "Retention changed",
     "user.created": "User created",
     "user.updated": "User role or offices changed",
     "user.deactivated": "User deactivated",
@@ -35,6 +37,10 @@ KINDS: dict[str, str] = {
     "api_key.revoked": "API key revoked",
     "webhook.added": "Webhook endpoint added",
     "webhook.enabled": "Webhook endpoint enabled again",
+    "retention.run": "Retention run (message text erased)",
+    "transcript.exported": "Conversation transcript exported",
+    "export.requested": "Office messages export requested",
+    "export.downloaded": "Office messages export downloaded",
 }
 CATEGORIES: dict[str, str] = {
     "office": "Offices",
@@ -44,6 +50,9 @@ CATEGORIES: dict[str, str] = {
     "optout": "Opt-outs",
     "api_key": "API keys",
     "webhook": "Webhooks",
+    "retention": "Retention",
+    "transcript": "Transcripts",
+    "export": "Exports",
 }
 NO_USER = "none"  # the user filter's value for changes no staff member made (a contact's STOP)
 PAGE_SIZE = 50

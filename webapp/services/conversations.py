@@ -246,6 +246,7 @@ class HistoryEntry(NamedTuple):
     created_at: datetime
     status: str
     error_reason: str | None
+    send_at: datetime | None = None  # a scheduled message goes then
 
     @property
     def is_delayed(self) -> bool:
@@ -276,6 +277,7 @@ HISTORY = (
         _MESSAGES.c.created_at,
         _MESSAGES.c.status,
         _MESSAGES.c.error_reason,
+        _MESSAGES.c.send_at,
     )
     .outerjoin(_USERS, _USERS.c.id == _MESSAGES.c.author_user_id)
     .outerjoin(_API_KEYS, _API_KEYS.c.id == _MESSAGES.c.author_api_key_id)

@@ -352,9 +352,10 @@ def send(caller: Caller, checked: CheckedSend) -> Sent:
     made = message(caller, queued.message_id)
     if not _same_request(made, checked):
         raise _conflict()
-    # The answer says what was accepted: queued. A worker may already be sending it; reading the
-    # message again shows its progress.
-    return Sent(replace(made, status=Status.QUEUED.value, error_reason=None), replayed=False)
+    # The answer says what was accepted: queued, or scheduled when the office's quiet hours hold
+    # it. A worker may already be sending it; reading the message again shows its progress.
+    accepted = Status.SCHEDULED if queued.send_at is not None else Status.QUEUED
+    return Sent(replace(made, status=accepted.value, error_reason=None), replayed=False)
 
 
 def _take_turns(token: str) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import and_, bindparam, case, false, func, or_, select, true, tu
 from webapp.extensions import db
 from webapp.models import (
     Conversation,
+    Office,
     OptOut,
     Participant,
     ReadMark,
@@ -22,11 +23,13 @@ from webapp.services import access
 from webapp.services.contacts import display_names
 from webapp.services.dbutil import in_list, written_limit
 from webapp.services.phones import format_phone
+from webapp.services.quiet_hours import QuietHours, format_local, zone_or_utc
 
 # Tables, not mapped classes: the inbox's statements run as Core statements, without the ORM's
 # per-execution work (see docs/performance.md).
 _CONVERSATIONS = Conversation.__table__
 _NUMBERS = ReusableNumber.__table__
+_OFFICES = Office.__table__
 _OPT_OUTS = OptOut.__table__
 _PARTICIPANTS = Participant.__table__
 _READ_MARKS = ReadMark.__table__
@@ -301,10 +304,30 @@ class ConversationView:
     opted_out: bool
     unread: bool  # for the user: a contact's message arrived since they last read it
     messages: list
+    # The office's time zone and quiet hours, and the contact's last text: when a Send is held.
+    time_zone: str | None = None
+    quiet: QuietHours | None = None
+    last_inbound_at: datetime | None = None
 
     @property
     def mode_label(self) -> str:
         return "1:1 Text (Bot)" if self.mode == "bot" else "1:1 Text (Agent)"
+
+    def local_time(self, moment: datetime) -> str:
+        """A moment in the office's time zone, e.g. "Mon, Mar 9, 8:00 AM EDT"."""
+        return format_local(moment, zone_or_utc(self.time_zone))
+
+    def hold_notice(self, now: datetime) -> str | None:
+        """What the reply box says before Send when a reply sent now would be held."""
+        if self.quiet is None:
+            return None
+        until = self.quiet.hold_agent_text(now, self.last_inbound_at)
+        if until is None:
+            return None
+        return (
+            f"Quiet hours ({self.quiet.describe()}): a message sent now is held and goes "
+            f"{self.local_time(until)}. You can cancel it until then."
+        )
 
 
 @lru_cache(maxsize=2)
@@ -318,8 +341,13 @@ def _conversation_pane_statement(admin: bool):
         _CONVERSATIONS.c.needs_attention,
         _NUMBERS.c.label,
         _NUMBERS.c.phone,
+        _CONVERSATIONS.c.last_inbound_at,
+        _OFFICES.c.time_zone,
+        _OFFICES.c.quiet_hours_start,
+        _OFFICES.c.quiet_hours_end,
     )
-    return _with_number_read_mark_and_opt_out(conversation).where(
+    joined = _with_number_read_mark_and_opt_out(conversation)
+    return joined.join(_OFFICES, _OFFICES.c.id == _NUMBERS.c.office_id).where(
         _CONVERSATIONS.c.id == bindparam("conversation_id"),
         access.visible_conversation_clause(bindparam("user_id"), admin),
     )
@@ -344,4 +372,7 @@ def conversation_view(user: User, conversation_id: int) -> ConversationView:
         opted_out=row.opted_out is not None,
         unread=bool(row.unread),
         messages=history(row.id),
+        time_zone=row.time_zone,
+        quiet=QuietHours.of(row.time_zone, row.quiet_hours_start, row.quiet_hours_end),
+        last_inbound_at=row.last_inbound_at,
     )

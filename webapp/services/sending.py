@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, exists, insert, select
@@ -19,6 +19,7 @@ from webapp.models import (
     Conversation,
     Direction,
     Message,
+    Office,
     OptOut,
     ReusableNumber,
     Status,
@@ -31,6 +32,8 @@ from webapp.queue import enqueue_send
 from webapp.services import access, conversations, optouts, webhooks
 from webapp.services.optouts import OPTED_OUT_ERROR, is_opted_out
 from webapp.services.phones import PhoneError, parse_us_phone
+from webapp.services.quiet_hours import QuietHours
+from webapp.services.scheduling import ScheduleError, automatic_quiet_hours, parse_send_later
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 
 log = logging.getLogger(__name__)
@@ -82,12 +85,15 @@ class CheckedText:
     text: str
     idempotency_key: str | None
     existing: Queued | None  # the same form, submitted before
+    quiet: QuietHours | None = None  # the number's office's quiet hours
+    send_later: datetime | None = None  # the agent chose when it goes
 
 
 # Tables, not mapped classes, in statements built once: they run as Core statements (see
 # docs/performance.md).
 _MESSAGES = Message.__table__
 _NUMBERS = ReusableNumber.__table__
+_OFFICES = Office.__table__
 _OPT_OUTS = OptOut.__table__
 
 
@@ -98,16 +104,28 @@ def _earlier(column):
 # Built once: every compose checks, in one statement, that the sender may use the number (its
 # columns come back), whether the contact opted out and which message an earlier submit of the
 # same form made, if any.
-COMPOSE_CHECKS = select(
-    *conversations.NUMBER_REF_COLUMNS,
-    exists().where(_OPT_OUTS.c.phone == bindparam("phone")).label("opted_out"),
-    _earlier(_MESSAGES.c.id).label("earlier_id"),
-    _earlier(_MESSAGES.c.conversation_id).label("earlier_conversation_id"),
-).where(_NUMBERS.c.id == bindparam("number_id"), access.may_send_from(bindparam("user_id")))
+COMPOSE_CHECKS = (
+    select(
+        *conversations.NUMBER_REF_COLUMNS,
+        exists().where(_OPT_OUTS.c.phone == bindparam("phone")).label("opted_out"),
+        _earlier(_MESSAGES.c.id).label("earlier_id"),
+        _earlier(_MESSAGES.c.conversation_id).label("earlier_conversation_id"),
+        _OFFICES.c.time_zone,
+        _OFFICES.c.quiet_hours_start,
+        _OFFICES.c.quiet_hours_end,
+    )
+    .select_from(_NUMBERS.join(_OFFICES, _OFFICES.c.id == _NUMBERS.c.office_id))
+    .where(_NUMBERS.c.id == bindparam("number_id"), access.may_send_from(bindparam("user_id")))
+)
 
 
 def check_text(
-    sender: User, number_id: int | None, to: str, body: str, idempotency_key: str | None = None
+    sender: User,
+    number_id: int | None,
+    to: str,
+    body: str,
+    idempotency_key: str | None = None,
+    send_later: str | None = None,
 ) -> CheckedText:
     """Every check of a compose form (reads only); ComposeErrors names each field that fails."""
     if not sender.can_create_texts:
@@ -129,6 +147,13 @@ def check_text(
         text = validate_body(body)
     except SendError as exc:
         errors["body"] = exc.message
+    quiet = later = None
+    if checks is not None:
+        quiet = QuietHours.of(checks.time_zone, checks.quiet_hours_start, checks.quiet_hours_end)
+        try:
+            later = parse_send_later(send_later, checks.time_zone, quiet)
+        except ScheduleError as exc:
+            errors["send_at"] = str(exc)
     if errors:
         raise ComposeErrors(errors)
     assert checks is not None and phone is not None
@@ -138,7 +163,7 @@ def check_text(
         existing = Queued(checks.earlier_id, checks.earlier_conversation_id)
     if existing is None and checks.opted_out:
         raise ComposeErrors({"form": OPTED_OUT_ERROR})
-    return CheckedText(number, phone, text, idempotency_key, existing)
+    return CheckedText(number, phone, text, idempotency_key, existing, quiet, later)
 
 
 @dataclass(frozen=True)
@@ -147,6 +172,7 @@ class Queued:
 
     message_id: int
     conversation_id: int
+    send_at: datetime | None = None  # held until then (Scheduled)
 
 
 def queue_text(sender: User, checked: CheckedText) -> Queued:
@@ -158,8 +184,9 @@ def queue_text(sender: User, checked: CheckedText) -> Queued:
     if checked.existing is not None:
         return checked.existing
     return _queue_outbound(
-        checked.number, checked.phone, checked.text, sender, checked.idempotency_key
-    )
+        checked.number, checked.phone, checked.text, sender, checked.idempotency_key,
+        quiet=checked.quiet, send_later=checked.send_later,
+    )  # fmt: skip
 
 
 def create_text(
@@ -176,22 +203,39 @@ def send_from_api(
     """A text a CRM sent through the API (its checks were made by the caller): the same queue,
     statuses and worker-side opt-out check as an agent's, authored by the key. It does not answer
     the conversation: Needs Attention stays as it is."""
-    return _queue_outbound(number, phone, text, None, idempotency_key, AuthorKind.API, api_key_id)
+    return _queue_outbound(
+        number, phone, text, None, idempotency_key, AuthorKind.API, api_key_id,
+        quiet=automatic_quiet_hours(number.office_id),
+    )  # fmt: skip
 
 
 def reply(
-    sender: User, conversation: Conversation, body: str, idempotency_key: str | None = None
+    sender: User,
+    conversation: Conversation,
+    body: str,
+    idempotency_key: str | None = None,
+    send_later: str | None = None,
 ) -> Queued:
-    """An agent's reply in a conversation visible to them (the view checked that)."""
+    """An agent's reply in a conversation visible to them (the view checked that). In the
+    office's quiet hours it is held (unless the contact texted within the hour); `send_later`, a
+    local date and time in the office's zone, holds it until then."""
     text = validate_body(body)
     existing = _by_idempotency_key(idempotency_key)
     if existing is not None:
         return existing
     if is_opted_out(conversation.contact_phone):
         raise SendError("body", OPTED_OUT_ERROR)
+    number = conversation.number
+    office = db.session.get(Office, number.office_id)
+    quiet = QuietHours.of(office.time_zone, office.quiet_hours_start, office.quiet_hours_end)
+    try:
+        later = parse_send_later(send_later, office.time_zone, quiet)
+    except ScheduleError as exc:
+        raise SendError("send_at", str(exc)) from None
     return _queue_outbound(
-        conversation.number, conversation.contact_phone, text, sender, idempotency_key
-    )
+        number, conversation.contact_phone, text, sender, idempotency_key,
+        quiet=quiet, send_later=later,
+    )  # fmt: skip
 
 
 def send_automatic(
@@ -202,6 +246,8 @@ def send_automatic(
 ) -> Queued | None:
     """A message Parley or a bot sends itself (e.g. the HELP answer). Skipped when opted out.
 
+    A bot's answer waits out the office's quiet hours; Parley's own answer to a keyword (HELP)
+    does not: the contact asked for it a moment ago, and carriers expect it at once.
     With an idempotency key, a repeated call (a retried task) finds the message it already made.
     """
     existing = _by_idempotency_key(idempotency_key)
@@ -209,8 +255,10 @@ def send_automatic(
         return existing
     if is_opted_out(conversation.contact_phone):
         return None
+    number = conversation.number
+    quiet = None if author_kind == AuthorKind.SYSTEM else automatic_quiet_hours(number.office_id)
     return _queue_outbound(
-        conversation.number, conversation.contact_phone, body, None, idempotency_key, author_kind
+        number, conversation.contact_phone, body, None, idempotency_key, author_kind, quiet=quiet
     )
 
 
@@ -249,7 +297,8 @@ INSERT_OUTBOUND = (
         author_kind=bindparam("author_kind"),
         author_user_id=bindparam("author_user_id"),
         author_api_key_id=bindparam("author_api_key_id"),
-        status=Status.QUEUED.value,
+        status=bindparam("status"),
+        send_at=bindparam("send_at"),
         provider=bindparam("provider"),
         idempotency_key=bindparam("idempotency_key"),
         attempts=0,
@@ -268,10 +317,15 @@ def _queue_outbound(
     idempotency_key: str | None,
     author_kind: AuthorKind = AuthorKind.AGENT,
     api_key_id: int | None = None,
+    quiet: QuietHours | None = None,
+    send_later: datetime | None = None,
 ) -> Queued:
     """Store the message as queued, move its conversation up (an agent's text also answers it:
     no longer Needs Attention, the agent participates and has read it), commit, then queue the
-    send. Core statements: this runs for every text, and the ORM would triple its cost."""
+    send. Core statements: this runs for every text, and the ORM would triple its cost.
+
+    Inside the office's `quiet` hours, or with `send_later`, the message is stored scheduled
+    instead, and the worker releases it at its time (see services/scheduling)."""
     now = utcnow()
     activity = conversations.record_activity(
         number,
@@ -281,6 +335,12 @@ def _queue_outbound(
         clear_attention=sender is not None,
         agent_id=sender.id if sender is not None else None,
     )
+    send_at = send_later
+    if send_at is None and quiet is not None:
+        if sender is not None:
+            send_at = quiet.hold_agent_text(now, activity.last_inbound_at)
+        else:
+            send_at = quiet.hold_until(now)
     params = {
         "conversation_id": activity.conversation_id,
         "body": text,
@@ -290,6 +350,8 @@ def _queue_outbound(
         "provider": number.provider,
         "idempotency_key": idempotency_key or None,
         "now": now,
+        "status": (Status.QUEUED if send_at is None else Status.SCHEDULED).value,
+        "send_at": send_at,
     }
     try:
         message_id = db.session.execute(INSERT_OUTBOUND, params).scalar_one()
@@ -307,8 +369,9 @@ def _queue_outbound(
     if sender is not None and not activity.read:
         conversations.mark_read(activity.conversation_id, sender)
     db.session.commit()
-    enqueue_send(message_id)
-    return Queued(message_id, activity.conversation_id)
+    if send_at is None:
+        enqueue_send(message_id)
+    return Queued(message_id, activity.conversation_id, send_at)
 
 
 def deliver(message_id: int) -> int | None:
@@ -374,6 +437,7 @@ def deliver(message_id: int) -> int | None:
         message.status = Status.QUEUED.value
         message.error_reason = result.error_reason
         retry_in = current_app.config["SEND_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)
+        retry_in = _retry_outside_quiet_hours(message, number.office_id, retry_in)
     else:
         _fail(message, result.error_reason or "The provider refused the message", result.error_code)
         if result.recipient_opted_out:
@@ -424,6 +488,18 @@ def _fail(message: Message, reason: str, code: str | None = None) -> None:
 def status_callback_url(provider: str, message_id: int) -> str:
     base = current_app.config["PUBLIC_BASE_URL"]
     return f"{base}/webhooks/{provider}/status?message_id={message_id}"
+
+
+def _retry_outside_quiet_hours(message: Message, office_id: int, retry_in: float) -> float | None:
+    """A retry that would fall in the office's quiet hours waits for their end instead: the
+    message is held (scheduled) and the worker releases it then. Returns the delay, or None."""
+    quiet = automatic_quiet_hours(office_id)
+    hold = quiet.hold_until(utcnow() + timedelta(seconds=retry_in)) if quiet else None
+    if hold is None:
+        return retry_in
+    message.status = Status.SCHEDULED.value
+    message.send_at = hold
+    return None
 
 
 def stuck_message_ids() -> list[int]:

@@ -6,7 +6,7 @@ import uuid
 
 from flask import Blueprint, abort, redirect, request, url_for
 
-from webapp.services import access, sending
+from webapp.services import access, scheduling, sending
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 from webapp.transactions import read_first
 from webapp.web import plain_user, signed_in
@@ -25,6 +25,7 @@ def _render(numbers, form: dict, errors: dict, status: int = 200):
         numbers=numbers,
         form=form,
         errors=errors,
+        hold_notices=scheduling.compose_notices(numbers),
         max_length=MAX_MESSAGE_LENGTH,
         idempotency_key=uuid.uuid4().hex,
     )
@@ -46,6 +47,7 @@ def new():
             "number_id": str(numbers[0].id) if len(numbers) == 1 else "",
             "to": request.args.get("to", "")[:40],
             "body": "",
+            "send_at": "",
         }
         return _render(numbers, form, {})
 
@@ -53,6 +55,7 @@ def new():
         "number_id": request.form.get("number_id", ""),
         "to": request.form.get("to", ""),
         "body": request.form.get("body", ""),
+        "send_at": request.form.get("send_at", "")[:40],
     }
     number_id = int(form["number_id"]) if form["number_id"].isdigit() else None
     try:
@@ -64,6 +67,7 @@ def new():
                 form["to"],
                 form["body"],
                 idempotency_key=(request.form.get("idempotency_key") or "")[:64] or None,
+                send_later=form["send_at"],
             )
     except sending.ComposeErrors as exc:
         # htmx swaps only 2xx answers, so the fragment comes back 200; a plain post gets 422.

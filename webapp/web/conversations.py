@@ -1,16 +1,25 @@
-"""A conversation: open it, reply, clear Needs Attention, switch mode."""
+"""A conversation: open it, reply (now or later), cancel a scheduled message, clear Needs
+Attention, switch mode."""
 
 from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, Response, abort, render_template, request
 
 from webapp.extensions import db
-from webapp.models import Conversation
-from webapp.services import access, conversations, inbox, poll_versions, sending
+from webapp.models import Conversation, utcnow
+from webapp.services import (
+    access,
+    conversations,
+    inbox,
+    poll_versions,
+    scheduling,
+    sending,
+    transcripts,
+)
 from webapp.services.segments import MAX_MESSAGE_LENGTH
-from webapp.transactions import start_writing
+from webapp.transactions import start_writing, writes
 from webapp.web import plain_user, polling, signed_in
 from webapp.web.inbox import TEMPLATE, inbox_context
 from webapp.web.rendering import render_screen, wants_fragment
@@ -51,7 +60,10 @@ def _render_view(view: inbox.ConversationView, block: str = "conversation_pane",
         action_error=None,
         max_length=MAX_MESSAGE_LENGTH,
         idempotency_key=uuid.uuid4().hex,
+        send_at_text="",
     )
+    if block != "conversation_live":  # the reply box is not part of the live refresh
+        context["hold_notice"] = view.hold_notice(utcnow())
     context.update(extra)
     response = render_screen(TEMPLATE, block, **context)
     response.headers["HX-Trigger"] = "inbox-changed"
@@ -98,17 +110,19 @@ def live(conversation_id: int):
 def reply(conversation_id: int):
     conversation = _visible(conversation_id)
     body = request.form.get("body", "")
+    send_at = request.form.get("send_at", "")[:40]
     try:
         sending.reply(
             signed_in(),
             conversation,
             body,
             idempotency_key=(request.form.get("idempotency_key") or "")[:64] or None,
+            send_later=send_at,
         )
     except sending.SendError as exc:
         db.session.rollback()
         status = 200 if request.headers.get("HX-Request") else 422
-        response = _render(conversation_id, reply_text=body, reply_error=exc.message)
+        response = _render(conversation_id, reply_text=body, reply_error=exc.message, send_at_text=send_at)
         response.status_code = status
         return response
     return _render(conversation_id)
@@ -124,6 +138,22 @@ def retry(conversation_id: int, message_id: int):
         db.session.rollback()
         status = 200 if request.headers.get("HX-Request") else 409
         response = _render(conversation_id, action_error=exc.message)
+        response.status_code = status
+        return response
+    return _render(conversation_id)
+
+
+@bp.post("/conversations/<int:conversation_id>/messages/<int:message_id>/cancel")
+@plain_user
+def cancel(conversation_id: int, message_id: int):
+    """Cancel a scheduled message: it never goes."""
+    conversation = _visible(conversation_id)
+    try:
+        scheduling.cancel(signed_in(), conversation, message_id)
+    except scheduling.ScheduleError as exc:
+        db.session.rollback()
+        status = 200 if request.headers.get("HX-Request") else 409
+        response = _render(conversation_id, action_error=str(exc))
         response.status_code = status
         return response
     return _render(conversation_id)
@@ -153,3 +183,33 @@ def switch_mode(conversation_id: int):
         return response
     db.session.commit()
     return _render(conversation_id)
+
+
+@bp.get("/conversations/<int:conversation_id>/transcript.csv")
+@writes  # the export is audited
+def transcript_csv(conversation_id: int):
+    """Every message and event of the conversation as CSV, for spreadsheets and records requests."""
+    head = transcripts.heading(_visible(conversation_id))
+    body = transcripts.as_csv(head)
+    transcripts.record_export(signed_in(), head, "csv")
+    db.session.commit()
+    filename = f"conversation-{conversation_id}-transcript.csv"
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@bp.get("/conversations/<int:conversation_id>/transcript")
+@writes  # the export is audited
+def transcript(conversation_id: int):
+    """The transcript as a page made for printing (or saving as PDF from the browser's print)."""
+    head = transcripts.heading(_visible(conversation_id))
+    lines = list(transcripts.lines(head))
+    transcripts.record_export(signed_in(), head, "print")
+    db.session.commit()
+    return render_template(
+        "conversations/transcript.html", head=head, lines=lines, printed_by=signed_in().name,
+        printed_at=utcnow(),
+    )  # fmt: skip

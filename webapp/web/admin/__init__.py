@@ -80,6 +80,7 @@ from webapp.web.admin import (  # noqa: E402, F401
     api_keys,
     audit,
     campaigns,
+    compliance,
     home,
     numbers,
     offices,

@@ -114,8 +114,8 @@ class MessageOut(BaseModel):
     conversation_id: int
     direction: Literal["inbound", "outbound"]
     status: str = Field(
-        description="outbound: queued, sending, sent, delivered, undelivered or failed; "
-        "inbound: received."
+        description="outbound: queued, sending, sent, delivered, undelivered or failed, or "
+        "scheduled (held by the office's quiet hours) and cancelled; inbound: received."
     )
     from_: str = Field(alias="from", description="E.164 phone it came from.")
     to: str = Field(description="E.164 phone it went to.")

@@ -1,0 +1,424 @@
+"""Quiet hours: an office's texts wait for the end of its window (across midnight and daylight-saving
+changes), an agent's reply to a contact who just texted goes at once, held messages are released
+once by racing workers, a STOP that arrives meanwhile stops them, and an agent can cancel them."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from tests import test_sending
+from tests.conftest import csrf_token, login
+from tests.test_sending import TRANSIENT
+from webapp.extensions import db
+from webapp.models import Conversation, Message, Office, Status
+from webapp.plugin_api import InboundMessage
+from webapp.services import inbound, offices, scheduling, sending
+from webapp.services.quiet_hours import QuietHours
+
+NEW_YORK = ZoneInfo("America/New_York")
+CONTACT = "+12025550143"
+provider = test_sending.provider  # a provider that records what it is asked to send
+
+
+def ny(*args: int) -> datetime:
+    """A New York wall-clock time as an aware moment."""
+    return datetime(*args, tzinfo=NEW_YORK)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture
+def quiet(setup, clock) -> dict:
+    """Admissions keeps quiet hours 21:00–08:00 New York time."""
+    offices.set_quiet_hours(None, setup["office"], "America/New_York", "21:00", "08:00")
+    db.session.commit()
+    return setup
+
+
+def send_text(setup, body="Hello") -> Message:
+    return sending.create_text(setup["users"]["standard"], setup["number"].id, CONTACT, body)
+
+
+def reload(message: Message) -> Message:
+    db.session.expire_all()
+    return db.session.get(Message, message.id)
+
+
+def text_in(body: str = "Hi") -> None:
+    inbound.receive(InboundMessage(CONTACT, "+12025550100", body), "console")
+
+
+# ---- The window ----
+
+
+def test_a_window_across_midnight_contains_the_late_evening_and_the_early_morning():
+    window = QuietHours(NEW_YORK, time(21), time(8))
+    assert window.contains(ny(2026, 3, 2, 21, 0))
+    assert window.contains(ny(2026, 3, 2, 23, 59))
+    assert window.contains(ny(2026, 3, 3, 0, 30))
+    assert window.contains(ny(2026, 3, 3, 7, 59))
+    assert not window.contains(ny(2026, 3, 3, 8, 0))
+    assert not window.contains(ny(2026, 3, 2, 20, 59))
+    # Held at 23:00 or at 06:00: both go at the 08:00 that follows.
+    assert window.window_end(ny(2026, 3, 2, 23, 0)) == ny(2026, 3, 3, 8, 0)
+    assert window.window_end(ny(2026, 3, 3, 6, 0)) == ny(2026, 3, 3, 8, 0)
+
+
+def test_a_window_within_a_day():
+    window = QuietHours(NEW_YORK, time(12), time(13, 30))
+    assert window.contains(ny(2026, 3, 2, 12, 15)) and not window.contains(ny(2026, 3, 2, 13, 30))
+    assert window.hold_until(ny(2026, 3, 2, 12, 15)) == ny(2026, 3, 2, 13, 30)
+    assert window.hold_until(ny(2026, 3, 2, 14, 0)) is None
+
+
+@pytest.mark.parametrize(
+    ("held_at", "opens_utc"),
+    [
+        # Spring forward (March 8, 2026): the night is an hour shorter; 08:00 is EDT, 12:00 UTC.
+        (ny(2026, 3, 7, 22, 0), datetime(2026, 3, 8, 12, 0, tzinfo=UTC)),
+        # Fall back (November 1, 2026): an hour longer; 08:00 is EST, 13:00 UTC.
+        (ny(2026, 10, 31, 22, 0), datetime(2026, 11, 1, 13, 0, tzinfo=UTC)),
+    ],
+)
+def test_the_window_ends_at_local_opening_time_across_a_daylight_saving_change(held_at, opens_utc):
+    window = QuietHours(NEW_YORK, time(21), time(8))
+    assert window.hold_until(held_at.astimezone(UTC)) == opens_utc
+
+
+# ---- An agent's Send ----
+
+
+def test_a_late_evening_text_is_held_and_sent_at_opening(quiet, clock, provider):
+    clock.move_to(ny(2026, 3, 2, 23, 15))
+    message = send_text(quiet, "Your application is complete")
+    assert message.status == Status.SCHEDULED
+    assert message.send_at == ny(2026, 3, 3, 8, 0)
+    assert provider.sent == []
+
+    clock.move_to(ny(2026, 3, 3, 7, 59))
+    assert scheduling.release_due() == 0
+    assert provider.sent == []
+
+    clock.move_to(ny(2026, 3, 3, 8, 0))
+    assert scheduling.release_due() == 1
+    assert [m.body for m in provider.sent] == ["Your application is complete"]
+    assert reload(message).status == Status.SENT
+    assert scheduling.release_due() == 0  # released once
+    assert len(provider.sent) == 1
+
+
+@pytest.mark.parametrize(
+    ("held_at", "still_held_at", "released_at"),
+    [
+        (ny(2026, 3, 7, 22, 0), utc(2026, 3, 8, 11, 59), utc(2026, 3, 8, 12, 0)),
+        (ny(2026, 10, 31, 22, 0), utc(2026, 11, 1, 12, 59), utc(2026, 11, 1, 13, 0)),
+    ],
+    ids=["spring-forward", "fall-back"],
+)
+def test_a_held_text_goes_at_local_opening_across_a_daylight_saving_change(
+    quiet, clock, provider, held_at, still_held_at, released_at
+):
+    clock.move_to(held_at)
+    message = send_text(quiet)
+    clock.move_to(still_held_at)
+    scheduling.release_due()
+    assert provider.sent == []
+    clock.move_to(released_at)
+    scheduling.release_due()
+    assert len(provider.sent) == 1 and reload(message).status == Status.SENT
+
+
+def test_a_reply_to_a_contact_who_texted_within_the_hour_goes_at_once(quiet, clock, provider):
+    clock.move_to(ny(2026, 3, 2, 22, 0))
+    text_in("Is my file complete?")
+    clock.shift(timedelta(minutes=59))
+    message = send_text(quiet, "Yes, it is")
+    assert reload(message).status == Status.SENT
+    assert len(provider.sent) == 1
+
+
+def test_a_reply_to_a_contact_who_texted_earlier_is_held(quiet, clock, provider):
+    clock.move_to(ny(2026, 3, 2, 21, 30))
+    text_in("Is my file complete?")
+    clock.shift(timedelta(hours=1, minutes=1))
+    conversation = db.session.scalar(select(Conversation))
+    sending.reply(quiet["users"]["standard"], conversation, "Yes, it is")
+    message = db.session.scalar(select(Message).where(Message.direction == "outbound"))
+    assert message.status == Status.SCHEDULED and provider.sent == []
+
+
+def test_outside_quiet_hours_texts_go_at_once(quiet, clock, provider):
+    clock.move_to(ny(2026, 3, 2, 20, 59))
+    message = send_text(quiet)
+    assert reload(message).status == Status.SENT
+
+
+def test_quiet_hours_are_off_by_default(setup, clock, provider):
+    clock.move_to(ny(2026, 3, 2, 23, 0))
+    assert offices.quiet_hours_of(setup["office"]) is None
+    assert reload(send_text(setup)).status == Status.SENT
+
+
+# ---- What waits besides agents: bots, the API, retries ----
+
+
+def test_a_bot_answer_waits_but_the_help_answer_does_not(quiet, make, clock, provider):
+    from webapp.services import knowledge_base
+
+    make.number("+12025550101", backing="bot", inboxes=("Admissions",), label="FAQ Bot")
+    knowledge_base.add_entry(quiet["office"], "application deadline", "Applications are due January 15.")
+    db.session.commit()
+    clock.move_to(ny(2026, 3, 2, 23, 0))
+    inbound.receive(InboundMessage(CONTACT, "+12025550101", "application deadline?"), "console")
+    inbound.receive(InboundMessage(CONTACT, "+12025550101", "HELP"), "console")
+    answers = {
+        m.body: m.status for m in db.session.scalars(select(Message).where(Message.direction == "outbound"))
+    }
+    assert answers["Applications are due January 15."] == Status.SCHEDULED
+    assert [m.body for m in provider.sent] != [] and "Applications" not in provider.sent[0].body
+    clock.move_to(ny(2026, 3, 3, 8, 0))
+    scheduling.release_due()
+    assert provider.sent[-1].body == "Applications are due January 15."
+
+
+def test_an_automatic_retry_that_would_fall_in_quiet_hours_waits_for_their_end(quiet, clock, provider):
+    provider.results = [TRANSIENT]
+    clock.move_to(ny(2026, 3, 2, 20, 59, 58))
+    message = send_text(quiet)  # the first attempt fails just before 21:00; its retry would be after
+    message = reload(message)
+    assert message.status == Status.SCHEDULED and message.send_at == ny(2026, 3, 3, 8, 0)
+    assert len(provider.sent) == 1
+    clock.move_to(ny(2026, 3, 3, 8, 0))
+    scheduling.release_due()
+    assert len(provider.sent) == 2 and reload(message).status == Status.SENT
+
+
+# ---- Release: once, and never to an opted-out contact ----
+
+
+def test_two_workers_racing_release_a_held_message_once(quiet, clock, app):
+    clock.move_to(ny(2026, 3, 2, 23, 0))
+    message = send_text(quiet)
+    enqueued: list[int] = []
+    original = app.extensions["parley.tasks"]
+    from dataclasses import replace
+
+    app.extensions["parley.tasks"] = replace(original, send_message=enqueued.append)
+    clock.move_to(ny(2026, 3, 3, 8, 0))
+    db.session.commit()
+    start = threading.Barrier(2)
+    results: list[bool] = []
+
+    def worker() -> None:
+        with app.app_context():
+            due = scheduling.due_message_ids()
+            start.wait(timeout=10)
+            results.extend(scheduling.release(message_id) for message_id in due)
+            db.session.remove()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    app.extensions["parley.tasks"] = original
+    assert sorted(results) == [False, True]
+    assert enqueued == [message.id]
+
+
+def test_a_stop_that_arrives_while_a_message_is_held_stops_it(quiet, clock, provider):
+    clock.move_to(ny(2026, 3, 2, 23, 0))
+    message = send_text(quiet)
+    clock.move_to(ny(2026, 3, 3, 2, 0))
+    text_in("STOP")
+    clock.move_to(ny(2026, 3, 3, 8, 0))
+    scheduling.release_due()
+    message = reload(message)
+    assert provider.sent == []
+    assert message.status == Status.FAILED and "opted out" in message.error_reason
+
+
+# ---- In the conversation: Scheduled, Cancel, the notice before Send ----
+
+
+def open_conversation(client, conversation_id: int) -> str:
+    return client.get(f"/conversations/{conversation_id}").get_data(as_text=True)
+
+
+def test_the_conversation_shows_scheduled_with_the_local_time_and_cancel_withdraws_it(
+    quiet, clock, provider, client
+):
+    clock.move_to(ny(2026, 3, 2, 23, 0))
+    message = send_text(quiet, "See you tomorrow")
+    login(client, "standard@example.edu")
+    page = open_conversation(client, message.conversation_id)
+    assert "Scheduled · goes Tue, Mar 3, 8:00 AM EST" in page
+    assert ">Cancel</button>" in page
+    # Before Send, the reply box says that a message sent now is held.
+    assert "a message sent now is held and goes Tue, Mar 3, 8:00 AM EST" in page
+
+    token = csrf_token(client, f"/conversations/{message.conversation_id}")
+    response = client.post(
+        f"/conversations/{message.conversation_id}/messages/{message.id}/cancel",
+        data={"csrf_token": token},
+    )
+    assert response.status_code == 200
+    assert "cancelled a scheduled message" in response.get_data(as_text=True)
+    assert reload(message).status == Status.CANCELLED
+    clock.move_to(ny(2026, 3, 3, 8, 0))
+    scheduling.release_due()
+    assert provider.sent == []
+    # Too late to cancel twice: a clear refusal, nothing changes.
+    again = client.post(
+        f"/conversations/{message.conversation_id}/messages/{message.id}/cancel",
+        data={"csrf_token": token},
+    )
+    assert again.status_code == 409 and "not scheduled any more" in again.get_data(as_text=True)
+
+
+def test_cancel_needs_a_conversation_the_user_can_see(quiet, clock, make, client):
+    clock.move_to(ny(2026, 3, 2, 23, 0))
+    message = send_text(quiet)
+    make.office("Financial Aid")
+    make.user("outsider@example.edu", offices=("Financial Aid",))
+    login(client, "outsider@example.edu")
+    token = csrf_token(client, "/inbox")
+    response = client.post(
+        f"/conversations/{message.conversation_id}/messages/{message.id}/cancel",
+        data={"csrf_token": token},
+    )
+    assert response.status_code == 404
+    assert reload(message).status == Status.SCHEDULED
+
+
+def test_compose_says_before_send_that_the_text_will_be_held(quiet, clock, client):
+    login(client, "standard@example.edu")
+    clock.move_to(ny(2026, 3, 2, 12, 0))
+    assert "quiet hours" not in client.get("/texts/new").get_data(as_text=True)
+    clock.move_to(ny(2026, 3, 2, 22, 0))
+    page = client.get("/texts/new").get_data(as_text=True)
+    assert "Admissions is in its quiet hours (9:00 PM–8:00 AM (America/New_York))" in page
+    assert "goes Tue, Mar 3, 8:00 AM EST" in page
+
+
+# ---- Send later ----
+
+
+def test_an_agent_schedules_a_reply_for_a_chosen_local_time(quiet, clock, provider, client):
+    message = send_text(quiet, "First")
+    conversation_id = message.conversation_id
+    login(client, "standard@example.edu")
+    token = csrf_token(client, f"/conversations/{conversation_id}")
+    response = client.post(
+        f"/conversations/{conversation_id}/messages",
+        data={"csrf_token": token, "body": "Reminder: interview at 3", "send_at": "2026-03-04T09:30"},
+    )
+    assert "Scheduled · goes Wed, Mar 4, 9:30 AM EST" in response.get_data(as_text=True)
+    clock.move_to(ny(2026, 3, 4, 9, 29))
+    scheduling.release_due()
+    assert [m.body for m in provider.sent] == ["First"]
+    clock.move_to(ny(2026, 3, 4, 9, 30))
+    scheduling.release_due()
+    assert [m.body for m in provider.sent] == ["First", "Reminder: interview at 3"]
+
+
+@pytest.mark.parametrize(
+    ("send_at", "error"),
+    [
+        ("2026-03-01T09:00", "That time has passed"),
+        ("2026-03-02T23:00", "inside the office&#39;s quiet hours"),
+        ("2027-06-01T09:00", "at most a year ahead"),
+        ("tomorrow", "Enter the date and time to send"),
+    ],
+)
+def test_send_later_refuses_a_bad_time_and_sends_nothing(quiet, clock, provider, client, send_at, error):
+    message = send_text(quiet, "First")
+    login(client, "standard@example.edu")
+    token = csrf_token(client, f"/conversations/{message.conversation_id}")
+    response = client.post(
+        f"/conversations/{message.conversation_id}/messages",
+        data={"csrf_token": token, "body": "Later", "send_at": send_at},
+    )
+    assert response.status_code == 422
+    assert error in response.get_data(as_text=True)
+    assert db.session.scalar(select(Message).where(Message.body == "Later")) is None
+
+
+def test_compose_with_send_later_holds_the_new_text(quiet, clock, provider, client):
+    login(client, "standard@example.edu")
+    token = csrf_token(client, "/texts/new")
+    response = client.post(
+        "/texts/new",
+        data={
+            "csrf_token": token, "number_id": str(quiet["number"].id), "to": "202-555-0143",
+            "body": "Open house on Friday", "send_at": "2026-03-05T10:00",
+        },
+    )  # fmt: skip
+    assert response.status_code == 303
+    message = db.session.scalar(select(Message).where(Message.body == "Open house on Friday"))
+    assert message.status == Status.SCHEDULED and message.send_at == ny(2026, 3, 5, 10, 0)
+    assert provider.sent == []
+
+
+# ---- Settings: the service and the CLI ----
+
+
+def run(app, *args: str):
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+def test_the_cli_switches_quiet_hours_on_and_off(setup, app):
+    result = run(
+        app, "offices", "quiet-hours", "Admissions", "--tz", "America/Chicago", "--start", "20:30",
+        "--end", "07:45",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "8:30 PM–7:45 AM (America/Chicago)" in result.output
+    office = db.session.get(Office, setup["office"].id)
+    db.session.refresh(office)
+    assert (office.time_zone, office.quiet_hours_start, office.quiet_hours_end) == (
+        "America/Chicago",
+        time(20, 30),
+        time(7, 45),
+    )
+    assert offices.timezone_of(office) == ZoneInfo("America/Chicago")
+    result = run(app, "offices", "quiet-hours", "Admissions", "--off")
+    assert result.exit_code == 0, result.output
+    db.session.refresh(office)
+    assert offices.quiet_hours_of(office) is None
+    assert office.time_zone == "America/Chicago"  # the office keeps its time zone
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("--tz", "Mars/Olympus", "--start", "21:00", "--end", "08:00"), "Unknown time zone 'Mars/Olympus'"),
+        (("--tz", "America/New_York", "--start", "21:00", "--end", "21:00"), "must differ from the start"),
+        (("--tz", "America/New_York", "--start", "9pm", "--end", "08:00"), "start time as HH:MM"),
+        (("--tz", "America/New_York", "--start", "21:00"), "Give --tz, --start and --end"),
+        (("--off", "--tz", "America/New_York"), "not both"),
+    ],
+)
+def test_the_cli_refuses_bad_quiet_hours_and_changes_nothing(setup, app, args, error):
+    result = run(app, "offices", "quiet-hours", "Admissions", *args)
+    assert result.exit_code == 1 and error in result.output, result.output
+    office = db.session.get(Office, setup["office"].id)
+    db.session.refresh(office)
+    assert office.time_zone is None and office.quiet_hours_start is None
+
+
+def test_a_change_of_quiet_hours_is_audited(setup):
+    from webapp.models import AuditEvent
+
+    offices.set_quiet_hours(setup["users"]["admin"], setup["office"], "America/New_York", "21:00", "08:00")
+    db.session.commit()
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "office.quiet_hours"))
+    assert event.summary == "Office Admissions: quiet hours 9:00 PM–8:00 AM (America/New_York)"
+    assert [office.name for office in event.offices] == ["Admissions"]

@@ -1,0 +1,129 @@
+"""Retention: nightly, an office's message text and pictures older than its policy are erased, and
+nothing else: conversations, times, statuses, counts, other offices and younger messages stay."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import AuditEvent, Conversation, Message, Office, utcnow
+from webapp.services import offices, retention
+
+
+def add_message(conversation: Conversation, age: timedelta, body: str, direction="inbound", media=()):
+    at = utcnow() - age
+    message = Message(
+        conversation_id=conversation.id, direction=direction, body=body, media_urls=list(media),
+        author_kind="contact" if direction == "inbound" else "agent",
+        status="received" if direction == "inbound" else "delivered", created_at=at, updated_at=at,
+    )  # fmt: skip
+    db.session.add(message)
+    return message
+
+
+@pytest.fixture
+def history(setup, make, clock) -> dict:
+    """Admissions and Financial Aid, each with a conversation of messages of many ages."""
+    make.office("Financial Aid")
+    other_number = make.number("+12025550200", office="Financial Aid", label="FA")
+    ours = Conversation(
+        number_id=setup["number"].id, contact_phone="+12025550143",
+        last_activity_at=utcnow() - timedelta(days=40), last_message_preview="old secret",
+    )  # fmt: skip
+    theirs = Conversation(number_id=other_number.id, contact_phone="+12025550143")
+    db.session.add_all([ours, theirs])
+    db.session.flush()
+    messages = {
+        "91 days": add_message(ours, timedelta(days=91), "my SSN is ...", media=["https://m/1.jpg"]),
+        "30 days and a second": add_message(ours, timedelta(days=30, seconds=1), "old", "outbound"),
+        "event": add_message(ours, timedelta(days=60), "Sam switched this conversation to bot mode", "event"),
+        "30 days less a second": add_message(ours, timedelta(days=30) - timedelta(seconds=1), "young"),
+        "today": add_message(ours, timedelta(0), "new"),
+        "other office, 91 days": add_message(theirs, timedelta(days=91), "not ours"),
+    }
+    db.session.commit()
+    return {**setup, "conversation": ours, "messages": messages}
+
+
+def state(message: Message) -> tuple:
+    db.session.refresh(message)
+    return message.body, message.media_urls, message.erased_at is not None
+
+
+def test_retention_erases_exactly_what_is_older_than_the_policy(history):
+    office = history["office"]
+    assert retention.would_erase(office.id, 30) == 2  # the admin page's preview, before it is on
+    offices.set_retention(history["users"]["admin"], office, 30)
+    db.session.commit()
+    count_before = db.session.scalar(select(func.count()).select_from(Message))
+
+    runs = retention.run_nightly()
+
+    assert [(run.office, run.erased) for run in runs] == [("Admissions", 2)]
+    messages = history["messages"]
+    assert state(messages["91 days"]) == ("", [], True)
+    assert state(messages["30 days and a second"]) == ("", [], True)
+    assert state(messages["30 days less a second"]) == ("young", [], False)
+    assert state(messages["today"]) == ("new", [], False)
+    assert state(messages["event"])[0].startswith("Sam switched")
+    assert state(messages["other office, 91 days"]) == ("not ours", [], False)
+    # Conversations, times, statuses and counts stay.
+    assert db.session.scalar(select(func.count()).select_from(Message)) == count_before
+    erased = messages["30 days and a second"]
+    assert erased.status == "delivered" and erased.direction == "outbound"
+    conversation = db.session.get(Conversation, history["conversation"].id)
+    db.session.refresh(conversation)
+    assert conversation.last_message_preview == ""  # its last activity is older than the policy
+    # The run is in the audit log with how many it erased; a second run finds nothing more.
+    assert retention.would_erase(office.id, 30) == 0
+    retention.run_nightly()
+    events = list(
+        db.session.scalars(
+            select(AuditEvent).where(AuditEvent.kind == "retention.run").order_by(AuditEvent.id)
+        )
+    )
+    assert [e.detail["erased"] for e in events] == [2, 0]
+    assert events[0].summary == "Retention for Admissions: erased the text of 2 messages older than 30 days"
+    assert [o.name for o in events[0].offices] == ["Admissions"]
+
+
+def test_retention_is_off_by_default(history):
+    assert retention.run_nightly() == []
+    assert state(history["messages"]["91 days"])[0] == "my SSN is ..."
+
+
+def run(app, *args: str):
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+def test_the_cli_sets_and_clears_retention(setup, app):
+    result = run(app, "offices", "retention", "Admissions", "--days", "365")
+    assert result.exit_code == 0 and "keeps message text 365 days" in result.output
+    office = db.session.get(Office, setup["office"].id)
+    db.session.refresh(office)
+    assert office.retention_days == 365
+    assert run(app, "offices", "retention", "Admissions", "--off").exit_code == 0
+    db.session.refresh(office)
+    assert office.retention_days is None
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("--days", "0"), "Keep messages at least 1 day"),
+        (("--days", "-3"), "Keep messages at least 1 day"),
+        (("--days", "a year"), "Enter the number of days"),
+        (("--days", "99999"), "at most 36,500 days"),
+        ((), "Give either --days N or --off"),
+    ],
+)
+def test_the_cli_refuses_a_bad_retention_and_changes_nothing(setup, app, args, error):
+    result = run(app, "offices", "retention", "Admissions", *args)
+    assert result.exit_code == 1 and error in result.output, result.output
+    office = db.session.get(Office, setup["office"].id)
+    db.session.refresh(office)
+    assert office.retention_days is None
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "office.retention")) is None

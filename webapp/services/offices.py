@@ -1,0 +1,132 @@
+"""An office's compliance settings: its time zone, quiet hours and message retention.
+
+Every change is audited; bad input raises SettingsError (per field) and changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, select
+
+from webapp.extensions import db
+from webapp.models import Office, User
+from webapp.services import audit
+from webapp.services.quiet_hours import (
+    QuietHours,
+    QuietHoursError,
+    parse_clock,
+    parse_zone,
+    zone_or_utc,
+)
+
+MAX_RETENTION_DAYS = 36_500  # a hundred years: anything longer is a typo
+
+
+class SettingsError(ValueError):
+    """Bad input, per form field (time_zone, start, end, retention_days); nothing was changed."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(" ".join(errors.values()))
+        self.errors = errors
+
+
+def timezone_of(office: Office) -> ZoneInfo:
+    """The office's time zone (set with its quiet hours); UTC when it has none."""
+    return zone_or_utc(office.time_zone)
+
+
+def quiet_hours_of(office: Office) -> QuietHours | None:
+    """The office's quiet hours, or None when they are off."""
+    return QuietHours.of(office.time_zone, office.quiet_hours_start, office.quiet_hours_end)
+
+
+_offices = Office.__table__.c
+# Built once: every text a bot, the API or a retry sends asks.
+QUIET_HOURS_OF_OFFICE = select(
+    _offices.time_zone, _offices.quiet_hours_start, _offices.quiet_hours_end
+).where(_offices.id == bindparam("office_id"))
+
+
+def quiet_hours_of_office(office_id: int) -> QuietHours | None:
+    """The quiet hours of an office by its id (one small query)."""
+    row = db.session.execute(QUIET_HOURS_OF_OFFICE, {"office_id": office_id}).first()
+    return QuietHours.of(*row) if row else None
+
+
+def check_quiet_hours(zone: str, start: str, end: str) -> tuple[ZoneInfo, time, time]:
+    """The three settings, checked together: every field that is wrong is named."""
+    errors: dict[str, str] = {}
+    checked: dict[str, object] = {}
+    for field, parse in (
+        ("time_zone", lambda: parse_zone(zone)),
+        ("start", lambda: parse_clock(start, "start time")),
+        ("end", lambda: parse_clock(end, "end time")),
+    ):
+        try:
+            checked[field] = parse()
+        except QuietHoursError as exc:
+            errors[field] = str(exc)
+    if not errors and checked["start"] == checked["end"]:
+        errors["end"] = "The end must differ from the start: quiet hours from a time to itself mean nothing."
+    if errors:
+        raise SettingsError(errors)
+    return checked["time_zone"], checked["start"], checked["end"]  # type: ignore[return-value]
+
+
+def set_quiet_hours(actor: User | None, office: Office, zone: str, start: str, end: str) -> QuietHours:
+    """Switch on (or change) the office's quiet hours. The time zone becomes the office's."""
+    zone_info, start_at, end_at = check_quiet_hours(zone, start, end)
+    office.time_zone = zone_info.key
+    office.quiet_hours_start, office.quiet_hours_end = start_at, end_at
+    quiet = QuietHours(zone_info, start_at, end_at)
+    detail = {"time_zone": zone_info.key, "start": f"{start_at:%H:%M}", "end": f"{end_at:%H:%M}"}
+    summary = f"Office {office.name}: quiet hours {quiet.describe()}"
+    audit.record(actor, "office.quiet_hours", summary, [office], detail)
+    return quiet
+
+
+def clear_quiet_hours(actor: User | None, office: Office) -> bool:
+    """Switch quiet hours off (the office keeps its time zone). False when they were off."""
+    if office.quiet_hours_start is None and office.quiet_hours_end is None:
+        return False
+    office.quiet_hours_start = office.quiet_hours_end = None
+    summary = f"Office {office.name}: quiet hours off"
+    audit.record(actor, "office.quiet_hours", summary, [office], {"off": True})
+    return True
+
+
+def check_retention_days(days: str | int | None) -> int:
+    text = str(days if days is not None else "").strip()
+    if not text.lstrip("-").isdigit():
+        raise SettingsError({"retention_days": "Enter the number of days to keep message text, e.g. 365."})
+    value = int(text)
+    if value < 1:
+        raise SettingsError({
+            "retention_days": "Keep messages at least 1 day; to keep them without limit, switch "
+            "retention off.",
+        })  # fmt: skip
+    if value > MAX_RETENTION_DAYS:
+        raise SettingsError({"retention_days": f"Retention can be at most {MAX_RETENTION_DAYS:,} days."})
+    return value
+
+
+def set_retention(actor: User | None, office: Office, days: str | int | None) -> int:
+    """Erase message text older than `days` every night from now on."""
+    value = check_retention_days(days)
+    office.retention_days = value
+    audit.record(
+        actor, "office.retention", f"Office {office.name}: message text kept {value} days", [office],
+        {"retention_days": value},
+    )  # fmt: skip
+    return value
+
+
+def clear_retention(actor: User | None, office: Office) -> bool:
+    """Keep messages without limit. False when retention was off already."""
+    if office.retention_days is None:
+        return False
+    office.retention_days = None
+    audit.record(actor, "office.retention", f"Office {office.name}: retention off", [office], {"off": True})
+    return True

@@ -1,0 +1,107 @@
+"""Retention: an office that keeps message text N days has older text and pictures erased every
+night. Conversations, times, statuses, authors and counts stay; each run is in the audit log.
+
+Erasing is done in batches of ids (short transactions: the inbox and sending go on meanwhile), and
+also clears a conversation's list preview when its last message is older than the policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, func, select, update
+
+from webapp.extensions import db
+from webapp.models import Conversation, Direction, Message, Office, ReusableNumber, utcnow
+from webapp.services import audit
+
+BATCH = 1000
+_MESSAGES = Message.__table__
+_CONVERSATIONS = Conversation.__table__
+_NUMBERS = ReusableNumber.__table__
+
+
+def cutoff(days: int, now: datetime | None = None) -> datetime:
+    """Messages created before this are older than `days` days."""
+    return (now or utcnow()) - timedelta(days=days)
+
+
+def _erasable(office_id: int, before: datetime) -> Select:
+    """Ids of the office's messages (not history events) created before `before`, not erased yet."""
+    return (
+        select(_MESSAGES.c.id)
+        .join(_CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id)
+        .join(_NUMBERS, _NUMBERS.c.id == _CONVERSATIONS.c.number_id)
+        .where(
+            _NUMBERS.c.office_id == office_id,
+            _MESSAGES.c.created_at < before,
+            _MESSAGES.c.erased_at.is_(None),
+            _MESSAGES.c.direction != Direction.EVENT.value,
+        )
+    )
+
+
+def would_erase(office_id: int, days: int, now: datetime | None = None) -> int:
+    """How many messages a run with this policy would erase now (the admin page's preview)."""
+    erasable = _erasable(office_id, cutoff(days, now)).subquery()
+    return db.session.scalar(select(func.count()).select_from(erasable)) or 0
+
+
+@dataclass(frozen=True)
+class Run:
+    office: str
+    days: int
+    erased: int
+
+
+def erase_office(office: Office, now: datetime | None = None) -> Run:
+    """Erase the office's message text and pictures older than its policy; one audit entry."""
+    days = office.retention_days
+    assert days is not None
+    before = cutoff(days, now)
+    moment = utcnow()
+    erased = 0
+    while True:
+        ids = list(db.session.scalars(_erasable(office.id, before).order_by(_MESSAGES.c.id).limit(BATCH)))
+        if not ids:
+            break
+        erased += db.session.execute(
+            update(_MESSAGES)
+            .where(_MESSAGES.c.id.in_(ids), _MESSAGES.c.erased_at.is_(None))
+            .values(body="", media_urls=[], erased_at=moment)
+        ).rowcount
+        db.session.commit()
+    # A list row's preview is a copy of the last message's text.
+    office_numbers = select(_NUMBERS.c.id).where(_NUMBERS.c.office_id == office.id)
+    db.session.execute(
+        update(_CONVERSATIONS)
+        .where(
+            _CONVERSATIONS.c.number_id.in_(office_numbers),
+            _CONVERSATIONS.c.last_activity_at < before,
+            _CONVERSATIONS.c.last_message_preview != "",
+        )
+        .values(last_message_preview="")
+    )
+    audit.record(
+        None,
+        "retention.run",
+        f"Retention for {office.name}: erased the text of {erased:,} messages older than {days} days",
+        [office],
+        {"erased": erased, "days": days, "before": before.isoformat()},
+    )
+    db.session.commit()
+    return Run(office.name, days, erased)
+
+
+def run_nightly(now: datetime | None = None) -> list[Run]:
+    """The worker's nightly run: every office with a retention policy."""
+    office_ids = list(
+        db.session.scalars(select(Office.id).where(Office.retention_days.is_not(None)).order_by(Office.id))
+    )
+    runs = []
+    for office_id in office_ids:
+        office = db.session.get(Office, office_id)
+        if office is not None and office.retention_days:
+            runs.append(erase_office(office, now))
+    return runs
