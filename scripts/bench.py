@@ -99,7 +99,9 @@ def main() -> None:
         help="measure each endpoint (and /healthz before it) this many times; the median ratio is kept",
     )
     parser.add_argument(
-        "--only", help="comma-separated endpoints to measure; `agents` is the agent profile"
+        "--only",
+        help="comma-separated endpoints to measure; `agents` is the agent profile, `reports` the "
+        "Reports page",
     )
     parser.add_argument(
         "--agent-steps",
@@ -171,9 +173,9 @@ def main() -> None:
     )
     try:
         wait_for(base + "/healthz")
-        session, csrf = login(base, seeded)
+        session, csrf = login(base, seeded.big_agent_email)
         weight = page_weight(session, base)
-        wanted = args.only.split(",") if args.only else [*TARGETS, "agents"]
+        wanted = args.only.split(",") if args.only else [*TARGETS, "reports", "agents"]
         # Pre-signing the webhooks takes a while: only for a run that measures endpoints.
         endpoints = any(name in TARGETS for name in wanted)
         scripts = write_lua(work, base, session, csrf, seeded, args) if endpoints else {}
@@ -205,16 +207,17 @@ def main() -> None:
                     flush=True,
                 )
         results = {name: median_round(rounds) for name, rounds in measured.items()}
+        report_page = run_reports(base, args.rounds) if "reports" in wanted else None
         agents = None
         if "agents" in wanted:
             agents = run_agents(database_url, seeded, base, server.pid, args)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    if not baselines and agents is None:
-        raise SystemExit(f"--only {args.only}: none of {', '.join(TARGETS)}, agents")
+    if not baselines and agents is None and report_page is None:
+        raise SystemExit(f"--only {args.only}: none of {', '.join(TARGETS)}, reports, agents")
     if not baselines:
-        record_agents(f"{db_kind}-{args.scale}", agents)
+        record_part(f"{db_kind}-{args.scale}", {"agents": agents, "reports": report_page})
         return
     results = {"healthz": mean_of(baselines), **results}
     run = {
@@ -233,6 +236,8 @@ def main() -> None:
     }
     if agents is not None:
         run["agents"] = agents
+    if report_page is not None:
+        run["reports"] = report_page
     record(run)
 
 
@@ -260,16 +265,65 @@ def run_agents(
     ) | {"when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 
 
-def record_agents(key: str, agents: dict) -> None:
-    """`--only agents`: the profile's figures join the latest full run of this database and scale."""
+def record_part(key: str, parts: dict) -> None:
+    """`--only agents` or `--only reports`: their figures join the latest full run of this
+    database and scale."""
     store = ROOT / "docs" / "benchmarks.json"
     runs = json.loads(store.read_text()) if store.exists() else {}
     if key not in runs:
-        raise SystemExit(f"no full run of {key} in {store} to add the agent profile to")
-    runs[key]["agents"] = agents
+        raise SystemExit(f"no full run of {key} in {store} to add {', '.join(parts)} to")
+    runs[key].update({name: part for name, part in parts.items() if part is not None})
     store.write_text(json.dumps(runs, indent=1, sort_keys=True) + "\n")
-    print("\n" + "\n".join(bench_agents.render(agents)))
+    if parts.get("agents"):
+        print("\n" + "\n".join(bench_agents.render(parts["agents"])))
+    if parts.get("reports"):
+        print("\n" + render_reports(parts["reports"]))
     write_markdown(runs)
+
+
+REPORTS_PATH = "/reports?range=90"
+REPORTS_TARGET_MS = 500
+
+
+def run_reports(base: str, rounds: int, per_round: int = 10) -> dict:
+    """The Reports page over 90 days, as the admin of one office (a tenth of the data) opens it:
+    one request at a time, after two unmeasured ones, timed from request to last byte."""
+    session, _ = login(base, bench_seed.OFFICE_ADMIN_EMAIL)
+    latencies, errors = [], 0
+    for attempt in range(2 + rounds * per_round):
+        started = time.perf_counter()
+        answer = session.get(base + REPORTS_PATH, timeout=30)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if attempt < 2:
+            continue
+        latencies.append(elapsed_ms)
+        errors += answer.status_code != 200 or "Texts per day" not in answer.text
+    latencies.sort()
+    result = {
+        "path": REPORTS_PATH,
+        "requests": len(latencies),
+        "errors": errors,
+        "p50_ms": round(latencies[len(latencies) // 2], 1),
+        "p90_ms": round(latencies[int(len(latencies) * 0.9)], 1),
+        "max_ms": round(latencies[-1], 1),
+        "target_ms": REPORTS_TARGET_MS,
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        # A shared machine's other work slows one request at a time directly: say how busy it was.
+        "load_average": round(os.getloadavg()[0], 1),
+    }
+    print("  " + render_reports(result), flush=True)
+    return result
+
+
+def render_reports(result: dict) -> str:
+    verdict = "PASS" if result["p90_ms"] <= result["target_ms"] and not result["errors"] else "FAIL"
+    return (
+        f"- Reports page, 90 days of one office as its admin (`GET {result['path']}`, one at a time, "
+        f"{result['requests']} requests, {result['when']}): p50 {result['p50_ms']:.0f} ms, p90 "
+        f"{result['p90_ms']:.0f} ms, max {result['max_ms']:.0f} ms, errors {result['errors']} "
+        f"(target p90 ≤ {result['target_ms']} ms: {verdict})"
+        + (f"; the machine's load average was {result['load_average']}" if "load_average" in result else "")
+    )
 
 
 def fresh_database(database_url: str, work: Path) -> None:
@@ -320,13 +374,13 @@ def wait_for(url: str) -> None:
     raise SystemExit(f"the server never answered {url}")
 
 
-def login(base: str, seeded: bench_seed.Seeded) -> tuple[requests.Session, str]:
+def login(base: str, email: str) -> tuple[requests.Session, str]:
     session = requests.Session()
     page = session.get(base + "/login").text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     answer = session.post(
         base + "/login",
-        data={"csrf_token": token, "email": seeded.big_agent_email, "password": seeded.password},
+        data={"csrf_token": token, "email": email, "password": bench_seed.PASSWORD},
     )
     answer.raise_for_status()
     inbox = session.get(base + "/inbox").text
@@ -642,6 +696,8 @@ def render_run(run: dict, small: dict | None) -> str:
         f"(target ≤ 100 KB: {'PASS' if weight['total_bytes'] <= 100 * 1024 else 'FAIL'}); "
         f"Content-Encoding when gzip is asked: {weight['compressed_when_asked']}",
     ]
+    if "reports" in run:
+        lines.append(render_reports(run["reports"]))
     if "agents" in run:
         lines += bench_agents.render(run["agents"])
     return "\n".join(lines)

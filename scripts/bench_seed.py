@@ -32,6 +32,8 @@ from webapp.models import (
 
 PASSWORD = "bench-password"
 BIG_AGENT_EMAIL = "agent0@bench.example.edu"
+# Agents 49, 99, 149 and 199 are admins (k % 50 == 49), each of one office: 49 of Graduate School.
+OFFICE_ADMIN_EMAIL = "agent49@bench.example.edu"
 OFFICES = [
     "Admissions",
     "Financial Aid",

@@ -58,7 +58,7 @@ MAX_DAYS = 366
 WAIT_LOOKBACK = timedelta(days=7)
 LONG_WAIT = timedelta(hours=1)
 FAILED = (Status.FAILED.value, Status.UNDELIVERED.value)
-PENDING = (Status.QUEUED.value, Status.SENDING.value)
+PENDING = (Status.QUEUED.value, Status.SENDING.value, Status.SCHEDULED.value)
 KEYWORDS = tuple(sorted(OPT_OUT_KEYWORDS | OPT_IN_KEYWORDS | HELP_KEYWORDS))
 # How the history records a Does Not Need Attention and a bot's hand-over (the ends of the notes
 # `conversations.clear_attention` and `conversations.escalate` write; tests/test_reports.py makes
@@ -341,9 +341,9 @@ class Report:
 
     @property
     def delivery_rate(self) -> float | None:
-        """Delivered, of the texts whose delivery is known or under way (not still queued)."""
-        attempted = self.messages_sent - self.pending
-        return self.delivered / attempted if attempted else None
+        """Delivered, of the texts whose fate is known (delivered, failed or undelivered)."""
+        known = self.delivered + self.failed
+        return self.delivered / known if known else None
 
     @property
     def reply_rate(self) -> float | None:
@@ -401,7 +401,9 @@ def _conversations(scope: Scope, period: DateRange):
             _p.last_activity_at >= period.start,
             _p.number_id.in_(scope.number_ids),
         )
-    return query.cte("report_conversations")
+    # Materialized: read once from its index. Inlined into a join, PostgreSQL may prefer a
+    # parallel scan of every conversation.
+    return query.cte("report_conversations").prefix_with("MATERIALIZED")
 
 
 def _in_range(column, period: DateRange):
@@ -433,7 +435,7 @@ def _count_messages(report, conv, period, agent_id, per_day_sent, per_day_receiv
         elif direction == Direction.INBOUND:
             report.messages_received += count
             per_day_received[day_value] += count
-        elif direction == Direction.OUTBOUND:
+        elif direction == Direction.OUTBOUND and status != Status.CANCELLED:  # cancelled: never sent
             if author_kind == AuthorKind.BOT:
                 bot_answers += count
             if author_kind == AuthorKind.AGENT and author_id is not None:
@@ -566,9 +568,11 @@ def _count_waits(report: Report, conv, period: DateRange, agent_id: int | None, 
         .where(numbered.c.kind != "contact")
         .subquery("ends")
     )  # fmt: skip
+    # Durations and days come from the database: a report has thousands of turns.
     rows = db.session.execute(
-        select(turns.c.cid, turns.c.started, ends.c.created_at, ends.c.kind, ends.c.author_user_id,
-               conv.c.needs_attention)
+        select(turns.c.cid, local_day(turns.c.started, period), ends.c.kind, ends.c.author_user_id,
+               conv.c.needs_attention,
+               seconds_between(turns.c.started, func.coalesce(ends.c.created_at, now)))
         .select_from(turns)
         .join(conv, conv.c.id == turns.c.cid)
         .outerjoin(ends, and_(ends.c.cid == turns.c.cid, ends.c.turn == turns.c.turn))
@@ -578,22 +582,23 @@ def _count_waits(report: Report, conv, period: DateRange, agent_id: int | None, 
     by_agent: dict[int, list[float]] = defaultdict(list)
     waited: set[int] = set()
     responses: list[float] = []
-    for cid, started, ended, ended_by, author_id, needs_attention in rows:
-        started = _aware(started)
-        if ended_by is None:  # still the contact's turn
-            if needs_attention and agent_id is None and now - started > LONG_WAIT:
+    long_wait = LONG_WAIT.total_seconds()
+    for cid, day, ended_by, author_id, needs_attention, seconds in rows:
+        # PostgreSQL answers a numeric; SQLite's julianday arithmetic is exact to a millisecond.
+        seconds = round(float(seconds), 3)
+        if ended_by is None:  # still the contact's turn (`seconds` so far)
+            if needs_attention and agent_id is None and seconds > long_wait:
                 waited.add(cid)
             continue
-        duration = (_aware(ended) - started).total_seconds()
         if ended_by == "bot" or (agent_id is not None and author_id != agent_id):
             continue
-        if duration > LONG_WAIT.total_seconds():
+        if seconds > long_wait:
             waited.add(cid)
         if ended_by == "agent":
-            responses.append(duration)
-            by_day[started.astimezone(period.zone).date()].append(duration)
+            responses.append(seconds)
+            by_day[_as_date(day)].append(seconds)
             if author_id is not None:
-                by_agent[author_id].append(duration)
+                by_agent[author_id].append(seconds)
     report.responses = len(responses)
     report.response_median, report.response_p90 = _percentiles(responses)
     report.long_waits = len(waited)
@@ -652,6 +657,13 @@ def local_day(column, period: DateRange):
     return func.date(column, modifier)
 
 
+def seconds_between(start, end):
+    """`end - start` in seconds, as SQL."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", end - start)
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+
 def _offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
     """(from when, UTC offset in seconds) for each offset the zone has between start and end."""
 
@@ -659,6 +671,8 @@ def _offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datet
         return int(moment.astimezone(zone).utcoffset().total_seconds())
 
     segments = [(start, offset(start))]
+    if zone.key == "UTC":
+        return segments
     step = timedelta(hours=6)
     moment = start
     while moment < end:

@@ -13,7 +13,7 @@ from datetime import date
 WIDTH = 640
 HEIGHT = 220
 LEFT = 48  # room for the y axis labels
-RIGHT = 12
+RIGHT = 28  # room for the last day's label
 TOP = 12
 BOTTOM = 28  # room for the x axis labels
 BAR_ROW = 26  # height of one bar of a horizontal bar chart
@@ -58,15 +58,15 @@ class Chart:
     empty: bool = False
 
 
-def nice_max(value: float) -> float:
-    """A round top for an axis at or above `value`: 1, 2, 2.5 or 5 times a power of ten."""
+def nice_max(value: float, whole: bool = True) -> float:
+    """The top of an axis of four equal steps that reaches `value`, each step 1, 2, 2.5 or 5 times
+    a power of ten (whole numbers only, for counts, when `whole`)."""
     if value <= 0:
-        return 1
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * power:
-            return step * power
-    return 10 * power
+        return 4
+    wanted = value / 4
+    power = 10 ** math.floor(math.log10(wanted))
+    step = next(s * power for s in (1, 2, 2.5, 5, 10) if wanted <= s * power)
+    return 4 * (max(step, 1) if whole else step)
 
 
 def _number(value: float) -> str:
@@ -117,7 +117,7 @@ def column_chart(days: list[date], values: list[float | None], unit: str = "") -
     plot = (LEFT, WIDTH - RIGHT, TOP, HEIGHT - BOTTOM)
     left, right, top, bottom = plot
     highest = max((v for v in values if v is not None), default=0)
-    axis_top = nice_max(highest)
+    axis_top = nice_max(highest, whole=False)
     slot = (right - left) / max(len(days), 1)
     width = max(slot * 0.7, 1)
 

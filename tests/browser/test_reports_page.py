@@ -1,0 +1,63 @@
+"""The Reports page in a real browser: a director opens it from the header, sees the last 30 days
+in charts, narrows the range and the agent, reads a chart's table and downloads it."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from playwright.sync_api import Page, expect
+from sqlalchemy import update
+
+from tests.browser.conftest import log_in, release
+from webapp.extensions import db
+from webapp.models import Message, utcnow
+from webapp.services import sending
+
+
+def test_a_director_reads_reports_changes_the_range_and_downloads_a_table(page: Page, setup, make):
+    alex, sam = setup["users"]["admin"], setup["users"]["standard"]
+    number_id = setup["number"].id
+    # Sam texted three contacts 20 days ago, Alex one today.
+    for phone in ("(202) 555-0143", "(202) 555-0178", "(202) 555-0190"):
+        old = sending.create_text(sam, number_id, phone, "Checking in")
+        db.session.execute(
+            update(Message).where(Message.id == old.id).values(created_at=utcnow() - timedelta(days=20))
+        )
+    sending.create_text(alex, number_id, "(202) 555-0111", "Welcome!")
+    release()
+
+    log_in(page, "admin@example.edu")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Reports").click()
+    expect(page.get_by_role("heading", name="Reports", level=1)).to_be_visible()
+    expect(page.get_by_role("img", name="Texts sent and received per day")).to_be_visible()
+    expect(page.get_by_role("img", name="Leaderboard: texts sent")).to_be_visible()
+    glance = page.locator(".report-stats")
+    expect(glance.get_by_text("Texts sent", exact=True).locator("xpath=..")).to_contain_text("4")
+
+    # The chart's table, under its disclosure: a row per day of the last 30.
+    page.get_by_text("Table: Texts per day").click()
+    day_rows = page.get_by_role("table", name="Texts per day").locator("tbody tr")
+    expect(day_rows).to_have_count(30)
+    agents_chart = page.get_by_role("img", name="Leaderboard: texts sent")
+    expect(agents_chart).to_contain_text("Sam Standard")
+
+    page.get_by_label("Range").select_option(label="Last 7 days")
+    page.get_by_role("button", name="Show report").click()
+    expect(page).to_have_url(re.compile(r"range=7"))
+    expect(glance.get_by_text("Texts sent", exact=True).locator("xpath=..")).to_contain_text("1")
+    page.get_by_text("Table: Texts per day").click()
+    expect(page.get_by_role("table", name="Texts per day").locator("tbody tr")).to_have_count(7)
+    expect(page.get_by_role("img", name="Leaderboard: texts sent")).not_to_contain_text("Sam Standard")
+
+    # One agent over 90 days: Sam's three texts.
+    page.get_by_label("Range").select_option(label="Last 90 days")
+    page.get_by_label("Agent").select_option(label="Sam Standard")
+    page.get_by_role("button", name="Show report").click()
+    expect(glance.get_by_text("Texts sent", exact=True).locator("xpath=..")).to_contain_text("3")
+    expect(page.get_by_role("heading", level=2, name="Sam Standard")).to_be_visible()
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download CSV of agents").click()
+    lines = download.value.path().read_text().splitlines()
+    assert lines[0].startswith("agent,texts_sent") and lines[1].startswith("Sam Standard,3,3,")
