@@ -4,7 +4,7 @@ known times. Days in UTC and in New York (EST, and across the change to daylight
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -157,8 +157,13 @@ def test_an_admin_sees_the_office_figures_counted_by_hand(texting):
     assert (alex.sent, alex.conversations_started, alex.responses, alex.response_median) == (1, 0, 1, 7200)
 
 
-def test_days_follow_the_office_time_zone(texting, monkeypatch):
-    monkeypatch.setattr(reports, "office_timezone", lambda office: NEW_YORK)
+def in_new_york(office) -> None:
+    office.time_zone = "America/New_York"
+    db.session.commit()
+
+
+def test_days_follow_the_office_time_zone(texting):
+    in_new_york(texting["office"])
     r = report_for(texting["alex"])
     assert r.range.start == at("03-02 05:00")  # midnight EST
     # H (03-02 03:00 UTC) is the evening before in New York; D's 03-05 03:00 is 03-04 22:00.
@@ -169,8 +174,8 @@ def test_days_follow_the_office_time_zone(texting, monkeypatch):
     assert (r.response_median, r.response_p90) == (1500, pytest.approx(5580))
 
 
-def test_days_across_the_change_to_daylight_saving_time(world, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(reports, "office_timezone", lambda office: NEW_YORK)
+def test_days_across_the_change_to_daylight_saving_time(world):  # noqa: F811
+    in_new_york(world["office"])
     # 2026-03-08 02:00 EST the clocks go to 03:00 EDT: UTC-5 before, UTC-4 after.
     for when in ("03-08 06:30", "03-08 07:30", "03-09 03:30", "03-09 04:30"):
         contact("+12025550143", "Hello", when)
@@ -244,3 +249,20 @@ def test_presets_end_today_in_the_office_zone(app):
     period = reports.parse_range("7", None, None, NEW_YORK, now=at("03-05 03:00"))  # 22:00 on 03-04 there
     assert (period.first, period.last, len(period.days)) == (date(2026, 2, 26), date(2026, 3, 4), 7)
     assert reports.parse_range(None, None, None, ZoneInfo("UTC"), now=NOW).preset == "30"
+
+
+def test_response_times_leave_out_the_office_quiet_hours(world):  # noqa: F811
+    office = world["office"]
+    office.quiet_hours_start, office.quiet_hours_end = time(21, 0), time(8, 0)
+    in_new_york(office)
+    # 20:30 EST on 03-02, answered 08:30 the next morning: 30 minutes before the quiet hours
+    # began and 30 after they ended.
+    contact("+12025550143", "Is the portal down?", "03-03 01:30")
+    agent_text(world["users"]["standard"], "+12025550143", "It is back up.", "03-03 13:30")
+    contact("+12025550178", "Thanks", "03-03 15:00")  # 10:00 EST, answered in five minutes
+    agent_text(world["users"]["admin"], "+12025550178", "You're welcome.", "03-03 15:05")
+    r = report_for(world["users"]["admin"])
+    assert (r.responses, r.response_median, r.response_p90) == (2, 1950, pytest.approx(3270))
+    assert r.long_waits == 0  # an hour of working time, not more
+    assert [d.responses for d in r.days] == [1, 1, 0]
+    assert reports.working_seconds(None, at("03-03 01:30"), at("03-03 13:30")) == 12 * 3600

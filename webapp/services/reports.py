@@ -49,6 +49,7 @@ from webapp.models import (
 )
 from webapp.services import access
 from webapp.services.optouts import HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS
+from webapp.services.quiet_hours import QuietHours, local_moment, zone_or_utc
 
 PRESETS = (7, 30, 90)
 DEFAULT_DAYS = 30
@@ -83,16 +84,23 @@ class ReportError(ValueError):
 
 
 def office_timezone(office: Office) -> ZoneInfo:
-    """The zone an office's days are counted in: its own once offices have one, UTC until then.
+    """The zone an office's days are counted in: its own (compliance settings), else UTC. The one
+    place reports learn an office's zone."""
+    return zone_or_utc(office.time_zone)
 
-    The one place reports learn an office's zone (the compliance settings add `time_zone`)."""
-    name = getattr(office, "time_zone", None)
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ValueError, KeyError, OSError):
-            pass  # an unknown name: UTC, as for an office without one
-    return ZoneInfo("UTC")
+
+def working_seconds(quiet: QuietHours | None, start: datetime, end: datetime) -> float:
+    """Seconds from `start` to `end` outside the office's quiet hours (all of them without)."""
+    total = (end - start).total_seconds()
+    if quiet is None or end <= start:
+        return total
+    day = start.astimezone(quiet.zone).date() - timedelta(days=1)  # a window from the evening before
+    while day <= end.astimezone(quiet.zone).date():
+        window_start = local_moment(day, quiet.start, quiet.zone)
+        window_end = local_moment(day + timedelta(days=quiet.end < quiet.start), quiet.end, quiet.zone)
+        total -= max((min(end, window_end) - max(start, window_start)).total_seconds(), 0)
+        day += timedelta(days=1)
+    return total
 
 
 # ---- The range ----
@@ -364,7 +372,7 @@ def build(scope: Scope, period: DateRange, now: datetime | None = None) -> Repor
     _count_messages(report, conv, period, scope.agent_id, per_day_sent, per_day_received, sent_by_agent)
     started_by_agent = _count_started(report, conv, period, scope.agent_id)
     _count_replies(report, conv, period, scope.agent_id)
-    by_day, by_agent = _count_waits(report, conv, period, scope.agent_id, now)
+    by_day, by_agent = _count_waits(report, conv, period, scope.agent_id, now, _quiet_hours(scope))
     _count_opt_outs(report, scope, period)
     report.days = [
         DayRow(day, per_day_sent[day], per_day_received[day], len(by_day[day]),
@@ -391,11 +399,11 @@ def _conversations(scope: Scope, period: DateRange):
     read from the inbox indexes: per number, or from one agent's participations."""
     attention = _c.needs_attention.in_([false(), true()])  # the index's second column, named
     if scope.agent_id is None:
-        query = select(_c.id, _c.needs_attention).where(
+        query = select(_c.id, _c.needs_attention, _c.number_id).where(
             _c.number_id.in_(scope.number_ids), attention, _c.last_activity_at >= period.start
         )
     else:
-        query = select(_p.conversation_id.label("id"), _p.needs_attention).where(
+        query = select(_p.conversation_id.label("id"), _p.needs_attention, _p.number_id).where(
             _p.user_id == scope.agent_id,
             _p.needs_attention.in_([false(), true()]),
             _p.last_activity_at >= period.start,
@@ -524,10 +532,27 @@ def _count_replies(report: Report, conv, period: DateRange, agent_id: int | None
     report.contacts_texted, report.contacts_replied = texted, replied
 
 
-def _count_waits(report: Report, conv, period: DateRange, agent_id: int | None, now: datetime):
+def _quiet_hours(scope: Scope) -> dict[int, QuietHours]:
+    """The quiet hours of the offices of the report's numbers, by number (those that have them)."""
+    offices = Office.__table__.c
+    rows = db.session.execute(
+        select(_n.id, offices.time_zone, offices.quiet_hours_start, offices.quiet_hours_end)
+        .join(Office.__table__, offices.id == _n.office_id)
+        .where(_n.id.in_(scope.number_ids))
+    ).all()
+    quiet = {number_id: QuietHours.of(zone, start, end) for number_id, zone, start, end in rows}
+    return {number_id: hours for number_id, hours in quiet.items() if hours is not None}
+
+
+def _count_waits(
+    report: Report, conv, period: DateRange, agent_id: int | None, now: datetime,
+    quiet: dict[int, QuietHours],
+):  # fmt: skip
     """Contacts' turns: a run of a contact's messages (keywords aside) and what ended it: an
     agent's text (a response, timed from the run's first message), a bot's answer, or an agent's
-    Does Not Need Attention. A turn still open waits while its conversation needs attention."""
+    Does Not Need Attention. A turn still open waits while its conversation needs attention.
+
+    Where the office has quiet hours, a turn's time counts outside them only (working hours)."""
     inbound = and_(_m.direction == Direction.INBOUND.value, func.lower(func.trim(_m.body)).not_in(KEYWORDS))
     kind = case(
         (inbound, "contact"),
@@ -568,11 +593,13 @@ def _count_waits(report: Report, conv, period: DateRange, agent_id: int | None, 
         .where(numbered.c.kind != "contact")
         .subquery("ends")
     )  # fmt: skip
-    # Durations and days come from the database: a report has thousands of turns.
+    # Durations and days come from the database: a report has thousands of turns. The times
+    # themselves only where quiet hours take their share out.
+    times = (conv.c.number_id, turns.c.started, ends.c.created_at) if quiet else ()
     rows = db.session.execute(
         select(turns.c.cid, local_day(turns.c.started, period), ends.c.kind, ends.c.author_user_id,
                conv.c.needs_attention,
-               seconds_between(turns.c.started, func.coalesce(ends.c.created_at, now)))
+               seconds_between(turns.c.started, func.coalesce(ends.c.created_at, now)), *times)
         .select_from(turns)
         .join(conv, conv.c.id == turns.c.cid)
         .outerjoin(ends, and_(ends.c.cid == turns.c.cid, ends.c.turn == turns.c.turn))
@@ -583,9 +610,12 @@ def _count_waits(report: Report, conv, period: DateRange, agent_id: int | None, 
     waited: set[int] = set()
     responses: list[float] = []
     long_wait = LONG_WAIT.total_seconds()
-    for cid, day, ended_by, author_id, needs_attention, seconds in rows:
+    for cid, day, ended_by, author_id, needs_attention, seconds, *moments in rows:
         # PostgreSQL answers a numeric; SQLite's julianday arithmetic is exact to a millisecond.
         seconds = round(float(seconds), 3)
+        if moments and moments[0] in quiet:
+            number_id, started, ended = moments
+            seconds = round(working_seconds(quiet[number_id], started, ended or now), 3)
         if ended_by is None:  # still the contact's turn (`seconds` so far)
             if needs_attention and agent_id is None and seconds > long_wait:
                 waited.add(cid)
