@@ -235,6 +235,7 @@ def test_another_office_never_shows(texting):
         ("custom", "2026-03-01", "2026-03-06", "to", "in the future"),
         ("custom", "2025-01-01", "2026-03-04", "from", "at most 366 days"),
         ("custom", "03/01/2026", "2026-03-04", "from", "YYYY-MM-DD"),
+        ("custom", "0001-01-01", "0001-01-05", "from", "too long ago"),
         ("custom", "", "2026-03-04", "from", "Enter the From date"),
         ("14", None, None, "range", "7, 30 or 90"),
     ],

@@ -54,6 +54,7 @@ from webapp.services.quiet_hours import QuietHours, local_moment, zone_or_utc
 PRESETS = (7, 30, 90)
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
+OLDEST = timedelta(days=20 * 366)  # how far back a range may start
 # A contact's turn that began this long before the range is not looked for (a wait that long has
 # long been in Needs Attention; reading further back would cost every report).
 WAIT_LOOKBACK = timedelta(days=7)
@@ -152,6 +153,10 @@ def parse_range(
     if end_day > today:
         raise ReportError("to", f"The range ends in the future: the last day can be today "
                                 f"({today:%b %d, %Y}) at the latest.")  # fmt: skip
+    if start_day < today - OLDEST:  # also keeps the range's moments far from date.min
+        raise ReportError(
+            "from", f"The range starts too long ago: choose a day after {today - OLDEST:%b %d, %Y}."
+        )
     if (end_day - start_day).days + 1 > MAX_DAYS:
         raise ReportError("from", f"A report covers at most {MAX_DAYS} days; this range has "
                                   f"{(end_day - start_day).days + 1}. Choose a shorter one.")  # fmt: skip
