@@ -3,6 +3,7 @@ a client, logins and small factories."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -71,7 +72,14 @@ def make_app(database_url: str, instance: Path, **overrides: object) -> Flask:
 
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
-    app = make_app(database_url, tmp_path)
+    with serving(make_app(database_url, tmp_path)) as app:
+        yield app
+
+
+@contextlib.contextmanager
+def serving(app: Flask) -> Iterator[Flask]:
+    """The app as a test uses it: isolated requests, inside its context, its tables emptied after
+    (for fixtures that override `app` with other settings)."""
     app.test_client_class = IsolatedClient
     with app.app_context():
         yield app

@@ -15,13 +15,13 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fake_http import FakeHttpApi
 
 AUTH_ID = "MA" + "X" * 18
 AUTH_TOKEN = "fake-plivo-auth-token"
@@ -45,7 +45,7 @@ class SentRequest:
 
 
 @dataclass
-class FakePlivo:
+class FakePlivo(FakeHttpApi):
     auth_id: str = AUTH_ID
     auth_token: str = AUTH_TOKEN
     requests: list[SentRequest] = field(default_factory=list)
@@ -56,34 +56,7 @@ class FakePlivo:
     before_reply: Callable[[dict, str], None] | None = None
 
     def __post_init__(self) -> None:
-        self._release = threading.Event()
-        self._lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                fake._handle(self)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakePlivo:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._release.set()  # let hanging handlers finish
-        self._server.shutdown()
-        self._server.server_close()
+        self._serve()
 
     def answer_next(self, *replies: Reply) -> None:
         self.replies.extend(replies)
@@ -106,11 +79,8 @@ class FakePlivo:
             self.requests.append(SentRequest(handler.path, body, message_uuid))
         if self.before_reply is not None and message_uuid:
             self.before_reply(body, message_uuid)
-        if reply.delay is None:
-            self._release.wait(30)  # hang: the client gives up first
+        if not self._wait(reply.delay):
             return
-        if reply.delay:
-            self._release.wait(reply.delay)
         payload = reply.body
         if payload is None:
             payload = (
@@ -138,18 +108,6 @@ class FakePlivo:
         if body.get("type", "sms") not in ("sms", "mms") or body.get("log") not in TRUE_FALSE:
             return "bad type or log"
         return None
-
-    @staticmethod
-    def _respond(handler: BaseHTTPRequestHandler, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        try:
-            handler.send_response(status)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(data)))
-            handler.end_headers()
-            handler.wfile.write(data)
-        except OSError:
-            pass  # the client gave up (timeout)
 
 
 # Signing, as Plivo does it ---------------------------------------------------------------------

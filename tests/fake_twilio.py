@@ -14,14 +14,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.fake_http import FakeHttpApi
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fake-twilio-auth-token"
@@ -50,7 +50,7 @@ class SentRequest:
 
 
 @dataclass
-class FakeTwilio:
+class FakeTwilio(FakeHttpApi):
     account_sid: str = ACCOUNT_SID
     auth_token: str = AUTH_TOKEN
     requests: list[SentRequest] = field(default_factory=list)
@@ -61,34 +61,7 @@ class FakeTwilio:
     before_reply: Callable[[dict[str, list[str]], str], None] | None = None
 
     def __post_init__(self) -> None:
-        self._release = threading.Event()
-        self._lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                fake._handle(self)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeTwilio:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._release.set()  # let hanging handlers finish
-        self._server.shutdown()
-        self._server.server_close()
+        self._serve()
 
     def answer_next(self, *replies: Reply) -> None:
         self.replies.extend(replies)
@@ -110,11 +83,8 @@ class FakeTwilio:
             self.requests.append(SentRequest(handler.path, form, sid))
         if self.before_reply is not None and sid:
             self.before_reply(form, sid)
-        if reply.delay is None:
-            self._release.wait(30)  # hang: the client gives up first
+        if not self._wait(reply.delay):
             return
-        if reply.delay:
-            self._release.wait(reply.delay)
         if sid:
             payload: dict[str, Any] = {
                 "sid": sid,
@@ -155,18 +125,6 @@ class FakeTwilio:
         if not form.get("Body") and not form.get("MediaUrl"):
             return "a message needs a Body or a MediaUrl"
         return None
-
-    @staticmethod
-    def _respond(handler: BaseHTTPRequestHandler, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        try:
-            handler.send_response(status)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(data)))
-            handler.end_headers()
-            handler.wfile.write(data)
-        except OSError:
-            pass  # the client gave up (timeout)
 
 
 # Signing, as Twilio does it ---------------------------------------------------------------------

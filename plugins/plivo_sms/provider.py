@@ -12,7 +12,6 @@ import re
 import threading
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import plivo
 import requests
@@ -27,6 +26,10 @@ from webapp.plugin_api import (
     StatusUpdate,
     WebhookRefused,
     WebhookRequest,
+    numbered_links,
+    required_fields,
+    required_settings,
+    url_setting,
 )
 
 log = logging.getLogger("parley.plivo_sms")
@@ -88,26 +91,14 @@ class PlivoSmsProvider(SmsProvider):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
-        self.auth_id = (config.get("PLIVO_AUTH_ID") or "").strip()
-        self.auth_token = (config.get("PLIVO_AUTH_TOKEN") or "").strip()
-        missing = [
-            name
-            for name, value in (
-                ("PLIVO_AUTH_ID", self.auth_id),
-                ("PLIVO_AUTH_TOKEN", self.auth_token),
-            )
-            if not value
-        ]
-        if missing:
-            verb = "is" if len(missing) == 1 else "are"
-            raise ValueError(f"Plivo is enabled but {' and '.join(missing)} {verb} not set")
+        self.auth_id, self.auth_token = required_settings(
+            config, "Plivo", "PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN"
+        )
         if not AUTH_ID_PATTERN.fullmatch(self.auth_id):
             raise ValueError(
                 "PLIVO_AUTH_ID must be MA or SA followed by 18 capital letters or digits"
             )
-        base_url = (config.get("PLIVO_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/")
-        if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
-            raise ValueError(f"PLIVO_API_BASE_URL must be an http(s) URL, not {base_url!r}")
+        base_url = url_setting(config, "PLIVO_API_BASE_URL", DEFAULT_API_BASE_URL)
         self.api_base_uri = f"{base_url}/v1/Account"
         self.timeout = float(config.get("PLIVO_TIMEOUT_SECONDS") or 5)
         # V2 signs only the URL and a nonce: with a captured one, anyone can post any text.
@@ -181,7 +172,7 @@ class PlivoSmsProvider(SmsProvider):
 
     def parse_inbound(self, request: WebhookRequest) -> InboundMessage:
         form = request.form
-        _require(form, "From", "To", "MessageUUID")
+        required_fields(form, "From", "To", "MessageUUID")
         intent = (form.get("MessageIntent") or "").strip().lower()
         return InboundMessage(
             from_phone=form["From"].strip(),
@@ -189,13 +180,13 @@ class PlivoSmsProvider(SmsProvider):
             # SMS carry "Text", MMS "Body"
             body=(form.get("Text") or form.get("Body") or "").replace("\x00", ""),
             provider_message_id=_message_uuid(form),
-            media_urls=_media_urls(form),
+            media_urls=numbered_links(form, "Media"),
             intent=intent if intent in INTENTS else None,
         )
 
     def parse_status(self, request: WebhookRequest) -> StatusUpdate:
         form = request.form
-        _require(form, "MessageUUID", "Status")
+        required_fields(form, "MessageUUID", "Status")
         reported = form["Status"].strip().lower()
         if reported not in STATUSES:
             raise ValueError(f"unknown Status {form['Status']!r}")
@@ -257,25 +248,8 @@ def _api_error(exc: plivo_errors.PlivoRestError) -> SendResult:
     )
 
 
-def _require(form: Mapping[str, str], *names: str) -> None:
-    missing = [name for name in names if not (form.get(name) or "").strip()]
-    if missing:
-        raise ValueError(f"missing {', '.join(missing)}")
-
-
 def _message_uuid(form: Mapping[str, str]) -> str:
     uuid = form["MessageUUID"].strip()
     if len(uuid) > MAX_ID_LENGTH:
         raise ValueError("MessageUUID is too long")
     return uuid
-
-
-def _media_urls(form: Mapping[str, str]) -> tuple[str, ...]:
-    """Media1…MediaN in order; only http(s) links, since they are shown as links."""
-    numbered = []
-    for key, value in form.items():
-        found = re.fullmatch(r"Media(\d{1,3})", key)
-        url = (value or "").strip()
-        if found and urlsplit(url).scheme in ("http", "https"):
-            numbered.append((int(found.group(1)), url))
-    return tuple(url for _, url in sorted(numbered))

@@ -28,6 +28,10 @@ from webapp.plugin_api import (
     StatusUpdate,
     WebhookRefused,
     WebhookRequest,
+    numbered_links,
+    required_fields,
+    required_settings,
+    url_setting,
 )
 
 log = logging.getLogger("parley.twilio_sms")
@@ -113,27 +117,15 @@ class TwilioSmsProvider(SmsProvider):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
-        self.account_sid = (config.get("TWILIO_ACCOUNT_SID") or "").strip()
-        self.auth_token = (config.get("TWILIO_AUTH_TOKEN") or "").strip()
-        missing = [
-            name
-            for name, value in (
-                ("TWILIO_ACCOUNT_SID", self.account_sid),
-                ("TWILIO_AUTH_TOKEN", self.auth_token),
-            )
-            if not value
-        ]
-        if missing:
-            verb = "is" if len(missing) == 1 else "are"
-            raise ValueError(f"Twilio is enabled but {' and '.join(missing)} {verb} not set")
+        self.account_sid, self.auth_token = required_settings(
+            config, "Twilio", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"
+        )
         if not ACCOUNT_SID_PATTERN.fullmatch(self.account_sid):
             raise ValueError(
                 "TWILIO_ACCOUNT_SID must be AC followed by 32 hexadecimal characters "
                 "(the Account SID in the Twilio console)"
             )
-        base_url = (config.get("TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/")
-        if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
-            raise ValueError(f"TWILIO_API_BASE_URL must be an http(s) URL, not {base_url!r}")
+        base_url = url_setting(config, "TWILIO_API_BASE_URL", DEFAULT_API_BASE_URL)
         self.api_base_url = None if base_url == DEFAULT_API_BASE_URL else base_url
         self.timeout = float(config.get("TWILIO_TIMEOUT_SECONDS") or 5)
         self.validator = RequestValidator(self.auth_token)
@@ -242,20 +234,20 @@ class TwilioSmsProvider(SmsProvider):
 
     def parse_inbound(self, request: WebhookRequest) -> InboundMessage:
         form = request.form
-        _require(form, "From", "To", "MessageSid")
+        required_fields(form, "From", "To", "MessageSid")
         opt_out_type = (form.get("OptOutType") or "").strip().upper()
         return InboundMessage(
             from_phone=form["From"].strip(),
             to_phone=form["To"].strip(),
             body=(form.get("Body") or "").replace("\x00", ""),
             provider_message_id=_message_sid(form),
-            media_urls=_media_urls(form),
+            media_urls=numbered_links(form, "MediaUrl"),
             intent=INTENTS.get(opt_out_type),
         )
 
     def parse_status(self, request: WebhookRequest) -> StatusUpdate:
         form = request.form
-        _require(form, "MessageSid", "MessageStatus")
+        required_fields(form, "MessageSid", "MessageStatus")
         reported = form["MessageStatus"].strip().lower()
         if reported not in STATUSES:
             raise ValueError(f"unknown MessageStatus {form['MessageStatus']!r}")
@@ -275,25 +267,8 @@ class TwilioSmsProvider(SmsProvider):
         return ERROR_REASONS.get(str(code).strip(), f"Twilio error {code}")
 
 
-def _require(form: Mapping[str, str], *names: str) -> None:
-    missing = [name for name in names if not (form.get(name) or "").strip()]
-    if missing:
-        raise ValueError(f"missing {', '.join(missing)}")
-
-
 def _message_sid(form: Mapping[str, str]) -> str:
     sid = form["MessageSid"].strip()
     if len(sid) > MAX_ID_LENGTH:
         raise ValueError("MessageSid is too long")
     return sid
-
-
-def _media_urls(form: Mapping[str, str]) -> tuple[str, ...]:
-    """MediaUrl0…MediaUrlN in order; only http(s) links, since they are shown as links."""
-    numbered = []
-    for key, value in form.items():
-        found = re.fullmatch(r"MediaUrl(\d{1,2})", key)
-        url = (value or "").strip()
-        if found and urlsplit(url).scheme in ("http", "https"):
-            numbered.append((int(found.group(1)), url))
-    return tuple(url for _, url in sorted(numbered))

@@ -10,9 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from tests.conftest import IsolatedClient, _empty_tables, make_app
+from tests.conftest import IsolatedClient, make_app, serving
 from tests.fake_plivo import AUTH_ID, AUTH_TOKEN, FakePlivo, v3_headers
-from webapp.extensions import db
 
 PLIVO_NUMBER = "+12025550199"
 CONTACT = "+12025550143"
@@ -47,12 +46,8 @@ def plivo_app(database_url: str, instance: Path, fake_plivo: FakePlivo, **overri
 @pytest.fixture
 def app(database_url: str, tmp_path: Path, fake_plivo: FakePlivo) -> Iterator[Flask]:
     """Overrides the suite's `app`: the same database and isolation, Plivo enabled."""
-    app = plivo_app(database_url, tmp_path, fake_plivo)
-    with app.app_context():
+    with serving(plivo_app(database_url, tmp_path, fake_plivo)) as app:
         yield app
-        db.session.remove()
-        _empty_tables()
-        db.engine.dispose()
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from tests.conftest import IsolatedClient, _empty_tables, make_app
+from tests.conftest import make_app, serving
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, signed_headers
-from webapp.extensions import db
 
 TWILIO_NUMBER = "+12025550188"
 CONTACT = "+12025550143"
@@ -37,19 +36,10 @@ def twilio_settings(fake_twilio: FakeTwilio) -> dict[str, object]:
 @pytest.fixture
 def app(database_url: str, tmp_path: Path, fake_twilio: FakeTwilio) -> Iterator[Flask]:
     """Overrides the suite's `app`: the same database and isolation, Twilio enabled."""
-    app = make_app(
-        database_url,
-        tmp_path,
-        SMS_PROVIDERS=["console", "twilio"],
-        PUBLIC_BASE_URL=BASE,
-        **twilio_settings(fake_twilio),
-    )
-    app.test_client_class = IsolatedClient
-    with app.app_context():
+    settings = twilio_settings(fake_twilio)
+    settings.update(SMS_PROVIDERS=["console", "twilio"], PUBLIC_BASE_URL=BASE)
+    with serving(make_app(database_url, tmp_path, **settings)) as app:
         yield app
-        db.session.remove()
-        _empty_tables()
-        db.engine.dispose()
 
 
 @pytest.fixture

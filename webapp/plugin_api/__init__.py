@@ -1,5 +1,6 @@
 """The one import surface for plugin authors."""
 
+from webapp.plugin_api.helpers import numbered_links, required_fields, required_settings, url_setting
 from webapp.plugin_api.interfaces import (
     Bot,
     ContactResolver,
@@ -44,4 +45,8 @@ __all__ = [
     "StatusUpdate",
     "WebhookRefused",
     "WebhookRequest",
+    "numbered_links",
+    "required_fields",
+    "required_settings",
+    "url_setting",
 ]

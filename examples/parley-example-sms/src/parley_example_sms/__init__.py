@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +34,10 @@ from webapp.plugin_api import (
     SmsProvider,
     StatusUpdate,
     WebhookRequest,
+    numbered_links,
+    required_fields,
+    required_settings,
+    url_setting,
 )
 
 STATUSES = frozenset({"queued", "sent", "delivered", "undelivered", "failed"})
@@ -60,14 +63,11 @@ class ExampleSmsProvider(SmsProvider):
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
-        self.api_key = config.get("EXAMPLE_SMS_API_KEY") or ""
-        self.webhook_secret = config.get("EXAMPLE_SMS_WEBHOOK_SECRET") or ""
-        for name, value in [("EXAMPLE_SMS_API_KEY", self.api_key),
-                            ("EXAMPLE_SMS_WEBHOOK_SECRET", self.webhook_secret)]:  # fmt: skip
-            if not value:  # an enabled plugin without its settings stops Parley's start-up
-                raise ValueError(f"Example SMS is enabled but {name} is not set")
-        base_url = config.get("EXAMPLE_SMS_API_BASE_URL") or "https://api.sms.example.com"
-        self.base_url = base_url.rstrip("/")
+        # Without them, the ValueError these raise stops Parley's start-up, naming the setting.
+        self.api_key, self.webhook_secret = required_settings(
+            config, "Example SMS", "EXAMPLE_SMS_API_KEY", "EXAMPLE_SMS_WEBHOOK_SECRET"
+        )
+        self.base_url = url_setting(config, "EXAMPLE_SMS_API_BASE_URL", "https://api.sms.example.com")
         self._local = threading.local()  # one HTTP session per worker thread
 
     def send(self, message: OutboundMessage) -> SendResult:
@@ -112,20 +112,18 @@ class ExampleSmsProvider(SmsProvider):
         return request.headers.get("X-Example-Nonce") or None  # signed, and new for every request
 
     def parse_inbound(self, request: WebhookRequest) -> InboundMessage:
-        form = _required(request.form, "id", "from", "to")
-        numbered = [(re.fullmatch(r"media_url_(\d{1,2})", key), url) for key, url in form.items()]
-        media = sorted((int(found.group(1)), url) for found, url in numbered if found)
+        form = _checked(request.form, "id", "from", "to")
         return InboundMessage(
             from_phone=form["from"],
             to_phone=form["to"],
             body=form.get("text", ""),
             provider_message_id=form["id"],
-            media_urls=tuple(url for _, url in media if url.startswith(("https://", "http://"))),
+            media_urls=numbered_links(form, "media_url_"),
             intent=KEYWORDS.get(form.get("keyword", "").lower()),
         )
 
     def parse_status(self, request: WebhookRequest) -> StatusUpdate:
-        form = _required(request.form, "id", "status")
+        form = _checked(request.form, "id", "status")
         if form["status"] not in STATUSES:
             raise ValueError(f"unknown status {form['status']!r}")
         code = form.get("error_code") or None
@@ -142,11 +140,9 @@ class ExampleSmsProvider(SmsProvider):
         return REASONS.get(code, f"Example SMS error {code}")
 
 
-def _required(form: Mapping[str, str], *names: str) -> Mapping[str, str]:
+def _checked(form: Mapping[str, str], *names: str) -> Mapping[str, str]:
     """The form, when it has every field (a ValueError becomes Parley's precise 400 otherwise)."""
-    missing = [name for name in names if not form.get(name)]
-    if missing:
-        raise ValueError(f"missing {', '.join(missing)}")
+    required_fields(form, *names)
     if len(form["id"]) > 100:
         raise ValueError("id is too long")
     return form

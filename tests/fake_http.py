@@ -1,0 +1,68 @@
+"""What the fake provider APIs share: an HTTP server on 127.0.0.1, in a thread, that hands each POST
+to the fake and can hold an answer back (a slow or hanging provider)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+
+class FakeHttpApi:
+    """Mixed into a fake: call `_serve()` once, implement `_handle(handler)`; use it as a context."""
+
+    def _serve(self) -> None:
+        self._release = threading.Event()
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                fake._handle(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._release.set()  # let hanging handlers finish
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _wait(self, delay: float | None) -> bool:
+        """Hold the answer `delay` seconds; None: hang (the client gives up first). False when
+        there is no answer to give."""
+        if delay is None:
+            self._release.wait(30)
+            return False
+        if delay:
+            self._release.wait(delay)
+        return True
+
+    @staticmethod
+    def _respond(handler: BaseHTTPRequestHandler, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+        except OSError:
+            pass  # the client gave up (timeout)
