@@ -9,6 +9,7 @@ from datetime import timedelta
 from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
+from tests.browser.axe import Audit
 from tests.browser.conftest import log_in, release
 from webapp.extensions import db
 from webapp.models import Message, utcnow
@@ -32,6 +33,8 @@ def test_a_director_reads_reports_changes_the_range_and_downloads_a_table(page: 
     expect(page.get_by_role("heading", name="Reports", level=1)).to_be_visible()
     expect(page.get_by_role("img", name="Texts sent and received per day")).to_be_visible()
     expect(page.get_by_role("img", name="Leaderboard: texts sent")).to_be_visible()
+    audit = Audit(1280)
+    audit.check(page, "reports, last 30 days")
     glance = page.locator(".report-stats")
     expect(glance.get_by_text("Texts sent", exact=True).locator("xpath=..")).to_contain_text("4")
 
@@ -56,8 +59,13 @@ def test_a_director_reads_reports_changes_the_range_and_downloads_a_table(page: 
     page.get_by_role("button", name="Show report").click()
     expect(glance.get_by_text("Texts sent", exact=True).locator("xpath=..")).to_contain_text("3")
     expect(page.get_by_role("heading", level=2, name="Sam Standard")).to_be_visible()
+    audit.check(page, "reports, one agent, tables open")
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV of agents").click()
     lines = download.value.path().read_text().splitlines()
     assert lines[0].startswith("agent,texts_sent") and lines[1].startswith("Sam Standard,3,3,")
+    page.goto("/reports?range=custom&from=2026-03-04&to=2026-03-01")
+    expect(page.get_by_role("alert")).to_contain_text("before it starts")
+    audit.check(page, "reports, a backwards range")
+    audit.assert_clean()
