@@ -1,12 +1,17 @@
-"""The agent UI's server side: the page title leads with the Needs Attention count."""
+"""The agent UI's server side: the page title leads with the Needs Attention count; the contact
+panel beside a conversation."""
 
 from __future__ import annotations
 
+import io
 import re
 
 from tests.conftest import login
 from tests.test_web_flow import reply_from_contact
 from webapp.extensions import db
+from webapp.services import campaigns
+
+CSV = b"first_name,last_name,phone\nMaria,Garcia,2025550143\n"
 
 
 def title(page: str) -> str:
@@ -22,3 +27,29 @@ def test_the_title_leads_with_the_needs_attention_count(client, setup):
     assert title(client.get("/inbox").get_data(as_text=True)) == "(3) Inbox · Parley"
     page = client.get(f"/conversations/{conversation_id}").get_data(as_text=True)
     assert title(page) == "(3) (202) 555-0199 · Parley"
+
+
+def test_the_contact_panel_shows_only_what_the_agent_may_see(client, setup, make):
+    make.office("Financial Aid")
+    make.number("+12025550200", office="Financial Aid", inboxes=("Financial Aid",), label="FA Main")
+    campaigns.import_campaign("Open House", "Admissions", io.BytesIO(CSV), launch=True)
+    campaigns.import_campaign("FA Outreach", "Financial Aid", io.BytesIO(CSV), launch=True)
+    campaigns.import_campaign("Draft List", "Admissions", io.BytesIO(CSV))
+    mine = reply_from_contact("+12025550143").conversation_id
+    theirs = reply_from_contact("+12025550143", to="+12025550200").conversation_id
+    db.session.commit()
+    login(client, "standard@example.edu")
+
+    page = client.get(f"/conversations/{mine}/contact", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Maria Garcia" in page and "Can be texted" in page
+    assert "Open House" in page
+    assert "FA Outreach" not in page and "Draft List" not in page  # another office's; never launched
+    assert "FA Main" not in page and "None that you can see." in page
+    assert client.get(f"/conversations/{theirs}/contact").status_code == 404
+
+
+def test_the_contact_panel_needs_a_session(client, setup):
+    conversation_id = reply_from_contact("+12025550143").conversation_id
+    db.session.commit()
+    response = client.get(f"/conversations/{conversation_id}/contact")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]

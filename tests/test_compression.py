@@ -10,9 +10,9 @@ from pathlib import Path
 
 import brotli
 import rcssmin
-import rjsmin
 
 from tests.conftest import login
+from webapp.web.static_assets import minify_js
 
 STATIC = Path(__file__).resolve().parent.parent / "webapp" / "static"
 CSS = "/static/css/app.css"
@@ -72,7 +72,7 @@ def test_static_css_is_gzipped_when_asked_and_plain_otherwise(client):
 
 
 def test_browser_accept_encoding_gets_brotli_for_scripts(client):
-    on_disk = rjsmin.jsmin((STATIC / "js" / "app.js").read_text()).encode()  # served minified
+    on_disk = minify_js((STATIC / "js" / "app.js").read_text()).encode()  # served minified
 
     packed = client.get("/static/js/app.js", headers={"Accept-Encoding": "gzip, deflate, br, zstd"})
 

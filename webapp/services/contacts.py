@@ -206,3 +206,44 @@ def _starts_with(column, prefix: str):
         return expression.like(f"{escaped}%", escape="\\")
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
     return and_(expression >= prefix, expression < upper)
+
+
+# ---- The contact panel beside an open conversation ----
+
+
+@dataclass(frozen=True)
+class CampaignRef:
+    name: str
+    status: str
+    launched_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ContactPanel:
+    contact: LookupResult
+    campaigns: list[CampaignRef]  # launched or archived, of the user's offices, newest first
+    conversation_id: int  # the open one; `contact.conversations` holds the others too
+
+
+PANEL_CAMPAIGNS = 10
+_PANEL_CAMPAIGNS = (
+    select(Campaign.name, Campaign.status, Campaign.launched_at)
+    .join(CampaignContact, CampaignContact.campaign_id == Campaign.id)
+    .where(
+        CampaignContact.phone == bindparam("phone"),
+        Campaign.status.in_(NAMING_STATUSES),
+        Campaign.office_id.in_(
+            select(office_memberships.c.office_id).where(office_memberships.c.user_id == bindparam("user_id"))
+        ),
+    )
+    .order_by(Campaign.launched_at.desc(), Campaign.id.desc())
+    .limit(PANEL_CAMPAIGNS)
+)
+
+
+def panel(user: User, conversation: Conversation) -> ContactPanel:
+    """Who the contact of a conversation is: name, phone, opt-out, campaigns, other conversations.
+    A handful of statements, once per opened conversation (never per row or per poll)."""
+    contact = describe(user, [conversation.contact_phone])[0]
+    rows = db.session.execute(_PANEL_CAMPAIGNS, {"phone": conversation.contact_phone, "user_id": user.id})
+    return ContactPanel(contact, [CampaignRef(*row) for row in rows], conversation.id)

@@ -53,9 +53,10 @@ def register(app: Flask) -> None:
     for module in blueprints:
         app.register_blueprint(module.bp)
     _register_embedding(app, embed)
-    from webapp.web import static_assets
+    from webapp.web import static_assets, ui
 
     static_assets.register(app)
+    ui.register(app)
     from webapp.web import api
 
     api.init_app(app)
@@ -135,7 +136,8 @@ def time_tag(moment: datetime | None, css_class: str = "") -> Markup:
         return Markup("")
     attributes = f' class="{escape(css_class)}"' if css_class else ""
     # Both texts of a moment are digits, letters, spaces and ":+-.": nothing in them to escape.
-    return Markup(f'<time{attributes} datetime="{moment.isoformat()}">{format_when(moment)}</time>')
+    stamp = moment.isoformat(timespec="seconds")
+    return Markup(f'<time{attributes} datetime="{stamp}">{format_when(moment)}</time>')
 
 
 # Built once: every signed-in request loads its user, only while its session is live (one

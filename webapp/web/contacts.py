@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from webapp.services import contacts
+from webapp.services import access, contacts
 from webapp.web import signed_in
 from webapp.web.rendering import render_screen, wants_fragment
 
@@ -38,4 +38,17 @@ def search():
         return redirect(url_for("contacts.lookup", q=query or None))
     found = contacts.search(signed_in(), query, limit=HEADER_RESULTS)
     response = render_template("contacts/partials/header_results.html", search=found)
+    return response, 200, {"Vary": "HX-Request"}
+
+
+@bp.get("/conversations/<int:conversation_id>/contact")
+def panel(conversation_id: int):
+    """The contact panel beside an open conversation (wide screens load it once, by htmx)."""
+    user = signed_in()
+    try:
+        conversation = access.visible_conversation(user, conversation_id)
+    except access.AccessDenied:
+        abort(404)
+    found = contacts.panel(user, conversation)
+    response = render_template("contacts/partials/panel.html", panel=found)
     return response, 200, {"Vary": "HX-Request"}

@@ -23,105 +23,70 @@
   }
 
   /* ---- Length limits ----
-     No field cuts what is typed or pasted (no maxlength): a field with data-maxlength says how far
-     over it is, and its form is not sent while it is over (the server refuses it too). */
+     No field cuts what is typed or pasted (no maxlength): a field with data-maxlength counts past
+     its limit in its counter (#data-counter, or #ID-length, which admin.js adds to short fields),
+     and its form is not sent while it is over; the server refuses it too. */
   function fmt(n) { return n.toLocaleString("en-US"); }
   function lengthOf(field) { return Array.from(field.value.replace(/\r\n/g, "\n")).length; }
-  function limitOf(field) { return parseInt(field.getAttribute("data-maxlength"), 10); }
+  function overBy(field, max) { return max ? Math.max(0, lengthOf(field) - max) : 0; }
+  function maxOf(field) { return parseInt(field.getAttribute("data-maxlength"), 10) || 0; }
   function fieldName(field) {
     var label = field.labels && field.labels[0];
     return label ? label.textContent.replace(/\(optional\)/i, "").trim() : "This field";
   }
   function describedBy(field, id, add) {
-    var ids = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
-    var has = ids.indexOf(id) >= 0;
-    if (add && !has) { ids.push(id); } else if (!add && has) { ids.splice(ids.indexOf(id), 1); }
-    if (ids.length) { field.setAttribute("aria-describedby", ids.join(" ")); }
-    else { field.removeAttribute("aria-describedby"); }
-  }
-  function overBy(field) {
-    return field.hasAttribute("data-maxlength") ? Math.max(0, lengthOf(field) - limitOf(field)) : 0;
-  }
-  function tooLongMessage(field) {
-    return fieldName(field) + " can be at most " + fmt(limitOf(field)) + " characters; this has " +
-      fmt(lengthOf(field)) + " (" + fmt(overBy(field)) + " too many). Shorten it to send.";
-  }
-
-  /* A field without a counter of its own gets one next to it once it nears its limit. */
-  function limitCounter(field) {
-    var id = field.getAttribute("data-counter") || (field.id + "-length");
-    var counter = document.getElementById(id);
-    if (!counter && lengthOf(field) > limitOf(field) * 0.9) {
-      counter = document.createElement("p");
-      counter.className = "counter";
-      counter.id = id;
-      field.insertAdjacentElement("afterend", counter);
-      describedBy(field, id, true);
-    }
-    return counter;
+    var ids = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (x) { return x && x !== id; });
+    if (add) { ids.push(id); }
+    if (ids.length) { field.setAttribute("aria-describedby", ids.join(" ")); } else { field.removeAttribute("aria-describedby"); }
   }
 
   function updateCounter(field) {
-    var counter = limitCounter(field);
+    var counter = document.getElementById(field.getAttribute("data-counter") || field.id + "-length");
+    var error = document.getElementById(field.id + "-too-long");
+    var max = maxOf(field), over = overBy(field, max);
+    if (error && !over) {  // shortened enough: the refusal goes
+      error.remove();
+      describedBy(field, error.id, false);
+      if (field.hasAttribute("data-limit-invalid")) { field.removeAttribute("aria-invalid"); field.removeAttribute("data-limit-invalid"); }
+    }
     if (!counter) { return; }
-    var max = limitOf(field) || parseInt(counter.getAttribute("data-max") || "1600", 10);
-    var chars = lengthOf(field), over = Math.max(0, chars - max);
-    var text = fmt(chars) + " / " + fmt(max) + " characters";
-    if (over) { text += " · " + fmt(over) + " over the limit"; }
+    max = max || parseInt(counter.getAttribute("data-max") || "1600", 10);
+    over = overBy(field, max);
+    var text = fmt(lengthOf(field)) + " / " + fmt(max) + " characters" + (over ? " · " + fmt(over) + " over the limit" : "");
     if (field.hasAttribute("data-counter")) {
       var c = countSegments(field.value.replace(/\r\n/g, "\n"));
-      text += " · " + c.segments + (c.segments === 1 ? " segment" : " segments") +
-        (c.encoding === "UCS-2" ? " (Unicode)" : "");
+      text += " · " + c.segments + (c.segments === 1 ? " segment" : " segments") + (c.encoding === "UCS-2" ? " (Unicode)" : "");
     }
     counter.textContent = text;
-    var wasOver = counter.classList.contains("is-over");
+    if (over && !counter.classList.contains("is-over")) { announce(fieldName(field) + " is over its " + fmt(max) + "-character limit."); }
     counter.classList.toggle("is-over", over > 0);
-    if (over > 0 && !wasOver) { announce(fieldName(field) + " is over its " + fmt(max) + "-character limit."); }
-    if (!over) { clearLimitError(field); }
   }
 
-  function limitErrorId(field) { return field.id + "-too-long"; }
-  function clearLimitError(field) {
-    var error = document.getElementById(limitErrorId(field));
-    if (!error) { return; }
-    error.remove();
-    describedBy(field, error.id, false);
-    if (field.getAttribute("data-limit-invalid")) {
-      field.removeAttribute("aria-invalid");
-      field.removeAttribute("data-limit-invalid");
-    }
-  }
   function showLimitError(field) {
-    var error = document.getElementById(limitErrorId(field));
+    var id = field.id + "-too-long", error = document.getElementById(id);
     if (!error) {
       error = document.createElement("p");
       error.className = "field-error";
-      error.id = limitErrorId(field);
+      error.id = id;
       error.setAttribute("role", "alert");
-      var counter = limitCounter(field);
-      (counter || field).insertAdjacentElement("afterend", error);
-      describedBy(field, error.id, true);
+      (document.getElementById(field.getAttribute("data-counter") || field.id + "-length") || field).insertAdjacentElement("afterend", error);
+      describedBy(field, id, true);
     }
-    error.textContent = tooLongMessage(field);
-    if (field.getAttribute("aria-invalid") !== "true") {
-      field.setAttribute("aria-invalid", "true");
-      field.setAttribute("data-limit-invalid", "true");
-    }
+    error.textContent = fieldName(field) + " can be at most " + fmt(maxOf(field)) + " characters; this has " +
+      fmt(lengthOf(field)) + " (" + fmt(overBy(field, maxOf(field))) + " too many). Shorten it to send.";
+    if (field.getAttribute("aria-invalid") !== "true") { field.setAttribute("aria-invalid", "true"); field.setAttribute("data-limit-invalid", ""); }
   }
 
-  function initCounters(root) {
-    root.querySelectorAll("textarea[data-counter], [data-maxlength]").forEach(updateCounter);
-  }
-
+  var COUNTED = "textarea[data-counter], [data-maxlength]";
+  function initCounters(root) { root.querySelectorAll(COUNTED).forEach(updateCounter); }
   document.addEventListener("input", function (event) {
-    var field = event.target;
-    if (field.matches && field.matches("textarea[data-counter], [data-maxlength]")) { updateCounter(field); }
+    if (event.target.matches && event.target.matches(COUNTED)) { updateCounter(event.target); }
   });
-
   /* Capture phase: runs before htmx's own submit listener on the form, which then never fires. */
   document.addEventListener("submit", function (event) {
-    var fields = Array.prototype.slice.call(event.target.querySelectorAll("[data-maxlength]"));
-    var over = fields.filter(function (field) { return overBy(field) > 0; });
+    var over = Array.prototype.filter.call(event.target.querySelectorAll("[data-maxlength]"), function (field) {
+      return overBy(field, maxOf(field)) > 0;
+    });
     if (!over.length) { return; }
     event.preventDefault();
     event.stopImmediatePropagation();
@@ -198,14 +163,45 @@
     });
   }
 
-  /* ---- Mark the open conversation in the list ---- */
+  /* ---- Mark the open conversation in the list ----
+     By the open conversation, not the URL: a tab switch changes the URL while the conversation
+     stays open, and its row stays marked in whichever tab it now is. */
   function markCurrent(root) {
-    var path = window.location.pathname;
+    var thread = document.getElementById("thread");
+    var path = thread ? "/conversations/" + thread.getAttribute("data-conversation") : window.location.pathname;
     root.querySelectorAll(".conv-row a").forEach(function (a) {
       if (a.getAttribute("href") === path) { a.setAttribute("aria-current", "true"); }
       else { a.removeAttribute("aria-current"); }
     });
   }
+
+  /* ---- Narrow screens: the search and the menu unfold from their header buttons ---- */
+  function setFold(button, open) {
+    document.getElementById("app-header").classList.toggle(button.getAttribute("data-fold"), open);
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+  document.addEventListener("click", function (event) {
+    var header = document.getElementById("app-header");
+    var button = event.target.closest ? event.target.closest("[data-fold]") : null;
+    document.querySelectorAll("[data-fold][aria-expanded=true]").forEach(function (open) {
+      if (open !== button && (button || !header.contains(event.target))) { setFold(open, false); }
+    });
+    if (!button) { return; }
+    var opening = button.getAttribute("aria-expanded") !== "true";
+    setFold(button, opening);
+    var region = document.getElementById(button.getAttribute("aria-controls").split(" ")[0]);
+    var first = opening && region.querySelector("input, a, button");
+    if (first) { first.focus(); }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || !event.target.closest) { return; }
+    document.querySelectorAll("[data-fold][aria-expanded=true]").forEach(function (button) {
+      var inside = button.getAttribute("aria-controls").split(" ").some(function (id) {
+        return document.getElementById(id).contains(event.target);
+      });
+      if (inside) { setFold(button, false); button.focus(); }
+    });
+  });
 
   /* ---- Refreshes must not move what the reader is looking at ----
      htmx runs beforeSwap, the swap and afterSwap in one go, so a position noted in beforeSwap

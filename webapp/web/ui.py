@@ -1,0 +1,46 @@
+"""Template helpers of the agent UI's look: icons from the SVG sprite and initials avatars.
+
+Both are Jinja globals returning markup, so templates need no imports and a list of rows pays
+one function call per avatar, no template include."""
+
+from __future__ import annotations
+
+import zlib
+
+from flask import Flask
+from markupsafe import Markup, escape
+
+SPRITE = "icons/sprite.svg"
+AVATAR_COLOURS = 6  # .avatar-0 … .avatar-5 in app.css, each with AA contrast for its text
+
+
+def register(app: Flask) -> None:
+    sprite = f"{app.static_url_path}/{SPRITE}"
+
+    def icon(name: str, css_class: str = "") -> Markup:
+        """A decorative icon (aria-hidden): the text beside it, or a visually hidden one, names it."""
+        classes = f"icon {css_class}" if css_class else "icon"
+        use = f'<use href="{sprite}#{escape(name)}"></use>'
+        return Markup(f'<svg class="{classes}" aria-hidden="true">{use}</svg>')
+
+    def avatar(name: str, css_class: str = "") -> Markup:
+        """Initials on a colour chosen by the name (the same name, the same colour); a person
+        icon for a contact known only by number. Decorative: the name is written beside it."""
+        letters = initials(name or "")
+        colour = zlib.crc32((name or "").encode()) % AVATAR_COLOURS
+        classes = f"avatar avatar-{colour} {css_class}".rstrip()
+        inside = escape(letters) if letters else icon("user-round")
+        return Markup(f'<span class="{classes}" aria-hidden="true">{inside}</span>')
+
+    app.jinja_env.globals["icon"] = icon
+    app.jinja_env.globals["avatar"] = avatar
+
+
+def initials(name: str) -> str:
+    """"Maria Garcia" → "MG", "Lee" → "L"; a name without letters (a phone number) → ""."""
+    words = [word for word in name.replace("-", " ").split() if word[:1].isalpha()]
+    if not words:
+        return ""
+    letters = words[0][0] + (words[-1][0] if len(words) > 1 else "")
+    return letters.upper()
+
