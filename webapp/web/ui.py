@@ -24,13 +24,12 @@ def register(app: Flask) -> None:
         return Markup(f'<svg class="{classes}" aria-hidden="true">{use}</svg>')
 
     def avatar(name: str, css_class: str = "") -> Markup:
-        """Initials on a colour chosen by the name (the same name, the same colour); a person
-        icon for a contact known only by number. Decorative: the name is written beside it."""
-        letters = initials(name or "")
+        """Initials on a colour chosen by the name (the same name, the same colour); for a
+        contact known only by number, an empty one that app.css fills with a person icon.
+        Decorative: the name is written beside it."""
         colour = zlib.crc32((name or "").encode()) % AVATAR_COLOURS
         classes = f"avatar avatar-{colour} {css_class}".rstrip()
-        inside = escape(letters) if letters else icon("user-round")
-        return Markup(f'<span class="{classes}" aria-hidden="true">{inside}</span>')
+        return Markup(f'<span class="{classes}" aria-hidden="true">{escape(initials(name or ""))}</span>')
 
     app.jinja_env.globals["icon"] = icon
     app.jinja_env.globals["avatar"] = avatar
