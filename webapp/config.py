@@ -90,6 +90,8 @@ class Config:
         # private addresses (and http), for on-premises CRMs and tests.
         self.WEBHOOK_RETRY_BASE_SECONDS = _seconds(env, "PARLEY_WEBHOOK_RETRY_BASE_SECONDS", 5.0)
         self.WEBHOOK_TIMEOUT_SECONDS = _seconds(env, "PARLEY_WEBHOOK_TIMEOUT_SECONDS", 5.0)
+        self.WEBHOOK_CONCURRENCY = max(1, _count(env, "PARLEY_WEBHOOK_CONCURRENCY", 4))
+        self.WEBHOOK_LOG_DAYS = max(1, _count(env, "PARLEY_WEBHOOK_LOG_DAYS", 30))  # then forgotten
         self.WEBHOOK_ALLOW_PRIVATE = env.get("PARLEY_WEBHOOK_ALLOW_PRIVATE", "") == "1"
         # Single sign-on (OpenID Connect): on when an issuer and a client are configured. The
         # issuer is contacted only when someone signs in, so a down issuer never stops the app.
@@ -102,8 +104,6 @@ class Config:
         self.INBOX_PAGE_SIZE = 25
         self.INBOX_POLL_SECONDS = 3
 
-        self.WEBHOOK_CONCURRENCY = max(1, _count(env, "PARLEY_WEBHOOK_CONCURRENCY", 4))
-        self.WEBHOOK_LOG_DAYS = max(1, _count(env, "PARLEY_WEBHOOK_LOG_DAYS", 30))  # then forgotten
 
 class TestConfig(Config):
     """Tests: a throwaway database, the queue runs tasks inline."""

@@ -19,7 +19,9 @@ from webapp.services.sending import INTERRUPTED_CODE, advance_status, record_pro
 
 log = logging.getLogger(__name__)
 
-REPORTABLE = frozenset({Status.QUEUED, Status.SENT, Status.DELIVERED, Status.UNDELIVERED, Status.FAILED})
+REPORTABLE = frozenset(
+    {Status.QUEUED, Status.SENT, Status.DELIVERED, Status.UNDELIVERED, Status.FAILED}
+)
 
 # Shown next to a message whose report carried no error code.
 DEFAULT_REASONS = {
