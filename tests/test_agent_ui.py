@@ -53,3 +53,16 @@ def test_the_contact_panel_needs_a_session(client, setup):
     db.session.commit()
     response = client.get(f"/conversations/{conversation_id}/contact")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_headings_and_navigation_carry_icons_not_text_glyphs(client, setup):
+    """Symbols typed as text (◆, ▸, ✉) are read aloud by screen readers; icons are SVGs hidden from them."""
+    login_page = client.get("/login").get_data(as_text=True)
+    heading = re.search(r"<h1>(.*?)</h1>", login_page, re.S)[1]
+    assert re.sub(r"<[^>]+>", "", heading).strip() == "Parley"
+    assert '<svg class="logo' in heading and 'aria-hidden="true"' in heading
+    login(client, "admin@example.edu")
+    for path in ("/inbox", "/admin/"):
+        page = client.get(path).get_data(as_text=True)
+        visible_text = re.sub(r"<(script|style)\b.*?</\1>|<[^>]+>", "", page, flags=re.S)
+        assert not re.search(r"[\u2190-\u21ff\u2500-\u27bf\u2b00-\u2bff]", visible_text), path

@@ -1,0 +1,65 @@
+"""`make run`'s terminal (scripts/serve.sh): quiet by default, so the texts the console provider prints
+are not buried under a line per poll; PARLEY_ACCESS_LOG=1 brings the access log back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import pytest
+import requests
+
+from tests.processes import ROOT, free_port, wait_for
+
+
+def serve(env_extra: dict[str, str], database_url: str, tmp_path) -> str:
+    """Start scripts/serve.sh, ask for a few pages as a polling inbox would, stop it; its output."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
+        "SECRET_KEY": "terminal-test-secret",
+        "PARLEY_IMPORT_FOLDER": str(tmp_path / "imports"),
+        "PARLEY_EXPORT_FOLDER": str(tmp_path / "exports"),
+        "PORT": str(port),
+        **env_extra,
+    }
+    output = tmp_path / f"terminal-{port}.log"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(
+            ["scripts/serve.sh"], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+
+            def up() -> bool:
+                try:
+                    return requests.get(f"{url}/healthz", timeout=2).ok
+                except requests.RequestException:  # not listening yet, or its workers still loading
+                    return False
+
+            wait_for(up, timeout=60)
+            for _ in range(3):
+                assert requests.get(f"{url}/login", timeout=5).ok
+        finally:
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+    return output.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("access_log", ["", "1"])
+def test_the_terminal_shows_requests_only_when_asked(app, database_url, tmp_path, access_log):
+    text = serve({"PARLEY_ACCESS_LOG": access_log}, database_url, tmp_path)
+    assert "Parley on http://127.0.0.1:" in text
+    request_lines = [line for line in text.splitlines() if '"GET /login' in line]
+    if access_log:
+        assert len(request_lines) == 3, text
+    else:
+        assert request_lines == [], text
