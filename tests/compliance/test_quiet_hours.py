@@ -200,6 +200,36 @@ def test_an_automatic_retry_that_would_fall_in_quiet_hours_waits_for_their_end(q
     assert len(provider.sent) == 2 and reload(message).status == Status.SENT
 
 
+def test_an_agents_retry_inside_quiet_hours_is_held_like_a_send(quiet, clock, provider):
+    provider.results = [test_sending.PERMANENT]
+    clock.move_to(ny(2026, 3, 2, 20, 30))
+    message = send_text(quiet)
+    assert reload(message).status == Status.FAILED
+    clock.move_to(ny(2026, 3, 2, 22, 0))
+    conversation = db.session.get(Conversation, message.conversation_id)
+    sending.retry(quiet["users"]["standard"], conversation, message.id)
+    message = reload(message)
+    assert message.status == Status.SCHEDULED and message.send_at == ny(2026, 3, 3, 8, 0)
+    assert len(provider.sent) == 1
+    clock.move_to(ny(2026, 3, 3, 8, 0))
+    assert scheduling.release_due() == 1
+    assert len(provider.sent) == 2 and reload(message).status == Status.SENT
+
+
+def test_a_held_text_waits_for_quiet_hours_that_were_extended_after_it_was_held(quiet, clock, provider):
+    clock.move_to(ny(2026, 3, 2, 23, 0))
+    message = send_text(quiet)
+    assert message.send_at == ny(2026, 3, 3, 8, 0)
+    offices.set_quiet_hours(None, quiet["office"], "America/New_York", "21:00", "09:00")
+    db.session.commit()
+    clock.move_to(ny(2026, 3, 3, 8, 0))
+    assert scheduling.release_due() == 0
+    assert provider.sent == [] and reload(message).send_at == ny(2026, 3, 3, 9, 0)
+    clock.move_to(ny(2026, 3, 3, 9, 0))
+    assert scheduling.release_due() == 1
+    assert len(provider.sent) == 1 and reload(message).status == Status.SENT
+
+
 # ---- Release: once, and never to an opted-out contact ----
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import AuditEvent, Conversation, Message, Office, utcnow
+from webapp.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from webapp.services import offices, retention
 
 
@@ -88,6 +89,45 @@ def test_retention_erases_exactly_what_is_older_than_the_policy(history):
     assert [e.detail["erased"] for e in events] == [2, 0]
     assert events[0].summary == "Retention for Admissions: erased the text of 2 messages older than 30 days"
     assert [o.name for o in events[0].offices] == ["Admissions"]
+
+
+def test_retention_erases_in_batches_each_after_the_last(history, monkeypatch):
+    monkeypatch.setattr(retention, "BATCH", 1)
+    offices.set_retention(history["users"]["admin"], history["office"], 30)
+    db.session.commit()
+    assert [run.erased for run in retention.run_nightly()] == [2]
+    assert retention.would_erase(history["office"].id, 30) == 0
+
+
+def test_retention_forgets_the_webhook_log_copies_of_erased_text(history, make):
+    office = history["office"]
+    other = db.session.scalar(select(Office).where(Office.name == "Financial Aid"))
+
+    def delivery(office_id: int, age: timedelta, status: str) -> int:
+        endpoint = WebhookEndpoint(office_id=office_id, url="https://crm.example.edu/hook", secret="s")
+        db.session.add(endpoint)
+        db.session.flush()
+        row = WebhookDelivery(
+            endpoint_id=endpoint.id, event_type="message.received", webhook_id=f"msg_{endpoint.id}",
+            payload='{"text": "my SSN is ..."}', status=status, created_at=utcnow() - age,
+        )  # fmt: skip
+        db.session.add(row)
+        db.session.flush()
+        return row.id
+
+    old = delivery(office.id, timedelta(days=31), DeliveryStatus.DELIVERED)
+    pending = delivery(office.id, timedelta(days=31), DeliveryStatus.PENDING)
+    young = delivery(office.id, timedelta(days=29), DeliveryStatus.DELIVERED)
+    theirs = delivery(other.id, timedelta(days=31), DeliveryStatus.DELIVERED)
+    offices.set_retention(history["users"]["admin"], office, 30)
+    db.session.commit()
+
+    retention.run_nightly()
+
+    left = set(db.session.scalars(select(WebhookDelivery.id)))
+    assert old not in left and {pending, young, theirs} <= left
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "retention.run"))
+    assert event.detail["webhook_deliveries"] == 1
 
 
 def test_retention_is_off_by_default(history):

@@ -1,5 +1,6 @@
 """Retention: an office that keeps message text N days has older text and pictures erased every
-night. Conversations, times, statuses, authors and counts stay; each run is in the audit log.
+night, with the webhook log's copies of it. Conversations, times, statuses, authors and counts
+stay; each run is in the audit log.
 
 Erasing is done in batches of ids (short transactions: the inbox and sending go on meanwhile), and
 also clears a conversation's list preview when its last message is older than the policy.
@@ -14,7 +15,7 @@ from sqlalchemy import Select, func, select, update
 
 from webapp.extensions import db
 from webapp.models import Conversation, Direction, Message, Office, ReusableNumber, utcnow
-from webapp.services import audit
+from webapp.services import audit, webhooks
 
 BATCH = 1000
 _MESSAGES = Message.__table__
@@ -62,17 +63,22 @@ def erase_office(office: Office, now: datetime | None = None) -> Run:
     before = cutoff(days, now)
     moment = utcnow()
     erased = 0
+    last_id = 0
     while True:
-        ids = list(db.session.scalars(_erasable(office.id, before).order_by(_MESSAGES.c.id).limit(BATCH)))
+        # Keyset: each batch starts after the last, so a run reads the office's messages once.
+        batch = _erasable(office.id, before).where(_MESSAGES.c.id > last_id)
+        ids = list(db.session.scalars(batch.order_by(_MESSAGES.c.id).limit(BATCH)))
         if not ids:
             break
+        last_id = ids[-1]
         erased += db.session.execute(
             update(_MESSAGES)
             .where(_MESSAGES.c.id.in_(ids), _MESSAGES.c.erased_at.is_(None))
             .values(body="", media_urls=[], erased_at=moment)
         ).rowcount
         db.session.commit()
-    # A list row's preview is a copy of the last message's text.
+    # The webhook log's bodies and a list row's preview are copies of messages' text.
+    forgotten = webhooks.forget_office_log(office.id, before)
     office_numbers = select(_NUMBERS.c.id).where(_NUMBERS.c.office_id == office.id)
     db.session.execute(
         update(_CONVERSATIONS)
@@ -88,7 +94,7 @@ def erase_office(office: Office, now: datetime | None = None) -> Run:
         "retention.run",
         f"Retention for {office.name}: erased the text of {erased:,} messages older than {days} days",
         [office],
-        {"erased": erased, "days": days, "before": before.isoformat()},
+        {"erased": erased, "webhook_deliveries": forgotten, "days": days, "before": before.isoformat()},
     )
     db.session.commit()
     return Run(office.name, days, erased)

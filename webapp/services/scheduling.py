@@ -104,10 +104,31 @@ def due_message_ids(now: datetime | None = None) -> list[int]:
     return ids
 
 
+def _office_of(message_id: int) -> int | None:
+    return db.session.scalar(
+        select(ReusableNumber.office_id)
+        .join(Conversation, Conversation.number_id == ReusableNumber.id)
+        .join(Message, Message.conversation_id == Conversation.id)
+        .where(Message.id == message_id)
+    )
+
+
 def release(message_id: int) -> bool:
     """Queue a held message for sending. True for the one caller (of any number racing) that
-    moved it; False when it was released, cancelled or sent already."""
+    moved it; False when it was released, cancelled or sent already, or when its office's quiet
+    hours (changed since it was held) cover this moment: then it waits again for their end."""
     now = utcnow()
+    office_id = _office_of(message_id)
+    quiet = automatic_quiet_hours(office_id) if office_id is not None else None
+    hold = quiet.hold_until(now) if quiet else None
+    if hold is not None:
+        db.session.execute(
+            update(_MESSAGES)
+            .where(_MESSAGES.c.id == message_id, _MESSAGES.c.status == Status.SCHEDULED.value)
+            .values(send_at=hold, updated_at=now)
+        )
+        db.session.commit()
+        return False
     moved = db.session.execute(
         update(_MESSAGES)
         .where(_MESSAGES.c.id == message_id, _MESSAGES.c.status == Status.SCHEDULED.value)

@@ -551,11 +551,16 @@ def retry(user: User, conversation: Conversation, message_id: int) -> Message:
         raise SendError("retry", f"Only a failed message can be retried; this one is {message.status}.")
     if is_opted_out(conversation.contact_phone):
         raise SendError("retry", OPTED_OUT_ERROR)
-    message.status = Status.QUEUED.value
+    # A Retry is an agent's Send again: inside quiet hours it is held like one.
+    quiet = automatic_quiet_hours(conversation.number.office_id)
+    hold = quiet.hold_agent_text(utcnow(), conversation.last_inbound_at) if quiet else None
+    message.status = (Status.QUEUED if hold is None else Status.SCHEDULED).value
+    message.send_at = hold
     message.error_reason = None
     message.error_code = None
     message.attempts = 0
     conversations.add_event(conversation, f"{user.name} retried a failed message", user)
     db.session.commit()
-    enqueue_send(message_id)
+    if hold is None:
+        enqueue_send(message_id)
     return message

@@ -479,6 +479,33 @@ def prune_log(now: datetime | None = None) -> int:
             return pruned
 
 
+def forget_office_log(office_id: int, before: datetime) -> int:
+    """Retention for the webhook log: an office's finished deliveries created before `before` go
+    (their bodies copy message text). Pending ones stay until they are delivered or given up."""
+    deliveries = WebhookDelivery.__table__
+    endpoints = select(WebhookEndpoint.id).where(WebhookEndpoint.office_id == office_id)
+    forgotten = 0
+    while True:
+        ids = list(
+            db.session.scalars(
+                select(deliveries.c.id)
+                .where(
+                    deliveries.c.endpoint_id.in_(endpoints),
+                    deliveries.c.status != DeliveryStatus.PENDING,
+                    deliveries.c.created_at < before,
+                )
+                .order_by(deliveries.c.id)
+                .limit(PRUNE_BATCH)
+            )
+        )
+        if ids:
+            db.session.execute(delete(deliveries).where(deliveries.c.id.in_(ids)))
+        db.session.commit()
+        forgotten += len(ids)
+        if len(ids) < PRUNE_BATCH:
+            return forgotten
+
+
 # ---- The admin console ----
 
 
