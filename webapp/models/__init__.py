@@ -13,6 +13,7 @@ from webapp.models.campaigns import (
 )
 from webapp.models.conversations import (
     FINAL_STATUSES,
+    TEXT_DIRECTIONS,
     AuthorKind,
     Conversation,
     Direction,
@@ -32,10 +33,12 @@ from webapp.models.poll_versions import PollVersion
 from webapp.models.security import LoginFailure, UserSession, WebhookNonce
 from webapp.models.types import utcnow
 from webapp.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from webapp.models.workspace import Presence, SavedReply
 
 __all__ = [
     "NAMING_STATUSES",
     "FINAL_STATUSES",
+    "TEXT_DIRECTIONS",
     "ImportStatus",
     "ApiKey",
     "AuditEvent",
@@ -60,9 +63,11 @@ __all__ = [
     "OptOutEvent",
     "Participant",
     "PollVersion",
+    "Presence",
     "ReadMark",
     "ReusableNumber",
     "Role",
+    "SavedReply",
     "Status",
     "UsedLaunchToken",
     "SignedInUser",

@@ -22,7 +22,12 @@ class Mode(StrEnum):
 class Direction(StrEnum):
     INBOUND = "inbound"
     OUTBOUND = "outbound"
-    EVENT = "event"  # a note in the history, e.g. a mode switch
+    EVENT = "event"  # a line in the history, e.g. a mode switch
+    NOTE = "note"  # an agent's internal note: never sent, not a reply
+
+
+# The directions of texts a contact and the office exchanged (not events, not notes).
+TEXT_DIRECTIONS = (Direction.INBOUND.value, Direction.OUTBOUND.value)
 
 
 class AuthorKind(StrEnum):

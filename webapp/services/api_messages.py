@@ -49,7 +49,7 @@ def messages_query():
         .outerjoin(User, User.id == Message.author_user_id)
         .outerjoin(ApiKey, ApiKey.id == Message.author_api_key_id)
         .where(ReusableNumber.office_id == bindparam("office_id"))
-        # History notes (mode switches, retries) are not messages.
+        # History events (mode switches, retries) are not messages; agents' notes are shown as notes.
         .where(Message.direction != Direction.EVENT.value)
     )
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 from webapp import queue
 from webapp.extensions import db
 from webapp.models import (
+    TEXT_DIRECTIONS,
     AuthorKind,
     Conversation,
     Direction,
@@ -284,7 +285,7 @@ def _history(conversation_id: int, up_to_message_id: int) -> tuple[str, ...]:
         .where(
             Message.conversation_id == conversation_id,
             Message.id <= up_to_message_id,
-            Message.direction != Direction.EVENT,
+            Message.direction.in_(TEXT_DIRECTIONS),  # not events, never agents' notes
         )
         .order_by(Message.id.desc())
         .limit(HISTORY_LENGTH)

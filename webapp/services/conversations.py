@@ -229,6 +229,36 @@ def add_event(conversation: Conversation, text: str, user: User | None = None) -
     return event
 
 
+# A note is for colleagues, not a contact: longer than a text may be, still bounded.
+MAX_NOTE_LENGTH = 5000
+
+
+def add_note(conversation: Conversation, user: User, text: str) -> Message:
+    """An internal note in the conversation's timeline: never sent, not a reply (Needs Attention,
+    participation, the list's preview and order stay as they were)."""
+    text = text.strip()
+    if not text:
+        raise ConversationError("Write the note before adding it: an empty note was not added.")
+    length = len(text)
+    if length > MAX_NOTE_LENGTH:
+        raise ConversationError(
+            f"A note can be at most {MAX_NOTE_LENGTH:,} characters; this has {length:,}. "
+            "Shorten it to add it."
+        )
+    note = Message(
+        conversation_id=conversation.id,
+        direction=Direction.NOTE.value,
+        body=text,
+        author_kind=AuthorKind.AGENT.value,
+        author_user_id=user.id,
+        status="",
+    )
+    db.session.add(note)
+    db.session.flush()
+    webhooks.message_event(note.id, "note.added")
+    return note
+
+
 # A message queued longer than this shows "sending is delayed".
 DELAYED_AFTER = timedelta(seconds=30)
 

@@ -17,8 +17,8 @@ from sqlalchemy import bindparam, func, select, update
 
 from webapp.extensions import db
 from webapp.models import (
+    TEXT_DIRECTIONS,
     Conversation,
-    Direction,
     ExportStatus,
     Message,
     Office,
@@ -134,7 +134,7 @@ def _in_range():
         _NUMBERS.c.office_id == bindparam("office_id"),
         _MESSAGES.c.created_at >= bindparam("start"),
         _MESSAGES.c.created_at < bindparam("end"),
-        _MESSAGES.c.direction != Direction.EVENT.value,
+        _MESSAGES.c.direction.in_(TEXT_DIRECTIONS),  # texts: not events, not internal notes
     )
 
 

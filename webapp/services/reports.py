@@ -34,6 +34,7 @@ from sqlalchemy import (
 
 from webapp.extensions import db
 from webapp.models import (
+    TEXT_DIRECTIONS,
     AuthorKind,
     Conversation,
     Direction,
@@ -436,7 +437,7 @@ def _count_messages(report, conv, period, agent_id, per_day_sent, per_day_receiv
     rows = db.session.execute(
         select(*columns, func.count().label("n"))
         .join(conv, conv.c.id == _m.conversation_id)
-        .where(_in_range(_m.created_at, period), or_(_m.direction != Direction.EVENT.value, escalation))
+        .where(_in_range(_m.created_at, period), or_(_m.direction.in_(TEXT_DIRECTIONS), escalation))
         .group_by(*columns)
     ).all()
     failures: Counter = Counter()

@@ -1,5 +1,5 @@
 """A conversation's transcript, for records requests and audits: every message and history event
-(mode switches, retries, cancellations; notes when they exist) with its time, author and status,
+(mode switches, retries, cancellations) and agents' internal notes with its time, author and status,
 as CSV or as a printable page. Each export is in the audit log."""
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Line:
 
     at: datetime
     time: str  # ISO 8601 in the office's time zone, with its offset
-    direction: str  # inbound, outbound, event (later: note)
+    direction: str  # inbound, outbound, event or note
     author: str
     text: str
     status: str

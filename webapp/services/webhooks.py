@@ -62,6 +62,7 @@ EVENT_TYPES = (
     "conversation.needs_attention",
     "contact.opted_out",
     "contact.opted_in",
+    "note.added",  # an agent's internal note (never sent to the contact)
 )
 # A message's status → the event it fires.
 STATUS_EVENTS = {

@@ -57,6 +57,8 @@ def _render_view(view: inbox.ConversationView, block: str = "conversation_pane",
     context.update(
         reply_text="",
         reply_error=None,
+        note_text="",
+        note_error=None,
         action_error=None,
         max_length=MAX_MESSAGE_LENGTH,
         idempotency_key=uuid.uuid4().hex,
@@ -122,10 +124,32 @@ def reply(conversation_id: int):
     except sending.SendError as exc:
         db.session.rollback()
         status = 200 if request.headers.get("HX-Request") else 422
-        response = _render(conversation_id, reply_text=body, reply_error=exc.message, send_at_text=send_at)
+        response = _render(
+            conversation_id, reply_text=body, reply_error=exc.message, send_at_text=send_at,
+            note_text=request.form.get("note", ""),
+        )  # fmt: skip
         response.status_code = status
         return response
-    return _render(conversation_id)
+    return _render(conversation_id, note_text=request.form.get("note", ""))
+
+
+@bp.post("/conversations/<int:conversation_id>/notes")
+@plain_user
+def add_note(conversation_id: int):
+    """An internal note for colleagues; the reply box keeps what was typed in it."""
+    conversation = _visible(conversation_id)
+    text = request.form.get("note", "")
+    reply_text = request.form.get("body", "")
+    try:
+        conversations.add_note(conversation, signed_in(), text)
+    except conversations.ConversationError as exc:
+        db.session.rollback()
+        status = 200 if request.headers.get("HX-Request") else 422
+        response = _render(conversation_id, note_text=text, note_error=str(exc), reply_text=reply_text)
+        response.status_code = status
+        return response
+    db.session.commit()
+    return _render(conversation_id, reply_text=reply_text)
 
 
 @bp.post("/conversations/<int:conversation_id>/messages/<int:message_id>/retry")

@@ -112,10 +112,14 @@ class MessageOut(BaseModel):
 
     id: int
     conversation_id: int
-    direction: Literal["inbound", "outbound"]
+    direction: Literal["inbound", "outbound", "note"] = Field(
+        description="inbound: from the contact; outbound: from the office; note: an agent's "
+        "internal note in the conversation, never sent to the contact."
+    )
     status: str = Field(
         description="outbound: queued, sending, sent, delivered, undelivered or failed, or "
-        "scheduled (held by the office's quiet hours) and cancelled; inbound: received."
+        "scheduled (held by the office's quiet hours) and cancelled; inbound: received; "
+        "note: empty."
     )
     from_: str = Field(alias="from", description="E.164 phone it came from.")
     to: str = Field(description="E.164 phone it went to.")
