@@ -15,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, make_url, text
+from werkzeug.security import generate_password_hash
 
 from webapp import create_app
 from webapp.config import TestConfig
@@ -104,6 +105,18 @@ class IsolatedClient(FlaskClient):
         db.session.commit()
         with self.application.app_context():
             return super().open(*args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A password hash costs about 0.1 s of CPU by design (scrypt), and most tests create and sign in
+    several users: they get a cheap hash instead. A test marked `real_password_hashing` keeps scrypt."""
+    if request.node.get_closest_marker("real_password_hashing"):
+        return
+    monkeypatch.setattr(
+        "webapp.models.org.generate_password_hash",
+        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1"),
+    )
 
 
 @pytest.fixture

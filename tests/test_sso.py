@@ -20,7 +20,6 @@ from joserfc.jwk import OctKey
 from sqlalchemy import select
 
 from tests import fake_oidc
-from tests.admin import conftest as admin_fixtures
 from tests.conftest import PASSWORD, Factory, csrf_token, login
 from tests.fake_oidc import (
     CLIENT_ID,
@@ -34,7 +33,6 @@ from webapp.config import Config
 from webapp.extensions import db
 from webapp.models import AuditEvent, User, UserSession
 
-cheap_password_hashing = admin_fixtures.cheap_password_hashing  # hashing cost is not the point here
 provider = fake_oidc.provider  # the identity provider on 127.0.0.1, one per test
 PARLEY = "http://parley.test"  # TestConfig's PUBLIC_BASE_URL: where the provider sends browsers back
 

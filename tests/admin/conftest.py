@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import pytest
-from werkzeug.security import generate_password_hash
 
 from tests.conftest import Factory, csrf_token, login
 from webapp.extensions import db
@@ -13,15 +12,6 @@ from webapp.services import campaigns
 from webapp.services.directory import office_by_name
 
 CONTACTS_CSV = "first_name,last_name,phone\nMaria,Garcia,(202) 555-0143\nJames,Smith,202-555-0178\n"
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hashing cost is not what these tests are about; a cheap hash keeps the matrix fast."""
-    monkeypatch.setattr(
-        "webapp.models.org.generate_password_hash",
-        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1"),
-    )
 
 
 @pytest.fixture

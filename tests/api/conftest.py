@@ -13,7 +13,6 @@ from webapp.extensions import db
 from webapp.services import api_keys
 
 world = admin_fixtures.world
-cheap_password_hashing = admin_fixtures.cheap_password_hashing
 
 
 def new_key(name: str, office) -> str:

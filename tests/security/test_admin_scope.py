@@ -23,7 +23,6 @@ from webapp.services import directory
 from webapp.services.admin import Forbidden, users
 
 world = admin_fixtures.world
-cheap_password_hashing = admin_fixtures.cheap_password_hashing
 
 ATTACKER_PASSWORD = "chosen-by-the-attacker"
 REASON = (

@@ -21,7 +21,6 @@ HTTPS = "https://parley.example.edu"
 
 # The admin tests' two offices (and their cheap password hashing).
 world = admin_fixtures.world
-cheap_password_hashing = admin_fixtures.cheap_password_hashing
 
 
 def post_text(client, token: str, number_id: int, body: str, **kwargs):

@@ -16,14 +16,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from tests.admin import conftest as admin_fixtures
 from tests.conftest import IsolatedClient, _empty_tables, make_app
 from webapp.extensions import db
 from webapp.models import UsedLaunchToken, UserSession
 
 SECRET = "crm-launch-secret-" + "0123456789abcdef" * 3
 
-cheap_password_hashing = admin_fixtures.cheap_password_hashing  # hashing cost is not the point here
 
 
 @pytest.fixture

@@ -10,13 +10,10 @@ import io
 import pytest
 from markupsafe import escape
 
-from tests.admin import conftest as admin_fixtures
 from tests.conftest import csrf_token, login
 from webapp.extensions import db
 from webapp.plugin_api import InboundMessage
 from webapp.services import campaigns, inbound
-
-cheap_password_hashing = admin_fixtures.cheap_password_hashing  # hashing cost is not the point here
 
 ATTACKS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 RAW_MARKUP = ("<script>alert", "<img src=x", "onerror=alert(1)>")

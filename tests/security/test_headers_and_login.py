@@ -15,13 +15,11 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
-from tests.admin import conftest as admin_fixtures
 from tests.conftest import IsolatedClient, _empty_tables, csrf_token, login, make_app
 from webapp.extensions import db
 
 CRM_ORIGINS = ["https://crm.example.edu", "https://crm2.example.org:8443"]
 
-cheap_password_hashing = admin_fixtures.cheap_password_hashing  # hashing cost is not the point here
 
 # The only endpoints a visitor without a session may reach. Webhooks prove themselves with the
 # provider's signature, the embed launch with its signed token.
@@ -192,6 +190,14 @@ def test_admins_do_get_in(client, setup):
     login(client, "admin@example.edu")
     assert client.get("/admin/").status_code == 200
     assert client.get("/admin/opt-outs/").status_code == 200
+
+
+@pytest.mark.real_password_hashing
+def test_passwords_are_stored_with_scrypt_and_only_the_right_one_signs_in(client, setup):
+    assert setup["users"]["standard"].password_hash.startswith("scrypt:")
+    refused = login(client, "standard@example.edu", "wrong").get_data(as_text=True)
+    assert "Email or password is incorrect." in refused
+    assert login(client, "standard@example.edu").headers["Location"].endswith("/inbox")
 
 
 # ---- Security headers ----

@@ -16,7 +16,6 @@ from webapp.models import Message
 
 # The admin tests' two offices (and their cheap password hashing).
 world = admin_fixtures.world
-cheap_password_hashing = admin_fixtures.cheap_password_hashing
 
 FA_CONTACT = "+12025550166"
 FA_OPTED_OUT = "+12025550188"

@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
 from tests.conftest import PASSWORD, IsolatedClient, csrf_token, make_app
 from webapp.extensions import db
@@ -17,15 +16,6 @@ from webapp.services import login_throttle
 
 EMAIL = "standard@example.edu"
 THROTTLED = re.compile(r"Too many failed sign-ins for this email\. Try again in (\d+) minutes?\.")
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hashing cost is not what most of these tests are about; real users get a cheap hash."""
-    monkeypatch.setattr(
-        "webapp.models.org.generate_password_hash",
-        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1"),
-    )
 
 
 def attempt(client, email: str, password: str, ip: str = "127.0.0.1"):

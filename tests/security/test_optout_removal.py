@@ -16,7 +16,6 @@ from webapp.plugin_api import InboundMessage, StatusUpdate
 from webapp.services import delivery_reports, inbound, optouts
 
 world = admin_fixtures.world
-cheap_password_hashing = admin_fixtures.cheap_password_hashing
 
 CONTACT = "+12025550143"
 REMOVE = f"/admin/opt-outs/{CONTACT}/remove"

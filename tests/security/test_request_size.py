@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Response
 
-from tests.admin import conftest as admin_fixtures
 from tests.admin.conftest import CONTACTS_CSV, as_admin, upload
 from tests.conftest import csrf_token
 from tests.fake_plivo import v3_headers
@@ -28,7 +27,6 @@ from webapp.services.admin.campaigns import MAX_UPLOAD_BYTES
 app = plivo_fixtures.app
 fake_plivo = plivo_fixtures.fake_plivo
 plivo_number = plivo_fixtures.plivo_number
-cheap_password_hashing = admin_fixtures.cheap_password_hashing
 
 MIB = 1024 * 1024
 BOUNDARY = "parley-test-boundary"

@@ -15,7 +15,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
 from tests.conftest import PASSWORD, IsolatedClient, _empty_tables, csrf_token, login, make_app
 from webapp.extensions import db
@@ -36,15 +35,6 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
         db.session.remove()
         _empty_tables()
         db.engine.dispose()
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hashing cost is not what these tests are about."""
-    monkeypatch.setattr(
-        "webapp.models.org.generate_password_hash",
-        lambda password: generate_password_hash(password, method="pbkdf2:sha256:1"),
-    )
 
 
 def signed_in_as(app: Flask, email: str) -> FlaskClient:
