@@ -41,6 +41,9 @@ KINDS: dict[str, str] = {
     "transcript.exported": "Conversation transcript exported",
     "export.requested": "Office messages export requested",
     "export.downloaded": "Office messages export downloaded",
+    "saved_reply.created": "Saved reply added",
+    "saved_reply.updated": "Saved reply changed",
+    "saved_reply.deleted": "Saved reply deleted",
 }
 CATEGORIES: dict[str, str] = {
     "office": "Offices",
@@ -53,6 +56,7 @@ CATEGORIES: dict[str, str] = {
     "retention": "Retention",
     "transcript": "Transcripts",
     "export": "Exports",
+    "saved_reply": "Saved replies",
 }
 NO_USER = "none"  # the user filter's value for changes no staff member made (a contact's STOP)
 PAGE_SIZE = 50

@@ -29,7 +29,7 @@ from webapp.models import (
 from webapp.plugin_api import OutboundMessage, SendResult
 from webapp.plugin_api.registry import PluginError
 from webapp.queue import enqueue_send
-from webapp.services import access, conversations, optouts, webhooks
+from webapp.services import access, conversations, optouts, saved_replies, webhooks
 from webapp.services.optouts import OPTED_OUT_ERROR, is_opted_out
 from webapp.services.phones import PhoneError, parse_us_phone
 from webapp.services.quiet_hours import QuietHours
@@ -73,6 +73,15 @@ def validate_body(body: str | None) -> str:
             f"A message can be at most {MAX_MESSAGE_LENGTH:,} characters; this one has {len(text):,} "
             f"({len(text) - MAX_MESSAGE_LENGTH:,} too many). Shorten it to send; nothing was sent.",
         )
+    return text
+
+
+def validate_agent_body(body: str | None) -> str:
+    """An agent's message: as any, and no saved reply's merge field left unfilled in it."""
+    text = validate_body(body)
+    unfilled = saved_replies.unfilled_message(text)
+    if unfilled:
+        raise SendError("body", unfilled)
     return text
 
 
@@ -144,7 +153,7 @@ def check_text(
     if checks is None:
         errors["number"] = "Choose a number you have access to."
     try:
-        text = validate_body(body)
+        text = validate_agent_body(body)
     except SendError as exc:
         errors["body"] = exc.message
     quiet = later = None
@@ -219,7 +228,7 @@ def reply(
     """An agent's reply in a conversation visible to them (the view checked that). In the
     office's quiet hours it is held (unless the contact texted within the hour); `send_later`, a
     local date and time in the office's zone, holds it until then."""
-    text = validate_body(body)
+    text = validate_agent_body(body)
     existing = _by_idempotency_key(idempotency_key)
     if existing is not None:
         return existing

@@ -44,11 +44,13 @@ def register(app: Flask) -> None:
         reports,
         sso,
         webhooks,
+        workspace,
     )
 
     blueprints = (
         account, admin, auth, compose, contacts, conversations, health, home, inbox, knowledge_base,
         optouts_admin, reports, sso, webhooks,
+        workspace,
     )  # fmt: skip
     for module in blueprints:
         app.register_blueprint(module.bp)

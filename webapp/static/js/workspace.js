@@ -1,2 +1,167 @@
 /* The agent's workspace (loaded with an open conversation and on compose, not with the inbox):
-   saved replies and their merge fields, who else is in the conversation. */
+   the Saved replies list and its merge fields, and who else is in the conversation.
+   A conversation's pane brings this file back with every swap: it sets itself up once. */
+(function () {
+  "use strict";
+  if (window.parleyWorkspace) { return; }
+  window.parleyWorkspace = true;
+
+  /* ---- Saved replies: a combobox; type to filter, arrows to choose, Enter inserts, Escape closes ---- */
+  function partsOf(el) {
+    var box = el && el.closest ? el.closest("[data-saved-replies]") : null;
+    if (!box) { return null; }
+    return {
+      box: box,
+      button: box.querySelector("button[aria-haspopup]"),
+      popup: box.querySelector(".saved-replies-popup"),
+      field: document.getElementById(box.getAttribute("data-saved-replies"))
+    };
+  }
+  function close(parts, focusButton) {
+    parts.popup.innerHTML = "";
+    parts.button.setAttribute("aria-expanded", "false");
+    if (focusButton) { parts.button.focus(); }
+  }
+  function options(parts) {
+    return Array.prototype.filter.call(parts.popup.querySelectorAll("[role=option]"), function (o) { return !o.hidden; });
+  }
+  function choose(parts, option) {
+    var filter = parts.popup.querySelector("[data-saved-filter]");
+    parts.popup.querySelectorAll("[role=option]").forEach(function (o) {
+      o.setAttribute("aria-selected", o === option ? "true" : "false");
+    });
+    if (!filter) { return; }
+    if (option) {
+      filter.setAttribute("aria-activedescendant", option.id);
+      option.scrollIntoView({ block: "nearest" });
+    } else {
+      filter.removeAttribute("aria-activedescendant");
+    }
+  }
+  function applyFilter(parts) {
+    var filter = parts.popup.querySelector("[data-saved-filter]");
+    var words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
+    var all = parts.popup.querySelectorAll("[role=option]");
+    all.forEach(function (o) {
+      var text = o.textContent.toLowerCase();
+      o.hidden = !words.every(function (w) { return text.indexOf(w) >= 0; });
+    });
+    var shown = options(parts);
+    var none = parts.popup.querySelector("[data-saved-none]");
+    if (none && all.length) { none.hidden = shown.length > 0; }
+    choose(parts, shown[0] || null);
+  }
+  function insert(parts, option) {
+    var field = parts.field, text = option.getAttribute("data-text");
+    var start = field.selectionStart, end = field.selectionEnd;
+    if (typeof start !== "number") { start = end = field.value.length; }
+    field.value = field.value.slice(0, start) + text + field.value.slice(end);
+    close(parts, false);
+    field.focus();
+    field.setSelectionRange(start + text.length, start + text.length);
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+    var gap = firstGap(field);
+    if (gap) { field.setSelectionRange(gap.start, gap.end); }  // the first field to fill, selected
+  }
+
+  /* Opening asks the server for the list (htmx, on the button); a second press closes it. */
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var parts = partsOf(event.detail.elt);
+    if (!parts || event.detail.elt !== parts.button) { return; }
+    if (parts.button.getAttribute("aria-expanded") === "true") {
+      event.preventDefault();
+      close(parts, false);
+    } else {
+      parts.button.setAttribute("aria-expanded", "true");
+    }
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var parts = partsOf(event.detail.target);
+    if (!parts || event.detail.target !== parts.popup) { return; }
+    var filter = parts.popup.querySelector("[data-saved-filter]");
+    if (filter) { filter.focus(); applyFilter(parts); }
+  });
+  document.addEventListener("input", function (event) {
+    if (event.target.matches && event.target.matches("[data-saved-filter]")) { applyFilter(partsOf(event.target)); }
+  });
+  document.addEventListener("keydown", function (event) {
+    var parts = partsOf(event.target);
+    if (!parts || parts.button.getAttribute("aria-expanded") !== "true") { return; }
+    if (event.key === "Escape") { close(parts, true); event.preventDefault(); return; }
+    if (!event.target.matches("[data-saved-filter]")) { return; }
+    var shown = options(parts);
+    var current = parts.popup.querySelector("[role=option][aria-selected=true]:not([hidden])");
+    var index = shown.indexOf(current);
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      var step = event.key === "ArrowDown" ? 1 : -1;
+      if (shown.length) { choose(parts, shown[(index + step + shown.length) % shown.length]); }
+      event.preventDefault();
+    } else if (event.key === "Enter") {
+      event.preventDefault();  // never submits the form around it
+      if (current) { insert(parts, current); }
+    }
+  });
+  document.addEventListener("click", function (event) {
+    var option = event.target.closest ? event.target.closest("[data-saved-replies] [role=option]") : null;
+    if (option) { insert(partsOf(option), option); return; }
+    document.querySelectorAll("[data-saved-replies]").forEach(function (box) {
+      var parts = partsOf(box);
+      if (!box.contains(event.target) && parts.button.getAttribute("aria-expanded") === "true") { close(parts, false); }
+    });
+  });
+
+  /* ---- Merge fields left unfilled: flagged under the field, and the form is not sent ----
+     (the server refuses such a message too). */
+  var GAP = /\{(first_name|last_name|agent_first_name)\}/g;
+  function gaps(field) { return field.value.match(GAP) || []; }
+  function firstGap(field) {
+    GAP.lastIndex = 0;
+    var match = GAP.exec(field.value);
+    GAP.lastIndex = 0;
+    return match ? { start: match.index, end: match.index + match[0].length } : null;
+  }
+  function describe(field, id, add) {
+    var ids = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (x) { return x && x !== id; });
+    if (add) { ids.push(id); }
+    if (ids.length) { field.setAttribute("aria-describedby", ids.join(" ")); } else { field.removeAttribute("aria-describedby"); }
+  }
+  function flag(field, refusing) {
+    var id = field.id + "-unfilled", note = document.getElementById(id), left = gaps(field);
+    if (!left.length) {
+      if (note) { note.remove(); describe(field, id, false); }
+      if (field.hasAttribute("data-merge-invalid")) { field.removeAttribute("aria-invalid"); field.removeAttribute("data-merge-invalid"); }
+      return false;
+    }
+    if (!note) {
+      note = document.createElement("p");
+      note.id = id;
+      note.className = "merge-unfilled";
+      field.insertAdjacentElement("afterend", note);
+      describe(field, id, true);
+    }
+    var unique = left.filter(function (x, i) { return left.indexOf(x) === i; });
+    note.textContent = "Fill in " + unique.join(", ") + " before sending: the saved reply had no value for " +
+      (unique.length === 1 ? "it." : "them.");
+    if (refusing) {
+      note.setAttribute("role", "alert");
+      if (field.getAttribute("aria-invalid") !== "true") { field.setAttribute("aria-invalid", "true"); field.setAttribute("data-merge-invalid", ""); }
+    }
+    return true;
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target.matches && event.target.matches("[data-merge-check]")) { flag(event.target, false); }
+  });
+  /* Capture phase, as the length check in app.js: htmx never sees a refused submit. */
+  document.addEventListener("submit", function (event) {
+    var field = event.target.querySelector("[data-merge-check]");
+    if (!field || !flag(field, true)) { return; }
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    field.focus();
+    var gap = firstGap(field);
+    if (gap) { field.setSelectionRange(gap.start, gap.end); }
+  }, true);
+  function flagAll(root) { root.querySelectorAll("[data-merge-check]").forEach(function (f) { flag(f, false); }); }
+  document.addEventListener("htmx:afterSettle", function (event) { flagAll(event.detail.elt || document); });
+  flagAll(document);
+})();

@@ -84,6 +84,7 @@ from webapp.web.admin import (  # noqa: E402, F401
     home,
     numbers,
     offices,
+    saved_replies,
     users,
     webhooks,
 )

@@ -1,0 +1,128 @@
+"""The agent's workspace in a real browser, with Plivo pointed at a fake API: a saved reply with
+merge fields inserted from the keyboard (an unfilled field blocks Send until it is filled), a note
+that never reaches the provider, and axe-core on the new screens."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Page, expect
+
+from tests.browser.axe import Audit
+from tests.browser.conftest import count_messages, log_in, release
+from tests.conftest import serving
+from tests.fake_plivo import FakePlivo
+from tests.plivo.conftest import PLIVO_NUMBER, plivo_app
+from webapp.extensions import db
+from webapp.models import Conversation
+from webapp.plugin_api import InboundMessage
+from webapp.services import campaigns, inbound
+
+CONTACT = "+12025550143"
+SAVED = "Hi {first_name} {last_name}, {agent_first_name} here: your transcript arrived."
+
+
+@pytest.fixture
+def fake_plivo() -> Iterator[FakePlivo]:
+    with FakePlivo() as server:
+        yield server
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, fake_plivo: FakePlivo) -> Iterator[Flask]:
+    with serving(plivo_app(database_url, tmp_path, fake_plivo)) as app:
+        yield app
+
+
+@pytest.fixture
+def conversation_id(setup, make) -> int:
+    """Maria (no last name on the campaign record) texted the office's Plivo number."""
+    make.number(PLIVO_NUMBER, provider="plivo", inboxes=("Admissions",), label="Admissions Plivo")
+    campaigns.import_campaign("Fall", "Admissions", io.BytesIO(b"first_name,last_name,phone\nMaria,,2025550143\n"),
+                              launch=True)  # fmt: skip
+    inbound.receive(InboundMessage(CONTACT, PLIVO_NUMBER, "Did my transcript arrive?"), "plivo")
+    db.session.commit()
+    found = db.session.scalar(db.select(Conversation.id))
+    release()
+    return found
+
+
+def test_a_saved_reply_with_merge_fields_and_a_note(page: Page, conversation_id: int, fake_plivo: FakePlivo):
+    audit = Audit(1280)
+    # An admin adds the office's saved reply.
+    log_in(page, "admin@example.edu")
+    page.goto("/admin/saved-replies")
+    page.get_by_label("Title").fill("Transcript received")
+    page.get_by_label("Text").fill("Hi {nickname}")
+    page.get_by_role("button", name="Add saved reply").click()
+    expect(page.get_by_text(re.compile(r"\{nickname\} is not a merge field"))).to_be_visible()
+    audit.check(page, "saved replies admin, refused")
+    page.get_by_label("Text").fill(SAVED)
+    page.get_by_role("button", name="Add saved reply").click()
+    expect(page.get_by_role("link", name="Transcript received")).to_be_visible()
+    page.get_by_role("button", name="Log out").click()
+
+    # An agent inserts it from the keyboard: type to filter, Enter to insert.
+    log_in(page, "standard@example.edu")
+    page.goto(f"/conversations/{conversation_id}")
+    message = page.get_by_label("Message")
+    message.fill("")
+    button = page.get_by_role("button", name="Saved replies")
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(button).to_have_attribute("aria-expanded", "true")
+    listbox = page.get_by_role("listbox", name="Saved replies")
+    expect(listbox).to_be_visible()
+    audit.check(page, "conversation with the saved replies list open")
+    filter_box = page.get_by_role("combobox", name="Filter saved replies")
+    expect(filter_box).to_be_focused()
+    filter_box.press_sequentially("transcript")
+    expect(page.get_by_role("option", name=re.compile("Transcript received"))).to_have_attribute(
+        "aria-selected", "true"
+    )
+    page.keyboard.press("Enter")
+    expect(listbox).to_have_count(0)
+    expect(message).to_have_value("Hi Maria {last_name}, Sam here: your transcript arrived.")
+    expect(message).to_be_focused()
+    expect(page.get_by_text("Fill in {last_name} before sending")).to_be_visible()
+
+    # Send refuses while {last_name} is unfilled: nothing reaches Plivo.
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(message).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_role("alert")).to_contain_text("Fill in {last_name}")
+    assert fake_plivo.requests == [] and count_messages("outbound") == 0
+
+    # Escape closes the list without inserting anything.
+    button.click()
+    expect(listbox).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(listbox).to_have_count(0)
+    expect(button).to_be_focused()
+
+    message.fill("Hi Maria Garcia, Sam here: your transcript arrived.")
+    expect(page.get_by_text("Fill in {last_name} before sending")).to_have_count(0)
+    page.get_by_role("button", name="Send", exact=True).click()
+    thread = page.get_by_role("list", name="Conversation history")
+    expect(thread).to_contain_text("Hi Maria Garcia, Sam here: your transcript arrived.")
+    assert [r.json["text"] for r in fake_plivo.requests] == ["Hi Maria Garcia, Sam here: your transcript arrived."]
+
+    # A note: in the timeline, labelled, with its author; Plivo never hears of it.
+    page.get_by_label("Message").fill("Half-written")
+    note = page.get_by_label("Note", exact=True)
+    page.get_by_role("button", name="Add note").click()
+    expect(page.get_by_role("alert")).to_contain_text("empty note was not added")
+    note.fill("Registrar confirmed by phone.")
+    page.get_by_role("button", name="Add note").click()
+    card = thread.get_by_role("listitem").filter(has_text="Registrar confirmed by phone.")
+    expect(card).to_contain_text("Note")
+    expect(card).to_contain_text("Sam Standard")
+    expect(page.get_by_label("Message")).to_have_value("Half-written")
+    expect(page.get_by_label("Note", exact=True)).to_have_value("")
+    audit.check(page, "conversation with a note")
+    assert len(fake_plivo.requests) == 1 and count_messages("note") == 1
+    audit.assert_clean()

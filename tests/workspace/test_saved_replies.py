@@ -1,0 +1,182 @@
+"""Saved replies: admins manage an office's at /admin/saved-replies (unknown merge fields refused);
+agents get them merged for the contact ({first_name}, {last_name} from the campaign record,
+{agent_first_name} from themselves); a message still holding a merge field is not sent."""
+
+from __future__ import annotations
+
+import html
+
+from sqlalchemy import func, select
+
+from tests.admin.conftest import as_admin, post, world  # noqa: F401  (fixture)
+from tests.conftest import login
+from webapp.extensions import db
+from webapp.models import AuditEvent, Message, SavedReply
+from webapp.plugin_api import InboundMessage
+from webapp.services import campaigns, inbound, saved_replies
+
+MARIA = "+12025550143"  # Maria Garcia in the Admissions List
+STRANGER = "+12025550199"  # in no campaign
+TEXT = "Hi {first_name} {last_name}, this is {agent_first_name}: your transcript arrived."
+
+
+def launch(world) -> None:  # noqa: F811
+    campaigns.launch_campaign(world["campaign"])
+    db.session.commit()
+
+
+def add(office, title: str = "Transcript received", body: str = TEXT) -> SavedReply:
+    reply = saved_replies.create(None, office, title, body)
+    db.session.commit()
+    return reply
+
+
+def conversation_with(phone: str) -> int:
+    return inbound.receive(InboundMessage(phone, "+12025550100", "Hello?"), "console").conversation_id
+
+
+def listed(client, query: str) -> str:
+    return html.unescape(client.get(f"/saved-replies?{query}").get_data(as_text=True))
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_an_admin_adds_changes_and_deletes_a_saved_reply(client, world):  # noqa: F811
+    as_admin(client)
+    page = client.get("/admin/saved-replies")
+    assert page.status_code == 200 and "No saved replies yet" in page.get_data(as_text=True)
+    form = {"office_id": world["office"].id, "title": "Transcript received", "body": TEXT}
+    response = post(client, "/admin/saved-replies", form)
+    assert response.status_code == 303
+    reply = db.session.scalar(select(SavedReply))
+    assert (reply.title, reply.body, reply.office_id) == ("Transcript received", TEXT, world["office"].id)
+    listed = client.get("/admin/saved-replies").get_data(as_text=True)
+    assert "Transcript received" in listed
+
+    response = post(client, f"/admin/saved-replies/{reply.id}", {"title": "Transcript in", "body": "Got it!"})
+    assert response.status_code == 303
+    db.session.refresh(reply)
+    assert (reply.title, reply.body) == ("Transcript in", "Got it!")
+
+    assert post(client, f"/admin/saved-replies/{reply.id}/delete").status_code == 303
+    assert count(SavedReply) == 0
+    kinds = set(db.session.scalars(select(AuditEvent.kind)))
+    assert {"saved_reply.created", "saved_reply.updated", "saved_reply.deleted"} <= kinds
+
+
+def test_an_unknown_merge_field_is_refused_and_nothing_is_saved(client, world):  # noqa: F811
+    as_admin(client)
+    response = post(client, "/admin/saved-replies",
+                    {"office_id": world["office"].id, "title": "Hi", "body": "Hi {nickname}!"})  # fmt: skip
+    text = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 422
+    assert "{nickname} is not a merge field Parley knows" in text
+    assert "{first_name}, {last_name} and {agent_first_name}" in text
+    assert "Hi {nickname}!" in text  # what was typed stays
+    assert count(SavedReply) == 0
+
+
+def test_empty_and_too_long_saved_replies_are_refused(client, world):  # noqa: F811
+    as_admin(client)
+    empty = post(client, "/admin/saved-replies", {"office_id": world["office"].id, "title": " ", "body": ""})
+    assert empty.status_code == 422
+    assert "Give the saved reply a title" in empty.get_data(as_text=True)
+    form = {"office_id": world["office"].id, "title": "Long", "body": "x" * 1601}
+    long = post(client, "/admin/saved-replies", form)
+    assert "at most 1,600 characters" in long.get_data(as_text=True)
+    assert count(SavedReply) == 0
+
+
+def test_saved_replies_of_another_office_are_out_of_reach(client, world):  # noqa: F811
+    theirs = add(world["other_office"], "FA only", "Financial aid answer")
+    as_admin(client)
+    assert client.get(f"/admin/saved-replies/{theirs.id}").status_code == 404
+    assert post(client, f"/admin/saved-replies/{theirs.id}/delete").status_code == 404
+    other = post(client, "/admin/saved-replies",
+                 {"office_id": world["other_office"].id, "title": "Sneaky", "body": "x"})  # fmt: skip
+    assert other.status_code == 422
+    assert count(SavedReply) == 1
+    assert "FA only" not in client.get("/admin/saved-replies").get_data(as_text=True)
+
+
+def test_agents_cannot_manage_saved_replies(client, world):  # noqa: F811
+    login(client, "standard@example.edu")
+    assert client.get("/admin/saved-replies").status_code == 403
+
+
+def test_in_a_conversation_the_list_is_merged_for_the_contact(client, world):  # noqa: F811
+    launch(world)
+    add(world["office"])
+    add(world["other_office"], "FA only", "Financial aid answer")
+    conversation_id = conversation_with(MARIA)
+    db.session.commit()
+    login(client, "standard@example.edu")
+    page = client.get(f"/saved-replies?conversation_id={conversation_id}", headers={"HX-Request": "true"})
+    text = html.unescape(page.get_data(as_text=True))
+    assert page.status_code == 200
+    assert "Hi Maria Garcia, this is Sam: your transcript arrived." in text
+    assert 'role="listbox"' in text and "Filter saved replies" in text
+    assert "FA only" not in text
+
+
+def test_a_field_without_a_value_stays_unfilled(client, world):  # noqa: F811
+    add(world["office"])
+    conversation_id = conversation_with(STRANGER)
+    db.session.commit()
+    login(client, "standard@example.edu")
+    text = listed(client, f"conversation_id={conversation_id}")
+    assert "Hi {first_name} {last_name}, this is Sam: your transcript arrived." in text
+
+
+def test_on_compose_the_list_follows_the_chosen_number_and_phone(client, world):  # noqa: F811
+    launch(world)
+    add(world["office"])
+    login(client, "standard@example.edu")
+    number_id = world["number"].id
+    text = listed(client, f"number_id={number_id}&to=(202) 555-0143")
+    assert "Hi Maria Garcia, this is Sam" in text
+    text = listed(client, f"number_id={number_id}&to=nonsense")
+    assert "Hi {first_name} {last_name}, this is Sam" in text
+
+
+def test_a_conversation_out_of_sight_gives_no_list(client, world):  # noqa: F811
+    add(world["office"])
+    conversation_id = conversation_with(MARIA)
+    db.session.commit()
+    login(client, "fa-staff@example.edu")
+    assert client.get(f"/saved-replies?conversation_id={conversation_id}").status_code == 404
+    login_page = client.get("/saved-replies")
+    assert "Transcript received" not in login_page.get_data(as_text=True)
+
+
+def test_a_reply_still_holding_a_merge_field_is_refused_and_nothing_is_sent(client, world):  # noqa: F811
+    conversation_id = conversation_with(STRANGER)
+    db.session.commit()
+    login(client, "standard@example.edu")
+    body = "Hi {first_name}, your transcript arrived."
+    response = post(client, f"/conversations/{conversation_id}/messages", {"body": body}, htmx=True)
+    text = html.unescape(response.get_data(as_text=True))
+    assert "Fill in {first_name} before sending" in text
+    assert f">{body}</textarea>" in text
+    assert count(Message) == 1  # the contact's text alone
+    plain = post(client, f"/conversations/{conversation_id}/messages", {"body": body})
+    assert plain.status_code == 422
+
+
+def test_compose_refuses_an_unfilled_merge_field(client, world):  # noqa: F811
+    login(client, "standard@example.edu")
+    response = post(client, "/texts/new", {"number_id": world["number"].id, "to": "2025550143",
+                                           "body": "Dear {last_name}, hello"}, page="/texts/new")  # fmt: skip
+    assert response.status_code == 422
+    assert "Fill in {last_name} before sending" in html.unescape(response.get_data(as_text=True))
+    assert count(Message) == 0
+
+
+def test_braces_that_are_not_merge_fields_are_sent(client, world):  # noqa: F811
+    login(client, "standard@example.edu")
+    response = post(client, "/texts/new", {"number_id": world["number"].id, "to": "2025550143",
+                                           "body": "Use code {ABC} or {}"}, page="/texts/new")  # fmt: skip
+    assert response.status_code == 303
+    assert count(Message) == 1

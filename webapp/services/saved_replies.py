@@ -1,0 +1,143 @@
+"""Saved replies: an office's ready answers, with merge fields filled in for one contact.
+
+Merge fields: {first_name} and {last_name} from the contact's campaign record (the newest launched
+campaign that names the phone, as contact names are resolved), {agent_first_name} from the agent.
+A field without a value stays in the text as it is, and a message that still holds one is not
+sent (`unfilled`): the agent fills it in first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Office, SavedReply, User
+from webapp.services import audit
+from webapp.services.plugin_records import CampaignContactDirectory
+from webapp.services.segments import MAX_MESSAGE_LENGTH
+
+MERGE_FIELDS = ("first_name", "last_name", "agent_first_name")
+MAX_TITLE_LENGTH = 100
+# Anything that looks like a merge field: a name in braces.
+_FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_KNOWN = re.compile(r"\{(" + "|".join(MERGE_FIELDS) + r")\}")
+
+
+class SavedReplyError(Exception):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(next(iter(errors.values())))
+        self.errors = errors
+
+
+def described_fields() -> str:
+    names = [f"{{{name}}}" for name in MERGE_FIELDS]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _checked(title: str, body: str) -> tuple[str, str]:
+    title, body = title.strip(), body.strip()
+    errors = {}
+    if not title:
+        errors["title"] = "Give the saved reply a title agents will recognise it by."
+    elif len(title) > MAX_TITLE_LENGTH:
+        errors["title"] = f"A title can be at most {MAX_TITLE_LENGTH} characters; this has {len(title):,}."
+    if not body:
+        errors["body"] = "Write the text of the saved reply."
+    elif len(body) > MAX_MESSAGE_LENGTH:
+        errors["body"] = (
+            f"A saved reply can be at most {MAX_MESSAGE_LENGTH:,} characters (one text); "
+            f"this has {len(body):,}."
+        )
+    else:
+        unknown = [name for name in dict.fromkeys(_FIELD.findall(body)) if name not in MERGE_FIELDS]
+        if unknown:
+            errors["body"] = (
+                f"{{{unknown[0]}}} is not a merge field Parley knows; the merge fields are "
+                f"{described_fields()}. Remove it or use one of those."
+            )
+    if errors:
+        raise SavedReplyError(errors)
+    return title, body
+
+
+def of_offices(office_ids: set[int] | list[int]) -> list[SavedReply]:
+    """The offices' saved replies, by title."""
+    if not office_ids:
+        return []
+    return list(
+        db.session.scalars(
+            select(SavedReply)
+            .where(SavedReply.office_id.in_(list(office_ids)))
+            .order_by(SavedReply.title, SavedReply.id)
+        )
+    )
+
+
+def create(actor: User, office: Office, title: str, body: str) -> SavedReply:
+    title, body = _checked(title, body)
+    reply = SavedReply(office_id=office.id, title=title, body=body)
+    db.session.add(reply)
+    db.session.flush()
+    audit.record(actor, "saved_reply.created", f"Saved reply {title} created for {office.name}",
+                 [office], {"saved_reply_id": reply.id})  # fmt: skip
+    return reply
+
+
+def update(actor: User, reply: SavedReply, office: Office, title: str, body: str) -> None:
+    title, body = _checked(title, body)
+    reply.title, reply.body = title, body
+    audit.record(actor, "saved_reply.updated", f"Saved reply {title} of {office.name} changed",
+                 [office], {"saved_reply_id": reply.id})  # fmt: skip
+
+
+def delete(actor: User, reply: SavedReply, office: Office) -> None:
+    audit.record(actor, "saved_reply.deleted", f"Saved reply {reply.title} of {office.name} deleted",
+                 [office], {"saved_reply_id": reply.id})  # fmt: skip
+    db.session.delete(reply)
+
+
+def contact_values(phone: str | None) -> dict[str, str]:
+    """{first_name} and {last_name} of a contact's campaign record (empty when there is none)."""
+    if not phone:
+        return {"first_name": "", "last_name": ""}
+    for listing in CampaignContactDirectory().campaign_listings([phone]):
+        if listing.first_name or listing.last_name:
+            return {"first_name": listing.first_name, "last_name": listing.last_name}
+    return {"first_name": "", "last_name": ""}
+
+
+def agent_first_name(agent: User) -> str:
+    return (agent.name or "").split(" ")[0] if agent.name else ""
+
+
+@dataclass(frozen=True)
+class Merged:
+    id: int
+    title: str
+    text: str  # fields with a value filled in; the others left as {field}
+    unfilled: tuple[str, ...]  # the fields left, e.g. ("first_name",)
+
+
+def merge(reply: SavedReply, values: dict[str, str]) -> Merged:
+    text = _KNOWN.sub(lambda match: values.get(match.group(1)) or match.group(0), reply.body)
+    return Merged(reply.id, reply.title, text, unfilled(text))
+
+
+def unfilled(text: str) -> tuple[str, ...]:
+    """The merge fields a message still holds unfilled, e.g. ("first_name",)."""
+    return tuple(dict.fromkeys(_KNOWN.findall(text)))
+
+
+def unfilled_message(text: str) -> str | None:
+    """Why a message holding an unfilled merge field is not sent; None when it holds none."""
+    fields = unfilled(text)
+    if not fields:
+        return None
+    listed = ", ".join(f"{{{name}}}" for name in fields)
+    return (
+        f"Fill in {listed} before sending: the saved reply had no value for "
+        f"{'it' if len(fields) == 1 else 'them'}. Nothing was sent."
+    )

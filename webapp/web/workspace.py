@@ -1,0 +1,53 @@
+"""The agent's workspace around the Message field: the Saved replies list (loaded when the agent
+opens it), and who else has a conversation open or is typing in it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+
+from webapp.models import ReusableNumber
+from webapp.services import access, saved_replies
+from webapp.services.phones import PhoneError, parse_us_phone
+from webapp.web import signed_in
+
+bp = Blueprint("workspace", __name__)
+
+
+def _id(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 12 else None
+
+
+@bp.get("/saved-replies")
+def saved_replies_list():
+    """The saved replies an agent may insert, merged for the contact: in a conversation, its
+    office's; on compose, the chosen number's office's (any office the agent sends from before a
+    number is chosen)."""
+    user = signed_in()
+    conversation_id = _id("conversation_id")
+    phone = None
+    if conversation_id is not None:
+        try:
+            conversation = access.visible_conversation(user, conversation_id)
+        except access.AccessDenied:
+            abort(404)
+        office_ids = {conversation.number.office_id}
+        phone = conversation.contact_phone
+    else:
+        if not user.can_create_texts:
+            abort(403, "Your role, Texting - Limited, cannot create 1:1 texts.")
+        numbers: list[ReusableNumber] = access.sendable_numbers(user)
+        number_id = _id("number_id")
+        chosen = [number for number in numbers if number.id == number_id] or numbers
+        office_ids = {number.office_id for number in chosen}
+        try:
+            phone = parse_us_phone(request.args.get("to", "")[:40])
+        except PhoneError:
+            phone = None  # no contact yet: the names stay to be filled in
+    values = {
+        **saved_replies.contact_values(phone),
+        "agent_first_name": saved_replies.agent_first_name(user),
+    }
+    replies = [saved_replies.merge(reply, values) for reply in saved_replies.of_offices(office_ids)]
+    prefix = "compose" if conversation_id is None else "reply"
+    return render_template("workspace/saved_replies.html", replies=replies, prefix=prefix)
