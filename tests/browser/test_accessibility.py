@@ -26,6 +26,7 @@ from webapp.models import (
     User,
     WebhookEndpoint,
 )
+from webapp.services import saved_replies
 from webapp.services.admin import campaigns
 
 WIDTHS = [1280, 360]
@@ -40,6 +41,7 @@ ERROR_FORMS = [
     ("/admin/campaigns/new", "Upload and preview"),
     ("/admin/api-keys", "Create API key"),
     ("/admin/webhooks", "Add endpoint"),
+    ("/admin/saved-replies", "Add saved reply"),
     ("/admin/opt-outs/", "Add opt-out"),
     ("/admin/kb/{office_id}/entries/new", "Save entry"),
     ("/admin/kb/{office_id}", "Try"),
@@ -65,6 +67,8 @@ def records(app: Flask, world: World, tmp_path: Path) -> dict[str, int]:
     run_cli(app, "api-keys", "create", "Slate", "--office", "Admissions")
     run_cli(app, "webhooks", "add", "http://127.0.0.1:9/hook", "--office", "Admissions")
     admin = db.session.query(User).filter_by(email="admin@example.edu").one()
+    office = db.session.get(Office, world_office_id())
+    saved_reply = saved_replies.create(admin, office, "Deadline", "Hi {first_name}, it is January 15.")
     import_id = campaigns.start_import(
         admin, "Spring Fair", world_office_id(), io.BytesIO(CSV.encode()), "spring.csv"
     )
@@ -78,6 +82,7 @@ def records(app: Flask, world: World, tmp_path: Path) -> dict[str, int]:
         "entry_id": db.session.query(KnowledgeBaseEntry).one().id,
         "key_id": db.session.query(ApiKey).one().id,
         "import_id": import_id,
+        "reply_id": saved_reply.id,
     }
     release()
     return ids

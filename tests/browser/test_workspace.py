@@ -43,8 +43,8 @@ def app(database_url: str, tmp_path: Path, fake_plivo: FakePlivo) -> Iterator[Fl
 def conversation_id(setup, make) -> int:
     """Maria (no last name on the campaign record) texted the office's Plivo number."""
     make.number(PLIVO_NUMBER, provider="plivo", inboxes=("Admissions",), label="Admissions Plivo")
-    campaigns.import_campaign("Fall", "Admissions", io.BytesIO(b"first_name,last_name,phone\nMaria,,2025550143\n"),
-                              launch=True)  # fmt: skip
+    listing = io.BytesIO(b"first_name,last_name,phone\nMaria,,2025550143\n")
+    campaigns.import_campaign("Fall", "Admissions", listing, launch=True)
     inbound.receive(InboundMessage(CONTACT, PLIVO_NUMBER, "Did my transcript arrive?"), "plivo")
     db.session.commit()
     found = db.session.scalar(db.select(Conversation.id))
@@ -109,7 +109,9 @@ def test_a_saved_reply_with_merge_fields_and_a_note(page: Page, conversation_id:
     page.get_by_role("button", name="Send", exact=True).click()
     thread = page.get_by_role("list", name="Conversation history")
     expect(thread).to_contain_text("Hi Maria Garcia, Sam here: your transcript arrived.")
-    assert [r.json["text"] for r in fake_plivo.requests] == ["Hi Maria Garcia, Sam here: your transcript arrived."]
+    assert [r.json["text"] for r in fake_plivo.requests] == [
+        "Hi Maria Garcia, Sam here: your transcript arrived."
+    ]
 
     # A note: in the timeline, labelled, with its author; Plivo never hears of it.
     page.get_by_label("Message").fill("Half-written")
