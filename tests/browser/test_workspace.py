@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.axe import Audit
 from tests.browser.conftest import count_messages, log_in, release
@@ -127,4 +127,45 @@ def test_a_saved_reply_with_merge_fields_and_a_note(page: Page, conversation_id:
     expect(page.get_by_label("Note", exact=True)).to_have_value("")
     audit.check(page, "conversation with a note")
     assert len(fake_plivo.requests) == 1 and count_messages("note") == 1
+    audit.assert_clean()
+
+
+def test_a_colleague_viewing_typing_and_replying_first(
+    page: Page, browser: Browser, live_server: str, conversation_id: int, fake_plivo: FakePlivo
+):
+    audit = Audit(1280)
+    log_in(page, "standard@example.edu")
+    page.goto(f"/conversations/{conversation_id}")
+    page.get_by_label("Message").fill("The deadline is")
+
+    colleague_context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 800})
+    colleague = colleague_context.new_page()
+    try:
+        log_in(colleague, "admin@example.edu")
+        colleague.goto(f"/conversations/{conversation_id}")
+        # Sam keeps typing: Alex sees it; Sam sees Alex there.
+        page.get_by_label("Message").press_sequentially(" January 15")
+        expect(colleague.locator("#presence")).to_have_text("Sam Standard is typing a reply…")
+        expect(page.locator("#presence")).to_have_text("Alex Admin is viewing this conversation.")
+        colleague.get_by_label("Message").fill("It is January 15.")
+        colleague.get_by_role("button", name="Send", exact=True).click()
+        colleague_thread = colleague.get_by_role("list", name="Conversation history")
+        expect(colleague_thread).to_contain_text("It is January 15.")
+    finally:
+        colleague_context.close()
+
+    # Sam's Send warns instead of sending, and keeps what Sam wrote.
+    page.get_by_role("button", name="Send", exact=True).click()
+    warning = page.get_by_role("alert").filter(has_text="replied")
+    expect(warning).to_contain_text(re.compile(r"Alex replied (just now|\d+ seconds ago)\."))
+    expect(page.get_by_label("Message")).to_have_value("The deadline is January 15")
+    expect(page.get_by_role("list", name="Conversation history")).to_contain_text("It is January 15.")
+    audit.check(page, "conversation with the collision warning")
+    assert [r.json["text"] for r in fake_plivo.requests] == ["It is January 15."]
+
+    page.get_by_role("button", name="Send anyway").click()
+    thread = page.get_by_role("list", name="Conversation history")
+    expect(thread).to_contain_text("The deadline is January 15")
+    sent = [r.json["text"] for r in fake_plivo.requests]
+    assert sent == ["It is January 15.", "The deadline is January 15"]
     audit.assert_clean()

@@ -14,6 +14,7 @@ from webapp.services import (
     conversations,
     inbox,
     poll_versions,
+    presence,
     scheduling,
     sending,
     transcripts,
@@ -59,6 +60,8 @@ def _render_view(view: inbox.ConversationView, block: str = "conversation_pane",
         reply_error=None,
         note_text="",
         note_error=None,
+        collision=None,
+        collision_warning=None,
         action_error=None,
         max_length=MAX_MESSAGE_LENGTH,
         idempotency_key=uuid.uuid4().hex,
@@ -113,6 +116,17 @@ def reply(conversation_id: int):
     conversation = _visible(conversation_id)
     body = request.form.get("body", "")
     send_at = request.form.get("send_at", "")[:40]
+    seen = request.form.get("seen_message_id", "")
+    if seen.isdigit() and len(seen) < 19 and not request.form.get("send_anyway"):
+        # A colleague answered since this agent loaded the conversation: ask before sending.
+        collision = presence.replied_since(conversation.id, int(seen), signed_in())
+        if collision is not None:
+            response = _render(
+                conversation_id, reply_text=body, send_at_text=send_at, collision=collision,
+                collision_warning=collision.warning(), note_text=request.form.get("note", ""),
+            )  # fmt: skip
+            response.status_code = 200 if request.headers.get("HX-Request") else 409
+            return response
     try:
         sending.reply(
             signed_in(),

@@ -3,12 +3,14 @@ opens it), and who else has a conversation open or is typing in it."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, make_response, render_template, request
+from markupsafe import escape
 
+from webapp.extensions import db
 from webapp.models import ReusableNumber
-from webapp.services import access, saved_replies
+from webapp.services import access, presence, saved_replies
 from webapp.services.phones import PhoneError, parse_us_phone
-from webapp.web import signed_in
+from webapp.web import plain_user, signed_in
 
 bp = Blueprint("workspace", __name__)
 
@@ -51,3 +53,20 @@ def saved_replies_list():
     replies = [saved_replies.merge(reply, values) for reply in saved_replies.of_offices(office_ids)]
     prefix = "compose" if conversation_id is None else "reply"
     return render_template("workspace/saved_replies.html", replies=replies, prefix=prefix)
+
+
+@bp.post("/conversations/<int:conversation_id>/presence")
+@plain_user
+def presence_poll(conversation_id: int):
+    """The open conversation says every few seconds that the agent is here (and typing); the
+    answer names the colleagues in it now."""
+    user = signed_in()
+    try:
+        access.visible_conversation(user, conversation_id)
+    except access.AccessDenied:
+        abort(404)
+    colleagues = presence.here(conversation_id, user, typing=request.form.get("typing") == "1")
+    db.session.commit()
+    response = make_response(str(escape(presence.describe(colleagues))))  # htmx swaps it in as HTML
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -161,6 +161,17 @@
     var gap = firstGap(field);
     if (gap) { field.setSelectionRange(gap.start, gap.end); }
   }, true);
+  /* ---- Presence: the conversation's light poll says whether this agent is typing a reply ---- */
+  var typedAt = 0;
+  document.addEventListener("input", function (event) {
+    if (event.target.id === "reply-body") { typedAt = Date.now(); }
+  });
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt.id === "presence") {
+      event.detail.parameters.typing = Date.now() - typedAt < 5000 ? "1" : "";
+    }
+  });
+
   function flagAll(root) { root.querySelectorAll("[data-merge-check]").forEach(function (f) { flag(f, false); }); }
   document.addEventListener("htmx:afterSettle", function (event) { flagAll(event.detail.elt || document); });
   flagAll(document);
