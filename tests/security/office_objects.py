@@ -12,7 +12,7 @@ from tests.admin.conftest import CONTACTS_CSV
 from webapp.extensions import db
 from webapp.models import Conversation, Office, ReusableNumber, User, WebhookDelivery
 from webapp.plugin_api import InboundMessage
-from webapp.services import api_keys, inbound, knowledge_base, optouts, sending, webhooks
+from webapp.services import api_keys, inbound, knowledge_base, optouts, saved_replies, sending, webhooks
 from webapp.services.admin import campaigns as imports
 
 
@@ -30,6 +30,7 @@ class OfficeObjects:
     api_key: int  # an API key of the office
     webhook: int  # a webhook endpoint of the office
     webhook_delivery: int  # an event delivered to it
+    saved_reply: int  # a saved reply of the office
 
 
 def office_objects(
@@ -38,7 +39,7 @@ def office_objects(
 ) -> OfficeObjects:
     """A conversation needing attention (the contact texted, an agent replied, the contact texted
     again), a knowledge-base entry, a pending contact-list upload, an opt-out, an API key and a
-    webhook endpoint with a delivery, all of `office`."""
+    webhook endpoint with a delivery, a saved reply, all of `office`."""
     received = inbound.receive(
         InboundMessage(from_phone=contact, to_phone=number.phone, body="Is my form in?"), "console"
     )
@@ -56,6 +57,7 @@ def office_objects(
         payload="{}", status="delivered",
     )  # fmt: skip
     db.session.add(delivery)
+    saved_reply = saved_replies.create(admin, office, "Deadline", "Hi {first_name}: January 15.")
     db.session.commit()
     job = imports.start_import(
         admin, f"Pending {office.name}", office.id, io.BytesIO(CONTACTS_CSV.encode()), "pending.csv"
@@ -64,7 +66,7 @@ def office_objects(
         office=office.id, user=agent.id, number=number.id, campaign=campaign_id,
         conversation=received.conversation_id, message=reply.message_id, entry=entry.id,
         import_job=job, opted_out=opted_out, api_key=key.id, webhook=endpoint.id,
-        webhook_delivery=delivery.id,
+        webhook_delivery=delivery.id, saved_reply=saved_reply.id,
     )  # fmt: skip
 
 

@@ -109,6 +109,7 @@ def url_values(objects: OfficeObjects) -> dict[str, object]:
         "user_id": objects.user, "phone": objects.opted_out, "conversation_id": objects.conversation,
         "message_id": objects.message, "provider": "console", "key_id": objects.api_key,
         "endpoint_id": objects.webhook, "delivery_id": objects.webhook_delivery,
+        "reply_id": objects.saved_reply,
     }  # fmt: skip
 
 
@@ -122,7 +123,7 @@ def form_for(objects: OfficeObjects) -> dict[str, object]:
         "phone": "2025550177", "label": "Changed label", "description": "", "provider": "console",
         "backing": "bot", "body": "Forged message", "number_id": str(objects.number),
         "to": "2025550143", "question": "forged question", "answer": "forged answer",
-        "action": "message", "message": "forged idk", "note": "forged",
+        "action": "message", "message": "forged idk", "note": "forged", "title": "Forged",
     }  # fmt: skip
 
 

@@ -56,6 +56,9 @@ def conversation_requests(fa: OfficeObjects) -> list[tuple[str, str, dict | None
         ("POST", f"{base}/attention", None),
         ("POST", f"{base}/mode", None),
         ("POST", f"{base}/messages/{fa.message}/retry", None),
+        ("POST", f"{base}/notes", {"note": "Guessed my way in"}),
+        ("POST", f"{base}/presence", {"typing": "1"}),
+        ("GET", f"/saved-replies?conversation_id={fa.conversation}", None),
     ]
 
 
@@ -145,6 +148,9 @@ def admin_requests(fa: OfficeObjects, own_office: int) -> list[tuple[str, str, d
         ("GET", f"/admin/webhooks/{fa.webhook}", None),
         ("POST", f"/admin/webhooks/{fa.webhook}/enable", None),
         ("POST", f"/admin/webhooks/{fa.webhook}/deliveries/{fa.webhook_delivery}/redeliver", None),
+        ("GET", f"/admin/saved-replies/{fa.saved_reply}", None),
+        ("POST", f"/admin/saved-replies/{fa.saved_reply}", {"title": "Mine", "body": "Mine now"}),
+        ("POST", f"/admin/saved-replies/{fa.saved_reply}/delete", None),
     ]  # fmt: skip
 
 
