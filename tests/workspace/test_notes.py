@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from tests.admin.conftest import post
 from tests.conftest import login
 from webapp.extensions import db
-from webapp.models import Conversation, Message, Participant
+from webapp.models import Conversation, Message, Participant, utcnow
 from webapp.plugin_api import InboundMessage
-from webapp.services import inbound, reports
+from webapp.services import inbound, reports, retention
 
 CONTACT = "+12025550143"
 NOTES = select(func.count()).select_from(Message).where(Message.direction == "note")
@@ -110,3 +111,18 @@ def test_notes_are_not_counted_as_texts_in_reports(client, setup):
     report = reports.build(scope, reports.parse_days(None, None, scope.zone))
     assert report.messages_sent == 0 and report.messages_received == 1
     assert report.contacts_replied == 0  # a note answers nobody
+
+
+def test_retention_erases_a_notes_text_with_the_texts(client, setup, clock):
+    conversation = received()
+    login(client, "standard@example.edu")
+    add_note(client, conversation.id, "She mentioned her visa status")
+    setup["office"].retention_days = 30
+    db.session.commit()
+    run = retention.erase_office(setup["office"], utcnow() + timedelta(days=31))
+    db.session.commit()
+    assert run.erased == 2  # the contact's text and the note
+    note = db.session.scalar(select(Message).where(Message.direction == "note"))
+    assert note.body == "" and note.erased_at is not None
+    page = client.get(f"/conversations/{conversation.id}").get_data(as_text=True)
+    assert "visa status" not in page and "Text erased under the office" in page
