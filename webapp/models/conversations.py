@@ -159,3 +159,21 @@ class Message(db.Model):
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
 
+
+
+class MessagePicture(db.Model):
+    """A picture an agent attached to a message; the file is in the media storage under
+    `storage_key`, and its links are made from the random `token`."""
+
+    __tablename__ = "message_pictures"
+    __table_args__ = (Index("ix_message_pictures_message", "message_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str] = mapped_column(String(20))
+    size_bytes: Mapped[int]
+    width: Mapped[int]
+    height: Mapped[int]
+    storage_key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -42,6 +42,7 @@ def register(app: Flask) -> None:
         knowledge_base,
         optouts_admin,
         reports,
+        search,
         sso,
         webhooks,
         workspace,
@@ -49,7 +50,7 @@ def register(app: Flask) -> None:
 
     blueprints = (
         account, admin, auth, compose, contacts, conversations, health, home, inbox, knowledge_base,
-        optouts_admin, reports, sso, webhooks,
+        optouts_admin, reports, search, sso, webhooks,
         workspace,
     )  # fmt: skip
     for module in blueprints:

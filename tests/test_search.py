@@ -1,0 +1,242 @@
+"""Search (/search?q=): contact name, phone in any format and message text, limited to the
+conversations the user may see, newest first, highlighted, paged, and safe with any input."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import timedelta
+
+import pytest
+
+from tests.conftest import login
+from webapp.extensions import db
+from webapp.models import Conversation, Message, Office, utcnow
+from webapp.services import campaigns, offices, retention, search
+
+CONTACTS_CSV = b"""first_name,last_name,phone
+Maria,Garcia,202-555-0143
+James,Smith,(202) 555-0178
+"""
+
+
+def add_message(conversation: Conversation, body: str, age: timedelta = timedelta(0), direction="inbound"):
+    at = utcnow() - age
+    message = Message(
+        conversation_id=conversation.id, direction=direction, body=body,
+        author_kind="contact" if direction == "inbound" else "agent",
+        status="received" if direction == "inbound" else "delivered", created_at=at, updated_at=at,
+    )  # fmt: skip
+    db.session.add(message)
+    db.session.flush()
+    return message
+
+
+def conversation(number, phone: str) -> Conversation:
+    found = Conversation(number_id=number.id, contact_phone=phone, last_activity_at=utcnow())
+    db.session.add(found)
+    db.session.flush()
+    return found
+
+
+@pytest.fixture
+def world(setup, make):
+    """Admissions: Maria Garcia and James Smith. Financial Aid (another office): Maria too."""
+    campaigns.import_campaign("Open House", "Admissions", io.BytesIO(CONTACTS_CSV), launch=True)
+    make.office("Financial Aid")
+    make.user("fa@example.edu", "standard", offices=("Financial Aid",), name="Fay Aid")
+    fa_number = make.number(
+        "+12025550120", office="Financial Aid", inboxes=("Financial Aid",), label="FA Line"
+    )
+    maria = conversation(setup["number"], "+12025550143")
+    james = conversation(setup["number"], "+12025550178")
+    theirs = conversation(fa_number, "+12025550143")
+    add_message(maria, "Is my application complete?", timedelta(days=40))
+    add_message(
+        maria, "Your application is complete. See you at orientation!", timedelta(days=39), "outbound"
+    )
+    add_message(james, "When is the housing deadline?", timedelta(days=2))
+    add_message(theirs, "My FAFSA application secret", timedelta(days=1))
+    db.session.commit()
+    return {**setup, "maria": maria, "james": james, "theirs": theirs, "fa_number": fa_number}
+
+
+def page(client, query: str, **params) -> tuple[int, str]:
+    response = client.get("/search", query_string={"q": query, **params})
+    return response.status_code, response.get_data(as_text=True)
+
+
+def conversation_links(html: str) -> list[int]:
+    return [int(ident) for ident in re.findall(r'href="/conversations/(\d+)#message-\d+"', html)]
+
+
+def test_message_text_finds_visible_conversations_newest_first_highlighted(client, world):
+    login(client, "standard@example.edu")
+    status, html = page(client, "application")
+    assert status == 200
+    # Maria's two messages (the outbound answer is newer), never Financial Aid's.
+    assert conversation_links(html) == [world["maria"].id, world["maria"].id]
+    assert html.index("See you at orientation") < html.index("Is my <mark>application</mark> complete")
+    assert "FAFSA" not in html and "FA Line" not in html
+    assert "Maria Garcia" in html
+
+
+def test_every_word_must_occur_in_any_case(client, world):
+    login(client, "standard@example.edu")
+    _, html = page(client, "COMPLETE orientation")
+    assert conversation_links(html) == [world["maria"].id]
+    assert "<mark>complete</mark>" in html and "<mark>orientation</mark>" in html
+    _, html = page(client, "housing application")
+    assert conversation_links(html) == []
+    assert "Nothing you can see matches" in html
+
+
+def test_another_office_sees_only_its_own(client, world):
+    login(client, "fa@example.edu")
+    _, html = page(client, "application")
+    assert conversation_links(html) == [world["theirs"].id]
+    assert "Your application is complete" not in html
+
+
+def test_admin_sees_the_offices_conversations_and_a_participant_keeps_only_what_is_visible(
+    client, world, make
+):
+    login(client, "admin@example.edu")
+    _, html = page(client, "deadline")
+    assert conversation_links(html) == [world["james"].id]
+
+
+@pytest.mark.parametrize(
+    "typed", ["2025550143", "202-555-0143", "(202) 555-0143", "+1 202 555 0143", "1.202.555.0143"]
+)
+def test_phone_in_any_format(client, world, typed):
+    login(client, "standard@example.edu")
+    status, html = page(client, typed)
+    assert status == 200
+    assert "Maria Garcia" in html
+    assert f'href="/conversations/{world["maria"].id}"' in html
+    assert f'href="/conversations/{world["theirs"].id}"' not in html
+
+
+def test_contact_name_is_found_and_marked(client, world):
+    login(client, "standard@example.edu")
+    _, html = page(client, "garc")
+    assert "Maria <mark>Garc</mark>ia" in html
+    assert f'href="/conversations/{world["maria"].id}"' in html
+
+
+def test_paging_goes_to_older_results_without_repeats(client, world):
+    for k in range(25):
+        add_message(world["james"], f"Parking permit question {k}", timedelta(hours=30 - k))
+    db.session.commit()
+    login(client, "standard@example.edu")
+    _, first = page(client, "parking")
+    assert first.count('class="search-hit"') == search.PAGE_SIZE
+    assert "question 24" in first and "question 5" in first and "question 4<" not in first
+    before = re.search(r'href="/search\?q=parking&amp;before=(\d+)">Older results', first).group(1)
+    _, second = page(client, "parking", before=before)
+    assert second.count('class="search-hit"') == 5
+    assert "question 4" in second and "question 0" in second and "question 24" not in second
+    assert "Older results" not in second
+
+
+def test_markup_in_messages_and_queries_is_escaped(client, world):
+    add_message(world["james"], "<script>alert(1)</script> <b>bold</b> parking")
+    db.session.commit()
+    login(client, "standard@example.edu")
+    _, html = page(client, '"bold" & parking')
+    assert "<script>alert(1)" not in html and "<b>bold</b>" not in html
+    assert (
+        "&lt;script&gt;alert(1)&lt;/script&gt; &lt;b&gt;<mark>bold</mark>&lt;/b&gt; <mark>parking</mark>"
+        in html
+    )
+    assert 'value="&#34;bold&#34; &amp; parking"' in html
+    _, html = page(client, "<b>parking</b>")
+    assert "<b>parking" not in html and 'value="&lt;b&gt;parking&lt;/b&gt;"' in html
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "application' OR 1=1 --",
+        '"application',
+        "application)",
+        "application NEAR complete",
+        "NEAR(application complete)",
+        "applic*",
+        "-application",
+        "application AND complete",
+        "application OR",
+        "NOT application",
+        "body:application",
+        "'; DROP TABLE messages; --",
+        "^application",
+        "application & | ! :*",
+    ],
+)
+def test_query_syntax_is_plain_words(client, world, query):
+    login(client, "standard@example.edu")
+    status, html = page(client, query)
+    assert status == 200  # searched as plain words: no syntax error, no other office's text
+    assert "FAFSA" not in html
+    assert db.session.query(Message).count() == 4
+
+
+def test_operators_are_not_operators(client, world):
+    login(client, "standard@example.edu")
+    # NEAR and AND are words to look for: no message has them.
+    assert conversation_links(page(client, "application NEAR complete")[1]) == []
+    assert conversation_links(page(client, "application AND complete")[1]) == []
+    # A prefix star is not a wildcard, and a minus does not exclude.
+    assert conversation_links(page(client, "applic*")[1]) == []
+    assert len(conversation_links(page(client, "-application")[1])) == 2
+
+
+def test_a_long_or_wordless_query_gets_a_clear_message(client, world):
+    login(client, "standard@example.edu")
+    status, html = page(client, "application " * 200)
+    assert status == 422
+    assert "Search for at most 200 characters (this has 2,400)" in html
+    assert "search-hit" not in html
+    status, html = page(client, "'\")(*")
+    assert status == 422
+    assert "Type a name, a phone number or words from a message" in html
+
+
+def test_a_garbled_cursor_starts_from_the_newest(client, world):
+    login(client, "standard@example.edu")
+    for before in ("x", "-1", "99999999999999999999999"):
+        status, html = page(client, "application", before=before)
+        assert status == 200 and len(conversation_links(html)) == 2
+
+
+def test_search_needs_a_session(client, world):
+    response = client.get("/search?q=application")
+    assert response.status_code in (302, 401)
+
+
+def test_the_index_follows_retention_and_edits(client, world):
+    office = db.session.get(Office, world["office"].id)
+    offices.set_retention(None, office, 30)
+    db.session.commit()
+    retention.erase_office(db.session.get(Office, world["office"].id))
+    login(client, "standard@example.edu")
+    # Maria's messages were 39 and 40 days old: their text is gone, and so is their match.
+    assert conversation_links(page(client, "application")[1]) == []
+    assert conversation_links(page(client, "deadline")[1]) == [world["james"].id]
+    db.session.delete(db.session.query(Message).filter_by(conversation_id=world["james"].id).one())
+    db.session.commit()
+    assert conversation_links(page(client, "deadline")[1]) == []
+
+
+def test_the_header_dropdown_offers_the_search(client, world):
+    login(client, "standard@example.edu")
+    response = client.get("/contacts/search?q=deadline", headers={"HX-Request": "true"})
+    assert 'href="/search?q=deadline"' in response.get_data(as_text=True)
+    assert "Search messages for “deadline”" in response.get_data(as_text=True)
+
+
+def test_highlight_builds_markup_only_from_escaped_text():
+    marked = search.highlight("a <mark>x</mark> & X-ray", ("x",))
+    assert str(marked) == "a &lt;mark&gt;<mark>x</mark>&lt;/mark&gt; &amp; <mark>X</mark>-ray"
+    assert str(search.excerpt("word " * 100 + "needle " + "word " * 100, ("needle",))).count("<mark>") == 1
