@@ -15,6 +15,8 @@ import hashlib
 import hmac
 import json
 import secrets
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +56,9 @@ class FakePlivo(FakeHttpApi):
     replies: list[Reply] = field(default_factory=list)  # consumed in order; then 202
     # Called with the request's JSON before the answer goes out (e.g. an early status report).
     before_reply: Callable[[dict, str], None] | None = None
+    # As Plivo does with an MMS: fetch each of its media_urls, recorded as (url, status, bytes).
+    fetch_media: bool = False
+    fetched: list[tuple[str, int, bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._serve()
@@ -79,6 +84,9 @@ class FakePlivo(FakeHttpApi):
             self.requests.append(SentRequest(handler.path, body, message_uuid))
         if self.before_reply is not None and message_uuid:
             self.before_reply(body, message_uuid)
+        if self.fetch_media and message_uuid:
+            for url in body.get("media_urls") or ():
+                self._fetch(url)
         if not self._wait(reply.delay):
             return
         payload = reply.body
@@ -89,6 +97,15 @@ class FakePlivo(FakeHttpApi):
                 else {"api_id": "fake", "error": f"fake error {reply.status}"}
             )
         self._respond(handler, reply.status, payload)
+
+    def _fetch(self, url: str) -> None:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                result = (url, answer.status, answer.read())
+        except urllib.error.HTTPError as exc:
+            result = (url, exc.code, b"")
+        with self._lock:
+            self.fetched.append(result)
 
     def _check(self, handler: BaseHTTPRequestHandler, raw: bytes) -> str | None:
         if handler.path != f"/v1/Account/{self.auth_id}/Message/":
@@ -102,7 +119,9 @@ class FakePlivo(FakeHttpApi):
             body = json.loads(raw)
         except ValueError:
             return "body is not valid JSON"
-        for key in ("src", "dst", "text"):
+        # Plivo requires text for an SMS; an MMS may be pictures alone.
+        required = ("src", "dst") if body.get("type") == "mms" else ("src", "dst", "text")
+        for key in required:
             if not isinstance(body.get(key), str) or not body[key]:
                 return f"missing {key}"
         if body.get("type", "sms") not in ("sms", "mms") or body.get("log") not in TRUE_FALSE:

@@ -145,6 +145,8 @@ def test_compose_runs_a_fixed_handful_of_statements(client, setup, app):
             read_only.append(bool(conn.info.get("read_only")))
 
     def trace(sql: str) -> None:
+        if sql.startswith("--"):
+            return  # a virtual table's own statements (the FTS5 index a trigger writes to)
         if traced_sql and traced_sql[-1] == sql:
             return  # SQLite traces a statement again for each trigger it fires
         traced_sql.append(sql)

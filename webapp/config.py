@@ -29,6 +29,9 @@ class Config:
         # Office exports (CSV files the worker writes, admins download; shared by web and worker).
         self.EXPORT_FOLDER = env.get("PARLEY_EXPORT_FOLDER") or str(instance / "exports")
         self.PUBLIC_BASE_URL = (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+        # Pictures agents attach (MMS), and how long the link a provider fetches one by stays valid.
+        self.MEDIA_FOLDER = env.get("PARLEY_MEDIA_FOLDER") or str(instance / "media")
+        self.MEDIA_URL_SECONDS = _count(env, "PARLEY_MEDIA_URL_SECONDS", 3600)
         self.PLIVO_AUTH_ID = env.get("PLIVO_AUTH_ID", "")
         self.PLIVO_AUTH_TOKEN = env.get("PLIVO_AUTH_TOKEN", "")
         self.PLIVO_TIMEOUT_SECONDS = float(env.get("PLIVO_TIMEOUT_SECONDS") or 5)

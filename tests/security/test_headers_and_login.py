@@ -39,6 +39,8 @@ PUBLIC_ENDPOINTS = {
     # The CRM API's reference: its OpenAPI document and the page that renders it.
     "api.openapi",
     "api.docs",
+    # A picture's link for the provider that sends it: signed, and it expires (tests/test_pictures.py).
+    "media.public",
 }
 
 # The CRM API's operations need no session but an API key: without one they answer 401 with a
@@ -52,6 +54,8 @@ URL_VALUES = {
     "provider": "console",
     "filename": "css/app.css",
     "table": "summary",
+    "token": "not-a-picture-token",
+    "signed": "not-a-signed-link",
 }
 
 

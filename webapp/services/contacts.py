@@ -133,9 +133,11 @@ def describe(
     ]
 
 
-def search(user: User, text: str, limit: int = NAME_RESULTS) -> ContactSearch:
+def search(user: User, text: str, limit: int = NAME_RESULTS, by_name: bool = True) -> ContactSearch:
     """Look a contact up by phone (any format) or by name (campaign contact lists of the user's
-    offices). Text with a letter in it is a name; anything else a phone."""
+    offices). Text with a letter in it is a name; anything else a phone. `by_name=False` takes the
+    first matches the name indexes give instead of sorting every match by name (a common first
+    name matches tens of thousands of contacts)."""
     query = " ".join((text or "").split())[:80]
     if not query:
         return ContactSearch(query, "", [])
@@ -147,12 +149,12 @@ def search(user: User, text: str, limit: int = NAME_RESULTS) -> ContactSearch:
         return ContactSearch(query, "phone", [lookup(user, phone)])
     if len(query) < MIN_NAME_LENGTH:
         return ContactSearch(query, "name", [], error="Type at least 2 letters of a name.")
-    found = _phones_by_name(user, query, limit + 1)
+    found = _phones_by_name(user, query, limit + 1, by_name)
     phones = list(found)[:limit]
     return ContactSearch(query, "name", describe(user, phones, found), more=len(found) > limit)
 
 
-def _phones_by_name(user: User, query: str, limit: int) -> dict[str, str]:
+def _phones_by_name(user: User, query: str, limit: int, by_name: bool = True) -> dict[str, str]:
     """Phones (→ the listed name) whose first or last name starts with each word of the query.
 
     The first word probes the lower(first_name) / lower(last_name) indexes; further words narrow
@@ -175,16 +177,16 @@ def _phones_by_name(user: User, query: str, limit: int) -> dict[str, str]:
             select(office_memberships.c.office_id).where(office_memberships.c.user_id == user.id)
         ),
     )
-    rows = db.session.execute(
-        select(CampaignContact.phone, CampaignContact.first_name, CampaignContact.last_name)
-        .where(*conditions, listed_in_my_offices)
-        .order_by(
+    statement = select(CampaignContact.phone, CampaignContact.first_name, CampaignContact.last_name).where(
+        *conditions, listed_in_my_offices
+    )
+    if by_name:
+        statement = statement.order_by(
             func.lower(CampaignContact.last_name),
             func.lower(CampaignContact.first_name),
             CampaignContact.phone,
         )
-        .limit(limit * 4)  # one phone may sit in several campaigns' lists
-    )
+    rows = db.session.execute(statement.limit(limit * 4))  # one phone may sit in several lists
     found: dict[str, str] = {}
     for phone, first_name, last_name in rows:
         if phone not in found:

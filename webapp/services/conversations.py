@@ -26,6 +26,7 @@ from webapp.models import (
     Conversation,
     Direction,
     Message,
+    MessagePicture,
     Mode,
     Participant,
     ReadMark,
@@ -277,6 +278,10 @@ class HistoryEntry(NamedTuple):
     status: str
     error_reason: str | None
     send_at: datetime | None = None  # a scheduled message goes then
+    # A picture an agent attached (its token, for the thumbnail's link, and its size).
+    picture_token: str | None = None
+    picture_width: int | None = None
+    picture_height: int | None = None
 
     @property
     def is_delayed(self) -> bool:
@@ -288,6 +293,7 @@ class HistoryEntry(NamedTuple):
 # docs/performance.md).
 _API_KEYS = ApiKey.__table__
 _MESSAGES = Message.__table__
+_PICTURES = MessagePicture.__table__
 _USERS = User.__table__
 
 
@@ -308,8 +314,12 @@ HISTORY = (
         _MESSAGES.c.status,
         _MESSAGES.c.error_reason,
         _MESSAGES.c.send_at,
+        _PICTURES.c.token,
+        _PICTURES.c.width,
+        _PICTURES.c.height,
     )
     .outerjoin(_USERS, _USERS.c.id == _MESSAGES.c.author_user_id)
+    .outerjoin(_PICTURES, _PICTURES.c.message_id == _MESSAGES.c.id)
     .outerjoin(_API_KEYS, _API_KEYS.c.id == _MESSAGES.c.author_api_key_id)
     .where(_MESSAGES.c.conversation_id == bindparam("conversation_id"))
     .order_by(_MESSAGES.c.id.desc())
@@ -321,4 +331,6 @@ def history(conversation_id: int) -> list[HistoryEntry]:
     """The conversation's messages, oldest first (the newest HISTORY_LENGTH), with their authors'
     names."""
     rows = db.session.execute(HISTORY, {"conversation_id": conversation_id})
-    return [HistoryEntry(*row) for row in reversed(rows.all())]
+    entries = [HistoryEntry(*row) for row in reversed(rows.all())]
+    # A message has one picture (compose and reply attach one); a second would repeat its row.
+    return [e for k, e in enumerate(entries) if not k or entries[k - 1].id != e.id]

@@ -19,7 +19,7 @@ from webapp.models import (
     ReusableNumber,
     User,
 )
-from webapp.services import access
+from webapp.services import access, media
 from webapp.services.contacts import display_names
 from webapp.services.dbutil import in_list, written_limit
 from webapp.services.phones import format_phone
@@ -308,6 +308,7 @@ class ConversationView:
     time_zone: str | None = None
     quiet: QuietHours | None = None
     last_inbound_at: datetime | None = None
+    pictures_offered: bool = False  # the number's provider sends MMS: the reply offers Attach picture
 
     @property
     def mode_label(self) -> str:
@@ -345,6 +346,7 @@ def _conversation_pane_statement(admin: bool):
         _OFFICES.c.time_zone,
         _OFFICES.c.quiet_hours_start,
         _OFFICES.c.quiet_hours_end,
+        _NUMBERS.c.provider,
     )
     joined = _with_number_read_mark_and_opt_out(conversation)
     return joined.join(_OFFICES, _OFFICES.c.id == _NUMBERS.c.office_id).where(
@@ -375,4 +377,5 @@ def conversation_view(user: User, conversation_id: int) -> ConversationView:
         time_zone=row.time_zone,
         quiet=QuietHours.of(row.time_zone, row.quiet_hours_start, row.quiet_hours_end),
         last_inbound_at=row.last_inbound_at,
+        pictures_offered=media.sends_pictures(row.provider),
     )

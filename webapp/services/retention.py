@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, select, update
 
 from webapp.extensions import db
 from webapp.models import Conversation, Direction, Message, Office, ReusableNumber, utcnow
-from webapp.services import audit, webhooks
+from webapp.services import audit, media, webhooks
 
 BATCH = 1000
 _MESSAGES = Message.__table__
@@ -71,6 +71,7 @@ def erase_office(office: Office, now: datetime | None = None) -> Run:
         if not ids:
             break
         last_id = ids[-1]
+        media.erase(ids)  # attached pictures: their files and rows
         erased += db.session.execute(
             update(_MESSAGES)
             .where(_MESSAGES.c.id.in_(ids), _MESSAGES.c.erased_at.is_(None))

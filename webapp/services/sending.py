@@ -29,7 +29,7 @@ from webapp.models import (
 from webapp.plugin_api import OutboundMessage, SendResult
 from webapp.plugin_api.registry import PluginError
 from webapp.queue import enqueue_send
-from webapp.services import access, conversations, optouts, saved_replies, webhooks
+from webapp.services import access, conversations, media, optouts, saved_replies, webhooks
 from webapp.services.optouts import OPTED_OUT_ERROR, is_opted_out
 from webapp.services.phones import PhoneError, parse_us_phone
 from webapp.services.quiet_hours import QuietHours
@@ -63,9 +63,10 @@ class SendError(Exception):
         self.message = message
 
 
-def validate_body(body: str | None) -> str:
+def validate_body(body: str | None, with_picture: bool = False) -> str:
+    """The message text; it may be empty only when a picture goes with it."""
     text = (body or "").replace("\r\n", "\n")
-    if not text.strip():
+    if not text.strip() and not with_picture:
         raise SendError("body", "Enter a message.")
     if len(text) > MAX_MESSAGE_LENGTH:
         raise SendError(
@@ -76,9 +77,9 @@ def validate_body(body: str | None) -> str:
     return text
 
 
-def validate_agent_body(body: str | None) -> str:
+def validate_agent_body(body: str | None, with_picture: bool = False) -> str:
     """An agent's message: as any, and no saved reply's merge field left unfilled in it."""
-    text = validate_body(body)
+    text = validate_body(body, with_picture)
     unfilled = saved_replies.unfilled_message(text)
     if unfilled:
         raise SendError("body", unfilled)
@@ -96,6 +97,7 @@ class CheckedText:
     existing: Queued | None  # the same form, submitted before
     quiet: QuietHours | None = None  # the number's office's quiet hours
     send_later: datetime | None = None  # the agent chose when it goes
+    picture: media.CheckedPicture | None = None
 
 
 # Tables, not mapped classes, in statements built once: they run as Core statements (see
@@ -135,6 +137,7 @@ def check_text(
     body: str,
     idempotency_key: str | None = None,
     send_later: str | None = None,
+    picture: media.CheckedPicture | None = None,
 ) -> CheckedText:
     """Every check of a compose form (reads only); ComposeErrors names each field that fails."""
     if not sender.can_create_texts:
@@ -153,10 +156,12 @@ def check_text(
     if checks is None:
         errors["number"] = "Choose a number you have access to."
     try:
-        text = validate_agent_body(body)
+        text = validate_agent_body(body, with_picture=picture is not None)
     except SendError as exc:
         errors["body"] = exc.message
     quiet = later = None
+    if checks is not None and picture is not None and not sends_pictures(checks.provider):
+        errors["picture"] = NO_PICTURES
     if checks is not None:
         quiet = QuietHours.of(checks.time_zone, checks.quiet_hours_start, checks.quiet_hours_end)
         try:
@@ -172,7 +177,11 @@ def check_text(
         existing = Queued(checks.earlier_id, checks.earlier_conversation_id)
     if existing is None and checks.opted_out:
         raise ComposeErrors({"form": OPTED_OUT_ERROR})
-    return CheckedText(number, phone, text, idempotency_key, existing, quiet, later)
+    return CheckedText(number, phone, text, idempotency_key, existing, quiet, later, picture)
+
+
+NO_PICTURES = "This number's provider cannot send pictures (MMS). Nothing was sent."
+sends_pictures = media.sends_pictures
 
 
 @dataclass(frozen=True)
@@ -194,7 +203,7 @@ def queue_text(sender: User, checked: CheckedText) -> Queued:
         return checked.existing
     return _queue_outbound(
         checked.number, checked.phone, checked.text, sender, checked.idempotency_key,
-        quiet=checked.quiet, send_later=checked.send_later,
+        quiet=checked.quiet, send_later=checked.send_later, picture=checked.picture,
     )  # fmt: skip
 
 
@@ -224,17 +233,20 @@ def reply(
     body: str,
     idempotency_key: str | None = None,
     send_later: str | None = None,
+    picture: media.CheckedPicture | None = None,
 ) -> Queued:
     """An agent's reply in a conversation visible to them (the view checked that). In the
     office's quiet hours it is held (unless the contact texted within the hour); `send_later`, a
     local date and time in the office's zone, holds it until then."""
-    text = validate_agent_body(body)
+    text = validate_agent_body(body, with_picture=picture is not None)
     existing = _by_idempotency_key(idempotency_key)
     if existing is not None:
         return existing
     if is_opted_out(conversation.contact_phone):
         raise SendError("body", OPTED_OUT_ERROR)
     number = conversation.number
+    if picture is not None and not sends_pictures(number.provider):
+        raise SendError("picture", NO_PICTURES)
     office = db.session.get(Office, number.office_id)
     quiet = QuietHours.of(office.time_zone, office.quiet_hours_start, office.quiet_hours_end)
     try:
@@ -243,7 +255,7 @@ def reply(
         raise SendError("send_at", str(exc)) from None
     return _queue_outbound(
         number, conversation.contact_phone, text, sender, idempotency_key,
-        quiet=quiet, send_later=later,
+        quiet=quiet, send_later=later, picture=picture,
     )  # fmt: skip
 
 
@@ -328,6 +340,7 @@ def _queue_outbound(
     api_key_id: int | None = None,
     quiet: QuietHours | None = None,
     send_later: datetime | None = None,
+    picture: media.CheckedPicture | None = None,
 ) -> Queued:
     """Store the message as queued, move its conversation up (an agent's text also answers it:
     no longer Needs Attention, the agent participates and has read it), commit, then queue the
@@ -339,7 +352,7 @@ def _queue_outbound(
     activity = conversations.record_activity(
         number,
         contact_phone,
-        text,
+        conversations.preview_of(text, picture is not None),
         now,
         clear_attention=sender is not None,
         agent_id=sender.id if sender is not None else None,
@@ -371,6 +384,8 @@ def _queue_outbound(
         if existing is None:
             raise
         return existing
+    if picture is not None:
+        media.store(message_id, picture)
     # Writes that would change nothing are skipped: most texts continue a conversation the
     # agent is already in and has read.
     if sender is not None and not activity.participating:
@@ -407,7 +422,8 @@ def deliver(message_id: int) -> int | None:
         to_phone=conversation.contact_phone,
         body=message.body,
         status_callback_url=status_callback_url(message.provider or number.provider, message.id),
-        media_urls=tuple(message.media_urls or ()),
+        # Links to its pictures made now, so that they are valid when the provider fetches them.
+        media_urls=tuple(message.media_urls or ()) + tuple(media.public_urls(message.id)),
     )
     provider_name = message.provider or number.provider
     db.session.commit()

@@ -22,7 +22,10 @@ from webapp.web.errors import error_page
 from webapp.web.rendering import DedentHtml
 
 # Endpoints anyone may reach; every other route needs a signed-in user.
-PUBLIC_ENDPOINTS = {"auth.login", "sso.start", "sso.callback", "static", "health.healthz", "health.readyz"}
+# (media.public: a picture's signed, expiring link, which the provider fetches without a session.)
+PUBLIC_ENDPOINTS = {
+    "auth.login", "sso.start", "sso.callback", "static", "health.healthz", "health.readyz", "media.public",
+}  # fmt: skip
 # The API authenticates every request by its key (webapp.web.api), never by the session.
 PUBLIC_PREFIXES = ("webhooks.", "embed.", "api.")
 
@@ -40,6 +43,7 @@ def register(app: Flask) -> None:
         home,
         inbox,
         knowledge_base,
+        media,
         optouts_admin,
         reports,
         search,
@@ -50,7 +54,7 @@ def register(app: Flask) -> None:
 
     blueprints = (
         account, admin, auth, compose, contacts, conversations, health, home, inbox, knowledge_base,
-        optouts_admin, reports, search, sso, webhooks,
+        media, optouts_admin, reports, search, sso, webhooks,
         workspace,
     )  # fmt: skip
     for module in blueprints:

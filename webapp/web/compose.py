@@ -6,11 +6,12 @@ import uuid
 
 from flask import Blueprint, abort, redirect, request, url_for
 
-from webapp.services import access, scheduling, sending
+from webapp.services import access, media, scheduling, sending
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 from webapp.transactions import read_first
 from webapp.web import plain_user, signed_in
 from webapp.web.rendering import redirect_to, render_screen
+from webapp.web.request_limits import body_limit
 
 bp = Blueprint("compose", __name__)
 
@@ -23,6 +24,7 @@ def _render(numbers, form: dict, errors: dict, status: int = 200):
         "compose_form",
         status=status,
         numbers=numbers,
+        pictures_offered=any(sending.sends_pictures(number.provider) for number in numbers),
         form=form,
         errors=errors,
         hold_notices=scheduling.compose_notices(numbers),
@@ -31,7 +33,28 @@ def _render(numbers, form: dict, errors: dict, status: int = 200):
     )
 
 
+def uploaded_picture(errors: dict[str, str]) -> media.CheckedPicture | None:
+    """The form's Attach picture file, checked; its problem goes into `errors` as "picture"."""
+    upload = request.files.get("picture")
+    if upload is None or not upload.filename:
+        return None
+    try:
+        return media.check_picture(upload.stream, upload.filename)
+    except media.PictureError as exc:
+        errors["picture"] = str(exc)
+        return None
+
+
+# A form with a picture may be bigger than other requests; a bigger one is refused before it is read.
+PICTURE_FORM_BYTES = media.MAX_PICTURE_BYTES + 1024 * 1024
+PICTURE_TOO_LARGE = (
+    "A picture can be at most 5 MB (JPEG, PNG or GIF). This upload is larger, so nothing was sent: "
+    "choose a smaller picture."
+)
+
+
 @bp.route("/texts/new", methods=["GET", "POST"])
+@body_limit(PICTURE_FORM_BYTES, PICTURE_TOO_LARGE)
 @plain_user
 def new():
     user = signed_in()
@@ -58,6 +81,8 @@ def new():
         "send_at": request.form.get("send_at", "")[:40],
     }
     number_id = int(form["number_id"]) if form["number_id"].isdigit() else None
+    picture_errors: dict[str, str] = {}
+    picture = uploaded_picture(picture_errors)
     try:
         # The checks read only; the write lock is taken for the queueing alone.
         with read_first():
@@ -68,11 +93,14 @@ def new():
                 form["body"],
                 idempotency_key=(request.form.get("idempotency_key") or "")[:64] or None,
                 send_later=form["send_at"],
+                picture=picture,
             )
+            if picture_errors:
+                raise sending.ComposeErrors(picture_errors)
     except sending.ComposeErrors as exc:
         # htmx swaps only 2xx answers, so the fragment comes back 200; a plain post gets 422.
         status = 200 if request.headers.get("HX-Request") else 422
-        return _render(access.sendable_numbers(user), form, exc.errors, status)
+        return _render(access.sendable_numbers(user), form, {**exc.errors, **picture_errors}, status)
     except access.AccessDenied:
         abort(403)
     message = sending.queue_text(user, checked)

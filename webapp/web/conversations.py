@@ -22,8 +22,10 @@ from webapp.services import (
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 from webapp.transactions import start_writing, writes
 from webapp.web import plain_user, polling, signed_in
+from webapp.web.compose import PICTURE_FORM_BYTES, PICTURE_TOO_LARGE, uploaded_picture
 from webapp.web.inbox import TEMPLATE, inbox_context
 from webapp.web.rendering import render_screen, wants_fragment
+from webapp.web.request_limits import body_limit
 
 bp = Blueprint("conversations", __name__)
 
@@ -48,9 +50,7 @@ def _render(conversation_id: int, **extra):
 
 
 def _render_view(view: inbox.ConversationView, block: str = "conversation_pane", **extra):
-    tab = request.args.get("tab") or (
-        inbox.NEEDS_ATTENTION if view.needs_attention else inbox.PARTICIPATING
-    )
+    tab = request.args.get("tab") or (inbox.NEEDS_ATTENTION if view.needs_attention else inbox.PARTICIPATING)
     if wants_fragment():
         context = {"view": view, "tab": tab}  # the list pane is not re-rendered: skip its queries
     else:
@@ -111,6 +111,7 @@ def live(conversation_id: int):
 
 
 @bp.post("/conversations/<int:conversation_id>/messages")
+@body_limit(PICTURE_FORM_BYTES, PICTURE_TOO_LARGE)
 @plain_user
 def reply(conversation_id: int):
     conversation = _visible(conversation_id)
@@ -127,13 +128,18 @@ def reply(conversation_id: int):
             )  # fmt: skip
             response.status_code = 200 if request.headers.get("HX-Request") else 409
             return response
+    picture_errors: dict[str, str] = {}
+    picture = uploaded_picture(picture_errors)
     try:
+        if picture_errors:
+            raise sending.SendError("picture", picture_errors["picture"])
         sending.reply(
             signed_in(),
             conversation,
             body,
             idempotency_key=(request.form.get("idempotency_key") or "")[:64] or None,
             send_later=send_at,
+            picture=picture,
         )
     except sending.SendError as exc:
         db.session.rollback()

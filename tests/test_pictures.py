@@ -1,0 +1,223 @@
+"""Pictures (MMS): Attach picture on compose and reply, checked by content, stored in the media
+folder, shown in the thread, sent to providers by a signed link that expires, erased by retention."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from PIL import Image
+from sqlalchemy import func, select
+
+from tests.conftest import csrf_token, login, make_app, serving
+from tests.fake_plivo import AUTH_ID, FakePlivo
+from tests.fake_plivo import AUTH_TOKEN as PLIVO_TOKEN
+from webapp.extensions import db
+from webapp.models import Message, MessagePicture, Office, utcnow
+from webapp.services import media, offices, retention
+
+BASE = "https://parley.example.edu"
+CONTACT = "(202) 555-0143"
+
+
+def picture_bytes(kind: str = "PNG", size: tuple[int, int] = (40, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(out, kind)
+    return out.getvalue()
+
+
+@pytest.fixture
+def fake_plivo() -> Iterator[FakePlivo]:
+    with FakePlivo() as fake:
+        yield fake
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, fake_plivo) -> Iterator[Flask]:
+    """Console and Plivo (at its fake) enabled; pictures under the test's instance folder."""
+    app = make_app(
+        database_url, tmp_path, SMS_PROVIDERS=["console", "plivo"], PUBLIC_BASE_URL=BASE,
+        PLIVO_AUTH_ID=AUTH_ID, PLIVO_AUTH_TOKEN=PLIVO_TOKEN, PLIVO_API_BASE_URL=fake_plivo.url,
+    )  # fmt: skip
+    with serving(app):
+        yield app
+
+
+def compose(client, number_id: int, body: str, upload: tuple[bytes, str] | None, htmx: bool = False):
+    data = {
+        "csrf_token": csrf_token(client, "/texts/new"),
+        "number_id": number_id,
+        "to": CONTACT,
+        "body": body,
+    }
+    if upload is not None:
+        data["picture"] = (io.BytesIO(upload[0]), upload[1])
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client.post("/texts/new", data=data, headers=headers, content_type="multipart/form-data")
+
+
+def media_files(app: Flask) -> list[Path]:
+    folder = Path(app.config["MEDIA_FOLDER"])
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def test_compose_offers_attach_picture_and_sends_it_as_a_link(app, client, setup, caplog):
+    login(client, "standard@example.edu")
+    page = client.get("/texts/new").get_data(as_text=True)
+    assert '<label for="compose-picture">Attach picture</label>' in page
+    assert 'enctype="multipart/form-data"' in page
+    png = picture_bytes()
+    with caplog.at_level(logging.WARNING, logger="parley.console_sms"):
+        response = compose(client, setup["number"].id, "Here is the campus map", (png, "map.png"))
+    assert response.status_code == 303
+    message = db.session.scalars(select(Message)).one()
+    picture = db.session.scalars(select(MessagePicture)).one()
+    assert (picture.message_id, picture.content_type, picture.width, picture.height) == (
+        message.id, "image/png", 40, 30,
+    )  # fmt: skip
+    assert [path.name for path in media_files(app)] == [picture.storage_key]
+    # The console provider printed a public link to it, which works without a session.
+    [record] = [r for r in caplog.records if hasattr(r, "outbound")]
+    [link] = record.outbound.media_urls
+    assert link.startswith(f"{BASE}/media/") and picture.token not in link
+    anonymous = app.test_client()
+    fetched = anonymous.get(link.removeprefix(BASE))
+    assert fetched.status_code == 200 and fetched.data == png and fetched.mimetype == "image/png"
+    # The thread shows a thumbnail from the session route.
+    thread = client.get(f"/conversations/{message.conversation_id}").get_data(as_text=True)
+    thumbnail = f"/conversations/{message.conversation_id}/pictures/{picture.token}"
+    assert f'<img src="{thumbnail}"' in thread and 'width="40" height="30"' in thread
+    assert client.get(thumbnail).data == png
+    assert anonymous.get(thumbnail).status_code in (302, 401)
+
+
+def test_a_picture_link_is_refused_after_it_expires_or_when_forged(app, client, setup):
+    app.config["MEDIA_URL_SECONDS"] = 1
+    login(client, "standard@example.edu")
+    compose(client, setup["number"].id, "Map", (picture_bytes("GIF"), "map.gif"))
+    message = db.session.scalars(select(Message)).one()
+    [link] = media.public_urls(message.id)
+    path = link.removeprefix(BASE)
+    anonymous = app.test_client()
+    assert anonymous.get(path).status_code == 200
+    assert anonymous.get(path[:-2] + ("AA" if not path.endswith("AA") else "BB")).status_code == 404
+    time.sleep(2.1)
+    expired = anonymous.get(path)
+    assert expired.status_code == 410
+    assert "This picture link has expired" in expired.get_data(as_text=True)
+    token = db.session.scalars(select(MessagePicture.token)).one()
+    assert anonymous.get(f"/media/{token}").status_code == 404  # the bare token is not a link
+
+
+def test_another_office_cannot_see_the_thumbnail(app, client, setup, make):
+    login(client, "standard@example.edu")
+    compose(client, setup["number"].id, "Map", (picture_bytes("JPEG"), "map.jpg"))
+    picture = db.session.scalars(select(MessagePicture)).one()
+    message = db.session.get(Message, picture.message_id)
+    make.office("Financial Aid")
+    make.user("fa@example.edu", "standard", offices=("Financial Aid",))
+    other = app.test_client()
+    login(other, "fa@example.edu")
+    assert other.get(f"/conversations/{message.conversation_id}/pictures/{picture.token}").status_code == 404
+    # Nor is a picture reachable through a conversation it is not in.
+    other_number = make.number("+12025550120", office="Financial Aid", inboxes=("Financial Aid",))
+    compose(other, other_number.id, "Hello", None)
+    theirs = db.session.scalars(select(Message).where(Message.id != message.id)).one()
+    assert other.get(f"/conversations/{theirs.conversation_id}/pictures/{picture.token}").status_code == 404
+
+
+def renamed_text() -> bytes:
+    return b"%PDF-1.4 this is not a picture at all\n" * 20
+
+
+@pytest.mark.parametrize(
+    "upload",
+    [
+        (b"just some text, renamed", "photo.jpg"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 200, "truncated.jpg"),  # a JPEG signature on nothing
+        (b"%PDF-1.4 " * 50, "map.png"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "drawing.gif"),
+    ],
+)
+def test_a_non_picture_is_refused_by_its_content_and_changes_nothing(app, client, setup, upload):
+    login(client, "standard@example.edu")
+    response = compose(client, setup["number"].id, "Map", upload)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert f"The file ({upload[1]}) is not a JPEG, PNG or GIF picture. Nothing was sent." in page
+    assert 'id="picture-error"' in page and "Map</textarea>" in page
+    assert db.session.scalar(select(func.count()).select_from(Message)) == 0
+    assert media_files(app) == []
+
+
+def test_an_upload_over_5_mb_is_refused(app, client, setup):
+    login(client, "standard@example.edu")
+    big = picture_bytes() + b"\x00" * (5 * 1024 * 1024)  # under the request's limit, over 5 MB
+    response = compose(client, setup["number"].id, "Map", (big, "map.png"), htmx=True)
+    assert response.status_code == 200  # htmx swaps the form with its error
+    assert "A picture can be at most 5 MB" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Message)) == 0
+
+
+def test_a_50_mb_upload_gets_a_clear_413_and_changes_nothing(app, client, setup):
+    login(client, "standard@example.edu")
+    response = compose(client, setup["number"].id, "Map", (b"\xff" * (50 * 1024 * 1024), "huge.jpg"))
+    assert response.status_code == 413
+    assert "A picture can be at most 5 MB (JPEG, PNG or GIF)" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Message)) == 0
+    assert media_files(app) == []
+
+
+def test_a_reply_may_be_a_picture_alone_and_goes_to_plivo_as_mms(app, client, setup, make, fake_plivo):
+    number = make.number("+12025550199", provider="plivo", inboxes=("Admissions",), label="Plivo line")
+    login(client, "standard@example.edu")
+    compose(client, number.id, "Hello", None)
+    conversation_id = db.session.scalars(select(Message.conversation_id)).one()
+    page = client.get(f"/conversations/{conversation_id}").get_data(as_text=True)
+    assert '<label for="reply-picture">Attach picture</label>' in page
+    data = {
+        "csrf_token": csrf_token(client, f"/conversations/{conversation_id}"),
+        "body": "",
+        "picture": (io.BytesIO(picture_bytes("JPEG")), "map.jpeg"),
+    }
+    response = client.post(
+        f"/conversations/{conversation_id}/messages", data=data, content_type="multipart/form-data"
+    )
+    assert response.status_code == 200
+    first, second = fake_plivo.requests
+    assert "type" not in first.json or first.json["type"] == "sms"
+    assert second.json["type"] == "mms" and not second.json.get("text")
+    [link] = second.json["media_urls"]
+    assert link.startswith(f"{BASE}/media/")
+    fetched = app.test_client().get(link.removeprefix(BASE))
+    assert fetched.status_code == 200 and fetched.mimetype == "image/jpeg"
+    # An empty reply without a picture is still refused.
+    data = {"csrf_token": csrf_token(client, f"/conversations/{conversation_id}"), "body": ""}
+    response = client.post(f"/conversations/{conversation_id}/messages", data=data)
+    assert "Enter a message." in response.get_data(as_text=True)
+    assert len(fake_plivo.requests) == 2
+
+
+def test_retention_erases_pictures(app, client, setup, clock):
+    login(client, "standard@example.edu")
+    compose(client, setup["number"].id, "Map", (picture_bytes(), "map.png"))
+    picture = db.session.scalars(select(MessagePicture)).one()
+    message = db.session.get(Message, picture.message_id)
+    message.created_at = utcnow() - timedelta(days=40)
+    db.session.commit()
+    office = db.session.get(Office, setup["office"].id)
+    offices.set_retention(None, office, 30)
+    db.session.commit()
+    [link] = media.public_urls(message.id)
+    retention.erase_office(db.session.get(Office, setup["office"].id))
+    assert media_files(app) == []
+    assert db.session.scalar(select(func.count()).select_from(MessagePicture)) == 0
+    assert app.test_client().get(link.removeprefix(BASE)).status_code == 404
+    thread = client.get(f"/conversations/{message.conversation_id}").get_data(as_text=True)
+    assert "/pictures/" not in thread
