@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         help="comma-separated endpoints to measure; `agents` is the agent profile, `reports` the "
-        "Reports page",
+        "Reports page, `search` the search page",
     )
     parser.add_argument(
         "--agent-steps",
@@ -175,7 +175,7 @@ def main() -> None:
         wait_for(base + "/healthz")
         session, csrf = login(base, seeded.big_agent_email)
         weight = page_weight(session, base)
-        wanted = args.only.split(",") if args.only else [*TARGETS, "reports", "agents"]
+        wanted = args.only.split(",") if args.only else [*TARGETS, "reports", "search", "agents"]
         # Pre-signing the webhooks takes a while: only for a run that measures endpoints.
         endpoints = any(name in TARGETS for name in wanted)
         scripts = write_lua(work, base, session, csrf, seeded, args) if endpoints else {}
@@ -208,16 +208,19 @@ def main() -> None:
                 )
         results = {name: median_round(rounds) for name, rounds in measured.items()}
         report_page = run_reports(base, args.rounds) if "reports" in wanted else None
+        search_page = run_search(base, seeded, args.rounds) if "search" in wanted else None
         agents = None
         if "agents" in wanted:
             agents = run_agents(database_url, seeded, base, server.pid, args)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    if not baselines and agents is None and report_page is None:
-        raise SystemExit(f"--only {args.only}: none of {', '.join(TARGETS)}, reports, agents")
+    if not baselines and agents is None and report_page is None and search_page is None:
+        raise SystemExit(f"--only {args.only}: none of {', '.join(TARGETS)}, reports, search, agents")
     if not baselines:
-        record_part(f"{db_kind}-{args.scale}", {"agents": agents, "reports": report_page})
+        record_part(
+            f"{db_kind}-{args.scale}", {"agents": agents, "reports": report_page, "search": search_page}
+        )
         return
     results = {"healthz": mean_of(baselines), **results}
     run = {
@@ -238,6 +241,8 @@ def main() -> None:
         run["agents"] = agents
     if report_page is not None:
         run["reports"] = report_page
+    if search_page is not None:
+        run["search"] = search_page
     record(run)
 
 
@@ -266,8 +271,8 @@ def run_agents(
 
 
 def record_part(key: str, parts: dict) -> None:
-    """`--only agents` or `--only reports`: their figures join the latest full run of this
-    database and scale."""
+    """`--only agents`, `--only reports` or `--only search`: their figures join the latest full run
+    of this database and scale."""
     store = ROOT / "docs" / "benchmarks.json"
     runs = json.loads(store.read_text()) if store.exists() else {}
     if key not in runs:
@@ -278,6 +283,8 @@ def record_part(key: str, parts: dict) -> None:
         print("\n" + "\n".join(bench_agents.render(parts["agents"])))
     if parts.get("reports"):
         print("\n" + render_reports(parts["reports"]))
+    if parts.get("search"):
+        print("\n" + render_search(parts["search"]))
     write_markdown(runs)
 
 
@@ -323,6 +330,83 @@ def render_reports(result: dict) -> str:
         f"{result['p90_ms']:.0f} ms, max {result['max_ms']:.0f} ms, errors {result['errors']} "
         f"(target p90 ≤ {result['target_ms']} ms: {verdict})"
         + (f"; the machine's load average was {result['load_average']}" if "load_average" in result else "")
+    )
+
+
+SEARCH_TARGET_MS = 150
+
+
+def search_queries(seeded: bench_seed.Seeded) -> list[dict]:
+    """What the big agent (20,000 of the 100,000 conversations) searches for: words as common as
+    a word gets in the seed (each body is one message in eight), several words, a word no message
+    has, a first name, a phone typed with punctuation, and the second page of a common word."""
+    area, exchange, line = (
+        seeded.contact_phones[0][2:5],
+        seeded.contact_phones[0][5:8],
+        seeded.contact_phones[0][8:],
+    )
+    return [
+        {"q": "deadline"},
+        {"q": "campus next week"},
+        {"q": "FAFSA confirmation"},
+        {"q": "scholarship"},
+        {"q": "Priya"},
+        {"q": f"({area}) {exchange}-{line}"},
+        {"q": "deadline", "page": 2},
+    ]
+
+
+def run_search(base: str, seeded: bench_seed.Seeded, rounds: int, per_round: int = 5) -> dict:
+    """The search page as the big agent opens it: one request at a time, each query of
+    `search_queries` in turn (after one unmeasured pass), timed from request to last byte."""
+    session, _ = login(base, seeded.big_agent_email)
+    queries = search_queries(seeded)
+    older = {}
+    for query in queries:  # the unmeasured pass: also finds each second page's cursor
+        answer = session.get(base + "/search", params={"q": query["q"]}, timeout=30)
+        found = re.search(r"before=(\d+)", answer.text)
+        if found:
+            older[query["q"]] = found.group(1)
+    latencies, errors, by_query = [], 0, {}
+    for _ in range(rounds * per_round):
+        for query in queries:
+            params = {"q": query["q"]}
+            if query.get("page") == 2:
+                params["before"] = older.get(query["q"], "")
+            started = time.perf_counter()
+            answer = session.get(base + "/search", params=params, timeout=30)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            latencies.append(elapsed_ms)
+            name = query["q"] + (" (older)" if query.get("page") == 2 else "")
+            by_query.setdefault(name, []).append(elapsed_ms)
+            errors += answer.status_code != 200
+    latencies.sort()
+    result = {
+        "path": "/search?q=…",
+        "requests": len(latencies),
+        "errors": errors,
+        "p50_ms": round(latencies[len(latencies) // 2], 1),
+        "p90_ms": round(latencies[int(len(latencies) * 0.9)], 1),
+        "max_ms": round(latencies[-1], 1),
+        "by_query_p50_ms": {
+            name: round(sorted(values)[len(values) // 2], 1) for name, values in by_query.items()
+        },
+        "target_ms": SEARCH_TARGET_MS,
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
+    print("  " + render_search(result), flush=True)
+    return result
+
+
+def render_search(result: dict) -> str:
+    verdict = "PASS" if result["p90_ms"] <= result["target_ms"] and not result["errors"] else "FAIL"
+    each = ", ".join(f"“{name}” {ms:.0f} ms" for name, ms in result["by_query_p50_ms"].items())
+    return (
+        f"- Search as the big agent (`GET {result['path']}`, one at a time, {result['requests']} "
+        f"requests, {result['when']}): p50 {result['p50_ms']:.0f} ms, p90 {result['p90_ms']:.0f} ms, "
+        f"max {result['max_ms']:.0f} ms, errors {result['errors']} (target p90 ≤ {result['target_ms']} "
+        f"ms: {verdict}); p50 by query: {each}; the machine's load average was {result['load_average']}"
     )
 
 
@@ -698,6 +782,8 @@ def render_run(run: dict, small: dict | None) -> str:
     ]
     if "reports" in run:
         lines.append(render_reports(run["reports"]))
+    if "search" in run:
+        lines.append(render_search(run["search"]))
     if "agents" in run:
         lines += bench_agents.render(run["agents"])
     return "\n".join(lines)
