@@ -11,14 +11,14 @@ History events (mode switches and the like) are not indexed. Existing rows are i
 default under the instance folder); each has a random token its links are made from.
 
 Revision ID: 0015_search_media
-Revises: 0013_compliance
+Revises: 0014_workspace
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_search_media"
-down_revision = "0013_compliance"
+down_revision = "0014_workspace"
 branch_labels = None
 depends_on = None
 
