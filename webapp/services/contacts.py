@@ -133,11 +133,12 @@ def describe(
     ]
 
 
-def search(user: User, text: str, limit: int = NAME_RESULTS, by_name: bool = True) -> ContactSearch:
+def search(
+    user: User, text: str, limit: int = NAME_RESULTS, with_conversations: bool = False
+) -> ContactSearch:
     """Look a contact up by phone (any format) or by name (campaign contact lists of the user's
-    offices). Text with a letter in it is a name; anything else a phone. `by_name=False` takes the
-    first matches the name indexes give instead of sorting every match by name (a common first
-    name matches tens of thousands of contacts)."""
+    offices). Text with a letter in it is a name; anything else a phone. `with_conversations`:
+    only contacts with a conversation the user may see (see _phones_by_name)."""
     query = " ".join((text or "").split())[:80]
     if not query:
         return ContactSearch(query, "", [])
@@ -149,17 +150,23 @@ def search(user: User, text: str, limit: int = NAME_RESULTS, by_name: bool = Tru
         return ContactSearch(query, "phone", [lookup(user, phone)])
     if len(query) < MIN_NAME_LENGTH:
         return ContactSearch(query, "name", [], error="Type at least 2 letters of a name.")
-    found = _phones_by_name(user, query, limit + 1, by_name)
+    found = _phones_by_name(user, query, limit + 1, with_conversations)
     phones = list(found)[:limit]
     return ContactSearch(query, "name", describe(user, phones, found), more=len(found) > limit)
 
 
-def _phones_by_name(user: User, query: str, limit: int, by_name: bool = True) -> dict[str, str]:
+def _phones_by_name(
+    user: User, query: str, limit: int, with_conversations: bool = False
+) -> dict[str, str]:
     """Phones (→ the listed name) whose first or last name starts with each word of the query.
 
     The first word probes the lower(first_name) / lower(last_name) indexes; further words narrow
     those rows. Only launched or archived campaigns of the user's own offices are searched: another
     office's contact list is not the user's to browse.
+
+    `with_conversations` (the search page): only phones with a conversation the user may see, the
+    first the name indexes give rather than sorted by name, so that the scan stops at `limit`
+    instead of sorting every contact with a common first name.
     """
     conditions = [
         or_(
@@ -180,7 +187,16 @@ def _phones_by_name(user: User, query: str, limit: int, by_name: bool = True) ->
     statement = select(CampaignContact.phone, CampaignContact.first_name, CampaignContact.last_name).where(
         *conditions, listed_in_my_offices
     )
-    if by_name:
+    if with_conversations:
+        from webapp.services.access import visible_conversation_clause
+
+        statement = statement.where(
+            exists().where(
+                _CONVERSATIONS.c.contact_phone == CampaignContact.phone,
+                visible_conversation_clause(user.id, user.is_admin),
+            )
+        )
+    else:
         statement = statement.order_by(
             func.lower(CampaignContact.last_name),
             func.lower(CampaignContact.first_name),

@@ -111,8 +111,7 @@ def search(user: User, query: str, before: int | None = None, limit: int = PAGE_
             return Results(query=query, words=words, contacts=found)
     found = None
     if before is None and any(char.isalpha() for char in query):
-        found = contacts.search(user, query, by_name=False)
-        found = ContactSearch(found.query, found.kind, [r for r in found.results if r.conversations])
+        found = contacts.search(user, query, with_conversations=True)
     hits, next_before = _messages(user, words, before, limit)
     return Results(
         query=query,
