@@ -123,10 +123,15 @@ def search(user: User, query: str, before: int | None = None, limit: int = PAGE_
     )
 
 
-@lru_cache(maxsize=8)
-def _message_statement(dialect: str, admin: bool, paged: bool, limit: int):
+@lru_cache(maxsize=16)
+def _message_statement(dialect: str, admin: bool, paged: bool, limit: int, rare: bool = False):
     """Built once per shape. The newest matching message ids come from the full-text index in
-    descending order; each is joined to its conversation only to check visibility."""
+    descending order; each is joined to its conversation only to check visibility.
+
+    PostgreSQL's GIN index gives matches in no order, so there are two shapes (see _rare): for
+    words found in many messages, messages newest first, each tested against the query, stopping
+    at `limit` visible ones; for rare words, every match from the GIN index first (a MATERIALIZED
+    CTE, so that it is read that way), then the newest of them."""
     columns = (
         _MESSAGES.c.id,
         _MESSAGES.c.conversation_id,
@@ -140,15 +145,17 @@ def _message_statement(dialect: str, admin: bool, paged: bool, limit: int):
     visible = access.visible_conversation_clause(bindparam("user_id"), admin)
     if dialect == "postgresql":
         order_key = _MESSAGES.c.id
-        statement = (
-            select(*columns)
-            .select_from(_MESSAGES)
-            .where(
-                literal_column("messages.search_vector").op("@@")(
-                    func.plainto_tsquery(literal_column("'simple'::regconfig"), bindparam("terms"))
-                )
-            )
+        matches = literal_column("messages.search_vector").op("@@")(
+            func.plainto_tsquery(literal_column("'simple'::regconfig"), bindparam("terms"))
         )
+        if rare:
+            matching = select(_MESSAGES.c.id).where(matches, _MESSAGES.c.direction != Direction.EVENT.value)
+            if paged:
+                matching = matching.where(_MESSAGES.c.id < bindparam("before"))
+            found = matching.cte("matching").prefix_with("MATERIALIZED")
+            statement = select(*columns).select_from(found).join(_MESSAGES, _MESSAGES.c.id == found.c.id)
+        else:
+            statement = select(*columns).select_from(_MESSAGES).where(matches)
     else:
         order_key = literal_column("messages_fts.rowid")
         statement = (
@@ -175,13 +182,38 @@ def _terms(dialect: str, words: tuple[str, ...]) -> str:
     return " ".join(f'"{word}"' for word in words)
 
 
+# PostgreSQL's statistics of the indexed words: the most common ones and the share of messages
+# each is in.
+_WORD_STATISTICS = text(
+    "SELECT most_common_elems::text::text[] AS words, most_common_elem_freqs AS shares FROM pg_stats"
+    " WHERE schemaname = current_schema() AND tablename = 'messages' AND attname = 'search_vector'"
+)
+COMMON_SHARE = 0.01  # a search whose rarest word is in 1% of messages or more reads newest first
+
+
+def _rare(words: tuple[str, ...]) -> bool:
+    """Whether the rarest of the words is in fewer than COMMON_SHARE of the messages (all the words
+    together are in no more: words searched together tend to occur together).
+
+    PostgreSQL estimates a word missing from its statistics at 0.5% of the messages (its default),
+    and then reads the messages newest first looking for it: at a million messages, a word that no
+    message has took a second. A word missing from the statistics is rarer than every word in them,
+    so such a search reads the GIN index first (its cost is the number of matches)."""
+    row = db.session.execute(_WORD_STATISTICS).first()
+    if row is None or not row.words:
+        return True
+    shares = dict(zip(row.words, row.shares, strict=False))
+    return min(shares.get(word, 0.0) for word in words) < COMMON_SHARE
+
+
 def _messages(
     user: User, words: tuple[str, ...], before: int | None, limit: int
 ) -> tuple[list[MessageHit], int | None]:
     if not words:
         return [], None
     dialect = db.session.get_bind().dialect.name
-    statement = _message_statement(dialect, user.is_admin, before is not None, limit + 1)
+    rare = dialect == "postgresql" and _rare(words)
+    statement = _message_statement(dialect, user.is_admin, before is not None, limit + 1, rare)
     params: dict = {"user_id": user.id, "terms": _terms(dialect, words)}
     if before is not None:
         params["before"] = before
