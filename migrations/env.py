@@ -45,6 +45,20 @@ def get_metadata():
     return target_db.metadata
 
 
+# The search index belongs to the database (migration 0015_search_media): SQLite's FTS5 tables and
+# PostgreSQL's generated tsvector column and its index are not in the models, and autogenerate
+# must not propose dropping them.
+DATABASE_OWNED = {
+    "table": ("messages_fts",),
+    "column": ("search_vector",),
+    "index": ("ix_messages_search",),
+}
+
+
+def include_object(object, name, type_, reflected, compare_to):
+    return not (reflected and compare_to is None and name and name.startswith(DATABASE_OWNED.get(type_, ())))
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -87,6 +101,7 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    conf_args.setdefault("include_object", include_object)
 
     connectable = get_engine()
 

@@ -1,8 +1,10 @@
 """What the fake provider APIs share: an HTTP server on 127.0.0.1, in a thread, that hands each POST
-to the fake and can hold an answer back (a slow or hanging provider)."""
+to the fake and can hold an answer back (a slow or hanging provider), and serves the files a test
+puts there (a contact's pictures, as the provider keeps them) to GET."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,11 +17,17 @@ class FakeHttpApi:
     def _serve(self) -> None:
         self._release = threading.Event()
         self._lock = threading.Lock()
+        # path -> (status, content type, body, Basic credentials it needs or None)
+        self.files: dict[str, tuple[int, str, bytes, str | None]] = {}
+        self.downloads: list[tuple[str, str | None]] = []  # (path, Authorization header) of each GET
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 fake._handle(self)
+
+            def do_GET(self) -> None:
+                fake._get(self)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -30,6 +38,30 @@ class FakeHttpApi:
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         raise NotImplementedError
+
+    def serve_file(
+        self, path: str, body: bytes, content_type: str = "image/png", status: int = 200,
+        credentials: str | None = None,
+    ) -> str:  # fmt: skip
+        """Serve `body` at `path` (to GET, with `credentials` "user:password" if given); its URL."""
+        self.files[path] = (status, content_type, body, credentials)
+        return self.url + path
+
+    def _get(self, handler: BaseHTTPRequestHandler) -> None:
+        authorization = handler.headers.get("Authorization")
+        with self._lock:
+            self.downloads.append((handler.path, authorization))
+        status, content_type, body, credentials = self.files.get(handler.path, (404, "text/plain", b"", None))
+        if credentials and authorization != "Basic " + base64.b64encode(credentials.encode()).decode():
+            status, content_type, body = 401, "text/plain", b"Unauthorized"
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", content_type)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+        except OSError:
+            pass
 
     @property
     def url(self) -> str:

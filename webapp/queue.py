@@ -89,3 +89,12 @@ def enqueue_import_contacts(import_id: int) -> None:
 def enqueue_export(export_id: int) -> None:
     """Queue the building of a committed office export. Call with no open transaction."""
     current_app.extensions["parley.tasks"].build_office_export(export_id)
+
+
+def enqueue_inbound_pictures(message_id: int) -> None:
+    """Queue the download of a committed inbound message's media. If the queue is down, the
+    thread shows the provider's links instead of thumbnails: nothing is lost."""
+    try:
+        current_app.extensions["parley.tasks"].keep_inbound_pictures(message_id)
+    except Exception:  # Redis down, SQLite queue file locked or unwritable, …
+        log.warning("could not queue the pictures of message %s; its links stay", message_id, exc_info=True)

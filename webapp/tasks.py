@@ -1,7 +1,7 @@
 """Queue tasks: send a message (with retries), the bot answering a contact in a bot-mode
-conversation, an activity webhook's delivery, the sweep that re-queues stuck messages, lost bot
-answers and lost deliveries, and the two halves of a campaign contact-list import (check, then
-insert)."""
+conversation, keeping a contact's pictures, an activity webhook's delivery, the sweep that
+re-queues stuck messages, lost bot answers and lost deliveries, and the two halves of a campaign
+contact-list import (check, then insert)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from flask import Flask
 from huey import Huey, crontab
 
 from webapp.queue import make_huey
-from webapp.services import bots, exports, retention, scheduling, sending, webhooks
+from webapp.services import bots, exports, media, retention, scheduling, sending, webhooks
 from webapp.services.admin import campaigns as campaign_imports
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class Tasks:
     delivery_threads: DeliveryThreads | None = None
     release_held_messages: object = None
     build_office_export: object = None
+    keep_inbound_pictures: object = None
 
 
 def init_queue(app: Flask) -> None:
@@ -79,6 +80,14 @@ def register(huey: Huey, app: Flask) -> Tasks:
         # Off the webhook's request: the bot may take seconds (it runs with a deadline).
         with app.app_context():
             bots.answer(message_id)
+
+    @huey.task(name="keep_inbound_pictures")
+    def keep_inbound_pictures(message_id: int, attempt: int = 1) -> None:
+        # Off the webhook's request: the provider may be slow to hand the files over.
+        with app.app_context():
+            retry_in = media.keep_inbound(message_id, attempt)
+        if retry_in is not None:
+            keep_inbound_pictures.schedule((message_id, attempt + 1), delay=retry_in)
 
     delivery_threads = DeliveryThreads(app.config["WEBHOOK_CONCURRENCY"])
 
@@ -165,4 +174,5 @@ def register(huey: Huey, app: Flask) -> Tasks:
         delivery_threads=delivery_threads,
         release_held_messages=release_held_messages,
         build_office_export=build_office_export,
+        keep_inbound_pictures=keep_inbound_pictures,
     )

@@ -1,8 +1,9 @@
 """The Plivo SMS provider: sends through the real `plivo` SDK, verifies and parses Plivo's webhooks.
 
 Configuration (from the app config, i.e. the environment): PLIVO_AUTH_ID, PLIVO_AUTH_TOKEN,
-PLIVO_API_BASE_URL (default https://api.plivo.com) and optionally PLIVO_TIMEOUT_SECONDS (default 5)
-and PLIVO_ALLOW_V2_SIGNATURES (true: also accept webhooks signed only with the legacy V2 scheme).
+PLIVO_API_BASE_URL (default https://api.plivo.com) and optionally PLIVO_TIMEOUT_SECONDS (default 5),
+PLIVO_MEDIA_BASE_URL (default https://media.plivo.com: where a contact's pictures are kept) and
+PLIVO_ALLOW_V2_SIGNATURES (true: also accept webhooks signed only with the legacy V2 scheme).
 """
 
 from __future__ import annotations
@@ -20,21 +21,25 @@ from plivo import exceptions as plivo_errors
 from plugins.plivo_sms import signatures
 from webapp.plugin_api import (
     InboundMessage,
+    MediaUnavailable,
     OutboundMessage,
     SendResult,
     SmsProvider,
     StatusUpdate,
     WebhookRefused,
     WebhookRequest,
+    fetch_file,
     numbered_links,
     required_fields,
     required_settings,
     url_setting,
+    url_under,
 )
 
 log = logging.getLogger("parley.plivo_sms")
 
 DEFAULT_API_BASE_URL = "https://api.plivo.com"
+DEFAULT_MEDIA_BASE_URL = "https://media.plivo.com"
 AUTH_ID_PATTERN = re.compile(r"(MA|SA)[A-Z0-9]{18}")
 
 # Plivo's message error codes (ErrorCode of failed/undelivered reports).
@@ -100,6 +105,7 @@ class PlivoSmsProvider(SmsProvider):
             )
         base_url = url_setting(config, "PLIVO_API_BASE_URL", DEFAULT_API_BASE_URL)
         self.api_base_uri = f"{base_url}/v1/Account"
+        self.media_base_url = url_setting(config, "PLIVO_MEDIA_BASE_URL", DEFAULT_MEDIA_BASE_URL)
         self.timeout = float(config.get("PLIVO_TIMEOUT_SECONDS") or 5)
         # V2 signs only the URL and a nonce: with a captured one, anyone can post any text.
         self.allow_v2 = config.get("PLIVO_ALLOW_V2_SIGNATURES") in (True, "1")
@@ -205,6 +211,18 @@ class PlivoSmsProvider(SmsProvider):
 
     def describe_error(self, code: str) -> str:
         return ERROR_REASONS.get(str(code).strip(), f"Plivo error {code}")
+
+    # A contact's pictures ----------------------------------------------------------------------
+
+    def fetch_media(self, url: str, max_bytes: int) -> bytes:
+        # Plivo's media links are public; the account's own API's need its credentials.
+        if url_under(url, self.media_base_url):
+            auth = None
+        elif url_under(url, f"{self.api_base_uri}/{self.auth_id}"):
+            auth = (self.auth_id, self.auth_token)
+        else:
+            raise MediaUnavailable("not a Plivo media link of this account")
+        return fetch_file(url, max_bytes, self.timeout, auth=auth, provider="Plivo")
 
 
 def _api_error(exc: plivo_errors.PlivoRestError) -> SendResult:

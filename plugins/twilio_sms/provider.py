@@ -22,16 +22,19 @@ from twilio.rest import Client
 
 from webapp.plugin_api import (
     InboundMessage,
+    MediaUnavailable,
     OutboundMessage,
     SendResult,
     SmsProvider,
     StatusUpdate,
     WebhookRefused,
     WebhookRequest,
+    fetch_file,
     numbered_links,
     required_fields,
     required_settings,
     url_setting,
+    url_under,
 )
 
 log = logging.getLogger("parley.twilio_sms")
@@ -127,6 +130,8 @@ class TwilioSmsProvider(SmsProvider):
             )
         base_url = url_setting(config, "TWILIO_API_BASE_URL", DEFAULT_API_BASE_URL)
         self.api_base_url = None if base_url == DEFAULT_API_BASE_URL else base_url
+        # A contact's pictures: Media resources of this account, behind its credentials.
+        self.media_base_url = f"{base_url}/2010-04-01/Accounts/{self.account_sid}"
         self.timeout = float(config.get("TWILIO_TIMEOUT_SECONDS") or 5)
         self.validator = RequestValidator(self.auth_token)
         # One SDK client per worker thread: a requests.Session is not meant to be shared.
@@ -265,6 +270,13 @@ class TwilioSmsProvider(SmsProvider):
 
     def describe_error(self, code: str) -> str:
         return ERROR_REASONS.get(str(code).strip(), f"Twilio error {code}")
+
+    def fetch_media(self, url: str, max_bytes: int) -> bytes:
+        # Twilio's media links need the account's credentials; they redirect to a storage host.
+        if not url_under(url, self.media_base_url):
+            raise MediaUnavailable("not a Twilio media link of this account")
+        auth = (self.account_sid, self.auth_token)
+        return fetch_file(url, max_bytes, self.timeout, auth=auth, provider="Twilio")
 
 
 def _message_sid(form: Mapping[str, str]) -> str:

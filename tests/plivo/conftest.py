@@ -35,6 +35,7 @@ def plivo_app(database_url: str, instance: Path, fake_plivo: FakePlivo, **overri
         PLIVO_AUTH_ID=AUTH_ID,
         PLIVO_AUTH_TOKEN=AUTH_TOKEN,
         PLIVO_API_BASE_URL=fake_plivo.url,
+        PLIVO_MEDIA_BASE_URL=f"{fake_plivo.url}/media",
         PLIVO_TIMEOUT_SECONDS=0.5,
         PUBLIC_BASE_URL=BASE,
         **overrides,

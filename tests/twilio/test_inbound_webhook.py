@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import threading
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from tests.conftest import login
-from tests.fake_twilio import ACCOUNT_SID, new_sid, sign, signed_headers
+from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, new_sid, sign, signed_headers
 from tests.twilio.conftest import BASE, CONTACT, TWILIO_NUMBER, post_signed
 from webapp.extensions import db
-from webapp.models import Conversation, Message, OptOutEvent
+from webapp.models import Conversation, Message, MessagePicture, OptOutEvent
 from webapp.services import optouts
 
 PATH = "/webhooks/twilio/inbound"
@@ -182,6 +184,29 @@ def test_mms_media_links_are_kept_and_shown(client, setup, twilio_number):
     for url in media:
         assert f'href="{url}"' in page
     assert "javascript:" not in page
+
+
+def test_a_contacts_picture_is_downloaded_with_the_accounts_credentials(
+    client, setup, twilio_number, fake_twilio
+):
+    out = io.BytesIO()
+    Image.new("RGB", (48, 32), (10, 120, 60)).save(out, "JPEG")
+    path = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/MM1/Media/ME1"
+    credentials = f"{ACCOUNT_SID}:{AUTH_TOKEN}"
+    link = fake_twilio.serve_file(path, out.getvalue(), "image/jpeg", credentials=credentials)
+    foreign = "https://example.org/ME2"  # not the account's: never fetched, stays a link
+    form = sms("Campus map", NumMedia="2", MediaUrl0=link, MediaUrl1=foreign)
+    assert post_signed(client, PATH, form).status_code == 200
+
+    [message] = stored_messages()
+    [picture] = db.session.scalars(select(MessagePicture).where(MessagePicture.message_id == message.id))
+    assert (picture.source_url, picture.content_type) == (link, "image/jpeg")
+    assert (picture.width, picture.height) == (48, 32)
+    assert [fetched for fetched, _ in fake_twilio.downloads] == [path]
+    login(client, "standard@example.edu")
+    page = client.get(f"/conversations/{message.conversation_id}").get_data(as_text=True)
+    assert 'alt="Picture from the contact (opens full size)" width="48" height="32"' in page
+    assert f'href="{foreign}"' in page and f'href="{link}"' not in page
 
 
 def test_a_picture_without_text_is_stored(client, setup, twilio_number):

@@ -162,7 +162,8 @@ class Message(db.Model):
 
 
 class MessagePicture(db.Model):
-    """A picture an agent attached to a message; the file is in the media storage under
+    """A picture of a message: one an agent attached, or a contact's copied from the provider
+    (`source_url`, the provider's link it came from). The file is in the media storage under
     `storage_key`, and its links are made from the random `token`."""
 
     __tablename__ = "message_pictures"
@@ -176,4 +177,5 @@ class MessagePicture(db.Model):
     width: Mapped[int]
     height: Mapped[int]
     storage_key: Mapped[str] = mapped_column(String(200))
+    source_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

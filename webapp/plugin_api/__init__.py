@@ -1,9 +1,17 @@
 """The one import surface for plugin authors."""
 
-from webapp.plugin_api.helpers import numbered_links, required_fields, required_settings, url_setting
+from webapp.plugin_api.helpers import (
+    fetch_file,
+    numbered_links,
+    required_fields,
+    required_settings,
+    url_setting,
+    url_under,
+)
 from webapp.plugin_api.interfaces import (
     Bot,
     ContactResolver,
+    MediaUnavailable,
     Plugin,
     SmsProvider,
     WebhookRefused,
@@ -37,6 +45,7 @@ __all__ = [
     "InboundMessage",
     "KnowledgeBase",
     "KnowledgeEntry",
+    "MediaUnavailable",
     "OutboundMessage",
     "ParleyRecords",
     "Plugin",
@@ -45,8 +54,10 @@ __all__ = [
     "StatusUpdate",
     "WebhookRefused",
     "WebhookRequest",
+    "fetch_file",
     "numbered_links",
     "required_fields",
     "required_settings",
     "url_setting",
+    "url_under",
 ]

@@ -1,5 +1,5 @@
 """Small tools provider plugins share: the settings they need (credentials, an API base URL), the
-webhook fields they need, and the numbered media links their webhooks carry."""
+webhook fields they need, the numbered media links their webhooks carry, and fetching those."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
+
+import requests
+
+from webapp.plugin_api.interfaces import MediaUnavailable
 
 
 def required_settings(config: Mapping[str, Any], provider: str, *names: str) -> list[str]:
@@ -47,3 +51,47 @@ def numbered_links(form: Mapping[str, str], prefix: str) -> tuple[str, ...]:
         if found and urlsplit(url).scheme in ("http", "https"):
             numbered.append((int(found.group(1)), url))
     return tuple(url for _, url in sorted(numbered))
+
+
+def url_under(url: str, base: str) -> bool:
+    """Is `url` one of `base`'s (same scheme, host and port, and a path below base's, with no
+    `..` to climb out of it)?"""
+    parts, root = urlsplit(url), urlsplit(base)
+    prefix = root.path.rstrip("/") + "/"
+    segments = parts.path.split("/")
+    return (
+        (parts.scheme, parts.netloc.lower()) == (root.scheme, root.netloc.lower())
+        and parts.path.startswith(prefix)
+        and ".." not in segments
+        and "." not in segments
+    )
+
+
+def fetch_file(
+    url: str, max_bytes: int, timeout: float, auth: tuple[str, str] | None = None, provider: str = ""
+) -> bytes:
+    """GET a file of at most `max_bytes`, or raise MediaUnavailable saying why (transient for a
+    timeout, a network error, a 429 or a 5xx). Redirects are followed; `requests` drops `auth`
+    when one leads to another host."""
+    who = provider or urlsplit(url).netloc
+    try:
+        with requests.get(url, auth=auth, timeout=timeout, stream=True) as answer:
+            if answer.status_code == 429 or answer.status_code >= 500:
+                raise MediaUnavailable(f"{who} answered HTTP {answer.status_code}", transient=True)
+            if answer.status_code != 200:
+                raise MediaUnavailable(f"{who} answered HTTP {answer.status_code}")
+            declared = answer.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise MediaUnavailable(f"the file is larger than {max_bytes} bytes")
+            data = bytearray()
+            for chunk in answer.iter_content(64 * 1024):
+                data += chunk
+                if len(data) > max_bytes:
+                    raise MediaUnavailable(f"the file is larger than {max_bytes} bytes")
+            return bytes(data)
+    except requests.Timeout:
+        raise MediaUnavailable(f"{who} did not answer within {timeout:g} seconds", transient=True) from None
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+        raise MediaUnavailable(f"could not reach {who} (network error)", transient=True) from None
+    except requests.RequestException as exc:
+        raise MediaUnavailable(f"could not fetch the file: {exc.__class__.__name__}") from None

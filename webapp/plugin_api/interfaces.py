@@ -27,6 +27,18 @@ class WebhookRefused(Exception):
     """
 
 
+class MediaUnavailable(Exception):
+    """Raised by `SmsProvider.fetch_media`: the file cannot be had, for the reason given.
+
+    `transient`: a later try may succeed (a timeout, a network error, a 5xx or 429); Parley tries
+    again a few times, then keeps showing the link.
+    """
+
+    def __init__(self, reason: str, transient: bool = False) -> None:
+        super().__init__(reason)
+        self.transient = transient
+
+
 class Plugin(ABC):  # a common base: the abstract methods are on each kind
     #: Set by the registry to the entry-point name the plugin was loaded under.
     name: str = ""
@@ -88,6 +100,17 @@ class SmsProvider(Plugin):
     def describe_error(self, code: str) -> str:
         """A human-readable reason for a provider error code."""
         return f"Provider error {code}"
+
+    def fetch_media(self, url: str, max_bytes: int) -> bytes:
+        """The file behind one of an inbound message's `media_urls`, of at most `max_bytes`.
+
+        Called from a queue worker, so that the thread can show a contact's pictures from Parley's
+        own copy. Fetch only the provider's own URLs (the account's credentials go nowhere else);
+        raise MediaUnavailable for anything else, for a file over `max_bytes`, or when the provider
+        will not give it (`plugin_api.fetch_file` does the download). The default fetches nothing:
+        the thread shows the links.
+        """
+        raise MediaUnavailable(f"{self.label or self.name} does not download media")
 
 
 class ContactResolver(Plugin):

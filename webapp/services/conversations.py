@@ -264,6 +264,15 @@ def add_note(conversation: Conversation, user: User, text: str) -> Message:
 DELAYED_AFTER = timedelta(seconds=30)
 
 
+class Thumbnail(NamedTuple):
+    """A picture of a message, as the thread shows it."""
+
+    token: str  # its links are made from it
+    width: int
+    height: int
+    source_url: str | None  # a contact's picture: the provider's link it replaces
+
+
 class HistoryEntry(NamedTuple):
     """One line of a conversation's thread, as the conversation pane shows it (a tuple: a thread
     builds hundreds of them)."""
@@ -278,10 +287,13 @@ class HistoryEntry(NamedTuple):
     status: str
     error_reason: str | None
     send_at: datetime | None = None  # a scheduled message goes then
-    # A picture an agent attached (its token, for the thumbnail's link, and its size).
-    picture_token: str | None = None
-    picture_width: int | None = None
-    picture_height: int | None = None
+    pictures: tuple[Thumbnail, ...] = ()  # an agent's attached picture, or a contact's
+
+    @property
+    def links(self) -> list[str]:
+        """The message's media links that have no picture kept in their place."""
+        kept = {picture.source_url for picture in self.pictures}
+        return [url for url in self.media_urls or () if url not in kept]
 
     @property
     def is_delayed(self) -> bool:
@@ -314,9 +326,11 @@ HISTORY = (
         _MESSAGES.c.status,
         _MESSAGES.c.error_reason,
         _MESSAGES.c.send_at,
+        _PICTURES.c.id,
         _PICTURES.c.token,
         _PICTURES.c.width,
         _PICTURES.c.height,
+        _PICTURES.c.source_url,
     )
     .outerjoin(_USERS, _USERS.c.id == _MESSAGES.c.author_user_id)
     .outerjoin(_PICTURES, _PICTURES.c.message_id == _MESSAGES.c.id)
@@ -330,7 +344,22 @@ HISTORY = (
 def history(conversation_id: int) -> list[HistoryEntry]:
     """The conversation's messages, oldest first (the newest HISTORY_LENGTH), with their authors'
     names."""
-    rows = db.session.execute(HISTORY, {"conversation_id": conversation_id})
-    entries = [HistoryEntry(*row) for row in reversed(rows.all())]
-    # A message has one picture (compose and reply attach one); a second would repeat its row.
-    return [e for k, e in enumerate(entries) if not k or entries[k - 1].id != e.id]
+    rows = db.session.execute(HISTORY, {"conversation_id": conversation_id}).all()
+    entries: list[HistoryEntry] = []
+    pictures: dict[int, list] = {}  # a message with several pictures has a row for each
+    for row in reversed(rows):
+        *fields, picture_id, token, width, height, source_url = row
+        message_id = fields[0]
+        if token is not None:
+            thumbnail = Thumbnail(token, width, height, source_url)
+            pictures.setdefault(message_id, []).append((picture_id, thumbnail))
+        if not entries or entries[-1].id != message_id:
+            entries.append(HistoryEntry(*fields))
+    if pictures:
+        entries = [
+            entry._replace(pictures=tuple(t for _, t in sorted(pictures[entry.id])))
+            if entry.id in pictures
+            else entry
+            for entry in entries
+        ]
+    return entries

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from sqlalchemy import bindparam, select
 
+from webapp import queue
 from webapp.extensions import db
 from webapp.models import (
     AuthorKind,
@@ -148,6 +149,8 @@ def store(inbound: InboundMessage, provider: str, number: NumberRef) -> Received
 
         conversation = db.session.get(Conversation, conversation_id)
         send_automatic(conversation, automatic_reply, AuthorKind.SYSTEM)
+    if inbound.media_urls:
+        queue.enqueue_inbound_pictures(message_id)  # thumbnails in place of the provider's links
     if bot_answers:
         # Queued after the commit: the webhook answers at once, the bot works in the worker.
         from webapp.services.bots import schedule_answer

@@ -8,11 +8,16 @@
   app's SECRET_KEY) and expires after PARLEY_MEDIA_URL_SECONDS; it is made when the message is
   handed to the provider, so a message sent later (quiet hours, a retry) gets a fresh one.
   Signed-in users see pictures through a session route that checks the conversation is theirs.
+- A contact's pictures (inbound MMS) arrive as the provider's links; the worker downloads them
+  through the provider plugin (`SmsProvider.fetch_media`) and keeps those that are pictures the
+  same way, so the thread shows thumbnails. Anything else (a video, a contact card, a file that
+  cannot be had) stays a link.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import secrets
 import warnings
@@ -26,8 +31,11 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import bindparam, delete, select
 
 from webapp.extensions import db
-from webapp.models import Message, MessagePicture
+from webapp.models import Direction, Message, MessagePicture, utcnow
+from webapp.plugin_api import MediaUnavailable
 from webapp.plugin_api.registry import PluginError
+
+log = logging.getLogger(__name__)
 
 MAX_PICTURE_BYTES = 5 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a small file that unpacks to more is refused (a "decompression bomb")
@@ -133,14 +141,16 @@ def storage() -> MediaStorage:
     return LocalStorage(current_app.config["MEDIA_FOLDER"])
 
 
-def store(message_id: int, picture: CheckedPicture) -> MessagePicture:
-    """Save the file and its row (in the caller's transaction)."""
+def store(message_id: int, picture: CheckedPicture, source_url: str | None = None) -> MessagePicture:
+    """Save the file and its row (in the caller's transaction); `source_url` is the provider's
+    link a contact's picture was downloaded from."""
     token = secrets.token_urlsafe(24)
     key = f"{token}.{picture.extension}"
     storage().save(key, picture.data, picture.content_type)
     row = MessagePicture(
         message_id=message_id, token=token, content_type=picture.content_type,
         size_bytes=len(picture.data), width=picture.width, height=picture.height, storage_key=key,
+        source_url=source_url,
     )  # fmt: skip
     db.session.add(row)
     db.session.flush()
@@ -249,3 +259,58 @@ def erase(message_ids: list[int]) -> int:
     if rows:
         db.session.execute(delete(_PICTURES).where(_PICTURES.c.id.in_([ident for ident, _ in rows])))
     return len(rows)
+
+
+# A contact's pictures ------------------------------------------------------------------------------
+
+MAX_INBOUND_PICTURES = 10  # an MMS carries at most 10 media files (Plivo, Twilio)
+# Seconds before the second and third tries of a download that failed for a passing reason.
+INBOUND_RETRY_SECONDS = (60, 600)
+
+_KEPT_LINKS = select(_PICTURES.c.source_url).where(_PICTURES.c.message_id == bindparam("message_id"))
+
+
+def _kept_links(message_id: int) -> set[str]:
+    return set(db.session.scalars(_KEPT_LINKS, {"message_id": message_id}))
+
+
+def keep_inbound(message_id: int, attempt: int = 1) -> int | None:
+    """Worker side: download an inbound message's media through its provider and keep the
+    pictures among them. Returns the seconds before trying again (a download failed for a passing
+    reason), or None when done."""
+    message = db.session.get(Message, message_id)
+    if message is None or message.direction != Direction.INBOUND or not message.media_urls:
+        db.session.rollback()
+        return None
+    links = [url for url in message.media_urls[:MAX_INBOUND_PICTURES] if url not in _kept_links(message_id)]
+    provider_name = message.provider
+    db.session.rollback()  # no transaction stays open while the provider is called
+    try:
+        provider = current_app.extensions["parley"].provider(provider_name or "")
+    except PluginError:
+        return None
+    downloaded, try_again = [], False
+    for url in links:
+        try:
+            downloaded.append((url, check_picture(io.BytesIO(provider.fetch_media(url, MAX_PICTURE_BYTES)))))
+        except MediaUnavailable as exc:
+            try_again = try_again or exc.transient
+            log.info("message %s: media not downloaded (%s); its link stays", message_id, exc)
+        except PictureError:
+            log.info("message %s: a media file is not a JPEG, PNG or GIF; its link stays", message_id)
+        except Exception:  # a plugin must not raise anything else, but one that does loses nothing
+            log.exception("provider %s raised while fetching media of message %s", provider_name, message_id)
+    if downloaded:
+        # Locked, then checked again: a second worker may have kept them, retention erased them.
+        message = db.session.get(Message, message_id, with_for_update=True, populate_existing=True)
+        kept = _kept_links(message_id) if message is not None else set()
+        fresh = [(url, picture) for url, picture in downloaded if url not in kept]
+        if message is not None and message.erased_at is None and fresh:
+            for url, picture in fresh:
+                if url in message.media_urls:
+                    store(message_id, picture, source_url=url)
+            message.updated_at = utcnow()  # the open conversation's next refresh shows them
+        db.session.commit()
+    if try_again and attempt <= len(INBOUND_RETRY_SECONDS):
+        return INBOUND_RETRY_SECONDS[attempt - 1]
+    return None

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from webapp.plugin_api.interfaces import MediaUnavailable
 from webapp.plugin_api.registry import PluginError
 from webapp.plugin_api.testing.parley import Parley, build_app, migrate, running
 from webapp.plugin_api.types import OutboundMessage, WebhookRequest
@@ -336,6 +337,14 @@ class ProviderConformance:
         assert [m["text"] for m in parley.inbound_messages()] == ["My transcript"]
         request = WebhookRequest("POST", parley.inbound_url(), {}, form)
         assert parley.provider.parse_inbound(request).media_urls == PICTURES
+
+    def test_media_links_of_other_hosts_are_never_fetched(self, parley):
+        """`fetch_media` refuses a link that is not the provider's own before any request (a
+        webhook's link elsewhere never gets the account's credentials): a permanent refusal."""
+        for link in ("https://example.org/picture.png", "https://parley.example.org/media/3f9c2a.jpg"):
+            with pytest.raises(MediaUnavailable) as refused:
+                parley.provider.fetch_media(link, 1024)
+            assert not refused.value.transient, f"{link} was fetched: {refused.value}"
 
     # Webhooks: statuses ------------------------------------------------------------------------------
 

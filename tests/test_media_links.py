@@ -1,0 +1,74 @@
+"""The plugin API's tools for a contact's pictures: which links belong to a provider, and fetching
+one with a size cap and errors that say whether a later try may succeed."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fake_plivo import FakePlivo
+from webapp.plugin_api import MediaUnavailable, fetch_file, url_under
+
+BASE = "https://media.plivo.com"
+
+
+@pytest.mark.parametrize(
+    ("url", "under"),
+    [
+        ("https://media.plivo.com/Account/MA1/Media/1", True),
+        ("https://MEDIA.plivo.com/Account/MA1/Media/1", True),
+        ("http://media.plivo.com/Account/MA1/Media/1", False),  # another scheme
+        ("https://media.plivo.com.example.org/Account/1", False),  # another host
+        ("https://media.plivo.com:8443/Account/1", False),  # another port
+        ("https://user@media.plivo.com/Account/1", False),  # credentials in the link
+        ("https://media.plivo.com", False),  # the base itself is no file
+        ("https://media.plivo.com/Account/../../etc/passwd", False),
+        ("https://media.plivo.com/./Account/1", False),
+    ],
+)
+def test_url_under_takes_only_links_below_the_base(url, under):
+    assert url_under(url, BASE) is under
+
+
+def test_url_under_a_path_needs_the_whole_segment():
+    base = "https://api.plivo.com/v1/Account/MA1"
+    assert url_under("https://api.plivo.com/v1/Account/MA1/Message/2/Media/3", base)
+    assert not url_under("https://api.plivo.com/v1/Account/MA12/Message/2/Media/3", base)
+
+
+@pytest.fixture
+def server():
+    with FakePlivo() as fake:
+        yield fake
+
+
+def test_fetch_file_returns_the_file_with_the_credentials_asked(server):
+    url = server.serve_file("/a.png", b"picture", credentials="id:secret")
+    assert fetch_file(url, 100, 2, auth=("id", "secret")) == b"picture"
+    with pytest.raises(MediaUnavailable, match="HTTP 401") as refused:
+        fetch_file(url, 100, 2)
+    assert not refused.value.transient
+
+
+@pytest.mark.parametrize(("status", "transient"), [(404, False), (403, False), (429, True), (503, True)])
+def test_fetch_file_says_whether_an_error_may_pass(server, status, transient):
+    url = server.serve_file("/a.png", b"no", status=status)
+    with pytest.raises(MediaUnavailable, match=f"HTTP {status}") as refused:
+        fetch_file(url, 100, 2, provider="Plivo")
+    assert refused.value.transient is transient
+    assert str(refused.value).startswith("Plivo answered")
+
+
+def test_fetch_file_refuses_a_file_over_the_limit(server):
+    url = server.serve_file("/big.png", b"x" * 101)
+    with pytest.raises(MediaUnavailable, match="larger than 100 bytes") as refused:
+        fetch_file(url, 100, 2)
+    assert not refused.value.transient
+    assert fetch_file(url, 101, 2) == b"x" * 101
+
+
+def test_fetch_file_from_nowhere_is_a_passing_failure():
+    with FakePlivo() as gone:
+        url = gone.url + "/a.png"
+    with pytest.raises(MediaUnavailable, match="network error") as refused:
+        fetch_file(url, 100, 2)
+    assert refused.value.transient
