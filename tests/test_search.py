@@ -8,11 +8,12 @@ import re
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event, select
 
 from tests.conftest import login
 from webapp.extensions import db
-from webapp.models import Conversation, Message, Office, utcnow
-from webapp.services import campaigns, offices, retention, search
+from webapp.models import Conversation, Message, Office, User, utcnow
+from webapp.services import campaigns, contacts, offices, retention, search
 
 CONTACTS_CSV = b"""first_name,last_name,phone
 Maria,Garcia,202-555-0143
@@ -267,3 +268,48 @@ def test_both_plans_give_the_same_results(client, world):
     after = [conversation_links(page(client, q)[1]) for q in ("parking", "application", "housing deadline")]
     assert after == before
     assert before[0] == [world["james"].id] * search.PAGE_SIZE
+
+
+def test_a_common_name_finds_every_visible_conversation_newest_first(client, world, monkeypatch):
+    """Contacts of a name are read a few at a time first; when those have too few conversations
+    the user sees, every contact of that name is read: none is missed."""
+    rows = "".join(f"Priya,Shah{k},202-555-01{k:02d}\n" for k in range(1, 11))
+    csv = f"first_name,last_name,phone\n{rows}".encode()
+    campaigns.import_campaign("Fall Fair", "Admissions", io.BytesIO(csv), launch=True)
+    older = conversation(world["number"], "+12025550109")
+    older.last_activity_at = utcnow() - timedelta(days=3)
+    newest = conversation(world["number"], "+12025550110")
+    conversation(world["fa_number"], "+12025550108")  # another office's: not shown
+    db.session.commit()
+    monkeypatch.setattr(contacts, "NAME_SAMPLE", 3)  # the two with conversations are listed last
+    user = db.session.scalar(select(User).where(User.email == "standard@example.edu"))
+
+    found = contacts.search(user, "priya", with_conversations=True)
+    assert [result.phone for result in found.results] == [newest.contact_phone, older.contact_phone]
+    assert [result.display_name for result in found.results] == ["Priya Shah10", "Priya Shah9"]
+
+    login(client, "standard@example.edu")
+    status, html = page(client, "Priya Shah9")
+    assert status == 200 and f'href="/conversations/{older.id}"' in html
+    assert f'href="/conversations/{newest.id}"' not in html  # "Shah9" does not start "Shah10"
+
+
+def test_a_name_prefix_is_written_into_the_statement_on_postgresql(client, world):
+    """psycopg prepares a statement a connection has run five times; a generic plan for
+    `lower(name) LIKE $1` cannot use the prefix index and reads every listed contact."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite searches a name prefix as a range of its index")
+    statements = []
+
+    def noted(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    user = db.session.scalar(select(User).where(User.email == "standard@example.edu"))
+    event.listen(db.engine, "before_cursor_execute", noted)
+    try:
+        contacts.search(user, "Garc", with_conversations=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", noted)
+    [(statement, parameters), *_] = [(s, p) for s, p in statements if "campaign_contacts" in s]
+    assert "LIKE 'garc%%'" in statement or "LIKE 'garc%'" in statement
+    assert "garc%" not in str(parameters)

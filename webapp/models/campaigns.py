@@ -62,12 +62,14 @@ class CampaignContact(db.Model):
 
 # Contact lookup by name: prefix searches on lower(first_name) / lower(last_name) use these
 # expression indexes (text_pattern_ops on PostgreSQL, so `LIKE 'pre%'` can use them whatever the
-# database's collation). Created in migrations/versions/0002_embed.py.
+# database's collation; there they include what a search by name reads, for index-only scans).
+# Created in migrations/versions/0002_embed.py and 0016_name_search.py.
 for _column in ("first_name", "last_name"):
     Index(
         f"ix_campaign_contacts_{_column}_lower",
         func.lower(CampaignContact.__table__.c[_column]).label(f"{_column}_lower"),
         postgresql_ops={f"{_column}_lower": "text_pattern_ops"},
+        postgresql_include=["first_name", "last_name", "campaign_id", "phone"],
     )
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, exists, func, or_, select
+from sqlalchemy import String, and_, bindparam, exists, func, literal, or_, select, union
 
 from webapp.extensions import db
 from webapp.models import (
@@ -19,7 +19,7 @@ from webapp.models import (
     User,
     office_memberships,
 )
-from webapp.services.dbutil import ByValues
+from webapp.services.dbutil import ByValues, written_limit
 from webapp.services.phones import PhoneError, format_phone, parse_any_phone
 
 
@@ -164,17 +164,10 @@ def _phones_by_name(
     those rows. Only launched or archived campaigns of the user's own offices are searched: another
     office's contact list is not the user's to browse.
 
-    `with_conversations` (the search page): only phones with a conversation the user may see, the
-    first the name indexes give rather than sorted by name, so that the scan stops at `limit`
-    instead of sorting every contact with a common first name.
+    `with_conversations` (the search page): only phones with a conversation the user may see,
+    newest conversation first (see _named_with_conversations).
     """
-    conditions = [
-        or_(
-            _starts_with(CampaignContact.first_name, word),
-            _starts_with(CampaignContact.last_name, word),
-        )
-        for word in query.lower().split()[:3]
-    ]
+    words = query.lower().split()[:3]
     # EXISTS, not a join: the planner then starts from the name indexes (a join lets SQLite start
     # from the office's campaigns and read every contact of them).
     listed_in_my_offices = exists().where(
@@ -184,27 +177,39 @@ def _phones_by_name(
             select(office_memberships.c.office_id).where(office_memberships.c.user_id == user.id)
         ),
     )
-    statement = select(CampaignContact.phone, CampaignContact.first_name, CampaignContact.last_name).where(
-        *conditions, listed_in_my_offices
-    )
     if with_conversations:
-        from webapp.services.access import visible_conversation_clause
-
-        statement = statement.where(
-            exists().where(
-                _CONVERSATIONS.c.contact_phone == CampaignContact.phone,
-                visible_conversation_clause(user.id, user.is_admin),
-            )
+        # Most names are found among the first contacts of that name; a common one that few of
+        # the user's conversations have needs every contact of that name read.
+        for sample in (NAME_SAMPLE, None):
+            named = _named_with_conversations(user, words, listed_in_my_offices, limit, sample)
+            found = _first_phones(named, limit)
+            if len(found) == limit:
+                break
+        return found
+    conditions = [
+        or_(
+            _starts_with(CampaignContact.first_name, word),
+            _starts_with(CampaignContact.last_name, word),
         )
-    else:
-        statement = statement.order_by(
+        for word in words
+    ]
+    statement = (
+        select(CampaignContact.phone, CampaignContact.first_name, CampaignContact.last_name)
+        .where(*conditions, listed_in_my_offices)
+        .order_by(
             func.lower(CampaignContact.last_name),
             func.lower(CampaignContact.first_name),
             CampaignContact.phone,
         )
-    rows = db.session.execute(statement.limit(limit * 4))  # one phone may sit in several lists
+        .limit(written_limit(limit * 4))  # one phone may sit in several lists
+    )
+    return _first_phones(statement, limit)
+
+
+def _first_phones(statement, limit: int) -> dict[str, str]:
+    """The first `limit` phones the (phone, first name, last name) rows give, with their names."""
     found: dict[str, str] = {}
-    for phone, first_name, last_name in rows:
+    for phone, first_name, last_name in db.session.execute(statement):
         if phone not in found:
             found[phone] = " ".join(part for part in (first_name, last_name) if part)
         if len(found) == limit:
@@ -212,16 +217,57 @@ def _phones_by_name(
     return found
 
 
+NAME_SAMPLE = 500  # contacts of each name index read first by a search (_named_with_conversations)
+
+
+def _named_with_conversations(
+    user: User, words: list[str], listed_in_my_offices, limit: int, sample: int | None = None
+):
+    """Listed contacts of that name with a conversation the user may see, newest first: at most
+    `sample` contacts of each name index, or all of them.
+
+    The contacts come first, one branch per name index (a materialized CTE; on PostgreSQL each
+    branch is an index-only scan, as the indexes include the names, the campaign and the phone),
+    and only they are looked for among the conversations. Probing a contact's conversations as
+    the name index gives them instead costs a probe per contact of a common first name, and
+    reading every contact of the user's campaigns first costs more than that.
+    """
+    from webapp.services.access import visible_conversation_clause
+
+    contacts = CampaignContact.__table__.c
+    narrowing = [
+        or_(_starts_with(contacts.first_name, word), _starts_with(contacts.last_name, word))
+        for word in words[1:]
+    ]
+    branches = []
+    for column in (contacts.first_name, contacts.last_name):
+        branch = select(contacts.phone, contacts.first_name, contacts.last_name).where(
+            _starts_with(column, words[0]), *narrowing, listed_in_my_offices
+        )
+        if sample is not None:  # a LIMIT inside a UNION needs a subquery of its own on SQLite
+            branch = select(branch.limit(written_limit(sample)).subquery())
+        branches.append(branch)
+    named = union(*branches).cte("named").prefix_with("MATERIALIZED")
+    return (
+        select(named.c.phone, named.c.first_name, named.c.last_name)
+        .join(_CONVERSATIONS, _CONVERSATIONS.c.contact_phone == named.c.phone)
+        .where(visible_conversation_clause(user.id, user.is_admin))
+        .order_by(_CONVERSATIONS.c.last_activity_at.desc(), _CONVERSATIONS.c.id.desc())
+        .limit(written_limit(limit * 4))  # a phone may be in several lists, have several conversations
+    )
+
+
 def _starts_with(column, prefix: str):
     """lower(column) starts with `prefix`, in a form each database answers from its index.
 
-    PostgreSQL: LIKE 'pre%' on a text_pattern_ops index. SQLite: LIKE cannot use an expression
-    index, a range can: 'pre' <= lower(col) < 'prf'.
+    PostgreSQL: LIKE 'pre%' on a text_pattern_ops index, the pattern written into the statement:
+    a prepared statement's generic plan, made for any pattern, cannot use the index and reads every
+    contact. SQLite: LIKE cannot use an expression index, a range can: 'pre' <= lower(col) < 'prf'.
     """
     expression = func.lower(column)
     if db.session.get_bind().dialect.name == "postgresql":
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return expression.like(f"{escaped}%", escape="\\")
+        return expression.like(literal(f"{escaped}%", String(), literal_execute=True), escape="\\")
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
     return and_(expression >= prefix, expression < upper)
 
