@@ -1,6 +1,6 @@
 """An agent attaches a picture to a text from a Plivo number: it reaches the fake Plivo API as an
 MMS whose media URL the provider fetches, shows as a thumbnail in the thread, and its link is
-refused to anyone once it has expired."""
+refused to anyone once it has expired. A contact's MMS shows its picture the same way."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.axe import Audit
 from tests.browser.conftest import log_in, release
 from tests.conftest import make_app, serving
-from tests.fake_plivo import AUTH_ID, AUTH_TOKEN, FakePlivo
+from tests.fake_plivo import AUTH_ID, AUTH_TOKEN, FakePlivo, v3_headers
 
 PLIVO_NUMBER = "+12025550199"
 
@@ -35,7 +35,7 @@ def app(database_url: str, tmp_path: Path, fake_plivo: FakePlivo) -> Iterator[Fl
     app = make_app(
         database_url, tmp_path, SMS_PROVIDERS=["console", "plivo"],
         PLIVO_AUTH_ID=AUTH_ID, PLIVO_AUTH_TOKEN=AUTH_TOKEN, PLIVO_API_BASE_URL=fake_plivo.url,
-        MEDIA_URL_SECONDS=3,
+        PLIVO_MEDIA_BASE_URL=f"{fake_plivo.url}/media", MEDIA_URL_SECONDS=3,
     )  # fmt: skip
     with serving(app):
         yield app
@@ -96,3 +96,27 @@ def test_an_mms_reaches_plivo_and_its_link_expires(
     time.sleep(3.5)
     stranger = requests.get(link, timeout=5)
     assert stranger.status_code == 410 and "expired" in stranger.text
+
+
+def test_a_contacts_picture_shows_as_a_thumbnail(
+    app: Flask, live_server: str, page: Page, plivo_number: int, fake_plivo: FakePlivo
+):
+    app.config["PUBLIC_BASE_URL"] = live_server
+    picture = fake_plivo.serve_file(f"/media/Account/{AUTH_ID}/Message/m1/Media/1", png())
+    card = fake_plivo.serve_file(f"/media/Account/{AUTH_ID}/Message/m1/Media/2", b"BEGIN:VCARD", "text/vcard")
+    form = {"From": "12025550143", "To": PLIVO_NUMBER[1:], "Type": "mms", "Body": "My campus photo",
+            "MessageUUID": "0e0e4d5c-1f1a-4c55-9d38-5b8b0c4f6a01", "MediaCount": "2",
+            "Media1": picture, "Media2": card}  # fmt: skip
+    url = f"{live_server}/webhooks/plivo/inbound"
+    assert requests.post(url, data=form, headers=v3_headers(url, form), timeout=10).status_code == 200
+
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    page.get_by_role("link", name=re.compile("My campus photo")).click()
+    thumbnail = page.get_by_role("img", name="Picture from the contact (opens full size)")
+    expect(thumbnail).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth === 120", arg=thumbnail.element_handle())
+    expect(page.get_by_role("link", name="Attachment 1")).to_have_attribute("href", card)
+    audit = Audit(1280)
+    audit.check(page, "conversation with a contact's picture")
+    audit.assert_clean()
