@@ -17,8 +17,8 @@ class FakeHttpApi:
     def _serve(self) -> None:
         self._release = threading.Event()
         self._lock = threading.Lock()
-        # path -> (status, content type, body, Basic credentials it needs or None)
-        self.files: dict[str, tuple[int, str, bytes, str | None]] = {}
+        # path -> (status, content type, body, Basic credentials it needs or None, Location or None)
+        self.files: dict[str, tuple[int, str, bytes, str | None, str | None]] = {}
         self.downloads: list[tuple[str, str | None]] = []  # (path, Authorization header) of each GET
         fake = self
 
@@ -41,21 +41,25 @@ class FakeHttpApi:
 
     def serve_file(
         self, path: str, body: bytes, content_type: str = "image/png", status: int = 200,
-        credentials: str | None = None,
+        credentials: str | None = None, location: str | None = None,
     ) -> str:  # fmt: skip
-        """Serve `body` at `path` (to GET, with `credentials` "user:password" if given); its URL."""
-        self.files[path] = (status, content_type, body, credentials)
+        """Serve `body` at `path` (to GET, with `credentials` "user:password" if given, or a
+        redirect to `location`); its URL."""
+        self.files[path] = (status, content_type, body, credentials, location)
         return self.url + path
 
     def _get(self, handler: BaseHTTPRequestHandler) -> None:
         authorization = handler.headers.get("Authorization")
         with self._lock:
             self.downloads.append((handler.path, authorization))
-        status, content_type, body, credentials = self.files.get(handler.path, (404, "text/plain", b"", None))
+        missing = (404, "text/plain", b"", None, None)
+        status, content_type, body, credentials, location = self.files.get(handler.path, missing)
         if credentials and authorization != "Basic " + base64.b64encode(credentials.encode()).decode():
             status, content_type, body = 401, "text/plain", b"Unauthorized"
         try:
             handler.send_response(status)
+            if location:
+                handler.send_header("Location", location)
             handler.send_header("Content-Type", content_type)
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()

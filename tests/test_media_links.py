@@ -23,6 +23,10 @@ BASE = "https://media.plivo.com"
         ("https://media.plivo.com", False),  # the base itself is no file
         ("https://media.plivo.com/Account/../../etc/passwd", False),
         ("https://media.plivo.com/./Account/1", False),
+        ("https://media.plivo.com/Account/%2e%2e/%2E%2E/etc/passwd", False),  # encoded dots
+        ("https://media.plivo.com/Account/%2e/1", False),
+        ("https://media.plivo.com/Account%2f..%2fother/1", False),  # an encoded slash
+        ("https://media.plivo.com/Account\\..\\other/1", False),  # backslashes
     ],
 )
 def test_url_under_takes_only_links_below_the_base(url, under):
@@ -72,3 +76,28 @@ def test_fetch_file_from_nowhere_is_a_passing_failure():
     with pytest.raises(MediaUnavailable, match="network error") as refused:
         fetch_file(url, 100, 2)
     assert refused.value.transient
+
+
+def test_fetch_file_follows_a_redirect_on_the_same_host_with_the_credentials(server):
+    server.serve_file("/stored.png", b"picture", credentials="id:secret")
+    url = server.serve_file("/a.png", b"", status=302, location="/stored.png", credentials="id:secret")
+    assert fetch_file(url, 100, 2, auth=("id", "secret")) == b"picture"
+    assert [path for path, _ in server.downloads] == ["/a.png", "/stored.png"]
+
+
+def test_fetch_file_refuses_a_redirect_to_plain_http_elsewhere_and_sends_it_nothing(server):
+    with FakePlivo() as elsewhere:
+        elsewhere.serve_file("/stolen.png", b"picture")
+        other_host = elsewhere.url.replace("127.0.0.1", "localhost")
+        url = server.serve_file("/a.png", b"", status=302, location=f"{other_host}/stolen.png")
+        with pytest.raises(MediaUnavailable, match="not https"):
+            fetch_file(url, 100, 2, auth=("id", "secret"))
+        assert elsewhere.downloads == []
+
+
+def test_fetch_file_stops_after_two_redirects(server):
+    server.serve_file("/c.png", b"", status=302, location="/d.png")
+    server.serve_file("/b.png", b"", status=302, location="/c.png")
+    url = server.serve_file("/a.png", b"", status=302, location="/b.png")
+    with pytest.raises(MediaUnavailable, match="more than 2 times"):
+        fetch_file(url, 100, 2)

@@ -313,3 +313,29 @@ def test_a_name_prefix_is_written_into_the_statement_on_postgresql(client, world
     [(statement, parameters), *_] = [(s, p) for s, p in statements if "campaign_contacts" in s]
     assert "LIKE 'garc%%'" in statement or "LIKE 'garc%'" in statement
     assert "garc%" not in str(parameters)
+
+
+def test_a_contact_in_many_lists_with_many_conversations_counts_once(client, world, make):
+    """One row a phone: a contact listed six times with four conversations does not crowd out
+    the others, and the page still says more contacts match."""
+    numbers = [world["number"]] + [
+        make.number(f"+1202555019{k}", inboxes=("Admissions",), label=f"Line {k}") for k in range(3)
+    ]
+    crowded = ["+12025550101", "+12025550102"]
+    for list_number in range(6):
+        rows = "".join(f"Priya,Rao{list_number},{phone}\n" for phone in crowded)  # listed differently
+        if list_number == 0:
+            rows += "".join(f"Priya,Shah{k},202-555-01{k:02d}\n" for k in range(10, 20))
+        csv = f"first_name,last_name,phone\n{rows}".encode()
+        campaigns.import_campaign(f"List {list_number}", "Admissions", io.BytesIO(csv), launch=True)
+    for k in range(10, 20):
+        conversation(world["number"], f"+120255501{k}").last_activity_at = utcnow() - timedelta(hours=1)
+    for phone in crowded:  # the newest conversations: their rows come first
+        for number in numbers:
+            conversation(number, phone)
+    db.session.commit()
+    user = db.session.scalar(select(User).where(User.email == "standard@example.edu"))
+
+    found = contacts.search(user, "priya", with_conversations=True)
+    assert len(found.results) == contacts.NAME_RESULTS and found.more
+    assert len({result.phone for result in found.results}) == contacts.NAME_RESULTS

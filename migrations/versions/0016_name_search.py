@@ -21,14 +21,20 @@ NAME_COLUMNS = ("first_name", "last_name")
 
 
 def _recreate(include: str) -> None:
+    """Each index built anew beside the old one, then swapped in: CONCURRENTLY, outside the
+    migration's transaction, so that name lookups and imports go on while a large list is indexed."""
     if op.get_bind().dialect.name != "postgresql":
         return
-    for column in NAME_COLUMNS:
-        op.execute(f"DROP INDEX ix_campaign_contacts_{column}_lower")
-        op.execute(
-            f"CREATE INDEX ix_campaign_contacts_{column}_lower "
-            f"ON campaign_contacts (lower({column}) text_pattern_ops){include}"
-        )
+    with op.get_context().autocommit_block():
+        for column in NAME_COLUMNS:
+            name = f"ix_campaign_contacts_{column}_lower"
+            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}_new")  # left by an interrupted run
+            op.execute(
+                f"CREATE INDEX CONCURRENTLY {name}_new "
+                f"ON campaign_contacts (lower({column}) text_pattern_ops){include}"
+            )
+            op.execute(f"DROP INDEX CONCURRENTLY {name}")
+            op.execute(f"ALTER INDEX {name}_new RENAME TO {name}")
 
 
 def upgrade():

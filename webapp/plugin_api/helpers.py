@@ -4,9 +4,10 @@ webhook fields they need, the numbered media links their webhooks carry, and fet
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 
@@ -55,43 +56,75 @@ def numbered_links(form: Mapping[str, str], prefix: str) -> tuple[str, ...]:
 
 def url_under(url: str, base: str) -> bool:
     """Is `url` one of `base`'s (same scheme, host and port, and a path below base's, with no
-    `..` to climb out of it)?"""
+    `..` or `.` segment to climb out of it, written plainly or percent-encoded, and no encoded
+    slash or backslash)?"""
     parts, root = urlsplit(url), urlsplit(base)
     prefix = root.path.rstrip("/") + "/"
-    segments = parts.path.split("/")
+    raw = parts.path.lower()
+    segments = unquote(parts.path).split("/")
     return (
         (parts.scheme, parts.netloc.lower()) == (root.scheme, root.netloc.lower())
         and parts.path.startswith(prefix)
+        and "\\" not in parts.path
+        and "%2f" not in raw
+        and "%5c" not in raw
         and ".." not in segments
         and "." not in segments
     )
+
+
+MAX_REDIRECTS = 2
 
 
 def fetch_file(
     url: str, max_bytes: int, timeout: float, auth: tuple[str, str] | None = None, provider: str = ""
 ) -> bytes:
     """GET a file of at most `max_bytes`, or raise MediaUnavailable saying why (transient for a
-    timeout, a network error, a 429 or a 5xx). Redirects are followed; `requests` drops `auth`
-    when one leads to another host."""
+    timeout, a network error, a 429 or a 5xx). The whole download takes at most three times
+    `timeout`. A redirect (a provider's storage host) is followed at most twice, only to https
+    or to the same host, and `auth` goes only to the first URL's host; proxies and .netrc files
+    of the environment are not used."""
     who = provider or urlsplit(url).netloc
+    deadline = time.monotonic() + 3 * timeout
+    origin = urlsplit(url)
     try:
-        with requests.get(url, auth=auth, timeout=timeout, stream=True) as answer:
-            if answer.status_code == 429 or answer.status_code >= 500:
-                raise MediaUnavailable(f"{who} answered HTTP {answer.status_code}", transient=True)
-            if answer.status_code != 200:
-                raise MediaUnavailable(f"{who} answered HTTP {answer.status_code}")
-            declared = answer.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise MediaUnavailable(f"the file is larger than {max_bytes} bytes")
-            data = bytearray()
-            for chunk in answer.iter_content(64 * 1024):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise MediaUnavailable(f"the file is larger than {max_bytes} bytes")
-            return bytes(data)
+        with requests.Session() as session:
+            session.trust_env = False
+            for _ in range(MAX_REDIRECTS + 1):
+                target = urlsplit(url)
+                same_host = (target.scheme, target.netloc) == (origin.scheme, origin.netloc)
+                with session.get(
+                    url, auth=auth if same_host else None, timeout=timeout, stream=True,
+                    allow_redirects=False,
+                ) as answer:  # fmt: skip
+                    if answer.is_redirect:
+                        url = urljoin(url, answer.headers.get("Location", ""))
+                        if urlsplit(url).scheme != "https" and urlsplit(url).netloc != origin.netloc:
+                            raise MediaUnavailable(f"{who} redirected to a link that is not https")
+                        continue
+                    return _read(answer, who, max_bytes, deadline, timeout)
+            raise MediaUnavailable(f"{who} redirected more than {MAX_REDIRECTS} times")
     except requests.Timeout:
         raise MediaUnavailable(f"{who} did not answer within {timeout:g} seconds", transient=True) from None
     except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
         raise MediaUnavailable(f"could not reach {who} (network error)", transient=True) from None
     except requests.RequestException as exc:
         raise MediaUnavailable(f"could not fetch the file: {exc.__class__.__name__}") from None
+
+
+def _read(answer: requests.Response, who: str, max_bytes: int, deadline: float, timeout: float) -> bytes:
+    if answer.status_code == 429 or answer.status_code >= 500:
+        raise MediaUnavailable(f"{who} answered HTTP {answer.status_code}", transient=True)
+    if answer.status_code != 200:
+        raise MediaUnavailable(f"{who} answered HTTP {answer.status_code}")
+    declared = answer.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise MediaUnavailable(f"the file is larger than {max_bytes} bytes")
+    data = bytearray()
+    for chunk in answer.iter_content(64 * 1024):
+        data += chunk
+        if len(data) > max_bytes:
+            raise MediaUnavailable(f"the file is larger than {max_bytes} bytes")
+        if time.monotonic() > deadline:
+            raise MediaUnavailable(f"{who} took over {3 * timeout:g} s to send the file", transient=True)
+    return bytes(data)

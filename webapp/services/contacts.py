@@ -223,8 +223,10 @@ NAME_SAMPLE = 500  # contacts of each name index read first by a search (_named_
 def _named_with_conversations(
     user: User, words: list[str], listed_in_my_offices, limit: int, sample: int | None = None
 ):
-    """Listed contacts of that name with a conversation the user may see, newest first: at most
-    `sample` contacts of each name index, or all of them.
+    """Listed contacts of that name with a conversation the user may see, newest conversation
+    first: among the first `sample` contacts of each name index (in the index's order), or all.
+    A name common enough that the sample fills the page shows that page (and says more contacts
+    match); the newest among all would cost a read of every contact of that name every time.
 
     The contacts come first, one branch per name index (a materialized CTE; on PostgreSQL each
     branch is an index-only scan, as the indexes include the names, the campaign and the phone),
@@ -248,12 +250,14 @@ def _named_with_conversations(
             branch = select(branch.limit(written_limit(sample)).subquery())
         branches.append(branch)
     named = union(*branches).cte("named").prefix_with("MATERIALIZED")
+    # One row a phone, however many lists and conversations it has (the names: any of its lists').
     return (
-        select(named.c.phone, named.c.first_name, named.c.last_name)
+        select(named.c.phone, func.min(named.c.first_name), func.min(named.c.last_name))
         .join(_CONVERSATIONS, _CONVERSATIONS.c.contact_phone == named.c.phone)
         .where(visible_conversation_clause(user.id, user.is_admin))
-        .order_by(_CONVERSATIONS.c.last_activity_at.desc(), _CONVERSATIONS.c.id.desc())
-        .limit(written_limit(limit * 4))  # a phone may be in several lists, have several conversations
+        .group_by(named.c.phone)
+        .order_by(func.max(_CONVERSATIONS.c.last_activity_at).desc(), named.c.phone)
+        .limit(written_limit(limit))
     )
 
 

@@ -282,7 +282,8 @@ def keep_inbound(message_id: int, attempt: int = 1) -> int | None:
     if message is None or message.direction != Direction.INBOUND or not message.media_urls:
         db.session.rollback()
         return None
-    links = [url for url in message.media_urls[:MAX_INBOUND_PICTURES] if url not in _kept_links(message_id)]
+    kept = _kept_links(message_id)
+    links = [url for url in dict.fromkeys(message.media_urls[:MAX_INBOUND_PICTURES]) if url not in kept]
     provider_name = message.provider
     db.session.rollback()  # no transaction stays open while the provider is called
     try:

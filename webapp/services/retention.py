@@ -71,12 +71,14 @@ def erase_office(office: Office, now: datetime | None = None) -> Run:
         if not ids:
             break
         last_id = ids[-1]
-        media.erase(ids)  # attached pictures: their files and rows
         erased += db.session.execute(
             update(_MESSAGES)
             .where(_MESSAGES.c.id.in_(ids), _MESSAGES.c.erased_at.is_(None))
             .values(body="", media_urls=[], erased_at=moment)
         ).rowcount
+        # After the messages are marked (and locked): a contact's picture the worker was keeping
+        # meanwhile is either here to erase, or refused by the worker once it sees them erased.
+        media.erase(ids)  # their pictures: files and rows
         db.session.commit()
     # The webhook log's bodies and a list row's preview are copies of messages' text.
     forgotten = webhooks.forget_office_log(office.id, before)
