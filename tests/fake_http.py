@@ -17,8 +17,9 @@ class FakeHttpApi:
     def _serve(self) -> None:
         self._release = threading.Event()
         self._lock = threading.Lock()
-        # path -> (status, content type, body, Basic credentials it needs or None, Location or None)
-        self.files: dict[str, tuple[int, str, bytes, str | None, str | None]] = {}
+        # path -> (status, content type, body, Basic credentials it needs or None, Location or None,
+        # seconds between each tenth of the body)
+        self.files: dict[str, tuple[int, str, bytes, str | None, str | None, float]] = {}
         self.downloads: list[tuple[str, str | None]] = []  # (path, Authorization header) of each GET
         fake = self
 
@@ -41,19 +42,19 @@ class FakeHttpApi:
 
     def serve_file(
         self, path: str, body: bytes, content_type: str = "image/png", status: int = 200,
-        credentials: str | None = None, location: str | None = None,
+        credentials: str | None = None, location: str | None = None, pause: float = 0.0,
     ) -> str:  # fmt: skip
         """Serve `body` at `path` (to GET, with `credentials` "user:password" if given, or a
-        redirect to `location`); its URL."""
-        self.files[path] = (status, content_type, body, credentials, location)
+        redirect to `location`; in ten pieces `pause` seconds apart if given); its URL."""
+        self.files[path] = (status, content_type, body, credentials, location, pause)
         return self.url + path
 
     def _get(self, handler: BaseHTTPRequestHandler) -> None:
         authorization = handler.headers.get("Authorization")
         with self._lock:
             self.downloads.append((handler.path, authorization))
-        missing = (404, "text/plain", b"", None, None)
-        status, content_type, body, credentials, location = self.files.get(handler.path, missing)
+        missing = (404, "text/plain", b"", None, None, 0.0)
+        status, content_type, body, credentials, location, pause = self.files.get(handler.path, missing)
         if credentials and authorization != "Basic " + base64.b64encode(credentials.encode()).decode():
             status, content_type, body = 401, "text/plain", b"Unauthorized"
         try:
@@ -63,7 +64,12 @@ class FakeHttpApi:
             handler.send_header("Content-Type", content_type)
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
-            handler.wfile.write(body)
+            step = -(-len(body) // 10) if pause else len(body) or 1
+            for start in range(0, len(body), step):
+                if start and not self._wait(pause):
+                    return
+                handler.wfile.write(body[start : start + step])
+                handler.wfile.flush()
         except OSError:
             pass
 

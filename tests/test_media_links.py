@@ -101,3 +101,12 @@ def test_fetch_file_stops_after_two_redirects(server):
     url = server.serve_file("/a.png", b"", status=302, location="/b.png")
     with pytest.raises(MediaUnavailable, match="more than 2 times"):
         fetch_file(url, 100, 2)
+
+
+def test_fetch_file_abandons_a_download_that_trickles_past_three_timeouts(server):
+    """Each piece comes within the timeout, but the whole would take over three of them."""
+    url = server.serve_file("/slow.png", b"x" * 90_000, pause=0.1)
+    with pytest.raises(MediaUnavailable, match="took over 0.6 s") as refused:
+        fetch_file(url, 100_000, 0.2)
+    assert refused.value.transient
+    assert fetch_file(url, 100_000, 1) == b"x" * 90_000

@@ -2,7 +2,7 @@
 
 A picture in `message_pictures` may now come from an inbound MMS: the worker downloads the
 provider's media link and keeps the file like an agent's upload; `source_url` is the link it came
-from (empty for an agent's picture), so the thread shows a thumbnail in place of that link.
+from (NULL for an agent's picture), so the thread shows a thumbnail in place of that link.
 
 Revision ID: 0016_inbound_pictures
 Revises: 0015_search_media

@@ -74,14 +74,16 @@ def url_under(url: str, base: str) -> bool:
 
 
 MAX_REDIRECTS = 2
+CHUNK_BYTES = 8 * 1024
 
 
 def fetch_file(
     url: str, max_bytes: int, timeout: float, auth: tuple[str, str] | None = None, provider: str = ""
 ) -> bytes:
     """GET a file of at most `max_bytes`, or raise MediaUnavailable saying why (transient for a
-    timeout, a network error, a 429 or a 5xx). The whole download takes at most three times
-    `timeout`. A redirect (a provider's storage host) is followed at most twice, only to https
+    timeout, a network error, a 429 or a 5xx). `timeout` bounds each wait for the server; a
+    download still running after three times `timeout` is abandoned (checked after every
+    CHUNK_BYTES received). A redirect (a provider's storage host) is followed at most twice, only to https
     or to the same host, and `auth` goes only to the first URL's host; proxies and .netrc files
     of the environment are not used."""
     who = provider or urlsplit(url).netloc
@@ -121,7 +123,7 @@ def _read(answer: requests.Response, who: str, max_bytes: int, deadline: float, 
     if declared.isdigit() and int(declared) > max_bytes:
         raise MediaUnavailable(f"the file is larger than {max_bytes} bytes")
     data = bytearray()
-    for chunk in answer.iter_content(64 * 1024):
+    for chunk in answer.iter_content(CHUNK_BYTES):
         data += chunk
         if len(data) > max_bytes:
             raise MediaUnavailable(f"the file is larger than {max_bytes} bytes")
