@@ -221,3 +221,45 @@ def test_retention_erases_pictures(app, client, setup, clock):
     assert app.test_client().get(link.removeprefix(BASE)).status_code == 404
     thread = client.get(f"/conversations/{message.conversation_id}").get_data(as_text=True)
     assert "/pictures/" not in thread
+
+
+def test_a_long_thread_shows_its_newest_500_messages_each_with_all_its_pictures(client, setup):
+    """The thread's limit counts messages, not pictures: pictures never push messages out, and the
+    oldest message shown keeps every picture it has."""
+    from sqlalchemy import insert
+
+    from webapp.models import Conversation
+
+    conversation = Conversation(number=setup["number"], contact_phone="+12025550143")
+    db.session.add(conversation)
+    db.session.flush()
+    db.session.execute(
+        insert(Message),
+        [
+            {"conversation_id": conversation.id, "direction": "inbound", "body": f"Message {k}",
+             "author_kind": "contact", "status": "received"}
+            for k in range(1, 502)
+        ],
+    )  # fmt: skip
+    ids = db.session.scalars(
+        select(Message.id).where(Message.conversation_id == conversation.id).order_by(Message.id)
+    ).all()
+    # Three pictures on each of the 200 newest messages and on the oldest one still shown.
+    with_pictures = [ids[1], *ids[-200:]]
+    db.session.execute(
+        insert(MessagePicture),
+        [
+            {"message_id": message_id, "token": f"t{message_id}x{n}", "content_type": "image/png",
+             "size_bytes": 100, "width": 40, "height": 30, "storage_key": f"k{message_id}x{n}"}
+            for message_id in with_pictures
+            for n in range(3)
+        ],
+    )  # fmt: skip
+    db.session.commit()
+    login(client, "standard@example.edu")
+    page = client.get(f"/conversations/{conversation.id}").get_data(as_text=True)
+    shown = [k for k in range(1, 502) if f">Message {k}<" in page]
+    assert shown == list(range(2, 502)), (shown[:3], len(shown))
+    assert page.count('alt="Picture 1 from the contact') == 201
+    assert page.count('alt="Picture 3 from the contact') == 201
+    assert f"/pictures/t{ids[1]}x2" in page  # the oldest message shown, with its last picture

@@ -312,6 +312,16 @@ _USERS = User.__table__
 # A conversation shows its newest messages, at most this many.
 HISTORY_LENGTH = 500
 
+# The newest HISTORY_LENGTH messages, counted before their pictures are joined: a message with
+# several pictures is still one message of the thread, shown with all of them.
+_NEWEST = (
+    select(_MESSAGES.c.id)
+    .where(_MESSAGES.c.conversation_id == bindparam("conversation_id"))
+    .order_by(_MESSAGES.c.id.desc())
+    .limit(written_limit(HISTORY_LENGTH))
+    .subquery("newest")
+)
+
 # Built once: every open conversation and every live refresh reads it.
 HISTORY = (
     select(
@@ -332,12 +342,12 @@ HISTORY = (
         _PICTURES.c.height,
         _PICTURES.c.source_url,
     )
+    .select_from(_NEWEST)
+    .join(_MESSAGES, _MESSAGES.c.id == _NEWEST.c.id)
     .outerjoin(_USERS, _USERS.c.id == _MESSAGES.c.author_user_id)
     .outerjoin(_PICTURES, _PICTURES.c.message_id == _MESSAGES.c.id)
     .outerjoin(_API_KEYS, _API_KEYS.c.id == _MESSAGES.c.author_api_key_id)
-    .where(_MESSAGES.c.conversation_id == bindparam("conversation_id"))
-    .order_by(_MESSAGES.c.id.desc())
-    .limit(written_limit(HISTORY_LENGTH))
+    .order_by(_MESSAGES.c.id)
 )
 
 
@@ -347,7 +357,7 @@ def history(conversation_id: int) -> list[HistoryEntry]:
     rows = db.session.execute(HISTORY, {"conversation_id": conversation_id}).all()
     entries: list[HistoryEntry] = []
     pictures: dict[int, list] = {}  # a message with several pictures has a row for each
-    for row in reversed(rows):
+    for row in rows:
         *fields, picture_id, token, width, height, source_url = row
         message_id = fields[0]
         if token is not None:
