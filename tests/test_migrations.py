@@ -3,9 +3,31 @@ change writes only that change (the search index the database owns is left alone
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from sqlalchemy import Column, Integer, Table
 
 from webapp.extensions import db
+
+VERSIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
+
+
+def test_migration_files_are_numbered_in_chain_order():
+    """A newcomer reads the migrations in file order: the Nth in the chain is file N (the
+    revision ids inside stay as they were)."""
+    revisions = {}
+    for path in VERSIONS.glob("*.py"):
+        source = path.read_text()
+        revision = re.search(r"^revision = [\"']([^\"']+)", source, re.M).group(1)
+        parent = re.search(r"^down_revision = [\"']?([^\"'\n]+)", source, re.M).group(1)
+        revisions[None if parent == "None" else parent] = (revision, path.name)
+    chain, parent = [], None
+    while parent in revisions:
+        parent, name = revisions.pop(parent)
+        chain.append(name)
+    assert not revisions, f"not in the one chain: {revisions}"
+    assert [name[:4] for name in chain] == [f"{n:04d}" for n in range(1, len(chain) + 1)], chain
 
 
 def test_the_migrated_database_matches_the_models(app):

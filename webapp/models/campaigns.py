@@ -63,7 +63,7 @@ class CampaignContact(db.Model):
 # Contact lookup by name: prefix searches on lower(first_name) / lower(last_name) use these
 # expression indexes (text_pattern_ops on PostgreSQL, so `LIKE 'pre%'` can use them whatever the
 # database's collation; there they include what a search by name reads, for index-only scans).
-# Created in migrations/versions/0002_embed.py and 0016_name_search.py.
+# Created in migrations/versions/0002_embed.py and 0015_name_search.py.
 for _column in ("first_name", "last_name"):
     Index(
         f"ix_campaign_contacts_{_column}_lower",

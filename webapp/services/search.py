@@ -1,7 +1,7 @@
 """Search: the conversations a user may see, by contact name, phone (any format) or message text.
 
 Message text is matched by the database's full-text index (SQLite FTS5, PostgreSQL `tsvector` with
-a GIN index; see migrations/versions/0014_search_media.py), newest message first, a page at a time
+a GIN index; see migrations/versions/0013_search_media.py), newest message first, a page at a time
 after the last message id shown (keyset, no OFFSET). The newest matches are read in id order
 straight from the index and filtered by visibility until a page is full, so a page costs about the
 same whatever the number of older matches.
