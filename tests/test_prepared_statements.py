@@ -88,7 +88,7 @@ def test_the_inbox_and_a_conversation_write_their_limits_into_the_sql(client, se
     finally:
         event.remove(db.engine, "before_cursor_execute", noted)
     page = [s for s in statements if " UNION " in s and "last_message_preview" in s]
-    history = [s for s in statements if "FROM messages LEFT OUTER JOIN users" in s]
+    history = [s for s in statements if "AS newest JOIN messages" in s]  # the newest 500, then joined
     assert len(page) == 1 and len(history) == 1, statements
     for statement in page + history:
         limits = re.findall(r"LIMIT ([^\s)]+)", statement)
