@@ -154,6 +154,7 @@ def test_200_percent_zoom_keeps_everything_reachable(browser: Browser, live_serv
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
         expect(page).to_have_url(re.compile(r"/inbox"))
+        page.wait_for_load_state("load")  # app.js (the menu) is running, as for a person
         assert_no_horizontal_overflow(page)
         page.get_by_role("button", name="Create Content").click()
         page.get_by_role("menuitem", name="Create 1:1 Text").click()
