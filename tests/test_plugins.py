@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_app
+from tests.conftest import make_app, serving
+from webapp.config import Config
 from webapp.extensions import db
 from webapp.plugin_api.registry import PluginError
 
@@ -49,6 +50,47 @@ def test_plugins_command_shows_plivo_enabled(database_url, tmp_path):
         result = app.test_cli_runner().invoke(args=["plugins"])
     assert "  plivo  [enabled]" in result.output.splitlines()
     assert set(app.extensions["parley"].sms_providers) == {"console", "plivo"}
+
+
+PLIVO_CREDENTIALS = {"PLIVO_AUTH_ID": "MA" + "X" * 18, "PLIVO_AUTH_TOKEN": "token"}
+
+
+@pytest.mark.parametrize(
+    ("env", "enabled"),
+    [
+        ({}, ["console"]),
+        ({"PLIVO_AUTH_ID": PLIVO_CREDENTIALS["PLIVO_AUTH_ID"]}, ["console"]),  # half set: off
+        (PLIVO_CREDENTIALS, ["console", "plivo"]),
+        (PLIVO_CREDENTIALS | {"PARLEY_SMS_PROVIDERS": "console"}, ["console"]),
+        ({"PARLEY_SMS_PROVIDERS": "console twilio"}, ["console", "twilio"]),
+    ],
+)
+def test_plivo_is_enabled_by_its_credentials_unless_the_list_is_given(monkeypatch, tmp_path, env, enabled):
+    for name in ("PARLEY_SMS_PROVIDERS", "PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert Config(str(tmp_path)).SMS_PROVIDERS == enabled
+
+
+def test_with_plivo_credentials_set_plivo_numbers_and_webhooks_work(monkeypatch, database_url, tmp_path):
+    """What the README's Plivo section promises: set the credentials, add a Plivo number."""
+    monkeypatch.delenv("PARLEY_SMS_PROVIDERS", raising=False)
+    for name, value in PLIVO_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    providers = Config(str(tmp_path / "env")).SMS_PROVIDERS
+    with serving(make_app(database_url, tmp_path, SMS_PROVIDERS=providers, **PLIVO_CREDENTIALS)) as app:
+        cli = app.test_cli_runner()
+        assert cli.invoke(args=["offices", "create", "Admissions"]).exit_code == 0
+        added = cli.invoke(
+            args=["numbers", "add", "+12025550177", "--office", "Admissions", "--provider", "plivo",
+                  "--backing", "agent"]
+        )
+        assert added.exit_code == 0, added.output
+        unsigned = app.test_client().post(
+            "/webhooks/plivo/inbound", data={"From": "12025550100", "To": "12025550177", "Text": "hi"}
+        )
+        assert unsigned.status_code == 403  # the provider is there, and checks its signature
 
 
 def test_enabled_plugin_that_is_not_installed_stops_startup(database_url, tmp_path):

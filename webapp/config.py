@@ -44,8 +44,10 @@ class Config:
         self.TWILIO_TIMEOUT_SECONDS = float(env.get("TWILIO_TIMEOUT_SECONDS") or 5)
         self.EMBED_SECRET = env.get("EMBED_SECRET", "")
         self.EMBED_ALLOWED_ORIGINS = _list(env.get("EMBED_ALLOWED_ORIGINS"), "")
-        # Which installed plugins are enabled (entry-point names).
-        self.SMS_PROVIDERS = _list(env.get("PARLEY_SMS_PROVIDERS"), "console")
+        # Which installed plugins are enabled (entry-point names). Plivo, the built-in provider,
+        # is on by default once its credentials are set; PARLEY_SMS_PROVIDERS names them all.
+        plivo = " plivo" if self.PLIVO_AUTH_ID and self.PLIVO_AUTH_TOKEN else ""
+        self.SMS_PROVIDERS = _list(env.get("PARLEY_SMS_PROVIDERS"), f"console{plivo}")
         self.CONTACT_RESOLVERS = _list(env.get("PARLEY_CONTACT_RESOLVERS"), "campaign")
         # Bots: a bot-mode conversation is answered by the FIRST enabled bot.
         self.BOTS = _list(env.get("PARLEY_BOTS"), "kb")
