@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import jwt
@@ -22,13 +22,14 @@ from webapp.services.dbutil import insert_ignoring_conflict
 
 ALGORITHM = "HS256"
 MAX_LIFETIME_SECONDS = 300  # exp may be at most 5 minutes after iat
-CLOCK_LEEWAY_SECONDS = 30  # tolerated clock difference between the CRM and Parley
+CLOCK_LEEWAY_SECONDS = 30  # how far ahead of Parley's the CRM's clock may be (iat, nbf)
 MAX_TOKEN_BYTES = 4096
 MAX_JTI_LENGTH = 255
 MAX_NEXT_LENGTH = 2000
 HANDOFF_LIFETIME_SECONDS = 120
 HANDOFF_CLAIM = "parley_handoff"
 DEFAULT_NEXT = "/inbox"
+EXPIRED = "The launch token has expired. Open Parley from your CRM again."
 WRONG_ALGORITHM = "The launch token must be signed with HS256; other algorithms are refused."
 
 # A path inside the app: one leading slash (not "//", a scheme-relative URL), then printable ASCII
@@ -100,6 +101,9 @@ def verify_launch(token: str | None, secret: str) -> Launch:
     claims = _decode(token, secret)
 
     issued, expires = float(claims["iat"]), float(claims["exp"])
+    # The leeway is for a token issued a moment "in the future"; its end is the one the CRM set.
+    if expires <= utcnow().timestamp():
+        raise LaunchRefused(EXPIRED)
     if expires - issued > MAX_LIFETIME_SECONDS:
         raise LaunchRefused(
             "The launch token lives too long: exp may be at most 5 minutes after iat."
@@ -112,7 +116,7 @@ def verify_launch(token: str | None, secret: str) -> Launch:
     next_path = safe_next_path(claims.get("next"))
     user = _active_user(claims["sub"])
 
-    expires_at = datetime.fromtimestamp(expires, UTC) + timedelta(seconds=CLOCK_LEEWAY_SECONDS)
+    expires_at = datetime.fromtimestamp(expires, UTC)
     purge_expired()
     if not use_up(jti, expires_at):
         raise LaunchRefused(
@@ -137,9 +141,7 @@ def _decode(token: str, secret: str) -> dict:
             "EMBED_SECRET, or it was changed."
         ) from None
     except jwt.ExpiredSignatureError:
-        raise LaunchRefused(
-            "The launch token has expired. Open Parley from your CRM again."
-        ) from None
+        raise LaunchRefused(EXPIRED) from None
     except jwt.ImmatureSignatureError:
         raise LaunchRefused(
             "The launch token is not valid yet (iat or nbf is in the future); check the CRM "
@@ -209,9 +211,9 @@ def read_handoff(token: str, secret: str) -> tuple[str, datetime, str] | None:
         return None
     if claims.get(HANDOFF_CLAIM) is not True:
         return None
-    expires_at = datetime.fromtimestamp(float(claims["exp"]), UTC) + timedelta(
-        seconds=CLOCK_LEEWAY_SECONDS
-    )
+    expires_at = datetime.fromtimestamp(float(claims["exp"]), UTC)
+    if expires_at <= utcnow():
+        return None
     return str(claims["jti"]), expires_at, str(claims["sub"])
 
 
