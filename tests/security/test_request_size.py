@@ -15,7 +15,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Response
 
 from tests.admin.conftest import CONTACTS_CSV, as_admin, upload
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, login
 from tests.fake_plivo import v3_headers
 from tests.plivo import conftest as plivo_fixtures
 from tests.plivo.conftest import CONTACT, PLIVO_NUMBER
@@ -136,6 +136,28 @@ def test_the_uploads_larger_limit_is_for_signed_in_sessions_only(app, client, se
     response = post_raw(app, "/admin/campaigns/new", body, content_length=2 * MIB, client=client)
     assert response.status_code == 413
     assert "Parley accepts at most 1 MB in one request" in response.get_data(as_text=True)
+
+
+def test_the_larger_limit_is_for_file_uploads_only(app, client, setup):
+    """A compose form takes a picture of up to 5 MB; the same form without a file is an ordinary
+    body, held to the app's 1 MB."""
+    login(client, "standard@example.edu")
+    data = {
+        "csrf_token": csrf_token(client, "/texts/new"),
+        "number_id": str(setup["number"].id),
+        "to": "(202) 555-0142",
+        "body": "Hello",
+        "padding": "x" * (2 * MIB),
+    }
+    response = client.post("/texts/new", data=data)  # application/x-www-form-urlencoded
+    assert response.status_code == 413
+    assert "Parley accepts at most 1 MB in one request" in response.get_data(as_text=True)
+    assert count(Message) == 0
+
+    data["padding"] = (io.BytesIO(b"x" * (2 * MIB)), "padding.bin")  # the same, as an upload
+    response = client.post("/texts/new", data=data, content_type="multipart/form-data")
+    assert response.status_code in (302, 303)
+    assert count(Message) == 1
 
 
 def post_raw(

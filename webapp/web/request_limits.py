@@ -3,8 +3,9 @@
 The check runs before every other request hook, Flask-WTF's CSRF check included (it reads the
 form): a declared Content-Length over the limit is refused at once, and the same limit, set as the
 request's `max_content_length`, cuts off a body that arrives without one (chunked) while it is
-read. A view that takes bigger bodies (the contact-list upload) says so with `@body_limit`; only
-a signed-in session gets that larger limit, so nobody can make the server parse it unsigned.
+read. A view that takes files (the contact-list upload, a picture) says how big with `@body_limit`;
+only a file upload (a multipart form) of a signed-in session gets that larger limit, so nobody can
+make the server parse it unsigned, and any other body keeps the app's limit.
 
 Then a request with a NUL character in a form or query value is refused with 400: PostgreSQL
 cannot store one, and no person types one.
@@ -49,7 +50,8 @@ def _limit() -> tuple[int, str]:
     view = current_app.view_functions.get(request.endpoint or "")
     custom = getattr(view, "body_limit", None)
     # The signed cookie's session token: no query, and the view still checks who is signed in.
-    if custom is not None and sessions.current_token() is not None:
+    uploading = request.mimetype == "multipart/form-data"
+    if custom is not None and uploading and sessions.current_token() is not None:
         return custom
     limit = current_app.config["MAX_REQUEST_BYTES"]
     return limit, (
