@@ -133,10 +133,16 @@ def today_in(zone: ZoneInfo, now: datetime | None = None) -> date:
 
 
 def parse_range(
-    preset: str | None, first: str | None, last: str | None, zone: ZoneInfo, now: datetime | None = None
+    preset: str | None,
+    first: str | None,
+    last: str | None,
+    zone: ZoneInfo,
+    now: datetime | None = None,
+    future: bool = False,
 ) -> DateRange:
     """The last 7, 30 or 90 days (ending today), or a custom range of dates (YYYY-MM-DD,
-    inclusive) of at most a year that does not end in the future."""
+    inclusive) of at most a year that does not end in the future (unless `future`: days that
+    have not come yet count nothing)."""
     today = today_in(zone, now)
     preset = (preset or "").strip()
     if preset != "custom" and not (preset == "" and (first or last)):
@@ -151,7 +157,7 @@ def parse_range(
     if end_day < start_day:
         raise ReportError("to", f"The range ends ({end_day:%b %d, %Y}) before it starts "
                                 f"({start_day:%b %d, %Y}): swap the dates.")  # fmt: skip
-    if end_day > today:
+    if end_day > today and not future:
         raise ReportError("to", f"The range ends in the future: the last day can be today "
                                 f"({today:%b %d, %Y}) at the latest.")  # fmt: skip
     if start_day < today - OLDEST:  # also keeps the range's moments far from date.min
@@ -166,14 +172,15 @@ def parse_range(
 
 def parse_days(first: str | None, last: str | None, zone: ZoneInfo, now: datetime | None = None) -> DateRange:
     """A range from optional dates (the API): the last day defaults to today, the first to the
-    last day of a DEFAULT_DAYS range ending on it."""
+    last day of a DEFAULT_DAYS range ending on it. It may reach into the future (this month, or
+    "today" by a caller's clock a time zone ahead of the office's)."""
     end_day = _parse_day("to", last) if last else today_in(zone, now)
     if first:
         start_day = _parse_day("from", first)
     else:
         span = timedelta(days=DEFAULT_DAYS - 1)
         start_day = end_day - span if end_day > date.min + span else date.min
-    return parse_range("custom", start_day.isoformat(), end_day.isoformat(), zone, now)
+    return parse_range("custom", start_day.isoformat(), end_day.isoformat(), zone, now, future=True)
 
 
 def _parse_day(name: str, text: str | None) -> date:

@@ -26,7 +26,7 @@ PROBLEM_TYPES = {
     "opted-out": "The contact opted out; nothing was sent (422).",
     "idempotency-key-reused": "The Idempotency-Key was used for a different request (422).",
     "invalid-cursor": "The cursor is not one this API returned (422).",
-    "invalid-range": "A report's range ends before it starts, in the future, or spans over a year (422).",
+    "invalid-range": "A report's range ends before it starts or spans over a year (422).",
     "not-found": "No such message or conversation in the key's office (404).",
     "rate-limited": "Too many requests for this key; wait for Retry-After seconds (429).",
 }

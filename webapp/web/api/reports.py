@@ -29,7 +29,7 @@ class SummaryQuery(BaseModel):
         default=None,
         pattern=DAY,
         json_schema_extra={"format": "date"},
-        description="Last day, included (YYYY-MM-DD); default today. Not in the future.",
+        description="Last day, included (YYYY-MM-DD); default today. Days to come count nothing.",
     )
 
 
@@ -63,7 +63,7 @@ def report_summary():
     """An office's report
 
     The figures of the Reports page for the key's office, over the days from `from` to `to`
-    (both included, at most 366 days, not in the future), counted in the office's time zone
+    (both included, at most 366 days), counted in the office's time zone
     (UTC when it has none).
     """
     query: SummaryQuery = request.context.query
