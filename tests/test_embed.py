@@ -53,10 +53,11 @@ def make_token(secret: str = SECRET, algorithm: str = "HS256", **overrides: obje
     return jwt.encode(claims, secret, algorithm=algorithm)
 
 
-def launch(client, token: str, dest: str | None = None):
+def launch(client, token: str, dest: str | None = None, https: bool = False):
     """GET the launch URL; `dest` plays the browser's Sec-Fetch-Dest (iframe, document)."""
     headers = {"Sec-Fetch-Dest": dest} if dest else {}
-    return client.get("/embed/launch", query_string={"token": token}, headers=headers)
+    base_url = "https://localhost" if https else "http://localhost"
+    return client.get("/embed/launch", query_string={"token": token}, headers=headers, base_url=base_url)
 
 
 def follow(client, response, limit: int = 5):
@@ -107,7 +108,7 @@ def test_framed_launch_checks_the_cookie_on_the_way(client, setup):
 
 @pytest.mark.parametrize("dest", [None, "iframe"])
 def test_embedded_session_cookie_is_none_secure_partitioned(client, setup, dest):
-    cookie = session_cookie_header(launch(client, make_token(), dest=dest))
+    cookie = session_cookie_header(launch(client, make_token(), dest=dest, https=True))
     assert "SameSite=None" in cookie
     assert "; Secure" in cookie
     assert "; Partitioned" in cookie
@@ -119,6 +120,15 @@ def test_top_level_launch_gets_a_first_party_cookie(client, setup):
     assert response.headers["Location"] == "/inbox"
     cookie = session_cookie_header(response)
     assert "SameSite=Lax" in cookie and "Partitioned" not in cookie
+    assert client.get("/inbox").status_code == 200
+
+
+def test_a_script_over_plain_http_gets_a_cookie_it_sends_back(client, setup):
+    """No Sec-Fetch-Dest (not a browser) over http://: a Secure cookie would never come back."""
+    response = launch(client, make_token(next="/inbox"))
+    assert response.headers["Location"] == "/inbox"
+    cookie = session_cookie_header(response)
+    assert "SameSite=Lax" in cookie and "Secure" not in cookie and "Partitioned" not in cookie
     assert client.get("/inbox").status_code == 200
 
 
@@ -416,7 +426,7 @@ def test_working_cookie_burns_the_fallback_token(client, setup, app):
 
 
 def test_check_never_redirects_away(client, setup):
-    follow(client, launch(client, make_token()))
+    follow(client, launch(client, make_token(), https=True))
     response = client.get("/embed/check", query_string={"next": "//evil.example"})
     assert response.headers["Location"] == "/inbox"
 

@@ -84,7 +84,7 @@ def test_a_copied_embedded_session_cookie_ends_at_logout_too(app, setup):
         algorithm="HS256",
     )
     frame = app.test_client()
-    launched = frame.get("/embed/launch", query_string={"token": token})
+    launched = frame.get("/embed/launch", query_string={"token": token}, base_url="https://localhost")
     assert launched.status_code == 302 and launched.headers["Location"] == "/inbox"
     assert "Partitioned" in launched.headers["Set-Cookie"]  # an embedded session
     thief = copy_of_cookie(app, frame)
