@@ -181,6 +181,9 @@ def test_standard_user_sees_create_menu_item(client, setup):
     login(client, "standard@example.edu")
     page = client.get("/").get_data(as_text=True)
     assert 'role="menuitem" href="/texts/new">Create 1:1 Text' in page
+    # Each name once on the page (the home page's hint words it differently), as a person finds it.
+    assert page.count("Create 1:1 Text") == 1
+    assert page.count("Create Content") == 1
 
 
 def test_to_is_prefilled_from_query(client, setup):
