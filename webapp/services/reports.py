@@ -160,6 +160,9 @@ def parse_range(
     if end_day > today and not future:
         raise ReportError("to", f"The range ends in the future: the last day can be today "
                                 f"({today:%b %d, %Y}) at the latest.")  # fmt: skip
+    if end_day > today + timedelta(days=MAX_DAYS):  # also keeps the range's moments from date.max
+        raise ReportError("to", f"The range ends too far ahead: choose a day before "
+                                f"{today + timedelta(days=MAX_DAYS):%b %d, %Y}.")  # fmt: skip
     if start_day < today - OLDEST:  # also keeps the range's moments far from date.min
         raise ReportError(
             "from", f"The range starts too long ago: choose a day after {today - OLDEST:%b %d, %Y}."
