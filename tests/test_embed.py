@@ -28,10 +28,21 @@ CRM_ORIGIN = "https://crm.example.edu"
 
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
-    """The app as a CRM embeds it: EMBED_SECRET and one allowed framing origin."""
+    """The app as a CRM embeds it: over HTTPS, with EMBED_SECRET and one allowed framing origin."""
+    yield from _serving(database_url, tmp_path, "https://parley.example.edu")
+
+
+@pytest.fixture
+def http_app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """The same, served over plain HTTP (a test server, an intranet host)."""
+    yield from _serving(database_url, tmp_path, "http://parley.test")
+
+
+def _serving(database_url: str, tmp_path: Path, base_url: str) -> Iterator[Flask]:
     app = make_app(
-        database_url, tmp_path, EMBED_SECRET=SECRET, EMBED_ALLOWED_ORIGINS=[CRM_ORIGIN]
-    )
+        database_url, tmp_path, EMBED_SECRET=SECRET, EMBED_ALLOWED_ORIGINS=[CRM_ORIGIN],
+        PUBLIC_BASE_URL=base_url, SESSION_COOKIE_SECURE=base_url.startswith("https://"),
+    )  # fmt: skip
     app.test_client_class = IsolatedClient
     with app.app_context():
         yield app
@@ -53,11 +64,10 @@ def make_token(secret: str = SECRET, algorithm: str = "HS256", **overrides: obje
     return jwt.encode(claims, secret, algorithm=algorithm)
 
 
-def launch(client, token: str, dest: str | None = None, https: bool = False):
+def launch(client, token: str, dest: str | None = None):
     """GET the launch URL; `dest` plays the browser's Sec-Fetch-Dest (iframe, document)."""
     headers = {"Sec-Fetch-Dest": dest} if dest else {}
-    base_url = "https://localhost" if https else "http://localhost"
-    return client.get("/embed/launch", query_string={"token": token}, headers=headers, base_url=base_url)
+    return client.get("/embed/launch", query_string={"token": token}, headers=headers)
 
 
 def follow(client, response, limit: int = 5):
@@ -108,7 +118,7 @@ def test_framed_launch_checks_the_cookie_on_the_way(client, setup):
 
 @pytest.mark.parametrize("dest", [None, "iframe"])
 def test_embedded_session_cookie_is_none_secure_partitioned(client, setup, dest):
-    cookie = session_cookie_header(launch(client, make_token(), dest=dest, https=True))
+    cookie = session_cookie_header(launch(client, make_token(), dest=dest))
     assert "SameSite=None" in cookie
     assert "; Secure" in cookie
     assert "; Partitioned" in cookie
@@ -123,8 +133,10 @@ def test_top_level_launch_gets_a_first_party_cookie(client, setup):
     assert client.get("/inbox").status_code == 200
 
 
-def test_a_script_over_plain_http_gets_a_cookie_it_sends_back(client, setup):
-    """No Sec-Fetch-Dest (not a browser) over http://: a Secure cookie would never come back."""
+def test_a_launch_over_plain_http_gets_a_cookie_that_comes_back(http_app, setup):
+    """No Sec-Fetch-Dest (a script; browsers send none to such a host) on a server reached over
+    http://: a Secure cookie would never come back."""
+    client = http_app.test_client()
     response = launch(client, make_token(next="/inbox"))
     assert response.headers["Location"] == "/inbox"
     cookie = session_cookie_header(response)
@@ -141,7 +153,6 @@ def test_plain_login_keeps_strict_cookie_defaults(client, setup):
     cookie = session_cookie_header(response)
     assert "SameSite=Lax" in cookie
     assert "Partitioned" not in cookie
-    assert "Secure" not in cookie
 
 
 def test_a_new_secret_key_signs_sessions_out_unless_the_old_one_is_a_fallback(client, setup, app):
@@ -426,7 +437,7 @@ def test_working_cookie_burns_the_fallback_token(client, setup, app):
 
 
 def test_check_never_redirects_away(client, setup):
-    follow(client, launch(client, make_token(), https=True))
+    follow(client, launch(client, make_token()))
     response = client.get("/embed/check", query_string={"next": "//evil.example"})
     assert response.headers["Location"] == "/inbox"
 

@@ -28,7 +28,11 @@ NEW_PASSWORD = "a-brand-new-password"
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     """The app with embedded launches enabled, so both kinds of session can be tested."""
-    app = make_app(database_url, tmp_path, EMBED_SECRET=EMBED_SECRET)
+    # Over HTTPS, as a CRM embeds it (the embedded session's cookie is Secure).
+    app = make_app(
+        database_url, tmp_path, EMBED_SECRET=EMBED_SECRET,
+        PUBLIC_BASE_URL="https://parley.example.edu", SESSION_COOKIE_SECURE=True,
+    )  # fmt: skip
     app.test_client_class = IsolatedClient
     with app.app_context():
         yield app
@@ -84,7 +88,7 @@ def test_a_copied_embedded_session_cookie_ends_at_logout_too(app, setup):
         algorithm="HS256",
     )
     frame = app.test_client()
-    launched = frame.get("/embed/launch", query_string={"token": token}, base_url="https://localhost")
+    launched = frame.get("/embed/launch", query_string={"token": token})
     assert launched.status_code == 302 and launched.headers["Location"] == "/inbox"
     assert "Partitioned" in launched.headers["Set-Cookie"]  # an embedded session
     thief = copy_of_cookie(app, frame)

@@ -11,9 +11,10 @@ launch is loading (`Sec-Fetch-Dest`, sent by every current browser):
 - `document`: a top-level tab (e.g. the new-tab fallback). A plain first-party session with the
   strict defaults (SameSite=Lax), straight to `next`.
 - not sent (older browsers, scripts): embedded cookie, straight to `next`; should the cookie be
-  refused, the login page inside the frame offers a new tab (templates/auth/login.html). Over plain
-  HTTP a first-party cookie instead: the embedded one must be Secure, and a script there would
-  never send it back.
+  refused, the login page inside the frame offers a new tab (templates/auth/login.html). On a
+  server reached over plain HTTP (PUBLIC_BASE_URL) a first-party cookie instead: the embedded one
+  must be Secure, and a script there, or a browser on a host other than localhost, would never
+  send it back.
 
 Why a *handoff* token for the fallback: the CRM's token is single use and already spent by the
 launch, and without the cookie nothing ties the browser to the user, so the new tab needs its own
@@ -69,8 +70,10 @@ def launch():
     start_session(result.user, "embed")
     db.session.commit()
     destination = request.headers.get("Sec-Fetch-Dest", "")
-    scripted_over_http = not destination and not request.is_secure
-    if result.handoff or destination == "document" or scripted_over_http:  # first-party cookie
+    # Served over plain HTTP, a Secure cookie would never come back (and browsers send no
+    # Sec-Fetch-Dest to such a host but localhost): a first-party cookie then.
+    plain_http = not destination and not current_app.config["SESSION_COOKIE_SECURE"]
+    if result.handoff or destination == "document" or plain_http:  # first-party cookie
         return redirect(result.next_path)
     session[EMBEDDED] = True
     if destination in ("iframe", "frame"):
