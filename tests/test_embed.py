@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from tests.conftest import IsolatedClient, _empty_tables, csrf_token, login, make_app
+from tests.conftest import IsolatedClient, csrf_token, login, make_app, serving
 from webapp.extensions import db
 from webapp.models import Conversation, Message, UsedLaunchToken, utcnow
 from webapp.services import embedding
@@ -29,26 +29,22 @@ CRM_ORIGIN = "https://crm.example.edu"
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     """The app as a CRM embeds it: over HTTPS, with EMBED_SECRET and one allowed framing origin."""
-    yield from _serving(database_url, tmp_path, "https://parley.example.edu")
+    with serving(_embedding_app(database_url, tmp_path, "https://parley.example.edu")) as app:
+        yield app
 
 
 @pytest.fixture
 def http_app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     """The same, served over plain HTTP (a test server, an intranet host)."""
-    yield from _serving(database_url, tmp_path, "http://parley.test")
+    with serving(_embedding_app(database_url, tmp_path, "http://parley.test")) as app:
+        yield app
 
 
-def _serving(database_url: str, tmp_path: Path, base_url: str) -> Iterator[Flask]:
-    app = make_app(
+def _embedding_app(database_url: str, tmp_path: Path, base_url: str) -> Flask:
+    return make_app(
         database_url, tmp_path, EMBED_SECRET=SECRET, EMBED_ALLOWED_ORIGINS=[CRM_ORIGIN],
         PUBLIC_BASE_URL=base_url, SESSION_COOKIE_SECURE=base_url.startswith("https://"),
     )  # fmt: skip
-    app.test_client_class = IsolatedClient
-    with app.app_context():
-        yield app
-        db.session.remove()
-        _empty_tables()
-        db.engine.dispose()
 
 
 def make_token(secret: str = SECRET, algorithm: str = "HS256", **overrides: object) -> str:
@@ -451,6 +447,17 @@ def test_handoff_token_lives_two_minutes(app, setup):
     )
     assert claims["exp"] - claims["iat"] == 120
     assert claims["sub"] == "standard@example.edu"
+
+
+def test_a_handoff_token_past_its_exp_is_not_honoured(app, setup):
+    """The clock leeway is for the CRM's tokens; Parley's own handoff ends when it says."""
+    from webapp.models import User
+
+    user = db.session.scalar(select(User).where(User.email == "standard@example.edu"))
+    fresh = embedding.mint_handoff(SECRET, user, "/inbox")
+    assert embedding.read_handoff(fresh, SECRET) is not None
+    late = embedding.mint_handoff(SECRET, user, "/inbox", now=utcnow() - timedelta(seconds=121))
+    assert embedding.read_handoff(late, SECRET) is None  # expired a second ago
 
 
 def test_logout_inside_the_frame_deletes_the_partitioned_cookie(client, setup):
