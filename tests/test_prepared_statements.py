@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import event
 
 from tests.conftest import csrf_token, login
@@ -93,6 +94,30 @@ def test_the_inbox_and_a_conversation_write_their_limits_into_the_sql(client, se
     for statement in page + history:
         limits = re.findall(r"LIMIT ([^\s)]+)", statement)
         assert limits and all(limit.isdigit() for limit in limits), statement
+
+
+def test_the_inbox_polls_statements_are_planned_once_per_connection(client, setup):
+    """PostgreSQL plans a prepared statement once (`plan_cache_mode = force_generic_plan`): by
+    default it planned the polled inbox statements anew on every run, which took longer than
+    running them."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's plan cache")
+    login(client, "standard@example.edu")
+    db.session.commit()
+    for _ in range(12):  # psycopg prepares a statement on its 5th run
+        assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
+    connection = db.session.connection().connection.driver_connection
+    mode = connection.execute("SHOW plan_cache_mode").fetchone()[0]
+    plans = connection.execute(
+        "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+    ).fetchall()
+    db.session.rollback()
+    assert mode == "force_generic_plan"
+    version = [row for row in plans if row[0].startswith("SELECT reusable_numbers.id")]
+    page = [row for row in plans if " UNION " in row[0] and "last_message_preview" in row[0]]
+    assert len(version) == 1 and len(page) == 1, plans
+    for _statement, generic, custom in version + page:
+        assert generic > 0 and custom == 0, plans
 
 
 def test_a_lookup_by_one_phone_binds_the_phone_itself_and_keeps_its_plans(client, setup):

@@ -112,9 +112,11 @@ def _autocommit(engine: Engine) -> Engine:
 
 
 def init_app(app: Flask, engine: Engine) -> None:
-    """Every transaction knows whether it may write; SQLite's connections are set up for it."""
+    """Every transaction knows whether it may write; each database's connections are set up."""
     if engine.dialect.name == "sqlite":
         _set_up_sqlite(app, engine)
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _set_up_postgresql)
     event.listen(engine, "begin", _begin)
     event.listen(engine, "before_cursor_execute", _refuse_writes_in_reads)
     app.teardown_request(_end_read_request)  # before Flask-SQLAlchemy's removal of the session
@@ -174,6 +176,17 @@ def _set_up_sqlite(app: Flask, engine: Engine) -> None:
         if checkpointer is not None:
             cursor.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
         cursor.close()
+
+
+def _set_up_postgresql(dbapi_connection: Any, _record: Any) -> None:
+    """Prepared statements keep one plan. psycopg prepares a statement once a connection has run it
+    five times; PostgreSQL's default then plans it anew on every run whenever a plan for the values
+    at hand is estimated cheaper than its generic one, and for the inbox's polled statements the
+    planning took three times as long as the running (docs/performance.md)."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True  # a SET outside any transaction: it lasts for the connection
+    dbapi_connection.execute("SET plan_cache_mode = force_generic_plan")
+    dbapi_connection.autocommit = autocommit
 
 
 def _session() -> Any:
