@@ -179,13 +179,18 @@ def _set_up_sqlite(app: Flask, engine: Engine) -> None:
 
 
 def _set_up_postgresql(dbapi_connection: Any, _record: Any) -> None:
-    """Prepared statements keep one plan. psycopg prepares a statement once a connection has run it
-    five times; PostgreSQL's default then plans it anew on every run whenever a plan for the values
-    at hand is estimated cheaper than its generic one, and for the inbox's polled statements the
-    planning took three times as long as the running (docs/performance.md)."""
+    """One plan per statement and connection, made without looking at the bound values.
+
+    psycopg prepares a statement once a connection has run it five times. PostgreSQL's default
+    then still planned it anew on every run whenever a plan for the values at hand looked cheaper
+    than the generic one, and for the inbox's polled statements planning took three times as long
+    as running. Values that decide a plan are written into the SQL instead (docs/performance.md).
+    """
     autocommit = dbapi_connection.autocommit
     dbapi_connection.autocommit = True  # a SET outside any transaction: it lasts for the connection
-    dbapi_connection.execute("SET plan_cache_mode = force_generic_plan")
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET plan_cache_mode = force_generic_plan")
+    cursor.close()
     dbapi_connection.autocommit = autocommit
 
 

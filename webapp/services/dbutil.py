@@ -82,8 +82,8 @@ class ByValues:
     forms: `column = :name` when one value is given (a contact lookup, a webhook's phone),
     `in_list` for several (a page of the inbox).
 
-    PostgreSQL keeps one plan for `= :name`. For a list it plans every run anew: its one plan for
-    any list assumes ten values, which always looks costlier than a plan for the one value given.
+    One value is the common case, and `= :name` is a plain index probe planned for one row, where a
+    list costs an array (PostgreSQL) or json_each (SQLite) and a plan made for ten values.
     `build` gets the condition for a column and returns the statement."""
 
     def __init__(self, name: str, build: Callable[[Callable[[Any], ColumnElement[bool]]], Any]) -> None:
