@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import flask_sqlalchemy.session
 from flask import Flask, current_app, g, has_request_context, request
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from webapp.sqlite_checkpoints import FALLBACK_PAGES, Checkpointer
@@ -178,18 +178,38 @@ def _set_up_sqlite(app: Flask, engine: Engine) -> None:
         cursor.close()
 
 
+ONE_PLAN = "SET plan_cache_mode = force_generic_plan"
+
+
+@contextmanager
+def plans_for_values() -> Iterator[None]:
+    """Statements in the block are planned for the values they are run with (PostgreSQL's default),
+    on the request's connection: for a few heavy statements whose best plan depends on a bound
+    range (a report's dates), where planning costs little beside running."""
+    session = _session()
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    session.execute(text("SET plan_cache_mode = auto"))
+    try:
+        yield
+    finally:
+        session.execute(text(ONE_PLAN))
+
+
 def _set_up_postgresql(dbapi_connection: Any, _record: Any) -> None:
     """One plan per statement and connection, made without looking at the bound values.
 
     psycopg prepares a statement once a connection has run it five times. PostgreSQL's default
     then still planned it anew on every run whenever a plan for the values at hand looked cheaper
     than the generic one, and for the inbox's polled statements planning took three times as long
-    as running. Values that decide a plan are written into the SQL instead (docs/performance.md).
+    as running. Values that decide a plan are written into the SQL instead, or their statements
+    run in `plans_for_values()` (docs/performance.md).
     """
     autocommit = dbapi_connection.autocommit
     dbapi_connection.autocommit = True  # a SET outside any transaction: it lasts for the connection
     cursor = dbapi_connection.cursor()
-    cursor.execute("SET plan_cache_mode = force_generic_plan")
+    cursor.execute(ONE_PLAN)
     cursor.close()
     dbapi_connection.autocommit = autocommit
 

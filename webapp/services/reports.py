@@ -51,6 +51,7 @@ from webapp.models import (
 from webapp.services import access
 from webapp.services.optouts import HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS
 from webapp.services.quiet_hours import QuietHours, local_moment, zone_or_utc
+from webapp.transactions import plans_for_values
 
 PRESETS = (7, 30, 90)
 DEFAULT_DAYS = 30
@@ -375,7 +376,12 @@ class Report:
 
 
 def build(scope: Scope, period: DateRange, now: datetime | None = None) -> Report:
-    """Every figure of the report, in five aggregate statements."""
+    """Every figure of the report, in five aggregate statements, each planned for the range."""
+    with plans_for_values():
+        return _build(scope, period, now)
+
+
+def _build(scope: Scope, period: DateRange, now: datetime | None) -> Report:
     now = now or utcnow()
     report = Report(period, scope)
     if not scope.number_ids:
