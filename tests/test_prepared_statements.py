@@ -9,7 +9,9 @@ driver keeps its statement cache whatever ends a transaction; CI runs this file 
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import event
@@ -20,9 +22,10 @@ from webapp.extensions import db
 HTMX = {"HX-Request": "true"}
 
 
-def test_inbox_requests_leave_their_connection_idle_with_its_statements_prepared(client, setup):
-    login(client, "standard@example.edu")
-    used = []  # the driver connections the requests ran on
+@contextlib.contextmanager
+def checkouts() -> Iterator[list]:
+    """The driver connections taken from the pool inside the block, in order."""
+    used: list = []
 
     def noted(dbapi_connection, record, proxy) -> None:
         used.append(dbapi_connection)
@@ -30,10 +33,22 @@ def test_inbox_requests_leave_their_connection_idle_with_its_statements_prepared
     db.session.commit()
     event.listen(db.engine, "checkout", noted)
     try:
-        for _ in range(8):
-            assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
+        yield used
     finally:
         event.remove(db.engine, "checkout", noted)
+
+
+def skip_without_plan_cache() -> None:
+    """SQLite has no plan cache to check; CI runs these tests on PostgreSQL (.ci/run)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("checks PostgreSQL's plan cache; CI runs it on PostgreSQL")
+
+
+def test_inbox_requests_leave_their_connection_idle_with_its_statements_prepared(client, setup):
+    login(client, "standard@example.edu")
+    with checkouts() as used:
+        for _ in range(8):
+            assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
     connection = used[-1]
     assert all(c is connection for c in used[-3:])  # one connection, back in the pool each time
     if db.engine.dialect.name == "sqlite":
@@ -100,21 +115,11 @@ def test_the_inbox_polls_statements_are_planned_once_per_connection(client, setu
     """PostgreSQL keeps one plan per statement and connection (`plan_cache_mode =
     force_generic_plan`): by default it planned the polled inbox statements anew on every run,
     which took longer than running them."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's plan cache")
+    skip_without_plan_cache()
     login(client, "standard@example.edu")
-    used = []  # the driver connections the requests ran on
-
-    def noted(dbapi_connection, record, proxy) -> None:
-        used.append(dbapi_connection)
-
-    db.session.commit()
-    event.listen(db.engine, "checkout", noted)
-    try:
+    with checkouts() as used:
         for _ in range(12):  # psycopg prepares a statement on its 6th run
             assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
-    finally:
-        event.remove(db.engine, "checkout", noted)
     connection = used[-1]
     assert all(c is connection for c in used)  # one connection, back in the pool each time
     mode = connection.execute("SHOW plan_cache_mode").fetchone()[0]
@@ -209,8 +214,7 @@ def test_a_report_is_planned_for_its_range_and_leaves_one_plan_per_statement_aft
     """A report's statements are planned for its dates (`transactions.plans_for_values`): with one
     plan made without them, the Reports page took three times as long at 100k. The connection goes
     back to one plan per statement afterwards."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's plan cache")
+    skip_without_plan_cache()
     login(client, "admin@example.edu")
     modes = []
 
@@ -218,19 +222,12 @@ def test_a_report_is_planned_for_its_range_and_leaves_one_plan_per_statement_aft
         if "FROM messages" in statement:
             modes.append(conn.exec_driver_sql("SHOW plan_cache_mode").scalar())
 
-    used = []  # the driver connections the request ran on
-
-    def checked_out(dbapi_connection, record, proxy) -> None:
-        used.append(dbapi_connection)
-
-    db.session.commit()
     event.listen(db.engine, "before_cursor_execute", noted)
-    event.listen(db.engine, "checkout", checked_out)
     try:
-        response = client.get("/reports?range=30")
+        with checkouts() as used:
+            response = client.get("/reports?range=30")
     finally:
         event.remove(db.engine, "before_cursor_execute", noted)
-        event.remove(db.engine, "checkout", checked_out)
     assert response.status_code == 200 and "Texts per day" in response.get_data(as_text=True)
     assert modes and set(modes) == {"auto"}, modes
     after = used[-1].execute("SHOW plan_cache_mode").fetchone()[0]
