@@ -18,6 +18,7 @@ from sqlalchemy import event
 
 from tests.conftest import csrf_token, login
 from webapp.extensions import db
+from webapp.services import scheduling, sending
 
 HTMX = {"HX-Request": "true"}
 
@@ -233,3 +234,34 @@ def test_a_report_is_planned_for_its_range_and_leaves_one_plan_per_statement_aft
     after = used[-1].execute("SHOW plan_cache_mode").fetchone()[0]
     used[-1].rollback()
     assert after == "force_generic_plan"
+
+
+def test_work_outside_requests_is_planned_for_its_values(app, client, setup):
+    """The worker's sweeps look for rare rows by a status and a time (a queued message nobody
+    picked up, a scheduled one now due): at 100k, a plan made without those values read the whole
+    messages table, 200 ms a sweep instead of 0.1 ms. So work outside a request (the worker, the
+    CLI) gets PostgreSQL's default, and a connection that serves both kinds is switched as it is
+    taken from the pool."""
+    skip_without_plan_cache()
+    login(client, "standard@example.edu")
+    modes = []
+
+    def noted(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.startswith(("SELECT", "UPDATE")) and "plan_cache_mode" not in statement:
+            modes.append(conn.exec_driver_sql("SHOW plan_cache_mode").scalar())
+
+    with checkouts() as used:
+        event.listen(db.engine, "before_cursor_execute", noted)
+        try:
+            assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
+            in_request, modes[:] = list(modes), []
+            # The worker's sweeps, run here outside any request (the test's own app context).
+            assert sending.stuck_message_ids() == [] and scheduling.due_message_ids() == []
+            outside, modes[:] = list(modes), []
+            assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", noted)
+    assert len(set(used)) == 1  # one connection served all three, switched each time
+    assert in_request and set(in_request) == {"force_generic_plan"}, in_request
+    assert outside and set(outside) == {"auto"}, outside
+    assert modes and set(modes) == {"force_generic_plan"}, modes

@@ -15,6 +15,9 @@ Reads that a write request does before its writes (the signed-in user, a login's
 the password is hashed, a compose's checks) go in a `read_first()` block, a read transaction of
 its own: the write lock is held for the writes alone. A read request that turns out to write
 (opening a conversation that has a new reply marks it read) calls `start_writing()` first.
+
+On PostgreSQL a request's statements keep one plan each, made without the bound values; work
+outside requests (the worker, the CLI) is planned for its values (`_plan_for_the_caller`).
 """
 
 from __future__ import annotations
@@ -116,7 +119,7 @@ def init_app(app: Flask, engine: Engine) -> None:
     if engine.dialect.name == "sqlite":
         _set_up_sqlite(app, engine)
     elif engine.dialect.name == "postgresql":
-        event.listen(engine, "connect", _set_up_postgresql)
+        event.listen(engine, "checkout", _plan_for_the_caller)
     event.listen(engine, "begin", _begin)
     event.listen(engine, "before_cursor_execute", _refuse_writes_in_reads)
     app.teardown_request(_end_read_request)  # before Flask-SQLAlchemy's removal of the session
@@ -179,39 +182,51 @@ def _set_up_sqlite(app: Flask, engine: Engine) -> None:
 
 
 ONE_PLAN = "SET plan_cache_mode = force_generic_plan"
+VALUE_PLANS = "SET plan_cache_mode = DEFAULT"  # the server's setting: PostgreSQL's own is `auto`
+ONE_PLAN_KEY = "parley_one_plan"  # in a connection's `info`: does it keep one plan per statement?
 
 
 @contextmanager
 def plans_for_values() -> Iterator[None]:
-    """Statements in the block are planned for the values they are run with (PostgreSQL's default),
-    on the request's connection: for a few heavy statements whose best plan depends on a bound
-    range (a report's dates), where planning costs little beside running."""
+    """Statements in the block are planned for the values they are run with, in a request too:
+    for a few heavy statements whose best plan depends on a bound range (a report's dates), where
+    planning costs little beside running. Outside requests they always are."""
     session = _session()
-    if session.get_bind().dialect.name != "postgresql":
-        yield
+    if not session.connection().info.get(ONE_PLAN_KEY):
+        yield  # SQLite, or work outside a request
         return
-    session.execute(text("SET plan_cache_mode = auto"))
+    session.execute(text(VALUE_PLANS))
     try:
         yield
     finally:
         session.execute(text(ONE_PLAN))
 
 
-def _set_up_postgresql(dbapi_connection: Any, _record: Any) -> None:
-    """One plan per statement and connection, made without looking at the bound values.
+def _plan_for_the_caller(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """A request's statements keep one plan per statement and connection, made without looking
+    at the bound values; work outside requests (the worker, the CLI) gets plans for its values.
 
     psycopg prepares a statement once a connection has run it five times. PostgreSQL's default
     then still planned it anew on every run whenever a plan for the values at hand looked cheaper
     than the generic one, and for the inbox's polled statements planning took three times as long
-    as running. Values that decide a plan are written into the SQL instead, or their statements
-    run in `plans_for_values()` (docs/performance.md).
+    as running. Requests' statements are written for one plan (keyset pages, LIMITs and a search's
+    prefix in the SQL), or run in `plans_for_values()`. The worker's sweeps look for rare rows (a
+    queued or scheduled message) by a status and a time: a plan made without the values read the
+    whole messages table at 100k (docs/performance.md).
+
+    Set as a connection is taken from the pool, only when it last served the other kind of caller:
+    a web server's connections are set once, a worker's never.
     """
+    one_plan = has_request_context()
+    if record.info.get(ONE_PLAN_KEY, False) == one_plan:
+        return
     autocommit = dbapi_connection.autocommit
     dbapi_connection.autocommit = True  # a SET outside any transaction: it lasts for the connection
     cursor = dbapi_connection.cursor()
-    cursor.execute(ONE_PLAN)
+    cursor.execute(ONE_PLAN if one_plan else VALUE_PLANS)
     cursor.close()
     dbapi_connection.autocommit = autocommit
+    record.info[ONE_PLAN_KEY] = one_plan
 
 
 def _session() -> Any:
