@@ -177,7 +177,8 @@ def test_a_lookup_by_one_phone_binds_the_phone_itself_and_keeps_its_plans(client
 def test_reads_run_in_autocommit_and_writes_always_in_a_transaction(client, setup):
     """A read-only request skips BEGIN and COMMIT, on both databases (on PostgreSQL two round
     trips, as long as two queries): each statement reads on its own snapshot, as under READ
-    COMMITTED in a transaction. A compose's writes run in one transaction, after its checks."""
+    COMMITTED in a transaction. A compose's checks read the same way, and its writes run in one
+    transaction, after them."""
     sqlite = db.engine.dialect.name == "sqlite"
     login(client, "standard@example.edu")
     token = csrf_token(client, "/texts/new")
@@ -207,29 +208,7 @@ def test_reads_run_in_autocommit_and_writes_always_in_a_transaction(client, setu
     assert reads and not any(in_transaction for _verb, in_transaction in reads), reads
     writes = [in_transaction for verb, in_transaction in seen if verb in ("INSERT", "UPDATE", "DELETE")]
     assert len(writes) >= 2 and all(writes), seen
-    # The compose's checks read before its writes: on SQLite outside the write transaction (the
-    # write lock is not held while checking), on PostgreSQL in it (reading takes no lock there).
-    assert seen[0] == ("SELECT", not sqlite), seen
-
-
-def test_a_compose_takes_one_connection_from_the_pool_on_postgresql(app, client, setup):
-    """A write request's reads begin its transaction on PostgreSQL: a compose takes one connection
-    from the pool, and pays one check that it is alive (a round trip), where it took one for the
-    signed-in user, one for its checks and one for its writes."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite reads in a transaction of their own: the write lock is for writes alone")
-    app.extensions["parley.huey"].immediate = False  # the text is only queued, as in production
-    login(client, "standard@example.edu")
-    token = csrf_token(client, "/texts/new")
-    number_id = setup["number"].id
-    with checkouts() as used:
-        response = client.post(
-            "/texts/new",
-            data={"number_id": number_id, "to": "2025550143", "body": "Hello"},
-            headers={**HTMX, "X-CSRFToken": token},
-        )
-    assert response.status_code == 204
-    assert len(used) == 1, used
+    assert seen[0] == ("SELECT", False), seen  # the compose's checks: reads, before its writes
 
 
 def test_a_report_is_planned_for_its_range_and_leaves_one_plan_per_statement_after(app, client, setup):

@@ -12,11 +12,9 @@ writers queue for the lock through SQLite's own `busy_timeout`. On PostgreSQL it
 READ COMMITTED transaction.
 
 Reads that a write request does before its writes (the signed-in user, a login's lookup before
-the password is hashed, a compose's checks) go in a `read_first()` block. On SQLite that is a
-read transaction of its own: the write lock is held for the writes alone. On PostgreSQL, where
-reading takes no lock, the reads simply begin the request's transaction (one connection taken
-from the pool, not one per block). A read request that turns out to write (opening a
-conversation that has a new reply marks it read) calls `start_writing()` first.
+the password is hashed, a compose's checks) go in a `read_first()` block, a read transaction of
+its own: the write lock is held for the writes alone. A read request that turns out to write
+(opening a conversation that has a new reply marks it read) calls `start_writing()` first.
 
 On PostgreSQL a request's statements keep one plan each, made without the bound values; work
 outside requests (the worker, the CLI) is planned for its values (`_plan_for_the_caller`).
@@ -71,11 +69,11 @@ def read_only_request() -> bool:
 
 @contextmanager
 def read_first() -> Iterator[None]:
-    """Reads before a request's writes: on SQLite in a read transaction ended at the block's end,
-    what they loaded staying loaded. On PostgreSQL, in a read request, or once a write transaction
-    has begun, it changes nothing."""
+    """Reads before a request's writes, in a read transaction ended at the block's end; what they
+    loaded stays loaded. In a read request, or once a write transaction has begun, it changes
+    nothing."""
     session = _session()
-    if request_only_reads() or session.in_transaction() or session.get_bind().dialect.name != "sqlite":
+    if request_only_reads() or session.in_transaction():
         yield
         return
     g.parley_reading = True
