@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import event
 
 from tests.conftest import csrf_token, login
+from webapp import transactions
 from webapp.extensions import db
 from webapp.services import scheduling, sending
 
@@ -264,4 +265,33 @@ def test_work_outside_requests_is_planned_for_its_values(app, client, setup):
     assert len(set(used)) == 1  # one connection served all three, switched each time
     assert in_request and set(in_request) == {"force_generic_plan"}, in_request
     assert outside and set(outside) == {"auto"}, outside
+    assert modes and set(modes) == {"force_generic_plan"}, modes
+
+
+def test_a_failed_block_planned_for_its_values_keeps_its_error_and_the_next_request_one_plan(
+    app, client, setup
+):
+    """A block in `plans_for_values()` that fails on a lost connection raises its own error, not
+    the failed attempt to set one plan back; the connection's next request has one plan again."""
+    skip_without_plan_cache()
+    login(client, "admin@example.edu")
+    db.session.commit()
+    with app.test_request_context("/reports"):
+        with pytest.raises(ValueError, match="the report's own error"):
+            with transactions.plans_for_values():
+                db.session.connection().invalidate()  # the connection is lost
+                raise ValueError("the report's own error")
+        db.session.remove()
+    modes = []
+
+    def noted(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "FROM conversations" in statement:
+            modes.append(conn.exec_driver_sql("SHOW plan_cache_mode").scalar())
+
+    event.listen(db.engine, "before_cursor_execute", noted)
+    try:
+        for _ in range(3):
+            assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", noted)
     assert modes and set(modes) == {"force_generic_plan"}, modes

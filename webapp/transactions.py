@@ -192,14 +192,17 @@ def plans_for_values() -> Iterator[None]:
     for a few heavy statements whose best plan depends on a bound range (a report's dates), where
     planning costs little beside running. Outside requests they always are."""
     session = _session()
-    if not session.connection().info.get(ONE_PLAN_KEY):
+    info = session.connection().info
+    if not info.get(ONE_PLAN_KEY):
         yield  # SQLite, or work outside a request
         return
+    # Unknown until set back: should the block fail (a lost connection, a rollback that undoes
+    # the SET), the connection's next checkout sets one plan again, and the error stays the block's.
+    info[ONE_PLAN_KEY] = None
     session.execute(text(VALUE_PLANS))
-    try:
-        yield
-    finally:
-        session.execute(text(ONE_PLAN))
+    yield
+    session.execute(text(ONE_PLAN))
+    info[ONE_PLAN_KEY] = True
 
 
 def _plan_for_the_caller(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
