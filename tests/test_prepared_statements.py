@@ -40,6 +40,22 @@ def checkouts() -> Iterator[list]:
         event.remove(db.engine, "checkout", noted)
 
 
+@contextlib.contextmanager
+def plan_modes(fragment: str) -> Iterator[list[str]]:
+    """PostgreSQL's `plan_cache_mode` as each statement containing `fragment` ran, in order."""
+    modes: list[str] = []
+
+    def noted(conn, cursor, statement, parameters, context, executemany) -> None:
+        if fragment in statement and "plan_cache_mode" not in statement:
+            modes.append(conn.exec_driver_sql("SHOW plan_cache_mode").scalar())
+
+    event.listen(db.engine, "before_cursor_execute", noted)
+    try:
+        yield modes
+    finally:
+        event.remove(db.engine, "before_cursor_execute", noted)
+
+
 def skip_without_plan_cache() -> None:
     """SQLite has no plan cache to check; CI runs these tests on PostgreSQL (.ci/run)."""
     if db.engine.dialect.name != "postgresql":
@@ -218,18 +234,8 @@ def test_a_report_is_planned_for_its_range_and_leaves_one_plan_per_statement_aft
     back to one plan per statement afterwards."""
     skip_without_plan_cache()
     login(client, "admin@example.edu")
-    modes = []
-
-    def noted(conn, cursor, statement, parameters, context, executemany) -> None:
-        if "FROM messages" in statement:
-            modes.append(conn.exec_driver_sql("SHOW plan_cache_mode").scalar())
-
-    event.listen(db.engine, "before_cursor_execute", noted)
-    try:
-        with checkouts() as used:
-            response = client.get("/reports?range=30")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", noted)
+    with checkouts() as used, plan_modes("FROM messages") as modes:
+        response = client.get("/reports?range=30")
     assert response.status_code == 200 and "Texts per day" in response.get_data(as_text=True)
     assert modes and set(modes) == {"auto"}, modes
     after = used[-1].execute("SHOW plan_cache_mode").fetchone()[0]
@@ -245,27 +251,18 @@ def test_work_outside_requests_is_planned_for_its_values(app, client, setup):
     taken from the pool."""
     skip_without_plan_cache()
     login(client, "standard@example.edu")
-    modes = []
-
-    def noted(conn, cursor, statement, parameters, context, executemany) -> None:
-        if statement.startswith(("SELECT", "UPDATE")) and "plan_cache_mode" not in statement:
-            modes.append(conn.exec_driver_sql("SHOW plan_cache_mode").scalar())
-
     with checkouts() as used:
-        event.listen(db.engine, "before_cursor_execute", noted)
-        try:
+        with plan_modes("FROM ") as in_request:
             assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
-            in_request, modes[:] = list(modes), []
-            # The worker's sweeps, run here outside any request (the test's own app context).
+        # The worker's sweeps, run here outside any request (the test's own app context).
+        with plan_modes("FROM ") as outside:
             assert sending.stuck_message_ids() == [] and scheduling.due_message_ids() == []
-            outside, modes[:] = list(modes), []
+        with plan_modes("FROM ") as in_request_again:
             assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
-        finally:
-            event.remove(db.engine, "before_cursor_execute", noted)
     assert len(set(used)) == 1  # one connection served all three, switched each time
     assert in_request and set(in_request) == {"force_generic_plan"}, in_request
     assert outside and set(outside) == {"auto"}, outside
-    assert modes and set(modes) == {"force_generic_plan"}, modes
+    assert in_request_again and set(in_request_again) == {"force_generic_plan"}, in_request_again
 
 
 def test_a_failed_block_planned_for_its_values_keeps_its_error_and_the_next_request_one_plan(
@@ -282,16 +279,7 @@ def test_a_failed_block_planned_for_its_values_keeps_its_error_and_the_next_requ
                 db.session.connection().invalidate()  # the connection is lost
                 raise ValueError("the report's own error")
         db.session.remove()
-    modes = []
-
-    def noted(conn, cursor, statement, parameters, context, executemany) -> None:
-        if "FROM conversations" in statement:
-            modes.append(conn.exec_driver_sql("SHOW plan_cache_mode").scalar())
-
-    event.listen(db.engine, "before_cursor_execute", noted)
-    try:
+    with plan_modes("FROM conversations") as modes:
         for _ in range(3):
             assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
-    finally:
-        event.remove(db.engine, "before_cursor_execute", noted)
     assert modes and set(modes) == {"force_generic_plan"}, modes
