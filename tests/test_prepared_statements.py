@@ -59,6 +59,8 @@ def plan_modes(fragment: str) -> Iterator[list[str]]:
 def skip_without_plan_cache() -> None:
     """SQLite has no plan cache to check; CI runs these tests on PostgreSQL (.ci/run)."""
     if db.engine.dialect.name != "postgresql":
+        # plan_cache_mode and pg_prepared_statements exist on PostgreSQL only: there is nothing
+        # to observe on SQLite, and CI's PostgreSQL run (.ci/run) runs every one of these tests.
         pytest.skip("checks PostgreSQL's plan cache; CI runs it on PostgreSQL")
 
 
