@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from tests.conftest import csrf_token, login
 from webapp import transactions
@@ -196,8 +196,7 @@ def test_a_lookup_by_one_phone_binds_the_phone_itself_and_keeps_its_plans(client
 def test_reads_run_in_autocommit_and_writes_always_in_a_transaction(client, setup):
     """A read-only request skips BEGIN and COMMIT, on both databases (on PostgreSQL two round
     trips, as long as two queries): each statement reads on its own snapshot, as under READ
-    COMMITTED in a transaction. A compose's checks read the same way, and its writes run in one
-    transaction, after them."""
+    COMMITTED in a transaction. A compose's writes run in one transaction, after its checks."""
     sqlite = db.engine.dialect.name == "sqlite"
     login(client, "standard@example.edu")
     token = csrf_token(client, "/texts/new")
@@ -227,7 +226,108 @@ def test_reads_run_in_autocommit_and_writes_always_in_a_transaction(client, setu
     assert reads and not any(in_transaction for _verb, in_transaction in reads), reads
     writes = [in_transaction for verb, in_transaction in seen if verb in ("INSERT", "UPDATE", "DELETE")]
     assert len(writes) >= 2 and all(writes), seen
-    assert seen[0] == ("SELECT", False), seen  # the compose's checks: reads, before its writes
+    # The compose's checks read before its writes: on SQLite outside the write transaction (the
+    # write lock is not held while checking), on PostgreSQL in it (reading takes no lock there).
+    assert seen[0] == ("SELECT", not sqlite), seen
+
+
+def test_a_compose_takes_one_connection_from_the_pool_on_postgresql(app, client, setup):
+    """A write request's reads begin its transaction on PostgreSQL: a compose takes one connection
+    from the pool, and pays one check that it is alive (a round trip), where it took one for the
+    signed-in user, one for its checks and one for its writes."""
+    if db.engine.dialect.name != "postgresql":
+        # On SQLite the reads run before the write transaction by design (the write lock is held
+        # for the writes alone), so there is no single connection to check; CI runs it on PostgreSQL.
+        pytest.skip("SQLite reads in a transaction of their own: the write lock is for writes alone")
+    app.extensions["parley.huey"].immediate = False  # the text is only queued, as in production
+    login(client, "standard@example.edu")
+    token = csrf_token(client, "/texts/new")
+    number_id = setup["number"].id
+    with checkouts() as used:
+        response = client.post(
+            "/texts/new",
+            data={"number_id": number_id, "to": "2025550143", "body": "Hello"},
+            headers={**HTMX, "X-CSRFToken": token},
+        )
+    assert response.status_code == 204
+    assert len(used) == 1, used
+
+
+@contextlib.contextmanager
+def transaction_ends() -> Iterator[list[str]]:
+    """"commit" or "rollback" for each transaction ended in the block, in order."""
+    ends: list[str] = []
+    listeners = [(name, lambda _conn, name=name: ends.append(name)) for name in ("commit", "rollback")]
+    for name, listener in listeners:
+        event.listen(db.engine, name, listener)
+    try:
+        yield ends
+    finally:
+        for name, listener in listeners:
+            event.remove(db.engine, name, listener)
+
+
+def test_a_write_request_that_writes_nothing_commits_and_keeps_the_prepared_statements(client, setup):
+    """A refused compose read (the signed-in user, the number) and wrote nothing: its transaction
+    ends with COMMIT, not ROLLBACK, on which psycopg drops every statement the connection had
+    prepared, the polls' too."""
+    login(client, "standard@example.edu")
+    token = csrf_token(client, "/texts/new")
+    with checkouts() as used:
+        for _ in range(8):  # psycopg prepares a statement on its 6th run
+            assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
+        with transaction_ends() as ends:
+            refused = client.post(
+                "/texts/new",
+                data={"number_id": setup["number"].id, "to": "2025550143", "body": ""},
+                headers={"X-CSRFToken": token},
+            )
+    assert refused.status_code == 422, refused.status_code
+    assert ends and "rollback" not in ends, ends
+    if db.engine.dialect.name != "postgresql":
+        return  # SQLite's driver keeps its statement cache whatever ends a transaction
+    connection = used[-1]
+    assert all(c is connection for c in used[-3:])  # the polls' connection served the compose
+    prepared = [row[0] for row in connection.execute("SELECT statement FROM pg_prepared_statements")]
+    connection.rollback()
+    assert any("number_counter" in statement for statement in prepared), prepared
+
+
+def test_a_write_request_that_wrote_and_did_not_commit_is_still_rolled_back(app, client, setup):
+    """Only a transaction that wrote nothing commits as the request ends: a view that wrote (a
+    statement, or a change to a loaded row) and answered without committing leaves nothing."""
+    from flask import abort
+
+    from webapp.models import Office
+
+    office_id = setup["office"].id
+
+    @app.post("/test-only/write-then-refuse/<kind>")
+    def write_then_refuse(kind: str):
+        if kind == "statement":
+            db.session.execute(Office.__table__.update().values(name="Changed by statement"))
+        elif kind == "cte":  # a write that does not start with its verb counts as one too
+            db.session.execute(
+                text(
+                    "WITH renamed AS (SELECT 'Changed by CTE' AS name) "
+                    "UPDATE offices SET name = (SELECT name FROM renamed)"
+                )
+            )
+        else:
+            db.session.get(Office, office_id).name = "Changed on the row"
+            if kind == "flushed":  # written, and no longer a pending change of the session
+                db.session.flush()
+        abort(409)
+
+    login(client, "standard@example.edu")
+    token = csrf_token(client, "/texts/new")
+    for kind in ("statement", "cte", "row", "flushed"):
+        with transaction_ends() as ends:
+            answer = client.post(f"/test-only/write-then-refuse/{kind}", headers={"X-CSRFToken": token})
+        assert answer.status_code == 409
+        assert ends[-1] == "rollback", (kind, ends)  # SQLite commits the signed-in user's read before
+    db.session.expire_all()
+    assert db.session.get(Office, office_id).name == "Admissions"
 
 
 def test_a_report_is_planned_for_its_range_and_leaves_one_plan_per_statement_after(app, client, setup):

@@ -12,9 +12,18 @@ writers queue for the lock through SQLite's own `busy_timeout`. On PostgreSQL it
 READ COMMITTED transaction.
 
 Reads that a write request does before its writes (the signed-in user, a login's lookup before
-the password is hashed, a compose's checks) go in a `read_first()` block, a read transaction of
-its own: the write lock is held for the writes alone. A read request that turns out to write
-(opening a conversation that has a new reply marks it read) calls `start_writing()` first.
+the password is hashed, a compose's checks) go in a `read_first()` block. On SQLite that is a
+read transaction of its own: the write lock is held for the writes alone. On PostgreSQL, where
+reading takes no lock, the reads simply begin the request's transaction (one connection taken
+from the pool, not one per block); the transaction then stays open through the work between reads
+and writes (a login's password hash), holding no lock a writer waits for. A read request that
+turns out to write (opening a conversation that has a new reply marks it read) calls
+`start_writing()` first.
+
+A write request that ends without writing (a refused compose, a throttled login) commits what it
+read rather than rolling back: on PostgreSQL a ROLLBACK makes psycopg drop every statement the
+connection had prepared. One that failed, or wrote and did not commit, is rolled back. A view that
+refuses mid-way calls `discard_writes()`, which decides the same way.
 
 On PostgreSQL a request's statements keep one plan each, made without the bound values; work
 outside requests (the worker, the CLI) is planned for its values (`_plan_for_the_caller`).
@@ -31,7 +40,7 @@ from typing import Any, TypeVar
 import flask_sqlalchemy.session
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Engine, event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from webapp.sqlite_checkpoints import FALLBACK_PAGES, Checkpointer
 
@@ -39,6 +48,10 @@ log = logging.getLogger(__name__)
 View = TypeVar("View", bound=Callable)
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+# A statement that starts otherwise counts as a write when a transaction ends: a mistake there
+# costs a rollback, never a commit of something a refusal meant to undo.
+READ_VERBS = ("SELECT", "SHOW", "SET", "BEGIN", "SAVEPOINT", "RELEASE")
+WROTE_KEY = "parley_wrote"  # in a connection's `info`: has its transaction written?
 BUSY_TIMEOUT_MS = 5000  # SQLite: how long a statement waits for a lock before "database is locked"
 
 
@@ -69,11 +82,11 @@ def read_only_request() -> bool:
 
 @contextmanager
 def read_first() -> Iterator[None]:
-    """Reads before a request's writes, in a read transaction ended at the block's end; what they
-    loaded stays loaded. In a read request, or once a write transaction has begun, it changes
-    nothing."""
+    """Reads before a request's writes: on SQLite in a read transaction ended at the block's end,
+    what they loaded staying loaded. On PostgreSQL, in a read request, or once a write transaction
+    has begun, it changes nothing."""
     session = _session()
-    if request_only_reads() or session.in_transaction():
+    if request_only_reads() or session.in_transaction() or session.get_bind().dialect.name != "sqlite":
         yield
         return
     g.parley_reading = True
@@ -87,6 +100,14 @@ def read_first() -> Iterator[None]:
         session.commit()
     finally:
         session.expire_on_commit = True
+
+
+def discard_writes() -> None:
+    """Before answering a refusal: undo what the request's transaction wrote, or, when it only
+    read, end it with COMMIT (which keeps the statements psycopg prepared on PostgreSQL)."""
+    session = _session()
+    if not _commit_if_unwritten(session):
+        session.rollback()
 
 
 def start_writing() -> None:
@@ -121,26 +142,50 @@ def init_app(app: Flask, engine: Engine) -> None:
     elif engine.dialect.name == "postgresql":
         event.listen(engine, "checkout", _plan_for_the_caller)
     event.listen(engine, "begin", _begin)
-    event.listen(engine, "before_cursor_execute", _refuse_writes_in_reads)
-    app.teardown_request(_end_read_request)  # before Flask-SQLAlchemy's removal of the session
+    event.listen(engine, "before_cursor_execute", _watch_writes)
+    app.teardown_request(_end_request)  # before Flask-SQLAlchemy's removal of the session
 
 
-def _end_read_request(error: BaseException | None) -> None:
-    """A read request whose connection is lost as it ends still answers: it changed nothing."""
-    if error is not None or not request_only_reads():
-        return
+def _end_request(error: BaseException | None) -> None:
+    """End what the request left open, before Flask-SQLAlchemy's removal of the session rolls it
+    back. A read request whose connection is lost as it ends still answers: it changed nothing.
+    A write request that ended without writing (a refused compose, a throttled login) commits
+    its reads: on PostgreSQL a ROLLBACK makes psycopg drop every statement the connection had
+    prepared. A request that failed, or wrote and did not commit, is rolled back as always."""
     scoped = current_app.extensions["sqlalchemy"].session
-    if not scoped.registry.has():
-        return  # it never used the database
+    if error is not None or not scoped.registry.has():
+        return  # failed, or it never used the database
+    if request_only_reads():
+        try:
+            scoped.close()
+        except DBAPIError:
+            log.warning("could not end a read-only transaction", exc_info=True)
+        return
+    _commit_if_unwritten(scoped())
+
+
+def _commit_if_unwritten(session: Any) -> bool:
+    """Commit the session's transaction if it wrote nothing (no statement, no pending change);
+    True when nothing is left to undo."""
+    if not session.in_transaction():
+        return True
+    if session.new or session.dirty or session.deleted:
+        return False
     try:
-        scoped.close()
-    except DBAPIError:
-        log.warning("could not end a read-only transaction", exc_info=True)
+        if session.connection().info.get(WROTE_KEY):
+            return False
+        session.commit()
+        return True
+    except SQLAlchemyError:
+        # Its connection failed in the request (the error was answered already): roll it back.
+        log.info("could not commit a transaction that only read", exc_info=True)
+        return False
 
 
 def _begin(connection: Any) -> None:
     read_only = read_only_request()
     connection.info["read_only"] = read_only
+    connection.info[WROTE_KEY] = False
     if connection.dialect.name == "sqlite" and not read_only:
         # The driver begins no transaction of its own (isolation_level None): SQLAlchemy's
         # documented recipe for real SQLite transactions, with the BEGIN chosen here. Reads send
@@ -148,11 +193,18 @@ def _begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _refuse_writes_in_reads(conn, cursor, statement, parameters, context, executemany) -> None:
-    if conn.info.get("read_only") and statement.lstrip()[:7].upper().startswith(WRITE_VERBS):
-        raise WriteInReadOnlyRequest(
-            f"{request.method} {request.path} wrote to the database; mark its view with @writes"
-        )
+def _watch_writes(conn, cursor, statement, parameters, context, executemany) -> None:
+    """Refuse a write in a read-only transaction; note one that may write in a write transaction."""
+    verb = statement.lstrip()[:9].upper()
+    if verb.startswith(READ_VERBS):
+        return
+    if conn.info.get("read_only"):
+        if verb.startswith(WRITE_VERBS):
+            raise WriteInReadOnlyRequest(
+                f"{request.method} {request.path} wrote to the database; mark its view with @writes"
+            )
+        return
+    conn.info[WROTE_KEY] = True
 
 
 def _set_up_sqlite(app: Flask, engine: Engine) -> None:
@@ -165,7 +217,7 @@ def _set_up_sqlite(app: Flask, engine: Engine) -> None:
 
         @event.listens_for(engine, "commit")
         def on_commit(connection: Any) -> None:
-            if not connection.info.get("read_only"):
+            if connection.info.get(WROTE_KEY):
                 checkpointer.committed()
 
     @event.listens_for(engine, "connect")

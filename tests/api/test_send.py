@@ -61,6 +61,19 @@ def test_an_opted_out_contact_gets_nothing(crm):
     assert message_count() == 0
 
 
+def test_a_refused_send_ends_its_reads_with_commit(crm):
+    """A refusal after the key's and the number's reads changed nothing: its transaction ends with
+    COMMIT, not ROLLBACK, which on PostgreSQL drops the statements psycopg prepared."""
+    from tests.test_prepared_statements import transaction_ends
+
+    optouts.opt_out("+12025550143", source="admin")
+    db.session.commit()
+    crm.send("202-555-0199")  # the key's first use records it: a write, not this test's subject
+    with transaction_ends() as ends:
+        assert_problem(crm.send("202-555-0143"), 422, "opted-out")
+    assert ends and "rollback" not in ends, ends
+
+
 @pytest.mark.parametrize(
     ("to", "message"),
     [("555-0143", "10-digit US phone"), ("+44 20 7946 0958", "International numbers"),

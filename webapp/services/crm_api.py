@@ -28,6 +28,7 @@ from webapp.services.api_messages import ApiMessage, message_from_row, messages_
 from webapp.services.contacts import display_names
 from webapp.services.optouts import is_opted_out
 from webapp.services.phones import PhoneError, parse_us_phone
+from webapp.transactions import discard_writes
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -342,7 +343,7 @@ def send(caller: Caller, checked: CheckedSend) -> Sent:
         _take_turns(checked.token)
         earlier_id = db.session.scalar(select(Message.id).where(Message.idempotency_key == checked.token))
         if earlier_id is not None:
-            db.session.rollback()
+            discard_writes()  # ends the turn: the lock goes with the transaction
             replay = earlier(caller, replace(checked, earlier_id=earlier_id))
             assert replay is not None
             return replay

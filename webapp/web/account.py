@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from webapp.extensions import db
 from webapp.services import account, directory, sessions
+from webapp.transactions import discard_writes
 from webapp.web import plain_user, signed_in
 from webapp.web.errors import error_page
 
@@ -50,10 +51,10 @@ def change_password():
             ip=request.remote_addr or "",
         )
     except account.PasswordRefused as refused:
-        db.session.rollback()
+        discard_writes()
         return _page(422, refused.errors)
     except account.TooManyChecks as refused:
-        db.session.rollback()
+        discard_writes()
         retry_after = {"Retry-After": str(refused.retry_after_seconds)}
         return _page(429, {"current_password": refused.message}, retry_after)
     db.session.commit()

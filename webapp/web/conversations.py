@@ -20,7 +20,7 @@ from webapp.services import (
     transcripts,
 )
 from webapp.services.segments import MAX_MESSAGE_LENGTH
-from webapp.transactions import start_writing, writes
+from webapp.transactions import discard_writes, start_writing, writes
 from webapp.web import plain_user, polling, signed_in
 from webapp.web.compose import PICTURE_FORM_BYTES, PICTURE_TOO_LARGE, uploaded_picture
 from webapp.web.inbox import TEMPLATE, inbox_context
@@ -142,7 +142,7 @@ def reply(conversation_id: int):
             picture=picture,
         )
     except sending.SendError as exc:
-        db.session.rollback()
+        discard_writes()
         status = 200 if request.headers.get("HX-Request") else 422
         response = _render(
             conversation_id, reply_text=body, reply_error=exc.message, send_at_text=send_at,
@@ -163,7 +163,7 @@ def add_note(conversation_id: int):
     try:
         conversations.add_note(conversation, signed_in(), text)
     except conversations.ConversationError as exc:
-        db.session.rollback()
+        discard_writes()
         status = 200 if request.headers.get("HX-Request") else 422
         response = _render(conversation_id, note_text=text, note_error=str(exc), reply_text=reply_text)
         response.status_code = status
@@ -179,7 +179,7 @@ def retry(conversation_id: int, message_id: int):
     try:
         sending.retry(signed_in(), conversation, message_id)
     except sending.SendError as exc:
-        db.session.rollback()
+        discard_writes()
         status = 200 if request.headers.get("HX-Request") else 409
         response = _render(conversation_id, action_error=exc.message)
         response.status_code = status
@@ -195,7 +195,7 @@ def cancel(conversation_id: int, message_id: int):
     try:
         scheduling.cancel(signed_in(), conversation, message_id)
     except scheduling.ScheduleError as exc:
-        db.session.rollback()
+        discard_writes()
         status = 200 if request.headers.get("HX-Request") else 409
         response = _render(conversation_id, action_error=str(exc))
         response.status_code = status
@@ -220,7 +220,7 @@ def switch_mode(conversation_id: int):
     try:
         conversations.switch_mode(conversation, signed_in())
     except conversations.ConversationError as exc:
-        db.session.rollback()
+        discard_writes()
         status = 200 if request.headers.get("HX-Request") else 409
         response = _render(conversation_id, action_error=str(exc))
         response.status_code = status

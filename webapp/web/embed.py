@@ -45,7 +45,7 @@ from flask_login import current_user, login_user, logout_user
 from webapp.extensions import db
 from webapp.models import User
 from webapp.services import embedding, sessions
-from webapp.transactions import writes
+from webapp.transactions import discard_writes, writes
 
 bp = Blueprint("embed", __name__)
 
@@ -60,7 +60,7 @@ def launch():
         result = embedding.verify_launch(request.args.get("token"), secret)
         db.session.commit()
     except embedding.LaunchRefused as refusal:
-        db.session.rollback()
+        discard_writes()
         end_session()
         db.session.commit()
         current_app.logger.warning("Embedded launch refused: %s", refusal.message)

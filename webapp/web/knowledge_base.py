@@ -11,6 +11,7 @@ from flask_login import current_user
 from webapp.extensions import db
 from webapp.models import KnowledgeBaseEntry, Office
 from webapp.services import bots, knowledge_base
+from webapp.transactions import discard_writes
 from webapp.web.rendering import redirect_to, render_screen
 
 bp = Blueprint("knowledge_base", __name__, url_prefix="/admin/kb")
@@ -103,7 +104,7 @@ def save_idk(office_id: int):
     try:
         knowledge_base.set_idk(found, form["action"], form["message"])
     except knowledge_base.KnowledgeBaseError as exc:
-        db.session.rollback()
+        discard_writes()
         return _index(
             _office(office_id), "idk_box", _fragment_status(), idk_errors=exc.errors, idk_form=form
         )
@@ -146,7 +147,7 @@ def new_entry(office_id: int):
     try:
         knowledge_base.add_entry(found, form["question"], form["answer"], current_user)
     except knowledge_base.KnowledgeBaseError as exc:
-        db.session.rollback()
+        discard_writes()
         return _entry_form(_office(office_id), None, form, exc.errors, _fragment_status())
     db.session.commit()
     flash("Entry added. The bot answers with it from now on.")
@@ -165,7 +166,7 @@ def edit_entry(office_id: int, entry_id: int):
     try:
         knowledge_base.update_entry(existing, form["question"], form["answer"], current_user)
     except knowledge_base.KnowledgeBaseError as exc:
-        db.session.rollback()
+        discard_writes()
         found = _office(office_id)
         return _entry_form(found, _entry(found, entry_id), form, exc.errors, _fragment_status())
     db.session.commit()

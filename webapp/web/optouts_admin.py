@@ -13,6 +13,7 @@ from webapp.services import optouts
 from webapp.services.admin import Forbidden, FormErrors, NotFound
 from webapp.services.contacts import display_names
 from webapp.services.phones import PhoneError, parse_any_phone
+from webapp.transactions import discard_writes
 from webapp.web.rendering import redirect_to, render_screen
 
 bp = Blueprint("optouts_admin", __name__, url_prefix="/admin/opt-outs")
@@ -105,7 +106,7 @@ def add():
     except PhoneError as exc:
         return _render(422, form_error=str(exc), form_phone=raw, form_note=note)
     if not optouts.opt_out(phone, source="admin", user=current_user, detail=note):
-        db.session.rollback()
+        discard_writes()
         return _render(422, form_error="That phone has already opted out.", form_phone=raw, form_note=note)
     db.session.commit()
     return redirect_to(url_for(".index"))
@@ -117,13 +118,13 @@ def remove(phone: str):
     try:
         optouts.remove_opt_out(current_user, phone, reason)
     except NotFound:
-        db.session.rollback()
+        discard_writes()
         abort(404)
     except Forbidden as exc:
-        db.session.rollback()
+        discard_writes()
         abort(403, f"You cannot remove this opt-out. {exc}")
     except FormErrors as exc:
-        db.session.rollback()
+        discard_writes()
         return _render(422, removal={"phone": phone, "reason": reason, "error": exc.errors["reason"]})
     db.session.commit()
     return redirect_to(url_for(".index"))

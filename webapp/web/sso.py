@@ -35,7 +35,7 @@ from joserfc.jwk import KeySet
 
 from webapp.extensions import db
 from webapp.services import sso
-from webapp.transactions import writes
+from webapp.transactions import discard_writes, writes
 from webapp.web.auth import safe_next
 from webapp.web.embed import end_session, start_session
 from webapp.web.errors import error_page
@@ -199,7 +199,7 @@ def _token_problem(exc: JoseError) -> str:
 
 def _refuse(title: str, detail: str):
     """Nobody is signed in after a refusal, whoever was before."""
-    db.session.rollback()
+    discard_writes()
     end_session()
     db.session.commit()
     return error_page(403, title, f"{detail} Nobody was signed in.")

@@ -19,7 +19,7 @@ from webapp.extensions import csrf, db
 from webapp.plugin_api import SmsProvider, WebhookRefused, WebhookRequest
 from webapp.services import delivery_reports, inbound, webhook_nonces
 from webapp.services.phones import PhoneError
-from webapp.transactions import read_first
+from webapp.transactions import discard_writes, read_first
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def _use_once(provider: str, plugin: SmsProvider, webhook: WebhookRequest) -> No
 def _refused(provider: str, plugin: SmsProvider, webhook: WebhookRequest, status: int, text: str) -> Response:
     """Refuse a verified request, changing nothing but using up its nonce: its signature may not
     cover the body (Plivo V2), so a second try could carry another one."""
-    db.session.rollback()
+    discard_writes()
     _use_once(provider, plugin, webhook)
     db.session.commit()
     return _answer(status, text)

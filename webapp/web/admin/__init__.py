@@ -14,6 +14,7 @@ from flask_login import current_user
 
 from webapp.extensions import db
 from webapp.services.admin import Forbidden, NotFound
+from webapp.transactions import discard_writes
 from webapp.web.rendering import redirect_to, render_screen
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -42,7 +43,7 @@ def owned(lookup: Callable[..., T], *args: object) -> T:
 
 def forbidden(exc: Forbidden) -> NoReturn:
     """A change the admin may not make: drop anything half-made, answer 403 with the reason."""
-    db.session.rollback()
+    discard_writes()
     abort(403, str(exc))
 
 
@@ -60,7 +61,7 @@ def form_id(name: str) -> int | None:
 def rejected() -> int:
     """After bad input: drop any half-made change. Returns the status for the form with errors:
     200 for htmx (it swaps only 2xx answers), 422 for a plain form post."""
-    db.session.rollback()
+    discard_writes()
     return 200 if request.headers.get("HX-Request") else 422
 
 

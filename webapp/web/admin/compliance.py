@@ -12,7 +12,7 @@ from webapp.services import exports, offices, retention
 from webapp.services.admin import my_offices
 from webapp.services.admin import offices as admin_offices
 from webapp.services.quiet_hours import format_local
-from webapp.transactions import writes
+from webapp.transactions import discard_writes, writes
 from webapp.web.admin import bp, done, owned, rejected
 from webapp.web.errors import error_page
 from webapp.web.rendering import render_screen, wants_fragment
@@ -100,7 +100,7 @@ def compliance_retention(office_id: int):
     except offices.SettingsError as exc:
         return _page(office, rejected(), retention_form=form, retention_errors=exc.errors)
     if action == "preview":
-        db.session.rollback()
+        discard_writes()
         return _page(office, retention_form=form, preview=(days, retention.would_erase(office.id, days)))
     offices.set_retention(current_user, office, days)
     return done(
@@ -146,6 +146,6 @@ def compliance_download(export_id: int):
     try:
         file = exports.download(current_user, export)
     except exports.ExportGone as exc:
-        db.session.rollback()
+        discard_writes()
         return error_page(410, "This export cannot be downloaded", str(exc))
     return send_file(file.path, mimetype="text/csv", as_attachment=True, download_name=file.filename)

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 from webapp.extensions import csrf, db
 from webapp.services import api_keys
 from webapp.services.crm_api import ApiProblem
-from webapp.transactions import read_first, request_only_reads, start_writing
+from webapp.transactions import discard_writes, read_first, request_only_reads, start_writing
 from webapp.web.api.problems import problem
 from webapp.web.api.rate_limit import KeyRateLimit
 
@@ -151,7 +151,7 @@ def _check_body() -> Response | None:
 
 @bp.errorhandler(ApiProblem)
 def _api_problem(error: ApiProblem) -> Response:
-    db.session.rollback()
+    discard_writes()
     return problem(error.status, error.title, error.detail, kind=error.kind, errors=error.errors)
 
 
