@@ -28,7 +28,7 @@ class TestPlivoProvider(OnTheSuitesDatabase, ProviderConformance):
             "PLIVO_AUTH_ID": AUTH_ID,
             "PLIVO_AUTH_TOKEN": AUTH_TOKEN,
             "PLIVO_API_BASE_URL": provider_api.url,
-            "PLIVO_TIMEOUT_SECONDS": 0.5,
+            "PLIVO_TIMEOUT_SECONDS": 5,
         }
 
     def sent_messages(self, provider_api: FakePlivo) -> list[SentMessage]:

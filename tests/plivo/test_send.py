@@ -129,6 +129,7 @@ def test_server_errors_and_rate_limits_are_retried(app, setup, plivo_number, fak
     assert message.attempts == 2
 
 
+@pytest.mark.parametrize("plivo_timeout", [0.5])
 def test_timeout_is_retried(app, setup, plivo_number, fake_plivo):
     fake_plivo.answer_next(Reply(delay=None))  # never answers
     message = send(setup, plivo_number)

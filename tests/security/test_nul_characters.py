@@ -17,6 +17,7 @@ from webapp.models import LoginFailure, Message
 
 # Plivo enabled, for a signed webhook.
 app = plivo_fixtures.app
+plivo_timeout = plivo_fixtures.plivo_timeout
 fake_plivo = plivo_fixtures.fake_plivo
 plivo_number = plivo_fixtures.plivo_number
 

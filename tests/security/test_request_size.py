@@ -25,6 +25,7 @@ from webapp.services.admin.campaigns import MAX_UPLOAD_BYTES
 
 # Plivo enabled (a signed webhook) and cheap password hashes, as in those suites.
 app = plivo_fixtures.app
+plivo_timeout = plivo_fixtures.plivo_timeout
 fake_plivo = plivo_fixtures.fake_plivo
 plivo_number = plivo_fixtures.plivo_number
 

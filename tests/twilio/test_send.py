@@ -155,6 +155,7 @@ def test_server_errors_and_rate_limits_are_retried(app, setup, twilio_number, fa
     assert message.attempts == 2
 
 
+@pytest.mark.parametrize("twilio_timeout", [0.5])
 def test_timeout_is_retried(app, setup, twilio_number, fake_twilio):
     fake_twilio.answer_next(Reply(delay=None))  # never answers
     message = send(setup, twilio_number)
