@@ -209,7 +209,7 @@ def test_a_queued_message_turns_delayed_without_any_write(agent, monkeypatch):
         Message(
             conversation_id=conversation, direction="outbound", body="Stuck in the queue",
             author_kind="agent", status=Status.QUEUED.value,
-            created_at=utcnow() - timedelta(seconds=25),
+            created_at=utcnow() - timedelta(seconds=15),  # "delayed" at 30 s
         )
     )  # fmt: skip
     db.session.commit()
@@ -220,7 +220,7 @@ def test_a_queued_message_turns_delayed_without_any_write(agent, monkeypatch):
 
     import webapp.services.conversations as conversations_service
 
-    later = utcnow() + timedelta(seconds=10)
+    later = utcnow() + timedelta(seconds=20)
     monkeypatch.setattr(conversations_service, "utcnow", lambda: later)
     monkeypatch.setattr("webapp.web.polling.time.time", lambda: later.timestamp())
     body, _ = fresh(agent, live, etag)

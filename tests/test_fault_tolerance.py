@@ -114,7 +114,7 @@ def test_slow_provider_does_not_slow_compose(stack, number, fake_plivo):
     response = agent.compose(number.id, "202-555-0143", "Hello, slowly")
     elapsed = time.monotonic() - started
     assert response.status_code == 303
-    assert elapsed < 1.0, f"compose took {elapsed:.2f}s"
+    assert elapsed < 4, f"compose took {elapsed:.2f}s"  # it did not wait for the provider's 5 s
     (message,) = message_rows()
     assert message.status in ("queued", "sending")
     wait_for(lambda: status_of(message.id) == "sent", timeout=30)
@@ -152,7 +152,7 @@ def test_400_fails_at_once_with_reason_and_retry_works(stack, number, fake_plivo
 
 
 def test_worker_killed_mid_send_sends_exactly_once(stack, number, fake_plivo):
-    fake_plivo.answer_next(Reply(delay=3))
+    fake_plivo.answer_next(Reply(delay=None))  # never answers
     stack.start_web()
     worker = stack.start_worker()
     agent = Agent(stack.url, "standard@example.edu", PASSWORD)

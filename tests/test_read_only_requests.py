@@ -70,7 +70,7 @@ def test_reads_do_not_wait_for_a_writer(client, setup):
         started = time.monotonic()
         for path in ("/inbox", "/inbox?tab=participating", location, "/contacts/lookup?phone=2025550143"):
             assert client.get(path).status_code == 200, path
-        assert time.monotonic() - started < 2  # well under the 5 s a writer would wait
+        assert time.monotonic() - started < 4.5  # under the 5 s that even one waiting read would take
 
 
 def test_a_write_in_a_read_only_request_fails_at_once(app):
@@ -87,12 +87,12 @@ def test_a_writer_waits_for_the_write_lock_then_succeeds(client, setup):
     login(client, "standard@example.edu")
     with another_writer() as writer:
         release = threading.Timer(0.3, writer.rollback)
-        release.start()
         started = time.monotonic()
+        release.start()
         response = compose(client, setup["number"].id, "2025550143", "Hello")
         release.join()
     assert response.status_code == 303
-    assert 0.2 < time.monotonic() - started < 3
+    assert 0.2 < time.monotonic() - started < 4.5  # it waited for the lock, not the 5 s timeout
 
 
 def test_reads_and_conversation_actions_load_the_signed_in_user_as_a_plain_row(app, client, setup):

@@ -35,7 +35,9 @@ def checkpoint_threads() -> int:
 
 
 def test_a_commit_leaves_the_checkpoint_to_the_thread(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(sqlite_checkpoints, "GATHER_SECONDS", 0.5)
+    # create_all's commits wake the thread already: the user must be added within its wait, long
+    # enough for a busy test machine.
+    monkeypatch.setattr(sqlite_checkpoints, "GATHER_SECONDS", 3)
     database = tmp_path / "parley.db"
     app = make_app(f"sqlite:///{database}", tmp_path, SQLITE_BACKGROUND_CHECKPOINTS=True)
     with app.app_context():
@@ -47,11 +49,27 @@ def test_a_commit_leaves_the_checkpoint_to_the_thread(tmp_path: Path, monkeypatc
         frames, copied = wal_state(database)
         assert frames > 0 and copied < frames  # committed: in the log, not yet in the database
 
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20
         while wal_state(database)[1] < frames and time.monotonic() < deadline:
             time.sleep(0.05)
         assert wal_state(database)[1] >= frames  # copied by the thread, with no commit since
         assert app.extensions["parley.checkpointer"].checkpoints >= 1
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_only_commits_that_wrote_ask_for_a_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    """A transaction that only read leaves the log as it was: its commit wakes no checkpoint."""
+    app = make_app(f"sqlite:///{tmp_path / 'parley.db'}", tmp_path, SQLITE_BACKGROUND_CHECKPOINTS=True)
+    with app.app_context():
+        db.create_all()
+        asked: list[bool] = []
+        monkeypatch.setattr(app.extensions["parley.checkpointer"], "committed", lambda: asked.append(True))
+        db.session.execute(text("SELECT count(*) FROM users")).scalar()
+        db.session.commit()
+        assert asked == []
+        add_user(1)
+        assert asked == [True]
         db.session.remove()
         db.engine.dispose()
 

@@ -4,6 +4,7 @@ while nothing changed (and nothing on the page moves), and a change still shows 
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import Page, expect
 
@@ -29,16 +30,21 @@ def test_unchanged_polls_are_304_and_a_change_still_shows_within_a_poll(page: Pa
     thread = page.get_by_role("list", name="Conversation history")
     expect(thread).to_contain_text("First question")
 
-    # Two polls of each later: the page sent the tags back, and got 304s.
-    page.wait_for_timeout(2 * POLL_SECONDS * 1000 + 500)
-    unchanged = [(url, status) for url, status, tag in answers if tag and status == 304]
-    assert any("/inbox?tab=attention" in url for url, _ in unchanged), answers
-    assert any(url.endswith("/live") for url, _ in unchanged), answers
+    # A poll or two of each later: the page sent the tags back, and got 304s. (A poll answered
+    # 200 restarts its timer, so the second poll may come a little after 2 x 3 s.)
+    def unchanged(kind: str) -> bool:
+        return any(kind in url and tag and status == 304 for url, status, tag in answers)
+
+    deadline = time.monotonic() + 6 * POLL_SECONDS
+    while not (unchanged("/inbox?tab=attention") and unchanged("/live")):
+        assert time.monotonic() < deadline, answers
+        page.wait_for_timeout(250)
     expect(thread).to_contain_text("First question")  # a 304 swapped nothing away
     expect(page.get_by_role("tab", name=re.compile("Needs Attention"))).to_be_visible()
 
-    # A reply from the contact shows in the thread and the list within a poll (and some slack).
+    # A reply from the contact shows in the thread and the list within a poll (and slack for a
+    # busy test machine).
     sms_receive(app, "2025550143", world.number_phone, "Second question")
-    expect(thread).to_contain_text("Second question", timeout=(POLL_SECONDS + 2) * 1000)
+    expect(thread).to_contain_text("Second question", timeout=(POLL_SECONDS + 5) * 1000)
     rows = page.get_by_role("tabpanel")
-    expect(rows).to_contain_text("Second question", timeout=(POLL_SECONDS + 2) * 1000)
+    expect(rows).to_contain_text("Second question", timeout=(POLL_SECONDS + 5) * 1000)

@@ -158,6 +158,8 @@ def test_200_percent_zoom_keeps_everything_reachable(browser: Browser, live_serv
         assert_no_horizontal_overflow(page)
         page.get_by_role("button", name="Create Content").click()
         page.get_by_role("menuitem", name="Create 1:1 Text").click()
+        # A link: measure the compose page once it is there, not the document being replaced.
+        expect(page.get_by_role("heading", name="Create 1:1 Text")).to_be_visible()
         assert_no_horizontal_overflow(page)
         page.get_by_label("To").fill("2025550143")
         page.get_by_label("Message").fill("Zoomed in")
