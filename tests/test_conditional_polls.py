@@ -227,8 +227,9 @@ def test_a_queued_message_turns_delayed_without_any_write(agent, monkeypatch):
     assert "sending is delayed" in body
 
 
-def test_an_unchanged_poll_reads_one_small_query_besides_the_user(agent):
-    """The 304 is the cheap path: the user's session, and the version; nothing is rendered."""
+def test_an_unchanged_poll_is_one_statement(agent):
+    """The 304 is the cheap path: the user's session and the version, read together; nothing is
+    rendered."""
     from sqlalchemy import event
 
     live = f"/conversations/{conversation_of()}/live"
@@ -247,5 +248,52 @@ def test_an_unchanged_poll_reads_one_small_query_besides_the_user(agent):
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
     queries = [s for s in statements if s.split()[0] not in ("BEGIN", "COMMIT")]
-    assert len(queries) == 4 and all(s.startswith("SELECT") for s in queries), queries
+    assert len(queries) == 2 and all(s.startswith("SELECT") for s in queries), queries
     assert db.session.scalar(select(func.count()).select_from(Message)) == 1  # nothing written
+
+
+def test_each_role_polls_only_what_it_may_see(app, client, setup, make, sms_receive):
+    """A conversation on an office number that no inbox holds: the office's admin sees it whole,
+    a standard member of the office only once they take part in it. A poll reads the user and
+    what it may see in one statement; these are the rules it must keep."""
+    from webapp.services import conversations
+
+    make.number("+12025550101", inboxes=(), label="Dean's line")
+    sms_receive("A question for the dean", to="+12025550101")
+    conversation = conversation_of()
+    live = f"/conversations/{conversation}/live"
+
+    admin = app.test_client()
+    login(admin, "admin@example.edu")
+    assert "A question for the dean" in fresh(admin, TAB)[0]
+    assert "A question for the dean" in fresh(admin, live)[0]
+
+    login(client, "standard@example.edu")
+    body, etag = fresh(client, TAB)
+    assert "A question for the dean" not in body
+    assert poll(client, live).status_code == 404
+
+    conversations.add_participant(conversation, setup["users"]["standard"])
+    db.session.commit()
+    assert "A question for the dean" in fresh(client, live)[0]
+    assert "A question for the dean" in fresh(client, TAB, etag)[0]
+
+
+@pytest.mark.parametrize("how", ["session ended", "user deactivated"])
+def test_a_poll_whose_session_no_longer_signs_in_is_refused_not_304(agent, setup, how):
+    from webapp.services import sessions
+
+    live = f"/conversations/{conversation_of()}/live"
+    _, etag = fresh(agent, TAB)
+    _, live_etag = fresh(agent, live)
+    user = setup["users"]["standard"]
+    if how == "session ended":
+        sessions.end_all(user.id)
+    else:
+        user.active = False
+    db.session.commit()
+
+    for path, held in ((TAB, etag), (live, live_etag)):
+        refused = poll(agent, path, held)
+        assert refused.status_code == 401, (path, refused.status_code)
+        assert refused.headers["HX-Redirect"].startswith("/login")

@@ -46,11 +46,16 @@ def _accessible_selects(user_id) -> list:
     ]
 
 
+def accessible_numbers(user_id):  # an id or a bound parameter; returns a subquery
+    """Subquery: the numbers the user has access to (assigned, or in one of their offices' inboxes)."""
+    return union(*_accessible_selects(user_id))
+
+
 def may_send_from(user_id):
     """SQL condition on ReusableNumber: active, and the user has access to it."""
     return and_(
         _numbers.active.is_(True),
-        _numbers.id.in_(union(*_accessible_selects(user_id))),
+        _numbers.id.in_(accessible_numbers(user_id)),
     )
 
 

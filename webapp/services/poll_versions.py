@@ -1,4 +1,8 @@
-"""What a poll shows, as a tag read in one small query: an unchanged poll answers 304 unrendered.
+"""What a poll shows, as a tag: an unchanged poll answers 304 unrendered, after one statement.
+
+That statement is the one that loads the signed-in user: the polled views are marked
+`user_read_with(signed_in_with_inbox)` or `(signed_in_with_conversation)`, which read the user's
+row (only while the session is live) and the tag's inputs together.
 
 Database triggers keep the counters (`PollVersion`, migration 0007_poll_versions) whoever writes:
 - a tab of the inbox depends on the user's numbers (which, and how the user sees them), each
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+from flask import g
 from sqlalchemy import ScalarSelect, and_, bindparam, func, or_, select
 
 from webapp.extensions import db
@@ -26,11 +31,13 @@ from webapp.models import (
     Conversation,
     PollVersion,
     ReusableNumber,
+    Role,
+    SignedInUser,
     Status,
     User,
     number_agents,
 )
-from webapp.services import access
+from webapp.services import access, sessions
 from webapp.services.conversations import DELAYED_AFTER, HistoryEntry
 
 DIRECTORY_ID = 0  # the directory's one counter
@@ -38,6 +45,7 @@ DIRECTORY_ID = 0  # the directory's one counter
 _versions = PollVersion.__table__
 _numbers = ReusableNumber.__table__.c
 _conversations = Conversation.__table__.c
+_users = User.__table__.c
 
 
 def _counter(scope: str, scope_id: object) -> ScalarSelect:  # an id, or a bound parameter
@@ -58,19 +66,22 @@ class InboxVersion:
     numbers: access.InboxNumbers  # what the tab's own queries need, read along
 
 
-@lru_cache(maxsize=2)
-def _inbox_statement(admin: bool):
-    """Built once (per role kind): the numbers behind the user's tabs with their counters.
-
-    Those the user sees whole, and their offices' numbers (where their participations show).
-    """
-    user_id = bindparam("user_id")
-    visible = access.visible_numbers(user_id, admin)
+@lru_cache(maxsize=1)
+def _signed_in_inbox_statement():
+    """Built once: the signed-in user (as the user loader reads them: only while the session is
+    live) and, one row each, the numbers behind their tabs with their counters: those they have
+    access to, and their offices' numbers (which an admin sees whole, and where participations
+    show). A user without numbers gets one row whose number columns are NULL."""
+    user_id = bindparam("id")
     number_counter = _versions.alias("number_counter")
+    accessible = access.accessible_numbers(user_id)
+    of_my_offices = access.numbers_of_my_offices(user_id)
     return (
         select(
+            *sessions.SIGNED_IN_USER_COLUMNS,
             _numbers.id,
-            _numbers.id.in_(visible).label("visible"),
+            _numbers.id.in_(accessible).label("accessible"),
+            _numbers.id.in_(of_my_offices).label("of_my_offices"),
             _numbers.backing,
             number_agents.c.user_id.is_not(None).label("agent"),
             _numbers.label,
@@ -78,6 +89,11 @@ def _inbox_statement(admin: bool):
             number_counter.c.version,
             _counter("user", user_id),
             _counter("directory", DIRECTORY_ID),
+        )
+        .select_from(User.__table__)
+        .outerjoin(
+            ReusableNumber.__table__,
+            or_(_numbers.id.in_(accessible), _numbers.id.in_(of_my_offices)),
         )
         .outerjoin(
             number_agents,
@@ -87,43 +103,37 @@ def _inbox_statement(admin: bool):
             number_counter,
             and_(number_counter.c.scope == "number", number_counter.c.scope_id == _numbers.id),
         )
-        .where(
-            or_(
-                _numbers.id.in_(visible),
-                _numbers.id.in_(access.numbers_of_my_offices(user_id)),
-            )
-        )
+        .where(sessions.SIGNED_IN)
         .order_by(_numbers.id)
     )
 
 
-def inbox_version(user: User, context: str) -> InboxVersion:
-    """The tag of the user's inbox tabs (one query), and their numbers for rendering them."""
-    rows = [tuple(row) for row in db.session.execute(_inbox_statement(user.is_admin), {"user_id": user.id})]
-    numbers = access.InboxNumbers(
-        visible=tuple(number_id for number_id, visible, *_ in rows if visible),
-        bot_assigned=tuple(
-            number_id
-            for number_id, visible, backing, agent, *_ in rows
-            if visible and agent and backing == Backing.BOT
-        ),
-    )
-    return InboxVersion(_digest(context, user.id, user.role, rows), numbers)
-
-
-@lru_cache(maxsize=2)
-def _conversation_statement(admin: bool):
-    """Built once (per role kind): the conversation's counter, if it is visible to the user."""
+@lru_cache(maxsize=1)
+def _signed_in_conversation_statement():
+    """Built once: the signed-in user (as `_signed_in_inbox_statement`) and the conversation's
+    counter, number and directory counter, NULL unless the user may see the conversation (by the
+    rules of their role)."""
+    user_id = bindparam("id")
     conversation_counter = _versions.alias("conversation_counter")
+    is_admin = _users.role == Role.ADMIN
+    visible = or_(
+        and_(is_admin, access.visible_conversation_clause(user_id, admin=True)),
+        and_(~is_admin, access.visible_conversation_clause(user_id, admin=False)),
+    )
+    thread = Conversation.__table__.join(
+        ReusableNumber.__table__, _numbers.id == _conversations.number_id
+    )
     return (
         select(
+            *sessions.SIGNED_IN_USER_COLUMNS,
+            _conversations.id,
             func.coalesce(conversation_counter.c.version, 0),
             _numbers.label,
             _numbers.phone,
             _counter("directory", DIRECTORY_ID),
         )
-        .select_from(Conversation.__table__)
-        .join(ReusableNumber.__table__, _numbers.id == _conversations.number_id)
+        .select_from(User.__table__)
+        .outerjoin(thread, and_(_conversations.id == bindparam("conversation_id"), visible))
         .outerjoin(
             conversation_counter,
             and_(
@@ -131,20 +141,73 @@ def _conversation_statement(admin: bool):
                 conversation_counter.c.scope_id == _conversations.id,
             ),
         )
-        .where(
-            _conversations.id == bindparam("conversation_id"),
-            access.visible_conversation_clause(bindparam("user_id"), admin),
-        )
+        .where(sessions.SIGNED_IN)
     )
 
 
-def conversation_version(user: User, conversation_id: int, context: str) -> str | None:
-    """The tag of the open conversation (one query); None when the user may not see it."""
-    params = {"conversation_id": conversation_id, "user_id": user.id}
-    row = db.session.execute(_conversation_statement(user.is_admin), params).first()
-    if row is None:
+# A poll's user loader reads the signed-in user's row first, then the poll's inputs.
+_USER_WIDTH = len(sessions.SIGNED_IN_USER_COLUMNS)
+_READ_ALONG = "parley_poll_inputs"  # in `g`: what the user loader read along, by poll
+
+
+def _load_user_with(key: tuple, statement, params: dict) -> SignedInUser | None:
+    """The signed-in user, None when the session does not sign them in; the poll's rows (those
+    whose first column is not NULL) are kept under `key` for this request."""
+    rows = db.session.execute(statement, params).all()
+    if not rows:
         return None
-    return _digest(context, user.id, user.role, conversation_id, tuple(row))
+    g.setdefault(_READ_ALONG, {})[key] = [
+        tuple(row[_USER_WIDTH:]) for row in rows if row[_USER_WIDTH] is not None
+    ]
+    return SignedInUser(*rows[0][:_USER_WIDTH])
+
+
+def _read_along(key: tuple) -> list[tuple]:
+    try:
+        return g.get(_READ_ALONG, {})[key]
+    except KeyError:
+        raise LookupError(
+            f"the {key[0]} poll's version is read with its user: mark the view user_read_with(...)"
+        ) from None
+
+
+def signed_in_with_inbox(params: dict) -> SignedInUser | None:
+    """A user loader for the inbox (`user_read_with`): the signed-in user, with their tabs' version
+    inputs read in the same statement."""
+    return _load_user_with(("inbox", params["id"]), _signed_in_inbox_statement(), params)
+
+
+def signed_in_with_conversation(params: dict) -> SignedInUser | None:
+    """A user loader for a conversation's refresh (`user_read_with`, with the URL's
+    `conversation_id`): the signed-in user, with the conversation's version inputs."""
+    key = ("conversation", params["id"], params["conversation_id"])
+    return _load_user_with(key, _signed_in_conversation_statement(), params)
+
+
+def inbox_version(user: User | SignedInUser, context: str) -> InboxVersion:
+    """The tag of the user's inbox tabs, and their numbers for rendering them, from what
+    `signed_in_with_inbox` read."""
+    rows = _read_along(("inbox", user.id))
+    # What the user sees whole: what they have access to, and, for an admin, their offices'.
+    visible = [row for row in rows if row[1] or (user.is_admin and row[2])]
+    numbers = access.InboxNumbers(
+        visible=tuple(number_id for number_id, *_ in visible),
+        bot_assigned=tuple(
+            number_id
+            for number_id, _accessible, _offices, backing, agent, *_ in visible
+            if agent and backing == Backing.BOT
+        ),
+    )
+    return InboxVersion(_digest(context, user.id, user.role, rows), numbers)
+
+
+def conversation_version(user: User | SignedInUser, conversation_id: int, context: str) -> str | None:
+    """The tag of the open conversation, from what `signed_in_with_conversation` read; None when
+    the user may not see it."""
+    rows = _read_along(("conversation", user.id, conversation_id))
+    if not rows:
+        return None
+    return _digest(context, user.id, user.role, conversation_id, rows[0])
 
 
 def changes_at(messages: Iterable[HistoryEntry]) -> datetime | None:

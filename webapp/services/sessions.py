@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import fields
 from datetime import datetime
 
 from flask import current_app, session
-from sqlalchemy import bindparam, delete, exists, select
+from sqlalchemy import and_, bindparam, delete, exists, select
 
 from webapp.extensions import db
-from webapp.models import User, UserSession, utcnow
+from webapp.models import SignedInUser, User, UserSession, utcnow
 
 TOKEN_KEY = "_session_token"  # the Flask session's key for this session's token
 
@@ -37,6 +38,11 @@ LIVE_SESSION = exists().where(
     _sessions.created_at > bindparam("started_after"),
 )
 
+# For the user loader: the user `id`, active, with this session live (LIVE_SESSION's parameters).
+SIGNED_IN = and_(User.__table__.c.id == bindparam("id"), User.__table__.c.active.is_(True), LIVE_SESSION)
+# The signed-in user's columns, as a request that only reads loads them (`SignedInUser`).
+SIGNED_IN_USER_COLUMNS = tuple(User.__table__.c[f.name] for f in fields(SignedInUser))
+
 # Expired rows deleted per session started: bounded work per login, yet more than one, so the
 # table shrinks back after a busy month.
 PRUNE_BATCH = 50
@@ -52,6 +58,15 @@ def current_token() -> str | None:
     """This request's session token, or None (not signed in, or a cookie from before tokens)."""
     token = session.get(TOKEN_KEY)
     return token if isinstance(token, str) and token else None
+
+
+def live_session_params(user_id: int) -> dict | None:
+    """The bound values of a statement that loads user `user_id` with `LIVE_SESSION` (the id as
+    `id`), or None when this request's session has no token."""
+    token = current_token()
+    if token is None:
+        return None
+    return {"id": user_id, "token_hash": token_hash(token), "started_after": oldest_live()}
 
 
 def start(user: User, method: str) -> str:

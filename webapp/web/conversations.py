@@ -21,7 +21,7 @@ from webapp.services import (
 )
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 from webapp.transactions import discard_writes, start_writing, writes
-from webapp.web import plain_user, polling, signed_in
+from webapp.web import plain_user, polling, signed_in, user_read_with
 from webapp.web.compose import PICTURE_FORM_BYTES, PICTURE_TOO_LARGE, uploaded_picture
 from webapp.web.inbox import TEMPLATE, inbox_context
 from webapp.web.rendering import render_screen, wants_fragment
@@ -91,6 +91,7 @@ def show(conversation_id: int):
 
 
 @bp.get("/conversations/<int:conversation_id>/live")
+@user_read_with(poll_versions.signed_in_with_conversation)
 def live(conversation_id: int):
     """Polled by the open conversation: its header and thread, fresh; 304 while they are."""
     tag = None

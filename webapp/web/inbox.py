@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from webapp.services import access, inbox, poll_versions
-from webapp.web import polling, signed_in
+from webapp.web import polling, signed_in, user_read_with
 from webapp.web.rendering import render_screen, wants_fragment
 
 bp = Blueprint("inbox", __name__)
@@ -36,6 +36,7 @@ def inbox_context(
 
 
 @bp.get("/inbox")
+@user_read_with(poll_versions.signed_in_with_inbox)
 def index():
     tab = request.args.get("tab", inbox.NEEDS_ATTENTION)
     cursor = request.args.get("cursor")
