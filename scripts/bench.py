@@ -91,6 +91,9 @@ def main() -> None:
     parser.add_argument("--scale", default="100k", choices=SCALES)
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per endpoint")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="gunicorn sync workers (one per core)"
+    )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
         "--rounds",
@@ -156,7 +159,7 @@ def main() -> None:
         PUBLIC_BASE_URL=base,
         QUEUE_URL=f"sqlite:///{work / f'queue-{args.scale}.db'}",
     )
-    workers = os.cpu_count() or 1
+    workers = args.workers
     server = subprocess.Popen(
         [
             str(BIN / "gunicorn"),
