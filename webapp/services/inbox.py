@@ -255,7 +255,7 @@ def list_tab(
     if tab not in TABS:
         tab = NEEDS_ATTENTION
     after = decode_cursor(cursor)
-    numbers = numbers or access.inbox_numbers(user)  # a poll's version read them already
+    numbers = numbers or access.inbox_numbers(user)  # the inbox route reads them with its user
     params = _params(user, numbers)
     if after is not None:
         params.update(after_at=after[0], after_id=after[1])

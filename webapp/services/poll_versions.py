@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from flask import g
 from sqlalchemy import ScalarSelect, and_, bindparam, func, or_, select
@@ -145,14 +146,31 @@ def _signed_in_conversation_statement():
     )
 
 
-# A poll's user loader reads the signed-in user's row first, then the poll's inputs.
+class _NumberRow(NamedTuple):
+    """A number behind the user's tabs, as `_signed_in_inbox_statement` reads it after the user."""
+
+    id: int
+    accessible: bool
+    of_my_offices: bool
+    backing: str
+    agent: bool
+    label: str
+    phone: str
+    version: int | None
+    user_version: int | None
+    directory_version: int | None
+
+
+# The readers below run a statement whose first columns are the user's (SIGNED_IN_USER_COLUMNS)
+# and keep the rest of each row in `g`, under a key that the version functions look up.
 _USER_WIDTH = len(sessions.SIGNED_IN_USER_COLUMNS)
-_READ_ALONG = "parley_poll_inputs"  # in `g`: what the user loader read along, by poll
+_READ_ALONG = "parley_poll_inputs"
 
 
 def _load_user_with(key: tuple, statement, params: dict) -> SignedInUser | None:
-    """The signed-in user, None when the session does not sign them in; the poll's rows (those
-    whose first column is not NULL) are kept under `key` for this request."""
+    """The signed-in user, None when the session does not sign them in. The rest of each row
+    (unless its first column after the user's is NULL: no number, or no visible conversation) is
+    kept under `key` for this request."""
     rows = db.session.execute(statement, params).all()
     if not rows:
         return None
@@ -172,36 +190,38 @@ def _read_along(key: tuple) -> list[tuple]:
 
 
 def signed_in_with_inbox(params: dict) -> SignedInUser | None:
-    """A user loader for the inbox (`user_read_with`): the signed-in user, with their tabs' version
-    inputs read in the same statement."""
+    """A user loader for the inbox (`user_read_with`): the signed-in user, with the numbers behind
+    their tabs and the tabs' version inputs, read in the same statement."""
     return _load_user_with(("inbox", params["id"]), _signed_in_inbox_statement(), params)
 
 
-def signed_in_with_conversation(params: dict) -> SignedInUser | None:
-    """A user loader for a conversation's refresh (`user_read_with`, with the URL's
-    `conversation_id`): the signed-in user, with the conversation's version inputs."""
-    key = ("conversation", params["id"], params["conversation_id"])
-    return _load_user_with(key, _signed_in_conversation_statement(), params)
+def signed_in_with_conversation(params: dict, conversation_id: int) -> SignedInUser | None:
+    """A user loader for a conversation's refresh (`user_read_with`; `conversation_id` from the
+    URL): the signed-in user, with the conversation's version inputs."""
+    key = ("conversation", params["id"], conversation_id)
+    statement = _signed_in_conversation_statement()
+    return _load_user_with(key, statement, {**params, "conversation_id": conversation_id})
 
 
-def inbox_version(user: User | SignedInUser, context: str) -> InboxVersion:
+def inbox_numbers(user: SignedInUser) -> access.InboxNumbers:
+    """The numbers behind the user's inbox, from what `signed_in_with_inbox` read: those they see
+    whole (access, and for an admin their offices'), and the bot-backed ones they are assigned to."""
+    rows = [_NumberRow(*row) for row in _read_along(("inbox", user.id))]
+    visible = [row for row in rows if row.accessible or (user.is_admin and row.of_my_offices)]
+    return access.InboxNumbers(
+        visible=tuple(row.id for row in visible),
+        bot_assigned=tuple(row.id for row in visible if row.agent and row.backing == Backing.BOT),
+    )
+
+
+def inbox_version(user: SignedInUser, context: str) -> InboxVersion:
     """The tag of the user's inbox tabs, and their numbers for rendering them, from what
     `signed_in_with_inbox` read."""
     rows = _read_along(("inbox", user.id))
-    # What the user sees whole: what they have access to, and, for an admin, their offices'.
-    visible = [row for row in rows if row[1] or (user.is_admin and row[2])]
-    numbers = access.InboxNumbers(
-        visible=tuple(number_id for number_id, *_ in visible),
-        bot_assigned=tuple(
-            number_id
-            for number_id, _accessible, _offices, backing, agent, *_ in visible
-            if agent and backing == Backing.BOT
-        ),
-    )
-    return InboxVersion(_digest(context, user.id, user.role, rows), numbers)
+    return InboxVersion(_digest(context, user.id, user.role, rows), inbox_numbers(user))
 
 
-def conversation_version(user: User | SignedInUser, conversation_id: int, context: str) -> str | None:
+def conversation_version(user: SignedInUser, conversation_id: int, context: str) -> str | None:
     """The tag of the open conversation, from what `signed_in_with_conversation` read; None when
     the user may not see it."""
     rows = _read_along(("conversation", user.id, conversation_id))

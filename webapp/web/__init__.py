@@ -172,11 +172,12 @@ def _read_signed_in_user(params: dict) -> SignedInUser | None:
     return SignedInUser(*row) if row else None
 
 
-def user_read_with(reader: Callable[[dict], SignedInUser | None]) -> Callable[[View], View]:
+def user_read_with(reader: Callable[..., SignedInUser | None]) -> Callable[[View], View]:
     """Mark a view whose user, in a request that only reads, `reader` loads together with what
     the view reads next (a poll's version): one statement where there were two. `reader` gets
-    ACTIVE_USER_ROW's parameters and the URL's (`conversation_id`), and returns None when
-    ACTIVE_USER_ROW would find no row."""
+    ACTIVE_USER_ROW's parameters, then the URL's as keywords (`conversation_id=`), and returns
+    None when ACTIVE_USER_ROW would find no row. What it read besides the user waits in `g` for
+    the view (see webapp/services/poll_versions.py)."""
 
     def mark(view: View) -> View:
         view.user_reader = reader  # type: ignore[attr-defined]
@@ -187,14 +188,16 @@ def user_read_with(reader: Callable[[dict], SignedInUser | None]) -> Callable[[V
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | SignedInUser | None:
-    params = sessions.live_session_params(int(user_id)) if user_id.isdigit() else None
+    # Nobody is signed in by an id that is not a number, or by a cookie from before sessions had
+    # tokens.
+    params = sessions.live_session_params(int(user_id)) if user_id.isdecimal() else None
     if params is None:
-        return None  # a cookie from before sessions had tokens signs nobody in
+        return None
     view = current_app.view_functions.get(request.endpoint or "")
     if request_only_reads():
         reader = getattr(view, "user_reader", None)
         if reader is not None:
-            return reader({**(request.view_args or {}), **params})
+            return reader(params, **(request.view_args or {}))
         return _read_signed_in_user(params)
     if getattr(view, "plain_user", False):
         return _read_signed_in_user(params)

@@ -42,7 +42,7 @@ def index():
     cursor = request.args.get("cursor")
     if wants_fragment() and not cursor:
         return _list_pane(tab)
-    context = inbox_context(tab, cursor)
+    context = inbox_context(tab, cursor, numbers=poll_versions.inbox_numbers(signed_in()))
     # "Load more" asks for just the next rows; tab switches and polling for the whole list pane.
     block = "list_rows" if cursor else "list_pane"
     return render_screen(TEMPLATE, block, **context)
