@@ -71,18 +71,21 @@ class InboxVersion:
 def _signed_in_inbox_statement():
     """Built once: the signed-in user (as the user loader reads them: only while the session is
     live) and, one row each, the numbers behind their tabs with their counters: those they have
-    access to, and their offices' numbers (which an admin sees whole, and where participations
-    show). A user without numbers gets one row whose number columns are NULL."""
+    access to, and their offices' numbers (where participations show), each marked whether the
+    user sees it whole (by the rules of their role). A user without numbers gets one row whose
+    number columns are NULL."""
     user_id = bindparam("id")
     number_counter = _versions.alias("number_counter")
-    accessible = access.accessible_numbers(user_id)
-    of_my_offices = access.numbers_of_my_offices(user_id)
+    is_admin = _users.role == Role.ADMIN
+    seen_whole = or_(
+        and_(is_admin, _numbers.id.in_(access.visible_numbers(user_id, admin=True))),
+        and_(~is_admin, _numbers.id.in_(access.visible_numbers(user_id, admin=False))),
+    )
     return (
         select(
             *sessions.SIGNED_IN_USER_COLUMNS,
             _numbers.id,
-            _numbers.id.in_(accessible).label("accessible"),
-            _numbers.id.in_(of_my_offices).label("of_my_offices"),
+            seen_whole.label("visible"),
             _numbers.backing,
             number_agents.c.user_id.is_not(None).label("agent"),
             _numbers.label,
@@ -94,7 +97,10 @@ def _signed_in_inbox_statement():
         .select_from(User.__table__)
         .outerjoin(
             ReusableNumber.__table__,
-            or_(_numbers.id.in_(accessible), _numbers.id.in_(of_my_offices)),
+            or_(
+                _numbers.id.in_(access.accessible_numbers(user_id)),
+                _numbers.id.in_(access.numbers_of_my_offices(user_id)),
+            ),
         )
         .outerjoin(
             number_agents,
@@ -150,8 +156,7 @@ class _NumberRow(NamedTuple):
     """A number behind the user's tabs, as `_signed_in_inbox_statement` reads it after the user."""
 
     id: int
-    accessible: bool
-    of_my_offices: bool
+    visible: bool  # seen whole, not only where the user takes part
     backing: str
     agent: bool
     label: str
@@ -205,9 +210,9 @@ def signed_in_with_conversation(params: dict, conversation_id: int) -> SignedInU
 
 def inbox_numbers(user: SignedInUser) -> access.InboxNumbers:
     """The numbers behind the user's inbox, from what `signed_in_with_inbox` read: those they see
-    whole (access, and for an admin their offices'), and the bot-backed ones they are assigned to."""
+    whole, and the bot-backed ones of those they are assigned to."""
     rows = [_NumberRow(*row) for row in _read_along(("inbox", user.id))]
-    visible = [row for row in rows if row.accessible or (user.is_admin and row.of_my_offices)]
+    visible = [row for row in rows if row.visible]
     return access.InboxNumbers(
         visible=tuple(row.id for row in visible),
         bot_assigned=tuple(row.id for row in visible if row.agent and row.backing == Backing.BOT),
