@@ -6,7 +6,7 @@ import threading
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from tests.conftest import login
 from tests.fake_plivo import sign_v2, sign_v3, v3_headers
@@ -284,6 +284,52 @@ def test_help_gets_no_second_answer_on_plivo_numbers(client, setup, plivo_number
     )
     assert result.exit_code == 0, result.output
     assert db.session.scalar(outbound) == 1
+
+
+def test_an_inbound_text_reads_first_and_writes_in_three_statements(client, setup, plivo_number):
+    """The number, with whether its office has webhook endpoints, is read in one statement
+    before the transaction that writes; on SQLite the write lock is held for the nonce, the
+    conversation and the message alone."""
+    statements: list[str] = []
+    seen_by_sqlite: list[str] = []  # what SQLite itself ran, transaction control included
+    traced_sql: list[str] = []
+    traced = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        if not statement.startswith("BEGIN"):
+            statements.append(statement)
+
+    def trace(sql: str) -> None:
+        if sql.startswith(("--", "PRAGMA")) or "_fts" in sql:
+            return  # the FTS5 index's own statements, which a trigger runs
+        if traced_sql and traced_sql[-1] == sql:
+            return  # SQLite traces a statement again for each trigger it fires
+        traced_sql.append(sql)
+        word = sql.split(None, 1)[0].upper()
+        seen_by_sqlite.append({"SELECT": "read", "INSERT": "write"}.get(word, sql.strip().upper()))
+
+    def checked_out(dbapi_connection, record, proxy) -> None:
+        if hasattr(dbapi_connection, "set_trace_callback"):
+            dbapi_connection.set_trace_callback(trace)
+            traced.append(dbapi_connection)
+
+    db.session.commit()  # the test's own transaction is not the request's
+    event.listen(db.engine, "before_cursor_execute", count)
+    event.listen(db.engine, "checkout", checked_out)
+    try:
+        response = post_signed(client, PATH, sms())
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+        event.remove(db.engine, "checkout", checked_out)
+        for dbapi_connection in traced:
+            dbapi_connection.set_trace_callback(None)
+    assert response.status_code == 200
+    assert len(stored_messages()) == 1
+    assert len(statements) == 4, statements  # number; nonce, conversation, message
+    assert "webhook_endpoints" in statements[0], statements[0]
+    if db.engine.dialect.name == "sqlite":
+        expected = ["read", "BEGIN IMMEDIATE", "write", "write", "write", "COMMIT"]
+        assert seen_by_sqlite == expected, seen_by_sqlite
 
 
 @pytest.mark.parametrize("missing", ["From", "To", "MessageUUID"])

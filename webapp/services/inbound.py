@@ -6,6 +6,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
 
@@ -44,9 +45,21 @@ class Received:
     duplicate: bool = False
 
 
-# Built once: every inbound message asks.
+class Arrival(NamedTuple):
+    """An inbound text made ready to store, by reads and checks alone: the number it came to,
+    whether that number's office has webhook endpoints to tell, and the sender's phone."""
+
+    message: InboundMessage
+    number: NumberRef
+    office_listens: bool
+    contact_phone: str
+    intent: optouts.Intent | None
+
+
+# Built once: every inbound message asks, before its transaction writes (it holds SQLite's write
+# lock for the writes alone).
 _numbers = ReusableNumber.__table__.c
-ACTIVE_NUMBER = select(*NUMBER_REF_COLUMNS).where(
+ACTIVE_NUMBER = select(*NUMBER_REF_COLUMNS, webhooks.office_listens(_numbers.office_id)).where(
     _numbers.phone == bindparam("phone"), _numbers.active.is_(True)
 )
 
@@ -82,30 +95,32 @@ def receive(inbound: InboundMessage, provider: str) -> Received:
 
     Idempotent on (provider, provider message id): a repeated delivery changes nothing.
     """
-    return store(inbound, provider, number_for(inbound))
+    return store(prepare(inbound), provider)
 
 
-def number_for(inbound: InboundMessage) -> NumberRef:
-    """The active reusable number a message was sent to (reads only)."""
+def prepare(inbound: InboundMessage) -> Arrival:
+    """Everything `store` needs that takes reads alone: the active reusable number the message was
+    sent to (InboundError if there is none) and its sender's phone (PhoneError if malformed)."""
     number_phone = normalise_provider_phone(inbound.to_phone)
     row = db.session.execute(ACTIVE_NUMBER, {"phone": number_phone}).first()
     if row is None:
         raise InboundError(f"{number_phone} is not an active reusable number")
-    return NumberRef(*row)
-
-
-def store(inbound: InboundMessage, provider: str, number: NumberRef) -> Received:
-    """`receive`, for a message whose number was already found."""
+    *columns, office_listens = row
     contact_phone = normalise_provider_phone(inbound.from_phone)
+    return Arrival(inbound, NumberRef(*columns), bool(office_listens), contact_phone, _intent(inbound))
 
+
+def store(arrival: Arrival, provider: str) -> Received:
+    """`receive`, for a message made ready by `prepare`: its writes, in the caller's transaction,
+    committed here."""
+    inbound, number, intent = arrival.message, arrival.number, arrival.intent
     # Sources without their own ids (the console) get one, so every message has a key.
     provider_message_id = inbound.provider_message_id or f"local-{uuid.uuid4()}"
-    intent = _intent(inbound)
     now = utcnow()
     # A reply routed to people needs attention (in agent mode); keywords are Parley's to answer.
     activity = conversations.record_activity(
         number,
-        contact_phone,
+        arrival.contact_phone,
         conversations.preview_of(inbound.body, bool(inbound.media_urls)),
         now,
         inbound=True,
@@ -133,7 +148,7 @@ def store(inbound: InboundMessage, provider: str, number: NumberRef) -> Received
         return Received(existing.conversation_id, existing.id, duplicate=True)
 
     conversation_id = activity.conversation_id
-    if webhooks.listening(number.office_id):
+    if arrival.office_listens:
         webhooks.message_event(message_id, "message.received", number.office_id)
         if intent is None and activity.mode == Mode.AGENT:
             webhooks.conversation_event(conversation_id, "conversation.needs_attention")

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from flask import current_app
 from requests.adapters import HTTPAdapter
-from sqlalchemy import bindparam, delete, event, select
+from sqlalchemy import ColumnElement, bindparam, delete, event, exists, select
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
@@ -170,10 +170,11 @@ ACTIVE_ENDPOINTS = select(_ENDPOINTS.c.id, _ENDPOINTS.c.event_types).where(
 )
 
 
-def listening(office_id: int) -> bool:
-    """Does the office have an active endpoint at all? One small query: most offices have none,
-    and then a text costs no more."""
-    return db.session.execute(ACTIVE_ENDPOINTS, {"office_id": office_id}).first() is not None
+def office_listens(office_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """Does the office have an active endpoint at all? A clause for a statement that reads the
+    office anyway (an inbound text's number): most offices have none, and then a text costs no
+    more."""
+    return exists().where(_ENDPOINTS.c.office_id == office_id, _ENDPOINTS.c.active.is_(True))
 
 
 def _subscribed(office_id: int, event_type: str) -> list[int]:

@@ -36,9 +36,9 @@ def inbound_message(provider: str) -> Response:
         return _refused(provider, plugin, webhook, 400, f"Malformed inbound message: {exc}")
     try:
         with read_first():  # the write lock is taken for storing alone
-            number = inbound.number_for(message)
+            arrival = inbound.prepare(message)
         _use_once(provider, plugin, webhook)
-        received = inbound.store(message, provider, number)
+        received = inbound.store(arrival, provider)
     except inbound.InboundError as exc:
         # A number Parley does not have (or no longer uses). 404 rather than a silent 200: the
         # failure then shows in the provider's webhook logs, where whoever pointed the number at
