@@ -108,6 +108,8 @@ class Config:
         self.PASSWORD_LOGIN = _switch(env, "PASSWORD_LOGIN", True)
         self.INBOX_PAGE_SIZE = 25
         self.INBOX_POLL_SECONDS = 3
+        # Inbox rows and thread messages kept rendered, per process (webapp/web/fragments.py).
+        self.FRAGMENT_CACHE_SIZE = 4096
 
 
 class TestConfig(Config):

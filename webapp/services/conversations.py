@@ -280,7 +280,7 @@ class HistoryEntry(NamedTuple):
     id: int
     direction: str
     body: str
-    media_urls: list
+    media_urls: tuple[str, ...]
     author_kind: str
     author_name: str | None
     created_at: datetime
@@ -364,6 +364,8 @@ def history(conversation_id: int) -> list[HistoryEntry]:
             thumbnail = Thumbnail(token, width, height, source_url)
             pictures.setdefault(message_id, []).append((picture_id, thumbnail))
         if not entries or entries[-1].id != message_id:
+            # Hashable all through: the thread renders each message from its values alone.
+            fields[3] = tuple(fields[3] or ())
             entries.append(HistoryEntry(*fields))
     if pictures:
         entries = [

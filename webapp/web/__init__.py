@@ -60,10 +60,11 @@ def register(app: Flask) -> None:
     for module in blueprints:
         app.register_blueprint(module.bp)
     _register_embedding(app, embed)
-    from webapp.web import static_assets, ui
+    from webapp.web import fragments, static_assets, ui
 
     static_assets.register(app)
     ui.register(app)
+    fragments.register(app)
     from webapp.web import api
 
     api.init_app(app)
