@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from jinja2 import Environment, meta
 from sqlalchemy import select
 
 from tests.conftest import login
@@ -105,3 +106,28 @@ def test_rows_are_not_shared_between_mounts(app, client, setup, sms_receive):
     mounted = client.get(TAB, headers=HTMX, environ_overrides={"SCRIPT_NAME": "/parley"})
     assert 'href="/conversations/' in plain
     assert 'href="/parley/conversations/' in mounted.get_data(as_text=True)
+
+
+def test_a_row_read_by_one_agent_stays_unread_for_a_colleague(app, client, setup, sms_receive):
+    sms_receive("When is the deadline?", "+12025550143")
+    conversation = db.session.scalar(select(Conversation.id))
+    login(client, "standard@example.edu")
+    colleague = app.test_client()
+    login(colleague, "admin@example.edu")
+    assert "is-unread" in client.get(TAB, headers=HTMX).get_data(as_text=True)
+    assert "is-unread" in colleague.get(TAB, headers=HTMX).get_data(as_text=True)
+
+    assert client.get(f"/conversations/{conversation}", headers=HTMX).status_code == 200
+    assert "is-unread" not in client.get(TAB, headers=HTMX).get_data(as_text=True)
+    assert "is-unread" in colleague.get(TAB, headers=HTMX).get_data(as_text=True)
+
+
+def test_the_cached_macros_read_nothing_but_their_arguments(app):
+    """A cached macro that read the request, the session or a per-request global (csrf_token)
+    would show one viewer's markup to the next: only the app's own helpers are allowed."""
+    source = app.jinja_env.loader.get_source(app.jinja_env, "inbox/_rows.html")[0]
+    # A bare environment with the app's filters: it knows no globals, so it names every one read.
+    bare = Environment()
+    bare.filters.update(app.jinja_env.filters)
+    undeclared = meta.find_undeclared_variables(bare.parse(source))
+    assert undeclared == {"url_for", "icon", "avatar"}, undeclared

@@ -8,27 +8,28 @@ under those values: an unchanged row costs a dictionary lookup instead of a rend
 values changed has another key, so nothing shown is ever stale; old keys simply age out.
 
 In templates: `{{ fragment("inbox/_rows.html", "conversation_row", row) }}`. The cache belongs
-to the app, in each process, and holds the most recently used FRAGMENT_CACHE_SIZE rows (0 turns
-it off; it is off while templates reload, in debug).
+to the app, in each process, and holds the most recently used FRAGMENT_CACHE_SIZE rows. A row
+that is new on every render (a form's CSRF token is signed anew each second) passes
+`cache=False`; nothing is kept while templates reload (debug).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from flask import Flask, get_template_attribute, request
+from flask import Flask, current_app, get_template_attribute, request
 from markupsafe import Markup
 
 
 def register(app: Flask) -> None:
-    size = 0 if app.jinja_env.auto_reload else app.config["FRAGMENT_CACHE_SIZE"]
-
     # Relative links depend on where the app is mounted: that is part of the key too.
-    @lru_cache(maxsize=size)
+    @lru_cache(maxsize=app.config["FRAGMENT_CACHE_SIZE"])
     def rendered(template: str, macro: str, script_root: str, values: tuple) -> Markup:
         return get_template_attribute(template, macro)(*values)
 
-    def fragment(template: str, macro: str, *values: object) -> Markup:
+    def fragment(template: str, macro: str, *values: object, cache: bool = True) -> Markup:
+        if not cache or current_app.jinja_env.auto_reload:
+            return get_template_attribute(template, macro)(*values)
         return rendered(template, macro, request.script_root, values)
 
     app.jinja_env.globals["fragment"] = fragment
