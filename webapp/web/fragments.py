@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from flask import Flask, current_app, get_template_attribute, request
+from flask import Flask, get_template_attribute, request
 from markupsafe import Markup
 
 
@@ -28,7 +28,7 @@ def register(app: Flask) -> None:
         return get_template_attribute(template, macro)(*values)
 
     def fragment(template: str, macro: str, *values: object, cache: bool = True) -> Markup:
-        if not cache or current_app.jinja_env.auto_reload:
+        if not cache or app.jinja_env.auto_reload:
             return get_template_attribute(template, macro)(*values)
         return rendered(template, macro, request.script_root, values)
 
