@@ -131,3 +131,16 @@ def test_the_cached_macros_read_nothing_but_their_arguments(app):
     bare.filters.update(app.jinja_env.filters)
     undeclared = meta.find_undeclared_variables(bare.parse(source))
     assert undeclared == {"url_for", "icon", "avatar"}, undeclared
+
+
+def test_nothing_is_kept_while_templates_reload(app, client, setup, sms_receive):
+    """In debug, an edited template shows at once: rows are rendered every time, none kept."""
+    sms_receive("When is the deadline?", "+12025550143")
+    login(client, "standard@example.edu")
+    app.jinja_env.auto_reload = True
+    before = cache(app)
+    for _ in range(2):
+        assert "When is the deadline?" in client.get(TAB, headers=HTMX).get_data(as_text=True)
+    assert (cache(app).hits, cache(app).misses, cache(app).currsize) == (
+        before.hits, before.misses, before.currsize
+    )
