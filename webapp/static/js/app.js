@@ -214,13 +214,12 @@
     return {
       conversation: thread ? thread.getAttribute("data-conversation") : null,
       threadTop: thread ? thread.scrollTop : 0,
-      threadAtBottom: !thread || (thread === followed ? following : atBottom(thread)),
+      // data-follow: the thread is following its newest message (static/js/workspace.js).
+      threadAtBottom: !thread || thread.getAttribute("data-follow") === "true" ||
+        thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40,
       tab: tab ? tab.id : null,
       listTop: panel ? panel.scrollTop : 0
     };
-  }
-  function atBottom(thread) {
-    return thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40;
   }
   function restore(state) {
     var thread = document.getElementById("thread");
@@ -229,41 +228,12 @@
       var same = state && state.conversation === thread.getAttribute("data-conversation");
       var newest = !same || state.threadAtBottom;
       thread.scrollTop = newest ? thread.scrollHeight : state.threadTop;
-      follow(thread, newest);
+      thread.setAttribute("data-follow", newest);
     }
     var panel = document.getElementById("inbox-tabpanel");
     var tab = document.querySelector("#list-pane [role=tab][aria-selected=true]");
     if (panel && state && tab && tab.id === state.tab) { panel.scrollTop = state.listTop; }
   }
-
-  /* A thread at its newest message stays there while the pane settles around it: its stylesheet,
-     the presence line and the contact panel arrive after the swap and resize the thread (the
-     browser clamps its scroll as it grows), and its pictures load later still. Only the reader
-     scrolling, while the thread keeps its size, lets go of the newest message or takes it back. */
-  var followed = null, following = false, seen = null;
-  var threadBox = window.ResizeObserver ? new ResizeObserver(settle) : null;
-  function sizeOf(thread) { return thread.clientWidth + "x" + thread.clientHeight; }
-  function follow(thread, newest) {
-    if (thread !== followed && threadBox) {
-      if (followed) { threadBox.unobserve(followed); }
-      threadBox.observe(thread);
-    }
-    followed = thread;
-    following = newest;
-    seen = sizeOf(thread);
-  }
-  function settle() {
-    if (!followed || !followed.isConnected) { return; }
-    if (following) { followed.scrollTop = followed.scrollHeight; }
-    seen = sizeOf(followed);
-  }
-  document.addEventListener("scroll", function (event) {
-    if (event.target !== followed) { return; }
-    if (sizeOf(followed) === seen) { following = atBottom(followed); } else { settle(); }
-  }, true);
-  document.addEventListener("load", function (event) {
-    if (followed && event.target.tagName === "IMG" && followed.contains(event.target)) { settle(); }
-  }, true);
 
   /* Once "Load more" added rows, a refresh of the first page would drop them: the list then holds
      still (until the reader switches tabs) and only the tab counts are refreshed. */
