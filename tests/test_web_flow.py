@@ -281,6 +281,13 @@ def test_an_office_admin_sees_their_office_numbers_conversations_and_no_others(c
     assert other.get(f"{location}/live").status_code == 404
     assert location not in other.get("/contacts/lookup?phone=2025550143").get_data(as_text=True)
 
+    # The contact answers: the owning office's admin finds it in Needs Attention, the page and its
+    # polled fragment alike; the other office's admin does not.
+    reply_from_contact("+12025550143", to="+12025550120", text="A question")
+    for headers in ({}, {"HX-Request": "true"}):
+        assert location in owner.get("/inbox?tab=attention", headers=headers).get_data(as_text=True)
+        assert location not in other.get("/inbox?tab=attention", headers=headers).get_data(as_text=True)
+
 
 def test_does_not_need_attention_clears_the_flag(client, setup):
     login(client, "standard@example.edu")

@@ -85,6 +85,17 @@ def numbers_of_my_offices(user_id):
     return select(_numbers.id).where(_numbers.office_id.in_(_my_office_ids(user_id)))
 
 
+def my_numbers_seen_whole(user_id, is_admin):
+    """Two SQL conditions on ReusableNumber, for reading the numbers behind a user's inbox in one
+    statement whatever the user's role (`is_admin`, a column or a bound value): the number is the
+    user's (accessible, or owned by one of their offices: where participations show), and, for
+    such a number, the user sees it whole (`visible_numbers`: an admin every one of them, anyone
+    else those they have access to)."""
+    accessible = _numbers.id.in_(accessible_numbers(user_id))
+    mine = or_(accessible, _numbers.office_id.in_(_my_office_ids(user_id)))
+    return mine, or_(is_admin, accessible)
+
+
 def _visible_number_selects(user_id, admin: bool) -> list:
     """Numbers all of whose conversations the user sees: access, or admin of the number's office."""
     queries = _accessible_selects(user_id)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
@@ -61,12 +60,6 @@ def _digest(*parts: object) -> str:
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
 
-@dataclass(frozen=True)
-class InboxVersion:
-    tag: str
-    numbers: access.InboxNumbers  # what the tab's own queries need, read along
-
-
 @lru_cache(maxsize=1)
 def _signed_in_inbox_statement():
     """Built once: the signed-in user (as the user loader reads them: only while the session is
@@ -76,11 +69,7 @@ def _signed_in_inbox_statement():
     number columns are NULL."""
     user_id = bindparam("id")
     number_counter = _versions.alias("number_counter")
-    is_admin = _users.role == Role.ADMIN
-    seen_whole = or_(
-        and_(is_admin, _numbers.id.in_(access.visible_numbers(user_id, admin=True))),
-        and_(~is_admin, _numbers.id.in_(access.visible_numbers(user_id, admin=False))),
-    )
+    mine, seen_whole = access.my_numbers_seen_whole(user_id, _users.role == Role.ADMIN)
     return (
         select(
             *sessions.SIGNED_IN_USER_COLUMNS,
@@ -95,13 +84,7 @@ def _signed_in_inbox_statement():
             _counter("directory", DIRECTORY_ID),
         )
         .select_from(User.__table__)
-        .outerjoin(
-            ReusableNumber.__table__,
-            or_(
-                _numbers.id.in_(access.accessible_numbers(user_id)),
-                _numbers.id.in_(access.numbers_of_my_offices(user_id)),
-            ),
-        )
+        .outerjoin(ReusableNumber.__table__, mine)
         .outerjoin(
             number_agents,
             and_(number_agents.c.number_id == _numbers.id, number_agents.c.user_id == user_id),
@@ -219,11 +202,10 @@ def inbox_numbers(user: SignedInUser) -> access.InboxNumbers:
     )
 
 
-def inbox_version(user: SignedInUser, context: str) -> InboxVersion:
-    """The tag of the user's inbox tabs, and their numbers for rendering them, from what
-    `signed_in_with_inbox` read."""
-    rows = _read_along(("inbox", user.id))
-    return InboxVersion(_digest(context, user.id, user.role, rows), inbox_numbers(user))
+def inbox_version(user: SignedInUser, context: str) -> str:
+    """The tag of the user's inbox tabs, from what `signed_in_with_inbox` read (`inbox_numbers`
+    gives their numbers, for rendering them)."""
+    return _digest(context, user.id, user.role, _read_along(("inbox", user.id)))
 
 
 def conversation_version(user: SignedInUser, conversation_id: int, context: str) -> str | None:

@@ -50,9 +50,11 @@ def index():
 
 def _list_pane(tab: str) -> Response:
     """The list pane, polled: 304 while nothing it shows has changed."""
-    version = poll_versions.inbox_version(signed_in(), polling.context())
-    held = polling.held_tag(version.tag)
+    user = signed_in()
+    tag = poll_versions.inbox_version(user, polling.context())
+    held = polling.held_tag(tag)
     if held:
         return polling.not_modified(held)
-    response = render_screen(TEMPLATE, "list_pane", **inbox_context(tab, numbers=version.numbers))
-    return polling.tagged(response, version.tag)
+    numbers = poll_versions.inbox_numbers(user)
+    response = render_screen(TEMPLATE, "list_pane", **inbox_context(tab, numbers=numbers))
+    return polling.tagged(response, tag)
