@@ -214,9 +214,7 @@
     return {
       conversation: thread ? thread.getAttribute("data-conversation") : null,
       threadTop: thread ? thread.scrollTop : 0,
-      // data-follow: the thread is following its newest message (static/js/workspace.js).
-      threadAtBottom: !thread || thread.getAttribute("data-follow") === "true" ||
-        thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40,
+      threadAtBottom: !thread || thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40,
       tab: tab ? tab.id : null,
       listTop: panel ? panel.scrollTop : 0
     };
@@ -226,9 +224,7 @@
     if (thread) {
       // A conversation opens at its newest message; a reader who scrolled up stays where they are.
       var same = state && state.conversation === thread.getAttribute("data-conversation");
-      var newest = !same || state.threadAtBottom;
-      thread.scrollTop = newest ? thread.scrollHeight : state.threadTop;
-      thread.setAttribute("data-follow", newest);
+      thread.scrollTop = same && !state.threadAtBottom ? state.threadTop : thread.scrollHeight;
     }
     var panel = document.getElementById("inbox-tabpanel");
     var tab = document.querySelector("#list-pane [role=tab][aria-selected=true]");

@@ -172,40 +172,6 @@
     }
   });
 
-  /* ---- The thread stays at its newest message while the pane settles around it ----
-     app.js puts a thread at its newest message (data-follow="true") or where the reader was. Then
-     this file, the stylesheet, the presence line and the contact panel arrive and resize the
-     thread (the browser clamps its scroll as it grows), and pictures load later still. Only the
-     reader scrolling, while the thread keeps its size, lets go of the newest message or takes it
-     back. */
-  var followed = null, seen = null;
-  var threadBox = window.ResizeObserver ? new ResizeObserver(settle) : null;
-  function sizeOf(thread) { return thread.clientWidth + "x" + thread.clientHeight; }
-  function settle() {
-    if (!followed || !followed.isConnected) { return; }
-    if (followed.getAttribute("data-follow") === "true") { followed.scrollTop = followed.scrollHeight; }
-    seen = sizeOf(followed);
-  }
-  function watchThread() {
-    var thread = document.getElementById("thread");
-    if (!thread || thread === followed || !threadBox) { return; }
-    if (followed) { threadBox.unobserve(followed); }
-    followed = thread;
-    settle();
-    threadBox.observe(thread);
-  }
-  document.addEventListener("scroll", function (event) {
-    if (event.target !== followed) { return; }
-    if (sizeOf(followed) !== seen) { settle(); return; }
-    var atBottom = followed.scrollHeight - followed.scrollTop - followed.clientHeight < 40;
-    followed.setAttribute("data-follow", atBottom);
-  }, true);
-  document.addEventListener("load", function (event) {
-    if (event.target.tagName === "IMG" && followed && followed.contains(event.target)) { settle(); }
-  }, true);
-  document.addEventListener("htmx:afterSwap", watchThread);
-  watchThread();
-
   function flagAll(root) { root.querySelectorAll("[data-merge-check]").forEach(function (f) { flag(f, false); }); }
   document.addEventListener("htmx:afterSettle", function (event) { flagAll(event.detail.elt || document); });
   flagAll(document);
