@@ -97,3 +97,60 @@ def test_polling_keeps_the_thread_where_the_reader_scrolled(page: Page, app, wor
     expect(thread).to_contain_text("And one more thing")
     # A reader at the bottom follows new messages (once the swap has settled and scrolled).
     page.wait_for_function(at_bottom, arg=thread.element_handle())
+
+
+def test_a_conversation_opens_with_its_newest_message_in_full_view(page: Page, app, world: World):
+    """The pane settles after the swap (its stylesheet, the presence line, the contact panel), and
+    shrinks the thread: the newest message, its author line too, must still be in view."""
+    for n in range(4):
+        sms_receive(app, "2025550143", world.number_phone, f"Part {n}: " + "a long question " * 12)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    rows(page).first.click()
+    thread = page.get_by_role("list", name="Conversation history")
+    newest = thread.get_by_role("listitem").last
+    expect(newest).to_contain_text("Part 3")
+    assert thread.evaluate("(el) => el.scrollHeight > el.clientHeight + 100"), "the thread should scroll"
+    expect(page.get_by_role("complementary", name="Contact")).to_contain_text("Can be texted")
+    expect(newest.locator(".msg-meta")).to_be_in_viewport(ratio=1)
+    # A smaller window shrinks the thread: it still ends with the newest message, at once (not
+    # only after the next refresh).
+    page.set_viewport_size({"width": 1280, "height": 700})
+    page.wait_for_timeout(300)
+    assert thread.evaluate("(el) => el.scrollHeight - el.scrollTop - el.clientHeight < 2")
+    # Reading further up is left alone while the pane changes around it.
+    thread.hover()
+    page.mouse.wheel(0, -2000)
+    page.wait_for_function("(el) => el.scrollTop === 0", arg=thread.element_handle())
+    page.set_viewport_size({"width": 1280, "height": 650})
+    page.wait_for_timeout(300)
+    assert thread.evaluate("(el) => el.scrollTop") == 0
+
+
+def test_a_reader_who_scrolls_up_before_the_pane_settles_stays_there(page: Page, app, world: World):
+    """The pane's stylesheet and script arrive after the thread: a reader already scrolling up
+    must not be put back at the newest message when they do."""
+    for n in range(30):
+        sms_receive(app, "2025550143", world.number_phone, f"Line {n} of a long story")
+    page.set_viewport_size({"width": 1280, "height": 600})
+    held = []
+    page.route(re.compile(r"/static/(js|css)/workspace\.(js|css)$"), lambda route: held.append(route))
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    rows(page).first.click()
+    thread = page.get_by_role("list", name="Conversation history")
+    expect(thread).to_contain_text("Line 29 of a long story")
+    thread.evaluate("(el) => { el.scrollTop = 200; }")
+    for _ in range(50):
+        if len(held) == 2:
+            break
+        page.wait_for_timeout(100)
+    assert len(held) == 2, "the pane asks for its stylesheet and script"
+    page.wait_for_timeout(200)  # the reader's scroll is seen before they arrive
+    for route in held:
+        route.continue_()
+    page.wait_for_function("() => window.parleyWorkspace === true")
+    expect(page.get_by_role("complementary", name="Contact")).to_contain_text("Can be texted")
+    page.wait_for_timeout(300)
+    assert thread.evaluate("(el) => el.scrollTop") == 200

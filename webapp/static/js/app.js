@@ -214,7 +214,7 @@
     return {
       conversation: thread ? thread.getAttribute("data-conversation") : null,
       threadTop: thread ? thread.scrollTop : 0,
-      threadAtBottom: !thread || thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40,
+      threadAtBottom: !thread || thread.dataset.follow === "true" || atBottom(thread),
       tab: tab ? tab.id : null,
       listTop: panel ? panel.scrollTop : 0
     };
@@ -224,12 +224,27 @@
     if (thread) {
       // A conversation opens at its newest message; a reader who scrolled up stays where they are.
       var same = state && state.conversation === thread.getAttribute("data-conversation");
-      thread.scrollTop = same && !state.threadAtBottom ? state.threadTop : thread.scrollHeight;
+      var newest = !same || state.threadAtBottom;
+      thread.dataset.follow = newest;
+      thread.scrollTop = newest ? thread.scrollHeight : state.threadTop;
+      thread.dataset.top = thread.scrollTop;
     }
     var panel = document.getElementById("inbox-tabpanel");
     var tab = document.querySelector("#list-pane [role=tab][aria-selected=true]");
     if (panel && state && tab && tab.id === state.tab) { panel.scrollTop = state.listTop; }
   }
+
+  function atBottom(thread) { return thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40; }
+
+  /* data-follow: the thread keeps to its newest message while the pane settles around it (its
+     stylesheet, presence line and contact panel arrive after the swap: static/js/workspace.js).
+     Only the reader's own scrolling changes that; a scroll to data-top is Parley's own. */
+  document.addEventListener("scroll", function (event) {
+    var thread = event.target;
+    if (thread.id === "thread" && String(thread.scrollTop) !== thread.dataset.top) {
+      thread.dataset.follow = atBottom(thread);
+    }
+  }, true);
 
   /* Once "Load more" added rows, a refresh of the first page would drop them: the list then holds
      still (until the reader switches tabs) and only the tab counts are refreshed. */
