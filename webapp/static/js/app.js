@@ -214,10 +214,17 @@
     return {
       conversation: thread ? thread.getAttribute("data-conversation") : null,
       threadTop: thread ? thread.scrollTop : 0,
-      threadAtBottom: !thread || thread.dataset.follow === "true" || atBottom(thread),
+      threadAtBottom: !thread || following(thread),
       tab: tab ? tab.id : null,
       listTop: panel ? panel.scrollTop : 0
     };
+  }
+  /* A thread keeps to its newest message while it is at it, or while it stays where restore()
+     put it for following (data-follow, data-top): the pane may have resized it since, and
+     static/js/workspace.js takes it back to its end. Any other place is the reader's. */
+  function following(thread) {
+    return thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40 ||
+      (thread.dataset.follow === "true" && String(thread.scrollTop) === thread.dataset.top);
   }
   function restore(state) {
     var thread = document.getElementById("thread");
@@ -225,26 +232,14 @@
       // A conversation opens at its newest message; a reader who scrolled up stays where they are.
       var same = state && state.conversation === thread.getAttribute("data-conversation");
       var newest = !same || state.threadAtBottom;
-      thread.dataset.follow = newest;
       thread.scrollTop = newest ? thread.scrollHeight : state.threadTop;
+      thread.dataset.follow = newest;
       thread.dataset.top = thread.scrollTop;
     }
     var panel = document.getElementById("inbox-tabpanel");
     var tab = document.querySelector("#list-pane [role=tab][aria-selected=true]");
     if (panel && state && tab && tab.id === state.tab) { panel.scrollTop = state.listTop; }
   }
-
-  function atBottom(thread) { return thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40; }
-
-  /* data-follow: the thread keeps to its newest message while the pane settles around it (its
-     stylesheet, presence line and contact panel arrive after the swap: static/js/workspace.js).
-     Only the reader's own scrolling changes that; a scroll to data-top is Parley's own. */
-  document.addEventListener("scroll", function (event) {
-    var thread = event.target;
-    if (thread.id === "thread" && String(thread.scrollTop) !== thread.dataset.top) {
-      thread.dataset.follow = atBottom(thread);
-    }
-  }, true);
 
   /* Once "Load more" added rows, a refresh of the first page would drop them: the list then holds
      still (until the reader switches tabs) and only the tab counts are refreshed. */
