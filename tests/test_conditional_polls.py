@@ -275,8 +275,16 @@ def test_each_role_polls_only_what_it_may_see(app, client, setup, make, sms_rece
 
     conversations.add_participant(conversation, setup["users"]["standard"])
     db.session.commit()
-    assert "A question for the dean" in fresh(client, live)[0]
+    body, live_etag = fresh(client, live)
+    assert "A question for the dean" in body
     assert "A question for the dean" in fresh(client, TAB, etag)[0]
+
+    # A participation shows only on a number of the user's offices: leaving the office ends it,
+    # and the thread's tag from before is not answered 304.
+    standard_id = setup["users"]["standard"].id
+    db.session.execute(delete(office_memberships).where(office_memberships.c.user_id == standard_id))
+    db.session.commit()
+    assert poll(client, live, live_etag).status_code == 404
 
 
 @pytest.mark.parametrize("how", ["session ended", "user deactivated"])

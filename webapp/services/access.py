@@ -96,6 +96,19 @@ def my_numbers_seen_whole(user_id, is_admin):
     return mine, or_(is_admin, accessible)
 
 
+def visible_on_its_number(user_id, is_admin):
+    """SQL condition on a conversation joined with its number, for statements that read both
+    whatever the user's role (`is_admin`, a column or a bound value): the user may see it, by the
+    rules of `visible_conversation_clause`, read from the joined number's columns. A number of
+    the user's they see whole shows every conversation; any other of theirs, those they take
+    part in."""
+    mine, seen_whole = my_numbers_seen_whole(user_id, is_admin)
+    participant = exists().where(
+        _participants.conversation_id == _conversations.id, _participants.user_id == user_id
+    )
+    return and_(mine, or_(seen_whole, participant))
+
+
 def _visible_number_selects(user_id, admin: bool) -> list:
     """Numbers all of whose conversations the user sees: access, or admin of the number's office."""
     queries = _accessible_selects(user_id)

@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from flask import g
-from sqlalchemy import ScalarSelect, and_, bindparam, func, or_, select
+from sqlalchemy import ScalarSelect, and_, bindparam, func, select
 
 from webapp.extensions import db
 from webapp.models import (
@@ -105,11 +105,7 @@ def _signed_in_conversation_statement():
     rules of their role)."""
     user_id = bindparam("id")
     conversation_counter = _versions.alias("conversation_counter")
-    is_admin = _users.role == Role.ADMIN
-    visible = or_(
-        and_(is_admin, access.visible_conversation_clause(user_id, admin=True)),
-        and_(~is_admin, access.visible_conversation_clause(user_id, admin=False)),
-    )
+    visible = access.visible_on_its_number(user_id, _users.role == Role.ADMIN)
     thread = Conversation.__table__.join(
         ReusableNumber.__table__, _numbers.id == _conversations.number_id
     )
