@@ -214,27 +214,17 @@
     return {
       conversation: thread ? thread.getAttribute("data-conversation") : null,
       threadTop: thread ? thread.scrollTop : 0,
-      threadAtBottom: !thread || following(thread),
+      threadAtBottom: !thread || thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40,
       tab: tab ? tab.id : null,
       listTop: panel ? panel.scrollTop : 0
     };
-  }
-  /* A thread keeps to its newest message while it is at it, or while it stays where restore()
-     put it for following (data-follow, data-top): the pane may have resized it since, and
-     static/js/workspace.js takes it back to its end. Any other place is the reader's. */
-  function following(thread) {
-    return thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40 ||
-      (thread.dataset.follow === "true" && String(thread.scrollTop) === thread.dataset.top);
   }
   function restore(state) {
     var thread = document.getElementById("thread");
     if (thread) {
       // A conversation opens at its newest message; a reader who scrolled up stays where they are.
       var same = state && state.conversation === thread.getAttribute("data-conversation");
-      var newest = !same || state.threadAtBottom;
-      thread.scrollTop = newest ? thread.scrollHeight : state.threadTop;
-      thread.dataset.follow = newest;
-      thread.dataset.top = thread.scrollTop;
+      thread.scrollTop = same && !state.threadAtBottom ? state.threadTop : thread.scrollHeight;
     }
     var panel = document.getElementById("inbox-tabpanel");
     var tab = document.querySelector("#list-pane [role=tab][aria-selected=true]");

@@ -172,35 +172,6 @@
     }
   });
 
-  /* ---- The thread keeps to its newest message while the pane settles around it ----
-     app.js puts a thread at its newest message and notes it (data-follow, data-top). Then this
-     file, the pane's stylesheet, the presence line and the contact panel arrive and resize the
-     thread (the browser clamps its scroll as it grows, and nothing follows it as it shrinks), and
-     pictures load later still: each time, a thread that is following goes back to its end. It is
-     following, as app.js's following() says, while it is at its end or where it was last put. */
-  var watched = null;
-  var threadBox = window.ResizeObserver ? new ResizeObserver(function () { settle(watched); }) : null;
-  function settle(thread) {
-    if (!thread || !thread.isConnected) { return; }
-    var atEnd = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40;
-    if (atEnd || (thread.dataset.follow === "true" && String(thread.scrollTop) === thread.dataset.top)) {
-      thread.scrollTop = thread.scrollHeight;
-      thread.dataset.top = thread.scrollTop;
-    }
-  }
-  function watchThread() {
-    var thread = document.getElementById("thread");
-    if (!thread || thread === watched || !threadBox) { return; }
-    if (watched) { threadBox.unobserve(watched); }
-    watched = thread;
-    threadBox.observe(thread);  // which settles it once, for what changed before this file came
-  }
-  document.addEventListener("load", function (event) {
-    if (event.target.tagName === "IMG" && watched && watched.contains(event.target)) { settle(watched); }
-  }, true);
-  document.addEventListener("htmx:afterSwap", watchThread);
-  watchThread();
-
   function flagAll(root) { root.querySelectorAll("[data-merge-check]").forEach(function (f) { flag(f, false); }); }
   document.addEventListener("htmx:afterSettle", function (event) { flagAll(event.detail.elt || document); });
   flagAll(document);
