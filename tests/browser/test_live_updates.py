@@ -76,24 +76,90 @@ def test_polling_keeps_scroll_and_loaded_rows(page: Page, app, world: World):
     expect(rows(page).first).to_contain_text("A brand new question")
 
 
-def test_polling_keeps_the_thread_where_the_reader_scrolled(page: Page, app, world: World):
-    for n in range(30):
-        sms_receive(app, "2025550143", world.number_phone, f"Line {n} of a long story")
-    page.set_viewport_size({"width": 1280, "height": 600})
+# The message at the top of the thread's visible part, and where it is on the screen.
+TOP_IN_VIEW = """(thread) => {
+  const view = thread.parentElement.getBoundingClientRect();
+  const li = [...thread.children].find((item) => item.getBoundingClientRect().top >= view.top);
+  return [li.id, Math.round(li.getBoundingClientRect().top)];
+}"""
+
+
+def open_long_conversation(page: Page, app, world: World, count: int, text: str, height: int):
+    for n in range(count):
+        sms_receive(app, "2025550143", world.number_phone, text.format(n=n))
+    page.set_viewport_size({"width": 1280, "height": height})
     log_in(page, "standard@example.edu")
     page.goto("/inbox")
     rows(page).first.click()
-    thread = page.get_by_role("list", name="Conversation history")
-    expect(thread).to_contain_text("Line 29 of a long story")
-    at_bottom = "(el) => el.scrollHeight - el.scrollTop - el.clientHeight < 40"
-    assert thread.evaluate(at_bottom), "a conversation opens at its newest message"
-    thread.evaluate("(el) => { el.scrollTop = 200; }")
-    conversation_path = re.sub(r"^https?://[^/]+", "", page.url)
-    wait_for_poll(page, f"{conversation_path}/live")
-    assert thread.evaluate("(el) => el.scrollTop") == 200
+    return page.get_by_role("list", name="Conversation history")
 
-    thread.evaluate("(el) => { el.scrollTop = el.scrollHeight; }")
+
+def test_polling_keeps_the_thread_where_the_reader_scrolled(page: Page, app, world: World):
+    thread = open_long_conversation(page, app, world, 30, "Line {n} of a long story", 800)
+    newest = thread.get_by_role("listitem").last
+    expect(newest).to_contain_text("Line 29 of a long story")
+    expect(newest).to_be_in_viewport(ratio=1)  # a conversation opens at its newest message
+    thread.locator("xpath=..").hover()  # the thread scrolls in its parent
+    page.mouse.wheel(0, -400)
+    expect(newest).not_to_be_in_viewport()
+    reading = thread.evaluate(TOP_IN_VIEW)
     sms_receive(app, "2025550143", world.number_phone, "And one more thing")
     expect(thread).to_contain_text("And one more thing")
-    # A reader at the bottom follows new messages (once the swap has settled and scrolled).
-    page.wait_for_function(at_bottom, arg=thread.element_handle())
+    page.wait_for_timeout(300)  # the swap settles
+    assert thread.evaluate(TOP_IN_VIEW) == reading, "the reader who scrolled up is not moved"
+
+    page.mouse.wheel(0, 5000)
+    expect(thread.get_by_role("listitem").last).to_be_in_viewport(ratio=1)
+    sms_receive(app, "2025550143", world.number_phone, "And a last one")
+    expect(thread).to_contain_text("And a last one")
+    # A reader at the end follows new messages.
+    expect(thread.get_by_role("listitem").last).to_be_in_viewport(ratio=1)
+
+
+def test_a_conversation_opens_with_its_newest_message_in_full_view(page: Page, app, world: World):
+    """The pane settles after the swap (its stylesheet, the presence line, the contact panel) and
+    resizes the thread: the newest message, its author line too, stays in view."""
+    thread = open_long_conversation(page, app, world, 4, "Part {n}: " + "a long question " * 12, 800)
+    newest = thread.get_by_role("listitem").last
+    expect(newest).to_contain_text("Part 3")
+    expect(page.get_by_role("complementary", name="Contact")).to_contain_text("Can be texted")
+    expect(thread.get_by_role("listitem").first).not_to_be_in_viewport()  # the thread scrolls
+    expect(newest.locator(".msg-meta")).to_be_in_viewport(ratio=1)
+    # A smaller window shrinks the thread: it still ends with the newest message.
+    page.set_viewport_size({"width": 1280, "height": 700})
+    expect(newest.locator(".msg-meta")).to_be_in_viewport(ratio=1)
+    # Reading from the top is left alone while the window changes around it.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    thread.locator("xpath=..").hover()  # the thread scrolls in its parent
+    page.mouse.wheel(0, -3000)
+    page.wait_for_timeout(300)
+    first = thread.evaluate(TOP_IN_VIEW)
+    assert first[0] == thread.get_by_role("listitem").first.get_attribute("id")
+    page.set_viewport_size({"width": 1280, "height": 700})
+    page.wait_for_timeout(300)
+    assert thread.evaluate(TOP_IN_VIEW) == first
+
+
+def test_a_reader_who_scrolls_up_before_the_pane_settles_stays_there(page: Page, app, world: World):
+    """The pane's stylesheet and script arrive after the thread: a reader already scrolling up is
+    not put back at the newest message when they do."""
+    held = []
+    page.route(re.compile(r"/static/(js|css)/workspace\.(js|css)$"), lambda route: held.append(route))
+    thread = open_long_conversation(page, app, world, 30, "Line {n} of a long story", 800)
+    expect(thread).to_contain_text("Line 29 of a long story")
+    for _ in range(50):
+        if len(held) == 2:
+            break
+        page.wait_for_timeout(100)
+    assert len(held) == 2, "the pane asks for its stylesheet and script"
+    thread.locator("xpath=..").hover()  # the thread scrolls in its parent
+    page.mouse.wheel(0, -3000)
+    page.wait_for_timeout(300)
+    first = thread.evaluate(TOP_IN_VIEW)
+    assert first[0] == thread.get_by_role("listitem").first.get_attribute("id")
+    for route in held:
+        route.continue_()
+    page.wait_for_function("() => window.parleyWorkspace === true")
+    expect(page.get_by_role("complementary", name="Contact")).to_contain_text("Can be texted")
+    page.wait_for_timeout(300)
+    assert thread.evaluate(TOP_IN_VIEW) == first

@@ -206,25 +206,28 @@
   /* ---- Refreshes must not move what the reader is looking at ----
      htmx runs beforeSwap, the swap and afterSwap in one go, so a position noted in beforeSwap
      belongs to that very swap (noting it earlier raced with other swaps). Focus comes back by
-     element id (htmx does that), hence the ids on rows and buttons in the templates. */
+     element id (htmx does that), hence the ids on rows and buttons in the templates.
+     The thread's scroller is a reversed column (app.css): a conversation opens at its newest
+     message by itself, and scrollTop is 0 there and negative above. A reader who scrolled up is
+     kept at the same distance from the top, since new messages come at the end. */
   function snapshot() {
     var thread = document.getElementById("thread");
+    var scroller = thread && thread.parentNode;
     var panel = document.getElementById("inbox-tabpanel");
     var tab = document.querySelector("#list-pane [role=tab][aria-selected=true]");
     return {
       conversation: thread ? thread.getAttribute("data-conversation") : null,
-      threadTop: thread ? thread.scrollTop : 0,
-      threadAtBottom: !thread || thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40,
+      threadTop: thread ? scroller.scrollHeight - scroller.clientHeight + scroller.scrollTop : 0,
+      threadAtEnd: !thread || scroller.scrollTop > -40,
       tab: tab ? tab.id : null,
       listTop: panel ? panel.scrollTop : 0
     };
   }
   function restore(state) {
     var thread = document.getElementById("thread");
-    if (thread) {
-      // A conversation opens at its newest message; a reader who scrolled up stays where they are.
-      var same = state && state.conversation === thread.getAttribute("data-conversation");
-      thread.scrollTop = same && !state.threadAtBottom ? state.threadTop : thread.scrollHeight;
+    if (thread && state && !state.threadAtEnd && state.conversation === thread.getAttribute("data-conversation")) {
+      var scroller = thread.parentNode;
+      scroller.scrollTop = state.threadTop - (scroller.scrollHeight - scroller.clientHeight);
     }
     var panel = document.getElementById("inbox-tabpanel");
     var tab = document.querySelector("#list-pane [role=tab][aria-selected=true]");
@@ -388,7 +391,7 @@
     localiseTimes(root);
     markCurrent(document);
   }
-  document.addEventListener("DOMContentLoaded", function () { refresh(document); restore(null); });
+  document.addEventListener("DOMContentLoaded", function () { refresh(document); });
   document.addEventListener("htmx:afterSettle", function (event) { refresh(event.target); });
   document.addEventListener("htmx:pushedIntoHistory", function () { markCurrent(document); });
 })();
