@@ -1,4 +1,4 @@
-"""Compressed responses (issue 8): gzip or brotli when the client asks, plain when it does not."""
+"""Compressed responses: gzip or brotli when the client asks, plain when it does not."""
 
 from __future__ import annotations
 

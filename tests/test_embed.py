@@ -519,7 +519,7 @@ def test_pages_have_no_inline_scripts_or_styles(client, setup):
 # ---- Page weight ----
 
 # Bytes, uncompressed: HTML + CSS + JS of the first inbox load with a full page of conversations,
-# inside the CRM frame: issue 8's 100 KB, as tests/test_page_weight.py checks outside it.
+# inside the CRM frame: the same 100 KB budget as tests/test_page_weight.py checks outside it.
 PAGE_WEIGHT_BUDGET = 100 * 1024
 
 

@@ -1,4 +1,4 @@
-"""Page weight (issue 8): the first full load of the inbox, HTML plus the CSS and JS it references,
+"""Page weight: the first full load of the inbox, HTML plus the CSS and JS it references,
 stays within 100 KB uncompressed for an agent with a full first page of conversations."""
 
 from __future__ import annotations
