@@ -155,6 +155,33 @@ def test_another_agents_reply_changes_my_tab_and_thread(agent, app):
     assert "The deadline is March 1st." in body
 
 
+def test_replies_in_a_conversation_that_needs_no_attention_leave_needs_attention_alone(
+    agent, app, sms_receive
+):
+    """The office's other replies do not re-render my Needs Attention tab: it shows none of them.
+    Whoever takes part sees them in Participating, and a new text brings it back to mine."""
+    other = "+12025550144"
+    sms_receive("Can I visit on Friday?", from_phone=other)
+    conversation = conversation_of(other)
+    colleague = app.test_client()
+    login(colleague, "admin@example.edu")
+    reply(colleague, conversation, "Yes, at 10.")  # answered: it leaves Needs Attention
+    body, etag = fresh(agent, TAB)
+    assert "Can I visit on Friday?" not in body and "When is the deadline?" in body
+    participating = "/inbox?tab=participating"
+    body, theirs = fresh(colleague, participating)
+    assert "Yes, at 10." in body
+
+    reply(colleague, conversation, "Bring your ID.")
+    unchanged(agent, TAB, etag)
+    body, theirs = fresh(colleague, participating, theirs)
+    assert "Bring your ID." in body
+
+    sms_receive("Thanks! Where do I park?", from_phone=other)
+    body, _ = fresh(agent, TAB, etag)
+    assert "Thanks! Where do I park?" in body
+
+
 def test_a_delivery_report_changes_the_thread_and_leaves_the_tab_alone(agent):
     conversation = conversation_of()
     reply(agent, conversation, "We will check.")

@@ -14,8 +14,9 @@ class PollVersion(db.Model):
 
     Scopes: `conversation` (its row, its messages and statuses, its contact's opt-out), `number`
     (any conversation on the number: what the inbox lists and counts), `user` (their read marks and
-    participations) and `directory` (id 0: what names show: campaigns, users' names). Only the
-    triggers write here.
+    participations) and `directory` (id 0: what names show: campaigns, users' names). A number's
+    row also counts, in `attention`, the changes its Needs Attention tab shows (migration
+    0016_attention_versions). Only the triggers write here.
     """
 
     __tablename__ = "poll_versions"
@@ -23,3 +24,4 @@ class PollVersion(db.Model):
     scope: Mapped[str] = mapped_column(String(16), primary_key=True)
     scope_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(default=1)
+    attention: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -7,8 +7,10 @@ row (only while the session is live) and the tag's inputs together.
 Database triggers keep the counters (`PollVersion`, migration 0007_poll_versions) whoever writes:
 - a tab of the inbox depends on the user's numbers (which, and how the user sees them), each
   number's counter (its conversations: rows, flags, previews, opt-outs), the user's counter (read
-  marks, participations) and the directory's (names). Both tabs show both counts, so the two
-  share these inputs;
+  marks, participations) and the directory's (names). Needs Attention follows the number's
+  `attention` counter instead, raised only by the changes it shows: those of conversations that
+  need attention (before or after), and any that changes a count (a conversation added, removed,
+  moved or opted out). Replies and statuses in conversations that need none leave it alone;
 - the open conversation depends on its own counter (its row, messages, statuses, opt-out), its
   number's label and the directory's counter; its visibility is checked in the same query.
 Tags are digests of those values and of the caller's `context` (what else the markup depends on).
@@ -39,6 +41,7 @@ from webapp.models import (
 )
 from webapp.services import access, sessions
 from webapp.services.conversations import DELAYED_AFTER, HistoryEntry
+from webapp.services.inbox import NEEDS_ATTENTION
 
 DIRECTORY_ID = 0  # the directory's one counter
 # Table columns: a poll runs these statements without the ORM's per-execution work.
@@ -80,6 +83,7 @@ def _signed_in_inbox_statement():
             _numbers.label,
             _numbers.phone,
             number_counter.c.version,
+            number_counter.c.attention,
             _counter("user", user_id),
             _counter("directory", DIRECTORY_ID),
         )
@@ -141,6 +145,7 @@ class _NumberRow(NamedTuple):
     label: str
     phone: str
     version: int | None
+    attention_version: int | None
     user_version: int | None
     directory_version: int | None
 
@@ -198,10 +203,13 @@ def inbox_numbers(user: SignedInUser) -> access.InboxNumbers:
     )
 
 
-def inbox_version(user: SignedInUser, context: str) -> str:
-    """The tag of the user's inbox tabs, from what `signed_in_with_inbox` read (`inbox_numbers`
+def inbox_version(user: SignedInUser, tab: str, context: str) -> str:
+    """The tag of the user's inbox tab, from what `signed_in_with_inbox` read (`inbox_numbers`
     gives their numbers, for rendering them)."""
-    return _digest(context, user.id, user.role, _read_along(("inbox", user.id)))
+    rows = [_NumberRow(*row) for row in _read_along(("inbox", user.id))]
+    if tab == NEEDS_ATTENTION:
+        rows = [row._replace(version=None) for row in rows]
+    return _digest(context, user.id, user.role, rows)
 
 
 def conversation_version(user: SignedInUser, conversation_id: int, context: str) -> str | None:

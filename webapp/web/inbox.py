@@ -51,7 +51,7 @@ def index():
 def _list_pane(tab: str) -> Response:
     """The list pane, polled: 304 while nothing it shows has changed."""
     user = signed_in()
-    tag = poll_versions.inbox_version(user, polling.context())
+    tag = poll_versions.inbox_version(user, tab, polling.context())
     held = polling.held_tag(tag)
     if held:
         return polling.not_modified(held)
