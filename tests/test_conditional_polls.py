@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from jinja2 import ChoiceLoader, DictLoader
 from sqlalchemy import delete, func, select
 
 from tests.conftest import csrf_token, login
@@ -98,6 +99,28 @@ def test_an_unchanged_tab_poll_is_a_bodiless_304_that_only_its_user_can_revalida
     again = app.test_client()
     login(again, "standard@example.edu")  # the same user, another session (its own CSRF token)
     assert poll(again, TAB, etag).status_code == 200
+
+
+def test_new_markup_makes_held_tags_stale(agent, app):
+    """After a deploy that changes how a row or a message is drawn (not only the page's own
+    template), the next poll brings the new markup instead of a 304 for the old."""
+    _, tab_etag = fresh(agent, TAB)
+    live = f"/conversations/{conversation_of()}/live"
+    _, live_etag = fresh(agent, live)
+    rows = app.jinja_env.loader.get_source(app.jinja_env, "inbox/_rows.html")[0]
+    redrawn = DictLoader({"inbox/_rows.html": rows.replace('class="msg ', 'class="msg redrawn ')})
+    original = app.jinja_env.loader
+    app.jinja_env.loader = ChoiceLoader([redrawn, original])
+    app.extensions.pop("parley.poll_markup", None)  # as a restarted server starts
+    app.extensions["parley_fragments"].cache_clear()
+    try:
+        fresh(agent, TAB, tab_etag)
+        body, _ = fresh(agent, live, live_etag)
+        assert "msg redrawn" in body
+    finally:
+        app.jinja_env.loader = original
+        app.extensions.pop("parley.poll_markup", None)
+        app.extensions["parley_fragments"].cache_clear()
 
 
 def test_a_page_load_and_load_more_are_never_conditional(agent):

@@ -20,18 +20,22 @@ from webapp.services import sessions
 # user's, and is only ever reused after the server said 304.
 CACHE_CONTROL = "no-cache, private"
 VARY = ("HX-Request", "Cookie")
-TEMPLATE = "inbox/inbox.html"
 
 
 def _markup_version() -> str:
-    """What the fragments' markup depends on besides the data: their template and settings.
-    The same on every server running the same code, so a tag from one is good at another."""
+    """What the fragments' markup depends on besides the data: the templates (all of them: the
+    fragments include rows, macros and partials from several) and the settings. The same on
+    every server running the same code, so a tag from one is good at another; a deploy that
+    changes any template makes every held tag stale once."""
     version = current_app.extensions.get("parley.poll_markup")
     if version is None:
         env = current_app.jinja_env
-        source, _filename, _uptodate = env.loader.get_source(env, TEMPLATE)
+        digest = hashlib.sha256()
+        for name in sorted(env.list_templates()):
+            digest.update(f"{name}\0{env.loader.get_source(env, name)[0]}\0".encode())
         settings = (current_app.config["INBOX_POLL_SECONDS"], current_app.config["INBOX_PAGE_SIZE"])
-        version = hashlib.sha256(f"{source}{settings}".encode()).hexdigest()
+        digest.update(repr(settings).encode())
+        version = digest.hexdigest()
         current_app.extensions["parley.poll_markup"] = version
     return version
 
