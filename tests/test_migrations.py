@@ -42,3 +42,18 @@ def test_a_model_change_without_its_migration_is_found(app):
     finally:
         db.metadata.remove(extra)
     assert result.exit_code != 0
+
+
+def test_the_newest_migration_can_be_undone_and_done_again(app):
+    """`flask db downgrade` undoes the newest migration (its triggers and functions too), and
+    `flask db upgrade` then builds again exactly what the models describe."""
+    runner = app.test_cli_runner()
+    try:
+        undone = runner.invoke(args=["db", "downgrade"])
+        assert undone.exit_code == 0, undone.output
+        assert runner.invoke(args=["db", "check"]).exit_code != 0  # the models are ahead of it
+    finally:
+        redone = runner.invoke(args=["db", "upgrade"])
+    assert redone.exit_code == 0, redone.output
+    checked = runner.invoke(args=["db", "check"])
+    assert checked.exit_code == 0, checked.output
