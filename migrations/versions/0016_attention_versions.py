@@ -38,34 +38,25 @@ def _bump_number(key: str, attention: str, where: str = "WHERE true") -> str:
 def _opt_out(row: str) -> str:
     """An opt-out's conversations (their counters) and their numbers, once each, both counters
     (SQL that SQLite and PostgreSQL both run)."""
-    return (
-        "INSERT INTO poll_versions (scope, scope_id, version) "
-        f"SELECT 'conversation', id, 1 FROM conversations WHERE contact_phone = {row}.phone "
-        "ON CONFLICT (scope, scope_id) DO UPDATE SET version = poll_versions.version + 1;"
-        + _bump_number(
-            "number_id", "1", f"FROM conversations WHERE contact_phone = {row}.phone GROUP BY number_id"
-        )
+    phone_of = f"FROM conversations WHERE contact_phone = {row}.phone"
+    return _earlier()._sqlite_bump("conversation", "id", phone_of) + _bump_number(
+        "number_id", "1", f"{phone_of} GROUP BY number_id"
     )
 
 
-def _sqlite_conversation_bump() -> str:
-    return (
-        "INSERT INTO poll_versions (scope, scope_id, version) VALUES ('conversation', NEW.id, 1) "
-        "ON CONFLICT (scope, scope_id) DO UPDATE SET version = poll_versions.version + 1;"
-    )
+def _sqlite_triggers() -> list[tuple[str, str, str]]:
+    """(trigger name, event, body): they replace 0007_poll_versions' triggers of the same names."""
+    return [
+        ("conversations_insert", "AFTER INSERT ON conversations", _bump_number("NEW.number_id", "1")),
+        ("conversations_update", "AFTER UPDATE ON conversations",
+         _earlier()._sqlite_bump("conversation", "NEW.id")
+         + _bump_number("NEW.number_id", f"({TOUCHES_ATTENTION})")
+         + _bump_number("OLD.number_id", "1", "WHERE OLD.number_id <> NEW.number_id")),
+        ("conversations_delete", "AFTER DELETE ON conversations", _bump_number("OLD.number_id", "1")),
+        ("opt_outs_insert", "AFTER INSERT ON opt_outs", _opt_out("NEW")),
+        ("opt_outs_delete", "AFTER DELETE ON opt_outs", _opt_out("OLD")),
+    ]  # fmt: skip
 
-
-# (trigger name, event, body): they replace 0007_poll_versions' triggers of the same names.
-SQLITE_TRIGGERS = [
-    ("conversations_insert", "AFTER INSERT ON conversations", _bump_number("NEW.number_id", "1")),
-    ("conversations_update", "AFTER UPDATE ON conversations",
-     _sqlite_conversation_bump()
-     + _bump_number("NEW.number_id", f"({TOUCHES_ATTENTION})")
-     + _bump_number("OLD.number_id", "1", "WHERE OLD.number_id <> NEW.number_id")),
-    ("conversations_delete", "AFTER DELETE ON conversations", _bump_number("OLD.number_id", "1")),
-    ("opt_outs_insert", "AFTER INSERT ON opt_outs", _opt_out("NEW")),
-    ("opt_outs_delete", "AFTER DELETE ON opt_outs", _opt_out("OLD")),
-]  # fmt: skip
 
 POSTGRESQL_BUMP_NUMBER = """
 CREATE FUNCTION poll_versions_bump_number(bump_id integer, bump_attention integer) RETURNS void AS $$
@@ -80,20 +71,18 @@ def _pg_bump_number(key: str, attention: str) -> str:
     return f"PERFORM poll_versions_bump_number({key}, {attention});"
 
 
-# (function name, bodies for INSERT, UPDATE, DELETE): they replace 0007_poll_versions' functions.
-POSTGRESQL_FUNCTIONS = [
-    ("poll_versions_conversations", {
-        "INSERT": _pg_bump_number("NEW.number_id", "1"),
-        "UPDATE": "PERFORM poll_versions_bump('conversation', NEW.id);"
-        + _pg_bump_number("NEW.number_id", f"({TOUCHES_ATTENTION})::integer")
-        + "IF OLD.number_id <> NEW.number_id THEN " + _pg_bump_number("OLD.number_id", "1") + " END IF;",
-        "DELETE": _pg_bump_number("OLD.number_id", "1"),
-    }),
-    ("poll_versions_opt_outs", {
-        "INSERT": _opt_out("NEW"),
-        "DELETE": _opt_out("OLD"),
-    }),
-]  # fmt: skip
+def _postgresql_functions() -> dict[str, dict[str, str]]:
+    """Bodies for INSERT, UPDATE, DELETE by function name: they replace 0007_poll_versions'."""
+    return {
+        "poll_versions_conversations": {
+            "INSERT": _pg_bump_number("NEW.number_id", "1"),
+            "UPDATE": "PERFORM poll_versions_bump('conversation', NEW.id);"
+            + _pg_bump_number("NEW.number_id", f"({TOUCHES_ATTENTION})::integer")
+            + "IF OLD.number_id <> NEW.number_id THEN " + _pg_bump_number("OLD.number_id", "1") + " END IF;",
+            "DELETE": _pg_bump_number("OLD.number_id", "1"),
+        },
+        "poll_versions_opt_outs": {"INSERT": _opt_out("NEW"), "DELETE": _opt_out("OLD")},
+    }  # fmt: skip
 
 
 def _earlier():
@@ -115,22 +104,22 @@ def upgrade():
     op.add_column("poll_versions", sa.Column("attention", sa.Integer(), server_default="0", nullable=False))
     if op.get_bind().dialect.name == "postgresql":
         op.execute(POSTGRESQL_BUMP_NUMBER)
-        for name, bodies in POSTGRESQL_FUNCTIONS:
+        for name, bodies in _postgresql_functions().items():
             _replace_pg_function(name, bodies)
     else:
-        for name, event, body in SQLITE_TRIGGERS:
+        for name, event, body in _sqlite_triggers():
             _replace_sqlite_trigger(name, event, body)
 
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
-        replaced = dict(POSTGRESQL_FUNCTIONS)
+        replaced = _postgresql_functions()
         for name, _events, bodies in _earlier().POSTGRESQL_TRIGGERS:
             if name in replaced:
                 _replace_pg_function(name, bodies)
         op.execute("DROP FUNCTION poll_versions_bump_number(integer, integer)")
     else:
-        replaced = {name for name, _event, _body in SQLITE_TRIGGERS}
+        replaced = {name for name, _event, _body in _sqlite_triggers()}
         for name, event, body in _earlier().SQLITE_TRIGGERS:
             if name in replaced:
                 _replace_sqlite_trigger(name, event, body)
