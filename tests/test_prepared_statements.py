@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import re
+import tempfile
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.pool import NullPool
 
 from tests.conftest import csrf_token, login
 from webapp import transactions
@@ -233,8 +235,8 @@ def test_reads_run_in_autocommit_and_writes_always_in_a_transaction(client, setu
 
 def test_a_compose_takes_one_pool_connection_on_postgresql_one_per_block_on_sqlite(app, client, setup):
     """A write request's reads begin its transaction on PostgreSQL: a compose takes one connection
-    from the pool, and pays one check that it is alive (a round trip), where it took one for the
-    signed-in user, one for its checks and one for its writes. On SQLite the reads end their own
+    from the pool, where it took one for the signed-in user, one for its checks and one for its
+    writes. On SQLite the reads end their own
     transaction before the writes take the write lock, which hands the connection back between."""
     app.extensions["parley.huey"].immediate = False  # the text is only queued, as in production
     login(client, "standard@example.edu")
@@ -249,6 +251,61 @@ def test_a_compose_takes_one_pool_connection_on_postgresql_one_per_block_on_sqli
     assert response.status_code == 204
     # SQLite: the signed-in user's read, the checks' read, then the writes.
     assert len(used) == (1 if db.engine.dialect.name == "postgresql" else 3), used
+
+
+def skip_on_sqlite() -> None:
+    if db.engine.dialect.name != "postgresql":
+        # A database server's connections only: SQLite's are a file, which nothing drops.
+        pytest.skip("checks connections to a database server; CI runs it on PostgreSQL")
+
+
+def test_an_unchanged_poll_is_one_round_trip_to_postgresql(client, setup):
+    """A pooled connection is checked without a query (no `;` sent first to see that it is
+    alive): an unchanged poll sends its one statement and waits for one answer."""
+    skip_on_sqlite()
+    import psycopg
+
+    login(client, "standard@example.edu")
+    with checkouts() as used:
+        etag = client.get("/inbox?tab=attention", headers=HTMX).headers["ETag"]
+    connection = used[-1]
+    with tempfile.TemporaryFile() as trace, checkouts() as used:
+        connection.pgconn.trace(trace.fileno())
+        connection.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            response = client.get("/inbox?tab=attention", headers={**HTMX, "If-None-Match": etag})
+        finally:
+            connection.pgconn.untrace()
+        trace.seek(0)
+        messages = trace.read().decode().splitlines()
+    assert response.status_code == 304 and used == [connection]
+    # Each line: who sent it (F: the client, B: the server), its length, its type, its fields.
+    sent = [line.split("\t")[2] for line in messages if line.startswith("F\t")]
+    answers = [line for line in messages if line.startswith("B\t") and "\tReadyForQuery" in line]
+    assert "Execute" in sent and "Query" not in sent and len(answers) == 1, messages
+
+
+def test_a_connection_the_server_dropped_is_replaced_without_failing_the_request(client, setup):
+    """PostgreSQL restarted, failed over or ended a backend (pg_terminate_backend) while its
+    connection sat in the pool: the next request gets a new connection and answers as usual."""
+    skip_on_sqlite()
+    login(client, "standard@example.edu")
+    with checkouts() as used:
+        assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
+    dropped = used[-1].info.backend_pid
+    outside = create_engine(db.engine.url, poolclass=NullPool)  # not one of the pool's connections
+    with outside.connect() as conn:
+        assert conn.scalar(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": dropped})
+    outside.dispose()
+    with checkouts() as used:
+        response = client.get("/inbox?tab=attention", headers=HTMX)
+    assert response.status_code == 200 and "Needs Attention" in response.get_data(as_text=True)
+    assert used and used[-1].info.backend_pid != dropped
+    # Outside requests too (the worker, the CLI): a query on a fresh session just works.
+    with outside.connect() as conn:
+        conn.scalar(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": used[-1].info.backend_pid})
+    outside.dispose()
+    assert db.session.scalar(text("SELECT 1")) == 1
 
 
 @contextlib.contextmanager

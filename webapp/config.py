@@ -57,7 +57,6 @@ class Config:
         # and handed to agents if still unanswered this long after it came in.
         self.BOT_ESCALATE_AFTER_SECONDS = _seconds(env, "PARLEY_BOT_ESCALATE_AFTER_SECONDS", 300.0)
         self.QUEUE_IMMEDIATE = False
-        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
         # SQLite: WAL checkpoints in a thread of each process, not inside requests' commits
         # (webapp/sqlite_checkpoints.py). TestConfig turns it off; its own tests turn it on.
         self.SQLITE_BACKGROUND_CHECKPOINTS = True
@@ -121,7 +120,6 @@ class TestConfig(Config):
         super().__init__(instance_path)
         self.SECRET_KEY = "test-secret-key"
         self.SQLALCHEMY_DATABASE_URI = database_url
-        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(database_url)
         self.QUEUE_IMMEDIATE = True
         self.SQLITE_BACKGROUND_CHECKPOINTS = False
         self.SMS_PROVIDERS = ["console"]
@@ -132,13 +130,6 @@ class TestConfig(Config):
         self.OIDC_ISSUER = self.OIDC_CLIENT_ID = self.OIDC_CLIENT_SECRET = ""
         self.OIDC_PROVISION_ROLE = self.OIDC_PROVISION_OFFICE = ""
         self.PASSWORD_LOGIN = True
-
-
-def engine_options(database_url: str) -> dict:
-    """A database server (not SQLite's file) can drop a pooled connection (a restart, a failover,
-    pg_terminate_backend): checked as it is taken from the pool ("SELECT 1"), a dropped one is
-    replaced instead of failing the request or task that takes it."""
-    return {} if database_url.startswith("sqlite") else {"pool_pre_ping": True}
 
 
 def _seconds(env: os._Environ, name: str, default: float) -> float:

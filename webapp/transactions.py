@@ -32,6 +32,7 @@ outside requests (the worker, the CLI) is planned for its values (`_plan_for_the
 from __future__ import annotations
 
 import logging
+import select
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -40,7 +41,7 @@ from typing import Any, TypeVar
 import flask_sqlalchemy.session
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Engine, event, text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 
 from webapp.sqlite_checkpoints import FALLBACK_PAGES, Checkpointer
 
@@ -140,10 +141,33 @@ def init_app(app: Flask, engine: Engine) -> None:
     if engine.dialect.name == "sqlite":
         _set_up_sqlite(app, engine)
     elif engine.dialect.name == "postgresql":
+        event.listen(engine, "checkout", _replace_if_dropped(engine.dialect.loaded_dbapi.Error))
         event.listen(engine, "checkout", _plan_for_the_caller)
     event.listen(engine, "begin", _begin)
     event.listen(engine, "before_cursor_execute", _watch_writes)
     app.teardown_request(_end_request)  # before Flask-SQLAlchemy's removal of the session
+
+
+def _replace_if_dropped(driver_error: type[Exception]) -> Callable[..., None]:
+    """A database server can drop a pooled connection (a restart, a failover,
+    pg_terminate_backend). It then sends a closing error and ends the stream, so the idle
+    connection's socket turns readable. A connection in the pool has nothing else to read, so a
+    readable socket means "replace it": the pool opens a new connection instead of failing the
+    request or task that takes it (SQLAlchemy's documented use of `DisconnectionError` in a
+    checkout listener). This check makes no round trip, unlike `pool_pre_ping`'s query per checkout.
+    A connection lost without a word (a cut network) fails its first statement, and SQLAlchemy
+    then replaces every connection in the pool."""
+
+    def replace_if_dropped(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        poller = select.poll()
+        try:
+            poller.register(dbapi_connection.fileno(), select.POLLIN)
+        except driver_error as exc:  # closed on the client's side already
+            raise DisconnectionError("the pooled connection is closed") from exc
+        if poller.poll(0):
+            raise DisconnectionError("the database server closed this pooled connection")
+
+    return replace_if_dropped
 
 
 def _end_request(error: BaseException | None) -> None:
