@@ -259,12 +259,13 @@ def skip_on_sqlite() -> None:
         pytest.skip("checks connections to a database server; CI runs it on PostgreSQL")
 
 
-def test_an_unchanged_poll_is_one_round_trip_to_postgresql(client, setup):
-    """A pooled connection is checked without a query (no `;` sent first to see that it is
-    alive): an unchanged poll sends its one statement and waits for one answer."""
+def test_an_unchanged_poll_is_one_round_trip_to_postgresql(client, setup, monkeypatch):
+    """A connection back in the pool moments ago is checked without a query (no `;` sent first to
+    see that it is alive): an unchanged poll sends its one statement and waits for one answer."""
     skip_on_sqlite()
     import psycopg
 
+    monkeypatch.setattr(transactions, "PING_AFTER_IDLE_SECONDS", 60.0)  # however slow the machine
     login(client, "standard@example.edu")
     with checkouts() as used:
         etag = client.get("/inbox?tab=attention", headers=HTMX).headers["ETag"]
@@ -285,21 +286,39 @@ def test_an_unchanged_poll_is_one_round_trip_to_postgresql(client, setup):
     assert "Execute" in sent and "Query" not in sent and len(answers) == 1, messages
 
 
-def test_a_connection_the_server_dropped_is_replaced_without_failing_the_request(client, setup):
+@pytest.mark.parametrize("idle_limit", [3600.0, 0.0], ids=["used-moments-ago", "idle-then-pinged"])
+def test_a_connection_the_server_dropped_is_replaced_without_failing_the_request(
+    client, setup, monkeypatch, idle_limit
+):
     """PostgreSQL restarted, failed over or ended a backend (pg_terminate_backend) while its
-    connection sat in the pool: the next request gets a new connection and answers as usual."""
+    connection sat in the pool: the next request gets a new connection and answers as usual,
+    whether the pooled one is checked by its socket (used moments ago) or by a query (idle)."""
     skip_on_sqlite()
+    monkeypatch.setattr(transactions, "PING_AFTER_IDLE_SECONDS", idle_limit)
     login(client, "standard@example.edu")
     with checkouts() as used:
         assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
-    dropped = used[-1].info.backend_pid
+    pooled = used[-1]
+    dropped = pooled.info.backend_pid
     outside = create_engine(db.engine.url, poolclass=NullPool)  # not one of the pool's connections
     with outside.connect() as conn:
+        # With a timeout, it returns once the backend has ended (and sent its goodbye).
         assert conn.scalar(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": dropped})
     outside.dispose()
-    with checkouts() as used:
-        response = client.get("/inbox?tab=attention", headers=HTMX)
+    replaced = []
+
+    def noted(dbapi_connection, record, exception) -> None:
+        replaced.append(dbapi_connection)
+
+    event.listen(db.engine, "invalidate", noted)
+    try:
+        with checkouts() as used:
+            response = client.get("/inbox?tab=attention", headers=HTMX)
+    finally:
+        event.remove(db.engine, "invalidate", noted)
     assert response.status_code == 200 and "Needs Attention" in response.get_data(as_text=True)
+    # The pool's connection was the one dropped, and it was replaced.
+    assert len(replaced) == 1 and replaced[0] is pooled
     assert used and used[-1].info.backend_pid != dropped
     # Outside requests too (the worker, the CLI): a query on a fresh session just works.
     with outside.connect() as conn:

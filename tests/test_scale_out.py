@@ -461,7 +461,8 @@ def drop_database_connections() -> int:
     with db.engine.connect() as conn:
         dropped = conn.execute(
             text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                # With a timeout: it returns once each backend has ended and said so to its client.
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
         ).all()

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import select
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -41,7 +42,7 @@ from typing import Any, TypeVar
 import flask_sqlalchemy.session
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Engine, event, text
-from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError, SQLAlchemyError
 
 from webapp.sqlite_checkpoints import FALLBACK_PAGES, Checkpointer
 
@@ -54,6 +55,11 @@ WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 READ_VERBS = ("SELECT", "SHOW", "SET", "BEGIN", "SAVEPOINT", "RELEASE")
 WROTE_KEY = "parley_wrote"  # in a connection's `info`: has its transaction written?
 BUSY_TIMEOUT_MS = 5000  # SQLite: how long a statement waits for a lock before "database is locked"
+# A database server's pooled connection idle longer than this is pinged before use (a firewall or
+# load balancer may have dropped it without a word); one used more recently is checked without a
+# round trip (`_keep_pooled_connections_alive`).
+PING_AFTER_IDLE_SECONDS = 1.0
+CHECKED_IN_AT = "parley_checked_in_at"  # in a pooled connection's `info`: time.monotonic()
 
 
 class WriteInReadOnlyRequest(RuntimeError):
@@ -141,33 +147,50 @@ def init_app(app: Flask, engine: Engine) -> None:
     if engine.dialect.name == "sqlite":
         _set_up_sqlite(app, engine)
     elif engine.dialect.name == "postgresql":
-        event.listen(engine, "checkout", _replace_if_dropped(engine.dialect.loaded_dbapi.Error))
+        _keep_pooled_connections_alive(engine)  # first: the next listener sends a SET
         event.listen(engine, "checkout", _plan_for_the_caller)
     event.listen(engine, "begin", _begin)
     event.listen(engine, "before_cursor_execute", _watch_writes)
     app.teardown_request(_end_request)  # before Flask-SQLAlchemy's removal of the session
 
 
-def _replace_if_dropped(driver_error: type[Exception]) -> Callable[..., None]:
-    """A database server can drop a pooled connection (a restart, a failover,
-    pg_terminate_backend). It then sends a closing error and ends the stream, so the idle
-    connection's socket turns readable. A connection in the pool has nothing else to read, so a
-    readable socket means "replace it": the pool opens a new connection instead of failing the
-    request or task that takes it (SQLAlchemy's documented use of `DisconnectionError` in a
-    checkout listener). This check makes no round trip, unlike `pool_pre_ping`'s query per checkout.
-    A connection lost without a word (a cut network) fails its first statement, and SQLAlchemy
-    then replaces every connection in the pool."""
+def _keep_pooled_connections_alive(engine: Engine) -> None:
+    """A connection taken from the pool is checked that the server has not dropped it (a restart, a
+    failover, pg_terminate_backend, a firewall's idle timeout); if it has, the pool replaces it,
+    and every other connection it held as long, instead of failing the request or task that takes
+    it (SQLAlchemy's documented use of `InvalidatePoolError` in a checkout listener, as its own
+    `pool_pre_ping` raises it).
 
-    def replace_if_dropped(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        poller = select.poll()
+    `pool_pre_ping` checks with a query, a round trip before every request's own. Here only a
+    connection that sat in the pool longer than PING_AFTER_IDLE_SECONDS gets that query: a busy
+    server's connections come back within milliseconds, and a server that closes a connection
+    sends a closing error and ends the stream, which makes the idle connection's socket readable.
+    So a recently used connection is checked by its socket alone (nothing else arrives on an idle
+    connection). What that misses: a drop in the few milliseconds before the server's goodbye
+    arrives, or one without a word within the idle limit (a network cut); the request then fails
+    with a 503 the client may retry, and the pool replaces its connections."""
+    dialect = engine.dialect
+    driver_error = dialect.loaded_dbapi.Error
+
+    @event.listens_for(engine, "checkin")
+    def checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def replace_if_dropped(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in_at = record.info.get(CHECKED_IN_AT)
+        if checked_in_at is None:
+            return  # just opened
         try:
+            if time.monotonic() - checked_in_at > PING_AFTER_IDLE_SECONDS:
+                dialect.do_ping(dbapi_connection)
+                return
+            poller = select.poll()
             poller.register(dbapi_connection.fileno(), select.POLLIN)
-        except driver_error as exc:  # closed on the client's side already
-            raise DisconnectionError("the pooled connection is closed") from exc
+        except driver_error as exc:  # the ping failed, or the connection is closed already
+            raise InvalidatePoolError("a pooled connection was dropped") from exc
         if poller.poll(0):
-            raise DisconnectionError("the database server closed this pooled connection")
-
-    return replace_if_dropped
+            raise InvalidatePoolError("the database server closed a pooled connection")
 
 
 def _end_request(error: BaseException | None) -> None:
