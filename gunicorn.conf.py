@@ -4,6 +4,12 @@ Gunicorn reads this file from the directory it starts in; options given on its c
 """
 
 import gc
+import os
+
+# Sync workers, as many as gunicorn's documentation suggests to start with: two per core and one
+# more, so that while some wait for the database the others keep the cores busy. gunicorn's own
+# WEB_CONCURRENCY, or --workers, chooses another number.
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
 
 
 def post_worker_init(worker) -> None:
