@@ -155,11 +155,11 @@ def init_app(app: Flask, engine: Engine) -> None:
 
 
 def _keep_pooled_connections_alive(engine: Engine) -> None:
-    """A connection taken from the pool is checked that the server has not dropped it (a restart, a
-    failover, pg_terminate_backend, a firewall's idle timeout); if it has, the pool replaces it,
-    and every other connection it held as long, instead of failing the request or task that takes
-    it (SQLAlchemy's documented use of `InvalidatePoolError` in a checkout listener, as its own
-    `pool_pre_ping` raises it).
+    """A connection taken from the pool is checked that the server has not dropped it (a restart,
+    pg_terminate_backend, a failover or a firewall that answers with a reset); if it has, the pool
+    replaces it, and every other connection it held as long, instead of failing the request or
+    task that takes it (SQLAlchemy's documented use of `InvalidatePoolError` in a checkout
+    listener, as its own `pool_pre_ping` raises it).
 
     `pool_pre_ping` checks with a query, a round trip before every request's own. Here only a
     connection that sat in the pool longer than PING_AFTER_IDLE_SECONDS gets that query: a busy
@@ -167,8 +167,10 @@ def _keep_pooled_connections_alive(engine: Engine) -> None:
     sends a closing error and ends the stream, which makes the idle connection's socket readable.
     So a recently used connection is checked by its socket alone (nothing else arrives on an idle
     connection). What that misses: a drop in the few milliseconds before the server's goodbye
-    arrives, or one without a word within the idle limit (a network cut); the request then fails
-    with a 503 the client may retry, and the pool replaces its connections."""
+    arrives, or one without a word within the idle limit; the request then fails with a 503 the
+    client may retry, and the pool replaces its connections. A network that swallows packets
+    makes any first use wait for TCP's own timeout, ping or not (libpq's `tcp_user_timeout`, in
+    DATABASE_URL, shortens it)."""
     dialect = engine.dialect
     driver_error = dialect.loaded_dbapi.Error
 
@@ -188,6 +190,8 @@ def _keep_pooled_connections_alive(engine: Engine) -> None:
             poller = select.poll()
             poller.register(dbapi_connection.fileno(), select.POLLIN)
         except driver_error as exc:  # the ping failed, or the connection is closed already
+            if not dialect.is_disconnect(exc, dbapi_connection, None):
+                raise
             raise InvalidatePoolError("a pooled connection was dropped") from exc
         if poller.poll(0):
             raise InvalidatePoolError("the database server closed a pooled connection")
