@@ -55,9 +55,9 @@ WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 READ_VERBS = ("SELECT", "SHOW", "SET", "BEGIN", "SAVEPOINT", "RELEASE")
 WROTE_KEY = "parley_wrote"  # in a connection's `info`: has its transaction written?
 BUSY_TIMEOUT_MS = 5000  # SQLite: how long a statement waits for a lock before "database is locked"
-# A database server's pooled connection idle longer than this is pinged before use (a firewall or
-# load balancer may have dropped it without a word); one used more recently is checked without a
-# round trip (`_keep_pooled_connections_alive`).
+# A database server's pooled connection idle longer than this is pinged before use (a failover or
+# a firewall may have dropped it, leaving no trace until the next packet); one used more recently
+# is checked without a round trip (`_keep_pooled_connections_alive`).
 PING_AFTER_IDLE_SECONDS = 1.0
 CHECKED_IN_AT = "parley_checked_in_at"  # in a pooled connection's `info`: time.monotonic()
 
