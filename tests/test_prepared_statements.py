@@ -58,12 +58,13 @@ def plan_modes(fragment: str) -> Iterator[list[str]]:
         event.remove(db.engine, "before_cursor_execute", noted)
 
 
-def skip_without_plan_cache() -> None:
-    """SQLite has no plan cache to check; CI runs these tests on PostgreSQL (.ci/run)."""
+def postgresql_only(what: str) -> None:
+    """Skip a test of something only a database server has: PostgreSQL's plan cache
+    (plan_cache_mode, pg_prepared_statements), or its connections, which it can drop. SQLite has
+    neither (its connection is a file), so there is nothing to observe; CI's PostgreSQL run
+    (.ci/run) runs every one of these tests."""
     if db.engine.dialect.name != "postgresql":
-        # plan_cache_mode and pg_prepared_statements exist on PostgreSQL only: there is nothing
-        # to observe on SQLite, and CI's PostgreSQL run (.ci/run) runs every one of these tests.
-        pytest.skip("checks PostgreSQL's plan cache; CI runs it on PostgreSQL")
+        pytest.skip(f"checks PostgreSQL's {what}; CI runs it on PostgreSQL")
 
 
 def test_inbox_requests_leave_their_connection_idle_with_its_statements_prepared(client, setup):
@@ -137,7 +138,7 @@ def test_the_inbox_polls_statements_are_planned_once_per_connection(client, setu
     """PostgreSQL keeps one plan per statement and connection (`plan_cache_mode =
     force_generic_plan`): by default it planned the polled inbox statements anew on every run,
     which took longer than running them."""
-    skip_without_plan_cache()
+    postgresql_only("plan cache")
     login(client, "standard@example.edu")
     with checkouts() as used:
         for _ in range(12):  # psycopg prepares a statement on its 6th run
@@ -236,8 +237,8 @@ def test_reads_run_in_autocommit_and_writes_always_in_a_transaction(client, setu
 def test_a_compose_takes_one_pool_connection_on_postgresql_one_per_block_on_sqlite(app, client, setup):
     """A write request's reads begin its transaction on PostgreSQL: a compose takes one connection
     from the pool, where it took one for the signed-in user, one for its checks and one for its
-    writes. On SQLite the reads end their own
-    transaction before the writes take the write lock, which hands the connection back between."""
+    writes. On SQLite the reads end their own transaction before the writes take the write lock,
+    which hands the connection back between."""
     app.extensions["parley.huey"].immediate = False  # the text is only queued, as in production
     login(client, "standard@example.edu")
     token = csrf_token(client, "/texts/new")
@@ -253,16 +254,10 @@ def test_a_compose_takes_one_pool_connection_on_postgresql_one_per_block_on_sqli
     assert len(used) == (1 if db.engine.dialect.name == "postgresql" else 3), used
 
 
-def skip_on_sqlite() -> None:
-    if db.engine.dialect.name != "postgresql":
-        # A database server's connections only: SQLite's are a file, which nothing drops.
-        pytest.skip("checks connections to a database server; CI runs it on PostgreSQL")
-
-
 def test_an_unchanged_poll_is_one_round_trip_to_postgresql(client, setup, monkeypatch):
     """A connection back in the pool moments ago is checked without a query (no `;` sent first to
     see that it is alive): an unchanged poll sends its one statement and waits for one answer."""
-    skip_on_sqlite()
+    postgresql_only("pooled connections")
     import psycopg
 
     monkeypatch.setattr(transactions, "PING_AFTER_IDLE_SECONDS", 60.0)  # however slow the machine
@@ -293,7 +288,7 @@ def test_a_connection_the_server_dropped_is_replaced_without_failing_the_request
     """PostgreSQL restarted, failed over or ended a backend (pg_terminate_backend) while its
     connection sat in the pool: the next request gets a new connection and answers as usual,
     whether the pooled one is checked by its socket (used moments ago) or by a query (idle)."""
-    skip_on_sqlite()
+    postgresql_only("pooled connections")
     monkeypatch.setattr(transactions, "PING_AFTER_IDLE_SECONDS", idle_limit)
     login(client, "standard@example.edu")
     with checkouts() as used:
@@ -408,7 +403,7 @@ def test_a_report_is_planned_for_its_range_and_leaves_one_plan_per_statement_aft
     """A report's statements are planned for its dates (`transactions.plans_for_values`): with one
     plan made without them, the Reports page took three times as long at 100k. The connection goes
     back to one plan per statement afterwards."""
-    skip_without_plan_cache()
+    postgresql_only("plan cache")
     login(client, "admin@example.edu")
     with checkouts() as used, plan_modes("FROM messages") as modes:
         response = client.get("/reports?range=30")
@@ -425,7 +420,7 @@ def test_work_outside_requests_is_planned_for_its_values(app, client, setup):
     messages table, 200 ms a sweep instead of 0.1 ms. So work outside a request (the worker, the
     CLI) gets PostgreSQL's default, and a connection that serves both kinds is switched as it is
     taken from the pool."""
-    skip_without_plan_cache()
+    postgresql_only("plan cache")
     login(client, "standard@example.edu")
     with checkouts() as used:
         with plan_modes("FROM ") as in_request:
@@ -446,7 +441,7 @@ def test_a_failed_block_planned_for_its_values_keeps_its_error_and_the_next_requ
 ):
     """A block in `plans_for_values()` that fails on a lost connection raises its own error, not
     the failed attempt to set one plan back; the connection's next request has one plan again."""
-    skip_without_plan_cache()
+    postgresql_only("plan cache")
     login(client, "admin@example.edu")
     db.session.commit()
     with app.test_request_context("/reports"):
