@@ -15,7 +15,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Response
 
 from tests.admin.conftest import CONTACTS_CSV, as_admin, upload
-from tests.conftest import csrf_token, login
+from tests.conftest import PASSWORD, csrf_token, login
 from tests.fake_plivo import v3_headers
 from tests.plivo import conftest as plivo_fixtures
 from tests.plivo.conftest import CONTACT, PLIVO_NUMBER
@@ -31,6 +31,7 @@ plivo_number = plivo_fixtures.plivo_number
 
 MIB = 1024 * 1024
 BOUNDARY = "parley-test-boundary"
+URLENCODED = "application/x-www-form-urlencoded"
 
 
 def count(model) -> int:
@@ -81,6 +82,23 @@ def test_a_body_without_content_length_is_cut_off_at_the_limit(app, setup):
     assert response.status_code == 413
     assert "at most 1 MB" in response.get_data(as_text=True)
     assert count(LoginFailure) == 0
+
+
+@pytest.mark.parametrize("padding, status", [(2 * MIB, 413), (MIB // 2, 302)])
+def test_a_form_without_content_length_is_refused_past_the_limit_not_cut_short(
+    app, client, setup, padding, status
+):
+    """A url-encoded form sent chunked, with the right password first: past the limit it is a 413,
+    not the part before the limit taken as the whole form (which signed the sender in)."""
+    fields = f"csrf_token={csrf_token(client)}&email=standard%40example.edu&password={PASSWORD}"
+    body = io.BufferedReader(io.BytesIO(f"{fields}&padding={'y' * padding}".encode()))
+    response = post_raw(app, "/login", body, client=client, content_type=URLENCODED)
+
+    assert response.status_code == status  # 302: signed in, to the inbox
+    if status == 413:
+        assert "at most 1 MB" in response.get_data(as_text=True)
+    else:
+        assert response.headers["Location"].endswith("/inbox")
 
 
 def test_an_htmx_request_over_the_limit_gets_the_message_in_the_page(client, setup):
@@ -167,15 +185,15 @@ def post_raw(
     body: io.BufferedReader,
     content_length: int | None = None,
     client: FlaskClient | None = None,
+    content_type: str = f"multipart/form-data; boundary={BOUNDARY}",
 ) -> Response:
-    """POST a multipart body as gunicorn hands it on: without Content-Length (chunked), or with
-    the one given, with `client`'s session cookie if given. The test client always declares the
-    body's own, so this goes to the app directly."""
+    """POST a body (multipart unless told) as gunicorn hands it on: without Content-Length
+    (chunked), or with the one given, with `client`'s session cookie if given. The test client
+    always declares the body's own, so this goes to the app directly."""
     headers = {"Transfer-Encoding": "chunked"} if content_length is None else {}
     environ = EnvironBuilder(
-        path=path, method="POST", content_type=f"multipart/form-data; boundary={BOUNDARY}",
-        headers=headers,
-    ).get_environ()  # fmt: skip
+        path=path, method="POST", content_type=content_type, headers=headers
+    ).get_environ()
     environ.pop("CONTENT_LENGTH", None)
     cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"]) if client else None
     if cookie is not None:

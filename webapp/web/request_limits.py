@@ -1,11 +1,11 @@
 """Bounded requests: a body over PARLEY_MAX_REQUEST_BYTES is refused with 413 before it is read.
 
 The check runs before every other request hook, Flask-WTF's CSRF check included (it reads the
-form): a declared Content-Length over the limit is refused at once, and the same limit, set as the
-request's `max_content_length`, cuts off a body that arrives without one (chunked) while it is
-read. A view that takes files (the contact-list upload, a picture) says how big with `@body_limit`;
-only a file upload (a multipart form) of a signed-in session gets that larger limit, so nobody can
-make the server parse it unsigned, and any other body keeps the app's limit.
+form): a declared Content-Length over the limit is refused at once, and a body that arrives
+without one (chunked) as soon as reading it passes the limit. A view that takes files (the
+contact-list upload, a picture) says how big with `@body_limit`; only a file upload (a multipart
+form) of a signed-in session gets that larger limit, so nobody can make the server parse it
+unsigned, and any other body keeps the app's limit.
 
 Then a request with a NUL character in a form or query value is refused with 400: PostgreSQL
 cannot store one, and no person types one.
@@ -62,10 +62,20 @@ def _limit() -> tuple[int, str]:
 
 def refuse_oversized_body() -> None:
     limit, _message = _limit()
-    # Also bounds a body sent without Content-Length: reading past the limit raises 413.
+    if request.content_length is not None:
+        request.max_content_length = limit
+        if request.content_length > limit:
+            raise RequestEntityTooLarge()
+        return
+    # Sent without Content-Length (chunked). Werkzeug's multipart parser raises 413 when it reads
+    # past `max_content_length`, but reading a whole body (a url-encoded form, JSON) stops at it
+    # without a word, so such a body is read here with one byte more allowed: a byte past the
+    # limit is a 413, not a body cut short and taken as if whole.
     request.max_content_length = limit
-    if request.content_length is not None and request.content_length > limit:
-        raise RequestEntityTooLarge()
+    if "Transfer-Encoding" in request.headers and request.mimetype != "multipart/form-data":
+        request.max_content_length = limit + 1
+        if len(request.get_data(cache=True)) > limit:
+            raise RequestEntityTooLarge()
 
 
 NUL_MESSAGE = "The request contains a NUL character, which Parley does not accept."
