@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from flask_login import current_user
 from sqlalchemy import select
 
-from webapp.extensions import db
+from webapp.extensions import csrf, db
 from webapp.models import User
 from webapp.services import login_throttle, sso
 from webapp.transactions import read_first
@@ -51,6 +51,7 @@ def _login_page(error: str | None = None, email: str = "") -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@csrf.exempt  # checked below, once a password login turned off has been refused as such (403)
 def login():
     # GET first: on a POST nothing may load the user before the reads below (no write lock yet).
     if request.method == "GET" and current_user.is_authenticated:
@@ -58,6 +59,8 @@ def login():
     if request.method == "POST" and not current_app.config["PASSWORD_LOGIN"]:
         detail = "Password sign-in is turned off here. Use Sign in with SSO on the login page."
         return error_page(403, "Password sign-in is off", detail)
+    if request.method == "POST":
+        csrf.protect()
     error = None
     email = ""
     if request.method == "POST":
