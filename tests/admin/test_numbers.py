@@ -263,3 +263,16 @@ def test_number_list_shows_only_the_admins_offices(client, world):
     login(client, "admin@example.edu")
     page = client.get("/admin/numbers").get_data(as_text=True)
     assert "Admissions Main" in page and "FA Main" not in page
+
+
+def test_the_cli_lists_an_agent_or_inbox_named_twice_once(app, setup):
+    """`numbers add` with the same --agent (in any case) or --inbox given twice: added, each once."""
+    added = app.test_cli_runner().invoke(
+        args=["numbers", "add", "+12025550388", "--office", "Admissions", "--provider", "console",
+              "--backing", "bot", "--agent", "standard@example.edu", "--agent", "STANDARD@example.edu",
+              "--inbox", "Admissions", "--inbox", "admissions"]
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    number = db.session.scalar(select(ReusableNumber).where(ReusableNumber.phone == "+12025550388"))
+    assert [agent.email for agent in number.agents] == ["standard@example.edu"]
+    assert [office.name for office in number.inboxes] == ["Admissions"]

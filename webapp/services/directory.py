@@ -128,8 +128,9 @@ def add_number(
         label=label.strip(),
         description=description.strip(),
     )
-    number.agents = [user_by_email(email) for email in agent_emails]
-    number.inboxes = [office_by_name(name) for name in inbox_offices]
+    # A person or office named twice (in any case) is listed once.
+    number.agents = list(dict.fromkeys(user_by_email(email) for email in agent_emails))
+    number.inboxes = list(dict.fromkeys(office_by_name(name) for name in inbox_offices))
     db.session.add(number)
     db.session.flush()
     return number
