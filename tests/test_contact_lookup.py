@@ -169,11 +169,11 @@ def test_lookup_needs_login(client, contacts):
     assert client.get("/contacts/lookup?q=maria").status_code == 302
 
 
-def test_limited_user_deep_link_to_compose_gets_the_lookup(client, contacts):
+def test_limited_user_deep_link_to_compose_is_refused_with_the_lookup(client, contacts):
     login(client, "limited@example.edu")
     response = client.get("/texts/new?to=202-555-0143")
-    assert response.status_code == 302
-    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
     assert "Maria Garcia" in page
     assert "can reply to conversations but not start them" in page
     assert "Text this contact" not in page

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, redirect, request, url_for
+from flask import Blueprint, abort, request, url_for
 
 from webapp.services import access, media, scheduling, sending
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 from webapp.transactions import read_first
 from webapp.web import plain_user, signed_in
+from webapp.web.contacts import lookup_page
 from webapp.web.rendering import redirect_to, render_screen
 from webapp.web.request_limits import body_limit
 
@@ -61,8 +62,8 @@ def new():
     if not user.can_create_texts:
         to = request.args.get("to", "").strip()[:40]
         if request.method == "GET" and to:
-            # A CRM deep link to compose: show a Limited user what Parley knows about the contact.
-            return redirect(url_for("contacts.lookup", phone=to, **{"from": "compose"}))
+            # A CRM deep link to compose: refused all the same, with what Parley knows about the contact.
+            return lookup_page(to, compose_refused=True)
         abort(403, "Your role, Texting - Limited, cannot create 1:1 texts.")
     if request.method == "GET":
         numbers = access.sendable_numbers(user)

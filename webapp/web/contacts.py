@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
 from webapp.services import access, contacts
 from webapp.web import signed_in
@@ -20,13 +20,20 @@ def _query() -> str:
 
 @bp.get("/contacts/lookup")
 def lookup():
-    search = contacts.search(signed_in(), _query())
+    return lookup_page(_query())
+
+
+def lookup_page(query: str, compose_refused: bool = False) -> Response:
+    """The lookup page for `query`; `compose_refused`: as the 403 answer to a Limited user's link
+    to compose a text to that contact (a CRM's deep link), saying why, with what Parley knows."""
+    search = contacts.search(signed_in(), query)
     return render_screen(
         "contacts/lookup.html",
         "lookup_results",
+        status=403 if compose_refused else 200,
         search=search,
         query=search.query,
-        from_compose=request.args.get("from") == "compose",
+        compose_refused=compose_refused,
     )
 
 
