@@ -119,6 +119,16 @@ def test_phone_in_any_format(client, world, typed):
     assert f'href="/conversations/{world["theirs"].id}"' not in html
 
 
+def test_a_conversation_is_found_by_the_name_it_shows_whichever_office_listed_it(client, world):
+    """Financial Aid's conversation with Maria shows her name from Admissions' campaign (the most
+    recently launched list naming her): Financial Aid finds it by that name, and only it."""
+    login(client, "fa@example.edu")
+    _, html = page(client, "maria garc")
+    assert "<mark>Maria</mark> <mark>Garc</mark>ia" in html
+    assert f'<a href="/conversations/{world["theirs"].id}">Conversation on FA Line</a>' in html
+    assert f'href="/conversations/{world["maria"].id}"' not in html
+
+
 def test_contact_name_is_found_and_marked(client, world):
     login(client, "standard@example.edu")
     _, html = page(client, "garc")

@@ -165,27 +165,26 @@ def _phones_by_name(
     office's contact list is not the user's to browse.
 
     `with_conversations` (the search page): only phones with a conversation the user may see,
-    newest conversation first (see _named_with_conversations).
+    newest conversation first (see _named_with_conversations), by the lists of every office: such
+    a conversation shows its contact's name from whichever office's campaign was launched last,
+    and is found by that name.
     """
     words = query.lower().split()[:3]
     # EXISTS, not a join: the planner then starts from the name indexes (a join lets SQLite start
     # from the office's campaigns and read every contact of them).
-    listed_in_my_offices = exists().where(
-        Campaign.id == CampaignContact.campaign_id,
-        Campaign.status.in_(NAMING_STATUSES),
-        Campaign.office_id.in_(
-            select(office_memberships.c.office_id).where(office_memberships.c.user_id == user.id)
-        ),
-    )
+    naming = (Campaign.id == CampaignContact.campaign_id, Campaign.status.in_(NAMING_STATUSES))
     if with_conversations:
+        listed = exists().where(*naming)
         # Most names are found among the first contacts of that name; a common one that few of
         # the user's conversations have needs every contact of that name read.
         for sample in (NAME_SAMPLE, None):
-            named = _named_with_conversations(user, words, listed_in_my_offices, limit, sample)
+            named = _named_with_conversations(user, words, listed, limit, sample)
             found = _first_phones(named, limit)
             if len(found) == limit:
                 break
         return found
+    my_offices = select(office_memberships.c.office_id).where(office_memberships.c.user_id == user.id)
+    listed_in_my_offices = exists().where(*naming, Campaign.office_id.in_(my_offices))
     conditions = [
         or_(
             _starts_with(CampaignContact.first_name, word),
@@ -221,7 +220,7 @@ NAME_SAMPLE = 500  # contacts of each name index read first by a search (_named_
 
 
 def _named_with_conversations(
-    user: User, words: list[str], listed_in_my_offices, limit: int, sample: int | None = None
+    user: User, words: list[str], listed, limit: int, sample: int | None = None
 ):
     """Listed contacts of that name with a conversation the user may see, newest conversation
     first: among the first `sample` contacts of each name index (in the index's order), or all.
@@ -244,7 +243,7 @@ def _named_with_conversations(
     branches = []
     for column in (contacts.first_name, contacts.last_name):
         branch = select(contacts.phone, contacts.first_name, contacts.last_name).where(
-            _starts_with(column, words[0]), *narrowing, listed_in_my_offices
+            _starts_with(column, words[0]), *narrowing, listed
         )
         if sample is not None:  # a LIMIT inside a UNION needs a subquery of its own on SQLite
             branch = select(branch.limit(written_limit(sample)).subquery())
