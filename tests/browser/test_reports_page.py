@@ -65,6 +65,21 @@ def test_a_director_reads_reports_changes_the_range_and_downloads_a_table(page: 
         page.get_by_role("link", name="Download CSV of agents").click()
     lines = download.value.path().read_text().splitlines()
     assert lines[0].startswith("agent,texts_sent") and lines[1].startswith("Sam Standard,3,3,")
+    # Dates typed in From and To make the range, Range following them: the day of Sam's texts.
+    day = (utcnow() - timedelta(days=20)).date().isoformat()
+    page.get_by_label("Agent").select_option(label="All agents")
+    page.get_by_label("From", exact=True).fill(day)
+    page.get_by_label("To", exact=True).fill(day)
+    expect(page.get_by_label("Range")).to_have_value("custom")
+    page.get_by_role("button", name="Show report").click()
+    expect(page).to_have_url(re.compile(r"range=custom"))
+    expect(glance.get_by_text("Texts sent", exact=True).locator("xpath=..")).to_contain_text("3")
+    page.get_by_text("Table: Texts per day").click()
+    expect(page.get_by_role("table", name="Texts per day").locator("tbody tr")).to_have_count(1)
+    # One office is still a filter to choose.
+    expect(page.get_by_label("Office")).to_have_value("")
+    page.get_by_label("Office").select_option(label="Admissions")
+
     page.goto("/reports?range=custom&from=2026-03-04&to=2026-03-01")
     expect(page.get_by_role("alert")).to_contain_text("before it starts")
     audit.check(page, "reports, a backwards range")
