@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,26 +24,56 @@ log = logging.getLogger(__name__)
 
 class DeliveryThreads:
     """Webhook deliveries run on threads of their own, so an endpoint that is slow or hangs (up to
-    WEBHOOK_TIMEOUT_SECONDS an attempt) holds one of these, never a thread that sends texts. A
-    delivery still waiting here when the worker stops stays pending in the database, and the sweep
-    requests it again."""
+    WEBHOOK_TIMEOUT_SECONDS an attempt) holds one of these, never a thread that sends texts. One
+    endpoint has at most half of them at a time (at least one): its other deliveries wait their
+    turn here, so an endpoint that hangs leaves the rest to the office's other endpoints and to
+    other offices'. A delivery still waiting when the worker stops stays pending in the database,
+    and the sweep requests it again."""
 
     def __init__(self, size: int) -> None:
         self.size = size
+        self.per_endpoint = max(1, size // 2)
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._running: Counter[int] = Counter()  # an endpoint's deliveries on the threads
+        self._waiting: defaultdict[int, deque[Callable[[], None]]] = defaultdict(deque)
 
-    def submit(self, work: Callable[[], None]) -> None:
-        with self._lock:  # made on first use: web processes, which only enqueue, never start these
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="webhook-delivery")
-            self._executor.submit(work)
+    def submit(self, endpoint_id: int, work: Callable[[], None]) -> None:
+        with self._lock:
+            if self._running[endpoint_id] >= self.per_endpoint:
+                self._waiting[endpoint_id].append(work)
+                return
+            self._running[endpoint_id] += 1
+            self._start(endpoint_id, work)
+
+    def _start(self, endpoint_id: int, work: Callable[[], None]) -> None:
+        # Made on first use: web processes, which only enqueue, never start these.
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.size, thread_name_prefix="webhook-delivery")
+        self._executor.submit(self._run, endpoint_id, work)
+
+    def _run(self, endpoint_id: int, work: Callable[[], None]) -> None:
+        try:
+            work()
+        finally:
+            with self._lock:
+                waiting = self._waiting.get(endpoint_id)
+                if waiting and self._executor is not None:
+                    self._start(endpoint_id, waiting.popleft())  # its turn goes to the next
+                else:
+                    self._waiting.pop(endpoint_id, None)
+                    if self._running[endpoint_id] > 1:
+                        self._running[endpoint_id] -= 1
+                    else:  # its last (or counted no more: the threads were stopped meanwhile)
+                        self._running.pop(endpoint_id, None)
 
     def stop(self) -> None:
         with self._lock:
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = None
+            self._running.clear()
+            self._waiting.clear()
 
 
 @dataclass(frozen=True)
@@ -106,8 +137,11 @@ def register(huey: Huey, app: Flask) -> Tasks:
     def deliver_webhook(delivery_id: int) -> None:
         if huey.immediate:
             deliver(delivery_id)  # tests: inline, like every task
-        else:
-            delivery_threads.submit(lambda: deliver(delivery_id))
+            return
+        with app.app_context():
+            endpoint_id = webhooks.endpoint_of(delivery_id)
+        if endpoint_id is not None:
+            delivery_threads.submit(endpoint_id, lambda: deliver(delivery_id))
 
     @huey.periodic_task(crontab(minute="*"), name="sweep_stuck_messages")
     def sweep_stuck_messages() -> None:

@@ -4,6 +4,7 @@ webhook-id; a receiver that hangs does not hold up texting; URLs cannot point in
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -45,6 +46,12 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
+    with running_receiver() as state:
+        yield state
+
+
+@contextlib.contextmanager
+def running_receiver() -> Iterator[Receiver]:
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -212,6 +219,54 @@ def test_a_hanging_receiver_does_not_hold_up_texting(private_ok, world, receiver
         tasks.delivery_threads.stop()
         huey.storage.flush_queue()
         huey.immediate = True
+
+
+def test_an_endpoint_that_hangs_leaves_the_other_endpoints_their_deliveries(private_ok, world, receiver):
+    """Six texts, each an event for an endpoint that hangs and for one that answers: the hanging
+    one holds at most half of the delivery threads (4), and the other gets every event at once."""
+    private_ok.config["WEBHOOK_TIMEOUT_SECONDS"] = 3
+    huey = private_ok.extensions["parley.huey"]
+    tasks = private_ok.extensions["parley.tasks"]
+    assert tasks.delivery_threads.size == 4
+    crm = Crm(private_ok.test_client(use_cookies=False), new_key("Slate", world["office"]))
+    with running_receiver() as hanging:
+        hanging.hang = 6
+        add_endpoint(private_ok, hanging.url, "message.sent")  # first: its deliveries come first
+        secret = add_endpoint(private_ok, receiver.url, "message.sent")
+        huey.immediate = False  # a real queue: the worker's tasks run below
+        try:
+            for k in range(6):
+                assert crm.send(to=f"(202) 555-01{k:02d}", text=f"Text {k}").status_code == 202
+            while (task := huey.dequeue()) is not None:
+                huey.execute(task)
+            deadline = time.monotonic() + 2.5  # within the hanging endpoint's first time limit
+            while len(receiver.accepted) < 6 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            texts = sorted(event["data"]["text"] for event in receiver.verified(secret))
+            assert texts == [f"Text {k}" for k in range(6)]
+            assert len(hanging.requests) == 2  # the rest wait their turn, holding no thread
+            deadline = time.monotonic() + 10
+            while len(hanging.requests) < 4 and time.monotonic() < deadline:
+                time.sleep(0.05)  # after its time limit, the hanging endpoint's next two
+            assert len(hanging.requests) == 4
+        finally:
+            tasks.delivery_threads.stop()  # the two still waiting stay pending, for the sweep
+            huey.storage.flush_queue()
+            huey.immediate = True
+        # The two attempts in flight end at their time limit, before the receiver goes away.
+        deadline = time.monotonic() + 10
+        while attempts_made(hanging.url) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert attempts_made(hanging.url) == 4
+
+
+def attempts_made(url: str) -> int:
+    db.session.expire_all()
+    try:
+        to_url = WebhookDelivery.endpoint.has(WebhookEndpoint.url == url)
+        return sum(db.session.scalars(select(WebhookDelivery.attempts).where(to_url)))
+    finally:
+        db.session.rollback()  # the test's read ends before a delivery thread's next write
 
 
 def pending_delivery(app, body: str = "Hi") -> int:

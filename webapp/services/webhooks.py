@@ -400,6 +400,12 @@ def describe_outcome(status_code: int | None, error: str | None) -> str:
     return f"HTTP {status_code}" if status_code is not None else (error or "no answer")
 
 
+def endpoint_of(delivery_id: int) -> int | None:
+    """The endpoint a delivery is for; None when the delivery is gone (pruned from the log)."""
+    with db.engine.connect() as connection:  # a read of its own: no transaction left open
+        return connection.scalar(select(WebhookDelivery.endpoint_id).where(WebhookDelivery.id == delivery_id))
+
+
 def _waits_for_earlier(delivery: WebhookDelivery) -> bool:
     if delivery.conversation_id is None:
         return False
