@@ -7,6 +7,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from tests.browser.axe import Audit
 from tests.browser.conftest import World, count_messages, log_in
 
 
@@ -18,6 +19,13 @@ def test_limited_user_has_no_create_item_and_gets_403(page: Page, world: World):
     expect(menu).to_contain_text("can reply to conversations but not start them")
     expect(page.get_by_role("menuitem", name="Create 1:1 Text")).to_have_count(0)
     expect(page.get_by_text("Create 1:1 Text")).to_have_count(0)
+    # The one item says why, disabled: a menu of menu items, as the keyboard and axe expect.
+    audit = Audit(1280)
+    audit.check(page, "a Limited user's Create Content menu, open")
+    audit.assert_clean()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Create Content").press("ArrowDown")
+    expect(page.get_by_role("menuitem", disabled=True)).to_be_focused()
 
     response = page.goto("/texts/new")
     assert response is not None and response.status == 403
