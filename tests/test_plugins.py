@@ -7,10 +7,12 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from tests.conftest import make_app, serving
 from webapp.config import Config
 from webapp.extensions import db
+from webapp.models import Message
 from webapp.plugin_api.registry import PluginError
 
 
@@ -189,6 +191,21 @@ def test_provider_numbers_need_their_provider_enabled(app, setup, provider):
     )  # fmt: skip
     assert result.exit_code == 1
     assert f"Provider '{provider}' is not enabled (enabled: console)" in result.output
+
+
+@pytest.mark.parametrize("provider", ["plivo", "twilio"])
+def test_a_provider_not_enabled_refuses_its_webhooks_and_one_not_installed_is_not_found(
+    client, setup, provider
+):
+    """Without its credentials a provider checks no signature, so its webhooks are refused (403,
+    nothing stored), as an unsigned request is where it is enabled; an unknown name is a 404."""
+    before = db.session.scalar(select(func.count()).select_from(Message))
+    for kind in ("inbound", "status"):
+        response = client.post(f"/webhooks/{provider}/{kind}", data={"From": "12025550143", "Text": "hi"})
+        assert response.status_code == 403
+        assert f"The {provider} provider is not enabled here" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Message)) == before
+    assert client.post("/webhooks/vonage/inbound", data={"Text": "hi"}).status_code == 404
 
 
 def test_the_example_plugin_is_installed_from_its_own_package(app):

@@ -362,7 +362,8 @@ def test_message_to_a_number_parley_does_not_have_is_404(client, setup, plivo_nu
 
 def test_unknown_or_webhookless_providers(client, setup, plivo_number):
     form = sms()
-    assert client.post("/webhooks/twilio/inbound", data=form).status_code == 404
+    assert client.post("/webhooks/vonage/inbound", data=form).status_code == 404  # not installed
+    assert client.post("/webhooks/twilio/inbound", data=form).status_code == 403  # not enabled
     # The console provider has no webhooks: nothing it "signs" is accepted.
     assert client.post("/webhooks/console/inbound", data=form).status_code == 403
     assert stored_messages() == []

@@ -17,6 +17,7 @@ from werkzeug.datastructures import Headers
 
 from webapp.extensions import csrf, db
 from webapp.plugin_api import SmsProvider, WebhookRefused, WebhookRequest
+from webapp.plugin_api.registry import installed
 from webapp.services import delivery_reports, inbound, webhook_nonces
 from webapp.services.phones import PhoneError
 from webapp.transactions import discard_writes, read_first
@@ -70,6 +71,9 @@ def delivery_report(provider: str) -> Response:
 def _verified(provider: str) -> tuple[SmsProvider, WebhookRequest]:
     """The enabled provider plugin and the request as it sees it; 404/403 otherwise."""
     plugin = current_app.extensions["parley"].sms_providers.get(provider)
+    if plugin is None and provider in installed("parley.sms_providers"):
+        # Installed, not enabled: nothing here can check its signature, so nothing is accepted.
+        abort(_answer(403, f"The {provider} provider is not enabled here: its webhooks are refused."))
     if plugin is None:
         abort(_answer(404, "No such provider"))
     webhook = WebhookRequest(
