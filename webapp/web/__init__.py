@@ -16,7 +16,6 @@ from sqlalchemy.exc import DBAPIError
 from webapp.extensions import db, login_manager
 from webapp.models import SignedInUser, User
 from webapp.services import sessions
-from webapp.services.media import MAX_PICTURE_BYTES
 from webapp.services.phones import format_phone
 from webapp.transactions import View, read_first, request_only_reads
 from webapp.web.errors import error_page
@@ -77,7 +76,6 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["time_tag"] = time_tag
     app.jinja_env.filters["tab_count"] = format_tab_count
     app.jinja_env.globals["htmx_version"] = "2.0.11"
-    app.jinja_env.globals["max_picture_bytes"] = MAX_PICTURE_BYTES  # the picture fields' own check
 
     @app.errorhandler(403)
     def forbidden(error):

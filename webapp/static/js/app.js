@@ -62,49 +62,20 @@
     counter.classList.toggle("is-over", over > 0);
   }
 
-  /* The field's refusal `id`, placed after `after` and named by the field, made on first use. */
-  function fieldError(field, id, after) {
-    var error = document.getElementById(id);
+  function showLimitError(field) {
+    var id = field.id + "-too-long", error = document.getElementById(id);
     if (!error) {
       error = document.createElement("p");
       error.className = "field-error";
       error.id = id;
       error.setAttribute("role", "alert");
-      after.insertAdjacentElement("afterend", error);
+      (document.getElementById(field.getAttribute("data-counter") || field.id + "-length") || field).insertAdjacentElement("afterend", error);
       describedBy(field, id, true);
     }
-    return error;
-  }
-
-  function showLimitError(field) {
-    var counter = document.getElementById(field.getAttribute("data-counter") || field.id + "-length");
-    var error = fieldError(field, field.id + "-too-long", counter || field);
     error.textContent = fieldName(field) + " can be at most " + fmt(maxOf(field)) + " characters; this has " +
       fmt(lengthOf(field)) + " (" + fmt(overBy(field, maxOf(field))) + " too many). Shorten it to send.";
     if (field.getAttribute("aria-invalid") !== "true") { field.setAttribute("aria-invalid", "true"); field.setAttribute("data-limit-invalid", ""); }
   }
-
-  /* A file bigger than its field's data-max-bytes is refused before it is sent: the server would
-     refuse it too, but a body that large is answered with a page of its own and the form is lost. */
-  function megabytes(bytes) { return (bytes / 1048576).toFixed(bytes % 1048576 ? 1 : 0) + " MB"; }
-  function tooBig(field) {
-    var file = field.files && field.files[0];
-    return !!file && file.size > (parseInt(field.getAttribute("data-max-bytes"), 10) || Infinity);
-  }
-  function showSizeError(field) {
-    var error = fieldError(field, field.id + "-too-big", field);
-    error.textContent = fieldName(field) + ": this file is " + megabytes(field.files[0].size) + " and the most is " +
-      megabytes(parseInt(field.getAttribute("data-max-bytes"), 10)) + ". Nothing was sent; choose a smaller file.";
-    field.setAttribute("aria-invalid", "true");
-  }
-  document.addEventListener("change", function (event) {
-    var field = event.target, error = document.getElementById(field.id + "-too-big");
-    if (error && field.hasAttribute("data-max-bytes") && !tooBig(field)) {
-      error.remove();
-      describedBy(field, error.id, false);
-      field.removeAttribute("aria-invalid");
-    }
-  });
 
   var COUNTED = "textarea[data-counter], [data-maxlength]";
   function initCounters(root) { root.querySelectorAll(COUNTED).forEach(updateCounter); }
@@ -116,13 +87,11 @@
     var over = Array.prototype.filter.call(event.target.querySelectorAll("[data-maxlength]"), function (field) {
       return overBy(field, maxOf(field)) > 0;
     });
-    var big = Array.prototype.filter.call(event.target.querySelectorAll("[data-max-bytes]"), tooBig);
-    if (!over.length && !big.length) { return; }
+    if (!over.length) { return; }
     event.preventDefault();
     event.stopImmediatePropagation();
     over.forEach(showLimitError);
-    big.forEach(showSizeError);
-    over.concat(big)[0].focus();
+    over[0].focus();
   }, true);
 
   /* ---- Reports: a date typed in From or To means custom dates, whatever Range said ---- */
