@@ -94,14 +94,6 @@
     over[0].focus();
   }, true);
 
-  /* ---- Reports: a date typed in From or To means custom dates, whatever Range said ---- */
-  document.addEventListener("input", function (event) {
-    var range = document.getElementById("report-range");
-    if (range && (event.target.id === "report-from" || event.target.id === "report-to")) {
-      range.value = "custom";
-    }
-  });
-
   /* ---- One polite live region for short announcements (limits, new replies, counts) ---- */
   function announce(text) {
     var region = document.getElementById("announcer");
