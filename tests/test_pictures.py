@@ -155,12 +155,17 @@ def test_a_non_picture_is_refused_by_its_content_and_changes_nothing(app, client
     assert media_files(app) == []
 
 
-def test_an_upload_over_5_mb_is_refused(app, client, setup):
+@pytest.mark.parametrize("megabytes", [5, 20])  # a phone's photo: under the request's limit
+def test_an_upload_over_5_mb_is_refused_next_to_the_field_keeping_the_message(
+    app, client, setup, megabytes
+):
     login(client, "standard@example.edu")
-    big = picture_bytes() + b"\x00" * (5 * 1024 * 1024)  # under the request's limit, over 5 MB
-    response = compose(client, setup["number"].id, "Map", (big, "map.png"), htmx=True)
+    big = picture_bytes() + b"\x00" * (megabytes * 1024 * 1024)
+    response = compose(client, setup["number"].id, "Map of the campus", (big, "map.png"), htmx=True)
     assert response.status_code == 200  # htmx swaps the form with its error
-    assert "A picture can be at most 5 MB" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "A picture can be at most 5 MB" in page and 'id="picture-error"' in page
+    assert "Map of the campus</textarea>" in page
     assert db.session.scalar(select(func.count()).select_from(Message)) == 0
 
 

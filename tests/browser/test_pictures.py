@@ -65,6 +65,14 @@ def test_an_mms_reaches_plivo_and_its_link_expires(
     page.get_by_label("From").select_option(str(plivo_number))
     page.get_by_label("To").fill("(202) 555-0143")
     page.get_by_label("Message").fill("Here is the campus map")
+    # A phone's big photo: refused next to the field, the typed message kept, nothing sent.
+    page.get_by_label("Attach picture").set_input_files(
+        {"name": "poster.png", "mimeType": "image/png", "buffer": picture + b"\0" * (12 * 1024 * 1024)}
+    )
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#picture-error")).to_contain_text("A picture can be at most 5 MB")
+    expect(page.get_by_label("Message")).to_have_value("Here is the campus map")
+    assert fake_plivo.requests == []
     # Checked by content: a text file named like a picture is refused, and nothing is sent.
     page.get_by_label("Attach picture").set_input_files(
         {"name": "map.jpg", "mimeType": "image/jpeg", "buffer": b"not a picture at all"}

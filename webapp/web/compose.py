@@ -46,8 +46,10 @@ def uploaded_picture(errors: dict[str, str]) -> media.CheckedPicture | None:
         return None
 
 
-# A form with a picture may be bigger than other requests; a bigger one is refused before it is read.
-PICTURE_FORM_BYTES = media.MAX_PICTURE_BYTES + 1024 * 1024
+# A form with a picture may be bigger than other requests; a bigger one is refused before it is
+# read. Up to this size (a phone's largest photos) the form comes back with the picture's error
+# next to it and what was typed kept; past it, the answer is an error page of its own.
+PICTURE_FORM_BYTES = 25 * 1024 * 1024
 PICTURE_TOO_LARGE = (
     "A picture can be at most 5 MB (JPEG, PNG or GIF). This upload is larger, so nothing was sent: "
     "choose a smaller picture."
