@@ -423,9 +423,9 @@ def test_times_show_in_utc_without_leading_zeros():
 
 def test_a_time_element_carries_the_moment_and_its_utc_text():
     moment = datetime(2026, 3, 5, 9, 7, tzinfo=UTC)
-    assert time_tag(moment) == '<time datetime="2026-03-05T09:07:00+00:00">Mar 5, 9:07 UTC</time>'
+    assert time_tag(moment) == '<time datetime="2026-03-05T09:07:00Z">Mar 5, 9:07 UTC</time>'
     assert time_tag(moment, "conv-time") == (
-        '<time class="conv-time" datetime="2026-03-05T09:07:00+00:00">Mar 5, 9:07 UTC</time>'
+        '<time class="conv-time" datetime="2026-03-05T09:07:00Z">Mar 5, 9:07 UTC</time>'
     )
     assert 'class="a&#34;b"' in time_tag(moment, 'a"b')  # a class is escaped like any attribute
     assert time_tag(None) == ""
