@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD, csrf_token, login
@@ -429,3 +430,17 @@ def test_a_time_element_carries_the_moment_and_its_utc_text():
     )
     assert 'class="a&#34;b"' in time_tag(moment, 'a"b')  # a class is escaped like any attribute
     assert time_tag(None) == ""
+
+
+@pytest.mark.parametrize("to", ["+12025550100", "2025550100", "(202) 555-0100", "1-202-555-0100"])
+def test_sms_receive_takes_the_number_in_any_us_format(app, setup, to):
+    def receive(number: str):
+        args = ["sms", "receive", "--from", "2025550143", "--to", number, "--text", "Hi"]
+        return app.test_cli_runner().invoke(args=args)
+
+    result = receive(to)
+    assert result.exit_code == 0, result.output
+    assert "Received into conversation" in result.output
+    unknown = receive("2025550999")
+    assert unknown.exit_code == 1
+    assert "+12025550999 is not an active reusable number" in unknown.output

@@ -216,13 +216,15 @@ def campaigns_launch(name: str) -> None:
 
 @sms_cli.command("receive")
 @click.option("--from", "from_phone", required=True, help="The contact's phone.")
-@click.option("--to", "to_phone", required=True, help="The reusable number (E.164).")
+@click.option("--to", "to_phone", required=True, help="The reusable number (E.164, or US in any format).")
 @click.option("--text", required=True)
 def sms_receive(from_phone: str, to_phone: str, text: str) -> None:
     """Feed an incoming text through the inbound pipeline, exactly as a provider webhook would."""
     try:
         contact = parse_any_phone(from_phone)
-        number = normalise_provider_phone(to_phone)
+        # E.164 as numbers are added; without its "+", a number is read as the compose form reads it.
+        e164 = to_phone.strip().startswith("+")
+        number = normalise_provider_phone(to_phone) if e164 else parse_any_phone(to_phone)
         result = inbound.receive(
             InboundMessage(from_phone=contact, to_phone=number, body=text), provider="console"
         )
