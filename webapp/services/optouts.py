@@ -1,9 +1,9 @@
 """Opt-outs: the keyword rules, and the list that every send is checked against.
 
 An opt-out holds for the whole organisation, so taking one away is weighty: only an admin of the
-office whose number it came through may remove it (an admin of every office, for one added by hand
-or that came through more than one number), and only with a written reason, which the history and
-the audit log keep.
+office whose number it came through may remove it, an admin of one of the offices of the admin who
+added it by hand, or an admin of every office (for one that came through more than one number, or
+by hand and by text); and only with a written reason, which the history and the audit log keep.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy import delete, exists, select, tuple_, update
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
-from webapp.models import Office, OptOut, OptOutEvent, ReusableNumber, User
+from webapp.models import Office, OptOut, OptOutEvent, ReusableNumber, User, office_memberships
 from webapp.services import audit
 from webapp.services.admin import Forbidden, FormErrors, NotFound, my_office_ids, my_office_ids_query
 from webapp.services.dbutil import ByValues, insert_ignoring_conflict
@@ -83,8 +83,9 @@ def opt_out(
     """Record an opt-out (in the caller's transaction). True when the phone was not opted out.
 
     `number_id`: the reusable number it came through (its office's admins may remove it); None for
-    one an admin adds by hand. A phone already opted out through another number (or by hand) is
-    then opted out organisation-wide: no single office's admins may take it away."""
+    one an admin adds by hand (the admins of that admin's offices may remove it). A phone already
+    opted out through another number (or by hand) is then opted out organisation-wide: no single
+    office's admins may take it away."""
     added = insert_ignoring_conflict(
         OptOut,
         ["phone"],
@@ -104,6 +105,12 @@ def opt_out(
             .where(OptOut.phone == phone, OptOut.number_id.is_distinct_from(number_id))
             .values(number_id=None)
         )
+        if source != "admin":  # the contact (or their carrier) asks too: no longer one admin's doing
+            db.session.execute(
+                update(OptOut)
+                .where(OptOut.phone == phone, OptOut.source == "admin")
+                .values(source=source, created_by_id=None)
+            )
     return added
 
 
@@ -154,17 +161,23 @@ def administers_every_office(admin: User) -> bool:
 class RemovalRights:
     """What one admin may remove, worked out once for a page of opt-outs."""
 
-    def __init__(self, admin: User, origins: dict[int, Origin]) -> None:
+    def __init__(self, admin: User, origins: dict[int, Origin], colleagues: set[int]) -> None:
         self.mine = my_office_ids(admin)
         self.every_office = administers_every_office(admin)
         self.origins = origins
+        self.colleagues = colleagues  # of the page's hand-adders: users sharing an office with admin
 
     def refusal(self, opt_out: OptOut) -> str | None:
         """Why the admin may not remove this opt-out, or None when they may."""
         origin = self.origins.get(opt_out.number_id) if opt_out.number_id else None
         if origin is None:
-            if self.every_office:
-                return None
+            if self.every_office or _added_by_hand(opt_out) in self.colleagues:
+                return None  # an admin of every office, or one of the offices of who added it
+            if _added_by_hand(opt_out) is not None:
+                return (
+                    "It was added by hand by an administrator of other offices: only an "
+                    "administrator of one of their offices can remove it."
+                )
             return (
                 "It did not come through one office's number, so it holds for every office: only "
                 "an administrator of every office can remove it."
@@ -177,8 +190,26 @@ class RemovalRights:
         )
 
 
+def _added_by_hand(opt_out: OptOut) -> int | None:
+    """Who added it by hand, while nobody else has opted the phone out (no number, no text)."""
+    if opt_out.number_id is None and opt_out.source == "admin":
+        return opt_out.created_by_id
+    return None
+
+
 def removal_rights(admin: User, rows: list[OptOut]) -> RemovalRights:
-    return RemovalRights(admin, origins({row.number_id for row in rows if row.number_id}))
+    adders = {adder for row in rows if (adder := _added_by_hand(row)) is not None}
+    colleagues = set()
+    if adders:
+        colleagues = set(
+            db.session.scalars(
+                select(office_memberships.c.user_id).where(
+                    office_memberships.c.user_id.in_(adders),
+                    office_memberships.c.office_id.in_(my_office_ids_query(admin)),
+                )
+            )
+        )
+    return RemovalRights(admin, origins({row.number_id for row in rows if row.number_id}), colleagues)
 
 
 def check_reason(reason: str) -> str:
