@@ -56,17 +56,24 @@ class ImportReport:
 
 
 def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
-    """UTF-8 (with or without BOM); files that are not UTF-8 are read as Latin-1 (Excel's habit)."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    encoding = "utf-8-sig"
+    """UTF-8 (with or without BOM); otherwise Windows-1252, what Excel's "CSV" writes on Windows
+    (its curly apostrophes and dashes, which Latin-1 reads as invisible control characters), or
+    Latin-1 for a file with a byte Windows-1252 has no character for."""
+    encoding = next((name for name in ("utf-8-sig", "cp1252") if _decodes(raw, name)), "latin-1")
+    raw.seek(0)
+    return io.TextIOWrapper(raw, encoding=encoding, newline="")
+
+
+def _decodes(raw: BinaryIO, encoding: str) -> bool:
+    raw.seek(0)
+    decoder = codecs.getincrementaldecoder(encoding)()
     try:
         while chunk := raw.read(1 << 20):  # a chunk at a time: big files stay out of memory
             decoder.decode(chunk)
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        encoding = "latin-1"
-    raw.seek(0)
-    return io.TextIOWrapper(raw, encoding=encoding, newline="")
+        return False
+    return True
 
 
 def _header_key(name: str) -> str:
