@@ -19,6 +19,21 @@ def test_every_us_format_gives_one_number(typed):
 
 
 @pytest.mark.parametrize(
+    "pasted",
+    [
+        "２０２５５５０１４３", "（２０２）５５５－０１４３", "٢٠٢٥٥٥٠١٤٣", "202–555–0143",
+        "202\u2011555\u20110143", "\u202a(202) 555-0143\u202c", "+1\u00a0202\u00a0555\u00a00143",
+    ],
+)
+def test_another_scripts_digits_dashes_and_marks_give_the_same_number(pasted):
+    """Full-width or Arabic-Indic digits, en dashes, non-breaking hyphens and spaces, and the
+    direction marks a copy brings: the same E.164 number, in ASCII (one conversation, one
+    opt-out)."""
+    assert parse_us_phone(pasted) == "+12025550143"
+    assert parse_any_phone(pasted) == "+12025550143"
+
+
+@pytest.mark.parametrize(
     ("typed", "error"),
     [
         ("", "Enter a phone number."),

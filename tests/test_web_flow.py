@@ -209,10 +209,11 @@ def test_second_text_continues_the_conversation(client, setup):
     assert db.session.scalar(select(func.count()).select_from(Conversation)) == 1
 
 
-def test_opted_out_contact_is_refused(client, setup):
+@pytest.mark.parametrize("to", ["2025550143", "２０２５５５０１４３"])  # full-width digits: the same phone
+def test_opted_out_contact_is_refused(client, setup, to):
     reply_from_contact("+12025550143", text="STOP")
     login(client, "standard@example.edu")
-    response = compose(client, setup["number"].id, "2025550143", "Are you there?")
+    response = compose(client, setup["number"].id, to, "Are you there?")
     assert response.status_code == 422
     assert "Failed to Send SMS Message: this contact has opted out" in response.get_data(as_text=True)
     outbound = select(func.count()).select_from(Message).where(Message.direction == "outbound")

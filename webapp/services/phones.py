@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 import phonenumbers
@@ -13,17 +14,37 @@ class PhoneError(ValueError):
     """A phone the user typed that Parley cannot text; the message says why."""
 
 
-_ALLOWED_US_INPUT = re.compile(r"^[\d\s().+-]+$")
+_ALLOWED_US_INPUT = re.compile(r"^[\d\s().+-]+$", re.ASCII)
+
+
+def plain(text: str) -> str:
+    """A phone as typed or pasted, in ASCII: full-width forms as their ASCII twins (NFKC), another
+    script's digits (Arabic-Indic) as 0-9, any dash as "-", any space as " ", and invisible marks
+    (a copy's direction marks) dropped."""
+    if text.isascii():
+        return text
+    chars = []
+    for char in unicodedata.normalize("NFKC", text):
+        kind = unicodedata.category(char)
+        if kind == "Nd":
+            chars.append(str(unicodedata.decimal(char)))
+        elif kind == "Pd":
+            chars.append("-")
+        elif char.isspace():
+            chars.append(" ")
+        elif kind != "Cf":
+            chars.append(char)
+    return "".join(chars)
 
 
 def parse_us_phone(text: str) -> str:
     """A US number typed by a person (10 digits, any punctuation, optional 1 or +1) as E.164."""
-    raw = (text or "").strip()
+    raw = plain(text or "").strip()
     if not raw:
         raise PhoneError("Enter a phone number.")
     if not _ALLOWED_US_INPUT.match(raw):
         raise PhoneError("Enter a 10-digit US phone number, like (202) 555-0143.")
-    digits = re.sub(r"\D", "", raw)
+    digits = re.sub(r"\D", "", raw, flags=re.ASCII)
     international = raw.startswith("+") and not raw.startswith("+1")
     if international or (raw.startswith("00")) or len(digits) > 11 or (
         len(digits) == 11 and not digits.startswith("1")
@@ -62,8 +83,8 @@ def _us_number(national: str) -> PhoneNumber:
 
 def parse_e164(text: str) -> str:
     """A number given in strict E.164 (+ and digits), as for reusable numbers."""
-    raw = (text or "").strip()
-    if not re.fullmatch(r"\+[1-9]\d{6,14}", raw):
+    raw = plain(text or "").strip()
+    if not re.fullmatch(r"\+[1-9]\d{6,14}", raw, flags=re.ASCII):
         raise PhoneError(f"{raw!r} is not an E.164 phone number (like +12025550143).")
     try:
         number = phonenumbers.parse(raw, None)
@@ -92,7 +113,7 @@ def normalise_provider_phone(text: str) -> str:
 
 def parse_any_phone(text: str) -> str:
     """A phone typed anywhere (US formats or E.164), for lookups and the command line."""
-    raw = (text or "").strip()
+    raw = plain(text or "").strip()
     if raw.startswith("+") and not raw.startswith("+1"):
         return parse_e164(raw)
     return parse_us_phone(raw)
