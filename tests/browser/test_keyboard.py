@@ -128,7 +128,7 @@ def test_the_whole_flow_by_keyboard(page: Page, app: Flask, world: World):
     expect(focused(page)).to_have_count(1)  # not lost to the page's body
     focus_is_visible(page)
     expect(needs).to_contain_text("0")
-    expect(page).not_to_have_title(re.compile(r"^\("))
+    expect(page).to_have_title("(202) 555-0143 · Parley")  # no count: the conversation's name alone
 
 
 def test_reduced_motion_turns_transitions_off(browser: Browser, live_server: str, world: World):

@@ -169,3 +169,17 @@ def test_a_reader_who_scrolls_up_before_the_pane_settles_stays_there(page: Page,
     # newest message is not.
     expect(page.locator(f"#{reading}")).to_be_in_viewport()
     expect(items.last).not_to_be_in_viewport()
+
+
+def test_a_conversation_named_by_its_phone_keeps_its_title_as_the_count_changes(
+    page: Page, app, world: World
+):
+    sms_receive(app, "2025550143", world.number_phone, "First question")
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    page.goto(rows(page).first.get_attribute("href"))  # the conversation's own page: its own title
+    expect(page).to_have_title("(1) (202) 555-0143 · Parley")
+    page.get_by_role("button", name="Does Not Need Attention").click()
+    expect(page).to_have_title("(202) 555-0143 · Parley")
+    sms_receive(app, "2025550144", world.number_phone, "Second question")
+    expect(page).to_have_title("(1) (202) 555-0143 · Parley")  # the area code is not a count

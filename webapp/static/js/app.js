@@ -331,7 +331,8 @@
     var before = heard, count = attentionCount(), reply = lastReply();
     heard = null;
     if (count !== null) {
-      document.title = (count !== "0" ? "(" + count + ") " : "") + document.title.replace(/^\(\d+\+?\) /, "");
+      // The count is at most "99+": a title named by a phone, "(202) 555-0143", keeps its area code.
+      document.title = (count !== "0" ? "(" + count + ") " : "") + document.title.replace(/^\(\d\d?\+?\) /, "");
     }
     if (reply.id && before.reply.conversation === reply.conversation && before.reply.id !== reply.id) {
       // Not the text itself: the thread holds it, and a second copy would confuse text searches.
