@@ -11,6 +11,10 @@ import os
 # WEB_CONCURRENCY, or --workers, chooses another number.
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
 
+# A request line of up to 8 KB (gunicorn's own default: 4 KB), so that a CRM's embed launch link
+# with a token over the 4 KB Parley takes gets Parley's 403 page saying so, not a bare 414.
+limit_request_line = 8190
+
 
 def post_worker_init(worker) -> None:
     """The app's modules, routes and compiled statements live as long as the worker: keep them out

@@ -7,7 +7,9 @@ import importlib.util
 import os
 import subprocess
 
-from tests.processes import BIN, ROOT
+import requests
+
+from tests.processes import BIN, ROOT, Stack
 
 
 def gunicorn_settings(**env: str) -> dict[str, str]:
@@ -43,3 +45,18 @@ def test_a_worker_keeps_the_loaded_app_out_of_garbage_collection():
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_a_launch_link_with_a_token_over_4_kb_gets_parleys_403_page(database_url, tmp_path):
+    """Served by gunicorn as deployed: the link reaches Parley, which says why it refuses it."""
+    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "serving-test-secret",
+           "EMBED_SECRET": "serving-test-embed-secret-of-32-bytes", "PARLEY_IMPORT_FOLDER": str(tmp_path),
+           "QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}"}  # fmt: skip
+    stack = Stack(env=env, log_dir=tmp_path)
+    stack.start_web()
+    try:
+        response = requests.get(f"{stack.url}/embed/launch", params={"token": "a" * 6000}, timeout=10)
+    finally:
+        stack.stop()
+    assert response.status_code == 403
+    assert "The launch token is too large (more than 4 KB)." in response.text
