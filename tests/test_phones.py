@@ -57,6 +57,7 @@ def test_anything_else_is_refused_with_the_reason(typed, error):
 def test_lookups_take_us_formats_and_international_e164():
     assert parse_any_phone("(202) 555-0143") == "+12025550143"
     assert parse_any_phone("+442071234567") == "+442071234567"
+    assert parse_any_phone("+44 20 7123 4567") == "+442071234567"  # as it is usually written
     with pytest.raises(PhoneError):
         parse_any_phone("+4420")
 

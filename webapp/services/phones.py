@@ -112,10 +112,11 @@ def normalise_provider_phone(text: str) -> str:
 
 
 def parse_any_phone(text: str) -> str:
-    """A phone typed anywhere (US formats or E.164), for lookups and the command line."""
+    """A phone typed anywhere (US formats or E.164), for lookups, contact lists and the command
+    line; another country's number may be written with spaces, as usual ("+44 20 7946 0958")."""
     raw = plain(text or "").strip()
     if raw.startswith("+") and not raw.startswith("+1"):
-        return parse_e164(raw)
+        return parse_e164(re.sub(r"[ .-]", "", raw))
     return parse_us_phone(raw)
 
 
