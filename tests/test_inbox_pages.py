@@ -32,7 +32,8 @@ def walk(client, tab: str) -> list[int]:
 def shown_counts(client, tab: str) -> dict[str, str]:
     """The count on each tab, as the tab fragment shows them."""
     html = client.get(f"/inbox?tab={tab}", headers=HTMX).get_data(as_text=True)
-    found = re.findall(r'<span class="tab-label">([^<]+)</span> <span class="count">([^<]+)</span>', html)
+    tab = r'<span class="tab-label">([^<]+)</span> <span class="count" id="\w+-count">([^<]+)</span>'
+    found = re.findall(tab, html)
     return dict(found)
 
 
@@ -108,8 +109,8 @@ def test_counts_stop_at_99_plus_and_the_list_still_pages(client, setup):
     db.session.commit()
     login(client, "standard@example.edu")
     page = client.get("/inbox").get_data(as_text=True)
-    assert re.search(r'Needs Attention</span> <span class="count">99\+</span>', page)
-    assert re.search(r'Participating</span> <span class="count">0</span>', page)
+    assert re.search(r'Needs Attention</span> <span class="count" id="attention-count">99\+</span>', page)
+    assert re.search(r'Participating</span> <span class="count" id="participating-count">0</span>', page)
     assert f"Question {inbox.COUNT_CAP + 4}" in page  # the newest first
     assert inbox.counts(setup["users"]["standard"])["attention"] == inbox.COUNT_CAP
 

@@ -66,7 +66,7 @@ def tab(client: FlaskClient, name: str) -> str:
 
 def counts(page: str) -> dict[str, str]:
     """The two tabs' counts as the page shows them."""
-    found = re.findall(r'tab-label">([^<]+)</span> <span class="count">([^<]*)</span>', page)
+    found = re.findall(r'tab-label">([^<]+)</span> <span class="count" id="\w+-count">([^<]*)</span>', page)
     return dict(found)
 
 
