@@ -15,18 +15,28 @@ from tests.browser.test_layout import assert_no_horizontal_overflow
 from tests.conftest import PASSWORD
 
 FOCUSED = "el => el === document.activeElement"
-# A focus ring: an outline or a box-shadow, drawn by :focus-visible. The thread's list sits in a
-# scroller that would clip its ring: the scroller draws it (app.css).
+# A focus ring: an outline or a box-shadow, drawn by :focus-visible, that the element does not
+# have without focus (a primary button's own shadow is no ring): compared with an unfocused copy
+# of it, in the same place. The thread's list sits in a scroller that would clip its ring: the
+# scroller draws it (app.css).
 RING = """() => {
   const el = document.activeElement;
   if (!el || el === document.body) return "nothing is focused";
-  const ringed = (node) => {
+  const look = (node) => {
     const style = getComputedStyle(node);
     const outline = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0;
-    return outline || style.boxShadow !== "none";
+    return outline ? `outline ${style.outlineStyle} ${style.outlineWidth} ${style.outlineColor}`
+                   : style.boxShadow;
   };
   const drawer = el.id === "thread" ? el.parentElement : el;
-  return ringed(drawer) ? "" : `no visible focus on ${el.outerHTML.slice(0, 80)}`;
+  const focused = look(drawer);
+  const copy = drawer.cloneNode(false);
+  copy.removeAttribute("id");
+  drawer.parentNode.insertBefore(copy, drawer);
+  const unfocused = look(copy);
+  copy.remove();
+  const ringed = focused !== "none" && focused !== unfocused;
+  return ringed ? "" : `no visible focus on ${el.outerHTML.slice(0, 80)}`;
 }"""
 
 
