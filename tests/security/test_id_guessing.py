@@ -5,6 +5,8 @@ nothing of Financial Aid, and nothing changes. And a Limited user cannot compose
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -196,3 +198,35 @@ def test_only_admins_see_or_change_opt_outs(client, fa, email):
     response = request(client, "POST", "/admin/opt-outs/", {"phone": "2025550143"})
     assert response.status_code == 403
     assert all_rows() == before
+
+
+def test_an_id_larger_than_any_row_is_not_found_on_every_route(app, client, world):
+    """Every route with a row's id, in every method it takes, given an id beyond any integer column
+    (and beyond 64 bits): refused as an id of no row, the database never asked (it failed with a
+    500). Werkzeug's router says 405 where the same path takes another method."""
+    login(client, "admin@example.edu")
+    token = csrf_token(client, "/inbox")
+    checked = []
+    for rule in app.url_map.iter_rules():
+        if "<int" not in rule.rule or rule.rule.startswith("/api/"):  # the API: its own tests
+            continue
+        path = re.sub(r"<int(\([^)]*\))?:\w+>", "99999999999999999999", rule.rule)
+        path = re.sub(r"<[^>]+>", "x", path)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(path, method=method, data={"csrf_token": token})
+            assert response.status_code in (404, 405), (method, path, response.status_code)
+            checked.append(rule.endpoint)
+    assert {"conversations.show", "admin.user_active", "admin.number_active"} <= set(checked)
+
+
+def test_an_id_larger_than_any_row_in_a_form_or_query_names_no_row(client, world):
+    huge = "99999999999999999999"
+    login(client, "admin@example.edu")
+    for query in (f"/admin/audit?before={huge}", f"/admin/audit?user={huge}", f"/search?q=hi&before={huge}"):
+        assert client.get(query).status_code == 200, query
+    data = {"csrf_token": csrf_token(client, "/texts/new"), "number_id": huge, "to": "2025550143",
+            "body": "Kept as typed"}  # fmt: skip
+    response = client.post("/texts/new", data=data)
+    assert response.status_code == 422
+    assert "Kept as typed</textarea>" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Message)) == 0

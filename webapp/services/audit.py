@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
-from webapp.models import AuditEvent, Office, User, audit_event_offices, office_memberships
+from webapp.models import AuditEvent, Office, User, audit_event_offices, office_memberships, row_id
 
 # kind → what the audit page calls it. The part before the dot is the kind's category.
 KINDS: dict[str, str] = {
@@ -130,8 +130,8 @@ def list_events(
     )
     if actor == NO_USER:
         query = query.where(AuditEvent.actor_id.is_(None))
-    elif actor and actor.isdigit():
-        query = query.where(AuditEvent.actor_id == int(actor))
+    elif row_id(actor) is not None:
+        query = query.where(AuditEvent.actor_id == row_id(actor))
     if kind in KINDS:
         query = query.where(AuditEvent.kind == kind)
     elif kind in CATEGORIES:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 from flask import Flask, Response, current_app, make_response, redirect, request, url_for
 from flask_login import current_user
@@ -12,9 +13,10 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
+from werkzeug.routing import IntegerConverter, Map
 
 from webapp.extensions import db, login_manager
-from webapp.models import SignedInUser, User
+from webapp.models import MAX_ROW_ID, SignedInUser, User
 from webapp.services import sessions
 from webapp.services.phones import format_phone
 from webapp.transactions import View, read_first, request_only_reads
@@ -30,7 +32,16 @@ PUBLIC_ENDPOINTS = {
 PUBLIC_PREFIXES = ("webhooks.", "embed.", "api.")
 
 
+class RowIdConverter(IntegerConverter):
+    """`<int:…>` in Parley's routes: a row's id. A larger number names no row (404), where the
+    database refused it with a 500; `<int(max=…):…>` may still say otherwise."""
+
+    def __init__(self, map: Map, *args: Any, max: int = MAX_ROW_ID, **kwargs: Any) -> None:
+        super().__init__(map, *args, max=max, **kwargs)
+
+
 def register(app: Flask) -> None:
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
     from webapp.web import (
         account,
         admin,

@@ -6,6 +6,7 @@ import uuid
 
 from flask import Blueprint, abort, request, url_for
 
+from webapp.models import row_id
 from webapp.services import access, media, scheduling, sending
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 from webapp.transactions import read_first
@@ -83,7 +84,7 @@ def new():
         "body": request.form.get("body", ""),
         "send_at": request.form.get("send_at", "")[:40],
     }
-    number_id = int(form["number_id"]) if form["number_id"].isdigit() else None
+    number_id = row_id(form["number_id"])
     picture_errors: dict[str, str] = {}
     picture = uploaded_picture(picture_errors)
     try:

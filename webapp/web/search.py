@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
+from webapp.models import row_id
 from webapp.services import search as search_service
 from webapp.web import signed_in
 from webapp.web.rendering import render_screen
@@ -13,8 +14,7 @@ bp = Blueprint("search", __name__)
 
 def _before() -> int | None:
     """The "Older results" cursor; anything but a positive number starts from the newest."""
-    value = request.args.get("before", "")
-    return int(value) if value.isdigit() and 0 < int(value) < 2**62 else None
+    return row_id(request.args.get("before")) or None
 
 
 @bp.app_template_filter("highlight")

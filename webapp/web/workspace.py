@@ -7,7 +7,7 @@ from flask import Blueprint, abort, make_response, render_template, request
 from markupsafe import escape
 
 from webapp.extensions import db
-from webapp.models import ReusableNumber
+from webapp.models import ReusableNumber, row_id
 from webapp.services import access, presence, saved_replies
 from webapp.services.phones import PhoneError, parse_us_phone
 from webapp.web import plain_user, signed_in
@@ -16,8 +16,7 @@ bp = Blueprint("workspace", __name__)
 
 
 def _id(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 12 else None
+    return row_id(request.args.get(name))
 
 
 @bp.get("/saved-replies")

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, abort, flash, request
 from flask_login import current_user
 
 from webapp.extensions import db
+from webapp.models import row_id
 from webapp.services.admin import Forbidden, NotFound
 from webapp.transactions import discard_writes
 from webapp.web.rendering import redirect_to, render_screen
@@ -54,8 +55,7 @@ def form_ids(name: str) -> set[int]:
 
 
 def form_id(name: str) -> int | None:
-    value = (request.form.get(name) or "").strip()
-    return int(value) if value.isdigit() else None
+    return row_id(request.form.get(name))
 
 
 def rejected() -> int:

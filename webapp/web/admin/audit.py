@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import request
 from flask_login import current_user
 
+from webapp.models import row_id
 from webapp.services import audit
 from webapp.services.admin import users
 from webapp.web.admin import bp
@@ -17,8 +18,7 @@ TEMPLATE = "admin/audit.html"
 def audit_index():
     actor = (request.args.get("user") or "").strip()[:20]
     kind = (request.args.get("kind") or "").strip()[:40]
-    before = request.args.get("before", "")
-    before_id = int(before) if before.isdigit() else None
+    before_id = row_id(request.args.get("before"))
     page = audit.list_events(
         current_user, actor=actor or None, kind=kind or None, before_id=before_id
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Response, abort, request, url_for
 from flask_login import current_user
 
-from webapp.models import Campaign, CampaignImport
+from webapp.models import Campaign, CampaignImport, row_id
 from webapp.services.admin import FormErrors, my_offices
 from webapp.services.admin import campaigns as service
 from webapp.web.admin import bp, done, form_id, invalid, owned, rejected
@@ -21,8 +21,7 @@ PROGRESS = "admin/partials/import_progress.html"
 
 
 def _cursor(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
+    return row_id(request.args.get(name))
 
 
 @bp.get("/campaigns")
