@@ -430,6 +430,9 @@ def test_the_cli_switches_quiet_hours_on_and_off(setup, app):
     ("args", "error"),
     [
         (("--tz", "Mars/Olympus", "--start", "21:00", "--end", "08:00"), "Unknown time zone 'Mars/Olympus'"),
+        # Names no zone file could have: too long for a file name, a folder of the zone database.
+        (("--tz", "A" * 300, "--start", "21:00", "--end", "08:00"), "Unknown time zone 'AAAA"),
+        (("--tz", "__pycache__", "--start", "21:00", "--end", "08:00"), "Unknown time zone '__pycache__'"),
         (("--tz", "America/New_York", "--start", "21:00", "--end", "21:00"), "must differ from the start"),
         (("--tz", "America/New_York", "--start", "9pm", "--end", "08:00"), "start time as HH:MM"),
         (("--tz", "America/New_York", "--start", "21:00"), "Give --tz, --start and --end"),

@@ -25,7 +25,7 @@ def parse_zone(name: str | None) -> ZoneInfo:
         raise QuietHoursError("Enter a time zone, e.g. America/New_York.")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name no file could have
         raise QuietHoursError(
             f"Unknown time zone {name!r}: use an IANA name such as America/New_York or America/Chicago."
         ) from None
@@ -45,7 +45,7 @@ def zone_or_utc(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return ZoneInfo("UTC")
 
 
