@@ -259,6 +259,20 @@ def test_deactivate_number(client, world):
     assert kinds == ["number.deactivated", "number.reactivated"]
 
 
+@pytest.mark.parametrize("form", [{}, {"active": ""}, {"active": "true"}, {"active": "no"}])
+def test_an_unknown_active_value_is_refused_and_changes_nothing(client, world, form):
+    """Only the buttons' 0 and 1 act: nothing else is taken for deactivating (a number or a user)."""
+    login(client, "admin@example.edu")
+    number, user = world["number"], world["users"]["standard"]
+    for path in (f"/admin/numbers/{number.id}/active", f"/admin/users/{user.id}/active"):
+        response = post(client, path, form)
+        assert response.status_code == 400
+        assert "must be one of: 0, 1" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert world["number"].active and world["users"]["standard"].active
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+
+
 def test_number_list_shows_only_the_admins_offices(client, world):
     login(client, "admin@example.edu")
     page = client.get("/admin/numbers").get_data(as_text=True)

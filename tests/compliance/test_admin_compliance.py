@@ -97,6 +97,18 @@ def test_a_bad_retention_is_refused_and_changes_nothing(setup, client, days, err
     assert office(setup).retention_days is None
 
 
+@pytest.mark.parametrize("action", [None, "", "on", "delete"])
+def test_retention_without_a_known_action_is_refused_and_stays_off(setup, client, action):
+    """Only the form's own buttons (Preview, Save, Switch off) act: anything else is not taken
+    for switching on, which erases message text every night."""
+    login(client, "admin@example.edu")
+    form = {"retention_days": "30"} | ({} if action is None else {"action": action})
+    response = post(client, setup["office"].id, "retention", **form)
+    assert response.status_code == 400
+    assert "must be one of: preview, save, off" in response.get_data(as_text=True)
+    assert office(setup).retention_days is None
+
+
 def test_only_admins_of_the_office_reach_its_compliance_page(setup, client, make):
     login(client, "standard@example.edu")
     assert client.get(f"/admin/offices/{setup['office'].id}/compliance").status_code == 403

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
-from flask import Blueprint, Response, abort, flash, request
+from flask import Blueprint, Response, abort, flash, make_response, request
 from flask_login import current_user
 
 from webapp.extensions import db
 from webapp.models import row_id
 from webapp.services.admin import Forbidden, NotFound
 from webapp.transactions import discard_writes
+from webapp.web.errors import error_page
 from webapp.web.rendering import redirect_to, render_screen
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -56,6 +57,17 @@ def form_ids(name: str) -> set[int]:
 
 def form_id(name: str) -> int | None:
     return row_id(request.form.get(name))
+
+
+def form_choice(name: str, choices: tuple[str, ...]) -> str:
+    """The form's `name`, one of `choices` (what Parley's own form sends); anything else, missing
+    included, is refused with 400 and nothing changes: never taken for the most drastic choice."""
+    value = request.form.get(name, "")
+    if value not in choices:
+        discard_writes()
+        detail = f"The form's {name} must be one of: {', '.join(choices)}. Nothing was changed."
+        abort(make_response(error_page(400, "Request not understood", detail)))
+    return value
 
 
 def rejected() -> int:

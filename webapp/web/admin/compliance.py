@@ -13,7 +13,7 @@ from webapp.services.admin import my_offices
 from webapp.services.admin import offices as admin_offices
 from webapp.services.quiet_hours import format_local
 from webapp.transactions import discard_writes, writes
-from webapp.web.admin import bp, done, owned, rejected
+from webapp.web.admin import bp, done, form_choice, owned, rejected
 from webapp.web.errors import error_page
 from webapp.web.rendering import render_screen, wants_fragment
 
@@ -90,7 +90,7 @@ def compliance_quiet_hours(office_id: int):
 @bp.post("/offices/<int:office_id>/retention")
 def compliance_retention(office_id: int):
     office = _office(office_id)
-    action = request.form.get("action")
+    action = form_choice("action", ("preview", "save", "off"))  # "save" erases text nightly
     if action == "off":
         offices.clear_retention(current_user, office)
         return done(f"Retention of {office.name} is off: messages are kept without limit.", _here(office))

@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from webapp.models import ReusableNumber
 from webapp.services.admin import FormErrors, my_offices, numbers
-from webapp.web.admin import bp, done, form_id, form_ids, invalid, owned, rejected
+from webapp.web.admin import bp, done, form_choice, form_id, form_ids, invalid, owned, rejected
 from webapp.web.rendering import render_screen
 
 LIST = "admin/numbers.html"
@@ -165,7 +165,7 @@ def number_settings(number_id: int):
 @bp.post("/numbers/<int:number_id>/active")
 def number_active(number_id: int):
     number = owned(numbers.number_for_admin, number_id)
-    active = request.form.get("active") == "1"
+    active = form_choice("active", ("0", "1")) == "1"
     changed = numbers.set_active(current_user, number, active)
     if not changed:
         message = "Nothing to change."

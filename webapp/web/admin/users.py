@@ -8,7 +8,7 @@ from flask_login import current_user
 from webapp.models import User
 from webapp.services import sessions
 from webapp.services.admin import Forbidden, FormErrors, my_offices, users
-from webapp.web.admin import bp, done, forbidden, form_ids, invalid, owned, rejected
+from webapp.web.admin import bp, done, forbidden, form_choice, form_ids, invalid, owned, rejected
 from webapp.web.rendering import render_screen
 
 LIST = "admin/users.html"
@@ -134,7 +134,7 @@ def user_password(user_id: int):
 @bp.post("/users/<int:user_id>/active")
 def user_active(user_id: int):
     user = owned(users.user_for_admin, user_id)
-    active = request.form.get("active") == "1"
+    active = form_choice("active", ("0", "1")) == "1"
     try:
         changed = users.set_active(current_user, user, active)
     except Forbidden as exc:
