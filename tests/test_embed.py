@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 import time
@@ -319,6 +321,20 @@ def test_other_algorithms_are_refused(client, setup, algorithm):
 )
 def test_malformed_token_is_refused(client, setup, token):
     _refused(client, token, "malformed")
+
+
+@pytest.mark.parametrize("header", [{"kid": 7}, {"crit": ["exp"]}])
+def test_a_signed_token_with_a_header_pyjwt_refuses_is_refused(client, setup, header):
+    """Signed with the right secret, but with a header PyJWT will not read (a kid that is no
+    string, an extension it does not know): refused as malformed, where it failed with a 500."""
+    now = int(time.time())
+    claims = {"sub": "standard@example.edu", "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex}
+    signing_input = f"{_b64({'alg': 'HS256', 'typ': 'JWT', **header})}.{_b64(claims)}"
+    digest = hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha256).digest()
+    token = f"{signing_input}.{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"
+    response = client.get(f"/embed/launch?token={token}")
+    assert response.status_code == 403
+    assert_signed_out(client)
 
 
 def test_missing_token_is_refused(client, setup):

@@ -94,7 +94,7 @@ def verify_launch(token: str | None, secret: str) -> Launch:
         raise LaunchRefused("The launch token is too large (more than 4 KB).")
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.DecodeError:
+    except jwt.InvalidTokenError:  # undecodable, or a header PyJWT refuses (a kid that is no string)
         raise LaunchRefused("The launch token is malformed: it is not a signed JWT.") from None
     if header.get("alg") != ALGORITHM:
         raise LaunchRefused(WRONG_ALGORITHM)
