@@ -137,7 +137,10 @@ def _check_body() -> Response | None:
         return problem(
             415, "Unsupported media type", "Send the body as JSON, with Content-Type: application/json."
         )
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than Python's JSON parser goes: no JSON it can read
+        body = None
     if body is None:
         return problem(400, "Malformed JSON", "The body is not valid JSON.", kind="malformed-json")
     if not isinstance(body, dict):
