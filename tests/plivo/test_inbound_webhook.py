@@ -360,6 +360,16 @@ def test_message_to_a_number_parley_does_not_have_is_404(client, setup, plivo_nu
     assert count(Conversation) == 0
 
 
+def test_a_webhook_asked_with_another_method_is_a_405_not_the_login_page(client, setup, plivo_number):
+    """A provider set up to GET would follow a redirect to the login page and take its 200 for
+    delivered: it gets 405, and retries or shows the error."""
+    for method in ("GET", "PUT"):
+        for kind in ("inbound", "status"):
+            response = client.open(f"/webhooks/plivo/{kind}", method=method)
+            assert response.status_code == 405 and "Location" not in response.headers
+    assert stored_messages() == []
+
+
 def test_unknown_or_webhookless_providers(client, setup, plivo_number):
     form = sms()
     assert client.post("/webhooks/vonage/inbound", data=form).status_code == 404  # not installed

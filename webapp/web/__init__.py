@@ -230,8 +230,10 @@ def _require_login():
     endpoint = request.endpoint or ""
     if endpoint in PUBLIC_ENDPOINTS or endpoint.startswith(PUBLIC_PREFIXES):
         return None
-    if not endpoint and request.path.startswith("/api/"):
-        return None  # no such operation: a 404 problem, not the login page
+    if not endpoint and request.path.startswith(("/api/", "/webhooks/")):
+        # No such operation (a 404, or a 405 for a provider set up to GET): never signed in, these
+        # are answered as such, not sent to the login page (a provider following it loses a text).
+        return None
     with read_first():
         signed_in = current_user.is_authenticated
     if not signed_in:
