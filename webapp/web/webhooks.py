@@ -10,6 +10,7 @@ changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from flask import Blueprint, Response, abort, current_app, request
@@ -90,7 +91,9 @@ def _verified(provider: str) -> tuple[SmsProvider, WebhookRequest]:
     if not verified:
         log.warning("refused an unsigned or wrongly signed %s webhook: %s", provider, request.path)
         abort(_answer(403, "Invalid or missing signature"))
-    return plugin, webhook
+    # Signed as sent; read without NULs, which PostgreSQL cannot store and no text needs.
+    form = {key: value.replace("\x00", "") for key, value in webhook.form.items()}
+    return plugin, dataclasses.replace(webhook, form=form)
 
 
 def _use_once(provider: str, plugin: SmsProvider, webhook: WebhookRequest) -> None:
