@@ -428,3 +428,16 @@ def test_queue_down_at_save_undoes_the_draft(client, world, monkeypatch):
     monkeypatch.undo()
     assert post(client, f"/admin/campaigns/imports/{job.id}/save").status_code == 303
     assert saved_contact("Aisha").phone == "+12025550199"
+
+
+def test_a_row_with_a_nul_character_is_reported_not_stored(app, world):
+    """PostgreSQL cannot store a NUL: the row is invalid, with its line, and the others import."""
+    from webapp.services import campaigns as contact_lists
+    from webapp.services.campaigns import RowError
+
+    raw = io.BytesIO(b"first_name,last_name,phone\nAna\x00,Ruiz,2025550143\nCam,Lee,2025550178\n")
+    rows = list(contact_lists.read_contacts(raw))
+    assert [(row.line, row.reason) for row in rows if isinstance(row, RowError)] == [
+        (2, "contains a NUL character, which no name or phone has")
+    ]
+    assert [row.first_name for row in rows if not isinstance(row, RowError)] == ["Cam"]

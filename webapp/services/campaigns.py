@@ -107,6 +107,9 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
         if len(values) != len(header):
             yield RowError(line, f"has {len(values)} fields; the header has {len(header)}")
             continue
+        if any("\x00" in value for value in values):  # PostgreSQL cannot store one
+            yield RowError(line, "contains a NUL character, which no name or phone has")
+            continue
         try:
             phone = parse_any_phone(values[phone_col])
         except PhoneError as exc:
