@@ -1,6 +1,9 @@
-"""The embedded SQLite queue: durable like the database, without an fsync per task."""
+"""The queue: the embedded SQLite queue is durable like the database, without an fsync per task;
+its worker needs a thread at least."""
 
 from __future__ import annotations
+
+import pytest
 
 from webapp.queue import make_huey
 
@@ -15,3 +18,9 @@ def test_the_sqlite_queue_syncs_like_the_database_and_keeps_its_tasks(tmp_path):
     huey.storage.close()
 
     assert make_huey(url).storage.queue_size() == 1  # a restarted worker finds it
+
+
+@pytest.mark.parametrize("threads", ["0", "-1", "many"])
+def test_a_worker_with_no_threads_is_refused_before_it_starts(app, threads):
+    result = app.test_cli_runner().invoke(args=["worker", "--workers", threads])
+    assert result.exit_code == 2 and "Invalid value for '--workers'" in result.output

@@ -358,7 +358,7 @@ def seed_demo(if_empty: bool) -> None:
 
 
 @click.command("worker")
-@click.option("--workers", default=2, show_default=True, help="Worker threads.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Worker threads.")
 def worker(workers: int) -> None:
     """Run the queue consumer: sends messages, retries, sweeps stuck ones, delivers webhooks."""
     huey = current_app.extensions["parley.huey"]
