@@ -57,7 +57,7 @@ def test_add_number_with_settings_and_audit(world):
         ("2025550300", "'2025550300' is not an E.164 phone number (like +12025550143)."),
         ("+1 202 555 0300", "'+1 202 555 0300' is not an E.164 phone number (like +12025550143)."),
         ("+1202555", "'+1202555' is not a valid phone number."),
-        ("", "'' is not an E.164 phone number (like +12025550143)."),
+        ("", "Enter the phone number in E.164, like +12025550143."),
     ],
 )
 def test_add_number_needs_valid_e164(world, phone, message):

@@ -84,6 +84,8 @@ def _us_number(national: str) -> PhoneNumber:
 def parse_e164(text: str) -> str:
     """A number given in strict E.164 (+ and digits), as for reusable numbers."""
     raw = plain(text or "").strip()
+    if not raw:
+        raise PhoneError("Enter the phone number in E.164, like +12025550143.")
     if not re.fullmatch(r"\+[1-9]\d{6,14}", raw, flags=re.ASCII):
         raise PhoneError(f"{raw!r} is not an E.164 phone number (like +12025550143).")
     try:
