@@ -201,6 +201,14 @@ def test_repeated_submit_with_same_key_sends_once(client, setup):
     assert db.session.scalar(select(func.count()).select_from(Message)) == 1
 
 
+def test_a_text_to_the_from_number_itself_is_refused(client, setup):
+    login(client, "standard@example.edu")
+    response = compose(client, setup["number"].id, "(202) 555-0100", "Hello me")
+    assert response.status_code == 422
+    assert "That is the From number itself" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Message)) == 0
+
+
 def test_second_text_continues_the_conversation(client, setup):
     login(client, "standard@example.edu")
     first = compose(client, setup["number"].id, "2025550143", "One")

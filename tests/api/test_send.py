@@ -94,6 +94,7 @@ def test_bad_bodies_get_precise_problems_and_send_nothing(app, crm):
 
     raw = crm.post("/api/v1/messages", data='{"from": "+1202', content_type="application/json")
     assert_problem(raw, 400, "malformed-json")
+    assert_problem(crm.post("/api/v1/messages", json={**good, "to": "(202) 555-0100"}), 422, "own-number")
     nested = "[" * 5000 + "]" * 5000  # deeper than Python's JSON parser goes
     assert_problem(crm.post("/api/v1/messages", data=nested, content_type="application/json"), 400)
     form = crm.client.post("/api/v1/messages", data=good, headers=crm.headers())

@@ -300,6 +300,12 @@ def check_send(caller: Caller, from_phone: str, to: str, text: str, key: str | N
             errors=[{"field": "from", "message": "not a number of this key's office"}],
         )  # fmt: skip
     number = conversations.NumberRef(*row[: len(conversations.NumberRef._fields)])
+    if phone == number.phone:
+        raise ApiProblem(
+            422, "own-number", "Sent to itself",
+            f"to: {phone} is the from number itself; give the contact's phone. Nothing was sent.",
+            errors=[{"field": "to", "message": "the from number itself"}],
+        )  # fmt: skip
     if row.earlier_id is None and row.opted_out:
         raise ApiProblem(
             422, "opted-out", "Contact opted out",

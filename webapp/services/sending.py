@@ -172,6 +172,8 @@ def check_text(
         raise ComposeErrors(errors)
     assert checks is not None and phone is not None
     number = conversations.NumberRef(*checks[: len(conversations.NumberRef._fields)])
+    if phone == number.phone:
+        raise ComposeErrors({"to": OWN_NUMBER_ERROR})
     existing = None
     if checks.earlier_id is not None:
         existing = Queued(checks.earlier_id, checks.earlier_conversation_id)
@@ -181,6 +183,7 @@ def check_text(
 
 
 NO_PICTURES = "This number's provider cannot send pictures (MMS). Nothing was sent."
+OWN_NUMBER_ERROR = "That is the From number itself: enter the contact's phone number."
 sends_pictures = media.sends_pictures
 
 

@@ -24,6 +24,7 @@ PROBLEM_TYPES = {
     "invalid-text": "The text is empty or too long (422).",
     "unknown-number": "`from` is not an active number of the key's office (422).",
     "opted-out": "The contact opted out; nothing was sent (422).",
+    "own-number": "`to` is the `from` number itself; nothing was sent (422).",
     "idempotency-key-reused": "The Idempotency-Key was used for a different request (422).",
     "invalid-cursor": "The cursor is not one this API returned (422).",
     "invalid-range": "A report's range ends before it starts or spans over a year (422).",
