@@ -219,6 +219,26 @@ def test_an_admin_cannot_remove_their_own_admin_role(client, world):
     assert audit_kinds() == []
 
 
+def test_an_office_keeps_an_administrator(client, world, make):
+    """Tess is the only admin of Registrar: leaving it would leave nobody to manage it, so she may
+    not (the form says so and nothing changes) until someone else is its admin; leaving an office
+    that has another admin is fine."""
+    make.office("Registrar")
+    tess = make.user("tess@example.edu", "admin", ("Admissions", "Registrar"), name="Tess Two")
+    login(client, "tess@example.edu")
+    keep_admissions = {"name": "Tess Two", "role": "admin", "office_ids": [str(world["office"].id)]}
+    response = post(client, f"/admin/users/{tess.id}", keep_admissions)
+    assert response.status_code == 422
+    assert "Registrar would have no administrator left" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert sorted(o.name for o in db.session.get(User, tess.id).offices) == ["Admissions", "Registrar"]
+
+    make.user("rita@example.edu", "admin", ("Registrar",), name="Rita Reg")
+    assert post(client, f"/admin/users/{tess.id}", keep_admissions).status_code == 303
+    db.session.expire_all()
+    assert [o.name for o in db.session.get(User, tess.id).offices] == ["Admissions"]
+
+
 def test_an_admin_can_change_another_admins_role(world, make):
     second = make.user("second@example.edu", "admin", name="Second Admin")
     assert users.update_user(world["users"]["admin"], second, second.name, "standard", {world["office"].id})

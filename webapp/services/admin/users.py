@@ -209,6 +209,14 @@ def update_user(admin: User, user: User, name: str, role: str, office_ids: set[i
     offices = _check_offices(admin, office_ids, errors)
     if not offices and "offices" not in errors:
         errors["offices"] = "A user needs at least one office."
+    if not errors:
+        staying = {office.id for office in offices} if role == Role.ADMIN else set()
+        orphaned = _left_without_an_admin(user, staying)
+        if orphaned:
+            errors["offices"] = (
+                f"{_names(orphaned)} would have no administrator left: make someone else an admin "
+                "of it first."
+            )
     if errors:
         raise FormErrors(errors)
 
@@ -247,6 +255,29 @@ def update_user(admin: User, user: User, name: str, role: str, office_ids: set[i
         detail,
     )
     return True
+
+
+def _left_without_an_admin(user: User, still_admin_of: set[int]) -> list[Office]:
+    """The offices an active admin leaves (all of theirs but `still_admin_of`) where no other
+    active admin would be left: nobody could then manage them in the console."""
+    if not (user.active and user.role == Role.ADMIN):
+        return []
+    leaving = [office for office in user.offices if office.id not in still_admin_of]
+    return [
+        office
+        for office in leaving
+        if not db.session.scalar(
+            select(
+                exists().where(
+                    office_memberships.c.office_id == office.id,
+                    office_memberships.c.user_id == User.id,
+                    User.id != user.id,
+                    User.role == Role.ADMIN.value,
+                    User.active.is_(True),
+                )
+            )
+        )
+    ]
 
 
 def set_active(admin: User, user: User, active: bool) -> bool:
