@@ -320,3 +320,30 @@ def test_user_list_shows_only_the_admins_offices(client, world):
     assert "Finn Staff" not in page and "Fay Admin" not in page
     with pytest.raises(NotFound):
         users.user_for_admin(world["users"]["admin"], world["other_user"].id)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["users", "create", "long@example.edu", "--role", "standard", "--password", PASSWORD,
+          "--name", "N" * 121, "--office", "Admissions"], "A name can be at most 120 characters."),
+        (["users", "create", "a" * 250 + "@example.edu", "--role", "standard", "--password", PASSWORD,
+          "--office", "Admissions"], "is not an email address"),
+        (["numbers", "add", "+12025550377", "--office", "Admissions", "--provider", "console",
+          "--backing", "agent", "--label", "L" * 121], "A label can be at most 120 characters."),
+    ],
+)  # fmt: skip
+def test_the_command_line_refuses_what_the_columns_cannot_hold(app, world, args, error):
+    """As the console does: a clear error and exit 1, where PostgreSQL refused the row."""
+    before = db.session.scalar(select(func.count()).select_from(User))
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 1 and error in result.output, result.output
+    assert db.session.scalar(select(func.count()).select_from(User)) == before
+
+
+def test_the_command_line_refuses_a_campaign_name_too_long(app, world, tmp_path):
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text("first_name,last_name,phone\nAna,Ruiz,2025550143\n")
+    args = ["campaigns", "import", "C" * 201, str(csv_file), "--office", "Admissions"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 1 and "at most 200 characters" in result.output

@@ -128,6 +128,9 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
         )
 
 
+MAX_NAME_LENGTH = 200  # campaigns.name
+
+
 def import_campaign(
     name: str, office_name: str, raw: BinaryIO, launch: bool = False
 ) -> ImportReport:
@@ -138,6 +141,8 @@ def import_campaign(
     name = (name or "").strip()
     if not name:
         raise CampaignError("A campaign needs a name.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise CampaignError(f"A campaign name can be at most {MAX_NAME_LENGTH} characters.")
     if db.session.scalar(select(Campaign.id).where(func.lower(Campaign.name) == name.lower())):
         raise CampaignError(f"A campaign named {name!r} already exists.")
     office = office_by_name(office_name)

@@ -12,6 +12,8 @@ from webapp.services import audit, sessions
 from webapp.services.phones import PhoneError, parse_e164
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL_LENGTH = 254  # users.email
+MAX_NAME_LENGTH = 120  # users.name, reusable_numbers.label
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 200
 
@@ -65,8 +67,10 @@ def create_user(
     office_names: list[str] | tuple[str, ...] = (),
 ) -> User:
     email = (email or "").strip().lower()
-    if not EMAIL_PATTERN.match(email):
+    if not EMAIL_PATTERN.match(email) or len(email) > MAX_EMAIL_LENGTH:
         raise DirectoryError(f"{email!r} is not an email address.")
+    if len((name or "").strip()) > MAX_NAME_LENGTH:
+        raise DirectoryError(f"A name can be at most {MAX_NAME_LENGTH} characters.")
     if role not in {r.value for r in Role}:
         raise DirectoryError(f"Role must be one of admin, standard, limited (not {role!r}).")
     refusal = check_new_password(password)
@@ -117,6 +121,8 @@ def add_number(
         raise DirectoryError(f"Provider {provider!r} is not enabled (enabled: {enabled}).")
     if backing not in {b.value for b in Backing}:
         raise DirectoryError(f"Backing must be agent or bot (not {backing!r}).")
+    if len(label.strip()) > MAX_NAME_LENGTH:
+        raise DirectoryError(f"A label can be at most {MAX_NAME_LENGTH} characters.")
     if db.session.scalar(select(ReusableNumber.id).where(ReusableNumber.phone == e164)):
         raise DirectoryError(f"{e164} is already a reusable number.")
     office = office_by_name(office_name)
