@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, abort, request, url_for
+from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user
 
 from webapp.extensions import db
 from webapp.services import optouts
 from webapp.services.admin import Forbidden, FormErrors, NotFound
 from webapp.services.contacts import display_names
-from webapp.services.phones import PhoneError, parse_any_phone
+from webapp.services.phones import PhoneError, format_phone, parse_any_phone
 from webapp.transactions import discard_writes
 from webapp.web.rendering import redirect_to, render_screen
 
@@ -109,6 +109,7 @@ def add():
         discard_writes()
         return _render(422, form_error="That phone has already opted out.", form_phone=raw, form_note=note)
     db.session.commit()
+    flash(f"{format_phone(phone)} is opted out: no number will text it.")
     return redirect_to(url_for(".index"))
 
 
@@ -127,4 +128,5 @@ def remove(phone: str):
         discard_writes()
         return _render(422, removal={"phone": phone, "reason": reason, "error": exc.errors["reason"]})
     db.session.commit()
+    flash(f"{format_phone(phone)} is off the opt-out list: it may be texted again.")
     return redirect_to(url_for(".index"))
