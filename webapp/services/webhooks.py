@@ -366,7 +366,20 @@ def _post(url: str, secret: str, payload: str, webhook_id: str) -> tuple[int | N
     except WebhookError as exc:
         return None, str(exc), _ms_since(started)
     except requests.RequestException as exc:
-        return None, f"{type(exc).__name__}: {exc}", _ms_since(started)
+        return None, _failure(exc), _ms_since(started)
+
+
+def _failure(exc: requests.RequestException) -> str:
+    """What went wrong, for the delivery log: in words first, the exception's name after."""
+    if isinstance(exc, requests.Timeout):
+        said = f"No answer within {current_app.config['WEBHOOK_TIMEOUT_SECONDS']:g} seconds"
+    elif isinstance(exc, requests.exceptions.SSLError):
+        said = "Its TLS certificate was not accepted"
+    elif isinstance(exc, requests.ConnectionError):
+        said = "Could not connect (refused, or the host is unreachable)"
+    else:
+        said = "The request failed"
+    return f"{said} ({type(exc).__name__})."
 
 
 class _PinnedHost(HTTPAdapter):
