@@ -155,3 +155,13 @@ def test_opt_outs_changed_on_the_opt_out_page_name_the_admin(client, world):
     page = client.get("/admin/audit?kind=optout").get_data(as_text=True)
     assert "(202) 555-0143 opted out by an admin (asked at fair)" in page
     assert "Alex Admin" in page
+
+
+def test_a_change_from_the_command_line_says_so(client, world):
+    cli = client.application.test_cli_runner()
+    result = cli.invoke(args=["api-keys", "create", "Slate", "--office", "Admissions"])
+    assert result.exit_code == 0, result.output
+    login(client, "admin@example.edu")
+    page = client.get("/admin/audit").get_data(as_text=True)
+    assert "API key Slate created for Admissions" in page
+    assert "Contact, provider or command line" in page
