@@ -148,14 +148,16 @@ def test_unreachable_plivo_is_retried(app, setup, plivo_number, fake_plivo):
     assert scheduled_retries(app) == 1
 
 
-def test_same_source_and_destination_fails_before_any_request(setup, make, fake_plivo):
+def test_same_source_and_destination_is_refused_before_anything_is_stored(setup, make, fake_plivo):
+    """Plivo's SDK would refuse it too ("destination number cannot be same as source number"):
+    Parley refuses it at compose, next to To, and stores nothing."""
     make.number(CONTACT, provider="plivo", inboxes=("Admissions",), label="Loop")
     number = db.session.scalars(
         db.select(type(setup["number"])).where(type(setup["number"]).phone == CONTACT)
     ).one()
-    message = send(setup, number)
-    assert message.status == "failed"
-    assert "destination number cannot be same as source number" in message.error_reason
+    with pytest.raises(sending.ComposeErrors, match="That is the From number itself"):
+        send(setup, number)
+    assert db.session.scalar(db.select(db.func.count()).select_from(Message)) == 0
     assert fake_plivo.requests == []
 
 
