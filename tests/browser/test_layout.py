@@ -127,3 +127,17 @@ def test_desktop_shows_list_and_conversation_side_by_side(
     page.get_by_role("menuitem", name="Create 1:1 Text").click()
     page.get_by_label("Message").fill("Hello ł")
     screenshot(page, "1280-compose")
+
+
+def test_the_admin_lists_reflow_on_a_phone(browser: Browser, live_server: str, app, world: World):
+    """The opt-outs page with phones on it, at 360 px: no sideways scroll (WCAG 1.4.10)."""
+    sms_receive(app, "2025550143", world.number_phone, "STOP")
+    context = browser.new_context(base_url=live_server, viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    try:
+        log_in(page, "admin@example.edu")
+        page.goto("/admin/opt-outs/")
+        expect(page.get_by_role("table").first).to_contain_text("(202) 555-0143")
+        assert_no_horizontal_overflow(page)
+    finally:
+        context.close()
