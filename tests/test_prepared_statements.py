@@ -64,6 +64,7 @@ def postgresql_only(what: str) -> None:
     neither (its connection is a file), so there is nothing to observe; CI's PostgreSQL run
     (.ci/run) runs every one of these tests."""
     if db.engine.dialect.name != "postgresql":
+        # Nothing to observe on SQLite; CI's PostgreSQL run runs the test.
         pytest.skip(f"checks PostgreSQL's {what}; CI runs it on PostgreSQL")
 
 

@@ -32,7 +32,7 @@ from webapp.models.optouts import OptOut, OptOutEvent
 from webapp.models.org import Office, Role, SignedInUser, User, office_memberships
 from webapp.models.poll_versions import PollVersion
 from webapp.models.security import LoginFailure, UserSession, WebhookNonce
-from webapp.models.types import MAX_ROW_ID, row_id, utcnow
+from webapp.models.types import utcnow
 from webapp.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from webapp.models.workspace import Presence, SavedReply
 
@@ -84,6 +84,4 @@ __all__ = [
     "number_inboxes",
     "office_memberships",
     "utcnow",
-    "MAX_ROW_ID",
-    "row_id",
 ]

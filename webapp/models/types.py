@@ -7,21 +7,9 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
-# Every id column is a 32-bit integer (PostgreSQL's `integer`): a larger number names no row.
-MAX_ROW_ID = 2**31 - 1
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def row_id(value: str | None) -> int | None:
-    """The row id a form or query value names (ASCII digits, at most MAX_ROW_ID); None for anything
-    else, which names no row (never a number the database would refuse)."""
-    value = (value or "").strip()
-    if value.isascii() and value.isdigit() and int(value) <= MAX_ROW_ID:
-        return int(value)
-    return None
 
 
 class UTCDateTime(TypeDecorator):

@@ -10,7 +10,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
-from webapp.models import AuditEvent, Office, User, audit_event_offices, office_memberships, row_id
+from webapp.models import AuditEvent, Office, User, audit_event_offices, office_memberships
+from webapp.services.dbutil import row_id
 
 # kind → what the audit page calls it. The part before the dot is the kind's category.
 KINDS: dict[str, str] = {

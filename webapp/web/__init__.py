@@ -16,8 +16,9 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.routing import IntegerConverter, Map
 
 from webapp.extensions import db, login_manager
-from webapp.models import MAX_ROW_ID, SignedInUser, User
+from webapp.models import SignedInUser, User
 from webapp.services import sessions
+from webapp.services.dbutil import MAX_ROW_ID
 from webapp.services.phones import format_phone
 from webapp.transactions import View, read_first, request_only_reads
 from webapp.web.errors import error_page

@@ -6,8 +6,8 @@ import uuid
 
 from flask import Blueprint, abort, request, url_for
 
-from webapp.models import row_id
 from webapp.services import access, media, scheduling, sending
+from webapp.services.dbutil import row_id
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 from webapp.transactions import read_first
 from webapp.web import plain_user, signed_in

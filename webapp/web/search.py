@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from webapp.models import row_id
 from webapp.services import search as search_service
+from webapp.services.dbutil import row_id
 from webapp.web import signed_in
 from webapp.web.rendering import render_screen
 

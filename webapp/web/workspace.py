@@ -7,8 +7,9 @@ from flask import Blueprint, abort, make_response, render_template, request
 from markupsafe import escape
 
 from webapp.extensions import db
-from webapp.models import ReusableNumber, row_id
+from webapp.models import ReusableNumber
 from webapp.services import access, presence, saved_replies
+from webapp.services.dbutil import row_id
 from webapp.services.phones import PhoneError, parse_us_phone
 from webapp.web import plain_user, signed_in
 

@@ -13,8 +13,8 @@ from flask import Blueprint, Response, abort, flash, make_response, request
 from flask_login import current_user
 
 from webapp.extensions import db
-from webapp.models import row_id
 from webapp.services.admin import Forbidden, NotFound
+from webapp.services.dbutil import row_id
 from webapp.transactions import discard_writes
 from webapp.web.errors import error_page
 from webapp.web.rendering import redirect_to, render_screen

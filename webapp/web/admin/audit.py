@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import request
 from flask_login import current_user
 
-from webapp.models import row_id
 from webapp.services import audit
 from webapp.services.admin import users
+from webapp.services.dbutil import row_id
 from webapp.web.admin import bp
 from webapp.web.rendering import render_screen
 

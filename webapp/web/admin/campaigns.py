@@ -6,9 +6,10 @@ from __future__ import annotations
 from flask import Response, abort, request, url_for
 from flask_login import current_user
 
-from webapp.models import Campaign, CampaignImport, row_id
+from webapp.models import Campaign, CampaignImport
 from webapp.services.admin import FormErrors, my_offices
 from webapp.services.admin import campaigns as service
+from webapp.services.dbutil import row_id
 from webapp.web.admin import bp, done, form_id, invalid, owned, rejected
 from webapp.web.rendering import render_screen, wants_fragment
 from webapp.web.request_limits import body_limit

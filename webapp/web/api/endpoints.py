@@ -9,6 +9,7 @@ from flask import request
 from spectree import Response as Responses
 
 from webapp.services import crm_api
+from webapp.services.dbutil import MAX_ROW_ID
 from webapp.transactions import read_first
 from webapp.web.api import bp, caller, spec
 from webapp.web.api.schemas import (
@@ -26,7 +27,7 @@ from webapp.web.api.schemas import (
 )
 
 # Ids are 32-bit in the database: a bigger one is simply not there (404), never a database error.
-ID = "int(min=1, max=2147483647)"
+ID = f"int(min=1, max={MAX_ROW_ID})"
 READ_ERRORS = {"HTTP_400": Problem, "HTTP_401": Problem, "HTTP_422": Problem, "HTTP_429": Problem}
 
 
