@@ -93,13 +93,38 @@ def test_an_admin_of_another_office_cannot_remove_it(client, through_admissions)
     login(client, "fa-admin@example.edu")
     page = client.get("/admin/opt-outs/").get_data(as_text=True)
     assert f'action="{REMOVE}"' not in page  # not offered
-    assert "It came through Admissions Main of Admissions: only an administrator of Admissions" in page
+    assert "It came through a number of Admissions: only an administrator of Admissions" in page
 
     before = history()
     response = post(client, REMOVE, {"reason": "They asked us at the fair"})
     assert response.status_code == 403
     assert "only an administrator of Admissions can remove it" in response.get_data(as_text=True)
     assert history() == before
+
+
+def test_the_list_shows_another_offices_number_only_to_its_admins(client, world):
+    """An opt-out holds everywhere, so every admin lists it; but the number it came through is
+    shown only to that number's office (anyone else learns which office may remove it)."""
+    text("STOP", world["other_number"].phone)  # Financial Aid's "FA Main", (202) 555-0200
+    login(client, "admin@example.edu")  # Admissions only
+    page = client.get("/admin/opt-outs/").get_data(as_text=True)
+    assert "(202) 555-0143" in page  # the contact's phone: opted out for every office
+    assert "A number of another office" in page and "Financial Aid" in page
+    assert "(202) 555-0200" not in page and "FA Main" not in page
+    fragment = client.get("/admin/opt-outs/", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "(202) 555-0200" not in fragment and "FA Main" not in fragment
+
+    response = post(client, REMOVE, {"reason": "They asked us at the fair"})
+    assert response.status_code == 403
+    refusal = response.get_data(as_text=True)
+    assert "only an administrator of Financial Aid can remove it" in refusal
+    assert "(202) 555-0200" not in refusal and "FA Main" not in refusal
+
+    client = client.application.test_client()
+    login(client, "fa-admin@example.edu")
+    page = client.get("/admin/opt-outs/").get_data(as_text=True)
+    assert "FA Main · (202) 555-0200" in page
+    assert "A number of another office" not in page
 
 
 def refused_to(client, email: str, why: str) -> None:

@@ -132,16 +132,18 @@ REASON_MAX = 200  # the history's detail column
 
 @dataclass(frozen=True)
 class Origin:
-    """The reusable number an opt-out came through, as the list shows it."""
+    """The reusable number an opt-out came through, as one admin's list shows it: the number's
+    label and phone only to an admin of its office (None otherwise), its office to everyone."""
 
-    number_label: str
-    number_phone: str
+    number_label: str | None
+    number_phone: str | None
     office_id: int
     office_name: str
 
 
-def origins(number_ids: set[int]) -> dict[int, Origin]:
-    """By number id, in one query."""
+def origins(number_ids: set[int], viewer_office_ids: set[int]) -> dict[int, Origin]:
+    """By number id, in one query. An opt-out holds for every office, but another office's number
+    is not the viewer's to see: who may remove it (its office) is all they learn of it."""
     if not number_ids:
         return {}
     rows = db.session.execute(
@@ -149,7 +151,12 @@ def origins(number_ids: set[int]) -> dict[int, Origin]:
         .join(Office, Office.id == ReusableNumber.office_id)
         .where(ReusableNumber.id.in_(number_ids))
     )
-    return {row[0]: Origin(*row[1:]) for row in rows}
+    found = {}
+    for number_id, label, phone, office_id, office_name in rows:
+        if office_id not in viewer_office_ids:
+            label = phone = None
+        found[number_id] = Origin(label, phone, office_id, office_name)
+    return found
 
 
 def administers_every_office(admin: User) -> bool:
@@ -161,10 +168,10 @@ def administers_every_office(admin: User) -> bool:
 class RemovalRights:
     """What one admin may remove, worked out once for a page of opt-outs."""
 
-    def __init__(self, admin: User, origins: dict[int, Origin], colleagues: set[int]) -> None:
+    def __init__(self, admin: User, number_ids: set[int], colleagues: set[int]) -> None:
         self.mine = my_office_ids(admin)
         self.every_office = administers_every_office(admin)
-        self.origins = origins
+        self.origins = origins(number_ids, self.mine)
         self.colleagues = colleagues  # of the page's hand-adders: users sharing an office with admin
 
     def refusal(self, opt_out: OptOut) -> str | None:
@@ -185,7 +192,7 @@ class RemovalRights:
         if origin.office_id in self.mine:
             return None
         return (
-            f"It came through {origin.number_label} of {origin.office_name}: only an "
+            f"It came through a number of {origin.office_name}: only an "
             f"administrator of {origin.office_name} can remove it."
         )
 
@@ -209,7 +216,7 @@ def removal_rights(admin: User, rows: list[OptOut]) -> RemovalRights:
                 )
             )
         )
-    return RemovalRights(admin, origins({row.number_id for row in rows if row.number_id}), colleagues)
+    return RemovalRights(admin, {row.number_id for row in rows if row.number_id}, colleagues)
 
 
 def check_reason(reason: str) -> str:
