@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -9,7 +10,7 @@ from sqlalchemy import select
 from tests.admin.conftest import CONTACTS_CSV, post, upload
 from tests.conftest import login
 from webapp.extensions import db
-from webapp.models import AuditEvent, utcnow
+from webapp.models import AuditEvent, KnowledgeBaseEntry, utcnow
 from webapp.plugin_api import InboundMessage
 from webapp.services import audit, inbound, optouts
 from webapp.services.admin import offices
@@ -165,3 +166,57 @@ def test_a_change_from_the_command_line_says_so(client, world):
     page = client.get("/admin/audit").get_data(as_text=True)
     assert "API key Slate created for Admissions" in page
     assert "Contact, provider or command line" in page
+
+
+def test_knowledge_base_changes_are_in_the_audit_log(client, world):
+    """What the bot tells contacts is an admin change like any other: adding, changing and deleting
+    an entry and the "I don't know" setting show in the office's audit log, with who did it."""
+    kb = f"/admin/kb/{world['office'].id}"
+    login(client, "admin@example.edu")
+    entry = {"question": "application deadline\nwhen are applications due", "answer": "Jan 15."}
+    assert post(client, f"{kb}/entries/new", entry).status_code == 303
+    entry_id = db.session.scalars(select(KnowledgeBaseEntry.id)).one()
+    edit = f"{kb}/entries/{entry_id}/edit"
+    assert post(client, edit, {**entry, "answer": "January 15."}).status_code == 303
+    assert post(client, edit, {**entry, "answer": "January 15."}).status_code == 303  # no change
+    assert post(client, edit, {"question": "", "answer": "Nope"}).status_code == 422  # refused
+    idk = {"idk_action": "message", "idk_message": "A counselor will text you back."}
+    assert post(client, f"{kb}/idk", idk).status_code == 200
+    assert post(client, f"{kb}/idk", {"idk_action": "message", "idk_message": ""}).status_code == 422
+    assert post(client, f"{kb}/entries/{entry_id}/delete").status_code == 303
+
+    page = client.get("/admin/audit?kind=kb").get_data(as_text=True)
+    rows = re.findall(r"<tr>\s*<td class=\"nowrap\">.*?</tr>", page, re.S)
+    shown = [(re.search(r'class="tag[^"]*">([^<]*)<', row)[1], re.search(r"<td>([^<]*)</td>", row)[1])
+             for row in rows]  # fmt: skip
+    assert shown == [
+        ("Knowledge-base entry deleted",
+         "Knowledge base of Admissions: deleted “application deadline” (and 1 other phrasing)"),
+        ("Bot&#39;s “I don&#39;t know” changed",
+         "Knowledge base of Admissions: when the bot does not know, the bot sends "
+         "“A counselor will text you back.”"),
+        ("Knowledge-base entry changed",
+         "Knowledge base of Admissions: changed its answer of “application deadline” (and 1 other "
+         "phrasing)"),
+        ("Knowledge-base entry added",
+         "Knowledge base of Admissions: added “application deadline” (and 1 other phrasing)"),
+    ]  # fmt: skip
+    assert all("Alex Admin" in row for row in rows)
+    assert "Knowledge base" in client.get("/admin/audit").get_data(as_text=True)  # a filter choice
+
+    other = client.application.test_client()
+    login(other, "fa-admin@example.edu")  # another office's knowledge base is not theirs to follow
+    assert "Knowledge base of Admissions" not in other.get("/admin/audit").get_data(as_text=True)
+
+
+def test_knowledge_base_changes_from_the_command_line_are_in_the_audit_log(client, world):
+    cli = client.application.test_cli_runner()
+    result = cli.invoke(args=["kb", "add", "Admissions", "--question", "tour", "--answer", "Daily."])
+    assert result.exit_code == 0, result.output
+    result = cli.invoke(args=["kb", "idk", "Admissions", "--message", "We will reply soon."])
+    assert result.exit_code == 0, result.output
+    login(client, "admin@example.edu")
+    page = client.get("/admin/audit?kind=kb").get_data(as_text=True)
+    assert "Knowledge base of Admissions: added “tour”" in page
+    assert "when the bot does not know, the bot sends “We will reply soon.”" in page
+    assert page.count("Contact, provider or command line") == 2

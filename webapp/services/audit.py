@@ -45,6 +45,10 @@ KINDS: dict[str, str] = {
     "saved_reply.created": "Saved reply added",
     "saved_reply.updated": "Saved reply changed",
     "saved_reply.deleted": "Saved reply deleted",
+    "kb.entry_added": "Knowledge-base entry added",
+    "kb.entry_updated": "Knowledge-base entry changed",
+    "kb.entry_deleted": "Knowledge-base entry deleted",
+    "kb.idk_updated": "Bot's “I don't know” changed",
 }
 CATEGORIES: dict[str, str] = {
     "office": "Offices",
@@ -58,6 +62,7 @@ CATEGORIES: dict[str, str] = {
     "transcript": "Transcripts",
     "export": "Exports",
     "saved_reply": "Saved replies",
+    "kb": "Knowledge base",
 }
 NO_USER = "none"  # the user filter's value for changes no staff member made (a contact's STOP)
 PAGE_SIZE = 50

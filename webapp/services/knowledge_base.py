@@ -1,7 +1,8 @@
 """The knowledge base (per office: question phrasings → answer) and each office's "I don't know".
 
 The only writer of knowledge-base records: the admin pages and the `kb` commands come here; the
-knowledge-base bot plugin only reads them.
+knowledge-base bot plugin only reads them. Every change is audited: it changes what the bot tells
+contacts in the office's name.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from webapp.models import (
     User,
     office_memberships,
 )
+from webapp.services import audit
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 
 # All phrasings of one entry together. Generous for a list of ways to ask one thing, small enough
@@ -147,9 +149,20 @@ def validate_entry(question: str | None, answer: str | None) -> tuple[str, str]:
     return cleaned_question, cleaned_answer
 
 
+def _entry_name(question: str) -> str:
+    """An entry as the audit log names it: its first phrasing, quoted, and how many others."""
+    phrasings = [line for line in question.split("\n") if line]
+    first = phrasings[0] if phrasings else ""
+    if len(first) > 80:
+        first = first[:79] + "…"
+    more = len(phrasings) - 1
+    return f"“{first}”" + (f" (and {more} other phrasing{'s' if more != 1 else ''})" if more else "")
+
+
 def add_entry(
     office: Office, question: str | None, answer: str | None, user: User | None = None
 ) -> KnowledgeBaseEntry:
+    """A new entry (audited; `user` None for the command line); the caller commits."""
     cleaned_question, cleaned_answer = validate_entry(question, answer)
     new = KnowledgeBaseEntry(
         office_id=office.id,
@@ -159,19 +172,53 @@ def add_entry(
     )
     db.session.add(new)
     db.session.flush()
+    audit.record(
+        user, "kb.entry_added",
+        f"Knowledge base of {office.name}: added {_entry_name(cleaned_question)}",
+        [office], {"entry_id": new.id},
+    )  # fmt: skip
     return new
 
 
 def update_entry(
     existing: KnowledgeBaseEntry, question: str | None, answer: str | None, user: User | None = None
 ) -> KnowledgeBaseEntry:
-    existing.question, existing.answer = validate_entry(question, answer)
+    """Change an entry (audited when anything changed); the caller commits."""
+    cleaned_question, cleaned_answer = validate_entry(question, answer)
+    # What the bot said before stays in the log, so a wrong answer can be traced and put back.
+    before = {
+        field: old
+        for field, old, new in (
+            ("question", existing.question, cleaned_question),
+            ("answer", existing.answer, cleaned_answer),
+        )
+        if old != new
+    }
+    if before:
+        changed = " and ".join(
+            {"question": "its questions", "answer": "its answer"}[field] for field in before
+        )
+        office = existing.office
+        audit.record(
+            user, "kb.entry_updated",
+            f"Knowledge base of {office.name}: changed {changed} of {_entry_name(existing.question)}",
+            [office], {"entry_id": existing.id, "before": before},
+        )  # fmt: skip
+    existing.question, existing.answer = cleaned_question, cleaned_answer
     existing.updated_by_id = user.id if user else None
     db.session.flush()
     return existing
 
 
-def delete_entry(existing: KnowledgeBaseEntry) -> None:
+def delete_entry(existing: KnowledgeBaseEntry, user: User | None = None) -> None:
+    """Delete an entry (audited, with what it said); the caller commits."""
+    office = existing.office
+    audit.record(
+        user, "kb.entry_deleted",
+        f"Knowledge base of {office.name}: deleted {_entry_name(existing.question)}",
+        [office],
+        {"entry_id": existing.id, "question": existing.question, "answer": existing.answer},
+    )  # fmt: skip
     db.session.delete(existing)
     db.session.flush()
 
@@ -179,8 +226,11 @@ def delete_entry(existing: KnowledgeBaseEntry) -> None:
 # ---- "I don't know" ----
 
 
-def set_idk(office: Office, action: str | None, message: str | None = None) -> Office:
-    """Escalate to agents, or send a custom message, when the bot does not know."""
+def set_idk(
+    office: Office, action: str | None, message: str | None = None, user: User | None = None
+) -> Office:
+    """Escalate to agents, or send a custom message, when the bot does not know (audited when
+    anything changed; `user` None for the command line). The caller commits."""
     if action not in {a.value for a in IdkAction}:
         raise KnowledgeBaseError(
             {"idk_action": "Choose what happens when the bot does not know: escalate or a message."}
@@ -198,9 +248,23 @@ def set_idk(office: Office, action: str | None, message: str | None = None) -> O
                     f"this one has {len(text):,}."
                 }
             )
+    before = (office.idk_action, office.idk_message)
     office.idk_action = action
     if action == IdkAction.MESSAGE or text:
         office.idk_message = text  # kept when escalating, so switching back does not lose it
+    if (office.idk_action, office.idk_message) != before:
+        if action == IdkAction.MESSAGE:
+            quoted = text if len(text) <= 200 else text[:199] + "…"
+            now = f"the bot sends “{quoted}”"
+        else:
+            now = "the conversation goes to an agent"
+        audit.record(
+            user, "kb.idk_updated",
+            f"Knowledge base of {office.name}: when the bot does not know, {now}",
+            [office],
+            {"before": {"action": before[0], "message": before[1]},
+             "after": {"action": office.idk_action, "message": office.idk_message}},
+        )  # fmt: skip
     db.session.flush()
     return office
 

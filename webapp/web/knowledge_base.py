@@ -102,7 +102,7 @@ def save_idk(office_id: int):
         "message": request.form.get("idk_message", ""),
     }
     try:
-        knowledge_base.set_idk(found, form["action"], form["message"])
+        knowledge_base.set_idk(found, form["action"], form["message"], current_user)
     except knowledge_base.KnowledgeBaseError as exc:
         discard_writes()
         return _index(
@@ -177,7 +177,7 @@ def edit_entry(office_id: int, entry_id: int):
 @bp.post("/<int:office_id>/entries/<int:entry_id>/delete")
 def delete_entry(office_id: int, entry_id: int):
     found = _office(office_id)
-    knowledge_base.delete_entry(_entry(found, entry_id))
+    knowledge_base.delete_entry(_entry(found, entry_id), current_user)
     db.session.commit()
     flash("Entry deleted.")
     return redirect_to(url_for("knowledge_base.office", office_id=office_id))
