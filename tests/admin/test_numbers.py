@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from tests.admin.conftest import post, switch
 from tests.conftest import login
 from webapp.extensions import db
-from webapp.models import AuditEvent, Conversation, IdkAction, Message, ReusableNumber
+from webapp.models import AuditEvent, Conversation, IdkAction, Message, ReusableNumber, User
 from webapp.plugin_api import InboundMessage
 from webapp.services import access, inbound, inbox
 from webapp.services.admin import FormErrors, numbers
@@ -290,3 +290,95 @@ def test_the_cli_lists_an_agent_or_inbox_named_twice_once(app, setup):
     number = db.session.scalar(select(ReusableNumber).where(ReusableNumber.phone == "+12025550388"))
     assert [agent.email for agent in number.agents] == ["standard@example.edu"]
     assert [office.name for office in number.inboxes] == ["Admissions"]
+
+
+def settings_now(number_id: int) -> tuple:
+    """What a settings post could change: backing, agents, inboxes, and the audit log."""
+    db.session.expire_all()
+    number = db.session.get(ReusableNumber, number_id)
+    return (
+        number.backing,
+        sorted(a.email for a in number.agents),
+        sorted(o.name for o in number.inboxes),
+        db.session.scalar(select(func.count()).select_from(AuditEvent)),
+    )
+
+
+@pytest.fixture
+def staffed(world, make):
+    """Admissions Main with Sam as its assigned agent; a deactivated member of Admissions."""
+    world["number"].agents = [world["users"]["standard"]]
+    make.user("gone@example.edu", "standard", ("Admissions",), name="Gil Gone").active = False
+    db.session.commit()
+    return world
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("agent_ids", "abc", 'id="agents-error">The form sent “abc”, which is not one of the listed agents'),
+        ("agent_ids", "١", 'id="agents-error">The form sent “١”, which is not one of the listed agents'),
+        ("agent_ids", "99999999999", 'id="agents-error">The form sent “99999999999”, which is not one of'),
+        ("agent_ids", "424242", 'id="agents-error">Choose agents from your offices.'),
+        ("agent_ids", "fa-staff", 'id="agents-error">Choose agents from your offices.'),
+        ("agent_ids", "gone", 'id="agents-error">Gil Gone is deactivated: only active users can be'),
+        ("inbox_ids", "Admissions", 'id="inboxes-error">The form sent “Admissions”, which is not one of the '
+                                    "listed inboxes"),
+        ("inbox_ids", "424242", 'id="inboxes-error">Choose inboxes of your offices.'),
+        ("inbox_ids", "other_office", 'id="inboxes-error">Choose inboxes of your offices.'),
+    ],
+)  # fmt: skip
+def test_settings_refuse_ids_they_cannot_use_and_keep_the_rest_of_the_form(
+    client, staffed, field, value, error
+):
+    """A bad id among the checkboxes is refused by name, never dropped: dropping "abc" from the
+    agents would have unassigned every agent. What the admin chose otherwise comes back checked."""
+    world = staffed
+    ids = {
+        "fa-staff": str(world["other_user"].id),
+        "gone": str(db.session.scalar(select(User.id).where(User.email == "gone@example.edu"))),
+        "other_office": str(world["other_office"].id),
+    }
+    number = world["number"]
+    before = settings_now(number.id)
+    login(client, "admin@example.edu")
+    limited = str(world["users"]["limited"].id)
+    form = {"backing": "bot", "agent_ids": [limited], "inbox_ids": [str(world["office"].id)]}
+    form[field] = [*form[field], ids.get(value, value)]
+    for htmx, status in ((False, 422), (True, 200)):
+        response = post(client, f"/admin/numbers/{number.id}/settings", form, htmx=htmx)
+        assert response.status_code == status
+        page = response.get_data(as_text=True)
+        assert error in page
+        assert 'value="bot" checked' in page  # the admin's choices, as they made them
+        assert f'name="agent_ids" value="{limited}" checked' in page
+        assert f'name="inbox_ids" value="{world["office"].id}" checked' in page
+        assert settings_now(number.id) == before
+
+
+def test_new_number_refuses_ids_that_are_not_ids(client, world):
+    login(client, "admin@example.edu")
+    form = {"phone": "+12025550300", "office_id": str(world["office"].id), "label": "Scholarships",
+            "provider": "console", "backing": "agent", "agent_ids": ["x1"], "inbox_ids": ["🙂"]}  # fmt: skip
+    response = post(client, "/admin/numbers/new", form)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert 'id="agents-error">The form sent “x1”' in page and 'id="inboxes-error">The form sent “🙂”' in page
+    assert 'value="Scholarships"' in page
+    assert db.session.scalar(select(ReusableNumber.id).where(ReusableNumber.phone == "+12025550300")) is None
+
+
+@pytest.mark.parametrize(("value", "error"), [("", "Choose the office that owns this number."),
+                                              ("abc", "Choose one of your offices."),
+                                              ("other_office", "Choose one of your offices.")])  # fmt: skip
+def test_number_details_refuse_an_office_id_they_cannot_use(client, world, value, error):
+    login(client, "admin@example.edu")
+    number = world["number"]
+    office_id = str(world["other_office"].id) if value == "other_office" else value
+    response = post(client, f"/admin/numbers/{number.id}",
+                    {"office_id": office_id, "label": "Renamed", "provider": "console"})  # fmt: skip
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert f'id="office-error">{error}' in page and 'value="Renamed"' in page
+    db.session.expire_all()
+    assert db.session.get(ReusableNumber, number.id).label == "Admissions Main"

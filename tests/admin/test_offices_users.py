@@ -347,3 +347,36 @@ def test_the_command_line_refuses_a_campaign_name_too_long(app, world, tmp_path)
     args = ["campaigns", "import", "C" * 201, str(csv_file), "--office", "Admissions"]
     result = app.test_cli_runner().invoke(args=args)
     assert result.exit_code == 1 and "at most 200 characters" in result.output
+
+
+@pytest.mark.parametrize("bad", ["abc", "", "²", "1e3"])
+def test_user_forms_refuse_office_ids_that_are_not_ids(client, world, make, bad):
+    """An office id the form cannot have sent is refused by name, never skipped: skipping it would
+    take the user out of an office nobody unticked. The form comes back as the admin filled it."""
+    admin = world["users"]["admin"]
+    registrar = offices.create_office(admin, "Registrar")  # the admin's second office
+    both = make.user("both@example.edu", "standard", ("Admissions", "Registrar"), name="Bo Both")
+    db.session.commit()
+    login(client, "admin@example.edu")
+    error = f'id="offices-error">The form sent “{bad}”, which is not one of the listed offices'
+    kinds = audit_kinds()
+
+    chosen = [str(world["office"].id), bad]
+    form = {"name": "Bo B", "role": "limited", "office_ids": chosen}
+    response = post(client, f"/admin/users/{both.id}", form)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert error in page and 'value="Bo B"' in page
+    assert f'name="office_ids" value="{world["office"].id}" checked' in page
+    assert f'name="office_ids" value="{registrar.id}" checked' not in page  # as the admin left it
+    db.session.expire_all()
+    assert (both.name, both.role, sorted(o.name for o in both.offices)) == (
+        "Bo Both", "standard", ["Admissions", "Registrar"],
+    )  # fmt: skip
+
+    response = post(client, "/admin/users/new", {"name": "Nia", "email": "nia@example.edu",
+                                                 "role": "standard", "office_ids": chosen,
+                                                 "password": "long-password"})  # fmt: skip
+    assert response.status_code == 422 and error in response.get_data(as_text=True)
+    assert db.session.scalar(select(User.id).where(User.email == "nia@example.edu")) is None
+    assert audit_kinds() == kinds

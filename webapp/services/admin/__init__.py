@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import Office, User, office_memberships
+from webapp.services.dbutil import row_id
 
 
 class FormErrors(ValueError):
@@ -54,9 +55,25 @@ def lock_users(user_ids: Iterable[int]) -> None:
         db.session.execute(select(User.id).where(User.id.in_(ids)).order_by(User.id).with_for_update())
 
 
-def parse_ids(values: list[str]) -> set[int]:
-    """Ids from a form's checkboxes or selects; anything that is not a number is ignored."""
-    return {int(value) for value in values if value.strip().isdigit()}
+def read_ids(values: Iterable[str | int]) -> tuple[set[int], list[str]]:
+    """Ids from a form's checkboxes or selects, and the values that name no row at all (see
+    row_id). The caller refuses those by name: dropping one would save a choice nobody made."""
+    ids: set[int] = set()
+    unreadable: list[str] = []
+    for value in values:
+        found = value if isinstance(value, int) else row_id(value)
+        if found is None:
+            unreadable.append(str(value))
+        else:
+            ids.add(found)
+    return ids, unreadable
+
+
+def unreadable_error(values: list[str], listed: str) -> str:
+    """The error for values that are not ids of `listed` (a form edited or gone stale)."""
+    shown = ", ".join(f"“{value[:40]}”" for value in values[:3])
+    which = "which is" if len(values) == 1 else "which are"
+    return f"The form sent {shown}, {which} not one of the listed {listed}: choose from the list."
 
 
 def chosen_offices(admin: User, office_ids: set[int]) -> list[Office]:

@@ -7,13 +7,23 @@ when it starts, so a new backing applies to new conversations from then on.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import exists, select
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.models import Backing, Office, ReusableNumber, User, office_memberships
 from webapp.services import audit
-from webapp.services.admin import FormErrors, NotFound, chosen_offices, lock_users, my_office_ids_query
+from webapp.services.admin import (
+    FormErrors,
+    NotFound,
+    chosen_offices,
+    lock_users,
+    my_office_ids_query,
+    read_ids,
+    unreadable_error,
+)
 from webapp.services.phones import PhoneError, format_phone, parse_e164
 
 BACKING_CHOICES = [
@@ -63,7 +73,7 @@ def assignable_agents(admin: User) -> list[User]:
 
 def _details(
     admin: User,
-    office_id: int | None,
+    office_id: int | str | None,
     label: str,
     description: str,
     provider: str,
@@ -71,12 +81,16 @@ def _details(
     errors: dict[str, str],
 ) -> tuple[Office | None, str, str]:
     office = None
-    if office_id is None:
+    if office_id is None or not str(office_id).strip():
         errors["office"] = "Choose the office that owns this number."
     else:
-        try:
-            office = chosen_offices(admin, {office_id})[0]
-        except NotFound:
+        office_ids, unreadable = read_ids([office_id])
+        if not unreadable:
+            try:
+                office = chosen_offices(admin, office_ids)[0]
+            except NotFound:
+                pass
+        if office is None:
             errors["office"] = "Choose one of your offices."
     label = (label or "").strip()
     if not label:
@@ -92,26 +106,56 @@ def _details(
     return office, label, description
 
 
+def _deactivated_members(admin: User, user_ids: set[int]) -> list[User]:
+    """Those of `user_ids` who are deactivated users of the admin's offices (a form opened before
+    they were deactivated), by name."""
+    member = exists().where(
+        office_memberships.c.user_id == User.id,
+        office_memberships.c.office_id.in_(my_office_ids_query(admin)),
+    )
+    return list(
+        db.session.scalars(
+            select(User).where(User.id.in_(user_ids), User.active.is_(False), member).order_by(User.name)
+        )
+    )
+
+
 def _settings(
     admin: User,
     number: ReusableNumber | None,
     backing: str,
-    agent_ids: set[int],
-    inbox_ids: set[int],
+    agent_ids: Iterable[str | int],
+    inbox_ids: Iterable[str | int],
     errors: dict[str, str],
 ) -> tuple[list[User], list[Office]]:
     """The assignments after the change: the admin's choices among their own users and offices,
-    plus any assignment outside their offices, which stays as it was."""
+    plus any assignment outside their offices, which stays as it was. An id the admin may not
+    choose is refused, never skipped: the number would lose an assignment nobody took away."""
     if backing not in {b.value for b in Backing}:
         errors["backing"] = "Choose who answers replies: agent or bot."
+    agent_ids, unreadable_agents = read_ids(agent_ids)
     candidates = {user.id: user for user in assignable_agents(admin)}
-    if not agent_ids <= set(candidates):
-        errors["agents"] = "Choose agents from your offices."
-    try:
-        inboxes = chosen_offices(admin, inbox_ids)
-    except NotFound:
-        errors["inboxes"] = "Choose inboxes of your offices."
-        inboxes = []
+    if unreadable_agents:
+        errors["agents"] = unreadable_error(unreadable_agents, "agents")
+    elif not agent_ids <= set(candidates):
+        deactivated = _deactivated_members(admin, agent_ids - set(candidates))
+        if deactivated:
+            names = ", ".join(user.name for user in deactivated)
+            errors["agents"] = (
+                f"{names} {'is' if len(deactivated) == 1 else 'are'} deactivated: only active "
+                "users can be assigned agents."
+            )
+        else:
+            errors["agents"] = "Choose agents from your offices."
+    inbox_ids, unreadable_inboxes = read_ids(inbox_ids)
+    inboxes = []
+    if unreadable_inboxes:
+        errors["inboxes"] = unreadable_error(unreadable_inboxes, "inboxes")
+    else:
+        try:
+            inboxes = chosen_offices(admin, inbox_ids)
+        except NotFound:
+            errors["inboxes"] = "Choose inboxes of your offices."
     agents = [candidates[i] for i in sorted(agent_ids) if i in candidates]
     if number is not None:
         mine = set(db.session.scalars(my_office_ids_query(admin)))
@@ -125,14 +169,14 @@ def _settings(
 def add_number(
     admin: User,
     phone: str,
-    office_id: int | None,
+    office_id: int | str | None,
     label: str,
     description: str,
     provider: str,
     enabled_providers: list[str],
     backing: str,
-    agent_ids: set[int],
-    inbox_ids: set[int],
+    agent_ids: Iterable[str | int],
+    inbox_ids: Iterable[str | int],
 ) -> ReusableNumber:
     errors: dict[str, str] = {}
     e164 = ""
@@ -175,7 +219,7 @@ def add_number(
 def update_number(
     admin: User,
     number: ReusableNumber,
-    office_id: int | None,
+    office_id: int | str | None,
     label: str,
     description: str,
     provider: str,
@@ -217,7 +261,11 @@ def update_number(
 
 
 def update_settings(
-    admin: User, number: ReusableNumber, backing: str, agent_ids: set[int], inbox_ids: set[int]
+    admin: User,
+    number: ReusableNumber,
+    backing: str,
+    agent_ids: Iterable[str | int],
+    inbox_ids: Iterable[str | int],
 ) -> bool:
     """The Unsolicited Message Settings. False when nothing changed."""
     errors: dict[str, str] = {}

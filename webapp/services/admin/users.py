@@ -12,6 +12,8 @@ administrator: another admin taking over that account would hold it wherever it 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import selectinload
 
@@ -25,6 +27,8 @@ from webapp.services.admin import (
     chosen_offices,
     my_office_ids,
     my_office_ids_query,
+    read_ids,
+    unreadable_error,
 )
 from webapp.services.directory import EMAIL_PATTERN, check_new_password
 
@@ -157,7 +161,13 @@ def _check_password(password: str, errors: dict[str, str], field: str = "passwor
     return password
 
 
-def _check_offices(admin: User, office_ids: set[int], errors: dict[str, str]) -> list[Office]:
+def _check_offices(
+    admin: User, office_ids: Iterable[str | int], errors: dict[str, str]
+) -> list[Office]:
+    office_ids, unreadable = read_ids(office_ids)
+    if unreadable:  # refused, not skipped: the user would leave an office nobody took away
+        errors["offices"] = unreadable_error(unreadable, "offices")
+        return []
     try:
         return chosen_offices(admin, office_ids)
     except NotFound:
@@ -165,7 +175,9 @@ def _check_offices(admin: User, office_ids: set[int], errors: dict[str, str]) ->
         return []
 
 
-def create_user(admin: User, name: str, email: str, role: str, office_ids: set[int], password: str) -> User:
+def create_user(
+    admin: User, name: str, email: str, role: str, office_ids: Iterable[str | int], password: str
+) -> User:
     errors: dict[str, str] = {}
     name = _check_name(name, errors)
     email = (email or "").strip().lower()
@@ -196,7 +208,9 @@ def create_user(admin: User, name: str, email: str, role: str, office_ids: set[i
     return user
 
 
-def update_user(admin: User, user: User, name: str, role: str, office_ids: set[int]) -> bool:
+def update_user(
+    admin: User, user: User, name: str, role: str, office_ids: Iterable[str | int]
+) -> bool:
     """Change a user's name, role and offices (all of them the admin's). False: no change.
 
     Raises Forbidden, having changed nothing, when the admin may not manage this user."""

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, abort, flash, make_response, request
 from flask_login import current_user
 
 from webapp.extensions import db
-from webapp.services.admin import Forbidden, NotFound
+from webapp.services.admin import Forbidden, NotFound, read_ids
 from webapp.services.dbutil import row_id
 from webapp.transactions import discard_writes
 from webapp.web.errors import error_page
@@ -49,10 +49,14 @@ def forbidden(exc: Forbidden) -> NoReturn:
     abort(403, str(exc))
 
 
-def form_ids(name: str) -> set[int]:
-    from webapp.services.admin import parse_ids
+def form_ids(name: str) -> list[str]:
+    """A form's chosen ids as sent: the service reads them and refuses any that names no row."""
+    return request.form.getlist(name)
 
-    return parse_ids(request.form.getlist(name))
+
+def checked_ids(values: list[str]) -> set[int]:
+    """The chosen ids a form shows checked again when it comes back with errors."""
+    return read_ids(values)[0]
 
 
 def form_id(name: str) -> int | None:

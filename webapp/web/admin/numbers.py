@@ -7,7 +7,17 @@ from flask_login import current_user
 
 from webapp.models import ReusableNumber
 from webapp.services.admin import FormErrors, my_offices, numbers
-from webapp.web.admin import bp, done, form_choice, form_id, form_ids, invalid, owned, rejected
+from webapp.web.admin import (
+    bp,
+    checked_ids,
+    done,
+    form_choice,
+    form_id,
+    form_ids,
+    invalid,
+    owned,
+    rejected,
+)
 from webapp.web.rendering import render_screen
 
 LIST = "admin/numbers.html"
@@ -75,6 +85,7 @@ def number_new():
         "inbox_ids": set(),
     }
     if request.method == "POST":
+        agent_ids, inbox_ids = form_ids("agent_ids"), form_ids("inbox_ids")
         form = {
             "phone": request.form.get("phone", ""),
             "office_id": form_id("office_id"),
@@ -82,21 +93,21 @@ def number_new():
             "description": request.form.get("description", ""),
             "provider": request.form.get("provider", ""),
             "backing": request.form.get("backing", ""),
-            "agent_ids": form_ids("agent_ids"),
-            "inbox_ids": form_ids("inbox_ids"),
+            "agent_ids": checked_ids(agent_ids),
+            "inbox_ids": checked_ids(inbox_ids),
         }
         try:
             number = numbers.add_number(
                 current_user,
                 form["phone"],
-                form["office_id"],
+                request.form.get("office_id"),
                 form["label"],
                 form["description"],
                 form["provider"],
                 _providers(),
                 form["backing"],
-                form["agent_ids"],
-                form["inbox_ids"],
+                agent_ids,
+                inbox_ids,
             )
         except FormErrors as exc:
             return invalid(NEW, "number_form", form=form, errors=exc.errors, **choices)
@@ -122,7 +133,7 @@ def number_detail(number_id: int):
         changed = numbers.update_number(
             current_user,
             number,
-            form["office_id"],
+            request.form.get("office_id"),
             form["label"],
             form["description"],
             form["provider"],
@@ -139,14 +150,15 @@ def number_detail(number_id: int):
 @bp.post("/numbers/<int:number_id>/settings")
 def number_settings(number_id: int):
     number = owned(numbers.number_for_admin, number_id)
+    agent_ids, inbox_ids = form_ids("agent_ids"), form_ids("inbox_ids")
     settings = {
         "backing": request.form.get("backing", ""),
-        "agent_ids": form_ids("agent_ids"),
-        "inbox_ids": form_ids("inbox_ids"),
+        "agent_ids": checked_ids(agent_ids),
+        "inbox_ids": checked_ids(inbox_ids),
     }
     try:
         changed = numbers.update_settings(
-            current_user, number, settings["backing"], settings["agent_ids"], settings["inbox_ids"]
+            current_user, number, settings["backing"], agent_ids, inbox_ids
         )
     except FormErrors as exc:
         status = rejected()

@@ -8,7 +8,17 @@ from flask_login import current_user
 from webapp.models import User
 from webapp.services import sessions
 from webapp.services.admin import Forbidden, FormErrors, my_offices, users
-from webapp.web.admin import bp, done, forbidden, form_choice, form_ids, invalid, owned, rejected
+from webapp.web.admin import (
+    bp,
+    checked_ids,
+    done,
+    forbidden,
+    form_choice,
+    form_ids,
+    invalid,
+    owned,
+    rejected,
+)
 from webapp.web.rendering import render_screen
 
 LIST = "admin/users.html"
@@ -53,11 +63,12 @@ def users_index():
 def user_new():
     form = {"name": "", "email": "", "role": "standard", "office_ids": set()}
     if request.method == "POST":
+        office_ids = form_ids("office_ids")
         form = {
             "name": request.form.get("name", ""),
             "email": request.form.get("email", ""),
             "role": request.form.get("role", ""),
-            "office_ids": form_ids("office_ids"),
+            "office_ids": checked_ids(office_ids),
         }
         try:
             user = users.create_user(
@@ -65,7 +76,7 @@ def user_new():
                 form["name"],
                 form["email"],
                 form["role"],
-                form["office_ids"],
+                office_ids,
                 request.form.get("password", ""),
             )
         except FormErrors as exc:
@@ -84,15 +95,14 @@ def user_detail(user_id: int):
     user = owned(users.user_for_admin, user_id)
     if request.method == "GET":
         return _detail(user, "user_form")
+    office_ids = form_ids("office_ids")
     form = {
         "name": request.form.get("name", ""),
         "role": request.form.get("role", ""),
-        "office_ids": form_ids("office_ids"),
+        "office_ids": checked_ids(office_ids),
     }
     try:
-        changed = users.update_user(
-            current_user, user, form["name"], form["role"], form["office_ids"]
-        )
+        changed = users.update_user(current_user, user, form["name"], form["role"], office_ids)
     except Forbidden as exc:
         forbidden(exc)
     except FormErrors as exc:
