@@ -11,6 +11,7 @@ before driving the browser.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import threading
@@ -26,7 +27,9 @@ from werkzeug.serving import make_server
 
 from tests.conftest import PASSWORD
 from webapp.extensions import db
-from webapp.models import Message
+from webapp.models import ApiKey, Campaign, KnowledgeBaseEntry, Message, Office, User, WebhookEndpoint
+from webapp.services import saved_replies
+from webapp.services.admin import campaigns
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # Lists and open conversations poll every 3 s; give an update two polls and some slack.
@@ -140,3 +143,61 @@ def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# Every admin screen with a record to open, for the audits that visit them all (axe, reflow).
+# Admin pages that are fragments polled by a page, not screens of their own:
+FRAGMENTS = {"admin.campaign_import_progress"}
+ADMIN_CSV = "first_name,last_name,phone\nMaria,Garcia,2025550143\nJames,Smith,2025550178\nBad,Row,12345\n"
+
+
+@pytest.fixture
+def records(app: Flask, world: World, tmp_path: Path) -> dict[str, int]:
+    """One of everything an admin page can open, as ids for the URL map's parameters."""
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    csv = tmp_path / "contacts.csv"
+    csv.write_text(ADMIN_CSV.replace("Bad,Row,12345\n", ""))
+    run_cli(app, "campaigns", "import", "Fall Open House", str(csv), "--office", "Admissions", "--launch")
+    run_cli(app, "kb", "add", "Admissions", "--question", "deadline", "--answer", "January 15.")
+    run_cli(app, "api-keys", "create", "Slate", "--office", "Admissions")
+    run_cli(app, "webhooks", "add", "http://127.0.0.1:9/hook", "--office", "Admissions")
+    admin = db.session.query(User).filter_by(email="admin@example.edu").one()
+    office = db.session.get(Office, world_office_id())
+    saved_reply = saved_replies.create(admin, office, "Deadline", "Hi {first_name}, it is January 15.")
+    import_id = campaigns.start_import(
+        admin, "Spring Fair", world_office_id(), io.BytesIO(ADMIN_CSV.encode()), "spring.csv"
+    )
+    db.session.commit()
+    ids = {
+        "office_id": world_office_id(),
+        "user_id": db.session.query(User).filter_by(email="standard@example.edu").one().id,
+        "number_id": world.number_id,
+        "campaign_id": db.session.query(Campaign).filter_by(name="Fall Open House").one().id,
+        "endpoint_id": db.session.query(WebhookEndpoint).one().id,
+        "entry_id": db.session.query(KnowledgeBaseEntry).one().id,
+        "key_id": db.session.query(ApiKey).one().id,
+        "import_id": import_id,
+        "reply_id": saved_reply.id,
+    }
+    release()
+    return ids
+
+
+def world_office_id() -> int:
+    return db.session.query(Office).filter_by(name="Admissions").one().id
+
+
+def admin_pages(app: Flask, ids: dict[str, int]) -> list[str]:
+    pages, unknown = [], []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/admin") or "GET" not in rule.methods or rule.endpoint in FRAGMENTS:
+            continue
+        if rule.rule.endswith(("/download", ".csv")):  # files, not screens
+            continue
+        missing = rule.arguments - ids.keys()
+        if missing:
+            unknown.append(f"{rule.rule} needs {sorted(missing)}")
+            continue
+        pages.append(re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(ids[m[1]]), rule.rule))
+    assert not unknown, f"add ids for these admin pages to `records`: {unknown}"
+    return sorted(set(pages))

@@ -2,37 +2,21 @@
 violation of impact serious or critical (tests/browser/axe.py).
 
 Admin pages are found in the app's URL map, so a new admin page is audited without a change here;
-one with a new kind of id in its URL fails until IDS below says which record to open.
+one with a new kind of id in its URL fails until `records` (conftest.py) says which record to open.
 """
 
 from __future__ import annotations
 
-import io
 import re
-from pathlib import Path
 
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.axe import Audit
-from tests.browser.conftest import World, log_in, release, run_cli, sms_receive
-from webapp.extensions import db
-from webapp.models import (
-    ApiKey,
-    Campaign,
-    KnowledgeBaseEntry,
-    Office,
-    User,
-    WebhookEndpoint,
-)
-from webapp.services import saved_replies
-from webapp.services.admin import campaigns
+from tests.browser.conftest import World, admin_pages, log_in, sms_receive
 
 WIDTHS = [1280, 360]
-CSV = "first_name,last_name,phone\nMaria,Garcia,2025550143\nJames,Smith,2025550178\nBad,Row,12345\n"
-# Admin pages that are fragments polled by a page, not screens of their own.
-FRAGMENTS = {"admin.campaign_import_progress"}
 # Forms submitted empty (or wrong), so that every error they can show is on the screen.
 ERROR_FORMS = [
     ("/admin/offices", "Create office"),
@@ -54,58 +38,6 @@ def new_page(browser: Browser, live_server: str, width: int) -> Page:
     context = browser.new_context(base_url=live_server, viewport={"width": width, "height": height})
     context.set_default_timeout(10_000)
     return context.new_page()
-
-
-@pytest.fixture
-def records(app: Flask, world: World, tmp_path: Path) -> dict[str, int]:
-    """One of everything an admin page can open, as ids for the URL map's parameters."""
-    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
-    csv = tmp_path / "contacts.csv"
-    csv.write_text(CSV.replace("Bad,Row,12345\n", ""))
-    run_cli(app, "campaigns", "import", "Fall Open House", str(csv), "--office", "Admissions", "--launch")
-    run_cli(app, "kb", "add", "Admissions", "--question", "deadline", "--answer", "January 15.")
-    run_cli(app, "api-keys", "create", "Slate", "--office", "Admissions")
-    run_cli(app, "webhooks", "add", "http://127.0.0.1:9/hook", "--office", "Admissions")
-    admin = db.session.query(User).filter_by(email="admin@example.edu").one()
-    office = db.session.get(Office, world_office_id())
-    saved_reply = saved_replies.create(admin, office, "Deadline", "Hi {first_name}, it is January 15.")
-    import_id = campaigns.start_import(
-        admin, "Spring Fair", world_office_id(), io.BytesIO(CSV.encode()), "spring.csv"
-    )
-    db.session.commit()
-    ids = {
-        "office_id": world_office_id(),
-        "user_id": db.session.query(User).filter_by(email="standard@example.edu").one().id,
-        "number_id": world.number_id,
-        "campaign_id": db.session.query(Campaign).filter_by(name="Fall Open House").one().id,
-        "endpoint_id": db.session.query(WebhookEndpoint).one().id,
-        "entry_id": db.session.query(KnowledgeBaseEntry).one().id,
-        "key_id": db.session.query(ApiKey).one().id,
-        "import_id": import_id,
-        "reply_id": saved_reply.id,
-    }
-    release()
-    return ids
-
-
-def world_office_id() -> int:
-    return db.session.query(Office).filter_by(name="Admissions").one().id
-
-
-def admin_pages(app: Flask, ids: dict[str, int]) -> list[str]:
-    pages, unknown = [], []
-    for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/admin") or "GET" not in rule.methods or rule.endpoint in FRAGMENTS:
-            continue
-        if rule.rule.endswith(("/download", ".csv")):  # files, not screens
-            continue
-        missing = rule.arguments - ids.keys()
-        if missing:
-            unknown.append(f"{rule.rule} needs {sorted(missing)}")
-            continue
-        pages.append(re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(ids[m[1]]), rule.rule))
-    assert not unknown, f"add ids for these admin pages to `records`: {unknown}"
-    return sorted(set(pages))
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -209,4 +141,3 @@ def test_admin_screens_and_forms(
         audit.check(page, f"{path} with its errors")
     page.context.close()
     audit.assert_clean()
-
