@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -10,6 +12,8 @@ from tests.conftest import PASSWORD, csrf_token, login
 from webapp.extensions import db
 from webapp.models import AuditEvent, Conversation, Message, Office, User
 from webapp.services.admin import Forbidden, FormErrors, NotFound, offices, users
+
+AUTOFOCUS = re.compile(r"<[^<>]*\sautofocus[\s>][^<>]*>?")
 
 
 def audit_kinds() -> list[str]:
@@ -129,6 +133,23 @@ def test_create_user_reports_every_bad_field(world):
         "offices": "Choose at least one office.",
         "password": "A password needs at least 8 characters.",
     }
+
+
+def test_a_form_sent_back_with_several_errors_focuses_the_first_on_the_page(client, world):
+    """The errors come in the service's order (offices before password); focus goes by the page's
+    order, and to one field only: the plain page and the htmx fragment alike."""
+    login(client, "admin@example.edu")
+    assert not AUTOFOCUS.search(client.get("/admin/users/new").get_data(as_text=True))
+    for htmx in (False, True):
+        form = {"name": "", "email": "not-an-email", "role": "owner", "password": "short"}
+        page = post(client, "/admin/users/new", form, htmx=htmx).get_data(as_text=True)
+        assert page.count('aria-invalid="true"') == 5
+        focused = AUTOFOCUS.findall(page)
+        assert len(focused) == 1 and 'id="user-name"' in focused[0]
+
+    form = {"name": "Nia", "email": "nia@example.edu", "role": "standard", "password": "short"}
+    focused = AUTOFOCUS.findall(post(client, "/admin/users/new", form).get_data(as_text=True))
+    assert len(focused) == 1 and "<fieldset" in focused[0]  # Offices, a group: before Password
 
 
 def test_create_user_refuses_a_taken_email_precisely(client, world):

@@ -138,6 +138,7 @@ def test_admin_screens_and_forms(
         page.goto(path.format(**records))
         page.get_by_role("button", name=button, exact=True).click()
         expect(page.locator(".field-error, .alert-error").first).to_be_visible()
+        expect(page.locator(":focus")).to_have_attribute("aria-invalid", "true")  # the first error
         audit.check(page, f"{path} with its errors")
     page.context.close()
     audit.assert_clean()

@@ -1,13 +1,14 @@
-"""Template helpers of the agent UI's look: icons from the SVG sprite and initials avatars.
+"""Template helpers of the UI: icons from the SVG sprite, initials avatars, and where focus goes
+when a form comes back with errors.
 
-Both are Jinja globals returning markup, so templates need no imports and a list of rows pays
+All are Jinja globals returning markup, so templates need no imports and a list of rows pays
 one function call per avatar, no template include."""
 
 from __future__ import annotations
 
 import zlib
 
-from flask import Flask
+from flask import Flask, g
 from markupsafe import Markup, escape
 
 SPRITE = "icons/sprite.svg"
@@ -33,6 +34,17 @@ def register(app: Flask) -> None:
 
     app.jinja_env.globals["icon"] = icon
     app.jinja_env.globals["avatar"] = avatar
+    app.jinja_env.globals["autofocus_first_error"] = autofocus_first_error
+
+
+def autofocus_first_error() -> Markup:
+    """`autofocus` for the first invalid field (or form-wide error) a response renders, nothing
+    for the others: the browser focuses it when the page loads and htmx when it swaps it in, with
+    no script of ours, so a screen reader starts at the error. HTML allows one per page."""
+    if g.get("error_focused"):
+        return Markup("")
+    g.error_focused = True
+    return Markup("autofocus")
 
 
 def initials(name: str) -> str:
