@@ -42,6 +42,7 @@ def test_invalid_to_shows_inline_error_and_keeps_the_message(page: Page, world: 
 
     to = page.get_by_label("To")
     expect(to).to_have_attribute("aria-invalid", "true")
+    expect(to).to_be_focused()  # focus starts at the error, where a screen reader reads it
     # The error sits next to To and is announced with it.
     expect(to).to_have_accessible_description(re.compile(r"Enter a 10-digit US phone number"))
     expect(page.get_by_text(re.compile(r"Enter a 10-digit US phone number"))).to_be_visible()
@@ -50,8 +51,15 @@ def test_invalid_to_shows_inline_error_and_keeps_the_message(page: Page, world: 
     expect(page).to_have_url(re.compile(r"/texts/new$"))
     assert count_messages() == 0
 
+    # With two errors, focus takes the first on the page (To), not the one the server found first.
+    page.get_by_label("Message").fill("")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_label("Message")).to_have_attribute("aria-invalid", "true")
+    expect(to).to_be_focused()
+
     # Corrected, it goes through.
     to.fill("(202) 555-0143")
+    page.get_by_label("Message").fill("Your transcript arrived.")
     page.get_by_role("button", name="Send").click()
     expect(page).to_have_url(re.compile(r"/conversations/\d+$"))
     expect(page.get_by_text("Your transcript arrived.").first).to_be_visible()
