@@ -3,6 +3,8 @@ first, a page at a time) and a contact lookup, always limited to the key's offic
 
 from __future__ import annotations
 
+import base64
+
 from tests.api.conftest import assert_problem
 from webapp.extensions import db
 from webapp.models import Conversation
@@ -114,3 +116,46 @@ def test_a_contact_lookup_gives_name_opt_out_and_the_offices_conversations(crm, 
     assert_problem(crm.get("/api/v1/contacts/lookup?phone=12345"), 422, "invalid-phone")
     letters = assert_problem(crm.get("/api/v1/contacts/lookup?phone=hello"), 422, "invalid-request")
     assert letters["errors"][0]["field"] == "phone"
+
+
+def test_a_cursor_continues_only_the_list_that_returned_it(app, crm, make):
+    make.number("+12025550101", office="Admissions", label="Admissions Second")
+    first = receive("On the main line")
+    receive("Still on the main line")
+    second = receive("On the second line", number="+12025550101")
+    receive("Still on the second line", number="+12025550101")
+    receive("Another contact", contact="+12025550178")
+
+    listed = crm.get("/api/v1/conversations?phone=2025550143&limit=1").get_json()
+    conversations_cursor = listed["next_cursor"]
+    messages_path = f"/api/v1/conversations/{first}/messages"
+    read = crm.get(messages_path, query_string={"limit": 1}).get_json()
+    messages_cursor = read["next_cursor"]
+
+    # Each keeps working where it came from, whatever form the phone is typed in.
+    typed = {"phone": "(202) 555-0143", "cursor": conversations_cursor}
+    again = crm.get("/api/v1/conversations", query_string=typed)
+    assert [c["id"] for c in again.get_json()["data"]] == [first]
+    rest = crm.get(messages_path, query_string={"cursor": messages_cursor}).get_json()
+    assert [m["text"] for m in rest["data"]] == ["Still on the main line"]
+
+    # Anywhere else it would give a wrong page: it is refused, saying where it belongs.
+    elsewhere = [
+        (messages_path, {"cursor": conversations_cursor}, "another list"),
+        (f"/api/v1/conversations/{second}/messages", {"cursor": messages_cursor}, "another conversation"),
+        ("/api/v1/conversations", {"phone": "2025550143", "cursor": messages_cursor}, "another list"),
+        ("/api/v1/conversations", {"phone": "2025550178", "cursor": conversations_cursor}, "another phone"),
+    ]
+    for path, query, said in elsewhere:
+        refused = assert_problem(crm.get(path, query_string=query), 422, "cursor-mismatch")
+        assert said in refused["detail"] and refused["errors"][0]["field"] == "cursor"
+    assert "cursor-mismatch" in crm.get("/api/v1/docs").get_data(as_text=True)
+
+
+def test_a_cursor_issued_before_cursors_named_their_list_still_works(crm):
+    conversation_id = receive("Is my transcript in?")
+    receive("Thanks!")
+    first_id = crm.get(f"/api/v1/conversations/{conversation_id}/messages").get_json()["data"][0]["id"]
+    legacy = base64.urlsafe_b64encode(f"v1:{first_id}".encode()).decode().rstrip("=")
+    rest = crm.get(f"/api/v1/conversations/{conversation_id}/messages", query_string={"cursor": legacy})
+    assert [m["text"] for m in rest.get_json()["data"]] == ["Thanks!"]

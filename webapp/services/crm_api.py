@@ -76,28 +76,64 @@ def message(caller: Caller, message_id: int) -> ApiMessage:
     return found
 
 
-# ---- Cursors: opaque to clients, an id inside ----
+# ---- Cursors: opaque to clients; inside, the list that issued them and an id ----
+
+# The lists that page, and how a problem names them. A cursor carries its list and that list's
+# filter (a conversation id, a contact phone): an id alone means something else in another list.
+MESSAGES = "messages"
+CONVERSATIONS = "conversations"
+LIST_NAMES = {
+    MESSAGES: "a conversation's messages (GET /api/v1/conversations/{id}/messages)",
+    CONVERSATIONS: "the conversations with a phone (GET /api/v1/conversations)",
+}
+FILTER_NAMES = {MESSAGES: "conversation", CONVERSATIONS: "phone"}
 
 
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"v1:{last_id}".encode()).decode().rstrip("=")
+def encode_cursor(kind: str, scope: str, last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"v2:{kind}:{scope}:{last_id}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> int | None:
+def _invalid_cursor() -> ApiProblem:
+    return ApiProblem(
+        422, "invalid-cursor", "Invalid cursor",
+        "cursor: pass the next_cursor value of the previous page unchanged.",
+        errors=[{"field": "cursor", "message": "not a cursor this API returned"}],
+    )  # fmt: skip
+
+
+def _cursor_mismatch(issued_by: str) -> ApiProblem:
+    return ApiProblem(
+        422, "cursor-mismatch", "Cursor of another list",
+        f"cursor: this cursor was returned by {issued_by}. Pass a next_cursor only to the list "
+        "that returned it, with the same filters; leave cursor out to start from the first page.",
+        errors=[{"field": "cursor", "message": "returned by another list"}],
+    )  # fmt: skip
+
+
+def decode_cursor(cursor: str | None, kind: str, scope: str) -> int | None:
+    """The id a page continues after. A cursor of another list (or of the same list with another
+    filter) is refused: it would silently give a wrong page."""
     if cursor is None or cursor == "":
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, value = raw.partition(":")
-        if prefix != "v1" or not value.isdigit() or len(value) > 18:
-            raise ValueError(raw)
-        return int(value)
     except (ValueError, UnicodeDecodeError):
-        raise ApiProblem(
-            422, "invalid-cursor", "Invalid cursor",
-            "cursor: pass the next_cursor value of the previous page unchanged.",
-            errors=[{"field": "cursor", "message": "not a cursor this API returned"}],
-        ) from None  # fmt: skip
+        raise _invalid_cursor() from None
+    parts = raw.split(":")
+    value = parts[-1]
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        raise _invalid_cursor()
+    # Cursors issued before they named their list carry an id only: a walk through a list that
+    # began before an upgrade goes on.
+    if parts[0] == "v1" and len(parts) == 2:
+        return int(value)
+    if parts[0] != "v2" or len(parts) != 4 or parts[1] not in LIST_NAMES:
+        raise _invalid_cursor()
+    if parts[1] != kind:
+        raise _cursor_mismatch(f"another list: {LIST_NAMES[parts[1]]}")
+    if parts[2] != scope:
+        raise _cursor_mismatch(f"this list for another {FILTER_NAMES[kind]}")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -106,17 +142,18 @@ class Page:
     next_cursor: str | None
 
 
-def _page(rows: list, limit: int, last_id) -> tuple[list, str | None]:
+def _page(rows: list, limit: int, kind: str, scope: str) -> tuple[list, str | None]:
+    """The first `limit` rows (their id first) and the cursor of the page after them, if any."""
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, encode_cursor(last_id(rows[-1])) if more and rows else None
+    return rows, encode_cursor(kind, scope, rows[-1][0]) if more and rows else None
 
 
 def conversation_messages(
     caller: Caller, conversation_id: int, cursor: str | None, limit: int = DEFAULT_PAGE
 ) -> Page:
     """A conversation's messages, oldest first; `next_cursor` continues after the last one."""
-    after = decode_cursor(cursor)
+    after = decode_cursor(cursor, MESSAGES, str(conversation_id))
     _conversation_row(caller, conversation_id)  # 404 unless the key's office has it
     query = (
         messages_query()
@@ -127,7 +164,7 @@ def conversation_messages(
     if after is not None:
         query = query.where(Message.id > after)
     rows = db.session.execute(query, {"office_id": caller.office_id}).all()
-    rows, next_cursor = _page(rows, limit, lambda row: row[0])
+    rows, next_cursor = _page(rows, limit, MESSAGES, str(conversation_id))
     return Page([message_from_row(row) for row in rows], next_cursor)
 
 
@@ -200,7 +237,7 @@ def conversations_with(
 ) -> Page:
     """The office's conversations with a contact phone, newest first (by id)."""
     contact_phone = parse_phone("phone", phone)
-    before = decode_cursor(cursor)
+    before = decode_cursor(cursor, CONVERSATIONS, contact_phone)
     query = (
         _conversations_query()
         .where(Conversation.contact_phone == contact_phone)
@@ -210,7 +247,7 @@ def conversations_with(
     if before is not None:
         query = query.where(Conversation.id < before)
     rows = db.session.execute(query, {"office_id": caller.office_id}).all()
-    rows, next_cursor = _page(rows, limit, lambda row: row[0])
+    rows, next_cursor = _page(rows, limit, CONVERSATIONS, contact_phone)
     return Page(_named(rows), next_cursor)
 
 

@@ -27,6 +27,8 @@ PROBLEM_TYPES = {
     "own-number": "`to` is the `from` number itself; nothing was sent (422).",
     "idempotency-key-reused": "The Idempotency-Key was used for a different request (422).",
     "invalid-cursor": "The cursor is not one this API returned (422).",
+    "cursor-mismatch": "The cursor was returned by another list, or by this list with another "
+    "conversation or phone: a cursor continues only the list that returned it (422).",
     "invalid-range": "A report's range ends before it starts or spans over a year (422).",
     "not-found": "No such message or conversation in the key's office (404).",
     "rate-limited": "Too many requests for this key; wait for Retry-After seconds (429).",
