@@ -237,6 +237,105 @@ def test_reading_changes_the_readers_tab_only(agent, app):
     unchanged(colleague, TAB, their_etag)
 
 
+PARTICIPATING = "/inbox?tab=participating"
+VISITOR = "+12025550144"
+
+
+def clear_attention(client, conversation_id: int) -> None:
+    token = csrf_token(client, f"/conversations/{conversation_id}")
+    response = client.post(f"/conversations/{conversation_id}/attention", data={"csrf_token": token})
+    assert response.status_code == 200
+
+
+@pytest.fixture
+def answered(agent, sms_receive) -> int:
+    """A visitor's conversation the agent answered: it is in their Participating tab."""
+    sms_receive("Can I visit on Friday?", from_phone=VISITOR)
+    conversation = conversation_of(VISITOR)
+    reply(agent, conversation, "Yes, at 10.")
+    return conversation
+
+
+def test_reading_in_needs_attention_leaves_participating_alone(agent, app, answered, sms_receive):
+    """Participating lists only conversations that need no attention and counts conversations, not
+    unread ones: a read in Needs Attention changes nothing it shows. When the conversation moves
+    there, it shows read."""
+    sms_receive("Great, see you then!", from_phone=VISITOR)  # back in Needs Attention, unread
+    body, participating = fresh(agent, PARTICIPATING)
+    assert "Great, see you then!" not in body
+    body, etag = fresh(agent, TAB)
+    assert body.count("is-unread") == 2
+
+    assert agent.get(f"/conversations/{answered}", headers=HTMX).status_code == 200
+    body, etag = fresh(agent, TAB, etag)
+    assert body.count("is-unread") == 1
+    unchanged(agent, PARTICIPATING, participating)
+
+    colleague = app.test_client()
+    login(colleague, "admin@example.edu")
+    clear_attention(colleague, answered)
+    body, _ = fresh(agent, PARTICIPATING, participating)
+    assert "Great, see you then!" in body and "is-unread" not in body
+    assert "Great, see you then!" not in fresh(agent, TAB, etag)[0]
+
+
+def test_reading_in_participating_leaves_needs_attention_alone(agent, app, answered, sms_receive):
+    sms_receive("Is parking free?", from_phone=VISITOR)
+    colleague = app.test_client()
+    login(colleague, "admin@example.edu")
+    clear_attention(colleague, answered)  # out of Needs Attention, still unread for the agent
+    body, participating = fresh(agent, PARTICIPATING)
+    assert "Is parking free?" in body and "is-unread" in body
+    _, etag = fresh(agent, TAB)
+
+    assert agent.get(f"/conversations/{answered}", headers=HTMX).status_code == 200
+    body, _ = fresh(agent, PARTICIPATING, participating)
+    assert "Is parking free?" in body and "is-unread" not in body
+    unchanged(agent, TAB, etag)
+
+
+def test_a_move_to_participating_during_a_read_shows_the_read(agent, app, answered, setup, sms_receive):
+    """Another agent's Does Not Need Attention, committed while this agent's read is being
+    written: once both are in, Participating shows the conversation read."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects.postgresql import insert
+    from sqlalchemy.exc import OperationalError
+
+    from webapp.models import ReadMark
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writes one transaction at a time: a read and a move never overlap")
+    sms_receive("Great, see you then!", from_phone=VISITOR)
+    _, participating = fresh(agent, PARTICIPATING)
+    clear = text("UPDATE conversations SET needs_attention = false WHERE id = :id")
+
+    def move(wait: str) -> bool:
+        with db.engine.connect() as other:
+            other.execute(text(f"SET LOCAL lock_timeout = '{wait}'"))
+            try:
+                other.execute(clear, {"id": answered})
+            except OperationalError:
+                return False  # it waits for the read to commit
+            other.commit()
+            return True
+
+    read = {"user_id": setup["users"]["standard"].id, "conversation_id": answered, "read_at": utcnow()}
+    with db.engine.connect() as reader:  # the read, written and not yet committed
+        reader.execute(
+            insert(ReadMark.__table__)
+            .values(read)
+            .on_conflict_do_update(index_elements=["user_id", "conversation_id"], set_=read)
+        )
+        moved = move("500ms")
+        if moved:  # a poll between the two commits lists it unread
+            body, participating = fresh(agent, PARTICIPATING, participating)
+            assert "is-unread" in body
+        reader.commit()
+    assert moved or move("5s")
+    body, _ = fresh(agent, PARTICIPATING, participating)
+    assert "Great, see you then!" in body and "is-unread" not in body
+
+
 def test_leaving_the_office_changes_the_tab_and_hides_the_thread(agent, setup):
     conversation = conversation_of()
     live = f"/conversations/{conversation}/live"

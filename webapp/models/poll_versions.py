@@ -16,7 +16,9 @@ class PollVersion(db.Model):
     (any conversation on the number: what the inbox lists and counts), `user` (their read marks and
     participations) and `directory` (id 0: what names show: campaigns, users' names). A number's
     row also counts, in `attention`, the changes its Needs Attention tab shows (migration
-    0016_attention_versions). Only the triggers write here.
+    0016_attention_versions). A user's row counts per tab: `attention` what Needs Attention shows,
+    `version` what Participating shows; a read mark raises the one of its conversation's tab
+    (migration 0017_read_mark_versions). Only the triggers write here.
     """
 
     __tablename__ = "poll_versions"

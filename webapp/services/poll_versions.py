@@ -7,10 +7,13 @@ row (only while the session is live) and the tag's inputs together.
 Database triggers keep the counters (`PollVersion`, migration 0007_poll_versions) whoever writes:
 - a tab of the inbox depends on the user's numbers (which, and how the user sees them), each
   number's counter (its conversations: rows, flags, previews, opt-outs), the user's counter (read
-  marks, participations) and the directory's (names). Needs Attention follows the number's
-  `attention` counter instead, raised only by the changes it shows: those of conversations that
+  marks, participations) and the directory's (names). Needs Attention follows the `attention`
+  counters instead, raised only by the changes it shows: on a number, those of conversations that
   need attention (before or after), and any that changes a count (a conversation added, removed,
-  moved or opted out). Replies and statuses in conversations that need none leave it alone;
+  moved or opted out); on the user, read marks of conversations that need attention and
+  participations. Replies and statuses in conversations that need none leave it alone. The
+  user's `version` counts only what Participating shows: read marks of conversations that need
+  no attention, and participations;
 - the open conversation depends on its own counter (its row, messages, statuses, opt-out), its
   number's label and the directory's counter; its visibility is checked in the same query.
 Tags are digests of those values and of the caller's `context` (what else the markup depends on).
@@ -51,9 +54,10 @@ _conversations = Conversation.__table__.c
 _users = User.__table__.c
 
 
-def _counter(scope: str, scope_id: object) -> ScalarSelect:  # an id, or a bound parameter
+def _counter(scope: str, scope_id: object, column: str = "version") -> ScalarSelect:
+    """A counter of a scope (`scope_id`: an id, or a bound parameter)."""
     return (
-        select(_versions.c.version)
+        select(_versions.c[column])
         .where(_versions.c.scope == scope, _versions.c.scope_id == scope_id)
         .scalar_subquery()
     )
@@ -85,6 +89,7 @@ def _signed_in_inbox_statement():
             number_counter.c.version,
             number_counter.c.attention,
             _counter("user", user_id),
+            _counter("user", user_id, "attention"),
             _counter("directory", DIRECTORY_ID),
         )
         .select_from(User.__table__)
@@ -146,7 +151,8 @@ class _NumberRow(NamedTuple):
     phone: str
     version: int | None
     attention_version: int | None
-    user_version: int | None
+    user_version: int | None  # the user's read marks and participations Participating shows
+    user_attention_version: int | None  # those Needs Attention shows
     directory_version: int | None
 
 
@@ -207,8 +213,11 @@ def inbox_version(user: SignedInUser, tab: str, context: str) -> str:
     """The tag of the user's inbox tab, from what `signed_in_with_inbox` read (`inbox_numbers`
     gives their numbers, for rendering them)."""
     rows = [_NumberRow(*row) for row in _read_along(("inbox", user.id))]
+    # Each tab leaves out the counters of changes only the other one shows.
     if tab == NEEDS_ATTENTION:
-        rows = [row._replace(version=None) for row in rows]
+        rows = [row._replace(version=None, user_version=None) for row in rows]
+    else:
+        rows = [row._replace(user_attention_version=None) for row in rows]
     return _digest(context, user.id, user.role, rows)
 
 
