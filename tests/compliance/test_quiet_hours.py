@@ -310,7 +310,51 @@ def test_the_conversation_shows_scheduled_with_the_local_time_and_cancel_withdra
         f"/conversations/{message.conversation_id}/messages/{message.id}/cancel",
         data={"csrf_token": token},
     )
-    assert again.status_code == 409 and "not scheduled any more" in again.get_data(as_text=True)
+    assert again.status_code == 409
+    assert "This message was already cancelled; it will not be sent." in again.get_data(as_text=True)
+
+
+def test_a_cancel_that_cannot_be_done_says_why(quiet, clock, provider, client):
+    """A message that is not there is 404 and said so; one that is there but cannot be cancelled
+    (any more) is 409 with what happened to it. Nothing changes."""
+    clock.move_to(ny(2026, 3, 2, 23, 0))
+    message = send_text(quiet, "See you tomorrow")
+    text_in("Thanks!")  # the contact's message, in the same conversation
+    inbound_id = db.session.scalar(select(Message.id).where(Message.direction == "inbound"))
+    login(client, "standard@example.edu")
+    conversation = message.conversation_id
+    token = csrf_token(client, f"/conversations/{conversation}")
+
+    def cancel(message_id: int, htmx: bool = False):
+        headers = {"HX-Request": "true"} if htmx else {}
+        return client.post(
+            f"/conversations/{conversation}/messages/{message_id}/cancel",
+            data={"csrf_token": token},
+            headers=headers,
+        )
+
+    missing = cancel(message.id + 1000)
+    assert missing.status_code == 404
+    assert "This message does not exist in this conversation" in missing.get_data(as_text=True)
+    shown = cancel(message.id + 1000, htmx=True)  # htmx swaps the pane only from a 2xx answer
+    assert shown.status_code == 200 and "does not exist" in shown.get_data(as_text=True)
+
+    inbound.receive(InboundMessage("+12025550144", "+12025550100", "Hello"), "console")
+    db.session.commit()
+    elsewhere = db.session.scalar(select(Message.id).where(Message.body == "Hello"))
+    assert cancel(elsewhere).status_code == 404  # another conversation's message is not this one's
+
+    refused = cancel(inbound_id)
+    assert refused.status_code == 409 and "never was one" in refused.get_data(as_text=True)
+
+    clock.move_to(ny(2026, 3, 3, 8, 0))
+    scheduling.release_due()  # its time came: it was sent
+    assert reload(message).status == Status.SENT
+    refused = cancel(message.id)
+    assert refused.status_code == 409
+    assert "it has already been sent" in refused.get_data(as_text=True)
+    assert reload(message).status == Status.SENT
+    assert "cancelled a scheduled message" not in refused.get_data(as_text=True)
 
 
 def test_cancel_needs_a_conversation_the_user_can_see(quiet, clock, make, client):

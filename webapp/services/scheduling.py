@@ -37,6 +37,10 @@ class ScheduleError(ValueError):
     """A Send later time that cannot be used, or a cancel that came too late; says why."""
 
 
+class NoSuchMessage(LookupError):
+    """A cancel of a message the conversation does not have; says so."""
+
+
 def automatic_quiet_hours(office_id: int) -> QuietHours | None:
     """The quiet hours that a bot's answer, an API text or a retry waits for."""
     return quiet_hours_of_office(office_id)
@@ -159,6 +163,32 @@ def cancel(user: User, conversation: Conversation, message_id: int) -> None:
         .values(status=Status.CANCELLED.value, updated_at=utcnow())
     ).rowcount
     if not cancelled:
-        raise ScheduleError("This message is not scheduled any more: it has been sent or cancelled already.")
+        raise _not_cancelled(conversation.id, message_id)
     conversations.add_event(conversation, f"{user.name} cancelled a scheduled message", user)
     db.session.commit()
+
+
+# Why a Cancel changed nothing, by the message's status: what the agent is told.
+_TOO_LATE = {
+    Status.CANCELLED: "This message was already cancelled; it will not be sent.",
+    Status.QUEUED: "This message can no longer be cancelled: it is being sent now.",
+    Status.SENDING: "This message can no longer be cancelled: it is being sent now.",
+    Status.FAILED: "This message can no longer be cancelled: sending it was already tried, and failed.",
+}
+
+
+def _not_cancelled(conversation_id: int, message_id: int) -> Exception:
+    """The refusal of a Cancel that changed nothing, from the message as it is now (read after
+    the update: a release or another Cancel may just have won)."""
+    row = db.session.execute(
+        select(_MESSAGES.c.direction, _MESSAGES.c.status).where(
+            _MESSAGES.c.id == message_id, _MESSAGES.c.conversation_id == conversation_id
+        )
+    ).first()
+    if row is None:
+        return NoSuchMessage("This message does not exist in this conversation; nothing was cancelled.")
+    if row.direction != Direction.OUTBOUND:
+        return ScheduleError("Only a scheduled text can be cancelled; this message never was one.")
+    return ScheduleError(
+        _TOO_LATE.get(row.status, "This message can no longer be cancelled: it has already been sent.")
+    )

@@ -195,11 +195,12 @@ def cancel(conversation_id: int, message_id: int):
     conversation = _visible(conversation_id)
     try:
         scheduling.cancel(signed_in(), conversation, message_id)
-    except scheduling.ScheduleError as exc:
+    except (scheduling.NoSuchMessage, scheduling.ScheduleError) as exc:
         discard_writes()
-        status = 200 if request.headers.get("HX-Request") else 409
+        # htmx swaps only 2xx answers: it gets the pane with the refusal in it.
+        refused = 404 if isinstance(exc, scheduling.NoSuchMessage) else 409
         response = _render(conversation_id, action_error=str(exc))
-        response.status_code = status
+        response.status_code = 200 if request.headers.get("HX-Request") else refused
         return response
     return _render(conversation_id)
 
