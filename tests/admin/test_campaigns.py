@@ -287,6 +287,36 @@ def test_discard_an_upload(client, world):
     assert db.session.scalar(select(Campaign.id).where(Campaign.name == "Fall Open House")) is None
 
 
+def test_discarding_an_upload_that_is_gone_or_saved_says_what_became_of_it(client, world):
+    login(client, "admin@example.edu")
+    job = job_from(start(client, world, GOOD_CSV))
+    assert post(client, f"/admin/campaigns/imports/{job.id}/cancel").status_code == 303
+
+    again = post(client, f"/admin/campaigns/imports/{job.id}/cancel")  # e.g. a second click
+    assert again.status_code == 409
+    page = again.get_data(as_text=True)
+    assert "This upload was already discarded; nothing was saved from it." in page
+    assert "already saved" not in page
+    shown = post(client, f"/admin/campaigns/imports/{job.id}/cancel", htmx=True)
+    assert shown.status_code == 200 and "already discarded" in shown.get_data(as_text=True)
+
+    saved = job_from(start(client, world, GOOD_CSV, name="Spring Visit"))
+    assert post(client, f"/admin/campaigns/imports/{saved.id}/save").status_code == 303
+    refused = post(client, f"/admin/campaigns/imports/{saved.id}/cancel")
+    assert refused.status_code == 409
+    assert "already saved; archive the campaign instead" in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(CampaignImport, saved.id).status != "cancelled"
+    assert db.session.scalar(select(Campaign.id).where(Campaign.name == "Spring Visit")) is not None
+
+    failed = job_from(start(client, world, GOOD_CSV, name="Winter Fair"))
+    failed.status = "failed"  # as an import that stopped with an error leaves it
+    db.session.commit()
+    refused = post(client, f"/admin/campaigns/imports/{failed.id}/cancel")
+    assert refused.status_code == 409
+    assert "stopped with an error and nothing was saved" in refused.get_data(as_text=True)
+
+
 def test_many_invalid_rows_page_by_line(client, world):
     login(client, "admin@example.edu")
     rows = "".join(f"X,Y,bad{i}\n" for i in range(130))

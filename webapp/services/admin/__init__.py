@@ -29,6 +29,11 @@ class Forbidden(PermissionError):
     """The admin may see this but not change it; the message says why (answered 403)."""
 
 
+class Conflict(ValueError):
+    """The change does not apply to the thing as it is now: the message says what became of it
+    (answered 409). Nothing was changed."""
+
+
 def my_office_ids_query(admin: User):
     return select(office_memberships.c.office_id).where(office_memberships.c.user_id == admin.id)
 

@@ -35,7 +35,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.services import audit
-from webapp.services.admin import FormErrors, NotFound, chosen_offices, my_office_ids_query
+from webapp.services.admin import Conflict, FormErrors, NotFound, chosen_offices, my_office_ids_query
 from webapp.services.campaigns import CampaignError, RowError, read_contacts
 
 log = logging.getLogger(__name__)
@@ -297,10 +297,19 @@ def sample_rows(job: CampaignImport, limit: int = 5) -> list[list]:
     return rows
 
 
+# Why an upload can no longer be discarded, by its status (importing or done: it was saved).
+_SAVED = "This contact list is already saved; archive the campaign instead."
+_NOT_DISCARDED = {
+    ImportStatus.CANCELLED: "This upload was already discarded; nothing was saved from it.",
+    ImportStatus.FAILED: "This upload's import already stopped with an error and nothing was saved: "
+    "there is nothing left to discard. Upload the file again to try once more.",
+}
+
+
 def cancel_import(admin: User, job: CampaignImport) -> None:
     """Discard an upload that was not saved."""
     if job.status not in (ImportStatus.VALIDATING, ImportStatus.READY, ImportStatus.REJECTED):
-        raise FormErrors({"import": "This contact list is already saved; archive the campaign instead."})
+        raise Conflict(_NOT_DISCARDED.get(job.status, _SAVED))
     job.status = ImportStatus.CANCELLED.value
     _remove_files(job)
 

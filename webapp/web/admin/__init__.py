@@ -81,6 +81,13 @@ def rejected() -> int:
     return 200 if request.headers.get("HX-Request") else 422
 
 
+def conflicted() -> int:
+    """After a change that no longer applies: drop any half-made change. Returns the status for
+    the page that says why: 200 for htmx (it swaps only 2xx answers), 409 for a plain form post."""
+    discard_writes()
+    return 200 if request.headers.get("HX-Request") else 409
+
+
 def invalid(template: str, block: str, **context: object) -> Response:
     """A form with errors: the fragment for htmx, the whole page otherwise."""
     return render_screen(template, block, status=rejected(), **context)

@@ -7,10 +7,10 @@ from flask import Response, abort, request, url_for
 from flask_login import current_user
 
 from webapp.models import Campaign, CampaignImport
-from webapp.services.admin import FormErrors, my_offices
+from webapp.services.admin import Conflict, FormErrors, my_offices
 from webapp.services.admin import campaigns as service
 from webapp.services.dbutil import row_id
-from webapp.web.admin import bp, done, form_id, invalid, owned, rejected
+from webapp.web.admin import bp, conflicted, done, form_id, invalid, owned, rejected
 from webapp.web.rendering import render_screen, wants_fragment
 from webapp.web.request_limits import body_limit
 
@@ -108,9 +108,9 @@ def campaign_import_cancel(import_id: int):
     job = owned(service.import_for_admin, import_id)
     try:
         service.cancel_import(current_user, job)
-    except FormErrors as exc:
-        status = rejected()
-        return _preview(owned(service.import_for_admin, import_id), status, exc.errors["import"])
+    except Conflict as exc:
+        status = conflicted()
+        return _preview(owned(service.import_for_admin, import_id), status, str(exc))
     return done("Upload discarded; nothing was saved.", url_for("admin.campaigns_index"))
 
 
