@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -409,6 +409,79 @@ def test_the_sweep_leaves_alone_what_the_bot_must_not_answer(client, bot_setup, 
     received_ago(too_old, 60 * 25)
     assert bots.sweep_unanswered() == [owed.message_id]
     assert bots.sweep_unanswered() == [owed.message_id]  # still owed until it is answered
+
+
+# ---- Answers keep the order of the texts they answer ----
+
+
+class FirstTextSlowBot(Bot):
+    """Answers every text by name; its answer to "first" waits until the test releases it."""
+
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        self.thinking = threading.Event()
+        self.release = threading.Event()
+
+    def reply(self, context, inbound):
+        if inbound.body == "first":
+            self.thinking.set()
+            self.release.wait(10)
+        return BotReply(text=f"About {inbound.body}: yes.")
+
+
+def in_worker_thread(app, message_id: int) -> threading.Thread:
+    """One of the worker's threads running the bot task of a text."""
+
+    def work() -> None:
+        with app.app_context():
+            bots.answer(message_id)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread
+
+
+def run_tasks_put_off(app) -> int:
+    """What the worker's scheduler does once their delay has passed: run the tasks put off for
+    later. Returns how many ran."""
+    huey = app.extensions["parley.huey"]
+    later = huey.utc and datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)
+    tasks = huey.read_schedule(later)
+    for task in tasks:
+        huey.execute(task, later)
+    return len(tasks)
+
+
+def test_answers_to_two_quick_texts_come_in_the_order_of_the_texts(client, bot_setup, app, lost_answers):
+    bot = _install(app, FirstTextSlowBot(app.config))
+    # Two texts in quick succession: both queued before a worker thread takes either.
+    first, second = text_in("first"), text_in("second")
+    app.extensions["parley.tasks"] = lost_answers  # the worker, with two threads
+    db.session.commit()
+    slow = in_worker_thread(app, first.message_id)
+    try:
+        assert bot.thinking.wait(5)
+        # The second text's thread runs while the bot still thinks about the first.
+        in_worker_thread(app, second.message_id).join(10)
+    finally:
+        bot.release.set()
+        slow.join(10)
+    while run_tasks_put_off(app):
+        pass
+    answers = outbound(conversation_of(second))
+    # The thread shows messages in the order they were stored.
+    assert [answer.body for answer in answers] == ["About first: yes.", "About second: yes."]
+
+
+def test_a_text_whose_answer_was_lost_is_answered_before_the_next(client, bot_setup, app, lost_answers):
+    knowledge_base.add_entry(bot_setup["office"], "campus tour", "Tours run daily at 10am.")
+    db.session.commit()
+    first = text_in("When is the application deadline?")  # its task is lost (a worker died)
+    received_ago(first, 2)
+    app.extensions["parley.tasks"] = lost_answers  # the worker is back
+    second = text_in("can i book a campus tour")
+    bodies = [answer.body for answer in outbound(conversation_of(second))]
+    assert bodies == [DEADLINE_ANSWER, "Tours run daily at 10am."]
 
 
 # ---- Switch Mode ----

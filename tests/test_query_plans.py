@@ -154,6 +154,25 @@ def test_the_bot_answer_sweep_reads_only_recent_replies(app, setup):
     assert no_scan_of("messages", owed), owed
 
 
+def test_the_bot_answer_turn_reads_the_conversation_and_answer_indexes(app, setup):
+    """A text's bot task looks for earlier texts still waiting for their answers: the
+    conversation's last messages, then their answers by key, each from its index."""
+    conversation = seed(setup)
+    conversation.mode = "bot"
+    text = Message(conversation_id=conversation.id, direction="inbound", body="Hello?",
+                   author_kind="contact", status="received")
+    db.session.add(text)
+    db.session.commit()
+    analyze("conversations", "messages", "opt_outs")
+    # The earlier "Hi" has no answer yet: this text waits its turn (put off, the bot not asked).
+    plans = explained_run(lambda: bots.answer(text.id) is None)
+    before = plan_of(plans, "ORDER BY messages.id DESC")
+    assert "ix_messages_conversation" in before, before
+    assert no_scan_of("messages", before), before
+    answers = plan_of(plans, "SELECT messages.idempotency_key")
+    assert no_scan_of("messages", answers), answers
+
+
 def test_compose_checks_read_their_indexes(app, setup):
     """Number access, the opt-out and an earlier submit of the form: one statement, no scan."""
     seed(setup)

@@ -70,10 +70,14 @@ def enqueue_send(message_id: int) -> bool:
     return True
 
 
-def enqueue_bot_answer(message_id: int) -> None:
-    """Queue the bot's answer to a committed inbound message. Call with no open transaction.
-    Raises when the queue is down: the caller hands the conversation to agents instead."""
-    current_app.extensions["parley.tasks"].answer_with_bot(message_id)
+def enqueue_bot_answer(message_id: int, delay: float | None = None) -> None:
+    """Queue the bot's answer to a committed inbound message, to run now or in `delay` seconds.
+    Call with no open transaction. Raises when the queue is down: the caller decides."""
+    task = current_app.extensions["parley.tasks"].answer_with_bot
+    if delay is None:
+        task(message_id)
+    else:
+        task.schedule((message_id,), delay=delay)
 
 
 def enqueue_import_check(import_id: int) -> None:

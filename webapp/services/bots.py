@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, exists, func, select
@@ -38,6 +38,7 @@ from webapp.models import (
 )
 from webapp.plugin_api import Bot, BotContext, BotReply, InboundMessage
 from webapp.services import conversations, optouts
+from webapp.services.dbutil import ByValues, written_limit
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 
 log = logging.getLogger(__name__)
@@ -80,15 +81,42 @@ def schedule_answer(message_id: int) -> None:
 
 
 def answer(message_id: int) -> None:
-    """Worker side: let the bot answer one inbound message of a bot-mode conversation."""
+    """Worker side: let the bot answer an inbound message of a bot-mode conversation, in its turn.
+
+    The worker's threads may take two quick texts of one conversation at once; answers keep the
+    order of the texts all the same. While an earlier text still waits for its answer, this one
+    is put off and asked again TURN_WAIT_SECONDS later. An earlier text that has waited longer
+    than the sweep's delay lost its task (a worker died): it is answered here, first.
+    """
     message = db.session.get(Message, message_id)
-    if message is None or message.direction != Direction.INBOUND:
+    if not _owed_an_answer(message):
         db.session.rollback()
         return
     conversation = message.conversation
-    if conversation.mode != Mode.BOT or _already_answered(message_id):
+    earlier = _earlier_unanswered(conversation.id, message_id)
+    if earlier and optouts.is_opted_out(conversation.contact_phone):
+        earlier = []  # nothing is sent to an opted-out contact: no order to keep
+    lost_before = utcnow() - timedelta(seconds=current_app.config["SWEEP_QUEUED_AFTER_SECONDS"])
+    if any(received_at >= lost_before for _id, received_at in earlier):
+        db.session.commit()
+        try:
+            queue.enqueue_bot_answer(message_id, delay=TURN_WAIT_SECONDS)
+        except Exception:  # the queue is down: the sweep, or the next text's task, asks again
+            log.warning("could not put off the bot's answer to message %s", message_id, exc_info=True)
+        return
+    db.session.commit()
+    for earlier_id, _received_at in earlier:
+        _answer_one(earlier_id)
+    _answer_one(message_id)
+
+
+def _answer_one(message_id: int) -> None:
+    """Let the bot answer one inbound message of a bot-mode conversation, now."""
+    message = db.session.get(Message, message_id)
+    if not _owed_an_answer(message):
         db.session.rollback()  # an agent took over meanwhile, or this task ran before
         return
+    conversation = message.conversation
     number = conversation.number
     context = BotContext(
         conversation_id=conversation.id,
@@ -199,6 +227,13 @@ def _answer_key(message_id: int) -> str:
     return f"bot-answer-{message_id}"
 
 
+def _owed_an_answer(message: Message | None) -> bool:
+    """Is this a contact's text of a bot-mode conversation that the bot has not answered yet?"""
+    if message is None or message.direction != Direction.INBOUND:
+        return False
+    return message.conversation.mode == Mode.BOT and not _already_answered(message.id)
+
+
 def _already_answered(message_id: int) -> bool:
     return (
         db.session.scalar(
@@ -206,6 +241,50 @@ def _already_answered(message_id: int) -> bool:
         )
         is not None
     )
+
+
+# ---- Turns: answers in the order of the texts ----
+
+# How long an answer waits before looking again whether the earlier texts have theirs.
+TURN_WAIT_SECONDS = 1.0
+# How many messages before a text are looked at for earlier texts still waiting: more than a
+# contact types before the bot has answered the first.
+TURN_LOOKBACK = 20
+
+_messages = Message.__table__.c
+# Built once: every bot task asks.
+MESSAGES_BEFORE = (
+    select(_messages.id, _messages.direction, _messages.body, _messages.created_at)
+    .where(
+        _messages.conversation_id == bindparam("conversation_id"),
+        _messages.id < bindparam("message_id"),
+    )
+    .order_by(_messages.id.desc())
+    .limit(written_limit(TURN_LOOKBACK))
+)
+ANSWERED = ByValues(
+    "keys",
+    lambda key_in: select(_messages.idempotency_key).where(key_in(_messages.idempotency_key)),
+)
+
+
+def _earlier_unanswered(conversation_id: int, message_id: int) -> list[tuple[int, datetime]]:
+    """The contact's texts before `message_id` that the bot has yet to answer, oldest first, with
+    when they came in. Only those since the conversation's last event count: texts before a mode
+    switch, an escalation or an opt-out are not the bot's to answer. Keywords never are."""
+    texts = []
+    rows = db.session.execute(
+        MESSAGES_BEFORE, {"conversation_id": conversation_id, "message_id": message_id}
+    )
+    for earlier_id, direction, body, received_at in rows:
+        if direction == Direction.EVENT:
+            break
+        if direction == Direction.INBOUND and optouts.keyword_intent(body) is None:
+            texts.append((earlier_id, received_at))
+    if not texts:
+        return []
+    answered = set(ANSWERED.run(_answer_key(earlier_id) for earlier_id, _ in texts).scalars())
+    return [text for text in reversed(texts) if _answer_key(text[0]) not in answered]
 
 
 # ---- The sweep: replies whose answer was lost ----
