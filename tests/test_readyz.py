@@ -55,6 +55,18 @@ def test_an_unreadable_sqlite_queue_is_named(database_url: str, tmp_path: Path):
         assert readiness(app) == (503, "queue unavailable\n", "text/plain")
 
 
+def test_a_sqlite_queue_that_can_be_opened_later_is_ready_without_a_restart(
+    database_url: str, tmp_path: Path
+):
+    queue = tmp_path / "queue.db"
+    queue.mkdir()
+    app = make_app(database_url, tmp_path, QUEUE_URL=f"sqlite:///{queue}", QUEUE_IMMEDIATE=False)
+    with served(app):
+        assert readiness(app)[0] == 503
+        queue.rmdir()  # the operator fixes it
+        assert readiness(app) == (200, "ready\n", "text/plain")
+
+
 @pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
 def test_the_database_down_is_named(kind: str, tmp_path: Path):
     if kind == "postgresql":

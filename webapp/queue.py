@@ -13,19 +13,36 @@ from urllib.parse import urlparse
 
 from flask import current_app
 from huey import Huey, RedisHuey, SqliteHuey
+from huey.storage import SqliteStorage
 
 log = logging.getLogger(__name__)
 
+QUEUE_NAME = "parley"
 
-class NormalSyncConnection(sqlite3.Connection):
-    """The queue's SQLite connections with the database's durability: WAL and synchronous=NORMAL,
-    so a task costs no fsync of its own (SQLite's default syncs every enqueue). Huey hands extra
-    storage options to `sqlite3.connect`, whose `factory` makes every connection one of these.
-    As with the database's own last commits, a power cut (not a crash) can lose the last tasks
-    queued; messages stay safe: the sweep re-queues every message still waiting to be sent."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+class QueueUnavailable(RuntimeError):
+    """The queue did not take a task (Redis down, the SQLite queue file cannot be opened): nothing
+    was queued, and asking again later may work."""
+
+
+class QueueConnection(sqlite3.Connection):
+    """The queue's SQLite connections. Huey hands extra storage options to `sqlite3.connect`, whose
+    `factory` makes every connection one of these.
+
+    Opening one makes the queue's folder, and Huey its tables (in a connection of its own, closed
+    after, as it does at start-up), rather than at start-up: a queue file that cannot be opened
+    then leaves the app running (/readyz names it, enqueueing fails), and the next connection,
+    made when Huey next needs one, finds the queue once it can be opened.
+
+    They have the database's durability: WAL and synchronous=NORMAL, so a task costs no fsync of
+    its own (SQLite's default syncs every enqueue). As with the database's own last commits, a
+    power cut (not a crash) can lose the last tasks queued; messages stay safe: the sweep
+    re-queues every message still waiting to be sent."""
+
+    def __init__(self, database: str, *args, **kwargs) -> None:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        SqliteStorage(QUEUE_NAME, filename=database)  # its tables, "if not exists"
+        super().__init__(database, *args, **kwargs)
         self.execute("PRAGMA synchronous=NORMAL")
 
 
@@ -35,10 +52,11 @@ def make_huey(queue_url: str, immediate: bool = False) -> Huey:
         path = queue_url[len("sqlite:///") :]
         if not path:
             raise ValueError("QUEUE_URL sqlite:///PATH needs a file path")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        huey: Huey = SqliteHuey("parley", filename=path, results=False, factory=NormalSyncConnection)
+        huey: Huey = SqliteHuey(
+            QUEUE_NAME, filename=path, results=False, create_tables=False, factory=QueueConnection
+        )
     elif parsed.scheme in ("redis", "rediss"):
-        huey = RedisHuey("parley", url=queue_url, results=False)
+        huey = RedisHuey(QUEUE_NAME, url=queue_url, results=False)
     else:
         raise ValueError(f"QUEUE_URL must start with sqlite:/// or redis://, not {queue_url!r}")
     huey.immediate = immediate  # tests: run each task inline, in memory
@@ -81,18 +99,28 @@ def enqueue_bot_answer(message_id: int, delay: float | None = None) -> None:
 
 
 def enqueue_import_check(import_id: int) -> None:
-    """Queue the row-by-row check of an uploaded contact list. Call with no open transaction."""
-    current_app.extensions["parley.tasks"].check_campaign_import(import_id)
+    """Queue the row-by-row check of an uploaded contact list. Call with no open transaction.
+    Raises QueueUnavailable when the queue is down."""
+    _enqueue("check_campaign_import", import_id)
 
 
 def enqueue_import_contacts(import_id: int) -> None:
-    """Queue the batch import of a checked contact list. Call with no open transaction."""
-    current_app.extensions["parley.tasks"].import_campaign_contacts(import_id)
+    """Queue the batch import of a checked contact list. Call with no open transaction.
+    Raises QueueUnavailable when the queue is down."""
+    _enqueue("import_campaign_contacts", import_id)
 
 
 def enqueue_export(export_id: int) -> None:
-    """Queue the building of a committed office export. Call with no open transaction."""
-    current_app.extensions["parley.tasks"].build_office_export(export_id)
+    """Queue the building of a committed office export. Call with no open transaction.
+    Raises QueueUnavailable when the queue is down."""
+    _enqueue("build_office_export", export_id)
+
+
+def _enqueue(task: str, *args: object) -> None:
+    try:
+        getattr(current_app.extensions["parley.tasks"], task)(*args)
+    except Exception as exc:  # Redis down, SQLite queue file locked, unwritable or unopenable, …
+        raise QueueUnavailable(f"could not queue {task}{args}") from exc
 
 
 def enqueue_inbound_pictures(message_id: int) -> None:

@@ -27,7 +27,7 @@ from webapp.models import (
     User,
     utcnow,
 )
-from webapp.queue import enqueue_export
+from webapp.queue import QueueUnavailable, enqueue_export
 from webapp.services import audit, transcripts
 from webapp.services.phones import format_phone
 from webapp.services.quiet_hours import local_moment, zone_or_utc
@@ -39,6 +39,7 @@ HEADER = ("time", "conversation_id", "number", "contact", "direction", "author",
 MAX_DAYS = 366  # a year, leap day included
 BATCH = 2000
 EXPORT_HOURS = 24  # how long a download link works
+QUEUE_DOWN = "The worker's queue could not be reached, so this export never started. Export again."
 
 
 class ExportError(ValueError):
@@ -103,7 +104,12 @@ def request_export(admin: User, office: Office, date_from: str | None, date_to: 
     )  # fmt: skip
     export_id = export.id  # read before the commit: reading it after would open a transaction
     db.session.commit()
-    enqueue_export(export_id)
+    try:
+        enqueue_export(export_id)
+    except QueueUnavailable:
+        # Recorded as failed, not left waiting for a worker that will never hear of it.
+        _finish(export_id, ExportStatus.FAILED, 0, QUEUE_DOWN)
+        raise
     return export
 
 

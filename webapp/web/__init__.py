@@ -17,6 +17,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from webapp.extensions import db, login_manager
 from webapp.models import SignedInUser, User
+from webapp.queue import QueueUnavailable
 from webapp.services import sessions
 from webapp.services.dbutil import MAX_ROW_ID
 from webapp.services.phones import format_phone
@@ -111,6 +112,15 @@ def register(app: Flask) -> None:
         return _error_page(
             400, "This form has expired", "Reload the page and try again; nothing was changed."
         )
+
+    @app.errorhandler(QueueUnavailable)
+    def queue_unavailable(error):
+        db.session.rollback()
+        # A retry will work once the queue is back: 503 says so, like a database out of reach.
+        detail = "Parley's background queue could not be reached, so the work was not started."
+        response = make_response(_error_page(503, "Try again in a moment", detail))
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(500)
     def server_error(error):

@@ -1,0 +1,87 @@
+"""A queue that cannot be reached from start-up (the SQLite queue file cannot be opened, Redis is
+down) leaves the web app up: it is alive and not ready, work that waits in the database keeps
+waiting there, and a request whose work the queue must take answers 503 (try again), never 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from tests.conftest import csrf_token, login, make_app, serving
+from webapp.extensions import db
+from webapp.models import Conversation, ExportStatus, Message, OfficeExport
+from webapp.plugin_api import InboundMessage
+from webapp.services import inbound
+
+CLOSED_PORT = 1  # nothing listens there: connections are refused at once
+
+
+@pytest.fixture(params=["sqlite file is a directory", "sqlite folder cannot be made", "redis down"])
+def app(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    if request.param == "sqlite file is a directory":
+        (tmp_path / "queue.db").mkdir()
+        queue_url = f"sqlite:///{tmp_path / 'queue.db'}"
+    elif request.param == "sqlite folder cannot be made":
+        (tmp_path / "queues").write_text("")  # a file where the queue's folder would be
+        queue_url = f"sqlite:///{tmp_path / 'queues' / 'queue.db'}"
+    else:
+        queue_url = f"redis://127.0.0.1:{CLOSED_PORT}/0"
+    config = {"QUEUE_URL": queue_url, "QUEUE_IMMEDIATE": False, "API_RATE_LIMIT_STORAGE": "memory://"}
+    with serving(make_app(database_url, tmp_path, **config)) as app:
+        yield app
+
+
+def test_the_app_starts_alive_and_not_ready(client):
+    assert client.get("/healthz").status_code == 200
+    response = client.get("/readyz")
+    assert (response.status_code, response.get_data(as_text=True)) == (503, "queue unavailable\n")
+
+
+def test_pages_that_need_no_queue_work(client, setup):
+    login(client, "standard@example.edu")
+    assert client.get("/inbox").status_code == 200
+
+
+def test_an_export_asked_for_gets_503_and_is_shown_as_failed(client, setup):
+    office_id = setup["office"].id
+    login(client, "admin@example.edu")
+    token = csrf_token(client, f"/admin/offices/{office_id}/compliance")
+    response = client.post(
+        f"/admin/offices/{office_id}/exports",
+        data={"csrf_token": token, "date_from": "2026-03-01", "date_to": "2026-03-31"},
+    )
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert "Try again in a moment" in response.get_data(as_text=True)
+    # Not left "waiting for the worker" forever: it says what happened and what to do.
+    export = db.session.scalars(select(OfficeExport)).one()
+    assert export.status == ExportStatus.FAILED
+    page = client.get(f"/admin/offices/{office_id}/compliance").get_data(as_text=True)
+    assert "Waiting for the worker" not in page
+    assert "queue could not be reached" in page
+
+
+def test_an_agents_text_waits_queued(client, setup):
+    login(client, "standard@example.edu")
+    token = csrf_token(client, "/texts/new")
+    response = client.post(
+        "/texts/new",
+        data={"number_id": setup["number"].id, "to": "2025550143", "body": "Hi", "csrf_token": token},
+    )
+    assert response.status_code == 303
+    assert db.session.scalars(select(Message)).one().status == "queued"  # the sweep sends it later
+
+
+def test_a_text_to_a_bot_number_is_kept_and_handed_to_agents(client, setup, make):
+    make.number("+12025550101", backing="bot", agents=("standard@example.edu",), label="Bot")
+    received = inbound.receive(
+        InboundMessage(from_phone="+12025550143", to_phone="+12025550101", body="Hello?"), "console"
+    )
+    db.session.expire_all()
+    assert db.session.get(Message, received.message_id).body == "Hello?"
+    conversation = db.session.get(Conversation, received.conversation_id)
+    assert (conversation.mode, conversation.needs_attention) == ("agent", True)
