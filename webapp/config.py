@@ -5,6 +5,15 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from limits import parse_many
+
+# The longest duration a setting may give: later it becomes a timedelta or a thread's wait, which
+# refuse infinity, NaN or spans past their range only when a request or task uses them.
+MAX_SECONDS = 366 * 24 * 3600
+# The largest count: what a database integer holds (a count may be bound in a query).
+MAX_COUNT = 2**31 - 1
 
 
 def _list(value: str | None, default: str) -> list[str]:
@@ -28,20 +37,20 @@ class Config:
         self.IMPORT_FOLDER = env.get("PARLEY_IMPORT_FOLDER") or str(instance / "imports")
         # Office exports (CSV files the worker writes, admins download; shared by web and worker).
         self.EXPORT_FOLDER = env.get("PARLEY_EXPORT_FOLDER") or str(instance / "exports")
-        self.PUBLIC_BASE_URL = (env.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+        self.PUBLIC_BASE_URL = _base_url(env, "PUBLIC_BASE_URL", "http://127.0.0.1:5000")
         # Pictures agents attach (MMS), and how long the link a provider fetches one by stays valid.
         self.MEDIA_FOLDER = env.get("PARLEY_MEDIA_FOLDER") or str(instance / "media")
         self.MEDIA_URL_SECONDS = _count(env, "PARLEY_MEDIA_URL_SECONDS", 3600)
         self.PLIVO_AUTH_ID = env.get("PLIVO_AUTH_ID", "")
         self.PLIVO_AUTH_TOKEN = env.get("PLIVO_AUTH_TOKEN", "")
-        self.PLIVO_TIMEOUT_SECONDS = float(env.get("PLIVO_TIMEOUT_SECONDS") or 5)
+        self.PLIVO_TIMEOUT_SECONDS = _seconds(env, "PLIVO_TIMEOUT_SECONDS", 5.0)
         self.PLIVO_API_BASE_URL = env.get("PLIVO_API_BASE_URL") or "https://api.plivo.com"
         # Plivo's legacy V2 signature covers neither query nor body: refused unless this is "1".
         self.PLIVO_ALLOW_V2_SIGNATURES = env.get("PLIVO_ALLOW_V2_SIGNATURES", "").strip() == "1"
         self.TWILIO_ACCOUNT_SID = env.get("TWILIO_ACCOUNT_SID", "")
         self.TWILIO_AUTH_TOKEN = env.get("TWILIO_AUTH_TOKEN", "")
         self.TWILIO_API_BASE_URL = env.get("TWILIO_API_BASE_URL") or "https://api.twilio.com"
-        self.TWILIO_TIMEOUT_SECONDS = float(env.get("TWILIO_TIMEOUT_SECONDS") or 5)
+        self.TWILIO_TIMEOUT_SECONDS = _seconds(env, "TWILIO_TIMEOUT_SECONDS", 5.0)
         self.EMBED_SECRET = env.get("EMBED_SECRET", "")
         self.EMBED_ALLOWED_ORIGINS = _list(env.get("EMBED_ALLOWED_ORIGINS"), "")
         # Which installed plugins are enabled (entry-point names). Plivo, the built-in provider,
@@ -66,11 +75,13 @@ class Config:
         self.SESSION_COOKIE_SECURE = self.PUBLIC_BASE_URL.startswith("https://")
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
         # Sending: transient failures retry with exponential backoff (base, 2×base, 4×base …).
-        self.SEND_MAX_ATTEMPTS = int(env.get("PARLEY_SEND_MAX_ATTEMPTS", "5"))
-        self.SEND_RETRY_BASE_SECONDS = float(env.get("PARLEY_SEND_RETRY_BASE_SECONDS", "2"))
+        self.SEND_MAX_ATTEMPTS = _count(env, "PARLEY_SEND_MAX_ATTEMPTS", 5)
+        self.SEND_RETRY_BASE_SECONDS = _seconds(env, "PARLEY_SEND_RETRY_BASE_SECONDS", 2.0, zero=True)
         # The sweep re-queues messages queued this long ago, and fails sends interrupted this long ago.
-        self.SWEEP_QUEUED_AFTER_SECONDS = float(env.get("PARLEY_SWEEP_QUEUED_AFTER_SECONDS", "60"))
-        self.SENDING_TIMEOUT_SECONDS = float(env.get("PARLEY_SENDING_TIMEOUT_SECONDS", "300"))
+        self.SWEEP_QUEUED_AFTER_SECONDS = _seconds(
+            env, "PARLEY_SWEEP_QUEUED_AFTER_SECONDS", 60.0, zero=True
+        )
+        self.SENDING_TIMEOUT_SECONDS = _seconds(env, "PARLEY_SENDING_TIMEOUT_SECONDS", 300.0)
         # Login throttling: this many failed logins for one email, or from one IP address, within
         # the window refuse further attempts for it until the window has passed over them.
         self.LOGIN_MAX_FAILURES_PER_EMAIL = _count(env, "PARLEY_LOGIN_MAX_FAILURES_PER_EMAIL", 10)
@@ -85,7 +96,7 @@ class Config:
         self.MAX_REQUEST_BYTES = _count(env, "PARLEY_MAX_REQUEST_BYTES", 1024 * 1024)
         # The CRM API: each key's rate limit (the `limits` notation), counted in this storage;
         # with several web processes, give them one shared store (Redis) or each counts alone.
-        self.API_RATE_LIMIT = env.get("PARLEY_API_RATE_LIMIT") or "300 per minute"
+        self.API_RATE_LIMIT = _rate_limit(env, "PARLEY_API_RATE_LIMIT", "300 per minute")
         self.API_RATE_LIMIT_STORAGE = env.get("PARLEY_API_RATE_LIMIT_STORAGE") or (
             self.QUEUE_URL if self.QUEUE_URL.startswith("redis://") else "memory://"
         )
@@ -95,7 +106,8 @@ class Config:
         self.WEBHOOK_RETRY_BASE_SECONDS = _seconds(env, "PARLEY_WEBHOOK_RETRY_BASE_SECONDS", 5.0)
         self.WEBHOOK_TIMEOUT_SECONDS = _seconds(env, "PARLEY_WEBHOOK_TIMEOUT_SECONDS", 5.0)
         self.WEBHOOK_CONCURRENCY = max(1, _count(env, "PARLEY_WEBHOOK_CONCURRENCY", 4))
-        self.WEBHOOK_LOG_DAYS = max(1, _count(env, "PARLEY_WEBHOOK_LOG_DAYS", 30))  # then forgotten
+        # Then forgotten; at most a century (the pruning's cutoff must be a date).
+        self.WEBHOOK_LOG_DAYS = max(1, _count(env, "PARLEY_WEBHOOK_LOG_DAYS", 30, most=36_600))
         self.WEBHOOK_ALLOW_PRIVATE = env.get("PARLEY_WEBHOOK_ALLOW_PRIVATE", "") == "1"
         # Single sign-on (OpenID Connect): on when an issuer and a client are configured. The
         # issuer is contacted only when someone signs in, so a down issuer never stops the app.
@@ -132,26 +144,65 @@ class TestConfig(Config):
         self.PASSWORD_LOGIN = True
 
 
-def _seconds(env: os._Environ, name: str, default: float) -> float:
-    value = env.get(name)
+def _seconds(env: os._Environ, name: str, default: float, zero: bool = False) -> float:
+    """A duration: above 0 (or 0 too, with `zero`), at most MAX_SECONDS."""
+    value = (env.get(name) or "").strip()
     if not value:
         return default
     try:
         seconds = float(value)
     except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
-        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+        seconds = float("nan")  # refused below, like NaN itself
+    if not ((seconds >= 0 if zero else seconds > 0) and seconds <= MAX_SECONDS):
+        least = "0" if zero else "above 0"
+        raise ValueError(
+            f"{name} must be a number of seconds, {least} and at most {MAX_SECONDS} (a year), "
+            f"not {value!r}"
+        )
     return seconds
 
 
-def _count(env: os._Environ, name: str, default: int) -> int:
+def _count(env: os._Environ, name: str, default: int, most: int = MAX_COUNT) -> int:
     value = (env.get(name) or "").strip()
     if not value:
         return default
-    if not value.isdigit():
-        raise ValueError(f"{name} must be a whole number, not {value!r}")
+    if not (value.isascii() and value.isdigit() and int(value) <= most):
+        raise ValueError(f"{name} must be a whole number from 0 to {most}, not {value!r}")
     return int(value)
+
+
+def _rate_limit(env: os._Environ, name: str, default: str) -> str:
+    """One limit in the `limits` notation, read now: the API would read it at its first request."""
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        items = parse_many(value)
+    except ValueError:
+        items = []
+    if len(items) != 1 or items[0].amount < 1:
+        raise ValueError(
+            f"{name} must be one rate limit such as '300 per minute' or '10/second' "
+            f"(second, minute, hour, day, month or year), not {value!r}"
+        )
+    return value
+
+
+def _base_url(env: os._Environ, name: str, default: str) -> str:
+    """An http(s) URL with a host; without its trailing slash, paths are appended to it."""
+    value = (env.get(name) or "").strip() or default
+    try:
+        parts = urlsplit(value)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        usable = usable and not parts.query and not parts.fragment
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        usable = False
+    if not usable:
+        raise ValueError(
+            f"{name} must be the http:// or https:// URL Parley is reached at, such as "
+            f"https://parley.example.edu, not {value!r}"
+        )
+    return value.rstrip("/")
 
 
 def _switch(env: os._Environ, name: str, default: bool) -> bool:

@@ -14,6 +14,7 @@ import time
 
 from flask import Flask, current_app
 from limits import RateLimitItem, parse, storage, strategies
+from limits.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +23,11 @@ class KeyRateLimit:
     """One per app: its settings and store."""
 
     def __init__(self, app: Flask) -> None:
-        self.limiter = strategies.FixedWindowRateLimiter(
-            storage.storage_from_string(app.config["API_RATE_LIMIT_STORAGE"])
-        )
+        try:
+            store = storage.storage_from_string(app.config["API_RATE_LIMIT_STORAGE"])
+        except (ConfigurationError, ValueError) as exc:  # refused at start-up, named
+            raise ValueError(f"PARLEY_API_RATE_LIMIT_STORAGE cannot be used: {exc}") from exc
+        self.limiter = strategies.FixedWindowRateLimiter(store)
 
     @staticmethod
     def limit() -> RateLimitItem:

@@ -1,0 +1,99 @@
+"""Configuration a running Parley could not use is refused at start-up, with a message naming the
+variable, rather than accepted and failing later in the requests or tasks that read it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_app
+from webapp.config import Config
+
+# Each variable in seconds, and the setting it becomes.
+DURATIONS = {
+    "PARLEY_BOT_TIMEOUT_SECONDS": "BOT_TIMEOUT_SECONDS",
+    "PARLEY_BOT_ESCALATE_AFTER_SECONDS": "BOT_ESCALATE_AFTER_SECONDS",
+    "PARLEY_LOGIN_WINDOW_SECONDS": "LOGIN_WINDOW_SECONDS",
+    "PARLEY_WEBHOOK_RETRY_BASE_SECONDS": "WEBHOOK_RETRY_BASE_SECONDS",
+    "PARLEY_WEBHOOK_TIMEOUT_SECONDS": "WEBHOOK_TIMEOUT_SECONDS",
+    "PARLEY_OIDC_TIMEOUT_SECONDS": "OIDC_TIMEOUT_SECONDS",
+    "PLIVO_TIMEOUT_SECONDS": "PLIVO_TIMEOUT_SECONDS",
+    "TWILIO_TIMEOUT_SECONDS": "TWILIO_TIMEOUT_SECONDS",
+    "PARLEY_SEND_RETRY_BASE_SECONDS": "SEND_RETRY_BASE_SECONDS",
+    "PARLEY_SWEEP_QUEUED_AFTER_SECONDS": "SWEEP_QUEUED_AFTER_SECONDS",
+    "PARLEY_SENDING_TIMEOUT_SECONDS": "SENDING_TIMEOUT_SECONDS",
+}
+
+
+def refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, value: str) -> str:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError) as refusal:
+        Config(str(tmp_path))
+    return str(refusal.value)
+
+
+@pytest.mark.parametrize(
+    "value", ["lots", "5 per fortnight", "300 per minute; 10 per second", "0 per minute", "300"]
+)
+def test_a_rate_limit_that_cannot_be_read_is_refused(monkeypatch, tmp_path, value):
+    message = refused(monkeypatch, tmp_path, "PARLEY_API_RATE_LIMIT", value)
+    assert "PARLEY_API_RATE_LIMIT" in message
+    assert "300 per minute" in message  # what a good one looks like
+
+
+@pytest.mark.parametrize("value", ["1000 per hour", "10/second", " 5 per minute "])
+def test_a_rate_limit_in_the_limits_notation_is_taken(monkeypatch, tmp_path, value):
+    monkeypatch.setenv("PARLEY_API_RATE_LIMIT", value)
+    assert Config(str(tmp_path)).API_RATE_LIMIT == value.strip()
+
+
+@pytest.mark.parametrize("name", DURATIONS)
+@pytest.mark.parametrize("value", ["soon", "inf", "nan", "1e300", "-5"])
+def test_a_duration_that_cannot_be_waited_is_refused(monkeypatch, tmp_path, name, value):
+    # Infinity, NaN and centuries pass float() but make timedelta or a thread's wait raise in
+    # the middle of a request or task.
+    message = refused(monkeypatch, tmp_path, name, value)
+    assert name in message and repr(value) in message
+
+
+@pytest.mark.parametrize("name", DURATIONS)
+def test_a_duration_in_seconds_is_taken(monkeypatch, tmp_path, name):
+    monkeypatch.setenv(name, "2.5")
+    assert getattr(Config(str(tmp_path)), DURATIONS[name]) == 2.5
+
+
+COUNTS = [
+    "PARLEY_LOGIN_MAX_FAILURES_PER_EMAIL",
+    "PARLEY_LOGIN_MAX_FAILURES_PER_IP",
+    "PARLEY_WEBHOOK_LOG_DAYS",
+    "PARLEY_MEDIA_URL_SECONDS",
+    "PARLEY_SEND_MAX_ATTEMPTS",
+]
+
+
+@pytest.mark.parametrize("name", COUNTS)
+@pytest.mark.parametrize("value", ["99999999999999999999", "many", "²"])
+def test_a_count_too_large_to_use_is_refused(monkeypatch, tmp_path, name, value):
+    # A count the database cannot hold (the login throttle's query) or a day count past the
+    # calendar (the webhook log's pruning) would fail only when used.
+    message = refused(monkeypatch, tmp_path, name, value)
+    assert name in message and repr(value) in message
+
+
+@pytest.mark.parametrize("value", ["parley.example.edu", "ftp://parley.example.edu", "https://", "https://[::1"])
+def test_a_public_base_url_that_is_no_http_url_is_refused(monkeypatch, tmp_path, value):
+    # Webhook signatures are checked against it and picture links made from it.
+    message = refused(monkeypatch, tmp_path, "PUBLIC_BASE_URL", value)
+    assert "PUBLIC_BASE_URL" in message and repr(value) in message
+
+
+def test_a_public_base_url_is_taken_without_its_trailing_slash(monkeypatch, tmp_path):
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://parley.example.edu/texting/")
+    assert Config(str(tmp_path)).PUBLIC_BASE_URL == "https://parley.example.edu/texting"
+
+
+@pytest.mark.parametrize("value", ["bogus://", "memory", "redis://127.0.0.1:notaport/0"])
+def test_a_rate_limit_store_that_cannot_be_used_is_named(database_url, tmp_path, value):
+    with pytest.raises(ValueError, match="PARLEY_API_RATE_LIMIT_STORAGE"):
+        make_app(database_url, tmp_path, API_RATE_LIMIT_STORAGE=value)
