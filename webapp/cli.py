@@ -39,6 +39,14 @@ def _fail(message: str) -> None:
     raise click.ClickException(message)
 
 
+def _warn_if_short(password: str) -> None:
+    """On stderr, so that a script reading the command's output reads only its result."""
+    _refusal, warning = directory.check_operator_password(password)
+    if warning:
+        click.echo(f"Warning: {warning} Sign-in forms ask for at least "
+                   f"{directory.MIN_PASSWORD_LENGTH}; choose a longer one for a real account.", err=True)
+
+
 @offices_cli.command("create")
 @click.argument("name")
 def offices_create(name: str) -> None:
@@ -119,6 +127,7 @@ def users_create(email: str, role: str, password: str, name: str | None, offices
     except directory.DirectoryError as exc:
         _fail(str(exc))
     db.session.commit()
+    _warn_if_short(password)
     click.echo(f"Created {user.role_label} user {user.email}.")
 
 
@@ -135,6 +144,7 @@ def users_set_password(email: str, password: str) -> None:
     except directory.DirectoryError as exc:
         _fail(str(exc))
     db.session.commit()
+    _warn_if_short(password)
     click.echo(f"New password set for {email.strip().lower()}; their sessions have ended.")
 
 

@@ -362,6 +362,23 @@ def test_the_command_line_refuses_what_the_columns_cannot_hold(app, world, args,
     assert db.session.scalar(select(func.count()).select_from(User)) == before
 
 
+def test_the_command_line_takes_a_short_password_with_a_warning(app, world, client):
+    """The operator can reach the database anyway: a short password is their call, said on stderr
+    so that the output a script reads is only the result. A blank one is still refused."""
+    args = ["users", "create", "quick@example.edu", "--role", "standard", "--password", "pw",
+            "--office", "Admissions"]  # fmt: skip
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1] == "Created Texting - Standard user quick@example.edu."
+    assert "shorter than 8 characters" in result.stderr
+    assert login(client, "quick@example.edu", "pw").status_code == 302
+
+    blank = app.test_cli_runner().invoke(args=[*args[:2], "blank@example.edu", *args[3:5], "--password",
+                                               "        ", *args[7:]])  # fmt: skip
+    assert blank.exit_code == 1 and "cannot be empty" in blank.output
+    assert db.session.scalar(select(User).where(User.email == "blank@example.edu")) is None
+
+
 def test_the_command_line_refuses_a_campaign_name_too_long(app, world, tmp_path):
     csv_file = tmp_path / "list.csv"
     csv_file.write_text("first_name,last_name,phone\nAna,Ruiz,2025550143\n")

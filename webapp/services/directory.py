@@ -25,10 +25,30 @@ class DirectoryError(ValueError):
 def check_new_password(password: str) -> str | None:
     """Why a new password is refused (a sentence for its form field), or None when it will do."""
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        return f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
+        return SHORT_PASSWORD
+    return _check_password_bounds(password)
+
+
+SHORT_PASSWORD = f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
+
+
+def _check_password_bounds(password: str) -> str | None:
+    if not (password or "").strip():
+        return "A password cannot be empty."
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"A password can be at most {MAX_PASSWORD_LENGTH} characters."
     return None
+
+
+def check_operator_password(password: str) -> tuple[str | None, str | None]:
+    """(refusal, warning) for a password set on the command line. Its operator can already reach
+    the database, so a short password is their call: warned about, not refused (the web forms,
+    open to anyone signed in, keep the minimum)."""
+    refusal = _check_password_bounds(password)
+    if refusal:
+        return refusal, None
+    short = len(password) < MIN_PASSWORD_LENGTH
+    return None, (f"This password is shorter than {MIN_PASSWORD_LENGTH} characters." if short else None)
 
 
 def office_by_name(name: str) -> Office:
@@ -73,7 +93,7 @@ def create_user(
         raise DirectoryError(f"A name can be at most {MAX_NAME_LENGTH} characters.")
     if role not in {r.value for r in Role}:
         raise DirectoryError(f"Role must be one of admin, standard, limited (not {role!r}).")
-    refusal = check_new_password(password)
+    refusal, _warning = check_operator_password(password)
     if refusal:
         raise DirectoryError(refusal)
     if db.session.scalar(select(User.id).where(User.email == email)):
@@ -91,7 +111,7 @@ def set_password(email: str, password: str) -> User:
     """A new password from the command line (break glass when single sign-on fails): every session
     of the user ends, as when an admin sets one. Audited; the caller commits."""
     user = user_by_email(email)
-    refusal = check_new_password(password)
+    refusal, _warning = check_operator_password(password)
     if refusal:
         raise DirectoryError(refusal)
     user.set_password(password)
