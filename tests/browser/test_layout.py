@@ -159,3 +159,45 @@ def test_every_admin_page_reflows_on_a_phone(
             assert_no_horizontal_overflow(page)
     finally:
         context.close()
+
+
+HEADER_WIDTHS = [320, 767, 768, 800, 900, 980, 1024, 1100, 1199, 1200, 1280, 1440]
+
+
+@pytest.mark.parametrize("email", ["admin@example.edu", "standard@example.edu", "limited@example.edu"])
+def test_the_header_fits_every_width_for_every_role(
+    browser: Browser, live_server: str, world: World, email: str
+):
+    """The header stays within the window at every width, whatever links the role adds: Create
+    Content fully on screen at the top right, the search box wide enough for its placeholder, and
+    the navigation and Log out either in the row or behind the Menu button."""
+    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        log_in(page, email)
+        page.goto("/inbox")
+        create = page.get_by_role("button", name="Create Content")
+        menu = page.get_by_role("button", name="Menu")
+        inbox_link = page.get_by_role("navigation", name="Main").get_by_role("link", name="Inbox")
+        log_out = page.get_by_role("button", name="Log out")
+        search = page.get_by_label("Look up a contact by phone or name")
+        for width in HEADER_WIDTHS:
+            page.set_viewport_size({"width": width, "height": 800})
+            assert_no_horizontal_overflow(page)
+            box = create.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, f"Create Content at {width}px"
+            assert box["y"] < 64, f"Create Content is not in the top row at {width}px"
+            if inbox_link.is_visible():
+                expect(log_out).to_be_visible()
+                expect(menu).to_be_hidden()
+            else:  # folded: the Menu button holds them
+                menu.click()
+                expect(inbox_link).to_be_visible()
+                expect(log_out).to_be_visible()
+                assert_no_horizontal_overflow(page)
+                menu.click()
+                expect(log_out).to_be_hidden()
+            if search.is_visible():
+                assert search.bounding_box()["width"] >= 200, f"search box cut short at {width}px"
+    finally:
+        context.close()
