@@ -17,6 +17,7 @@ from tests.browser.conftest import (
     screenshot,
     sms_receive,
 )
+from tests.browser.test_inbox_flow import start_conversation
 
 LONG_LINK = "https://apply.example.edu/portal/status?applicant=" + "0123456789abcdef" * 6
 
@@ -201,3 +202,43 @@ def test_the_header_fits_every_width_for_every_role(
                 assert search.bounding_box()["width"] >= 200, f"search box cut short at {width}px"
     finally:
         context.close()
+
+
+THREAD_IN_VIEW = """(thread) => {
+    const box = thread.parentElement.getBoundingClientRect();  // the thread's scroller
+    return Math.min(box.bottom, window.innerHeight) - Math.max(box.top, 0);
+}"""
+HIT = """(el) => {
+    const box = el.getBoundingClientRect();
+    return el.contains(document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2));
+}"""
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1280, 720), (1280, 600), (1000, 560), (800, 600)])
+def test_short_windows_keep_the_thread_readable_and_the_header_buttons_usable(
+    browser: Browser, live_server: str, app, world: World, size: tuple[int, int]
+):
+    """The reply and note forms never squeeze the thread out of view nor cover the
+    conversation's header: the pane scrolls as a whole when the window is short."""
+    conversation_id = start_conversation("standard@example.edu", world.number_id)
+    sms_receive(app, "2025550143", world.number_phone, "Is the campus tour on Saturday still on?")
+    context = browser.new_context(base_url=live_server, viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    try:
+        log_in(page, "standard@example.edu")
+        page.goto(f"/conversations/{conversation_id}")
+        thread = page.get_by_role("list", name="Conversation history")
+        expect(thread).to_contain_text("campus tour")
+        assert thread.evaluate(THREAD_IN_VIEW) >= 160, "the thread is squeezed out of view"
+        for name in ["Switch Mode", "Does Not Need Attention"]:
+            button = page.get_by_role("button", name=name)
+            button.click(trial=True, timeout=2_000)
+            assert button.evaluate(HIT), f"{name} is covered"
+        assert page.get_by_role("link", name="Transcript").evaluate(HIT)
+        page.get_by_label("Message").fill("Yes, 10am at the Welcome Center.")
+        page.get_by_role("button", name="Send").click()
+        expect(thread).to_contain_text("Welcome Center")
+        assert_no_horizontal_overflow(page)
+    finally:
+        context.close()
+
