@@ -242,3 +242,30 @@ def test_short_windows_keep_the_thread_readable_and_the_header_buttons_usable(
     finally:
         context.close()
 
+
+def test_clearing_attention_and_reading_a_row_move_nothing(
+    page: Page, app, world: World
+):
+    """Does Not Need Attention goes away without moving Switch Mode or the thread, and a row's
+    time stays where it was when its unread dot goes."""
+    conversation_id = start_conversation("standard@example.edu", world.number_id)
+    sms_receive(app, "2025550143", world.number_phone, "Is the campus tour on Saturday still on?")
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    row = page.get_by_role("tabpanel").get_by_role("link", name=re.compile("campus tour"))
+    time = row.locator("time")
+    expect(row.get_by_role("img", name="Unread")).to_be_visible()
+    unread_end = time.bounding_box()["x"] + time.bounding_box()["width"]
+    row.click()
+    expect(page).to_have_url(re.compile(f"/conversations/{conversation_id}"))
+    expect(row.get_by_role("img", name="Unread")).to_have_count(0)
+    read_end = time.bounding_box()["x"] + time.bounding_box()["width"]
+    assert abs(read_end - unread_end) < 1, "the row's time moved when its unread dot went"
+
+    switch_mode = page.get_by_role("button", name="Switch Mode")
+    thread = page.get_by_role("list", name="Conversation history")
+    before = switch_mode.bounding_box(), thread.evaluate("el => el.parentElement.getBoundingClientRect().y")
+    page.get_by_role("button", name="Does Not Need Attention").click()
+    expect(page.get_by_role("button", name="Does Not Need Attention")).to_have_count(0)
+    after = switch_mode.bounding_box(), thread.evaluate("el => el.parentElement.getBoundingClientRect().y")
+    assert (before[0]["x"], before[0]["y"], before[1]) == (after[0]["x"], after[0]["y"], after[1])
