@@ -8,7 +8,7 @@ import re
 from playwright.sync_api import Page, expect
 
 from tests.browser.axe import Audit
-from tests.browser.conftest import World, count_messages, log_in
+from tests.browser.conftest import World, count_messages, log_in, sms_receive
 
 
 def test_limited_user_has_no_create_item_and_gets_403(page: Page, world: World):
@@ -64,6 +64,47 @@ def test_invalid_to_shows_inline_error_and_keeps_the_message(page: Page, world: 
     expect(page).to_have_url(re.compile(r"/conversations/\d+$"))
     expect(page.get_by_text("Your transcript arrived.").first).to_be_visible()
     assert count_messages("outbound") == 1
+    # The new conversation starts at its name, as one opened from the list does.
+    expect(page.get_by_role("heading", name="(202) 555-0143")).to_be_focused()
+
+
+def test_an_error_about_the_whole_form_takes_focus(page: Page, app, world: World):
+    sms_receive(app, "+12025550143", world.number_phone, "STOP")
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    page.get_by_label("To").fill("202-555-0143")
+    page.get_by_label("Message").fill("Are you still interested?")
+    page.get_by_role("button", name="Send").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("opted out")
+    expect(alert).to_be_focused()  # read first, not lost to the page's body
+    assert count_messages("outbound") == 0
+
+
+def test_a_corrected_field_loses_its_old_error(page: Page, world: World):
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    to = page.get_by_label("To")
+    to.fill("555-0143")
+    page.get_by_label("Message").fill("Hello")
+    page.get_by_role("button", name="Send").click()
+    expect(to).to_have_attribute("aria-invalid", "true")
+    expect(to).to_have_accessible_description(re.compile(r"10-digit"))
+
+    # Corrected, while the message goes past its limit: the browser refuses the send, and the
+    # error about To, which no longer applies, is gone with its mark.
+    to.fill("202-555-0143")
+    message = page.get_by_label("Message")
+    message.focus()
+    page.keyboard.insert_text("x" * 1601)  # a paste
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("alert")).to_contain_text("Message can be at most 1,600 characters")
+    expect(message).to_be_focused()
+    expect(to).not_to_have_attribute("aria-invalid", "true")
+    expect(to).to_have_accessible_description("")
+    expect(page.get_by_text(re.compile(r"10-digit"))).to_have_count(0)
+    assert len(message.input_value()) == 1606  # kept whole
+    assert count_messages() == 0
 
 
 def test_double_click_on_send_sends_once(page: Page, world: World):

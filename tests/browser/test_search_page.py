@@ -7,7 +7,10 @@ import re
 from playwright.sync_api import Page, expect
 
 from tests.browser.axe import Audit
-from tests.browser.conftest import World, log_in, sms_receive
+from tests.browser.conftest import World, log_in, release, sms_receive
+from webapp.plugin_api import InboundMessage
+from webapp.services import inbound
+from webapp.services.search import PAGE_SIZE
 
 
 def test_search_from_the_header_finds_a_message_and_opens_its_conversation(
@@ -35,3 +38,15 @@ def test_search_from_the_header_finds_a_message_and_opens_its_conversation(
     page.get_by_role("link", name="(202) 555-0143").click()
     expect(page).to_have_url(re.compile(r"/conversations/\d+"))
     expect(page.locator("#thread")).to_contain_text("financial aid")
+
+
+def test_older_results_start_at_the_results_they_bring(live_server: str, page: Page, world: World):
+    for n in range(PAGE_SIZE + 2):
+        text = InboundMessage("+12025550143", world.number_phone, f"Parking question {n}")
+        inbound.receive(text, "console")
+    release()
+    log_in(page, "standard@example.edu")
+    page.goto("/search?q=parking")
+    page.get_by_role("link", name="Older results").click()
+    expect(page).to_have_url(re.compile(r"before="))
+    expect(page.get_by_role("heading", name="Messages (older)")).to_be_focused()

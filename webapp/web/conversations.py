@@ -87,7 +87,7 @@ def _mark_read(view: inbox.ConversationView) -> None:
 def show(conversation_id: int):
     view = _view(conversation_id)
     _mark_read(view)
-    return _render_view(view)
+    return _render_view(view, focus_heading=True)
 
 
 @bp.get("/conversations/<int:conversation_id>/live")

@@ -80,7 +80,16 @@
   var COUNTED = "textarea[data-counter], [data-maxlength]";
   function initCounters(root) { root.querySelectorAll(COUNTED).forEach(updateCounter); }
   document.addEventListener("input", function (event) {
-    if (event.target.matches && event.target.matches(COUNTED)) { updateCounter(event.target); }
+    var field = event.target;  // an element: input events come from fields
+    // The server's error about a field goes once it is edited: it was about what was there.
+    if (field.matches("[aria-invalid=true]:not([data-limit-invalid],[data-merge-invalid])")) {
+      field.removeAttribute("aria-invalid");
+      field.getAttribute("aria-describedby").split(" ").forEach(function (id) {
+        var error = document.getElementById(id);
+        if (error && error.matches(".field-error")) { error.remove(); describedBy(field, id, false); }
+      });
+    }
+    if (field.matches(COUNTED)) { updateCounter(field); }
   });
   /* Capture phase: runs before htmx's own submit listener on the form, which then never fires. */
   document.addEventListener("submit", function (event) {
@@ -271,19 +280,18 @@
   /* ---- Where focus goes after a swap ----
      htmx gives focus back to the element of the same id. When the focused element is gone (a
      button that no longer applies) or hidden (the list on a phone, once a conversation opens),
-     focus moves to the swapped region's [data-swap-focus] field, else its heading. Opening a
-     conversation takes focus to its heading. Focus never moves when it was elsewhere (polls). */
+     focus moves to the swapped region's [data-swap-focus] field, else its heading. Focus never
+     moves when it was elsewhere (polls). Where an answer says otherwise (an error, a conversation
+     just opened), its `autofocus` field has taken focus already. */
   var focusPlans = {};
   function isShown(el) { return !!(el && el !== document.body && el.getClientRects().length); }
-  function focusInto(region, preferField) {
-    var field = preferField ? region.querySelector("[data-swap-focus]") : null;
-    var heading = region.querySelector("[data-heading]") || region.querySelector("h1, h2");
-    var target = isShown(field) ? field : heading;
-    if (!target) { return; }
-    if (!target.hasAttribute("tabindex") && !target.matches("a, button, input, select, textarea")) {
-      target.setAttribute("tabindex", "-1");
+  function focusInto(region) {
+    var target = region.querySelector("[data-swap-focus]");
+    if (!isShown(target)) {
+      target = region.querySelector("[data-heading], h1, h2");  // the first in the region
+      if (target) { target.tabIndex = -1; }  // a heading: focusable by script only
     }
-    target.focus();
+    if (target) { target.focus(); }
   }
   var focusAtRequest = {};  // hx-disabled-elt blurs a pressed button before its answer comes
   document.addEventListener("htmx:beforeRequest", function (event) {
@@ -291,22 +299,17 @@
     if (target && target.id) { focusAtRequest[target.id] = target.contains(document.activeElement); }
   });
   document.addEventListener("htmx:beforeSwap", function (event) {
-    var target = event.detail.target, elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var target = event.detail.target;
     if (!target.id) { return; }
     var pressed = focusAtRequest[target.id] && !isShown(document.activeElement);
     delete focusAtRequest[target.id];
-    focusPlans[target.id] = {
-      hadFocus: target.contains(document.activeElement) || pressed,
-      opened: !!(elt && elt.closest && elt.closest(".conv-row"))
-    };
+    focusPlans[target.id] = target.contains(document.activeElement) || pressed;
   });
   document.addEventListener("htmx:afterSettle", function () {
     Object.keys(focusPlans).forEach(function (id) {
-      var plan = focusPlans[id], region = document.getElementById(id);
+      var hadFocus = focusPlans[id], region = document.getElementById(id);
       delete focusPlans[id];
-      if (!region) { return; }
-      if (plan.opened) { focusInto(region, false); }
-      else if (plan.hadFocus && !isShown(document.activeElement)) { focusInto(region, true); }
+      if (region && hadFocus && !isShown(document.activeElement)) { focusInto(region); }
     });
   });
 
