@@ -534,7 +534,7 @@ def test_switch_mode_refusal_is_shown_in_place_for_htmx(client, bot_setup):
     response = switch(client, conversation, htmx=True)
     assert response.status_code == 200  # htmx swaps only 2xx: the error shows in the pane
     body = response.get_data(as_text=True)
-    assert 'role="alert"' in body
+    assert 'role="alert" tabindex="-1" autofocus' in body  # focus goes to the refusal
     assert "before switching mode" in body
     assert conversation_of(conversation).mode == "agent"
 

@@ -71,6 +71,7 @@ def test_an_mms_reaches_plivo_and_its_link_expires(
     )
     page.get_by_role("button", name="Send").click()
     expect(page.locator("#picture-error")).to_contain_text("A picture can be at most 5 MB")
+    expect(page.get_by_label("Attach picture")).to_be_focused()
     expect(page.get_by_label("Message")).to_have_value("Here is the campus map")
     assert fake_plivo.requests == []
     # Checked by content: a text file named like a picture is refused, and nothing is sent.
@@ -93,6 +94,20 @@ def test_an_mms_reaches_plivo_and_its_link_expires(
     audit.check(page, "conversation with a picture")
     expect(page.get_by_label("Attach picture")).to_be_visible()  # the reply offers it too
     audit.assert_clean()
+
+    # The reply refuses a big picture as compose does: at Attach picture, not at Message.
+    page.get_by_label("Message").fill("And the parking map")
+    page.get_by_label("Attach picture").set_input_files(
+        {"name": "poster.png", "mimeType": "image/png", "buffer": picture + b"\0" * (6 * 1024 * 1024)}
+    )
+    page.get_by_role("button", name="Send", exact=True).click()
+    attach = page.get_by_label("Attach picture")
+    expect(attach).to_be_focused()
+    expect(attach).to_have_attribute("aria-invalid", "true")
+    expect(attach).to_have_accessible_description(re.compile(r"A picture can be at most 5 MB"))
+    expect(page.get_by_label("Message")).not_to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Message")).to_have_value("And the parking map")
+    assert len(fake_plivo.requests) == 1
 
     [sent] = fake_plivo.requests
     assert (sent.json["src"], sent.json["type"], sent.json["text"]) == (

@@ -118,13 +118,16 @@ def test_a_saved_reply_with_merge_fields_and_a_note(page: Page, conversation_id:
     note = page.get_by_label("Note", exact=True)
     page.get_by_role("button", name="Add note").click()
     expect(page.get_by_role("alert")).to_contain_text("empty note was not added")
+    expect(note).to_be_focused()  # at the field the error is about, which it describes
+    expect(note).to_have_accessible_description(re.compile(r"empty note was not added"))
     note.fill("Registrar confirmed by phone.")
     page.get_by_role("button", name="Add note").click()
     card = thread.get_by_role("listitem").filter(has_text="Registrar confirmed by phone.")
     expect(card).to_contain_text("Note")
     expect(card).to_contain_text("Sam Standard")
     expect(page.get_by_label("Message")).to_have_value("Half-written")
-    expect(page.get_by_label("Note", exact=True)).to_have_value("")
+    expect(note).to_have_value("")
+    expect(note).to_be_focused()  # ready for the next note, as Message is after a send
     audit.check(page, "conversation with a note")
     assert len(fake_plivo.requests) == 1 and count_messages("note") == 1
     audit.assert_clean()

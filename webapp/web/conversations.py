@@ -58,7 +58,10 @@ def _render_view(view: inbox.ConversationView, block: str = "conversation_pane",
     context.update(
         reply_text="",
         reply_error=None,
+        picture_error=None,
         note_text="",
+        note_added=False,
+        focus_heading=False,
         note_error=None,
         collision=None,
         collision_warning=None,
@@ -145,9 +148,12 @@ def reply(conversation_id: int):
     except sending.SendError as exc:
         discard_writes()
         status = 200 if request.headers.get("HX-Request") else 422
-        response = _render(
-            conversation_id, reply_text=body, reply_error=exc.message, send_at_text=send_at,
-            note_text=request.form.get("note", ""),
+        view = _view(conversation_id)
+        # A picture's problem goes beside Attach picture, where the reply box offers one.
+        at_picture = exc.field == "picture" and view.pictures_offered
+        errors = {"picture_error" if at_picture else "reply_error": exc.message}
+        response = _render_view(
+            view, reply_text=body, send_at_text=send_at, note_text=request.form.get("note", ""), **errors,
         )  # fmt: skip
         response.status_code = status
         return response
@@ -170,7 +176,7 @@ def add_note(conversation_id: int):
         response.status_code = status
         return response
     db.session.commit()
-    return _render(conversation_id, reply_text=reply_text)
+    return _render(conversation_id, reply_text=reply_text, note_added=True)
 
 
 @bp.post("/conversations/<int:conversation_id>/messages/<int:message_id>/retry")
