@@ -59,6 +59,7 @@ def test_polling_keeps_scroll_and_loaded_rows(page: Page, app, world: World):
 
     page.get_by_role("link", name="Load more").click()
     expect(rows(page)).to_have_count(8)
+    expect(rows(page).nth(5)).to_be_focused()  # the first row it brought: read on from there
     panel.evaluate("(el) => { el.scrollTop = el.scrollHeight; }")
     scrolled = panel.evaluate("(el) => el.scrollTop")
     assert scrolled > top

@@ -32,6 +32,7 @@ def inbox_context(
         "view": open_view,
         "poll_seconds": current_app.config["INBOX_POLL_SECONDS"],
         "cursor": cursor,
+        "focus_first_row": False,
     }
 
 
@@ -45,6 +46,7 @@ def index():
     context = inbox_context(tab, cursor, numbers=poll_versions.inbox_numbers(signed_in()))
     # "Load more" asks for just the next rows; tab switches and polling for the whole list pane.
     block = "list_rows" if cursor else "list_pane"
+    context["focus_first_row"] = bool(cursor) and wants_fragment()
     return render_screen(TEMPLATE, block, **context)
 
 
