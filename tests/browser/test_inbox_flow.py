@@ -127,19 +127,15 @@ def test_does_not_need_attention_and_switch_mode(page: Page, app, world: World):
     expect_counts(page, attention=1, participating=0)
     expect(page.get_by_text("1:1 Text (Agent)")).to_be_visible()
 
-    # Not while it needs attention: disabled, described by the Needs attention tag beside it.
-    switch = page.get_by_role("button", name="Switch Mode")
-    expect(switch).to_be_disabled()
-    expect(switch).to_have_accessible_description(
-        "Needs attention — reply, or mark it Does Not Need Attention, to switch mode."
-    )
-    expect(page.get_by_text(re.compile(r"^Needs attention"))).to_be_visible()
+    # Not while it needs attention: a visible explanation that takes focus, and the mode stays.
+    page.get_by_role("button", name="Switch Mode").click()
+    expect(page.get_by_role("alert")).to_contain_text("needs attention")
+    expect(page.get_by_role("alert")).to_be_focused()
     expect(page.get_by_text("1:1 Text (Agent)")).to_be_visible()
 
     page.get_by_role("button", name="Does Not Need Attention").click()
     expect(page.get_by_role("button", name="Does Not Need Attention")).to_have_count(0)
-    expect(switch).to_be_enabled()
-    expect(switch).to_have_accessible_description("")
+    expect(page.get_by_role("alert")).to_have_count(0)
     expect_counts(page, attention=0, participating=1)
     tab(page, "Needs Attention").click()
     expect(conversation_rows(page)).to_have_count(0)
