@@ -97,3 +97,45 @@ def test_a_public_base_url_is_taken_without_its_trailing_slash(monkeypatch, tmp_
 def test_a_rate_limit_store_that_cannot_be_used_is_named(database_url, tmp_path, value):
     with pytest.raises(ValueError, match="PARLEY_API_RATE_LIMIT_STORAGE"):
         make_app(database_url, tmp_path, API_RATE_LIMIT_STORAGE=value)
+
+
+# Each on/off variable, the setting it becomes, and its default (unset or empty).
+SWITCHES = {
+    "PLIVO_ALLOW_V2_SIGNATURES": ("PLIVO_ALLOW_V2_SIGNATURES", False),
+    "PARLEY_WEBHOOK_ALLOW_PRIVATE": ("WEBHOOK_ALLOW_PRIVATE", False),
+    "PASSWORD_LOGIN": ("PASSWORD_LOGIN", True),
+}
+
+
+@pytest.mark.parametrize("name", SWITCHES)
+@pytest.mark.parametrize("value", ["1", "true", "True", "YES", "on", " On "])
+def test_a_switch_is_on_however_on_is_spelled(monkeypatch, tmp_path, name, value):
+    # "true" or "yes" read as off would leave a setting off that its operator meant to turn on.
+    monkeypatch.setenv(name, value)
+    assert getattr(Config(str(tmp_path)), SWITCHES[name][0]) is True
+
+
+@pytest.mark.parametrize("name", SWITCHES)
+@pytest.mark.parametrize("value", ["0", "false", "FALSE", "no", "off", "Off "])
+def test_a_switch_is_off_however_off_is_spelled(monkeypatch, tmp_path, name, value):
+    monkeypatch.setenv(name, value)
+    assert getattr(Config(str(tmp_path)), SWITCHES[name][0]) is False
+
+
+@pytest.mark.parametrize("name", SWITCHES)
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_a_switch_left_unset_or_empty_keeps_its_default(monkeypatch, tmp_path, name, value):
+    if value is None:
+        monkeypatch.delenv(name, raising=False)
+    else:
+        monkeypatch.setenv(name, value)
+    setting, default = SWITCHES[name]
+    assert getattr(Config(str(tmp_path)), setting) is default
+
+
+@pytest.mark.parametrize("name", SWITCHES)
+@pytest.mark.parametrize("value", ["2", "enabled", "y", "tru", "on please"])
+def test_a_switch_that_is_neither_on_nor_off_is_refused(monkeypatch, tmp_path, name, value):
+    message = refused(monkeypatch, tmp_path, name, value)
+    assert name in message and repr(value) in message
+    assert "1/true/yes/on" in message and "0/false/no/off" in message  # what it may be

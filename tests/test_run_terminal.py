@@ -1,5 +1,6 @@
 """`make run`'s terminal (scripts/serve.sh): quiet by default, so the texts the console provider prints
-are not buried under a line per poll; PARLEY_ACCESS_LOG=1 brings the access log back."""
+are not buried under a line per poll; PARLEY_ACCESS_LOG=1 (or true, yes, on) brings the access log
+back."""
 
 from __future__ import annotations
 
@@ -54,12 +55,23 @@ def serve(env_extra: dict[str, str], database_url: str, tmp_path) -> str:
     return output.read_text(errors="replace")
 
 
-@pytest.mark.parametrize("access_log", ["", "1"])
-def test_the_terminal_shows_requests_only_when_asked(app, database_url, tmp_path, access_log):
+@pytest.mark.parametrize(("access_log", "shown"), [("", False), ("1", True), ("Yes", True), ("off", False)])
+def test_the_terminal_shows_requests_only_when_asked(app, database_url, tmp_path, access_log, shown):
     text = serve({"PARLEY_ACCESS_LOG": access_log}, database_url, tmp_path)
     assert "Parley on http://127.0.0.1:" in text
     request_lines = [line for line in text.splitlines() if '"GET /login' in line]
-    if access_log:
+    if shown:
         assert len(request_lines) == 3, text
     else:
         assert request_lines == [], text
+
+
+def test_an_access_log_switch_that_is_neither_on_nor_off_stops_make_run_with_a_message(tmp_path):
+    # Read as off, "enabled" would leave the log off with no word why.
+    result = subprocess.run(
+        ["scripts/serve.sh"], cwd=ROOT, env={**os.environ, "PARLEY_ACCESS_LOG": "enabled"},
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode != 0
+    assert "PARLEY_ACCESS_LOG must be on or off" in result.stderr and "'enabled'" in result.stderr
+    assert "Parley on http://" not in result.stdout  # nothing was started

@@ -45,8 +45,8 @@ class Config:
         self.PLIVO_AUTH_TOKEN = env.get("PLIVO_AUTH_TOKEN", "")
         self.PLIVO_TIMEOUT_SECONDS = _seconds(env, "PLIVO_TIMEOUT_SECONDS", 5.0)
         self.PLIVO_API_BASE_URL = env.get("PLIVO_API_BASE_URL") or "https://api.plivo.com"
-        # Plivo's legacy V2 signature covers neither query nor body: refused unless this is "1".
-        self.PLIVO_ALLOW_V2_SIGNATURES = env.get("PLIVO_ALLOW_V2_SIGNATURES", "").strip() == "1"
+        # Plivo's legacy V2 signature covers neither query nor body: refused unless this is on.
+        self.PLIVO_ALLOW_V2_SIGNATURES = _switch(env, "PLIVO_ALLOW_V2_SIGNATURES", False)
         self.TWILIO_ACCOUNT_SID = env.get("TWILIO_ACCOUNT_SID", "")
         self.TWILIO_AUTH_TOKEN = env.get("TWILIO_AUTH_TOKEN", "")
         self.TWILIO_API_BASE_URL = env.get("TWILIO_API_BASE_URL") or "https://api.twilio.com"
@@ -108,7 +108,7 @@ class Config:
         self.WEBHOOK_CONCURRENCY = max(1, _count(env, "PARLEY_WEBHOOK_CONCURRENCY", 4))
         # Then forgotten; at most a century (the pruning's cutoff must be a date).
         self.WEBHOOK_LOG_DAYS = max(1, _count(env, "PARLEY_WEBHOOK_LOG_DAYS", 30, most=36_600))
-        self.WEBHOOK_ALLOW_PRIVATE = env.get("PARLEY_WEBHOOK_ALLOW_PRIVATE", "") == "1"
+        self.WEBHOOK_ALLOW_PRIVATE = _switch(env, "PARLEY_WEBHOOK_ALLOW_PRIVATE", False)
         # Single sign-on (OpenID Connect): on when an issuer and a client are configured. The
         # issuer is contacted only when someone signs in, so a down issuer never stops the app.
         self.OIDC_ISSUER = (env.get("OIDC_ISSUER") or "").strip()
@@ -205,15 +205,25 @@ def _base_url(env: os._Environ, name: str, default: str) -> str:
     return value.rstrip("/")
 
 
+# How an on/off variable may be spelled (any case); unset or empty leaves its default.
+ON = ("1", "true", "yes", "on")
+OFF = ("0", "false", "no", "off")
+
+
 def _switch(env: os._Environ, name: str, default: bool) -> bool:
-    value = (env.get(name) or "").strip().lower()
+    """On or off. Anything else is refused: read as off, a "True" meant to turn on a setting
+    would silently leave it off."""
+    raw = env.get(name) or ""
+    value = raw.strip().lower()
     if not value:
         return default
-    if value in ("on", "1", "true", "yes"):
+    if value in ON:
         return True
-    if value in ("off", "0", "false", "no"):
+    if value in OFF:
         return False
-    raise ValueError(f"{name} must be on or off, not {value!r}")
+    raise ValueError(
+        f"{name} must be on or off: {'/'.join(ON)} or {'/'.join(OFF)} (any case), not {raw!r}"
+    )
 
 
 def _provisioning(env: os._Environ) -> tuple[str, str]:
