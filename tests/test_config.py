@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_app
+from tests.conftest import make_app, serving
 from webapp.config import Config
 
 # Each variable in seconds, and the setting it becomes.
@@ -139,3 +139,56 @@ def test_a_switch_that_is_neither_on_nor_off_is_refused(monkeypatch, tmp_path, n
     message = refused(monkeypatch, tmp_path, name, value)
     assert name in message and repr(value) in message
     assert "1/true/yes/on" in message and "0/false/no/off" in message  # what it may be
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "login.example.edu",
+        "http://login.example.edu",  # in clear text, across the network
+        "https://",
+        "ftp://login.example.edu",
+        "https://login.example.edu/?tenant=1",  # the discovery path goes after the issuer
+        "https://login.example.edu#top",
+        "https://[::1",
+    ],
+)
+def test_an_issuer_that_is_no_https_url_is_refused(monkeypatch, tmp_path, value):
+    # The issuer is contacted only when someone signs in: refused then, a typo waited for the
+    # first person signing in.
+    message = refused(monkeypatch, tmp_path, "OIDC_ISSUER", value)
+    assert "OIDC_ISSUER" in message and repr(value) in message and "https://" in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://login.example.edu",
+        "https://login.microsoftonline.com/tenant/v2.0/",
+        "http://127.0.0.1:8080",  # an identity provider on this machine
+        "http://localhost:8080/realms/parley",
+        "http://[::1]:8080",
+    ],
+)
+def test_an_https_or_local_issuer_is_taken(monkeypatch, tmp_path, value):
+    monkeypatch.setenv("OIDC_ISSUER", value)
+    assert Config(str(tmp_path)).OIDC_ISSUER == value
+
+
+def test_an_issuer_that_does_not_answer_lets_the_app_start_and_sign_in_says_so(
+    monkeypatch, database_url, tmp_path
+):
+    # A well-formed issuer may be down for a while: that is for sign-in to say (503), not a reason
+    # to refuse starting, and password login keeps working meanwhile.
+    monkeypatch.setenv("OIDC_ISSUER", "http://127.0.0.1:1")  # nothing listens there
+    config = Config(str(tmp_path))
+    app = make_app(
+        database_url, tmp_path, OIDC_ISSUER=config.OIDC_ISSUER, OIDC_CLIENT_ID="parley",
+        OIDC_TIMEOUT_SECONDS=1,
+    )  # fmt: skip
+    with serving(app):
+        client = app.test_client()
+        assert "Sign in with SSO" in client.get("/login").get_data(as_text=True)
+        response = client.get("/auth/oidc/login")
+        assert response.status_code == 503
+        assert "Single sign-on is unavailable" in response.get_data(as_text=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -111,7 +112,7 @@ class Config:
         self.WEBHOOK_ALLOW_PRIVATE = _switch(env, "PARLEY_WEBHOOK_ALLOW_PRIVATE", False)
         # Single sign-on (OpenID Connect): on when an issuer and a client are configured. The
         # issuer is contacted only when someone signs in, so a down issuer never stops the app.
-        self.OIDC_ISSUER = (env.get("OIDC_ISSUER") or "").strip()
+        self.OIDC_ISSUER = _issuer(env, "OIDC_ISSUER")
         self.OIDC_CLIENT_ID = (env.get("OIDC_CLIENT_ID") or "").strip()
         self.OIDC_CLIENT_SECRET = env.get("OIDC_CLIENT_SECRET") or ""
         self.OIDC_TIMEOUT_SECONDS = _seconds(env, "PARLEY_OIDC_TIMEOUT_SECONDS", 5.0)
@@ -203,6 +204,45 @@ def _base_url(env: os._Environ, name: str, default: str) -> str:
             f"https://parley.example.edu, not {value!r}"
         )
     return value.rstrip("/")
+
+
+def secure_url(url: str) -> bool:
+    """An https URL with a host, or http to this machine's loopback (a local identity provider,
+    tests): nothing between them can read or change what they exchange."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    if parts.scheme == "https":
+        return bool(host)
+    return parts.scheme == "http" and _loopback(host)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _issuer(env: os._Environ, name: str) -> str:
+    """The identity provider's issuer, or "" (no single sign-on). Its form is checked now, though
+    it is contacted only at sign-in: a typo would otherwise wait for the first person signing in.
+    OpenID Connect issuers have no query or fragment (the discovery path is appended)."""
+    value = (env.get(name) or "").strip()
+    if not value:
+        return ""
+    parts = urlsplit(value) if secure_url(value) else None
+    if parts is None or parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise ValueError(
+            f"{name} must be your identity provider's issuer, an https:// URL with no query such as "
+            f"https://login.example.edu (http:// only to this machine, e.g. http://127.0.0.1:8080), "
+            f"not {value!r}"
+        )
+    return value
 
 
 # How an on/off variable may be spelled (any case); unset or empty leaves its default.

@@ -9,16 +9,15 @@ is (an active one with that email; or, when provisioning is configured, a new on
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from webapp.config import secure_url
 from webapp.extensions import db
 from webapp.models import User
 from webapp.services import audit, directory
@@ -121,21 +120,8 @@ def discover(settings: Settings) -> dict[str, Any]:
 
 def _check_url(name: str, url: str) -> None:
     """HTTPS, except on this machine's loopback (a local identity provider, tests)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and _loopback(parts.hostname or ""):
-        return
-    raise IssuerProblem(f"{name} must be an https:// URL, not {url!r}")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    if not secure_url(url):
+        raise IssuerProblem(f"{name} must be an https:// URL, not {url!r}")
 
 
 def reason(exc: requests.RequestException) -> str:
