@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD
 from tests.fake_plivo import AUTH_ID, AUTH_TOKEN, FakePlivo, Reply
-from tests.processes import BIN, ROOT, Agent, Stack, wait_for
+from tests.processes import BIN, ROOT, Agent, RedisServer, Stack, wait_for
 from webapp.extensions import db
 from webapp.models import Message
 
@@ -185,6 +185,43 @@ def test_message_whose_enqueue_was_lost_is_sent_by_the_sweep(stack, number, fake
     stack.start_worker()
     wait_for(lambda: status_of(message.id) == "sent", timeout=30)
     assert len(fake_plivo.requests) == 1
+
+
+@pytest.mark.parametrize("queue_url", ["redis"])  # replaced below by a Redis of the test's own
+def test_a_worker_started_while_redis_is_down_keeps_running_and_sends_once_it_is_back(
+    stack, number, fake_plivo, tmp_path
+):
+    """Redis restarting (or failing over) when a worker starts, with a text waiting: the worker's
+    first sweep cannot queue it. The worker says so and keeps running, where it stopped with a
+    traceback; its sweep a minute later, with Redis back, sends the text."""
+    redis_server = RedisServer(log_dir=tmp_path / "logs")  # not started: connections are refused
+
+    def worker_log() -> str:
+        return "".join(p.read_text(errors="replace") for p in (tmp_path / "logs").glob("worker-*.log"))
+
+    stack.env["QUEUE_URL"] = redis_server.url
+    stack.env["PARLEY_API_RATE_LIMIT_STORAGE"] = "memory://"  # the API's counts, not under test
+    try:
+        stack.start_web()
+        agent = Agent(stack.url, "standard@example.edu", PASSWORD)
+        assert agent.compose(number.id, "2025550143", "Waiting out Redis").status_code == 303
+        (message,) = message_rows()
+        time.sleep(1.2)  # older than PARLEY_SWEEP_QUEUED_AFTER_SECONDS
+        worker = stack.start_worker()
+        wait_for(lambda: "the queue could not be reached" in worker_log(), timeout=30)
+        time.sleep(3)  # its threads poll the queue meanwhile
+        assert worker.poll() is None, worker_log()
+        assert "texts to send 1," in worker_log() and status_of(message.id) == "queued"
+        # Each failed poll is a line naming the reason, not a traceback burying the log.
+        assert "Error reading from queue (queue unreachable: ConnectionError" in worker_log()
+        assert "Traceback" not in worker_log()
+
+        redis_server.start()
+        wait_for(lambda: status_of(message.id) == "sent", timeout=90)  # the next minute's sweep
+        assert worker.poll() is None
+        assert len(fake_plivo.requests) == 1
+    finally:
+        redis_server.kill()
 
 
 def test_stop_while_queued_reaches_no_provider(stack, number, fake_plivo):

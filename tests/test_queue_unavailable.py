@@ -5,6 +5,7 @@ waiting there, and a request whose work the queue must take answers 503 (try aga
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import select
 
 from tests.conftest import csrf_token, login, make_app, serving
 from webapp.extensions import db
-from webapp.models import Conversation, ExportStatus, Message, OfficeExport
+from webapp.models import Conversation, ExportStatus, Message, OfficeExport, utcnow
 from webapp.plugin_api import InboundMessage
 from webapp.services import inbound
 
@@ -85,3 +86,24 @@ def test_a_text_to_a_bot_number_is_kept_and_handed_to_agents(client, setup, make
     assert db.session.get(Message, received.message_id).body == "Hello?"
     conversation = db.session.get(Conversation, received.conversation_id)
     assert (conversation.mode, conversation.needs_attention) == ("agent", True)
+
+
+def test_the_sweep_leaves_what_it_cannot_queue_waiting_and_says_so(app, client, setup, caplog):
+    # The sweep a worker runs when it starts, and every minute: with the queue down it must not
+    # raise (at start-up that stopped `flask worker` with a traceback); the text keeps waiting.
+    login(client, "standard@example.edu")
+    token = csrf_token(client, "/texts/new")
+    client.post(
+        "/texts/new",
+        data={"number_id": setup["number"].id, "to": "2025550143", "body": "Hi", "csrf_token": token},
+    )
+    message = db.session.scalars(select(Message)).one()
+    message.updated_at = utcnow() - timedelta(minutes=5)  # long enough for the sweep to pick up
+    db.session.commit()
+
+    app.extensions["parley.tasks"].sweep_stuck_messages.call_local()
+
+    assert "the queue could not be reached" in caplog.text
+    assert "texts to send 1," in caplog.text and "for the next sweep" in caplog.text
+    db.session.expire_all()
+    assert db.session.get(Message, message.id).status == "queued"

@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from webapp import queue
 from webapp.extensions import db
 from webapp.models import User
 from webapp.plugin_api import InboundMessage
@@ -376,6 +377,9 @@ def worker(workers: int) -> None:
         f"Parley worker: {workers} threads on {current_app.config['QUEUE_URL']}, and up to "
         f"{current_app.config['WEBHOOK_CONCURRENCY']} for webhook deliveries"
     )
+    # A queue that is down (Redis restarting) is waited for: the consumer polls it until it is
+    # back, saying so in a line each time, and the sweep queues again what waited meanwhile.
+    queue.quiet_outage_logs()
     # Recover first: messages a crashed worker left behind, or queued while the queue was down.
     current_app.extensions["parley.tasks"].sweep_stuck_messages.call_local()
     try:

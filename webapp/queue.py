@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import urlparse
 
+import redis
 from flask import current_app
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.storage import SqliteStorage
@@ -23,6 +24,30 @@ QUEUE_NAME = "parley"
 class QueueUnavailable(RuntimeError):
     """The queue did not take a task (Redis down, the SQLite queue file cannot be opened): nothing
     was queued, and asking again later may work."""
+
+
+# What reaching a queue that is down raises: Redis stopped or restarting, the SQLite queue's file or
+# folder that cannot be opened or made.
+OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError, sqlite3.OperationalError, OSError)
+
+
+class OutageLogFilter(logging.Filter):
+    """While the queue is down, the consumer logs every failed poll of every thread with a whole
+    traceback: a line a second that buries everything else. One line with the reason says it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, OUTAGE_ERRORS):
+            reason = f"{type(error).__name__}: {error}"
+            record.msg, record.args = f"{record.getMessage()} (queue unreachable: {reason})", None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def quiet_outage_logs() -> None:
+    """A worker's consumer logs an unreachable queue in one line per failed poll."""
+    for name in ("huey.consumer", "huey.consumer.Worker", "huey.consumer.Scheduler"):
+        logging.getLogger(name).addFilter(OutageLogFilter())
 
 
 class QueueConnection(sqlite3.Connection):

@@ -151,12 +151,21 @@ def register(huey: Huey, app: Flask) -> Tasks:
             stuck = sending.stuck_message_ids()
             unanswered = bots.sweep_unanswered()
             lost_deliveries = webhooks.due_deliveries()
-        for message_id in stuck:
-            send_message(message_id)
-        for delivery_id in lost_deliveries:
-            deliver_webhook(delivery_id)
-        for message_id in unanswered:
-            answer_with_bot(message_id)
+        try:
+            for message_id in stuck:
+                send_message(message_id)
+            for delivery_id in lost_deliveries:
+                deliver_webhook(delivery_id)
+            for message_id in unanswered:
+                answer_with_bot(message_id)
+        except Exception as exc:  # Redis down or restarting, the SQLite queue file unopenable, …
+            # All of it still waits in the database for the next sweep: a worker must outlive a
+            # Redis restart (this sweep also runs as it starts), and asking again now would fail too.
+            log.warning(
+                "the queue could not be reached (%s: %s); waiting in the database for the next "
+                "sweep: texts to send %d, webhook deliveries %d, bot answers %d",
+                type(exc).__name__, exc, len(stuck), len(lost_deliveries), len(unanswered),
+            )  # fmt: skip
 
     @huey.periodic_task(crontab(minute="*"), name="release_held_messages")
     def release_held_messages() -> None:
