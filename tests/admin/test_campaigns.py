@@ -21,7 +21,7 @@ from webapp.models import (
 )
 from webapp.plugin_api import InboundMessage
 from webapp.services import contacts, inbound
-from webapp.services.admin import FormErrors
+from webapp.services.admin import Conflict, FormErrors
 from webapp.services.admin import campaigns as service
 
 GOOD_CSV = (
@@ -130,12 +130,50 @@ def test_archive(client, world):
     assert db.session.get(Campaign, launched.id).status == "archived"
     # A launched campaign, archived, still names its contacts.
     assert contacts.display_name("+12025550143") == "Maria Garcia"
+    # A second click, or another tab: the change no longer applies (409), and the page says why.
     response = post(client, f"/admin/campaigns/{launched.id}/archive")
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert "This campaign is already archived." in response.get_data(as_text=True)
     response = post(client, f"/admin/campaigns/{launched.id}/launch")
-    assert response.status_code == 422
-    assert "only a draft can be launched" in response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "This campaign is archived; only a draft can be launched." in response.get_data(as_text=True)
+    shown = post(client, f"/admin/campaigns/{launched.id}/archive", htmx=True)
+    assert shown.status_code == 200 and "already archived" in shown.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Campaign, launched.id).status == "archived"
+    assert list(db.session.scalars(select(AuditEvent.kind).order_by(AuditEvent.id))) == [
+        "campaign.launched", "campaign.archived",
+    ]  # fmt: skip
+
+
+def test_launching_a_launched_campaign_says_it_is_already_launched(client, world):
+    campaign = world["campaign"]
+    login(client, "admin@example.edu")
+    assert post(client, f"/admin/campaigns/{campaign.id}/launch").status_code == 303
+    again = post(client, f"/admin/campaigns/{campaign.id}/launch")
+    assert again.status_code == 409
+    assert "This campaign is already launched." in again.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 1
+
+
+@pytest.mark.parametrize("action", ["launch", "archive"])
+def test_a_campaign_still_importing_is_neither_launched_nor_archived(client, world, action):
+    campaign = world["campaign"]
+    db.session.add(
+        CampaignImport(
+            office_id=world["office"].id, campaign_name=campaign.name, stored_name="y",
+            status="importing", campaign_id=campaign.id,
+        )
+    )  # fmt: skip
+    db.session.commit()
+    login(client, "admin@example.edu")
+    response = post(client, f"/admin/campaigns/{campaign.id}/{action}")
+    assert response.status_code == 409
+    assert f"The contact list is still importing; {action} it when it is done." in response.get_data(
+        as_text=True
+    )
+    db.session.expire_all()
+    assert db.session.get(Campaign, campaign.id).status == "draft"
 
 
 def test_a_draft_archived_without_launch_names_no_one(world):
@@ -245,8 +283,10 @@ def test_a_file_with_no_valid_row_can_not_be_saved(client, world):
     assert "Save as draft" not in page
     assert '<td class="num">2</td>' in page and '<td class="num">3</td>' in page
     response = post(client, f"/admin/campaigns/imports/{job.id}/save")
-    assert response.status_code == 422
-    assert "Only a checked contact list with valid rows can be saved." in response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "This file has no valid contact rows, so there is nothing to save." in response.get_data(
+        as_text=True
+    )
     assert counts()[:2] == before
     assert stored_files(client.application) == []
 
@@ -283,8 +323,55 @@ def test_discard_an_upload(client, world):
     db.session.expire_all()
     assert db.session.get(CampaignImport, job.id).status == "cancelled"
     assert stored_files(client.application) == []
-    assert post(client, f"/admin/campaigns/imports/{job.id}/save").status_code == 422
     assert db.session.scalar(select(Campaign.id).where(Campaign.name == "Fall Open House")) is None
+
+
+def test_saving_an_upload_that_cannot_be_saved_says_what_became_of_it(client, world):
+    login(client, "admin@example.edu")
+    discarded = job_from(start(client, world, GOOD_CSV))
+    assert post(client, f"/admin/campaigns/imports/{discarded.id}/cancel").status_code == 303
+    refused = post(client, f"/admin/campaigns/imports/{discarded.id}/save")  # e.g. from another tab
+    assert refused.status_code == 409
+    page = refused.get_data(as_text=True)
+    assert "This upload was discarded, so there is nothing to save." in page
+    assert "Only a checked contact list" not in page
+    shown = post(client, f"/admin/campaigns/imports/{discarded.id}/save", htmx=True)
+    assert shown.status_code == 200 and "was discarded" in shown.get_data(as_text=True)
+    assert db.session.scalar(select(Campaign.id).where(Campaign.name == "Fall Open House")) is None
+
+    saved = job_from(start(client, world, GOOD_CSV, name="Spring Visit"))
+    assert post(client, f"/admin/campaigns/imports/{saved.id}/save").status_code == 303
+    again = post(client, f"/admin/campaigns/imports/{saved.id}/save")  # a second click
+    assert again.status_code == 409
+    assert "This contact list is already saved as a draft campaign." in again.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).where(Campaign.name == "Spring Visit")) == 1
+
+    failed = job_from(start(client, world, GOOD_CSV, name="Winter Fair"))
+    failed.status = "failed"  # as an import that stopped with an error leaves it
+    db.session.commit()
+    refused = post(client, f"/admin/campaigns/imports/{failed.id}/save")
+    assert refused.status_code == 409
+    assert "stopped with an error and nothing was saved" in refused.get_data(as_text=True)
+
+    checking = job_from(start(client, world, GOOD_CSV, name="Summer Camp"))
+    checking.status = "validating"  # as while the worker still checks it
+    db.session.commit()
+    refused = post(client, f"/admin/campaigns/imports/{checking.id}/save")
+    assert refused.status_code == 409
+    assert "still being checked" in refused.get_data(as_text=True)
+
+
+def test_a_name_taken_since_the_upload_is_refused_at_save(client, world):
+    login(client, "admin@example.edu")
+    job = job_from(start(client, world, GOOD_CSV))
+    db.session.add(Campaign(name="fall open house", office_id=world["office"].id, status="draft"))
+    db.session.commit()  # meanwhile, another admin's campaign
+    refused = post(client, f"/admin/campaigns/imports/{job.id}/save")
+    assert refused.status_code == 409
+    page = refused.get_data(as_text=True).replace("&#34;", '"')
+    assert "was created since this file was uploaded" in page and "Discard this upload" in page
+    db.session.expire_all()
+    assert db.session.get(CampaignImport, job.id).status == "ready"
 
 
 def test_discarding_an_upload_that_is_gone_or_saved_says_what_became_of_it(client, world):
@@ -364,11 +451,8 @@ def test_launch_waits_for_the_import(world):
         )
     )  # fmt: skip
     db.session.commit()
-    with pytest.raises(FormErrors) as raised:
+    with pytest.raises(Conflict, match="The contact list is still importing; launch it when it is done."):
         service.launch(world["users"]["admin"], campaign)
-    assert raised.value.errors == {
-        "campaign": "The contact list is still importing; launch it when it is done."
-    }
 
 
 def test_a_failed_import_leaves_nothing_behind(client, world, monkeypatch):

@@ -75,6 +75,6 @@ def test_a_refused_action_focuses_its_alert(page: Page, app: Flask, world: World
 
     page.get_by_role("button", name="Launch campaign").press("Enter")
     alert = page.get_by_role("alert")
-    expect(alert).to_have_text("This campaign is launched; only a draft can be launched.")
+    expect(alert).to_have_text("This campaign is already launched.")
     expect(alert).to_be_focused()
     focus_is_visible(page)

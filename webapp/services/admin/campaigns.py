@@ -317,14 +317,33 @@ def cancel_import(admin: User, job: CampaignImport) -> None:
 # ---- Save as draft: the import itself ----
 
 
+# Why an upload cannot be saved, by its status (a second click, another tab, another admin).
+_NOT_SAVED = {
+    ImportStatus.VALIDATING: "This contact list is still being checked; save it once the preview "
+    "shows the result.",
+    ImportStatus.REJECTED: "This file has no valid contact rows, so there is nothing to save. Fix the "
+    "rows listed and upload it again.",
+    ImportStatus.IMPORTING: "This contact list is already saved as a draft; its contacts are being "
+    "imported.",
+    ImportStatus.DONE: "This contact list is already saved as a draft campaign.",
+    ImportStatus.FAILED: _NOT_DISCARDED[ImportStatus.FAILED],
+    ImportStatus.CANCELLED: "This upload was discarded, so there is nothing to save. Upload the file "
+    "again to save it.",
+}
+
+
 def save_as_draft(admin: User, job: CampaignImport) -> int:
     """Create the draft campaign and queue the import of its checked rows. Returns its id."""
     if job.status != ImportStatus.READY:
-        raise FormErrors({"import": "Only a checked contact list with valid rows can be saved."})
+        raise Conflict(_NOT_SAVED[ImportStatus(job.status)])
     errors: dict[str, str] = {}
-    _check_campaign_name(job.campaign_name, errors)
-    if errors:
-        raise FormErrors({"import": errors["name"]})
+    name = _check_campaign_name(job.campaign_name, errors)
+    if errors:  # another campaign took the name since the upload
+        raise Conflict(
+            f"A campaign named “{name}” was created since this file was uploaded, so it cannot "
+            "be saved under that name. Discard this upload and upload the file again with "
+            "another name."
+        )
     campaign = Campaign(name=job.campaign_name, office_id=job.office_id, status=CampaignStatus.DRAFT.value)
     db.session.add(campaign)
     db.session.flush()
@@ -497,11 +516,13 @@ def latest_import(campaign: Campaign) -> CampaignImport | None:
 
 def launch(admin: User, campaign: Campaign) -> None:
     """Launched: the contact list names contacts in the inbox from now on."""
+    if campaign.status == CampaignStatus.LAUNCHED:
+        raise Conflict("This campaign is already launched.")
     if campaign.status != CampaignStatus.DRAFT:
-        raise FormErrors({"campaign": f"This campaign is {campaign.status}; only a draft can be launched."})
+        raise Conflict(f"This campaign is {campaign.status}; only a draft can be launched.")
     job = latest_import(campaign)
     if job is not None and job.status == ImportStatus.IMPORTING:
-        raise FormErrors({"campaign": "The contact list is still importing; launch it when it is done."})
+        raise Conflict("The contact list is still importing; launch it when it is done.")
     campaign.status = CampaignStatus.LAUNCHED.value
     campaign.launched_at = utcnow()
     audit.record(
@@ -516,10 +537,10 @@ def launch(admin: User, campaign: Campaign) -> None:
 def archive(admin: User, campaign: Campaign) -> None:
     """Archived: off the active list. A launched campaign's contacts still name them."""
     if campaign.status == CampaignStatus.ARCHIVED:
-        raise FormErrors({"campaign": "This campaign is already archived."})
+        raise Conflict("This campaign is already archived.")
     job = latest_import(campaign)
     if job is not None and job.status == ImportStatus.IMPORTING:
-        raise FormErrors({"campaign": "The contact list is still importing; wait until it is done."})
+        raise Conflict("The contact list is still importing; archive it when it is done.")
     was = campaign.status
     campaign.status = CampaignStatus.ARCHIVED.value
     audit.record(

@@ -94,6 +94,9 @@ def campaign_import_save(import_id: int):
     job = owned(service.import_for_admin, import_id)
     try:
         campaign_id = service.save_as_draft(current_user, job)
+    except Conflict as exc:
+        status = conflicted()
+        return _preview(owned(service.import_for_admin, import_id), status, str(exc))
     except FormErrors as exc:
         status = rejected()
         return _preview(owned(service.import_for_admin, import_id), status, exc.errors["import"])
@@ -150,10 +153,10 @@ def campaign_action(campaign_id: int, action: str):
             service.launch(current_user, campaign)
         else:
             service.archive(current_user, campaign)
-    except FormErrors as exc:
-        status = rejected()
+    except Conflict as exc:
+        status = conflicted()
         campaign = owned(service.campaign_for_admin, campaign_id)
-        return _campaign_page(campaign, status, exc.errors["campaign"])
+        return _campaign_page(campaign, status, str(exc))
     message = (
         f"{campaign.name} is launched: its contacts show by name in the inbox."
         if action == "launch"
