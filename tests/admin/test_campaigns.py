@@ -4,13 +4,16 @@ launch, archive, browse contacts; bad files are refused precisely and change not
 from __future__ import annotations
 
 import io
+import os
+import re
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.admin.conftest import post, switch, upload
-from tests.conftest import login
+from tests.conftest import csrf_token, login
 from webapp.extensions import db
 from webapp.models import (
     AuditEvent,
@@ -511,18 +514,95 @@ def test_campaign_list_shows_only_the_admins_offices(client, world):
     assert "Admissions List" in page and "FA List" not in page
 
 
-def test_queue_down_at_upload_keeps_nothing(client, world, monkeypatch):
-    def down(*args):
-        raise ConnectionError("redis is down")
+def queue_down(*args):
+    raise ConnectionError("redis is down")
 
+
+def kept_token(page: str) -> str:
+    match = re.search(r'name="kept_upload" value="([0-9a-f]{32})"', page)
+    assert match, page
+    return match.group(1)
+
+
+def test_queue_down_at_upload_saves_nothing_and_keeps_the_file_for_the_next_try(client, world, monkeypatch):
+    login(client, "admin@example.edu")
+    office_id = world["office"].id
+    before = counts()
+    monkeypatch.setattr("webapp.queue.enqueue_import_check", queue_down)
+    response = start(client, world, GOOD_CSV)
+    # Nothing was wrong with the form: a retryable 503, not a form error.
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    page = response.get_data(as_text=True)
+    assert "background worker queue is not reachable, so contacts.csv was not checked" in page
+    assert "upload again in a minute, without choosing it again" in page
+    assert 'value="Fall Open House"' in page  # the form as filled in
+    assert re.search(rf'<option value="{office_id}"\s+selected>', page)
+    assert "Kept from your last try: contacts.csv" in page
+    assert counts() == before  # nothing saved
+    token = kept_token(page)
+
+    # The queue is back: the form sent again, no file chosen, uploads the one kept.
+    monkeypatch.undo()
+    form = {"name": "Fall Open House", "office_id": str(office_id), "kept_upload": token,
+            "kept_filename": "contacts.csv"}  # fmt: skip
+    response = post(client, "/admin/campaigns/new", form)
+    assert response.status_code == 303
+    job = job_from(response)
+    assert (job.status, job.valid_rows, job.invalid_rows, job.filename) == ("ready", 3, 2, "contacts.csv")
+    assert not any(name.endswith(".kept.csv") for name in stored_files(client.application))
+
+    # Kept once, used once: a second submission of the same form is asked for the file.
+    again = post(client, "/admin/campaigns/new", {**form, "name": "Spring Visit"})
+    assert again.status_code == 422
+    assert "The file kept from your last try is no longer here; choose it again." in again.get_data(
+        as_text=True
+    )
+    assert counts()[2] == before[2] + 1
+
+
+def test_queue_down_at_upload_in_htmx_swaps_the_form_with_the_file_kept(client, world, monkeypatch):
+    login(client, "admin@example.edu")
+    monkeypatch.setattr("webapp.queue.enqueue_import_check", queue_down)
+    response = start(client, world, GOOD_CSV, htmx=True)
+    assert response.status_code == 200  # htmx swaps only 2xx answers
+    fragment = response.get_data(as_text=True)
+    assert fragment.lstrip().startswith('<form id="upload-form"')
+    assert 'role="alert"' in fragment and "was not checked and nothing was saved yet" in fragment
+    kept_token(fragment)
+
+
+def test_a_new_file_replaces_the_one_kept(client, world, monkeypatch):
+    login(client, "admin@example.edu")
+    monkeypatch.setattr("webapp.queue.enqueue_import_check", queue_down)
+    token = kept_token(start(client, world, GOOD_CSV).get_data(as_text=True))
+    monkeypatch.undo()
+    token_csrf = csrf_token(client, "/inbox")
+    response = client.post(
+        "/admin/campaigns/new",
+        data={
+            "csrf_token": token_csrf, "name": "Fall Open House", "office_id": str(world["office"].id),
+            "kept_upload": token, "kept_filename": "contacts.csv",
+            "file": (io.BytesIO(b"first_name,last_name,phone\nZed,Quinn,2025550143\n"), "fixed.csv"),
+        },
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert response.status_code == 303
+    assert (job_from(response).filename, job_from(response).valid_rows) == ("fixed.csv", 1)
+    assert not any(name.endswith(".kept.csv") for name in stored_files(client.application))
+
+
+@pytest.mark.parametrize("token", ["0" * 32, "../../parley.db", "x"])
+def test_a_kept_file_that_is_not_there_is_asked_for_again(client, world, token):
     login(client, "admin@example.edu")
     before = counts()
-    monkeypatch.setattr("webapp.queue.enqueue_import_check", down)
-    response = start(client, world, GOOD_CSV)
+    form = {"name": "Fall Open House", "office_id": str(world["office"].id), "kept_upload": token}
+    response = post(client, "/admin/campaigns/new", form)
     assert response.status_code == 422
-    assert "background worker queue is not reachable, so nothing was saved" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert 'id="file-error">The file kept from your last try is no longer here; choose it again.' in page
+    assert 'name="kept_upload"' not in page
     assert counts() == before
-    assert stored_files(client.application) == []
 
 
 def test_queue_down_at_save_undoes_the_draft(client, world, monkeypatch):
@@ -533,8 +613,10 @@ def test_queue_down_at_save_undoes_the_draft(client, world, monkeypatch):
     job = job_from(start(client, world, GOOD_CSV))
     monkeypatch.setattr("webapp.queue.enqueue_import_contacts", down)
     response = post(client, f"/admin/campaigns/imports/{job.id}/save")
-    assert response.status_code == 422
-    assert "nothing was saved" in response.get_data(as_text=True)
+    assert response.status_code == 503  # try again later: nothing was wrong with the list
+    assert response.headers["Retry-After"] == "5"
+    page = response.get_data(as_text=True)
+    assert "nothing was saved" in page and "Save as draft" in page  # still there to click again
     db.session.expire_all()
     assert db.session.get(CampaignImport, job.id).status == "ready"
     assert db.session.scalar(select(Campaign.id).where(Campaign.name == "Fall Open House")) is None
@@ -555,3 +637,15 @@ def test_a_row_with_a_nul_character_is_reported_not_stored(app, world):
         (2, "contains a NUL character, which no name or phone has")
     ]
     assert [row.first_name for row in rows if not isinstance(row, RowError)] == ["Cam"]
+
+
+def test_a_kept_file_nobody_came_back_for_is_forgotten_after_a_day(client, world, monkeypatch):
+    login(client, "admin@example.edu")
+    monkeypatch.setattr("webapp.queue.enqueue_import_check", queue_down)
+    token = kept_token(start(client, world, GOOD_CSV).get_data(as_text=True))
+    abandoned = Path(client.application.config["IMPORT_FOLDER"]) / f"{token}.kept.csv"
+    day_ago = time.time() - service.KEPT_SECONDS - 60
+    os.utime(abandoned, (day_ago, day_ago))
+    kept_token(start(client, world, GOOD_CSV, name="Spring Visit").get_data(as_text=True))
+    assert not abandoned.exists()
+    assert len([name for name in stored_files(client.application) if name.endswith(".kept.csv")]) == 1

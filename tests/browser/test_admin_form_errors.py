@@ -78,3 +78,33 @@ def test_a_refused_action_focuses_its_alert(page: Page, app: Flask, world: World
     expect(alert).to_have_text("This campaign is already launched.")
     expect(alert).to_be_focused()
     focus_is_visible(page)
+
+
+def test_an_upload_the_queue_could_not_take_is_sent_again_without_choosing_it_again(
+    page: Page, world: World, tmp_path: Path, monkeypatch
+):
+    def queue_down(*args):
+        raise ConnectionError("redis is down")
+
+    csv = tmp_path / "contacts.csv"
+    csv.write_text("first_name,last_name,phone\nMaria,Garcia,2025550143\n")
+    monkeypatch.setattr("webapp.queue.enqueue_import_check", queue_down)
+    log_in(page, "admin@example.edu")
+    page.goto("/admin/campaigns/new")
+    page.get_by_label("Campaign name").fill("Fall Open House")
+    page.get_by_label("Contact list (CSV)").set_input_files(str(csv))
+    with page.expect_response(lambda response: "hx-request" in response.request.headers):
+        page.get_by_role("button", name="Upload and preview").click()  # htmx swaps the form in
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("contacts.csv was not checked and nothing was saved yet")
+    expect(alert).to_be_focused()
+    expect(page.get_by_label("Campaign name")).to_have_value("Fall Open House")
+    expect(page.get_by_label("Contact list (CSV)")).to_have_accessible_description(
+        re.compile(r"^Kept from your last try: contacts\.csv\.")
+    )
+
+    monkeypatch.undo()  # the queue is back
+    page.get_by_role("button", name="Upload and preview").click()
+    expect(page.get_by_role("heading", name="Preview: Fall Open House")).to_be_visible()
+    expect(page.get_by_text("contacts.csv · Admissions")).to_be_visible()

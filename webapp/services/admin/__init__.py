@@ -34,6 +34,11 @@ class Conflict(ValueError):
     (answered 409). Nothing was changed."""
 
 
+class Unavailable(Exception):
+    """The input was fine but its work could not be started now (the queue is down): nothing was
+    saved, and the same request works later (answered 503 with Retry-After)."""
+
+
 def my_office_ids_query(admin: User):
     return select(office_memberships.c.office_id).where(office_memberships.c.user_id == admin.id)
 

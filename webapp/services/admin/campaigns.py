@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,14 @@ from webapp.models import (
     utcnow,
 )
 from webapp.services import audit
-from webapp.services.admin import Conflict, FormErrors, NotFound, chosen_offices, my_office_ids_query
+from webapp.services.admin import (
+    Conflict,
+    FormErrors,
+    NotFound,
+    Unavailable,
+    chosen_offices,
+    my_office_ids_query,
+)
 from webapp.services.campaigns import CampaignError, RowError, read_contacts
 
 log = logging.getLogger(__name__)
@@ -52,6 +61,26 @@ QUEUE_DOWN = (
     "Parley's background worker queue is not reachable, so nothing was saved. "
     "Try again in a minute; if it keeps happening, tell your system administrator."
 )
+QUEUE_DOWN_AT_UPLOAD = (
+    "Parley's background worker queue is not reachable, so {filename} was not checked and nothing "
+    "was saved yet. The file is kept: upload again in a minute, without choosing it again. If it "
+    "keeps happening, tell your system administrator."
+)
+CHOOSE_FILE = "Choose a CSV file with a header row first_name,last_name,phone."
+KEPT_GONE = "The file kept from your last try is no longer here; choose it again."
+# An upload kept for the admin's next try is forgotten after a day (nobody came back for it).
+KEPT_SECONDS = 24 * 3600
+_KEPT_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+class UploadKept(Unavailable):
+    """The queue could not take the check of an upload: nothing was saved, and the file is kept
+    under `token` for the admin's next try (the form sends it back)."""
+
+    def __init__(self, token: str, filename: str) -> None:
+        super().__init__(QUEUE_DOWN_AT_UPLOAD.format(filename=filename))
+        self.token = token
+        self.filename = filename
 
 
 # ---- Files ----
@@ -90,6 +119,31 @@ def _store(stream: BinaryIO, path: Path) -> int:
     return size
 
 
+def _kept_path(token: str) -> Path:
+    return _folder() / f"{token}.kept.csv"
+
+
+def kept_upload(token: str) -> bool:
+    """Does `token` name an upload kept from a try the queue could not take?"""
+    return bool(_KEPT_TOKEN.fullmatch(token or "")) and _kept_path(token).is_file()
+
+
+def _keep(path: Path) -> str:
+    """Set a stored upload aside for the admin's next try; forget those kept past a day."""
+    token = uuid.uuid4().hex
+    kept = _kept_path(token)
+    path.replace(kept)
+    os.utime(kept)  # kept from now, however long ago it was first uploaded
+    cutoff = time.time() - KEPT_SECONDS
+    for old in _folder().glob("*.kept.csv"):
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink(missing_ok=True)
+        except OSError:  # another process took or removed it meanwhile
+            pass
+    return token
+
+
 def _count_lines(path: Path) -> int:
     lines = 0
     last = b"\n"
@@ -115,12 +169,19 @@ def _check_campaign_name(name: str, errors: dict[str, str]) -> str:
 
 
 def start_import(
-    admin: User, name: str, office_id: int | None, stream: BinaryIO | None, filename: str
+    admin: User,
+    name: str,
+    office_id: int | None,
+    stream: BinaryIO | None,
+    filename: str,
+    kept: str = "",
+    kept_filename: str = "",
 ) -> int:
     """Store an uploaded contact list and queue its check. Returns the import's id.
 
     Problems with the name, the office or the file's header are reported at once, and then nothing
-    is kept; row problems are listed by the preview.
+    is kept; row problems are listed by the preview. Without a new file, `kept` names the upload
+    kept from a try the queue could not take (UploadKept), uploaded as `kept_filename`.
     """
     errors: dict[str, str] = {}
     name = _check_campaign_name(name, errors)
@@ -132,19 +193,30 @@ def start_import(
             office = chosen_offices(admin, {office_id})[0]
         except NotFound:
             errors["office"] = "Choose one of your offices."
-    if stream is None or not filename:
-        errors["file"] = "Choose a CSV file with a header row first_name,last_name,phone."
+    new_file = stream is not None and bool(filename)
+    use_kept = not new_file and kept_upload(kept)
+    if not new_file and not use_kept:
+        errors["file"] = KEPT_GONE if kept else CHOOSE_FILE
     if errors:
         raise FormErrors(errors)
 
     stored_name = uuid.uuid4().hex
     path = _folder() / f"{stored_name}.csv"
-    _store(stream, path)
+    if use_kept:
+        filename = kept_filename or "upload.csv"
+        try:
+            _kept_path(kept).replace(path)  # taken: sent again, the same token finds nothing
+        except FileNotFoundError:  # another try took it meanwhile
+            raise FormErrors({"file": KEPT_GONE}) from None
+    else:
+        _store(stream, path)
     try:
         _check_header(path)
     except FormErrors:
         path.unlink(missing_ok=True)
         raise
+    if new_file and kept_upload(kept):
+        _kept_path(kept).unlink(missing_ok=True)  # the admin chose another file instead
     job = CampaignImport(
         office_id=office.id,
         created_by_id=admin.id,
@@ -161,12 +233,11 @@ def start_import(
     db.session.commit()
     try:
         queue.enqueue_import_check(job_id)
-    except Exception:  # the queue is down: keep nothing, say so
+    except Exception:  # the queue is down: save nothing, keep the file for the next try
         log.warning("could not queue the check of import %s", job_id, exc_info=True)
         db.session.execute(delete(CampaignImport).where(CampaignImport.id == job_id))
         db.session.commit()
-        path.unlink(missing_ok=True)
-        raise FormErrors({"file": QUEUE_DOWN}) from None
+        raise UploadKept(_keep(path), Path(filename).name[:255]) from None
     return job_id
 
 
@@ -373,7 +444,7 @@ def save_as_draft(admin: User, job: CampaignImport) -> int:
         db.session.execute(delete(Campaign).where(Campaign.id == campaign_id))
         db.session.execute(delete(AuditEvent).where(AuditEvent.id == event_id))
         db.session.commit()
-        raise FormErrors({"import": QUEUE_DOWN}) from None
+        raise Unavailable(QUEUE_DOWN) from None
     return campaign_id
 
 

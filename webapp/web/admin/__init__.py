@@ -88,6 +88,21 @@ def conflicted() -> int:
     return 200 if request.headers.get("HX-Request") else 409
 
 
+def unavailable() -> int:
+    """After work that could not be started (the queue is down): drop any half-made change.
+    Returns the status for the page that says so: 200 for htmx (it swaps only 2xx answers), 503
+    for a plain form post (see retry_later)."""
+    discard_writes()
+    return 200 if request.headers.get("HX-Request") else 503
+
+
+def retry_later(response: Response) -> Response:
+    """A 503 says when trying again may work, as the app's other 503s do."""
+    if response.status_code == 503:
+        response.headers["Retry-After"] = "5"
+    return response
+
+
 def invalid(template: str, block: str, **context: object) -> Response:
     """A form with errors: the fragment for htmx, the whole page otherwise."""
     return render_screen(template, block, status=rejected(), **context)

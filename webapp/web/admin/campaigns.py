@@ -7,10 +7,10 @@ from flask import Response, abort, request, url_for
 from flask_login import current_user
 
 from webapp.models import Campaign, CampaignImport
-from webapp.services.admin import Conflict, FormErrors, my_offices
+from webapp.services.admin import Conflict, FormErrors, Unavailable, my_offices
 from webapp.services.admin import campaigns as service
 from webapp.services.dbutil import row_id
-from webapp.web.admin import bp, conflicted, done, form_id, invalid, owned, rejected
+from webapp.web.admin import bp, conflicted, done, form_id, invalid, owned, retry_later, unavailable
 from webapp.web.rendering import render_screen, wants_fragment
 from webapp.web.request_limits import body_limit
 
@@ -39,9 +39,15 @@ def campaigns_index():
 @body_limit(service.MAX_UPLOAD_BODY_BYTES, service.TOO_LARGE)
 def campaign_new():
     offices = my_offices(current_user)
-    form = {"name": "", "office_id": offices[0].id if len(offices) == 1 else None}
+    form = {"name": "", "office_id": offices[0].id if len(offices) == 1 else None, "kept": ""}
     if request.method == "POST":
-        form = {"name": request.form.get("name", ""), "office_id": form_id("office_id")}
+        form = {
+            "name": request.form.get("name", ""),
+            "office_id": form_id("office_id"),
+            # The upload kept from a try the queue could not take, used unless another is chosen.
+            "kept": request.form.get("kept_upload", ""),
+            "kept_filename": request.form.get("kept_filename", "")[:255],
+        }
         upload = request.files.get("file")
         try:
             job_id = service.start_import(
@@ -50,8 +56,21 @@ def campaign_new():
                 form["office_id"],
                 upload.stream if upload else None,
                 upload.filename if upload else "",
+                kept=form["kept"],
+                kept_filename=form["kept_filename"],
+            )
+        except service.UploadKept as exc:
+            form.update(kept=exc.token, kept_filename=exc.filename)
+            status = unavailable()
+            return retry_later(
+                render_screen(
+                    NEW, "upload_form", status=status, form=form, errors={}, offices=offices,
+                    notice=str(exc),
+                )  # fmt: skip
             )
         except FormErrors as exc:
+            if not service.kept_upload(form["kept"]):
+                form["kept"] = ""
             return invalid(NEW, "upload_form", form=form, errors=exc.errors, offices=offices)
         return done(
             "File uploaded. Check the preview, then save it as a draft.",
@@ -97,9 +116,9 @@ def campaign_import_save(import_id: int):
     except Conflict as exc:
         status = conflicted()
         return _preview(owned(service.import_for_admin, import_id), status, str(exc))
-    except FormErrors as exc:
-        status = rejected()
-        return _preview(owned(service.import_for_admin, import_id), status, exc.errors["import"])
+    except Unavailable as exc:  # the checked list stays ready to save
+        status = unavailable()
+        return retry_later(_preview(owned(service.import_for_admin, import_id), status, str(exc)))
     return done(
         "Saved as a draft. Launch it once its contacts are imported; this page shows the progress.",
         url_for("admin.campaign_detail", campaign_id=campaign_id),
