@@ -14,7 +14,9 @@ from tests.fake_plivo import v3_headers
 from tests.plivo import conftest as plivo_fixtures
 from tests.plivo.conftest import CONTACT, PLIVO_NUMBER
 from webapp.extensions import db
-from webapp.models import LoginFailure, Message
+from webapp.models import Conversation, LoginFailure, Message, OptOutEvent
+from webapp.plugin_api import InboundMessage
+from webapp.services import inbound, optouts
 
 # Plivo enabled, for a signed webhook.
 app = plivo_fixtures.app
@@ -59,6 +61,33 @@ def test_a_query_string_with_a_nul_is_refused(client, setup):
     response = client.get("/contacts/search?q=Pat%00Doe")
     assert response.status_code == 400
     assert REFUSED in response.get_data(as_text=True)
+
+
+NUL_IN_PATH = "The address contains a NUL character (%00), which Parley does not accept."
+
+
+def test_a_nul_in_a_path_segment_is_refused_and_changes_nothing(client, setup):
+    """A path segment reaches queries like a form value does (PostgreSQL refused it with a 500)."""
+    optouts.opt_out("+12025550143", source="admin", user=setup["users"]["admin"])
+    db.session.commit()
+    login(client, "admin@example.edu")
+    token = csrf_token(client, "/admin/opt-outs/")
+    response = client.post("/admin/opt-outs/%00/remove", data={"reason": "x", "csrf_token": token})
+    assert response.status_code == 400
+    assert NUL_IN_PATH in response.get_data(as_text=True)
+    assert optouts.is_opted_out("+12025550143")
+    assert count(OptOutEvent) == 1
+
+    inbound.receive(InboundMessage("+12025550143", setup["number"].phone, "Hello"), "console")
+    conversation_id = db.session.scalars(select(Conversation.id)).one()
+    response = client.get(f"/conversations/{conversation_id}/pictures/%00")
+    assert response.status_code == 400
+    assert NUL_IN_PATH in response.get_data(as_text=True)
+
+    # The API answers the same refusal as a problem.
+    response = client.get("/api/v1/messages/%00")
+    assert response.status_code == 400
+    assert NUL_IN_PATH in response.get_json()["detail"]
 
 
 def test_a_signed_webhooks_text_with_a_nul_is_stored_without_it(client, plivo_number):

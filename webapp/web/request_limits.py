@@ -7,9 +7,11 @@ contact-list upload, a picture) says how big with `@body_limit`; only a file upl
 form) of a signed-in session gets that larger limit, so nobody can make the server parse it
 unsigned, and any other body keeps the app's limit.
 
-Then a request with a NUL character in a form or query value is refused with 400: PostgreSQL
-cannot store one, and no person types one. A provider's webhook is not refused for one (a text
-would be lost, its retries too): the webhook drops NULs once it has checked the signature.
+Then a request with a NUL character in its path or in a form or query value is refused with 400:
+PostgreSQL cannot store or even compare one, and no person types one. A path with a NUL (`%00`)
+gets 400 rather than 404: it is a malformed address that names nothing, and 404 would hide why.
+A provider's webhook is not refused for one in its form (a text would be lost, its retries too):
+the webhook drops NULs once it has checked the signature.
 """
 
 from __future__ import annotations
@@ -80,9 +82,16 @@ def refuse_oversized_body() -> None:
 
 
 NUL_MESSAGE = "The request contains a NUL character, which Parley does not accept."
+NUL_IN_PATH_MESSAGE = (
+    "The address contains a NUL character (%00), which Parley does not accept. "
+    "Nothing was changed; check the link."
+)
 
 
 def refuse_nul_characters() -> Response | tuple[str, int, dict[str, str]] | None:
+    # Runs for every route, unmatched ones too: a path segment (a phone, a token) reaches queries.
+    if "\x00" in request.path:
+        return error_page(400, "Request not accepted", NUL_IN_PATH_MESSAGE)
     if request.blueprint == "webhooks":
         return None  # a provider's text is kept: its NULs are dropped once its signature is checked
     for values in (request.args, request.form):
