@@ -118,6 +118,25 @@ def test_a_contact_lookup_gives_name_opt_out_and_the_offices_conversations(crm, 
     assert letters["errors"][0]["field"] == "phone"
 
 
+def test_a_name_comes_only_from_the_keys_offices_campaigns(app, crm, other_crm):
+    """Admissions launched its list; Financial Aid's list of the same phones is still a draft. The
+    web inbox names the contact everywhere, but a Financial Aid key learns nothing of Admissions'
+    contact list: neither in a lookup nor in its own conversations with that phone."""
+    launch_admissions_list()
+    receive("Hello FA", number="+12025550200")
+    contact = other_crm.get("/api/v1/contacts/lookup?phone=2025550143").get_json()
+    assert contact["name"] is None
+    assert [c["contact_name"] for c in contact["conversations"]] == [None]
+    listed = other_crm.get("/api/v1/conversations?phone=2025550143").get_json()
+    assert [c["contact_name"] for c in listed["data"]] == [None]
+    assert crm.get("/api/v1/contacts/lookup?phone=2025550143").get_json()["name"] == "Maria Garcia"
+
+    # Once its own list is launched, Financial Aid's key gets its own record's name.
+    campaigns.launch_campaign(campaigns.campaign_by_name("FA List"))
+    db.session.commit()
+    assert other_crm.get("/api/v1/contacts/lookup?phone=2025550143").get_json()["name"] == "Maria Garcia"
+
+
 def test_a_cursor_continues_only_the_list_that_returned_it(app, crm, make):
     make.number("+12025550101", office="Admissions", label="Admissions Second")
     first = receive("On the main line")

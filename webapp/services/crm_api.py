@@ -25,7 +25,7 @@ from webapp.models import (
 from webapp.services import conversations, sending
 from webapp.services.api_keys import Caller
 from webapp.services.api_messages import ApiMessage, message_from_row, messages_query, office_message
-from webapp.services.contacts import display_names
+from webapp.services.contacts import office_campaign_names
 from webapp.services.optouts import is_opted_out
 from webapp.services.phones import PhoneError, parse_us_phone
 from webapp.transactions import discard_writes
@@ -212,8 +212,8 @@ def _conversation_row(caller: Caller, conversation_id: int):
     return row
 
 
-def _named(rows: list) -> list[ApiConversation]:
-    names = _resolved_names([row[2] for row in rows])
+def _named(office_id: int, rows: list) -> list[ApiConversation]:
+    names = office_campaign_names(office_id, [row[2] for row in rows])
     return [
         ApiConversation(
             id=row[0], number=row[1], contact_phone=row[2], contact_name=names.get(row[2]),
@@ -221,15 +221,6 @@ def _named(rows: list) -> list[ApiConversation]:
         )
         for row in rows
     ]  # fmt: skip
-
-
-def _resolved_names(phones: list[str]) -> dict[str, str]:
-    """Names the contact resolvers know; a phone without one is left out (None in the API)."""
-    from webapp.services.phones import format_phone
-
-    return {
-        phone: name for phone, name in display_names(phones).items() if name != format_phone(phone)
-    }
 
 
 def conversations_with(
@@ -248,7 +239,7 @@ def conversations_with(
         query = query.where(Conversation.id < before)
     rows = db.session.execute(query, {"office_id": caller.office_id}).all()
     rows, next_cursor = _page(rows, limit, CONVERSATIONS, contact_phone)
-    return Page(_named(rows), next_cursor)
+    return Page(_named(caller.office_id, rows), next_cursor)
 
 
 @dataclass(frozen=True)
@@ -272,8 +263,8 @@ def lookup_contact(caller: Caller, phone: str) -> ApiContact:
         .limit(CONTACT_CONVERSATIONS_SHOWN),
         {"office_id": caller.office_id},
     ).all()
-    name = _resolved_names([contact_phone]).get(contact_phone)
-    return ApiContact(contact_phone, name, is_opted_out(contact_phone), _named(rows))
+    name = office_campaign_names(caller.office_id, [contact_phone]).get(contact_phone)
+    return ApiContact(contact_phone, name, is_opted_out(contact_phone), _named(caller.office_id, rows))
 
 
 # ---- Sending ----
