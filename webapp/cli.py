@@ -341,13 +341,17 @@ def api_keys_revoke(name: str) -> None:
 def webhooks_add(url: str, office: str, events: tuple) -> None:
     """Add a webhook endpoint; its signing secret (whsec_...) is printed on the last line."""
     try:
-        endpoint = webhooks.add_endpoint(
+        added = webhooks.add_endpoint(
             url, directory.office_by_name(office), events, created_by=None,
             allow_private=current_app.config["WEBHOOK_ALLOW_PRIVATE"],
         )  # fmt: skip
     except (webhooks.WebhookError, directory.DirectoryError) as exc:
         _fail(str(exc))
     db.session.commit()
+    endpoint = added.endpoint
+    if added.warning:
+        # On stderr: scripts read the secret from the last line of stdout.
+        click.echo(f"Warning: {added.warning}", err=True)
     click.echo(f"Added webhook endpoint {endpoint.url} for {endpoint.office.name}.")
     click.echo("Its signing secret (verify each request's webhook-signature with it):")
     click.echo(endpoint.secret)

@@ -350,6 +350,65 @@ def test_urls_must_be_https_and_public(app, world, receiver):
     assert db.session.scalars(select(WebhookEndpoint)).all() == []
 
 
+def fake_dns(monkeypatch, names: dict[str, str]) -> None:
+    """Answer for these names only; any other name does not resolve (as when DNS is down)."""
+    import socket
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in names:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (names[host], port))]
+
+    monkeypatch.setattr(webhooks.socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_name_that_does_not_resolve_now_is_added_with_a_warning(app, world, monkeypatch):
+    """No address now is no proof of a wrong URL (DNS down, split horizon); each delivery looks
+    again. A name that resolves inside is still refused."""
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = False
+    fake_dns(monkeypatch, {"crm-internal.example.edu": "10.0.0.5"})
+    result = app.test_cli_runner().invoke(
+        args=["webhooks", "add", "https://crm.example.edu/hook", "--office", "Admissions"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "crm.example.edu does not resolve to any address" in result.stderr
+    assert "Warning" in result.stderr and "Warning" not in result.stdout
+    secret = result.stdout.strip().splitlines()[-1]
+    assert secret.startswith("whsec_")
+    endpoint = db.session.scalars(select(WebhookEndpoint)).one()
+    assert (endpoint.url, endpoint.secret) == ("https://crm.example.edu/hook", secret)
+
+    result = app.test_cli_runner().invoke(
+        args=["webhooks", "add", "https://crm-internal.example.edu/hook", "--office", "Admissions"]
+    )
+    assert result.exit_code == 1 and "10.0.0.5, which is not a public address" in result.output
+    result = app.test_cli_runner().invoke(
+        args=["webhooks", "add", "http://crm.example.edu/hook", "--office", "Admissions"]
+    )
+    assert result.exit_code == 1 and "must start with https://" in result.output
+    db.session.rollback()
+    assert len(db.session.scalars(select(WebhookEndpoint)).all()) == 1
+
+
+def test_the_console_adds_a_name_that_does_not_resolve_now_with_a_notice(app, client, world, monkeypatch):
+    from tests.admin.conftest import as_admin, post
+
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = False
+    fake_dns(monkeypatch, {"crm-internal.example.edu": "10.0.0.5"})
+    as_admin(client)
+    form = {"url": "https://crm.example.edu/hook", "office_id": world["office"].id}
+    response = post(client, "/admin/webhooks", form)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "crm.example.edu does not resolve to any address from here right now" in page
+    assert re.search(r'id="new-webhook-secret" type="text" readonly value="whsec_', page)
+    assert db.session.scalars(select(WebhookEndpoint.url)).all() == ["https://crm.example.edu/hook"]
+
+    form = {"url": "https://crm-internal.example.edu/hook", "office_id": world["office"].id}
+    response = post(client, "/admin/webhooks", form)
+    assert response.status_code == 422 and "not a public address" in response.get_data(as_text=True)
+
+
 def test_addresses_are_checked_again_at_delivery_and_events_wait_their_turn(private_ok, world):
     add_endpoint(private_ok, "https://127.0.0.1:9/parley-events")
     private_ok.config["WEBHOOK_ALLOW_PRIVATE"] = False  # as if the name now pointed inside

@@ -51,7 +51,7 @@ def office_objects(
     entry = knowledge_base.add_entry(office, "deadline", "January 15.")
     optouts.opt_out(opted_out, source="admin", user=admin)
     key = api_keys.create_key(f"{office.name} CRM", office, admin).key
-    endpoint = webhooks.add_endpoint("https://93.184.216.34/events", office, [], admin, False)
+    endpoint = webhooks.add_endpoint("https://93.184.216.34/events", office, [], admin, False).endpoint
     delivery = WebhookDelivery(
         endpoint_id=endpoint.id, event_type="message.received", webhook_id=f"msg_{office.id}",
         payload="{}", status="delivered",

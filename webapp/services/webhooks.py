@@ -24,6 +24,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -82,6 +83,14 @@ class WebhookError(ValueError):
     """A URL or event type that cannot be used; nothing was changed."""
 
 
+class UnresolvedHost(WebhookError):
+    """The URL's host has no address right now: a delivery cannot go, but the URL may be right."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(f"{host} does not resolve to any address.")
+        self.host = host
+
+
 # ---- Endpoints ----
 
 
@@ -128,7 +137,7 @@ def _addresses(host: str, port: int) -> list[Address]:
     try:
         found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
-        raise WebhookError(f"{host} does not resolve to any address.") from None
+        raise UnresolvedHost(host) from None
     return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in found]
 
 
@@ -136,17 +145,36 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+@dataclass(frozen=True)
+class AddedEndpoint:
+    endpoint: WebhookEndpoint  # its secret is `endpoint.secret`
+    warning: str | None  # something to tell whoever added it, though it was added
+
+
 def add_endpoint(
     url: str, office: Office, event_types: Iterable[str], created_by: User | None, allow_private: bool
-) -> WebhookEndpoint:
-    """A new endpoint of `office` (audited; the caller commits). Its secret is `endpoint.secret`."""
+) -> AddedEndpoint:
+    """A new endpoint of `office` (audited; the caller commits).
+
+    A host that does not resolve now is accepted with a warning: DNS may be down or answer
+    differently here (split horizon), and every delivery checks the address again anyway. What is
+    certainly wrong (not https, a private address) is refused."""
     types = list(dict.fromkeys(event_types))
     unknown = [kind for kind in types if kind not in EVENT_TYPES]
     if unknown:
         raise WebhookError(f"Unknown event type {unknown[0]!r}; the types are {', '.join(EVENT_TYPES)}.")
+    warning = None
+    try:
+        checked = check_url(url, allow_private)
+    except UnresolvedHost as exc:
+        checked = url.strip()
+        warning = (
+            f"{exc.host} does not resolve to any address from here right now. The endpoint is "
+            "saved; each delivery looks the name up again, and a failed one is retried."
+        )
     endpoint = WebhookEndpoint(
         office_id=office.id,
-        url=check_url(url, allow_private),
+        url=checked,
         secret=new_secret(),
         event_types=types,
         created_by_id=created_by.id if created_by is not None else None,
@@ -157,7 +185,7 @@ def add_endpoint(
         created_by, "webhook.added", f"Webhook {endpoint.url} added for {office.name}",
         offices=[office], detail={"endpoint_id": endpoint.id, "events": types or ["all"]},
     )  # fmt: skip
-    return endpoint
+    return AddedEndpoint(endpoint, warning)
 
 
 # ---- Events ----

@@ -16,12 +16,13 @@ LIST = "admin/webhooks.html"
 DETAIL = "admin/webhook.html"
 
 
-def _list(form: dict, errors: dict, status: int = 200, created=None):
+def _list(form: dict, errors: dict, status: int = 200, created=None, warning: str | None = None):
     offices = my_offices(current_user)
     return render_screen(
         LIST, "webhook_form", status=status, offices=offices,
         endpoints=webhooks.endpoints_of_offices({office.id for office in offices}),
         event_types=webhooks.EVENT_TYPES, form=form, errors=errors, created=created,
+        warning=warning,
     )  # fmt: skip
 
 
@@ -42,7 +43,7 @@ def webhooks_index():
         errors["office_id"] = "Choose one of your offices."
     else:
         try:
-            created = webhooks.add_endpoint(
+            added = webhooks.add_endpoint(
                 form["url"], offices[office_id], form["events"], current_user,
                 allow_private=current_app.config["WEBHOOK_ALLOW_PRIVATE"],
             )  # fmt: skip
@@ -51,7 +52,8 @@ def webhooks_index():
     if errors:
         return _list(form, errors, status=rejected())
     db.session.commit()
-    return _list(empty, {}, created=created)  # the secret is shown on this answer only
+    # The secret is shown on this answer only.
+    return _list(empty, {}, created=added.endpoint, warning=added.warning)
 
 
 def _endpoint(endpoint_id: int):
