@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
-from sqlalchemy import func, select
+from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import func, inspect, select
 
 from webapp import queue
 from webapp.extensions import db
@@ -410,10 +411,43 @@ def plugins() -> None:
             click.echo(f"  {name}{'  [enabled]' if name in enabled[group] else ''}")
 
 
+NO_TABLES = "The database has no tables yet: run `flask --app webapp db upgrade` first."
+
+
+def _require_tables() -> None:
+    """Refuse, in one line, to run against a database that was never migrated (it would end in a
+    traceback about a missing table)."""
+    # The session's own connection: a second one could wait on a lock the session holds (SQLite).
+    migrated = inspect(db.session.connection()).has_table(User.__tablename__)
+    if not migrated:
+        raise click.ClickException(NO_TABLES)
+
+
+def _needing_tables(command: click.Command) -> click.Command:
+    """The command (each of a group's), checking for the tables before it runs."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _needing_tables(sub)
+        return command
+    run = command.callback
+    if run is None or getattr(run, "checks_tables", False):
+        return command  # the commands are module-level: every create_app registers them again
+
+    @functools.wraps(run)
+    @with_appcontext
+    def checked(*args: object, **kwargs: object) -> object:
+        _require_tables()
+        return run(*args, **kwargs)
+
+    checked.checks_tables = True  # type: ignore[attr-defined]
+    command.callback = checked
+    return command
+
+
 def register(app: Flask) -> None:
     for command in (
         offices_cli, users_cli, numbers_cli, campaigns_cli, sms_cli, kb_cli, api_keys_cli, webhooks_cli,
+        seed_demo, worker,
     ):  # fmt: skip
-        app.cli.add_command(command)
-    for command in (seed_demo, worker, plugins):
-        app.cli.add_command(command)
+        app.cli.add_command(_needing_tables(command))
+    app.cli.add_command(plugins)  # reads no table
