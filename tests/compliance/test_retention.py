@@ -167,3 +167,28 @@ def test_the_cli_refuses_a_bad_retention_and_changes_nothing(setup, app, args, e
     db.session.refresh(office)
     assert office.retention_days is None
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "office.retention")) is None
+
+
+def test_an_empty_text_is_shown_as_empty_and_only_an_erased_one_as_erased(setup, app, client):
+    """A contact can send a text with nothing in it; with retention off, the thread must not say
+    the office's policy erased it."""
+    from tests.conftest import login
+
+    args = ["sms", "receive", "--from", "2025550143", "--to", "+12025550100", "--text", ""]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0, result.output
+    conversation = db.session.scalars(select(Conversation)).one()
+    login(client, "standard@example.edu")
+    page = client.get(f"/conversations/{conversation.id}").get_data(as_text=True)
+    assert "(empty message)" in page
+    assert "Text erased" not in page
+
+    # Once retention erases an older text, that one says so, and the empty one still does not.
+    add_message(conversation, timedelta(days=91), "my SSN is ...")
+    db.session.commit()
+    offices.set_retention(setup["users"]["admin"], setup["office"], 30)
+    db.session.commit()
+    retention.run_nightly()
+    page = client.get(f"/conversations/{conversation.id}").get_data(as_text=True)
+    assert page.count("Text erased under the office's retention policy") == 1
+    assert "(empty message)" in page and "my SSN" not in page

@@ -287,6 +287,7 @@ class HistoryEntry(NamedTuple):
     status: str
     error_reason: str | None
     send_at: datetime | None = None  # a scheduled message goes then
+    erased: bool = False  # its text was erased by retention (an empty text is not)
     pictures: tuple[Thumbnail, ...] = ()  # an agent's attached picture, or a contact's
 
     @property
@@ -336,6 +337,7 @@ HISTORY = (
         _MESSAGES.c.status,
         _MESSAGES.c.error_reason,
         _MESSAGES.c.send_at,
+        _MESSAGES.c.erased_at.is_not(None),
         _PICTURES.c.id,
         _PICTURES.c.token,
         _PICTURES.c.width,
