@@ -260,3 +260,50 @@ def test_a_session_ends_when_the_cookie_lifetime_has_passed(app, setup):
     signed_in_as(app, "admin@example.edu")
     kept = db.session.scalars(select(UserSession.user_id)).all()
     assert kept == [setup["users"]["admin"].id]
+
+
+def test_an_ended_session_sends_an_htmx_poll_back_to_its_page_after_login(app, setup):
+    """The poll's own URL is a fragment: after logging in again the user returns to the page they
+    were on (htmx's HX-Current-URL, kept only as a path inside the app), told why they were out."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from webapp.plugin_api import InboundMessage
+    from webapp.services import inbound
+
+    conversation_id = inbound.receive(
+        InboundMessage("+12025550143", setup["number"].phone, "Hello"), "console"
+    ).conversation_id
+    db.session.commit()
+    page = f"/conversations/{conversation_id}?tab=attention"
+    here = signed_in_as(app, "standard@example.edu")
+    browser = signed_in_as(app, "standard@example.edu")
+    assert post(here, "/account/sign-out-everywhere", page="/account").status_code == 303
+
+    def login_url(current_url: str | None) -> tuple[str, dict]:
+        headers = {**HTMX, **({"HX-Current-URL": current_url} if current_url else {})}
+        refused = browser.get(f"/conversations/{conversation_id}/live", headers=headers)
+        assert refused.status_code == 401
+        url = refused.headers["HX-Redirect"]
+        return url, parse_qs(urlsplit(url).query)
+
+    url, query = login_url("https://parley.example.edu" + page)
+    assert query["next"] == [page]
+    login_page = browser.get(url).get_data(as_text=True)
+    assert "Your session ended. Log in again." in login_page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login_page)[1]
+    form = {"email": "standard@example.edu", "password": PASSWORD, "csrf_token": token}
+    response = browser.post(url, data=form)
+    assert response.status_code == 302 and response.headers["Location"] == page
+
+    # Another site's page, a path that would leave the app, or no header at all: the inbox.
+    elsewhere = ("https://evil.example/conversations/1", "https://parley.example.edu//evil.example/x")
+    for current_url in (*elsewhere, None):
+        assert post(here, "/account/sign-out-everywhere", page="/account").status_code == 303
+        assert login_url(current_url)[1]["next"] == ["/inbox"], current_url
+        assert login(browser, "standard@example.edu").status_code == 302
+
+    # After an ordinary logout, the login page has nothing to explain.
+    assert post(browser, "/logout").status_code == 302
+    refused = browser.get("/inbox")
+    assert "ended" not in refused.headers["Location"]
+    assert "Your session ended" not in browser.get(refused.headers["Location"]).get_data(as_text=True)

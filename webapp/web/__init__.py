@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, make_response, redirect, request, url_for
 from flask_login import current_user
@@ -228,10 +229,32 @@ def load_user(user_id: str) -> User | SignedInUser | None:
     return db.session.scalar(ACTIVE_USER, params)
 
 
+def _page_of_htmx_request() -> str:
+    """Where an htmx request came from, as a path (and query) inside the app: its own URL is a
+    poll's or a fragment's, no page to come back to after logging in. Else the inbox."""
+    fallback = url_for("inbox.index")
+    try:
+        parts = urlsplit(request.headers.get("HX-Current-URL", ""))
+    except ValueError:
+        return fallback
+    hosts = {request.host, urlsplit(current_app.config["PUBLIC_BASE_URL"]).netloc}
+    root = request.script_root
+    if parts.netloc not in hosts or not parts.path.startswith(root + "/"):
+        return fallback
+    path = parts.path[len(root) :]
+    if path.startswith("//") or "\\" in path:
+        return fallback
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
 @login_manager.unauthorized_handler
 def unauthorized() -> Response:
-    login_url = url_for("auth.login", next=request.full_path.rstrip("?"))
-    if request.headers.get("HX-Request"):
+    htmx = bool(request.headers.get("HX-Request"))
+    target = _page_of_htmx_request() if htmx else request.full_path.rstrip("?")
+    # The cookie still holds a session token: that session ended (logout clears the token).
+    ended = "1" if sessions.current_token() is not None else None
+    login_url = url_for("auth.login", next=target, ended=ended)
+    if htmx:
         # htmx follows redirects inside the page; ask it to load the login page instead.
         return Response(status=401, headers={"HX-Redirect": login_url})
     return redirect(login_url)

@@ -41,9 +41,12 @@ def _login_page(error: str | None = None, email: str = "") -> str:
     sso_url = None
     if sso.configured(config):
         sso_url = url_for("sso.start", next=request.args.get("next") or None)
+    # Sent here because the session ended elsewhere (a password change, a logout): say so.
+    ended = request.method == "GET" and request.args.get("ended") == "1"
     return render_template(
         "auth/login.html",
         error=error,
+        session_ended=ended,
         email=email,
         password_login=config["PASSWORD_LOGIN"],
         sso_url=sso_url,
