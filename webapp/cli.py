@@ -418,7 +418,11 @@ def _require_tables() -> None:
     """Refuse, in one line, to run against a database that was never migrated (it would end in a
     traceback about a missing table)."""
     # The session's own connection: a second one could wait on a lock the session holds (SQLite).
+    began_here = not db.session().in_transaction()
     migrated = inspect(db.session.connection()).has_table(User.__tablename__)
+    if began_here:
+        # Left open, this read would last as long as the command: the worker's, for days.
+        db.session.rollback()
     if not migrated:
         raise click.ClickException(NO_TABLES)
 
