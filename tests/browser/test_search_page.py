@@ -50,3 +50,9 @@ def test_older_results_start_at_the_results_they_bring(live_server: str, page: P
     page.get_by_role("link", name="Older results").click()
     expect(page).to_have_url(re.compile(r"before="))
     expect(page.get_by_role("heading", name="Messages (older)")).to_be_focused()
+    # And back to the newest, without the browser's Back button.
+    page.get_by_role("link", name="Newest results").click()
+    expect(page).not_to_have_url(re.compile(r"before="))
+    expect(page.get_by_role("heading", name="Messages", exact=True)).to_be_visible()
+    expect(page.get_by_text(f"Parking question {PAGE_SIZE + 1}")).to_be_visible()
+    expect(page.get_by_role("link", name="Newest results")).to_have_count(0)
