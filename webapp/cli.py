@@ -130,6 +130,9 @@ def users_create(email: str, role: str, password: str, name: str | None, offices
         _fail(str(exc))
     db.session.commit()
     _warn_if_short(password)
+    if not offices:
+        click.echo("Warning: this user belongs to no office, so they see no conversations until they "
+                   "join one (--office, or the admin console).", err=True)
     click.echo(f"Created {user.role_label} user {user.email}.")
 
 

@@ -379,6 +379,17 @@ def test_the_command_line_takes_a_short_password_with_a_warning(app, world, clie
     assert db.session.scalar(select(User).where(User.email == "blank@example.edu")) is None
 
 
+def test_the_command_line_warns_of_a_user_in_no_office(app, world):
+    args = ["users", "create", "loose@example.edu", "--role", "standard", "--password", PASSWORD]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1] == "Created Texting - Standard user loose@example.edu."
+    assert "belongs to no office" in result.stderr
+    with_office = app.test_cli_runner().invoke(args=[*args[:2], "placed@example.edu", *args[3:],
+                                                     "--office", "Admissions"])  # fmt: skip
+    assert with_office.exit_code == 0 and with_office.stderr == ""
+
+
 def test_the_command_line_refuses_a_campaign_name_too_long(app, world, tmp_path):
     csv_file = tmp_path / "list.csv"
     csv_file.write_text("first_name,last_name,phone\nAna,Ruiz,2025550143\n")
