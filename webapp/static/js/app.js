@@ -152,15 +152,12 @@
     else if (event.key === "Tab") { closeMenu(parts, false); }
   });
 
-  /* ---- Inbox tabs: arrow keys move between tabs, Home and End to the first and last ---- */
-  var tabSteps = { ArrowRight: 1, ArrowLeft: -1, Home: "first", End: "last" };
+  /* ---- Inbox tabs: arrow keys move between tabs ---- */
   document.addEventListener("keydown", function (event) {
     var tab = event.target.closest ? event.target.closest("[role=tab]") : null;
-    var step = tabSteps[event.key];
-    if (!tab || !step) { return; }
+    if (!tab || (event.key !== "ArrowRight" && event.key !== "ArrowLeft")) { return; }
     var tabs = Array.prototype.slice.call(tab.parentNode.querySelectorAll("[role=tab]"));
-    var next = step === "first" ? tabs[0] : step === "last" ? tabs[tabs.length - 1]
-      : tabs[(tabs.indexOf(tab) + step + tabs.length) % tabs.length];
+    var next = tabs[(tabs.indexOf(tab) + (event.key === "ArrowRight" ? 1 : -1) + tabs.length) % tabs.length];
     next.focus();
     next.click();
     event.preventDefault();
