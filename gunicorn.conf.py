@@ -20,3 +20,14 @@ def post_worker_init(worker) -> None:
     """The app's modules, routes and compiled statements live as long as the worker: keep them out
     of garbage collection, or every full collection walks all of them again."""
     gc.freeze()
+
+
+def on_starting(server) -> None:
+    """A refused setting stops gunicorn here, in one line naming the variable, before any worker
+    starts: each worker would otherwise print a traceback of its own before giving up."""
+    from webapp import StartupRefused, check_settings
+
+    try:
+        check_settings()
+    except StartupRefused as refused:
+        server.halt(reason=refused.message, exit_status=1)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 from dotenv import load_dotenv
 from flask import Flask, Response, current_app, request
 from flask_compress import Compress
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import transactions
-from webapp.config import Config
+from webapp.config import Config, ConfigurationError
 from webapp.extensions import csrf, db, htmx, login_manager, migrate
 from webapp.models.types import render_migration_item
-from webapp.plugin_api.registry import load_plugins
+from webapp.plugin_api.registry import PluginRefused, load_plugins
+from webapp.queue import make_huey
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +40,40 @@ COMPRESSION = {
 }
 
 
+class StartupRefused(click.ClickException):
+    """The environment's configuration is refused. The flask command shows it as one "Error: …"
+    line naming the variable, with exit status 1: a traceback would only bury it."""
+
+
+# What an operator fixes in the configuration, as the message says; any other failure is a bug
+# and keeps its traceback.
+REFUSALS = (ConfigurationError, PluginRefused)
+
+
+def check_settings() -> None:
+    """Refuse what create_app() would refuse in the environment, without building an app (no
+    database engine, no threads): gunicorn's master checks once, before its workers each build one."""
+    load_dotenv()
+    try:
+        config = Config(str(ROOT / "instance"))
+        load_plugins(vars(config))
+        make_huey(config.QUEUE_URL)
+    except REFUSALS as exc:
+        raise StartupRefused(str(exc)) from exc
+
+
 def create_app(config: object | None = None) -> Flask:
+    """The app. Without `config` (the flask command, gunicorn) it reads the environment, and a
+    refused setting raises StartupRefused; a given config (tests) raises the refusal itself."""
+    if config is not None:
+        return _build(config)
+    try:
+        return _build(None)
+    except REFUSALS as exc:
+        raise StartupRefused(str(exc)) from exc
+
+
+def _build(config: object | None) -> Flask:
     load_dotenv()
     app = Flask(
         __name__,

@@ -9,12 +9,19 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from limits import parse_many
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 # The longest duration a setting may give: later it becomes a timedelta or a thread's wait, which
 # refuse infinity, NaN or spans past their range only when a request or task uses them.
 MAX_SECONDS = 366 * 24 * 3600
 # The largest count: what a database integer holds (a count may be bound in a query).
 MAX_COUNT = 2**31 - 1
+
+
+class ConfigurationError(ValueError):
+    """A setting Parley refuses at start. Its message names the variable and says what it must be:
+    all the operator needs, so the command line shows it alone, without a traceback."""
 
 
 def _list(value: str | None, default: str) -> list[str]:
@@ -32,7 +39,7 @@ class Config:
         instance = Path(instance_path)
         self.SECRET_KEY = env.get("SECRET_KEY") or _instance_secret(instance)
         default_db = f"sqlite:///{instance / 'parley.db'}"
-        self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL") or default_db
+        self.SQLALCHEMY_DATABASE_URI = _database_url(env, "DATABASE_URL", default_db)
         self.QUEUE_URL = env.get("QUEUE_URL") or f"sqlite:///{instance / 'queue.db'}"
         # Uploaded contact lists wait here between preview and import (shared by web and worker).
         self.IMPORT_FOLDER = env.get("PARLEY_IMPORT_FOLDER") or str(instance / "imports")
@@ -145,6 +152,26 @@ class TestConfig(Config):
         self.PASSWORD_LOGIN = True
 
 
+def _database_url(env: os._Environ, name: str, default: str) -> str:
+    """A database URL SQLAlchemy reads, of a database it knows; checked now, since the engine
+    would refuse it only with a traceback. The refusal never repeats the URL: it may hold a password."""
+    value = (env.get(name) or "").strip() or default
+    try:
+        make_url(value).get_dialect()
+    except NoSuchModuleError:
+        scheme = value.split(":", 1)[0]
+        raise ConfigurationError(
+            f"{name} names a database Parley does not know ({scheme!r}); use sqlite:///PATH or "
+            f"postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME"
+        ) from None
+    except ArgumentError:  # NoSuchModuleError's parent: unparseable
+        raise ConfigurationError(
+            f"{name} must be a database URL such as sqlite:///PATH or "
+            f"postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME"
+        ) from None
+    return value
+
+
 def _seconds(env: os._Environ, name: str, default: float, zero: bool = False) -> float:
     """A duration: above 0 (or 0 too, with `zero`), at most MAX_SECONDS."""
     value = (env.get(name) or "").strip()
@@ -156,7 +183,7 @@ def _seconds(env: os._Environ, name: str, default: float, zero: bool = False) ->
         seconds = float("nan")  # refused below, like NaN itself
     if not ((seconds >= 0 if zero else seconds > 0) and seconds <= MAX_SECONDS):
         least = "0" if zero else "above 0"
-        raise ValueError(
+        raise ConfigurationError(
             f"{name} must be a number of seconds, {least} and at most {MAX_SECONDS} (a year), "
             f"not {value!r}"
         )
@@ -168,7 +195,7 @@ def _count(env: os._Environ, name: str, default: int, most: int = MAX_COUNT) -> 
     if not value:
         return default
     if not (value.isascii() and value.isdigit() and int(value) <= most):
-        raise ValueError(f"{name} must be a whole number from 0 to {most}, not {value!r}")
+        raise ConfigurationError(f"{name} must be a whole number from 0 to {most}, not {value!r}")
     return int(value)
 
 
@@ -182,7 +209,7 @@ def _rate_limit(env: os._Environ, name: str, default: str) -> str:
     except ValueError:
         items = []
     if len(items) != 1 or items[0].amount < 1:
-        raise ValueError(
+        raise ConfigurationError(
             f"{name} must be one rate limit such as '300 per minute' or '10/second' "
             f"(second, minute, hour, day, month or year), not {value!r}"
         )
@@ -199,7 +226,7 @@ def _base_url(env: os._Environ, name: str, default: str) -> str:
     except ValueError:  # e.g. an unclosed IPv6 bracket
         usable = False
     if not usable:
-        raise ValueError(
+        raise ConfigurationError(
             f"{name} must be the http:// or https:// URL Parley is reached at, such as "
             f"https://parley.example.edu, not {value!r}"
         )
@@ -237,7 +264,7 @@ def _issuer(env: os._Environ, name: str) -> str:
         return ""
     parts = urlsplit(value) if secure_url(value) else None
     if parts is None or parts.query or parts.fragment or value.endswith(("?", "#")):
-        raise ValueError(
+        raise ConfigurationError(
             f"{name} must be your identity provider's issuer, an https:// URL with no query such as "
             f"https://login.example.edu (http:// only to this machine, e.g. http://127.0.0.1:8080), "
             f"not {value!r}"
@@ -261,7 +288,7 @@ def _switch(env: os._Environ, name: str, default: bool) -> bool:
         return True
     if value in OFF:
         return False
-    raise ValueError(
+    raise ConfigurationError(
         f"{name} must be on or off: {'/'.join(ON)} or {'/'.join(OFF)} (any case), not {raw!r}"
     )
 
@@ -271,10 +298,10 @@ def _provisioning(env: os._Environ) -> tuple[str, str]:
     role = (env.get("OIDC_PROVISION_ROLE") or "").strip().lower()
     office = (env.get("OIDC_PROVISION_OFFICE") or "").strip()
     if bool(role) != bool(office):
-        raise ValueError("OIDC_PROVISION_ROLE and OIDC_PROVISION_OFFICE must be set together")
+        raise ConfigurationError("OIDC_PROVISION_ROLE and OIDC_PROVISION_OFFICE must be set together")
     if role and role not in ("standard", "limited"):
         # Never admin: whoever the identity provider vouches for would administer Parley.
-        raise ValueError(f"OIDC_PROVISION_ROLE must be standard or limited, not {role!r}")
+        raise ConfigurationError(f"OIDC_PROVISION_ROLE must be standard or limited, not {role!r}")
     return role, office
 
 

@@ -16,6 +16,8 @@ from flask import current_app
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.storage import SqliteStorage
 
+from webapp.config import ConfigurationError
+
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "parley"
@@ -76,14 +78,14 @@ def make_huey(queue_url: str, immediate: bool = False) -> Huey:
     if parsed.scheme == "sqlite":
         path = queue_url[len("sqlite:///") :]
         if not path:
-            raise ValueError("QUEUE_URL sqlite:///PATH needs a file path")
+            raise ConfigurationError("QUEUE_URL sqlite:///PATH needs a file path")
         huey: Huey = SqliteHuey(
             QUEUE_NAME, filename=path, results=False, create_tables=False, factory=QueueConnection
         )
     elif parsed.scheme in ("redis", "rediss"):
         huey = RedisHuey(QUEUE_NAME, url=queue_url, results=False)
     else:
-        raise ValueError(f"QUEUE_URL must start with sqlite:/// or redis://, not {queue_url!r}")
+        raise ConfigurationError(f"QUEUE_URL must start with sqlite:/// or redis://, not {queue_url!r}")
     huey.immediate = immediate  # tests: run each task inline, in memory
     return huey
 

@@ -23,6 +23,11 @@ class PluginError(RuntimeError):
     """An enabled plugin is missing or broken; the app refuses to start."""
 
 
+class PluginRefused(PluginError):
+    """An enabled plugin is not installed (or its SDK is not), or refuses its settings: the
+    operator fixes the configuration its message names. Other failures are the plugin's bugs."""
+
+
 @dataclass
 class PluginRegistry:
     sms_providers: dict[str, SmsProvider] = field(default_factory=dict)
@@ -46,10 +51,12 @@ def _load(
     matches = [ep for ep in entry_points(group=group) if ep.name == name]
     if not matches:
         have = ", ".join(installed(group)) or "none"
-        raise PluginError(f"enabled plugin {name!r} ({group}) is not installed; installed: {have}")
+        raise PluginRefused(f"enabled plugin {name!r} ({group}) is not installed; installed: {have}")
     try:
         cls = matches[0].load()
-    except Exception as exc:  # any import error is the plugin's fault; say whose
+    except ImportError as exc:  # the plugin's SDK, or the plugin itself, is not installed
+        raise PluginRefused(f"plugin {name!r} ({group}) failed to load: {exc}") from exc
+    except Exception as exc:  # anything else is the plugin's own bug; say whose
         raise PluginError(f"plugin {name!r} ({group}) failed to load: {exc}") from exc
     base = GROUPS[group]
     if not (isinstance(cls, type) and issubclass(cls, base)):
@@ -58,6 +65,8 @@ def _load(
         # Parley's settings first, then the environment: a plugin's own settings, which Parley's
         # Config does not name, come from environment variables (or `.env`) of the same name.
         plugin = cls(ChainMap(config, os.environ))
+    except ValueError as exc:  # how a plugin says its settings are unusable
+        raise PluginRefused(f"plugin {name!r} ({group}) failed to start: {exc}") from exc
     except Exception as exc:
         raise PluginError(f"plugin {name!r} ({group}) failed to start: {exc}") from exc
     plugin.name = name
