@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
+import logging
+import time
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import DBAPIError
 
-from webapp import queue
+from webapp import queue, transactions
 from webapp.extensions import db
 from webapp.models import User
 from webapp.plugin_api import InboundMessage
@@ -25,6 +28,11 @@ from webapp.services import (
     webhooks,
 )
 from webapp.services.phones import PhoneError, normalise_provider_phone, parse_any_phone
+
+log = logging.getLogger(__name__)
+
+# How long a worker started while the database is out of reach waits before trying again.
+DATABASE_RETRY_SECONDS = 5.0
 
 offices_cli = AppGroup("offices", help="Manage offices.")
 users_cli = AppGroup("users", help="Manage users.")
@@ -422,7 +430,13 @@ def _require_tables() -> None:
     traceback about a missing table)."""
     # The session's own connection: a second one could wait on a lock the session holds (SQLite).
     began_here = not db.session().in_transaction()
-    migrated = inspect(db.session.connection()).has_table(User.__tablename__)
+    try:
+        migrated = inspect(db.session.connection()).has_table(User.__tablename__)
+    except DBAPIError as exc:
+        if not transactions.out_of_reach(exc):
+            raise
+        db.session.rollback()
+        raise click.ClickException(f"The database could not be reached: {transactions.reason(exc)}") from exc
     if began_here:
         # Left open, this read would last as long as the command: the worker's, for days.
         db.session.rollback()
@@ -430,11 +444,30 @@ def _require_tables() -> None:
         raise click.ClickException(NO_TABLES)
 
 
-def _needing_tables(command: click.Command) -> click.Command:
-    """The command (each of a group's), checking for the tables before it runs."""
+def _wait_for_database() -> None:
+    """Until the database answers, try again every DATABASE_RETRY_SECONDS, saying why in one line
+    each time: a worker started with the database down (restarting, failing over, not yet created,
+    a container started first) waits for it, as it waits for a queue that is down."""
+    while True:
+        try:
+            with db.engine.connect() as connection:
+                connection.execute(select(1))
+            return
+        except DBAPIError as exc:
+            if not transactions.out_of_reach(exc):
+                raise
+            log.warning(
+                "database unavailable: %s, retrying in %g s", transactions.reason(exc), DATABASE_RETRY_SECONDS
+            )
+        time.sleep(DATABASE_RETRY_SECONDS)
+
+
+def _needing_tables(command: click.Command, wait: bool = False) -> click.Command:
+    """The command (each of a group's), checking for the tables before it runs; with `wait`, after
+    waiting for the database to answer."""
     if isinstance(command, click.Group):
         for sub in command.commands.values():
-            _needing_tables(sub)
+            _needing_tables(sub, wait)
         return command
     run = command.callback
     if run is None or getattr(run, "checks_tables", False):
@@ -443,6 +476,8 @@ def _needing_tables(command: click.Command) -> click.Command:
     @functools.wraps(run)
     @with_appcontext
     def checked(*args: object, **kwargs: object) -> object:
+        if wait:
+            _wait_for_database()
         _require_tables()
         return run(*args, **kwargs)
 
@@ -454,7 +489,8 @@ def _needing_tables(command: click.Command) -> click.Command:
 def register(app: Flask) -> None:
     for command in (
         offices_cli, users_cli, numbers_cli, campaigns_cli, sms_cli, kb_cli, api_keys_cli, webhooks_cli,
-        seed_demo, worker,
+        seed_demo,
     ):  # fmt: skip
         app.cli.add_command(_needing_tables(command))
+    app.cli.add_command(_needing_tables(worker, wait=True))
     app.cli.add_command(plugins)  # reads no table

@@ -16,6 +16,7 @@ from flask import current_app
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.storage import SqliteStorage
 
+from webapp import transactions
 from webapp.config import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -34,21 +35,27 @@ OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError, sqlite3.OperationalE
 
 
 class OutageLogFilter(logging.Filter):
-    """While the queue is down, the consumer logs every failed poll of every thread with a whole
-    traceback: a line a second that buries everything else. One line with the reason says it."""
+    """While the queue or the database is down, the consumer logs every failed poll of every
+    thread, and every task that failed for it, with a whole traceback: a line a second that buries
+    everything else. One line with the reason says it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, OUTAGE_ERRORS):
-            reason = f"{type(error).__name__}: {error}"
-            record.msg, record.args = f"{record.getMessage()} (queue unreachable: {reason})", None
-            record.exc_info = record.exc_text = None
+        if transactions.out_of_reach(error):
+            outage = f"database unavailable: {transactions.reason(error)}"  # type: ignore[arg-type]
+        elif isinstance(error, OUTAGE_ERRORS):
+            outage = f"queue unreachable: {type(error).__name__}: {error}"
+        else:
+            return True
+        record.msg, record.args = f"{record.getMessage()} ({outage})", None
+        record.exc_info = record.exc_text = None
         return True
 
 
 def quiet_outage_logs() -> None:
-    """A worker's consumer logs an unreachable queue in one line per failed poll."""
-    for name in ("huey.consumer", "huey.consumer.Worker", "huey.consumer.Scheduler"):
+    """A worker's consumer logs an unreachable queue or database in one line per failed poll or
+    task ("huey" logs the tasks)."""
+    for name in ("huey", "huey.consumer", "huey.consumer.Worker", "huey.consumer.Scheduler"):
         logging.getLogger(name).addFilter(OutageLogFilter())
 
 

@@ -197,6 +197,18 @@ def _keep_pooled_connections_alive(engine: Engine) -> None:
             raise InvalidatePoolError("the database server closed a pooled connection")
 
 
+def out_of_reach(error: BaseException | None) -> bool:
+    """The database could not be reached: no connection could be made (refused, no such database,
+    an SQLite file that cannot be opened: no statement had run) or one was lost. Retrying later
+    may work; any other database error is a bug or a conflict."""
+    return isinstance(error, DBAPIError) and (error.statement is None or error.connection_invalidated)
+
+
+def reason(error: DBAPIError) -> str:
+    """The driver's message in one line (psycopg's run over several)."""
+    return " ".join(str(error.orig).split())
+
+
 def _end_request(error: BaseException | None) -> None:
     """End what the request left open, before Flask-SQLAlchemy's removal of the session rolls it
     back. A read request whose connection is lost as it ends still answers: it changed nothing.
