@@ -217,6 +217,8 @@ def campaigns_import(name: str, csv_path: Path, office: str, launch: bool) -> No
         _fail(str(exc))
     for error in report.errors:
         click.echo(f"line {error.line}: {error.reason}", err=True)
+    if report.warning:
+        click.echo(f"Warning: {report.warning}", err=True)
     state = "launched" if launch else "draft"
     click.echo(
         f"Imported {report.imported} contacts into {state} campaign {report.campaign_name!r}; "

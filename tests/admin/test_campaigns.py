@@ -224,13 +224,62 @@ def test_headers_match_case_insensitively_and_mobile_phone_counts(client, world,
     assert (contact.last_name, contact.extra) == ("Garcia", {"Intended Major": "Nursing"})
 
 
+NO_NAMES = (
+    "No first-name or last-name column found: contacts will show by phone number. "
+    "Columns found: Mobile, Email, Intended Major."
+)
+NAMELESS_CSV = "Mobile,Email,Intended Major\n2025550143,m@example.edu,Nursing\n"
+
+
+def test_a_list_without_name_columns_says_so_on_the_preview_and_still_saves(client, world):
+    login(client, "admin@example.edu")
+    response = start(client, world, NAMELESS_CSV)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f'<div class="alert alert-warning"><p>{NO_NAMES}</p></div>' in page
+    assert "Save as draft" in page  # the admin may still go on
+
+    job = job_from(response)
+    post(client, f"/admin/campaigns/imports/{job.id}/save")
+    contact = db.session.scalar(
+        select(CampaignContact)
+        .join(Campaign, Campaign.id == CampaignContact.campaign_id)
+        .where(Campaign.name == "Fall Open House")
+    )
+    assert (contact.phone, contact.first_name, contact.last_name) == ("+12025550143", "", "")
+    assert contact.extra == {"Email": "m@example.edu", "Intended Major": "Nursing"}
+
+
+@pytest.mark.parametrize("header", ["first_name,phone", "Surname,Phone"])
+def test_one_name_column_is_enough_and_the_preview_warns_of_nothing(client, world, header):
+    login(client, "admin@example.edu")
+    response = start(client, world, f"{header}\nMaria,2025550143\n")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Save as draft" in page and "alert-warning" not in page
+
+
+def test_the_command_line_warns_of_a_list_without_name_columns(app, world, tmp_path):
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text(NAMELESS_CSV)
+    args = ["campaigns", "import", "Nameless", str(csv_file), "--office", "Admissions"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == f"Warning: {NO_NAMES}\n"
+    assert result.stdout.startswith("Imported 1 contacts into draft campaign 'Nameless'")
+    named = tmp_path / "named.csv"
+    named.write_text("first_name,last_name,phone\nAna,Ruiz,2025550144\n")
+    args = ["campaigns", "import", "Named", str(named), "--office", "Admissions"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0 and result.stderr == ""
+
+
 @pytest.mark.parametrize(
     ("content", "field", "message"),
     [
         (
             "first_name,last_name,email\nMaria,Garcia,m@example.edu\n",
             "file",
-            "The file has no phone column; the header must include first_name,last_name,phone.",
+            "The file has no phone column; the header must include first_name,last_name,phone. "
+            "Columns found: first_name, last_name, email.",
         ),
         ("", "file", "The file is empty; it needs a header row first_name,last_name,phone."),
         (

@@ -163,3 +163,30 @@ def test_progress_updates_in_the_page_and_filters_apply_in_place(
     page.get_by_label("Kind").select_option(label="Phone opted out")
     expect(page.get_by_text("No changes recorded for this filter")).to_be_visible()
     expect(page).to_have_url(re.compile(r"kind=optout\.added"))
+
+
+def test_the_preview_warns_of_a_list_without_name_columns_and_still_saves(
+    app, live_server, browser: Browser, tmp_path
+):
+    admin = directory.create_user("root@example.edu", "admin", ADMIN_PASSWORD, name="Rita Root")
+    offices.create_office(admin, "Admissions")
+    release_database()
+    csv_path = tmp_path / "phones-only.csv"
+    csv_path.write_text("Mobile Phone,Program\n(202) 555-0143,Nursing\n", encoding="utf-8")
+
+    page = new_page(browser, live_server)
+    log_in(page, "root@example.edu", ADMIN_PASSWORD)
+    page.goto("/admin/campaigns/new")
+    page.get_by_label("Campaign name").fill("Phones Only")
+    page.get_by_label("Contact list (CSV)").set_input_files(str(csv_path))
+    page.get_by_role("button", name="Upload and preview").click()
+    expect(page.get_by_role("heading", name="Preview: Phones Only")).to_be_visible()
+    expect(
+        page.get_by_text(
+            "No first-name or last-name column found: contacts will show by phone number. "
+            "Columns found: Mobile Phone, Program."
+        )
+    ).to_be_visible()
+    page.get_by_role("button", name="Save as draft").click()
+    expect(page.get_by_role("heading", name="Phones Only")).to_be_visible()
+    expect(page.get_by_role("table", name="Contacts")).to_contain_text("(202) 555-0143")

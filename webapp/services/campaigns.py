@@ -23,6 +23,11 @@ PHONE_HEADERS = ("phone", "mobile phone", "mobile", "phone number", "cell phone"
 FIRST_NAME_HEADERS = ("first name", "firstname", "given name")
 LAST_NAME_HEADERS = ("last name", "lastname", "surname", "family name")
 BATCH_SIZE = 1000
+# Said before a list without names is saved: its contacts would show by phone number alone.
+NO_NAME_COLUMNS = (
+    "No first-name or last-name column found: contacts will show by phone number. "
+    "Columns found: {columns}."
+)
 
 
 class CampaignError(ValueError):
@@ -53,6 +58,7 @@ class ImportReport:
     campaign_name: str
     imported: int = 0
     errors: list[RowError] = field(default_factory=list)
+    warning: str | None = None  # e.g. no name columns
 
 
 def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
@@ -84,6 +90,32 @@ def _column(columns: list[str], names: tuple[str, ...]) -> int | None:
     return next((columns.index(name) for name in names if name in columns), None)
 
 
+def columns_found(header: list[str]) -> str:
+    """The header's column names as a person reads them, shortened to fit a message."""
+    names = [name.strip()[:40] for name in header if name.strip()]
+    shown = ", ".join(names[:12])
+    if len(names) > 12:
+        shown += f" and {len(names) - 12} more"
+    return shown or "none"
+
+
+def read_header(raw: BinaryIO) -> list[str]:
+    """The file's header row (empty for an empty file); `raw` stays open."""
+    stream = _text_stream(raw)
+    try:
+        return next(csv.reader(stream), [])
+    finally:
+        stream.detach()  # closing the text wrapper would close `raw`
+
+
+def name_columns_warning(header: list[str]) -> str | None:
+    """A warning for a header with neither a first-name nor a last-name column, else None."""
+    columns = [_header_key(name) for name in header]
+    if _column(columns, FIRST_NAME_HEADERS) is None and _column(columns, LAST_NAME_HEADERS) is None:
+        return NO_NAME_COLUMNS.format(columns=columns_found(header))
+    return None
+
+
 def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
     """Each data row as a ContactRow or a RowError. Raises CampaignError for an unusable header."""
     reader = csv.reader(_text_stream(raw))
@@ -94,7 +126,8 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
     phone_col = _column(columns, PHONE_HEADERS)
     if phone_col is None:
         raise CampaignError(
-            "The file has no phone column; the header must include first_name,last_name,phone."
+            "The file has no phone column; the header must include first_name,last_name,phone. "
+            f"Columns found: {columns_found(header)}."
         )
     first_col = _column(columns, FIRST_NAME_HEADERS)
     last_col = _column(columns, LAST_NAME_HEADERS)
@@ -149,7 +182,7 @@ def import_campaign(
     campaign = Campaign(name=name, office=office, status=CampaignStatus.DRAFT.value)
     db.session.add(campaign)
     db.session.flush()
-    report = ImportReport(campaign_name=name)
+    report = ImportReport(campaign_name=name, warning=name_columns_warning(read_header(raw)))
     batch: list[dict] = []
     for row in read_contacts(raw):
         if isinstance(row, RowError):

@@ -45,7 +45,13 @@ from webapp.services.admin import (
     chosen_offices,
     my_office_ids_query,
 )
-from webapp.services.campaigns import CampaignError, RowError, read_contacts
+from webapp.services.campaigns import (
+    CampaignError,
+    RowError,
+    name_columns_warning,
+    read_contacts,
+    read_header,
+)
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +276,8 @@ def check_rows(job_id: int) -> None:
     errors: list[dict] = []
     try:
         with source.open("rb") as raw, target.open("w", encoding="utf-8") as out:
+            # Shown on the preview (as a ready job's message) before the admin saves.
+            warning = name_columns_warning(read_header(raw)) or ""
             for row in read_contacts(raw):
                 counts["rows_checked"] += 1
                 if isinstance(row, RowError):
@@ -296,7 +304,7 @@ def check_rows(job_id: int) -> None:
             errors,
         )
     else:
-        _finish_check(job_id, ImportStatus.READY, "", counts, errors)
+        _finish_check(job_id, ImportStatus.READY, warning[:500], counts, errors)
         source.unlink(missing_ok=True)  # the checked rows beside it are all the import needs
 
 
