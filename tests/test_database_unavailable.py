@@ -15,6 +15,11 @@ def _lost_connection(*_args, **_kwargs):
     raise OperationalError("SELECT 1", {}, lost, connection_invalidated=True)
 
 
+def _refused(*_args, **_kwargs):
+    # What connecting raises while the server is down or restarting: no statement ran.
+    raise OperationalError(None, None, Exception("connection failed: Connection refused"))
+
+
 def _locked(*_args, **_kwargs):
     raise OperationalError("INSERT INTO messages", {}, Exception("database is locked"))
 
@@ -35,7 +40,11 @@ def failing_inbox(app, client, setup, monkeypatch):
     return fail_with
 
 
-@pytest.mark.parametrize("error", [_lost_connection, _locked], ids=["connection lost", "write lock"])
+@pytest.mark.parametrize(
+    "error",
+    [_lost_connection, _refused, _locked],
+    ids=["connection lost", "connection refused", "write lock"],
+)
 def test_a_moment_without_the_database_is_503_with_retry_after(failing_inbox, error):
     response = failing_inbox(error)
     assert response.status_code == 503

@@ -22,7 +22,7 @@ from webapp.queue import QueueUnavailable
 from webapp.services import sessions
 from webapp.services.dbutil import MAX_ROW_ID
 from webapp.services.phones import format_phone
-from webapp.transactions import View, read_first, request_only_reads
+from webapp.transactions import View, out_of_reach, read_first, request_only_reads
 from webapp.web.errors import error_page
 from webapp.web.rendering import DedentHtml
 
@@ -136,12 +136,12 @@ def register(app: Flask) -> None:
 
 
 def database_unavailable(error: BaseException | None) -> bool:
-    """A request that failed only because the database was out of reach for a moment: its
-    connection was lost (a restart, a failover; the pool replaces it) or SQLite's write lock stayed
-    taken past the busy timeout. Its transaction was rolled back."""
+    """A request that failed only because the database was out of reach for a moment: no
+    connection could be made (a restart, a failover), one was lost (the pool replaces it) or
+    SQLite's write lock stayed taken past the busy timeout. Its transaction was rolled back."""
     if not isinstance(error, DBAPIError):
         return False
-    return error.connection_invalidated or "database is locked" in str(error.orig)
+    return out_of_reach(error) or "database is locked" in str(error.orig)
 
 
 def format_tab_count(count: int) -> str:
