@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import World, log_in, screenshot, sms_receive
+from tests.browser.conftest import World, log_in, run_cli, screenshot, sms_receive
 from tests.browser.test_inbox_flow import start_conversation
 from tests.browser.test_layout import assert_no_horizontal_overflow
 
@@ -30,5 +32,48 @@ def test_the_transcript_stacks_its_rows_on_a_phone_and_stays_a_table(
         # Printed, it is a table of columns again (a page is wider than a phone).
         page.emulate_media(media="print")
         assert page.get_by_role("columnheader", name="Text").is_visible()
+    finally:
+        context.close()
+
+
+LONG_NAME = "Maximiliana-Alexandrina Featherstonehaugh-Wolfeschlegelsteinhausenbergerdorff"
+FITS = "(el) => el.scrollWidth <= el.clientWidth && el.getBoundingClientRect().right <= window.innerWidth"
+
+
+def import_contact(app, tmp_path: Path, first: str, last: str, phone: str = "2025550143") -> None:
+    csv = tmp_path / "contacts.csv"
+    csv.write_text(f"first_name,last_name,phone\n{first},{last},{phone}\n", encoding="utf-8")
+    run_cli(app, "campaigns", "import", "Fall Open House", str(csv), "--office", "Admissions", "--launch")
+
+
+def test_a_long_unbroken_name_wraps_in_the_heading_and_the_contact_panel(
+    browser: Browser, live_server: str, app, world: World, tmp_path: Path
+):
+    first, last = LONG_NAME.split(" ")
+    import_contact(app, tmp_path, first, last)
+    conversation_id = start_conversation("standard@example.edu", world.number_id)
+    sms_receive(app, "2025550143", world.number_phone, "Is the campus tour on Saturday still on?")
+    context = browser.new_context(base_url=live_server, viewport={"width": 1024, "height": 800})
+    page = context.new_page()
+    try:
+        log_in(page, "standard@example.edu")
+        page.goto(f"/conversations/{conversation_id}")
+        heading = page.get_by_role("heading", name=LONG_NAME)
+        panel = page.get_by_role("complementary", name="Contact")
+        for width in [768, 800, 900, 1024, 1280]:
+            page.set_viewport_size({"width": width, "height": 800})
+            expect(heading).to_be_visible()
+            assert heading.evaluate(FITS), f"the heading overflows at {width}px"
+            assert_no_horizontal_overflow(page)
+            if panel.is_visible():
+                expect(panel).to_contain_text("Featherstonehaugh")
+                assert panel.evaluate(FITS), f"the contact panel overflows at {width}px"
+        page.goto("/inbox")
+        expect(page.get_by_role("tabpanel").get_by_role("link")).to_contain_text("Maximiliana")
+        assert_no_horizontal_overflow(page)
+        page.set_viewport_size({"width": 320, "height": 800})
+        page.goto(f"/conversations/{conversation_id}/transcript")
+        expect(page.get_by_role("heading", name=f"Transcript: {LONG_NAME}")).to_be_visible()
+        assert_no_horizontal_overflow(page)
     finally:
         context.close()
