@@ -77,3 +77,54 @@ def test_a_long_unbroken_name_wraps_in_the_heading_and_the_contact_panel(
         assert_no_horizontal_overflow(page)
     finally:
         context.close()
+
+
+# Whether an element's text runs right to left: its first letter shows right of its last one.
+# Each text begins in Arabic and ends in English, so only a right-to-left base direction puts
+# the first letter at the right end (left to right, the English would follow the Arabic).
+RUNS_RTL = """(el) => {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    const texts = [];
+    while (walker.nextNode()) { if (walker.currentNode.data.trim()) texts.push(walker.currentNode); }
+    const box = (node, at) => {
+        const range = document.createRange();
+        range.setStart(node, at);
+        range.setEnd(node, at + 1);
+        return range.getBoundingClientRect();
+    };
+    const first = texts[0], last = texts[texts.length - 1];
+    const start = first.data.search(/\\S/), end = last.data.trimEnd().length - 1;
+    return box(first, start).left > box(last, end).left;
+}"""
+ARABIC_REPLY = "هل الجولة يوم السبت؟ Campus tour"
+ARABIC_NOTE = "اتصلت بها يوم الاثنين Monday"
+
+
+def test_right_to_left_names_and_texts_read_right_to_left(
+    page, app, world: World, tmp_path: Path
+):
+    import_contact(app, tmp_path, "محمد", "Smith")
+    conversation_id = start_conversation("standard@example.edu", world.number_id)
+    sms_receive(app, "2025550143", world.number_phone, ARABIC_REPLY)
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    row = page.get_by_role("tabpanel").get_by_role("link", name="محمد Smith")
+    assert row.locator(".conv-name").evaluate(RUNS_RTL), "the row's name"
+    assert row.locator(".conv-preview").evaluate(RUNS_RTL), "the row's preview"
+
+    page.goto(f"/conversations/{conversation_id}")
+    assert page.get_by_role("heading", name="محمد Smith").evaluate(RUNS_RTL), "the heading"
+    history = page.get_by_role("list", name="Conversation history")
+    assert history.get_by_text(ARABIC_REPLY).evaluate(RUNS_RTL), "the message"
+    # An English text stays left to right.
+    assert not history.get_by_text("Hello from Admissions").evaluate(RUNS_RTL)
+    page.get_by_label("Note").fill(ARABIC_NOTE)
+    page.get_by_role("button", name="Add note").click()
+    assert history.get_by_text(ARABIC_NOTE).evaluate(RUNS_RTL), "the note"
+    panel = page.get_by_role("complementary", name="Contact")
+    assert panel.get_by_text("محمد Smith").evaluate(RUNS_RTL), "the contact panel"
+
+    page.goto("/search?q=Campus")
+    results = page.locator("#search-results")
+    assert results.get_by_role("link", name="محمد Smith").evaluate(RUNS_RTL), "the result's name"
+    assert results.get_by_text("هل الجولة").evaluate(RUNS_RTL), "the result's text"
