@@ -156,6 +156,19 @@ def counts(user: User, numbers: access.InboxNumbers | None = None) -> dict[str, 
     return _capped(db.session.execute(_counts_statement(*_own_counts(numbers)), _params(user, numbers)).one())
 
 
+@lru_cache(maxsize=1)
+def _waiting_statement():
+    return _joined(NEEDS_ATTENTION).limit(1)
+
+
+def mine_need_attention(user: User, numbers: access.InboxNumbers | None = None) -> bool:
+    """Whether a conversation the user took part in needs attention now (and so is not under
+    Participating): one indexed row at most, read only when Participating is empty."""
+    numbers = numbers or access.inbox_numbers(user)
+    params = {"user_id": user.id, "visible": list(numbers.visible)}
+    return db.session.execute(_waiting_statement(), params).first() is not None
+
+
 def encode_cursor(row: ConversationRow) -> str:
     return f"{row.last_activity_at.isoformat()}_{row.id}"
 

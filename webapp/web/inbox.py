@@ -23,12 +23,16 @@ def inbox_context(
     user = signed_in()
     size = current_app.config["INBOX_PAGE_SIZE"]
     page = inbox.list_tab(user, tab, cursor, limit=size, numbers=numbers)
+    # A first page brings the counts along; a later one ("Load more") shows none, but the
+    # whole page (a reload with a cursor) does.
+    counts = page.counts if page.counts is not None else inbox.counts(user, numbers)
     return {
         "tab": tab,
         "page": page,
-        # A first page brings the counts along; a later one ("Load more") shows none, but the
-        # whole page (a reload with a cursor) does.
-        "counts": page.counts if page.counts is not None else inbox.counts(user, numbers),
+        "counts": counts,
+        # An empty Participating says where the user's conversations went when a contact replied.
+        "mine_waiting": tab == inbox.PARTICIPATING and not page.rows and counts[inbox.NEEDS_ATTENTION] > 0
+        and inbox.mine_need_attention(user, numbers),
         "view": open_view,
         "poll_seconds": current_app.config["INBOX_POLL_SECONDS"],
         "cursor": cursor,
