@@ -6,7 +6,7 @@ import uuid
 
 from flask import Blueprint, abort, request, url_for
 
-from webapp.services import access, media, scheduling, sending
+from webapp.services import access, media, optouts, phones, scheduling, sending
 from webapp.services.dbutil import row_id
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 from webapp.transactions import read_first
@@ -20,7 +20,15 @@ bp = Blueprint("compose", __name__)
 TEMPLATE = "compose/new.html"
 
 
-def _render(numbers, form: dict, errors: dict, status: int = 200):
+def _opted_out(to: str) -> bool:
+    """A compose link's To (a CRM's deep link) is an opted-out contact: say so before Send."""
+    try:
+        return optouts.is_opted_out(phones.parse_us_phone(to))
+    except phones.PhoneError:
+        return False
+
+
+def _render(numbers, form: dict, errors: dict, status: int = 200, to_opted_out: bool = False):
     return render_screen(
         TEMPLATE,
         "compose_form",
@@ -29,6 +37,7 @@ def _render(numbers, form: dict, errors: dict, status: int = 200):
         pictures_offered=any(sending.sends_pictures(number.provider) for number in numbers),
         form=form,
         errors=errors,
+        to_opted_out=to_opted_out,
         hold_notices=scheduling.compose_notices(numbers),
         max_length=MAX_MESSAGE_LENGTH,
         idempotency_key=uuid.uuid4().hex,
@@ -76,7 +85,7 @@ def new():
             "body": "",
             "send_at": "",
         }
-        return _render(numbers, form, {})
+        return _render(numbers, form, {}, to_opted_out=bool(form["to"]) and _opted_out(form["to"]))
 
     form = {
         "number_id": request.form.get("number_id", ""),
