@@ -5,6 +5,7 @@ lookup's short announcements."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Page, expect
 
@@ -58,3 +59,46 @@ def test_an_opted_out_contact_is_said_before_send_and_notes_still_work(page: Pag
     page.goto("/texts/new?to=(202) 555-0144")
     expect(page.get_by_label("To")).to_have_value("(202) 555-0144")
     expect(page.get_by_text(OPTED_OUT)).to_have_count(0)
+
+
+def send_later(page: Page, text: str, when: str) -> None:
+    page.get_by_label("Message").fill(text)
+    send_at = page.get_by_label("Send at")
+    if not send_at.is_visible():
+        page.get_by_text("Send later", exact=True).click()
+    send_at.fill(when)
+    page.locator("#reply-form").get_by_role("button", name="Send").click()
+
+
+def test_a_send_later_error_focuses_send_at(page: Page, app, world: World):
+    conversation_id = start_conversation("standard@example.edu", world.number_id)
+    log_in(page, "standard@example.edu")
+    page.goto(f"/conversations/{conversation_id}")
+    send_later(page, "Your interview is tomorrow at 10.", "2020-01-01T09:00")
+    send_at = page.get_by_label("Send at")
+    expect(send_at).to_be_focused()
+    expect(send_at).to_have_accessible_description(re.compile("That time has passed"))
+    expect(page.get_by_label("Message")).to_have_value("Your interview is tomorrow at 10.")
+    expect(page.get_by_label("Message")).not_to_have_attribute("aria-invalid", "true")
+
+
+def test_each_scheduled_message_cancel_says_which_message(page: Page, app, world: World):
+    conversation_id = start_conversation("standard@example.edu", world.number_id)
+    log_in(page, "standard@example.edu")
+    page.goto(f"/conversations/{conversation_id}")
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT")
+    send_later(page, "Your interview is tomorrow at 10.", tomorrow + "09:00")
+    history = page.get_by_role("list", name="Conversation history")
+    expect(history.get_by_role("button", name="Cancel")).to_have_count(1)
+    send_later(page, "Bring your ID.", tomorrow + "11:30")
+    cancels = history.get_by_role("button", name="Cancel")
+    expect(cancels).to_have_count(2)
+    # Named "Cancel" each, and told apart by their description: the message and when it goes.
+    expect(cancels.first).to_have_accessible_description(
+        re.compile(r"^Your interview is tomorrow at 10\. Scheduled · goes .*9:00")
+    )
+    expect(cancels.last).to_have_accessible_description(
+        re.compile(r"^Bring your ID\. Scheduled · goes .*11:30")
+    )
+    cancels.last.click()
+    expect(history.get_by_role("button", name="Cancel")).to_have_count(1)

@@ -58,6 +58,7 @@ def _render_view(view: inbox.ConversationView, block: str = "conversation_pane",
     context.update(
         reply_text="",
         reply_error=None,
+        send_at_error=None,
         picture_error=None,
         note_text="",
         note_added=False,
@@ -149,9 +150,10 @@ def reply(conversation_id: int):
         discard_writes()
         status = 200 if request.headers.get("HX-Request") else 422
         view = _view(conversation_id)
-        # A picture's problem goes beside Attach picture, where the reply box offers one.
-        at_picture = exc.field == "picture" and view.pictures_offered
-        errors = {"picture_error" if at_picture else "reply_error": exc.message}
+        # A picture's problem goes beside Attach picture, where the reply box offers one, and a
+        # Send later time's beside Send at: focus goes to the field the error is about.
+        at_field = {"picture": view.pictures_offered, "send_at": True}.get(exc.field, False)
+        errors = {f"{exc.field}_error" if at_field else "reply_error": exc.message}
         response = _render_view(
             view, reply_text=body, send_at_text=send_at, note_text=request.form.get("note", ""), **errors,
         )  # fmt: skip
