@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import World, log_in, sms_receive
+from tests.browser.conftest import World, log_in, run_cli, sms_receive
 from tests.browser.test_inbox_flow import conversation_rows, start_conversation, tab
 
 
@@ -102,3 +103,30 @@ def test_each_scheduled_message_cancel_says_which_message(page: Page, app, world
     )
     cancels.last.click()
     expect(history.get_by_role("button", name="Cancel")).to_have_count(1)
+
+
+def test_the_header_lookup_announces_a_short_count_not_the_whole_dropdown(
+    page: Page, app, world: World, tmp_path: Path
+):
+    csv = tmp_path / "contacts.csv"
+    csv.write_text("first_name,last_name,phone\nMaria,Lopez,2025550143\nMaria,Garcia,2025550144\n")
+    run_cli(app, "campaigns", "import", "Fall Open House", str(csv), "--office", "Admissions", "--launch")
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    search = page.get_by_label("Look up a contact by phone or name")
+    dropdown = page.locator("#header-lookup-results")
+    live_region = page.locator("#announcer")
+    search.press_sequentially("Maria")
+    expect(dropdown).to_contain_text("Maria Garcia")
+    expect(live_region).to_have_text("2 contacts")
+    expect(live_region).to_have_attribute("aria-live", "polite")
+    # The dropdown is not read out again on each keystroke.
+    assert dropdown.evaluate("el => el.closest('[aria-live]')") is None
+    search.press_sequentially(" L")
+    expect(dropdown).not_to_contain_text("Maria Garcia")
+    expect(live_region).to_have_text("1 contact")
+    search.fill("Zebulon")
+    expect(live_region).to_have_text("No contact found")
+    search.fill("")
+    expect(live_region).to_have_text("")
+    expect(dropdown).to_be_hidden()
