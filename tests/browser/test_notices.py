@@ -48,6 +48,7 @@ def test_an_opted_out_contact_is_said_before_send_and_notes_still_work(page: Pag
     expect(reply.get_by_text(OPTED_OUT)).to_be_visible()
     expect(page.get_by_label("Message")).to_have_accessible_description(re.compile(re.escape(OPTED_OUT)))
     expect(reply.get_by_role("button", name="Send")).to_be_disabled()
+    expect(reply.get_by_role("button", name="Send")).to_have_css("cursor", "not-allowed")  # not "busy"
     page.get_by_label("Note").fill("Called them instead.")
     page.get_by_role("button", name="Add note").click()
     expect(page.get_by_role("list", name="Conversation history")).to_contain_text("Called them instead.")
