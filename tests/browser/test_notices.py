@@ -36,7 +36,7 @@ def test_an_empty_participating_tab_says_the_conversations_need_attention(page: 
     expect(conversation_rows(page)).to_have_count(1)
 
 
-OPTED_OUT = "This contact opted out (texted STOP). Texts cannot be sent until they text START."
+OPTED_OUT = "This contact opted out: texts cannot be sent to them until they text START."
 
 
 def test_an_opted_out_contact_is_said_before_send_and_notes_still_work(page: Page, app, world: World):
