@@ -246,3 +246,16 @@ def _multipart(fields: dict[str, str], file_bytes: int) -> io.BufferedReader:
 
     return io.BufferedReader(_Stream(parts()), 1 << 16)
 
+
+
+@pytest.mark.parametrize(
+    ("limit", "said"),
+    [(2000, "2,000 bytes"), (1536, "1,536 bytes"), (512 * 1024, "512 KB"), (3 * MIB, "3 MB"),
+     (MIB + 1000, "1,049,576 bytes")],
+)  # fmt: skip
+def test_the_413_names_the_limit_exactly(app, client, setup, limit, said):
+    app.config["MAX_REQUEST_BYTES"] = limit
+    data = {"csrf_token": csrf_token(client), "padding": "y" * (limit + 1)}
+    response = client.post("/login", data=data, headers={"HX-Request": "true"})
+    assert response.status_code == 413
+    assert f"Parley accepts at most {said} in one request" in response.get_data(as_text=True)

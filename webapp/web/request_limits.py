@@ -107,8 +107,10 @@ def too_large(_error: RequestEntityTooLarge) -> Response | tuple[str, int, dict[
 
 
 def describe_size(size: int) -> str:
-    if size % MIB == 0:
+    """The limit as people read it, never rounded: 1 MB, 512 KB, or else its bytes (2,000 bytes):
+    a rounded figure would let someone size a body to it and still be refused."""
+    if size and size % MIB == 0:
         return f"{size // MIB} MB"
-    if size >= MIB:
-        return f"{size / MIB:.1f} MB"
-    return f"{max(1, size // 1024)} KB"
+    if size and size % 1024 == 0:
+        return f"{size // 1024} KB"
+    return f"{size:,} byte{'' if size == 1 else 's'}"
