@@ -98,3 +98,42 @@ def test_schemathesis_finds_no_mismatch_between_the_document_and_the_server(serv
     assert "Operations:       6 selected / 6 total" in report, report[-3000:]
     generated = re.search(r"(\d+) generated", report)
     assert generated and int(generated[1]) >= 200, report[-3000:]
+
+
+def _problem_types_in_code() -> set[str]:
+    """Every problem type the API's code can answer: the generic one of each status, and each
+    `kind` given to an ApiProblem or a problem document."""
+    import ast
+
+    from webapp.web.api.problems import GENERIC
+
+    kinds = set(GENERIC.values()) | {"error"}  # "error": a status GENERIC does not name
+    root = Path(__file__).parents[2] / "webapp"
+    for source in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(), str(source))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            values = [kw.value for kw in node.keywords if kw.arg == "kind"]
+            if name == "ApiProblem" and len(node.args) > 1:
+                values.append(node.args[1])
+            if name in ("ApiProblem", "problem"):
+                kinds |= {v.value for v in values if isinstance(v, ast.Constant) and isinstance(v.value, str)}
+    return kinds
+
+
+def test_every_problem_type_the_api_can_answer_has_an_anchor_on_the_reference_page(app):
+    kinds = _problem_types_in_code()
+    assert {"method-not-allowed", "opted-out", "cursor-mismatch", "invalid-range"} <= kinds
+    page = app.test_client(use_cookies=False).get("/api/v1/docs").get_data(as_text=True)
+    missing = sorted(kind for kind in kinds if f'id="problem-{kind}"' not in page)
+    assert missing == []
+
+
+def test_a_405_names_a_documented_problem_type(app, crm):
+    response = crm.client.delete("/api/v1/messages", headers=crm.headers())
+    assert response.status_code == 405
+    kind = response.get_json()["type"]
+    assert kind == "/api/v1/docs#problem-method-not-allowed"
+    page = app.test_client(use_cookies=False).get(kind.split("#")[0]).get_data(as_text=True)
+    assert f'id="{kind.split("#")[1]}"' in page

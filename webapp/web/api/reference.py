@@ -32,6 +32,13 @@ PROBLEM_TYPES = {
     "invalid-range": "A report's range ends before it starts or spans over a year (422).",
     "not-found": "No such message or conversation in the key's office (404).",
     "rate-limited": "Too many requests for this key; wait for Retry-After seconds (429).",
+    "bad-request": "The request cannot be read as HTTP, e.g. a malformed header or query (400).",
+    "forbidden": "The request is refused whoever sends it (403).",
+    "method-not-allowed": "The path exists but not with this method; the Allow header lists the "
+    "methods it takes (405).",
+    "server-error": "Parley failed to answer; nothing was changed. Try again later, and tell the "
+    "server's administrator if it persists (500).",
+    "error": "Any other refusal; `status` and `detail` say what happened.",
 }
 
 
