@@ -31,3 +31,32 @@ def test_an_api_text_in_quiet_hours_is_held_and_sent_when_they_end(app, crm, wor
     scheduling.release_due()
     assert [m.body for m in provider.sent] == ["Your interview is confirmed"]
     assert crm.get(f"/api/v1/messages/{message_id}").get_json()["status"] == "sent"
+
+
+def test_a_held_api_text_says_when_it_goes_and_a_sent_one_says_null(app, crm, world, clock):
+    provider = ScriptedProvider(app.config)
+    app.extensions["parley"].sms_providers["console"] = provider
+    offices.set_quiet_hours(None, world["office"], "America/New_York", "21:00", "08:00")
+    db.session.commit()
+    clock.move_to(datetime(2026, 3, 2, 22, 30, tzinfo=NEW_YORK))
+
+    accepted = crm.send(text="See you tomorrow").get_json()
+    # 8:00 AM in New York on March 3 (EST) is 13:00 UTC.
+    assert accepted["status"] == "scheduled"
+    assert accepted["send_at"] == "2026-03-03T13:00:00Z"
+    read = crm.get(f"/api/v1/messages/{accepted['id']}").get_json()
+    assert read["send_at"] == "2026-03-03T13:00:00Z"
+    listed = crm.get(f"/api/v1/conversations/{accepted['conversation_id']}/messages").get_json()
+    assert [m["send_at"] for m in listed["data"]] == ["2026-03-03T13:00:00Z"]
+
+    clock.move_to(datetime(2026, 3, 3, 8, 0, tzinfo=NEW_YORK))
+    scheduling.release_due()
+    assert crm.get(f"/api/v1/messages/{accepted['id']}").get_json()["send_at"] is None
+    assert crm.send(text="And now").get_json()["send_at"] is None
+
+
+def test_the_document_describes_send_at_on_the_message(crm):
+    schemas = crm.client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    message = next(schema for name, schema in schemas.items() if name.startswith("MessageOut"))
+    assert "send_at" in message["properties"]
+    assert "null" in str(message["properties"]["send_at"])

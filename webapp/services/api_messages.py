@@ -8,7 +8,16 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 
 from webapp.extensions import db
-from webapp.models import ApiKey, AuthorKind, Conversation, Direction, Message, ReusableNumber, User
+from webapp.models import (
+    ApiKey,
+    AuthorKind,
+    Conversation,
+    Direction,
+    Message,
+    ReusableNumber,
+    Status,
+    User,
+)
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,7 @@ class ApiMessage:
     author: str
     created_at: datetime
     error_reason: str | None
+    send_at: datetime | None = None  # when a scheduled message goes; None unless scheduled
 
 
 MESSAGE_COLUMNS = (
@@ -38,6 +48,7 @@ MESSAGE_COLUMNS = (
     ApiKey.name,
     Message.created_at,
     Message.error_reason,
+    Message.send_at,
 )
 
 
@@ -59,7 +70,7 @@ AUTHOR_NAMES = {AuthorKind.BOT: "Bot", AuthorKind.SYSTEM: "Parley"}
 
 def message_from_row(row) -> ApiMessage:
     (id_, conversation_id, direction, status, number_phone, contact_phone, body, author_kind,
-     user_name, key_name, created_at, error_reason) = row  # fmt: skip
+     user_name, key_name, created_at, error_reason, send_at) = row  # fmt: skip
     inbound = direction == Direction.INBOUND
     if inbound:
         author = contact_phone
@@ -70,6 +81,8 @@ def message_from_row(row) -> ApiMessage:
         from_phone=contact_phone if inbound else number_phone,
         to_phone=number_phone if inbound else contact_phone,
         text=body, author=author, created_at=created_at, error_reason=error_reason,
+        # A released message keeps its old send_at: only a held one says when it goes.
+        send_at=send_at if status == Status.SCHEDULED else None,
     )  # fmt: skip
 
 
@@ -90,4 +103,9 @@ def as_json(message: ApiMessage) -> dict:
         "to": message.to_phone, "text": message.text, "author": message.author,
         "created_at": message.created_at.isoformat().replace("+00:00", "Z"),
         "error_reason": message.error_reason,
+        "send_at": _utc_text(message.send_at),
     }  # fmt: skip
+
+
+def _utc_text(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None

@@ -390,7 +390,9 @@ def send(caller: Caller, checked: CheckedSend) -> Sent:
     # The answer says what was accepted: queued, or scheduled when the office's quiet hours hold
     # it. A worker may already be sending it; reading the message again shows its progress.
     accepted = Status.SCHEDULED if queued.send_at is not None else Status.QUEUED
-    return Sent(replace(made, status=accepted.value, error_reason=None), replayed=False)
+    return Sent(
+        replace(made, status=accepted.value, error_reason=None, send_at=queued.send_at), replayed=False
+    )
 
 
 def _take_turns(token: str) -> None:

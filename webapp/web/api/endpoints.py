@@ -36,6 +36,7 @@ def _message_out(message: crm_api.ApiMessage) -> MessageOut:
         id=message.id, conversation_id=message.conversation_id, direction=message.direction,
         status=message.status, from_=message.from_phone, to=message.to_phone, text=message.text,
         author=message.author, created_at=message.created_at, error_reason=message.error_reason,
+        send_at=message.send_at,
     )  # fmt: skip
 
 
@@ -58,7 +59,9 @@ def send_message():
 
     Queues the text from one of the office's numbers, as an agent's Send does (the same queue,
     opt-out checks and statuses), authored by the API key's name. Answers 202 with the message,
-    `status` "queued"; read it again for its progress (sent, delivered or failed).
+    `status` "queued"; read it again for its progress (sent, delivered or failed). Inside the
+    office's quiet hours the text is held instead: `status` "scheduled", and `send_at` says when
+    it goes.
     """
     body: SendMessage = request.context.json
     key = request.context.headers.idempotency_key

@@ -130,6 +130,11 @@ class MessageOut(BaseModel):
     )
     created_at: datetime
     error_reason: str | None = Field(default=None, description="Why it failed, when it did.")
+    send_at: datetime | None = Field(
+        default=None,
+        description="When a scheduled message goes (UTC, ISO 8601): the end of the office's quiet "
+        "hours, or the time an agent chose; null when the message is not scheduled.",
+    )
 
 
 class MessagePage(BaseModel):
