@@ -116,6 +116,7 @@ def test_a_contact_lookup_gives_name_opt_out_and_the_offices_conversations(crm, 
     assert_problem(crm.get("/api/v1/contacts/lookup?phone=12345"), 422, "invalid-phone")
     letters = assert_problem(crm.get("/api/v1/contacts/lookup?phone=hello"), 422, "invalid-request")
     assert letters["errors"][0]["field"] == "phone"
+    assert "phone must be a US phone number such as (617) 555-0123" in letters["detail"]
 
 
 def test_a_name_comes_only_from_the_keys_offices_campaigns(app, crm, other_crm):

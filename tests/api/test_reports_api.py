@@ -70,3 +70,20 @@ def test_bad_ranges_are_problems(crm, world):
 def test_the_summary_needs_a_key(app, world):
     client = app.test_client(use_cookies=False)
     assert_problem(client.get("/api/v1/reports/summary"), 401, "unauthorized")
+
+
+def test_a_date_not_in_the_calendar_or_not_a_date_is_named_with_its_form(crm, world):
+    for query, field in (("from=12/01/2026", "from"), ("to=abc", "to"), ("from=2026-02-30", "from"),
+                         ("from=2026-01-01&to=2026-02-30", "to")):  # fmt: skip
+        body = assert_problem(crm.get(f"/api/v1/reports/summary?{query}"), 422, "invalid-request")
+        assert f"{field} must be a date as YYYY-MM-DD" in body["detail"], body
+        assert "pattern" not in body["detail"] and "^" not in body["detail"]
+        assert [e["field"] for e in body["errors"]] == [field]
+
+
+def test_a_future_from_alone_says_the_range_ends_today_not_swap_the_dates(crm, world):
+    soon = utcnow().date() + timedelta(days=5)
+    body = assert_problem(crm.get(f"/api/v1/reports/summary?from={soon}"), 422, "invalid-range")
+    assert "swap" not in body["detail"]
+    assert "after today" in body["detail"] and "give a to" in body["detail"]
+    assert body["errors"][0]["field"] == "from"

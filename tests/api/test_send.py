@@ -203,3 +203,24 @@ def test_a_rate_limit_store_that_does_not_answer_does_not_stop_the_api(database_
             db.session.remove()
             _empty_tables()
             db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "field", "said"),
+    [({"to": "abc"}, {}, "to", "to must be a US phone number such as (617) 555-0123"),
+     ({"from": "2025550100"}, {}, "from", "from must be the E.164 form of one of your office's numbers"),
+     ({"text": "x" * 1601}, {}, "text", "text must be at most 1,600 characters"),
+     ({}, {"Idempotency-Key": "k" * 256}, "Idempotency-Key",
+      "Idempotency-Key must be at most 255 characters"),
+     ({}, {"Idempotency-Key": "has space"}, "Idempotency-Key", "Idempotency-Key must be printable ASCII")],
+)  # fmt: skip
+def test_a_refused_field_is_named_with_what_it_takes_in_plain_words(crm, body, headers, field, said):
+    good = {"from": "+12025550100", "to": "2025550143", "text": "Hi"}
+    before = message_count()
+    refused = assert_problem(crm.post("/api/v1/messages", json={**good, **body}, headers=headers), 422)
+    assert refused["type"] == "/api/v1/docs#problem-invalid-request"
+    assert said in refused["detail"]
+    assert [(e["field"], said in e["message"]) for e in refused["errors"]] == [(field, True)]
+    for jargon in ("pattern", "items after validation", "String should", "^"):
+        assert jargon not in refused["detail"]
+    assert message_count() == before

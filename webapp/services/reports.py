@@ -181,6 +181,12 @@ def parse_days(first: str | None, last: str | None, zone: ZoneInfo, now: datetim
     end_day = _parse_day("to", last) if last else today_in(zone, now)
     if first:
         start_day = _parse_day("from", first)
+        if not last and start_day > end_day:
+            raise ReportError(
+                "from",
+                f"from ({start_day:%b %d, %Y}) is after today ({end_day:%b %d, %Y}), where the "
+                "range ends when to is left out: give a to on or after from, or a from up to today.",
+            )
     else:
         span = timedelta(days=DEFAULT_DAYS - 1)
         start_day = end_day - span if end_day > date.min + span else date.min

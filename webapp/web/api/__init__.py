@@ -22,6 +22,7 @@ from webapp.extensions import csrf, db
 from webapp.services import api_keys
 from webapp.services.crm_api import ApiProblem
 from webapp.transactions import discard_writes, read_first, request_only_reads, start_writing
+from webapp.web.api import validation
 from webapp.web.api.problems import problem
 from webapp.web.api.rate_limit import KeyRateLimit
 
@@ -42,9 +43,10 @@ def _refuse_invalid(req: Any, resp: Any, error: Any, instance: Any, *args: Any) 
     if error is None:
         return
     errors = []
+    model = getattr(error, "title", "")
     for item in error.errors(include_url=False):
-        where = ".".join(str(part) for part in item.get("loc", ()) if part != "__root__")
-        errors.append({"field": where or "body", "message": item.get("msg", "invalid")})
+        where = ".".join(str(part) for part in item.get("loc", ()) if part != "__root__") or "body"
+        errors.append({"field": where, "message": validation.explain(model, where, item)})
     raise ValidationFailed(errors)
 
 
@@ -160,8 +162,8 @@ def _api_problem(error: ApiProblem) -> Response:
 
 @bp.errorhandler(ValidationFailed)
 def _invalid(error: ValidationFailed) -> Response:
-    fields = "; ".join(f"{item['field']}: {item['message']}" for item in error.errors)
-    return problem(422, "Invalid request", f"Fix these fields and send again: {fields}.", errors=error.errors)
+    sentences = "; ".join(item["message"] for item in error.errors)
+    return problem(422, "Invalid request", f"{sentences}. Fix and send again.", errors=error.errors)
 
 
 

@@ -18,8 +18,8 @@ PROBLEM_TYPES = {
     "malformed-json": "The body is not valid JSON (400).",
     "unsupported-media-type": "The body is not sent as application/json (415).",
     "too-large": "The body is over the server's size limit (413).",
-    "invalid-request": "A field is missing, of the wrong type, unknown or out of range; `errors` "
-    "names each (422).",
+    "invalid-request": "A field is missing, of the wrong type, unknown, out of range or not in its "
+    "form (a phone, a date as YYYY-MM-DD); `errors` names each and says what it takes (422).",
     "invalid-phone": "A phone number is not a valid US number (422).",
     "invalid-text": "The text is empty or too long (422).",
     "unknown-number": "`from` is not an active number of the key's office (422).",

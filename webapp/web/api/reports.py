@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field
 from spectree import Response as Responses
 
 from webapp.services import reports
 from webapp.services.crm_api import ApiProblem
-from webapp.web.api import bp, caller, spec
+from webapp.web.api import bp, caller, spec, validation
 from webapp.web.api.schemas import Problem
 
 DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -51,6 +53,21 @@ class ReportSummary(BaseModel):
     bot_escalations: int = Field(description="Conversations the bot handed to agents.")
 
 
+def _check_day(field: str, text: str | None) -> None:
+    """A day of the calendar: the pattern lets 2026-02-30 through. Its form is wrong, as with any
+    other value that is not a date, not the range it would make."""
+    if text is None:
+        return
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        message = f"{field} {validation.DAY}; {text} is not a day of the calendar"
+        raise ApiProblem(
+            422, "invalid-request", "Invalid request", f"{message}. Fix and send again.",
+            errors=[{"field": field, "message": message}],
+        ) from None  # fmt: skip
+
+
 @bp.get("/reports/summary")
 @spec.validate(
     query=SummaryQuery,
@@ -67,6 +84,8 @@ def report_summary():
     (UTC when it has none).
     """
     query: SummaryQuery = request.context.query
+    for field, text in (("from", query.from_), ("to", query.to)):
+        _check_day(field, text)
     scope = reports.scope_for_office(caller().office_id)
     try:
         period = reports.parse_days(query.from_, query.to, scope.zone)
