@@ -186,3 +186,29 @@ def test_compose_checks_read_their_indexes(app, setup):
     assert no_scan_of("messages", checks), checks
     assert no_scan_of("opt_outs", checks), checks
     assert "idempotency_key" in checks, checks  # the earlier submit, from its unique index
+
+
+def test_the_apis_conversations_of_a_phone_read_the_phone_index(app, setup):
+    """The list (a page after a cursor, by last activity) and the lookup read the contact's few
+    conversations through the phone index, whatever the office's number of conversations."""
+    from tests.api.conftest import new_key
+    from webapp.services.crm_api import encode_cursor
+
+    seed(setup)
+    analyze("conversations")
+    client = app.test_client(use_cookies=False)
+    key = {"Authorization": f"Bearer {new_key('Plans', setup['office'])}"}
+    cursor = encode_cursor("conversations", "+12025552003", f"{2**52}.{2**31 - 1}")
+
+    def walk() -> bool:
+        listed = client.get(f"/api/v1/conversations?phone=2025552003&cursor={cursor}", headers=key)
+        looked = client.get("/api/v1/contacts/lookup?phone=2025552003", headers=key)
+        return listed.get_json()["data"] != [] and looked.status_code == 200
+
+    plans = explained_run(walk)
+    listed = [plan for statement, plan in plans if "conversations.contact_phone =" in statement]
+    assert len(listed) == 2, plans  # the list and the lookup
+    for plan in listed:
+        assert no_scan_of("conversations", plan), plan
+        if db.engine.dialect.name == "sqlite":
+            assert "ix_conversations_contact_phone" in plan, plan

@@ -179,3 +179,40 @@ def test_a_cursor_issued_before_cursors_named_their_list_still_works(crm):
     legacy = base64.urlsafe_b64encode(f"v1:{first_id}".encode()).decode().rstrip("=")
     rest = crm.get(f"/api/v1/conversations/{conversation_id}/messages", query_string={"cursor": legacy})
     assert [m["text"] for m in rest.get_json()["data"]] == ["Thanks!"]
+
+
+def test_both_conversation_lists_put_the_latest_activity_first_and_page_by_it(app, crm, make):
+    """Three lines with one contact: the oldest conversation is texted again last; the list and
+    the lookup agree, and pages of one walk it whole, once each, even with equal times."""
+    make.number("+12025550101", office="Admissions", label="Admissions Second")
+    make.number("+12025550102", office="Admissions", label="Admissions Third")
+    make.number("+12025550103", office="Admissions", label="Admissions Fourth")
+    oldest = receive("First line")
+    middle = receive("Second line", number="+12025550101")
+    newest = receive("Third line", number="+12025550102")
+    fourth = receive("Fourth line", number="+12025550103")
+    receive("Back on the first line")  # the oldest conversation is now the latest active
+    same = db.session.get(Conversation, fourth).last_activity_at
+    db.session.get(Conversation, middle).last_activity_at = same  # a tie: the newer id first
+    db.session.commit()
+    expected = [oldest, fourth, middle, newest]
+
+    listed = crm.get("/api/v1/conversations?phone=2025550143").get_json()
+    assert [c["id"] for c in listed["data"]] == expected
+    looked_up = crm.get("/api/v1/contacts/lookup?phone=2025550143").get_json()
+    assert [c["id"] for c in looked_up["conversations"]] == expected
+
+    walked, cursor = [], None
+    while True:
+        query = {"phone": "2025550143", "limit": 1} | ({"cursor": cursor} if cursor else {})
+        page = crm.get("/api/v1/conversations", query_string=query).get_json()
+        walked += [c["id"] for c in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert walked == expected
+
+    # A cursor from when the list went by id alone continues after that conversation's place.
+    legacy = base64.urlsafe_b64encode(f"v2:conversations:+12025550143:{fourth}".encode()).decode().rstrip("=")
+    rest = crm.get("/api/v1/conversations", query_string={"phone": "2025550143", "cursor": legacy})
+    assert [c["id"] for c in rest.get_json()["data"]] == [middle, newest]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import and_, bindparam, exists, func, or_, select
 
 from webapp.extensions import db
 from webapp.models import (
@@ -89,8 +89,8 @@ LIST_NAMES = {
 FILTER_NAMES = {MESSAGES: "conversation", CONVERSATIONS: "phone"}
 
 
-def encode_cursor(kind: str, scope: str, last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"v2:{kind}:{scope}:{last_id}".encode()).decode().rstrip("=")
+def encode_cursor(kind: str, scope: str, position: str) -> str:
+    return base64.urlsafe_b64encode(f"v2:{kind}:{scope}:{position}".encode()).decode().rstrip("=")
 
 
 def _invalid_cursor() -> ApiProblem:
@@ -110,9 +110,18 @@ def _cursor_mismatch(issued_by: str) -> ApiProblem:
     )  # fmt: skip
 
 
-def decode_cursor(cursor: str | None, kind: str, scope: str) -> int | None:
-    """The id a page continues after. A cursor of another list (or of the same list with another
-    filter) is refused: it would silently give a wrong page."""
+def _numbers(text: str) -> tuple[int, ...]:
+    """A position: one number (an id) or two joined by a dot (a time in microseconds, an id)."""
+    parts = text.split(".")
+    if len(parts) > 2 or not all(p.isascii() and p.isdigit() and len(p) <= 18 for p in parts):
+        raise _invalid_cursor()
+    return tuple(int(part) for part in parts)
+
+
+def decode_cursor(cursor: str | None, kind: str, scope: str) -> tuple[int, ...] | None:
+    """Where a page continues: (id,) or, for a list by activity, (microseconds, id). A cursor of
+    another list (or of the same list with another filter) is refused: it would silently give a
+    wrong page."""
     if cursor is None or cursor == "":
         return None
     try:
@@ -120,20 +129,20 @@ def decode_cursor(cursor: str | None, kind: str, scope: str) -> int | None:
     except (ValueError, UnicodeDecodeError):
         raise _invalid_cursor() from None
     parts = raw.split(":")
-    value = parts[-1]
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
-        raise _invalid_cursor()
+    position = _numbers(parts[-1])
     # Cursors issued before they named their list carry an id only: a walk through a list that
     # began before an upgrade goes on.
-    if parts[0] == "v1" and len(parts) == 2:
-        return int(value)
+    if parts[0] == "v1" and len(parts) == 2 and len(position) == 1:
+        return position
     if parts[0] != "v2" or len(parts) != 4 or parts[1] not in LIST_NAMES:
         raise _invalid_cursor()
     if parts[1] != kind:
         raise _cursor_mismatch(f"another list: {LIST_NAMES[parts[1]]}")
     if parts[2] != scope:
         raise _cursor_mismatch(f"this list for another {FILTER_NAMES[kind]}")
-    return int(value)
+    if kind == MESSAGES and len(position) != 1:
+        raise _invalid_cursor()
+    return position
 
 
 @dataclass(frozen=True)
@@ -142,11 +151,12 @@ class Page:
     next_cursor: str | None
 
 
-def _page(rows: list, limit: int, kind: str, scope: str) -> tuple[list, str | None]:
-    """The first `limit` rows (their id first) and the cursor of the page after them, if any."""
+def _page(rows: list, limit: int, kind: str, scope: str, position=lambda row: str(row[0])):
+    """The first `limit` rows and the cursor of the page after them, if any (by default the
+    position of a row is its id, its first column)."""
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, encode_cursor(kind, scope, rows[-1][0]) if more and rows else None
+    return rows, encode_cursor(kind, scope, position(rows[-1])) if more and rows else None
 
 
 def conversation_messages(
@@ -162,7 +172,7 @@ def conversation_messages(
         .limit(limit + 1)
     )
     if after is not None:
-        query = query.where(Message.id > after)
+        query = query.where(Message.id > after[-1])
     rows = db.session.execute(query, {"office_id": caller.office_id}).all()
     rows, next_cursor = _page(rows, limit, MESSAGES, str(conversation_id))
     return Page([message_from_row(row) for row in rows], next_cursor)
@@ -223,23 +233,51 @@ def _named(office_id: int, rows: list) -> list[ApiConversation]:
     ]  # fmt: skip
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+# Both conversation lists: the most recent activity first, the newest conversation first among
+# equal times (the key that keyset pages continue from).
+BY_ACTIVITY = (Conversation.last_activity_at.desc(), Conversation.id.desc())
+
+
+def _activity_position(row) -> str:
+    return f"{(row[5] - EPOCH) // MICROSECOND}.{row[0]}"
+
+
 def conversations_with(
     caller: Caller, phone: str, cursor: str | None, limit: int = DEFAULT_PAGE
 ) -> Page:
-    """The office's conversations with a contact phone, newest first (by id)."""
+    """The office's conversations with a contact phone, the most recent activity first."""
     contact_phone = parse_phone("phone", phone)
     before = decode_cursor(cursor, CONVERSATIONS, contact_phone)
     query = (
         _conversations_query()
         .where(Conversation.contact_phone == contact_phone)
-        .order_by(Conversation.id.desc())
+        .order_by(*BY_ACTIVITY)
         .limit(limit + 1)
     )
     if before is not None:
-        query = query.where(Conversation.id < before)
+        if len(before) == 1:
+            # A cursor from when this list went by id: continue after that conversation's place.
+            before = _place_of(before[0])
+        if before is not None:
+            moment, last_id = EPOCH + before[0] * MICROSECOND, before[1]
+            query = query.where(
+                or_(
+                    Conversation.last_activity_at < moment,
+                    and_(Conversation.last_activity_at == moment, Conversation.id < last_id),
+                )
+            )
     rows = db.session.execute(query, {"office_id": caller.office_id}).all()
-    rows, next_cursor = _page(rows, limit, CONVERSATIONS, contact_phone)
+    rows, next_cursor = _page(rows, limit, CONVERSATIONS, contact_phone, _activity_position)
     return Page(_named(caller.office_id, rows), next_cursor)
+
+
+def _place_of(conversation_id: int) -> tuple[int, int] | None:
+    moment = db.session.scalar(
+        select(Conversation.last_activity_at).where(Conversation.id == conversation_id)
+    )
+    return ((moment - EPOCH) // MICROSECOND, conversation_id) if moment is not None else None
 
 
 @dataclass(frozen=True)
@@ -259,7 +297,7 @@ def lookup_contact(caller: Caller, phone: str) -> ApiContact:
     rows = db.session.execute(
         _conversations_query()
         .where(Conversation.contact_phone == contact_phone)
-        .order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
+        .order_by(*BY_ACTIVITY)
         .limit(CONTACT_CONVERSATIONS_SHOWN),
         {"office_id": caller.office_id},
     ).all()

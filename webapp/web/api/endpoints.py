@@ -92,7 +92,8 @@ def get_message(message_id: int):
 def list_conversations():
     """Find conversations with a phone
 
-    The office's conversations with the contact phone, newest first.
+    The office's conversations with the contact phone, the most recent activity first (as a
+    contact lookup lists them).
     """
     query: ConversationsQuery = request.context.query
     page = crm_api.conversations_with(caller(), query.phone, query.cursor, query.limit)
@@ -125,7 +126,7 @@ def lookup_contact():
     """Look up a contact
 
     The contact's name (from the office's campaign records), whether it opted out, and the
-    office's conversations with it.
+    office's conversations with it, the most recent activity first.
     """
     query: PhoneQuery = request.context.query
     contact = crm_api.lookup_contact(caller(), query.phone)
