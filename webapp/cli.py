@@ -25,6 +25,7 @@ from webapp.services import (
     inbound,
     knowledge_base,
     offices,
+    scheduling,
     webhooks,
 )
 from webapp.services.phones import PhoneError, normalise_provider_phone, parse_any_phone
@@ -88,6 +89,7 @@ def offices_quiet_hours(name: str, zone: str | None, start: str | None, end: str
         offices.clear_quiet_hours(None, office)
         db.session.commit()
         click.echo(f"Quiet hours of {office.name} are off.")
+        _release_held(office)
         return
     if not (zone and start and end):
         _fail("Give --tz, --start and --end, e.g. --tz America/New_York --start 21:00 --end 08:00; or --off.")
@@ -97,6 +99,14 @@ def offices_quiet_hours(name: str, zone: str | None, start: str | None, end: str
         _fail(str(exc))
     db.session.commit()
     click.echo(f"Quiet hours of {office.name}: {quiet.describe()}.")
+    _release_held(office)
+
+
+def _release_held(office) -> None:
+    """Texts the old quiet hours held that the new settings let go leave now."""
+    released = scheduling.release_office_due(office.id)
+    if released:
+        click.echo(f"{released} held text{'' if released == 1 else 's'} released for sending now.")
 
 
 @offices_cli.command("retention")

@@ -499,3 +499,79 @@ def test_a_change_of_quiet_hours_is_audited(setup):
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "office.quiet_hours"))
     assert event.summary == "Office Admissions: quiet hours 9:00 PM–8:00 AM (America/New_York)"
     assert [office.name for office in event.offices] == ["Admissions"]
+
+
+# ---- Held texts follow a change of quiet hours ----
+
+
+def schedule_reply(client, conversation_id: int, body: str, send_at: str) -> None:
+    token = csrf_token(client, f"/conversations/{conversation_id}")
+    client.post(
+        f"/conversations/{conversation_id}/messages",
+        data={"csrf_token": token, "body": body, "send_at": send_at},
+    )
+
+
+def test_switching_quiet_hours_off_sends_what_they_held_but_not_what_an_agent_scheduled(
+    quiet, clock, provider, client, app
+):
+    from webapp.models import AuditEvent
+
+    clock.move_to(ny(2026, 3, 2, 23, 15))
+    held = send_text(quiet, "Held by the night")
+    assert held.send_at == ny(2026, 3, 3, 8, 0)
+    login(client, "standard@example.edu")
+    schedule_reply(client, held.conversation_id, "Chosen for Wednesday", "2026-03-04T09:30")
+
+    result = run(app, "offices", "quiet-hours", "Admissions", "--off")
+    assert result.exit_code == 0, result.output
+    assert "1 held text released for sending now." in result.output
+    assert [m.body for m in provider.sent] == ["Held by the night"]
+    assert reload(held).status == Status.SENT
+    later = db.session.scalar(select(Message).where(Message.body == "Chosen for Wednesday"))
+    assert later.status == Status.SCHEDULED and later.send_at == ny(2026, 3, 4, 9, 30)
+    event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.kind == "office.quiet_hours").order_by(AuditEvent.id.desc())
+    ).first()
+    assert event.summary == "Office Admissions: quiet hours off; 1 held text goes now"
+
+
+def test_changing_quiet_hours_moves_what_they_held_to_the_new_windows_end(quiet, clock, provider, app):
+    clock.move_to(ny(2026, 3, 2, 23, 15))
+    held = send_text(quiet, "Held by the night")
+
+    # Mornings now start earlier: the text goes at the new opening time, not the old one.
+    result = run(app, "offices", "quiet-hours", "Admissions", "--tz", "America/New_York",
+                 "--start", "22:00", "--end", "06:30")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert reload(held).send_at == ny(2026, 3, 3, 6, 30)
+    clock.move_to(ny(2026, 3, 3, 6, 30))
+    assert scheduling.release_due() == 1
+    assert [m.body for m in provider.sent] == ["Held by the night"]
+
+
+def test_quiet_hours_that_no_longer_cover_now_send_what_they_held_at_once(quiet, clock, provider, setup):
+    clock.move_to(ny(2026, 3, 2, 23, 15))
+    held = send_text(quiet, "Held by the night")
+    offices.set_quiet_hours(None, setup["office"], "America/New_York", "23:30", "06:00")
+    db.session.commit()
+    assert reload(held).send_at == ny(2026, 3, 2, 23, 15)  # due now: the worker's minute sends it
+    assert scheduling.release_office_due(setup["office"].id) == 1
+    assert [m.body for m in provider.sent] == ["Held by the night"]
+
+
+def test_the_admin_console_releases_what_quiet_hours_held_when_it_switches_them_off(
+    quiet, clock, provider, client
+):
+    clock.move_to(ny(2026, 3, 2, 23, 15))
+    held = send_text(quiet, "Held by the night")
+    login(client, "admin@example.edu")
+    office_id = quiet["office"].id
+    token = csrf_token(client, f"/admin/offices/{office_id}/compliance")
+    response = client.post(
+        f"/admin/offices/{office_id}/quiet-hours", data={"csrf_token": token, "action": "off"},
+        follow_redirects=True,
+    )  # fmt: skip
+    assert "1 held text was released for sending now." in response.get_data(as_text=True)
+    assert reload(held).status == Status.SENT
+    assert [m.body for m in provider.sent] == ["Held by the night"]

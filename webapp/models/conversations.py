@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, FetchedValue, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, FetchedValue, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -149,6 +149,9 @@ class Message(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # A scheduled message goes at this time (the worker releases it then).
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Held (scheduled) by the office's quiet hours, not for a time an agent chose (Send later):
+    # such a message follows the quiet hours when they are switched off or changed.
+    held_by_quiet_hours: Mapped[bool] = mapped_column(default=False, server_default=false())
     # When the office's retention policy erased its text and pictures.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -1,21 +1,24 @@
 """An office's compliance settings: its time zone, quiet hours and message retention.
 
-Every change is audited; bad input raises SettingsError (per field) and changes nothing.
+Every change is audited; bad input raises SettingsError (per field) and changes nothing. A change
+of quiet hours re-times the texts they hold: they go at the new window's end, or at once (the
+caller then releases them, see scheduling.release_office_due).
 """
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 
 from webapp.extensions import db
-from webapp.models import Office, User
+from webapp.models import Conversation, Message, Office, ReusableNumber, Status, User, utcnow
 from webapp.services import audit
 from webapp.services.quiet_hours import (
     QuietHours,
     QuietHoursError,
+    format_local,
     parse_clock,
     parse_zone,
     zone_or_utc,
@@ -83,6 +86,7 @@ def set_quiet_hours(actor: User | None, office: Office, zone: str, start: str, e
     quiet = QuietHours(zone_info, start_at, end_at)
     detail = {"time_zone": zone_info.key, "start": f"{start_at:%H:%M}", "end": f"{end_at:%H:%M}"}
     summary = f"Office {office.name}: quiet hours {quiet.describe()}"
+    summary += _retime_holds(office, quiet, detail)
     audit.record(actor, "office.quiet_hours", summary, [office], detail)
     return quiet
 
@@ -92,9 +96,40 @@ def clear_quiet_hours(actor: User | None, office: Office) -> bool:
     if office.quiet_hours_start is None and office.quiet_hours_end is None:
         return False
     office.quiet_hours_start = office.quiet_hours_end = None
-    summary = f"Office {office.name}: quiet hours off"
-    audit.record(actor, "office.quiet_hours", summary, [office], {"off": True})
+    detail: dict[str, object] = {"off": True}
+    summary = f"Office {office.name}: quiet hours off" + _retime_holds(office, None, detail)
+    audit.record(actor, "office.quiet_hours", summary, [office], detail)
     return True
+
+
+_MESSAGES = Message.__table__
+
+
+def _retime_holds(office: Office, quiet: QuietHours | None, detail: dict, now: datetime | None = None) -> str:
+    """Texts the office's quiet hours held (not those an agent scheduled for a chosen time) go by
+    the new ones: at once when they allow it, else at the new window's end. Says so for the
+    audit log (and adds the count to `detail`); empty when nothing was held."""
+    now = now or utcnow()
+    goes_at = (quiet.hold_until(now) if quiet is not None else None) or now
+    numbers = select(ReusableNumber.id).where(ReusableNumber.office_id == office.id)
+    office_conversations = select(Conversation.id).where(Conversation.number_id.in_(numbers))
+    retimed = db.session.execute(
+        update(_MESSAGES)
+        .where(
+            _MESSAGES.c.status == Status.SCHEDULED.value,
+            _MESSAGES.c.held_by_quiet_hours.is_(True),
+            _MESSAGES.c.conversation_id.in_(office_conversations),
+        )
+        .values(send_at=goes_at, updated_at=now)
+    ).rowcount
+    if not retimed:
+        return ""
+    detail["held_messages"] = retimed
+    detail["held_messages_send_at"] = goes_at.isoformat()
+    texts, go = ("1 held text", "goes") if retimed == 1 else (f"{retimed} held texts", "go")
+    if goes_at == now:
+        return f"; {texts} {go} now"
+    return f"; {texts} now {go} {format_local(goes_at, quiet.zone)}"
 
 
 def check_retention_days(days: str | int | None) -> int:

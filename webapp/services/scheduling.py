@@ -129,7 +129,8 @@ def release(message_id: int) -> bool:
         db.session.execute(
             update(_MESSAGES)
             .where(_MESSAGES.c.id == message_id, _MESSAGES.c.status == Status.SCHEDULED.value)
-            .values(send_at=hold, updated_at=now)
+            # Whatever held it before (a Send later time), the quiet hours hold it now.
+            .values(send_at=hold, held_by_quiet_hours=True, updated_at=now)
         )
         db.session.commit()
         return False
@@ -148,6 +149,27 @@ def release_due(now: datetime | None = None) -> int:
     """The worker's minute: release every held message whose time has come. Returns how many
     this caller released."""
     return sum(release(message_id) for message_id in due_message_ids(now))
+
+
+def release_office_due(office_id: int, now: datetime | None = None) -> int:
+    """Release at once the office's held messages whose time has come, e.g. those its quiet hours
+    held until they were switched off, rather than at the worker's next minute."""
+    ids = list(
+        db.session.scalars(
+            select(Message.id)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
+            .where(
+                ReusableNumber.office_id == office_id,
+                Message.status == Status.SCHEDULED.value,
+                Message.send_at <= (now or utcnow()),
+            )
+            .order_by(Message.send_at, Message.id)
+            .limit(RELEASE_BATCH)
+        )
+    )
+    db.session.rollback()
+    return sum(release(message_id) for message_id in ids)
 
 
 def cancel(user: User, conversation: Conversation, message_id: int) -> None:

@@ -323,6 +323,7 @@ INSERT_OUTBOUND = (
         author_api_key_id=bindparam("author_api_key_id"),
         status=bindparam("status"),
         send_at=bindparam("send_at"),
+        held_by_quiet_hours=bindparam("held_by_quiet_hours"),
         provider=bindparam("provider"),
         idempotency_key=bindparam("idempotency_key"),
         attempts=0,
@@ -377,6 +378,7 @@ def _queue_outbound(
         "now": now,
         "status": (Status.QUEUED if send_at is None else Status.SCHEDULED).value,
         "send_at": send_at,
+        "held_by_quiet_hours": send_at is not None and send_later is None,
     }
     try:
         message_id = db.session.execute(INSERT_OUTBOUND, params).scalar_one()
@@ -527,6 +529,7 @@ def _retry_outside_quiet_hours(message: Message, office_id: int, retry_in: float
         return retry_in
     message.status = Status.SCHEDULED.value
     message.send_at = hold
+    message.held_by_quiet_hours = True
     return None
 
 
@@ -584,6 +587,7 @@ def retry(user: User, conversation: Conversation, message_id: int) -> Message:
     hold = quiet.hold_agent_text(utcnow(), conversation.last_inbound_at) if quiet else None
     message.status = (Status.QUEUED if hold is None else Status.SCHEDULED).value
     message.send_at = hold
+    message.held_by_quiet_hours = hold is not None
     message.error_reason = None
     message.error_code = None
     message.attempts = 0

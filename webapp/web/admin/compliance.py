@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from webapp.extensions import db
 from webapp.models import Office, OfficeExport, utcnow
-from webapp.services import exports, offices, retention
+from webapp.services import exports, offices, retention, scheduling
 from webapp.services.admin import my_offices
 from webapp.services.admin import offices as admin_offices
 from webapp.services.quiet_hours import format_local
@@ -77,14 +77,23 @@ def compliance_quiet_hours(office_id: int):
     office = _office(office_id)
     if request.form.get("action") == "off":
         offices.clear_quiet_hours(current_user, office)
-        return done(f"Quiet hours of {office.name} are off.", _here(office))
+        return done(f"Quiet hours of {office.name} are off.{_release_held(office)}", _here(office))
     form = {key: request.form.get(key, "") for key in ("time_zone", "start", "end")}
     try:
         quiet = offices.set_quiet_hours(current_user, office, form["time_zone"], form["start"], form["end"])
     except offices.SettingsError as exc:
         status = rejected()
         return _page(_office(office_id), status, quiet_form=form, quiet_errors=exc.errors)
-    return done(f"Quiet hours of {office.name}: {quiet.describe()}.", _here(office))
+    return done(f"Quiet hours of {office.name}: {quiet.describe()}.{_release_held(office)}", _here(office))
+
+
+def _release_held(office: Office) -> str:
+    """Commit the change, then send the texts the old quiet hours held that the new ones let go."""
+    db.session.commit()
+    released = scheduling.release_office_due(office.id)
+    if not released:
+        return ""
+    return f" {released} held text{' was' if released == 1 else 's were'} released for sending now."
 
 
 @bp.post("/offices/<int:office_id>/retention")
