@@ -12,7 +12,8 @@ from tests.browser.conftest import World, log_in, sms_receive
 
 def wait_for_poll(page: Page, path: str) -> None:
     """Wait until the page has polled `path` and htmx has swapped the answer in."""
-    with page.expect_response(re.compile(re.escape(path) + "$")):
+    # The list says how far down it shows.
+    with page.expect_response(re.compile(re.escape(path) + r"(&rows=\d+&through=[^&]+)?$")):
         pass
     page.wait_for_timeout(300)  # the swap and settle follow the response
 
@@ -65,16 +66,22 @@ def test_polling_keeps_scroll_and_loaded_rows(page: Page, app, world: World):
     assert scrolled > top
 
     sms_receive(app, "2025550199", world.number_phone, "A brand new question")
-    # The counts stay live while the reader is further down the list…
+    # The list stays live while the reader is further down it: the new conversation comes in on
+    # top, the title and the announcement follow the count…
     expect(page.get_by_role("tab", name="Needs Attention")).to_contain_text("9")
-    wait_for_poll(page, "/inbox?tab=attention")
-    # …and the rows they loaded and where they scrolled to stay put.
-    expect(rows(page)).to_have_count(8)
+    expect(rows(page).first).to_contain_text("A brand new question")
+    expect(page).to_have_title("(9) Inbox · Parley")
+    expect(page.locator("#announcer")).to_have_text("Needs Attention: 9")
+    # …and the rows they loaded, the row they are on and where they scrolled to stay put.
+    expect(rows(page)).to_have_count(9)
+    expect(rows(page).nth(6)).to_be_focused()
     assert panel.evaluate("(el) => el.scrollTop") == scrolled
 
-    # Back at the top of a fresh list, new conversations come in by themselves again.
-    page.get_by_role("tab", name="Needs Attention").click()
-    expect(rows(page).first).to_contain_text("A brand new question")
+    # A conversation read elsewhere loses its unread mark here too, even far down the list.
+    oldest = rows(page).last
+    expect(oldest.get_by_role("img", name="Unread")).to_have_count(1)
+    page.context.new_page().goto(oldest.get_attribute("href"))  # the next poll shows it
+    expect(oldest.get_by_role("img", name="Unread")).to_have_count(0)
 
 
 # The message at the top of the thread's visible part, and where it is on the screen.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
@@ -302,6 +302,16 @@ def list_tab(
     ]  # fmt: skip
     next_cursor = encode_cursor(rows[-1]) if has_more and rows else None
     return InboxPage(tab=tab, rows=rows, next_cursor=next_cursor, counts=tab_counts)
+
+
+def down_to(page: InboxPage, moment: datetime, at_least: int) -> InboxPage:
+    """The page's rows active at `moment` (to the second, as the list shows it) or later, and at
+    least `at_least` of them: a refreshed list reaches as far down as the reader had loaded."""
+    moment = moment.replace(microsecond=0)
+    kept = max(at_least, sum(1 for row in page.rows if row.last_activity_at >= moment))
+    if kept >= len(page.rows):
+        return page
+    return replace(page, rows=page.rows[:kept], next_cursor=encode_cursor(page.rows[kept - 1]))
 
 
 @dataclass(frozen=True)

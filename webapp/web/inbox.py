@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, Response, current_app, request
 
 from webapp.services import access, inbox, poll_versions
@@ -11,6 +13,7 @@ from webapp.web.rendering import render_screen, wants_fragment
 bp = Blueprint("inbox", __name__)
 
 TEMPLATE = "inbox/inbox.html"
+MAX_REFRESHED_PAGES = 20
 
 
 def inbox_context(
@@ -18,11 +21,18 @@ def inbox_context(
     cursor: str | None = None,
     open_view=None,
     numbers: access.InboxNumbers | None = None,
+    shown: tuple[int, datetime] | None = None,
 ) -> dict:
     tab = tab if tab in inbox.TABS else inbox.NEEDS_ATTENTION
     user = signed_in()
     size = current_app.config["INBOX_PAGE_SIZE"]
-    page = inbox.list_tab(user, tab, cursor, limit=size, numbers=numbers)
+    # A refresh after "Load more" reaches down to the last row shown (new rows come on top, up to a
+    # bound), so that the rows the reader loaded stay.
+    expanded = shown is not None and shown[0] > size
+    limit = min(shown[0] + size, size * MAX_REFRESHED_PAGES) if expanded else size
+    page = inbox.list_tab(user, tab, cursor, limit=limit, numbers=numbers)
+    if expanded:
+        page = inbox.down_to(page, shown[1], size)
     # A first page brings the counts along; a later one ("Load more") shows none, but the
     # whole page (a reload with a cursor) does.
     counts = page.counts if page.counts is not None else inbox.counts(user, numbers)
@@ -46,7 +56,7 @@ def index():
     tab = request.args.get("tab", inbox.NEEDS_ATTENTION)
     cursor = request.args.get("cursor")
     if wants_fragment() and not cursor:
-        return _list_pane(tab)
+        return _list_pane(tab, _shown())
     context = inbox_context(tab, cursor, numbers=poll_versions.inbox_numbers(signed_in()))
     # "Load more" asks for just the next rows; tab switches and polling for the whole list pane.
     block = "list_rows" if cursor else "list_pane"
@@ -54,7 +64,18 @@ def index():
     return render_screen(TEMPLATE, block, **context)
 
 
-def _list_pane(tab: str) -> Response:
+def _shown() -> tuple[int, datetime] | None:
+    """What a refreshing list shows (static/js/app.js sends it): how many rows, and the last
+    one's activity."""
+    try:
+        last = datetime.fromisoformat(request.args.get("through", ""))
+    except ValueError:
+        return None
+    rows = request.args.get("rows", 0, type=int)
+    return (rows, last) if last.tzinfo is not None else None
+
+
+def _list_pane(tab: str, shown: tuple[int, datetime] | None) -> Response:
     """The list pane, polled: 304 while nothing it shows has changed."""
     user = signed_in()
     tag = poll_versions.inbox_version(user, tab, polling.context())
@@ -62,5 +83,5 @@ def _list_pane(tab: str) -> Response:
     if held:
         return polling.not_modified(held)
     numbers = poll_versions.inbox_numbers(user)
-    response = render_screen(TEMPLATE, "list_pane", **inbox_context(tab, numbers=numbers))
+    response = render_screen(TEMPLATE, "list_pane", **inbox_context(tab, numbers=numbers, shown=shown))
     return polling.tagged(response, tag)

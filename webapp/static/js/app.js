@@ -243,33 +243,8 @@
     if (panel && state && tab && tab.id === state.tab) { panel.scrollTop = state.listTop; }
   }
 
-  /* Once "Load more" added rows, a refresh of the first page would drop them: the list then holds
-     still (until the reader switches tabs) and only the tab counts are refreshed. */
-  function refreshCountsOnly(event) {
-    var fresh = new DOMParser().parseFromString(event.detail.serverResponse, "text/html")
-      .querySelector("#list-pane [role=tablist]");
-    var current = document.querySelector("#list-pane [role=tablist]");
-    if (!fresh || !current) { return; }
-    var focused = current.contains(document.activeElement) ? document.activeElement.id : null;
-    current.replaceWith(fresh);
-    htmx.process(fresh);
-    if (focused && document.getElementById(focused)) { document.getElementById(focused).focus(); }
-  }
-
   var beforeSwap = null;
   document.addEventListener("htmx:beforeSwap", function (event) {
-    var target = event.detail.target;
-    var listPane = document.getElementById("list-pane");
-    if (listPane && target.matches(".conv-more") && listPane.contains(target)) {
-      listPane.setAttribute("data-expanded", "true");
-    }
-    var selfRefresh = target === listPane && event.detail.requestConfig &&
-      event.detail.requestConfig.elt === listPane;  // polling or inbox-changed, not a tab click
-    if (selfRefresh && listPane.hasAttribute("data-expanded") && event.detail.shouldSwap) {
-      event.detail.shouldSwap = false;
-      refreshCountsOnly(event);
-      return;
-    }
     beforeSwap = snapshot();
   });
   document.addEventListener("htmx:afterSwap", function () {
@@ -379,8 +354,13 @@
   function isPoll(elt) { return elt.id === "list-pane" || elt.id === "conversation-live"; }
   document.addEventListener("htmx:configRequest", function (event) {
     var tag = pollTags[event.detail.path];
-    if (event.detail.verb === "get" && tag && isPoll(event.detail.elt)) {
-      event.detail.headers["If-None-Match"] = tag;
+    if (event.detail.verb !== "get" || !isPoll(event.detail.elt)) { return; }
+    if (tag) { event.detail.headers["If-None-Match"] = tag; }
+    // The list's refresh says how far down it shows (webapp/web/inbox.py): rows from "Load more" stay.
+    var times = document.querySelectorAll(".conv-row time");
+    if (event.detail.elt.id === "list-pane" && times.length) {
+      event.detail.parameters.rows = times.length;
+      event.detail.parameters.through = times[times.length - 1].getAttribute("datetime");
     }
   });
   document.addEventListener("htmx:afterRequest", function (event) {
