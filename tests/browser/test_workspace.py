@@ -172,3 +172,40 @@ def test_a_colleague_viewing_typing_and_replying_first(
     sent = [r.json["text"] for r in fake_plivo.requests]
     assert sent == ["It is January 15.", "The deadline is January 15"]
     audit.assert_clean()
+
+
+def colleague_replies(browser: Browser, live_server: str, conversation_id: int, text: str) -> None:
+    """Alex answers the conversation from another browser."""
+    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 800})
+    try:
+        colleague = context.new_page()
+        log_in(colleague, "admin@example.edu")
+        colleague.goto(f"/conversations/{conversation_id}")
+        colleague.get_by_label("Message").fill(text)
+        colleague.get_by_role("button", name="Send", exact=True).click()
+        expect(colleague.get_by_role("list", name="Conversation history")).to_contain_text(text)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("press", ["mouse", "keyboard"])
+def test_the_collision_warning_takes_focus_however_send_was_pressed(
+    page: Page, browser: Browser, live_server: str, conversation_id: int, fake_plivo: FakePlivo, press: str
+):
+    log_in(page, "standard@example.edu")
+    page.goto(f"/conversations/{conversation_id}")
+    page.get_by_label("Message").fill("The deadline is January 15")
+    colleague_replies(browser, live_server, conversation_id, "It is January 15.")
+
+    send = page.get_by_role("button", name="Send", exact=True)
+    if press == "mouse":
+        send.click()
+    else:
+        send.focus()
+        page.keyboard.press("Enter")
+    warning = page.get_by_role("alert").filter(has_text="replied")
+    expect(warning).to_contain_text("Nothing was sent")
+    # Focus lands on the warning's first choice, so that the agent decides there.
+    expect(warning.get_by_role("button", name="Send anyway")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(warning.get_by_role("link", name="Look first")).to_be_focused()
