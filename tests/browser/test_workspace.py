@@ -209,3 +209,28 @@ def test_the_collision_warning_takes_focus_however_send_was_pressed(
     expect(warning.get_by_role("button", name="Send anyway")).to_be_focused()
     page.keyboard.press("Tab")
     expect(warning.get_by_role("link", name="Look first")).to_be_focused()
+
+
+def test_a_colleagues_typing_line_goes_when_their_reply_arrives(
+    page: Page, browser: Browser, live_server: str, conversation_id: int, fake_plivo: FakePlivo
+):
+    log_in(page, "standard@example.edu")
+    page.goto(f"/conversations/{conversation_id}")
+    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 800})
+    try:
+        colleague = context.new_page()
+        log_in(colleague, "admin@example.edu")
+        colleague.goto(f"/conversations/{conversation_id}")
+        colleague.get_by_label("Message").press_sequentially("It is January 15.")
+        expect(page.locator("#presence")).to_have_text("Alex Admin is typing a reply…")
+        with colleague.expect_response(re.compile(r"/presence$")):
+            colleague.get_by_label("Message").press_sequentially(" See you")  # typing up to the poll
+        colleague.get_by_role("button", name="Send", exact=True).click()
+        thread = page.get_by_role("list", name="Conversation history")
+        expect(thread).to_contain_text("It is January 15. See you")
+        # Alex's page had just said Alex was typing, which would show for seconds more: Sam sees
+        # Alex's reply and, with it, that Alex no longer types.
+        viewing = "Alex Admin is viewing this conversation."
+        expect(page.locator("#presence")).to_have_text(viewing, timeout=1500)
+    finally:
+        context.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from webapp.extensions import db
 from webapp.models import AuthorKind, Direction, Message, Presence, User, utcnow
@@ -52,6 +52,15 @@ def here(conversation_id: int, user: User, typing: bool, now: datetime | None = 
     ).all()
     typing_since = now - timedelta(seconds=TYPING_SECONDS)
     return [Colleague(name, typing_at is not None and typing_at >= typing_since) for name, typing_at in rows]
+
+
+def stopped_typing(conversation_id: int, user: User) -> None:
+    """The agent sent what they typed: colleagues stop seeing them typing with their next look."""
+    db.session.execute(
+        update(Presence)
+        .where(Presence.conversation_id == conversation_id, Presence.user_id == user.id)
+        .values(typing_at=None)
+    )
 
 
 def describe(colleagues: list[Colleague]) -> str:

@@ -109,7 +109,8 @@ def live(conversation_id: int):
     view = _view(conversation_id)
     _mark_read(view)
     response = _render_view(view, "conversation_live")
-    del response.headers["HX-Trigger"]
+    # Not the inbox's refresh: the colleagues line, since one may have just sent what they typed.
+    response.headers["HX-Trigger"] = "thread-changed"
     if tag is None:
         return response
     return polling.tagged(response, tag, until=poll_versions.changes_at(view.messages))
@@ -146,6 +147,8 @@ def reply(conversation_id: int):
             send_later=send_at,
             picture=picture,
         )
+        presence.stopped_typing(conversation.id, signed_in())
+        db.session.commit()
     except sending.SendError as exc:
         discard_writes()
         status = 200 if request.headers.get("HX-Request") else 422

@@ -166,6 +166,9 @@
   document.addEventListener("input", function (event) {
     if (event.target.id === "reply-body") { typedAt = Date.now(); }
   });
+  document.addEventListener("submit", function (event) {
+    if (event.target.id === "reply-form") { typedAt = 0; }  // sent: no longer typing it
+  });
   document.addEventListener("htmx:configRequest", function (event) {
     if (event.detail.elt.id === "presence") {
       event.detail.parameters.typing = Date.now() - typedAt < 5000 ? "1" : "";
