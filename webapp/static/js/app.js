@@ -370,6 +370,21 @@
     if (tag) { pollTags[config.path] = tag; } else { delete pollTags[config.path]; }
   });
 
+  /* A poll that fails (offline, a restart) shows one quiet "Reconnecting…" until one gets through. */
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var status = event.detail.xhr.status, note = document.getElementById("reconnecting");
+    if (!isPoll(event.detail.elt)) { return; }
+    if (status && status < 500) {
+      if (note) { note.remove(); }
+    } else if (!note) {
+      note = document.createElement("p");
+      note.id = "reconnecting";
+      note.setAttribute("role", "status");
+      announce(note.textContent = "Reconnecting…");
+      document.body.appendChild(note);
+    }
+  });
+
   function refresh(root) {
     initCounters(root);
     localiseTimes(root);

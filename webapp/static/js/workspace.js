@@ -175,6 +175,35 @@
     }
   });
 
+  /* ---- A form that cannot reach Parley, or fails there (htmx swaps nothing then): say so by it,
+     as an alert, and keep what was typed for another try. Refusals that say where they go
+     (HX-Retarget), the session's end (HX-Redirect) and a colleague's reply (200) never get here. */
+  function failed(event) {
+    var form = event.detail.elt, status = event.detail.xhr.status;
+    if (!form.matches("form")) { return; }
+    var typed = form.querySelector("textarea");
+    var note = document.getElementById("action-failed") || document.createElement("p");
+    note.id = "action-failed";
+    note.className = "alert alert-error";
+    note.setAttribute("role", "alert");
+    note.tabIndex = -1;
+    note.textContent = (!status ? "Parley could not be reached." : status >= 500 ?
+      "Something went wrong on our side (" + status + ")." : "Parley refused this (" + status + ").") +
+      (typed ? " Your text is kept — try again." : " Try again.");
+    // By the form with the text; a button's form (Does Not Need Attention) has its note above the reply box.
+    var reply = !typed && document.getElementById("reply-form");
+    if (reply) { reply.insertAdjacentElement("beforebegin", note); } else { form.appendChild(note); }
+    window.setTimeout(function () {  // once htmx gives the pressed button back
+      if (!document.activeElement || document.activeElement === document.body) { note.focus(); }
+    }, 0);
+  }
+  document.addEventListener("htmx:sendError", failed);
+  document.addEventListener("htmx:responseError", failed);
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var note = document.getElementById("action-failed");
+    if (note && event.detail.elt.matches("form")) { note.remove(); }  // a new try: a new answer
+  });
+
   function flagAll(root) { root.querySelectorAll("[data-merge-check]").forEach(function (f) { flag(f, false); }); }
   document.addEventListener("htmx:afterSettle", function (event) { flagAll(event.detail.elt || document); });
   flagAll(document);
