@@ -221,16 +221,28 @@ def test_a_colleagues_typing_line_goes_when_their_reply_arrives(
         colleague = context.new_page()
         log_in(colleague, "admin@example.edu")
         colleague.goto(f"/conversations/{conversation_id}")
-        colleague.get_by_label("Message").press_sequentially("It is January 15.")
-        expect(page.locator("#presence")).to_have_text("Alex Admin is typing a reply…")
-        with colleague.expect_response(re.compile(r"/presence$")):
-            colleague.get_by_label("Message").press_sequentially(" See you")  # typing up to the poll
+        told = []  # Alex's page told the server that Alex is typing
+        colleague.on("response", lambda r: told.append(1) if r.url.endswith("/presence")
+                     and "typing=1" in (r.request.post_data or "") else None)
+        box = colleague.get_by_label("Message")
+        box.fill("It is January 15")
+        typing = page.locator("#presence")
+        for _ in range(60):  # Alex types on, a key at a time, until Sam sees it
+            box.press(".")
+            if typing.text_content() == "Alex Admin is typing a reply…":
+                break
+            page.wait_for_timeout(200)
+        expect(typing).to_have_text("Alex Admin is typing a reply…")
+        told.clear()
+        for _ in range(60):  # …and sends just after Alex's page said so again: it would show for seconds
+            if told:
+                break
+            box.press(".")
+            page.wait_for_timeout(200)
         colleague.get_by_role("button", name="Send", exact=True).click()
         thread = page.get_by_role("list", name="Conversation history")
-        expect(thread).to_contain_text("It is January 15. See you")
-        # Alex's page had just said Alex was typing, which would show for seconds more: Sam sees
-        # Alex's reply and, with it, that Alex no longer types.
-        viewing = "Alex Admin is viewing this conversation."
-        expect(page.locator("#presence")).to_have_text(viewing, timeout=1500)
+        expect(thread).to_contain_text("It is January 15.")
+        # Sam sees Alex's reply and, with it, that Alex no longer types.
+        expect(typing).to_have_text("Alex Admin is viewing this conversation.", timeout=1500)
     finally:
         context.close()
