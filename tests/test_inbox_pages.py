@@ -160,3 +160,33 @@ def test_rows_of_opted_out_contacts_say_so(client, setup):
     [other] = [row for row in rows if "Row 0" in row]
     assert "Opted out" in opted
     assert "Opted out" not in other
+
+
+def test_a_refresh_after_load_more_reaches_down_to_the_last_row_shown(client, setup, app):
+    """The list's poll says how many rows it shows and the last one's time: new conversations
+    come on top, and every row the reader loaded stays, "Load more" still after them."""
+    app.config["INBOX_PAGE_SIZE"] = 3
+    for k in range(10):
+        db.session.add(Conversation(
+            number=setup["number"], contact_phone=f"+1312555{k:04d}", needs_attention=True,
+            last_activity_at=BASE + timedelta(minutes=k), last_message_preview=f"Message {k}",
+        ))
+    db.session.commit()
+    login(client, "standard@example.edu")
+
+    def previews(query: str) -> list[int]:
+        html = client.get(f"/inbox?tab=attention{query}", headers=HTMX).get_data(as_text=True)
+        assert ('class="conv-more"' in html) == ("Message 0" not in html)
+        return [int(n) for n in re.findall(r'class="conv-preview">Message (\d+)<', html)]
+
+    through = (BASE + timedelta(minutes=4)).strftime("%Y-%m-%dT%H:%M:%SZ")  # "Message 4", the 6th row
+    assert previews(f"&rows=6&through={through}") == [9, 8, 7, 6, 5, 4]
+    db.session.add(Conversation(
+        number=setup["number"], contact_phone="+13125559999", needs_attention=True,
+        last_activity_at=BASE + timedelta(hours=1), last_message_preview="Message 99",
+    ))
+    db.session.commit()
+    assert previews(f"&rows=6&through={through}") == [99, 9, 8, 7, 6, 5, 4]
+    assert previews("") == [99, 9, 8]  # a list that loaded no more stays at its first page
+    assert previews(f"&rows=3&through={through}") == [99, 9, 8]
+    assert previews("&rows=6&through=garbled") == [99, 9, 8]
