@@ -370,19 +370,22 @@
     if (tag) { pollTags[config.path] = tag; } else { delete pollTags[config.path]; }
   });
 
-  /* A poll that fails (offline, a restart) shows one quiet "Reconnecting…" until one gets through. */
+  /* A poll that fails (offline, a restart) shows one quiet "Reconnecting…" until one gets through.
+     Not on afterRequest alone: an aborted poll (its element replaced) ends there too. */
+  function pollFailed(event) {
+    var status = event.detail.xhr.status;
+    if (!isPoll(event.detail.elt) || (status && status < 500) || document.getElementById("reconnecting")) { return; }
+    var note = document.createElement("p");
+    note.id = "reconnecting";
+    note.setAttribute("role", "status");
+    announce(note.textContent = "Reconnecting…");
+    document.body.appendChild(note);
+  }
+  document.addEventListener("htmx:sendError", pollFailed);
+  document.addEventListener("htmx:responseError", pollFailed);
   document.addEventListener("htmx:afterRequest", function (event) {
     var status = event.detail.xhr.status, note = document.getElementById("reconnecting");
-    if (!isPoll(event.detail.elt)) { return; }
-    if (status && status < 500) {
-      if (note) { note.remove(); }
-    } else if (!note) {
-      note = document.createElement("p");
-      note.id = "reconnecting";
-      note.setAttribute("role", "status");
-      announce(note.textContent = "Reconnecting…");
-      document.body.appendChild(note);
-    }
+    if (note && isPoll(event.detail.elt) && status && status < 500) { note.remove(); }
   });
 
   function refresh(root) {
