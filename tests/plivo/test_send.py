@@ -50,7 +50,7 @@ def test_compose_sends_through_plivo(client, setup, plivo_number, fake_plivo):
     assert message.provider_message_id == sent.message_uuid
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Your application is complete." in page
-    assert re.search(r'class="status status-sent">Sent<', page)
+    assert re.search(r'class="status status-sent"[^>]*>Sent<', page)
 
 
 def test_pictures_go_as_mms(setup, plivo_number, fake_plivo):

@@ -49,7 +49,7 @@ def test_compose_sends_through_twilio_with_a_status_callback(client, setup, twil
     assert message.provider_message_id == sent.sid
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Your application is complete." in page
-    assert re.search(r'class="status status-sent">Sent<', page)
+    assert re.search(r'class="status status-sent"[^>]*>Sent<', page)
 
 
 def test_pictures_go_as_mms(app, setup, twilio_number, fake_twilio):
