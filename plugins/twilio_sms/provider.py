@@ -117,6 +117,9 @@ class TwilioSmsProvider(SmsProvider):
     # opt-out but sends no second answer.
     handles_keywords = True
     supports_media = True
+    # No replay_key: Twilio's signature has no nonce, and Twilio retries a webhook with the very
+    # same one. Handling makes a second delivery harmless instead: an inbound text is stored once
+    # per MessageSid, and a status report never moves a message's status back.
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         super().__init__(config)
@@ -230,12 +233,6 @@ class TwilioSmsProvider(SmsProvider):
         if headers.get(SHARED_KEY_HEADER.lower()):
             raise WebhookRefused(SHARED_KEY_REFUSED)
         return self.validator.validate(request.url, dict(request.form), signature)
-
-    def replay_key(self, request: WebhookRequest) -> str | None:
-        # Twilio's signature has no nonce, but it covers the URL and every field (the MessageSid,
-        # the status): a replay carries the very same one, a new request never does.
-        headers = {key.lower(): value for key, value in request.headers.items()}
-        return headers.get(SIGNATURE_HEADER.lower(), "").strip() or None
 
     def parse_inbound(self, request: WebhookRequest) -> InboundMessage:
         form = request.form

@@ -4,7 +4,6 @@ webhook-id; a receiver that hangs does not hold up texting; URLs cannot point in
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import os
@@ -14,34 +13,18 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select
-from standardwebhooks.webhooks import Webhook
 
 from tests.api.conftest import Crm, new_key
+from tests.webhook_receiver import Receiver, add_endpoint, running_receiver
 from webapp.extensions import db
 from webapp.models import DeliveryStatus, Message, WebhookDelivery, WebhookEndpoint, utcnow
 from webapp.plugin_api import InboundMessage, StatusUpdate
 from webapp.services import delivery_reports, inbound, webhooks
-
-
-@dataclass
-class Receiver:
-    """A CRM's webhook endpoint: answers with the next planned status (200 once they run out),
-    or hangs for `hang` seconds."""
-
-    url: str = ""
-    planned: list[int] = field(default_factory=list)
-    hang: float = 0.0
-    requests: list[tuple[dict, str]] = field(default_factory=list)  # (headers, body) of each
-    accepted: list[dict] = field(default_factory=list)  # verified bodies answered 2xx
-
-    def verified(self, secret: str) -> list[dict]:
-        return [Webhook(secret).verify(body, headers) for headers, body in self.requests]
 
 
 @pytest.fixture
@@ -50,50 +33,11 @@ def receiver() -> Iterator[Receiver]:
         yield state
 
 
-@contextlib.contextmanager
-def running_receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-            state.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            if state.hang:
-                time.sleep(state.hang)
-            status = state.planned.pop(0) if state.planned else 200
-            if status < 300:
-                state.accepted.append(json.loads(body))
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_port}/parley-events"
-    yield state
-    server.shutdown()
-    thread.join(10)
-
-
 @pytest.fixture
 def private_ok(app):
     app.config["WEBHOOK_ALLOW_PRIVATE"] = True
     app.config["WEBHOOK_RETRY_BASE_SECONDS"] = 0.01
     return app
-
-
-def add_endpoint(app, url: str, *events: str) -> str:
-    args = ["webhooks", "add", url, "--office", "Admissions"]
-    for kind in events:
-        args += ["--event", kind]
-    result = app.test_cli_runner().invoke(args=args)
-    assert result.exit_code == 0, result.output
-    db.session.rollback()
-    return result.output.strip().splitlines()[-1]
 
 
 def test_a_text_sent_through_the_api_is_reported_sent_delivered_and_answered(

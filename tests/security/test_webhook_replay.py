@@ -22,7 +22,7 @@ from tests.plivo.conftest import BASE, CONTACT, PLIVO_NUMBER, plivo_app
 from webapp import config
 from webapp.extensions import db
 from webapp.models import Message
-from webapp.services import optouts, sending
+from webapp.services import inbound, optouts, sending
 
 INBOUND = "/webhooks/plivo/inbound"
 STATUS = "/webhooks/plivo/status"
@@ -105,6 +105,27 @@ def test_a_refused_request_uses_up_its_nonce_too(client, make, setup):
     assert replay.status_code == 403
     assert REPLAYED in replay.get_data(as_text=True)
     assert inbound_bodies() == []
+
+
+def test_a_nonce_is_kept_only_with_the_work_it_did(client, plivo_number, monkeypatch):
+    """The first delivery's transaction failed, storing nothing: its nonce went with it, so the
+    same signed request sent again is stored, not refused as a replay and lost."""
+    form = sms("Did you get my transcript?")
+    headers = v3_headers(BASE + INBOUND, form)
+    monkeypatch.setattr(inbound.conversations, "record_activity", _broken)
+    with pytest.raises(RuntimeError):
+        post(client, INBOUND, form, headers)
+    db.session.rollback()
+    monkeypatch.undo()
+
+    again = post(client, INBOUND, form, headers)
+    assert (again.status_code, again.get_data(as_text=True)) == (200, "Stored\n")
+    assert inbound_bodies() == ["Did you get my transcript?"]
+    assert post(client, INBOUND, form, headers).status_code == 403  # and only once
+
+
+def _broken(*args, **kwargs):
+    raise RuntimeError("the database went away mid-transaction")
 
 
 def test_a_burst_of_one_signed_request_is_accepted_once(app, plivo_number):

@@ -1,11 +1,12 @@
 """Provider webhooks: `/webhooks/<provider>/inbound` and `/webhooks/<provider>/status`.
 
 Public (no session) and exempt from CSRF: the provider plugin's signature check is what protects
-them, and each signed request is answered once (its nonce is recorded with the work it does, or
-on its own when the request is refused), so a captured request cannot be played again, not even
-with another body under a signature that does not cover it (Plivo V2). Answers are short plain
-text; a provider retries anything but 2xx, and every handler is idempotent, so a retried delivery
-changes nothing.
+them. A request whose signature carries a nonce (Plivo) is answered once (the nonce is recorded
+with the work it does, or on its own when the request is refused), so a captured request cannot be
+played again, not even with another body under a signature that does not cover it (Plivo V2). A
+signature without one (Twilio) is the same on the provider's own retry, so such a request is
+answered again, as a duplicate. Answers are short plain text; a provider retries anything but 2xx,
+and every handler is idempotent, so a retried delivery changes nothing.
 """
 
 from __future__ import annotations

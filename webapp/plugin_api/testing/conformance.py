@@ -236,7 +236,11 @@ class ProviderConformance:
         assert message["text"] == "Is my application complete?"
 
         replayed = parley.post(parley.inbound_url(), form, headers)
-        assert replayed.status_code == 403, "the same signed request was accepted twice"
+        if parley.provider.replay_key(WebhookRequest("POST", parley.inbound_url(), headers, form)):
+            assert replayed.status_code == 403, "the same signed request was accepted twice"
+        else:
+            # No nonce: the provider's own retry is this very request, answered as a duplicate.
+            assert replayed.status_code == 200, replayed.get_data(as_text=True)
         assert len(parley.inbound_messages()) == 1
 
     def test_forged_tampered_and_unsigned_webhooks_are_refused(self, parley, provider_api):
@@ -302,8 +306,9 @@ class ProviderConformance:
         message_id = _new_id()
         for attempt in range(3):  # each delivery signed anew, as the provider's retries are
             answer = self._receive(parley, "Once", message_id)
-            # A provider whose signature has no nonce signs a retry identically: that is a replay.
-            assert answer.status_code in (200, 403), f"delivery {attempt + 1}: {answer.status_code}"
+            # A retry is answered as a duplicate, even signed identically (a signature without a
+            # nonce): a provider retries what it was refused, and it was stored already.
+            assert answer.status_code == 200, f"delivery {attempt + 1}: {answer.status_code}"
         assert [m["text"] for m in parley.inbound_messages()] == ["Once"]
 
     def test_concurrent_duplicates_are_stored_once(self, parley, provider_api):
@@ -324,7 +329,7 @@ class ProviderConformance:
         for thread in threads:
             thread.join(timeout=60)
 
-        assert len(answers) == count and set(answers) <= {200, 403} and 200 in answers, answers
+        assert answers == [200] * count, answers
         assert len(parley.inbound_messages()) == 1
         assert parley.conversation_count() == 1
 
