@@ -24,7 +24,7 @@ from tests.webhook_receiver import Receiver, add_endpoint, running_receiver
 from webapp.extensions import db
 from webapp.models import DeliveryStatus, Message, WebhookDelivery, WebhookEndpoint, utcnow
 from webapp.plugin_api import InboundMessage, StatusUpdate
-from webapp.services import delivery_reports, inbound, webhooks
+from webapp.services import campaigns, delivery_reports, inbound, webhooks
 
 
 @pytest.fixture
@@ -530,3 +530,21 @@ def test_a_certificate_for_another_name_is_refused(private_ok, world, tls_receiv
     assert delivery.status == DeliveryStatus.PENDING
     assert delivery.last_error == "Its TLS certificate was not accepted (SSLError)."
     assert seen == []
+
+
+def test_a_conversation_event_carries_the_conversation_as_the_api_shows_it(private_ok, world, receiver):
+    """`data` of conversation.needs_attention is the API's conversation object, the contact's name
+    from the office's campaign records included."""
+    campaigns.launch_campaign(campaigns.campaign_by_name("Admissions List"))
+    db.session.commit()
+    secret = add_endpoint(private_ok, receiver.url, "conversation.needs_attention")
+    inbound.receive(
+        InboundMessage(from_phone="+12025550143", to_phone="+12025550100", body="Is my file complete?"),
+        "console",
+    )
+
+    [event] = receiver.verified(secret)
+    crm = Crm(private_ok.test_client(use_cookies=False), new_key("Slate", world["office"]))
+    [conversation] = crm.get("/api/v1/conversations?phone=2025550143").get_json()["data"]
+    assert event["data"] == conversation
+    assert event["data"]["contact_name"] == "Maria Garcia"

@@ -23,6 +23,7 @@ from webapp.models import (
     Status,
 )
 from webapp.services import conversations, sending
+from webapp.services.api_conversations import ApiConversation, conversations_query, named
 from webapp.services.api_keys import Caller
 from webapp.services.api_messages import ApiMessage, message_from_row, messages_query, office_message
 from webapp.services.contacts import office_campaign_names
@@ -181,56 +182,14 @@ def conversation_messages(
 # ---- Conversations ----
 
 
-@dataclass(frozen=True)
-class ApiConversation:
-    id: int
-    number: str
-    contact_phone: str
-    contact_name: str | None
-    mode: str
-    needs_attention: bool
-    last_activity_at: datetime
-    created_at: datetime
-
-
-CONVERSATION_COLUMNS = (
-    Conversation.id,
-    ReusableNumber.phone,
-    Conversation.contact_phone,
-    Conversation.mode,
-    Conversation.needs_attention,
-    Conversation.last_activity_at,
-    Conversation.created_at,
-)
-
-
-def _conversations_query():
-    return (
-        select(*CONVERSATION_COLUMNS)
-        .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
-        .where(ReusableNumber.office_id == bindparam("office_id"))
-    )
-
-
 def _conversation_row(caller: Caller, conversation_id: int):
     row = db.session.execute(
-        _conversations_query().where(Conversation.id == conversation_id),
+        conversations_query().where(Conversation.id == conversation_id),
         {"office_id": caller.office_id},
     ).first()
     if row is None:
         raise not_found("conversation")
     return row
-
-
-def _named(office_id: int, rows: list) -> list[ApiConversation]:
-    names = office_campaign_names(office_id, [row[2] for row in rows])
-    return [
-        ApiConversation(
-            id=row[0], number=row[1], contact_phone=row[2], contact_name=names.get(row[2]),
-            mode=row[3], needs_attention=row[4], last_activity_at=row[5], created_at=row[6],
-        )
-        for row in rows
-    ]  # fmt: skip
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -251,7 +210,7 @@ def conversations_with(
     contact_phone = parse_phone("phone", phone)
     before = decode_cursor(cursor, CONVERSATIONS, contact_phone)
     query = (
-        _conversations_query()
+        conversations_query()
         .where(Conversation.contact_phone == contact_phone)
         .order_by(*BY_ACTIVITY)
         .limit(limit + 1)
@@ -270,7 +229,7 @@ def conversations_with(
             )
     rows = db.session.execute(query, {"office_id": caller.office_id}).all()
     rows, next_cursor = _page(rows, limit, CONVERSATIONS, contact_phone, _activity_position)
-    return Page(_named(caller.office_id, rows), next_cursor)
+    return Page(named(caller.office_id, rows), next_cursor)
 
 
 def _place_of(conversation_id: int) -> tuple[int, int] | None:
@@ -295,14 +254,14 @@ def lookup_contact(caller: Caller, phone: str) -> ApiContact:
     """A contact by phone: name, opt-out and the office's conversations with it (newest first)."""
     contact_phone = parse_phone("phone", phone)
     rows = db.session.execute(
-        _conversations_query()
+        conversations_query()
         .where(Conversation.contact_phone == contact_phone)
         .order_by(*BY_ACTIVITY)
         .limit(CONTACT_CONVERSATIONS_SHOWN),
         {"office_id": caller.office_id},
     ).all()
     name = office_campaign_names(caller.office_id, [contact_phone]).get(contact_phone)
-    return ApiContact(contact_phone, name, is_opted_out(contact_phone), _named(caller.office_id, rows))
+    return ApiContact(contact_phone, name, is_opted_out(contact_phone), named(caller.office_id, rows))
 
 
 # ---- Sending ----

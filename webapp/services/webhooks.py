@@ -50,6 +50,8 @@ from webapp.models import (
 )
 from webapp.queue import enqueue_webhook
 from webapp.services import audit
+from webapp.services.api_conversations import as_json as conversation_as_json
+from webapp.services.api_conversations import office_conversation
 from webapp.services.api_messages import as_json, office_message
 
 log = logging.getLogger(__name__)
@@ -251,25 +253,19 @@ def message_event(message_id: int, event_type: str, office_id: int | None = None
 
 
 def conversation_event(conversation_id: int, event_type: str) -> None:
-    """A conversation's event (e.g. it needs attention), in the caller's transaction."""
-    row = db.session.execute(
-        select(
-            ReusableNumber.office_id, Conversation.id, ReusableNumber.phone,
-            Conversation.contact_phone, Conversation.mode, Conversation.needs_attention,
-            Conversation.last_activity_at, Conversation.created_at,
-        )
-        .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
+    """A conversation's event (its `data` as the API shows the conversation), in the caller's
+    transaction."""
+    office_id = db.session.scalar(
+        select(ReusableNumber.office_id)
+        .join(Conversation, Conversation.number_id == ReusableNumber.id)
         .where(Conversation.id == conversation_id)
-    ).first()  # fmt: skip
-    if row is None or not _subscribed(row[0], event_type):
+    )
+    if office_id is None or not _subscribed(office_id, event_type):
         return
-    office_id, id_, number, contact_phone, mode, needs_attention, last_activity_at, created_at = row
-    data = {
-        "id": id_, "number": number, "contact_phone": contact_phone, "mode": mode,
-        "needs_attention": needs_attention, "last_activity_at": _iso(last_activity_at),
-        "created_at": _iso(created_at),
-    }  # fmt: skip
-    emit(office_id, event_type, data, conversation_id)
+    db.session.flush()  # the conversation as it stands in this transaction
+    conversation = office_conversation(office_id, conversation_id)
+    if conversation is not None:
+        emit(office_id, event_type, conversation_as_json(conversation), conversation_id)
 
 
 def contact_event(office_id: int, phone: str, event_type: str) -> None:
