@@ -22,9 +22,9 @@ from sqlalchemy import select
 from tests.api.conftest import Crm, new_key
 from tests.webhook_receiver import Receiver, add_endpoint, running_receiver
 from webapp.extensions import db
-from webapp.models import DeliveryStatus, Message, WebhookDelivery, WebhookEndpoint, utcnow
+from webapp.models import Conversation, DeliveryStatus, Message, WebhookDelivery, WebhookEndpoint, utcnow
 from webapp.plugin_api import InboundMessage, StatusUpdate
-from webapp.services import campaigns, delivery_reports, inbound, webhooks
+from webapp.services import campaigns, delivery_reports, inbound, sending, webhooks
 
 
 @pytest.fixture
@@ -548,3 +548,63 @@ def test_a_conversation_event_carries_the_conversation_as_the_api_shows_it(priva
     [conversation] = crm.get("/api/v1/conversations?phone=2025550143").get_json()["data"]
     assert event["data"] == conversation
     assert event["data"]["contact_name"] == "Maria Garcia"
+
+
+def test_needs_attention_is_told_when_a_conversation_starts_needing_it(private_ok, world, make, receiver):
+    """Not for every text while it needs attention: those are message.received alone."""
+    secret = add_endpoint(private_ok, receiver.url, "message.received", "conversation.needs_attention")
+    make.number("+12025550101", backing="bot", label="FAQ Bot")
+
+    def text(body: str, number: str = "+12025550100") -> int:
+        received = inbound.receive(
+            InboundMessage(from_phone="+12025550143", to_phone=number, body=body), "console"
+        )
+        return received.conversation_id
+
+    conversation_id = text("Is my file complete?")  # a new conversation, needing attention
+    text("Hello?")  # still needs attention
+    sending.reply(world["users"]["standard"], db.session.get(Conversation, conversation_id), "Yes!")
+    db.session.commit()
+    text("Thank you!")  # the agent's answer cleared it: it needs attention again
+    text("Is there a band?", number="+12025550101")  # the bot knows nothing: an agent's now
+    text("Anyone?", number="+12025550101")
+
+    events = [(e["type"], e["data"].get("text")) for e in receiver.verified(secret)]
+    assert events == [
+        ("message.received", "Is my file complete?"),
+        ("conversation.needs_attention", None),
+        ("message.received", "Hello?"),
+        ("message.received", "Thank you!"),
+        ("conversation.needs_attention", None),
+        ("message.received", "Is there a band?"),
+        ("conversation.needs_attention", None),
+        ("message.received", "Anyone?"),
+    ]
+
+
+def test_texts_arriving_together_tell_needs_attention_once(private_ok, world, receiver):
+    secret = add_endpoint(private_ok, receiver.url, "conversation.needs_attention")
+    crm = Crm(private_ok.test_client(use_cookies=False), new_key("Slate", world["office"]))
+    assert crm.send("2025550143").status_code == 202  # a conversation not needing attention
+    db.session.commit()
+    count = 8
+    barrier = threading.Barrier(count)
+
+    def text(k: int) -> None:
+        with private_ok.app_context():
+            barrier.wait()
+            inbound.receive(
+                InboundMessage(from_phone="+12025550143", to_phone="+12025550100", body=f"Text {k}"),
+                "console",
+            )
+
+    threads = [threading.Thread(target=text, args=(k,)) for k in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    inbound_texts = select(Message.body).where(Message.direction == "inbound")
+    assert len(db.session.scalars(inbound_texts).all()) == count
+    assert [e["type"] for e in receiver.verified(secret)] == ["conversation.needs_attention"]
+

@@ -17,6 +17,7 @@ from sqlalchemy import (
     literal_column,
     select,
     true,
+    update,
 )
 
 from webapp.extensions import db
@@ -169,6 +170,28 @@ def record_activity(
     return Activity(*db.session.execute(statement, params).one())
 
 
+_conversations = Conversation.__table__.c
+# Built once: an inbound text to an office with webhook endpoints runs it. A write that changes
+# nothing: it locks the row (SQLite's write lock) before reading it.
+_ATTENTION_LOCKED = (
+    update(Conversation.__table__)
+    .where(
+        _conversations.number_id == bindparam("of_number_id"),
+        _conversations.contact_phone == bindparam("of_contact_phone"),
+    )
+    .values(needs_attention=_conversations.needs_attention)
+    .returning(_conversations.needs_attention)
+)
+
+
+def needs_attention_locked(number_id: int, contact_phone: str) -> bool:
+    """Does the conversation of a number and phone need attention now (False when there is none
+    yet)? Its row stays locked until the transaction ends: of two texts arriving together, only
+    one finds it not needing attention."""
+    params = {"of_number_id": number_id, "of_contact_phone": contact_phone}
+    return bool(db.session.execute(_ATTENTION_LOCKED, params).scalar())
+
+
 def preview_of(body: str, has_media: bool) -> str:
     return body or ("(picture)" if has_media else "")
 
@@ -210,10 +233,12 @@ def switch_mode(conversation: Conversation, user: User) -> str:
 def escalate(conversation: Conversation, reason: str) -> None:
     """Hand a bot-mode conversation to people: agent mode, and Needs Attention for everyone it is
     visible to. Recorded in its history."""
+    starts_needing_attention = not conversation.needs_attention
     conversation.mode = Mode.AGENT.value
     conversation.needs_attention = True
     add_event(conversation, f"{reason} Switched to agent mode.")
-    webhooks.conversation_event(conversation.id, "conversation.needs_attention")
+    if starts_needing_attention:
+        webhooks.conversation_event(conversation.id, "conversation.needs_attention")
 
 
 def add_event(conversation: Conversation, text: str, user: User | None = None) -> Message:

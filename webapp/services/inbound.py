@@ -117,6 +117,13 @@ def store(arrival: Arrival, provider: str) -> Received:
     # Sources without their own ids (the console) get one, so every message has a key.
     provider_message_id = inbound.provider_message_id or f"local-{uuid.uuid4()}"
     now = utcnow()
+    # The office's CRM hears when a conversation starts needing attention, not of every text
+    # while it does (those are message.received).
+    needed_attention = (
+        arrival.office_listens
+        and intent is None
+        and conversations.needs_attention_locked(number.id, arrival.contact_phone)
+    )
     # A reply routed to people needs attention (in agent mode); keywords are Parley's to answer.
     activity = conversations.record_activity(
         number,
@@ -150,7 +157,7 @@ def store(arrival: Arrival, provider: str) -> Received:
     conversation_id = activity.conversation_id
     if arrival.office_listens:
         webhooks.message_event(message_id, "message.received", number.office_id)
-        if intent is None and activity.mode == Mode.AGENT:
+        if intent is None and activity.mode == Mode.AGENT and not needed_attention:
             webhooks.conversation_event(conversation_id, "conversation.needs_attention")
     automatic_reply = None
     if intent is not None:
