@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
+from tests.admin.conftest import as_admin
+from tests.admin.conftest import post as admin_post
 from tests.api.conftest import Crm, new_key
 from tests.webhook_receiver import Receiver, add_endpoint, running_receiver
 from webapp.extensions import db
@@ -608,3 +610,45 @@ def test_texts_arriving_together_tell_needs_attention_once(private_ok, world, re
     assert len(db.session.scalars(inbound_texts).all()) == count
     assert [e["type"] for e in receiver.verified(secret)] == ["conversation.needs_attention"]
 
+
+def test_an_admins_opt_out_and_its_removal_are_told_to_the_offices_concerned(
+    private_ok, client, world, receiver
+):
+    """An admin's change is an event as a contact's STOP is: for the offices whose numbers have a
+    conversation with the phone and the admin's own; a refused change tells nobody."""
+    admissions = add_endpoint(private_ok, receiver.url, "contact.opted_out", "contact.opted_in")
+    with running_receiver() as aid_crm:
+        aid = add_endpoint(
+            private_ok, aid_crm.url, "contact.opted_out", "contact.opted_in", office="Financial Aid"
+        )
+        inbound.receive(  # Maria talks with Financial Aid only
+            InboundMessage(from_phone="+12025550143", to_phone="+12025550200", body="Hi"), "console"
+        )
+        db.session.commit()
+        as_admin(client)  # an admin of Admissions
+
+        assert admin_post(client, "/admin/opt-outs/", {"phone": "(202) 555-0143"}).status_code == 303
+        assert admin_post(client, "/admin/opt-outs/", {"phone": "(202) 555-0178"}).status_code == 303
+        assert admin_post(client, "/admin/opt-outs/", {"phone": "(202) 555-0143"}).status_code == 422
+        refused = admin_post(client, "/admin/opt-outs/+12025550143/remove", {"reason": " "})
+        assert refused.status_code == 422
+        removed = admin_post(client, "/admin/opt-outs/+12025550143/remove", {"reason": "Asked again"})
+        assert removed.status_code == 303
+
+        opted_out = {"phone": "+12025550143", "opted_out": True}
+        opted_in = {"phone": "+12025550143", "opted_out": False}
+        assert [(e["type"], e["data"]) for e in receiver.verified(admissions)] == [
+            ("contact.opted_out", opted_out),
+            ("contact.opted_out", {"phone": "+12025550178", "opted_out": True}),
+            ("contact.opted_in", opted_in),
+        ]
+        assert [(e["type"], e["data"]) for e in aid_crm.verified(aid)] == [
+            ("contact.opted_out", opted_out),
+            ("contact.opted_in", opted_in),
+        ]
+
+        # Financial Aid's admin may not remove what Admissions' admin added by hand: nothing told.
+        other = as_admin(private_ok.test_client(), "fa-admin@example.edu")
+        forbidden = admin_post(other, "/admin/opt-outs/+12025550178/remove", {"reason": "Wrong"})
+        assert forbidden.status_code == 403
+        assert len(receiver.requests) == 3 and len(aid_crm.requests) == 2

@@ -5,11 +5,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, or_, select
 
 from webapp.extensions import db
-from webapp.models import Conversation, ReusableNumber
-from webapp.services.contacts import office_campaign_names
+from webapp.models import NAMING_STATUSES, Campaign, CampaignContact, Conversation, ReusableNumber
+from webapp.services.dbutil import ByValues
+
+# The API's names: only the key's office's launched campaigns count, the most recent first, since
+# a CRM key must learn nothing of another office's contact lists.
+_OFFICE_LISTINGS = ByValues(
+    "phones",
+    lambda phone_in: (
+        select(CampaignContact.phone, CampaignContact.first_name, CampaignContact.last_name)
+        .join(Campaign, Campaign.id == CampaignContact.campaign_id)
+        .where(
+            phone_in(CampaignContact.phone),
+            Campaign.office_id == bindparam("office_id"),
+            or_(*(Campaign.status == status for status in NAMING_STATUSES)),
+            Campaign.launched_at.is_not(None),
+        )
+        .order_by(CampaignContact.phone, Campaign.launched_at.desc(), Campaign.id.desc())
+    ),
+)
+
+
+def office_campaign_names(office_id: int, phones: list[str]) -> dict[str, str]:
+    """Names from one office's campaign records; a phone none of them names is left out."""
+    if not phones:
+        return {}
+    names: dict[str, str] = {}
+    for phone, first, last in _OFFICE_LISTINGS.run(phones, {"office_id": office_id}):
+        name = f"{first} {last}" if first and last else first or last
+        if name and phone not in names:
+            names[phone] = name
+    return names
 
 
 @dataclass(frozen=True)

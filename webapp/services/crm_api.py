@@ -23,10 +23,14 @@ from webapp.models import (
     Status,
 )
 from webapp.services import conversations, sending
-from webapp.services.api_conversations import ApiConversation, conversations_query, named
+from webapp.services.api_conversations import (
+    ApiConversation,
+    conversations_query,
+    named,
+    office_campaign_names,
+)
 from webapp.services.api_keys import Caller
 from webapp.services.api_messages import ApiMessage, message_from_row, messages_query, office_message
-from webapp.services.contacts import office_campaign_names
 from webapp.services.optouts import is_opted_out
 from webapp.services.phones import PhoneError, parse_us_phone
 from webapp.transactions import discard_writes

@@ -17,8 +17,16 @@ from sqlalchemy import delete, exists, select, tuple_, update
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
-from webapp.models import Office, OptOut, OptOutEvent, ReusableNumber, User, office_memberships
-from webapp.services import audit
+from webapp.models import (
+    Conversation,
+    Office,
+    OptOut,
+    OptOutEvent,
+    ReusableNumber,
+    User,
+    office_memberships,
+)
+from webapp.services import audit, webhooks
 from webapp.services.admin import Forbidden, FormErrors, NotFound, my_office_ids, my_office_ids_query
 from webapp.services.dbutil import ByValues, insert_ignoring_conflict
 from webapp.services.phones import format_phone
@@ -99,6 +107,8 @@ def opt_out(
             OptOutEvent(phone=phone, action="opt_out", source=source, user=user, detail=detail)
         )
         _audit("optout.added", phone, source, user, detail)
+        if user is not None:  # a contact's STOP or a provider's report is told by its pipeline
+            _tell_crms(phone, "contact.opted_out", user)
     else:
         db.session.execute(
             update(OptOut)
@@ -244,6 +254,21 @@ def remove_opt_out(admin: User, phone: str, reason: str) -> None:
         raise Forbidden(refusal)
     reason = check_reason(reason)
     opt_in(phone, source="admin", user=admin, detail=reason)
+    _tell_crms(phone, "contact.opted_in", admin)
+
+
+def _tell_crms(phone: str, event_type: str, admin: User) -> None:
+    """An admin's change, for the CRMs of the offices it concerns (in the caller's transaction):
+    those with a conversation with the phone, as a contact's STOP is told to the office of the
+    number it came through, and the admin's own offices, on whose behalf they act."""
+    talked = (
+        select(ReusableNumber.office_id)
+        .join(Conversation, Conversation.number_id == ReusableNumber.id)
+        .where(Conversation.contact_phone == phone)
+        .distinct()
+    )
+    for office_id in sorted(set(db.session.scalars(talked)) | my_office_ids(admin)):
+        webhooks.contact_event(office_id, phone, event_type)
 
 
 SOURCE_LABELS = {
