@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 from playwright.sync_api import BrowserContext, Page, expect
@@ -9,7 +10,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 from tests.browser.conftest import World, count_messages, log_in, release, sms_receive
 from webapp.extensions import db
 from webapp.models import User
-from webapp.services import sending
+from webapp.services import campaigns, sending
 
 CONTACT = "+12025550143"
 
@@ -146,3 +147,44 @@ def test_does_not_need_attention_and_switch_mode(page: Page, app, world: World):
     page.get_by_role("button", name="Switch Mode").click()
     expect(page.get_by_text("1:1 Text (Agent)")).to_be_visible()
     expect(page.get_by_text("1:1 Text (Bot)")).to_have_count(0)
+
+
+def test_a_conversation_has_the_same_title_opened_from_the_list_or_by_its_link(
+    page: Page, app, world: World
+):
+    listing = io.BytesIO(b"first_name,last_name,phone\nMaria,Garcia,2025550143\n")
+    campaigns.import_campaign("Fall", "Admissions", listing, launch=True)
+    release()
+    sms_receive(app, CONTACT, world.number_phone, "Can I visit campus?")
+    sms_receive(app, "+12025550178", world.number_phone, "Is the portal down?")
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    expect(page).to_have_title("(2) Inbox · Parley")
+
+    # Opened from the list: the title names the contact (or the phone), as the page itself does.
+    conversation_rows(page).filter(has_text="Maria Garcia").click()
+    expect(thread(page)).to_contain_text("Can I visit campus?")
+    expect(page).to_have_title("(2) Maria Garcia · Parley")
+    maria_url = page.url
+    conversation_rows(page).filter(has_text="Is the portal down?").click()
+    expect(thread(page)).to_contain_text("Is the portal down?")
+    expect(page).to_have_title("(2) (202) 555-0178 · Parley")
+    page.reload()
+    expect(page).to_have_title("(2) (202) 555-0178 · Parley")
+    expect(page.locator("title")).to_have_count(1)  # the page's own, in its head
+
+    # Back, conversation by conversation, to the inbox's own title.
+    page.go_back()
+    expect(page).to_have_url(maria_url)
+    expect(page).to_have_title("(2) Maria Garcia · Parley")
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/inbox$"))
+    expect(page).to_have_title("(2) Inbox · Parley")
+
+    # On a phone the conversation closes by its back link: the inbox's title again.
+    page.set_viewport_size({"width": 375, "height": 740})
+    conversation_rows(page).filter(has_text="Maria Garcia").click()
+    expect(page).to_have_title("(2) Maria Garcia · Parley")
+    page.get_by_role("link", name="← Inbox").click()
+    expect(conversation_rows(page).first).to_be_visible()
+    expect(page).to_have_title("(2) Inbox · Parley")

@@ -52,7 +52,8 @@ def _render(conversation_id: int, **extra):
 def _render_view(view: inbox.ConversationView, block: str = "conversation_pane", **extra):
     tab = request.args.get("tab") or (inbox.NEEDS_ATTENTION if view.needs_attention else inbox.PARTICIPATING)
     if wants_fragment():
-        context = {"view": view, "tab": tab}  # the list pane is not re-rendered: skip its queries
+        # The list pane is not re-rendered: skip its queries. The pane carries the page's title.
+        context = {"view": view, "tab": tab, "pane_title": True}
     else:
         context = inbox_context(tab, open_view=view)
     context.update(
