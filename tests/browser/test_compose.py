@@ -3,12 +3,18 @@ keyboard use of the menu."""
 
 from __future__ import annotations
 
+import io
 import re
 
+import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
 from tests.browser.axe import Audit
-from tests.browser.conftest import World, count_messages, log_in, sms_receive
+from tests.browser.conftest import World, count_messages, log_in, release, sms_receive
+from webapp.extensions import db
+from webapp.models import Message, Office, User
+from webapp.services import campaigns, saved_replies
 
 
 def test_limited_user_has_no_create_item_and_gets_403(page: Page, world: World):
@@ -147,3 +153,87 @@ def test_create_content_menu_works_from_the_keyboard(page: Page, world: World):
     page.keyboard.press("Enter")  # activates the focused item
     expect(page).to_have_url(re.compile(r"/texts/new$"))
     expect(page.get_by_label("To")).to_be_visible()
+
+
+@pytest.fixture
+def welcome_reply(world: World) -> str:
+    """The office's saved reply "Welcome", and Maria Garcia (202) 555-0143 on a launched campaign."""
+    admin = db.session.query(User).filter_by(email="admin@example.edu").one()
+    office = db.session.query(Office).one()
+    saved_replies.create(admin, office, "Welcome", "Hi {first_name}, welcome to campus!")
+    listing = io.BytesIO(b"first_name,last_name,phone\nMaria,Garcia,2025550143\n")
+    campaigns.import_campaign("Fall", "Admissions", listing, launch=True)
+    release()
+    return "Welcome"
+
+
+def insert_saved_reply(page: Page, title: str) -> None:
+    page.get_by_role("button", name="Saved replies").click()
+    page.get_by_role("option", name=re.compile(title)).click()
+
+
+def thread(page: Page):
+    return page.get_by_role("list", name="Conversation history")
+
+
+def sent_texts() -> list[str]:
+    try:
+        return list(db.session.scalars(select(Message.body).where(Message.direction == "outbound")))
+    finally:
+        release()
+
+
+def test_a_saved_reply_inserted_before_the_phone_gets_the_contacts_name(page: Page, welcome_reply: str):
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    message = page.get_by_label("Message")
+    insert_saved_reply(page, welcome_reply)
+    expect(message).to_have_value("Hi {first_name}, welcome to campus!")
+    expect(message).to_have_accessible_description(
+        re.compile(r"The message still has \{first_name\}: enter a phone with a known contact, or edit")
+    )
+
+    # The phone names Maria: her name takes the field's place, and the warning goes.
+    page.get_by_label("To").fill("(202) 555-0143")
+    expect(message).to_have_value("Hi Maria, welcome to campus!")
+    expect(page.get_by_text("The message still has")).to_have_count(0)
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(thread(page)).to_contain_text("Hi Maria, welcome to campus!")
+    assert sent_texts() == ["Hi Maria, welcome to campus!"]
+
+
+def test_send_pressed_right_after_the_phone_waits_for_the_contacts_name(page: Page, welcome_reply: str):
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    insert_saved_reply(page, welcome_reply)
+    page.get_by_label("To").fill("2025550143")
+    page.get_by_role("button", name="Send", exact=True).click()  # before the name has been looked up
+    expect(thread(page)).to_contain_text("Hi Maria, welcome to campus!")
+    assert sent_texts() == ["Hi Maria, welcome to campus!"]
+
+
+def test_a_saved_reply_for_an_unknown_contact_is_refused_keeping_what_was_typed(
+    page: Page, welcome_reply: str
+):
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    page.get_by_label("To").fill("202-555-0199")  # in no campaign
+    message = page.get_by_label("Message")
+    message.fill("P.S. ")
+    insert_saved_reply(page, welcome_reply)
+    expect(message).to_have_value("P.S. Hi {first_name}, welcome to campus!")
+    page.get_by_role("button", name="Send", exact=True).click()
+
+    refusal = "The message still has {first_name}: enter a phone with a known contact, or edit the text."
+    expect(page.get_by_role("alert")).to_have_text(refusal)
+    expect(message).to_have_attribute("aria-invalid", "true")
+    expect(message).to_be_focused()
+    expect(message).to_have_value("P.S. Hi {first_name}, welcome to campus!")
+    expect(page.get_by_label("To")).to_have_value("202-555-0199")
+    assert sent_texts() == []
+
+    message.fill("Hi Jordan, welcome to campus!")
+    expect(page.get_by_role("alert")).to_have_count(0)
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(thread(page)).to_contain_text("Hi Jordan, welcome to campus!")
+    assert sent_texts() == ["Hi Jordan, welcome to campus!"]

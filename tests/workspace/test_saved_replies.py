@@ -165,13 +165,49 @@ def test_a_reply_still_holding_a_merge_field_is_refused_and_nothing_is_sent(clie
     assert plain.status_code == 422
 
 
+def compose(client, world, to: str, body: str):  # noqa: F811
+    response = post(client, "/texts/new", {"number_id": world["number"].id, "to": to, "body": body},
+                    page="/texts/new")  # fmt: skip
+    return response.status_code, html.unescape(response.get_data(as_text=True))
+
+
 def test_compose_refuses_an_unfilled_merge_field(client, world):  # noqa: F811
     login(client, "standard@example.edu")
-    response = post(client, "/texts/new", {"number_id": world["number"].id, "to": "2025550143",
-                                           "body": "Dear {last_name}, hello"}, page="/texts/new")  # fmt: skip
-    assert response.status_code == 422
-    assert "Fill in {last_name} before sending" in html.unescape(response.get_data(as_text=True))
+    status, page = compose(client, world, "2025550143", "Dear {last_name}, hello")
+    assert status == 422
+    assert (
+        "The message still has {last_name}: enter a phone with a known contact, or edit the text. "
+        "Nothing was sent." in page
+    )
+    assert ">Dear {last_name}, hello</textarea>" in page and 'value="2025550143"' in page
+    status, page = compose(client, world, "", "Dear {first_name} {last_name}")
+    assert "The message still has {first_name}, {last_name}: enter a phone with a known contact" in page
     assert count(Message) == 0
+
+
+def test_compose_to_a_known_contact_still_refuses_a_field_left_in_the_text(client, world):  # noqa: F811
+    # Without the page's script nothing fills the field in: the agent is told what to do.
+    launch(world)
+    login(client, "standard@example.edu")
+    status, page = compose(client, world, "(202) 555-0143", "Dear {first_name}, hello")
+    assert status == 422
+    assert "The message still has {first_name}: replace it with the contact's name, or edit the text." in page
+    status, page = compose(client, world, "(202) 555-0143", "Hi {first_name}, {agent_first_name} here")
+    assert "Fill in {first_name}, {agent_first_name} before sending" in page  # the agent's own field too
+    assert count(Message) == 0
+
+
+def test_compose_looks_up_the_contacts_merge_fields_by_phone(app, client, world):  # noqa: F811
+    launch(world)
+    login(client, "standard@example.edu")
+    found = client.get("/saved-replies/contact?to=202.555.0143").get_json()
+    assert found == {"known": True, "first_name": "Maria", "last_name": "Garcia"}
+    for unknown in (STRANGER, "nonsense", ""):
+        found = client.get(f"/saved-replies/contact?to={unknown}").get_json()
+        assert found == {"known": False, "first_name": "", "last_name": ""}
+    limited = app.test_client()
+    login(limited, "limited@example.edu")
+    assert limited.get("/saved-replies/contact?to=2025550143").status_code == 403
 
 
 def test_braces_that_are_not_merge_fields_are_sent(client, world):  # noqa: F811

@@ -20,6 +20,7 @@ from webapp.services.plugin_records import CampaignContactDirectory
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 
 MERGE_FIELDS = ("first_name", "last_name", "agent_first_name")
+CONTACT_FIELDS = ("first_name", "last_name")  # filled from the contact's campaign record
 MAX_TITLE_LENGTH = 100
 # Anything that looks like a merge field: a name in braces.
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -141,3 +142,19 @@ def unfilled_message(text: str) -> str | None:
         f"Fill in {listed} before sending: the saved reply had no value for "
         f"{'it' if len(fields) == 1 else 'them'}. Nothing was sent."
     )
+
+
+def compose_unfilled_message(text: str, phone: str | None) -> str | None:
+    """As unfilled_message, for a new text: the contact's name comes with the To phone (the compose
+    page fills it in as the phone is entered), so what is left says whether the phone names a known
+    contact. workspace.js says the same before the form is sent."""
+    fields = unfilled(text)
+    if not fields or any(name not in CONTACT_FIELDS for name in fields):
+        return unfilled_message(text)
+    listed = ", ".join(f"{{{name}}}" for name in fields)
+    values = contact_values(phone)
+    if values["first_name"] or values["last_name"]:
+        way = f"replace {'it' if len(fields) == 1 else 'them'} with the contact's name"
+    else:
+        way = "enter a phone with a known contact"
+    return f"The message still has {listed}: {way}, or edit the text. Nothing was sent."

@@ -156,9 +156,13 @@ def check_text(
     if checks is None:
         errors["number"] = "Choose a number you have access to."
     try:
-        text = validate_agent_body(body, with_picture=picture is not None)
+        text = validate_body(body, with_picture=picture is not None)
     except SendError as exc:
         errors["body"] = exc.message
+    else:
+        unfilled = saved_replies.compose_unfilled_message(text, phone)
+        if unfilled:
+            errors["body"] = unfilled
     quiet = later = None
     if checks is not None and picture is not None and not sends_pictures(checks.provider):
         errors["picture"] = NO_PICTURES

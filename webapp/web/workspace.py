@@ -3,7 +3,7 @@ opens it), and who else has a conversation open or is typing in it."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, make_response, render_template, request
+from flask import Blueprint, abort, jsonify, make_response, render_template, request
 from markupsafe import escape
 
 from webapp.extensions import db
@@ -53,6 +53,22 @@ def saved_replies_list():
     replies = [saved_replies.merge(reply, values) for reply in saved_replies.of_offices(office_ids)]
     prefix = "compose" if conversation_id is None else "reply"
     return render_template("workspace/saved_replies.html", replies=replies, prefix=prefix)
+
+
+@bp.get("/saved-replies/contact")
+def saved_reply_contact():
+    """On compose, the To phone's contact for the merge fields: a saved reply inserted before the
+    phone was entered gets {first_name} and {last_name} filled in once it is (workspace.js)."""
+    if not signed_in().can_create_texts:
+        abort(403, "Your role, Texting - Limited, cannot create 1:1 texts.")
+    try:
+        phone = parse_us_phone(request.args.get("to", "")[:40])
+    except PhoneError:
+        phone = None
+    values = saved_replies.contact_values(phone)
+    response = jsonify(known=bool(values["first_name"] or values["last_name"]), **values)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/conversations/<int:conversation_id>/presence")

@@ -140,21 +140,93 @@
       describe(field, id, true);
     }
     var unique = left.filter(function (x, i) { return left.indexOf(x) === i; });
-    note.textContent = "Fill in " + unique.join(", ") + " before sending: the saved reply had no value for " +
-      (unique.length === 1 ? "it." : "them.");
+    var its = unique.length === 1 ? "it" : "them";
+    var to = contactField(field);
+    if (to && unique.every(function (x) { return CONTACT_GAP.test(x); })) {
+      // As the server says it (saved_replies.compose_unfilled_message).
+      var known = contact.to === to.value.trim() && contact.known;
+      note.textContent = "The message still has " + unique.join(", ") + ": " +
+        (known ? "replace " + its + " with the contact's name" : "enter a phone with a known contact") + ", or edit the text.";
+    } else {
+      note.textContent = "Fill in " + unique.join(", ") + " before sending: the saved reply had no value for " + its + ".";
+    }
     if (refusing) {
       note.setAttribute("role", "alert");
       if (field.getAttribute("aria-invalid") !== "true") { field.setAttribute("aria-invalid", "true"); field.setAttribute("data-merge-invalid", ""); }
     }
     return true;
   }
+  /* ---- On compose, the To phone brings the contact's {first_name} and {last_name}: a saved reply
+     inserted before the phone was entered is filled in once it is. ---- */
+  var CONTACT_GAP = /\{(first_name|last_name)\}/;
+  var contact = { to: null, known: false, values: {}, pending: null };  // the last phone looked up
+  var lookupTimer = null;
+  function contactField(field) {
+    var id = field.getAttribute("data-merge-contact");
+    return id ? document.getElementById(id) : null;
+  }
+  function fillFromContact(field) {
+    var filled = field.value.replace(/\{(first_name|last_name)\}/g, function (gap, name) { return contact.values[name] || gap; });
+    if (filled === field.value) { return; }
+    var end = field.selectionEnd + filled.length - field.value.length;  // the caret stays after what it followed
+    field.value = filled;
+    if (document.activeElement === field) { field.setSelectionRange(end, end); }
+    field.dispatchEvent(new Event("input", { bubbles: true }));  // the counter and the note follow
+  }
+  /* Looks the phone's contact up when the message waits for a name; the answer's promise, or null
+     when there is nothing to wait for. */
+  function lookUpContact(field) {
+    var toField = contactField(field), to = toField ? toField.value.trim() : "";
+    if (!toField || !CONTACT_GAP.test(field.value)) { return null; }
+    if (to === contact.to) {
+      if (!contact.pending) { fillFromContact(field); }
+      return contact.pending;
+    }
+    var asked = contact = { to: to, known: false, values: {}, pending: null };
+    if (!to) { flag(field, false); return null; }
+    var url = field.getAttribute("data-merge-contact-url") + "?to=" + encodeURIComponent(to);
+    asked.pending = fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : {}; })
+      .catch(function () { return {}; })
+      .then(function (found) {
+        asked.pending = null;
+        if (contact !== asked) { return; }  // the phone changed meanwhile
+        asked.known = !!found.known;
+        asked.values = { first_name: found.first_name || "", last_name: found.last_name || "" };
+        fillFromContact(field);
+        flag(field, false);
+      });
+    return asked.pending;
+  }
+  function lookUpSoon(field) {
+    clearTimeout(lookupTimer);
+    lookupTimer = setTimeout(function () { lookUpContact(field); }, 300);
+  }
   document.addEventListener("input", function (event) {
-    if (event.target.matches && event.target.matches("[data-merge-check]")) { flag(event.target, false); }
+    var target = event.target;
+    if (!target.matches) { return; }
+    if (target.matches("[data-merge-check]")) {
+      flag(target, false);
+      if (target.hasAttribute("data-merge-contact")) { lookUpSoon(target); }
+    } else if (target.id) {
+      var field = document.querySelector("[data-merge-contact='" + target.id + "']");
+      if (field) { lookUpSoon(field); }
+    }
   });
-  /* Capture phase, as the length check in app.js: htmx never sees a refused submit. */
+  /* Capture phase, as the length check in app.js: htmx never sees a refused submit. A send that
+     waits for the contact's name goes once it has come (or is refused if it has none). */
   document.addEventListener("submit", function (event) {
-    var field = event.target.querySelector("[data-merge-check]");
-    if (!field || !flag(field, true)) { return; }
+    var form = event.target, field = form.querySelector("[data-merge-check]");
+    if (!field) { return; }
+    clearTimeout(lookupTimer);
+    var waiting = lookUpContact(field);
+    if (waiting) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      waiting.then(function () { form.requestSubmit(); });
+      return;
+    }
+    if (!flag(field, true)) { return; }
     event.preventDefault();
     event.stopImmediatePropagation();
     field.focus();
