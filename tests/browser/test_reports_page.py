@@ -1,11 +1,13 @@
 """The Reports page in a real browser: a director opens it from the header, sees the last 30 days
-in charts, narrows the range and the agent, reads a chart's table and downloads it."""
+in charts, narrows the range and the agent, reads a chart's table and downloads it; the charts'
+labels are readable on a desktop and on a phone."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
 
+import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
@@ -84,3 +86,61 @@ def test_a_director_reads_reports_changes_the_range_and_downloads_a_table(page: 
     expect(page.get_by_role("alert")).to_contain_text("before it starts")
     audit.check(page, "reports, a backwards range")
     audit.assert_clean()
+
+
+# Every chart label shown: its chart, its text, its size on screen and its colour and box.
+CHART_LABELS = """() => Array.from(document.querySelectorAll("svg.chart text"))
+  .filter((t) => t.getClientRects().length)
+  .map((t) => {
+    const box = t.getBoundingClientRect(), style = getComputedStyle(t);
+    return {
+      chart: t.closest("svg.chart").getAttribute("aria-labelledby"), text: t.textContent,
+      across: t.classList.contains("tick") && t.getAttribute("text-anchor") === "middle",
+      px: parseFloat(style.fontSize) * t.getScreenCTM().a, fill: style.fill,
+      left: box.left, right: box.right,
+    };
+  })"""
+
+
+def contrast(rgb: str, background: tuple[int, int, int] = (255, 255, 255)) -> float:
+    """WCAG 2 contrast ratio of a computed colour, "rgb(r, g, b)", on the background."""
+
+    def luminance(channels: list[int] | tuple[int, int, int]) -> float:
+        linear = [c / 255 / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    colour = [int(c) for c in re.findall(r"\d+", rgb)[:3]]
+    lighter, darker = sorted((luminance(colour), luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+@pytest.mark.parametrize("width", [1280, 320])
+def test_chart_labels_are_readable_at_every_width(page: Page, setup, width: int):
+    sam = setup["users"]["standard"]
+    for k, phone in enumerate(("(202) 555-0143", "(202) 555-0178", "(202) 555-0190")):
+        message = sending.create_text(sam, setup["number"].id, phone, "Checking in")
+        earlier = utcnow() - timedelta(days=3 * k)
+        db.session.execute(update(Message).where(Message.id == message.id).values(created_at=earlier))
+    release()
+    page.set_viewport_size({"width": width, "height": 900})
+    log_in(page, "admin@example.edu")
+    page.goto("/reports")
+    expect(page.get_by_role("img", name="Leaderboard: texts sent")).to_contain_text("Sam Standard")
+
+    labels = page.evaluate(CHART_LABELS)
+    charts = {label["chart"] for label in labels}
+    assert charts == {"messages-chart-title", "response-chart-title", "agents-chart-title"}
+    # At least 12 px on screen at 100% zoom, and AA contrast on the white card.
+    small = [(label["text"], round(label["px"], 1)) for label in labels if label["px"] < 12]
+    assert not small, f"chart labels under 12 px at {width} px wide: {small}"
+    faint = {label["fill"] for label in labels if contrast(label["fill"]) < 4.5}
+    assert not faint, f"chart label colours under 4.5:1 on white: {faint}"
+    # Reflow: every label inside the page, no sideways scrolling, the dates along an axis apart.
+    outside = [label["text"] for label in labels if label["left"] < 0 or label["right"] > width]
+    assert not outside, f"chart labels outside a {width} px page: {outside}"
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    for chart in charts:
+        across = sorted((t for t in labels if t["chart"] == chart and t["across"]), key=lambda t: t["left"])
+        pairs = zip(across, across[1:], strict=False)
+        crowded = [(a["text"], b["text"]) for a, b in pairs if a["right"] + 4 > b["left"]]
+        assert not crowded, f"labels running into each other at {width} px: {crowded}"

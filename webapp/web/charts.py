@@ -2,6 +2,12 @@
 
 No script and no inline style (the Content-Security-Policy allows neither): shapes carry classes
 that webapp/static/css/reports.css colours. Every chart is shown with the table of its figures.
+
+A chart has no viewBox: it is as wide as its card and drawn in CSS pixels, so its labels keep
+their size (reports.css) at every width instead of shrinking with the drawing. Across, positions
+are percentages of the plot's width; down, pixels. The axis labels sit in the chart's margins
+(reports.css), outside the plot. Lines, which cannot take percentages, are drawn in a plot of
+their own that stretches to the width.
 """
 
 from __future__ import annotations
@@ -10,33 +16,36 @@ import math
 from dataclasses import dataclass
 from datetime import date
 
-WIDTH = 640
 HEIGHT = 220
-LEFT = 48  # room for the y axis labels
-RIGHT = 28  # room for the last day's label
 TOP = 12
 BOTTOM = 28  # room for the x axis labels
-BAR_ROW = 26  # height of one bar of a horizontal bar chart
+UNIT_ROOM = 20  # room above the y axis for its unit
+BAR_ROW = 40  # one bar of a horizontal bar chart, its name above it
+BAR_HEIGHT = 14
+LINE_PLOT_WIDTH = 1000  # the stretched plot's units across, for lines
+NARROW_TICKS = 3  # labels across a narrow chart (reports.css hides the others)
+WIDE_TICKS = 6
 
 
 @dataclass(frozen=True)
 class Tick:
-    position: float
+    position: float  # across: a percentage of the plot's width; down: pixels
     label: str
+    css_class: str = ""  # "tick-wide" or "tick-narrow": shown on a wide or a narrow chart only
 
 
 @dataclass(frozen=True)
 class Series:
     name: str
     css_class: str
-    points: str  # "x,y x,y …" for a polyline
-    dots: tuple[tuple[float, float], ...]
+    points: str  # "x,y x,y …" for a polyline in the stretched plot (x out of LINE_PLOT_WIDTH)
+    dots: tuple[tuple[float, float], ...]  # (percentage across, pixels down)
 
 
 @dataclass(frozen=True)
 class Bar:
-    x: float
-    y: float
+    x: float  # percentages of the plot's width
+    y: float  # pixels
     width: float
     height: float
     label: str
@@ -45,10 +54,7 @@ class Bar:
 
 @dataclass(frozen=True)
 class Chart:
-    width: int
     height: int
-    plot_left: float
-    plot_right: float
     plot_top: float
     plot_bottom: float
     y_ticks: tuple[Tick, ...] = ()
@@ -56,6 +62,8 @@ class Chart:
     series: tuple[Series, ...] = ()
     bars: tuple[Bar, ...] = ()
     empty: bool = False
+    y_unit: str = ""  # the y axis's unit, written above it (its labels are bare numbers)
+    line_plot_width: int = LINE_PLOT_WIDTH
 
 
 def nice_max(value: float, whole: bool = True) -> float:
@@ -73,31 +81,36 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
 
 
-def _y_ticks(top: float, plot_top: float, plot_bottom: float, unit: str = "") -> tuple[Tick, ...]:
-    return tuple(
-        Tick(plot_bottom - (plot_bottom - plot_top) * k / 4, _number(top * k / 4) + unit) for k in range(5)
-    )
+def _y_ticks(top: float, plot_top: float, plot_bottom: float) -> tuple[Tick, ...]:
+    return tuple(Tick(plot_bottom - (plot_bottom - plot_top) * k / 4, _number(top * k / 4)) for k in range(5))
+
+
+def _spread(count: int, wanted: int) -> set[int]:
+    """`wanted` indexes out of `count`, evenly spread, the first and last among them."""
+    wanted = min(count, wanted)
+    return {round(k * (count - 1) / max(wanted - 1, 1)) for k in range(wanted)}
 
 
 def _x_ticks(days: list[date], x_of) -> tuple[Tick, ...]:
-    """A handful of dated ticks, evenly spread, the first and last day always among them."""
+    """Dated ticks: a handful on a wide chart, three (first, middle, last day) on a narrow one,
+    where more would run into each other."""
     if not days:
         return ()
-    wanted = min(len(days), 6)
-    indexes = sorted({round(k * (len(days) - 1) / max(wanted - 1, 1)) for k in range(wanted)})
-    return tuple(Tick(x_of(i), f"{days[i]:%b} {days[i].day}") for i in indexes)
+    narrow = _spread(len(days), NARROW_TICKS)
+    wide = _spread(len(days), WIDE_TICKS)
+    shown = {i: "" if i in wide and i in narrow else "tick-wide" if i in wide else "tick-narrow"
+             for i in wide | narrow}  # fmt: skip
+    return tuple(Tick(x_of(i), f"{days[i]:%b} {days[i].day}", shown[i]) for i in sorted(shown))
 
 
 def line_chart(days: list[date], series: list[tuple[str, str, list[float]]]) -> Chart:
     """One line per series (name, CSS class, a value per day) over the days."""
-    plot = (LEFT, WIDTH - RIGHT, TOP, HEIGHT - BOTTOM)
-    left, right, top, bottom = plot
+    top, bottom = TOP, HEIGHT - BOTTOM
     highest = max((v for _, _, values in series for v in values), default=0)
     axis_top = nice_max(highest)
-    step = (right - left) / max(len(days) - 1, 1)
 
     def x_of(i: int) -> float:
-        return round(left + i * step, 1) if len(days) > 1 else (left + right) / 2
+        return round(100 * i / (len(days) - 1), 2) if len(days) > 1 else 50.0
 
     def y_of(value: float) -> float:
         return round(bottom - (bottom - top) * value / axis_top, 1)
@@ -105,24 +118,25 @@ def line_chart(days: list[date], series: list[tuple[str, str, list[float]]]) -> 
     lines = []
     for name, css_class, values in series:
         dots = tuple((x_of(i), y_of(v)) for i, v in enumerate(values))
-        lines.append(Series(name, css_class, " ".join(f"{x},{y}" for x, y in dots), dots))
+        points = " ".join(f"{round(x * LINE_PLOT_WIDTH / 100, 1)},{y}" for x, y in dots)
+        lines.append(Series(name, css_class, points, dots))
     return Chart(
-        WIDTH, HEIGHT, *plot, y_ticks=_y_ticks(axis_top, top, bottom), x_ticks=_x_ticks(days, x_of),
+        HEIGHT, top, bottom, y_ticks=_y_ticks(axis_top, top, bottom), x_ticks=_x_ticks(days, x_of),
         series=tuple(lines), empty=highest == 0,
     )  # fmt: skip
 
 
 def column_chart(days: list[date], values: list[float | None], unit: str = "") -> Chart:
-    """A column per day (None: nothing to measure that day, no column)."""
-    plot = (LEFT, WIDTH - RIGHT, TOP, HEIGHT - BOTTOM)
-    left, right, top, bottom = plot
+    """A column per day (None: nothing to measure that day, no column); `unit` names the values
+    (e.g. "min"), above the y axis and after each column's value."""
+    top, bottom = TOP + (UNIT_ROOM if unit else 0), HEIGHT - BOTTOM
     highest = max((v for v in values if v is not None), default=0)
     axis_top = nice_max(highest, whole=False)
-    slot = (right - left) / max(len(days), 1)
-    width = max(slot * 0.7, 1)
+    slot = 100 / max(len(days), 1)
+    width = slot * 0.7
 
     def x_of(i: int) -> float:
-        return round(left + slot * (i + 0.5), 1)
+        return round(slot * (i + 0.5), 2)
 
     bars = []
     for i, value in enumerate(values):
@@ -130,29 +144,23 @@ def column_chart(days: list[date], values: list[float | None], unit: str = "") -
             continue
         height = round((bottom - top) * value / axis_top, 1)
         label = f"{days[i]:%b} {days[i].day}"
-        bars.append(Bar(round(x_of(i) - width / 2, 1), bottom - height, round(width, 1), height, label,
-                        _number(value) + unit))  # fmt: skip
+        bars.append(Bar(round(x_of(i) - width / 2, 2), bottom - height, round(width, 2), height, label,
+                        f"{_number(value)} {unit}".rstrip()))  # fmt: skip
     return Chart(
-        WIDTH, HEIGHT, *plot, y_ticks=_y_ticks(axis_top, top, bottom, unit), x_ticks=_x_ticks(days, x_of),
-        bars=tuple(bars), empty=not bars,
+        HEIGHT, top, bottom, y_ticks=_y_ticks(axis_top, top, bottom), x_ticks=_x_ticks(days, x_of),
+        bars=tuple(bars), empty=not bars, y_unit=unit,
     )  # fmt: skip
 
 
 def bar_chart(rows: list[tuple[str, float]]) -> Chart:
-    """Horizontal bars, one per (label, value), in the order given."""
-    label_room = 160
+    """Horizontal bars, one per (label, value), in the order given, each named above it."""
     height = TOP + BAR_ROW * max(len(rows), 1) + BOTTOM
-    left, right, top, bottom = label_room, WIDTH - 56, TOP, height - BOTTOM
+    top, bottom = TOP, height - BOTTOM
     axis_top = nice_max(max((v for _, v in rows), default=0))
     bars = tuple(
-        Bar(left, top + BAR_ROW * i + 4, round((right - left) * value / axis_top, 1), BAR_ROW - 8,
+        Bar(0, top + BAR_ROW * (i + 1) - BAR_HEIGHT - 4, round(100 * value / axis_top, 2), BAR_HEIGHT,
             label, _number(value))
         for i, (label, value) in enumerate(rows)
     )  # fmt: skip
-    x_ticks = tuple(
-        Tick(round(left + (right - left) * k / 4, 1), _number(axis_top * k / 4)) for k in range(5)
-    )
-    return Chart(
-        WIDTH, height, left, right, top, bottom, x_ticks=x_ticks, bars=bars,
-        empty=not any(v for _, v in rows),
-    )  # fmt: skip
+    x_ticks = tuple(Tick(25.0 * k, _number(axis_top * k / 4), "tick-wide" if k % 2 else "") for k in range(5))
+    return Chart(height, top, bottom, x_ticks=x_ticks, bars=bars, empty=not any(v for _, v in rows))

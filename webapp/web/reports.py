@@ -67,7 +67,7 @@ def index():
         response_chart=charts.column_chart(
             days,
             [None if row.response_median is None else row.response_median / 60 for row in report.days],
-            unit=" min",
+            unit="min",
         ),  # fmt: skip
         agents_chart=charts.bar_chart([(row.name, row.sent) for row in report.agents[:15]]),
         duration=format_duration,
