@@ -223,7 +223,9 @@
     if (waiting) {
       event.preventDefault();
       event.stopImmediatePropagation();
-      waiting.then(function () { form.requestSubmit(); });
+      if (form.hasAttribute("data-merge-waiting")) { return; }  // a double click sends once
+      form.setAttribute("data-merge-waiting", "");
+      waiting.then(function () { form.removeAttribute("data-merge-waiting"); form.requestSubmit(); });
       return;
     }
     if (!flag(field, true)) { return; }
