@@ -6,11 +6,14 @@ reduced motion and 200% zoom."""
 from __future__ import annotations
 
 import re
+import time
 
+import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.browser.conftest import World, count_messages, sms_receive
+from tests.browser.conftest import World, count_messages, log_in, sms_receive
+from tests.browser.test_inbox_flow import start_conversation
 from tests.browser.test_layout import assert_no_horizontal_overflow
 from tests.conftest import PASSWORD
 
@@ -110,6 +113,13 @@ def test_the_whole_flow_by_keyboard(page: Page, app: Flask, world: World):
     page.keyboard.press("ArrowLeft")
     expect(needs).to_have_attribute("aria-selected", "true")
     expect(needs).to_be_focused()  # the tab list was swapped; focus came back to the tab
+    participating = page.get_by_role("tab", name="Participating", exact=True)
+    page.keyboard.press("End")  # the last tab, and Home the first
+    expect(participating).to_have_attribute("aria-selected", "true")
+    expect(participating).to_be_focused()
+    page.keyboard.press("Home")
+    expect(needs).to_have_attribute("aria-selected", "true")
+    expect(needs).to_be_focused()
     row = page.get_by_role("tabpanel").get_by_role("link").first
     tab_to(page, row)
     page.keyboard.press("Enter")
@@ -139,6 +149,83 @@ def test_the_whole_flow_by_keyboard(page: Page, app: Flask, world: World):
     focus_is_visible(page)
     expect(needs).to_contain_text("0")
     expect(page).to_have_title("(202) 555-0143 · Parley")  # no count: the conversation's name alone
+
+
+def answer_late(app: Flask, delays: dict[str, float]) -> None:
+    """The server answers late, by the element that asked (htmx names it in HX-Trigger): a tab,
+    or the list pane refreshing itself."""
+    inner = app.wsgi_app
+
+    def wsgi(environ, start_response):
+        time.sleep(delays.get(environ.get("HTTP_HX_TRIGGER", ""), 0))
+        return inner(environ, start_response)
+
+    app.wsgi_app = wsgi
+
+
+def open_inbox_at_needs_attention(page: Page, world: World) -> tuple[Locator, Locator]:
+    start_conversation("standard@example.edu", world.number_id)  # in Participating only
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox?tab=attention")
+    page.wait_for_load_state("load")
+    page.evaluate("window.notReloaded = true")  # a tab key must swap the list, not load a page
+    return page.get_by_role("tab", name="Needs Attention"), page.get_by_role("tab", name="Participating")
+
+
+def expect_tab_chosen(page: Page, chosen: Locator, other: Locator, content: str) -> None:
+    assert page.evaluate("window.notReloaded"), "a tab key loaded a whole new page"
+    expect(chosen).to_be_focused()
+    expect(chosen).to_have_attribute("aria-selected", "true")
+    expect(other).to_have_attribute("aria-selected", "false")
+    expect(page.get_by_role("tabpanel")).to_contain_text(content)
+
+
+@pytest.mark.parametrize(
+    ("delays", "refresh"),
+    [
+        ({}, False),
+        ({"tab-attention": 0.5}, False),
+        ({"tab-attention": 0.5, "tab-participating": 0.5, "list-pane": 0.2}, True),
+    ],
+    ids=["as-fast-as-they-come", "needs-attention-answers-late", "a-refresh-meanwhile"],
+)
+def test_quick_tab_keys_end_on_the_tab_chosen_last(page: Page, app: Flask, world: World, delays, refresh):
+    needs, participating = open_inbox_at_needs_attention(page, world)
+    answer_late(app, delays)
+    needs.focus()
+    page.keyboard.press("ArrowRight")  # each key faster than the list it asks for
+    if refresh:  # the list pane refreshes itself (its poll, or a conversation's change) meanwhile
+        page.evaluate("htmx.trigger(document.body, 'inbox-changed')")
+    for key in ["ArrowLeft", "End", "Home", "End"]:
+        page.keyboard.press(key)
+    # The last choice holds, and still holds once every slower answer would have come.
+    expect_tab_chosen(page, participating, needs, "(202) 555-0143")
+    page.wait_for_timeout(1000 * max(delays.values(), default=0) + 500)
+    expect_tab_chosen(page, participating, needs, "(202) 555-0143")
+    expect(page).to_have_url(re.compile(r"tab=participating$"))
+
+
+@pytest.mark.parametrize("arrival", ["a tab's list", "a refresh"])
+def test_a_tab_key_pressed_as_a_list_arrives_stays_in_the_page(page: Page, world: World, arrival):
+    needs, participating = open_inbox_at_needs_attention(page, world)
+    # A key pressed the moment a list is in (before htmx has set up its tabs): Home after
+    # Participating's list, End after a refresh of Needs Attention.
+    key = "Home" if arrival == "a tab's list" else "End"
+    page.evaluate("""(key) => document.addEventListener("htmx:afterSwap", () => setTimeout(() => {
+      window.keyPressed = true;
+      document.activeElement.dispatchEvent(new KeyboardEvent("keydown", { key: key, bubbles: true }));
+    }), { once: true })""", key)
+    needs.focus()
+    if arrival == "a tab's list":
+        page.keyboard.press("ArrowRight")
+    else:
+        page.evaluate("htmx.trigger(document.body, 'inbox-changed')")
+    page.wait_for_function("() => window.keyPressed")
+    page.wait_for_timeout(1000)  # time enough for a whole new page, had the key loaded one
+    if key == "Home":
+        expect_tab_chosen(page, needs, participating, "Nothing needs attention")
+    else:
+        expect_tab_chosen(page, participating, needs, "(202) 555-0143")
 
 
 def test_reduced_motion_turns_transitions_off(browser: Browser, live_server: str, world: World):

@@ -152,12 +152,13 @@
     else if (event.key === "Tab") { closeMenu(parts, false); }
   });
 
-  /* ---- Inbox tabs: arrow keys move between tabs ---- */
+  /* ---- Inbox tabs: arrow keys move between tabs, Home and End to the first and last ---- */
   document.addEventListener("keydown", function (event) {
     var tab = event.target.closest ? event.target.closest("[role=tab]") : null;
-    if (!tab || (event.key !== "ArrowRight" && event.key !== "ArrowLeft")) { return; }
-    var tabs = Array.prototype.slice.call(tab.parentNode.querySelectorAll("[role=tab]"));
-    var next = tabs[(tabs.indexOf(tab) + (event.key === "ArrowRight" ? 1 : -1) + tabs.length) % tabs.length];
+    if (!tab) { return; }
+    var tabs = Array.prototype.slice.call(tab.parentNode.querySelectorAll("[role=tab]")), i = tabs.indexOf(tab), n = tabs.length;
+    var next = tabs[{ ArrowRight: i + 1, ArrowLeft: i + n - 1, Home: 0, End: n - 1 }[event.key] % n];
+    if (!next) { return; }
     next.focus();
     next.click();
     event.preventDefault();
