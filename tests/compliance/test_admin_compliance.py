@@ -130,3 +130,10 @@ def test_the_exports_list_is_a_fragment_for_htmx_and_the_page_without(setup, cli
     assert "<html" not in fragment.get_data(as_text=True)
     whole = client.get(f"/admin/offices/{office_id}/exports")
     assert whole.status_code == 200 and "Quiet hours" in whole.get_data(as_text=True)
+
+
+def test_the_export_hint_names_the_office_without_a_broken_possessive(setup, client):
+    login(client, "admin@example.edu")
+    html = page(client, setup["office"].id)
+    assert "Every message sent or received on the numbers of Admissions between two days" in html
+    assert "Admissions's" not in html and "Admissions&#39;s" not in html
