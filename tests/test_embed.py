@@ -19,7 +19,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from tests.conftest import IsolatedClient, csrf_token, login, make_app, serving
+from tests.conftest import PASSWORD, IsolatedClient, csrf_token, login, make_app, serving
 from webapp.extensions import db
 from webapp.models import Conversation, Message, UsedLaunchToken, utcnow
 from webapp.services import embedding
@@ -486,6 +486,49 @@ def test_login_page_inside_a_frame_offers_a_new_tab(client, setup):
     framed = client.get("/login", headers={"Sec-Fetch-Dest": "iframe"}).get_data(as_text=True)
     assert "open Parley in a new tab" in framed and 'target="_blank"' in framed
     assert "open Parley in a new tab" not in client.get("/login").get_data(as_text=True)
+
+
+CROSS_SITE_FRAME = {"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Site": "cross-site"}
+
+
+def test_a_login_page_framed_by_another_site_gets_an_embedded_cookie_and_signs_in(client, setup):
+    first = client.get("/login?next=/texts/new", headers=CROSS_SITE_FRAME)
+    assert first.status_code == 302 and "framed=1" in first.headers["Location"]
+    assert "SameSite=None" in session_cookie_header(first)
+    page = client.get(first.headers["Location"], headers=CROSS_SITE_FRAME)
+    assert 'name="password"' in page.get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))[1]
+    signed_in = client.post(
+        first.headers["Location"],
+        data={"email": "standard@example.edu", "password": PASSWORD, "csrf_token": token},
+    )
+    assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/texts/new"
+    assert "Partitioned" in session_cookie_header(signed_in)  # still works inside the frame
+    assert client.get("/texts/new").status_code == 200
+
+
+def test_a_framed_login_page_whose_cookie_did_not_stick_offers_a_new_tab_not_a_form(
+    client, setup, app
+):
+    # The browser refused the cookie the first visit set: the check comes back without it.
+    refused = app.test_client().get("/login?framed=1&next=/inbox", headers=CROSS_SITE_FRAME)
+    html = refused.get_data(as_text=True)
+    assert "Reopen Parley from your CRM" in html
+    link = 'href="/login?next=%2Finbox" target="_blank" rel="noopener">Open Parley in a new tab'
+    assert link in html or link.replace("%2F", "/") in html
+    assert 'name="password"' not in html
+
+
+def test_a_form_refused_inside_another_sites_frame_does_not_advise_a_reload(client, setup):
+    response = client.post(
+        "/login", data={"email": "a@b.c", "password": "x"}, headers={"Sec-Fetch-Dest": "iframe"}
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Reload the page" not in html and "Reopen Parley from your CRM" in html
+    assert 'target="_blank" rel="noopener">Open Parley in a new tab' in html
+    plain = client.post("/login", data={"email": "a@b.c", "password": "x"})
+    assert "Reload the page and try again" in plain.get_data(as_text=True)
 
 
 # ---- Framing policy and security headers ----

@@ -39,7 +39,8 @@ def sign_launch(sub: str, next_path: str | None = None) -> str:
 
 
 class CrmServer:
-    """Serves /crm?sub=EMAIL&next=PATH: a CRM record page with Parley framed in it."""
+    """Serves /crm?sub=EMAIL&next=PATH: a CRM record page with Parley framed in it (or, with
+    /crm?frame=PATH, that page of Parley framed without a launch)."""
 
     def __init__(self) -> None:
         self.app_url = ""
@@ -51,6 +52,8 @@ class CrmServer:
                 sub = query.get("sub", ["standard@example.edu"])[0]
                 token = sign_launch(sub, query.get("next", [None])[0])
                 src = f"{outer.app_url}/embed/launch?{urlencode({'token': token})}"
+                if "frame" in query:  # a page of the app framed as is, without a launch
+                    src = outer.app_url + query["frame"][0]
                 body = (
                     "<!doctype html><html><head><meta charset='utf-8'>"
                     "<meta name='viewport' content='width=device-width, initial-scale=1'>"

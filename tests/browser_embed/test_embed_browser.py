@@ -204,3 +204,31 @@ def check_screen(page: Page, artifacts, width: int, name: str) -> None:
     if width < 768:
         assert page.evaluate(SMALL_CONTROLS) == [], f"{name}: controls under 44 px at {width} px"
 
+
+
+def test_after_log_out_in_the_crm_the_agent_logs_in_again_there(
+    browser, embed_site: EmbedSite, crm_data
+):
+    page = crm_page(browser)
+    page.goto(f"{embed_site.crm.origin}/crm?sub=standard@example.edu")
+    frame = page.frame_locator("iframe[title=Parley]")
+    expect(frame.get_by_role("tab", name="Needs Attention")).to_be_visible()
+    frame.get_by_role("button", name="Log out").click()
+    frame.get_by_label("Email").fill("standard@example.edu")
+    frame.get_by_label("Password").fill(PASSWORD)
+    frame.get_by_role("button", name="Log in").click()
+    expect(frame.get_by_role("tab", name="Needs Attention")).to_be_visible()
+    expect(frame.get_by_role("button", name="Create Content")).to_be_visible()
+    page.context.close()
+
+
+def test_the_login_page_framed_by_the_crm_signs_in_there(browser, embed_site: EmbedSite, crm_data):
+    page = crm_page(browser)
+    page.goto(f"{embed_site.crm.origin}/crm?frame=/login")
+    frame = page.frame_locator("iframe[title=Parley]")
+    frame.get_by_label("Email").fill("standard@example.edu")
+    frame.get_by_label("Password").fill(PASSWORD)
+    frame.get_by_role("button", name="Log in").click()
+    expect(frame.get_by_role("tab", name="Needs Attention")).to_be_visible()
+    page.context.close()
+

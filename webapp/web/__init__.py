@@ -110,6 +110,15 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):
+        if embed.framed() and not embed.embedded_session():
+            # Inside another site's frame without an embedded cookie: a reload cannot help.
+            detail = (
+                "Parley is open inside another site, and your browser did not keep its sign-in"
+                " there, so nothing was changed. Reopen Parley from your CRM, or open Parley in"
+                " a new tab."
+            )
+            new_tab = url_for("auth.login")
+            return error_page(400, "This form cannot be sent from here", detail, new_tab)
         return _error_page(
             400, "This form has expired", "Reload the page and try again; nothing was changed."
         )

@@ -12,6 +12,7 @@ from webapp.extensions import csrf, db
 from webapp.models import User
 from webapp.services import login_throttle, sso
 from webapp.transactions import read_first
+from webapp.web import embed
 from webapp.web.embed import end_session, start_session
 from webapp.web.errors import error_page
 
@@ -34,7 +35,7 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _login_page(error: str | None = None, email: str = "") -> str:
+def _login_page(error: str | None = None, email: str = "", **context) -> str:
     """The login page: the password form unless PASSWORD_LOGIN is off, and the single sign-on
     link when an issuer is configured (it keeps `next`)."""
     config = current_app.config
@@ -50,7 +51,23 @@ def _login_page(error: str | None = None, email: str = "") -> str:
         email=email,
         password_login=config["PASSWORD_LOGIN"],
         sso_url=sso_url,
+        framed=embed.framed(),
+        **context,
     )
+
+
+def _framed_login_check():
+    """A login page framed by another site (a CRM) works only if the browser keeps an embedded
+    session cookie there: a Lax one is never sent back, so the form would always fail as expired.
+    The first visit asks for an embedded cookie and comes back once to see whether it stuck;
+    if it did not, the page offers a new tab instead of a form that cannot work."""
+    if embed.embedded_session():
+        return None
+    if request.args.get("framed") != "1":
+        embed.mark_embedded()
+        return redirect(url_for("auth.login", **{**request.args.to_dict(), "framed": "1"}))
+    new_tab = url_for("auth.login", next=request.args.get("next") or None)
+    return _login_page(cookie_refused=True, new_tab_url=new_tab)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -62,6 +79,11 @@ def login():
     if request.method == "POST" and not current_app.config["PASSWORD_LOGIN"]:
         detail = "Password sign-in is turned off here. Use Sign in with SSO on the login page."
         return error_page(403, "Password sign-in is off", detail)
+    framed_get = request.method == "GET" and embed.framed_cross_site()
+    if framed_get and current_app.config["PASSWORD_LOGIN"]:
+        checked = _framed_login_check()
+        if checked is not None:
+            return checked
     if request.method == "POST":
         csrf.protect()
     error = None
@@ -85,7 +107,10 @@ def login():
             password_ok = (user or _DUMMY).check_password(password) and user is not None
         if password_ok and user.active:
             login_throttle.forget_failures(email)
+            embedded = embed.embedded_session()
             start_session(user, "password")
+            if embedded:  # signed in inside the CRM's frame: the session must keep working there
+                embed.mark_embedded()
             db.session.commit()
             return redirect(safe_next(request.args.get("next")))
         error = "This account has been deactivated." if password_ok else "Email or password is incorrect."

@@ -103,6 +103,27 @@ def check():
     return render_template("embed/cookies_blocked.html", new_tab_url=new_tab_url)
 
 
+def framed() -> bool:
+    """Whether the browser says this page loads in a frame (Sec-Fetch-Dest)."""
+    return request.headers.get("Sec-Fetch-Dest", "") in ("iframe", "frame")
+
+
+def framed_cross_site() -> bool:
+    """Whether this page loads in a frame of another site: a SameSite=Lax cookie never comes back
+    there, so only an embedded session's cookie can carry a form's CSRF token."""
+    return framed() and request.headers.get("Sec-Fetch-Site", "") == "cross-site"
+
+
+def embedded_session() -> bool:
+    """Whether this request carried an embedded session's cookie."""
+    return bool(session.get(EMBEDDED))
+
+
+def mark_embedded() -> None:
+    """Have this session saved with the embedded cookie (works inside a third-party frame)."""
+    session[EMBEDDED] = True
+
+
 def start_session(user: User, method: str) -> None:
     """Sign `user` in with a new session. Whatever this browser's session held ends first, its
     CSRF token too: a token seen (or planted) before sign-in is worth nothing after it, and a
