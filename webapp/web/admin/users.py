@@ -141,6 +141,21 @@ def user_password(user_id: int):
     )
 
 
+@bp.get("/users/<int:user_id>/deactivate")
+def user_deactivate(user_id: int):
+    """The step before a deactivation: it signs the user out everywhere, so the page asks first.
+    A POST to the /active route (the form this shows, or a script) does the deactivating."""
+    user = owned(users.user_for_admin, user_id)
+    return _detail(user, "status_form", confirm_deactivate=True)
+
+
+@bp.get("/users/<int:user_id>/access")
+def user_access(user_id: int):
+    """Where Cancel on that step leads: the Access section as it was, its button focused again."""
+    user = owned(users.user_for_admin, user_id)
+    return _detail(user, "status_form", back_from_confirm=True)
+
+
 @bp.post("/users/<int:user_id>/active")
 def user_active(user_id: int):
     user = owned(users.user_for_admin, user_id)
