@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, abort, flash, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from webapp.extensions import db
@@ -111,6 +111,13 @@ def add():
     db.session.commit()
     flash(f"{format_phone(phone)} is opted out: no number will text it.")
     return redirect_to(url_for(".index"))
+
+
+@bp.get("/<phone>/remove")
+def remove_page(phone: str):
+    """A refused removal is shown at its form's URL: reloading or going back to it must land on
+    the list (narrowed to that phone), not on a 405."""
+    return redirect(url_for(".index", phone=format_phone(phone)), 303)
 
 
 @bp.post("/<phone>/remove")
