@@ -35,7 +35,9 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _login_page(error: str | None = None, email: str = "", **context) -> str:
+def _login_page(
+    error: str | None = None, email: str = "", errors: dict | None = None, **context
+) -> str:
     """The login page: the password form unless PASSWORD_LOGIN is off, and the single sign-on
     link when an issuer is configured (it keeps `next`)."""
     config = current_app.config
@@ -47,6 +49,7 @@ def _login_page(error: str | None = None, email: str = "", **context) -> str:
     return render_template(
         "auth/login.html",
         error=error,
+        errors=errors or {},
         session_ended=ended,
         email=email,
         password_login=config["PASSWORD_LOGIN"],
@@ -91,6 +94,13 @@ def login():
     if request.method == "POST":
         email = (request.form.get("email") or "").strip().lower()
         password = request.form.get("password") or ""
+        missing = {}
+        if not email:
+            missing["email"] = "Enter your email."
+        if not password:
+            missing["password"] = "Enter your password."
+        if missing:  # nothing to check yet: not a failed login, so nothing counts towards throttling
+            return _login_page(email=email, errors=missing), 422
         # Behind a reverse proxy, remote_addr is the client's only with PARLEY_TRUSTED_PROXIES set.
         ip = request.remote_addr or ""
         with read_first():  # no write lock held while the password is hashed
