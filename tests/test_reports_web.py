@@ -151,3 +151,22 @@ def test_chart_axes_end_on_round_numbers():
     chart = bar_chart([("Sam", 3), ("Alex", 1)])
     assert [t.label for t in chart.x_ticks] == ["0", "1", "2", "3", "4"]
     assert chart.bars[0].width == 3 * chart.bars[1].width
+
+
+def test_the_delivery_rate_is_over_texts_with_a_delivery_report_and_a_dash_without_any(
+    client, texted
+):
+    """The console (like some carrier routes) never reports "delivered": texts left "sent" are
+    outside the rate, and the page says how many texts the rate is over."""
+    as_admin(client)
+    html = client.get("/reports").get_data(as_text=True)
+    assert "Delivery rate</dt><dd>0.0%" in html and "of 1 text with a delivery report" in html
+    assert "1 sent with no delivery report" in html and "never report that a text was delivered" in html
+
+    db.session.execute(update(Message).where(Message.status == "failed").values(status="sent"))
+    db.session.commit()
+    html = client.get("/reports").get_data(as_text=True)
+    assert "Delivery rate</dt><dd>—" in html and "no delivery reports yet" in html
+    assert "2 sent with no delivery report" in html
+    summary = {row[0]: row for row in rows_of(client.get("/reports/summary.csv"))[1:]}
+    assert summary["Delivery rate"] == ["Delivery rate", ""]  # empty, not 0

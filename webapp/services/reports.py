@@ -371,10 +371,21 @@ class Report:
         return self.started_by_agents + self.started_by_contacts + self.started_by_bots
 
     @property
+    def reported(self) -> int:
+        """Texts with a final delivery report: delivered, failed or undelivered."""
+        return self.delivered + self.failed
+
+    @property
+    def unreported(self) -> int:
+        """Texts that left but never got a final report (the console and some carrier routes
+        stop at "sent"): outside the delivery rate, whatever became of them."""
+        return self.messages_sent - self.reported - self.pending
+
+    @property
     def delivery_rate(self) -> float | None:
-        """Delivered, of the texts whose fate is known (delivered, failed or undelivered)."""
-        known = self.delivered + self.failed
-        return self.delivered / known if known else None
+        """Delivered, of the texts whose fate is known (delivered, failed or undelivered); None
+        when no text got a final report."""
+        return self.delivered / self.reported if self.reported else None
 
     @property
     def reply_rate(self) -> float | None:
