@@ -148,6 +148,7 @@ def screenshot(page: Page, name: str) -> Path:
 # Every admin screen with a record to open, for the audits that visit them all (axe, reflow).
 # Admin pages that are fragments polled by a page, not screens of their own:
 FRAGMENTS = {"admin.campaign_import_progress"}
+REDIRECTS = {"optouts_admin.remove_page"}  # GETs that only lead to another page, not screens
 ADMIN_CSV = "first_name,last_name,phone\nMaria,Garcia,2025550143\nJames,Smith,2025550178\nBad,Row,12345\n"
 
 
@@ -191,6 +192,8 @@ def admin_pages(app: Flask, ids: dict[str, int]) -> list[str]:
     pages, unknown = [], []
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/admin") or "GET" not in rule.methods or rule.endpoint in FRAGMENTS:
+            continue
+        if rule.endpoint in REDIRECTS:
             continue
         if rule.rule.endswith(("/download", ".csv")):  # files, not screens
             continue
