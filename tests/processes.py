@@ -21,6 +21,26 @@ BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def isolated_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """This process's environment without Parley's own settings, for a child process of this
+    checkout with its own folders (and SQLite files) under `tmp_path`, plus `settings`."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PARLEY_", "PLIVO_", "TWILIO_", "OIDC_", "DATABASE_URL", "QUEUE_URL"))
+    }
+    env.update(
+        PYTHONPATH=str(ROOT),  # this checkout's webapp, whichever is installed
+        DATABASE_URL=f"sqlite:///{tmp_path / 'parley.db'}",
+        QUEUE_URL=f"sqlite:///{tmp_path / 'queue.db'}",
+        PARLEY_IMPORT_FOLDER=str(tmp_path / "imports"),
+        PARLEY_EXPORT_FOLDER=str(tmp_path / "exports"),
+        PARLEY_MEDIA_FOLDER=str(tmp_path / "media"),
+    )
+    env.update(settings)
+    return env
+
+
 def listening_socket() -> socket.socket:
     """A socket bound to a free port on 127.0.0.1, handed to gunicorn as it is: no other process (a
     parallel test's server, say) can take the port between choosing it and binding it."""

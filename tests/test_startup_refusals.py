@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.processes import BIN, ROOT, isolated_env
 from tests.test_plugins import install_distribution
 from webapp import StartupRefused, create_app
 from webapp.plugin_api.registry import PluginError
-
-BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parent.parent
 
 REFUSED = [
     pytest.param(
@@ -58,22 +55,7 @@ REFUSED = [
 
 
 def _env(tmp_path: Path, settings: dict[str, str]) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PARLEY_", "PLIVO_", "TWILIO_", "OIDC_", "DATABASE_URL", "QUEUE_URL"))
-    }
-    env.update(
-        PYTHONPATH=str(ROOT),  # this checkout's webapp, whichever is installed
-        SECRET_KEY="startup-refusal-test",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'parley.db'}",
-        QUEUE_URL=f"sqlite:///{tmp_path / 'queue.db'}",
-        PARLEY_IMPORT_FOLDER=str(tmp_path / "imports"),
-        PARLEY_EXPORT_FOLDER=str(tmp_path / "exports"),
-        PARLEY_MEDIA_FOLDER=str(tmp_path / "media"),
-    )
-    env.update(settings)
-    return env
+    return isolated_env(tmp_path, SECRET_KEY="startup-refusal-test", **settings)
 
 
 @pytest.mark.parametrize("command", [["db", "upgrade"], ["offices", "create", "Admissions"], ["worker"]])

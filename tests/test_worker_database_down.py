@@ -5,7 +5,6 @@ normally once the database answers: it never exits with a traceback."""
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import subprocess
 import time
@@ -14,29 +13,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from tests.processes import BIN, ROOT, free_port, wait_for
+from tests.processes import BIN, ROOT, free_port, isolated_env, wait_for
 from webapp import queue
 
 UNAVAILABLE = "database unavailable: "
 
 
 def _env(tmp_path: Path, database_url: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PARLEY_", "PLIVO_", "TWILIO_", "OIDC_", "DATABASE_URL", "QUEUE_URL"))
-    }
-    env.update(
-        PYTHONPATH=str(ROOT),  # this checkout's webapp, whichever is installed
-        SECRET_KEY="worker-database-down-test",
-        DATABASE_URL=database_url,
-        QUEUE_URL=f"sqlite:///{tmp_path / 'queue.db'}",
-        PARLEY_IMPORT_FOLDER=str(tmp_path / "imports"),
-        PARLEY_EXPORT_FOLDER=str(tmp_path / "exports"),
-        PARLEY_MEDIA_FOLDER=str(tmp_path / "media"),
-        PYTHONUNBUFFERED="1",
+    return isolated_env(
+        tmp_path, SECRET_KEY="worker-database-down-test", DATABASE_URL=database_url, PYTHONUNBUFFERED="1"
     )
-    return env
 
 
 def _flask(env: dict[str, str], *args: str) -> None:
