@@ -698,3 +698,37 @@ def test_a_kept_file_nobody_came_back_for_is_forgotten_after_a_day(client, world
     kept_token(start(client, world, GOOD_CSV, name="Spring Visit").get_data(as_text=True))
     assert not abandoned.exists()
     assert len([name for name in stored_files(client.application) if name.endswith(".kept.csv")]) == 1
+
+
+EMPTY_ROWS_CSV = (
+    "first_name,last_name,phone,program\n"
+    "Maria,Garcia,(202) 555-0143,Nursing\n"
+    ",,,\n"
+    "\n"
+    "James,Smith,202-555-0178,Engineering\n"
+    " , ,,\n"
+    "\n"
+)
+
+
+def test_empty_rows_are_listed_on_the_preview_but_a_blank_last_line_is_not(client, world):
+    login(client, "admin@example.edu")
+    response = start(client, world, EMPTY_ROWS_CSV)
+    job = job_from(response)
+    assert (job.status, job.valid_rows, job.invalid_rows) == ("ready", 2, 3)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    for line in (3, 4, 6):
+        assert f'<td class="num">{line}</td><td>empty row, skipped</td>' in page
+    assert '<td class="num">7</td>' not in page
+
+
+def test_the_command_line_lists_empty_rows_as_skipped(app, world, tmp_path):
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text(EMPTY_ROWS_CSV)
+    args = ["campaigns", "import", "With gaps", str(csv_file), "--office", "Admissions"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "line 3: empty row, skipped\nline 4: empty row, skipped\nline 6: empty row, skipped\n"
+    )
+    assert result.stdout == "Imported 2 contacts into draft campaign 'With gaps'; 3 invalid rows skipped.\n"

@@ -116,6 +116,9 @@ def name_columns_warning(header: list[str]) -> str | None:
     return None
 
 
+EMPTY_ROW = "empty row, skipped"
+
+
 def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
     """Each data row as a ContactRow or a RowError. Raises CampaignError for an unusable header."""
     reader = csv.reader(_text_stream(raw))
@@ -133,10 +136,19 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
     last_col = _column(columns, LAST_NAME_HEADERS)
     known = {phone_col, first_col, last_col}
     seen: dict[str, int] = {}
+    blank_lines: list[int] = []  # reported once a row follows: blank lines ending the file are not rows
     for values in reader:
         line = reader.line_num
-        if not any(value.strip() for value in values):
-            continue  # blank lines are not contacts
+        empty = not any(value.strip() for value in values)
+        if empty and len(values) <= 1:
+            blank_lines.append(line)
+            continue
+        for blank in blank_lines:
+            yield RowError(blank, EMPTY_ROW)
+        blank_lines.clear()
+        if empty:  # a row of empty cells, such as ",,,"
+            yield RowError(line, EMPTY_ROW)
+            continue
         if len(values) != len(header):
             yield RowError(line, f"has {len(values)} fields; the header has {len(header)}")
             continue
