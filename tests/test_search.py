@@ -354,3 +354,34 @@ def test_a_contact_in_many_lists_with_many_conversations_counts_once(client, wor
     found = contacts.search(user, "priya", with_conversations=True)
     assert len(found.results) == contacts.NAME_RESULTS and found.more
     assert len({result.phone for result in found.results}) == contacts.NAME_RESULTS
+
+
+@pytest.mark.parametrize("typed", ["555-0143", "0143", "(202) 555-01", "5550 143"])
+def test_part_of_a_phone_finds_the_visible_conversations_of_phones_containing_it(client, world, typed):
+    login(client, "standard@example.edu")
+    status, html = page(client, typed)
+    assert status == 200
+    assert "Maria Garcia" in html
+    assert f'href="/conversations/{world["maria"].id}"' in html
+    assert f'href="/conversations/{world["theirs"].id}"' not in html
+    if typed != "(202) 555-01":
+        assert "James Smith" not in html
+
+
+def test_a_phone_fragment_of_nobody_finds_nothing_and_three_digits_are_words(client, world):
+    login(client, "standard@example.edu")
+    _, html = page(client, "9999")
+    assert "Nothing you can see matches" in html
+    _, html = page(client, "555")
+    assert "Maria Garcia" not in html and "James Smith" not in html
+
+
+def test_part_of_a_phone_matching_many_phones_still_finds_the_users_own(client, world, monkeypatch):
+    """More phones match than are read first, and those first are not the user's: all are read."""
+    conversation(world["fa_number"], "+12025550100")  # first in phone order, not the user's
+    db.session.commit()
+    monkeypatch.setattr(contacts, "PHONE_SAMPLE", 1)
+    login(client, "standard@example.edu")
+    _, html = page(client, "555-01")
+    assert "Maria Garcia" in html and "James Smith" in html
+    assert html.index("James Smith") < html.index("Maria Garcia")  # newest conversation first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -19,7 +20,7 @@ from webapp.models import (
     User,
     office_memberships,
 )
-from webapp.services.dbutil import ByValues, written_limit
+from webapp.services.dbutil import ByValues, in_list, written_limit
 from webapp.services.phones import PhoneError, format_phone, parse_any_phone
 
 
@@ -203,6 +204,66 @@ def _phones_by_name(
         .limit(written_limit(limit * 4))  # one phone may sit in several lists
     )
     return _first_phones(statement, limit)
+
+
+PHONE_FRAGMENT = re.compile(r"[\d\s().+-]+")  # digits with the marks a phone is written with
+MIN_PHONE_DIGITS = 4
+PHONE_SAMPLE = 500  # matching phones read first by a partial-phone search
+
+
+def phone_fragment_digits(query: str) -> str | None:
+    """The digits of a query that is only part of a phone number ("555-0143", "0143"), or None."""
+    if not PHONE_FRAGMENT.fullmatch(query):
+        return None
+    digits = re.sub(r"\D", "", query)
+    return digits if len(digits) >= MIN_PHONE_DIGITS else None
+
+
+def search_phone_digits(user: User, digits: str, limit: int = NAME_RESULTS) -> ContactSearch:
+    """Contacts with a conversation the user may see whose phone contains the digits, newest
+    conversation first.
+
+    The matching phones come first, from the phone index alone (no index serves a match inside a
+    value, but a scan of that index is quick and stops at PHONE_SAMPLE), and only they are looked
+    for among the visible conversations. Only when more phones match than that and too few of
+    them are the user's are the visible conversations read whole."""
+    pattern = {"pattern": f"%{digits}%"}
+    matching = list(db.session.scalars(_phones_like(PHONE_SAMPLE + 1), pattern))
+    params = {"user_id": user.id, "phones": matching[:PHONE_SAMPLE]}
+    found = list(db.session.scalars(_newest_visible(user.is_admin, limit + 1, True), params))
+    if len(matching) > PHONE_SAMPLE and len(found) <= limit:
+        params = {"user_id": user.id, **pattern}
+        found = list(db.session.scalars(_newest_visible(user.is_admin, limit + 1, False), params))
+    return ContactSearch(digits, "phone", describe(user, found[:limit]), more=len(found) > limit)
+
+
+@lru_cache(maxsize=2)
+def _phones_like(limit: int):
+    return (
+        select(_CONVERSATIONS.c.contact_phone)
+        .where(_CONVERSATIONS.c.contact_phone.like(bindparam("pattern")))
+        .distinct()
+        .limit(written_limit(limit))
+    )
+
+
+@lru_cache(maxsize=8)
+def _newest_visible(admin: bool, limit: int, listed: bool):
+    """The phones (listed ones, or all matching the pattern) of the conversations the user may
+    see, newest conversation first."""
+    from webapp.services.access import visible_conversation_clause
+
+    phone = _CONVERSATIONS.c.contact_phone
+    return (
+        select(phone)
+        .where(
+            in_list(phone, "phones") if listed else phone.like(bindparam("pattern")),
+            visible_conversation_clause(bindparam("user_id"), admin),
+        )
+        .group_by(phone)
+        .order_by(func.max(_CONVERSATIONS.c.last_activity_at).desc(), phone)
+        .limit(written_limit(limit))
+    )
 
 
 def _first_phones(statement, limit: int) -> dict[str, str]:

@@ -112,6 +112,8 @@ def search(user: User, query: str, before: int | None = None, limit: int = PAGE_
     found = None
     if before is None and any(char.isalpha() for char in query):
         found = contacts.search(user, query, with_conversations=True)
+    elif before is None and (digits := contacts.phone_fragment_digits(query)):
+        found = contacts.search_phone_digits(user, digits)  # part of a phone ("555-0143")
     hits, next_before = _messages(user, words, before, limit)
     return Results(
         query=query,
