@@ -216,3 +216,18 @@ def test_braces_that_are_not_merge_fields_are_sent(client, world):  # noqa: F811
                                            "body": "Use code {ABC} or {}"}, page="/texts/new")  # fmt: skip
     assert response.status_code == 303
     assert count(Message) == 1
+
+
+def test_with_no_saved_replies_the_list_only_says_so(client, world):  # noqa: F811
+    conversation_id = conversation_with(MARIA)
+    db.session.commit()
+    login(client, "standard@example.edu")
+    text = listed(client, f"conversation_id={conversation_id}")
+    assert "Your office has no saved replies yet; an administrator adds them." in text
+    # No empty filter box or list to tab into.
+    assert 'role="combobox"' not in text and 'role="listbox"' not in text
+    assert "Filter saved replies" not in text
+    add(world["office"])
+    text = listed(client, f"conversation_id={conversation_id}")
+    assert 'role="combobox"' in text and "Filter saved replies" in text
+    assert "no saved replies yet" not in text
