@@ -232,3 +232,18 @@ def test_a_contact_is_named_by_the_newest_launched_list_that_names_them(setup):
     db.session.commit()
     assert display_name("+12025550143") == "Garcia-Ruiz"
     assert display_name("+12025550199") == "(202) 555-0199"
+
+
+def test_an_international_number_is_not_offered_for_a_new_text_and_says_why(client, contacts):
+    """Compose takes US numbers only: the lookup does not offer a text it would refuse."""
+    inbound.receive(InboundMessage(from_phone="+442079460958", to_phone="+12025550100", body="Hi"),
+                    "console")
+    login(client, "standard@example.edu")
+    page = lookup(client, "+44 20 7946 0958", param="phone")
+    assert "Conversation on Admissions Main" in page  # replies there still work
+    assert "Text this contact" not in page
+    assert (
+        "A new text cannot be started to this number: international numbers are not supported yet."
+        in page
+    )
+    assert "Text this contact" in lookup(client, "(202) 555-0143", param="phone")

@@ -21,7 +21,7 @@ from webapp.models import (
     office_memberships,
 )
 from webapp.services.dbutil import ByValues, in_list, written_limit
-from webapp.services.phones import PhoneError, format_phone, parse_any_phone
+from webapp.services.phones import PhoneError, format_phone, parse_any_phone, parse_us_phone
 
 
 def display_names(phones: list[str]) -> dict[str, str]:
@@ -56,6 +56,17 @@ class LookupResult:
     opted_out: bool
     conversations: list[ContactConversation]  # visible to the user, newest first
     listed_as: str = ""  # the campaign-list name a name search matched, when it differs
+
+    @property
+    def new_text_refusal(self) -> str:
+        """Why compose would refuse to start a text to this phone ("" when it would not): compose's
+        own check, so that "Text this contact" is offered only where it leads somewhere."""
+        try:
+            parse_us_phone(self.phone)
+        except PhoneError as exc:
+            reason = str(exc).split(";")[0].rstrip(".")  # what follows is advice on typing one
+            return reason[:1].lower() + reason[1:]
+        return ""
 
 
 @dataclass(frozen=True)
