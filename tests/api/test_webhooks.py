@@ -652,3 +652,41 @@ def test_an_admins_opt_out_and_its_removal_are_told_to_the_offices_concerned(
         forbidden = admin_post(other, "/admin/opt-outs/+12025550178/remove", {"reason": "Wrong"})
         assert forbidden.status_code == 403
         assert len(receiver.requests) == 3 and len(aid_crm.requests) == 2
+
+
+def test_the_same_url_cannot_be_added_twice_for_an_office(app, client, world, monkeypatch):
+    """Two endpoints for one URL would deliver every event twice; another office may have it."""
+    from tests.admin.conftest import as_admin, post
+
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = False
+    fake_dns(monkeypatch, {"crm.example.edu": "93.184.216.34"})
+    args = ["webhooks", "add", "https://crm.example.edu/hook", "--office", "Admissions"]
+    first = app.test_cli_runner().invoke(args=args)
+    assert first.exit_code == 0 and first.stdout.strip().splitlines()[-1].startswith("whsec_")
+    again = app.test_cli_runner().invoke(args=args)
+    assert again.exit_code == 1
+    assert "This office already has an endpoint for that URL." in again.output
+    assert "whsec_" not in again.output
+
+    as_admin(client)
+    form = {"url": " https://crm.example.edu/hook", "office_id": world["office"].id}
+    response = post(client, "/admin/webhooks", form)
+    assert response.status_code == 422
+    assert "This office already has an endpoint for that URL." in response.get_data(as_text=True)
+    db.session.rollback()
+    assert db.session.scalars(select(WebhookEndpoint.url)).all() == ["https://crm.example.edu/hook"]
+
+
+def test_the_url_rule_said_is_the_one_in_force(app, client, world):
+    from tests.admin.conftest import as_admin, post
+
+    as_admin(client)
+    form = {"url": "ftp://crm.example.edu/hook", "office_id": world["office"].id}
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    page = post(client, "/admin/webhooks", form).get_data(as_text=True)
+    assert "A webhook URL must start with https:// or http:// and name a host." in page
+    assert "https or http; private addresses are allowed here." in page
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = False
+    page = post(client, "/admin/webhooks", form).get_data(as_text=True)
+    assert "must start with https:// and name a host (http:// only with PARLEY_WEBHOOK_" in page
+    assert "https, on a public address." in page

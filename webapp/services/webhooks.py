@@ -118,8 +118,10 @@ def _checked(url: str, allow_private: bool) -> tuple[str, Address]:
     schemes = ("https", "http") if allow_private else ("https",)
     if parts.scheme not in schemes or not parts.hostname:
         raise WebhookError(
-            "A webhook URL must start with https:// and name a host"
-            + ("." if allow_private else " (http:// only with PARLEY_WEBHOOK_ALLOW_PRIVATE=1).")
+            "A webhook URL must start with https:// or http:// and name a host."
+            if allow_private
+            else "A webhook URL must start with https:// and name a host "
+            "(http:// only with PARLEY_WEBHOOK_ALLOW_PRIVATE=1)."
         )
     if parts.username or parts.password:
         raise WebhookError("A webhook URL cannot carry a user name or password.")
@@ -173,6 +175,17 @@ def add_endpoint(
         warning = (
             f"{exc.host} does not resolve to any address from here right now. The endpoint is "
             "saved; each delivery looks the name up again, and a failed one is retried."
+        )
+    # A second endpoint for the same URL would receive every event twice.
+    same = db.session.scalar(
+        select(WebhookEndpoint.active).where(
+            WebhookEndpoint.office_id == office.id, WebhookEndpoint.url == checked
+        )
+    )
+    if same is not None:
+        raise WebhookError(
+            "This office already has an endpoint for that URL"
+            + ("." if same else "; it is disabled: enable it on its page instead.")
         )
     endpoint = WebhookEndpoint(
         office_id=office.id,

@@ -22,7 +22,7 @@ def _list(form: dict, errors: dict, status: int = 200, created=None, warning: st
         LIST, "webhook_form", status=status, offices=offices,
         endpoints=webhooks.endpoints_of_offices({office.id for office in offices}),
         event_types=webhooks.EVENT_TYPES, form=form, errors=errors, created=created,
-        warning=warning,
+        warning=warning, allow_private=current_app.config["WEBHOOK_ALLOW_PRIVATE"],
     )  # fmt: skip
 
 
