@@ -201,12 +201,23 @@ def test_provisioning_into_a_missing_office_refuses_and_logs(sso_app, client, pr
     assert "Registrar" in caplog.text
 
 
-@pytest.mark.parametrize("verified", [False, "true", MISSING])
+@pytest.mark.parametrize("verified", [False, "false", "False", "yes", 1, MISSING])
 def test_an_unverified_email_is_refused(sso_app, client, provider, people, verified):
     provider.sign_in_as("sam.standard@example.edu")
     provider.next_token = NextToken(claims={"email_verified": verified})
-    refused(sso_sign_in(client), "not verified", "sam.standard@example.edu")
+    page = refused(sso_sign_in(client), "not verified", "sam.standard@example.edu")
     assert client.get("/inbox").status_code == 302
+    # Nobody is signed in: the page leads to the login page, not to an inbox that would refuse.
+    assert '<a href="/login">Log in</a>' in page and "Go to the inbox" not in page
+
+
+@pytest.mark.parametrize("verified", [True, "true", "TRUE"])
+def test_email_verified_sent_as_a_string_counts(sso_app, client, provider, people, verified):
+    """Some identity providers send the boolean claim as the string "true"."""
+    provider.sign_in_as("sam.standard@example.edu")
+    provider.next_token = NextToken(claims={"email_verified": verified})
+    assert sso_sign_in(client).headers["Location"] == "/inbox"
+    assert client.get("/inbox").status_code == 200
 
 
 def test_entra_ids_verified_domain_claim_stands_in_only_when_email_verified_is_absent(

@@ -161,8 +161,15 @@ def _verified(claims: dict[str, Any]) -> bool:
     optional claim `xms_edov` (the email's domain is verified by the tenant that signed the person
     in) stands in, and only when `email_verified` is absent."""
     if "email_verified" in claims:
-        return claims["email_verified"] is True
-    return claims.get("xms_edov") is True
+        return _true(claims["email_verified"])
+    return _true(claims.get("xms_edov"))
+
+
+def _true(value: Any) -> bool:
+    """A boolean claim: JSON true, or the string "true" that some identity providers send."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return value is True
 
 
 def user_for_email(email: str, name: str, settings: Settings) -> tuple[User, bool]:
