@@ -96,7 +96,7 @@ def test_known_question_is_answered_by_the_bot(client, bot_setup):
     assert link not in client.get("/inbox?tab=attention").get_data(as_text=True)
     page = conversation_page(client, conversation)
     assert DEADLINE_ANSWER in page
-    assert '<span class="msg-author">Bot</span>' in page
+    assert '<span class="msg-author" dir="auto">Bot</span>' in page
     assert "1:1 Text (Bot)" in page
 
 
