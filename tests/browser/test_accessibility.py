@@ -81,6 +81,7 @@ def test_agent_screens(browser: Browser, live_server: str, app: Flask, world: Wo
     expect(page.get_by_label("To")).to_have_attribute("aria-invalid", "true")
     # The refused form puts focus on To once it settles; typing before that would land there.
     expect(page.get_by_label("To")).to_be_focused()
+    page.wait_for_load_state("networkidle")
     page.get_by_label("Message").fill("x" * 1700)
     page.get_by_role("button", name="Send").click()
     expect(page.get_by_role("alert")).to_contain_text("1,600")

@@ -264,6 +264,7 @@ def test_clearing_attention_and_reading_a_row_move_nothing(
 
     switch_mode = page.get_by_role("button", name="Switch Mode")
     thread = page.get_by_role("list", name="Conversation history")
+    page.wait_for_load_state("networkidle")  # the pane's stylesheet and script are in
     before = switch_mode.bounding_box(), thread.evaluate("el => el.parentElement.getBoundingClientRect().y")
     page.get_by_role("button", name="Does Not Need Attention").click()
     expect(page.get_by_role("button", name="Does Not Need Attention")).to_have_count(0)
