@@ -268,5 +268,7 @@ def test_clearing_attention_and_reading_a_row_move_nothing(
     before = switch_mode.bounding_box(), thread.evaluate("el => el.parentElement.getBoundingClientRect().y")
     page.get_by_role("button", name="Does Not Need Attention").click()
     expect(page.get_by_role("button", name="Does Not Need Attention")).to_have_count(0)
+    # The swapped pane brings its stylesheet link again: measure once it has applied, as before.
+    page.wait_for_load_state("networkidle")
     after = switch_mode.bounding_box(), thread.evaluate("el => el.parentElement.getBoundingClientRect().y")
     assert (before[0]["x"], before[0]["y"], before[1]) == (after[0]["x"], after[0]["y"], after[1])
