@@ -266,9 +266,13 @@ def test_clearing_attention_and_reading_a_row_move_nothing(
     thread = page.get_by_role("list", name="Conversation history")
     page.wait_for_load_state("networkidle")  # the pane's stylesheet and script are in
     before = switch_mode.bounding_box(), thread.evaluate("el => el.parentElement.getBoundingClientRect().y")
+    # The pane's stylesheet must stay through the swap, not be dropped and fetched again (the pane
+    # would be drawn unstyled meanwhile): mark the element and find the same one afterwards.
+    page.evaluate("document.querySelector('link[href*=\"workspace.css\"]').dataset.kept = 'yes'")
     page.get_by_role("button", name="Does Not Need Attention").click()
     expect(page.get_by_role("button", name="Does Not Need Attention")).to_have_count(0)
-    # The swapped pane brings its stylesheet link again: measure once it has applied, as before.
-    page.wait_for_load_state("networkidle")
+    assert page.evaluate(
+        "[...document.querySelectorAll('link[href*=\"workspace.css\"]')].map(l => l.dataset.kept || 'new')"
+    ) == ["yes"]
     after = switch_mode.bounding_box(), thread.evaluate("el => el.parentElement.getBoundingClientRect().y")
     assert (before[0]["x"], before[0]["y"], before[1]) == (after[0]["x"], after[0]["y"], after[1])

@@ -1,6 +1,7 @@
 /* The agent's workspace (loaded with an open conversation and on compose, not with the inbox):
    the Saved replies list and its merge fields, and who else is in the conversation.
-   A conversation's pane brings this file back with every swap: it sets itself up once. */
+   A conversation's pane keeps this file across swaps (hx-preserve); it still sets itself up once,
+   since compose and a conversation opened later can bring it again. */
 (function () {
   "use strict";
   if (window.parleyWorkspace) { return; }
