@@ -654,6 +654,27 @@ def test_an_admins_opt_out_and_its_removal_are_told_to_the_offices_concerned(
         assert len(receiver.requests) == 3 and len(aid_crm.requests) == 2
 
 
+def test_a_stop_is_told_to_every_office_talking_with_the_phone_once(private_ok, world, receiver):
+    """An opt-out holds organisation-wide, so a STOP to one office's number reaches the CRM of
+    every office with a conversation with the phone; a STOP repeated changes nothing, and says
+    nothing again; START tells them all once."""
+    admissions = add_endpoint(private_ok, receiver.url, "contact.opted_out", "contact.opted_in")
+    with running_receiver() as aid_crm:
+        aid = add_endpoint(
+            private_ok, aid_crm.url, "contact.opted_out", "contact.opted_in", office="Financial Aid"
+        )
+        for to, body in [("+12025550100", "Hi Admissions"), ("+12025550200", "STOP"),
+                         ("+12025550200", "STOP"), ("+12025550100", "STOP"),
+                         ("+12025550100", "START"), ("+12025550200", "START")]:
+            inbound.receive(InboundMessage(from_phone="+12025550143", to_phone=to, body=body), "console")
+            db.session.commit()
+
+        told = [("contact.opted_out", True), ("contact.opted_in", False)]
+        assert [(e["type"], e["data"]["opted_out"]) for e in receiver.verified(admissions)] == told
+        assert [(e["type"], e["data"]["opted_out"]) for e in aid_crm.verified(aid)] == told
+        assert {e["data"]["phone"] for e in receiver.accepted + aid_crm.accepted} == {"+12025550143"}
+
+
 def test_the_same_url_cannot_be_added_twice_for_an_office(app, client, world, monkeypatch):
     """Two endpoints for one URL would deliver every event twice; another office may have it."""
     from tests.admin.conftest import as_admin, post

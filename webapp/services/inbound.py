@@ -197,11 +197,9 @@ def _handle_keywords(
             phone, source="keyword", detail=f"texted {number.phone}", number_id=number.id
         )
         conversations.add_event(conversation, "Contact opted out; no more texts will be sent.")
-        webhooks.contact_event(number.office_id, phone, "contact.opted_out")
     elif intent is optouts.Intent.OPT_IN:
         if optouts.opt_in(phone, source="keyword", detail=f"texted {number.phone}"):
             conversations.add_event(conversation, "Contact opted back in.")
-            webhooks.contact_event(number.office_id, phone, "contact.opted_in")
     elif intent is optouts.Intent.HELP:
         if not _provider_answers_keywords(provider):
             return db.session.get(Office, number.office_id).help_text or DEFAULT_HELP_TEXT

@@ -107,8 +107,7 @@ def opt_out(
             OptOutEvent(phone=phone, action="opt_out", source=source, user=user, detail=detail)
         )
         _audit("optout.added", phone, source, user, detail)
-        if user is not None:  # a contact's STOP or a provider's report is told by its pipeline
-            _tell_crms(phone, "contact.opted_out", user)
+        _tell_crms(phone, "contact.opted_out", user)
     else:
         db.session.execute(
             update(OptOut)
@@ -134,6 +133,7 @@ def opt_in(phone: str, source: str, user: User | None = None, detail: str = "") 
             OptOutEvent(phone=phone, action="opt_in", source=source, user=user, detail=detail)
         )
         _audit("optout.removed", phone, source, user, detail)
+        _tell_crms(phone, "contact.opted_in", user)
     return removed
 
 
@@ -254,20 +254,20 @@ def remove_opt_out(admin: User, phone: str, reason: str) -> None:
         raise Forbidden(refusal)
     reason = check_reason(reason)
     opt_in(phone, source="admin", user=admin, detail=reason)
-    _tell_crms(phone, "contact.opted_in", admin)
 
 
-def _tell_crms(phone: str, event_type: str, admin: User) -> None:
-    """An admin's change, for the CRMs of the offices it concerns (in the caller's transaction):
-    those with a conversation with the phone, as a contact's STOP is told to the office of the
-    number it came through, and the admin's own offices, on whose behalf they act."""
+def _tell_crms(phone: str, event_type: str, admin: User | None) -> None:
+    """A change of the phone's opt-out, which holds organisation-wide, for the CRMs of the offices
+    it concerns (in the caller's transaction): every office with a conversation with the phone
+    (a STOP's own conversation included), and an admin's own offices, on whose behalf they act."""
     talked = (
         select(ReusableNumber.office_id)
         .join(Conversation, Conversation.number_id == ReusableNumber.id)
         .where(Conversation.contact_phone == phone)
         .distinct()
     )
-    for office_id in sorted(set(db.session.scalars(talked)) | my_office_ids(admin)):
+    offices = set(db.session.scalars(talked)) | (my_office_ids(admin) if admin else set())
+    for office_id in sorted(offices):
         webhooks.contact_event(office_id, phone, event_type)
 
 

@@ -497,7 +497,6 @@ def record_provider_opt_out(message: Message, provider: str) -> bool:
             conversation,
             "Contact opted out (reported by the provider); no more texts will be sent.",
         )
-        webhooks.contact_event(conversation.number.office_id, conversation.contact_phone, "contact.opted_out")
     return opted_out
 
 

@@ -282,7 +282,7 @@ def conversation_event(conversation_id: int, event_type: str) -> None:
 
 
 def contact_event(office_id: int, phone: str, event_type: str) -> None:
-    """A contact's opt-out or opt-in, for the office of the number it came through."""
+    """A change of a phone's opt-out, for one office's CRM (optouts says which offices)."""
     emit(office_id, event_type, {"phone": phone, "opted_out": event_type == "contact.opted_out"})
 
 
