@@ -156,3 +156,19 @@ def test_admin_duplicate_opt_out_is_reported(client, setup):
     assert response.status_code == 422
     assert "already opted out" in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(OptOutEvent)) == 1
+
+
+def test_compose_says_under_to_that_a_typed_phone_opted_out(app, client, setup):
+    """The page asks as To is typed; only roles that may compose may ask."""
+    receive("STOP")
+    login(client, "standard@example.edu")
+    notice = client.get("/texts/new/to-notice?to=(202) 555-0143")
+    assert notice.status_code == 200 and notice.headers["Cache-Control"] == "no-store"
+    assert "This contact opted out: texts cannot be sent to them until they text START." in notice.text
+    for other in ("(202) 555-0144", "555-01", "", "x" * 500):
+        assert client.get("/texts/new/to-notice", query_string={"to": other}).text == ""
+    limited = app.test_client()
+    login(limited, "limited@example.edu")
+    assert limited.get("/texts/new/to-notice?to=2025550143").status_code == 403
+    signed_out = app.test_client().get("/texts/new/to-notice?to=2025550143")
+    assert signed_out.status_code == 302 and "/login" in signed_out.headers["Location"]

@@ -62,6 +62,17 @@ def test_an_opted_out_contact_is_said_before_send_and_notes_still_work(page: Pag
     expect(page.get_by_label("To")).to_have_value("(202) 555-0144")
     expect(page.get_by_text(OPTED_OUT)).to_have_count(0)
 
+    # Typed into To, it is said as well, before Send; and gone again for another phone.
+    to = page.get_by_label("To")
+    to.fill("202-555-0143")
+    expect(page.get_by_text(OPTED_OUT)).to_be_visible()
+    expect(to).to_have_accessible_description(OPTED_OUT)
+    expect(to).to_be_focused()
+    to.fill("202-555-0199")
+    expect(page.get_by_text(OPTED_OUT)).to_have_count(0)
+    expect(to).to_have_accessible_description("")
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+
 
 def send_later(page: Page, text: str, when: str) -> None:
     page.get_by_label("Message").fill(text)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, request, url_for
+from flask import Blueprint, abort, make_response, request, url_for
+from jinja2_fragments.flask import render_block
 
 from webapp.services import access, media, optouts, phones, scheduling, sending
 from webapp.services.dbutil import row_id
@@ -21,7 +22,7 @@ TEMPLATE = "compose/new.html"
 
 
 def _opted_out(to: str) -> bool:
-    """A compose link's To (a CRM's deep link) is an opted-out contact: say so before Send."""
+    """To is an opted-out contact: say so before Send."""
     try:
         return optouts.is_opted_out(phones.parse_us_phone(to))
     except phones.PhoneError:
@@ -118,3 +119,15 @@ def new():
         abort(403)
     message = sending.queue_text(user, checked)
     return redirect_to(url_for("conversations.show", conversation_id=message.conversation_id))
+
+
+@bp.get("/texts/new/to-notice")
+@plain_user
+def to_notice():
+    """What compose says under To as the phone is typed: that the contact opted out, or nothing."""
+    if not signed_in().can_create_texts:
+        abort(403, "Your role, Texting - Limited, cannot create 1:1 texts.")
+    to = request.args.get("to", "")[:40]
+    response = make_response(render_block(TEMPLATE, "to_notice", to_opted_out=_opted_out(to)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
