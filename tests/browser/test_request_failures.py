@@ -99,3 +99,37 @@ def test_failing_polls_show_one_quiet_reconnecting_until_one_succeeds(page: Page
     expect(status).to_have_count(0)
     sms_receive(app, "2025550143", world.number_phone, "Hello again")
     expect(page.get_by_role("list", name="Conversation history")).to_contain_text("Hello again")
+
+
+def test_a_tab_a_row_or_load_more_that_fails_to_load_says_so_where_it_would_have_come(
+    page: Page, app, world: World
+):
+    sms_receive(app, "2025550143", world.number_phone, "Did my transcript arrive?")
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    panel = page.get_by_role("tabpanel")
+    row = panel.get_by_role("link", name=re.compile("Did my transcript arrive"))
+    expect(row).to_be_visible()
+    page.wait_for_load_state("networkidle")
+
+    # A tab: only a click's request fails (a poll of the list would say "Reconnecting…").
+    page.route(re.compile(r"/inbox\?tab=participating$"), lambda route: route.abort())
+    page.get_by_role("tab", name="Participating").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text("Parley could not be reached, so this did not load. Try again.")
+    expect(page.get_by_role("tab", name="Needs Attention")).to_have_attribute("aria-selected", "true")
+    expect(row).to_be_visible()  # the list shown is still there
+
+    # A conversation that fails on our side says so in the conversation's place.
+    page.route(re.compile(r"/conversations/\d+$"), server_error)
+    row.click()
+    expect(alert).to_have_count(1)
+    expect(page.get_by_role("region", name="Conversation").get_by_role("alert")).to_have_text(
+        "Something went wrong on our side (500), so this did not load. Try again."
+    )
+
+    # Back online: the next try loads, and the old news goes with the part it was in.
+    page.unroute_all()
+    row.click()
+    expect(page.get_by_role("heading", name="(202) 555-0143")).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)

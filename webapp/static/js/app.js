@@ -371,19 +371,32 @@
     if (tag) { pollTags[config.path] = tag; } else { delete pollTags[config.path]; }
   });
 
-  /* A poll that fails (offline, a restart) shows one quiet "Reconnecting…" until one gets through.
+  /* A request that fails (offline, a restart, an error on our side), since htmx swaps nothing:
+     - a poll shows one quiet "Reconnecting…" until one gets through;
+     - a link that loads part of the page (a tab, a conversation, Load more) says so where that
+       part would have come, as the click would seem ignored; the part's next load replaces it.
      Not on afterRequest alone: an aborted poll (its element replaced) ends there too. */
-  function pollFailed(event) {
-    var status = event.detail.xhr.status;
-    if (!isPoll(event.detail.elt) || (status && status < 500) || document.getElementById("reconnecting")) { return; }
-    var note = document.createElement("p");
-    note.id = "reconnecting";
-    note.setAttribute("role", "status");
-    announce(note.textContent = "Reconnecting…");
-    document.body.appendChild(note);
+  function failed(event) {
+    var elt = event.detail.elt, status = event.detail.xhr.status, note;
+    if (isPoll(elt)) {
+      if ((status && status < 500) || document.getElementById("reconnecting")) { return; }
+      note = document.createElement("p");
+      note.id = "reconnecting";
+      note.setAttribute("role", "status");
+      announce(note.textContent = "Reconnecting…");
+      document.body.appendChild(note);
+    } else if (elt.matches("a")) {
+      note = document.getElementById("load-failed") || document.createElement("p");
+      note.id = "load-failed";
+      note.className = "alert alert-error";
+      note.setAttribute("role", "alert");
+      note.textContent = (status ? "Something went wrong on our side (" + status + ")" : "Parley could not be reached") +
+        ", so this did not load. Try again.";
+      event.detail.target.prepend(note);
+    }
   }
-  document.addEventListener("htmx:sendError", pollFailed);
-  document.addEventListener("htmx:responseError", pollFailed);
+  document.addEventListener("htmx:sendError", failed);
+  document.addEventListener("htmx:responseError", failed);
   document.addEventListener("htmx:afterRequest", function (event) {
     var status = event.detail.xhr.status, note = document.getElementById("reconnecting");
     if (note && isPoll(event.detail.elt) && status && status < 500) { note.remove(); }
