@@ -74,6 +74,31 @@ def test_an_opted_out_contact_is_said_before_send_and_notes_still_work(page: Pag
     expect(page.get_by_role("button", name="Send")).to_be_enabled()
 
 
+def test_a_stop_while_the_conversation_is_open_disables_send_at_once(page: Page, app, world: World):
+    conversation_id = start_conversation("standard@example.edu", world.number_id)
+    log_in(page, "standard@example.edu")
+    page.goto(f"/conversations/{conversation_id}")
+    reply = page.locator("#reply-form")
+    send = reply.get_by_role("button", name="Send")
+    message = page.get_by_label("Message")
+    message.fill("Are you still coming on Saturday?")
+    expect(page.get_by_text(OPTED_OUT)).to_have_count(0)
+
+    sms_receive(app, "2025550143", world.number_phone, "STOP")  # the refresh brings it
+    expect(reply.get_by_text(OPTED_OUT)).to_be_visible(timeout=8_000)
+    expect(send).to_be_disabled()
+    expect(message).to_have_accessible_description(re.compile(re.escape(OPTED_OUT)))
+    expect(message).to_have_value("Are you still coming on Saturday?")  # what was typed stays
+
+    sms_receive(app, "2025550143", world.number_phone, "START")
+    expect(send).to_be_enabled(timeout=8_000)
+    expect(page.get_by_text(OPTED_OUT)).to_be_hidden()
+    expect(message).not_to_have_accessible_description(re.compile("opted out"))
+    send.click()
+    thread = page.get_by_role("list", name="Conversation history")
+    expect(thread).to_contain_text("Are you still coming on Saturday?")
+
+
 def send_later(page: Page, text: str, when: str) -> None:
     page.get_by_label("Message").fill(text)
     send_at = page.get_by_label("Send at")

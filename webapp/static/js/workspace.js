@@ -250,6 +250,28 @@
     }
   });
 
+  /* ---- A STOP or START that a refresh brings while the conversation is open: the reply box says
+     so and Send follows at once, keeping what was typed (the server refuses such a send anyway). ---- */
+  document.addEventListener("htmx:afterSettle", function () {
+    var live = document.getElementById("conversation-live"), notice = document.getElementById("reply-opted-out");
+    var field = document.getElementById("reply-body"), send = document.getElementById("reply-send");
+    var later = document.getElementById("reply-opted-out-later");
+    if (!live || !field || !send) { return; }
+    var out = live.hasAttribute("data-opted-out");
+    if (out === !!(notice && !notice.hidden)) { return; }  // already as it should be
+    if (!notice) {
+      if (!later) { return; }
+      later.replaceWith(later.content.cloneNode(true));
+      notice = document.getElementById("reply-opted-out");
+    }
+    notice.hidden = !out;
+    send.disabled = out;
+    var ids = field.getAttribute("aria-describedby").split(" ").filter(function (id) { return id && id !== notice.id; });
+    field.setAttribute("aria-describedby", (out ? [notice.id] : []).concat(ids).join(" "));
+    var region = document.getElementById("announcer");  // base.html's polite live region
+    if (out && region) { region.textContent = notice.textContent; }
+  });
+
   /* ---- A form that cannot reach Parley, or fails there (htmx swaps nothing then): say so by it,
      as an alert, and keep what was typed for another try. Refusals that say where they go
      (HX-Retarget), the session's end (HX-Redirect) and a colleague's reply (200) never get here. */
