@@ -146,7 +146,9 @@ def test_a_conversation_opens_with_its_newest_message_in_full_view(page: Page, a
     assert first[0] == thread.get_by_role("listitem").first.get_attribute("id")
     page.set_viewport_size({"width": 1280, "height": 700})
     page.wait_for_timeout(300)
-    assert thread.evaluate(TOP_IN_VIEW) == first
+    after = thread.evaluate(TOP_IN_VIEW)
+    # Within a pixel: the rows' fractional heights (rem gaps) round either way when the box resizes.
+    assert after[0] == first[0] and abs(after[1] - first[1]) <= 1
 
 
 def test_a_reader_who_scrolls_up_before_the_pane_settles_stays_there(page: Page, app, world: World):
