@@ -390,7 +390,8 @@
       note.id = "load-failed";
       note.className = "alert alert-error";
       note.setAttribute("role", "alert");
-      note.textContent = (status ? "Something went wrong on our side (" + status + ")" : "Parley could not be reached") +
+      note.textContent = (!status ? "Parley could not be reached" : status >= 500 ?
+        "Something went wrong on our side (" + status + ")" : "Parley refused this (" + status + ")") +
         ", so this did not load. Try again.";
       event.detail.target.prepend(note);
     }
