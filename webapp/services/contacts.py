@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import String, and_, bindparam, exists, func, literal, or_, select, union
+from sqlalchemy import String, and_, bindparam, exists, func, literal, or_, select, union_all
 
 from webapp.extensions import db
 from webapp.models import (
@@ -320,7 +320,9 @@ def _named_with_conversations(
         if sample is not None:  # a LIMIT inside a UNION needs a subquery of its own on SQLite
             branch = select(branch.limit(written_limit(sample)).subquery())
         branches.append(branch)
-    named = union(*branches).cte("named").prefix_with("MATERIALIZED")
+    # UNION ALL: the grouping below makes one row a phone already, without a sort of every
+    # contact of a common name first (at 100k, 50,000 of them spilled to disk).
+    named = union_all(*branches).cte("named").prefix_with("MATERIALIZED")
     # One row a phone, however many lists and conversations it has (the names: any of its lists').
     return (
         select(named.c.phone, func.min(named.c.first_name), func.min(named.c.last_name))
