@@ -455,3 +455,20 @@ def test_a_failed_block_planned_for_its_values_keeps_its_error_and_the_next_requ
         for _ in range(3):
             assert client.get("/inbox?tab=attention", headers=HTMX).status_code == 200
     assert modes and set(modes) == {"force_generic_plan"}, modes
+
+
+def test_requests_and_the_worker_run_without_jit_compiling(app, client, setup):
+    """PostgreSQL would compile a statement whose estimate passes `jit_above_cost` on every run
+    (a name search at 100k spent 25 ms compiling for 80 ms of work): Parley's connections run
+    without it, in requests and outside them, the server's own setting notwithstanding."""
+    postgresql_only("JIT setting")
+    login(client, "standard@example.edu")
+    with checkouts() as used:
+        assert client.get("/search?q=Maria", headers=HTMX).status_code == 200
+        with db.engine.connect() as outside:  # the request's connection, back in the pool
+            assert outside.exec_driver_sql("SHOW jit").scalar() == "off"
+    assert len(set(used)) == 1
+    with db.engine.connect() as fresh:  # a connection the pool makes anew has it too
+        fresh.invalidate()
+    with db.engine.connect() as replaced:
+        assert replaced.exec_driver_sql("SHOW jit").scalar() == "off"
