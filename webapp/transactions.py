@@ -325,11 +325,16 @@ def _without_jit(dbapi_connection: Any, _record: Any) -> None:
     """PostgreSQL compiles a statement whose estimated cost passes `jit_above_cost` anew on every
     run. Parley's statements are short; a generic plan's estimate still passes it at times (a
     name search at 100k: 25 ms of compiling for a statement that runs in 80), so JIT stays off for
-    its connections. It lasts for the connection: set once, outside any transaction."""
+    its connections."""
+    _set_for_the_connection(dbapi_connection, "SET jit = off")
+
+
+def _set_for_the_connection(dbapi_connection: Any, statement: str) -> None:
+    """A SET outside any transaction: it lasts for the connection."""
     autocommit = dbapi_connection.autocommit
     dbapi_connection.autocommit = True
     cursor = dbapi_connection.cursor()
-    cursor.execute("SET jit = off")
+    cursor.execute(statement)
     cursor.close()
     dbapi_connection.autocommit = autocommit
 
@@ -352,12 +357,7 @@ def _plan_for_the_caller(dbapi_connection: Any, record: Any, _proxy: Any) -> Non
     one_plan = has_request_context()
     if record.info.get(ONE_PLAN_KEY, False) == one_plan:
         return
-    autocommit = dbapi_connection.autocommit
-    dbapi_connection.autocommit = True  # a SET outside any transaction: it lasts for the connection
-    cursor = dbapi_connection.cursor()
-    cursor.execute(ONE_PLAN if one_plan else VALUE_PLANS)
-    cursor.close()
-    dbapi_connection.autocommit = autocommit
+    _set_for_the_connection(dbapi_connection, ONE_PLAN if one_plan else VALUE_PLANS)
     record.info[ONE_PLAN_KEY] = one_plan
 
 
