@@ -226,6 +226,105 @@ def test_a_delivery_report_changes_the_thread_and_leaves_the_tab_alone(agent):
     unchanged(agent, TAB, tab_etag)  # the list shows no delivery status
 
 
+def test_the_tab_poll_checks_the_open_conversation_on_its_behalf(agent):
+    """An open inbox polls once: the list's poll names the open conversation and holds its tag
+    too; a change only the thread shows keeps the list's 304 and tells the conversation to
+    refresh itself (HX-Trigger), which then brings the change."""
+    conversation = conversation_of()
+    reply(agent, conversation, "We will check.")
+    live = f"/conversations/{conversation}/live"
+    _, live_etag = fresh(agent, live)
+    both = f"{TAB}&open={conversation}"
+    _, tab_etag = fresh(agent, both)
+    quiet = poll(agent, both, f"{tab_etag}, {live_etag}")
+    assert quiet.status_code == 304 and "HX-Trigger" not in quiet.headers
+
+    sent = db.session.execute(
+        select(Message.provider_message_id).where(Message.status == Status.SENT)
+    ).scalar_one()
+    delivery_reports.record(StatusUpdate(provider_message_id=sent, status="delivered"), "console")
+    told = poll(agent, both, f"{tab_etag}, {live_etag}")
+    assert told.status_code == 304 and told.get_data() == b""  # the list shows no status
+    assert told.headers["HX-Trigger"] == "open-conversation-changed"
+    assert told.headers["ETag"] == tab_etag
+    # Until the conversation holds its new tag, every poll says so again.
+    assert poll(agent, both, tab_etag).headers["HX-Trigger"] == "open-conversation-changed"
+
+    body, new_live_etag = fresh(agent, live, live_etag)
+    assert "status-delivered" in body
+    settled = poll(agent, both, f"{tab_etag}, {new_live_etag}")
+    assert settled.status_code == 304 and "HX-Trigger" not in settled.headers
+
+
+def test_a_change_both_show_brings_the_list_and_tells_the_conversation(agent, sms_receive):
+    conversation = conversation_of()
+    live = f"/conversations/{conversation}/live"
+    _, live_etag = fresh(agent, live)
+    both = f"{TAB}&open={conversation}"
+    _, tab_etag = fresh(agent, both)
+
+    sms_receive("Also, is there an application fee?")
+    changed = poll(agent, both, f"{tab_etag}, {live_etag}")
+    assert changed.status_code == 200 and changed.headers["ETag"] != tab_etag
+    assert "Also, is there an application fee?" in changed.get_data(as_text=True)
+    assert changed.headers["HX-Trigger"] == "open-conversation-changed"
+    assert "Also, is there an application fee?" in fresh(agent, live, live_etag)[0]
+
+
+def test_the_pane_carries_its_refreshs_tag_so_opening_or_acting_asks_no_refresh(agent):
+    """The conversation pane, opened or answered after an action, carries the tag its refresh
+    would answer: the tab's next poll finds it current and tells it nothing."""
+    import html
+    import re
+
+    conversation = conversation_of()
+    both = f"{TAB}&open={conversation}"
+
+    def carried(body: str) -> str:
+        return html.unescape(re.search(r'id="conversation-live"[^>]* data-poll-tag="([^"]+)"', body)[1])
+
+    opened = carried(agent.get(f"/conversations/{conversation}", headers=HTMX).get_data(as_text=True))
+    _, tab_etag = fresh(agent, both)
+    quiet = poll(agent, both, f"{tab_etag}, {opened}")
+    assert quiet.status_code == 304 and "HX-Trigger" not in quiet.headers
+    unchanged(agent, f"/conversations/{conversation}/live", opened)
+
+    token = csrf_token(agent, f"/conversations/{conversation}")
+    noted = agent.post(
+        f"/conversations/{conversation}/notes", data={"note": "Call back Monday", "csrf_token": token},
+        headers=HTMX,
+    )  # fmt: skip
+    assert "Call back Monday" in noted.get_data(as_text=True)
+    after_note = carried(noted.get_data(as_text=True))
+    assert after_note != opened  # the thread shows the note
+    told = poll(agent, both, f"{tab_etag}, {opened}")
+    assert told.headers["HX-Trigger"] == "open-conversation-changed"  # the tag from before
+    quiet = poll(agent, both, f"{tab_etag}, {after_note}")
+    assert quiet.status_code == 304 and "HX-Trigger" not in quiet.headers
+
+
+@pytest.mark.parametrize("named", ["abc", "-1", "99999999999999999999", "0", "999999"])
+def test_an_open_conversation_that_names_none_is_ignored(agent, named):
+    """Junk, an id too large for the database, or a conversation that does not exist: the list's
+    poll answers as without it."""
+    _, tab_etag = fresh(agent, f"{TAB}&open={named}")
+    quiet = poll(agent, f"{TAB}&open={named}", tab_etag)
+    assert quiet.status_code == 304 and "HX-Trigger" not in quiet.headers
+
+
+def test_the_tab_poll_says_nothing_of_a_conversation_its_user_may_not_see(
+    app, client, setup, make, sms_receive
+):
+    make.number("+12025550101", inboxes=(), label="Dean's line")
+    sms_receive("A question for the dean", to="+12025550101")
+    hidden = conversation_of()
+    login(client, "standard@example.edu")  # not on that number, not taking part
+    both = f"{TAB}&open={hidden}"
+    _, tab_etag = fresh(client, both)
+    quiet = poll(client, both, tab_etag)
+    assert quiet.status_code == 304 and "HX-Trigger" not in quiet.headers
+
+
 def test_reading_changes_the_readers_tab_only(agent, app):
     colleague = app.test_client()
     login(colleague, "limited@example.edu")
@@ -398,6 +497,20 @@ def test_an_unchanged_poll_is_one_statement(agent):
     queries = [s for s in statements if s.split()[0] not in ("BEGIN", "COMMIT")]
     assert len(queries) == 2 and all(s.startswith("SELECT") for s in queries), queries
     assert db.session.scalar(select(func.count()).select_from(Message)) == 1  # nothing written
+
+    # The list's poll that checks the open conversation too: one more statement, no second request.
+    both = f"{TAB}&open={conversation_of()}"
+    _, both_etag = fresh(agent, both)
+    statements.clear()
+    db.session.commit()
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        quiet = poll(agent, both, f"{both_etag}, {live_etag}")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert quiet.status_code == 304 and "HX-Trigger" not in quiet.headers
+    queries = [s for s in statements if s.split()[0] not in ("BEGIN", "COMMIT")]
+    assert len(queries) == 2 and all(s.startswith("SELECT") for s in queries), queries
 
 
 def test_each_role_polls_only_what_it_may_see(app, client, setup, make, sms_receive):

@@ -1,5 +1,6 @@
 """Polls are conditional in the real page: it sends back each poll's ETag, the server answers 304
-while nothing changed (and nothing on the page moves), and a change still shows within a poll."""
+while nothing changed (and nothing on the page moves), and a change still shows within a poll.
+One poll checks the list and the open conversation, which refreshes itself only when told."""
 
 from __future__ import annotations
 
@@ -30,15 +31,25 @@ def test_unchanged_polls_are_304_and_a_change_still_shows_within_a_poll(page: Pa
     thread = page.get_by_role("list", name="Conversation history")
     expect(thread).to_contain_text("First question")
 
-    # A poll or two of each later: the page sent the tags back, and got 304s. (A poll answered
-    # 200 restarts its timer, so the second poll may come a little after 2 x 3 s.)
-    def unchanged(kind: str) -> bool:
-        return any(kind in url and tag and status == 304 for url, status, tag in answers)
+    # A poll or two later: the list's poll named the open conversation and sent back both tags,
+    # and got 304s; the conversation asked nothing of its own meanwhile. (A poll answered 200
+    # restarts its timer, so the second poll may come a little after 2 x 3 s.)
+    def checked_both() -> bool:
+        return any(
+            "open=" in url and status == 304 and tag and tag.count('W/"') == 2
+            for url, status, tag in answers
+        )
 
     deadline = time.monotonic() + 6 * POLL_SECONDS
-    while not (unchanged("/inbox?tab=attention") and unchanged("/live")):
+    while not checked_both():
         assert time.monotonic() < deadline, answers
         page.wait_for_timeout(250)
+    opened_at = len(answers)
+    page.wait_for_timeout(2 * POLL_SECONDS * 1000)
+    quiet = answers[opened_at:]
+    assert quiet and all(status == 304 for _, status, _ in quiet), quiet
+    # The pane came with its refresh's tag: nothing was refreshed since it opened.
+    assert not any("/live" in url for url, _, _ in answers), answers
     expect(thread).to_contain_text("First question")  # a 304 swapped nothing away
     expect(page.get_by_role("tab", name=re.compile("Needs Attention"))).to_be_visible()
 
@@ -48,3 +59,4 @@ def test_unchanged_polls_are_304_and_a_change_still_shows_within_a_poll(page: Pa
     expect(thread).to_contain_text("Second question", timeout=(POLL_SECONDS + 5) * 1000)
     rows = page.get_by_role("tabpanel")
     expect(rows).to_contain_text("Second question", timeout=(POLL_SECONDS + 5) * 1000)
+    assert any("/live" in url and status == 200 for url, status, _ in answers[opened_at:]), answers

@@ -38,7 +38,10 @@ def test_polling_keeps_keyboard_focus(page: Page, app, world: World):
     clear = page.get_by_role("button", name="Does Not Need Attention")
     clear.focus()
     conversation_path = re.sub(r"^https?://[^/]+", "", page.url)
+    # The conversation refreshes when something in it changed: the contact writes again.
+    sms_receive(app, "2025550143", world.number_phone, "One more thing")
     wait_for_poll(page, f"{conversation_path}/live")
+    expect(page.get_by_role("list", name="Conversation history")).to_contain_text("One more thing")
     expect(clear).to_be_focused()
     page.keyboard.press("Enter")  # still operable from the keyboard after the refresh
     expect(clear).to_have_count(0)

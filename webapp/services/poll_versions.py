@@ -230,6 +230,18 @@ def conversation_version(user: SignedInUser, conversation_id: int, context: str)
     return _digest(context, user.id, user.role, conversation_id, rows[0])
 
 
+def open_conversation_version(
+    user: SignedInUser, conversation_id: int, context: str
+) -> str | None:
+    """The tag of the conversation open beside the inbox, which the inbox's poll checks on its
+    behalf (one more statement, the one its own refresh reads with the user); None when the user
+    may not see it."""
+    params = sessions.live_session_params(user.id)
+    if params is None or signed_in_with_conversation(params, conversation_id) is None:
+        return None
+    return conversation_version(user, conversation_id, context)
+
+
 def changes_at(messages: Iterable[HistoryEntry]) -> datetime | None:
     """When the thread will read differently with no write at all: a queued message becomes
     "delayed" after a while. None when nothing shown depends on the time."""

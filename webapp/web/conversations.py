@@ -46,10 +46,22 @@ def _view(conversation_id: int) -> inbox.ConversationView:
 
 def _render(conversation_id: int, **extra):
     """The conversation pane, read after the action that led here."""
-    return _render_view(_view(conversation_id), **extra)
+    tag = _live_tag(conversation_id)
+    return _render_view(_view(conversation_id), poll_tag=tag, **extra)
 
 
-def _render_view(view: inbox.ConversationView, block: str = "conversation_pane", **extra):
+def _live_tag(conversation_id: int) -> str | None:
+    """The tag the conversation's refresh would answer now. Read before the conversation is, and
+    carried by the pane, so that the inbox's poll asks for a refresh only after a later change."""
+    return polling.conversation_tag(signed_in(), conversation_id)
+
+
+def _render_view(
+    view: inbox.ConversationView,
+    block: str = "conversation_pane",
+    poll_tag: str | None = None,
+    **extra,
+):
     tab = request.args.get("tab") or (inbox.NEEDS_ATTENTION if view.needs_attention else inbox.PARTICIPATING)
     if wants_fragment():
         # The list pane is not re-rendered: skip its queries. The pane carries the page's title.
@@ -71,6 +83,7 @@ def _render_view(view: inbox.ConversationView, block: str = "conversation_pane",
         max_length=MAX_MESSAGE_LENGTH,
         idempotency_key=uuid.uuid4().hex,
         send_at_text="",
+        poll_etag=poll_tag and polling.etag(poll_tag, poll_versions.changes_at(view.messages)),
     )
     if block != "conversation_live":  # the reply box is not part of the live refresh
         context["hold_notice"] = view.hold_notice(utcnow())
@@ -90,9 +103,10 @@ def _mark_read(view: inbox.ConversationView) -> None:
 
 @bp.get("/conversations/<int:conversation_id>")
 def show(conversation_id: int):
+    tag = _live_tag(conversation_id)
     view = _view(conversation_id)
     _mark_read(view)
-    return _render_view(view, focus_heading=True)
+    return _render_view(view, poll_tag=tag, focus_heading=True)
 
 
 @bp.get("/conversations/<int:conversation_id>/live")
@@ -101,7 +115,8 @@ def live(conversation_id: int):
     """Polled by the open conversation: its header and thread, fresh; 304 while they are."""
     tag = None
     if wants_fragment():
-        tag = poll_versions.conversation_version(signed_in(), conversation_id, polling.context())
+        context = polling.conversation_context(conversation_id)
+        tag = poll_versions.conversation_version(signed_in(), conversation_id, context)
         if tag is None:
             abort(404)
         held = polling.held_tag(tag)
@@ -109,7 +124,7 @@ def live(conversation_id: int):
             return polling.not_modified(held)
     view = _view(conversation_id)
     _mark_read(view)
-    response = _render_view(view, "conversation_live")
+    response = _render_view(view, "conversation_live", poll_tag=tag)
     # Not the inbox's refresh: the colleagues line, since one may have just sent what they typed.
     response.headers["HX-Trigger"] = "thread-changed"
     if tag is None:
@@ -153,13 +168,15 @@ def reply(conversation_id: int):
     except sending.SendError as exc:
         discard_writes()
         status = 200 if request.headers.get("HX-Request") else 422
+        tag = _live_tag(conversation_id)
         view = _view(conversation_id)
         # A picture's problem goes beside Attach picture, where the reply box offers one, and a
         # Send later time's beside Send at: focus goes to the field the error is about.
         at_field = {"picture": view.pictures_offered, "send_at": True}.get(exc.field, False)
         errors = {f"{exc.field}_error" if at_field else "reply_error": exc.message}
         response = _render_view(
-            view, reply_text=body, send_at_text=send_at, note_text=request.form.get("note", ""), **errors,
+            view, poll_tag=tag, reply_text=body, send_at_text=send_at,
+            note_text=request.form.get("note", ""), **errors,
         )  # fmt: skip
         response.status_code = status
         return response

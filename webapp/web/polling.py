@@ -12,9 +12,11 @@ import hashlib
 import time
 from datetime import datetime
 
-from flask import Response, current_app, request
+from flask import Response, current_app, request, url_for
+from werkzeug.http import quote_etag
 
-from webapp.services import sessions
+from webapp.models import SignedInUser
+from webapp.services import poll_versions, sessions
 
 # Revalidated every time, kept by the browser only (never by a shared cache): the answer is one
 # user's, and is only ever reused after the server said 304.
@@ -40,10 +42,25 @@ def _markup_version() -> str:
     return version
 
 
-def context() -> str:
+def context(url: str | None = None) -> str:
     """Everything a poll's answer depends on besides the database: the markup, the signed-in
-    session (its forms carry the session's CSRF token) and the URL asked for."""
-    return f"{_markup_version()}|{sessions.current_token() or ''}|{request.full_path}"
+    session (its forms carry the session's CSRF token) and the URL asked for (or `url`, for an
+    answer checked on another poll's behalf)."""
+    return f"{_markup_version()}|{sessions.current_token() or ''}|{url or request.full_path}"
+
+
+def conversation_context(conversation_id: int) -> str:
+    """The context of an open conversation's refresh, the same whether its own poll asks or the
+    inbox's poll asks on its behalf: tags from either hold at both."""
+    return context(url_for("conversations.live", conversation_id=conversation_id))
+
+
+def conversation_tag(user: SignedInUser, conversation_id: int) -> str | None:
+    """The tag the conversation's refresh would answer now (None when the user may not see it),
+    read apart from that refresh: by the inbox's poll, which checks the open conversation on its
+    behalf, and for the conversation's pane, which carries it."""
+    context = conversation_context(conversation_id)
+    return poll_versions.open_conversation_version(user, conversation_id, context)
 
 
 def held_tag(tag: str) -> str | None:
@@ -68,7 +85,15 @@ def not_modified(held: str) -> Response:
     return _cache_headers(Response(status=304), held)
 
 
+def _until(tag: str, until: datetime | None) -> str:
+    return f"{tag}-{int(until.timestamp())}" if until is not None else tag
+
+
 def tagged(response: Response, tag: str, until: datetime | None = None) -> Response:
     """A poll's fresh answer with its tag (and the time it stops holding, if any)."""
-    etag = f"{tag}-{int(until.timestamp())}" if until is not None else tag
-    return _cache_headers(response, etag)
+    return _cache_headers(response, _until(tag, until))
+
+
+def etag(tag: str, until: datetime | None = None) -> str:
+    """The ETag `tagged` would send, for markup that carries it (the open conversation does)."""
+    return quote_etag(_until(tag, until), weak=True)

@@ -350,20 +350,33 @@
   /* ---- Conditional polls ----
      A poll sends back the ETag of what it shows (If-None-Match); while nothing changed the server
      answers 304 with no body, and htmx swaps nothing (base.html's responseHandling). Only an
-     element refreshing itself sends it: a tab click must get its content whatever the tag. */
+     element refreshing itself sends it: a tab click must get its content whatever the tag.
+     The list's poll also names the open conversation and sends its tag (which the conversation
+     carries, as rendered): one request every few seconds checks both, and the conversation
+     refreshes itself when the answer says it changed. */
   var pollTags = {};
   function isPoll(elt) { return elt.id === "list-pane" || elt.id === "conversation-live"; }
   document.addEventListener("htmx:configRequest", function (event) {
-    var tag = pollTags[event.detail.path];
     if (event.detail.verb !== "get" || !isPoll(event.detail.elt)) { return; }
-    if (tag) { event.detail.headers["If-None-Match"] = tag; }
-    // The list's refresh says how far down it shows (webapp/web/inbox.py): rows from "Load more" stay.
-    var times = document.querySelectorAll(".conv-row time");
-    if (event.detail.elt.id === "list-pane" && times.length) {
-      event.detail.parameters.rows = times.length;
-      event.detail.parameters.through = times[times.length - 1].getAttribute("datetime");
+    var elt = event.detail.elt;
+    var tags = [elt.id === "conversation-live" ? elt.dataset.pollTag : pollTags[event.detail.path]];
+    if (elt.id === "list-pane") {
+      // How far down the list shows (webapp/web/inbox.py): rows from "Load more" stay.
+      var times = document.querySelectorAll(".conv-row time");
+      if (times.length) {
+        event.detail.parameters.rows = times.length;
+        event.detail.parameters.through = times[times.length - 1].getAttribute("datetime");
+      }
+      var open = document.getElementById("conversation-live");
+      if (open) {
+        event.detail.parameters.open = open.dataset.conversationId;
+        tags.push(open.dataset.pollTag);
+      }
     }
+    tags = tags.filter(Boolean);
+    if (tags.length) { event.detail.headers["If-None-Match"] = tags.join(", "); }
   });
+  // The list's tag is its last answer's ETag (the conversation's is in its markup).
   document.addEventListener("htmx:afterRequest", function (event) {
     var xhr = event.detail.xhr, config = event.detail.requestConfig;
     if (!xhr || !config || config.verb !== "get" || xhr.status === 304) { return; }
