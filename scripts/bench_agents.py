@@ -1,11 +1,14 @@
 """The agent load profile of `make bench`: how many agents at their desks one machine holds.
 
 An agent keeps the inbox open on Needs Attention with a conversation open, as the page does:
-the tab fragment and the conversation refresh are each polled every 3 s with the ETag last
-received (If-None-Match, 304 while nothing shown changed); every 2 minutes the agent replies in the
-open conversation and one inbound text (a freshly signed Plivo webhook) arrives for one of the
-agent's conversations. Agents sit in offices of OFFICE_SIZE, each office with one number of its
-own, so an inbound text or a reply changes the tab of the agent's whole office.
+every 3 s one poll asks for the tab fragment and names the open conversation, with the ETags last
+received of both (If-None-Match, 304 while nothing shown changed); when its answer says the
+conversation changed (HX-Trigger), the conversation's refresh follows at once, with its own tag.
+Every 2 minutes the agent replies in the open conversation (the pane that answers carries the
+conversation's new tag, which the page keeps) and one inbound text (a freshly signed Plivo webhook)
+arrives for one of the agent's conversations. Agents sit in offices of OFFICE_SIZE,
+each office with one number of its own, so an inbound text or a reply changes the tab of the
+agent's whole office.
 
 The load is open loop: every request starts at its scheduled time whether or not the server has
 answered the earlier ones, and its latency runs from that scheduled time (a slow server shows as
@@ -18,6 +21,7 @@ reported, since it runs on the same cores as the server and the database.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
 import random
@@ -49,8 +53,9 @@ from webapp.models import (
     office_memberships,
 )
 
-# Seconds between an agent's requests of each kind (polls: INBOX_POLL_SECONDS).
-PERIODS = {"tab": 3.0, "conversation": 3.0, "reply": 120.0, "inbound": 120.0}
+# Seconds between an agent's requests of each kind (polls: INBOX_POLL_SECONDS). The conversation's
+# refresh has no period: it follows a tab poll whose answer says the conversation changed.
+PERIODS = {"tab": 3.0, "reply": 120.0, "inbound": 120.0}
 OFFICE_SIZE = 25  # agents per office, and per number (each office has one number of its own)
 CONVERSATIONS = 3  # per agent: the open one and two more, on the office's number
 MESSAGES = 10  # history of each conversation
@@ -59,6 +64,8 @@ TIMEOUT = 10.0  # seconds; a request not answered by then is an error, as in wrk
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) ParleyBench/agents"
 DEFAULT_STEPS = (250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000)
 ETAG = re.compile(rb"\r\netag: *([^\r]+)", re.I)
+CONVERSATION_CHANGED = re.compile(rb"\r\nhx-trigger: *open-conversation-changed\r\n", re.I)
+POLL_TAG = re.compile(rb'id="conversation-live"[^>]* data-poll-tag="([^"]+)"')  # the pane's own
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -321,6 +328,7 @@ class Generator:
         self.sent = 0
         # Each agent's place in each cycle: spread evenly, fixed for the whole run.
         self.phases = [{kind: self.rng.random() for kind in periods} for _ in agents]
+        self._tasks: set[asyncio.Task] = set()  # the requests in flight
 
     def _head(self, method: str, path: str, agent: Agent | None, extra: str = "") -> str:
         head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nConnection: close\r\n"
@@ -331,8 +339,10 @@ class Generator:
     def request(self, kind: str, agent: Agent) -> bytes:
         self.sent += 1
         if kind == "tab":
-            held = f"If-None-Match: {agent.tab_tag}\r\n" if agent.tab_tag else ""
-            return (self._head("GET", "/inbox?tab=attention", agent, held) + "\r\n").encode()
+            tags = ", ".join(tag for tag in (agent.tab_tag, agent.conversation_tag) if tag)
+            held = f"If-None-Match: {tags}\r\n" if tags else ""
+            path = f"/inbox?tab=attention&open={agent.conversation_ids[0]}"
+            return (self._head("GET", path, agent, held) + "\r\n").encode()
         if kind == "conversation":
             held = f"If-None-Match: {agent.conversation_tag}\r\n" if agent.conversation_tag else ""
             path = f"/conversations/{agent.conversation_ids[0]}/live"
@@ -401,8 +411,13 @@ class Generator:
                 )
                 answer = await done
             status = int(answer[9:12]) if answer[:5] == b"HTTP/" else 0
+            head = answer.split(b"\r\n\r\n", 1)[0]
+            if kind == "tab" and CONVERSATION_CHANGED.search(head):
+                self._start("conversation", agent, loop.time(), log)  # as the page does
+            if status == 200 and kind == "reply":  # the pane that answers carries its tag
+                match = POLL_TAG.search(answer)
+                agent.conversation_tag = html.unescape(match.group(1).decode()) if match else None
             if status == 200 and kind in ("tab", "conversation"):
-                head = answer.split(b"\r\n\r\n", 1)[0]
                 match = ETAG.search(head)
                 tag = match.group(1).decode() if match else None
                 if kind == "tab":
@@ -422,23 +437,25 @@ class Generator:
         end = loop.time()
         log.append((due, end, kind, status, error, lag))
 
+    def _start(self, kind: str, agent: Agent, due: float, log: list) -> None:
+        task = asyncio.create_task(self._one(kind, agent, due, log))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def run_step(self, count: int, warmup: float, seconds: float) -> list[tuple]:
         """Run `warmup + seconds` of the first `count` agents; the log of every request."""
         loop = asyncio.get_running_loop()
         events = self.schedule(count, warmup + seconds)
         start = loop.time() + 0.2
         log: list[tuple] = []
-        tasks = set()
         for t, kind, a in events:
             due = start + t
             delay = due - loop.time()
             if delay > 0.001:
                 await asyncio.sleep(delay)
-            task = asyncio.create_task(self._one(kind, self.agents[a], due, log))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        while tasks:
-            await asyncio.gather(*list(tasks))
+            self._start(kind, self.agents[a], due, log)
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks))
         return [(due - start, end - start, *rest) for due, end, *rest in log]
 
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import bench_agents
 
 # Faster than an agent, so that a short run has each kind of request, and polls that find nothing new.
-PERIODS = {"tab": 0.5, "conversation": 0.5, "reply": 1.0, "inbound": 1.0}
+PERIODS = {"tab": 0.5, "reply": 1.0, "inbound": 1.0}
 
 
 def test_agents_poll_with_their_tags_reply_and_receive_texts(app):
@@ -30,14 +30,21 @@ def test_agents_poll_with_their_tags_reply_and_receive_texts(app):
         bench_agents.sign_in(base, agents)
         generator = bench_agents.Generator(base, agents, AUTH_TOKEN, public_base=BASE, periods=PERIODS)
         step = bench_agents.measure_step(generator, 4, warmup=1.0, seconds=2.0, server_pids=[])
+        # Then nobody writes: the agents' polls, with the tags they hold, find nothing new.
+        polls_only = bench_agents.Generator(base, agents, AUTH_TOKEN, periods={"tab": 0.5})
+        quiet = bench_agents.measure_step(polls_only, 4, warmup=1.0, seconds=1.0, server_pids=[])
     finally:
         server.shutdown()
 
     assert step.errors == 0, step.by_kind
-    assert {kind: step.by_kind[kind]["requests"] > 0 for kind in PERIODS} == dict.fromkeys(PERIODS, True)
+    assert all(step.by_kind[kind]["requests"] > 0 for kind in PERIODS), step.by_kind
     # The open conversation changes only when its agent replies or one text in three is its own:
-    # most of its polls are answered 304, which they can only be with the tag sent back.
-    assert step.by_kind["conversation"]["not_modified"] > 0
+    # it refreshes only when a tab poll (which checks it too) says so.
+    assert 0 < step.by_kind["conversation"]["requests"] < step.by_kind["tab"]["requests"], step.by_kind
+    polls = quiet.by_kind["tab"]
+    assert quiet.errors == 0 and polls["requests"] >= 4, quiet.by_kind
+    assert polls["not_modified"] == polls["requests"], quiet.by_kind
+    assert quiet.by_kind["conversation"]["requests"] == 0, quiet.by_kind
 
     open_ids = [agent.conversation_ids[0] for agent in agents]
     replies = db.session.execute(
