@@ -79,6 +79,7 @@ class Agent:
     csrf: str = ""
     tab_tag: str | None = None
     conversation_tag: str | None = None
+    refreshing: bool = False  # a refresh of the open conversation is in flight
     inbound_count: int = 0
 
 
@@ -412,8 +413,9 @@ class Generator:
                 answer = await done
             status = int(answer[9:12]) if answer[:5] == b"HTTP/" else 0
             head = answer.split(b"\r\n\r\n", 1)[0]
-            if kind == "tab" and CONVERSATION_CHANGED.search(head):
-                self._start("conversation", agent, loop.time(), log)  # as the page does
+            if kind == "tab" and CONVERSATION_CHANGED.search(head) and not agent.refreshing:
+                agent.refreshing = True  # one at a time, as htmx sends an element's requests
+                self._start("conversation", agent, loop.time(), log)
             if status == 200 and kind == "reply":  # the pane that answers carries its tag
                 match = POLL_TAG.search(answer)
                 agent.conversation_tag = html.unescape(match.group(1).decode()) if match else None
@@ -431,6 +433,8 @@ class Generator:
         finally:
             if transport is not None:
                 transport.abort()
+            if kind == "conversation":
+                agent.refreshing = False
         expected = (200, 304) if kind in ("tab", "conversation") else (200, 201, 204)
         if not error and status not in expected:
             error = f"HTTP {status}"

@@ -250,8 +250,12 @@ def test_the_tab_poll_checks_the_open_conversation_on_its_behalf(agent):
     # Until the conversation holds its new tag, every poll says so again.
     assert poll(agent, both, tab_etag).headers["HX-Trigger"] == "open-conversation-changed"
 
-    body, new_live_etag = fresh(agent, live, live_etag)
+    refreshed = poll(agent, live, live_etag)
+    body, new_live_etag = refreshed.get_data(as_text=True), refreshed.headers["ETag"]
     assert "status-delivered" in body
+    # A refresh is no action: the list is not asked to refresh after it.
+    assert refreshed.headers["HX-Trigger"] == "thread-changed"
+    assert "HX-Trigger-After-Swap" not in refreshed.headers
     settled = poll(agent, both, f"{tab_etag}, {new_live_etag}")
     assert settled.status_code == 304 and "HX-Trigger" not in settled.headers
 
@@ -295,12 +299,23 @@ def test_the_pane_carries_its_refreshs_tag_so_opening_or_acting_asks_no_refresh(
         headers=HTMX,
     )  # fmt: skip
     assert "Call back Monday" in noted.get_data(as_text=True)
+    # The list refreshes once the new pane is in, so that its poll sends the new pane's tag.
+    assert noted.headers["HX-Trigger-After-Swap"] == "inbox-changed"
+    assert "HX-Trigger" not in noted.headers
     after_note = carried(noted.get_data(as_text=True))
     assert after_note != opened  # the thread shows the note
     told = poll(agent, both, f"{tab_etag}, {opened}")
     assert told.headers["HX-Trigger"] == "open-conversation-changed"  # the tag from before
     quiet = poll(agent, both, f"{tab_etag}, {after_note}")
     assert quiet.status_code == 304 and "HX-Trigger" not in quiet.headers
+
+
+def test_the_lists_tag_does_not_depend_on_which_conversation_is_open(agent, sms_receive):
+    sms_receive("A second contact's question", from_phone="+12025550144")
+    first, second = conversation_of(), conversation_of("+12025550144")
+    _, tab_etag = fresh(agent, f"{TAB}&open={first}")
+    unchanged(agent, f"{TAB}&open={second}", tab_etag)
+    unchanged(agent, TAB, tab_etag)
 
 
 @pytest.mark.parametrize("named", ["abc", "-1", "99999999999999999999", "0", "999999"])

@@ -32,7 +32,8 @@ from webapp.services import saved_replies
 from webapp.services.admin import campaigns
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-# Lists and open conversations poll every 3 s; give an update two polls and some slack.
+# Lists poll every 3 s (and tell the open conversation when it changed); give an update two polls
+# and some slack.
 expect.set_options(timeout=8_000)
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per poll is noise
 

@@ -53,6 +53,15 @@ def test_unchanged_polls_are_304_and_a_change_still_shows_within_a_poll(page: Pa
     expect(thread).to_contain_text("First question")  # a 304 swapped nothing away
     expect(page.get_by_role("tab", name=re.compile("Needs Attention"))).to_be_visible()
 
+    # Acting in the conversation answers with the pane, which carries its refresh's tag: the
+    # list's next polls find nothing to refresh.
+    page.get_by_role("textbox", name="Note").fill("Called back, left a message")
+    page.get_by_role("button", name="Add note").click()
+    expect(thread).to_contain_text("Called back, left a message")
+    acted_at = len(answers)
+    page.wait_for_timeout(2 * POLL_SECONDS * 1000)
+    assert answers[acted_at:] and not any("/live" in url for url, _, _ in answers), answers
+
     # A reply from the contact shows in the thread and the list within a poll (and slack for a
     # busy test machine).
     sms_receive(app, "2025550143", world.number_phone, "Second question")

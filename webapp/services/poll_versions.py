@@ -230,12 +230,12 @@ def conversation_version(user: SignedInUser, conversation_id: int, context: str)
     return _digest(context, user.id, user.role, conversation_id, rows[0])
 
 
-def open_conversation_version(
+def conversation_version_now(
     user: SignedInUser, conversation_id: int, context: str
 ) -> str | None:
-    """The tag of the conversation open beside the inbox, which the inbox's poll checks on its
-    behalf (one more statement, the one its own refresh reads with the user); None when the user
-    may not see it."""
+    """The tag of a conversation, read outside its refresh (which reads it with the user): for the
+    inbox's poll, which checks the open conversation, and for a rendered pane, which carries it.
+    One statement, the refresh's; None when the user may not see the conversation."""
     params = sessions.live_session_params(user.id)
     if params is None or signed_in_with_conversation(params, conversation_id) is None:
         return None

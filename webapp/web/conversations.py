@@ -46,14 +46,16 @@ def _view(conversation_id: int) -> inbox.ConversationView:
 
 def _render(conversation_id: int, **extra):
     """The conversation pane, read after the action that led here."""
-    tag = _live_tag(conversation_id)
-    return _render_view(_view(conversation_id), poll_tag=tag, **extra)
+    view, tag = _view_and_tag(conversation_id)
+    return _render_view(view, poll_tag=tag, **extra)
 
 
-def _live_tag(conversation_id: int) -> str | None:
-    """The tag the conversation's refresh would answer now. Read before the conversation is, and
-    carried by the pane, so that the inbox's poll asks for a refresh only after a later change."""
-    return polling.conversation_tag(signed_in(), conversation_id)
+def _view_and_tag(conversation_id: int) -> tuple[inbox.ConversationView, str | None]:
+    """The conversation, and the tag its refresh would answer, read first: the pane carries it,
+    so that the inbox's poll asks for a refresh only after a later change (a change in between
+    makes the tag stale, never the content)."""
+    tag = polling.conversation_tag(signed_in(), conversation_id)
+    return _view(conversation_id), tag
 
 
 def _render_view(
@@ -89,7 +91,9 @@ def _render_view(
         context["hold_notice"] = view.hold_notice(utcnow())
     context.update(extra)
     response = render_screen(TEMPLATE, block, **context)
-    response.headers["HX-Trigger"] = "inbox-changed"
+    if block != "conversation_live":
+        # The list refreshes after the swap, so that it sends the tag of the pane swapped in.
+        response.headers["HX-Trigger-After-Swap"] = "inbox-changed"
     return response
 
 
@@ -103,8 +107,7 @@ def _mark_read(view: inbox.ConversationView) -> None:
 
 @bp.get("/conversations/<int:conversation_id>")
 def show(conversation_id: int):
-    tag = _live_tag(conversation_id)
-    view = _view(conversation_id)
+    view, tag = _view_and_tag(conversation_id)
     _mark_read(view)
     return _render_view(view, poll_tag=tag, focus_heading=True)
 
@@ -112,7 +115,8 @@ def show(conversation_id: int):
 @bp.get("/conversations/<int:conversation_id>/live")
 @user_read_with(poll_versions.signed_in_with_conversation)
 def live(conversation_id: int):
-    """Polled by the open conversation: its header and thread, fresh; 304 while they are."""
+    """The open conversation's refresh, asked when the inbox's poll says it changed: its header
+    and thread, fresh; 304 while they are."""
     tag = None
     if wants_fragment():
         context = polling.conversation_context(conversation_id)
@@ -168,8 +172,7 @@ def reply(conversation_id: int):
     except sending.SendError as exc:
         discard_writes()
         status = 200 if request.headers.get("HX-Request") else 422
-        tag = _live_tag(conversation_id)
-        view = _view(conversation_id)
+        view, tag = _view_and_tag(conversation_id)
         # A picture's problem goes beside Attach picture, where the reply box offers one, and a
         # Send later time's beside Send at: focus goes to the field the error is about.
         at_field = {"picture": view.pictures_offered, "send_at": True}.get(exc.field, False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, request
 
@@ -83,10 +84,11 @@ def _list_pane(tab: str, shown: tuple[int, datetime] | None) -> Response:
     """The list pane, polled: 304 while nothing it shows has changed.
 
     The poll also checks the conversation open beside the list (`open`, with the conversation's
-    tag among If-None-Match's), so that an open inbox asks once every few seconds, not twice:
-    when that conversation changed, the answer's `HX-Trigger` tells it to refresh itself."""
+    tag among If-None-Match's), so that the list and the open conversation take one poll, not
+    two: when that conversation changed, the answer's `HX-Trigger` tells it to refresh itself
+    (after the list's answer, so a slow list delays it)."""
     user = signed_in()
-    tag = poll_versions.inbox_version(user, tab, polling.context())
+    tag = poll_versions.inbox_version(user, tab, polling.context(_list_url()))
     held = polling.held_tag(tag)
     conversation_changed = _open_conversation_changed(user)
     if held:
@@ -98,6 +100,13 @@ def _list_pane(tab: str, shown: tuple[int, datetime] | None) -> Response:
     if conversation_changed:
         response.headers["HX-Trigger"] = OPEN_CONVERSATION_CHANGED
     return response
+
+
+def _list_url() -> str:
+    """The list's URL without the open conversation it checks on the side: opening another one
+    changes nothing the list shows."""
+    query = [(key, value) for key, value in request.args.items(multi=True) if key != "open"]
+    return f"{request.path}?{urlencode(query)}"
 
 
 def _open_conversation_changed(user: SignedInUser) -> bool:

@@ -60,7 +60,7 @@ def conversation_tag(user: SignedInUser, conversation_id: int) -> str | None:
     read apart from that refresh: by the inbox's poll, which checks the open conversation on its
     behalf, and for the conversation's pane, which carries it."""
     context = conversation_context(conversation_id)
-    return poll_versions.open_conversation_version(user, conversation_id, context)
+    return poll_versions.conversation_version_now(user, conversation_id, context)
 
 
 def held_tag(tag: str) -> str | None:
