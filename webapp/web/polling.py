@@ -42,11 +42,11 @@ def _markup_version() -> str:
     return version
 
 
-def context(url: str | None = None) -> str:
+def context(url: str) -> str:
     """Everything a poll's answer depends on besides the database: the markup, the signed-in
-    session (its forms carry the session's CSRF token) and the URL asked for (or `url`, for an
-    answer checked on another poll's behalf)."""
-    return f"{_markup_version()}|{sessions.current_token() or ''}|{url or request.full_path}"
+    session (its forms carry the session's CSRF token) and the poll's URL (as its own request
+    asks it, whichever request checks it)."""
+    return f"{_markup_version()}|{sessions.current_token() or ''}|{url}"
 
 
 def conversation_context(conversation_id: int) -> str:
