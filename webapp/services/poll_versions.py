@@ -15,7 +15,9 @@ Database triggers keep the counters (`PollVersion`, migration 0007_poll_versions
   user's `version` counts only what Participating shows: read marks of conversations that need
   no attention, and participations;
 - the open conversation depends on its own counter (its row, messages, statuses, opt-out), its
-  number's label and the directory's counter; its visibility is checked in the same query.
+  number's label and the directory's counter; its visibility is checked in the same query. The
+  inbox's poll, which checks the conversation open beside the list, reads these in its one
+  statement too (`open_conversation_version`).
 Tags are digests of those values and of the caller's `context` (what else the markup depends on).
 """
 
@@ -28,12 +30,13 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from flask import g
-from sqlalchemy import ScalarSelect, and_, bindparam, func, select
+from sqlalchemy import ScalarSelect, and_, bindparam, exists, func, select
 
 from webapp.extensions import db
 from webapp.models import (
     Backing,
     Conversation,
+    Participant,
     PollVersion,
     ReusableNumber,
     Role,
@@ -52,6 +55,7 @@ _versions = PollVersion.__table__
 _numbers = ReusableNumber.__table__.c
 _conversations = Conversation.__table__.c
 _users = User.__table__.c
+_participants = Participant.__table__.c
 
 
 def _counter(scope: str, scope_id: object, column: str = "version") -> ScalarSelect:
@@ -67,17 +71,21 @@ def _digest(*parts: object) -> str:
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
 
-@lru_cache(maxsize=1)
-def _signed_in_inbox_statement():
-    """Built once: the signed-in user (as the user loader reads them: only while the session is
-    live) and, one row each, the numbers behind their tabs with their counters: those they have
-    access to, and their offices' numbers (where participations show), each marked whether the
-    user sees it whole (by the rules of their role). A user without numbers gets one row whose
-    number columns are NULL."""
+@lru_cache(maxsize=2)
+def _signed_in_inbox_statement(with_open_conversation: bool):
+    """Built once (with or without the open conversation): the signed-in user (as the user loader
+    reads them: only while the session is live) and, one row each, the numbers behind their tabs
+    with their counters: those they have access to, and their offices' numbers (where
+    participations show), each marked whether the user sees it whole (by the rules of their
+    role). A user without numbers gets one row whose number columns are NULL.
+
+    With the open conversation (`conversation_id`), each row ends with that conversation's number,
+    counter and whether the user takes part in it: the user may see it when its number is one of
+    the rows, seen whole or taken part in (the rule of `access.visible_on_its_number`)."""
     user_id = bindparam("id")
     number_counter = _versions.alias("number_counter")
     mine, seen_whole = access.my_numbers_seen_whole(user_id, _users.role == Role.ADMIN)
-    return (
+    statement = (
         select(
             *sessions.SIGNED_IN_USER_COLUMNS,
             _numbers.id,
@@ -104,6 +112,16 @@ def _signed_in_inbox_statement():
         )
         .where(sessions.SIGNED_IN)
         .order_by(_numbers.id)
+    )
+    if not with_open_conversation:
+        return statement
+    conversation_id = bindparam("conversation_id")
+    return statement.add_columns(
+        select(_conversations.number_id).where(_conversations.id == conversation_id).scalar_subquery(),
+        _counter("conversation", conversation_id),
+        exists()
+        .where(_participants.conversation_id == conversation_id, _participants.user_id == user_id)
+        .label("participant"),
     )
 
 
@@ -184,10 +202,15 @@ def _read_along(key: tuple) -> list[tuple]:
         ) from None
 
 
-def signed_in_with_inbox(params: dict) -> SignedInUser | None:
+def signed_in_with_inbox(params: dict, open_conversation_id: int | None = None) -> SignedInUser | None:
     """A user loader for the inbox (`user_read_with`): the signed-in user, with the numbers behind
-    their tabs and the tabs' version inputs, read in the same statement."""
-    return _load_user_with(("inbox", params["id"]), _signed_in_inbox_statement(), params)
+    their tabs and the tabs' version inputs, read in the same statement; and with the version
+    inputs of the conversation open beside the list, if any (`open_conversation_version`)."""
+    if open_conversation_id is None:
+        return _load_user_with(("inbox", params["id"]), _signed_in_inbox_statement(False), params)
+    key = ("inbox", params["id"], open_conversation_id)
+    statement = _signed_in_inbox_statement(True)
+    return _load_user_with(key, statement, {**params, "conversation_id": open_conversation_id})
 
 
 def signed_in_with_conversation(params: dict, conversation_id: int) -> SignedInUser | None:
@@ -198,10 +221,16 @@ def signed_in_with_conversation(params: dict, conversation_id: int) -> SignedInU
     return _load_user_with(key, statement, {**params, "conversation_id": conversation_id})
 
 
-def inbox_numbers(user: SignedInUser) -> access.InboxNumbers:
+def _number_rows(user: SignedInUser, open_conversation_id: int | None) -> list[_NumberRow]:
+    key = ("inbox", user.id) if open_conversation_id is None else ("inbox", user.id, open_conversation_id)
+    width = len(_NumberRow._fields)
+    return [_NumberRow(*row[:width]) for row in _read_along(key)]
+
+
+def inbox_numbers(user: SignedInUser, open_conversation_id: int | None = None) -> access.InboxNumbers:
     """The numbers behind the user's inbox, from what `signed_in_with_inbox` read: those they see
     whole, and the bot-backed ones of those they are assigned to."""
-    rows = [_NumberRow(*row) for row in _read_along(("inbox", user.id))]
+    rows = _number_rows(user, open_conversation_id)
     visible = [row for row in rows if row.visible]
     return access.InboxNumbers(
         visible=tuple(row.id for row in visible),
@@ -209,10 +238,12 @@ def inbox_numbers(user: SignedInUser) -> access.InboxNumbers:
     )
 
 
-def inbox_version(user: SignedInUser, tab: str, context: str) -> str:
+def inbox_version(
+    user: SignedInUser, tab: str, context: str, open_conversation_id: int | None = None
+) -> str:
     """The tag of the user's inbox tab, from what `signed_in_with_inbox` read (`inbox_numbers`
     gives their numbers, for rendering them)."""
-    rows = [_NumberRow(*row) for row in _read_along(("inbox", user.id))]
+    rows = _number_rows(user, open_conversation_id)
     # Each tab leaves out the counters of changes only the other one shows.
     if tab == NEEDS_ATTENTION:
         rows = [row._replace(version=None, user_version=None) for row in rows]
@@ -221,13 +252,32 @@ def inbox_version(user: SignedInUser, tab: str, context: str) -> str:
     return _digest(context, user.id, user.role, rows)
 
 
+def _conversation_tag(user: SignedInUser, conversation_id: int, context: str, inputs: tuple) -> str:
+    """`inputs`: the conversation's id and counter, its number's label and phone, the directory's
+    counter (the columns of `_signed_in_conversation_statement` after the user's)."""
+    return _digest(context, user.id, user.role, conversation_id, inputs)
+
+
 def conversation_version(user: SignedInUser, conversation_id: int, context: str) -> str | None:
     """The tag of the open conversation, from what `signed_in_with_conversation` read; None when
     the user may not see it."""
     rows = _read_along(("conversation", user.id, conversation_id))
     if not rows:
         return None
-    return _digest(context, user.id, user.role, conversation_id, rows[0])
+    return _conversation_tag(user, conversation_id, context, rows[0])
+
+
+def open_conversation_version(user: SignedInUser, conversation_id: int, context: str) -> str | None:
+    """The tag of the conversation open beside the inbox, from what `signed_in_with_inbox` read
+    with it: the same as its refresh's (`conversation_version`). None when the user may not see
+    it."""
+    width = len(_NumberRow._fields)
+    for row in _read_along(("inbox", user.id, conversation_id)):
+        number, (number_id, version, participant) = _NumberRow(*row[:width]), row[width:]
+        if number.id == number_id and (number.visible or participant):
+            inputs = (conversation_id, version or 0, number.label, number.phone, number.directory_version)
+            return _conversation_tag(user, conversation_id, context, inputs)
+    return None
 
 
 def conversation_version_now(

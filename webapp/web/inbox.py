@@ -55,14 +55,26 @@ def inbox_context(
     }
 
 
+def _signed_in_with_inbox(params: dict) -> SignedInUser | None:
+    """The inbox's user loader: the user, with what their tabs' tags and the tag of the
+    conversation the poll names as open depend on, in one statement."""
+    return poll_versions.signed_in_with_inbox(params, _open_conversation_id())
+
+
+def _open_conversation_id() -> int | None:
+    """The conversation the list's poll names as open (`open`), which it checks on the side."""
+    return row_id(request.args.get("open"))
+
+
 @bp.get("/inbox")
-@user_read_with(poll_versions.signed_in_with_inbox)
+@user_read_with(_signed_in_with_inbox)
 def index():
     tab = request.args.get("tab", inbox.NEEDS_ATTENTION)
     cursor = request.args.get("cursor")
     if wants_fragment() and not cursor:
         return _list_pane(tab, _shown())
-    context = inbox_context(tab, cursor, numbers=poll_versions.inbox_numbers(signed_in()))
+    numbers = poll_versions.inbox_numbers(signed_in(), _open_conversation_id())
+    context = inbox_context(tab, cursor, numbers=numbers)
     # "Load more" asks for just the next rows; tab switches and polling for the whole list pane.
     block = "list_rows" if cursor else "list_pane"
     context["focus_first_row"] = bool(cursor) and wants_fragment()
@@ -88,13 +100,14 @@ def _list_pane(tab: str, shown: tuple[int, datetime] | None) -> Response:
     two: when that conversation changed, the answer's `HX-Trigger` tells it to refresh itself
     (after the list's answer, so a slow list delays it)."""
     user = signed_in()
-    tag = poll_versions.inbox_version(user, tab, polling.context(_list_url()))
+    open_id = _open_conversation_id()
+    tag = poll_versions.inbox_version(user, tab, polling.context(_list_url()), open_id)
     held = polling.held_tag(tag)
-    conversation_changed = _open_conversation_changed(user)
+    conversation_changed = _open_conversation_changed(user, open_id)
     if held:
         response = polling.not_modified(held)
     else:
-        numbers = poll_versions.inbox_numbers(user)
+        numbers = poll_versions.inbox_numbers(user, open_id)
         context = inbox_context(tab, numbers=numbers, shown=shown)
         response = polling.tagged(render_screen(TEMPLATE, "list_pane", **context), tag)
     if conversation_changed:
@@ -109,11 +122,11 @@ def _list_url() -> str:
     return f"{request.path}?{urlencode(query)}"
 
 
-def _open_conversation_changed(user: SignedInUser) -> bool:
+def _open_conversation_changed(user: SignedInUser, conversation_id: int | None) -> bool:
     """Whether the conversation the poll names as open (one the user may see) shows something
     its held tag does not."""
-    conversation_id = row_id(request.args.get("open"))
     if conversation_id is None:
         return False
-    tag = polling.conversation_tag(user, conversation_id)
+    context = polling.conversation_context(conversation_id)
+    tag = poll_versions.open_conversation_version(user, conversation_id, context)
     return tag is not None and polling.held_tag(tag) is None
