@@ -77,6 +77,21 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
         yield app
 
 
+@pytest.fixture
+def sms_receive(app):
+    """A contact's text to the Admissions number, through the real `flask sms receive` command
+    (some modules define their own, with defaults of their own)."""
+
+    def receive(text: str, from_phone: str, to: str = "+12025550100") -> None:
+        db.session.commit()
+        result = app.test_cli_runner().invoke(
+            args=["sms", "receive", "--from", from_phone, "--to", to, "--text", text]
+        )
+        assert result.exit_code == 0, result.output
+
+    return receive
+
+
 @contextlib.contextmanager
 def serving(app: Flask) -> Iterator[Flask]:
     """The app as a test uses it: isolated requests, inside its context, its tables emptied after

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
 from jinja2 import Environment, meta
 from sqlalchemy import select
 
@@ -17,18 +16,6 @@ from webapp.models import Conversation, Message, Status, utcnow
 
 HTMX = {"HX-Request": "true"}
 TAB = "/inbox?tab=attention"
-
-
-@pytest.fixture
-def sms_receive(app):
-    def receive(text: str, from_phone: str) -> None:
-        db.session.commit()
-        result = app.test_cli_runner().invoke(
-            args=["sms", "receive", "--from", from_phone, "--to", "+12025550100", "--text", text]
-        )
-        assert result.exit_code == 0, result.output
-
-    return receive
 
 
 def cache(app):

@@ -116,8 +116,9 @@ def test_inbox_and_conversation_query_counts_do_not_grow_with_data(client, setup
     assert large == small
     # And the numbers stay small: the statements themselves, not a loop.
     # the user with their numbers (one statement), the page with both tabs' counts, names
-    assert small["needs attention fragment"] == 3, small
     assert small["inbox page"] == 3, small
+    # the same, but the page before it asked for the names, which hold while the directory does
+    assert small["needs attention fragment"] == 2, small
     # the tag its refresh would answer (which the pane carries), user, the conversation with its
     # number, read mark and opt-out (visibility included), names, messages
     assert small["conversation fragment"] <= 5, small

@@ -10,6 +10,8 @@ from webapp.plugin_api import ContactName, ContactResolver
 
 
 class CampaignContactResolver(ContactResolver):
+    follows_directory = True  # campaign contact lists, read only through self.records
+
     def resolve(self, phone: str) -> ContactName | None:
         return self.resolve_many([phone]).get(phone)
 

@@ -114,7 +114,15 @@ class SmsProvider(Plugin):
 
 
 class ContactResolver(Plugin):
-    """Finds a display name for a phone. Resolvers form a chain; the first name found wins."""
+    """Finds a display name for a phone. Resolvers form a chain; the first name found wins.
+
+    `follows_directory`: set it True only when every name the resolver gives is read from
+    Parley's records (`self.records.contacts`), which raise the directory's counter whenever a
+    name could change. Parley then keeps the resolver's answers while that counter holds, instead
+    of asking again on every inbox refresh.
+    """
+
+    follows_directory: bool = False
 
     @abstractmethod
     def resolve(self, phone: str) -> ContactName | None:

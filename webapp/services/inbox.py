@@ -259,11 +259,13 @@ def list_tab(
     cursor: str | None = None,
     limit: int = 25,
     numbers: access.InboxNumbers | None = None,
+    directory_version: int | None = None,
 ) -> InboxPage:
     """A page of the tab, newest activity first, after `cursor` (keyset pagination, no OFFSET).
 
     Each branch reads at most limit + 1 rows from the inbox index; the newest of those make the
-    page, so a page costs the same at 1,000 or 1,000,000 conversations.
+    page, so a page costs the same at 1,000 or 1,000,000 conversations. `directory_version`: the
+    directory's counter, when the request read it (`contacts.display_names` keeps names by it).
     """
     if tab not in TABS:
         tab = NEEDS_ATTENTION
@@ -282,7 +284,7 @@ def list_tab(
         )
     has_more = len(results) > limit
     results = results[:limit]
-    names = display_names([r.contact_phone for r in results])
+    names = display_names([r.contact_phone for r in results], directory_version)
     # Unpacked by position: 25 rows of ten columns, where each lookup by name costs.
     rows = [
         ConversationRow(

@@ -238,6 +238,13 @@ def inbox_numbers(user: SignedInUser, open_conversation_id: int | None = None) -
     )
 
 
+def directory_version(user: SignedInUser, open_conversation_id: int | None = None) -> int | None:
+    """The directory's counter (contacts' names), as `signed_in_with_inbox` read it; None for a
+    user without numbers, whose inbox names nobody."""
+    rows = _number_rows(user, open_conversation_id)
+    return rows[0].directory_version if rows else None
+
+
 def inbox_version(
     user: SignedInUser, tab: str, context: str, open_conversation_id: int | None = None
 ) -> str:

@@ -27,6 +27,7 @@ def inbox_context(
     open_view=None,
     numbers: access.InboxNumbers | None = None,
     shown: tuple[int, datetime] | None = None,
+    directory_version: int | None = None,
 ) -> dict:
     tab = tab if tab in inbox.TABS else inbox.NEEDS_ATTENTION
     user = signed_in()
@@ -35,7 +36,7 @@ def inbox_context(
     # bound), so that the rows the reader loaded stay.
     expanded = shown is not None and shown[0] > size
     limit = min(shown[0] + size, size * MAX_REFRESHED_PAGES) if expanded else size
-    page = inbox.list_tab(user, tab, cursor, limit=limit, numbers=numbers)
+    page = inbox.list_tab(user, tab, cursor, limit, numbers, directory_version)
     if expanded:
         page = inbox.down_to(page, shown[1], size)
     # A first page brings the counts along; a later one ("Load more") shows none, but the
@@ -73,8 +74,10 @@ def index():
     cursor = request.args.get("cursor")
     if wants_fragment() and not cursor:
         return _list_pane(tab, _shown())
-    numbers = poll_versions.inbox_numbers(signed_in(), _open_conversation_id())
-    context = inbox_context(tab, cursor, numbers=numbers)
+    user, open_id = signed_in(), _open_conversation_id()
+    numbers = poll_versions.inbox_numbers(user, open_id)
+    directory = poll_versions.directory_version(user, open_id)
+    context = inbox_context(tab, cursor, numbers=numbers, directory_version=directory)
     # "Load more" asks for just the next rows; tab switches and polling for the whole list pane.
     block = "list_rows" if cursor else "list_pane"
     context["focus_first_row"] = bool(cursor) and wants_fragment()
@@ -108,7 +111,8 @@ def _list_pane(tab: str, shown: tuple[int, datetime] | None) -> Response:
         response = polling.not_modified(held)
     else:
         numbers = poll_versions.inbox_numbers(user, open_id)
-        context = inbox_context(tab, numbers=numbers, shown=shown)
+        directory = poll_versions.directory_version(user, open_id)
+        context = inbox_context(tab, numbers=numbers, shown=shown, directory_version=directory)
         response = polling.tagged(render_screen(TEMPLATE, "list_pane", **context), tag)
     if conversation_changed:
         response.headers["HX-Trigger"] = OPEN_CONVERSATION_CHANGED
