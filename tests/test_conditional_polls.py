@@ -340,6 +340,16 @@ def test_the_tab_poll_says_nothing_of_a_conversation_its_user_may_not_see(
     assert quiet.status_code == 304 and "HX-Trigger" not in quiet.headers
 
 
+def test_the_tab_poll_of_a_user_without_numbers_says_nothing_of_a_conversation(agent, app, make):
+    make.user("unplaced@example.edu", offices=())  # in no office: no numbers, no inbox
+    unplaced = app.test_client()
+    login(unplaced, "unplaced@example.edu")
+    both = f"{TAB}&open={conversation_of()}"
+    _, tab_etag = fresh(unplaced, both)
+    quiet = poll(unplaced, both, f'{tab_etag}, W/"a tag from before"')
+    assert quiet.status_code == 304 and "HX-Trigger" not in quiet.headers
+
+
 def test_reading_changes_the_readers_tab_only(agent, app):
     colleague = app.test_client()
     login(colleague, "limited@example.edu")
@@ -527,6 +537,16 @@ def test_an_unchanged_poll_is_one_statement(agent):
     assert quiet.status_code == 304 and "HX-Trigger" not in quiet.headers
     queries = [s for s in statements if s.split()[0] not in ("BEGIN", "COMMIT")]
     assert len(queries) == 1 and queries[0].startswith("SELECT"), queries
+    # And when the conversation changed: the same one statement tells it to refresh.
+    statements.clear()
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        told = poll(agent, both, f'{both_etag}, W/"a tag from before"')
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert told.status_code == 304 and told.headers["HX-Trigger"] == "open-conversation-changed"
+    queries = [s for s in statements if s.split()[0] not in ("BEGIN", "COMMIT")]
+    assert len(queries) == 1, queries
 
 
 def test_each_role_polls_only_what_it_may_see(app, client, setup, make, sms_receive):
@@ -583,8 +603,10 @@ def test_a_poll_whose_session_no_longer_signs_in_is_refused_not_304(agent, setup
     from webapp.services import sessions
 
     live = f"/conversations/{conversation_of()}/live"
+    both = f"{TAB}&open={conversation_of()}"
     _, etag = fresh(agent, TAB)
     _, live_etag = fresh(agent, live)
+    _, both_etag = fresh(agent, both)
     user = setup["users"]["standard"]
     if how == "session ended":
         sessions.end_all(user.id)
@@ -592,7 +614,7 @@ def test_a_poll_whose_session_no_longer_signs_in_is_refused_not_304(agent, setup
         user.active = False
     db.session.commit()
 
-    for path, held in ((TAB, etag), (live, live_etag)):
+    for path, held in ((TAB, etag), (live, live_etag), (both, f"{both_etag}, {live_etag}")):
         refused = poll(agent, path, held)
         assert refused.status_code == 401, (path, refused.status_code)
         assert refused.headers["HX-Redirect"].startswith("/login")

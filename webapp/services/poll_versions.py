@@ -30,13 +30,12 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from flask import g
-from sqlalchemy import ScalarSelect, and_, bindparam, exists, func, select
+from sqlalchemy import ScalarSelect, and_, bindparam, func, select
 
 from webapp.extensions import db
 from webapp.models import (
     Backing,
     Conversation,
-    Participant,
     PollVersion,
     ReusableNumber,
     Role,
@@ -55,7 +54,6 @@ _versions = PollVersion.__table__
 _numbers = ReusableNumber.__table__.c
 _conversations = Conversation.__table__.c
 _users = User.__table__.c
-_participants = Participant.__table__.c
 
 
 def _counter(scope: str, scope_id: object, column: str = "version") -> ScalarSelect:
@@ -80,8 +78,7 @@ def _signed_in_inbox_statement(with_open_conversation: bool):
     role). A user without numbers gets one row whose number columns are NULL.
 
     With the open conversation (`conversation_id`), each row ends with that conversation's number,
-    counter and whether the user takes part in it: the user may see it when its number is one of
-    the rows, seen whole or taken part in (the rule of `access.visible_on_its_number`)."""
+    NULL unless the user may see it, and its counter."""
     user_id = bindparam("id")
     number_counter = _versions.alias("number_counter")
     mine, seen_whole = access.my_numbers_seen_whole(user_id, _users.role == Role.ADMIN)
@@ -115,13 +112,29 @@ def _signed_in_inbox_statement(with_open_conversation: bool):
     )
     if not with_open_conversation:
         return statement
-    conversation_id = bindparam("conversation_id")
     return statement.add_columns(
-        select(_conversations.number_id).where(_conversations.id == conversation_id).scalar_subquery(),
-        _counter("conversation", conversation_id),
-        exists()
-        .where(_participants.conversation_id == conversation_id, _participants.user_id == user_id)
-        .label("participant"),
+        _visible_conversation_number(user_id), _counter("conversation", bindparam("conversation_id"))
+    )
+
+
+def _visible_conversation_number(user_id) -> ScalarSelect:
+    """The number of conversation `conversation_id`, NULL unless the user may see it (by
+    `access.visible_on_its_number`, for the role the user has). It correlates with nothing, so
+    each database runs it once per statement, not once per row."""
+    viewer = User.__table__.alias("viewer")
+    is_admin = select(viewer.c.role).where(viewer.c.id == user_id).scalar_subquery() == Role.ADMIN
+    thread = Conversation.__table__.join(
+        ReusableNumber.__table__, _numbers.id == _conversations.number_id
+    )
+    return (
+        select(_conversations.number_id)
+        .select_from(thread)
+        .where(
+            _conversations.id == bindparam("conversation_id"),
+            access.visible_on_its_number(user_id, is_admin),
+        )
+        .correlate(None)
+        .scalar_subquery()
     )
 
 
@@ -175,22 +188,25 @@ class _NumberRow(NamedTuple):
 
 
 # The readers below run a statement whose first columns are the user's (SIGNED_IN_USER_COLUMNS)
-# and keep the rest of each row in `g`, under a key that the version functions look up.
+# and keep the rest of each row in `g`, under keys that the version functions look up.
 _USER_WIDTH = len(sessions.SIGNED_IN_USER_COLUMNS)
+_NUMBER_WIDTH = len(_NumberRow._fields)
 _READ_ALONG = "parley_poll_inputs"
 
 
-def _load_user_with(key: tuple, statement, params: dict) -> SignedInUser | None:
-    """The signed-in user, None when the session does not sign them in. The rest of each row
-    (unless its first column after the user's is NULL: no number, or no visible conversation) is
-    kept under `key` for this request."""
+def _load_user_with(statement, params: dict) -> tuple[SignedInUser | None, list[tuple]]:
+    """The signed-in user (None when the session does not sign them in), and the rest of each row
+    unless its first column after the user's is NULL (no number, or no visible conversation)."""
     rows = db.session.execute(statement, params).all()
     if not rows:
-        return None
-    g.setdefault(_READ_ALONG, {})[key] = [
-        tuple(row[_USER_WIDTH:]) for row in rows if row[_USER_WIDTH] is not None
-    ]
-    return SignedInUser(*rows[0][:_USER_WIDTH])
+        return None, []
+    rest = [tuple(row[_USER_WIDTH:]) for row in rows if row[_USER_WIDTH] is not None]
+    return SignedInUser(*rows[0][:_USER_WIDTH]), rest
+
+
+def _keep(key: tuple, rows: list[tuple]) -> None:
+    """Keep what a reader read for this request, for the version functions."""
+    g.setdefault(_READ_ALONG, {})[key] = rows
 
 
 def _read_along(key: tuple) -> list[tuple]:
@@ -207,30 +223,33 @@ def signed_in_with_inbox(params: dict, open_conversation_id: int | None = None) 
     their tabs and the tabs' version inputs, read in the same statement; and with the version
     inputs of the conversation open beside the list, if any (`open_conversation_version`)."""
     if open_conversation_id is None:
-        return _load_user_with(("inbox", params["id"]), _signed_in_inbox_statement(False), params)
-    key = ("inbox", params["id"], open_conversation_id)
-    statement = _signed_in_inbox_statement(True)
-    return _load_user_with(key, statement, {**params, "conversation_id": open_conversation_id})
+        user, rows = _load_user_with(_signed_in_inbox_statement(False), params)
+    else:
+        statement = _signed_in_inbox_statement(True)
+        user, rows = _load_user_with(statement, {**params, "conversation_id": open_conversation_id})
+        key = ("open conversation", params["id"], open_conversation_id)
+        _keep(key, [row[_NUMBER_WIDTH:] for row in rows])
+    _keep(("inbox", params["id"]), [row[:_NUMBER_WIDTH] for row in rows])
+    return user
 
 
 def signed_in_with_conversation(params: dict, conversation_id: int) -> SignedInUser | None:
     """A user loader for a conversation's refresh (`user_read_with`; `conversation_id` from the
     URL): the signed-in user, with the conversation's version inputs."""
-    key = ("conversation", params["id"], conversation_id)
     statement = _signed_in_conversation_statement()
-    return _load_user_with(key, statement, {**params, "conversation_id": conversation_id})
+    user, rows = _load_user_with(statement, {**params, "conversation_id": conversation_id})
+    _keep(("conversation", params["id"], conversation_id), rows)
+    return user
 
 
-def _number_rows(user: SignedInUser, open_conversation_id: int | None) -> list[_NumberRow]:
-    key = ("inbox", user.id) if open_conversation_id is None else ("inbox", user.id, open_conversation_id)
-    width = len(_NumberRow._fields)
-    return [_NumberRow(*row[:width]) for row in _read_along(key)]
+def _number_rows(user: SignedInUser) -> list[_NumberRow]:
+    return [_NumberRow(*row) for row in _read_along(("inbox", user.id))]
 
 
-def inbox_numbers(user: SignedInUser, open_conversation_id: int | None = None) -> access.InboxNumbers:
+def inbox_numbers(user: SignedInUser) -> access.InboxNumbers:
     """The numbers behind the user's inbox, from what `signed_in_with_inbox` read: those they see
     whole, and the bot-backed ones of those they are assigned to."""
-    rows = _number_rows(user, open_conversation_id)
+    rows = _number_rows(user)
     visible = [row for row in rows if row.visible]
     return access.InboxNumbers(
         visible=tuple(row.id for row in visible),
@@ -238,19 +257,17 @@ def inbox_numbers(user: SignedInUser, open_conversation_id: int | None = None) -
     )
 
 
-def directory_version(user: SignedInUser, open_conversation_id: int | None = None) -> int | None:
+def directory_version(user: SignedInUser) -> int | None:
     """The directory's counter (contacts' names), as `signed_in_with_inbox` read it; None for a
     user without numbers, whose inbox names nobody."""
-    rows = _number_rows(user, open_conversation_id)
+    rows = _number_rows(user)
     return rows[0].directory_version if rows else None
 
 
-def inbox_version(
-    user: SignedInUser, tab: str, context: str, open_conversation_id: int | None = None
-) -> str:
+def inbox_version(user: SignedInUser, tab: str, context: str) -> str:
     """The tag of the user's inbox tab, from what `signed_in_with_inbox` read (`inbox_numbers`
     gives their numbers, for rendering them)."""
-    rows = _number_rows(user, open_conversation_id)
+    rows = _number_rows(user)
     # Each tab leaves out the counters of changes only the other one shows.
     if tab == NEEDS_ATTENTION:
         rows = [row._replace(version=None, user_version=None) for row in rows]
@@ -278,10 +295,12 @@ def open_conversation_version(user: SignedInUser, conversation_id: int, context:
     """The tag of the conversation open beside the inbox, from what `signed_in_with_inbox` read
     with it: the same as its refresh's (`conversation_version`). None when the user may not see
     it."""
-    width = len(_NumberRow._fields)
-    for row in _read_along(("inbox", user.id, conversation_id)):
-        number, (number_id, version, participant) = _NumberRow(*row[:width]), row[width:]
-        if number.id == number_id and (number.visible or participant):
+    read = _read_along(("open conversation", user.id, conversation_id))
+    if not read:
+        return None
+    number_id, version = read[0]  # the same in every row; the number NULL unless visible
+    for number in _number_rows(user):
+        if number.id == number_id:
             inputs = (conversation_id, version or 0, number.label, number.phone, number.directory_version)
             return _conversation_tag(user, conversation_id, context, inputs)
     return None
@@ -290,9 +309,9 @@ def open_conversation_version(user: SignedInUser, conversation_id: int, context:
 def conversation_version_now(
     user: SignedInUser, conversation_id: int, context: str
 ) -> str | None:
-    """The tag of a conversation, read outside its refresh (which reads it with the user): for the
-    inbox's poll, which checks the open conversation, and for a rendered pane, which carries it.
-    One statement, the refresh's; None when the user may not see the conversation."""
+    """The tag of a conversation, read outside its refresh (which reads it with the user): for a
+    rendered pane, which carries it. One statement, the refresh's; None when the user may not see
+    the conversation."""
     params = sessions.live_session_params(user.id)
     if params is None or signed_in_with_conversation(params, conversation_id) is None:
         return None

@@ -36,7 +36,9 @@ def inbox_context(
     # bound), so that the rows the reader loaded stay.
     expanded = shown is not None and shown[0] > size
     limit = min(shown[0] + size, size * MAX_REFRESHED_PAGES) if expanded else size
-    page = inbox.list_tab(user, tab, cursor, limit, numbers, directory_version)
+    page = inbox.list_tab(
+        user, tab, cursor, limit=limit, numbers=numbers, directory_version=directory_version
+    )
     if expanded:
         page = inbox.down_to(page, shown[1], size)
     # A first page brings the counts along; a later one ("Load more") shows none, but the
@@ -74,9 +76,8 @@ def index():
     cursor = request.args.get("cursor")
     if wants_fragment() and not cursor:
         return _list_pane(tab, _shown())
-    user, open_id = signed_in(), _open_conversation_id()
-    numbers = poll_versions.inbox_numbers(user, open_id)
-    directory = poll_versions.directory_version(user, open_id)
+    user = signed_in()
+    numbers, directory = poll_versions.inbox_numbers(user), poll_versions.directory_version(user)
     context = inbox_context(tab, cursor, numbers=numbers, directory_version=directory)
     # "Load more" asks for just the next rows; tab switches and polling for the whole list pane.
     block = "list_rows" if cursor else "list_pane"
@@ -103,15 +104,13 @@ def _list_pane(tab: str, shown: tuple[int, datetime] | None) -> Response:
     two: when that conversation changed, the answer's `HX-Trigger` tells it to refresh itself
     (after the list's answer, so a slow list delays it)."""
     user = signed_in()
-    open_id = _open_conversation_id()
-    tag = poll_versions.inbox_version(user, tab, polling.context(_list_url()), open_id)
+    tag = poll_versions.inbox_version(user, tab, polling.context(_list_url()))
     held = polling.held_tag(tag)
-    conversation_changed = _open_conversation_changed(user, open_id)
+    conversation_changed = _open_conversation_changed(user, _open_conversation_id())
     if held:
         response = polling.not_modified(held)
     else:
-        numbers = poll_versions.inbox_numbers(user, open_id)
-        directory = poll_versions.directory_version(user, open_id)
+        numbers, directory = poll_versions.inbox_numbers(user), poll_versions.directory_version(user)
         context = inbox_context(tab, numbers=numbers, shown=shown, directory_version=directory)
         response = polling.tagged(render_screen(TEMPLATE, "list_pane", **context), tag)
     if conversation_changed:

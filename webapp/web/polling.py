@@ -57,8 +57,7 @@ def conversation_context(conversation_id: int) -> str:
 
 def conversation_tag(user: SignedInUser, conversation_id: int) -> str | None:
     """The tag the conversation's refresh would answer now (None when the user may not see it),
-    read apart from that refresh: by the inbox's poll, which checks the open conversation on its
-    behalf, and for the conversation's pane, which carries it."""
+    read apart from that refresh: for the conversation's pane, which carries it."""
     context = conversation_context(conversation_id)
     return poll_versions.conversation_version_now(user, conversation_id, context)
 
