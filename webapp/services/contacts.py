@@ -24,9 +24,8 @@ from webapp.plugin_api import ContactResolver
 from webapp.services.dbutil import ByValues, in_list, written_limit
 from webapp.services.phones import PhoneError, format_phone, parse_any_phone, parse_us_phone
 
-# How many answers (a name, or none) of directory-following resolvers each process keeps.
+# How many answers (a name, or none) of a directory-following resolver each process keeps.
 KEPT_NAMES = 5000
-_UNKNOWN = object()  # not answered yet under the counter
 
 
 def display_names(phones: list[str], directory_version: int | None = None) -> dict[str, str]:
@@ -34,8 +33,10 @@ def display_names(phones: list[str], directory_version: int | None = None) -> di
 
     Given the directory's counter as this request read it (`directory_version`), the answers of
     resolvers that follow the directory are kept under it, in each process: while it holds, a
-    refresh names its rows without asking again. Those resolvers read what raises that counter
-    (`ContactResolver.follows_directory`), so a name kept under a counter is never older than it.
+    refresh names its rows without asking again. Those resolvers read only campaign contact
+    lists, which change only with their campaign's row (import, launch, archive, delete), whose
+    triggers raise the counter in the same transaction; so a name kept under a counter is never
+    older than it.
     """
     wanted = list(dict.fromkeys(phones))
     names: dict[str, str] = {}
@@ -47,26 +48,26 @@ def display_names(phones: list[str], directory_version: int | None = None) -> di
             answers = _kept_answers(position, resolver, directory_version, missing)
         else:
             answers = {phone: contact.name for phone, contact in resolver.resolve_many(missing).items()}
-        names.update((phone, name) for phone, name in answers.items() if name)
+        names.update((phone, name) for phone, name in answers.items() if name is not None)
     return {phone: names.get(phone) or format_phone(phone) for phone in wanted}
 
 
 def _kept_answers(
     position: int, resolver: ContactResolver, directory_version: int, phones: list[str]
 ) -> dict[str, str | None]:
-    """The resolver's answer for each phone (None: it names none), kept under the directory's
-    counter; only phones it has not answered under that counter are asked."""
-    kept = current_app.extensions.setdefault("parley.kept_names", {})
-    keys = {phone: (position, directory_version, phone) for phone in phones}
-    answers = {phone: kept.get(key, _UNKNOWN) for phone, key in keys.items()}
-    unknown = [phone for phone, answer in answers.items() if answer is _UNKNOWN]
+    """The resolver's answer for each phone (None: it names none). Answers are kept for one
+    counter, the one last asked under: another counter (a newer one, or a restored database's)
+    starts afresh, and so does a full store."""
+    stores = current_app.extensions.setdefault("parley.kept_names", {})
+    counter, kept = stores.get(position, (None, {}))
+    if counter != directory_version or len(kept) + len(phones) > KEPT_NAMES:
+        kept = {}
+        stores[position] = (directory_version, kept)
+    unknown = [phone for phone in phones if phone not in kept]
     if unknown:
         found = resolver.resolve_many(unknown)
-        answers.update((phone, found[phone].name if phone in found else None) for phone in unknown)
-        if len(kept) + len(unknown) > KEPT_NAMES:
-            kept.clear()  # older counters' answers go with the rest: the next refresh asks again
-        kept.update((keys[phone], answers[phone]) for phone in unknown)
-    return answers
+        kept.update((phone, found[phone].name if phone in found else None) for phone in unknown)
+    return {phone: kept[phone] for phone in phones}
 
 
 def display_name(phone: str) -> str:
