@@ -33,6 +33,13 @@ def test_agents_poll_with_their_tags_reply_and_receive_texts(app):
         # Then nobody writes: the agents' polls, with the tags they hold, find nothing new.
         polls_only = bench_agents.Generator(base, agents, AUTH_TOKEN, periods={"tab": 0.5})
         quiet = bench_agents.measure_step(polls_only, 4, warmup=1.0, seconds=1.0, server_pids=[])
+        # Then each agent's next text is for their open conversation: its refresh must follow.
+        for agent in agents:
+            agent.inbound_count = 0
+        texts_only = bench_agents.Generator(
+            base, agents, AUTH_TOKEN, public_base=BASE, periods={"tab": 0.5, "inbound": 1.0}
+        )
+        texted = bench_agents.measure_step(texts_only, 4, warmup=0.0, seconds=3.0, server_pids=[])
     finally:
         server.shutdown()
 
@@ -40,11 +47,16 @@ def test_agents_poll_with_their_tags_reply_and_receive_texts(app):
     assert all(step.by_kind[kind]["requests"] > 0 for kind in PERIODS), step.by_kind
     # The open conversation changes only when its agent replies or one text in three is its own:
     # it refreshes only when a tab poll (which checks it too) says so.
-    assert 0 < step.by_kind["conversation"]["requests"] < step.by_kind["tab"]["requests"], step.by_kind
+    assert step.by_kind["conversation"]["requests"] < step.by_kind["tab"]["requests"], step.by_kind
     polls = quiet.by_kind["tab"]
     assert quiet.errors == 0 and polls["requests"] >= 4, quiet.by_kind
     assert polls["not_modified"] == polls["requests"], quiet.by_kind
     assert quiet.by_kind["conversation"]["requests"] == 0, quiet.by_kind
+    # One text in three is for the open conversation: each agent's pane refreshes after it, once.
+    assert texted.errors == 0, texted.by_kind
+    refreshes = texted.by_kind["conversation"]
+    assert len(agents) <= refreshes["requests"] < texted.by_kind["tab"]["requests"], texted.by_kind
+    assert refreshes["not_modified"] < refreshes["requests"], texted.by_kind
 
     open_ids = [agent.conversation_ids[0] for agent in agents]
     replies = db.session.execute(
