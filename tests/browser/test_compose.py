@@ -183,6 +183,13 @@ def sent_texts() -> list[str]:
         release()
 
 
+def send_and_see(page: Page, text: str) -> None:
+    """Send; the text shows in the conversation and it is the only one sent."""
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(thread(page)).to_contain_text(text)
+    assert sent_texts() == [text]
+
+
 def test_a_saved_reply_inserted_before_the_phone_gets_the_contacts_name(page: Page, welcome_reply: str):
     log_in(page, "standard@example.edu")
     page.goto("/texts/new")
@@ -197,9 +204,56 @@ def test_a_saved_reply_inserted_before_the_phone_gets_the_contacts_name(page: Pa
     page.get_by_label("To").fill("(202) 555-0143")
     expect(message).to_have_value("Hi Maria, welcome to campus!")
     expect(page.get_by_text("The message still has")).to_have_count(0)
+    send_and_see(page, "Hi Maria, welcome to campus!")
+
+
+def test_a_name_filled_in_for_one_phone_goes_when_the_phone_changes(page: Page, welcome_reply: str):
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    to, message = page.get_by_label("To"), page.get_by_label("Message")
+    to.fill("(202) 555-0143")
+    insert_saved_reply(page, welcome_reply)  # the list comes filled in for Maria
+    expect(message).to_have_value("Hi Maria, welcome to campus!")
+
+    # Another phone, with no contact: the name goes and the field is back, to be filled in.
+    to.fill("(202) 555-0199")
+    expect(message).to_have_value("Hi {first_name}, welcome to campus!")
+    expect(message).to_have_accessible_description(
+        re.compile(r"The message still has \{first_name\}: enter a phone with a known contact")
+    )
     page.get_by_role("button", name="Send", exact=True).click()
-    expect(thread(page)).to_contain_text("Hi Maria, welcome to campus!")
-    assert sent_texts() == ["Hi Maria, welcome to campus!"]
+    expect(page.get_by_role("alert")).to_contain_text("The message still has {first_name}")
+    assert sent_texts() == []
+
+    # Back to Maria's phone, written another way: her name again.
+    to.fill("2025550143")
+    expect(message).to_have_value("Hi Maria, welcome to campus!")
+    send_and_see(page, "Hi Maria, welcome to campus!")
+
+
+def test_an_edited_message_keeps_its_text_and_says_which_name_was_for_the_old_phone(
+    page: Page, welcome_reply: str
+):
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    to, message = page.get_by_label("To"), page.get_by_label("Message")
+    insert_saved_reply(page, welcome_reply)
+    to.fill("(202) 555-0143")
+    expect(message).to_have_value("Hi Maria, welcome to campus!")  # filled in as the phone came
+    message.press("End")
+    message.type(" See you Friday.")
+
+    to.fill("(202) 555-0199")
+    expect(message).to_have_value("Hi Maria, welcome to campus! See you Friday.")  # nothing typed is lost
+    warning = (
+        "The message still has Maria, filled in for (202) 555-0143: "
+        "check the name before sending to this phone."
+    )
+    expect(message).to_have_accessible_description(re.compile(re.escape(warning)))
+
+    message.fill("Hi Jordan, welcome to campus! See you Friday.")
+    expect(page.get_by_text("The message still has")).to_have_count(0)
+    send_and_see(page, "Hi Jordan, welcome to campus! See you Friday.")
 
 
 def test_send_pressed_right_after_the_phone_waits_for_the_contacts_name_and_sends_once(
@@ -238,6 +292,4 @@ def test_a_saved_reply_for_an_unknown_contact_is_refused_keeping_what_was_typed(
 
     message.fill("Hi Jordan, welcome to campus!")
     expect(page.get_by_role("alert")).to_have_count(0)
-    page.get_by_role("button", name="Send", exact=True).click()
-    expect(thread(page)).to_contain_text("Hi Jordan, welcome to campus!")
-    assert sent_texts() == ["Hi Jordan, welcome to campus!"]
+    send_and_see(page, "Hi Jordan, welcome to campus!")

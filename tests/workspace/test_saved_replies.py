@@ -119,6 +119,7 @@ def test_in_a_conversation_the_list_is_merged_for_the_contact(client, world):  #
     assert "Hi Maria Garcia, this is Sam: your transcript arrived." in text
     assert 'role="listbox"' in text and "Filter saved replies" in text
     assert "FA only" not in text
+    assert "data-unnamed" not in text  # a conversation's contact does not change
 
 
 def test_a_field_without_a_value_stays_unfilled(client, world):  # noqa: F811
@@ -139,6 +140,18 @@ def test_on_compose_the_list_follows_the_chosen_number_and_phone(client, world):
     assert "Hi Maria Garcia, this is Sam" in text
     text = listed(client, f"number_id={number_id}&to=nonsense")
     assert "Hi {first_name} {last_name}, this is Sam" in text
+
+
+def test_on_compose_each_reply_also_comes_without_the_contacts_names(client, world):  # noqa: F811
+    """So that the page can take a filled-in name back when the To phone changes."""
+    launch(world)
+    add(world["office"])
+    login(client, "standard@example.edu")
+    text = listed(client, f"number_id={world['number'].id}&to=(202) 555-0143")
+    assert 'data-text="Hi Maria Garcia, this is Sam: your transcript arrived."' in text
+    assert 'data-unnamed="Hi {first_name} {last_name}, this is Sam: your transcript arrived."' in text
+    assert 'data-merged-for="(202) 555-0143"' in text
+    assert 'data-merged-names="Maria\nGarcia"' in text
 
 
 def test_a_conversation_out_of_sight_gives_no_list(client, world):  # noqa: F811

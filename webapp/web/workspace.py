@@ -46,13 +46,23 @@ def saved_replies_list():
             phone = parse_us_phone(request.args.get("to", "")[:40])
         except PhoneError:
             phone = None  # no contact yet: the names stay to be filled in
-    values = {
-        **saved_replies.contact_values(phone),
-        "agent_first_name": saved_replies.agent_first_name(user),
-    }
-    replies = [saved_replies.merge(reply, values) for reply in saved_replies.of_offices(office_ids)]
-    prefix = "compose" if conversation_id is None else "reply"
-    return render_template("workspace/saved_replies.html", replies=replies, prefix=prefix)
+    agent_values = {"agent_first_name": saved_replies.agent_first_name(user)}
+    values = {**saved_replies.contact_values(phone), **agent_values}
+    offered = saved_replies.of_offices(office_ids)
+    replies = [saved_replies.merge(reply, values) for reply in offered]
+    if conversation_id is not None:
+        return render_template("workspace/saved_replies.html", replies=replies, prefix="reply")
+    # On compose the phone can still change: each reply also comes without the contact's names,
+    # so that workspace.js can take a name back when the To phone no longer names its contact.
+    unnamed = {reply.id: saved_replies.merge(reply, agent_values).text for reply in offered}
+    return render_template(
+        "workspace/saved_replies.html",
+        replies=replies,
+        prefix="compose",
+        unnamed=unnamed,
+        merged_for=request.args.get("to", "").strip()[:40],
+        names=[values["first_name"], values["last_name"]],
+    )
 
 
 @bp.get("/saved-replies/contact")

@@ -53,10 +53,18 @@
     choose(parts, shown[0] || null);
   }
   function insert(parts, option) {
-    var field = parts.field, text = option.getAttribute("data-text");
+    var field = parts.field, text = option.getAttribute("data-text"), unnamed = option.getAttribute("data-unnamed");
+    var list = parts.popup.querySelector("[data-merged-for]"), to = contactField(field);
+    var mergedFor = list ? list.getAttribute("data-merged-for") : "";
+    // On compose the list was filled for the phone To had when it opened; another phone since, no names.
+    if (unnamed !== null && to && !samePhone(to.value, mergedFor)) { text = unnamed; }
     var start = field.selectionStart, end = field.selectionEnd;
     if (typeof start !== "number") { start = end = field.value.length; }
-    field.value = field.value.slice(0, start) + text + field.value.slice(end);
+    var before = field.value.slice(0, start), after = field.value.slice(end);
+    field.value = before + text + after;
+    if (unnamed !== null && text !== unnamed) {
+      rememberNames(field, before + unnamed + after, mergedFor, list.getAttribute("data-merged-names").split("\n"));
+    }
     close(parts, false);
     field.focus();
     field.setSelectionRange(start + text.length, start + text.length);
@@ -126,12 +134,12 @@
     if (add) { ids.push(id); }
     if (ids.length) { field.setAttribute("aria-describedby", ids.join(" ")); } else { field.removeAttribute("aria-describedby"); }
   }
-  function flag(field, refusing) {
-    var id = field.id + "-unfilled", note = document.getElementById(id), left = gaps(field);
-    if (!left.length) {
+  /* The note under the field with this id, says `text`; none when text is empty. */
+  function noteUnder(field, id, text) {
+    var note = document.getElementById(id);
+    if (!text) {
       if (note) { note.remove(); describe(field, id, false); }
-      if (field.hasAttribute("data-merge-invalid")) { field.removeAttribute("aria-invalid"); field.removeAttribute("data-merge-invalid"); }
-      return false;
+      return null;
     }
     if (!note) {
       note = document.createElement("p");
@@ -140,17 +148,28 @@
       field.insertAdjacentElement("afterend", note);
       describe(field, id, true);
     }
-    var unique = left.filter(function (x, i) { return left.indexOf(x) === i; });
+    note.textContent = text;
+    return note;
+  }
+  function flag(field, refusing) {
+    var left = gaps(field);
+    if (!left.length) {
+      noteUnder(field, field.id + "-unfilled", "");
+      if (field.hasAttribute("data-merge-invalid")) { field.removeAttribute("aria-invalid"); field.removeAttribute("data-merge-invalid"); }
+      return false;
+    }
+    var text, unique = left.filter(function (x, i) { return left.indexOf(x) === i; });
     var its = unique.length === 1 ? "it" : "them";
     var to = contactField(field);
     if (to && unique.every(function (x) { return CONTACT_GAP.test(x); })) {
       // As the server says it (saved_replies.compose_unfilled_message).
       var known = contact.to === to.value.trim() && contact.known;
-      note.textContent = "The message still has " + unique.join(", ") + ": " +
+      text = "The message still has " + unique.join(", ") + ": " +
         (known ? "replace " + its + " with the contact's name" : "enter a phone with a known contact") + ", or edit the text.";
     } else {
-      note.textContent = "Fill in " + unique.join(", ") + " before sending: the saved reply had no value for " + its + ".";
+      text = "Fill in " + unique.join(", ") + " before sending: the saved reply had no value for " + its + ".";
     }
+    var note = noteUnder(field, field.id + "-unfilled", text);
     if (refusing) {
       note.setAttribute("role", "alert");
       if (field.getAttribute("aria-invalid") !== "true") { field.setAttribute("aria-invalid", "true"); field.setAttribute("data-merge-invalid", ""); }
@@ -170,9 +189,40 @@
     var filled = field.value.replace(/\{(first_name|last_name)\}/g, function (gap, name) { return contact.values[name] || gap; });
     if (filled === field.value) { return; }
     var end = field.selectionEnd + filled.length - field.value.length;  // the caret stays after what it followed
+    var unnamed = field.value;
     field.value = filled;
+    rememberNames(field, unnamed, contact.to, [contact.values.first_name, contact.values.last_name]);
     if (document.activeElement === field) { field.setSelectionRange(end, end); }
     field.dispatchEvent(new Event("input", { bubbles: true }));  // the counter and the note follow
+  }
+  /* ---- A name filled in for one phone does not stay quietly when To changes: an untouched message
+     gets its fields back (and the new phone's names, if it has a contact); an edited one says which
+     name is left, since only the agent knows what to keep. ---- */
+  var named = null;  // the last fill: {field, unnamed: the text before it, filled: after it, to, names}
+  function samePhone(a, b) {
+    function digits(s) { return (s || "").replace(/\D/g, "").replace(/^1(?=\d{10}$)/, ""); }
+    return digits(a) === digits(b);
+  }
+  function rememberNames(field, unnamed, to, names) {
+    names = names.filter(Boolean);
+    named = names.length ? { field: field, unnamed: unnamed, filled: field.value, to: to, names: names } : null;
+    checkNames(field);
+  }
+  function checkNames(field) {
+    var to = contactField(field), left = [];
+    if (named && named.field === field && to && !samePhone(to.value, named.to)) {
+      if (field.value === named.filled) {
+        var caret = named.unnamed.length - (field.value.length - field.selectionEnd);  // before what followed it
+        field.value = named.unnamed;
+        named = null;
+        if (document.activeElement === field) { field.setSelectionRange(caret, caret); }
+        field.dispatchEvent(new Event("input", { bubbles: true }));  // the counter, the note and the lookup follow
+        return;
+      }
+      left = named.names.filter(function (name) { return field.value.indexOf(name) >= 0; });
+    }
+    noteUnder(field, field.id + "-named", left.length ? "The message still has " + left.join(" ") +
+      ", filled in for " + named.to.trim() + ": check the name before sending to this phone." : "");
   }
   /* Looks the phone's contact up when the message waits for a name; the answer's promise, or null
      when there is nothing to wait for. */
@@ -208,10 +258,10 @@
     if (!target.matches) { return; }
     if (target.matches("[data-merge-check]")) {
       flag(target, false);
-      if (target.hasAttribute("data-merge-contact")) { lookUpSoon(target); }
+      if (target.hasAttribute("data-merge-contact")) { checkNames(target); lookUpSoon(target); }
     } else if (target.id) {
       var field = document.querySelector("[data-merge-contact='" + target.id + "']");
-      if (field) { lookUpSoon(field); }
+      if (field) { checkNames(field); lookUpSoon(field); }
     }
   });
   /* Capture phase, as the length check in app.js: htmx never sees a refused submit. A send that
