@@ -26,6 +26,14 @@ from webapp.services import directory
 PASSWORD = "correct-horse-battery"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-screenshots",
+        action="store_true",
+        help="write the browser tests' screenshots over the README's (docs/screenshots/)",
+    )
+
+
 def _worker_database(url: str, worker: str) -> str:
     """Under pytest-xdist, each worker's own PostgreSQL database beside DATABASE_URL's (`<name>_gw1`),
     made afresh through the server's `postgres` database: workers never share tables."""

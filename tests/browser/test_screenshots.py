@@ -1,6 +1,7 @@
-"""The README's screenshots (docs/screenshots/), taken from the running app by this test, so they
-show the product as it is: login, the inbox with a conversation open, compose and the admin
-console, at a desktop (1280 px) and a phone (360 px) width."""
+"""The README's screenshots, taken from the running app by this test, so they show the product as
+it is: login, the inbox with a conversation open, compose and the admin console, at a desktop
+(1280 px) and a phone (360 px) width. They go over docs/screenshots/ only when asked
+(`--update-screenshots`): a test run leaves the checkout as it was."""
 
 from __future__ import annotations
 
@@ -16,18 +17,26 @@ from webapp.extensions import db
 from webapp.models import User
 from webapp.services import sending
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+README_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CONTACTS = (
     "first_name,last_name,phone\n"
     "Maria,Garcia,2025550143\nJames,Smith,2025550178\nAisha,Khan,2025550199\nDevon,Lee,2025550111\n"
 )
 
 
-def shoot(page: Page, name: str, width: int) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
+@pytest.fixture
+def shots(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where the screenshots go: the README's with --update-screenshots, else the test's own folder."""
+    return README_SHOTS if request.config.getoption("--update-screenshots") else tmp_path / "screenshots"
+
+
+def shoot(page: Page, folder: Path, name: str, width: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
     page.wait_for_load_state("load")
     page.evaluate("document.fonts.ready")
-    page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), animations="disabled", caret="initial")
+    path = folder / f"{name}-{width}.png"
+    page.screenshot(path=str(path), animations="disabled", caret="initial")
+    assert path.stat().st_size > 5_000  # a page, not a blank
 
 
 @pytest.fixture
@@ -49,13 +58,13 @@ def demo(app: Flask, world: World, tmp_path: Path) -> World:
 
 
 @pytest.mark.parametrize("width", [1280, 360])
-def test_readme_screenshots(browser: Browser, live_server: str, demo: World, width: int):
+def test_readme_screenshots(browser: Browser, live_server: str, demo: World, shots: Path, width: int):
     height = 800 if width > 400 else 760
     context = browser.new_context(base_url=live_server, viewport={"width": width, "height": height})
     page = context.new_page()
     try:
         page.goto("/login")
-        shoot(page, "login", width)
+        shoot(page, shots, "login", width)
 
         log_in(page, "standard@example.edu")
         page.goto("/inbox")
@@ -63,22 +72,22 @@ def test_readme_screenshots(browser: Browser, live_server: str, demo: World, wid
             row = page.get_by_role("tabpanel").get_by_role("link").filter(has_text="Maria Garcia")
             row.click()
             expect(page.locator("#contact-panel")).to_contain_text("Fall Open House")
-            shoot(page, "inbox", width)
+            shoot(page, shots, "inbox", width)
         else:
-            shoot(page, "inbox", width)
+            shoot(page, shots, "inbox", width)
             page.get_by_role("tabpanel").get_by_role("link").filter(has_text="Maria Garcia").click()
             expect(page.get_by_role("link", name="← Inbox")).to_be_visible()
-            shoot(page, "conversation", width)
+            shoot(page, shots, "conversation", width)
 
         page.goto("/texts/new?to=2025550178")
         page.get_by_label("Message").fill("Hi James, we received your transcript on Monday. You're all set!")
-        shoot(page, "compose", width)
+        shoot(page, shots, "compose", width)
 
         page.context.clear_cookies()
         log_in(page, "admin@example.edu")
         page.goto("/admin/")
         expect(page.get_by_role("navigation", name="Admin sections")).to_be_attached()
-        shoot(page, "admin", width)
+        shoot(page, shots, "admin", width)
         expect(page).to_have_url(re.compile(r"/admin/$"))
     finally:
         context.close()
