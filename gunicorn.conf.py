@@ -6,6 +6,12 @@ Gunicorn reads this file from the directory it starts in; options given on its c
 import gc
 import os
 
+from dotenv import load_dotenv
+
+from webapp.config import ON
+
+load_dotenv()  # as the app does: a .env file may supply Parley's settings
+
 # Sync workers, as many as gunicorn's documentation suggests to start with: two per core and one
 # more, so that while some wait for the database the others keep the cores busy. gunicorn's own
 # WEB_CONCURRENCY, or --workers, chooses another number.
@@ -14,6 +20,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1
 # A request line of up to 8 KB (gunicorn's own default: 4 KB), so that a CRM's embed launch link
 # with a token over the 4 KB Parley takes gets Parley's 403 page saying so, not a bare 414.
 limit_request_line = 8190
+
+# One line per request only when PARLEY_ACCESS_LOG is on: the inbox polls every 3 s, and the lines
+# would bury the console provider's texts. A value neither on nor off is refused by on_starting.
+accesslog = "-" if (os.environ.get("PARLEY_ACCESS_LOG") or "").strip().lower() in ON else None
 
 
 def post_worker_init(worker) -> None:

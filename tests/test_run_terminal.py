@@ -1,6 +1,6 @@
 """`make run`'s terminal (scripts/serve.sh): quiet by default, so the texts the console provider prints
 are not buried under a line per poll; PARLEY_ACCESS_LOG=1 (or true, yes, on) brings the access log
-back."""
+back (gunicorn.conf.py reads it, so it holds however gunicorn is started)."""
 
 from __future__ import annotations
 
@@ -72,6 +72,9 @@ def test_an_access_log_switch_that_is_neither_on_nor_off_stops_make_run_with_a_m
         ["scripts/serve.sh"], cwd=ROOT, env={**os.environ, "PARLEY_ACCESS_LOG": "enabled"},
         capture_output=True, text=True, timeout=30,
     )
-    assert result.returncode != 0
-    assert "PARLEY_ACCESS_LOG must be on or off" in result.stderr and "'enabled'" in result.stderr
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: PARLEY_ACCESS_LOG must be on or off: 1/true/yes/on or 0/false/no/off (any case), "
+        "not 'enabled'"
+    ]
     assert "Parley on http://" not in result.stdout  # nothing was started

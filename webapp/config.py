@@ -129,6 +129,9 @@ class Config:
         self.INBOX_POLL_SECONDS = 3
         # Inbox rows and thread messages kept rendered, per process (webapp/web/fragments.py).
         self.FRAGMENT_CACHE_SIZE = 4096
+        # One line per request from gunicorn (gunicorn.conf.py reads the variable); read here too so
+        # that a value that is neither on nor off is refused like any other setting.
+        self.ACCESS_LOG = _switch(env, "PARLEY_ACCESS_LOG", False)
 
 
 class TestConfig(Config):
