@@ -7,7 +7,7 @@ import io
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
 from tests.browser.axe import Audit
@@ -183,6 +183,16 @@ def sent_texts() -> list[str]:
         release()
 
 
+def saved_reply_for_maria(page: Page, title: str) -> tuple[Locator, Locator]:
+    """Compose as the agent, To Maria's phone, with the saved reply inserted: (To, Message)."""
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    to, message = page.get_by_label("To"), page.get_by_label("Message")
+    to.fill("(202) 555-0143")
+    insert_saved_reply(page, title)
+    return to, message
+
+
 def send_and_see(page: Page, text: str) -> None:
     """Send; the text shows in the conversation and it is the only one sent."""
     page.get_by_role("button", name="Send", exact=True).click()
@@ -208,11 +218,7 @@ def test_a_saved_reply_inserted_before_the_phone_gets_the_contacts_name(page: Pa
 
 
 def test_a_name_filled_in_for_one_phone_goes_when_the_phone_changes(page: Page, welcome_reply: str):
-    log_in(page, "standard@example.edu")
-    page.goto("/texts/new")
-    to, message = page.get_by_label("To"), page.get_by_label("Message")
-    to.fill("(202) 555-0143")
-    insert_saved_reply(page, welcome_reply)  # the list comes filled in for Maria
+    to, message = saved_reply_for_maria(page, welcome_reply)  # the list comes filled in for Maria
     expect(message).to_have_value("Hi Maria, welcome to campus!")
 
     # Another phone, with no contact: the name goes and the field is back, to be filled in.
@@ -254,6 +260,37 @@ def test_an_edited_message_keeps_its_text_and_says_which_name_was_for_the_old_ph
     message.fill("Hi Jordan, welcome to campus! See you Friday.")
     expect(page.get_by_text("The message still has")).to_have_count(0)
     send_and_see(page, "Hi Jordan, welcome to campus! See you Friday.")
+
+
+def test_a_name_from_an_earlier_saved_reply_is_said_when_the_phone_changes(page: Page, welcome_reply: str):
+    to, message = saved_reply_for_maria(page, welcome_reply)
+    message.press("End")
+    message.type(" ")
+    insert_saved_reply(page, welcome_reply)
+    expect(message).to_have_value("Hi Maria, welcome to campus! Hi Maria, welcome to campus!")
+
+    # The last fill goes back to its field; the first one's Maria is still there, and said.
+    to.fill("(202) 555-0199")
+    expect(message).to_have_value("Hi Maria, welcome to campus! Hi {first_name}, welcome to campus!")
+    expect(message).to_have_accessible_description(
+        re.compile(r"The message still has Maria, filled in for \(202\) 555-0143: check the name")
+    )
+    # A name of the new phone's own is not said: "Mariana" is not "Maria".
+    message.fill("Hi Mariana, welcome to campus!")
+    expect(page.get_by_text("The message still has")).to_have_count(0)
+
+
+def test_a_refused_send_keeps_the_name_tied_to_its_phone(page: Page, welcome_reply: str):
+    to, message = saved_reply_for_maria(page, welcome_reply)
+    page.get_by_text("Send later").click()
+    page.get_by_label("Send at").fill("2020-01-01T09:00")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_label("Send at")).to_have_accessible_description(re.compile("That time has passed"))
+    expect(message).to_have_value("Hi Maria, welcome to campus!")  # the form came back from the server
+
+    to.fill("(202) 555-0199")
+    expect(message).to_have_value("Hi {first_name}, welcome to campus!")
+    assert sent_texts() == []
 
 
 def test_send_pressed_right_after_the_phone_waits_for_the_contacts_name_and_sends_once(

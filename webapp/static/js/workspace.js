@@ -196,34 +196,63 @@
     field.dispatchEvent(new Event("input", { bubbles: true }));  // the counter and the note follow
   }
   /* ---- A name filled in for one phone does not stay quietly when To changes: an untouched message
-     gets its fields back (and the new phone's names, if it has a contact); an edited one says which
-     name is left, since only the agent knows what to keep. ---- */
-  var named = null;  // the last fill: {field, unnamed: the text before it, filled: after it, to, names}
+     gets its fields back (and the new phone's names, if it has a contact); a name still in it then
+     (the agent edited the text, or an earlier fill put it there) is said under the field, since
+     only the agent knows what to keep. Kept by the field's id: a refused send re-renders the form. ---- */
+  var fills = {};  // field id -> {phones: [{to, names}], last: {to, unnamed, filled} or null}
   function samePhone(a, b) {
     function digits(s) { return (s || "").replace(/\D/g, "").replace(/^1(?=\d{10}$)/, ""); }
     return digits(a) === digits(b);
   }
+  function holdsName(text, name) {  // as a whole word: "Al" is not in "All set"
+    var escaped = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    return new RegExp("(?<![\\p{L}\\p{N}])" + escaped + "(?![\\p{L}\\p{N}])", "u").test(text);
+  }
   function rememberNames(field, unnamed, to, names) {
     names = names.filter(Boolean);
-    named = names.length ? { field: field, unnamed: unnamed, filled: field.value, to: to, names: names } : null;
+    if (!names.length) { return; }
+    var state = fills[field.id] = fills[field.id] || { phones: [], last: null };
+    var same = state.phones.filter(function (fill) { return samePhone(fill.to, to); })[0];
+    if (same) {
+      names.forEach(function (name) { if (same.names.indexOf(name) < 0) { same.names.push(name); } });
+    } else {
+      state.phones.push({ to: to, names: names });
+    }
+    state.last = { to: to, unnamed: unnamed, filled: field.value };
     checkNames(field);
   }
   function checkNames(field) {
-    var to = contactField(field), left = [];
-    if (named && named.field === field && to && !samePhone(to.value, named.to)) {
-      if (field.value === named.filled) {
-        var caret = named.unnamed.length - (field.value.length - field.selectionEnd);  // before what followed it
-        field.value = named.unnamed;
-        named = null;
-        if (document.activeElement === field) { field.setSelectionRange(caret, caret); }
-        field.dispatchEvent(new Event("input", { bubbles: true }));  // the counter, the note and the lookup follow
-        return;
-      }
-      left = named.names.filter(function (name) { return field.value.indexOf(name) >= 0; });
+    var state = fills[field.id], to = contactField(field);
+    if (!state || !to) { return; }
+    var last = state.last;
+    if (last && !samePhone(to.value, last.to) && field.value === last.filled) {
+      var caret = last.unnamed.length - (field.value.length - field.selectionEnd);  // before what followed it
+      field.value = last.unnamed;
+      state.last = null;
+      if (document.activeElement === field) { field.setSelectionRange(caret, caret); }
+      field.dispatchEvent(new Event("input", { bubbles: true }));  // the counter, this check and the lookup follow
+      return;
     }
-    noteUnder(field, field.id + "-named", left.length ? "The message still has " + left.join(" ") +
-      ", filled in for " + named.to.trim() + ": check the name before sending to this phone." : "");
+    // Names filled in for the current phone are right; another phone's, still in the text, are said.
+    var current = state.phones.filter(function (fill) { return samePhone(fill.to, to.value); });
+    var said = [];
+    state.phones = state.phones.filter(function (fill) {
+      var left = fill.names.filter(function (name) {
+        return holdsName(field.value, name) && !current.some(function (c) { return c.names.indexOf(name) >= 0; });
+      });
+      if (left.length && current.indexOf(fill) < 0) { said.push(left.join(" ") + ", filled in for " + fill.to.trim()); }
+      return current.indexOf(fill) >= 0 || fill.names.some(function (name) { return holdsName(field.value, name); });
+    });
+    noteUnder(field, field.id + "-named", said.length ?
+      "The message still has " + said.join("; ") + ": check the name before sending to this phone." : "");
   }
+  /* A refused send brings the form again, without the notes the page added: say them again. */
+  document.addEventListener("htmx:afterSettle", function () {
+    Object.keys(fills).forEach(function (id) {
+      var field = document.getElementById(id);
+      if (field) { checkNames(field); }
+    });
+  });
   /* Looks the phone's contact up when the message waits for a name; the answer's promise, or null
      when there is nothing to wait for. */
   function lookUpContact(field) {
