@@ -8,7 +8,7 @@ import os
 
 from dotenv import load_dotenv
 
-from webapp.config import ON
+from webapp.config import ConfigurationError, switch
 
 load_dotenv()  # as the app does: a .env file may supply Parley's settings
 
@@ -22,8 +22,11 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1
 limit_request_line = 8190
 
 # One line per request only when PARLEY_ACCESS_LOG is on: the inbox polls every 3 s, and the lines
-# would bury the console provider's texts. A value neither on nor off is refused by on_starting.
-accesslog = "-" if (os.environ.get("PARLEY_ACCESS_LOG") or "").strip().lower() in ON else None
+# would bury the console provider's texts.
+try:
+    accesslog = "-" if switch(os.environ, "PARLEY_ACCESS_LOG", False) else None
+except ConfigurationError:
+    accesslog = None  # on_starting refuses the value, in one line
 
 
 def post_worker_init(worker) -> None:

@@ -54,7 +54,7 @@ class Config:
         self.PLIVO_TIMEOUT_SECONDS = _seconds(env, "PLIVO_TIMEOUT_SECONDS", 5.0)
         self.PLIVO_API_BASE_URL = env.get("PLIVO_API_BASE_URL") or "https://api.plivo.com"
         # Plivo's legacy V2 signature covers neither query nor body: refused unless this is on.
-        self.PLIVO_ALLOW_V2_SIGNATURES = _switch(env, "PLIVO_ALLOW_V2_SIGNATURES", False)
+        self.PLIVO_ALLOW_V2_SIGNATURES = switch(env, "PLIVO_ALLOW_V2_SIGNATURES", False)
         self.TWILIO_ACCOUNT_SID = env.get("TWILIO_ACCOUNT_SID", "")
         self.TWILIO_AUTH_TOKEN = env.get("TWILIO_AUTH_TOKEN", "")
         self.TWILIO_API_BASE_URL = env.get("TWILIO_API_BASE_URL") or "https://api.twilio.com"
@@ -116,7 +116,7 @@ class Config:
         self.WEBHOOK_CONCURRENCY = max(1, _count(env, "PARLEY_WEBHOOK_CONCURRENCY", 4))
         # Then forgotten; at most a century (the pruning's cutoff must be a date).
         self.WEBHOOK_LOG_DAYS = max(1, _count(env, "PARLEY_WEBHOOK_LOG_DAYS", 30, most=36_600))
-        self.WEBHOOK_ALLOW_PRIVATE = _switch(env, "PARLEY_WEBHOOK_ALLOW_PRIVATE", False)
+        self.WEBHOOK_ALLOW_PRIVATE = switch(env, "PARLEY_WEBHOOK_ALLOW_PRIVATE", False)
         # Single sign-on (OpenID Connect): on when an issuer and a client are configured. The
         # issuer is contacted only when someone signs in, so a down issuer never stops the app.
         self.OIDC_ISSUER = _issuer(env, "OIDC_ISSUER")
@@ -124,14 +124,14 @@ class Config:
         self.OIDC_CLIENT_SECRET = env.get("OIDC_CLIENT_SECRET") or ""
         self.OIDC_TIMEOUT_SECONDS = _seconds(env, "PARLEY_OIDC_TIMEOUT_SECONDS", 5.0)
         self.OIDC_PROVISION_ROLE, self.OIDC_PROVISION_OFFICE = _provisioning(env)
-        self.PASSWORD_LOGIN = _switch(env, "PASSWORD_LOGIN", True)
+        self.PASSWORD_LOGIN = switch(env, "PASSWORD_LOGIN", True)
         self.INBOX_PAGE_SIZE = 25
         self.INBOX_POLL_SECONDS = 3
         # Inbox rows and thread messages kept rendered, per process (webapp/web/fragments.py).
         self.FRAGMENT_CACHE_SIZE = 4096
         # One line per request from gunicorn (gunicorn.conf.py reads the variable); read here too so
         # that a value that is neither on nor off is refused like any other setting.
-        self.ACCESS_LOG = _switch(env, "PARLEY_ACCESS_LOG", False)
+        self.ACCESS_LOG = switch(env, "PARLEY_ACCESS_LOG", False)
 
 
 class TestConfig(Config):
@@ -280,7 +280,7 @@ ON = ("1", "true", "yes", "on")
 OFF = ("0", "false", "no", "off")
 
 
-def _switch(env: os._Environ, name: str, default: bool) -> bool:
+def switch(env: os._Environ, name: str, default: bool) -> bool:
     """On or off. Anything else is refused: read as off, a "True" meant to turn on a setting
     would silently leave it off."""
     raw = env.get(name) or ""
