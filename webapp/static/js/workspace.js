@@ -233,16 +233,19 @@
       field.dispatchEvent(new Event("input", { bubbles: true }));  // the counter, this check and the lookup follow
       return;
     }
-    // Names filled in for the current phone are right; another phone's, still in the text, are said.
-    var current = state.phones.filter(function (fill) { return samePhone(fill.to, to.value); });
-    var said = [];
-    state.phones = state.phones.filter(function (fill) {
-      var left = fill.names.filter(function (name) {
-        return holdsName(field.value, name) && !current.some(function (c) { return c.names.indexOf(name) >= 0; });
-      });
-      if (left.length && current.indexOf(fill) < 0) { said.push(left.join(" ") + ", filled in for " + fill.to.trim()); }
-      return current.indexOf(fill) >= 0 || fill.names.some(function (name) { return holdsName(field.value, name); });
+    // Names filled in for the current phone are right; another phone's, still in the text, are said
+    // (a phone none of whose names is left is forgotten).
+    var current = state.phones.filter(function (fill) { return samePhone(fill.to, to.value); })[0];
+    var kept = [], said = [];
+    state.phones.forEach(function (fill) {
+      if (fill === current) { kept.push(fill); return; }
+      var left = fill.names.filter(function (name) { return holdsName(field.value, name); });
+      if (!left.length) { return; }
+      kept.push(fill);
+      var wrong = left.filter(function (name) { return !current || current.names.indexOf(name) < 0; });
+      if (wrong.length) { said.push(wrong.join(" ") + ", filled in for " + fill.to.trim()); }
     });
+    state.phones = kept;
     noteUnder(field, field.id + "-named", said.length ?
       "The message still has " + said.join("; ") + ": check the name before sending to this phone." : "");
   }
