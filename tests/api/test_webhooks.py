@@ -284,10 +284,19 @@ def test_urls_must_be_https_and_public(app, world, receiver):
         ("https://10.1.2.3/hook", "is not a public address"),
         ("https://[::1]/hook", "is not a public address"),
         ("https://169.254.169.254/latest", "is not a public address"),
+        # IPv6 addresses that lead to a private IPv4 one: NAT64, 6to4, SIIT, IPv4-compatible.
+        ("https://[64:ff9b::7f00:1]/hook", "is not a public address"),
+        ("https://[64:ff9b::a9fe:a9fe]/hook", "is not a public address"),
+        ("https://[2002:7f00:1::]/hook", "is not a public address"),
+        ("https://[::ffff:0:a00:1]/hook", "is not a public address"),
+        ("https://[::7f00:1]/hook", "is not a public address"),
         ("https://user:pw@93.184.216.34/hook", "user name or password"),
     ]:
         result = app.test_cli_runner().invoke(args=["webhooks", "add", url, "--office", "Admissions"])
         assert result.exit_code == 1 and message in result.output, (url, result.output)
+    # A public IPv6 address, and one that leads to a public IPv4 one, are fine.
+    for url in ("https://[2606:4700::1111]/hook", "https://[64:ff9b::5db8:d822]/hook"):
+        assert webhooks.check_url(url, allow_private=False) == url
     result = app.test_cli_runner().invoke(
         args=["webhooks", "add", "https://93.184.216.34/h", "--office", "Admissions", "--event", "x.y"]
     )

@@ -128,13 +128,37 @@ def _checked(url: str, allow_private: bool) -> tuple[str, Address]:
     addresses = _addresses(parts.hostname, port or (443 if parts.scheme == "https" else 80))
     if not allow_private:
         for address in addresses:
-            if not address.is_global:
+            if not _public(address):
                 raise WebhookError(
                     f"{parts.hostname} resolves to {address}, which is not a public address; "
                     "Parley posts only to public addresses (PARLEY_WEBHOOK_ALLOW_PRIVATE=1 lifts "
                     "this for on-premises CRMs)."
                 )
     return url, addresses[0]
+
+
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits: the well-known NAT64 prefix,
+# IPv4-translated (SIIT) and the deprecated IPv4-compatible form. (The local-use NAT64 prefix is
+# refused whole.)
+_IPV4_IN_LAST_32_BITS = tuple(
+    ipaddress.ip_network(prefix) for prefix in ("64:ff9b::/96", "::ffff:0:0:0/96", "::/96")
+)
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def _public(address: Address) -> bool:
+    """A public address, and for IPv6 one that does not lead to a private IPv4 address: a
+    translated (NAT64), 6to4, Teredo or IPv4-mapped address reaches the IPv4 address it embeds."""
+    if not address.is_global:
+        return False
+    if address.version == 4:
+        return True
+    if address in _LOCAL_NAT64:
+        return False
+    embedded = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if any(address in prefix for prefix in _IPV4_IN_LAST_32_BITS):
+        embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return all(ipv4.is_global for ipv4 in embedded if ipv4 is not None)
 
 
 def _addresses(host: str, port: int) -> list[Address]:
