@@ -370,6 +370,24 @@ def test_the_sweep_asks_the_bot_again_when_its_answer_was_lost(client, bot_setup
     assert len(outbound(conversation_of(result))) == 1
 
 
+def test_a_forms_key_never_stands_for_the_bots_answer(client, bot_setup, app, lost_answers):
+    """An agent who types the key Parley keeps for the bot's answer to a text into a form (the
+    form's key is the agent's own) does not answer that text in the bot's stead."""
+    result = text_in("When is the application deadline?")
+    login(client, "standard@example.edu")
+    planted = client.post("/texts/new", data={
+        "csrf_token": csrf_token(client, "/texts/new"), "number_id": bot_setup["number"].id,
+        "to": "2025550178", "body": "Planted", "idempotency_key": f"bot-answer-{result.message_id}",
+    })  # fmt: skip
+    assert planted.status_code == 303, planted.get_data(as_text=True)
+
+    received_ago(result, 2)
+    app.extensions["parley.tasks"] = lost_answers  # the worker is back
+    lost_answers.sweep_stuck_messages()
+    [answer] = outbound(conversation_of(result))
+    assert (answer.body, answer.author_kind, answer.status) == (DEADLINE_ANSWER, "bot", "sent")
+
+
 def test_a_reply_the_bot_never_answers_goes_to_agents(client, bot_setup, app, lost_answers):
     app.config["BOT_ESCALATE_AFTER_SECONDS"] = 300
     result = text_in("When is the application deadline?")

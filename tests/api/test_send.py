@@ -4,6 +4,7 @@ Idempotency-Key makes retries safe, also when they arrive at once."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from datetime import datetime
 
@@ -11,10 +12,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests.admin.conftest import as_admin
+from tests.admin.conftest import as_admin, post
 from tests.api.conftest import Crm, assert_problem, new_key
+from tests.conftest import login
 from webapp.extensions import db
-from webapp.models import Message
+from webapp.models import ApiKey, Message
 from webapp.services import optouts
 
 
@@ -141,6 +143,24 @@ def test_two_api_keys_may_choose_the_same_idempotency_key(crm, other_crm):
     ours = crm.send(text="Ours", headers=key).get_json()
     theirs = other_crm.send(from_="+12025550200", text="Theirs", headers=key).get_json()
     assert ours["id"] != theirs["id"] and theirs["text"] == "Theirs"
+
+
+def test_a_forms_key_never_stands_for_an_api_clients(app, client, crm, world):
+    """An agent of another office who types the token the API keeps for a CRM's key into a form
+    (the form's key is the sender's own) neither blocks nor replays the CRM's send."""
+    (key_id,) = db.session.scalars(select(ApiKey.id).where(ApiKey.name == "Slate")).all()
+    token = hashlib.sha256(f"api\n{key_id}\ncrm-task-81723".encode()).hexdigest()
+    login(client, "fa-staff@example.edu")
+    planted = post(client, "/texts/new", {
+        "number_id": world["other_number"].id, "to": "2025550178", "body": "Planted",
+        "idempotency_key": token,
+    })  # fmt: skip
+    assert planted.status_code == 303, planted.get_data(as_text=True)
+
+    sent = crm.send(text="From the CRM", headers={"Idempotency-Key": "crm-task-81723"})
+    assert sent.status_code == 202, sent.get_data(as_text=True)
+    assert sent.get_json()["text"] == "From the CRM" and "Idempotent-Replayed" not in sent.headers
+    assert message_count() == 2
 
 
 def test_twenty_concurrent_posts_with_one_key_make_one_message(app, crm):

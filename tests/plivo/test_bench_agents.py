@@ -64,7 +64,7 @@ def test_agents_poll_with_their_tags_reply_and_receive_texts(app):
         select(func.count()).where(
             Message.conversation_id.in_(open_ids),
             Message.direction == "outbound",
-            Message.idempotency_key.like("agents-%"),
+            Message.body.like("Thanks, we are on it (%"),
         )
     ).scalar()
     texts = db.session.execute(

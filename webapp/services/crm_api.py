@@ -8,7 +8,6 @@ RFC 9457 problem documents.
 from __future__ import annotations
 
 import base64
-import hashlib
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -279,8 +278,8 @@ class Sent:
 
 def idempotency_token(caller: Caller, key: str) -> str:
     """What `messages.idempotency_key` keeps for a client's key: scoped to the API key, so that
-    two CRMs choosing the same key never meet, and of a fixed length whatever the client sent."""
-    return hashlib.sha256(f"api\n{caller.key_id}\n{key}".encode("utf-8", "surrogatepass")).hexdigest()
+    two CRMs choosing the same key never meet."""
+    return sending.idempotency_token(f"api\n{caller.key_id}", key)
 
 
 # Built once: every API send checks, in one statement, the number (of the key's office), whether

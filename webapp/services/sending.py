@@ -5,6 +5,7 @@ The message row is committed as `queued` before any provider call, so nothing ac
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -93,7 +94,7 @@ class CheckedText:
     number: conversations.NumberRef
     phone: str
     text: str
-    idempotency_key: str | None
+    idempotency_key: str | None  # as stored: `form_token` of the form's key
     existing: Queued | None  # the same form, submitted before
     quiet: QuietHours | None = None  # the number's office's quiet hours
     send_later: datetime | None = None  # the agent chose when it goes
@@ -106,6 +107,18 @@ _MESSAGES = Message.__table__
 _NUMBERS = ReusableNumber.__table__
 _OFFICES = Office.__table__
 _OPT_OUTS = OptOut.__table__
+
+
+def idempotency_token(scope: str, key: str) -> str:
+    """What `messages.idempotency_key` keeps for a key a client chose (a form's, an API
+    request's): scoped to whoever chose it (`scope`), so that one client's keys never meet
+    another's or Parley's own (a bot's answer), and of a fixed length whatever was sent."""
+    return hashlib.sha256(f"{scope}\n{key}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def form_token(sender: User, key: str | None) -> str | None:
+    """The stored key of a compose or reply form's `idempotency_key`: the sender's own."""
+    return idempotency_token(f"form\n{sender.id}", key) if key else None
 
 
 def _earlier(column):
@@ -149,8 +162,8 @@ def check_text(
         phone = None
         errors["to"] = str(exc)
     checks = None
+    key = form_token(sender, idempotency_key)
     if number_id is not None:
-        key = idempotency_key or None
         params = {"number_id": number_id, "user_id": sender.id, "phone": phone, "key": key}
         checks = db.session.execute(COMPOSE_CHECKS, params).first()
     if checks is None:
@@ -183,7 +196,7 @@ def check_text(
         existing = Queued(checks.earlier_id, checks.earlier_conversation_id)
     if existing is None and checks.opted_out:
         raise ComposeErrors({"form": OPTED_OUT_ERROR})
-    return CheckedText(number, phone, text, idempotency_key, existing, quiet, later, picture)
+    return CheckedText(number, phone, text, key, existing, quiet, later, picture)
 
 
 NO_PICTURES = "This number's provider cannot send pictures (MMS). Nothing was sent."
@@ -246,7 +259,8 @@ def reply(
     office's quiet hours it is held (unless the contact texted within the hour); `send_later`, a
     local date and time in the office's zone, holds it until then."""
     text = validate_agent_body(body, with_picture=picture is not None)
-    existing = _by_idempotency_key(idempotency_key)
+    key = form_token(sender, idempotency_key)
+    existing = _by_idempotency_key(key)
     if existing is not None:
         return existing
     if is_opted_out(conversation.contact_phone):
@@ -261,7 +275,7 @@ def reply(
     except ScheduleError as exc:
         raise SendError("send_at", str(exc)) from None
     return _queue_outbound(
-        number, conversation.contact_phone, text, sender, idempotency_key,
+        number, conversation.contact_phone, text, sender, key,
         quiet=quiet, send_later=later, picture=picture,
     )  # fmt: skip
 
