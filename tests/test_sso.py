@@ -307,6 +307,12 @@ def test_the_provider_saying_no_is_a_clear_refusal(sso_app, client, provider, pe
     refused(client.get(f"/auth/oidc/callback?{query}"), "access_denied", "User cancelled")
 
 
+def test_an_answer_without_a_code_is_a_clear_refusal(sso_app, client, provider, people):
+    state = parse_qs(urlsplit(go_to_provider(client)).query)["state"][0]
+    refused(client.get(f"/auth/oidc/callback?state={state}"), "missing_code")
+    assert client.get("/inbox").status_code == 302
+
+
 def test_a_code_the_provider_refuses_is_a_clear_refusal(sso_app, client, provider, people):
     provider.sign_in_as("sam.standard@example.edu")
     callback = come_back(go_to_provider(client))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import requests
 from authlib.integrations.base_client import MismatchingStateError
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App, OAuthError
+from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, abort, current_app, redirect, request, session
 from joserfc.errors import (
     BadSignatureError,
@@ -162,7 +163,7 @@ def _verified_claims(client: FlaskOAuth2App, settings: sso.Settings) -> dict:
         raise sso.SignInRefused(
             REFUSED, "This sign-in was already used or did not start here. Sign in again from the start."
         ) from None
-    except OAuthError as exc:
+    except (OAuthError, OAuth2Error) as exc:  # the provider's error, or an answer without a code
         why = f"{exc.error}: {exc.description or 'no reason given'}"
         raise sso.SignInRefused(REFUSED, f"The identity provider did not sign you in ({why}).") from None
     except JoseError as exc:
