@@ -201,6 +201,25 @@ def test_repeated_submit_with_same_key_sends_once(client, setup):
     assert db.session.scalar(select(func.count()).select_from(Message)) == 1
 
 
+def test_a_form_sent_again_with_another_text_or_phone_is_refused_not_dropped(client, setup):
+    login(client, "standard@example.edu")
+    first = compose(client, setup["number"].id, "2025550143", "First text", key="k" * 32)
+    assert first.status_code == 303
+    for to, body in [("2025550143", "Second text"), ("2025550178", "First text")]:
+        again = compose(client, setup["number"].id, to, body, key="k" * 32)
+        assert again.status_code == 422
+        assert "This form was already sent with another message" in again.get_data(as_text=True)
+    conversation_id = int(first.headers["Location"].rsplit("/", 1)[1])
+    token = csrf_token(client, "/inbox")
+    reply = {"csrf_token": token, "body": "Another reply", "idempotency_key": "r" * 32}
+    assert client.post(f"/conversations/{conversation_id}/messages", data=reply).status_code == 200
+    changed = client.post(f"/conversations/{conversation_id}/messages", data={**reply, "body": "Edited"})
+    assert changed.status_code == 422
+    assert "This form was already sent with another message" in changed.get_data(as_text=True)
+    bodies = db.session.scalars(select(Message.body).order_by(Message.id)).all()
+    assert bodies == ["First text", "Another reply"]
+
+
 def test_a_text_to_the_from_number_itself_is_refused(client, setup):
     login(client, "standard@example.edu")
     response = compose(client, setup["number"].id, "(202) 555-0100", "Hello me")

@@ -107,6 +107,7 @@ _MESSAGES = Message.__table__
 _NUMBERS = ReusableNumber.__table__
 _OFFICES = Office.__table__
 _OPT_OUTS = OptOut.__table__
+_CONVERSATIONS = Conversation.__table__
 
 
 def idempotency_token(scope: str, key: str) -> str:
@@ -125,6 +126,17 @@ def _earlier(column):
     return select(column).where(_MESSAGES.c.idempotency_key == bindparam("key")).scalar_subquery()
 
 
+def _earlier_conversation(column):
+    earlier = _earlier(_MESSAGES.c.conversation_id)
+    return select(column).where(_CONVERSATIONS.c.id == earlier).scalar_subquery()
+
+
+REUSED_FORM_ERROR = (
+    "This form was already sent with another message or to another phone, so nothing more was "
+    "sent. Reload the page to send a new text."
+)
+
+
 # Built once: every compose checks, in one statement, that the sender may use the number (its
 # columns come back), whether the contact opted out and which message an earlier submit of the
 # same form made, if any.
@@ -134,6 +146,9 @@ COMPOSE_CHECKS = (
         exists().where(_OPT_OUTS.c.phone == bindparam("phone")).label("opted_out"),
         _earlier(_MESSAGES.c.id).label("earlier_id"),
         _earlier(_MESSAGES.c.conversation_id).label("earlier_conversation_id"),
+        _earlier(_MESSAGES.c.body).label("earlier_body"),
+        _earlier_conversation(_CONVERSATIONS.c.contact_phone).label("earlier_phone"),
+        _earlier_conversation(_CONVERSATIONS.c.number_id).label("earlier_number_id"),
         _OFFICES.c.time_zone,
         _OFFICES.c.quiet_hours_start,
         _OFFICES.c.quiet_hours_end,
@@ -193,6 +208,9 @@ def check_text(
         raise ComposeErrors({"to": OWN_NUMBER_ERROR})
     existing = None
     if checks.earlier_id is not None:
+        earlier = (checks.earlier_body, checks.earlier_phone, checks.earlier_number_id)
+        if earlier != (text, phone, number.id):
+            raise ComposeErrors({"form": REUSED_FORM_ERROR})
         existing = Queued(checks.earlier_id, checks.earlier_conversation_id)
     if existing is None and checks.opted_out:
         raise ComposeErrors({"form": OPTED_OUT_ERROR})
@@ -262,7 +280,9 @@ def reply(
     key = form_token(sender, idempotency_key)
     existing = _by_idempotency_key(key)
     if existing is not None:
-        return existing
+        if (existing.conversation_id, existing.body) != (conversation.id, text):
+            raise SendError("body", REUSED_FORM_ERROR)
+        return existing.queued
     if is_opted_out(conversation.contact_phone):
         raise SendError("body", OPTED_OUT_ERROR)
     number = conversation.number
@@ -294,7 +314,7 @@ def send_automatic(
     """
     existing = _by_idempotency_key(idempotency_key)
     if existing is not None:
-        return existing
+        return existing.queued
     if is_opted_out(conversation.contact_phone):
         return None
     number = conversation.number
@@ -314,18 +334,29 @@ class ComposeErrors(SendError):
 
 
 # Built once: every form carries a key, so every compose and reply asks.
-BY_IDEMPOTENCY_KEY = select(Message.id, Message.conversation_id).where(
+BY_IDEMPOTENCY_KEY = select(Message.id, Message.conversation_id, Message.body).where(
     Message.idempotency_key == bindparam("key")
 )
 
 
-def _by_idempotency_key(key: str | None) -> Queued | None:
+@dataclass(frozen=True)
+class _Earlier:
+    message_id: int
+    conversation_id: int
+    body: str
+
+    @property
+    def queued(self) -> Queued:
+        return Queued(self.message_id, self.conversation_id)
+
+
+def _by_idempotency_key(key: str | None) -> _Earlier | None:
     """The message an earlier submit of the same form (or run of the same task) made, if any."""
     if not key:
         return None
     db.session.flush()  # a message added in this session counts too
     row = db.session.execute(BY_IDEMPOTENCY_KEY, {"key": key}).first()
-    return Queued(*row) if row else None
+    return _Earlier(*row) if row else None
 
 
 # Built once: every text sent runs it.
@@ -406,7 +437,7 @@ def _queue_outbound(
         existing = _by_idempotency_key(idempotency_key)
         if existing is None:
             raise
-        return existing
+        return existing.queued
     if picture is not None:
         media.store(message_id, picture)
     # Writes that would change nothing are skipped: most texts continue a conversation the
