@@ -4,6 +4,10 @@ refuse further attempts (right password included) with 429 until the window has 
 from __future__ import annotations
 
 import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -109,7 +113,47 @@ def test_a_throttled_attempt_hashes_no_password(client, setup, monkeypatch):
     assert failures == 10
 
 
-def test_attempts_beyond_the_password_checks_running_at_once_are_refused_at_once(
+@contextmanager
+def checks_in_progress(app, attempts: int) -> Iterator[None]:
+    """`attempts` password checks (or waits for one) in progress in this process, each on a
+    thread of its own, until the block ends."""
+    entered, done = threading.Barrier(attempts + 1), threading.Event()
+
+    def hold() -> None:
+        with app.test_request_context(), login_throttle.password_check_slot():
+            entered.wait()
+            done.wait(timeout=10)
+
+    threads = [threading.Thread(target=hold) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    entered.wait(timeout=10)
+    try:
+        yield
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+
+
+def test_an_attempt_while_a_password_is_checked_waits_its_turn(app, client, setup):
+    """People signing in at the same moment are served one after another, not refused."""
+    held = threading.Event()
+
+    def check_briefly() -> None:
+        with app.test_request_context(), login_throttle.password_check_slot() as checking:
+            assert checking
+            held.set()
+            time.sleep(0.3)
+
+    other = threading.Thread(target=check_briefly)
+    other.start()
+    held.wait(timeout=10)
+    assert attempt(client, EMAIL, PASSWORD, ip="203.0.113.7").status_code == 302
+    other.join()
+
+
+def test_attempts_beyond_the_checks_and_their_waiters_are_refused_at_once(
     app, client, setup, monkeypatch
 ):
     """A flood from many addresses reaches no limit; its attempts still must not queue up slow
@@ -119,16 +163,17 @@ def test_attempts_beyond_the_password_checks_running_at_once_are_refused_at_once
         "webapp.models.org.check_password_hash",
         lambda *args: hashed.append(1) or check_password_hash(*args),
     )
-    with app.test_request_context(), login_throttle.password_check_slot() as held:
-        assert held  # a check in progress in this process
+    with checks_in_progress(app, attempts=2):  # one check running, one attempt waiting for it
+        started = time.monotonic()
         response = attempt(client, EMAIL, PASSWORD, ip="203.0.113.7")
+        assert time.monotonic() - started < login_throttle.SLOT_WAIT_SECONDS  # not waiting
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "1"
     assert "Try again in a few seconds" in response.get_data(as_text=True)
     assert hashed == []
     assert db.session.scalar(select(func.count()).select_from(LoginFailure)) == 0  # not a failure
 
-    assert attempt(client, EMAIL, PASSWORD, ip="203.0.113.7").status_code == 302  # slot free again
+    assert attempt(client, EMAIL, PASSWORD, ip="203.0.113.7").status_code == 302  # slots free again
 
 
 def test_ipv6_clients_are_counted_by_their_64_network(client, setup):
@@ -167,8 +212,7 @@ def test_the_current_password_on_the_account_page_is_throttled_like_a_login(clie
 
 def test_a_password_change_takes_a_password_check_slot_like_a_login(app, client, setup):
     assert attempt(client, EMAIL, PASSWORD).status_code == 302
-    with app.test_request_context(), login_throttle.password_check_slot() as held:
-        assert held
+    with checks_in_progress(app, attempts=2):
         response = change_password(client, PASSWORD)
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "1"

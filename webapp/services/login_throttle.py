@@ -52,24 +52,46 @@ BUSY_MESSAGE = "Many sign-ins are being checked at this moment. Try again in a f
 BUSY_RETRY_AFTER_SECONDS = 1
 
 
-@contextmanager
-def password_check_slot() -> Iterator[bool]:
-    """Yields whether this attempt may check a password now. A process runs at most
-    LOGIN_CHECKS_PER_PROCESS checks at once and refuses the others at once. Waiting, even briefly,
-    lets a flood hold every thread while signed-in agents queue behind it, whatever addresses and
-    emails it uses (docs/security.md has the measurements); someone refused retries a moment later."""
+# How long an attempt may wait for a check to finish (a check takes about a tenth of a second).
+SLOT_WAIT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class _Slots:
+    checks: threading.BoundedSemaphore  # checks running
+    room: threading.BoundedSemaphore  # checks running and attempts waiting for one
+
+
+def _slots() -> _Slots:
     slots = current_app.extensions.get("parley.password_checks")
     if slots is None:  # the first login of this process; setdefault keeps one if two race here
         size = current_app.config["LOGIN_CHECKS_PER_PROCESS"]
-        slots = current_app.extensions.setdefault(
-            "parley.password_checks", threading.BoundedSemaphore(size)
-        )
-    acquired = slots.acquire(blocking=False)
+        fresh = _Slots(threading.BoundedSemaphore(size), threading.BoundedSemaphore(2 * size))
+        slots = current_app.extensions.setdefault("parley.password_checks", fresh)
+    return slots
+
+
+@contextmanager
+def password_check_slot() -> Iterator[bool]:
+    """Yields whether this attempt may check a password now. A process runs at most
+    LOGIN_CHECKS_PER_PROCESS checks at once; as many attempts again wait for one (up to
+    SLOT_WAIT_SECONDS), so that people signing in at the same moment are served in turn, and any
+    further attempt is refused at once. A flood therefore holds at most twice that many threads,
+    and the others stay free for signed-in agents (docs/security.md has the measurements);
+    someone refused retries a moment later."""
+    slots = _slots()
+    if not slots.room.acquire(blocking=False):
+        yield False
+        return
     try:
-        yield acquired
+        acquired = slots.checks.acquire(timeout=SLOT_WAIT_SECONDS)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                slots.checks.release()
     finally:
-        if acquired:
-            slots.release()
+        slots.room.release()
 
 
 def check(email: str, ip: str, now: datetime | None = None) -> Throttled | None:
