@@ -15,6 +15,16 @@ except StartupRefused as refused:
     refused.show()
     sys.exit(1)'
 
+# Without a PUBLIC_BASE_URL of its own (environment or .env), the links Parley sends and the URL
+# its webhooks are signed for name the address it serves at (any PORT), not the default port.
+if [ -z "${PUBLIC_BASE_URL:-}" ] && ! grep -Eqs '^[[:space:]]*(export[[:space:]]+)?PUBLIC_BASE_URL=' .env; then
+  case "$HOST" in
+    0.0.0.0 | "::" | "[::]") export PUBLIC_BASE_URL="http://127.0.0.1:$PORT" ;;
+    *:*) export PUBLIC_BASE_URL="http://[$HOST]:$PORT" ;;
+    *) export PUBLIC_BASE_URL="http://$HOST:$PORT" ;;
+  esac
+fi
+
 $BIN/flask --app webapp worker &
 worker=$!
 trap 'kill "$worker" 2>/dev/null || true' EXIT INT TERM

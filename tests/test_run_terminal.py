@@ -11,11 +11,13 @@ import subprocess
 import pytest
 import requests
 
+from plugins.plivo_sms.signatures import v3_signature
 from tests.processes import ROOT, free_port, wait_for
 
 
-def serve(env_extra: dict[str, str], database_url: str, tmp_path) -> str:
-    """Start scripts/serve.sh, ask for a few pages as a polling inbox would, stop it; its output."""
+def serve(env_extra: dict[str, str], database_url: str, tmp_path, visit=None) -> str:
+    """Start scripts/serve.sh, ask for a few pages as a polling inbox would (and what `visit`
+    asks, given the server's URL), stop it; its output."""
     port = free_port()
     env = {
         **os.environ,
@@ -45,6 +47,8 @@ def serve(env_extra: dict[str, str], database_url: str, tmp_path) -> str:
             wait_for(up, timeout=60)
             for _ in range(3):
                 assert requests.get(f"{url}/login", timeout=5).ok
+            if visit is not None:
+                visit(url)
         finally:
             os.killpg(process.pid, signal.SIGINT)
             try:
@@ -78,3 +82,26 @@ def test_an_access_log_switch_that_is_neither_on_nor_off_stops_make_run_with_a_m
         "not 'enabled'"
     ]
     assert "Parley on http://" not in result.stdout  # nothing was started
+
+
+def test_make_run_on_another_port_checks_webhook_signatures_for_that_port(app, database_url, tmp_path):
+    """Without PUBLIC_BASE_URL, `make run PORT=…` is reached at that port: a webhook signed for
+    the URL it was sent to passes the signature check (then 404: no such number), where one
+    signed for the default port is refused."""
+    token = "terminal-plivo-token-0123456789"
+    plivo = {"PLIVO_AUTH_ID": "MA" + "X" * 18, "PLIVO_AUTH_TOKEN": token, "PUBLIC_BASE_URL": ""}
+    form = {"From": "12025550143", "To": "12025550999", "Text": "Hello", "MessageUUID": "run-port-1"}
+    answers = []
+
+    def send_webhooks(url: str) -> None:
+        for base, nonce in ((url, "nonce-1"), ("http://127.0.0.1:5000", "nonce-2")):
+            signed_for = f"{base}/webhooks/plivo/inbound"
+            headers = {
+                "X-Plivo-Signature-V3": v3_signature("POST", signed_for, form, nonce, token),
+                "X-Plivo-Signature-V3-Nonce": nonce,
+            }
+            response = requests.post(f"{url}/webhooks/plivo/inbound", data=form, headers=headers, timeout=5)
+            answers.append(response.status_code)
+
+    serve(plivo, database_url, tmp_path, visit=send_webhooks)
+    assert answers == [404, 403]
