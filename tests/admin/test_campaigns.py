@@ -287,6 +287,12 @@ def test_the_command_line_warns_of_a_list_without_name_columns(app, world, tmp_p
             "file",
             "The file has a header row but no contacts under it; nothing to import.",
         ),
+        (  # the second column would hide the first one's values
+            "first_name,last_name,phone,notes,Notes\nA,B,2025550122,keep-me-1,keep-me-2\n",
+            "file",
+            "The header names 'Notes' twice (columns 4 and 5); give each column a name of its own. "
+            "Nothing was imported.",
+        ),
     ],
 )
 def test_unusable_files_are_refused_at_once_and_nothing_is_kept(client, world, content, field, message):
@@ -720,6 +726,43 @@ def test_empty_rows_are_listed_on_the_preview_but_a_blank_last_line_is_not(clien
     for line in (3, 4, 6):
         assert f'<td class="num">{line}</td><td>empty row, skipped</td>' in page
     assert '<td class="num">7</td>' not in page
+
+
+def test_a_name_too_long_to_keep_is_a_row_error_not_cut(app, world):
+    from webapp.services import campaigns as contact_lists
+    from webapp.services.campaigns import RowError
+
+    long_name = "A" * 121
+    csv_text = f"first_name,last_name,phone\n{long_name},Ruiz,2025550143\nCam,Lee,2025550178\n"
+    raw = io.BytesIO(csv_text.encode())
+    rows = list(contact_lists.read_contacts(raw))
+    assert [(row.line, row.reason) for row in rows if isinstance(row, RowError)] == [
+        (2, "the first name is longer than 120 characters")
+    ]
+    assert [row.first_name for row in rows if not isinstance(row, RowError)] == ["Cam"]
+
+
+def test_unnamed_columns_keep_their_values_apart(app, world):
+    from webapp.services import campaigns as contact_lists
+
+    raw = io.BytesIO(b"first_name,last_name,phone,,\nAna,Ruiz,2025550143,one,two\n")
+    (row,) = contact_lists.read_contacts(raw)
+    assert row.extra == {"column 4": "one", "column 5": "two"}
+
+
+def test_a_field_past_the_csv_limit_is_one_error_line_naming_it(app, world, tmp_path):
+    csv_file = tmp_path / "big.csv"
+    huge = "B" * 200_000
+    csv_file.write_text(f"first_name,last_name,phone\nAna,Ruiz,2025550143\n{huge},Lee,2025550178\n")
+    args = ["campaigns", "import", "Too big", str(csv_file), "--office", "Admissions"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: Line 3 cannot be read as CSV: a field is longer than 131,072 characters (a quote left "
+        "open runs on). Nothing was imported."
+    ]
+    db.session.rollback()
+    assert db.session.scalar(select(Campaign.id).where(Campaign.name == "Too big")) is None
 
 
 def test_the_command_line_lists_empty_rows_as_skipped(app, world, tmp_path):

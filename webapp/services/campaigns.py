@@ -103,9 +103,42 @@ def read_header(raw: BinaryIO) -> list[str]:
     """The file's header row (empty for an empty file); `raw` stays open."""
     stream = _text_stream(raw)
     try:
-        return next(csv.reader(stream), [])
+        return next(_csv_rows(csv.reader(stream)), [])
     finally:
         stream.detach()  # closing the text wrapper would close `raw`
+
+
+def _csv_rows(reader) -> Iterator[list[str]]:
+    """The reader's rows. A line the csv module cannot read stops the file, naming the line: the
+    rows after it cannot be told apart reliably."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            limit = csv.field_size_limit()
+            problem = f"a field is longer than {limit:,} characters (a quote left open runs on)"
+        else:
+            problem = str(exc)
+        raise CampaignError(
+            f"Line {reader.line_num} cannot be read as CSV: {problem}. Nothing was imported."
+        ) from None
+
+
+def _duplicate_column(header: list[str]) -> str | None:
+    """Why the header is refused when two columns share a name (one would hide the other's
+    values), else None."""
+    first_seen: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        key = _header_key(name)
+        if not key:
+            continue
+        if key in first_seen:
+            return (
+                f"The header names {name.strip()!r} twice (columns {first_seen[key]} and "
+                f"{position}); give each column a name of its own. Nothing was imported."
+            )
+        first_seen[key] = position
+    return None
 
 
 def name_columns_warning(header: list[str]) -> str | None:
@@ -117,14 +150,19 @@ def name_columns_warning(header: list[str]) -> str | None:
 
 
 EMPTY_ROW = "empty row, skipped"
+MAX_CONTACT_NAME_LENGTH = 120  # campaign_contacts.first_name, last_name
 
 
 def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
     """Each data row as a ContactRow or a RowError. Raises CampaignError for an unusable header."""
     reader = csv.reader(_text_stream(raw))
-    header = next(reader, None)
+    rows = _csv_rows(reader)
+    header = next(rows, None)
     if not header:
         raise CampaignError("The file is empty; it needs a header row first_name,last_name,phone.")
+    duplicate = _duplicate_column(header)
+    if duplicate:
+        raise CampaignError(duplicate)
     columns = [_header_key(name) for name in header]
     phone_col = _column(columns, PHONE_HEADERS)
     if phone_col is None:
@@ -137,7 +175,7 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
     known = {phone_col, first_col, last_col}
     seen: dict[str, int] = {}
     blank_lines: list[int] = []  # reported once a row follows: blank lines ending the file are not rows
-    for values in reader:
+    for values in rows:
         line = reader.line_num
         empty = not any(value.strip() for value in values)
         if empty and len(values) <= 1:
@@ -163,13 +201,26 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
         if phone in seen:
             yield RowError(line, f"phone {values[phone_col]!r} repeats line {seen[phone]}")
             continue
+        first = values[first_col].strip() if first_col is not None else ""
+        last = values[last_col].strip() if last_col is not None else ""
+        too_long = next(
+            (column for column, value in (("first name", first), ("last name", last))
+             if len(value) > MAX_CONTACT_NAME_LENGTH),
+            None,
+        )  # fmt: skip
+        if too_long:
+            yield RowError(line, f"the {too_long} is longer than {MAX_CONTACT_NAME_LENGTH} characters")
+            continue
         seen[phone] = line
         yield ContactRow(
             line=line,
-            first_name=values[first_col].strip()[:120] if first_col is not None else "",
-            last_name=values[last_col].strip()[:120] if last_col is not None else "",
+            first_name=first,
+            last_name=last,
             phone=phone,
-            extra={header[i].strip(): v for i, v in enumerate(values) if i not in known},
+            # A column without a name keeps its values under its position.
+            extra={
+                header[i].strip() or f"column {i + 1}": v for i, v in enumerate(values) if i not in known
+            },
         )
 
 

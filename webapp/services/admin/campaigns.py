@@ -8,7 +8,6 @@ task inserts them in batches. Both report progress in the job row, which the pag
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -254,8 +253,6 @@ def _check_header(path: Path) -> None:
             next(rows)
         except CampaignError as exc:
             raise FormErrors({"file": str(exc)}) from None
-        except csv.Error as exc:
-            raise FormErrors({"file": f"The file is not a readable CSV file ({exc})."}) from None
         except StopIteration:
             raise FormErrors(
                 {"file": "The file has a header row but no contacts under it; nothing to import."}
@@ -289,7 +286,7 @@ def check_rows(job_id: int) -> None:
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 if counts["rows_checked"] % PROGRESS_EVERY == 0:
                     _report(job_id, counts, errors)
-    except (CampaignError, csv.Error, OSError, UnicodeError) as exc:
+    except (CampaignError, OSError, UnicodeError) as exc:
         db.session.rollback()
         message = str(exc) if isinstance(exc, CampaignError) else f"The file could not be read ({exc})."
         _finish_check(job_id, ImportStatus.REJECTED, message[:500], counts, errors)
