@@ -232,7 +232,7 @@ def test_another_office_never_shows(texting):
     ("preset", "first", "last", "field", "words"),
     [
         ("custom", "2026-03-04", "2026-03-02", "to", "before it starts"),
-        ("custom", "2026-03-01", "2026-03-06", "to", "in the future"),
+        ("custom", "2026-03-01", "2026-03-07", "to", "in the future"),  # after tomorrow
         ("custom", "2025-01-01", "2026-03-04", "from", "at most 366 days"),
         ("custom", "03/01/2026", "2026-03-04", "from", "YYYY-MM-DD"),
         ("custom", "0001-01-01", "0001-01-05", "from", "too long ago"),

@@ -128,6 +128,13 @@ def test_a_range_ending_in_the_future_is_refused(client, texted):
     assert page.status_code == 422 and "in the future" in page.get_data(as_text=True)
 
 
+def test_a_range_ending_on_the_readers_today_a_time_zone_ahead_is_shown(client, texted):
+    as_admin(client)
+    tomorrow = (utcnow() + timedelta(days=1)).date().isoformat()
+    page = client.get(f"/reports?range=custom&from=2026-01-01&to={tomorrow}")
+    assert page.status_code == 200 and 'role="img"' in page.get_data(as_text=True)
+
+
 def test_another_offices_agent_number_or_office_is_refused(client, texted):
     as_admin(client)
     for query in (f"agent={texted['other_user'].id}", f"number={texted['other_number'].id}",

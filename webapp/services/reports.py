@@ -142,8 +142,8 @@ def parse_range(
     future: bool = False,
 ) -> DateRange:
     """The last 7, 30 or 90 days (ending today), or a custom range of dates (YYYY-MM-DD,
-    inclusive) of at most a year that does not end in the future (unless `future`: days that
-    have not come yet count nothing)."""
+    inclusive) of at most a year that does not end after tomorrow (unless `future`); days that
+    have not come yet count nothing."""
     today = today_in(zone, now)
     preset = (preset or "").strip()
     if preset != "custom" and not (preset == "" and (first or last)):
@@ -158,7 +158,8 @@ def parse_range(
     if end_day < start_day:
         raise ReportError("to", f"The range ends ({end_day:%b %d, %Y}) before it starts "
                                 f"({start_day:%b %d, %Y}): swap the dates.")  # fmt: skip
-    if end_day > today and not future:
+    # A day of leeway: the reader's today may be a time zone ahead of the office's.
+    if end_day > today + timedelta(days=1) and not future:
         raise ReportError("to", f"The range ends in the future: the last day can be today "
                                 f"({today:%b %d, %Y}) at the latest.")  # fmt: skip
     if end_day > today + timedelta(days=MAX_DAYS):  # also keeps the range's moments from date.max
