@@ -47,6 +47,9 @@ def test_another_scripts_digits_dashes_and_marks_give_the_same_number(pasted):
         ("+1 416 555 0143", "International numbers are not supported yet"),
         ("(202) 155-0143", "not a valid US phone number"),  # no exchange begins with 1
         ("12021550143", "not a valid US phone number"),
+        ("000-000-0000", "not a valid US phone number"),  # not "international": 00 dials abroad
+        ("0044 20 7123 4567", "International numbers are not supported yet"),
+        ("2025550143" * 3, "longer than any phone number"),
     ],
 )
 def test_anything_else_is_refused_with_the_reason(typed, error):

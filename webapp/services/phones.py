@@ -37,6 +37,9 @@ def plain(text: str) -> str:
     return "".join(chars)
 
 
+MAX_PHONE_DIGITS = 15  # E.164's longest, country code included
+
+
 def parse_us_phone(text: str) -> str:
     """A US number typed by a person (10 digits, any punctuation, optional 1 or +1) as E.164."""
     raw = plain(text or "").strip()
@@ -45,8 +48,11 @@ def parse_us_phone(text: str) -> str:
     if not _ALLOWED_US_INPUT.match(raw):
         raise PhoneError("Enter a 10-digit US phone number, like (202) 555-0143.")
     digits = re.sub(r"\D", "", raw, flags=re.ASCII)
+    if len(digits) > MAX_PHONE_DIGITS:
+        raise PhoneError("That is longer than any phone number; enter a 10-digit US phone number.")
     international = raw.startswith("+") and not raw.startswith("+1")
-    if international or (raw.startswith("00")) or len(digits) > 11 or (
+    # 00 dials abroad; ten digits starting 00 are no number at all (checked below).
+    if international or (raw.startswith("00") and len(digits) > 10) or len(digits) > 11 or (
         len(digits) == 11 and not digits.startswith("1")
     ):
         raise PhoneError(
