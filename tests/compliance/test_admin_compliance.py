@@ -65,6 +65,16 @@ def test_bad_quiet_hours_are_refused_next_to_their_field(setup, client, form, er
     assert office(setup).time_zone is None and office(setup).quiet_hours_start is None
 
 
+def test_a_quiet_hours_action_the_form_never_sends_changes_nothing(setup, client):
+    login(client, "admin@example.edu")
+    form = {"time_zone": "America/New_York", "start": "21:00", "end": "08:00", "action": "bogus"}
+    response = post(client, setup["office"].id, "quiet-hours", **form)
+    assert response.status_code == 400 and "must be one of: save, off" in response.get_data(as_text=True)
+    assert office(setup).time_zone is None and office(setup).quiet_hours_start is None
+    assert post(client, setup["office"].id, "quiet-hours", **{**form, "action": "save"}).status_code == 303
+    assert office(setup).time_zone == "America/New_York"
+
+
 def test_retention_shows_what_the_next_run_would_erase_before_it_is_switched_on(setup, client, clock):
     conversation = Conversation(number_id=setup["number"].id, contact_phone="+12025550143")
     db.session.add(conversation)

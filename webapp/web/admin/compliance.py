@@ -75,7 +75,9 @@ def compliance_office(office_id: int):
 @bp.post("/offices/<int:office_id>/quiet-hours")
 def compliance_quiet_hours(office_id: int):
     office = _office(office_id)
-    if request.form.get("action") == "off":
+    # Enter in a field sends the first button's action, save; a client may leave it out.
+    action = form_choice("action", ("save", "off")) if request.form.get("action") else "save"
+    if action == "off":
         offices.clear_quiet_hours(current_user, office)
         return done(f"Quiet hours of {office.name} are off.{_release_held(office)}", _here(office))
     form = {key: request.form.get(key, "") for key in ("time_zone", "start", "end")}
