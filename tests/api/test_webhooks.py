@@ -291,6 +291,8 @@ def test_urls_must_be_https_and_public(app, world, receiver):
         ("https://[::ffff:0:a00:1]/hook", "is not a public address"),
         ("https://[::7f00:1]/hook", "is not a public address"),
         ("https://user:pw@93.184.216.34/hook", "user name or password"),
+        ("https://93.184.216.34/a b", "has a space or a control character"),
+        ("https://93.184.216.34/a\tb", "has a space or a control character"),
     ]:
         result = app.test_cli_runner().invoke(args=["webhooks", "add", url, "--office", "Admissions"])
         assert result.exit_code == 1 and message in result.output, (url, result.output)

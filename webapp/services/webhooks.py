@@ -110,6 +110,9 @@ def _checked(url: str, allow_private: bool) -> tuple[str, Address]:
         raise WebhookError(
             f"A webhook URL can be at most {MAX_URL_LENGTH:,} characters; this one has {len(url):,}."
         )
+    if any(char.isspace() or not char.isprintable() for char in url):
+        # urlsplit drops tabs and keeps spaces: the URL posted to would not be the one shown.
+        raise WebhookError(f"{url!r} is not a URL: it has a space or a control character in it.")
     try:
         parts = urlsplit(url)
         port = parts.port
