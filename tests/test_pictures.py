@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
+import zlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -153,6 +155,24 @@ def test_a_non_picture_is_refused_by_its_content_and_changes_nothing(app, client
     assert 'id="picture-error"' in page and "Map</textarea>" in page
     assert db.session.scalar(select(func.count()).select_from(Message)) == 0
     assert media_files(app) == []
+
+
+def png_header(width: int, height: int) -> bytes:
+    """The start of a PNG of that size: enough for its size to be read, nothing to decode."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"")
+
+
+@pytest.mark.parametrize(("width", "height"), [(7_000, 7_000), (30_000, 30_000)])
+def test_a_picture_with_too_many_pixels_is_refused_for_that_reason(width, height):
+    with pytest.raises(media.PictureError) as refused:
+        media.check_picture(io.BytesIO(png_header(width, height)), "huge.png")
+    assert "The picture (huge.png) has too many pixels" in str(refused.value)
+    assert "at most 40 million" in str(refused.value)
 
 
 @pytest.mark.parametrize("megabytes", [5, 20])  # a phone's photo: under the request's limit

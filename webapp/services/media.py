@@ -65,6 +65,13 @@ class CheckedPicture:
     height: int
 
 
+def _too_many_pixels(name: str, size: str = "") -> str:
+    return (
+        f"The picture{name} has too many pixels{size}: at most {MAX_PIXELS // 1_000_000} million. "
+        "Nothing was sent."
+    )
+
+
 def check_picture(stream, filename: str = "") -> CheckedPicture:
     """The upload, when it is a JPEG, PNG or GIF of at most 5 MB (read from its bytes)."""
     data = stream.read(MAX_PICTURE_BYTES + 1)
@@ -81,10 +88,11 @@ def check_picture(stream, filename: str = "") -> CheckedPicture:
                 kind = image.format
                 width, height = image.size
                 if width * height > MAX_PIXELS:
-                    raise PictureError(refusal)
+                    raise PictureError(_too_many_pixels(name, f" ({width:,} × {height:,})"))
                 image.verify()  # reads the whole file: a picture header on anything else fails
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:  # fmt: skip
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PictureError(_too_many_pixels(name)) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, PictureError):
             raise
         raise PictureError(refusal) from None
