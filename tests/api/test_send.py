@@ -102,6 +102,8 @@ def test_bad_bodies_get_precise_problems_and_send_nothing(app, crm):
     form = crm.client.post("/api/v1/messages", data=good, headers=crm.headers())
     assert_problem(form, 415)
     assert_problem(crm.post("/api/v1/messages", json=["not", "an", "object"]), 422)
+    null = crm.post("/api/v1/messages", data=" null ", content_type="application/json")
+    assert assert_problem(null, 422)["errors"] == [{"field": "body", "message": "not a JSON object"}]
 
     unknown = assert_problem(crm.post("/api/v1/messages", json={**good, "cc": "x"}), 422, "invalid-request")
     assert unknown["errors"][0]["field"] == "cc"

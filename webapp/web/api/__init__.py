@@ -143,7 +143,7 @@ def _check_body() -> Response | None:
         body = request.get_json(silent=True)
     except RecursionError:  # nested deeper than Python's JSON parser goes: no JSON it can read
         body = None
-    if body is None:
+    if body is None and request.get_data().strip() != b"null":  # null is JSON, just no object
         return problem(400, "Malformed JSON", "The body is not valid JSON.", kind="malformed-json")
     if not isinstance(body, dict):
         return problem(
