@@ -4,12 +4,14 @@ refuse further attempts (right password included) with 429 until the window has 
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
@@ -113,48 +115,52 @@ def test_a_throttled_attempt_hashes_no_password(client, setup, monkeypatch):
     assert failures == 10
 
 
+@pytest.fixture
+def slots(app, monkeypatch):
+    """This process's password-check slots, and a wait long enough that an attempt which waits
+    is told apart from one refused at once by seconds, whatever the machine's speed."""
+    monkeypatch.setattr(login_throttle, "SLOT_WAIT_SECONDS", 30.0)
+    with app.test_request_context():
+        return login_throttle._slots()
+
+
 @contextmanager
-def checks_in_progress(app, attempts: int) -> Iterator[None]:
-    """`attempts` password checks (or waits for one) in progress in this process, each on a
-    thread of its own, until the block ends."""
-    entered, done = threading.Barrier(attempts + 1), threading.Event()
-
-    def hold() -> None:
-        with app.test_request_context(), login_throttle.password_check_slot():
-            entered.wait()
-            done.wait(timeout=10)
-
-    threads = [threading.Thread(target=hold) for _ in range(attempts)]
-    for thread in threads:
-        thread.start()
-    entered.wait(timeout=10)
+def all_taken(slots) -> Iterator[None]:
+    """One check running and one attempt waiting for it: every place taken."""
+    slots.room.acquire()
+    slots.room.acquire()
+    slots.checks.acquire()
     try:
         yield
     finally:
-        done.set()
-        for thread in threads:
-            thread.join()
+        slots.checks.release()
+        slots.room.release()
+        slots.room.release()
 
 
-def test_an_attempt_while_a_password_is_checked_waits_its_turn(app, client, setup):
+def test_an_attempt_while_a_password_is_checked_waits_its_turn(app, client, setup, slots):
     """People signing in at the same moment are served one after another, not refused."""
-    held = threading.Event()
+    slots.room.acquire()
+    slots.checks.acquire()  # a check running
+    waiting = threading.Event()
 
-    def check_briefly() -> None:
-        with app.test_request_context(), login_throttle.password_check_slot() as checking:
-            assert checking
-            held.set()
-            time.sleep(0.3)
+    def finish_the_check_once_the_attempt_waits() -> None:
+        while slots.room.acquire(blocking=False):  # a place left: the attempt is not waiting yet
+            slots.room.release()
+            time.sleep(0.01)
+        waiting.set()
+        slots.checks.release()
+        slots.room.release()
 
-    other = threading.Thread(target=check_briefly)
+    other = threading.Thread(target=finish_the_check_once_the_attempt_waits)
     other.start()
-    held.wait(timeout=10)
     assert attempt(client, EMAIL, PASSWORD, ip="203.0.113.7").status_code == 302
     other.join()
+    assert waiting.is_set()
 
 
 def test_attempts_beyond_the_checks_and_their_waiters_are_refused_at_once(
-    app, client, setup, monkeypatch
+    app, client, setup, monkeypatch, slots
 ):
     """A flood from many addresses reaches no limit; its attempts still must not queue up slow
     password hashes and hold every thread that signed-in agents need."""
@@ -163,10 +169,10 @@ def test_attempts_beyond_the_checks_and_their_waiters_are_refused_at_once(
         "webapp.models.org.check_password_hash",
         lambda *args: hashed.append(1) or check_password_hash(*args),
     )
-    with checks_in_progress(app, attempts=2):  # one check running, one attempt waiting for it
+    with all_taken(slots):
         started = time.monotonic()
         response = attempt(client, EMAIL, PASSWORD, ip="203.0.113.7")
-        assert time.monotonic() - started < login_throttle.SLOT_WAIT_SECONDS  # not waiting
+        assert time.monotonic() - started < 10  # refused at once, not after waiting 30 s
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "1"
     assert "Try again in a few seconds" in response.get_data(as_text=True)
@@ -174,6 +180,31 @@ def test_attempts_beyond_the_checks_and_their_waiters_are_refused_at_once(
     assert db.session.scalar(select(func.count()).select_from(LoginFailure)) == 0  # not a failure
 
     assert attempt(client, EMAIL, PASSWORD, ip="203.0.113.7").status_code == 302  # slots free again
+
+
+def test_no_write_lock_is_held_while_the_current_password_is_checked(client, setup, monkeypatch):
+    """A password change waits for its check and hashes outside any write transaction: on SQLite
+    another writer is not kept waiting meanwhile."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL has no database-wide write lock")
+    assert attempt(client, EMAIL, PASSWORD).status_code == 302
+    writable = []
+
+    def check_while_another_writes(*args) -> bool:
+        other = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            writable.append(True)
+        except sqlite3.OperationalError as exc:  # "database is locked"
+            writable.append(str(exc))
+        finally:
+            other.close()
+        return check_password_hash(*args)
+
+    monkeypatch.setattr("webapp.models.org.check_password_hash", check_while_another_writes)
+    assert change_password(client, PASSWORD).status_code == 303
+    assert writable == [True]
 
 
 def test_ipv6_clients_are_counted_by_their_64_network(client, setup):
@@ -210,9 +241,9 @@ def test_the_current_password_on_the_account_page_is_throttled_like_a_login(clie
     assert attempt(client.application.test_client(), EMAIL, PASSWORD).status_code == 302
 
 
-def test_a_password_change_takes_a_password_check_slot_like_a_login(app, client, setup):
+def test_a_password_change_takes_a_password_check_slot_like_a_login(app, client, setup, slots):
     assert attempt(client, EMAIL, PASSWORD).status_code == 302
-    with checks_in_progress(app, attempts=2):
+    with all_taken(slots):
         response = change_password(client, PASSWORD)
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "1"

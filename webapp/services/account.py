@@ -8,6 +8,7 @@ from webapp.extensions import db
 from webapp.models import Office, User, office_memberships
 from webapp.services import audit, login_throttle, sessions
 from webapp.services.directory import check_new_password
+from webapp.transactions import read_first
 
 
 class PasswordRefused(ValueError):
@@ -45,7 +46,8 @@ def change_password(user: User, current: str, new: str, keep_token: str | None, 
     Checking the current password is a sign-in attempt: it is throttled by the user's email and
     `ip`, takes a password-check slot, and a wrong one counts as a failure (committed here).
     Raises TooManyChecks or PasswordRefused, having changed nothing else."""
-    throttled = login_throttle.check(user.email, ip)
+    with read_first():  # no write lock held while the password waits for its check and is hashed
+        throttled = login_throttle.check(user.email, ip)
     if throttled:
         raise TooManyChecks(throttled.message, throttled.retry_after_seconds)
     with login_throttle.password_check_slot() as may_check:
