@@ -6,6 +6,17 @@ BIN=.venv/bin
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-5000}
 
+# Without a PUBLIC_BASE_URL of its own (environment or .env), the links Parley sends and the URL
+# its webhooks are signed for name the address it serves at (any PORT), not the default port.
+if [ -z "${PUBLIC_BASE_URL:-}" ] &&
+  ! grep -Eqs '^[[:space:]]*(export[[:space:]]+)?PUBLIC_BASE_URL[[:space:]]*=' .env; then
+  case "$HOST" in
+    0.0.0.0 | "[::]") served_at=127.0.0.1 ;;  # every interface: this machine's own is one
+    *) served_at=$HOST ;;  # a name, an IPv4 address or a bracketed IPv6 one, as gunicorn binds it
+  esac
+  export PUBLIC_BASE_URL="http://$served_at:$PORT"
+fi
+
 # A refused setting (PARLEY_ACCESS_LOG included; gunicorn.conf.py reads it) stops here, in one
 # line, before the worker or the web server starts.
 $BIN/python -c 'import sys; from webapp import StartupRefused, check_settings
@@ -14,16 +25,6 @@ try:
 except StartupRefused as refused:
     refused.show()
     sys.exit(1)'
-
-# Without a PUBLIC_BASE_URL of its own (environment or .env), the links Parley sends and the URL
-# its webhooks are signed for name the address it serves at (any PORT), not the default port.
-if [ -z "${PUBLIC_BASE_URL:-}" ] && ! grep -Eqs '^[[:space:]]*(export[[:space:]]+)?PUBLIC_BASE_URL=' .env; then
-  case "$HOST" in
-    0.0.0.0 | "::" | "[::]") export PUBLIC_BASE_URL="http://127.0.0.1:$PORT" ;;
-    *:*) export PUBLIC_BASE_URL="http://[$HOST]:$PORT" ;;
-    *) export PUBLIC_BASE_URL="http://$HOST:$PORT" ;;
-  esac
-fi
 
 $BIN/flask --app webapp worker &
 worker=$!
