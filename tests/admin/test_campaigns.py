@@ -747,7 +747,7 @@ def test_unnamed_columns_keep_their_values_apart(app, world):
 
     raw = io.BytesIO(b"first_name,last_name,phone,,\nAna,Ruiz,2025550143,one,two\n")
     (row,) = contact_lists.read_contacts(raw)
-    assert row.extra == {"column 4": "one", "column 5": "two"}
+    assert row.extra == {"(column 4)": "one", "(column 5)": "two"}
 
 
 def test_a_field_past_the_csv_limit_is_one_error_line_naming_it(app, world, tmp_path):
@@ -758,11 +758,20 @@ def test_a_field_past_the_csv_limit_is_one_error_line_naming_it(app, world, tmp_
     result = app.test_cli_runner().invoke(args=args)
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        "Error: Line 3 cannot be read as CSV: a field is longer than 131,072 characters (a quote left "
-        "open runs on). Nothing was imported."
+        "Error: The row starting on line 3 cannot be read as CSV: a field is longer than 131,072 "
+        "characters (a quote left open runs on). Nothing was imported."
     ]
     db.session.rollback()
     assert db.session.scalar(select(Campaign.id).where(Campaign.name == "Too big")) is None
+
+
+def test_a_quote_left_open_is_reported_on_the_line_it_opens(app, world):
+    from webapp.services import campaigns as contact_lists
+
+    rows = "".join(f"Cam,Lee,20255{n:05d}\n" for n in range(8000))
+    raw = io.BytesIO(f'first_name,last_name,phone\n"Ana,Ruiz,2025550143\n{rows}'.encode())
+    with pytest.raises(contact_lists.CampaignError, match="The row starting on line 2 cannot be read"):
+        list(contact_lists.read_contacts(raw))
 
 
 def test_the_command_line_lists_empty_rows_as_skipped(app, world, tmp_path):

@@ -109,19 +109,25 @@ def read_header(raw: BinaryIO) -> list[str]:
 
 
 def _csv_rows(reader) -> Iterator[list[str]]:
-    """The reader's rows. A line the csv module cannot read stops the file, naming the line: the
-    rows after it cannot be told apart reliably."""
-    try:
-        yield from reader
-    except csv.Error as exc:
-        if "field larger than field limit" in str(exc):
-            limit = csv.field_size_limit()
-            problem = f"a field is longer than {limit:,} characters (a quote left open runs on)"
-        else:
-            problem = str(exc)
-        raise CampaignError(
-            f"Line {reader.line_num} cannot be read as CSV: {problem}. Nothing was imported."
-        ) from None
+    """The reader's rows. A row the csv module cannot read stops the file, naming the line it
+    starts on: the rows after it cannot be told apart reliably."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                limit = csv.field_size_limit()
+                problem = f"a field is longer than {limit:,} characters (a quote left open runs on)"
+            else:
+                problem = str(exc)
+            raise CampaignError(
+                f"The row starting on line {start} cannot be read as CSV: {problem}. "
+                "Nothing was imported."
+            ) from None
+        yield row
 
 
 def _duplicate_column(header: list[str]) -> str | None:
@@ -150,7 +156,7 @@ def name_columns_warning(header: list[str]) -> str | None:
 
 
 EMPTY_ROW = "empty row, skipped"
-MAX_CONTACT_NAME_LENGTH = 120  # campaign_contacts.first_name, last_name
+MAX_CONTACT_NAME_LENGTH = CampaignContact.__table__.c.first_name.type.length  # last_name's too
 
 
 def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
@@ -160,9 +166,6 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
     header = next(rows, None)
     if not header:
         raise CampaignError("The file is empty; it needs a header row first_name,last_name,phone.")
-    duplicate = _duplicate_column(header)
-    if duplicate:
-        raise CampaignError(duplicate)
     columns = [_header_key(name) for name in header]
     phone_col = _column(columns, PHONE_HEADERS)
     if phone_col is None:
@@ -170,6 +173,9 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
             "The file has no phone column; the header must include first_name,last_name,phone. "
             f"Columns found: {columns_found(header)}."
         )
+    duplicate = _duplicate_column(header)
+    if duplicate:
+        raise CampaignError(duplicate)
     first_col = _column(columns, FIRST_NAME_HEADERS)
     last_col = _column(columns, LAST_NAME_HEADERS)
     known = {phone_col, first_col, last_col}
@@ -217,9 +223,9 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
             first_name=first,
             last_name=last,
             phone=phone,
-            # A column without a name keeps its values under its position.
+            # A column without a name keeps its values under its position (a name no header has).
             extra={
-                header[i].strip() or f"column {i + 1}": v for i, v in enumerate(values) if i not in known
+                header[i].strip() or f"(column {i + 1})": v for i, v in enumerate(values) if i not in known
             },
         )
 
