@@ -99,6 +99,11 @@ class UnresolvedHost(WebhookError):
 def check_url(url: str, allow_private: bool) -> str:
     """The URL, if Parley may post to it: https (http too when private addresses are allowed),
     and a host whose every address is public unless private ones are allowed."""
+    url = (url or "").strip()
+    if any(char.isspace() or not char.isprintable() for char in url):
+        # urlsplit drops tabs and keeps spaces: the URL posted to would not be the one shown. (Only
+        # here, where an endpoint is added: one saved before this rule still delivers.)
+        raise WebhookError(f"{url!r} is not a URL: it has a space or a control character in it.")
     return _checked(url, allow_private)[0]
 
 
@@ -110,9 +115,6 @@ def _checked(url: str, allow_private: bool) -> tuple[str, Address]:
         raise WebhookError(
             f"A webhook URL can be at most {MAX_URL_LENGTH:,} characters; this one has {len(url):,}."
         )
-    if any(char.isspace() or not char.isprintable() for char in url):
-        # urlsplit drops tabs and keeps spaces: the URL posted to would not be the one shown.
-        raise WebhookError(f"{url!r} is not a URL: it has a space or a control character in it.")
     try:
         parts = urlsplit(url)
         port = parts.port
