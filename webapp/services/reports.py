@@ -160,8 +160,8 @@ def parse_range(
                                 f"({start_day:%b %d, %Y}): swap the dates.")  # fmt: skip
     # A day of leeway: the reader's today may be a time zone ahead of the office's.
     if end_day > today + timedelta(days=1) and not future:
-        raise ReportError("to", f"The range ends in the future: the last day can be today "
-                                f"({today:%b %d, %Y}) at the latest.")  # fmt: skip
+        raise ReportError("to", f"The range ends in the future: the last day can be "
+                                f"{today + timedelta(days=1):%b %d, %Y} at the latest.")  # fmt: skip
     if end_day > today + timedelta(days=MAX_DAYS):  # also keeps the range's moments from date.max
         raise ReportError("to", f"The range ends too far ahead: choose a day before "
                                 f"{today + timedelta(days=MAX_DAYS):%b %d, %Y}.")  # fmt: skip
