@@ -314,3 +314,22 @@ def test_an_agents_text_joins_them_and_reads_the_replies_before_it(setup, held_q
     assert joined and read_at is not None and not unread()  # answering reads the reply
     send_text(setup, "One more thing")
     assert state() == (True, read_at) and not unread()  # nothing new to read: the mark stays
+
+
+def test_a_form_queued_twice_at_once_with_another_text_is_refused_not_dropped(setup):
+    """Two submits of one form racing past the check (each found no earlier message): the second
+    one's insert meets the first one's key, and a changed text is refused, not dropped."""
+    agent = setup["users"]["standard"]
+    first = sending.create_text(agent, setup["number"].id, "2025550143", "First", idempotency_key="k" * 32)
+    db.session.commit()
+    racing = replace(
+        sending.check_text(agent, setup["number"].id, "2025550178", "Other", idempotency_key="j" * 32),
+        idempotency_key=sending.form_token(agent, "k" * 32),  # as if checked before the first was stored
+    )
+    with pytest.raises(sending.ComposeErrors, match="already sent with another message"):
+        sending.queue_text(agent, racing)
+    db.session.rollback()
+    assert db.session.scalars(select(Message.body)).all() == ["First"]
+    # The same text to the same phone is the same form: it finds the first message.
+    same = replace(racing, phone=first.conversation.contact_phone, text="First")
+    assert sending.queue_text(agent, same).message_id == first.id

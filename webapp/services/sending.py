@@ -437,6 +437,9 @@ def _queue_outbound(
         existing = _by_idempotency_key(idempotency_key)
         if existing is None:
             raise
+        same = (existing.conversation_id, existing.body) == (activity.conversation_id, text)
+        if sender is not None and not same:  # an agent's form, sent twice at once, changed between
+            raise ComposeErrors({"form": REUSED_FORM_ERROR}) from None
         return existing.queued
     if picture is not None:
         media.store(message_id, picture)

@@ -111,13 +111,14 @@ def new():
             )
             if picture_errors:
                 raise sending.ComposeErrors(picture_errors)
+        # Queueing refuses only the same form sent at once, twice, with another text.
+        message = sending.queue_text(user, checked)
     except sending.ComposeErrors as exc:
         # htmx swaps only 2xx answers, so the fragment comes back 200; a plain post gets 422.
         status = 200 if request.headers.get("HX-Request") else 422
         return _render(access.sendable_numbers(user), form, {**exc.errors, **picture_errors}, status)
     except access.AccessDenied:
         abort(403)
-    message = sending.queue_text(user, checked)
     return redirect_to(url_for("conversations.show", conversation_id=message.conversation_id))
 
 
