@@ -92,6 +92,7 @@ def test_phone_width_has_separate_views_and_no_sideways_scroll(
         back.click()
         expect(page).to_have_url(re.compile(r"/inbox"))
         expect(page.get_by_role("tablist")).to_be_visible()
+        page.wait_for_load_state("load")  # app.js (the menu) is running, as for a person
 
         page.get_by_role("button", name="Create Content").click()
         page.get_by_role("menuitem", name="Create 1:1 Text").click()
