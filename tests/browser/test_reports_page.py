@@ -69,6 +69,7 @@ def test_a_director_reads_reports_changes_the_range_and_downloads_a_table(page: 
     assert lines[0].startswith("agent,texts_sent") and lines[1].startswith("Sam Standard,3,3,")
     # Dates typed in From and To make the range, Range following them: the day of Sam's texts.
     day = (utcnow() - timedelta(days=20)).date().isoformat()
+    page.wait_for_load_state("load")  # reports.js (Range follows the dates) is running
     page.get_by_label("Agent").select_option(label="All agents")
     page.get_by_label("From", exact=True).fill(day)
     page.get_by_label("To", exact=True).fill(day)
