@@ -163,6 +163,32 @@ def test_compose_refuses_a_number_without_access(client, setup, make):
     assert db.session.scalar(select(func.count()).select_from(Message)) == 0
 
 
+def selected_from(page: str) -> list[str]:
+    """The From list's selected option, as the browser would show it."""
+    select_html = page.split('id="compose-from"', 1)[1].split("</select>", 1)[0]
+    return re.findall(r'<option value="\d+" selected>([^<]*)</option>', select_html)
+
+
+def test_from_starts_on_the_number_last_sent_from(client, setup, make):
+    second = make.number("+12025550177", inboxes=("Admissions",), label="Visits")
+    login(client, "standard@example.edu")
+    page = client.get("/texts/new").get_data(as_text=True)
+    # Two numbers and none used yet: the first of the list, with nothing to pick first.
+    assert selected_from(page) == ["Admissions Main · (202) 555-0100"]
+    assert "Choose a number" not in page
+
+    assert compose(client, second.id, "2025550143", "From Visits").status_code == 303
+    page = client.get("/texts/new").get_data(as_text=True)
+    assert selected_from(page) == ["Visits · (202) 555-0177"]
+
+    # A number the user may no longer send from is not offered, nor started on.
+    second.active = False
+    db.session.commit()
+    page = client.get("/texts/new").get_data(as_text=True)
+    assert selected_from(page) == ["Admissions Main · (202) 555-0100"]
+    assert "Visits" not in page
+
+
 def test_limited_user_cannot_create_texts(client, setup):
     login(client, "limited@example.edu")
     page = client.get("/inbox").get_data(as_text=True)

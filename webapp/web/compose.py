@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, make_response, request, url_for
+from flask import Blueprint, abort, make_response, request, session, url_for
 from jinja2_fragments.flask import render_block
 
 from webapp.services import access, media, optouts, phones, scheduling, sending
@@ -19,6 +19,17 @@ from webapp.web.request_limits import body_limit
 bp = Blueprint("compose", __name__)
 
 TEMPLATE = "compose/new.html"
+# The number this browser last sent a text from: the From list starts on it next time.
+LAST_NUMBER = "compose_number"
+
+
+def _default_number(numbers) -> str:
+    """From starts on the number last sent from, while the user may still send from it, else on
+    the first: an agent who texts from one number all day picks it once."""
+    if not numbers:
+        return ""
+    last = session.get(LAST_NUMBER)
+    return str(next((number.id for number in numbers if number.id == last), numbers[0].id))
 
 
 def _opted_out(to: str) -> bool:
@@ -81,7 +92,7 @@ def new():
     if request.method == "GET":
         numbers = access.sendable_numbers(user)
         form = {
-            "number_id": str(numbers[0].id) if len(numbers) == 1 else "",
+            "number_id": _default_number(numbers),
             "to": request.args.get("to", "")[:40],
             "body": "",
             "send_at": "",
@@ -119,6 +130,7 @@ def new():
         return _render(access.sendable_numbers(user), form, {**exc.errors, **picture_errors}, status)
     except access.AccessDenied:
         abort(403)
+    session[LAST_NUMBER] = checked.number.id
     return redirect_to(url_for("conversations.show", conversation_id=message.conversation_id))
 
 
