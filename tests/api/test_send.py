@@ -104,6 +104,12 @@ def test_bad_bodies_get_precise_problems_and_send_nothing(app, crm):
     assert_problem(crm.post("/api/v1/messages", json=["not", "an", "object"]), 422)
     null = crm.post("/api/v1/messages", data=" null ", content_type="application/json")
     assert assert_problem(null, 422)["errors"] == [{"field": "body", "message": "not a JSON object"}]
+    twice = '{"from": "+12025550100", "to": "2025550143", "text": "Hi", "text": "Bye"}'
+    repeated = assert_problem(crm.post("/api/v1/messages", data=twice, content_type="application/json"), 422)
+    assert repeated["errors"] == [{"field": "text", "message": "named more than once"}]
+    assert "text more than once" in repeated["detail"]
+    not_utf8 = crm.post("/api/v1/messages", data=b'{"text": "\xff"}', content_type="application/json")
+    assert_problem(not_utf8, 400, "malformed-json")
 
     unknown = assert_problem(crm.post("/api/v1/messages", json={**good, "cc": "x"}), 422, "invalid-request")
     assert unknown["errors"][0]["field"] == "cc"

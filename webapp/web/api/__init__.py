@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -132,6 +133,22 @@ def authenticate() -> Response | None:
     return _check_body()
 
 
+class RepeatedNames(ValueError):
+    def __init__(self, names: list[str]) -> None:
+        super().__init__("names repeated in a JSON object")
+        self.names = names
+
+
+def _named_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose fields are each named once: with a name twice, which value was meant
+    is a guess (a JSON parser keeps the last), so the body is refused instead."""
+    names = [name for name, _ in pairs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise RepeatedNames(repeated)
+    return dict(pairs)
+
+
 def _check_body() -> Response | None:
     if request.method != "POST":
         return None
@@ -140,10 +157,14 @@ def _check_body() -> Response | None:
             415, "Unsupported media type", "Send the body as JSON, with Content-Type: application/json."
         )
     try:
-        body = request.get_json(silent=True)
-    except RecursionError:  # nested deeper than Python's JSON parser goes: no JSON it can read
-        body = None
-    if body is None and request.get_data().strip() != b"null":  # null is JSON, just no object
+        body = json.loads(request.get_data(), object_pairs_hook=_named_once)
+    except RepeatedNames as exc:
+        names = ", ".join(exc.names)
+        return problem(
+            422, "Invalid request", f"The body names {names} more than once: name each field once.",
+            errors=[{"field": name, "message": "named more than once"} for name in exc.names],
+        )  # fmt: skip
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested deeper than Python goes
         return problem(400, "Malformed JSON", "The body is not valid JSON.", kind="malformed-json")
     if not isinstance(body, dict):
         return problem(
