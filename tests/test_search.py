@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 
 from tests.conftest import login
 from webapp.extensions import db
-from webapp.models import Conversation, Message, Office, User, utcnow
+from webapp.models import Conversation, Message, Office, Participant, User, utcnow
 from webapp.services import campaigns, contacts, offices, retention, search
 
 CONTACTS_CSV = b"""first_name,last_name,phone
@@ -100,11 +100,28 @@ def test_another_office_sees_only_its_own(client, world):
 
 
 def test_admin_sees_the_offices_conversations_and_a_participant_keeps_only_what_is_visible(
-    client, world, make
+    app, world, make
 ):
-    login(client, "admin@example.edu")
-    _, html = page(client, "deadline")
-    assert conversation_links(html) == [world["james"].id]
+    # A number of Admissions assigned to nobody: only its participants and the admins see it.
+    unassigned = make.number("+12025550130", label="Events Line")
+    events = conversation(unassigned, "+12025550199")
+    add_message(events, "Is the deadline for the tour tomorrow?", timedelta(hours=1))
+    db.session.add(Participant(conversation_id=events.id, user_id=world["users"]["standard"].id))
+    # Fay of Financial Aid took part in James's conversation, on a number of another office.
+    fay = db.session.scalar(select(User).where(User.email == "fa@example.edu"))
+    db.session.add(Participant(conversation_id=world["james"].id, user_id=fay.id))
+    db.session.commit()
+
+    def found_by(email: str) -> list[int]:
+        client = app.test_client()
+        login(client, email)
+        return conversation_links(page(client, "deadline")[1])
+
+    assert found_by("admin@example.edu") == [events.id, world["james"].id]
+    # On the office's inbox number, and a participant where the number is assigned to nobody.
+    assert found_by("standard@example.edu") == [events.id, world["james"].id]
+    # A participation on another office's number shows nothing.
+    assert found_by("fa@example.edu") == []
 
 
 @pytest.mark.parametrize(

@@ -179,9 +179,16 @@ def test_under_htmx_a_refusal_is_shown_in_place_of_the_page(client, world, fa):
 
 
 def test_the_audit_log_filtered_by_another_offices_user_shows_nothing_of_theirs(client, world, fa):
+    path = f"/admin/audit?user={world['other_admin'].id}"
+    # Financial Aid's own admin sees their events (what the other office must not)...
+    login(client, "fa-admin@example.edu")
+    theirs = client.get(path).get_data(as_text=True)
+    assert "for Financial Aid" in theirs and "Financial Aid CRM" in theirs
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/inbox")})
+    # ...and Admissions' admin, filtering by that user, sees none of them.
     login(client, "admin@example.edu")
-    page = client.get(f"/admin/audit?user={world['other_admin'].id}").get_data(as_text=True)
-    for text in FA_TEXTS:
+    page = client.get(path).get_data(as_text=True)
+    for text in (*FA_TEXTS, "for Financial Aid", "Financial Aid CRM"):
         assert text not in page, text
 
 
