@@ -83,17 +83,21 @@ def test_a_stop_while_the_conversation_is_open_disables_send_at_once(page: Page,
     message = page.get_by_label("Message")
     message.fill("Are you still coming on Saturday?")
     expect(page.get_by_text(OPTED_OUT)).to_have_count(0)
+    panel = page.get_by_role("complementary", name="Contact")
+    expect(panel).to_contain_text("Can be texted")
 
     sms_receive(app, "2025550143", world.number_phone, "STOP")  # the refresh brings it
     expect(reply.get_by_text(OPTED_OUT)).to_be_visible(timeout=8_000)
     expect(send).to_be_disabled()
     expect(message).to_have_accessible_description(re.compile(re.escape(OPTED_OUT)))
     expect(message).to_have_value("Are you still coming on Saturday?")  # what was typed stays
+    expect(panel).to_contain_text("Opted out")  # the contact panel beside it too
 
     sms_receive(app, "2025550143", world.number_phone, "START")
     expect(send).to_be_enabled(timeout=8_000)
     expect(page.get_by_text(OPTED_OUT)).to_be_hidden()
     expect(message).not_to_have_accessible_description(re.compile("opted out"))
+    expect(panel).to_contain_text("Can be texted")
     send.click()
     thread = page.get_by_role("list", name="Conversation history")
     expect(thread).to_contain_text("Are you still coming on Saturday?")

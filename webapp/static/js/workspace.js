@@ -354,6 +354,19 @@
     if (out && region) { region.textContent = notice.textContent; }
   });
 
+  /* ---- The contact panel says the same: it is loaded once, so it is asked again, once per change
+     (a panel that comes back still behind, a refresh racing a START, is not asked in a loop). ---- */
+  document.addEventListener("htmx:afterSettle", function () {
+    var live = document.getElementById("conversation-live"), panel = document.getElementById("contact-panel");
+    var state = panel && panel.querySelector(".panel-state");
+    if (!live || !state) { return; }  // no conversation open, or its panel not loaded (a phone)
+    var out = live.hasAttribute("data-opted-out") ? "out" : "in";
+    var shown = state.querySelector(".tag-danger") ? "out" : "in";
+    if (out === shown || panel.getAttribute("data-asked") === out) { return; }
+    panel.setAttribute("data-asked", out);
+    htmx.trigger(panel, "opt-out-changed");
+  });
+
   /* ---- A form that cannot reach Parley, or fails there (htmx swaps nothing then): say so by it,
      as an alert, and keep what was typed for another try. Refusals that say where they go
      (HX-Retarget), the session's end (HX-Redirect) and a colleague's reply (200) never get here. */
