@@ -230,9 +230,11 @@ def campaigns_import(name: str, csv_path: Path, office: str, launch: bool) -> No
     if report.warning:
         click.echo(f"Warning: {report.warning}", err=True)
     state = "launched" if launch else "draft"
+    contacts = "contact" if report.imported == 1 else "contacts"
+    rows = "invalid row" if len(report.errors) == 1 else "invalid rows"
     click.echo(
-        f"Imported {report.imported} contacts into {state} campaign {report.campaign_name!r}; "
-        f"{len(report.errors)} invalid rows skipped."
+        f"Imported {report.imported} {contacts} into {state} campaign {report.campaign_name!r}; "
+        f"{len(report.errors)} {rows} skipped."
     )
 
 

@@ -264,7 +264,7 @@ def test_the_command_line_warns_of_a_list_without_name_columns(app, world, tmp_p
     result = app.test_cli_runner().invoke(args=args)
     assert result.exit_code == 0, result.output
     assert result.stderr == f"Warning: {NO_NAMES}\n"
-    assert result.stdout.startswith("Imported 1 contacts into draft campaign 'Nameless'")
+    assert result.stdout.startswith("Imported 1 contact into draft campaign 'Nameless'")
     named = tmp_path / "named.csv"
     named.write_text("first_name,last_name,phone\nAna,Ruiz,2025550144\n")
     args = ["campaigns", "import", "Named", str(named), "--office", "Admissions"]
@@ -784,3 +784,12 @@ def test_the_command_line_lists_empty_rows_as_skipped(app, world, tmp_path):
         "line 3: empty row, skipped\nline 4: empty row, skipped\nline 6: empty row, skipped\n"
     )
     assert result.stdout == "Imported 2 contacts into draft campaign 'With gaps'; 3 invalid rows skipped.\n"
+
+
+def test_the_command_line_counts_one_contact_and_one_row_in_the_singular(app, world, tmp_path):
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text("first_name,last_name,phone\nAna,Ruiz,2025550143\nBo,Li,12345\n")
+    args = ["campaigns", "import", "Just Ana", str(csv_file), "--office", "Admissions"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Imported 1 contact into draft campaign 'Just Ana'; 1 invalid row skipped.\n"
