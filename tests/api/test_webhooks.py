@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -26,7 +27,7 @@ from tests.webhook_receiver import Receiver, add_endpoint, running_receiver
 from webapp.extensions import db
 from webapp.models import Conversation, DeliveryStatus, Message, WebhookDelivery, WebhookEndpoint, utcnow
 from webapp.plugin_api import InboundMessage, StatusUpdate
-from webapp.services import campaigns, delivery_reports, inbound, sending, webhooks
+from webapp.services import campaigns, conversations, delivery_reports, inbound, sending, webhooks
 
 
 @pytest.fixture
@@ -722,3 +723,51 @@ def test_the_url_rule_said_is_the_one_in_force(app, client, world):
     page = post(client, "/admin/webhooks", form).get_data(as_text=True)
     assert "must start with https:// and name a host (http:// only with PARLEY_WEBHOOK_" in page
     assert "https, on a public address." in page
+
+
+def docs_receiver(secret: str, monkeypatch) -> object:
+    """The Flask receiver that docs/api.md gives CRM developers, as printed there."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    section = docs.split("## 4. Receive activity webhooks", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("PARLEY_WEBHOOK_SECRET", secret)
+    namespace: dict = {"__name__": "crm_receiver"}
+    exec(compile(code, "docs/api.md", "exec"), namespace)  # our own documentation, run as printed
+    return namespace["app"]
+
+
+def test_the_receiver_in_the_docs_handles_every_event_once(private_ok, world, receiver, monkeypatch, capsys):
+    secret = add_endpoint(private_ok, receiver.url)
+    crm = Crm(private_ok.test_client(use_cookies=False), new_key("Slate", world["office"]))
+    sent = db.session.get(Message, crm.send("2025550143", "Your file is complete").get_json()["id"])
+    failing = db.session.get(Message, crm.send("2025550178", "And yours?").get_json()["id"])
+    for message, status in [(sent, "delivered"), (failing, "failed")]:
+        delivery_reports.record(
+            StatusUpdate(provider_message_id=message.provider_message_id, status=status,
+                         parley_message_id=message.id),
+            "console",
+        )  # fmt: skip
+    for text in ("Thank you!", "STOP", "START"):
+        inbound.receive(
+            InboundMessage(from_phone="+12025550143", to_phone="+12025550100", body=text), "console"
+        )
+        db.session.commit()
+    conversation = db.session.get(Conversation, sent.conversation_id)
+    conversations.add_note(conversation, world["users"]["standard"], "Registrar says Monday")
+    db.session.commit()
+    told = {json.loads(body)["type"] for _, body in receiver.requests}
+    assert told == set(webhooks.EVENT_TYPES)  # every kind of event, as Parley posts it
+
+    docs_app = docs_receiver(secret, monkeypatch).test_client()
+    capsys.readouterr()
+    for headers, body in receiver.requests:
+        assert docs_app.post("/parley-events", data=body, headers=headers).status_code == 204, body
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == len(receiver.requests)
+    assert "Reply from +12025550143 : Thank you!" in printed
+    assert f"message.failed message {failing.id} failed" in printed
+    assert "contact.opted_in +12025550143" in printed
+
+    headers, body = receiver.requests[0]  # a retry of an event already handled: said once
+    assert docs_app.post("/parley-events", data=body, headers=headers).status_code == 204
+    assert capsys.readouterr().out == ""
