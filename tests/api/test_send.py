@@ -10,13 +10,13 @@ from datetime import datetime
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.admin.conftest import as_admin, post
 from tests.api.conftest import Crm, assert_problem, new_key
 from tests.conftest import login
 from webapp.extensions import db
-from webapp.models import ApiKey, Message
+from webapp.models import ApiKey, Message, ReusableNumber
 from webapp.services import optouts
 
 
@@ -50,8 +50,14 @@ def test_a_number_of_another_office_is_refused(crm, other_crm):
     before = message_count()
     body = assert_problem(crm.send(from_="+12025550200"), 422, "unknown-number")
     assert "+12025550200" in body["detail"] and body["errors"][0]["field"] == "from"
-    assert_problem(other_crm.send(from_="+12025550100"), 422, "unknown-number")
+    assert body["detail"].endswith("Use the E.164 form of one of its numbers: +12025550100.")
+    theirs = assert_problem(other_crm.send(from_="+12025550100"), 422, "unknown-number")
+    assert theirs["detail"].endswith("Use the E.164 form of one of its numbers: +12025550200.")
     assert_problem(crm.send(from_="+12025550999"), 422, "unknown-number")
+    db.session.execute(update(ReusableNumber).values(active=False))
+    db.session.commit()
+    none = assert_problem(crm.send(), 422, "unknown-number")
+    assert "The office has no active number yet" in none["detail"]
     assert message_count() == before
 
 

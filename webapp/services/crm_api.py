@@ -307,6 +307,20 @@ class CheckedSend:
     earlier_id: int | None
 
 
+def _office_numbers_hint(office_id: int) -> str:
+    """The numbers a refused `from` could have been: the office's own (a few), in E.164."""
+    phones = db.session.scalars(
+        select(ReusableNumber.phone)
+        .where(ReusableNumber.office_id == office_id, ReusableNumber.active.is_(True))
+        .order_by(ReusableNumber.phone)
+        .limit(6)
+    ).all()
+    if not phones:
+        return "The office has no active number yet: an administrator adds one in the admin console."
+    shown = ", ".join(phones[:5]) + (", …" if len(phones) > 5 else "")
+    return f"Use the E.164 form of one of its numbers: {shown}."
+
+
 def check_send(caller: Caller, from_phone: str, to: str, text: str, key: str | None) -> CheckedSend:
     """Every check of a send (reads only): the office's number, the phone, the text, opt-out."""
     phone = parse_phone("to", to)
@@ -324,7 +338,7 @@ def check_send(caller: Caller, from_phone: str, to: str, text: str, key: str | N
         raise ApiProblem(
             422, "unknown-number", "Not a number of your office",
             f"from: {from_phone} is not an active reusable number of this API key's office. "
-            "Use the E.164 form of one of its numbers, e.g. +12025550100.",
+            + _office_numbers_hint(caller.office_id),
             errors=[{"field": "from", "message": "not a number of this key's office"}],
         )  # fmt: skip
     number = conversations.NumberRef(*row[: len(conversations.NumberRef._fields)])
