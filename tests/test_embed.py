@@ -562,6 +562,15 @@ def test_allowed_origins_must_be_origins(database_url, tmp_path, origin):
         make_app(database_url, tmp_path, EMBED_ALLOWED_ORIGINS=[origin])
 
 
+def test_allowed_origins_may_be_written_in_capitals(database_url, tmp_path):
+    """Schemes and host names are case-insensitive: an origin typed in capitals is one still."""
+    app = make_app(database_url, tmp_path, EMBED_ALLOWED_ORIGINS=["HTTPS://CRM.Example.edu/"])
+    with app.app_context():
+        policy = app.test_client().get("/login").headers["Content-Security-Policy"]
+        assert policy.endswith("frame-ancestors 'self' https://crm.example.edu")
+        db.session.remove()
+
+
 def test_pages_have_no_inline_scripts_or_styles(client, setup):
     follow(client, launch(client, make_token()))
     for path in ("/inbox", "/texts/new", "/contacts/lookup?phone=2025550143", "/"):

@@ -47,6 +47,11 @@ REFUSED = [
         id="not a database URL",
     ),
     pytest.param(
+        {"EMBED_ALLOWED_ORIGINS": "crm.example.edu"},
+        "Error: EMBED_ALLOWED_ORIGINS: 'crm.example.edu' is not an origin like https://crm.example.edu",
+        id="not an origin",
+    ),
+    pytest.param(
         {"QUEUE_URL": "amqp://broker"},
         "Error: QUEUE_URL must start with sqlite:/// or redis://, not 'amqp://broker'",
         id="unknown queue",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,6 +28,24 @@ class ConfigurationError(ValueError):
 def _list(value: str | None, default: str) -> list[str]:
     raw = value if value is not None else default
     return [item for item in raw.replace(",", " ").split() if item]
+
+
+# An origin as CSP frame-ancestors accepts it: scheme://host[:port], host may start with "*.".
+_ORIGIN = re.compile(r"https?://(\*\.)?[a-z0-9.-]+(:\d{1,5})?")
+
+
+def frame_origins(origins: list[str]) -> list[str]:
+    """EMBED_ALLOWED_ORIGINS, checked: only origins, so nothing can inject a CSP directive.
+    Schemes and host names are case-insensitive, so they are kept in lower case."""
+    checked = []
+    for origin in origins:
+        candidate = origin.rstrip("/").lower()
+        if not _ORIGIN.fullmatch(candidate):
+            raise ConfigurationError(
+                f"EMBED_ALLOWED_ORIGINS: {origin!r} is not an origin like https://crm.example.edu"
+            )
+        checked.append(candidate)
+    return checked
 
 
 class Config:
@@ -60,7 +79,7 @@ class Config:
         self.TWILIO_API_BASE_URL = env.get("TWILIO_API_BASE_URL") or "https://api.twilio.com"
         self.TWILIO_TIMEOUT_SECONDS = _seconds(env, "TWILIO_TIMEOUT_SECONDS", 5.0)
         self.EMBED_SECRET = env.get("EMBED_SECRET", "")
-        self.EMBED_ALLOWED_ORIGINS = _list(env.get("EMBED_ALLOWED_ORIGINS"), "")
+        self.EMBED_ALLOWED_ORIGINS = frame_origins(_list(env.get("EMBED_ALLOWED_ORIGINS"), ""))
         # Which installed plugins are enabled (entry-point names). Plivo, the built-in provider,
         # is on by default once its credentials are set; PARLEY_SMS_PROVIDERS names them all.
         plivo = " plivo" if self.PLIVO_AUTH_ID and self.PLIVO_AUTH_TOKEN else ""

@@ -37,8 +37,6 @@ WRONG_ALGORITHM = "The launch token must be signed with HS256; other algorithms 
 # "/\t/evil.example" or "/\\evil.example" would leave the app; both are refused. Inner spaces are
 # harmless (they stay in the path) and are sent on percent-encoded.
 _SAFE_PATH = re.compile(r"/(?![/\\ ])[\x20-\x7e]*")
-# An origin as CSP frame-ancestors accepts it: scheme://host[:port], host may start with "*.".
-_ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?")
 
 
 class LaunchRefused(Exception):
@@ -217,14 +215,3 @@ def read_handoff(token: str, secret: str) -> tuple[str, datetime, str] | None:
     return str(claims["jti"]), expires_at, str(claims["sub"])
 
 
-def frame_origins(origins: list[str]) -> list[str]:
-    """EMBED_ALLOWED_ORIGINS, checked: only origins, so nothing can inject a CSP directive."""
-    checked = []
-    for origin in origins:
-        candidate = origin.rstrip("/")
-        if not _ORIGIN.fullmatch(candidate):
-            raise ValueError(
-                f"EMBED_ALLOWED_ORIGINS: {origin!r} is not an origin like https://crm.example.edu"
-            )
-        checked.append(candidate)
-    return checked

@@ -286,7 +286,7 @@ def _require_login():
 
 def _register_embedding(app: Flask, embed) -> None:
     """Embedding in a CRM: the launch blueprint, embedded-aware session cookies, framing origins."""
-    from webapp.services.embedding import frame_origins
+    from webapp.config import frame_origins
 
     app.register_blueprint(embed.bp)
     app.session_interface = embed.EmbedAwareSessionInterface()
