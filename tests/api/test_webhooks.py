@@ -440,6 +440,36 @@ def test_admins_add_endpoints_read_the_log_redeliver_and_enable_in_the_console(
     assert f"Webhook {receiver.url} enabled again" in audit
 
 
+def test_an_admin_disables_an_endpoint_and_nothing_is_posted_to_it_until_enabled(
+    private_ok, client, world, receiver
+):
+    from tests.admin.conftest import as_admin, post
+
+    secret = add_endpoint(private_ok, receiver.url, "message.received")
+    endpoint = db.session.scalars(select(WebhookEndpoint)).one()
+    as_admin(client)
+    page = client.get(f"/admin/webhooks/{endpoint.id}").get_data(as_text=True)
+    assert "Disable endpoint" in page and "Enable again" not in page
+
+    assert post(client, f"/admin/webhooks/{endpoint.id}/disable").status_code in (302, 303)
+    page = client.get(f"/admin/webhooks/{endpoint.id}").get_data(as_text=True)
+    assert "This endpoint is disabled: Disabled by Alex Admin." in page and "Enable again" in page
+    assert "Disable endpoint" not in page
+    inbound.receive(InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Hi"), "console")
+    db.session.commit()
+    assert receiver.requests == []
+    assert db.session.scalars(select(WebhookDelivery)).all() == []  # nor kept for later
+
+    assert post(client, f"/admin/webhooks/{endpoint.id}/enable").status_code in (302, 303)
+    inbound.receive(
+        InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Again"), "console"
+    )
+    db.session.commit()
+    assert [e["data"]["text"] for e in receiver.verified(secret)] == ["Again"]
+    audit = client.get("/admin/audit").get_data(as_text=True)
+    assert f"Webhook {receiver.url} disabled" in audit and f"Webhook {receiver.url} enabled again" in audit
+
+
 def test_the_console_refuses_bad_urls_and_other_offices(app, client, world):
     from tests.admin.conftest import as_admin, post
 

@@ -149,6 +149,7 @@ def admin_requests(fa: OfficeObjects, own_office: int) -> list[tuple[str, str, d
         ("POST", f"/admin/api-keys/{fa.api_key}/revoke", None),
         ("GET", f"/admin/webhooks/{fa.webhook}", None),
         ("POST", f"/admin/webhooks/{fa.webhook}/enable", None),
+        ("POST", f"/admin/webhooks/{fa.webhook}/disable", None),
         ("POST", f"/admin/webhooks/{fa.webhook}/deliveries/{fa.webhook_delivery}/redeliver", None),
         ("GET", f"/admin/saved-replies/{fa.saved_reply}", None),
         ("POST", f"/admin/saved-replies/{fa.saved_reply}", {"title": "Mine", "body": "Mine now"}),

@@ -37,6 +37,7 @@ KINDS: dict[str, str] = {
     "api_key.created": "API key created",
     "api_key.revoked": "API key revoked",
     "webhook.added": "Webhook endpoint added",
+    "webhook.disabled": "Webhook endpoint disabled",
     "webhook.enabled": "Webhook endpoint enabled again",
     "retention.run": "Retention run (message text erased)",
     "transcript.exported": "Conversation transcript exported",

@@ -639,6 +639,18 @@ def redeliver(endpoint: WebhookEndpoint, delivery_id: int) -> WebhookDelivery | 
     return delivery
 
 
+def disable(endpoint: WebhookEndpoint, user: User) -> None:
+    """An admin stops an endpoint (audited): no event is posted to it, the ones waiting included,
+    until it is enabled again."""
+    endpoint.active = False
+    endpoint.failing_since = None
+    endpoint.disabled_reason = f"Disabled by {user.name}."
+    audit.record(
+        user, "webhook.disabled", f"Webhook {endpoint.url} disabled", offices=[endpoint.office],
+        detail={"endpoint_id": endpoint.id},
+    )  # fmt: skip
+
+
 def enable(endpoint: WebhookEndpoint, user: User) -> None:
     """An admin enables a disabled endpoint again (audited); its next events are delivered."""
     endpoint.active = True

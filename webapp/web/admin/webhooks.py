@@ -1,5 +1,6 @@
 """Activity webhooks of the admin's offices: add an endpoint (its secret is shown once), read its
-delivery log, redeliver an event, enable an endpoint that was disabled after a day of failures."""
+delivery log, redeliver an event, disable an endpoint, and enable one that was disabled (by an
+admin, or after a day of failures)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,15 @@ def webhook_redeliver(endpoint_id: int, delivery_id: int):
     if webhooks.redeliver(endpoint, delivery_id) is None:
         abort(404)
     return done("Queued for delivery again.", url_for("admin.webhook_detail", endpoint_id=endpoint.id))
+
+
+@bp.post("/webhooks/<int:endpoint_id>/disable")
+def webhook_disable(endpoint_id: int):
+    endpoint = _endpoint(endpoint_id)
+    if endpoint.active:
+        webhooks.disable(endpoint, current_user)
+    return done("Endpoint disabled: no events are posted to it until it is enabled again.",
+                url_for("admin.webhook_detail", endpoint_id=endpoint.id))  # fmt: skip
 
 
 @bp.post("/webhooks/<int:endpoint_id>/enable")
