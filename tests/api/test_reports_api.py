@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta
 
 from tests.api.conftest import assert_problem
 from webapp.extensions import db
@@ -65,6 +66,18 @@ def test_bad_ranges_are_problems(crm, world):
         assert words in body["detail"]
     assert_problem(crm.get("/api/v1/reports/summary?from=yesterday"), 422, "invalid-request")
     assert_problem(crm.get("/api/v1/reports/summary?office=2"), 422, "invalid-request")
+
+
+def test_the_days_a_refusal_names_are_accepted(crm, world):
+    """"The last day can be X at the latest": X itself is accepted, and so on for the first day."""
+    for query, field in (("from=9999-12-30&to=9999-12-31", "to"), ("from=0001-01-01&to=0001-01-02", "from")):
+        detail = assert_problem(crm.get(f"/api/v1/reports/summary?{query}"), 422, "invalid-range")["detail"]
+        named = datetime.strptime(re.search(r"can be (\w{3} \d{2}, \d{4})", detail)[1], "%b %d, %Y").date()
+        day = timedelta(days=1)
+        first, last = (named - day, named) if field == "to" else (named, named + day)
+        assert crm.get(f"/api/v1/reports/summary?from={first}&to={last}").status_code == 200, detail
+        beyond = (first, last + day) if field == "to" else (first - day, last)
+        assert crm.get(f"/api/v1/reports/summary?from={beyond[0]}&to={beyond[1]}").status_code == 422
 
 
 def test_the_summary_needs_a_key(app, world):

@@ -163,11 +163,12 @@ def parse_range(
         raise ReportError("to", f"The range ends in the future: the last day can be "
                                 f"{today + timedelta(days=1):%b %d, %Y} at the latest.")  # fmt: skip
     if end_day > today + timedelta(days=MAX_DAYS):  # also keeps the range's moments from date.max
-        raise ReportError("to", f"The range ends too far ahead: choose a day before "
-                                f"{today + timedelta(days=MAX_DAYS):%b %d, %Y}.")  # fmt: skip
+        raise ReportError("to", f"The range ends too far ahead: the last day can be "
+                                f"{today + timedelta(days=MAX_DAYS):%b %d, %Y} at the latest.")  # fmt: skip
     if start_day < today - OLDEST:  # also keeps the range's moments far from date.min
         raise ReportError(
-            "from", f"The range starts too long ago: choose a day after {today - OLDEST:%b %d, %Y}."
+            "from", f"The range starts too long ago: the first day can be {today - OLDEST:%b %d, %Y} "
+            "at the earliest."
         )
     if (end_day - start_day).days + 1 > MAX_DAYS:
         raise ReportError("from", f"A report covers at most {MAX_DAYS} days; this range has "
