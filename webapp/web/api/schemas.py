@@ -17,7 +17,8 @@ E164 = r"^\+[1-9][0-9]{1,14}$"
 TYPED_PHONE = r"^[0-9\s().+-]+$"
 CURSOR = r"^[A-Za-z0-9_-]*$"
 # Printable ASCII: a key travels in an HTTP header.
-IDEMPOTENCY_KEY = r"^[\x21-\x7e]+$"
+# Printable ASCII, no spaces, and no commas: two Idempotency-Key headers arrive joined by one.
+IDEMPOTENCY_KEY = r"^[\x21-\x2b\x2d-\x7e]+$"
 
 
 def storable(text: str) -> str:

@@ -15,7 +15,7 @@ FORMS = {
     "to": US_PHONE,
     "phone": US_PHONE,
     "cursor": "must be the next_cursor of the previous page, unchanged",
-    "Idempotency-Key": "must be printable ASCII without spaces, such as a UUID",
+    "Idempotency-Key": "must be one key, printable ASCII without spaces or commas, such as a UUID",
 }
 # The report's from and to are days, not phones.
 REPORT_FORMS = {"from": DAY, "to": DAY}
