@@ -60,6 +60,10 @@ spec = SpecTree(
     page_templates={},  # the reference page is our own (no CDN): see `reference`
     before=_refuse_invalid,
     validation_error_status=422,
+    # Schemas named as their classes (no hash suffix), nested ones too: stable names for the
+    # client generators that read the document.
+    naming_strategy=lambda model: model.__name__,
+    nested_naming_strategy=lambda _parent, child: child,
     security_schemes=[
         SecurityScheme(
             name="apiKey",
