@@ -529,6 +529,10 @@ def test_a_form_refused_inside_another_sites_frame_does_not_advise_a_reload(clie
     assert 'target="_blank" rel="noopener">Open Parley in a new tab' in html
     plain = client.post("/login", data={"email": "a@b.c", "password": "x"})
     assert "Reload the page and try again" in plain.get_data(as_text=True)
+    # An htmx form in the frame (compose's Send): the page's script says it is framed.
+    framed_htmx = {"HX-Request": "true", "Parley-Framed": "1"}
+    htmx = client.post("/texts/new", data={"body": "Hi"}, headers=framed_htmx)
+    assert htmx.status_code == 400 and "Reopen Parley from your CRM" in htmx.get_data(as_text=True)
 
 
 # ---- Framing policy and security headers ----

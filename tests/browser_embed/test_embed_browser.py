@@ -232,3 +232,20 @@ def test_the_login_page_framed_by_the_crm_signs_in_there(browser, embed_site: Em
     expect(frame.get_by_role("tab", name="Needs Attention")).to_be_visible()
     page.context.close()
 
+
+
+def test_a_send_whose_sign_in_the_browser_dropped_says_to_reopen_parley_not_reload(
+    browser, embed_site: EmbedSite, crm_data
+):
+    """The frame's cookie gone (the browser cleared it, or stopped keeping third-party cookies):
+    compose's Send, an htmx form, is answered for a frame, where a reload would not help."""
+    page = crm_page(browser)
+    page.goto(f"{embed_site.crm.origin}/crm?sub=standard@example.edu&next=/texts/new")
+    frame = page.frame_locator("iframe[title=Parley]")
+    frame.get_by_label("To").fill("2025550178")
+    frame.get_by_label("Message").fill("Are you coming on Saturday?")
+    page.context.clear_cookies()
+    frame.get_by_role("button", name="Send").click()
+    expect(frame.get_by_text("This form cannot be sent from here")).to_be_visible()
+    expect(frame.get_by_text("Reload the page")).to_have_count(0)
+    page.context.close()

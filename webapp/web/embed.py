@@ -104,8 +104,12 @@ def check():
 
 
 def framed() -> bool:
-    """Whether the browser says this page loads in a frame (Sec-Fetch-Dest)."""
-    return request.headers.get("Sec-Fetch-Dest", "") in ("iframe", "frame")
+    """Whether this request comes from inside a frame: the browser says so of a page it loads
+    there (Sec-Fetch-Dest), the page's script of its htmx requests (Parley-Framed, app.js)."""
+    return (
+        request.headers.get("Sec-Fetch-Dest", "") in ("iframe", "frame")
+        or request.headers.get("Parley-Framed") == "1"
+    )
 
 
 def framed_cross_site() -> bool:
