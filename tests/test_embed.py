@@ -104,6 +104,39 @@ def test_next_defaults_to_the_inbox(client, setup):
     assert launch(client, make_token()).headers["Location"] == "/inbox"
 
 
+def test_a_launch_framed_by_an_origin_not_allowed_is_refused_and_logged(client, setup, caplog):
+    """The browser would not show Parley in that frame (frame-ancestors) yet would load the
+    launch: it starts no session, keeps the token unspent, and the log names the origin."""
+    token = make_token()
+    foreign = {"Sec-Fetch-Dest": "iframe", "Referer": "http://127.0.0.1:5085/crm?record=1"}
+    refused = client.get("/embed/launch", query_string={"token": token}, headers=foreign)
+    assert refused.status_code == 403
+    assert "http://127.0.0.1:5085 is not allowed to show Parley" in refused.get_data(as_text=True)
+    assert "framed by http://127.0.0.1:5085, which is not in EMBED_ALLOWED_ORIGINS" in caplog.text
+    assert_signed_out(client)
+
+    allowed = {"Sec-Fetch-Dest": "iframe", "Referer": f"{CRM_ORIGIN}/records/7"}
+    response = client.get("/embed/launch", query_string={"token": token}, headers=allowed)
+    assert response.status_code == 302 and response.headers["Location"].startswith("/embed/check?")
+
+
+def test_which_origins_may_frame_parley():
+    allowed = ["https://crm.example.edu", "https://*.partner.edu", "http://localhost:8080"]
+    own = "https://parley.example.edu"
+    for origin, verdict in [
+        ("https://crm.example.edu", True), ("https://parley.example.edu", True),
+        ("https://portal.partner.edu", True), ("https://a.b.partner.edu", True),
+        ("https://partner.edu", False), ("http://portal.partner.edu", False),
+        ("http://crm.example.edu", False), ("https://crm.example.edu:8443", False),
+        ("http://localhost:8080", True), ("https://localhost:8080", True), ("http://localhost:8081", False),
+    ]:  # fmt: skip
+        assert embedding.may_frame(origin, allowed, own) is verdict, origin
+    assert embedding.origin_of("HTTPS://CRM.Example.edu:443/x?y#z") == "https://crm.example.edu:443"
+    assert embedding.origin_of("http://[::1]:5000/") == "http://[::1]:5000"
+    for junk in (None, "", "/relative", "javascript:alert(1)", "https://host:99999/"):
+        assert embedding.origin_of(junk) is None, junk
+
+
 def test_framed_launch_checks_the_cookie_on_the_way(client, setup):
     response = launch(client, make_token(next="/inbox?tab=participating"), dest="iframe")
     assert response.status_code == 302

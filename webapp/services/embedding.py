@@ -47,6 +47,37 @@ class LaunchRefused(Exception):
         self.message = message
 
 
+def origin_of(url: str | None) -> str | None:
+    """scheme://host[:port] of a URL (a Referer), in lower case; None for none or a malformed one."""
+    try:
+        parts = urlsplit(url or "")
+        port = parts.port
+    except ValueError:  # a port out of range
+        return None
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}".lower()
+
+
+def may_frame(origin: str, allowed: list[str], own: str) -> bool:
+    """Whether `origin` is one that frame-ancestors lets frame Parley: its own, or one of
+    EMBED_ALLOWED_ORIGINS (already checked and in lower case; `https://*.host` takes subdomains)."""
+    return origin == own or any(_matches(origin, entry) for entry in allowed)
+
+
+def _matches(origin: str, entry: str) -> bool:
+    scheme, _, host = entry.partition("://")
+    their_scheme, _, their_host = origin.partition("://")
+    # As in CSP, an http: source lets the same host in over https: too.
+    if their_scheme != scheme and (scheme, their_scheme) != ("http", "https"):
+        return False
+    if host.startswith("*."):
+        return their_host.endswith(host[1:])
+    return their_host == host
+
+
 @dataclass(frozen=True)
 class Launch:
     user: User

@@ -56,6 +56,17 @@ EMBEDDED = "embedded"  # session key: this session lives in a CRM's iframe
 @writes
 def launch():
     secret = current_app.config.get("EMBED_SECRET", "")
+    framer = _framing_origin()
+    if framer is not None and not embedding.may_frame(
+        framer, current_app.config["EMBED_ALLOWED_ORIGINS"], embedding.origin_of(request.host_url) or ""
+    ):
+        # The browser will not show Parley in that frame (frame-ancestors): the token is not
+        # spent on a session nobody sees, and the administrator learns which origin to allow.
+        current_app.logger.warning(
+            "Embedded launch refused: framed by %s, which is not in EMBED_ALLOWED_ORIGINS", framer
+        )
+        reason = f"{framer} is not allowed to show Parley (EMBED_ALLOWED_ORIGINS)."
+        return render_template("embed/refused.html", reason=reason), 403
     try:
         result = embedding.verify_launch(request.args.get("token"), secret)
         db.session.commit()
@@ -101,6 +112,13 @@ def check():
         return redirect(next_path)
     new_tab_url = url_for("embed.launch", token=token) if handoff is not None else None
     return render_template("embed/cookies_blocked.html", new_tab_url=new_tab_url)
+
+
+def _framing_origin() -> str | None:
+    """The origin of the page framing this launch, when the browser names it (Referer)."""
+    if request.headers.get("Sec-Fetch-Dest", "") not in ("iframe", "frame"):
+        return None
+    return embedding.origin_of(request.referrer)
 
 
 def framed() -> bool:
