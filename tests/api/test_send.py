@@ -36,8 +36,10 @@ def test_a_text_from_the_crm_is_queued_sent_and_shown_in_the_inbox(app, client, 
     assert isinstance(message["id"], int) and isinstance(message["conversation_id"], int)
     datetime.fromisoformat(message["created_at"])
 
-    # The worker (inline in tests) sent it through the number's provider, as it sends agents' texts.
-    now = crm.get(f"/api/v1/messages/{message['id']}").get_json()
+    # The worker (inline in tests) sent it through the number's provider, as it sends agents' texts;
+    # the answer's Location is where its progress is read.
+    assert response.headers["Location"] == f"/api/v1/messages/{message['id']}"
+    now = crm.get(response.headers["Location"]).get_json()
     assert now["status"] == "sent" and now["id"] == message["id"]
 
     # Agents see it in the conversation, authored by the key's name.
@@ -141,6 +143,7 @@ def test_the_same_idempotency_key_returns_the_same_message_and_sends_once(crm):
     again = crm.send(text="Once only", headers=key)
     assert again.status_code == 202 and again.get_json()["id"] == first.get_json()["id"]
     assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.headers["Location"] == first.headers["Location"]
     assert message_count() == 1
 
     body = assert_problem(crm.send(text="Something else", headers=key), 422, "idempotency-key-reused")

@@ -5,7 +5,7 @@ Each view reads the request its spectree models validated, calls one service and
 
 from __future__ import annotations
 
-from flask import request
+from flask import request, url_for
 from spectree import Response as Responses
 
 from webapp.services import crm_api
@@ -69,8 +69,12 @@ def send_message():
         checked = crm_api.check_send(caller(), body.from_, body.to, body.text, key)
         earlier = crm_api.earlier(caller(), checked)
     sent = earlier or crm_api.send(caller(), checked)
-    headers = {"Idempotent-Replayed": "true"} if sent.replayed else {}
-    return _message_out(sent.message), 202, headers
+    out = _message_out(sent.message)
+    # Where the message's progress is read (202: accepted, not yet sent).
+    headers = {"Location": url_for("api.get_message", message_id=out.id)}
+    if sent.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return out, 202, headers
 
 
 @bp.get(f"/messages/<{ID}:message_id>")

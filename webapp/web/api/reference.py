@@ -45,7 +45,7 @@ PROBLEM_TYPES = {
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
     """spectree's document with what it cannot say itself: errors are problem documents, a 429
-    carries Retry-After, and the server is this one."""
+    carries Retry-After, a 202 Location, and the server is this one."""
     document = copy.deepcopy(spec.spec)
     document["servers"] = [{"url": "/", "description": "This Parley server"}]
     for operations in document["paths"].values():
@@ -54,6 +54,13 @@ def _document() -> dict[str, Any]:
                 content = response.get("content", {})
                 if status.isdigit() and int(status) >= 400 and "application/json" in content:
                     content[MEDIA_TYPE] = content.pop("application/json")
+                if status == "202":
+                    response["headers"] = {
+                        "Location": {
+                            "description": "Where the message is read: GET it for its progress.",
+                            "schema": {"type": "string"},
+                        }
+                    }
                 if status == "429":
                     response["headers"] = {
                         "Retry-After": {
