@@ -78,7 +78,11 @@ def send_message():
 
 
 @bp.get(f"/messages/<{ID}:message_id>")
-@spec.validate(resp=Responses(HTTP_200=MessageOut, HTTP_404=Problem, **READ_ERRORS), tags=["messages"])
+@spec.validate(
+    # No query or body to refuse: an id that names no message of the office is 404.
+    resp=Responses(HTTP_200=MessageOut, HTTP_401=Problem, HTTP_404=Problem, HTTP_429=Problem),
+    tags=["messages"],
+)
 def get_message(message_id: int):
     """Read a message
 
