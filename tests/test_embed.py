@@ -106,18 +106,23 @@ def test_next_defaults_to_the_inbox(client, setup):
 
 def test_a_launch_framed_by_an_origin_not_allowed_is_refused_and_logged(client, setup, caplog):
     """The browser would not show Parley in that frame (frame-ancestors) yet would load the
-    launch: it starts no session, keeps the token unspent, and the log names the origin."""
+    launch: refused like a bad token (an earlier session there ends), with the token unspent,
+    and the log names the origin."""
+    assert launch(client, make_token()).status_code == 302  # signed in beforehand
     token = make_token()
     foreign = {"Sec-Fetch-Dest": "iframe", "Referer": "http://127.0.0.1:5085/crm?record=1"}
     refused = client.get("/embed/launch", query_string={"token": token}, headers=foreign)
     assert refused.status_code == 403
-    assert "http://127.0.0.1:5085 is not allowed to show Parley" in refused.get_data(as_text=True)
-    assert "framed by http://127.0.0.1:5085, which is not in EMBED_ALLOWED_ORIGINS" in caplog.text
+    assert "http://127.0.0.1:5085 may not show Parley" in refused.get_data(as_text=True)
+    assert "Embedded launch refused: http://127.0.0.1:5085 may not show Parley" in caplog.text
     assert_signed_out(client)
 
-    allowed = {"Sec-Fetch-Dest": "iframe", "Referer": f"{CRM_ORIGIN}/records/7"}
-    response = client.get("/embed/launch", query_string={"token": token}, headers=allowed)
-    assert response.status_code == 302 and response.headers["Location"].startswith("/embed/check?")
+    # The same token from the CRM's page (its default port written out), or from Parley itself.
+    for referer in (f"{CRM_ORIGIN}:443/records/7", "https://parley.example.edu/inbox"):
+        allowed = {"Sec-Fetch-Dest": "iframe", "Referer": referer}
+        response = client.get("/embed/launch", query_string={"token": token}, headers=allowed)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/embed/check?")
+        token = make_token()
 
 
 def test_which_origins_may_frame_parley():
@@ -131,7 +136,8 @@ def test_which_origins_may_frame_parley():
         ("http://localhost:8080", True), ("https://localhost:8080", True), ("http://localhost:8081", False),
     ]:  # fmt: skip
         assert embedding.may_frame(origin, allowed, own) is verdict, origin
-    assert embedding.origin_of("HTTPS://CRM.Example.edu:443/x?y#z") == "https://crm.example.edu:443"
+    assert embedding.origin_of("HTTPS://CRM.Example.edu:443/x?y#z") == "https://crm.example.edu"
+    assert embedding.origin_of("http://crm.example.edu:8080/") == "http://crm.example.edu:8080"
     assert embedding.origin_of("http://[::1]:5000/") == "http://[::1]:5000"
     for junk in (None, "", "/relative", "javascript:alert(1)", "https://host:99999/"):
         assert embedding.origin_of(junk) is None, junk
@@ -600,8 +606,9 @@ def test_allowed_origins_must_be_origins(database_url, tmp_path, origin):
 
 
 def test_allowed_origins_may_be_written_in_capitals(database_url, tmp_path):
-    """Schemes and host names are case-insensitive: an origin typed in capitals is one still."""
-    app = make_app(database_url, tmp_path, EMBED_ALLOWED_ORIGINS=["HTTPS://CRM.Example.edu/"])
+    """Schemes and host names are case-insensitive, and a default port is no port: an origin
+    typed so is the browser's origin still."""
+    app = make_app(database_url, tmp_path, EMBED_ALLOWED_ORIGINS=["HTTPS://CRM.Example.edu:443/"])
     with app.app_context():
         policy = app.test_client().get("/login").headers["Content-Security-Policy"]
         assert policy.endswith("frame-ancestors 'self' https://crm.example.edu")

@@ -44,8 +44,16 @@ def frame_origins(origins: list[str]) -> list[str]:
             raise ConfigurationError(
                 f"EMBED_ALLOWED_ORIGINS: {origin!r} is not an origin like https://crm.example.edu"
             )
-        checked.append(candidate)
+        checked.append(without_default_port(candidate))
     return checked
+
+
+def without_default_port(origin: str) -> str:
+    """https://host:443 is https://host (and http's :80): browsers leave the default out."""
+    for scheme, port in (("https://", ":443"), ("http://", ":80")):
+        if origin.startswith(scheme) and origin.endswith(port):
+            return origin.removesuffix(port)
+    return origin
 
 
 class Config:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import jwt
 from sqlalchemy import delete, select
 
+from webapp.config import without_default_port
 from webapp.extensions import db
 from webapp.models import UsedLaunchToken, User, utcnow
 from webapp.services.dbutil import insert_ignoring_conflict
@@ -58,7 +59,8 @@ def origin_of(url: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not host:
         return None
     host = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{host}{f':{port}' if port else ''}".lower()
+    return without_default_port(f"{parts.scheme}://{host}{f':{port}' if port else ''}".lower())
+
 
 
 def may_frame(origin: str, allowed: list[str], own: str) -> bool:

@@ -56,18 +56,8 @@ EMBEDDED = "embedded"  # session key: this session lives in a CRM's iframe
 @writes
 def launch():
     secret = current_app.config.get("EMBED_SECRET", "")
-    framer = _framing_origin()
-    if framer is not None and not embedding.may_frame(
-        framer, current_app.config["EMBED_ALLOWED_ORIGINS"], embedding.origin_of(request.host_url) or ""
-    ):
-        # The browser will not show Parley in that frame (frame-ancestors): the token is not
-        # spent on a session nobody sees, and the administrator learns which origin to allow.
-        current_app.logger.warning(
-            "Embedded launch refused: framed by %s, which is not in EMBED_ALLOWED_ORIGINS", framer
-        )
-        reason = f"{framer} is not allowed to show Parley (EMBED_ALLOWED_ORIGINS)."
-        return render_template("embed/refused.html", reason=reason), 403
     try:
+        _check_framing_origin()
         result = embedding.verify_launch(request.args.get("token"), secret)
         db.session.commit()
     except embedding.LaunchRefused as refusal:
@@ -114,11 +104,20 @@ def check():
     return render_template("embed/cookies_blocked.html", new_tab_url=new_tab_url)
 
 
-def _framing_origin() -> str | None:
-    """The origin of the page framing this launch, when the browser names it (Referer)."""
+def _check_framing_origin() -> None:
+    """A launch in a frame of a page whose origin the browser names (Referer) and that may not
+    frame Parley is refused before its token is spent: the browser would not show Parley there
+    (frame-ancestors), and the refusal's log line tells the administrator which origin to allow."""
     if request.headers.get("Sec-Fetch-Dest", "") not in ("iframe", "frame"):
-        return None
-    return embedding.origin_of(request.referrer)
+        return
+    framer = embedding.origin_of(request.referrer)
+    own = embedding.origin_of(current_app.config["PUBLIC_BASE_URL"]) or ""
+    allowed = current_app.config["EMBED_ALLOWED_ORIGINS"]
+    if framer is not None and not embedding.may_frame(framer, allowed, own):
+        raise embedding.LaunchRefused(
+            f"{framer} may not show Parley: it is not in EMBED_ALLOWED_ORIGINS. Open Parley from "
+            "your CRM's page, or ask the administrator to allow this one."
+        )
 
 
 def framed() -> bool:
