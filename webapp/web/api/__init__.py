@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -146,8 +147,8 @@ class RepeatedNames(ValueError):
 def _named_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object whose fields are each named once: with a name twice, which value was meant
     is a guess (a JSON parser keeps the last), so the body is refused instead."""
-    names = [name for name, _ in pairs]
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    counts = Counter(name for name, _ in pairs)
+    repeated = sorted(name for name, count in counts.items() if count > 1)
     if repeated:
         raise RepeatedNames(repeated)
     return dict(pairs)
