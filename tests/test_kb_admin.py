@@ -110,6 +110,13 @@ def test_empty_knowledge_base_page(client, admin):
     assert "Admissions FAQ Bot" in page  # which number it answers for
 
 
+def test_the_page_as_an_htmx_fragment_is_its_content_without_the_frame(client, admin):
+    response = client.get(base(admin), headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Admissions knowledge base" in html
+    assert "<html" not in html and 'aria-label="Admin sections"' not in html
+
+
 def test_add_edit_and_delete_an_entry(client, admin):
     response = post(
         client,

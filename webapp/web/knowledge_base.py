@@ -47,7 +47,7 @@ def _fragment_status() -> int:
     return 200 if request.headers.get("HX-Request") else 422
 
 
-def _index(office: Office, block: str = "content", status: int = 200, **extra: object):
+def _index(office: Office, block: str = "admin_content", status: int = 200, **extra: object):
     context = {
         "office": office,
         "offices": knowledge_base.managed_offices(current_user),
