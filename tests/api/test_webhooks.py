@@ -453,7 +453,7 @@ def test_an_admin_disables_an_endpoint_and_nothing_is_posted_to_it_until_enabled
 
     assert post(client, f"/admin/webhooks/{endpoint.id}/disable").status_code in (302, 303)
     page = client.get(f"/admin/webhooks/{endpoint.id}").get_data(as_text=True)
-    assert "This endpoint is disabled: Disabled by Alex Admin." in page and "Enable again" in page
+    assert "This endpoint is disabled: Alex Admin disabled it." in page and "Enable again" in page
     assert "Disable endpoint" not in page
     inbound.receive(InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Hi"), "console")
     db.session.commit()

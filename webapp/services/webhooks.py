@@ -644,7 +644,7 @@ def disable(endpoint: WebhookEndpoint, user: User) -> None:
     until it is enabled again."""
     endpoint.active = False
     endpoint.failing_since = None
-    endpoint.disabled_reason = f"Disabled by {user.name}."
+    endpoint.disabled_reason = f"{user.name} disabled it."
     audit.record(
         user, "webhook.disabled", f"Webhook {endpoint.url} disabled", offices=[endpoint.office],
         detail={"endpoint_id": endpoint.id},

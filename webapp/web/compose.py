@@ -19,13 +19,13 @@ from webapp.web.request_limits import body_limit
 bp = Blueprint("compose", __name__)
 
 TEMPLATE = "compose/new.html"
-# The number this browser last sent a text from: the From list starts on it next time.
+# The number this browser last created a 1:1 text from: the From list starts on it next time.
 LAST_NUMBER = "compose_number"
 
 
 def _default_number(numbers) -> str:
-    """From starts on the number last sent from, while the user may still send from it, else on
-    the first: an agent who texts from one number all day picks it once."""
+    """From starts on the number of the last 1:1 text created here, while the user may still send
+    from it, else on the first: an agent who texts from one number all day picks it once."""
     if not numbers:
         return ""
     last = session.get(LAST_NUMBER)
