@@ -447,18 +447,29 @@ def test_an_admin_disables_an_endpoint_and_nothing_is_posted_to_it_until_enabled
 
     secret = add_endpoint(private_ok, receiver.url, "message.received")
     endpoint = db.session.scalars(select(WebhookEndpoint)).one()
+    receiver.planned = [503]  # an event waits for its retry when the endpoint is disabled
+    inbound.receive(InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Hm"), "console")
+    db.session.commit()
+    waiting = db.session.scalars(select(WebhookDelivery)).one()
+    assert waiting.status == DeliveryStatus.PENDING and len(receiver.requests) == 1
     as_admin(client)
     page = client.get(f"/admin/webhooks/{endpoint.id}").get_data(as_text=True)
     assert "Disable endpoint" in page and "Enable again" not in page
 
     assert post(client, f"/admin/webhooks/{endpoint.id}/disable").status_code in (302, 303)
+    webhooks.attempt(waiting.id)  # its retry, brought forward: not posted
+    db.session.expire_all()
+    waiting = db.session.get(WebhookDelivery, waiting.id)
+    assert (waiting.status, waiting.last_error) == (DeliveryStatus.FAILED, "The endpoint is disabled.")
+    assert len(receiver.requests) == 1
+    receiver.requests.clear()
     page = client.get(f"/admin/webhooks/{endpoint.id}").get_data(as_text=True)
     assert "This endpoint is disabled: Alex Admin disabled it." in page and "Enable again" in page
     assert "Disable endpoint" not in page
     inbound.receive(InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Hi"), "console")
     db.session.commit()
     assert receiver.requests == []
-    assert db.session.scalars(select(WebhookDelivery)).all() == []  # nor kept for later
+    assert db.session.scalars(select(WebhookDelivery.id)).all() == [waiting.id]  # nor kept for later
 
     assert post(client, f"/admin/webhooks/{endpoint.id}/enable").status_code in (302, 303)
     inbound.receive(
