@@ -481,6 +481,32 @@ def test_an_admin_disables_an_endpoint_and_nothing_is_posted_to_it_until_enabled
     assert f"Webhook {receiver.url} disabled" in audit and f"Webhook {receiver.url} enabled again" in audit
 
 
+def test_an_endpoint_disabled_while_an_event_is_posted_keeps_the_admins_reason(
+    private_ok, world, receiver, monkeypatch
+):
+    add_endpoint(private_ok, receiver.url, "message.received")
+    receiver.planned = [503, 503]
+    inbound.receive(InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Hi"), "console")
+    delivery = db.session.scalars(select(WebhookDelivery)).one()  # failed once, waits for its retry
+    endpoint = db.session.scalars(select(WebhookEndpoint)).one()
+    endpoint.failing_since = utcnow() - timedelta(days=2)  # failing long enough to be given up
+    db.session.commit()
+    post = webhooks._post
+
+    def disabled_meanwhile(*args):  # the admin disables it while the retry is posted
+        webhooks.disable(db.session.get(WebhookEndpoint, endpoint.id), world["users"]["admin"])
+        db.session.commit()
+        return post(*args)
+
+    monkeypatch.setattr(webhooks, "_post", disabled_meanwhile)
+    webhooks.attempt(delivery.id)
+    db.session.expire_all()
+    endpoint = db.session.get(WebhookEndpoint, endpoint.id)
+    assert (endpoint.active, endpoint.disabled_reason) == (False, "Alex Admin disabled it.")
+    assert endpoint.failing_since is None
+    assert db.session.get(WebhookDelivery, delivery.id).status == DeliveryStatus.FAILED
+
+
 def test_the_console_refuses_bad_urls_and_other_offices(app, client, world):
     from tests.admin.conftest import as_admin, post
 

@@ -389,13 +389,14 @@ def attempt(delivery_id: int) -> tuple[float | None, list[int]]:
         following = _following(delivery)
         db.session.commit()
         return None, following
-    endpoint.failing_since = endpoint.failing_since or now
-    if now - endpoint.failing_since >= GIVE_UP_AFTER:
-        endpoint.active = False
-        endpoint.disabled_reason = (
-            f"Disabled on {now:%Y-%m-%d %H:%M} UTC: every delivery failed for a day "
-            f"(last: {describe_outcome(status_code, error)})."
-        )
+    if endpoint.active:  # an admin may have disabled it while it was posted: their word stays
+        endpoint.failing_since = endpoint.failing_since or now
+        if now - endpoint.failing_since >= GIVE_UP_AFTER:
+            endpoint.active = False
+            endpoint.disabled_reason = (
+                f"Disabled on {now:%Y-%m-%d %H:%M} UTC: every delivery failed for a day "
+                f"(last: {describe_outcome(status_code, error)})."
+            )
     if now - delivery.created_at >= GIVE_UP_AFTER or not endpoint.active:
         delivery.status = DeliveryStatus.FAILED
         delivery.next_attempt_at = None
