@@ -290,6 +290,7 @@ def _register_embedding(app: Flask, embed) -> None:
 
     app.register_blueprint(embed.bp)
     app.session_interface = embed.EmbedAwareSessionInterface()
+    app.jinja_env.globals["embedded_session"] = embed.embedded_session
     # Checked once at start-up: an entry that is not an origin could inject a CSP directive.
     app.config["EMBED_ALLOWED_ORIGINS"] = frame_origins(app.config.get("EMBED_ALLOWED_ORIGINS", []))
 

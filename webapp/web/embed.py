@@ -122,7 +122,8 @@ def _check_framing_origin() -> None:
 
 def framed() -> bool:
     """Whether this request comes from inside a frame: the browser says so of a page it loads
-    there (Sec-Fetch-Dest), the page's script of its htmx requests (Parley-Framed, app.js)."""
+    there (Sec-Fetch-Dest), a page served to an embedded session of its htmx requests
+    (Parley-Framed, base.html)."""
     return (
         request.headers.get("Sec-Fetch-Dest", "") in ("iframe", "frame")
         or request.headers.get("Parley-Framed") == "1"

@@ -347,11 +347,6 @@
     }
   });
 
-  /* ---- In a CRM's frame, htmx requests say so (browsers tell only of page loads) ---- */
-  if (window.self !== window.top) {
-    document.addEventListener("htmx:configRequest", function (event) { event.detail.headers["Parley-Framed"] = "1"; });
-  }
-
   /* ---- Conditional polls ----
      A poll sends back the ETag of what it shows (If-None-Match); while nothing changed the server
      answers 304 with no body, and htmx swaps nothing (base.html's responseHandling). Only an
