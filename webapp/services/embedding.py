@@ -62,7 +62,6 @@ def origin_of(url: str | None) -> str | None:
     return without_default_port(f"{parts.scheme}://{host}{f':{port}' if port else ''}".lower())
 
 
-
 def may_frame(origin: str, allowed: list[str], own: str) -> bool:
     """Whether `origin` is one that frame-ancestors lets frame Parley: its own, or one of
     EMBED_ALLOWED_ORIGINS (already checked and in lower case; `https://*.host` takes subdomains)."""
@@ -246,5 +245,3 @@ def read_handoff(token: str, secret: str) -> tuple[str, datetime, str] | None:
     if expires_at <= utcnow():
         return None
     return str(claims["jti"]), expires_at, str(claims["sub"])
-
-

@@ -150,7 +150,7 @@ def new_entry(office_id: int):
         discard_writes()
         return _entry_form(_office(office_id), None, form, exc.errors, _fragment_status())
     db.session.commit()
-    flash("Entry added. The bot answers with it from now on.", "success")
+    flash("Entry added. The bot answers with it from now on.")
     return redirect_to(url_for("knowledge_base.office", office_id=office_id))
 
 
@@ -170,7 +170,7 @@ def edit_entry(office_id: int, entry_id: int):
         found = _office(office_id)
         return _entry_form(found, _entry(found, entry_id), form, exc.errors, _fragment_status())
     db.session.commit()
-    flash("Entry saved.", "success")
+    flash("Entry saved.")
     return redirect_to(url_for("knowledge_base.office", office_id=office_id))
 
 
@@ -179,5 +179,5 @@ def delete_entry(office_id: int, entry_id: int):
     found = _office(office_id)
     knowledge_base.delete_entry(_entry(found, entry_id), current_user)
     db.session.commit()
-    flash("Entry deleted.", "success")
+    flash("Entry deleted.")
     return redirect_to(url_for("knowledge_base.office", office_id=office_id))

@@ -109,7 +109,7 @@ def add():
         discard_writes()
         return _render(422, form_error="That phone has already opted out.", form_phone=raw, form_note=note)
     db.session.commit()
-    flash(f"{format_phone(phone)} is opted out: no number will text it.", "success")
+    flash(f"{format_phone(phone)} is opted out: no number will text it.")
     return redirect_to(url_for(".index"))
 
 
@@ -135,5 +135,5 @@ def remove(phone: str):
         discard_writes()
         return _render(422, removal={"phone": phone, "reason": reason, "error": exc.errors["reason"]})
     db.session.commit()
-    flash(f"{format_phone(phone)} is off the opt-out list: it may be texted again.", "success")
+    flash(f"{format_phone(phone)} is off the opt-out list: it may be texted again.")
     return redirect_to(url_for(".index"))

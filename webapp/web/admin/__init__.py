@@ -111,7 +111,7 @@ def invalid(template: str, block: str, **context: object) -> Response:
 def done(message: str, url: str) -> Response:
     """After a change: commit, say what happened on the next page, go there."""
     db.session.commit()
-    flash(message, "success")
+    flash(message)
     return redirect_to(url)
 
 
