@@ -49,6 +49,10 @@ def test_the_document_is_openapi_3_1_and_names_every_operation(app, crm):
     body = next(iter(send["requestBody"]["content"].values()))["schema"]["$ref"].rsplit("/", 1)[-1]
     schema = document["components"]["schemas"][body]
     assert schema["required"] == ["from", "to", "text"] and schema["additionalProperties"] is False
+    # Every field a message always carries is required, nullable ones too: a generated client
+    # need not guard against a missing error_reason or send_at.
+    message = document["components"]["schemas"]["MessageOut"]
+    assert set(message["required"]) == set(message["properties"])
 
 
 def test_the_reference_page_renders_the_document_without_a_key(app):

@@ -130,9 +130,10 @@ class MessageOut(BaseModel):
         "answers), or the contact's phone for inbound messages."
     )
     created_at: datetime
-    error_reason: str | None = Field(default=None, description="Why it failed, when it did.")
+    # No defaults: both are always in a message, null when they do not apply, so the document
+    # marks them required and generated clients need not treat them as optional.
+    error_reason: str | None = Field(description="Why it failed, when it did; else null.")
     send_at: datetime | None = Field(
-        default=None,
         description="When a scheduled message goes (UTC, ISO 8601): the end of the office's quiet "
         "hours, or the time an agent chose; null when the message is not scheduled.",
     )
