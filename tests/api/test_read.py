@@ -114,7 +114,7 @@ def test_a_contact_lookup_gives_name_opt_out_and_the_offices_conversations(crm, 
     stranger = crm.get("/api/v1/contacts/lookup?phone=2025550111").get_json()
     assert stranger == {"phone": "+12025550111", "name": None, "opted_out": False, "conversations": []}
     assert_problem(crm.get("/api/v1/contacts/lookup?phone=12345"), 422, "invalid-phone")
-    letters = assert_problem(crm.get("/api/v1/contacts/lookup?phone=hello"), 422, "invalid-request")
+    letters = assert_problem(crm.get("/api/v1/contacts/lookup?phone=hello"), 422, "invalid-phone")
     assert letters["errors"][0]["field"] == "phone"
     assert "phone must be a US phone number such as (617) 555-0123" in letters["detail"]
 

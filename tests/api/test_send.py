@@ -128,7 +128,10 @@ def test_bad_bodies_get_precise_problems_and_send_nothing(app, crm):
     assert "to" in missing["detail"] and "text" in missing["detail"]
     assert_problem(crm.post("/api/v1/messages", json={**good, "text": "x" * 1601}), 422)
     assert_problem(crm.post("/api/v1/messages", json={**good, "text": "   "}), 422, "invalid-text")
-    assert_problem(crm.post("/api/v1/messages", json={**good, "text": "a\u0000b"}), 422)
+    assert_problem(crm.post("/api/v1/messages", json={**good, "text": "a\u0000b"}), 422, "invalid-text")
+    # Two fields refused for different reasons: no one type fits both.
+    both = crm.post("/api/v1/messages", json={**good, "to": "abc", "text": ""})
+    assert {e["field"] for e in assert_problem(both, 422, "invalid-request")["errors"]} == {"to", "text"}
     assert_problem(crm.post("/api/v1/messages", json={**good, "from": "2025550100"}), 422)
 
     big = crm.post("/api/v1/messages", json={**good, "text": "x" * (2 * 1024 * 1024)})
@@ -243,21 +246,27 @@ def test_a_rate_limit_store_that_does_not_answer_does_not_stop_the_api(database_
 
 
 @pytest.mark.parametrize(
-    ("body", "headers", "field", "said"),
-    [({"to": "abc"}, {}, "to", "to must be a US phone number such as (617) 555-0123"),
-     ({"from": "2025550100"}, {}, "from", "from must be the E.164 form of one of your office's numbers"),
-     ({"text": "x" * 1601}, {}, "text", "text must be at most 1,600 characters"),
+    ("body", "headers", "field", "said", "kind"),
+    [({"to": "abc"}, {}, "to", "to must be a US phone number such as (617) 555-0123", "invalid-phone"),
+     ({"from": "2025550100"}, {}, "from", "from must be the E.164 form of one of your office's numbers",
+      "invalid-request"),
+     ({"text": "x" * 1601}, {}, "text", "text must be at most 1,600 characters", "invalid-text"),
+     ({"text": ""}, {}, "text", "text must not be empty", "invalid-text"),
      ({}, {"Idempotency-Key": "k" * 256}, "Idempotency-Key",
-      "Idempotency-Key must be at most 255 characters"),
-     ({}, {"Idempotency-Key": "has space"}, "Idempotency-Key", "Idempotency-Key must be one key, printable"),
+      "Idempotency-Key must be at most 255 characters", "invalid-request"),
+     ({}, {"Idempotency-Key": "has space"}, "Idempotency-Key", "Idempotency-Key must be one key, printable",
+      "invalid-request"),
      # Two Idempotency-Key headers reach the app joined by a comma: which key was meant is unknown.
-     ({}, {"Idempotency-Key": "dup1,dup2"}, "Idempotency-Key", "without spaces or commas")],
+     ({}, {"Idempotency-Key": "dup1,dup2"}, "Idempotency-Key", "without spaces or commas",
+      "invalid-request")],
 )  # fmt: skip
-def test_a_refused_field_is_named_with_what_it_takes_in_plain_words(crm, body, headers, field, said):
+def test_a_refused_field_is_named_with_what_it_takes_in_plain_words(crm, body, headers, field, said, kind):
+    """A phone or a text refused for its form gets the same problem type as one the server's own
+    checks refuse (a number that is no US phone, a text of spaces), so a client handles each once."""
     good = {"from": "+12025550100", "to": "2025550143", "text": "Hi"}
     before = message_count()
     refused = assert_problem(crm.post("/api/v1/messages", json={**good, **body}, headers=headers), 422)
-    assert refused["type"] == "/api/v1/docs#problem-invalid-request"
+    assert refused["type"] == f"/api/v1/docs#problem-{kind}"
     assert said in refused["detail"]
     assert [(e["field"], said in e["message"]) for e in refused["errors"]] == [(field, True)]
     for jargon in ("pattern", "items after validation", "String should", "^"):

@@ -35,21 +35,24 @@ OPEN_ENDPOINTS = {"api.openapi", "api.docs"}
 
 
 class ValidationFailed(Exception):
-    def __init__(self, errors: list[dict]) -> None:
+    def __init__(self, errors: list[dict], kinds: set[str]) -> None:
         super().__init__("invalid request")
         self.errors = errors
+        # One problem type when every refused value is of one kind (a phone, the text).
+        self.kind = kinds.pop() if len(kinds) == 1 else "invalid-request"
 
 
 def _refuse_invalid(req: Any, resp: Any, error: Any, instance: Any, *args: Any) -> None:
     """spectree's hook before a view: a request its models refused becomes a problem document."""
     if error is None:
         return
-    errors = []
+    errors, kinds = [], set()
     model = getattr(error, "title", "")
     for item in error.errors(include_url=False):
         where = ".".join(str(part) for part in item.get("loc", ()) if part != "__root__") or "body"
         errors.append({"field": where, "message": validation.explain(model, where, item)})
-    raise ValidationFailed(errors)
+        kinds.add(validation.kind_of(model, where, item))
+    raise ValidationFailed(errors, kinds)
 
 
 spec = SpecTree(
@@ -186,11 +189,14 @@ def _api_problem(error: ApiProblem) -> Response:
     return problem(error.status, error.title, error.detail, kind=error.kind, errors=error.errors)
 
 
+TITLES = {"invalid-phone": "Invalid phone number", "invalid-text": "Invalid text"}
+
+
 @bp.errorhandler(ValidationFailed)
 def _invalid(error: ValidationFailed) -> Response:
     sentences = "; ".join(item["message"] for item in error.errors)
-    return problem(422, "Invalid request", f"{sentences}. Fix and send again.", errors=error.errors)
-
+    title = TITLES.get(error.kind, "Invalid request")
+    return problem(422, title, f"{sentences}. Fix and send again.", error.kind, errors=error.errors)
 
 
 @bp.errorhandler(HTTPException)

@@ -24,6 +24,21 @@ REPORT_MODELS = {"SummaryQuery"}
 FORM_ERRORS = {"string_pattern_mismatch", "string_too_short", "string_too_long", "too_short", "too_long"}
 
 
+# Fields whose refusal has its own problem type, as when the server's own checks refuse them:
+# a phone that is not written as one is as invalid as one that is no US number.
+PHONE_FIELDS = {"to", "phone"}
+
+
+def kind_of(model: str, field: str, item: dict[str, Any]) -> str:
+    """The problem type of one refused value: the phone's and the text's own, else invalid-request."""
+    kind = item.get("type", "")
+    if model not in REPORT_MODELS and field in PHONE_FIELDS and kind in FORM_ERRORS:
+        return "invalid-phone"
+    if field == "text" and (kind in FORM_ERRORS or kind == "value_error"):
+        return "invalid-text"
+    return "invalid-request"
+
+
 def _forms(model: str) -> dict[str, str]:
     return {**FORMS, **REPORT_FORMS} if model in REPORT_MODELS else FORMS
 
