@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from tests.admin.conftest import as_admin
 from tests.admin.conftest import post as admin_post
@@ -505,6 +506,95 @@ def test_an_endpoint_disabled_while_an_event_is_posted_keeps_the_admins_reason(
     assert (endpoint.active, endpoint.disabled_reason) == (False, "Alex Admin disabled it.")
     assert endpoint.failing_since is None
     assert db.session.get(WebhookDelivery, delivery.id).status == DeliveryStatus.FAILED
+
+
+def test_a_rotated_secret_signs_alongside_the_old_one_for_a_day(private_ok, client, world, receiver):
+    """The CRM can switch secrets without refusing a delivery: after a rotation each delivery
+    carries a signature by each secret, until the old one's day is over."""
+    old = add_endpoint(private_ok, receiver.url, "message.received")
+    endpoint = db.session.scalars(select(WebhookEndpoint)).one()
+    as_admin(client)
+    page = admin_post(client, f"/admin/webhooks/{endpoint.id}/rotate-secret").get_data(as_text=True)
+    new = re.search(r'id="new-webhook-secret" type="text" readonly value="(whsec_[^"]+)"', page)[1]
+    assert new != old and "the previous one signs every delivery too until" in page
+    again = client.get(f"/admin/webhooks/{endpoint.id}").get_data(as_text=True)
+    assert new not in again and old not in again and "The previous secret signs too until" in again
+
+    inbound.receive(InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Hi"), "console")
+    db.session.commit()
+    assert [e["data"]["text"] for e in receiver.verified(old)] == ["Hi"]
+    assert [e["data"]["text"] for e in receiver.verified(new)] == ["Hi"]
+    assert len(receiver.requests[0][0]["webhook-signature"].split(" ")) == 2
+
+    endpoint = db.session.get(WebhookEndpoint, endpoint.id)
+    endpoint.previous_secret_until = utcnow() - timedelta(seconds=1)  # the day is over
+    db.session.commit()
+    receiver.requests.clear()
+    inbound.receive(InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Bye"), "console")
+    db.session.commit()
+    assert [e["data"]["text"] for e in receiver.verified(new)] == ["Bye"]
+    with pytest.raises(WebhookVerificationError):
+        receiver.verified(old)
+    assert "signing secret rotated" in client.get("/admin/audit").get_data(as_text=True)
+
+
+def test_an_admin_deletes_an_endpoint_after_confirming(private_ok, client, world, receiver):
+    add_endpoint(private_ok, receiver.url, "message.received")
+    endpoint_id = db.session.scalars(select(WebhookEndpoint.id)).one()
+    receiver.planned = [503]  # an event waits for its retry
+    inbound.receive(InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Hi"), "console")
+    db.session.commit()
+    waiting = db.session.scalars(select(WebhookDelivery.id)).one()
+    as_admin(client)
+    page = client.get(f"/admin/webhooks/{endpoint_id}/delete").get_data(as_text=True)
+    assert f"Delete {receiver.url}?" in page
+    assert db.session.get(WebhookEndpoint, endpoint_id) is not None  # asking deletes nothing
+
+    response = admin_post(client, f"/admin/webhooks/{endpoint_id}/delete")
+    assert response.status_code in (302, 303) and response.location.endswith("/admin/webhooks")
+    listing = client.get("/admin/webhooks").get_data(as_text=True)
+    assert f"Endpoint {receiver.url} deleted" in listing and "No endpoints yet" in listing
+    db.session.expire_all()
+    assert db.session.get(WebhookEndpoint, endpoint_id) is None
+    assert db.session.scalars(select(WebhookDelivery)).all() == []
+    assert webhooks.attempt(waiting) == (None, [])  # its retry finds nothing to post
+    assert len(receiver.requests) == 1
+    assert client.get(f"/admin/webhooks/{endpoint_id}").status_code == 404
+    assert f"Webhook {receiver.url} deleted" in client.get("/admin/audit").get_data(as_text=True)
+
+
+def test_an_endpoint_deleted_while_an_event_is_posted_leaves_nothing_behind(
+    private_ok, world, receiver, monkeypatch
+):
+    add_endpoint(private_ok, receiver.url, "message.received")
+    receiver.planned = [503]
+    inbound.receive(InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Hi"), "console")
+    delivery_id = db.session.scalars(select(WebhookDelivery.id)).one()
+    post = webhooks._post
+
+    def deleted_meanwhile(*args):
+        endpoint = db.session.scalars(select(WebhookEndpoint)).one()
+        webhooks.delete_endpoint(endpoint, world["users"]["admin"])
+        db.session.commit()
+        return post(*args)
+
+    monkeypatch.setattr(webhooks, "_post", deleted_meanwhile)
+    db.session.get(WebhookDelivery, delivery_id).next_attempt_at = utcnow()
+    db.session.commit()
+    assert webhooks.attempt(delivery_id) == (None, [])
+    assert db.session.scalars(select(WebhookEndpoint)).all() == []
+
+
+def test_other_offices_endpoints_cannot_be_rotated_or_deleted(private_ok, client, world, receiver):
+    add_endpoint(private_ok, receiver.url, office="Financial Aid")
+    endpoint = db.session.scalars(select(WebhookEndpoint)).one()
+    secret = endpoint.secret
+    as_admin(client)  # Admissions' admin
+    assert admin_post(client, f"/admin/webhooks/{endpoint.id}/rotate-secret").status_code == 404
+    assert client.get(f"/admin/webhooks/{endpoint.id}/delete").status_code == 404
+    assert admin_post(client, f"/admin/webhooks/{endpoint.id}/delete").status_code == 404
+    db.session.expire_all()
+    assert db.session.get(WebhookEndpoint, endpoint.id).secret == secret
 
 
 def test_the_console_refuses_bad_urls_and_other_offices(app, client, world):

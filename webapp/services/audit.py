@@ -39,6 +39,8 @@ KINDS: dict[str, str] = {
     "webhook.added": "Webhook endpoint added",
     "webhook.disabled": "Webhook endpoint disabled",
     "webhook.enabled": "Webhook endpoint enabled again",
+    "webhook.secret_rotated": "Webhook signing secret rotated",
+    "webhook.deleted": "Webhook endpoint deleted",
     "retention.run": "Retention run (message text erased)",
     "transcript.exported": "Conversation transcript exported",
     "export.requested": "Office messages export requested",

@@ -8,6 +8,9 @@
   exponential backoff from PARLEY_WEBHOOK_RETRY_BASE_SECONDS, for about a day, with the same
   `webhook-id`. Events of one conversation go out in order: a later one waits for the earlier.
 - An endpoint whose deliveries have all failed for a day is disabled; an admin can enable it again.
+- An admin can rotate an endpoint's secret: for a day the old secret signs too (the header then
+  carries two signatures, as the specification allows), so the CRM can switch without refusing
+  the deliveries in between.
 - URLs must be https and resolve to public addresses, checked when added and again before every
   attempt (a name can be re-pointed at an inside address later). PARLEY_WEBHOOK_ALLOW_PRIVATE=1
   allows private addresses and http, for on-premises CRMs and tests.
@@ -176,6 +179,19 @@ def _addresses(host: str, port: int) -> list[Address]:
 
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+# How long the secret before a rotation keeps signing: time to put the new one in the CRM.
+PREVIOUS_SECRET_SIGNS_FOR = timedelta(days=1)
+
+
+def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+    """The secrets a delivery is signed with now: the endpoint's, and its previous one for a day
+    after a rotation."""
+    until = endpoint.previous_secret_until
+    if endpoint.previous_secret and until is not None and now < until:
+        return [endpoint.secret, endpoint.previous_secret]
+    return [endpoint.secret]
 
 
 @dataclass(frozen=True)
@@ -364,16 +380,20 @@ def attempt(delivery_id: int) -> tuple[float | None, list[int]]:
         wait = (delivery.next_attempt_at - now).total_seconds()
         db.session.rollback()
         return wait, []
-    url, secret, payload, webhook_id = endpoint.url, endpoint.secret, delivery.payload, delivery.webhook_id
+    url, payload, webhook_id = endpoint.url, delivery.payload, delivery.webhook_id
+    secrets_now = signing_secrets(endpoint, now)
     # While the endpoint answers, no lock is held; the attempt's time limit marks the delivery as
     # taken, so a second request for it (the sweep's, a duplicate retry) does not post it again.
     timeout = current_app.config["WEBHOOK_TIMEOUT_SECONDS"]
     delivery.next_attempt_at = now + timedelta(seconds=timeout + ATTEMPT_MARGIN_SECONDS)
     db.session.commit()
 
-    status_code, error, latency_ms = _post(url, secret, payload, webhook_id)
+    status_code, error, latency_ms = _post(url, secrets_now, payload, webhook_id)
 
     delivery = db.session.get(WebhookDelivery, delivery_id, with_for_update=True, populate_existing=True)
+    if delivery is None:  # an admin deleted its endpoint meanwhile
+        db.session.rollback()
+        return None, []
     endpoint = delivery.endpoint
     now = utcnow()
     delivery.attempts += 1
@@ -409,7 +429,9 @@ def attempt(delivery_id: int) -> tuple[float | None, list[int]]:
     return delay, []
 
 
-def _post(url: str, secret: str, payload: str, webhook_id: str) -> tuple[int | None, str | None, int]:
+def _post(
+    url: str, secrets_now: list[str], payload: str, webhook_id: str
+) -> tuple[int | None, str | None, int]:
     allow_private = current_app.config["WEBHOOK_ALLOW_PRIVATE"]
     started = time.monotonic()
     try:
@@ -420,7 +442,9 @@ def _post(url: str, secret: str, payload: str, webhook_id: str) -> tuple[int | N
             "user-agent": "Parley-Webhooks/1",
             "webhook-id": webhook_id,
             "webhook-timestamp": str(int(sent_at.timestamp())),
-            "webhook-signature": Webhook(secret).sign(webhook_id, sent_at, payload),
+            "webhook-signature": " ".join(
+                Webhook(secret).sign(webhook_id, sent_at, payload) for secret in secrets_now
+            ),
         }
         with requests.Session() as session:
             pinned = _pinned(url, address, session)
@@ -661,3 +685,28 @@ def enable(endpoint: WebhookEndpoint, user: User) -> None:
         user, "webhook.enabled", f"Webhook {endpoint.url} enabled again", offices=[endpoint.office],
         detail={"endpoint_id": endpoint.id},
     )  # fmt: skip
+
+
+def rotate_secret(endpoint: WebhookEndpoint, user: User) -> str:
+    """A new signing secret for the endpoint (audited; the caller commits), returned to be shown
+    once. The one it replaces signs too for PREVIOUS_SECRET_SIGNS_FOR; a secret from before an
+    earlier rotation stops at once."""
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_until = utcnow() + PREVIOUS_SECRET_SIGNS_FOR
+    endpoint.secret = new_secret()
+    audit.record(
+        user, "webhook.secret_rotated", f"Webhook {endpoint.url}: signing secret rotated",
+        offices=[endpoint.office], detail={"endpoint_id": endpoint.id},
+    )  # fmt: skip
+    return endpoint.secret
+
+
+def delete_endpoint(endpoint: WebhookEndpoint, user: User) -> None:
+    """An admin removes an endpoint with its delivery log (audited; the caller commits). Events
+    waiting for it are dropped; an attempt under way finds nothing to record."""
+    audit.record(
+        user, "webhook.deleted", f"Webhook {endpoint.url} deleted", offices=[endpoint.office],
+        detail={"endpoint_id": endpoint.id},
+    )  # fmt: skip
+    db.session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
+    db.session.delete(endpoint)

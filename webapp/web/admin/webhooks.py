@@ -1,6 +1,6 @@
 """Activity webhooks of the admin's offices: add an endpoint (its secret is shown once), read its
 delivery log, redeliver an event, disable an endpoint, and enable one that was disabled (by an
-admin, or after a day of failures)."""
+admin, or after a day of failures), rotate its signing secret (the new one shown once), delete it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from flask import abort, current_app, request, url_for
 from flask_login import current_user
 
 from webapp.extensions import db
+from webapp.models import utcnow
 from webapp.services import webhooks
 from webapp.services.admin import my_office_ids, my_offices
 from webapp.web.admin import bp, done, form_id, rejected
@@ -64,12 +65,16 @@ def _endpoint(endpoint_id: int):
     return endpoint
 
 
+def _detail(endpoint, **shown):
+    return render_screen(
+        DETAIL, "delivery_log", endpoint=endpoint, deliveries=webhooks.delivery_log(endpoint),
+        now=utcnow(), **shown,
+    )  # fmt: skip
+
+
 @bp.get("/webhooks/<int:endpoint_id>")
 def webhook_detail(endpoint_id: int):
-    endpoint = _endpoint(endpoint_id)
-    return render_screen(
-        DETAIL, "delivery_log", endpoint=endpoint, deliveries=webhooks.delivery_log(endpoint)
-    )
+    return _detail(_endpoint(endpoint_id))
 
 
 @bp.post("/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>/redeliver")
@@ -95,3 +100,27 @@ def webhook_enable(endpoint_id: int):
     webhooks.enable(endpoint, current_user)
     return done("Endpoint enabled: its next events will be delivered.",
                 url_for("admin.webhook_detail", endpoint_id=endpoint.id))  # fmt: skip
+
+
+@bp.post("/webhooks/<int:endpoint_id>/rotate-secret")
+def webhook_rotate_secret(endpoint_id: int):
+    endpoint = _endpoint(endpoint_id)
+    secret = webhooks.rotate_secret(endpoint, current_user)
+    db.session.commit()
+    # The new secret is shown on this answer only (a flash would keep it in the session cookie).
+    return _detail(endpoint, new_secret=secret)
+
+
+@bp.get("/webhooks/<int:endpoint_id>/delete")
+def webhook_delete_confirm(endpoint_id: int):
+    """The step before a deletion: the endpoint and its delivery log go for good, so it asks."""
+    return _detail(_endpoint(endpoint_id), confirm_delete=True)
+
+
+@bp.post("/webhooks/<int:endpoint_id>/delete")
+def webhook_delete(endpoint_id: int):
+    endpoint = _endpoint(endpoint_id)
+    url = endpoint.url
+    webhooks.delete_endpoint(endpoint, current_user)
+    return done(f"Endpoint {url} deleted: no more events are posted to it.",
+                url_for("admin.webhooks_index"))  # fmt: skip
