@@ -131,6 +131,28 @@ def test_the_contact_list_upload_has_its_own_larger_limit(app, admin_client, set
     assert count(CampaignImport) == 1
 
 
+def test_a_small_app_limit_leaves_the_uploads_their_own(database_url, tmp_path):
+    """An operator who lowers PARLEY_MAX_REQUEST_BYTES to 32 KB still has a contact list bigger
+    than that accepted: the upload's own limit is 50 MB whatever the app's is."""
+    from tests.conftest import Factory, make_app, serving
+
+    with serving(make_app(database_url, tmp_path, MAX_REQUEST_BYTES=32 * 1024)) as small:
+        make = Factory()
+        office = make.office("Admissions")
+        make.user("admin@example.edu", "admin", name="Alex Admin")
+        client = small.test_client()
+        assert login(client, "admin@example.edu").status_code == 302
+        rows = "".join(f"Pat,Doe{n},(202) 555-{n % 10000:04d}\n" for n in range(4_000))
+        raw = (CONTACTS_CSV + rows).encode()
+        assert len(raw) > 96 * 1024  # more than one piece of the parser's reading
+        response = upload(client, "Big List", office.id, raw)
+        assert response.status_code in (302, 303), response.get_data(as_text=True)
+        assert count(CampaignImport) == 1
+        # Any other body keeps the app's limit.
+        data = {"csrf_token": csrf_token(client, "/inbox"), "padding": "y" * (32 * 1024)}
+        assert client.post("/login", data=data).status_code == 413
+
+
 def test_an_upload_streamed_past_its_own_limit_is_cut_off(app, admin_client, setup):
     fields = {"name": "Huge", "office_id": str(setup["office"].id)}
     body = _multipart(fields, MAX_UPLOAD_BYTES + MIB)

@@ -49,13 +49,21 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(RequestEntityTooLarge, too_large)
 
 
-def _limit() -> tuple[int, str]:
+def _upload_limit() -> tuple[int, str] | None:
+    """The view's own limit, when it applies: to a file upload of a signed-in session."""
     view = current_app.view_functions.get(request.endpoint or "")
     custom = getattr(view, "body_limit", None)
     # The signed cookie's session token: no query, and the view still checks who is signed in.
     uploading = request.mimetype == "multipart/form-data"
     if custom is not None and uploading and sessions.current_token() is not None:
         return custom
+    return None
+
+
+def _limit() -> tuple[int, str]:
+    own = _upload_limit()
+    if own is not None:
+        return own
     limit = current_app.config["MAX_REQUEST_BYTES"]
     return limit, (
         f"Parley accepts at most {describe_size(limit)} in one request. "
@@ -63,7 +71,16 @@ def _limit() -> tuple[int, str]:
     )
 
 
+# Werkzeug's multipart parser holds each piece it reads (64 KiB) against the form memory limit,
+# file data included: an upload with a larger limit of its own needs at least that much room,
+# whatever the app's limit. Werkzeug's own default, ample for a form field.
+UPLOAD_FORM_MEMORY_BYTES = 500_000
+
+
 def refuse_oversized_body() -> None:
+    if _upload_limit() is not None:
+        memory = max(current_app.config["MAX_FORM_MEMORY_SIZE"], UPLOAD_FORM_MEMORY_BYTES)
+        request.max_form_memory_size = memory
     limit, _message = _limit()
     if request.content_length is not None:
         request.max_content_length = limit
