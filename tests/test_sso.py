@@ -150,6 +150,19 @@ def test_rotated_keys_are_fetched_again_without_a_restart(sso_app, client, provi
     assert provider.count("/jwks") == 2
 
 
+def test_a_new_key_under_the_old_key_id_is_fetched_after_one_refusal(sso_app, client, provider, people):
+    """An issuer (or a test provider restarted) that signs with a new key under the same key id:
+    the cached key refuses that one sign-in, and the next one fetches the keys again."""
+    provider.sign_in_as("sam.standard@example.edu")
+    assert sso_sign_in(client).status_code == 302
+    provider.rotate_key("key-1")
+    refused(sso_sign_in(sso_app.test_client()), "is not signed with the identity provider")
+    other = sso_app.test_client()
+    assert sso_sign_in(other).status_code == 302
+    assert signed_in_email(other) == "sam.standard@example.edu"
+    assert provider.count("/jwks") == 2
+
+
 # Who may sign in.
 
 

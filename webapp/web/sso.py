@@ -167,6 +167,10 @@ def _verified_claims(client: FlaskOAuth2App, settings: sso.Settings) -> dict:
         why = f"{exc.error}: {exc.description or 'no reason given'}"
         raise sso.SignInRefused(REFUSED, f"The identity provider did not sign you in ({why}).") from None
     except JoseError as exc:
+        if isinstance(exc, BadSignatureError):
+            # Perhaps a new key under an old key id: Authlib fetches keys again only for an
+            # unknown id, so the next attempt starts from fresh keys (and discovery).
+            _forget_issuer()
         raise sso.SignInRefused(REFUSED, _token_problem(exc)) from None
     except (requests.JSONDecodeError, ValueError):  # the token endpoint's answer is not JSON
         raise sso.IssuerProblem("the token endpoint's answer is not a valid token response") from None
