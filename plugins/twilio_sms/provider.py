@@ -117,6 +117,9 @@ class TwilioSmsProvider(SmsProvider):
     # opt-out but sends no second answer.
     handles_keywords = True
     supports_media = True
+    # Twilio sends a plain-text answer to the contact as a text, and acts on TwiML: an empty
+    # Response does nothing. Parley's replies go through the send pipeline only.
+    inbound_answer = ("<Response/>", "text/xml")
     # No replay_key: Twilio's signature has no nonce, and Twilio retries a webhook with the very
     # same one. Handling makes a second delivery harmless instead: an inbound text is stored once
     # per MessageSid, and a status report never moves a message's status back.

@@ -61,6 +61,9 @@ class SmsProvider(Plugin):
     handles_keywords: bool = False
     #: True when `send` carries `OutboundMessage.media_urls` (MMS); others are never given media.
     supports_media: bool = False
+    #: The body and media type of the 200 that accepts an inbound message, for a provider that acts
+    #: on it (Twilio texts a plain-text answer back to the contact). None: a short plain text.
+    inbound_answer: tuple[str, str] | None = None
 
     @abstractmethod
     def send(self, message: OutboundMessage) -> SendResult:

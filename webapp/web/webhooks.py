@@ -5,8 +5,9 @@ them. A request whose signature carries a nonce (Plivo) is answered once (the no
 with the work it does, or on its own when the request is refused), so a captured request cannot be
 played again, not even with another body under a signature that does not cover it (Plivo V2). A
 signature without one (Twilio) is the same on the provider's own retry, so such a request is
-answered again, as a duplicate. Answers are short plain text; a provider retries anything but 2xx,
-and every handler is idempotent, so a retried delivery changes nothing.
+answered again, as a duplicate. Answers are short plain text (or what the provider takes as "do
+nothing" when it acts on the answer, as Twilio does); a provider retries anything but 2xx, and
+every handler is idempotent, so a retried delivery changes nothing.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def inbound_message(provider: str) -> Response:
         return _refused(provider, plugin, webhook, 404, str(exc))
     except PhoneError as exc:
         return _refused(provider, plugin, webhook, 400, f"Malformed inbound message: {exc}")
+    if plugin.inbound_answer is not None:
+        body, mimetype = plugin.inbound_answer
+        return Response(body, status=200, mimetype=mimetype)
     return _answer(200, "Duplicate, already stored" if received.duplicate else "Stored")
 
 
