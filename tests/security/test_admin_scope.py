@@ -175,6 +175,27 @@ def test_an_office_less_user_can_be_placed_only_in_the_admins_own_offices(client
     assert state(loose.id)[4] == ["Admissions"]
 
 
+def test_nobody_sets_the_password_of_a_user_in_no_office(client, world):
+    """Otherwise an Admissions admin could set it, wait for Financial Aid's admin to place the
+    user there, and sign in as them to read Financial Aid's conversations."""
+    loose = directory.create_user("loose@example.edu", "standard", PASSWORD, name="Lou Loose")
+    db.session.commit()
+    login(client, "admin@example.edu")
+    page = client.get(f"/admin/users/{loose.id}").get_data(as_text=True)
+    assert "add them to one of your offices first" in page and 'name="new_password"' not in page
+    before = state(loose.id)
+    response = post(client, f"/admin/users/{loose.id}/password", {"new_password": ATTACKER_PASSWORD})
+    assert response.status_code == 403
+    assert "add them to one of your offices first" in response.get_data(as_text=True)
+    assert state(loose.id) == before and not signs_in(client, "loose@example.edu", ATTACKER_PASSWORD)
+
+    post(client, f"/admin/users/{loose.id}",
+         {"name": "Lou Loose", "role": "standard", "office_ids": [str(world["office"].id)]})  # fmt: skip
+    response = post(client, f"/admin/users/{loose.id}/password", {"new_password": ATTACKER_PASSWORD})
+    assert response.status_code == 303  # once placed, the admin's to manage
+    assert signs_in(client, "loose@example.edu", ATTACKER_PASSWORD)
+
+
 def test_an_office_less_admin_cannot_be_taken_over_but_changes_themself(client, world):
     """Any admin could otherwise adopt an administrator who is in no office (the first one, made on
     the command line) and hold that account wherever it goes next."""

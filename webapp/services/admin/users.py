@@ -7,7 +7,9 @@ office they do not administer. An admin cannot take away their own admin role or
 themselves, and grants only offices they belong to.
 
 A user in no office (made on the command line) is everyone's to place in an office, except an
-administrator: another admin taking over that account would hold it wherever it goes next.
+administrator: another admin taking over that account would hold it wherever it goes next. For the
+same reason nobody but the user sets the password of a user in no office: an admin who did could
+sign in as them once another office's admin had placed them.
 """
 
 from __future__ import annotations
@@ -312,9 +314,22 @@ def set_active(admin: User, user: User, active: bool) -> bool:
     return True
 
 
+def password_refusal(admin: User, user: User) -> str | None:
+    """Why this admin may not set this user's password beyond `refusal`: the user is in no office."""
+    if user.offices or user.id == admin.id:
+        return None
+    return (
+        "This user is in no office yet: add them to one of your offices first, then set their "
+        "password."
+    )
+
+
 def set_password(admin: User, user: User, password: str, keep_token: str | None = None) -> None:
     """Raises Forbidden, having changed nothing, when the admin may not manage this user."""
     _check_manageable(admin, user)
+    reason = password_refusal(admin, user)
+    if reason:
+        raise Forbidden(reason)
     errors: dict[str, str] = {}
     _check_password(password, errors, field="new_password")
     if errors:

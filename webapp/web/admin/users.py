@@ -41,6 +41,7 @@ def _detail(user: User, block: str, status_code: int = 200, **context: object):
         "password_errors": {},
         "status_error": None,
         "refusal": users.refusal(current_user, user),
+        "password_refusal": users.password_refusal(current_user, user),
     }
     values.update(context)
     return render_screen(DETAIL, block, status=status_code, user=user, **_choices(), **values)
