@@ -392,6 +392,13 @@ def test_missing_claims_are_refused(client, setup, claim):
     _refused(client, make_token(**{claim: None}), f"lacks the {claim} claim")
 
 
+@pytest.mark.parametrize("claim", ["iat", "exp", "nbf"])
+def test_times_written_as_strings_are_refused(client, setup, claim):
+    now = int(time.time())
+    value = {"iat": now, "exp": now + 60, "nbf": now}[claim]
+    _refused(client, make_token(**{claim: str(value)}), f"{claim} claim must be a JSON number")
+
+
 def test_unknown_user_is_refused(client, setup):
     _refused(client, make_token(sub="nobody@example.edu"), "No Parley user")
 

@@ -129,6 +129,13 @@ def verify_launch(token: str | None, secret: str) -> Launch:
     if header.get("alg") != ALGORITHM:
         raise LaunchRefused(WRONG_ALGORITHM)
     claims = _decode(token, secret)
+    # JWT times are JSON numbers; PyJWT would also take a numeric string.
+    for name in ("iat", "exp", "nbf"):
+        value = claims.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise LaunchRefused(
+                f"The launch token's {name} claim must be a JSON number (seconds since 1970)."
+            )
 
     issued, expires = float(claims["iat"]), float(claims["exp"])
     # The leeway is for a token issued a moment "in the future"; its end is the one the CRM set.
