@@ -157,6 +157,24 @@ def test_an_admin_sees_the_office_figures_counted_by_hand(texting):
     assert (alex.sent, alex.conversations_started, alex.responses, alex.response_median) == (1, 0, 1, 7200)
 
 
+def test_a_held_or_cancelled_text_is_not_counted_as_sent(texting):
+    """A text held by quiet hours (or Send later) has not left: it counts once it goes."""
+    sam = texting["sam"]
+    agent_text(sam, "+12025550166", "See you at the open house.", "03-04 17:00", "scheduled")
+    agent_text(sam, "+12025550167", "Never mind.", "03-04 17:05", "cancelled")
+    r = report_for(texting["alex"])
+    assert (r.messages_sent, r.pending) == (7, 0)
+    assert [d.sent for d in r.days] == [2, 2, 3]
+    assert {row.name: row.sent for row in r.agents}["Sam Standard"] == 5
+
+    held = db.session.scalar(select(Message).where(Message.status == "scheduled"))
+    held.status = "queued"  # its time came: it is on its way
+    db.session.commit()
+    r = report_for(texting["alex"])
+    assert (r.messages_sent, r.pending) == (8, 1)
+    assert [d.sent for d in r.days] == [2, 2, 4]
+
+
 def in_new_york(office) -> None:
     office.time_zone = "America/New_York"
     db.session.commit()

@@ -62,7 +62,10 @@ OLDEST = timedelta(days=20 * 366)  # how far back a range may start
 WAIT_LOOKBACK = timedelta(days=7)
 LONG_WAIT = timedelta(hours=1)
 FAILED = (Status.FAILED.value, Status.UNDELIVERED.value)
-PENDING = (Status.QUEUED.value, Status.SENDING.value, Status.SCHEDULED.value)
+PENDING = (Status.QUEUED.value, Status.SENDING.value)
+# Outbound texts that are not (or not yet) sent: a cancelled one never goes; a scheduled one is
+# held (quiet hours, Send later) and counts once it goes, on the day it was written.
+NOT_SENT = (Status.CANCELLED.value, Status.SCHEDULED.value)
 KEYWORDS = tuple(sorted(OPT_OUT_KEYWORDS | OPT_IN_KEYWORDS | HELP_KEYWORDS))
 # How the history records a Does Not Need Attention and a bot's hand-over (the ends of the notes
 # `conversations.clear_attention` and `conversations.escalate` write; tests/test_reports.py makes
@@ -484,7 +487,7 @@ def _count_messages(report, conv, period, agent_id, per_day_sent, per_day_receiv
         elif direction == Direction.INBOUND:
             report.messages_received += count
             per_day_received[day_value] += count
-        elif direction == Direction.OUTBOUND and status != Status.CANCELLED:  # cancelled: never sent
+        elif direction == Direction.OUTBOUND and status not in NOT_SENT:
             if author_kind == AuthorKind.BOT:
                 bot_answers += count
             if author_kind == AuthorKind.AGENT and author_id is not None:
