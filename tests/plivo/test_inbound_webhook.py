@@ -352,6 +352,18 @@ def test_malformed_fields_are_refused(client, setup, plivo_number, field, value)
     assert count(Conversation) == 0
 
 
+def test_a_number_texting_itself_is_refused(app, client, setup, plivo_number):
+    """No conversation of a number with itself: a reply in it would be sent to the number too."""
+    response = post_signed(client, PATH, sms(From=PLIVO_NUMBER.lstrip("+")))
+    assert response.status_code == 400
+    assert "is the number the message was sent to" in response.get_data(as_text=True)
+    assert stored_messages() == [] and count(Conversation) == 0
+    args = ["sms", "receive", "--from", PLIVO_NUMBER, "--to", PLIVO_NUMBER, "--text", "Hi"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 1 and "is the number the message was sent to" in result.output
+    assert count(Conversation) == 0
+
+
 def test_message_to_a_number_parley_does_not_have_is_404(client, setup, plivo_number):
     response = post_signed(client, PATH, sms(To="12025550111"))
     assert response.status_code == 404

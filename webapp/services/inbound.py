@@ -27,7 +27,7 @@ from webapp.plugin_api import InboundMessage
 from webapp.services import conversations, optouts, webhooks
 from webapp.services.conversations import NUMBER_REF_COLUMNS, NumberRef
 from webapp.services.dbutil import dialect_insert
-from webapp.services.phones import normalise_provider_phone
+from webapp.services.phones import PhoneError, normalise_provider_phone
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,8 @@ def prepare(inbound: InboundMessage) -> Arrival:
         raise InboundError(f"{number_phone} is not an active reusable number")
     *columns, office_listens = row
     contact_phone = normalise_provider_phone(inbound.from_phone)
+    if contact_phone == number_phone:  # no conversation of a number with itself (nor replies to it)
+        raise PhoneError(f"{contact_phone} is the number the message was sent to, not a contact")
     return Arrival(inbound, NumberRef(*columns), bool(office_listens), contact_phone, _intent(inbound))
 
 
