@@ -193,9 +193,11 @@ def register(huey: Huey, app: Flask) -> Tasks:
 
     @huey.periodic_task(crontab(minute="23"), name="prune_webhook_log")
     def prune_webhook_log() -> None:
-        """Hourly: the webhook delivery log keeps WEBHOOK_LOG_DAYS of finished deliveries."""
+        """Hourly: the webhook delivery log keeps WEBHOOK_LOG_DAYS of finished deliveries, and
+        an endpoint's previous secret is dropped once its day after a rotation is over."""
         with app.app_context():
             webhooks.prune_log()
+            webhooks.forget_previous_secrets()
 
     @huey.task(name="check_campaign_import")
     def check_campaign_import(import_id: int) -> None:

@@ -26,7 +26,15 @@ from tests.admin.conftest import post as admin_post
 from tests.api.conftest import Crm, new_key
 from tests.webhook_receiver import Receiver, add_endpoint, running_receiver
 from webapp.extensions import db
-from webapp.models import Conversation, DeliveryStatus, Message, WebhookDelivery, WebhookEndpoint, utcnow
+from webapp.models import (
+    Conversation,
+    DeliveryStatus,
+    Message,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+    utcnow,
+)
 from webapp.plugin_api import InboundMessage, StatusUpdate
 from webapp.services import campaigns, conversations, delivery_reports, inbound, sending, webhooks
 
@@ -536,6 +544,36 @@ def test_a_rotated_secret_signs_alongside_the_old_one_for_a_day(private_ok, clie
     with pytest.raises(WebhookVerificationError):
         receiver.verified(old)
     assert "signing secret rotated" in client.get("/admin/audit").get_data(as_text=True)
+    webhooks.forget_previous_secrets()  # the worker's hourly sweep: an expired secret is not kept
+    db.session.expire_all()
+    assert db.session.get(WebhookEndpoint, endpoint.id).previous_secret is None
+
+
+def test_a_second_rotation_waits_until_the_previous_secret_is_stopped(private_ok, client, world, receiver):
+    """A reloaded page or a double click would rotate twice and cut off the secret the CRM still
+    uses: while the previous secret signs, rotating is refused; stopping it ends it at once."""
+    old = add_endpoint(private_ok, receiver.url, "message.received")
+    endpoint = db.session.scalars(select(WebhookEndpoint)).one()
+    as_admin(client)
+    admin_post(client, f"/admin/webhooks/{endpoint.id}/rotate-secret")
+    new = db.session.get(WebhookEndpoint, endpoint.id).secret
+    again = admin_post(client, f"/admin/webhooks/{endpoint.id}/rotate-secret")
+    assert again.status_code == 409 and "the previous one signs until" in again.get_data(as_text=True)
+    db.session.expire_all()
+    endpoint = db.session.get(WebhookEndpoint, endpoint.id)
+    assert (endpoint.secret, endpoint.previous_secret) == (new, old)
+
+    stopped = admin_post(client, f"/admin/webhooks/{endpoint.id}/stop-previous-secret")
+    assert stopped.status_code in (302, 303)
+    assert "The previous secret no longer signs." in client.get(stopped.location).get_data(as_text=True)
+    inbound.receive(InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Hi"), "console")
+    db.session.commit()
+    assert [e["data"]["text"] for e in receiver.verified(new)] == ["Hi"]
+    with pytest.raises(WebhookVerificationError):
+        receiver.verified(old)
+    assert admin_post(client, f"/admin/webhooks/{endpoint.id}/rotate-secret").status_code == 200
+    audit = client.get("/admin/audit").get_data(as_text=True)
+    assert "the previous signing secret stopped" in audit
 
 
 def test_an_admin_deletes_an_endpoint_after_confirming(private_ok, client, world, receiver):
@@ -585,12 +623,51 @@ def test_an_endpoint_deleted_while_an_event_is_posted_leaves_nothing_behind(
     assert db.session.scalars(select(WebhookEndpoint)).all() == []
 
 
+def test_an_endpoint_deleted_while_an_event_is_written_does_not_fail_the_text(
+    app, private_ok, world, receiver, monkeypatch
+):
+    """A text's transaction has read the office's endpoints and is about to write their
+    deliveries when an admin deletes one: the deletion waits for the text, then takes its
+    delivery with it (on PostgreSQL the text failed: a delivery for an endpoint deleted meanwhile)."""
+    add_endpoint(private_ok, receiver.url)
+    endpoint_id = db.session.scalars(select(WebhookEndpoint.id)).one()
+    admin_id = world["users"]["admin"].id
+    db.session.commit()
+    read, deleted = threading.Event(), threading.Event()
+    subscribed = webhooks._subscribed
+
+    def read_then_pause(*args):
+        ids = subscribed(*args)
+        read.set()
+        deleted.wait(1)  # the deletion commits meanwhile, unless it must wait for this text
+        return ids
+
+    def delete_meanwhile() -> None:
+        with app.app_context():
+            read.wait(10)
+            endpoint = db.session.get(WebhookEndpoint, endpoint_id)
+            webhooks.delete_endpoint(endpoint, db.session.get(User, admin_id))
+            db.session.commit()
+            deleted.set()
+
+    monkeypatch.setattr(webhooks, "_subscribed", read_then_pause)
+    thread = threading.Thread(target=delete_meanwhile)
+    thread.start()
+    webhooks.emit(world["office"].id, "message.received", {"text": "Hi"})
+    db.session.commit()
+    thread.join(30)
+    assert deleted.is_set()
+    assert db.session.scalars(select(WebhookDelivery)).all() == []
+    assert db.session.get(WebhookEndpoint, endpoint_id) is None
+
+
 def test_other_offices_endpoints_cannot_be_rotated_or_deleted(private_ok, client, world, receiver):
     add_endpoint(private_ok, receiver.url, office="Financial Aid")
     endpoint = db.session.scalars(select(WebhookEndpoint)).one()
     secret = endpoint.secret
     as_admin(client)  # Admissions' admin
     assert admin_post(client, f"/admin/webhooks/{endpoint.id}/rotate-secret").status_code == 404
+    assert admin_post(client, f"/admin/webhooks/{endpoint.id}/stop-previous-secret").status_code == 404
     assert client.get(f"/admin/webhooks/{endpoint.id}/delete").status_code == 404
     assert admin_post(client, f"/admin/webhooks/{endpoint.id}/delete").status_code == 404
     db.session.expire_all()

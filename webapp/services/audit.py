@@ -40,6 +40,7 @@ KINDS: dict[str, str] = {
     "webhook.disabled": "Webhook endpoint disabled",
     "webhook.enabled": "Webhook endpoint enabled again",
     "webhook.secret_rotated": "Webhook signing secret rotated",
+    "webhook.previous_secret_stopped": "Webhook previous signing secret stopped",
     "webhook.deleted": "Webhook endpoint deleted",
     "retention.run": "Retention run (message text erased)",
     "transcript.exported": "Conversation transcript exported",

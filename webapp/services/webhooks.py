@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from flask import current_app
 from requests.adapters import HTTPAdapter
-from sqlalchemy import ColumnElement, bindparam, delete, event, exists, select
+from sqlalchemy import ColumnElement, bindparam, delete, event, exists, select, update
 from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
@@ -185,11 +185,16 @@ def new_secret() -> str:
 PREVIOUS_SECRET_SIGNS_FOR = timedelta(days=1)
 
 
+def previous_secret_signs_until(endpoint: WebhookEndpoint, now: datetime) -> datetime | None:
+    """Until when the secret before the last rotation still signs; None when it no longer does."""
+    until = endpoint.previous_secret_until
+    return until if endpoint.previous_secret and until is not None and now < until else None
+
+
 def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
     """The secrets a delivery is signed with now: the endpoint's, and its previous one for a day
     after a rotation."""
-    until = endpoint.previous_secret_until
-    if endpoint.previous_secret and until is not None and now < until:
+    if previous_secret_signs_until(endpoint, now) is not None:
         return [endpoint.secret, endpoint.previous_secret]
     return [endpoint.secret]
 
@@ -253,8 +258,13 @@ def add_endpoint(
 
 _ENDPOINTS = WebhookEndpoint.__table__
 # Built once: every text in and out asks. A table's columns: it runs as a Core statement.
-ACTIVE_ENDPOINTS = select(_ENDPOINTS.c.id, _ENDPOINTS.c.event_types).where(
-    _ENDPOINTS.c.office_id == bindparam("office_id"), _ENDPOINTS.c.active.is_(True)
+# FOR KEY SHARE on PostgreSQL (SQLite's one writer needs none): an admin deleting an endpoint
+# waits for the text's transaction, whose deliveries the deletion then takes with it, instead of
+# the text failing on a delivery for an endpoint deleted in between.
+ACTIVE_ENDPOINTS = (
+    select(_ENDPOINTS.c.id, _ENDPOINTS.c.event_types)
+    .where(_ENDPOINTS.c.office_id == bindparam("office_id"), _ENDPOINTS.c.active.is_(True))
+    .with_for_update(read=True, key_share=True)
 )
 
 
@@ -687,18 +697,59 @@ def enable(endpoint: WebhookEndpoint, user: User) -> None:
     )  # fmt: skip
 
 
+def _locked(endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """The endpoint's row, locked and read afresh: two admins' changes to its secrets queue up."""
+    return db.session.get(WebhookEndpoint, endpoint.id, with_for_update=True, populate_existing=True)
+
+
 def rotate_secret(endpoint: WebhookEndpoint, user: User) -> str:
     """A new signing secret for the endpoint (audited; the caller commits), returned to be shown
-    once. The one it replaces signs too for PREVIOUS_SECRET_SIGNS_FOR; a secret from before an
-    earlier rotation stops at once."""
+    once. The one it replaces signs too for PREVIOUS_SECRET_SIGNS_FOR.
+
+    Refused (WebhookError) while the previous secret still signs: a second rotation would stop
+    the secret the CRM may still use at once (a reloaded page, a double click, two admins)."""
+    endpoint = _locked(endpoint)
+    now = utcnow()
+    until = previous_secret_signs_until(endpoint, now)
+    if until is not None:
+        raise WebhookError(
+            f"The secret was rotated less than a day ago; the previous one signs until "
+            f"{until:%Y-%m-%d %H:%M} UTC. Stop the previous secret first, or rotate after that."
+        )
     endpoint.previous_secret = endpoint.secret
-    endpoint.previous_secret_until = utcnow() + PREVIOUS_SECRET_SIGNS_FOR
+    endpoint.previous_secret_until = now + PREVIOUS_SECRET_SIGNS_FOR
     endpoint.secret = new_secret()
     audit.record(
         user, "webhook.secret_rotated", f"Webhook {endpoint.url}: signing secret rotated",
         offices=[endpoint.office], detail={"endpoint_id": endpoint.id},
     )  # fmt: skip
     return endpoint.secret
+
+
+def stop_previous_secret(endpoint: WebhookEndpoint, user: User) -> bool:
+    """The secret before the last rotation stops signing now (audited; the caller commits): the
+    CRM has switched, or the old secret leaked. False: it had stopped already."""
+    endpoint = _locked(endpoint)
+    if previous_secret_signs_until(endpoint, utcnow()) is None:
+        return False
+    endpoint.previous_secret = endpoint.previous_secret_until = None
+    audit.record(
+        user, "webhook.previous_secret_stopped",
+        f"Webhook {endpoint.url}: the previous signing secret stopped",
+        offices=[endpoint.office], detail={"endpoint_id": endpoint.id},
+    )  # fmt: skip
+    return True
+
+
+def forget_previous_secrets(now: datetime | None = None) -> None:
+    """Secrets whose day after a rotation is over are no longer kept."""
+    endpoints = WebhookEndpoint.__table__
+    db.session.execute(
+        update(endpoints)
+        .where(endpoints.c.previous_secret_until < (now or utcnow()))
+        .values(previous_secret=None, previous_secret_until=None)
+    )
+    db.session.commit()
 
 
 def delete_endpoint(endpoint: WebhookEndpoint, user: User) -> None:

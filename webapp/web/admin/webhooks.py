@@ -11,7 +11,7 @@ from webapp.extensions import db
 from webapp.models import utcnow
 from webapp.services import webhooks
 from webapp.services.admin import my_office_ids, my_offices
-from webapp.web.admin import bp, done, form_id, rejected
+from webapp.web.admin import bp, conflicted, done, form_id, rejected
 from webapp.web.rendering import render_screen
 
 LIST = "admin/webhooks.html"
@@ -65,10 +65,11 @@ def _endpoint(endpoint_id: int):
     return endpoint
 
 
-def _detail(endpoint, **shown):
+def _detail(endpoint, status: int = 200, **shown):
     return render_screen(
-        DETAIL, "delivery_log", endpoint=endpoint, deliveries=webhooks.delivery_log(endpoint),
-        now=utcnow(), **shown,
+        DETAIL, "delivery_log", status=status, endpoint=endpoint,
+        deliveries=webhooks.delivery_log(endpoint),
+        previous_signs_until=webhooks.previous_secret_signs_until(endpoint, utcnow()), **shown,
     )  # fmt: skip
 
 
@@ -105,10 +106,21 @@ def webhook_enable(endpoint_id: int):
 @bp.post("/webhooks/<int:endpoint_id>/rotate-secret")
 def webhook_rotate_secret(endpoint_id: int):
     endpoint = _endpoint(endpoint_id)
-    secret = webhooks.rotate_secret(endpoint, current_user)
+    try:
+        secret = webhooks.rotate_secret(endpoint, current_user)
+    except webhooks.WebhookError as exc:
+        return _detail(_endpoint(endpoint_id), conflicted(), rotate_error=str(exc))
     db.session.commit()
     # The new secret is shown on this answer only (a flash would keep it in the session cookie).
     return _detail(endpoint, new_secret=secret)
+
+
+@bp.post("/webhooks/<int:endpoint_id>/stop-previous-secret")
+def webhook_stop_previous_secret(endpoint_id: int):
+    endpoint = _endpoint(endpoint_id)
+    stopped = webhooks.stop_previous_secret(endpoint, current_user)
+    message = "The previous secret no longer signs." if stopped else "The previous secret had stopped."
+    return done(message, url_for("admin.webhook_detail", endpoint_id=endpoint.id))
 
 
 @bp.get("/webhooks/<int:endpoint_id>/delete")
