@@ -158,14 +158,17 @@ def test_an_admin_sees_the_office_figures_counted_by_hand(texting):
 
 
 def test_a_held_or_cancelled_text_is_not_counted_as_sent(texting):
-    """A text held by quiet hours (or Send later) has not left: it counts once it goes."""
+    """A text held by quiet hours (or Send later) has not left: it counts once it goes, as a text,
+    a conversation started and an answer. A cancelled one never does."""
     sam = texting["sam"]
     agent_text(sam, "+12025550166", "See you at the open house.", "03-04 17:00", "scheduled")
     agent_text(sam, "+12025550167", "Never mind.", "03-04 17:05", "cancelled")
+    agent_text(sam, "+12025550111", "Sorry for the wait!", "03-04 17:10", "cancelled")  # D waits on
     r = report_for(texting["alex"])
     assert (r.messages_sent, r.pending) == (7, 0)
     assert [d.sent for d in r.days] == [2, 2, 3]
     assert {row.name: row.sent for row in r.agents}["Sam Standard"] == 5
+    assert (r.started_by_agents, r.contacts_texted, r.responses) == (2, 4, 4)
 
     held = db.session.scalar(select(Message).where(Message.status == "scheduled"))
     held.status = "queued"  # its time came: it is on its way
@@ -173,6 +176,7 @@ def test_a_held_or_cancelled_text_is_not_counted_as_sent(texting):
     r = report_for(texting["alex"])
     assert (r.messages_sent, r.pending) == (8, 1)
     assert [d.sent for d in r.days] == [2, 2, 4]
+    assert (r.started_by_agents, r.contacts_texted) == (3, 5)
 
 
 def in_new_york(office) -> None:

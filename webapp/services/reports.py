@@ -76,6 +76,9 @@ ZONE_KEY = re.compile(r"^[A-Za-z0-9_+/-]+$")
 
 _c = Conversation.__table__.c
 _m = Message.__table__.c
+# An outbound text that left (or is leaving): what starts a conversation, answers a contact or
+# ends their turn. A held or cancelled one does none of these.
+_SENT_OUT = and_(_m.direction == Direction.OUTBOUND.value, _m.status.not_in(NOT_SENT))
 _p = Participant.__table__.c
 _n = ReusableNumber.__table__.c
 
@@ -523,16 +526,16 @@ def _first_of(conversation_id, *conditions):
 def _count_started(report: Report, conv, period: DateRange, agent_id: int | None) -> Counter:
     """Conversations whose first text falls in the range: by whom, and for those a contact began,
     whether a bot gave the first answer."""
-    text_directions = [Direction.INBOUND.value, Direction.OUTBOUND.value]
     first = Message.__table__.alias("first_text")
     answer = Message.__table__.alias("first_answer")
+    inbound = _m.direction == Direction.INBOUND.value
     rows = db.session.execute(
         select(
             first.c.direction, first.c.author_kind, first.c.author_user_id, answer.c.author_kind, func.count()
         )
         .select_from(conv)
-        .join(first, first.c.id == _first_of(conv.c.id, _m.direction.in_(text_directions)))
-        .outerjoin(answer, answer.c.id == _first_of(conv.c.id, _m.direction == Direction.OUTBOUND.value))
+        .join(first, first.c.id == _first_of(conv.c.id, or_(inbound, _SENT_OUT)))
+        .outerjoin(answer, answer.c.id == _first_of(conv.c.id, _SENT_OUT))
         .where(_in_range(first.c.created_at, period))
         .group_by(first.c.direction, first.c.author_kind, first.c.author_user_id, answer.c.author_kind)
     ).all()
@@ -554,7 +557,7 @@ def _count_started(report: Report, conv, period: DateRange, agent_id: int | None
 def _count_replies(report: Report, conv, period: DateRange, agent_id: int | None) -> None:
     """Conversations texted in the range (by the agent, when narrowed), and those whose contact
     answered later in the range."""
-    outbound = _m.direction == Direction.OUTBOUND.value
+    outbound = _SENT_OUT
     if agent_id is not None:
         outbound = and_(outbound, _m.author_user_id == agent_id)
     per_conversation = (
@@ -600,8 +603,8 @@ def _count_waits(
     inbound = and_(_m.direction == Direction.INBOUND.value, func.lower(func.trim(_m.body)).not_in(KEYWORDS))
     kind = case(
         (inbound, "contact"),
-        (and_(_m.direction == Direction.OUTBOUND.value, _m.author_kind == AuthorKind.AGENT.value), "agent"),
-        (and_(_m.direction == Direction.OUTBOUND.value, _m.author_kind == AuthorKind.BOT.value), "bot"),
+        (and_(_SENT_OUT, _m.author_kind == AuthorKind.AGENT.value), "agent"),
+        (and_(_SENT_OUT, _m.author_kind == AuthorKind.BOT.value), "bot"),
         (
             and_(
                 _m.direction == Direction.EVENT.value,
