@@ -59,9 +59,13 @@ def not_found(what: str) -> ApiProblem:
     )  # fmt: skip
 
 
+# Titles of the problem types that the request's validation gives too (web/api).
+TITLES = {"invalid-phone": "Invalid phone number", "invalid-text": "Invalid text"}
+
+
 def invalid_phone(field: str, exc: PhoneError) -> ApiProblem:
     return ApiProblem(
-        422, "invalid-phone", "Invalid phone number", f"{field}: {exc}",
+        422, "invalid-phone", TITLES["invalid-phone"], f"{field}: {exc}",
         errors=[{"field": field, "message": str(exc)}],
     )  # fmt: skip
 
@@ -328,7 +332,7 @@ def check_send(caller: Caller, from_phone: str, to: str, text: str, key: str | N
         text = sending.validate_body(text)
     except sending.SendError as exc:
         raise ApiProblem(
-            422, "invalid-text", "Invalid text", f"text: {exc.message}",
+            422, "invalid-text", TITLES["invalid-text"], f"text: {exc.message}",
             errors=[{"field": "text", "message": exc.message}],
         ) from None  # fmt: skip
     token = idempotency_token(caller, key) if key else None

@@ -21,7 +21,7 @@ from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from werkzeug.exceptions import HTTPException
 
 from webapp.extensions import csrf, db
-from webapp.services import api_keys
+from webapp.services import api_keys, crm_api
 from webapp.services.crm_api import ApiProblem
 from webapp.transactions import discard_writes, read_first, request_only_reads, start_writing
 from webapp.web.api import validation
@@ -189,13 +189,10 @@ def _api_problem(error: ApiProblem) -> Response:
     return problem(error.status, error.title, error.detail, kind=error.kind, errors=error.errors)
 
 
-TITLES = {"invalid-phone": "Invalid phone number", "invalid-text": "Invalid text"}
-
-
 @bp.errorhandler(ValidationFailed)
 def _invalid(error: ValidationFailed) -> Response:
     sentences = "; ".join(item["message"] for item in error.errors)
-    title = TITLES.get(error.kind, "Invalid request")
+    title = crm_api.TITLES.get(error.kind, "Invalid request")
     return problem(422, title, f"{sentences}. Fix and send again.", error.kind, errors=error.errors)
 
 
