@@ -67,6 +67,42 @@ def test_a_conversations_messages_come_oldest_first_a_page_at_a_time(crm):
     assert_problem(crm.get(path, query_string={"sort": "desc"}), 422)
 
 
+def test_the_offices_messages_are_listed_after_a_given_one_a_page_at_a_time(crm, other_crm):
+    """How a CRM catches up after missing events: every message of its office since the last
+    one it holds, across conversations, oldest first; never another office's."""
+    receive("Is my transcript in?")
+    other_crm.send(from_="+12025550200", text="Financial Aid's own")
+    receive("Hello", contact="+12025550178")
+    kept = crm.send(text="Yes, it arrived Monday.").get_json()["id"]  # the last one the CRM holds
+    receive("Thanks!")
+    crm.send(to="2025550178", text="Hi there")
+    receive("Aid question", number="+12025550200")  # Financial Aid's
+
+    everything = crm.get("/api/v1/messages").get_json()
+    assert [m["text"] for m in everything["data"]] == [
+        "Is my transcript in?", "Hello", "Yes, it arrived Monday.", "Thanks!", "Hi there"
+    ]
+    assert everything["next_cursor"] is None
+    missed = crm.get("/api/v1/messages", query_string={"after": kept, "limit": 1}).get_json()
+    assert [m["text"] for m in missed["data"]] == ["Thanks!"]
+    rest = crm.get("/api/v1/messages", query_string={"cursor": missed["next_cursor"]}).get_json()
+    assert [m["text"] for m in rest["data"]] == ["Hi there"] and rest["next_cursor"] is None
+    assert [m["text"] for m in other_crm.get("/api/v1/messages").get_json()["data"]] == [
+        "Financial Aid's own", "Aid question"
+    ]
+
+    both = crm.get("/api/v1/messages", query_string={"after": kept, "cursor": missed["next_cursor"]})
+    assert assert_problem(both, 422, "invalid-request")["errors"][0]["field"] == "after"
+    assert_problem(crm.get("/api/v1/messages?after=-1"), 422, "invalid-request")
+    assert_problem(crm.get("/api/v1/messages?after=x"), 422, "invalid-request")
+    # A cursor is for the list that gave it: not another office's, not a conversation's.
+    theirs = other_crm.get("/api/v1/messages?limit=1").get_json()["next_cursor"]
+    assert_problem(crm.get(f"/api/v1/messages?cursor={theirs}"), 422, "cursor-mismatch")
+    conversation_id = everything["data"][0]["conversation_id"]
+    page = crm.get(f"/api/v1/conversations/{conversation_id}/messages?limit=1").get_json()
+    assert_problem(crm.get(f"/api/v1/messages?cursor={page['next_cursor']}"), 422, "cursor-mismatch")
+
+
 def test_another_offices_conversation_is_not_there(crm, other_crm):
     theirs = receive("Financial aid question", number="+12025550200")
     assert_problem(crm.get(f"/api/v1/conversations/{theirs}/messages"), 404, "not-found")

@@ -89,12 +89,14 @@ def message(caller: Caller, message_id: int) -> ApiMessage:
 # The lists that page, and how a problem names them. A cursor carries its list and that list's
 # filter (a conversation id, a contact phone): an id alone means something else in another list.
 MESSAGES = "messages"
+OFFICE_MESSAGES = "office-messages"
 CONVERSATIONS = "conversations"
 LIST_NAMES = {
     MESSAGES: "a conversation's messages (GET /api/v1/conversations/{id}/messages)",
+    OFFICE_MESSAGES: "the office's messages (GET /api/v1/messages)",
     CONVERSATIONS: "the conversations with a phone (GET /api/v1/conversations)",
 }
-FILTER_NAMES = {MESSAGES: "conversation", CONVERSATIONS: "phone"}
+FILTER_NAMES = {MESSAGES: "conversation", OFFICE_MESSAGES: "office", CONVERSATIONS: "phone"}
 
 
 def encode_cursor(kind: str, scope: str, position: str) -> str:
@@ -148,7 +150,7 @@ def decode_cursor(cursor: str | None, kind: str, scope: str) -> tuple[int, ...] 
         raise _cursor_mismatch(f"another list: {LIST_NAMES[parts[1]]}")
     if parts[2] != scope:
         raise _cursor_mismatch(f"this list for another {FILTER_NAMES[kind]}")
-    if kind == MESSAGES and len(position) != 1:
+    if kind in (MESSAGES, OFFICE_MESSAGES) and len(position) != 1:
         raise _invalid_cursor()
     return position
 
@@ -183,6 +185,25 @@ def conversation_messages(
         query = query.where(Message.id > after[-1])
     rows = db.session.execute(query, {"office_id": caller.office_id}).all()
     rows, next_cursor = _page(rows, limit, MESSAGES, str(conversation_id))
+    return Page([message_from_row(row) for row in rows], next_cursor)
+
+
+def office_messages(
+    caller: Caller, after: int | None, cursor: str | None, limit: int = DEFAULT_PAGE
+) -> Page:
+    """Every message of the office's conversations, oldest first, after the message id `after`
+    (a CRM catching up, e.g. after its webhook endpoint was down); `next_cursor` continues."""
+    if after is not None and cursor:
+        raise ApiProblem(
+            422, "invalid-request", "Invalid request",
+            "after: give after on the first page only; the next pages take the cursor alone.",
+            errors=[{"field": "after", "message": "not with cursor"}],
+        )  # fmt: skip
+    position = decode_cursor(cursor, OFFICE_MESSAGES, str(caller.office_id))
+    start = position[-1] if position is not None else after or 0
+    query = messages_query().where(Message.id > start).order_by(Message.id).limit(limit + 1)
+    rows = db.session.execute(query, {"office_id": caller.office_id}).all()
+    rows, next_cursor = _page(rows, limit, OFFICE_MESSAGES, str(caller.office_id))
     return Page([message_from_row(row) for row in rows], next_cursor)
 
 

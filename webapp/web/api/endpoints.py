@@ -19,6 +19,7 @@ from webapp.web.api.schemas import (
     ConversationsQuery,
     MessageOut,
     MessagePage,
+    OfficeMessagesQuery,
     PageQuery,
     PhoneQuery,
     Problem,
@@ -75,6 +76,23 @@ def send_message():
     if sent.replayed:
         headers["Idempotent-Replayed"] = "true"
     return out, 202, headers
+
+
+@bp.get("/messages")
+@spec.validate(
+    query=OfficeMessagesQuery, resp=Responses(HTTP_200=MessagePage, **READ_ERRORS), tags=["messages"]
+)
+def list_messages():
+    """List the office's messages
+
+    Every message of the office's conversations (agents' notes too), oldest first, after the
+    message id `after`: how a CRM catches up on what it missed, e.g. while its webhook endpoint
+    was down. `next_cursor` fetches the next page (null at the end: keep the last id you saw for
+    `after` next time).
+    """
+    query: OfficeMessagesQuery = request.context.query
+    page = crm_api.office_messages(caller(), query.after, query.cursor, query.limit)
+    return MessagePage(data=[_message_out(m) for m in page.data], next_cursor=page.next_cursor)
 
 
 @bp.get(f"/messages/<{ID}:message_id>")

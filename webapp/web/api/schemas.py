@@ -106,6 +106,17 @@ class ConversationsQuery(PhoneQuery, PageQuery):
     model_config = ConfigDict(extra="forbid")
 
 
+class OfficeMessagesQuery(PageQuery):
+    model_config = ConfigDict(extra="forbid")
+
+    after: int | None = Field(
+        default=None,
+        ge=0,
+        description="Start after this message id, e.g. the last one your CRM holds; left out: "
+        "from the office's first message. Only on the first page (then `cursor`).",
+    )
+
+
 class MessageOut(BaseModel):
     """A message as the API shows it."""
 
