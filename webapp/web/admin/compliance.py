@@ -27,7 +27,7 @@ COMMON_ZONES = (
 
 @bp.get("/compliance")
 def compliance_index():
-    return render_screen(INDEX, "content", offices=my_offices(current_user))
+    return render_screen(INDEX, "admin_content", offices=my_offices(current_user))
 
 
 def _page(office: Office, status: int = 200, **extra):
@@ -56,7 +56,7 @@ def _page(office: Office, status: int = 200, **extra):
         "local": lambda moment: format_local(moment, offices.timezone_of(office)),
     }
     context.update(extra)
-    return render_screen(TEMPLATE, "content", status=status, **context)
+    return render_screen(TEMPLATE, "admin_content", status=status, **context)
 
 
 def _office(office_id: int) -> Office:
