@@ -196,3 +196,17 @@ def test_a_conversation_named_by_its_phone_keeps_its_title_as_the_count_changes(
     expect(page).to_have_title("(202) 555-0143 · Parley")
     sms_receive(app, "2025550144", world.number_phone, "Second question")
     expect(page).to_have_title("(1) (202) 555-0143 · Parley")  # the area code is not a count
+
+
+def test_the_tabs_stay_put_as_the_count_grows_past_99(page: Page, app, world: World):
+    """No layout shift when counts update (SPEC 9): "99+" is as wide as "1"."""
+    sms_receive(app, "3125550100", world.number_phone, "The first")
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    participating = page.get_by_role("tab", name="Participating")
+    expect(page.get_by_role("tab", name="Needs Attention")).to_have_accessible_description("1")
+    before = participating.bounding_box()
+    for n in range(101, 200):
+        sms_receive(app, f"3125550{n}", world.number_phone, "Me too")
+    expect(page.locator("#attention-count")).to_have_text("99+", timeout=15_000)
+    assert participating.bounding_box() == before
