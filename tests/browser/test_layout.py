@@ -83,6 +83,10 @@ def test_phone_width_has_separate_views_and_no_sideways_scroll(
         expect(page.get_by_role("tablist")).to_be_hidden()  # the list is its own view here
         expect(page.get_by_role("button", name="Send")).to_be_visible()
         expect(page.get_by_role("button", name="Does Not Need Attention")).to_be_visible()
+        # The header's short actions share a row, leaving the thread its room.
+        switch = page.get_by_role("button", name="Switch Mode").bounding_box()
+        transcript = page.get_by_role("link", name="Transcript").bounding_box()
+        assert switch["y"] == transcript["y"] and switch["x"] + switch["width"] <= transcript["x"]
         assert_no_horizontal_overflow(page)
         screenshot(page, "360-conversation")
 
