@@ -190,15 +190,32 @@ def test_backing_change_applies_to_new_conversations(client, world):
     assert "backing agent → bot" in event.summary
 
 
-def test_settings_keep_assignments_outside_the_admins_offices(world, make):
+def test_assignments_outside_the_admins_offices_are_shown_and_can_be_taken_off(client, world, make):
+    """Another office's agent or inbox on the office's number (placed on the command line) is the
+    number's admin's to see and to take off: it could otherwise text from the number unseen."""
     shared = make.number(
         "+12025550301", office="Admissions", inboxes=("Admissions", "Financial Aid"),
         label="Shared", agents=("fa-staff@example.edu",),
     )  # fmt: skip
-    assert numbers.update_settings(world["users"]["admin"], shared, "agent", set(), set())
+    fa_staff, fa = world["other_user"], world["other_office"]
     db.session.commit()
-    assert [o.name for o in shared.inboxes] == ["Financial Aid"]
-    assert [a.email for a in shared.agents] == ["fa-staff@example.edu"]
+    login(client, "admin@example.edu")
+    page = client.get(f"/admin/numbers/{shared.id}").get_data(as_text=True)
+    assert f'name="agent_ids" value="{fa_staff.id}" checked' in page and "Finn Staff" in page
+    assert f'name="inbox_ids" value="{fa.id}" checked' in page
+
+    admin = world["users"]["admin"]
+    assert numbers.update_settings(admin, shared, "agent", {fa_staff.id}, {fa.id})  # kept, ticked
+    db.session.commit()
+    assert ([o.name for o in shared.inboxes], [a.email for a in shared.agents]) == (
+        ["Financial Aid"], ["fa-staff@example.edu"]
+    )
+    assert numbers.update_settings(admin, shared, "agent", set(), set())  # unticked: taken off
+    db.session.commit()
+    assert (shared.inboxes, shared.agents) == ([], [])
+    # Never added from outside the admin's offices once gone.
+    with pytest.raises(FormErrors):
+        numbers.update_settings(admin, shared, "agent", {fa_staff.id}, {fa.id})
 
 
 def test_settings_form_errors_are_inline(client, world):

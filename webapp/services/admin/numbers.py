@@ -21,6 +21,7 @@ from webapp.services.admin import (
     chosen_offices,
     lock_users,
     my_office_ids_query,
+    my_offices,
     read_ids,
     unreadable_error,
 )
@@ -60,15 +61,29 @@ def number_for_admin(admin: User, number_id: int) -> ReusableNumber:
     return number
 
 
-def assignable_agents(admin: User) -> list[User]:
-    """Active users of the admin's offices: who may be an assigned agent."""
+def assignable_agents(admin: User, number: ReusableNumber | None = None) -> list[User]:
+    """Who may be an assigned agent: active users of the admin's offices, and the number's own
+    assigned agents, from wherever (another office's, placed on the command line), so that its
+    admin sees them and can take them off."""
     member = exists().where(
         office_memberships.c.user_id == User.id,
         office_memberships.c.office_id.in_(my_office_ids_query(admin)),
     )
-    return list(
+    ours = list(
         db.session.scalars(select(User).where(member, User.active.is_(True)).order_by(User.name, User.id))
     )
+    known = {user.id for user in ours}
+    theirs = [user for user in (number.agents if number else []) if user.id not in known]
+    return sorted(ours + theirs, key=lambda user: (user.name, user.id))
+
+
+def assignable_inboxes(admin: User, number: ReusableNumber | None = None) -> list[Office]:
+    """The admin's offices, and the number's own assigned inboxes of other offices (see
+    assignable_agents)."""
+    ours = my_offices(admin)
+    known = {office.id for office in ours}
+    theirs = [office for office in (number.inboxes if number else []) if office.id not in known]
+    return sorted(ours + theirs, key=lambda office: (office.name, office.id))
 
 
 def _details(
@@ -128,13 +143,14 @@ def _settings(
     inbox_ids: Iterable[str | int],
     errors: dict[str, str],
 ) -> tuple[list[User], list[Office]]:
-    """The assignments after the change: the admin's choices among their own users and offices,
-    plus any assignment outside their offices, which stays as it was. An id the admin may not
-    choose is refused, never skipped: the number would lose an assignment nobody took away."""
+    """The assignments after the change: the admin's choices among their own users and offices
+    and the number's assignments outside them (kept while ticked, removed when not). An id the
+    admin may not choose is refused, never skipped: the number would lose an assignment nobody
+    took away."""
     if backing not in {b.value for b in Backing}:
         errors["backing"] = "Choose who answers replies: agent or bot."
     agent_ids, unreadable_agents = read_ids(agent_ids)
-    candidates = {user.id: user for user in assignable_agents(admin)}
+    candidates = {user.id: user for user in assignable_agents(admin, number)}
     if unreadable_agents:
         errors["agents"] = unreadable_error(unreadable_agents, "agents")
     elif not agent_ids <= set(candidates):
@@ -152,15 +168,12 @@ def _settings(
     if unreadable_inboxes:
         errors["inboxes"] = unreadable_error(unreadable_inboxes, "inboxes")
     else:
-        try:
-            inboxes = chosen_offices(admin, inbox_ids)
-        except NotFound:
+        choices = {office.id: office for office in assignable_inboxes(admin, number)}
+        if inbox_ids <= set(choices):
+            inboxes = [choices[i] for i in sorted(inbox_ids, key=lambda i: choices[i].name)]
+        else:
             errors["inboxes"] = "Choose inboxes of your offices."
     agents = [candidates[i] for i in sorted(agent_ids) if i in candidates]
-    if number is not None:
-        mine = set(db.session.scalars(my_office_ids_query(admin)))
-        agents += [a for a in number.agents if a.id not in candidates]
-        inboxes += [o for o in number.inboxes if o.id not in mine]
     # A new agent reaches the number's office: see lock_users.
     lock_users({a.id for a in agents} - {a.id for a in (number.agents if number else [])})
     return agents, inboxes

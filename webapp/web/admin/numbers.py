@@ -29,10 +29,11 @@ def _providers() -> list[str]:
     return list(current_app.extensions["parley"].sms_providers)
 
 
-def _choices() -> dict:
+def _choices(number: ReusableNumber | None = None) -> dict:
     return {
         "offices": my_offices(current_user),
-        "agents": numbers.assignable_agents(current_user),
+        "inboxes": numbers.assignable_inboxes(current_user, number),
+        "agents": numbers.assignable_agents(current_user, number),
         "providers": _providers(),
         "backings": numbers.BACKING_CHOICES,
     }
@@ -63,7 +64,7 @@ def _detail(number: ReusableNumber, block: str, status: int = 200, **context: ob
         "settings_errors": {},
     }
     values.update(context)
-    return render_screen(DETAIL, block, status=status, number=number, **_choices(), **values)
+    return render_screen(DETAIL, block, status=status, number=number, **_choices(number), **values)
 
 
 @bp.get("/numbers")
