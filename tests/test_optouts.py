@@ -66,6 +66,25 @@ def test_provider_intent_counts(setup):
     assert optouts.is_opted_out("+12025550143")
 
 
+def test_a_stop_to_a_deactivated_number_still_opts_the_phone_out(app, setup):
+    """The contact texts STOP to a number the office no longer uses (or a provider reports an
+    opt-out through it): the phone is opted out all the same. Anything else is refused, as for a
+    number Parley does not have."""
+    setup["number"].active = False
+    db.session.commit()
+    with pytest.raises(inbound.InboundError):
+        receive("Are you still there?")
+    result = app.test_cli_runner().invoke(
+        args=["sms", "receive", "--from", "2025550143", "--to", "+12025550100", "--text", "stop"]
+    )
+    assert result.exit_code == 0, result.output
+    assert optouts.is_opted_out("+12025550143")
+    inbound.receive(InboundMessage("+12025550178", "+12025550100", "Bitte nicht", intent="optout"), "console")
+    assert optouts.is_opted_out("+12025550178")
+    outbound = select(func.count()).select_from(Message).where(Message.direction == "outbound")
+    assert db.session.scalar(outbound) == 0
+
+
 def test_help_gets_the_office_help_text(setup):
     setup["office"].help_text = "Admissions: call (202) 555-0100. Reply STOP to opt out."
     db.session.commit()

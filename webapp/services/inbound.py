@@ -59,9 +59,9 @@ class Arrival(NamedTuple):
 # Built once: every inbound message asks, before its transaction writes (it holds SQLite's write
 # lock for the writes alone).
 _numbers = ReusableNumber.__table__.c
-ACTIVE_NUMBER = select(*NUMBER_REF_COLUMNS, webhooks.office_listens(_numbers.office_id)).where(
-    _numbers.phone == bindparam("phone"), _numbers.active.is_(True)
-)
+NUMBER_BY_PHONE = select(
+    *NUMBER_REF_COLUMNS, webhooks.office_listens(_numbers.office_id), _numbers.active
+).where(_numbers.phone == bindparam("phone"))
 
 
 @lru_cache(maxsize=2)
@@ -100,16 +100,19 @@ def receive(inbound: InboundMessage, provider: str) -> Received:
 
 def prepare(inbound: InboundMessage) -> Arrival:
     """Everything `store` needs that takes reads alone: the active reusable number the message was
-    sent to (InboundError if there is none) and its sender's phone (PhoneError if malformed)."""
+    sent to (InboundError if there is none; a deactivated one takes an opt-out) and its sender's
+    phone (PhoneError if malformed)."""
     number_phone = normalise_provider_phone(inbound.to_phone)
-    row = db.session.execute(ACTIVE_NUMBER, {"phone": number_phone}).first()
-    if row is None:
+    row = db.session.execute(NUMBER_BY_PHONE, {"phone": number_phone}).first()
+    intent = _intent(inbound)
+    # A deactivated number takes an opt-out still: a contact's STOP is never lost.
+    if row is None or not (row.active or intent is optouts.Intent.OPT_OUT):
         raise InboundError(f"{number_phone} is not an active reusable number")
-    *columns, office_listens = row
+    *columns, office_listens, _active = row
     contact_phone = normalise_provider_phone(inbound.from_phone)
     if contact_phone == number_phone:  # no conversation of a number with itself (nor replies to it)
         raise PhoneError(f"{contact_phone} is the number the message was sent to, not a contact")
-    return Arrival(inbound, NumberRef(*columns), bool(office_listens), contact_phone, _intent(inbound))
+    return Arrival(inbound, NumberRef(*columns), bool(office_listens), contact_phone, intent)
 
 
 def store(arrival: Arrival, provider: str) -> Received:
