@@ -64,6 +64,10 @@ def test_provider_intent_counts(setup):
         InboundMessage("+12025550143", "+12025550100", "Arrêtez", intent="optout"), "console"
     )
     assert optouts.is_opted_out("+12025550143")
+    # Recorded as the provider's word, not as a keyword the contact texted.
+    assert db.session.get(OptOut, "+12025550143").source == "provider"
+    receive("STOP", phone="+12025550178")
+    assert db.session.get(OptOut, "+12025550178").source == "keyword"
 
 
 def test_a_stop_to_a_deactivated_number_still_opts_the_phone_out(app, setup):

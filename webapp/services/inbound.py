@@ -167,7 +167,9 @@ def store(arrival: Arrival, provider: str) -> Received:
     automatic_reply = None
     if intent is not None:
         conversation = db.session.get(Conversation, conversation_id)
-        automatic_reply = _handle_keywords(intent, conversation, number, provider)
+        # The provider's own signal (Plivo's MessageIntent), or a keyword Parley read in the text.
+        source = "provider" if inbound.intent == intent else "keyword"
+        automatic_reply = _handle_keywords(intent, conversation, number, provider, source)
     # Section 4: in bot mode the bot answers (it stays out of Needs Attention unless it escalates).
     bot_answers = intent is None and activity.mode != Mode.AGENT
     db.session.commit()
@@ -193,17 +195,19 @@ def _intent(inbound: InboundMessage) -> optouts.Intent | None:
 
 
 def _handle_keywords(
-    intent: optouts.Intent | None, conversation: Conversation, number: NumberRef, provider: str
+    intent: optouts.Intent | None,
+    conversation: Conversation,
+    number: NumberRef,
+    provider: str,
+    source: str,
 ) -> str | None:
     """Apply opt-out, opt-in and HELP. Returns the text to answer with, if any."""
     phone = conversation.contact_phone
     if intent is optouts.Intent.OPT_OUT:
-        optouts.opt_out(
-            phone, source="keyword", detail=f"texted {number.phone}", number_id=number.id
-        )
+        optouts.opt_out(phone, source=source, detail=f"texted {number.phone}", number_id=number.id)
         conversations.add_event(conversation, "Contact opted out; no more texts will be sent.")
     elif intent is optouts.Intent.OPT_IN:
-        if optouts.opt_in(phone, source="keyword", detail=f"texted {number.phone}"):
+        if optouts.opt_in(phone, source=source, detail=f"texted {number.phone}"):
             conversations.add_event(conversation, "Contact opted back in.")
     elif intent is optouts.Intent.HELP:
         if not _provider_answers_keywords(provider):
