@@ -89,6 +89,12 @@ def test_a_stop_to_a_deactivated_number_still_opts_the_phone_out(app, setup):
     assert db.session.scalar(outbound) == 0
 
 
+def test_help_without_an_office_text_still_says_who_is_texting(setup):
+    receive("HELP")
+    answer = db.session.scalars(select(Message).where(Message.direction == "outbound")).one()
+    assert answer.body.startswith("Admissions: reply STOP to stop receiving texts")
+
+
 def test_help_gets_the_office_help_text(setup):
     setup["office"].help_text = "Admissions: call (202) 555-0100. Reply STOP to opt out."
     db.session.commit()

@@ -31,7 +31,8 @@ from webapp.services.phones import PhoneError, normalise_provider_phone
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HELP_TEXT = "Reply STOP to stop receiving texts from us, START to receive them again."
+# An office without a HELP reply of its own still says who is texting (carriers ask for it).
+DEFAULT_HELP_TEXT = "{office}: reply STOP to stop receiving texts from us, START to receive them again."
 
 
 class InboundError(ValueError):
@@ -211,7 +212,8 @@ def _handle_keywords(
             conversations.add_event(conversation, "Contact opted back in.")
     elif intent is optouts.Intent.HELP:
         if not _provider_answers_keywords(provider):
-            return db.session.get(Office, number.office_id).help_text or DEFAULT_HELP_TEXT
+            office = db.session.get(Office, number.office_id)
+            return office.help_text or DEFAULT_HELP_TEXT.format(office=office.name)
     return None
 
 
