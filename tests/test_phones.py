@@ -41,7 +41,11 @@ def test_another_scripts_digits_dashes_and_marks_give_the_same_number(pasted):
         ("555-0143", "Enter a 10-digit US phone number"),
         ("1234567890", "not a valid US phone number"),  # no area code begins with 1
         ("+44 20 7123 4567", "International numbers are not supported yet"),
-        ("22025550143", "International numbers are not supported yet"),
+        # A digit too many: its count said, and that numbers from abroad are not taken either.
+        ("22025550143", "That has 11 digits: a US phone number has 10"),
+        ("(202) 555-01430", "That has 11 digits: a US phone number has 10"),
+        ("+1 202 555 01430", "That has 12 digits: a US phone number has 10"),
+        ("442071234567", "international numbers are not supported yet"),
         # Canada shares country code 1, but Parley texts US numbers only.
         ("(416) 555-0143", "International numbers are not supported yet"),
         ("+1 416 555 0143", "International numbers are not supported yet"),

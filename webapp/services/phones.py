@@ -52,11 +52,15 @@ def parse_us_phone(text: str) -> str:
         raise PhoneError("That is longer than any phone number; enter a 10-digit US phone number.")
     international = raw.startswith("+") and not raw.startswith("+1")
     # 00 dials abroad; ten digits starting 00 are no number at all (checked below).
-    if international or (raw.startswith("00") and len(digits) > 10) or len(digits) > 11 or (
-        len(digits) == 11 and not digits.startswith("1")
-    ):
+    if international or (raw.startswith("00") and len(digits) > 10):
         raise PhoneError(
             "International numbers are not supported yet; enter a 10-digit US phone number."
+        )
+    if len(digits) > 11 or (len(digits) == 11 and not digits.startswith("1")):
+        # Most often a digit too many; perhaps a number from abroad written without its +.
+        raise PhoneError(
+            f"That has {len(digits)} digits: a US phone number has 10, like (202) 555-0143 "
+            "(international numbers are not supported yet)."
         )
     if len(digits) not in (10, 11):
         raise PhoneError("Enter a 10-digit US phone number, like (202) 555-0143.")
