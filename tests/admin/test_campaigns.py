@@ -88,6 +88,22 @@ def test_preview_lists_every_invalid_row_before_anything_is_saved(client, world)
     assert contacts.display_name("+12025550199") == "(202) 555-0199"
 
 
+def test_empty_extra_columns_are_left_out_of_a_contacts_details(client, world):
+    login(client, "admin@example.edu")
+    csv = (
+        "first_name,last_name,phone,email,major\n"
+        "Maria,Garcia,(202) 555-0143,,Nursing\nJames,Smith,202-555-0178,,\n"
+    )
+    job = job_from(start(client, world, csv))
+    preview = client.get(f"/admin/campaigns/imports/{job.id}").get_data(as_text=True)
+    post(client, f"/admin/campaigns/imports/{job.id}/save")
+    campaign = db.session.scalar(select(Campaign).where(Campaign.name == "Fall Open House"))
+    page = client.get(f"/admin/campaigns/{campaign.id}").get_data(as_text=True)
+    for shown in (preview, page):
+        assert '<td class="extra">major: Nursing</td>' in shown and '<td class="extra"></td>' in shown
+        assert "email:" not in shown
+
+
 def test_save_as_draft_then_launch_names_contacts_in_the_inbox(client, world):
     login(client, "admin@example.edu")
     job = job_from(start(client, world, GOOD_CSV))
