@@ -189,6 +189,15 @@ def test_from_starts_on_the_number_last_sent_from(client, setup, make):
     assert "Visits" not in page
 
 
+def test_from_starts_on_a_number_staff_answer_rather_than_a_bots(client, setup, make):
+    """Listed first, a bot-backed number would have the bot answer the contact's reply."""
+    make.number("+12025550190", backing="bot", inboxes=("Admissions",), label="Admissions FAQ Bot")
+    login(client, "standard@example.edu")
+    page = client.get("/texts/new").get_data(as_text=True)
+    assert selected_from(page) == ["Admissions Main · (202) 555-0100"]
+    assert "Admissions FAQ Bot · (202) 555-0190" in page  # still offered
+
+
 def test_limited_user_cannot_create_texts(client, setup):
     login(client, "limited@example.edu")
     page = client.get("/inbox").get_data(as_text=True)

@@ -7,6 +7,7 @@ import uuid
 from flask import Blueprint, abort, make_response, request, session, url_for
 from jinja2_fragments.flask import render_block
 
+from webapp.models import Backing
 from webapp.services import access, media, optouts, phones, scheduling, sending
 from webapp.services.dbutil import row_id
 from webapp.services.segments import MAX_MESSAGE_LENGTH
@@ -25,11 +26,13 @@ LAST_NUMBER = "compose_number"
 
 def _default_number(numbers) -> str:
     """From starts on the number of the last 1:1 text created here, while the user may still send
-    from it, else on the first: an agent who texts from one number all day picks it once."""
+    from it (an agent who texts from one number all day picks it once), else on the first one
+    that staff answer: a bot would answer the contact's reply."""
     if not numbers:
         return ""
     last = session.get(LAST_NUMBER)
-    return str(next((number.id for number in numbers if number.id == last), numbers[0].id))
+    staffed = [number for number in numbers if number.backing == Backing.AGENT] or numbers
+    return str(next((number.id for number in numbers if number.id == last), staffed[0].id))
 
 
 def _opted_out(to: str) -> bool:
