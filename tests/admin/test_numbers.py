@@ -66,6 +66,17 @@ def test_add_number_needs_valid_e164(world, phone, message):
     assert raised.value.errors == {"phone": message}
 
 
+def test_adding_a_number_says_whether_anyone_can_text_from_it(client, world):
+    login(client, "admin@example.edu")
+    form = {"office_id": str(world["office"].id), "provider": "console", "backing": "agent"}
+    alone = post(client, "/admin/numbers/new", {**form, "phone": "+12025550311", "label": "Alone"})
+    assert "Nobody is assigned to it yet" in client.get(alone.location).get_data(as_text=True)
+    staffed = post(client, "/admin/numbers/new", {**form, "phone": "+12025550312", "label": "Staffed",
+                                                   "inbox_ids": [str(world["office"].id)]})  # fmt: skip
+    page = client.get(staffed.location).get_data(as_text=True)
+    assert "Assigned agents and inboxes can text from it now." in page
+
+
 def test_add_number_refuses_a_number_in_use_precisely(client, world):
     login(client, "admin@example.edu")
     before = db.session.scalar(select(func.count()).select_from(ReusableNumber))

@@ -112,10 +112,14 @@ def number_new():
             )
         except FormErrors as exc:
             return invalid(NEW, "number_form", form=form, errors=exc.errors, **choices)
-        return done(
-            f"{number.display_label} added. Assigned agents and inboxes can text from it now.",
-            url_for("admin.number_detail", number_id=number.id),
-        )
+        if number.agents or number.inboxes:
+            message = f"{number.display_label} added. Assigned agents and inboxes can text from it now."
+        else:
+            message = (
+                f"{number.display_label} added. Nobody is assigned to it yet: assign agents or "
+                "inboxes below so that staff can text from it; until then only admins see its texts."
+            )
+        return done(message, url_for("admin.number_detail", number_id=number.id))
     return render_screen(NEW, "number_form", form=form, errors={}, **choices)
 
 
