@@ -4,10 +4,13 @@ first, a page at a time) and a contact lookup, always limited to the key's offic
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
+
+from sqlalchemy import update
 
 from tests.api.conftest import assert_problem
 from webapp.extensions import db
-from webapp.models import Conversation
+from webapp.models import Conversation, Message, utcnow
 from webapp.plugin_api import InboundMessage
 from webapp.services import campaigns, conversations, inbound, optouts
 
@@ -77,6 +80,10 @@ def test_the_offices_messages_are_listed_after_a_given_one_a_page_at_a_time(crm,
     receive("Thanks!")
     crm.send(to="2025550178", text="Hi there")
     receive("Aid question", number="+12025550200")  # Financial Aid's
+    # Listed once settled (a later id may be seen before an earlier one commits).
+    assert crm.get("/api/v1/messages").get_json() == {"data": [], "next_cursor": None}
+    db.session.execute(update(Message).values(created_at=utcnow() - timedelta(minutes=1)))
+    db.session.commit()
 
     everything = crm.get("/api/v1/messages").get_json()
     assert [m["text"] for m in everything["data"]] == [
@@ -95,6 +102,7 @@ def test_the_offices_messages_are_listed_after_a_given_one_a_page_at_a_time(crm,
     assert assert_problem(both, 422, "invalid-request")["errors"][0]["field"] == "after"
     assert_problem(crm.get("/api/v1/messages?after=-1"), 422, "invalid-request")
     assert_problem(crm.get("/api/v1/messages?after=x"), 422, "invalid-request")
+    assert_problem(crm.get("/api/v1/messages?after=99999999999999999999"), 422, "invalid-request")
     # A cursor is for the list that gave it: not another office's, not a conversation's.
     theirs = other_crm.get("/api/v1/messages?limit=1").get_json()["next_cursor"]
     assert_problem(crm.get(f"/api/v1/messages?cursor={theirs}"), 422, "cursor-mismatch")

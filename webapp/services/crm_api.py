@@ -20,6 +20,7 @@ from webapp.models import (
     OptOut,
     ReusableNumber,
     Status,
+    utcnow,
 )
 from webapp.services import conversations, sending
 from webapp.services.api_conversations import (
@@ -188,11 +189,18 @@ def conversation_messages(
     return Page([message_from_row(row) for row in rows], next_cursor)
 
 
+# The office's messages are listed once they are this old. On PostgreSQL an id is taken when a
+# message is written and seen when its transaction commits, so a later id can be seen first: a CRM
+# that keeps the last id it read would skip the earlier one for good. No transaction runs this long.
+SETTLED_AFTER = timedelta(seconds=30)
+
+
 def office_messages(
     caller: Caller, after: int | None, cursor: str | None, limit: int = DEFAULT_PAGE
 ) -> Page:
-    """Every message of the office's conversations, oldest first, after the message id `after`
-    (a CRM catching up, e.g. after its webhook endpoint was down); `next_cursor` continues."""
+    """Every message of the office's conversations at least SETTLED_AFTER old, oldest first, after
+    the message id `after` (a CRM catching up, e.g. after its webhook endpoint was down);
+    `next_cursor` continues."""
     if after is not None and cursor:
         raise ApiProblem(
             422, "invalid-request", "Invalid request",
@@ -201,7 +209,13 @@ def office_messages(
         )  # fmt: skip
     position = decode_cursor(cursor, OFFICE_MESSAGES, str(caller.office_id))
     start = position[-1] if position is not None else after or 0
-    query = messages_query().where(Message.id > start).order_by(Message.id).limit(limit + 1)
+    settled = utcnow() - SETTLED_AFTER
+    query = (
+        messages_query()
+        .where(Message.id > start, Message.created_at <= settled)
+        .order_by(Message.id)
+        .limit(limit + 1)
+    )
     rows = db.session.execute(query, {"office_id": caller.office_id}).all()
     rows, next_cursor = _page(rows, limit, OFFICE_MESSAGES, str(caller.office_id))
     return Page([message_from_row(row) for row in rows], next_cursor)

@@ -85,10 +85,10 @@ def send_message():
 def list_messages():
     """List the office's messages
 
-    Every message of the office's conversations (agents' notes too), oldest first, after the
-    message id `after`: how a CRM catches up on what it missed, e.g. while its webhook endpoint
-    was down. `next_cursor` fetches the next page (null at the end: keep the last id you saw for
-    `after` next time).
+    Every message of the office's conversations (agents' notes too) at least 30 seconds old,
+    oldest first, after the message id `after`: how a CRM catches up on what it missed, e.g.
+    while its webhook endpoint was down. `next_cursor` fetches the next page (null at the end:
+    keep the last id you saw for `after` next time).
     """
     query: OfficeMessagesQuery = request.context.query
     page = crm_api.office_messages(caller(), query.after, query.cursor, query.limit)

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from webapp.services.dbutil import MAX_ROW_ID
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 
 E164 = r"^\+[1-9][0-9]{1,14}$"
@@ -112,6 +113,7 @@ class OfficeMessagesQuery(PageQuery):
     after: int | None = Field(
         default=None,
         ge=0,
+        le=MAX_ROW_ID,
         description="Start after this message id, e.g. the last one your CRM holds; left out: "
         "from the office's first message. Only on the first page (then `cursor`).",
     )
