@@ -78,6 +78,8 @@ def test_a_stop_to_a_deactivated_number_still_opts_the_phone_out(app, setup):
     db.session.commit()
     with pytest.raises(inbound.InboundError):
         receive("Are you still there?")
+    with pytest.raises(inbound.InboundError):
+        receive("HELP")  # nothing is sent from a deactivated number, not even HELP's answer
     result = app.test_cli_runner().invoke(
         args=["sms", "receive", "--from", "2025550143", "--to", "+12025550100", "--text", "stop"]
     )
@@ -92,7 +94,7 @@ def test_a_stop_to_a_deactivated_number_still_opts_the_phone_out(app, setup):
 def test_help_without_an_office_text_still_says_who_is_texting(setup):
     receive("HELP")
     answer = db.session.scalars(select(Message).where(Message.direction == "outbound")).one()
-    assert answer.body.startswith("Admissions: reply STOP to stop receiving texts")
+    assert answer.body.startswith("Admissions: Reply STOP to stop receiving texts")
 
 
 def test_help_gets_the_office_help_text(setup):

@@ -45,7 +45,7 @@ def test_another_scripts_digits_dashes_and_marks_give_the_same_number(pasted):
         ("22025550143", "That has 11 digits: a US phone number has 10"),
         ("(202) 555-01430", "That has 11 digits: a US phone number has 10"),
         ("+1 202 555 01430", "That has 12 digits: a US phone number has 10"),
-        ("442071234567", "international numbers are not supported yet"),
+        ("442071234567", "International numbers are not supported yet"),
         # Canada shares country code 1, but Parley texts US numbers only.
         ("(416) 555-0143", "International numbers are not supported yet"),
         ("+1 416 555 0143", "International numbers are not supported yet"),

@@ -125,7 +125,7 @@ def test_a_worker_works_once_the_database_is_back(tmp_path, start_worker):
 
     ready.rename(later)  # the database is back, where the worker looks for it
     wait_for(lambda: "SMS +12025550100 → +12025550143" in worker.output(), timeout=30)
-    assert "Admissions: reply STOP to stop receiving texts" in worker.output()
+    assert "Admissions: Reply STOP to stop receiving texts" in worker.output()
     assert worker.process.poll() is None
     assert "Traceback" not in worker.output()
 

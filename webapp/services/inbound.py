@@ -32,7 +32,7 @@ from webapp.services.phones import PhoneError, normalise_provider_phone
 log = logging.getLogger(__name__)
 
 # An office without a HELP reply of its own still says who is texting (carriers ask for it).
-DEFAULT_HELP_TEXT = "{office}: reply STOP to stop receiving texts from us, START to receive them again."
+DEFAULT_HELP_TEXT = "{office}: Reply STOP to stop receiving texts from us, START to receive them again."
 
 
 class InboundError(ValueError):

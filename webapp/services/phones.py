@@ -59,8 +59,8 @@ def parse_us_phone(text: str) -> str:
     if len(digits) > 11 or (len(digits) == 11 and not digits.startswith("1")):
         # Most often a digit too many; perhaps a number from abroad written without its +.
         raise PhoneError(
-            f"That has {len(digits)} digits: a US phone number has 10, like (202) 555-0143 "
-            "(international numbers are not supported yet)."
+            f"That has {len(digits)} digits: a US phone number has 10, like (202) 555-0143. "
+            "International numbers are not supported yet."
         )
     if len(digits) not in (10, 11):
         raise PhoneError("Enter a 10-digit US phone number, like (202) 555-0143.")

@@ -313,7 +313,8 @@ def update_settings(
 
 
 def set_active(admin: User, number: ReusableNumber, active: bool) -> bool:
-    """Deactivate (out of every From list; replies to it are refused) or reactivate a number."""
+    """Deactivate (out of every From list; replies to it are refused but for an opt-out) or
+    reactivate a number."""
     if number.active == active:
         return False
     number.active = active
