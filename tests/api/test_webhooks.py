@@ -544,9 +544,14 @@ def test_a_rotated_secret_signs_alongside_the_old_one_for_a_day(private_ok, clie
     with pytest.raises(WebhookVerificationError):
         receiver.verified(old)
     assert "signing secret rotated" in client.get("/admin/audit").get_data(as_text=True)
+    add_endpoint(private_ok, receiver.url + "/other")  # rotated just now: its old secret still signs
+    other = db.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.id != endpoint.id)).one()
+    webhooks.rotate_secret(other, world["users"]["admin"])
+    db.session.commit()
     webhooks.forget_previous_secrets()  # the worker's hourly sweep: an expired secret is not kept
     db.session.expire_all()
     assert db.session.get(WebhookEndpoint, endpoint.id).previous_secret is None
+    assert db.session.get(WebhookEndpoint, other.id).previous_secret is not None
 
 
 def test_a_second_rotation_waits_until_the_previous_secret_is_stopped(private_ok, client, world, receiver):

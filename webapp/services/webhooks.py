@@ -85,7 +85,8 @@ MAX_URL_LENGTH = 2000  # the url column's size
 
 
 class WebhookError(ValueError):
-    """A URL or event type that cannot be used; nothing was changed."""
+    """A URL or event type that cannot be used, or a change that cannot be made now (a second
+    rotation while the previous secret still signs); nothing was changed."""
 
 
 class UnresolvedHost(WebhookError):
@@ -698,8 +699,11 @@ def enable(endpoint: WebhookEndpoint, user: User) -> None:
 
 
 def _locked(endpoint: WebhookEndpoint) -> WebhookEndpoint:
-    """The endpoint's row, locked and read afresh: two admins' changes to its secrets queue up."""
-    return db.session.get(WebhookEndpoint, endpoint.id, with_for_update=True, populate_existing=True)
+    """The endpoint's row, locked and read afresh: two admins' changes to its secrets queue up.
+    FOR NO KEY UPDATE on PostgreSQL: texts storing their events (FOR KEY SHARE) do not wait."""
+    return db.session.get(
+        WebhookEndpoint, endpoint.id, with_for_update={"key_share": True}, populate_existing=True
+    )
 
 
 def rotate_secret(endpoint: WebhookEndpoint, user: User) -> str:
