@@ -191,6 +191,6 @@ def number_active(number_id: int):
     else:
         message = (
             f"{number.display_label} is deactivated: no one can text from it and replies to it "
-            "are refused. Its conversations stay."
+            "are refused, but an opt-out (STOP) is still recorded. Its conversations stay."
         )
     return done(message, url_for("admin.number_detail", number_id=number.id))
