@@ -103,6 +103,12 @@ def test_an_unchanged_tab_poll_is_a_bodiless_304_that_only_its_user_can_revalida
     assert poll(again, TAB, etag).status_code == 200
 
 
+def test_a_held_tag_with_a_time_that_is_no_number_brings_the_content(agent):
+    _, etag = fresh(agent, TAB)
+    for until in ("²", "①", "soon"):  # isdigit() takes the first two, int() none
+        fresh(agent, TAB, f'{etag[:-1]}-{until}"')
+
+
 def test_new_markup_makes_held_tags_stale(agent, app):
     """After a deploy that changes how a row or a message is drawn (not only the page's own
     template), the next poll brings the new markup instead of a 304 for the old."""

@@ -3,6 +3,9 @@ one with a size cap and errors that say whether a later try may succeed."""
 
 from __future__ import annotations
 
+import socket
+import threading
+
 import pytest
 
 from tests.fake_plivo import FakePlivo
@@ -112,3 +115,22 @@ def test_fetch_file_abandons_a_download_that_trickles_past_three_timeouts(server
         fetch_file(url, 100_000, 1)
     assert refused.value.transient
     assert fetch_file(url, 100_000, 10) == b"x" * 90_000
+
+
+@pytest.mark.parametrize("declared", [b"\xb2", b"1\xb2", b"-1", b"lots"])
+def test_fetch_file_reads_a_file_whose_length_header_is_no_number(declared):
+    """A Content-Length that is no count of bytes ("²" is a digit to str.isdigit(), not to int())
+    says nothing of the size: the file is read, still within its cap."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_once() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: "
+                               + declared + b"\r\nConnection: close\r\n\r\npicture")
+
+    with listener:
+        threading.Thread(target=answer_once, daemon=True).start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/a.png"
+        assert fetch_file(url, 100, 5) == b"picture"

@@ -110,6 +110,7 @@ def test_a_limited_user_can_open_reports(client, texted):
         ("range=custom&from=2020-01-01&to=2021-06-01", "at most 366 days"),
         ("range=custom&from=not-a-date&to=2021-06-01", "is not a date"),
         ("range=12", "7, 30 or 90"),
+        ("range=%C2%B2", "7, 30 or 90"),  # a superscript two: a digit to str.isdigit, not to int()
     ],
 )
 def test_bad_ranges_get_a_clear_message_and_no_figures(client, texted, query, words):
@@ -138,7 +139,8 @@ def test_a_range_ending_on_the_readers_today_a_time_zone_ahead_is_shown(client, 
 def test_another_offices_agent_number_or_office_is_refused(client, texted):
     as_admin(client)
     for query in (f"agent={texted['other_user'].id}", f"number={texted['other_number'].id}",
-                  f"office={texted['other_office'].id}", "agent=99999", "number=abc"):  # fmt: skip
+                  f"office={texted['other_office'].id}", "agent=99999", "number=abc",
+                  "office=%C2%B2"):  # fmt: skip
         page = client.get(f"/reports?{query}")
         assert page.status_code == 422, query
         html = page.get_data(as_text=True)

@@ -99,7 +99,11 @@ def test_retention_shows_what_the_next_run_would_erase_before_it_is_switched_on(
     assert office(setup).retention_days is None
 
 
-@pytest.mark.parametrize(("days", "error"), [("0", "at least 1 day"), ("", "Enter the number of days")])
+@pytest.mark.parametrize(
+    ("days", "error"),
+    [("0", "at least 1 day"), ("", "Enter the number of days"), ("--5", "Enter the number of days"),
+     ("3²", "Enter the number of days"), ("①", "Enter the number of days")],
+)
 def test_a_bad_retention_is_refused_and_changes_nothing(setup, client, days, error):
     login(client, "admin@example.edu")
     response = post(client, setup["office"].id, "retention", retention_days=days, action="save")

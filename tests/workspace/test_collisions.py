@@ -117,6 +117,13 @@ def test_send_warns_when_a_colleague_replied_since_the_conversation_was_loaded(s
     assert outbound() == ["The deadline is January 15.", "It is January 15!"]
 
 
+@pytest.mark.parametrize("seen", ["", "abc", "²", "99999999999999999999"])
+def test_a_reply_whose_view_names_no_message_is_sent_without_a_warning(sam, conversation_id, seen):
+    # "²" is a digit to str.isdigit() but not to int(): the reply must not be lost to a 500.
+    assert send(sam, conversation_id, "Here is the form.", seen).status_code == 200
+    assert outbound() == ["Here is the form."]
+
+
 def test_the_warning_tells_how_long_ago(clock, sam, alex, conversation_id):
     sams_view = seen_id(sam, conversation_id)
     send(alex, conversation_id, "On it.", seen_id(alex, conversation_id))

@@ -7,6 +7,7 @@ caller then releases them, see scheduling.release_office_due).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -134,7 +135,7 @@ def _retime_holds(office: Office, quiet: QuietHours | None, detail: dict, now: d
 
 def check_retention_days(days: str | int | None) -> int:
     text = str(days if days is not None else "").strip()
-    if not text.lstrip("-").isdigit():
+    if not re.fullmatch(r"-?[0-9]+", text):  # ASCII digits: int() refuses "²", which isdigit() takes
         raise SettingsError({"retention_days": "Enter the number of days to keep message text, e.g. 365."})
     value = int(text)
     if value < 1:

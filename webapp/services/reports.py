@@ -155,7 +155,7 @@ def parse_range(
     if preset != "custom" and not (preset == "" and (first or last)):
         if preset == "":
             preset = str(DEFAULT_DAYS)
-        if not preset.isdigit() or int(preset) not in PRESETS:
+        if not (preset.isascii() and preset.isdigit()) or int(preset) not in PRESETS:
             raise ReportError("range", "Choose a range: the last 7, 30 or 90 days, or custom dates.")
         days = int(preset)
         return DateRange(today - timedelta(days=days - 1), today, zone, preset)
@@ -241,7 +241,7 @@ def _as_id(name: str, value: str | int | None) -> int | None:
     if value is None or value == "":
         return None
     text = str(value).strip()
-    if not text.isdigit() or len(text) > 9:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise ReportError(name, f"There is no such {name} among yours.")
     return int(text)
 

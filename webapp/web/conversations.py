@@ -19,6 +19,7 @@ from webapp.services import (
     sending,
     transcripts,
 )
+from webapp.services.dbutil import row_id
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 from webapp.transactions import discard_writes, start_writing, writes
 from webapp.web import plain_user, polling, signed_in, user_read_with
@@ -143,10 +144,10 @@ def reply(conversation_id: int):
     conversation = _visible(conversation_id)
     body = request.form.get("body", "")
     send_at = request.form.get("send_at", "")[:40]
-    seen = request.form.get("seen_message_id", "")
-    if seen.isdigit() and len(seen) < 19 and not request.form.get("send_anyway"):
+    seen = row_id(request.form.get("seen_message_id"))
+    if seen is not None and not request.form.get("send_anyway"):
         # A colleague answered since this agent loaded the conversation: ask before sending.
-        collision = presence.replied_since(conversation.id, int(seen), signed_in())
+        collision = presence.replied_since(conversation.id, seen, signed_in())
         if collision is not None:
             response = _render(
                 conversation_id, reply_text=body, send_at_text=send_at, collision=collision,

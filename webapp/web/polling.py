@@ -67,7 +67,9 @@ def held_tag(tag: str) -> str | None:
     content. An entry with a time (`tag-1700000000`) matches only until then."""
     for held in request.if_none_match.as_set(include_weak=True):
         digest, _, until = held.partition("-")
-        if digest == tag and (not until or (until.isdigit() and time.time() < int(until))):
+        if digest != tag:
+            continue
+        if not until or (until.isascii() and until.isdigit() and time.time() < int(until)):
             return held
     return None
 
