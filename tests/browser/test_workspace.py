@@ -104,6 +104,13 @@ def test_a_saved_reply_with_merge_fields_and_a_note(page: Page, conversation_id:
     expect(listbox).to_have_count(0)
     expect(button).to_be_focused()
 
+    # So does tabbing out of it, on to the next field.
+    button.click()
+    expect(filter_box).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(listbox).to_have_count(0)
+    expect(button).to_have_attribute("aria-expanded", "false")
+
     message.fill("Hi Maria Garcia, Sam here: your transcript arrived.")
     expect(page.get_by_text("Fill in {last_name} before sending")).to_have_count(0)
     page.get_by_role("button", name="Send", exact=True).click()
@@ -131,6 +138,26 @@ def test_a_saved_reply_with_merge_fields_and_a_note(page: Page, conversation_id:
     audit.check(page, "conversation with a note")
     assert len(fake_plivo.requests) == 1 and count_messages("note") == 1
     audit.assert_clean()
+
+
+def test_typed_reply_and_note_survive_the_conversations_buttons(page: Page, conversation_id: int):
+    """Does Not Need Attention and Switch Mode redraw the pane: what the agent had typed and not
+    sent stays in the reply and note boxes."""
+    log_in(page, "standard@example.edu")
+    page.goto(f"/conversations/{conversation_id}")
+    message = page.get_by_label("Message")
+    note = page.get_by_label("Note", exact=True)
+    message.fill("Your transcript came on Monday")
+    note.fill("Check with the registrar")
+    page.get_by_role("button", name="Does Not Need Attention").click()
+    expect(page.get_by_role("button", name="Does Not Need Attention")).to_have_count(0)
+    expect(message).to_have_value("Your transcript came on Monday")
+    expect(note).to_have_value("Check with the registrar")
+    page.get_by_role("button", name="Switch Mode").click()
+    expect(page.get_by_text("1:1 Text (Bot)")).to_be_visible()
+    expect(message).to_have_value("Your transcript came on Monday")
+    expect(note).to_have_value("Check with the registrar")
+    assert count_messages("outbound") == 0 and count_messages("note") == 0
 
 
 def test_a_colleague_viewing_typing_and_replying_first(

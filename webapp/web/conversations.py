@@ -51,6 +51,12 @@ def _render(conversation_id: int, **extra):
     return _render_view(view, poll_tag=tag, **extra)
 
 
+def _drafts() -> dict[str, str]:
+    """What the agent had typed in the reply and note boxes, which the pane's buttons send along
+    (htmx), so that an action that redraws the pane keeps it."""
+    return {"reply_text": request.form.get("body", ""), "note_text": request.form.get("note", "")}
+
+
 def _view_and_tag(conversation_id: int) -> tuple[inbox.ConversationView, str | None]:
     """The conversation, and the tag its refresh would answer, read first: the pane carries it,
     so that the inbox's poll asks for a refresh only after a later change (a change in between
@@ -215,10 +221,10 @@ def retry(conversation_id: int, message_id: int):
     except sending.SendError as exc:
         discard_writes()
         status = 200 if request.headers.get("HX-Request") else 409
-        response = _render(conversation_id, action_error=exc.message)
+        response = _render(conversation_id, action_error=exc.message, **_drafts())
         response.status_code = status
         return response
-    return _render(conversation_id)
+    return _render(conversation_id, **_drafts())
 
 
 @bp.post("/conversations/<int:conversation_id>/messages/<int:message_id>/cancel")
@@ -232,10 +238,10 @@ def cancel(conversation_id: int, message_id: int):
         discard_writes()
         # htmx swaps only 2xx answers: it gets the pane with the refusal in it.
         refused = 404 if isinstance(exc, scheduling.NoSuchMessage) else 409
-        response = _render(conversation_id, action_error=str(exc))
+        response = _render(conversation_id, action_error=str(exc), **_drafts())
         response.status_code = 200 if request.headers.get("HX-Request") else refused
         return response
-    return _render(conversation_id)
+    return _render(conversation_id, **_drafts())
 
 
 @bp.post("/conversations/<int:conversation_id>/attention")
@@ -245,7 +251,7 @@ def clear_attention(conversation_id: int):
     if conversation.needs_attention:
         conversations.clear_attention(conversation, signed_in())
         db.session.commit()
-    return _render(conversation_id)
+    return _render(conversation_id, **_drafts())
 
 
 @bp.post("/conversations/<int:conversation_id>/mode")
@@ -257,11 +263,11 @@ def switch_mode(conversation_id: int):
     except conversations.ConversationError as exc:
         discard_writes()
         status = 200 if request.headers.get("HX-Request") else 409
-        response = _render(conversation_id, action_error=str(exc))
+        response = _render(conversation_id, action_error=str(exc), **_drafts())
         response.status_code = status
         return response
     db.session.commit()
-    return _render(conversation_id)
+    return _render(conversation_id, **_drafts())
 
 
 @bp.get("/conversations/<int:conversation_id>/transcript.csv")

@@ -110,6 +110,13 @@
       if (current) { insert(parts, current); }
     }
   });
+  /* Tabbing out closes the list (a click elsewhere does, below); focus lost to nothing, as when
+     an option is pressed with the mouse, leaves it open for that click. */
+  document.addEventListener("focusout", function (event) {
+    var parts = partsOf(event.target), next = event.relatedTarget;
+    if (!parts || !next || parts.box.contains(next)) { return; }
+    if (parts.button.getAttribute("aria-expanded") === "true") { close(parts, false); }
+  });
   document.addEventListener("click", function (event) {
     var option = event.target.closest ? event.target.closest("[data-saved-replies] [role=option]") : null;
     if (option) { insert(partsOf(option), option); return; }
