@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD, IsolatedClient, csrf_token, login, make_app, serving
 from webapp.extensions import db
@@ -397,6 +397,34 @@ def test_times_written_as_strings_are_refused(client, setup, claim):
     now = int(time.time())
     value = {"iat": now, "exp": now + 60, "nbf": now}[claim]
     _refused(client, make_token(**{claim: str(value)}), f"{claim} claim must be a JSON number")
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"exp": float("inf")}, "not valid: Expiration Time claim (exp) must be an integer."),
+        ({"nbf": float("nan")}, "not valid: Not Before claim (nbf) must be an integer."),
+        ({"iat": float("inf")}, "not valid: Issued At claim (iat) must be an integer."),
+    ],
+)
+def test_times_that_are_no_number_of_seconds_are_refused_by_name(client, setup, claims, reason):
+    _refused(client, make_token(**claims), reason)
+    assert "integer.." not in launch(client, make_token(**claims)).get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"sub": "standard@example.edu\x00"}, "sub claim must be the user"),
+        ({"sub": "\ud800"}, "sub claim must be the user"),
+        ({"jti": "launch\x00one"}, "jti must be a unique string"),
+        ({"jti": "\udfff"}, "jti must be a unique string"),
+    ],
+)
+def test_claims_no_database_can_keep_are_refused(client, setup, claims, reason):
+    """A NUL (PostgreSQL refuses it) or a lone surrogate, as JSON's escapes can write them."""
+    _refused(client, make_token(**claims), reason)
+    assert db.session.scalar(select(func.count()).select_from(UsedLaunchToken)) == 0
 
 
 def test_unknown_user_is_refused(client, setup):

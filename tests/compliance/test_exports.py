@@ -121,6 +121,8 @@ def test_an_admin_exports_a_month_of_messages(office_messages, client, clock):
         ("2025-01-01", "2026-03-01", "at most a year"),
         ("March 1", "2026-03-31", "Enter the first day as YYYY-MM-DD"),
         ("2026-03-01", "", "Enter the last day as YYYY-MM-DD"),
+        ("9999-12-31", "9999-12-31", "at the latest"),  # its end would be past the calendar's
+        ("0001-01-01", "0001-01-31", "at the earliest"),
     ],
 )
 def test_a_bad_range_is_refused_and_nothing_is_exported(office_messages, client, date_from, date_to, error):
@@ -131,8 +133,23 @@ def test_a_bad_range_is_refused_and_nothing_is_exported(office_messages, client,
     assert db.session.scalar(select(func.count()).select_from(OfficeExport)) == 0
 
 
+def test_an_export_that_cannot_be_built_says_it_failed(setup):
+    """Whatever goes wrong, the export ends as failed with a reason, never waiting for ever."""
+    job = OfficeExport(
+        office_id=setup["office"].id, date_from=datetime(9999, 12, 31).date(),
+        date_to=datetime(9999, 12, 31).date(), status=ExportStatus.PENDING.value, rows_written=0,
+        file_name="beyond.csv",
+    )  # fmt: skip
+    db.session.add(job)
+    db.session.commit()
+    exports.build(job.id)
+    db.session.refresh(job)
+    assert job.status == "failed" and job.error.startswith("The export failed:")
+    assert not (exports.folder() / "beyond.csv").exists()
+
+
 def test_a_leap_year_of_366_days_is_allowed():
-    assert exports.check_range("2028-01-01", "2028-12-31")
+    assert exports.check_range("2024-01-01", "2024-12-31")
 
 
 def test_only_admins_of_the_office_export_and_download(office_messages, client, make):

@@ -29,6 +29,18 @@ def row_id(value: str | None) -> int | None:
     return None
 
 
+def unstorable(text: str) -> str | None:
+    """Why no text column can keep `text`, or None: PostgreSQL refuses NUL characters, and a lone
+    surrogate (which JSON's escapes and Python allow) has no UTF-8."""
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text"
+    return None
+
+
 def written_limit(rows: int) -> ColumnElement[int]:
     """A prebuilt statement's LIMIT written into its SQL, not bound: PostgreSQL plans a bound LIMIT
     as if it could be anything, judges that plan costlier than one made for the value given, and

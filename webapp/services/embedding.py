@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from webapp.config import without_default_port
 from webapp.extensions import db
 from webapp.models import UsedLaunchToken, User, utcnow
-from webapp.services.dbutil import insert_ignoring_conflict
+from webapp.services.dbutil import insert_ignoring_conflict, unstorable
 
 ALGORITHM = "HS256"
 MAX_LIFETIME_SECONDS = 300  # exp may be at most 5 minutes after iat
@@ -146,7 +146,7 @@ def verify_launch(token: str | None, secret: str) -> Launch:
             "The launch token lives too long: exp may be at most 5 minutes after iat."
         )
     jti = claims["jti"]
-    if not isinstance(jti, str) or not jti.strip() or len(jti) > MAX_JTI_LENGTH:
+    if not isinstance(jti, str) or not jti.strip() or len(jti) > MAX_JTI_LENGTH or unstorable(jti):
         raise LaunchRefused(
             "The launch token's jti must be a unique string of at most 255 characters."
         )
@@ -188,16 +188,21 @@ def _decode(token: str, secret: str) -> dict:
         raise LaunchRefused(f"The launch token lacks the {exc.claim} claim.") from None
     except jwt.InvalidAlgorithmError:
         raise LaunchRefused(WRONG_ALGORITHM) from None
-    except jwt.DecodeError:
-        raise LaunchRefused("The launch token is malformed: it is not a signed JWT.") from None
+    except jwt.DecodeError as exc:
+        # PyJWT checks the times after the signature, and says which one is no number.
+        if "claim" not in str(exc):
+            raise LaunchRefused("The launch token is malformed: it is not a signed JWT.") from None
+        raise LaunchRefused(f"The launch token is not valid: {str(exc).rstrip('.')}.") from None
     except jwt.InvalidTokenError as exc:
         # The remaining PyJWT errors name a claim problem (e.g. "Subject must be a string"); they
         # never contain the key.
-        raise LaunchRefused(f"The launch token is not valid: {exc}.") from None
+        raise LaunchRefused(f"The launch token is not valid: {str(exc).rstrip('.')}.") from None
 
 
 def _active_user(subject: object) -> User:
     email = subject.strip().lower() if isinstance(subject, str) else ""
+    if unstorable(email):
+        raise LaunchRefused("The launch token's sub claim must be the user's email address.")
     user = db.session.scalar(select(User).where(User.email == email)) if email else None
     if user is None:
         raise LaunchRefused("No Parley user has the email in the token's sub claim.")

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 HEADER = ("time", "conversation_id", "number", "contact", "direction", "author", "text", "status")
 MAX_DAYS = 366  # a year, leap day included
+OLDEST = timedelta(days=20 * 366)  # how far back an export may start, as for reports
 BATCH = 2000
 EXPORT_HOURS = 24  # how long a download link works
 QUEUE_DOWN = "The worker's queue could not be reached, so this export never started. Export again."
@@ -72,8 +73,13 @@ def check_range(date_from: str | None, date_to: str | None) -> tuple[date, date]
             errors[field] = str(exc)
     if not errors:
         first, last = days["date_from"], days["date_to"]
+        today = utcnow().date()
         if last < first:
             errors["date_to"] = f"The last day ({last}) is before the first ({first}): swap them."
+        elif first < today - OLDEST:  # also keeps the range's moments far from date.min
+            errors["date_from"] = f"The first day can be {today - OLDEST} at the earliest."
+        elif last > today + timedelta(days=MAX_DAYS):  # and from date.max
+            errors["date_to"] = f"The last day can be {today + timedelta(days=MAX_DAYS)} at the latest."
         elif (last - first).days + 1 > MAX_DAYS:
             errors["date_to"] = (
                 f"An export covers at most a year ({MAX_DAYS} days); this range has "
@@ -190,17 +196,17 @@ def build(export_id: int) -> None:
     export = db.session.get(OfficeExport, export_id)
     office = db.session.get(Office, export.office_id)
     zone = zone_or_utc(office.time_zone)
-    params = {
-        "office_id": office.id,
-        "start": local_moment(export.date_from, datetime.min.time(), zone),
-        "end": local_moment(export.date_to + timedelta(days=1), datetime.min.time(), zone),
-    }
-    export.total_rows = db.session.scalar(COUNT, params) or 0
-    db.session.commit()
     target = folder() / export.file_name
     partial = target.with_suffix(".part")
     written = 0
-    try:
+    try:  # whatever fails, the export says so: it never stays "running" or goes back to waiting
+        params = {
+            "office_id": office.id,
+            "start": local_moment(export.date_from, datetime.min.time(), zone),
+            "end": local_moment(export.date_to + timedelta(days=1), datetime.min.time(), zone),
+        }
+        export.total_rows = db.session.scalar(COUNT, params) or 0
+        db.session.commit()
         with partial.open("w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out, lineterminator="\r\n")
             writer.writerow(HEADER)

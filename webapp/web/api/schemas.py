@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from webapp.services.dbutil import MAX_ROW_ID
+from webapp.services.dbutil import MAX_ROW_ID, unstorable
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 
 E164 = r"^\+[1-9][0-9]{1,14}$"
@@ -24,12 +24,9 @@ IDEMPOTENCY_KEY = r"^[\x21-\x2b\x2d-\x7e]+$"
 
 def storable(text: str) -> str:
     """Refuse what no database column can keep: NUL characters and lone surrogates."""
-    if "\x00" in text:
-        raise ValueError("must not contain NUL characters")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
+    problem = unstorable(text)
+    if problem:
+        raise ValueError(problem)
     return text
 
 
