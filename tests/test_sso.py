@@ -197,6 +197,19 @@ def test_provisioning_creates_the_user_in_the_configured_role_and_office(sso_app
     assert len(db.session.scalars(select(User).where(User.email == "new.person@example.edu")).all()) == 1
 
 
+def test_a_provisioned_name_that_cannot_be_shown_gives_way_to_the_email(sso_app, client, provider, people):
+    sso_app.config.update(OIDC_PROVISION_ROLE="limited", OIDC_PROVISION_OFFICE="admissions")
+    provider.sign_in_as("new.person@example.edu", name="New\x1bPerson")
+    assert sso_sign_in(client).headers["Location"] == "/inbox"
+    user = db.session.scalar(select(User).where(User.email == "new.person@example.edu"))
+    assert user.name == "new.person"
+
+
+def test_an_email_with_a_nul_is_no_email(sso_app, client, provider, people):
+    provider.sign_in_as("sam.standard@example.edu\x00")
+    refused(sso_sign_in(client), "did not say which email you use")
+
+
 def test_provisioning_never_brings_back_a_deactivated_user(sso_app, client, provider, people):
     sso_app.config.update(OIDC_PROVISION_ROLE="standard", OIDC_PROVISION_OFFICE="Admissions")
     db.session.get(User, people["sam"].id).active = False

@@ -11,7 +11,9 @@ from tests.admin.conftest import post
 from tests.conftest import PASSWORD, csrf_token, login
 from webapp.extensions import db
 from webapp.models import AuditEvent, Conversation, Message, Office, User
+from webapp.services import directory
 from webapp.services.admin import Forbidden, FormErrors, NotFound, offices, users
+from webapp.services.directory import DirectoryError
 
 AUTOFOCUS = re.compile(r"<[^<>]*\sautofocus[\s>][^<>]*>?")
 
@@ -40,6 +42,8 @@ def test_create_office_makes_the_admin_a_member_and_is_audited(world):
         ("", "Enter the office's name."),
         ("admissions", "An office named “admissions” already exists."),
         ("x" * 121, "An office name can be at most 120 characters."),
+        ("Office\nAid", "An office name cannot contain control characters, such as a line break or a tab."),
+        ("\u200b\u200b", "An office name needs at least one visible character."),
     ],
 )
 def test_create_office_refuses_bad_names(world, name, message):
@@ -133,6 +137,26 @@ def test_create_user_reports_every_bad_field(world):
         "offices": "Choose at least one office.",
         "password": "A password needs at least 8 characters.",
     }
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("\u200b", "A name needs at least one visible character."),
+     ("Nia\x1b[31m", "A name cannot contain control characters, such as a line break or a tab.")],
+)
+def test_create_user_refuses_a_name_that_cannot_be_shown(world, name, message):
+    with pytest.raises(FormErrors) as raised:
+        users.create_user(world["users"]["admin"], name, "nia@example.edu", "limited",
+                          {world["office"].id}, "long-password")  # fmt: skip
+    assert raised.value.errors == {"name": message}
+    with pytest.raises(DirectoryError, match=re.escape(message)):
+        directory.create_user("nia@example.edu", "limited", "long-password", name=name)
+
+
+def test_an_email_with_a_control_character_or_a_lone_surrogate_is_no_email(world):
+    for email in ("nia\x00@example.edu", "nia@exam\x7fple.edu", "\ud800@example.edu"):
+        with pytest.raises(DirectoryError, match="is not an email address"):
+            directory.create_user(email, "limited", "long-password")
 
 
 def test_a_form_sent_back_with_several_errors_focuses_the_first_on_the_page(client, world):

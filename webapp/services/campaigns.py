@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, select
 
 from webapp.extensions import db
 from webapp.models import Campaign, CampaignContact, CampaignStatus, utcnow
-from webapp.services.directory import office_by_name
+from webapp.services.directory import name_problem, office_by_name
 from webapp.services.phones import PhoneError, parse_any_phone
 
 # Header names are compared lower-cased, with runs of spaces, "_" and "-" read as one space, so
@@ -245,6 +245,8 @@ def import_campaign(
         raise CampaignError("A campaign needs a name.")
     if len(name) > MAX_NAME_LENGTH:
         raise CampaignError(f"A campaign name can be at most {MAX_NAME_LENGTH} characters.")
+    if name_problem(name):
+        raise CampaignError(f"A campaign name {name_problem(name)}.")
     if db.session.scalar(select(Campaign.id).where(func.lower(Campaign.name) == name.lower())):
         raise CampaignError(f"A campaign named {name!r} already exists.")
     office = office_by_name(office_name)

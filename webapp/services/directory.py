@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from sqlalchemy import func, select
 
@@ -11,7 +12,9 @@ from webapp.models import Backing, Office, ReusableNumber, Role, User
 from webapp.services import audit, sessions
 from webapp.services.phones import PhoneError, parse_e164
 
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# No spaces, control characters or lone surrogates (which no database column keeps) in its parts.
+_EMAIL_PART = r"[^@\s\x00-\x1f\x7f\ud800-\udfff]+"
+EMAIL_PATTERN = re.compile(rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$")
 MAX_EMAIL_LENGTH = 254  # users.email
 MAX_NAME_LENGTH = 120  # users.name, reusable_numbers.label
 MIN_PASSWORD_LENGTH = 8
@@ -65,10 +68,23 @@ def user_by_email(email: str) -> User:
     return user
 
 
+def name_problem(name: str) -> str | None:
+    """Why a name (of a person, an office or a campaign record) cannot be shown as it was typed,
+    or None: a control character (a line break, a tab, an escape) or nothing visible at all (only
+    spaces or zero-width characters)."""
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        return "cannot contain control characters, such as a line break or a tab"
+    if not any(unicodedata.category(char)[0] in "LMNPS" for char in name):
+        return "needs at least one visible character"
+    return None
+
+
 def create_office(name: str, help_text: str = "") -> Office:
     name = (name or "").strip()
     if not name:
         raise DirectoryError("An office needs a name.")
+    if name_problem(name):
+        raise DirectoryError(f"An office name {name_problem(name)}.")
     if len(name) > 120:
         raise DirectoryError("An office name can be at most 120 characters.")
     if db.session.scalar(select(Office.id).where(func.lower(Office.name) == name.lower())):
@@ -91,6 +107,8 @@ def create_user(
         raise DirectoryError(f"{email!r} is not an email address.")
     if len((name or "").strip()) > MAX_NAME_LENGTH:
         raise DirectoryError(f"A name can be at most {MAX_NAME_LENGTH} characters.")
+    if name and name_problem(name):
+        raise DirectoryError(f"A name {name_problem(name)}.")
     if role not in {r.value for r in Role}:
         raise DirectoryError(f"Role must be one of admin, standard, limited (not {role!r}).")
     refusal, _warning = check_operator_password(password)

@@ -208,7 +208,8 @@ def _provision(email: str, name: str, settings: Settings) -> User:
         email,
         settings.provision_role,
         secrets.token_urlsafe(32),
-        name=name[:120] if name else None,
+        # A name that cannot be shown (a control character, nothing visible): the email's instead.
+        name=name[:120] if name and not directory.name_problem(name) else None,
         office_names=[office.name],
     )
     audit.record(

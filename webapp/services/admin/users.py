@@ -32,7 +32,7 @@ from webapp.services.admin import (
     read_ids,
     unreadable_error,
 )
-from webapp.services.directory import EMAIL_PATTERN, check_new_password
+from webapp.services.directory import EMAIL_PATTERN, check_new_password, name_problem
 
 ROLE_CHOICES = [(role.value, role.label) for role in Role]
 
@@ -147,6 +147,8 @@ def _check_name(name: str, errors: dict[str, str]) -> str:
         errors["name"] = "Enter the person's name."
     elif len(name) > 120:
         errors["name"] = "A name can be at most 120 characters."
+    elif name_problem(name):
+        errors["name"] = f"A name {name_problem(name)}."
     return name
 
 
