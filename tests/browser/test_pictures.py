@@ -49,9 +49,9 @@ def plivo_number(setup, make) -> int:
     return number_id
 
 
-def png() -> bytes:
+def png(size: tuple[int, int] = (120, 80)) -> bytes:
     out = io.BytesIO()
-    Image.new("RGB", (120, 80), (20, 90, 200)).save(out, "PNG")
+    Image.new("RGB", size, (20, 90, 200)).save(out, "PNG")
     return out.getvalue()
 
 
@@ -127,7 +127,8 @@ def test_a_contacts_picture_shows_as_a_thumbnail(
     app: Flask, live_server: str, page: Page, plivo_number: int, fake_plivo: FakePlivo
 ):
     app.config["PUBLIC_BASE_URL"] = live_server
-    picture = fake_plivo.serve_file(f"/media/Account/{AUTH_ID}/Message/m1/Media/1", png())
+    # A long screenshot, as phones take them.
+    picture = fake_plivo.serve_file(f"/media/Account/{AUTH_ID}/Message/m1/Media/1", png((120, 2400)))
     card = fake_plivo.serve_file(f"/media/Account/{AUTH_ID}/Message/m1/Media/2", b"BEGIN:VCARD", "text/vcard")
     form = {"From": "12025550143", "To": PLIVO_NUMBER[1:], "Type": "mms", "Body": "My campus photo",
             "MessageUUID": "0e0e4d5c-1f1a-4c55-9d38-5b8b0c4f6a01", "MediaCount": "2",
@@ -141,6 +142,9 @@ def test_a_contacts_picture_shows_as_a_thumbnail(
     thumbnail = page.get_by_role("img", name="Picture from the contact (opens full size)")
     expect(thumbnail).to_be_visible()
     page.wait_for_function("img => img.complete && img.naturalWidth === 120", arg=thumbnail.element_handle())
+    # A thumbnail, not the whole thread's height: at most 16rem tall, its shape kept.
+    shown = thumbnail.bounding_box()
+    assert shown["height"] <= 16 * 16 and abs(shown["width"] * 20 - shown["height"]) < 20, shown
     expect(page.get_by_role("link", name="Attachment 1")).to_have_attribute("href", card)
     audit = Audit(1280)
     audit.check(page, "conversation with a contact's picture")
