@@ -296,3 +296,35 @@ def test_clearing_attention_and_reading_a_row_move_nothing(
     ) == ["yes"]
     after = switch_mode.bounding_box(), thread.evaluate("el => el.parentElement.getBoundingClientRect().y")
     assert (before[0]["x"], before[0]["y"], before[1]) == (after[0]["x"], after[0]["y"], after[1])
+
+
+@pytest.mark.parametrize("width", [1280, 1440])
+def test_saved_replies_list_fits_its_card_beside_the_form(
+    browser: Browser, live_server: str, setup, width: int
+):
+    """A long title and long texts: every Delete button is whole inside the list's card, and the
+    table needs no sideways scroll."""
+    from webapp.extensions import db
+    from webapp.services import saved_replies
+
+    admin, office = setup["users"]["admin"], setup["office"]
+    for title in ("Transcript received", "Campus tour dates and parking for visiting families", "FAFSA"):
+        text = "Hi {first_name}, the open house runs 10am-2pm Saturday. See you there! – {agent_first_name}"
+        saved_replies.create(admin, office, title, text)
+    db.session.commit()
+    release()
+    context = browser.new_context(base_url=live_server, viewport={"width": width, "height": 900})
+    page = context.new_page()
+    try:
+        log_in(page, "admin@example.edu")
+        page.goto("/admin/saved-replies")
+        card = page.get_by_role("region", name="Saved replies of your offices", exact=True).bounding_box()
+        buttons = page.get_by_role("button", name=re.compile("^Delete "))
+        expect(buttons).to_have_count(3)
+        for button in buttons.all():
+            box = button.bounding_box()
+            assert box["x"] + box["width"] <= card["x"] + card["width"], (box, card)
+        wrap = page.locator(".table-wrap")
+        assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth")
+    finally:
+        context.close()
