@@ -223,6 +223,45 @@ def test_windows_latin1_and_utf8_with_bom_are_all_read(client, world, encoding, 
 
 
 @pytest.mark.parametrize(
+    ("encoding", "separator"),
+    [("utf-16", "\t"), ("utf-8", ";"), ("utf-8", "\t"), ("cp1252", ";")],
+)
+def test_excels_unicode_text_and_semicolon_lists_are_read(client, world, encoding, separator):
+    """Excel's "Unicode Text" (UTF-16, tabs) and its CSV where the comma is the decimal point."""
+    rows = ["first_name", "last_name", "phone", "Notes"], ["José", "O’Brien", "(202) 555-0143", "a, b"]
+    content = "".join(separator.join(row) + "\r\n" for row in rows).encode(encoding)
+    login(client, "admin@example.edu")
+    job = job_from(start(client, world, content))
+    assert (job.status, job.valid_rows, job.invalid_rows) == ("ready", 1, 0)
+    post(client, f"/admin/campaigns/imports/{job.id}/save")
+    contact = db.session.scalar(select(CampaignContact).where(CampaignContact.first_name == "José"))
+    assert (contact.last_name, contact.phone, contact.extra) == ("O’Brien", "+12025550143", {"Notes": "a, b"})
+
+
+@pytest.mark.parametrize("start_bytes", [b"PK\x03\x04\x14\x00\x06\x00", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"])
+def test_an_excel_workbook_is_refused_with_how_to_save_it_as_csv(client, world, start_bytes):
+    login(client, "admin@example.edu")
+    response = start(client, world, start_bytes + b"\x00" * 200)
+    assert response.status_code == 422
+    assert "This is an Excel workbook, not a CSV file" in response.get_data(as_text=True)
+    assert stored_files(client.application) == []
+
+
+def test_rows_are_numbered_as_a_spreadsheet_shows_them_and_long_cells_shortened(app, world):
+    """A quoted cell over three lines is one row; a phone too long to quote whole still shows why."""
+    from webapp.services import campaigns as contact_lists
+    from webapp.services.campaigns import RowError
+
+    raw = io.BytesIO(
+        b'first_name,last_name,phone,note\nA,B,2025550111,"line one\nline two\nline three"\n'
+        b"C,D,555,x\nE,F," + b"1" * 400 + b",y\n"
+    )
+    errors = [(row.line, row.reason) for row in contact_lists.read_contacts(raw) if isinstance(row, RowError)]
+    assert [line for line, _ in errors] == [3, 4]
+    assert errors[1][1].startswith("phone '" + "1" * 40 + "…': ") and "longer than any phone" in errors[1][1]
+
+
+@pytest.mark.parametrize(
     "header",
     [
         "First_Name,LAST_NAME,Mobile Phone,Intended Major",

@@ -61,13 +61,38 @@ class ImportReport:
     warning: str | None = None  # e.g. no name columns
 
 
+# How Excel's workbooks begin (.xlsx is a zip archive; .xls an OLE compound file).
+WORKBOOK_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+WORKBOOK = (
+    "This is an Excel workbook, not a CSV file. In Excel, choose File > Save As > CSV UTF-8 "
+    "(Comma delimited), then upload that file."
+)
+
+
 def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
-    """UTF-8 (with or without BOM); otherwise Windows-1252, what Excel's "CSV" writes on Windows
-    (its curly apostrophes and dashes, which Latin-1 reads as invisible control characters), or
-    Latin-1 for a file with a byte Windows-1252 has no character for."""
-    encoding = next((name for name in ("utf-8-sig", "cp1252") if _decodes(raw, name)), "latin-1")
+    """UTF-16 when the file starts with its byte order mark (Excel's "Unicode Text"); UTF-8 (with
+    or without BOM); otherwise Windows-1252, what Excel's "CSV" writes on Windows (its curly
+    apostrophes and dashes, which Latin-1 reads as invisible control characters), or Latin-1 for a
+    file with a byte Windows-1252 has no character for."""
+    raw.seek(0)
+    start = raw.read(4)
+    if start.startswith(WORKBOOK_SIGNATURES):
+        raise CampaignError(WORKBOOK)
+    if start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        encoding = "utf-16"
+    else:
+        encoding = next((name for name in ("utf-8-sig", "cp1252") if _decodes(raw, name)), "latin-1")
     raw.seek(0)
     return io.TextIOWrapper(raw, encoding=encoding, newline="")
+
+
+def _csv_reader(stream: io.TextIOWrapper):
+    """A reader for the file's separator: a comma, or else the tab or semicolon its header row is
+    split by (Excel's "Unicode Text", and its CSV where the comma is the decimal point)."""
+    header = stream.readline()
+    stream.seek(0)
+    delimiter = next((d for d in ",\t;" if d in header), ",")
+    return csv.reader(stream, delimiter=delimiter)
 
 
 def _decodes(raw: BinaryIO, encoding: str) -> bool:
@@ -80,6 +105,11 @@ def _decodes(raw: BinaryIO, encoding: str) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _quoted(value: str) -> str:
+    """A cell quoted in a row's error, shortened so that the reason after it still shows."""
+    return repr(value if len(value) <= 40 else value[:40] + "…")
 
 
 def _header_key(name: str) -> str:
@@ -103,7 +133,7 @@ def read_header(raw: BinaryIO) -> list[str]:
     """The file's header row (empty for an empty file); `raw` stays open."""
     stream = _text_stream(raw)
     try:
-        return next(_csv_rows(csv.reader(stream)), [])
+        return next(_csv_rows(_csv_reader(stream)), [])
     finally:
         stream.detach()  # closing the text wrapper would close `raw`
 
@@ -161,8 +191,7 @@ MAX_CONTACT_NAME_LENGTH = CampaignContact.__table__.c.first_name.type.length  # 
 
 def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
     """Each data row as a ContactRow or a RowError. Raises CampaignError for an unusable header."""
-    reader = csv.reader(_text_stream(raw))
-    rows = _csv_rows(reader)
+    rows = _csv_rows(_csv_reader(_text_stream(raw)))
     header = next(rows, None)
     if not header:
         raise CampaignError("The file is empty; it needs a header row first_name,last_name,phone.")
@@ -181,8 +210,8 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
     known = {phone_col, first_col, last_col}
     seen: dict[str, int] = {}
     blank_lines: list[int] = []  # reported once a row follows: blank lines ending the file are not rows
-    for values in rows:
-        line = reader.line_num
+    # Lines as a spreadsheet numbers its rows (the header is 1): a cell spanning lines is one row.
+    for line, values in enumerate(rows, start=2):
         empty = not any(value.strip() for value in values)
         if empty and len(values) <= 1:
             blank_lines.append(line)
@@ -202,10 +231,10 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
         try:
             phone = parse_any_phone(values[phone_col])
         except PhoneError as exc:
-            yield RowError(line, f"phone {values[phone_col]!r}: {exc}")
+            yield RowError(line, f"phone {_quoted(values[phone_col])}: {exc}")
             continue
         if phone in seen:
-            yield RowError(line, f"phone {values[phone_col]!r} repeats line {seen[phone]}")
+            yield RowError(line, f"phone {_quoted(values[phone_col])} repeats line {seen[phone]}")
             continue
         first = values[first_col].strip() if first_col is not None else ""
         last = values[last_col].strip() if last_col is not None else ""
