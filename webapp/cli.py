@@ -28,6 +28,7 @@ from webapp.services import (
     scheduling,
     webhooks,
 )
+from webapp.services.dbutil import unstorable
 from webapp.services.phones import PhoneError, normalise_provider_phone, parse_any_phone
 
 log = logging.getLogger(__name__)
@@ -476,9 +477,25 @@ def _wait_for_database() -> None:
         time.sleep(DATABASE_RETRY_SECONDS)
 
 
+def _refuse_undecodable_text() -> None:
+    """An argument that was not UTF-8 (a Latin-1 terminal's "é") arrives with stand-ins no
+    database keeps: refuse it in one line naming it. File paths may be any bytes, as on disk."""
+    context = click.get_current_context()
+    for param in context.command.params:
+        value = context.params.get(param.name)
+        if isinstance(param.type, click.Path):
+            continue
+        for item in value if isinstance(value, tuple | list) else (value,):
+            if isinstance(item, str) and unstorable(item):
+                raise click.BadParameter(
+                    "is not valid UTF-8 text; check the terminal's or the script's encoding.",
+                    ctx=context, param=param,
+                )  # fmt: skip
+
+
 def _needing_tables(command: click.Command, wait: bool = False) -> click.Command:
-    """The command (each of a group's), checking for the tables before it runs; with `wait`, after
-    waiting for the database to answer."""
+    """The command (each of a group's), checking its text arguments and then for the tables
+    before it runs; with `wait`, after waiting for the database to answer."""
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             _needing_tables(sub, wait)
@@ -490,6 +507,7 @@ def _needing_tables(command: click.Command, wait: bool = False) -> click.Command
     @functools.wraps(run)
     @with_appcontext
     def checked(*args: object, **kwargs: object) -> object:
+        _refuse_undecodable_text()
         if wait:
             _wait_for_database()
         _require_tables()

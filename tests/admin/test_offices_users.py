@@ -414,6 +414,24 @@ def test_the_command_line_warns_of_a_user_in_no_office(app, world):
     assert with_office.exit_code == 0 and with_office.stderr == ""
 
 
+def test_the_command_line_refuses_text_that_was_not_utf8_in_one_line(app, world, tmp_path):
+    """A Latin-1 terminal's "Café" reaches Python as "Caf\\udce9" (a stand-in for the byte). The
+    list's path may be any bytes, as file names on disk are."""
+    before = db.session.scalar(select(func.count()).select_from(Office))
+    result = app.test_cli_runner().invoke(args=["offices", "create", "Caf\udce9"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "Invalid value for 'NAME': is not valid UTF-8 text" in result.output
+    assert db.session.scalar(select(func.count()).select_from(Office)) == before
+    args = ["users", "create", "nia@example.edu", "--role", "limited", "--password", PASSWORD]
+    result = app.test_cli_runner().invoke(args=[*args, "--office", "Admissions\udce9"])
+    assert result.exit_code == 2 and "Invalid value for '--office'" in result.output
+    listing = tmp_path / "liste-d\udce9t\u00e9.csv"
+    listing.write_text("first_name,last_name,phone\nAna,Ruiz,2025550143\n")
+    args = ["campaigns", "import", "Fall", str(listing), "--office", "Admissions"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 0, result.output
+
+
 def test_the_command_line_refuses_a_campaign_name_too_long(app, world, tmp_path):
     csv_file = tmp_path / "list.csv"
     csv_file.write_text("first_name,last_name,phone\nAna,Ruiz,2025550143\n")
