@@ -277,7 +277,10 @@ def test_opted_out_contact_is_refused(client, setup, to):
     login(client, "standard@example.edu")
     response = compose(client, setup["number"].id, to, "Are you there?")
     assert response.status_code == 422
-    assert "Failed to Send SMS Message: this contact has opted out" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "Failed to Send SMS Message: this contact has opted out" in page
+    # The notice under To, shown before Send, stays beside the refusal.
+    assert "This contact opted out: texts cannot be sent to them until they text START." in page
     outbound = select(func.count()).select_from(Message).where(Message.direction == "outbound")
     assert db.session.scalar(outbound) == 0
 

@@ -130,7 +130,10 @@ def new():
     except sending.ComposeErrors as exc:
         # htmx swaps only 2xx answers, so the fragment comes back 200; a plain post gets 422.
         status = 200 if request.headers.get("HX-Request") else 422
-        return _render(access.sendable_numbers(user), form, {**exc.errors, **picture_errors}, status)
+        errors = {**exc.errors, **picture_errors}
+        # The notice under To stays beside the refusal it explains.
+        opted_out = errors.get("form") == optouts.OPTED_OUT_ERROR
+        return _render(access.sendable_numbers(user), form, errors, status, to_opted_out=opted_out)
     except access.AccessDenied:
         abort(403)
     session[LAST_NUMBER] = checked.number.id
