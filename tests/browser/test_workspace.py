@@ -236,6 +236,10 @@ def test_the_collision_warning_takes_focus_however_send_was_pressed(
     expect(warning.get_by_role("button", name="Send anyway")).to_be_focused()
     page.keyboard.press("Tab")
     expect(warning.get_by_role("link", name="Look first")).to_be_focused()
+    # Looking first takes focus to the colleague's reply, where reading goes on.
+    page.keyboard.press("Enter")
+    thread = page.get_by_role("list", name="Conversation history")
+    expect(thread.get_by_role("listitem").filter(has_text="It is January 15.")).to_be_focused()
 
 
 def test_a_colleagues_typing_line_goes_when_their_reply_arrives(
