@@ -135,6 +135,13 @@ def test_bad_phone_gets_a_clear_message(client, contacts):
     assert "Type at least 2 letters" in lookup(client, "m")
 
 
+def test_the_header_dropdown_hints_while_a_phone_is_typed_the_page_says_it_is_wrong(client, contacts):
+    login(client, "standard@example.edu")
+    typing = client.get("/contacts/search?q=202", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert '<p class="muted lookup-hint">Enter a 10-digit US phone number' in typing
+    assert '<p class="field-error lookup-hint">Enter a 10-digit US phone number' in lookup(client, "202")
+
+
 def test_lookup_htmx_returns_only_the_results(client, contacts):
     login(client, "standard@example.edu")
     page = lookup(client, "maria", htmx=True)
