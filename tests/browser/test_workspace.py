@@ -159,6 +159,13 @@ def test_typed_reply_and_note_survive_the_conversations_buttons(page: Page, conv
     expect(note).to_have_value("Check with the registrar")
     assert count_messages("outbound") == 0 and count_messages("note") == 0
 
+    # An empty reply is refused at its field, which is marked as compose's and the note's are.
+    message.fill("")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("Enter a message")
+    expect(message).to_have_attribute("aria-invalid", "true")
+    expect(message).to_have_css("border-top-color", "rgb(180, 35, 24)")  # --danger
+
 
 def test_a_colleague_viewing_typing_and_replying_first(
     page: Page, browser: Browser, live_server: str, conversation_id: int, fake_plivo: FakePlivo
