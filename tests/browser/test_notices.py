@@ -86,9 +86,11 @@ def test_a_stop_while_the_conversation_is_open_disables_send_at_once(page: Page,
     panel = page.get_by_role("complementary", name="Contact")
     expect(panel).to_contain_text("Can be texted")
 
+    send.focus()  # about to press it
     sms_receive(app, "2025550143", world.number_phone, "STOP")  # the refresh brings it
     expect(reply.get_by_text(OPTED_OUT)).to_be_visible(timeout=8_000)
     expect(send).to_be_disabled()
+    expect(message).to_be_focused()  # not lost with the button: to the field the notice describes
     expect(message).to_have_accessible_description(re.compile(re.escape(OPTED_OUT)))
     expect(message).to_have_value("Are you still coming on Saturday?")  # what was typed stays
     expect(panel).to_contain_text("Opted out")  # the contact panel beside it too

@@ -354,7 +354,9 @@
       notice = document.getElementById("reply-opted-out");
     }
     notice.hidden = !out;
+    var pressing = document.activeElement === send;
     send.disabled = out;
+    if (out && pressing) { field.focus(); }  // a disabled button drops focus: to the field it describes
     var ids = field.getAttribute("aria-describedby").split(" ").filter(function (id) { return id && id !== notice.id; });
     field.setAttribute("aria-describedby", (out ? [notice.id] : []).concat(ids).join(" "));
     var region = document.getElementById("announcer");  // base.html's polite live region
