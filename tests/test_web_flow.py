@@ -510,3 +510,23 @@ def test_sms_receive_takes_the_number_in_any_us_format(app, setup, to):
     unknown = receive("2025550999")
     assert unknown.exit_code == 1
     assert "+12025550999 is not an active reusable number" in unknown.output
+
+
+def test_web_addresses_in_messages_are_links_that_open_apart_and_stay_escaped(client, setup):
+    reply_from_contact(
+        "+12025550143",
+        text='Is it https://apply.example.edu/status?id=7&next="><img src=x onerror=alert(1)> or '
+        "www.example.edu?",
+    )
+    conversation = db.session.scalar(select(Conversation.id))
+    login(client, "standard@example.edu")
+    page = client.get(f"/conversations/{conversation}").get_data(as_text=True)
+    body = re.search(r'<p class="msg-body"[^>]*>(.*?)</p>', page, re.S).group(1)
+    links = re.findall(r"<a ([^>]*)>", body)
+    assert len(links) == 2
+    for link in links:
+        rel = re.search(r'rel="([^"]*)"', link).group(1).split()
+        assert 'target="_blank"' in link and sorted(rel) == ["nofollow", "noopener", "noreferrer"]
+    assert 'href="https://apply.example.edu/status?id=7&amp;next=&#34;&gt;&lt;img"' in links[0]
+    assert 'href="https://www.example.edu' in links[1]
+    assert "<img" not in body and " src=x onerror=alert(1)&gt;" in body
