@@ -166,6 +166,8 @@ def test_paging_goes_to_older_results_without_repeats(client, world):
     assert second.count('class="search-hit"') == 5
     assert "question 4" in second and "question 0" in second and "question 24" not in second
     assert "Older results" not in second
+    # Each hit says what it is and when, in one line of details.
+    assert re.search(r'<span class="muted">[^<]*· (received|sent|note) · <time ', second)
 
 
 def test_markup_in_messages_and_queries_is_escaped(client, world):
