@@ -328,3 +328,33 @@ def test_saved_replies_list_fits_its_card_beside_the_form(
         assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth")
     finally:
         context.close()
+
+
+def test_on_a_phone_back_to_the_inbox_returns_to_the_row_left(
+    browser: Browser, live_server: str, app, world: World
+):
+    """Down a long list, an agent opens a conversation, reads it, and goes back: the list is where
+    it was scrolled, with focus on the row they left, ready for the next one."""
+    for k in range(20):
+        sms_receive(app, f"20255502{k:02d}", world.number_phone, f"Question number {k}")
+    context = browser.new_context(base_url=live_server, viewport={"width": 390, "height": 740})
+    page = context.new_page()
+    try:
+        log_in(page, "standard@example.edu")
+        page.goto("/inbox")
+        page.wait_for_load_state("load")
+        row = page.get_by_role("tabpanel").get_by_role("link").filter(has_text="Question number 3")
+        row.scroll_into_view_if_needed()
+        assert page.evaluate("window.scrollY") > 500
+        row.click()
+        expect(page.get_by_role("list", name="Conversation history")).to_contain_text("Question number 3")
+        # The pane's script (workspace.js) has loaded, as it has by the time a person has read.
+        page.wait_for_function("() => window.parleyWorkspace === true")
+        page.get_by_role("link", name="← Inbox").click()
+        expect(page.get_by_role("tablist")).to_be_visible()
+        expect(page).to_have_url(re.compile(r"/inbox"))
+        expect(row).to_be_focused()
+        expect(row).to_be_in_viewport()  # down the list still, not at its top
+        assert page.evaluate("window.scrollY") > 500
+    finally:
+        context.close()

@@ -363,6 +363,24 @@
     if (out && region) { region.textContent = notice.textContent; }
   });
 
+  /* ---- On a phone, "← Inbox" goes back as the browser's Back does when a row of the list opened
+     the conversation (htmx pushed its address): the list returns scrolled where it was, and focus
+     to the row left. Opened any other way, the link loads the inbox. ---- */
+  var leftRow = null;
+  document.addEventListener("click", function (event) {
+    var back = event.target.closest ? event.target.closest("#back-link") : null;
+    var thread = document.getElementById("thread");
+    if (!back || !thread || !(history.state && history.state.htmx)) { return; }
+    event.preventDefault();
+    leftRow = "conv-link-" + thread.getAttribute("data-conversation");
+    history.back();
+  });
+  document.addEventListener("htmx:historyRestore", function () {
+    var row = leftRow && document.getElementById(leftRow);
+    leftRow = null;
+    if (row) { row.focus({ preventScroll: true }); }
+  });
+
   /* ---- The contact panel says the same: it is loaded once, so it is asked again, once per change
      (a panel that comes back still behind, a refresh racing a START, is not asked in a loop). ---- */
   document.addEventListener("htmx:afterSettle", function () {
