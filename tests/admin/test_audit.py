@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from tests.admin.conftest import CONTACTS_CSV, post, upload
@@ -112,6 +113,21 @@ def test_audit_page_lists_who_what_when_and_filters(client, world):
         "/admin/audit?kind=optout", headers={"HX-Request": "true", "HX-Target": "audit-results"}
     ).get_data(as_text=True)
     assert fragment.lstrip().startswith('<div id="audit-results"') and stop in fragment
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [("user=abc", "The User filter is not one of its choices"), ("user=%C2%B2", "The User filter"),
+     ("kind=zzz", "The Kind filter is not one of its choices")],
+)
+def test_a_filter_the_form_never_offers_lists_nothing_and_says_so(client, world, query, words):
+    offices.create_office(world["users"]["admin"], "Registrar")
+    db.session.commit()
+    login(client, "admin@example.edu")
+    response = client.get(f"/admin/audit?{query}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and words in page and 'role="alert"' in page
+    assert "Created office Registrar" not in page
 
 
 def test_audit_pages_by_keyset(client, world):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.admin.conftest import as_admin, post, world  # noqa: F401  (fixture)
@@ -75,6 +76,22 @@ def test_an_unknown_merge_field_is_refused_and_nothing_is_saved(client, world): 
     assert "{nickname} is not a merge field Parley knows" in text
     assert "{first_name}, {last_name} and {agent_first_name}" in text
     assert "Hi {nickname}!" in text  # what was typed stays
+    assert count(SavedReply) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "shown", "field"),
+    [("Hi {first_name, welcome", "“{first_name”", "{first_name}"),
+     ("Hi first_name}!", "“first_name}”", "{first_name}"),
+     ("Hi { last_name }", "“{ last_name”", "{last_name}")],
+)
+def test_a_merge_field_missing_a_brace_is_refused(client, world, body, shown, field):  # noqa: F811
+    as_admin(client)
+    form = {"office_id": world["office"].id, "title": "Hi", "body": body}
+    response = post(client, "/admin/saved-replies", form)
+    text = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 422
+    assert f"{shown} would be sent as it is: write the merge field as {field}" in text
     assert count(SavedReply) == 0
 
 

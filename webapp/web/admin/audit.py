@@ -19,9 +19,17 @@ def audit_index():
     actor = (request.args.get("user") or "").strip()[:20]
     kind = (request.args.get("kind") or "").strip()[:40]
     before_id = row_id(request.args.get("before"))
-    page = audit.list_events(
-        current_user, actor=actor or None, kind=kind or None, before_id=before_id
-    )
+    # A filter no choice of the form gives (an edited link) lists nothing and says why: the whole
+    # log under it would pass for what was asked.
+    filter_error = None
+    if actor and actor != audit.NO_USER and row_id(actor) is None:
+        filter_error = "The User filter is not one of its choices; choose a person from the list."
+    elif kind and kind not in audit.KINDS and kind not in audit.CATEGORIES:
+        filter_error = "The Kind filter is not one of its choices; choose a kind from the list."
+    if filter_error:
+        page = audit.AuditPage(events=[], next_cursor=None)
+    else:
+        page = audit.list_events(current_user, actor=actor or None, kind=kind or None, before_id=before_id)
     if before_id is not None:
         block = "audit_rows"
     elif request.headers.get("HX-Target") == "audit-results":
@@ -31,6 +39,8 @@ def audit_index():
     return render_screen(
         TEMPLATE,
         block,
+        status=422 if filter_error else 200,
+        filter_error=filter_error,
         page=page,
         actor=actor,
         kind=kind,
