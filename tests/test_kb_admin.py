@@ -166,6 +166,7 @@ def test_htmx_add_navigates_with_hx_redirect(client, admin):
     [
         ("", "Jan 15.", "question", "Enter at least one question phrasing or keyword."),
         ("  \n \n", "Jan 15.", "question", "Enter at least one question phrasing or keyword."),
+        ("deadline\n???", "Jan 15.", "question", "The phrasing “???” has no word in it"),
         ("x" * 2000, "Jan 15.", "question",
          "Questions can be at most 1,000 characters in all; these have 2,000."),
         ("deadline", "", "answer", "Enter the answer the bot sends."),

@@ -64,6 +64,10 @@ def test_kb_add(cli):
             "Enter at least one question phrasing or keyword.",
         ),
         (
+            ["Admissions", "--question", "?!", "--answer", "Jan 15"],
+            "The phrasing “?!” has no word in it; write a question or a keyword.",
+        ),
+        (
             ["Admissions", "--question", "deadline", "--answer", ""],
             "Enter the answer the bot sends.",
         ),

@@ -129,8 +129,12 @@ def clean_question(question: str | None) -> str:
 def validate_entry(question: str | None, answer: str | None) -> tuple[str, str]:
     errors = {}
     cleaned_question = clean_question(question)
+    lines = cleaned_question.split("\n")
+    wordless = next((line for line in lines if not any(char.isalnum() for char in line)), None)
     if not cleaned_question:
         errors["question"] = "Enter at least one question phrasing or keyword."
+    elif wordless:  # punctuation alone: no question could ever match it
+        errors["question"] = f"The phrasing “{wordless}” has no word in it; write a question or a keyword."
     elif len(cleaned_question) > MAX_QUESTION_LENGTH:
         errors["question"] = (
             f"Questions can be at most {MAX_QUESTION_LENGTH:,} characters in all; "
