@@ -163,6 +163,9 @@ def test_every_admin_page_reflows_on_a_phone(
         for path in [*admin_pages(app, records), f"/admin/users/{long_email}"]:
             page.goto(path)
             assert_no_horizontal_overflow(page)
+        page.goto("/admin/numbers")
+        phone = page.locator("table").get_by_text(re.compile(r"^\(\d{3}\) \d{3}-\d{4}$")).first
+        assert phone.bounding_box()["height"] < 24, "a phone number broke across lines"
     finally:
         context.close()
 
