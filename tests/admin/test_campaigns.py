@@ -247,6 +247,33 @@ def test_an_excel_workbook_is_refused_with_how_to_save_it_as_csv(client, world, 
     assert stored_files(client.application) == []
 
 
+@pytest.mark.parametrize(
+    ("content", "name"),
+    [('"Name, first";last_name;phone\r\nJosé;Núñez;2025550143\r\n'.encode(), "Name, first"),
+     ("first_name\tlast_name\tphone\tnotes, misc\r\nJosé\tNúñez\t2025550143\t\r\n".encode("utf-16"),
+      "first_name")],
+)
+def test_the_separator_is_the_one_that_finds_the_phone_column(app, world, content, name):
+    """A comma inside a header's cell is no separator when semicolons or tabs find the phone."""
+    from webapp.services import campaigns as contact_lists
+
+    (row,) = contact_lists.read_contacts(io.BytesIO(content))
+    assert (row.phone, row.last_name) == ("+12025550143", "Núñez")
+    assert contact_lists.read_header(io.BytesIO(content))[0] == name
+
+
+def test_unicode_text_that_does_not_decode_is_refused_and_nothing_is_kept(client, world):
+    login(client, "admin@example.edu")
+    header = "first_name\tlast_name\tphone\r\n".encode("utf-16")
+    broken = header + b"\x00\xd8" + "x\r\n".encode("utf-16-le")  # a lone surrogate
+    response = start(client, world, broken)
+    assert response.status_code == 422
+    assert "starts as UTF-16 text (Excel&#39;s Unicode Text) but is not valid all through" in (
+        response.get_data(as_text=True)
+    )
+    assert stored_files(client.application) == []
+
+
 def test_rows_are_numbered_as_a_spreadsheet_shows_them_and_long_cells_shortened(app, world):
     """A quoted cell over three lines is one row; a phone too long to quote whole still shows why."""
     from webapp.services import campaigns as contact_lists
@@ -813,7 +840,7 @@ def test_a_field_past_the_csv_limit_is_one_error_line_naming_it(app, world, tmp_
     result = app.test_cli_runner().invoke(args=args)
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        "Error: The row starting on line 3 cannot be read as CSV: a field is longer than 131,072 "
+        "Error: Line 3 cannot be read as CSV: a field is longer than 131,072 "
         "characters (a quote left open runs on). Nothing was imported."
     ]
     db.session.rollback()
@@ -825,7 +852,7 @@ def test_a_quote_left_open_is_reported_on_the_line_it_opens(app, world):
 
     rows = "".join(f"Cam,Lee,20255{n:05d}\n" for n in range(8000))
     raw = io.BytesIO(f'first_name,last_name,phone\n"Ana,Ruiz,2025550143\n{rows}'.encode())
-    with pytest.raises(contact_lists.CampaignError, match="The row starting on line 2 cannot be read"):
+    with pytest.raises(contact_lists.CampaignError, match="Line 2 cannot be read as CSV"):
         list(contact_lists.read_contacts(raw))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -78,20 +79,35 @@ def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
     start = raw.read(4)
     if start.startswith(WORKBOOK_SIGNATURES):
         raise CampaignError(WORKBOOK)
-    if start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+    if start.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16's: FF FE 00 00
+        encoding = "utf-32"
+    elif start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
     else:
         encoding = next((name for name in ("utf-8-sig", "cp1252") if _decodes(raw, name)), "latin-1")
+    if encoding.startswith("utf-") and encoding != "utf-8-sig" and not _decodes(raw, encoding):
+        raise CampaignError(
+            f"The file starts as {encoding.upper()} text (Excel's Unicode Text) but is not valid "
+            "all through; save it again from the spreadsheet."
+        )
     raw.seek(0)
     return io.TextIOWrapper(raw, encoding=encoding, newline="")
 
 
+SEPARATORS = ",\t;"  # a comma; Excel's "Unicode Text" has tabs, its CSV where "," is a decimal point ";"
+
+
 def _csv_reader(stream: io.TextIOWrapper):
-    """A reader for the file's separator: a comma, or else the tab or semicolon its header row is
-    split by (Excel's "Unicode Text", and its CSV where the comma is the decimal point)."""
+    """A reader for the file's separator: the first of SEPARATORS that splits the header row into a
+    phone column (a comma otherwise, which then finds no phone column and says so)."""
     header = stream.readline()
     stream.seek(0)
-    delimiter = next((d for d in ",\t;" if d in header), ",")
+    delimiter = next(
+        (d for d in SEPARATORS
+         if _column([_header_key(name) for name in next(csv.reader([header], delimiter=d), [])],
+                    PHONE_HEADERS) is not None),
+        ",",
+    )  # fmt: skip
     return csv.reader(stream, delimiter=delimiter)
 
 
@@ -139,10 +155,9 @@ def read_header(raw: BinaryIO) -> list[str]:
 
 
 def _csv_rows(reader) -> Iterator[list[str]]:
-    """The reader's rows. A row the csv module cannot read stops the file, naming the line it
-    starts on: the rows after it cannot be told apart reliably."""
-    while True:
-        start = reader.line_num + 1
+    """The reader's rows. A row the csv module cannot read stops the file, naming it as a
+    spreadsheet numbers its rows: the rows after it cannot be told apart reliably."""
+    for start in itertools.count(1):
         try:
             row = next(reader)
         except StopIteration:
@@ -153,10 +168,8 @@ def _csv_rows(reader) -> Iterator[list[str]]:
                 problem = f"a field is longer than {limit:,} characters (a quote left open runs on)"
             else:
                 problem = str(exc)
-            raise CampaignError(
-                f"The row starting on line {start} cannot be read as CSV: {problem}. "
-                "Nothing was imported."
-            ) from None
+            message = f"Line {start} cannot be read as CSV: {problem}. Nothing was imported."
+            raise CampaignError(message) from None
         yield row
 
 
