@@ -232,6 +232,8 @@ def test_an_id_larger_than_any_row_in_a_form_or_query_names_no_row(client, world
     login(client, "admin@example.edu")
     for query in (f"/admin/audit?before={huge}", f"/admin/audit?user={huge}", f"/search?q=hi&before={huge}"):
         assert client.get(query).status_code == 200, query
+    nobody = client.get(f"/admin/audit?user={huge}").get_data(as_text=True)
+    assert "No changes recorded for this filter" in nobody
     data = {"csrf_token": csrf_token(client, "/texts/new"), "number_id": huge, "to": "2025550143",
             "body": "Kept as typed"}  # fmt: skip
     response = client.post("/texts/new", data=data)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
@@ -140,8 +140,9 @@ def list_events(
     )
     if actor == NO_USER:
         query = query.where(AuditEvent.actor_id.is_(None))
-    elif row_id(actor) is not None:
-        query = query.where(AuditEvent.actor_id == row_id(actor))
+    elif actor is not None:  # a user id; one past any row's names nobody
+        user_id = row_id(actor)
+        query = query.where(AuditEvent.actor_id == user_id if user_id is not None else false())
     if kind in KINDS:
         query = query.where(AuditEvent.kind == kind)
     elif kind in CATEGORIES:

@@ -22,7 +22,7 @@ def audit_index():
     # A filter no choice of the form gives (an edited link) lists nothing and says why: the whole
     # log under it would pass for what was asked.
     filter_error = None
-    if actor and actor != audit.NO_USER and row_id(actor) is None:
+    if actor and actor != audit.NO_USER and not (actor.isascii() and actor.isdigit()):
         filter_error = "The User filter is not one of its choices; choose a person from the list."
     elif kind and kind not in audit.KINDS and kind not in audit.CATEGORIES:
         filter_error = "The Kind filter is not one of its choices; choose a kind from the list."
