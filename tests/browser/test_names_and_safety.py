@@ -82,3 +82,17 @@ def test_message_markup_is_shown_as_text(page: Page, app, world: World):
     expect(page.get_by_role("tabpanel").get_by_text(attack, exact=True)).to_be_visible()
     page.wait_for_timeout(300)  # give a stray handler time to fire
     assert dialogs == []
+
+
+def test_a_web_address_in_a_message_is_a_readable_link_shown_whole(page: Page, app, world: World):
+    link = "https://apply.example.edu/portal/status?applicant=" + "0123456789abcdef" * 4
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    page.get_by_label("To").fill("2025550143")
+    page.get_by_label("Message").fill(f"Your status page: {link}")
+    page.get_by_role("button", name="Send").click()
+    thread = page.get_by_role("list", name="Conversation history")
+    anchor = thread.get_by_role("link", name=link, exact=True)  # the whole address, never cut
+    expect(anchor).to_have_attribute("href", link)
+    expect(anchor).to_have_attribute("target", "_blank")
+    expect(anchor).to_have_css("color", "rgb(255, 255, 255)")  # white on the outgoing blue
