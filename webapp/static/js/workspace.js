@@ -87,6 +87,7 @@
   document.addEventListener("htmx:afterSwap", function (event) {
     var parts = partsOf(event.detail.target);
     if (!parts || event.detail.target !== parts.popup) { return; }
+    if (parts.button.getAttribute("aria-expanded") !== "true") { parts.popup.innerHTML = ""; return; }  // closed while loading
     var filter = parts.popup.querySelector("[data-saved-filter]");
     if (filter) { filter.focus(); applyFilter(parts); }
   });
@@ -356,21 +357,23 @@
     notice.hidden = !out;
     var pressing = document.activeElement === send;
     send.disabled = out;
-    if (out && pressing) { field.focus(); }  // a disabled button drops focus: to the field it describes
     var ids = field.getAttribute("aria-describedby").split(" ").filter(function (id) { return id && id !== notice.id; });
     field.setAttribute("aria-describedby", (out ? [notice.id] : []).concat(ids).join(" "));
+    // A disabled button drops focus: to the field, read with the notice that now describes it.
+    if (out && pressing) { field.focus(); }
     var region = document.getElementById("announcer");  // base.html's polite live region
     if (out && region) { region.textContent = notice.textContent; }
   });
 
   /* ---- On a phone, "← Inbox" goes back as the browser's Back does when a row of the list opened
-     the conversation (htmx pushed its address): the list returns scrolled where it was, and focus
-     to the row left. Opened any other way, the link loads the inbox. ---- */
+     the conversation (htmx pushed its address), and focus returns to the row left, scrolled into
+     view: the agent goes on down the list. Opened any other way, the link loads the inbox. ---- */
   var leftRow = null;
   document.addEventListener("click", function (event) {
     var back = event.target.closest ? event.target.closest("#back-link") : null;
     var thread = document.getElementById("thread");
     if (!back || !thread || !(history.state && history.state.htmx)) { return; }
+    if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) { return; }
     event.preventDefault();
     leftRow = "conv-link-" + thread.getAttribute("data-conversation");
     history.back();
@@ -378,7 +381,7 @@
   document.addEventListener("htmx:historyRestore", function () {
     var row = leftRow && document.getElementById(leftRow);
     leftRow = null;
-    if (row) { row.focus({ preventScroll: true }); }
+    if (row) { row.focus(); }  // scrolls the row into view when it is not
   });
 
   /* ---- The contact panel says the same: it is loaded once, so it is asked again, once per change
