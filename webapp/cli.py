@@ -487,10 +487,10 @@ def _refuse_undecodable_text() -> None:
             continue
         for item in value if isinstance(value, tuple | list) else (value,):
             if isinstance(item, str) and unstorable(item):
-                raise click.BadParameter(
-                    "is not valid UTF-8 text; check the terminal's or the script's encoding.",
-                    ctx=context, param=param,
-                )  # fmt: skip
+                raise click.ClickException(
+                    f"{param.get_error_hint(context)} is not valid UTF-8 text; check the "
+                    "terminal's or the script's encoding."
+                )
 
 
 def _needing_tables(command: click.Command, wait: bool = False) -> click.Command:

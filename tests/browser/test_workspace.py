@@ -149,6 +149,8 @@ def test_typed_reply_and_note_survive_the_conversations_buttons(page: Page, conv
     note = page.get_by_label("Note", exact=True)
     message.fill("Your transcript came on Monday")
     note.fill("Check with the registrar")
+    page.get_by_text("Send later", exact=True).click()
+    page.get_by_label(re.compile("^Send at")).fill("2030-01-15T09:30")
     page.get_by_role("button", name="Does Not Need Attention").click()
     expect(page.get_by_role("button", name="Does Not Need Attention")).to_have_count(0)
     expect(message).to_have_value("Your transcript came on Monday")
@@ -157,6 +159,7 @@ def test_typed_reply_and_note_survive_the_conversations_buttons(page: Page, conv
     expect(page.get_by_text("1:1 Text (Bot)")).to_be_visible()
     expect(message).to_have_value("Your transcript came on Monday")
     expect(note).to_have_value("Check with the registrar")
+    expect(page.get_by_label(re.compile("^Send at"))).to_have_value("2030-01-15T09:30")
     assert count_messages("outbound") == 0 and count_messages("note") == 0
 
     # An empty reply is refused at its field, which is marked as compose's and the note's are.

@@ -287,8 +287,8 @@ def import_campaign(
         raise CampaignError("A campaign needs a name.")
     if len(name) > MAX_NAME_LENGTH:
         raise CampaignError(f"A campaign name can be at most {MAX_NAME_LENGTH} characters.")
-    if name_problem(name):
-        raise CampaignError(f"A campaign name {name_problem(name)}.")
+    if problem := name_problem(name):
+        raise CampaignError(f"A campaign name {problem}.")
     if db.session.scalar(select(Campaign.id).where(func.lower(Campaign.name) == name.lower())):
         raise CampaignError(f"A campaign named {name!r} already exists.")
     office = office_by_name(office_name)

@@ -13,8 +13,8 @@ from webapp.services import audit, sessions
 from webapp.services.phones import PhoneError, parse_e164
 
 # No spaces, control characters or lone surrogates (which no database column keeps) in its parts.
-_EMAIL_PART = r"[^@\s\x00-\x1f\x7f\ud800-\udfff]+"
-EMAIL_PATTERN = re.compile(rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$")
+_EMAIL_PART = r"[^@\s\x00-\x1f\x7f-\x9f\ud800-\udfff]+"
+EMAIL_PATTERN = re.compile(rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}\Z")
 MAX_EMAIL_LENGTH = 254  # users.email
 MAX_NAME_LENGTH = 120  # users.name, reusable_numbers.label
 MIN_PASSWORD_LENGTH = 8
@@ -68,13 +68,21 @@ def user_by_email(email: str) -> User:
     return user
 
 
+# Characters that reorder the text around them: in a name, a way to make it read as another.
+_DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def name_problem(name: str) -> str | None:
     """Why a name (of a person, an office or a campaign record) cannot be shown as it was typed,
-    or None: a control character (a line break, a tab, an escape) or nothing visible at all (only
-    spaces or zero-width characters)."""
-    if any(unicodedata.category(char) == "Cc" for char in name):
+    or None: a control character or line break, a direction override, or nothing visible at all
+    (only spaces or zero-width characters). Any script, mark or emoji is visible, emoji newer
+    than Python's Unicode tables included."""
+    kinds = [unicodedata.category(char) for char in name]
+    if any(kind in ("Cc", "Zl", "Zp") for kind in kinds):
         return "cannot contain control characters, such as a line break or a tab"
-    if not any(unicodedata.category(char)[0] in "LMNPS" for char in name):
+    if not _DIRECTION_CONTROLS.isdisjoint(name):
+        return "cannot contain characters that reverse the direction of text"
+    if all(kind[0] == "Z" or kind == "Cf" for kind in kinds):
         return "needs at least one visible character"
     return None
 
@@ -83,8 +91,8 @@ def create_office(name: str, help_text: str = "") -> Office:
     name = (name or "").strip()
     if not name:
         raise DirectoryError("An office needs a name.")
-    if name_problem(name):
-        raise DirectoryError(f"An office name {name_problem(name)}.")
+    if problem := name_problem(name):
+        raise DirectoryError(f"An office name {problem}.")
     if len(name) > 120:
         raise DirectoryError("An office name can be at most 120 characters.")
     if db.session.scalar(select(Office.id).where(func.lower(Office.name) == name.lower())):
@@ -105,10 +113,11 @@ def create_user(
     email = (email or "").strip().lower()
     if not EMAIL_PATTERN.match(email) or len(email) > MAX_EMAIL_LENGTH:
         raise DirectoryError(f"{email!r} is not an email address.")
-    if len((name or "").strip()) > MAX_NAME_LENGTH:
+    name = (name or "").strip()
+    if len(name) > MAX_NAME_LENGTH:
         raise DirectoryError(f"A name can be at most {MAX_NAME_LENGTH} characters.")
-    if name and name_problem(name):
-        raise DirectoryError(f"A name {name_problem(name)}.")
+    if name and (problem := name_problem(name)):
+        raise DirectoryError(f"A name {problem}.")
     if role not in {r.value for r in Role}:
         raise DirectoryError(f"Role must be one of admin, standard, limited (not {role!r}).")
     refusal, _warning = check_operator_password(password)
@@ -117,7 +126,7 @@ def create_user(
     if db.session.scalar(select(User.id).where(User.email == email)):
         raise DirectoryError(f"A user with email {email!r} already exists.")
     offices = [office_by_name(office) for office in office_names]
-    user = User(email=email, role=role, name=(name or "").strip() or email.split("@")[0])
+    user = User(email=email, role=role, name=name or email.split("@")[0])
     user.set_password(password)
     user.offices = offices
     db.session.add(user)

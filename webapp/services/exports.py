@@ -31,13 +31,13 @@ from webapp.queue import QueueUnavailable, enqueue_export
 from webapp.services import audit, transcripts
 from webapp.services.phones import format_phone
 from webapp.services.quiet_hours import local_moment, zone_or_utc
+from webapp.services.reports import OLDEST  # how far back a range may start, for both
 from webapp.services.spreadsheets import safe_cell
 
 log = logging.getLogger(__name__)
 
 HEADER = ("time", "conversation_id", "number", "contact", "direction", "author", "text", "status")
 MAX_DAYS = 366  # a year, leap day included
-OLDEST = timedelta(days=20 * 366)  # how far back an export may start, as for reports
 BATCH = 2000
 EXPORT_HOURS = 24  # how long a download link works
 QUEUE_DOWN = "The worker's queue could not be reached, so this export never started. Export again."
@@ -199,7 +199,7 @@ def build(export_id: int) -> None:
     target = folder() / export.file_name
     partial = target.with_suffix(".part")
     written = 0
-    try:  # whatever fails, the export says so: it never stays "running" or goes back to waiting
+    try:  # whatever fails while it is built, the export says so, with the reason
         params = {
             "office_id": office.id,
             "start": local_moment(export.date_from, datetime.min.time(), zone),

@@ -133,7 +133,7 @@ def validate_entry(question: str | None, answer: str | None) -> tuple[str, str]:
     wordless = next((line for line in lines if not any(char.isalnum() for char in line)), None)
     if not cleaned_question:
         errors["question"] = "Enter at least one question phrasing or keyword."
-    elif wordless:  # punctuation alone: no question could ever match it
+    elif wordless:  # punctuation alone: the bot reads words only
         errors["question"] = f"The phrasing “{wordless}” has no word in it; write a question or a keyword."
     elif len(cleaned_question) > MAX_QUESTION_LENGTH:
         errors["question"] = (

@@ -52,9 +52,13 @@ def _render(conversation_id: int, **extra):
 
 
 def _drafts() -> dict[str, str]:
-    """What the agent had typed in the reply and note boxes, which the pane's buttons send along
-    (htmx), so that an action that redraws the pane keeps it."""
-    return {"reply_text": request.form.get("body", ""), "note_text": request.form.get("note", "")}
+    """What the agent had typed in the reply (and its Send later time) and note boxes, which the
+    pane's buttons send along (htmx), so that an action that redraws the pane keeps it."""
+    return {
+        "reply_text": request.form.get("body", ""),
+        "send_at_text": request.form.get("send_at", "")[:40],
+        "note_text": request.form.get("note", ""),
+    }
 
 
 def _view_and_tag(conversation_id: int) -> tuple[inbox.ConversationView, str | None]:

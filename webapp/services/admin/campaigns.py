@@ -169,8 +169,8 @@ def _check_campaign_name(name: str, errors: dict[str, str]) -> str:
         errors["name"] = "Enter a name for the campaign record."
     elif len(name) > 200:
         errors["name"] = "A campaign name can be at most 200 characters."
-    elif name_problem(name):
-        errors["name"] = f"A campaign name {name_problem(name)}."
+    elif problem := name_problem(name):
+        errors["name"] = f"A campaign name {problem}."
     elif db.session.scalar(select(Campaign.id).where(func.lower(Campaign.name) == name.lower())):
         errors["name"] = f"A campaign named “{name}” already exists; choose another name."
     return name

@@ -78,8 +78,8 @@ def _check_name(name: str, office: Office | None = None) -> str:
         raise FormErrors({"name": "Enter the office's name."})
     if len(name) > 120:
         raise FormErrors({"name": "An office name can be at most 120 characters."})
-    if directory.name_problem(name):
-        raise FormErrors({"name": f"An office name {directory.name_problem(name)}."})
+    if problem := directory.name_problem(name):
+        raise FormErrors({"name": f"An office name {problem}."})
     clash = select(Office.id).where(func.lower(Office.name) == name.lower())
     if office is not None:
         clash = clash.where(Office.id != office.id)

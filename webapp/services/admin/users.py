@@ -147,8 +147,8 @@ def _check_name(name: str, errors: dict[str, str]) -> str:
         errors["name"] = "Enter the person's name."
     elif len(name) > 120:
         errors["name"] = "A name can be at most 120 characters."
-    elif name_problem(name):
-        errors["name"] = f"A name {name_problem(name)}."
+    elif problem := name_problem(name):
+        errors["name"] = f"A name {problem}."
     return name
 
 
