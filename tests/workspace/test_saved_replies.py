@@ -83,7 +83,8 @@ def test_an_unknown_merge_field_is_refused_and_nothing_is_saved(client, world): 
     ("body", "shown", "field"),
     [("Hi {first_name, welcome", "“{first_name”", "{first_name}"),
      ("Hi first_name}!", "“first_name}”", "{first_name}"),
-     ("Hi { last_name }", "“{ last_name”", "{last_name}")],
+     ("Hi { last_name }", "“{ last_name }”", "{last_name}"),
+     ("Hi { first_name}", "“{ first_name}”", "{first_name}")],
 )
 def test_a_merge_field_missing_a_brace_is_refused(client, world, body, shown, field):  # noqa: F811
     as_admin(client)

@@ -25,9 +25,9 @@ MAX_TITLE_LENGTH = 100
 # Anything that looks like a merge field: a name in braces.
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _KNOWN = re.compile(r"\{(" + "|".join(MERGE_FIELDS) + r")\}")
-# A merge field missing a brace, or with spaces inside them: it would be sent as it is.
-_NAMES = "|".join(MERGE_FIELDS)
-_MISWRITTEN = re.compile(rf"\{{\s*({_NAMES})\b\s*(?!\}})|(?<!\{{)\b({_NAMES})\s*\}}")
+# A merge field's name with a brace beside it: written as {name} it is one; missing a brace, or
+# with spaces inside them, it would be sent as it is.
+_BRACED = re.compile(r"(\{\s*)?\b(" + "|".join(MERGE_FIELDS) + r")\b(\s*\})?")
 
 
 class SavedReplyError(Exception):
@@ -57,17 +57,20 @@ def _checked(title: str, body: str) -> tuple[str, str]:
         )
     else:
         unknown = [name for name in dict.fromkeys(_FIELD.findall(body)) if name not in MERGE_FIELDS]
-        miswritten = _MISWRITTEN.search(body)
+        miswritten = next(
+            (found for found in _BRACED.finditer(body)
+             if (found[1] or found[3]) and found[0] != f"{{{found[2]}}}"),
+            None,
+        )  # fmt: skip
         if unknown:
             errors["body"] = (
                 f"{{{unknown[0]}}} is not a merge field Parley knows; the merge fields are "
                 f"{described_fields()}. Remove it or use one of those."
             )
         elif miswritten:
-            name = miswritten.group(1) or miswritten.group(2)
             errors["body"] = (
-                f"“{miswritten.group(0).strip()}” would be sent as it is: write the merge field as "
-                f"{{{name}}}, in braces with no spaces."
+                f"“{miswritten[0]}” would be sent as it is: write the merge field as "
+                f"{{{miswritten[2]}}}, in braces with no spaces."
             )
     if errors:
         raise SavedReplyError(errors)
