@@ -224,7 +224,7 @@ def test_windows_latin1_and_utf8_with_bom_are_all_read(client, world, encoding, 
 
 @pytest.mark.parametrize(
     ("encoding", "separator"),
-    [("utf-16", "\t"), ("utf-8", ";"), ("utf-8", "\t"), ("cp1252", ";")],
+    [("utf-16", "\t"), ("utf-32", "\t"), ("utf-8", ";"), ("utf-8", "\t"), ("cp1252", ";")],
 )
 def test_excels_unicode_text_and_semicolon_lists_are_read(client, world, encoding, separator):
     """Excel's "Unicode Text" (UTF-16, tabs) and its CSV where the comma is the decimal point."""

@@ -297,10 +297,13 @@ def test_the_conversation_shows_scheduled_with_the_local_time_and_cancel_withdra
     token = csrf_token(client, f"/conversations/{message.conversation_id}")
     response = client.post(
         f"/conversations/{message.conversation_id}/messages/{message.id}/cancel",
-        data={"csrf_token": token},
+        # The reply and note the agent was typing come along (htmx) and stay in the redrawn pane.
+        data={"csrf_token": token, "body": "Half a reply", "note": "Half a note"},
     )
     assert response.status_code == 200
     assert "cancelled a scheduled message" in response.get_data(as_text=True)
+    assert ">Half a reply</textarea>" in response.get_data(as_text=True)
+    assert ">Half a note</textarea>" in response.get_data(as_text=True)
     assert reload(message).status == Status.CANCELLED
     clock.move_to(ny(2026, 3, 3, 8, 0))
     scheduling.release_due()

@@ -71,10 +71,11 @@ WORKBOOK = (
 
 
 def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
-    """UTF-16 when the file starts with its byte order mark (Excel's "Unicode Text"); UTF-8 (with
-    or without BOM); otherwise Windows-1252, what Excel's "CSV" writes on Windows (its curly
-    apostrophes and dashes, which Latin-1 reads as invisible control characters), or Latin-1 for a
-    file with a byte Windows-1252 has no character for."""
+    """UTF-16 (or UTF-32) when the file starts with its byte order mark (Excel's "Unicode Text"),
+    and then all of it must decode; otherwise UTF-8 (with or without BOM), else Windows-1252, what
+    Excel's "CSV" writes on Windows (its curly apostrophes and dashes, which Latin-1 reads as
+    invisible control characters), or Latin-1 for a file with a byte Windows-1252 has no character
+    for."""
     raw.seek(0)
     start = raw.read(4)
     if start.startswith(WORKBOOK_SIGNATURES):
@@ -85,7 +86,7 @@ def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
         encoding = "utf-16"
     else:
         encoding = next((name for name in ("utf-8-sig", "cp1252") if _decodes(raw, name)), "latin-1")
-    if encoding.startswith("utf-") and encoding != "utf-8-sig" and not _decodes(raw, encoding):
+    if encoding in ("utf-16", "utf-32") and not _decodes(raw, encoding):
         raise CampaignError(
             f"The file starts as {encoding.upper()} text (Excel's Unicode Text) but is not valid "
             "all through; save it again from the spreadsheet."
