@@ -26,9 +26,23 @@ except StartupRefused as refused:
     refused.show()
     sys.exit(1)'
 
+# Each of the two runs in a process group of its own, so that a terminal's Ctrl-C reaches this script
+# alone and it stops both gracefully: gunicorn's quick stop (the SIGINT a terminal sends every process
+# of its group) can leave a threaded worker deadlocked until its 30-second grace is over.
+set -m
 $BIN/flask --app webapp worker &
 worker=$!
-trap 'kill "$worker" 2>/dev/null || true' EXIT INT TERM
-
 echo "Parley on http://$HOST:$PORT (worker pid $worker). Ctrl-C stops both."
-$BIN/gunicorn --bind "$HOST:$PORT" --workers 2 --threads 4 'webapp:create_app()'
+$BIN/gunicorn --bind "$HOST:$PORT" --workers 2 --threads 4 'webapp:create_app()' &
+web=$!
+
+stop() {
+  kill -TERM "$web" 2>/dev/null || true   # answers what it is answering, then exits
+  kill -INT "$worker" 2>/dev/null || true  # finishes the tasks it is running, then exits
+}
+trap stop INT TERM HUP EXIT
+status=0
+wait "$web" || status=$?  # gunicorn ended, or a signal came
+stop
+wait
+exit "$status"

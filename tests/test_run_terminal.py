@@ -50,13 +50,18 @@ def serve(env_extra: dict[str, str], database_url: str, tmp_path, visit=None) ->
             if visit is not None:
                 visit(url)
         finally:
-            os.killpg(process.pid, signal.SIGINT)
+            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the script's group
             try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
-    return output.read_text(errors="replace")
+                stopped = True
+            except subprocess.TimeoutExpired:
+                stopped = False
+                # Every process of the session: the web server and the worker run in groups of their own.
+                subprocess.run(["pkill", "-KILL", "-s", str(process.pid)], check=False)
+                process.wait(10)
+    text = output.read_text(errors="replace")
+    assert stopped, f"make run was still running 10 s after Ctrl-C:\n{text}"
+    return text
 
 
 @pytest.mark.parametrize(("access_log", "shown"), [("", False), ("1", True), ("Yes", True), ("off", False)])
