@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import jinja2
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -72,11 +73,34 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+class CompiledTemplates(jinja2.BytecodeCache):
+    """Jinja's compiled templates, kept in memory for the whole run. Every test builds an app of its
+    own, and each app would otherwise parse and compile again every template it renders. Jinja keys
+    each entry by the template's name and checks its source's checksum, so an edited template is
+    compiled afresh; every test app sets up Jinja the same way (create_app), so they can share."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
 def make_app(database_url: str, instance: Path, **overrides: object) -> Flask:
     config = TestConfig(str(instance), database_url)
     for key, value in overrides.items():
         setattr(config, key, value)
-    return create_app(config)
+    app = create_app(config)
+    app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
+    return app
 
 
 @pytest.fixture
