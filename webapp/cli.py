@@ -351,11 +351,22 @@ def api_keys_create(name: str, office: str) -> None:
 
 @api_keys_cli.command("revoke")
 @click.argument("name")
-def api_keys_revoke(name: str) -> None:
+@click.option("--office", help="The office whose key it is, when keys of several offices have that name.")
+def api_keys_revoke(name: str, office: str | None) -> None:
     """Revoke the active API key of that name: its next request gets 401."""
-    key = api_keys.active_key_by_name(name)
-    if key is None:
-        _fail(f"No active API key named {name!r}.")
+    keys = api_keys.active_keys_named(name)
+    if office is not None:
+        try:
+            office_id = directory.office_by_name(office).id
+        except directory.DirectoryError as exc:
+            _fail(str(exc))
+        keys = [key for key in keys if key.office_id == office_id]
+    if not keys:
+        _fail(f"No active API key named {name!r}{f' in {office}' if office else ''}.")
+    if len(keys) > 1:
+        offices = ", ".join(key.office.name for key in keys)
+        _fail(f"Several offices have an active API key named {name!r} ({offices}); say which with --office.")
+    (key,) = keys
     api_keys.revoke_key(key, revoked_by=None)
     db.session.commit()
     click.echo(f"Revoked API key {key.name!r}.")

@@ -54,11 +54,39 @@ def test_the_cli_refuses_bad_input_without_changing_anything(app, world):
         assert result.exit_code == 1 and message in result.output, result.output
     assert all_rows() == before
     assert run(app, "api-keys", "create", "Slate", "--office", "Admissions").exit_code == 0
-    twice = run(app, "api-keys", "create", "Slate", "--office", "Financial Aid")
-    assert twice.exit_code == 1 and "exists already" in twice.output
+    twice = run(app, "api-keys", "create", "Slate", "--office", "Admissions")
+    assert twice.exit_code == 1 and "Admissions has an active key named 'Slate' already" in twice.output
     # Once revoked, the name is free again.
     assert run(app, "api-keys", "revoke", "Slate").exit_code == 0
     assert run(app, "api-keys", "create", "Slate", "--office", "Admissions").exit_code == 0
+
+
+def test_two_offices_may_name_a_key_alike_and_revoking_it_says_which(app, world):
+    """Offices sharing one CRM name their keys after it; `revoke NAME` then asks which office's."""
+    for office in ("Admissions", "Financial Aid"):
+        result = run(app, "api-keys", "create", "Slate", "--office", office)
+        assert result.exit_code == 0, result.output
+    keys = db.session.scalars(select(ApiKey).where(ApiKey.name == "Slate").order_by(ApiKey.id)).all()
+    assert [key.office_id for key in keys] == [world["office"].id, world["other_office"].id]
+
+    before = all_rows()
+    ambiguous = run(app, "api-keys", "revoke", "Slate")
+    assert ambiguous.exit_code == 1
+    assert "(Admissions, Financial Aid); say which with --office" in ambiguous.output
+    result = run(app, "api-keys", "revoke", "Slate", "--office", "Nowhere")
+    assert result.exit_code == 1 and "No office named 'Nowhere'" in result.output
+    assert all_rows() == before
+
+    result = run(app, "api-keys", "revoke", "Slate", "--office", "Financial Aid")
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert [key.revoked_at is None for key in keys] == [True, False]
+    again = run(app, "api-keys", "revoke", "Slate", "--office", "Financial Aid")
+    assert again.exit_code == 1 and "No active API key named 'Slate' in Financial Aid." in again.output
+    # One key of that name is left: the name alone says which.
+    assert run(app, "api-keys", "revoke", "Slate").exit_code == 0
+    db.session.expire_all()
+    assert all(key.revoked_at is not None for key in keys)
 
 
 def test_requests_without_a_valid_key_get_401_problems(app, crm):
@@ -127,6 +155,15 @@ def test_the_console_refuses_bad_input_and_other_offices(app, client, world):
     assert "FA CRM" not in client.get("/admin/api-keys").get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(ApiKey, other.id).revoked_at is None
+
+    # Nor is its name in the way, or named: a name is taken only within the office.
+    form = {"name": "FA CRM", "office_id": world["office"].id}
+    assert post(client, "/admin/api-keys", form).status_code == 200
+    before = all_rows()
+    response = post(client, "/admin/api-keys", form)
+    assert response.status_code == 422
+    assert "Admissions has an active key named &#39;FA CRM&#39; already" in response.get_data(as_text=True)
+    assert all_rows() == before
 
 
 def test_only_admins_reach_the_api_keys_page(app, client, world):

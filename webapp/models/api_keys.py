@@ -18,13 +18,15 @@ class ApiKey(db.Model):
     """A key of one office. Only the SHA-256 of the key is kept: it is shown once, at creation.
 
     A revoked key keeps its row (the messages it sent still name it), and its name may be used
-    again by a new key.
+    again by a new key. Names are unique among an office's active keys: two offices may each
+    name a key after the CRM they share.
     """
 
     __tablename__ = "api_keys"
     __table_args__ = (
         Index(
-            "uq_api_keys_active_name",
+            "uq_api_keys_office_active_name",
+            "office_id",
             "name",
             unique=True,
             sqlite_where=ACTIVE,

@@ -61,10 +61,12 @@ def _clean_name(name: str) -> str:
 
 
 def create_key(name: str, office: Office, created_by: User | None) -> NewKey:
-    """A new key of `office`, audited; the caller commits. Names are unique among active keys."""
+    """A new key of `office`, audited; the caller commits. Names are unique among the office's
+    active keys."""
     name = _clean_name(name)
-    if active_key_by_name(name) is not None:
-        raise ApiKeyError(f"An active key named {name!r} exists already; choose another name.")
+    taken = f"{office.name} has an active key named {name!r} already; choose another name."
+    if any(key.office_id == office.id for key in active_keys_named(name)):
+        raise ApiKeyError(taken)
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         name=name,
@@ -78,7 +80,7 @@ def create_key(name: str, office: Office, created_by: User | None) -> NewKey:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
-        raise ApiKeyError(f"An active key named {name!r} exists already; choose another name.") from None
+        raise ApiKeyError(taken) from None
     audit.record(
         created_by, "api_key.created", f"API key {name} created for {office.name}", offices=[office],
         detail={"key_id": key.id, "prefix": key.prefix},
@@ -101,9 +103,14 @@ def key_by_id(key_id: int) -> ApiKey | None:
     return db.session.get(ApiKey, key_id)
 
 
-def active_key_by_name(name: str) -> ApiKey | None:
-    return db.session.scalar(
-        select(ApiKey).where(ApiKey.name == " ".join(name.split()), ApiKey.revoked_at.is_(None))
+def active_keys_named(name: str) -> list[ApiKey]:
+    """The active keys of that name, one per office at most."""
+    return list(
+        db.session.scalars(
+            select(ApiKey)
+            .where(ApiKey.name == " ".join(name.split()), ApiKey.revoked_at.is_(None))
+            .order_by(ApiKey.office_id)
+        )
     )
 
 
