@@ -81,6 +81,7 @@ def test_agent_texts_from_inside_the_crm(browser, embed_site: EmbedSite, crm_dat
     expect(frame.locator("#conversation-pane h2")).to_have_text("Maria Garcia")
 
     frame.get_by_role("link", name="Inbox", exact=True).click()
+    expect(frame.locator("#thread")).to_have_count(0)  # the inbox, with no conversation open, is in
     frame.get_by_role("tab", name="Participating").click()
     row = frame.get_by_role("tabpanel").locator(".conv-row", has_text="Maria Garcia")
     expect(row).to_contain_text("Hello from inside the CRM")
