@@ -10,6 +10,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+from tests.server_threads import server_thread
+
 
 class FakeHttpApi:
     """Mixed into a fake: call `_serve()` once, implement `_handle(handler)`; use it as a context."""
@@ -35,7 +37,7 @@ class FakeHttpApi:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = server_thread(self._server)
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         raise NotImplementedError

@@ -27,6 +27,8 @@ from joserfc.jwk import OctKey, RSAKey
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.server_threads import server_thread
+
 CLIENT_ID = "parley-tests"
 CLIENT_SECRET = "test-client-secret"
 MISSING = object()  # in `next_token.claims`: leave this claim out
@@ -60,7 +62,7 @@ class FakeIdentityProvider:
         self._lock = threading.Lock()
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.issuer = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-oidc", daemon=True)
+        self._thread = server_thread(self._server, "fake-oidc")
 
     def start(self) -> FakeIdentityProvider:
         self._thread.start()

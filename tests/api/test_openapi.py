@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.api.conftest import new_key
+from tests.server_threads import server_thread
 from webapp.extensions import db
 from webapp.plugin_api import InboundMessage
 from webapp.services import inbound
@@ -77,7 +77,7 @@ def server(app, world) -> Iterator[str]:
     )
     db.session.commit()
     http = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread = server_thread(http)
     thread.start()
     try:
         yield f"http://127.0.0.1:{http.server_port}"

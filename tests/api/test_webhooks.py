@@ -24,6 +24,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from tests.admin.conftest import as_admin
 from tests.admin.conftest import post as admin_post
 from tests.api.conftest import Crm, new_key
+from tests.server_threads import server_thread
 from tests.webhook_receiver import Receiver, add_endpoint, running_receiver
 from webapp.extensions import db
 from webapp.models import (
@@ -742,7 +743,7 @@ def tls_receiver(tmp_path) -> Iterator[tuple[int, list[dict]]]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server_thread(server).start()
     os.environ["REQUESTS_CA_BUNDLE"] = str(cert)
     try:
         yield server.server_address[1], seen

@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from tests.conftest import PASSWORD
+from tests.server_threads import server_thread
 from webapp.extensions import db
 from webapp.models import ApiKey, Campaign, KnowledgeBaseEntry, Message, Office, User, WebhookEndpoint
 from webapp.services import saved_replies
@@ -49,7 +49,7 @@ def live_server(app: Flask) -> Iterator[str]:
     """The test's app on a free port, with Huey in immediate mode (TestConfig)."""
     release()
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread = server_thread(server, "live-server")
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +9,7 @@ from flask import Flask
 from playwright.sync_api import Browser, Page
 from werkzeug.serving import make_server
 
+from tests.server_threads import server_thread
 from webapp.extensions import db
 
 
@@ -23,7 +23,7 @@ def release_database() -> None:
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = server_thread(server)
     thread.start()
     release_database()
     try:

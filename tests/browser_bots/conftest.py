@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from tests.server_threads import server_thread
 from webapp.extensions import db
 
 
@@ -19,7 +19,7 @@ def live_server(app: Flask) -> Iterator[str]:
     On SQLite every transaction starts with BEGIN IMMEDIATE, so the test ends its own transaction
     before the browser acts (see `settle`)."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread = server_thread(server, "live-server")
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

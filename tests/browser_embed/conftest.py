@@ -8,7 +8,6 @@ localhost and 127.0.0.1 as different sites, so the frame is a genuine third-part
 from __future__ import annotations
 
 import html
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from tests.conftest import make_app
+from tests.server_threads import server_thread
 from webapp.extensions import db
 
 SECRET = "browser-test-embed-secret-" + "0123456789abcdef" * 2
@@ -76,7 +76,7 @@ class CrmServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = server_thread(self.server)
         self.thread.start()
 
     def close(self) -> None:
@@ -103,7 +103,7 @@ def embed_site(app: Flask, database_url: str, tmp_path: Path) -> Iterator[EmbedS
         database_url, tmp_path / "live", EMBED_SECRET=SECRET, EMBED_ALLOWED_ORIGINS=[crm.origin]
     )
     server = make_server("127.0.0.1", 0, live, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = server_thread(server)
     thread.start()
     app_url = f"http://localhost:{server.server_port}"
     crm.app_url = foreign.app_url = app_url
