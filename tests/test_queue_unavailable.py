@@ -101,7 +101,7 @@ def test_the_sweep_leaves_what_it_cannot_queue_waiting_and_says_so(app, client, 
     message.updated_at = utcnow() - timedelta(minutes=5)  # long enough for the sweep to pick up
     db.session.commit()
 
-    app.extensions["parley.tasks"].sweep_stuck_messages.call_local()
+    assert app.extensions["parley.tasks"].sweep_stuck_messages.call_local() is False
 
     assert "the queue could not be reached" in caplog.text
     assert "texts to send 1," in caplog.text and "for the next sweep" in caplog.text

@@ -423,7 +423,7 @@ def worker(workers: int) -> None:
     # back, saying so in a line each time, and the sweep queues again what waited meanwhile.
     queue.quiet_outage_logs()
     # Recover first: messages a crashed worker left behind, or queued while the queue was down.
-    current_app.extensions["parley.tasks"].sweep_stuck_messages.call_local()
+    current_app.extensions["parley.tasks"].sweep_at_start()
     try:
         huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,8 @@ from webapp.services import bots, exports, media, retention, scheduling, sending
 from webapp.services.admin import campaigns as campaign_imports
 
 log = logging.getLogger(__name__)
+
+SWEEP_RETRY_SECONDS = 5.0  # a worker's first sweep, while the queue cannot be reached
 
 
 class DeliveryThreads:
@@ -85,6 +88,7 @@ class Tasks:
     check_campaign_import: object = None
     import_campaign_contacts: object = None
     deliver_webhook: object = None
+    sweep_at_start: Callable[[], None] | None = None
     delivery_threads: DeliveryThreads | None = None
     release_held_messages: object = None
     build_office_export: object = None
@@ -144,8 +148,9 @@ def register(huey: Huey, app: Flask) -> Tasks:
             delivery_threads.submit(endpoint_id, lambda: deliver(delivery_id))
 
     @huey.periodic_task(crontab(minute="*"), name="sweep_stuck_messages")
-    def sweep_stuck_messages() -> None:
-        """Every minute (and when a worker starts): recover what a crash or a queue outage left."""
+    def sweep_stuck_messages() -> bool:
+        """Every minute (and when a worker starts): recover what a crash or a queue outage left.
+        False when the queue could not be reached (a periodic task's result is not stored)."""
         with app.app_context():
             sending.fail_interrupted_sends()
             stuck = sending.stuck_message_ids()
@@ -166,6 +171,23 @@ def register(huey: Huey, app: Flask) -> Tasks:
                 "sweep: texts to send %d, webhook deliveries %d, bot answers %d",
                 type(exc).__name__, exc, len(stuck), len(lost_deliveries), len(unanswered),
             )  # fmt: skip
+            return False
+        return True
+
+    def sweep_at_start() -> None:
+        """A worker's first sweep. While the queue is down (Redis restarting as the worker starts)
+        it is tried again every SWEEP_RETRY_SECONDS on a thread of its own until the queue takes
+        what waited, which is then sent as soon as the queue is back, not at the next minute's."""
+        if sweep_stuck_messages.call_local():
+            return
+
+        def retry() -> None:
+            while True:
+                time.sleep(SWEEP_RETRY_SECONDS)
+                if sweep_stuck_messages.call_local():
+                    return
+
+        threading.Thread(target=retry, name="start-up sweep", daemon=True).start()
 
     @huey.periodic_task(crontab(minute="*"), name="release_held_messages")
     def release_held_messages() -> None:
@@ -216,6 +238,7 @@ def register(huey: Huey, app: Flask) -> Tasks:
         check_campaign_import=check_campaign_import,
         import_campaign_contacts=import_campaign_contacts,
         deliver_webhook=deliver_webhook,
+        sweep_at_start=sweep_at_start,
         delivery_threads=delivery_threads,
         release_held_messages=release_held_messages,
         build_office_export=build_office_export,
