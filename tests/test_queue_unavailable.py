@@ -4,6 +4,7 @@ waiting there, and a request whose work the queue must take answers 503 (try aga
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -11,12 +12,14 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from tests.conftest import csrf_token, login, make_app, serving
+from webapp import tasks
 from webapp.extensions import db
 from webapp.models import Conversation, ExportStatus, Message, OfficeExport, utcnow
 from webapp.plugin_api import InboundMessage
-from webapp.services import inbound
+from webapp.services import inbound, sending
 
 CLOSED_PORT = 1  # nothing listens there: connections are refused at once
 
@@ -88,9 +91,8 @@ def test_a_text_to_a_bot_number_is_kept_and_handed_to_agents(client, setup, make
     assert (conversation.mode, conversation.needs_attention) == ("agent", True)
 
 
-def test_the_sweep_leaves_what_it_cannot_queue_waiting_and_says_so(app, client, setup, caplog):
-    # The sweep a worker runs when it starts, and every minute: with the queue down it must not
-    # raise (at start-up that stopped `flask worker` with a traceback); the text keeps waiting.
+def _text_waiting_for_the_sweep(client, setup) -> Message:
+    """A text composed while the queue is down, waiting in the database long enough for the sweep."""
     login(client, "standard@example.edu")
     token = csrf_token(client, "/texts/new")
     client.post(
@@ -100,6 +102,13 @@ def test_the_sweep_leaves_what_it_cannot_queue_waiting_and_says_so(app, client, 
     message = db.session.scalars(select(Message)).one()
     message.updated_at = utcnow() - timedelta(minutes=5)  # long enough for the sweep to pick up
     db.session.commit()
+    return message
+
+
+def test_the_sweep_leaves_what_it_cannot_queue_waiting_and_says_so(app, client, setup, caplog):
+    # The sweep a worker runs when it starts, and every minute: with the queue down it must not
+    # raise (at start-up that stopped `flask worker` with a traceback); the text keeps waiting.
+    message = _text_waiting_for_the_sweep(client, setup)
 
     assert app.extensions["parley.tasks"].sweep_stuck_messages.call_local() is False
 
@@ -107,3 +116,34 @@ def test_the_sweep_leaves_what_it_cannot_queue_waiting_and_says_so(app, client, 
     assert "texts to send 1," in caplog.text and "for the next sweep" in caplog.text
     db.session.expire_all()
     assert db.session.get(Message, message.id).status == "queued"
+
+
+def test_a_worker_start_up_sweep_tries_again_until_the_queue_takes_what_waited(
+    app, client, setup, monkeypatch, caplog
+):
+    """The sweep a worker runs as it starts, with the queue down: tried again every few seconds on
+    a thread of its own, through the database's own outages, until nothing waits unqueued."""
+    message = _text_waiting_for_the_sweep(client, setup)
+    monkeypatch.setattr(tasks, "SWEEP_RETRY_SECONDS", 0.01)
+    real_stuck_message_ids = sending.stuck_message_ids
+    sweeps: list[list[int] | str] = []
+
+    def stuck_message_ids() -> list[int]:
+        # First the queue is down (the fixture's), then the database is away twice, then nothing
+        # is left to queue (the queue, back, took it): the sweep succeeds.
+        if len(sweeps) in (1, 2):
+            sweeps.append("database unavailable")
+            raise OperationalError(None, None, Exception("connection refused"))
+        sweeps.append(real_stuck_message_ids() if not sweeps else [])
+        return sweeps[-1]
+
+    monkeypatch.setattr(sending, "stuck_message_ids", stuck_message_ids)
+
+    app.extensions["parley.tasks"].sweep_at_start()
+
+    assert "the queue could not be reached" in caplog.text
+    (retrying,) = [t for t in threading.enumerate() if t.name == "start-up sweep"]
+    retrying.join(timeout=10)
+    assert not retrying.is_alive()
+    assert sweeps == [[message.id], "database unavailable", "database unavailable", []]
+    assert caplog.text.count("start-up sweep: database unavailable: connection refused") == 2

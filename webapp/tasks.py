@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from flask import Flask
 from huey import Huey, crontab
 
+from webapp import transactions
 from webapp.queue import make_huey
 from webapp.services import bots, exports, media, retention, scheduling, sending, webhooks
 from webapp.services.admin import campaigns as campaign_imports
@@ -184,8 +185,16 @@ def register(huey: Huey, app: Flask) -> Tasks:
         def retry() -> None:
             while True:
                 time.sleep(SWEEP_RETRY_SECONDS)
-                if sweep_stuck_messages.call_local():
-                    return
+                try:
+                    if sweep_stuck_messages.call_local():
+                        return
+                except Exception as exc:
+                    if not transactions.out_of_reach(exc):
+                        raise
+                    log.warning(  # the database gone too: tried again, like the queue
+                        "start-up sweep: database unavailable: %s, retrying in %g s",
+                        transactions.reason(exc), SWEEP_RETRY_SECONDS,
+                    )  # fmt: skip
 
         threading.Thread(target=retry, name="start-up sweep", daemon=True).start()
 
