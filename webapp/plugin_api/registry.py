@@ -6,7 +6,7 @@ import os
 from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoints, entry_points
 from typing import Any
 
 from webapp.plugin_api.interfaces import Bot, ContactResolver, Plugin, SmsProvider
@@ -41,16 +41,23 @@ class PluginRegistry:
             raise PluginError(f"SMS provider {name!r} is not enabled") from None
 
 
-def installed(group: str) -> list[str]:
-    return sorted({ep.name for ep in entry_points(group=group)})
+def installed(group: str, available: EntryPoints | None = None) -> list[str]:
+    """The names of a group's installed plugins (among `available`: every entry point by default)."""
+    if available is None:
+        available = entry_points()
+    return sorted({ep.name for ep in available.select(group=group)})
 
 
 def _load(
-    group: str, name: str, config: Mapping[str, Any], records: ParleyRecords | None
+    available: EntryPoints,
+    group: str,
+    name: str,
+    config: Mapping[str, Any],
+    records: ParleyRecords | None,
 ) -> Plugin:
-    matches = [ep for ep in entry_points(group=group) if ep.name == name]
+    matches = list(available.select(group=group, name=name))
     if not matches:
-        have = ", ".join(installed(group)) or "none"
+        have = ", ".join(installed(group, available)) or "none"
         raise PluginRefused(f"enabled plugin {name!r} ({group}) is not installed; installed: {have}")
     try:
         cls = matches[0].load()
@@ -78,10 +85,11 @@ def _load(
 def load_plugins(config: Mapping[str, Any], records: ParleyRecords | None = None) -> PluginRegistry:
     """The enabled plugins, each handed `records` (the app passes the core's implementation)."""
     registry = PluginRegistry()
+    available = entry_points()  # read once: each read goes through every installed distribution
     for name in config.get("SMS_PROVIDERS", []):
-        registry.sms_providers[name] = _load("parley.sms_providers", name, config, records)  # type: ignore[assignment]
+        registry.sms_providers[name] = _load(available, "parley.sms_providers", name, config, records)  # type: ignore[assignment]
     for name in config.get("CONTACT_RESOLVERS", []):
-        registry.contact_resolvers.append(_load("parley.contact_resolvers", name, config, records))  # type: ignore[arg-type]
+        registry.contact_resolvers.append(_load(available, "parley.contact_resolvers", name, config, records))  # type: ignore[arg-type]
     for name in config.get("BOTS", []):
-        registry.bots[name] = _load("parley.bots", name, config, records)  # type: ignore[assignment]
+        registry.bots[name] = _load(available, "parley.bots", name, config, records)  # type: ignore[assignment]
     return registry
