@@ -250,6 +250,9 @@ def test_the_collision_warning_takes_focus_however_send_was_pressed(
     page.keyboard.press("Enter")
     thread = page.get_by_role("list", name="Conversation history")
     expect(thread.get_by_role("listitem").filter(has_text="It is January 15.")).to_be_focused()
+    # Not sent, so still a draft of this tab: a reload brings it back.
+    page.reload()
+    expect(page.get_by_label("Message")).to_have_value("The deadline is January 15")
 
 
 def test_a_colleagues_typing_line_goes_when_their_reply_arrives(

@@ -426,6 +426,57 @@
     if (note && event.detail.elt.matches("form")) { note.remove(); }  // a new try: a new answer
   });
 
+  /* ---- Drafts: what is typed in compose, a reply or a note stays in this tab (sessionStorage)
+     until it is sent, so that opening another conversation, a reload, or signing in again after
+     the session ended loses nothing. A form[data-draft] names its record ("user id:what"), so
+     another person signing in in this tab never sees it; logging out clears the tab's storage. ---- */
+  var DRAFTED = "textarea, input[type=tel]";  // compose's To, and the texts
+  function draftFields(form) { return form.querySelectorAll(DRAFTED); }
+  function keepDraft(form) {
+    var record = {}, typed = false;
+    draftFields(form).forEach(function (field) { record[field.name] = field.value; typed = typed || !!field.value.trim(); });
+    try {
+      if (typed) { sessionStorage.setItem("parley-draft:" + form.dataset.draft, JSON.stringify(record)); }
+      else { sessionStorage.removeItem("parley-draft:" + form.dataset.draft); }
+    } catch (e) { /* storage full or refused (private mode): the text is only where it is typed */ }
+  }
+  /* A form the server drew after a submit shows what it kept: that is the draft. One opened anew
+     gets its draft back, only where each field is empty or already says the same: compose opened
+     for another contact (a CRM's link) never gets a text meant for someone else. */
+  function restoreDrafts(root, submitted) {
+    var forms = Array.prototype.slice.call(root.querySelectorAll("form[data-draft]"));
+    if (root.matches && root.matches("form[data-draft]")) { forms.push(root); }  // compose redraws itself
+    forms.forEach(function (form) {
+      if (submitted) { keepDraft(form); return; }
+      var record = null;
+      try { record = JSON.parse(sessionStorage.getItem("parley-draft:" + form.dataset.draft)); } catch (e) { return; }
+      if (!record) { return; }
+      var fields = Array.prototype.slice.call(draftFields(form));
+      if (!fields.every(function (f) { return !f.value || f.value === record[f.name]; })) { return; }
+      fields.forEach(function (field) {
+        if (field.value || !record[field.name]) { return; }
+        field.value = record[field.name];
+        field.dispatchEvent(new Event("input", { bubbles: true }));  // its counter and checks follow
+      });
+    });
+  }
+  document.addEventListener("input", function (event) {
+    var form = event.target.form;
+    if (form && form.dataset.draft && event.target.matches(DRAFTED)) { keepDraft(form); }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail.xhr, form = event.detail.elt;
+    // Sent, and the page goes on without drawing the form again (compose, to the conversation).
+    if (xhr.status >= 200 && xhr.status < 300 && xhr.getResponseHeader("HX-Redirect") && form.matches("form[data-draft]")) {
+      try { sessionStorage.removeItem("parley-draft:" + form.dataset.draft); } catch (e) { /* as above */ }
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var config = event.detail.requestConfig;
+    restoreDrafts(event.target, !!config && config.verb !== "get");
+  });
+  restoreDrafts(document, false);
+
   function flagAll(root) { root.querySelectorAll("[data-merge-check]").forEach(function (f) { flag(f, false); }); }
   document.addEventListener("htmx:afterSettle", function (event) { flagAll(event.detail.elt || document); });
   flagAll(document);

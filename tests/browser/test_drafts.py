@@ -1,0 +1,138 @@
+"""Drafts: what an agent types in compose, a reply or a note stays in the tab until it is sent,
+through opening another conversation, a reload, and signing in again after the session ended;
+logging out forgets it, and compose opened for another contact never brings it."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from tests.browser.conftest import World, log_in, release, sms_receive
+from tests.browser.test_request_failures import workspace_ready
+from tests.conftest import PASSWORD
+from webapp.extensions import db
+from webapp.models import User
+from webapp.services import sessions
+
+
+def open_conversation(page: Page, preview: str) -> None:
+    page.get_by_role("link", name=re.compile(preview)).click()
+    expect(page.get_by_role("heading", level=2)).to_be_visible()
+    workspace_ready(page)
+
+
+def stored_drafts(page: Page) -> list[str]:
+    return page.evaluate(
+        "() => Object.keys(sessionStorage).filter(function (k) { return k.startsWith('parley-draft:'); })"
+    )
+
+
+def test_a_reply_waits_in_its_conversation_while_another_is_open_and_goes_once_sent(
+    page: Page, app, world: World
+):
+    sms_receive(app, "2025550143", world.number_phone, "Did my transcript arrive?")
+    sms_receive(app, "2025550144", world.number_phone, "When is the campus tour?")
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    message, note = page.get_by_label("Message"), page.get_by_label("Note")
+
+    open_conversation(page, "Did my transcript arrive")
+    message.fill("Yes, it arrived on Monday.")
+    note.fill("Registrar confirmed.")
+    open_conversation(page, "When is the campus tour")
+    expect(message).to_have_value("")
+    expect(note).to_have_value("")
+    message.fill("Tours run every Saturday at 10.")
+
+    open_conversation(page, "Did my transcript arrive")
+    expect(message).to_have_value("Yes, it arrived on Monday.")
+    expect(note).to_have_value("Registrar confirmed.")
+    expect(page.get_by_text("26 / 1,600 characters")).to_be_visible()  # its counter follows
+    page.get_by_role("button", name="Send", exact=True).click()
+    thread = page.get_by_role("list", name="Conversation history")
+    expect(thread).to_contain_text("Yes, it arrived on Monday.")
+    expect(message).to_have_value("")
+    expect(note).to_have_value("Registrar confirmed.")  # the note was not added: it stays
+
+    page.reload()
+    workspace_ready(page)
+    expect(message).to_have_value("")  # sent: not brought back
+    expect(note).to_have_value("Registrar confirmed.")
+    page.get_by_role("button", name="Add note").click()
+    expect(page.get_by_role("list", name="Conversation history")).to_contain_text("Registrar confirmed.")
+    expect(note).to_have_value("")
+
+    page.goto("/inbox")
+    open_conversation(page, "When is the campus tour")
+    expect(message).to_have_value("Tours run every Saturday at 10.")
+    message.fill("")  # emptied: nothing is kept
+    page.reload()
+    workspace_ready(page)
+    expect(message).to_have_value("")
+    assert stored_drafts(page) == []
+
+
+def test_compose_keeps_its_text_through_a_reload_but_not_for_another_contact(page: Page, world: World):
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    page.get_by_label("To").fill("(202) 555-0143")
+    page.get_by_label("Message").fill("Your open house visit is on Saturday.")
+
+    page.reload()
+    expect(page.get_by_label("To")).to_have_value("(202) 555-0143")
+    expect(page.get_by_label("Message")).to_have_value("Your open house visit is on Saturday.")
+
+    # A CRM's compose link for someone else: the text meant for 555-0143 is not offered to them.
+    page.goto("/texts/new?to=2025550199")
+    expect(page.get_by_label("To")).not_to_have_value("(202) 555-0143")
+    expect(page.get_by_label("Message")).to_have_value("")
+    page.goto("/texts/new")
+    expect(page.get_by_label("Message")).to_have_value("Your open house visit is on Saturday.")
+
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_role("list", name="Conversation history")).to_contain_text("Your open house visit")
+    page.goto("/texts/new")
+    expect(page.get_by_label("To")).to_have_value("")
+    expect(page.get_by_label("Message")).to_have_value("")
+    assert stored_drafts(page) == []
+
+
+def test_a_reply_typed_as_the_session_ended_is_there_after_signing_in_again(page: Page, app, world: World):
+    sms_receive(app, "2025550143", world.number_phone, "Did my transcript arrive?")
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    open_conversation(page, "Did my transcript arrive")
+    page.get_by_label("Message").fill("Yes, it arrived on Monday.")
+    with app.app_context():  # ended elsewhere: an administrator, a password change
+        user_id = db.session.scalar(select(User.id).where(User.email == "standard@example.edu"))
+        sessions.end_all(user_id)
+        db.session.commit()
+    release()
+
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_text("Your session ended. Log in again.")).to_be_visible()
+    page.get_by_label("Email").fill("standard@example.edu")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    workspace_ready(page)
+    expect(page.get_by_label("Message")).to_have_value("Yes, it arrived on Monday.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    thread = page.get_by_role("list", name="Conversation history")
+    expect(thread).to_contain_text("Yes, it arrived on Monday.")
+
+
+def test_logging_out_forgets_the_drafts(page: Page, world: World):
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    page.get_by_label("To").fill("(202) 555-0143")
+    page.get_by_label("Message").fill("Your open house visit is on Saturday.")
+    assert len(stored_drafts(page)) == 1
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    assert stored_drafts(page) == []
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    expect(page.get_by_label("Message")).to_have_value("")
