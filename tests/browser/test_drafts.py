@@ -74,6 +74,20 @@ def test_a_reply_waits_in_its_conversation_while_another_is_open_and_goes_once_s
     assert stored_drafts(page) == []
 
 
+def test_a_draft_brought_back_does_not_tell_colleagues_the_agent_is_typing(page: Page, app, world: World):
+    sms_receive(app, "2025550143", world.number_phone, "Did my transcript arrive?")
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    open_conversation(page, "Did my transcript arrive")
+    page.get_by_label("Message").fill("Yes, it arrived on Monday.")
+    page.reload()
+    expect(page.get_by_label("Message")).to_have_value("Yes, it arrived on Monday.")
+    # The conversation's presence poll, asked at once (a thread change asks it too).
+    with page.expect_request(lambda request: request.url.endswith("/presence")) as asked:
+        page.evaluate("() => htmx.trigger(document.body, 'thread-changed')")
+    assert "typing=1" not in (asked.value.post_data or "")
+
+
 def test_compose_keeps_its_text_through_a_reload_but_not_for_another_contact(page: Page, world: World):
     log_in(page, "standard@example.edu")
     page.goto("/texts/new")

@@ -329,7 +329,7 @@
   /* ---- Presence: the conversation's light poll says whether this agent is typing a reply ---- */
   var typedAt = 0;
   document.addEventListener("input", function (event) {
-    if (event.target.id === "reply-body") { typedAt = Date.now(); }
+    if (event.target.id === "reply-body" && !event.restoredDraft) { typedAt = Date.now(); }
   });
   document.addEventListener("submit", function (event) {
     if (event.target.id === "reply-form") { typedAt = 0; }  // sent: no longer typing it
@@ -456,7 +456,9 @@
       fields.forEach(function (field) {
         if (field.value || !record[field.name]) { return; }
         field.value = record[field.name];
-        field.dispatchEvent(new Event("input", { bubbles: true }));  // its counter and checks follow
+        var input = new Event("input", { bubbles: true });  // its counter and checks follow
+        input.restoredDraft = true;  // not typing: colleagues are not told so
+        field.dispatchEvent(input);
       });
     });
   }
