@@ -23,6 +23,15 @@ def open_conversation(page: Page, preview: str) -> None:
     workspace_ready(page)
 
 
+def reply_typed(page: Page, app, world: World, text: str) -> None:
+    """Signed in, with a contact's question open and `text` typed in its reply box."""
+    sms_receive(app, "2025550143", world.number_phone, "Did my transcript arrive?")
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    open_conversation(page, "Did my transcript arrive")
+    page.get_by_label("Message").fill(text)
+
+
 def stored_drafts(page: Page) -> list[str]:
     return page.evaluate(
         "() => Object.keys(sessionStorage).filter(function (k) { return k.startsWith('parley-draft:'); })"
@@ -75,11 +84,7 @@ def test_a_reply_waits_in_its_conversation_while_another_is_open_and_goes_once_s
 
 
 def test_a_draft_brought_back_does_not_tell_colleagues_the_agent_is_typing(page: Page, app, world: World):
-    sms_receive(app, "2025550143", world.number_phone, "Did my transcript arrive?")
-    log_in(page, "standard@example.edu")
-    page.goto("/inbox")
-    open_conversation(page, "Did my transcript arrive")
-    page.get_by_label("Message").fill("Yes, it arrived on Monday.")
+    reply_typed(page, app, world, "Yes, it arrived on Monday.")
     page.reload()
     expect(page.get_by_label("Message")).to_have_value("Yes, it arrived on Monday.")
     # The conversation's presence poll, asked at once (a thread change asks it too).
@@ -114,11 +119,7 @@ def test_compose_keeps_its_text_through_a_reload_but_not_for_another_contact(pag
 
 
 def test_a_reply_typed_as_the_session_ended_is_there_after_signing_in_again(page: Page, app, world: World):
-    sms_receive(app, "2025550143", world.number_phone, "Did my transcript arrive?")
-    log_in(page, "standard@example.edu")
-    page.goto("/inbox")
-    open_conversation(page, "Did my transcript arrive")
-    page.get_by_label("Message").fill("Yes, it arrived on Monday.")
+    reply_typed(page, app, world, "Yes, it arrived on Monday.")
     with app.app_context():  # ended elsewhere: an administrator, a password change
         user_id = db.session.scalar(select(User.id).where(User.email == "standard@example.edu"))
         sessions.end_all(user_id)
