@@ -271,3 +271,39 @@ def test_200_percent_zoom_keeps_everything_reachable(browser: Browser, live_serv
         assert_no_horizontal_overflow(page)
     finally:
         context.close()
+
+
+def test_ctrl_enter_sends_compose_a_reply_and_a_note_but_not_a_send_that_is_off(
+    page: Page, app: Flask, world: World
+):
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    page.get_by_label("To").fill("(202) 555-0143")
+    message = page.get_by_label("Message")
+    message.fill("Your open house visit is on Saturday.")
+    send = page.get_by_role("button", name="Send")
+    expect(send).to_have_attribute("aria-keyshortcuts", "Control+Enter Meta+Enter")
+    message.press("Control+Enter")
+    thread = page.get_by_role("list", name="Conversation history")
+    expect(thread).to_contain_text("Your open house visit is on Saturday.")
+
+    message.fill("Parking is free on weekends.")
+    message.press("Meta+Enter")  # ⌘+Enter on a Mac
+    expect(thread).to_contain_text("Parking is free on weekends.")
+    expect(message).to_have_value("")
+    message.press("Enter")  # Enter alone is a new line
+    expect(message).to_have_value("\n")
+    note = page.get_by_label("Note")
+    note.fill("Asked about parking.")
+    note.press("Control+Enter")
+    expect(thread).to_contain_text("Asked about parking.")
+    assert count_messages("outbound") == 2
+
+    sms_receive(app, "2025550143", world.number_phone, "STOP")
+    page.reload()
+    expect(page.get_by_role("button", name="Send", exact=True)).to_be_disabled()
+    message.fill("Are you still coming?")
+    message.press("Control+Enter")
+    page.wait_for_timeout(500)  # a send would have been under way by now
+    assert count_messages("outbound") == 2
+    expect(message).to_have_value("Are you still coming?")

@@ -426,6 +426,19 @@
     if (note && event.detail.elt.matches("form")) { note.remove(); }  // a new try: a new answer
   });
 
+  /* ---- Ctrl+Enter (⌘+Enter on a Mac) in compose's Message, a reply or a note presses its form's
+     Send (or Add note), as the button's aria-keyshortcuts says; not while that button is disabled
+     (opted out, or already sending). ---- */
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey) || event.isComposing) { return; }
+    var form = event.target.matches("textarea") && event.target.form;
+    var buttons = form && form.matches("#compose-form, #reply-form, #note-form") && form.querySelectorAll("button[type=submit]");
+    var send = buttons && buttons[buttons.length - 1];  // after a colleague's reply, Send, not Send anyway
+    if (!send) { return; }
+    event.preventDefault();
+    if (!send.disabled) { form.requestSubmit(send); }
+  });
+
   /* ---- Drafts: what is typed in compose, a reply or a note stays in this tab (sessionStorage)
      until it is sent, so that opening another conversation, a reload, or signing in again after
      the session ended loses nothing. A form[data-draft] names its record ("user id:what"), so
