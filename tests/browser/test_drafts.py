@@ -118,6 +118,18 @@ def test_compose_keeps_its_text_through_a_reload_but_not_for_another_contact(pag
     assert stored_drafts(page) == []
 
 
+def test_compose_cancelled_forgets_its_text(page: Page, world: World):
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    page.get_by_label("To").fill("(202) 555-0143")
+    page.get_by_label("Message").fill("Your open house visit is on Saturday.")
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.get_by_role("tab", name=re.compile("Needs Attention"))).to_be_visible()
+    page.goto("/texts/new")
+    expect(page.get_by_label("To")).to_have_value("")
+    expect(page.get_by_label("Message")).to_have_value("")
+
+
 def test_a_reply_typed_as_the_session_ended_is_there_after_signing_in_again(page: Page, app, world: World):
     reply_typed(page, app, world, "Yes, it arrived on Monday.")
     with app.app_context():  # ended elsewhere: an administrator, a password change

@@ -479,12 +479,20 @@
     var form = event.target.form;
     if (form && form.dataset.draft && event.target.matches(DRAFTED)) { keepDraft(form); }
   });
+  function forgetDraft(form) {
+    try { sessionStorage.removeItem("parley-draft:" + form.dataset.draft); } catch (e) { /* as above */ }
+  }
   document.addEventListener("htmx:afterRequest", function (event) {
     var xhr = event.detail.xhr, form = event.detail.elt;
     // Sent, and the page goes on without drawing the form again (compose, to the conversation).
     if (xhr.status >= 200 && xhr.status < 300 && xhr.getResponseHeader("HX-Redirect") && form.matches("form[data-draft]")) {
-      try { sessionStorage.removeItem("parley-draft:" + form.dataset.draft); } catch (e) { /* as above */ }
+      forgetDraft(form);
     }
+  });
+  document.addEventListener("click", function (event) {  // compose's Cancel: the text is not wanted
+    var cancel = event.target.closest && event.target.closest("[data-discard-draft]");
+    var form = cancel && cancel.closest("form[data-draft]");
+    if (form) { forgetDraft(form); }
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     var config = event.detail.requestConfig;
