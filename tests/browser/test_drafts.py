@@ -32,6 +32,20 @@ def reply_typed(page: Page, app, world: World, text: str) -> None:
     page.get_by_label("Message").fill(text)
 
 
+def compose_typed(page: Page) -> None:
+    """Signed in, with To and Message typed in compose."""
+    log_in(page, "standard@example.edu")
+    page.goto("/texts/new")
+    page.get_by_label("To").fill("(202) 555-0143")
+    page.get_by_label("Message").fill("Your open house visit is on Saturday.")
+
+
+def expect_an_empty_compose(page: Page) -> None:
+    page.goto("/texts/new")
+    expect(page.get_by_label("To")).to_have_value("")
+    expect(page.get_by_label("Message")).to_have_value("")
+
+
 def stored_drafts(page: Page) -> list[str]:
     return page.evaluate(
         "() => Object.keys(sessionStorage).filter(function (k) { return k.startsWith('parley-draft:'); })"
@@ -94,10 +108,7 @@ def test_a_draft_brought_back_does_not_tell_colleagues_the_agent_is_typing(page:
 
 
 def test_compose_keeps_its_text_through_a_reload_but_not_for_another_contact(page: Page, world: World):
-    log_in(page, "standard@example.edu")
-    page.goto("/texts/new")
-    page.get_by_label("To").fill("(202) 555-0143")
-    page.get_by_label("Message").fill("Your open house visit is on Saturday.")
+    compose_typed(page)
 
     page.reload()
     expect(page.get_by_label("To")).to_have_value("(202) 555-0143")
@@ -112,22 +123,15 @@ def test_compose_keeps_its_text_through_a_reload_but_not_for_another_contact(pag
 
     page.get_by_role("button", name="Send", exact=True).click()
     expect(page.get_by_role("list", name="Conversation history")).to_contain_text("Your open house visit")
-    page.goto("/texts/new")
-    expect(page.get_by_label("To")).to_have_value("")
-    expect(page.get_by_label("Message")).to_have_value("")
+    expect_an_empty_compose(page)
     assert stored_drafts(page) == []
 
 
 def test_compose_cancelled_forgets_its_text(page: Page, world: World):
-    log_in(page, "standard@example.edu")
-    page.goto("/texts/new")
-    page.get_by_label("To").fill("(202) 555-0143")
-    page.get_by_label("Message").fill("Your open house visit is on Saturday.")
+    compose_typed(page)
     page.get_by_role("link", name="Cancel").click()
     expect(page.get_by_role("tab", name=re.compile("Needs Attention"))).to_be_visible()
-    page.goto("/texts/new")
-    expect(page.get_by_label("To")).to_have_value("")
-    expect(page.get_by_label("Message")).to_have_value("")
+    expect_an_empty_compose(page)
 
 
 def test_a_reply_typed_as_the_session_ended_is_there_after_signing_in_again(page: Page, app, world: World):
@@ -151,15 +155,11 @@ def test_a_reply_typed_as_the_session_ended_is_there_after_signing_in_again(page
 
 
 def test_logging_out_forgets_the_drafts(page: Page, world: World):
-    log_in(page, "standard@example.edu")
-    page.goto("/texts/new")
-    page.get_by_label("To").fill("(202) 555-0143")
-    page.get_by_label("Message").fill("Your open house visit is on Saturday.")
+    compose_typed(page)
     assert len(stored_drafts(page)) == 1
 
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("button", name="Log in")).to_be_visible()
     assert stored_drafts(page) == []
     log_in(page, "standard@example.edu")
-    page.goto("/texts/new")
-    expect(page.get_by_label("Message")).to_have_value("")
+    expect_an_empty_compose(page)
