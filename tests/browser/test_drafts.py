@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, Route, expect
 from sqlalchemy import select
 
-from tests.browser.conftest import World, log_in, release, sms_receive
+from tests.browser.conftest import World, count_messages, log_in, release, sms_receive
 from tests.browser.test_request_failures import workspace_ready
 from tests.conftest import PASSWORD
 from webapp.extensions import db
@@ -46,6 +46,13 @@ def expect_an_empty_compose(page: Page) -> None:
     expect(page.get_by_label("Message")).to_have_value("")
 
 
+def end_sessions(app, email: str) -> None:
+    with app.app_context():
+        sessions.end_all(db.session.scalar(select(User.id).where(User.email == email)))
+        db.session.commit()
+    release()
+
+
 def stored_drafts(page: Page) -> list[str]:
     return page.evaluate(
         "() => Object.keys(sessionStorage).filter(function (k) { return k.startsWith('parley-draft:'); })"
@@ -64,6 +71,8 @@ def test_a_reply_waits_in_its_conversation_while_another_is_open_and_goes_once_s
     open_conversation(page, "Did my transcript arrive")
     message.fill("Yes, it arrived on Monday.")
     note.fill("Registrar confirmed.")
+    page.get_by_text("Send later").click()
+    page.get_by_label("Send at").fill("2030-01-15T09:00")
     open_conversation(page, "When is the campus tour")
     expect(message).to_have_value("")
     expect(note).to_have_value("")
@@ -73,6 +82,8 @@ def test_a_reply_waits_in_its_conversation_while_another_is_open_and_goes_once_s
     expect(message).to_have_value("Yes, it arrived on Monday.")
     expect(note).to_have_value("Registrar confirmed.")
     expect(page.get_by_text("26 / 1,600 characters")).to_be_visible()  # its counter follows
+    expect(page.get_by_label("Send at")).to_have_value("2030-01-15T09:00")  # shown: it is not sent now
+    page.get_by_label("Send at").fill("")
     page.get_by_role("button", name="Send", exact=True).click()
     thread = page.get_by_role("list", name="Conversation history")
     expect(thread).to_contain_text("Yes, it arrived on Monday.")
@@ -136,11 +147,7 @@ def test_compose_cancelled_forgets_its_text(page: Page, world: World):
 
 def test_a_reply_typed_as_the_session_ended_is_there_after_signing_in_again(page: Page, app, world: World):
     reply_typed(page, app, world, "Yes, it arrived on Monday.")
-    with app.app_context():  # ended elsewhere: an administrator, a password change
-        user_id = db.session.scalar(select(User.id).where(User.email == "standard@example.edu"))
-        sessions.end_all(user_id)
-        db.session.commit()
-    release()
+    end_sessions(app, "standard@example.edu")  # ended elsewhere: an administrator, a password change
 
     page.get_by_role("button", name="Send", exact=True).click()
     expect(page.get_by_text("Your session ended. Log in again.")).to_be_visible()
@@ -163,3 +170,60 @@ def test_logging_out_forgets_the_drafts(page: Page, world: World):
     assert stored_drafts(page) == []
     log_in(page, "standard@example.edu")
     expect_an_empty_compose(page)
+
+
+def test_a_reply_whose_answer_never_came_is_not_sent_twice_from_its_draft(page: Page, app, world: World):
+    reply_typed(page, app, world, "Yes, it arrived on Monday.")
+
+    def sent_but_unanswered(route: Route) -> None:
+        route.fetch()  # Parley gets it and sends the text; the answer is lost on the way back
+        route.abort()
+
+    page.route(re.compile(r"/messages$"), sent_but_unanswered)
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("Parley could not be reached")
+    page.unroute_all()
+    page.reload()
+    workspace_ready(page)
+    expect(page.get_by_label("Message")).to_have_value("Yes, it arrived on Monday.")
+    page.get_by_role("button", name="Send", exact=True).click()  # the same form, sent again
+    expect(page.get_by_label("Message")).to_have_value("")
+    assert count_messages("outbound") == 1
+    thread = page.get_by_role("list", name="Conversation history")
+    expect(thread.get_by_text("Yes, it arrived on Monday.")).to_have_count(1)
+
+
+def test_ctrl_enter_waits_while_a_reply_is_being_sent(page: Page, app, world: World):
+    reply_typed(page, app, world, "Yes, it arrived on Monday.")
+    held: list[Route] = []
+    page.route(re.compile(r"/messages$"), lambda route: held.append(route))  # held: under way
+    notes: list[Request] = []
+    page.on("request", lambda request: notes.append(request) if request.url.endswith("/notes") else None)
+
+    page.get_by_role("button", name="Send", exact=True).click()
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    note = page.get_by_label("Note")
+    note.fill("Registrar confirmed.")
+    note.press("Control+Enter")  # the note would carry the reply box's text, sent meanwhile
+    page.wait_for_timeout(300)
+    assert notes == []
+    held[0].continue_()
+    thread = page.get_by_role("list", name="Conversation history")
+    expect(thread).to_contain_text("Yes, it arrived on Monday.")
+    expect(page.get_by_label("Message")).to_have_value("")
+    expect(note).to_have_value("Registrar confirmed.")
+    note.press("Control+Enter")
+    expect(thread).to_contain_text("Registrar confirmed.")
+    expect(page.get_by_label("Message")).to_have_value("")
+
+
+def test_a_page_of_another_user_forgets_the_drafts_left_in_the_tab(page: Page, app, world: World):
+    compose_typed(page)
+    end_sessions(app, "standard@example.edu")  # without Log out (a time-out); someone else signs in
+    log_in(page, "admin@example.edu")
+    page.goto("/texts/new")
+    expect(page.get_by_label("Message")).to_have_value("")
+    assert stored_drafts(page) == []

@@ -428,7 +428,7 @@
 
   /* ---- Ctrl+Enter (⌘+Enter on a Mac) in compose's Message, a reply or a note presses its form's
      Send (or Add note), as the button's aria-keyshortcuts says; not while that button is disabled
-     (opted out, or already sending). ---- */
+     (opted out) nor while a form of the page is being sent. ---- */
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey) || event.isComposing) { return; }
     var form = event.target.matches("textarea") && event.target.form;
@@ -436,39 +436,62 @@
     var send = buttons && buttons[buttons.length - 1];  // after a colleague's reply, Send, not Send anyway
     if (!send) { return; }
     event.preventDefault();
-    if (!send.disabled) { form.requestSubmit(send); }
+    // Not while a form is under way: a note sent with the reply box's text would bring it back.
+    if (!send.disabled && !document.querySelector("form.htmx-request")) { form.requestSubmit(send); }
   });
 
   /* ---- Drafts: what is typed in compose, a reply or a note stays in this tab (sessionStorage)
      until it is sent, so that opening another conversation, a reload, or signing in again after
-     the session ended loses nothing. A form[data-draft] names its record ("user id:what"), so
-     another person signing in in this tab never sees it; logging out clears the tab's storage. ---- */
-  var DRAFTED = "textarea, input[type=tel]";  // compose's To, and the texts
-  function draftFields(form) { return form.querySelectorAll(DRAFTED); }
+     the session ended loses nothing. A form[data-draft] names its record ("user id:what"): another
+     person signed in in this tab never sees it, and a page of theirs forgets it; logging out
+     clears the tab's storage. ---- */
+  var DRAFTED = "textarea, input[type=tel], input[type=datetime-local]";  // texts, compose's To, Send later
+  var DRAFT = "parley-draft:";
+  function draftFields(form) { return Array.prototype.slice.call(form.querySelectorAll(DRAFTED)); }
+  function formKey(form) { return form.querySelector("input[name=idempotency_key]"); }
   function keepDraft(form) {
-    var record = {}, typed = false;
-    draftFields(form).forEach(function (field) { record[field.name] = field.value; typed = typed || !!field.value.trim(); });
+    var record = {}, typed = false, key = formKey(form);
+    draftFields(form).forEach(function (field) {
+      record[field.name] = field.value;
+      typed = typed || (field.type !== "datetime-local" && !!field.value.trim());
+    });
+    // The form's key goes with its text: sent again after an answer that never came, it is not sent twice.
+    if (key) { record[key.name] = key.value; }
     try {
-      if (typed) { sessionStorage.setItem("parley-draft:" + form.dataset.draft, JSON.stringify(record)); }
-      else { sessionStorage.removeItem("parley-draft:" + form.dataset.draft); }
+      if (typed) { sessionStorage.setItem(DRAFT + form.dataset.draft, JSON.stringify(record)); }
+      else { sessionStorage.removeItem(DRAFT + form.dataset.draft); }
     } catch (e) { /* storage full or refused (private mode): the text is only where it is typed */ }
   }
-  /* A form the server drew after a submit shows what it kept: that is the draft. One opened anew
-     gets its draft back, only where each field is empty or already says the same: compose opened
-     for another contact (a CRM's link) never gets a text meant for someone else. */
-  function restoreDrafts(root, submitted) {
+  function forgetOthers(user) {
+    try {
+      Object.keys(sessionStorage).forEach(function (name) {
+        if (name.indexOf(DRAFT) === 0 && name.split(":")[1] !== user) { sessionStorage.removeItem(name); }
+      });
+    } catch (e) { /* as above */ }
+  }
+  /* After a submit, the form that was sent shows what the server kept: that is its draft. The
+     pane's other forms show what went along with it, and what was typed in them meanwhile is in
+     their drafts. A form opened anew gets its draft back only where each field is empty or
+     already says the same: compose opened for another contact (a CRM's link) never gets a text
+     meant for someone else. `sent` is the id of the form sent, or null after a GET. */
+  function restoreDrafts(root, sent) {
     var forms = Array.prototype.slice.call(root.querySelectorAll("form[data-draft]"));
     if (root.matches && root.matches("form[data-draft]")) { forms.push(root); }  // compose redraws itself
     forms.forEach(function (form) {
-      if (submitted) { keepDraft(form); return; }
+      if (sent !== null && form.id === sent) { keepDraft(form); return; }
+      forgetOthers(form.dataset.draft.split(":")[0]);
       var record = null;
-      try { record = JSON.parse(sessionStorage.getItem("parley-draft:" + form.dataset.draft)); } catch (e) { return; }
+      try { record = JSON.parse(sessionStorage.getItem(DRAFT + form.dataset.draft)); } catch (e) { return; }
       if (!record) { return; }
-      var fields = Array.prototype.slice.call(draftFields(form));
-      if (!fields.every(function (f) { return !f.value || f.value === record[f.name]; })) { return; }
+      var fields = draftFields(form), key = formKey(form), along = sent !== null;
+      if (!along && !fields.every(function (f) { return !f.value || f.value === record[f.name]; })) { return; }
+      fields = fields.filter(function (f) {
+        return along ? f.name in record && f.value !== record[f.name] : !f.value && record[f.name];
+      });
+      if (!along && key && fields.length && record[key.name]) { key.value = record[key.name]; }
       fields.forEach(function (field) {
-        if (field.value || !record[field.name]) { return; }
         field.value = record[field.name];
+        if (field.type === "datetime-local" && field.value) { field.closest("details").open = true; }  // shown set
         var input = new Event("input", { bubbles: true });  // its counter and checks follow
         input.restoredDraft = true;  // not typing: colleagues are not told so
         field.dispatchEvent(input);
@@ -480,7 +503,7 @@
     if (form && form.dataset.draft && event.target.matches(DRAFTED)) { keepDraft(form); }
   });
   function forgetDraft(form) {
-    try { sessionStorage.removeItem("parley-draft:" + form.dataset.draft); } catch (e) { /* as above */ }
+    try { sessionStorage.removeItem(DRAFT + form.dataset.draft); } catch (e) { /* as above */ }
   }
   document.addEventListener("htmx:afterRequest", function (event) {
     var xhr = event.detail.xhr, form = event.detail.elt;
@@ -496,9 +519,9 @@
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     var config = event.detail.requestConfig;
-    restoreDrafts(event.target, !!config && config.verb !== "get");
+    restoreDrafts(event.target, config && config.verb !== "get" ? config.elt.id : null);
   });
-  restoreDrafts(document, false);
+  restoreDrafts(document, null);
 
   function flagAll(root) { root.querySelectorAll("[data-merge-check]").forEach(function (f) { flag(f, false); }); }
   document.addEventListener("htmx:afterSettle", function (event) { flagAll(event.detail.elt || document); });
