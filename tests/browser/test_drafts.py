@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from tests.browser.conftest import World, count_messages, log_in, release, sms_receive
 from tests.browser.test_request_failures import workspace_ready
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Factory
 from webapp.extensions import db
 from webapp.models import User
 from webapp.services import sessions
@@ -51,6 +51,18 @@ def end_sessions(app, email: str) -> None:
         sessions.end_all(db.session.scalar(select(User.id).where(User.email == email)))
         db.session.commit()
     release()
+
+
+def send_held(page: Page) -> Route:
+    """Send pressed, and its request held in the browser: under way until the test lets it go."""
+    held: list[Route] = []
+    page.route(re.compile(r"/messages$"), lambda route: held.append(route))
+    page.get_by_role("button", name="Send", exact=True).click()
+    for _ in range(100):
+        if held:
+            return held[0]
+        page.wait_for_timeout(50)
+    raise AssertionError("Send made no request")
 
 
 def stored_drafts(page: Page) -> list[str]:
@@ -174,6 +186,10 @@ def test_logging_out_forgets_the_drafts(page: Page, world: World):
 
 def test_a_reply_whose_answer_never_came_is_not_sent_twice_from_its_draft(page: Page, app, world: World):
     reply_typed(page, app, world, "Yes, it arrived on Monday.")
+    # A note first: the pane comes back, the reply box with its text and a form key of its own.
+    page.get_by_label("Note").fill("Registrar confirmed.")
+    page.get_by_role("button", name="Add note").click()
+    expect(page.get_by_label("Note")).to_have_value("")
 
     def sent_but_unanswered(route: Route) -> None:
         route.fetch()  # Parley gets it and sends the text; the answer is lost on the way back
@@ -195,22 +211,15 @@ def test_a_reply_whose_answer_never_came_is_not_sent_twice_from_its_draft(page: 
 
 def test_ctrl_enter_waits_while_a_reply_is_being_sent(page: Page, app, world: World):
     reply_typed(page, app, world, "Yes, it arrived on Monday.")
-    held: list[Route] = []
-    page.route(re.compile(r"/messages$"), lambda route: held.append(route))  # held: under way
     notes: list[Request] = []
     page.on("request", lambda request: notes.append(request) if request.url.endswith("/notes") else None)
-
-    page.get_by_role("button", name="Send", exact=True).click()
-    for _ in range(100):
-        if held:
-            break
-        page.wait_for_timeout(50)
+    held = send_held(page)
     note = page.get_by_label("Note")
     note.fill("Registrar confirmed.")
     note.press("Control+Enter")  # the note would carry the reply box's text, sent meanwhile
     page.wait_for_timeout(300)
     assert notes == []
-    held[0].continue_()
+    held.continue_()
     thread = page.get_by_role("list", name="Conversation history")
     expect(thread).to_contain_text("Yes, it arrived on Monday.")
     expect(page.get_by_label("Message")).to_have_value("")
@@ -227,3 +236,30 @@ def test_a_page_of_another_user_forgets_the_drafts_left_in_the_tab(page: Page, a
     page.goto("/texts/new")
     expect(page.get_by_label("Message")).to_have_value("")
     assert stored_drafts(page) == []
+
+
+def test_a_reply_answered_after_another_conversation_was_opened_does_not_come_back(
+    page: Page, app, world: World
+):
+    sms_receive(app, "2025550144", world.number_phone, "When is the campus tour?")
+    reply_typed(page, app, world, "Yes, it arrived on Monday.")
+    held = send_held(page)
+    open_conversation(page, "When is the campus tour")  # at once, before Send is answered
+    with page.expect_response(re.compile(r"/messages$")):
+        held.continue_()
+    page.goto("/inbox?tab=participating")  # replied: the conversation is there now
+    open_conversation(page, "Yes, it arrived on Monday")
+    thread = page.get_by_role("list", name="Conversation history")
+    expect(thread).to_contain_text("Yes, it arrived on Monday.")
+    expect(page.get_by_label("Message")).to_have_value("")
+
+
+def test_compose_brings_back_the_number_it_was_sending_from(page: Page, world: World, make: Factory):
+    make.number("+12025550101", inboxes=("Admissions",), label="Financial Aid Line")
+    release()
+    compose_typed(page)
+    aid_line = "Financial Aid Line · (202) 555-0101"
+    page.get_by_label("From").select_option(label=aid_line)
+    page.reload()
+    expect(page.get_by_label("Message")).to_have_value("Your open house visit is on Saturday.")
+    assert page.get_by_label("From").evaluate("select => select.selectedOptions[0].text") == aid_line

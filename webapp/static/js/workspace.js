@@ -445,18 +445,18 @@
      the session ended loses nothing. A form[data-draft] names its record ("user id:what"): another
      person signed in in this tab never sees it, and a page of theirs forgets it; logging out
      clears the tab's storage. ---- */
-  var DRAFTED = "textarea, input[type=tel], input[type=datetime-local]";  // texts, compose's To, Send later
+  var TEXTS = "textarea, input[type=tel], input[type=datetime-local]";  // the texts, To, Send later
+  // With them, compose's From and the form's key: sent again after an answer that never came,
+  // a text is not sent twice.
+  var ALONG = "select, input[name=idempotency_key]";
   var DRAFT = "parley-draft:";
-  function draftFields(form) { return Array.prototype.slice.call(form.querySelectorAll(DRAFTED)); }
-  function formKey(form) { return form.querySelector("input[name=idempotency_key]"); }
+  function fieldsOf(form, selector) { return Array.prototype.slice.call(form.querySelectorAll(selector)); }
   function keepDraft(form) {
-    var record = {}, typed = false, key = formKey(form);
-    draftFields(form).forEach(function (field) {
+    var record = {}, typed = false;
+    fieldsOf(form, TEXTS + ", " + ALONG).forEach(function (field) {
       record[field.name] = field.value;
-      typed = typed || (field.type !== "datetime-local" && !!field.value.trim());
+      typed = typed || (field.matches("textarea, input[type=tel]") && !!field.value.trim());
     });
-    // The form's key goes with its text: sent again after an answer that never came, it is not sent twice.
-    if (key) { record[key.name] = key.value; }
     try {
       if (typed) { sessionStorage.setItem(DRAFT + form.dataset.draft, JSON.stringify(record)); }
       else { sessionStorage.removeItem(DRAFT + form.dataset.draft); }
@@ -483,12 +483,19 @@
       var record = null;
       try { record = JSON.parse(sessionStorage.getItem(DRAFT + form.dataset.draft)); } catch (e) { return; }
       if (!record) { return; }
-      var fields = draftFields(form), key = formKey(form), along = sent !== null;
+      var fields = fieldsOf(form, TEXTS), along = sent !== null;
       if (!along && !fields.every(function (f) { return !f.value || f.value === record[f.name]; })) { return; }
       fields = fields.filter(function (f) {
         return along ? f.name in record && f.value !== record[f.name] : !f.value && record[f.name];
       });
-      if (!along && key && fields.length && record[key.name]) { key.value = record[key.name]; }
+      if (!along && fields.length) {
+        fieldsOf(form, ALONG).forEach(function (field) {
+          var known = field.tagName !== "SELECT" || Array.prototype.some.call(field.options, function (o) {
+            return o.value === record[field.name];
+          });
+          if (record[field.name] && known) { field.value = record[field.name]; }
+        });
+      }
       fields.forEach(function (field) {
         field.value = record[field.name];
         if (field.type === "datetime-local" && field.value) { field.closest("details").open = true; }  // shown set
@@ -500,7 +507,19 @@
   }
   document.addEventListener("input", function (event) {
     var form = event.target.form;
-    if (form && form.dataset.draft && event.target.matches(DRAFTED)) { keepDraft(form); }
+    if (form && form.dataset.draft && event.target.matches(TEXTS + ", " + ALONG)) { keepDraft(form); }
+  });
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt, xhr = event.detail.xhr;
+    if (!form.matches("form[data-draft]")) { return; }
+    keepDraft(form);  // with the key this send carries
+    /* Answered after the agent moved on (another conversation opened meanwhile), the answer is
+       not swapped in, nor said to this page; its redraw of the form still says what was kept. */
+    xhr.addEventListener("load", function () {
+      if (document.contains(form) || xhr.status < 200 || xhr.status >= 300) { return; }
+      var drawn = new DOMParser().parseFromString(xhr.responseText, "text/html").getElementById(form.id);
+      if (drawn && drawn.dataset.draft === form.dataset.draft) { keepDraft(drawn); }
+    });
   });
   function forgetDraft(form) {
     try { sessionStorage.removeItem(DRAFT + form.dataset.draft); } catch (e) { /* as above */ }
