@@ -263,3 +263,23 @@ def test_compose_brings_back_the_number_it_was_sending_from(page: Page, world: W
     page.reload()
     expect(page.get_by_label("Message")).to_have_value("Your open house visit is on Saturday.")
     assert page.get_by_label("From").evaluate("select => select.selectedOptions[0].text") == aid_line
+
+
+def test_a_reply_answered_after_its_conversation_was_opened_again_does_not_come_back(
+    page: Page, app, world: World
+):
+    sms_receive(app, "2025550144", world.number_phone, "When is the campus tour?")
+    reply_typed(page, app, world, "Yes, it arrived on Monday.")
+    held = send_held(page)
+    open_conversation(page, "When is the campus tour")
+    open_conversation(page, "Did my transcript arrive")  # again, before Send is answered
+    message = page.get_by_label("Message")
+    expect(message).to_have_value("")  # not back as a draft while its send is under way
+    with page.expect_response(re.compile(r"/messages$")):
+        held.continue_()
+    expect(message).to_have_value("")
+    page.reload()
+    workspace_ready(page)
+    expect(message).to_have_value("")
+    thread = page.get_by_role("list", name="Conversation history")
+    expect(thread).to_contain_text("Yes, it arrived on Monday.")

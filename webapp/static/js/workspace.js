@@ -450,6 +450,7 @@
   // a text is not sent twice.
   var ALONG = "select, input[name=idempotency_key]";
   var DRAFT = "parley-draft:";
+  var sending = {};  // the records of the forms being sent
   function fieldsOf(form, selector) { return Array.prototype.slice.call(form.querySelectorAll(selector)); }
   function keepDraft(form) {
     var record = {}, typed = false;
@@ -479,6 +480,7 @@
     if (root.matches && root.matches("form[data-draft]")) { forms.push(root); }  // compose redraws itself
     forms.forEach(function (form) {
       if (sent !== null && form.id === sent) { keepDraft(form); return; }
+      if (sending[form.dataset.draft]) { form.setAttribute("data-draft-waits", ""); return; }  // its answer says
       forgetOthers(form.dataset.draft.split(":")[0]);
       var record = null;
       try { record = JSON.parse(sessionStorage.getItem(DRAFT + form.dataset.draft)); } catch (e) { return; }
@@ -512,13 +514,24 @@
   document.addEventListener("htmx:beforeRequest", function (event) {
     var form = event.detail.elt, xhr = event.detail.xhr;
     if (!form.matches("form[data-draft]")) { return; }
+    var name = form.dataset.draft;
     keepDraft(form);  // with the key this send carries
-    /* Answered after the agent moved on (another conversation opened meanwhile), the answer is
-       not swapped in, nor said to this page; its redraw of the form still says what was kept. */
-    xhr.addEventListener("load", function () {
-      if (document.contains(form) || xhr.status < 200 || xhr.status >= 300) { return; }
-      var drawn = new DOMParser().parseFromString(xhr.responseText, "text/html").getElementById(form.id);
-      if (drawn && drawn.dataset.draft === form.dataset.draft) { keepDraft(drawn); }
+    sending[name] = true;
+    /* Answered after the agent moved on (another conversation opened meanwhile, or this one
+       again), the answer is not swapped in, nor said to this page; its redraw of the form still
+       says what was kept: for the draft, and for this form opened again since. */
+    xhr.addEventListener("loadend", function () {
+      delete sending[name];
+      var live = document.querySelector('form[data-draft="' + name + '"]');
+      if (document.contains(form) || (live && !live.hasAttribute("data-draft-waits"))) { return; }  // swapped in
+      if (xhr.status >= 200 && xhr.status < 300) {
+        var drawn = new DOMParser().parseFromString(xhr.responseText, "text/html").getElementById(form.id);
+        if (drawn && drawn.dataset.draft === name) { keepDraft(drawn); }
+      }
+      if (live) {
+        live.removeAttribute("data-draft-waits");
+        restoreDrafts(live, null);
+      }
     });
   });
   function forgetDraft(form) {
