@@ -15,11 +15,12 @@ from sqlalchemy.exc import DBAPIError
 
 from webapp import queue, transactions
 from webapp.extensions import db
-from webapp.models import User
+from webapp.models import Campaign, User
 from webapp.plugin_api import InboundMessage
 from webapp.plugin_api.registry import GROUPS, installed
 from webapp.services import (
     api_keys,
+    audit,
     campaigns,
     directory,
     inbound,
@@ -29,7 +30,7 @@ from webapp.services import (
     webhooks,
 )
 from webapp.services.dbutil import unstorable
-from webapp.services.phones import PhoneError, normalise_provider_phone, parse_any_phone
+from webapp.services.phones import PhoneError, format_phone, normalise_provider_phone, parse_any_phone
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,10 @@ def _fail(message: str) -> None:
     raise click.ClickException(message)
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
 def _warn_if_short(password: str) -> None:
     """On stderr, so that a script reading the command's output reads only its result."""
     _refusal, warning = directory.check_operator_password(password)
@@ -67,6 +72,8 @@ def offices_create(name: str) -> None:
         office = directory.create_office(name)
     except directory.DirectoryError as exc:
         _fail(str(exc))
+    audit.record(None, "office.created", f"Created office {office.name} on the command line", [office],
+                 {"via": "cli"})
     db.session.commit()
     click.echo(f"Created office {office.name!r}.")
 
@@ -147,6 +154,14 @@ def users_create(email: str, role: str, password: str, name: str | None, offices
         user = directory.create_user(email, role, password, name=name, office_names=offices)
     except directory.DirectoryError as exc:
         _fail(str(exc))
+    joined = ", ".join(office.name for office in user.offices) or "no office"
+    audit.record(
+        None,
+        "user.created",
+        f"Created {user.name} ({user.email}) as {user.role_label} in {joined} on the command line",
+        user.offices,
+        {"user_id": user.id, "role": user.role, "offices": [o.id for o in user.offices], "via": "cli"},
+    )
     db.session.commit()
     _warn_if_short(password)
     if not offices:
@@ -206,6 +221,14 @@ def numbers_add(
         )
     except directory.DirectoryError as exc:
         _fail(str(exc))
+    audit.record(
+        None,
+        "number.added",
+        f"Added {format_phone(number.phone)} to {number.office.name} ({number.backing}-backed, "
+        f"{number.provider}) on the command line",
+        [number.office, *number.inboxes],
+        {"number_id": number.id, "phone": number.phone, "via": "cli"},
+    )
     db.session.commit()
     click.echo(f"Added {number.phone} ({number.backing}-backed, {number.provider}).")
 
@@ -226,6 +249,19 @@ def campaigns_import(name: str, csv_path: Path, office: str, launch: bool) -> No
         for error in getattr(exc, "errors", []):
             click.echo(f"line {error.line}: {error.reason}", err=True)
         _fail(str(exc))
+    campaign = report.campaign
+    audit.record(
+        None,
+        "campaign.saved",
+        f"Saved campaign {campaign.name} as a draft for {campaign.office.name} on the command line: "
+        f"{_count(report.imported, 'contact')} from {click.format_filename(csv_path, shorten=True)} "
+        f"({_count(len(report.errors), 'invalid row')} left out)",
+        [campaign.office],
+        {"campaign_id": campaign.id, "via": "cli"},
+    )
+    if launch:
+        _audit_launch(campaign)
+    db.session.commit()
     for error in report.errors:
         click.echo(f"line {error.line}: {error.reason}", err=True)
     if report.warning:
@@ -234,7 +270,7 @@ def campaigns_import(name: str, csv_path: Path, office: str, launch: bool) -> No
     contacts = "contact" if report.imported == 1 else "contacts"
     rows = "invalid row" if len(report.errors) == 1 else "invalid rows"
     click.echo(
-        f"Imported {report.imported} {contacts} into {state} campaign {report.campaign_name!r}; "
+        f"Imported {report.imported} {contacts} into {state} campaign {campaign.name!r}; "
         f"{len(report.errors)} {rows} skipped."
     )
 
@@ -248,8 +284,20 @@ def campaigns_launch(name: str) -> None:
         campaigns.launch_campaign(campaign)
     except campaigns.CampaignError as exc:
         _fail(str(exc))
+    _audit_launch(campaign)
     db.session.commit()
     click.echo(f"Launched campaign {campaign.name!r}.")
+
+
+def _audit_launch(campaign: Campaign) -> None:
+    audit.record(
+        None,
+        "campaign.launched",
+        f"Launched campaign {campaign.name} ({_count(campaign.contact_count, 'contact')}) "
+        "on the command line",
+        [campaign.office],
+        {"campaign_id": campaign.id, "via": "cli"},
+    )
 
 
 @sms_cli.command("receive")

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.admin.conftest import CONTACTS_CSV, post, upload
-from tests.conftest import login
+from tests.conftest import PASSWORD, login
 from webapp.extensions import db
 from webapp.models import AuditEvent, KnowledgeBaseEntry, utcnow
 from webapp.plugin_api import InboundMessage
@@ -182,6 +182,43 @@ def test_a_change_from_the_command_line_says_so(client, world):
     page = client.get("/admin/audit").get_data(as_text=True)
     assert "API key Slate created for Admissions" in page
     assert "Contact, provider or command line" in page
+
+
+def test_offices_users_numbers_and_campaigns_made_on_the_command_line_are_recorded(client, world, tmp_path):
+    """An admin account made from the command line leaves a trace, as one made in the console does."""
+    listing = tmp_path / "fair.csv"
+    listing.write_text("first_name,last_name,phone\nAna,Ruiz,2025550143\nBad,Row,12\n")
+    commands = [
+        ["offices", "create", "Registrar"],
+        ["users", "create", "root@example.edu", "--role", "admin", "--password", PASSWORD,
+         "--office", "Admissions", "--name", "Rae Root"],
+        ["numbers", "add", "+12025550300", "--office", "Admissions", "--provider", "console",
+         "--backing", "agent", "--inbox", "Admissions"],
+        ["campaigns", "import", "Fair", str(listing), "--office", "Admissions"],
+        ["campaigns", "launch", "Fair"],
+        ["campaigns", "import", "Fair 2", str(listing), "--office", "Admissions", "--launch"],
+        ["campaigns", "launch", "Fair"],  # refused: already launched, so nothing to record
+    ]  # fmt: skip
+    cli = client.application.test_cli_runner()
+    for args in commands:
+        cli.invoke(args=args)
+    events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert [(e.kind, e.actor_id, e.summary) for e in events] == [
+        ("office.created", None, "Created office Registrar on the command line"),
+        ("user.created", None,
+         "Created Rae Root (root@example.edu) as Texting - Administrative in Admissions on the command line"),
+        ("number.added", None,
+         "Added (202) 555-0300 to Admissions (agent-backed, console) on the command line"),
+        ("campaign.saved", None, "Saved campaign Fair as a draft for Admissions on the command line: "
+         "1 contact from fair.csv (1 invalid row left out)"),
+        ("campaign.launched", None, "Launched campaign Fair (1 contact) on the command line"),
+        ("campaign.saved", None, "Saved campaign Fair 2 as a draft for Admissions on the command line: "
+         "1 contact from fair.csv (1 invalid row left out)"),
+        ("campaign.launched", None, "Launched campaign Fair 2 (1 contact) on the command line"),
+    ]  # fmt: skip
+    login(client, "admin@example.edu")
+    page = client.get("/admin/audit?kind=user").get_data(as_text=True)
+    assert "Created Rae Root (root@example.edu) as Texting - Administrative in Admissions" in page
 
 
 def test_knowledge_base_changes_are_in_the_audit_log(client, world):

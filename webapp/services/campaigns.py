@@ -56,7 +56,7 @@ class ContactRow:
 
 @dataclass
 class ImportReport:
-    campaign_name: str
+    campaign: Campaign
     imported: int = 0
     errors: list[RowError] = field(default_factory=list)
     warning: str | None = None  # e.g. no name columns
@@ -279,7 +279,8 @@ MAX_NAME_LENGTH = 200  # campaigns.name
 def import_campaign(
     name: str, office_name: str, raw: BinaryIO, launch: bool = False
 ) -> ImportReport:
-    """Create a campaign from a CSV. Valid rows are saved; each invalid row is reported.
+    """Create a campaign from a CSV. Valid rows are saved; each invalid row is reported. The
+    caller commits (with its audit entry, on the command line).
 
     A file with no valid row saves nothing.
     """
@@ -296,7 +297,7 @@ def import_campaign(
     campaign = Campaign(name=name, office=office, status=CampaignStatus.DRAFT.value)
     db.session.add(campaign)
     db.session.flush()
-    report = ImportReport(campaign_name=name, warning=name_columns_warning(read_header(raw)))
+    report = ImportReport(campaign=campaign, warning=name_columns_warning(read_header(raw)))
     batch: list[dict] = []
     for row in read_contacts(raw):
         if isinstance(row, RowError):
@@ -322,7 +323,6 @@ def import_campaign(
     campaign.contact_count = report.imported
     if launch:
         launch_campaign(campaign)
-    db.session.commit()
     return report
 
 

@@ -81,8 +81,9 @@ def seed() -> Iterator[str]:
     report = campaigns.import_campaign(
         "Fall Open House", office.name, io.BytesIO(DEMO_CONTACTS.encode()), launch=True
     )
+    db.session.commit()
     yield "Seeded office Admissions with numbers +12025550100 (agent) and +12025550101 (bot)."
-    yield f"Launched campaign {report.campaign_name!r} with {report.imported} contacts."
+    yield f"Launched campaign {report.campaign.name!r} with {report.imported} contacts."
     yield (
         f"The Admissions FAQ Bot knows {len(DEMO_KNOWLEDGE)} answers (deadline, campus visit, "
         "transcripts, fees) and hands anything else to an agent."
