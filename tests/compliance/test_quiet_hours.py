@@ -14,8 +14,9 @@ from sqlalchemy import select
 from tests import test_sending
 from tests.conftest import csrf_token, login
 from tests.test_sending import TRANSIENT
+from tests.webhook_receiver import add_endpoint
 from webapp.extensions import db
-from webapp.models import Conversation, Message, Office, Status
+from webapp.models import Conversation, Message, Office, Status, WebhookDelivery
 from webapp.plugin_api import InboundMessage
 from webapp.services import inbound, offices, scheduling, sending
 from webapp.services.quiet_hours import QuietHours
@@ -442,6 +443,60 @@ def test_compose_with_send_later_holds_the_new_text(quiet, clock, provider, clie
     message = db.session.scalar(select(Message).where(Message.body == "Open house on Friday"))
     assert message.status == Status.SCHEDULED and message.send_at == ny(2026, 3, 5, 10, 0)
     assert provider.sent == []
+
+
+def test_a_cancelled_reply_gives_back_the_contacts_question_it_answered(quiet, clock, provider, app, client):
+    """A scheduled reply clears Needs Attention when it is written; cancelled, it never goes, so
+    the contact's text needs an answer again and the list shows it, not the text that never went.
+    A reply that did go, or a Does Not Need Attention, since the contact's text leaves it answered."""
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    add_endpoint(app, "https://127.0.0.1:9/parley-events", "conversation.needs_attention")
+    conversation_id = send_text(quiet, "Welcome to Admissions").conversation_id
+    login(client, "standard@example.edu")
+    token = csrf_token(client, f"/conversations/{conversation_id}")
+    pane = f"/conversations/{conversation_id}"
+
+    def schedule(body: str) -> int:
+        later = {"csrf_token": token, "body": body, "send_at": "2026-03-04T09:30"}
+        client.post(f"{pane}/messages", data=later)
+        return db.session.scalar(select(Message.id).where(Message.body == body))
+
+    def cancel(message_id: int) -> None:
+        cancelled = client.post(f"{pane}/messages/{message_id}/cancel", data={"csrf_token": token})
+        assert cancelled.status_code == 200
+
+    def shown() -> tuple[bool, str]:
+        db.session.expire_all()
+        conversation = db.session.get(Conversation, conversation_id)
+        return conversation.needs_attention, conversation.last_message_preview
+
+    def attention_events() -> int:
+        kinds = db.session.scalars(select(WebhookDelivery.event_type)).all()
+        return kinds.count("conversation.needs_attention")
+
+    text_in("Can I visit on Friday?")
+    assert shown() == (True, "Can I visit on Friday?") and attention_events() == 1
+    scheduled = schedule("I will confirm tomorrow")
+    assert shown() == (False, "I will confirm tomorrow")
+    tab = {"HX-Request": "true"}
+    tag = client.get("/inbox?tab=attention", headers=tab).headers["ETag"]
+    cancel(scheduled)
+    assert shown() == (True, "Can I visit on Friday?") and attention_events() == 2
+    polled = client.get("/inbox?tab=attention", headers={**tab, "If-None-Match": tag})  # as the page polls
+    assert polled.status_code == 200 and "Can I visit on Friday?" in polled.get_data(as_text=True)
+
+    # Answered since by a reply that went: cancelling another changes only the preview.
+    scheduled = schedule("Or on Saturday")
+    client.post(f"{pane}/messages", data={"csrf_token": token, "body": "Friday at 10 works"})
+    cancel(scheduled)
+    assert shown() == (False, "Friday at 10 works") and attention_events() == 2
+
+    # Dismissed since the contact's text: it stays dismissed.
+    text_in("Thanks!")
+    client.post(f"{pane}/attention", data={"csrf_token": token})
+    scheduled = schedule("See you then")
+    cancel(scheduled)
+    assert shown() == (False, "Thanks!") and attention_events() == 3
 
 
 # ---- Settings: the service and the CLI ----

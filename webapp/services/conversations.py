@@ -212,10 +212,54 @@ def mark_read(conversation_id: int, user: User) -> None:
     )
 
 
+# How the history records a Does Not Need Attention (reports count them by it too).
+DISMISSED_NOTE = "marked this as not needing attention"
+
+
 def clear_attention(conversation: Conversation, user: User) -> None:
     """Does Not Need Attention: clear the flag without replying."""
     conversation.needs_attention = False
-    add_event(conversation, f"{user.name} marked this as not needing attention", user)
+    add_event(conversation, f"{user.name} {DISMISSED_NOTE}", user)
+
+
+def after_cancelled_text(conversation: Conversation, message_id: int, by_agent: bool) -> None:
+    """A scheduled text was cancelled, so it never goes: the list's preview shows the newest text
+    left, and a conversation whose Needs Attention that text cleared (an agent's reply to the
+    contact's latest text, nobody else having answered or dismissed it since) needs it again."""
+    texts = Message.direction.in_((Direction.INBOUND.value, Direction.OUTBOUND.value))
+    newest = db.session.execute(
+        select(Message.body, exists().where(MessagePicture.message_id == Message.id))
+        .where(Message.conversation_id == conversation.id, texts, Message.status != Status.CANCELLED.value)
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).first()
+    conversation.last_message_preview = preview_of(*newest)[:PREVIEW_LENGTH] if newest else ""
+    if not by_agent or conversation.needs_attention or conversation.mode != Mode.AGENT:
+        return
+    asked = db.session.scalar(
+        select(func.max(Message.id)).where(
+            Message.conversation_id == conversation.id, Message.direction == Direction.INBOUND.value
+        )
+    )
+    if asked is None or message_id < asked:
+        return  # no question, or the cancelled text was written before the contact's latest
+    answered = db.session.scalar(
+        select(Message.id)
+        .where(
+            Message.conversation_id == conversation.id,
+            Message.id > asked,
+            (
+                (Message.direction == Direction.OUTBOUND.value)
+                & (Message.author_kind == AuthorKind.AGENT.value)
+                & (Message.status != Status.CANCELLED.value)
+            )
+            | ((Message.direction == Direction.EVENT.value) & Message.body.endswith(DISMISSED_NOTE)),
+        )
+        .limit(1)
+    )
+    if answered is None:
+        conversation.needs_attention = True
+        webhooks.conversation_event(conversation.id, "conversation.needs_attention")
 
 
 def switch_mode(conversation: Conversation, user: User) -> str:

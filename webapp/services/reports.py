@@ -48,7 +48,7 @@ from webapp.models import (
     office_memberships,
     utcnow,
 )
-from webapp.services import access
+from webapp.services import access, conversations
 from webapp.services.optouts import HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS
 from webapp.services.quiet_hours import QuietHours, local_moment, zone_or_utc
 from webapp.transactions import plans_for_values
@@ -70,7 +70,7 @@ KEYWORDS = tuple(sorted(OPT_OUT_KEYWORDS | OPT_IN_KEYWORDS | HELP_KEYWORDS))
 # How the history records a Does Not Need Attention and a bot's hand-over (the ends of the notes
 # `conversations.clear_attention` and `conversations.escalate` write; tests/test_reports.py makes
 # both happen and counts them).
-DISMISSED_NOTE = "marked this as not needing attention"
+DISMISSED_NOTE = conversations.DISMISSED_NOTE
 ESCALATED_NOTE = "Switched to agent mode."
 ZONE_KEY = re.compile(r"^[A-Za-z0-9_+/-]+$")
 

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 
 from webapp.extensions import db
 from webapp.models import (
+    AuthorKind,
     Conversation,
     Direction,
     Message,
@@ -183,10 +184,12 @@ def cancel(user: User, conversation: Conversation, message_id: int) -> None:
             _MESSAGES.c.status == Status.SCHEDULED.value,
         )
         .values(status=Status.CANCELLED.value, updated_at=utcnow())
-    ).rowcount
-    if not cancelled:
+        .returning(_MESSAGES.c.author_kind)
+    ).scalar()
+    if cancelled is None:
         raise _not_cancelled(conversation.id, message_id)
     conversations.add_event(conversation, f"{user.name} cancelled a scheduled message", user)
+    conversations.after_cancelled_text(conversation, message_id, by_agent=cancelled == AuthorKind.AGENT)
     db.session.commit()
 
 
