@@ -150,6 +150,18 @@ def test_compose_keeps_its_text_through_a_reload_but_not_for_another_contact(pag
     assert stored_drafts(page) == []
 
 
+def test_back_after_a_sent_text_shows_an_empty_compose(page: Page, world: World):
+    """The browser's Back to compose after Send: what was sent is not offered again, for another
+    contact (the browser's own restoring of a page's fields included)."""
+    compose_typed(page)
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_role("list", name="Conversation history")).to_contain_text("Your open house visit")
+    page.go_back()
+    expect(page.get_by_role("heading", name="Create 1:1 Text")).to_be_visible()
+    expect(page.get_by_label("To")).to_have_value("")
+    expect(page.get_by_label("Message")).to_have_value("")
+
+
 def test_compose_cancelled_forgets_its_text(page: Page, world: World):
     compose_typed(page)
     page.get_by_role("link", name="Cancel").click()
