@@ -382,7 +382,7 @@ def test_compose_says_before_send_that_the_text_will_be_held(quiet, clock, clien
     assert "quiet hours" not in client.get("/texts/new").get_data(as_text=True)
     clock.move_to(ny(2026, 3, 2, 22, 0))
     page = client.get("/texts/new").get_data(as_text=True)
-    assert "Admissions is in its quiet hours (9:00 PM–8:00 AM (America/New_York))" in page
+    assert "Admissions is in its quiet hours, 9:00 PM–8:00 AM (America/New_York):" in page
     assert "goes Tue, Mar 3, 8:00 AM EST" in page
 
 

@@ -351,7 +351,7 @@ class ConversationView:
         if until is None:
             return None
         return (
-            f"Quiet hours ({self.quiet.describe()}): a message sent now is held and goes "
+            f"Quiet hours, {self.quiet.describe()}: a message sent now is held and goes "
             f"{self.local_time(until)}. You can cancel it until then."
         )
 

@@ -60,7 +60,7 @@ def compose_notices(numbers: list[ReusableNumber], now: datetime | None = None) 
         until = quiet.hold_until(now) if quiet else None
         if until is not None:
             notices.append(
-                f"{office.name} is in its quiet hours ({quiet.describe()}): a text sent now from its "
+                f"{office.name} is in its quiet hours, {quiet.describe()}: a text sent now from its "
                 f"numbers is held and goes {format_local(until, quiet.zone)}, unless the contact "
                 "texted within the last hour."
             )
@@ -90,7 +90,7 @@ def parse_send_later(
         raise ScheduleError("A message can be scheduled at most a year ahead.")
     if quiet is not None and quiet.contains(moment):
         raise ScheduleError(
-            f"That time is inside the office's quiet hours ({quiet.describe()}): choose another."
+            f"That time is inside the office's quiet hours, {quiet.describe()}: choose another."
         )
     return moment
 
