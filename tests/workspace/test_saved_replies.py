@@ -107,6 +107,25 @@ def test_empty_and_too_long_saved_replies_are_refused(client, world):  # noqa: F
     assert count(SavedReply) == 0
 
 
+def test_a_title_the_office_already_has_is_refused(client, world):  # noqa: F811
+    """Agents pick a saved reply by its title: two alike in one office could not be told apart."""
+    welcome = add(world["office"], "Welcome", "Welcome to Admissions!")
+    add(world["other_office"], "Campus tour", "Tours run daily.")  # another office's: no clash
+    as_admin(client)
+    form = {"office_id": world["office"].id, "title": " welcome ", "body": "Hello again"}
+    again = post(client, "/admin/saved-replies", form)
+    assert again.status_code == 422
+    assert "Admissions already has a saved reply titled “welcome”" in again.get_data(as_text=True)
+    assert post(client, "/admin/saved-replies", {**form, "title": "Campus tour"}).status_code == 303
+    tour = db.session.scalar(select(SavedReply).where(SavedReply.body == "Hello again"))
+    renamed = post(client, f"/admin/saved-replies/{tour.id}", {"title": "WELCOME", "body": "Hello again"})
+    assert renamed.status_code == 422 and "already has a saved reply titled" in renamed.get_data(as_text=True)
+    kept = post(client, f"/admin/saved-replies/{welcome.id}", {"title": "Welcome", "body": "Welcome, all!"})
+    assert kept.status_code == 303  # its own title is no clash
+    db.session.expire_all()
+    assert sorted(db.session.scalars(select(SavedReply.title))) == ["Campus tour", "Campus tour", "Welcome"]
+
+
 def test_saved_replies_of_another_office_are_out_of_reach(client, world):  # noqa: F811
     theirs = add(world["other_office"], "FA only", "Financial aid answer")
     as_admin(client)

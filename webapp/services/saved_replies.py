@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import Office, SavedReply, User
@@ -41,13 +41,16 @@ def described_fields() -> str:
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _checked(title: str, body: str) -> tuple[str, str]:
+def _checked(title: str, body: str, office: Office, reply_id: int | None = None) -> tuple[str, str]:
     title, body = title.strip(), body.strip()
     errors = {}
     if not title:
         errors["title"] = "Give the saved reply a title agents will recognise it by."
     elif len(title) > MAX_TITLE_LENGTH:
         errors["title"] = f"A title can be at most {MAX_TITLE_LENGTH} characters; this has {len(title):,}."
+    elif _title_taken(title, office, reply_id):
+        # Agents pick a reply by its title: two alike could not be told apart in the list.
+        errors["title"] = f"{office.name} already has a saved reply titled “{title}”: choose another title."
     if not body:
         errors["body"] = "Write the text of the saved reply."
     elif len(body) > MAX_MESSAGE_LENGTH:
@@ -77,6 +80,15 @@ def _checked(title: str, body: str) -> tuple[str, str]:
     return title, body
 
 
+def _title_taken(title: str, office: Office, reply_id: int | None) -> bool:
+    same = select(SavedReply.id).where(
+        SavedReply.office_id == office.id, func.lower(SavedReply.title) == title.lower()
+    )
+    if reply_id is not None:
+        same = same.where(SavedReply.id != reply_id)
+    return db.session.scalar(same.limit(1)) is not None
+
+
 def of_offices(office_ids: set[int] | list[int]) -> list[SavedReply]:
     """The offices' saved replies, by title."""
     if not office_ids:
@@ -91,7 +103,7 @@ def of_offices(office_ids: set[int] | list[int]) -> list[SavedReply]:
 
 
 def create(actor: User, office: Office, title: str, body: str) -> SavedReply:
-    title, body = _checked(title, body)
+    title, body = _checked(title, body, office)
     reply = SavedReply(office_id=office.id, title=title, body=body)
     db.session.add(reply)
     db.session.flush()
@@ -101,7 +113,7 @@ def create(actor: User, office: Office, title: str, body: str) -> SavedReply:
 
 
 def update(actor: User, reply: SavedReply, office: Office, title: str, body: str) -> None:
-    title, body = _checked(title, body)
+    title, body = _checked(title, body, office, reply.id)
     reply.title, reply.body = title, body
     audit.record(actor, "saved_reply.updated", f"Saved reply {title} of {office.name} changed",
                  [office], {"saved_reply_id": reply.id})  # fmt: skip
