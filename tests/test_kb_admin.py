@@ -209,6 +209,29 @@ def test_bad_edit_keeps_the_entry(client, admin):
     assert entry.answer == "Jan 15."
 
 
+def test_a_phrasing_of_another_entry_is_refused_and_changes_nothing(client, admin, make):
+    """The bot would answer a phrasing in two entries with the first alone: it belongs to one."""
+    deadline = add(admin)
+    tour = add(admin, "campus tour", "Daily at 10.")
+    knowledge_base.add_entry(make.office("Financial Aid"), "application deadline", "March 1.")
+    db.session.commit()  # another office's knowledge base: no clash
+    refused = post(client, f"{base(admin)}/entries/new", {"question": "tours\nApplication  Deadline",
+                                                          "answer": "Soon."})  # fmt: skip
+    assert refused.status_code == 422
+    said = ("“Application Deadline” is already a phrasing of the entry “application deadline” (and 1 "
+            "other phrasing), whose answer the bot sends for it")  # fmt: skip
+    assert said in refused.get_data(as_text=True)
+    both = {"question": "campus tour\nwhen are applications due", "answer": "Daily at 10."}
+    edited = post(client, f"{base(admin)}/entries/{tour.id}/edit", both)
+    assert edited.status_code == 422 and "is already a phrasing of the entry" in edited.get_data(as_text=True)
+    kept = post(client, f"{base(admin)}/entries/{deadline.id}/edit",
+                {"question": "application deadline", "answer": "January 15."})  # its own phrasing
+    assert kept.status_code in (200, 303)
+    assert [(e.question, e.answer) for e in entries() if e.office_id == admin["office"].id] == [
+        ("application deadline", "January 15."), ("campus tour", "Daily at 10."),
+    ]  # fmt: skip
+
+
 def test_missing_entry_is_404(client, admin):
     assert client.get(f"{base(admin)}/entries/999999/edit").status_code == 404
 

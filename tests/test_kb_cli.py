@@ -49,6 +49,11 @@ def test_kb_add(cli):
     listing = cli("kb", "list", "Admissions")
     assert "application deadline | when are applications due" in listing.output
     assert "January 15." in listing.output
+    again = cli("kb", "add", "Admissions", "--question", "When are applications due?", "--answer", "Jan 15.")
+    assert again.exit_code == 0  # another phrasing: the bot weighs them, an admin may keep both
+    same = cli("kb", "add", "Admissions", "--question", "Application deadline", "--answer", "Soon.")
+    assert same.exit_code == 1 and "“Application deadline” is already a phrasing of the entry" in same.output
+    assert entry_count() == 2
 
 
 @pytest.mark.parametrize(

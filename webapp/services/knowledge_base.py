@@ -163,11 +163,27 @@ def _entry_name(question: str) -> str:
     return f"“{first}”" + (f" (and {more} other phrasing{'s' if more != 1 else ''})" if more else "")
 
 
+def _refuse_phrasings_of_others(office_id: int, question: str, entry_id: int | None = None) -> None:
+    """A phrasing belongs to one entry: in two, the bot would answer it with the first alone."""
+    others = select(KnowledgeBaseEntry.question).where(KnowledgeBaseEntry.office_id == office_id)
+    if entry_id is not None:
+        others = others.where(KnowledgeBaseEntry.id != entry_id)
+    for other in db.session.scalars(others):
+        taken = {line.casefold(): line for line in other.split("\n")}
+        clash = next((line for line in question.split("\n") if line.casefold() in taken), None)
+        if clash is not None:
+            raise KnowledgeBaseError({
+                "question": f"“{clash}” is already a phrasing of the entry {_entry_name(other)}, whose "
+                "answer the bot sends for it: change that entry, or leave this phrasing out.",
+            })  # fmt: skip
+
+
 def add_entry(
     office: Office, question: str | None, answer: str | None, user: User | None = None
 ) -> KnowledgeBaseEntry:
     """A new entry (audited; `user` None for the command line); the caller commits."""
     cleaned_question, cleaned_answer = validate_entry(question, answer)
+    _refuse_phrasings_of_others(office.id, cleaned_question)
     new = KnowledgeBaseEntry(
         office_id=office.id,
         question=cleaned_question,
@@ -189,6 +205,7 @@ def update_entry(
 ) -> KnowledgeBaseEntry:
     """Change an entry (audited when anything changed); the caller commits."""
     cleaned_question, cleaned_answer = validate_entry(question, answer)
+    _refuse_phrasings_of_others(existing.office_id, cleaned_question, existing.id)
     # What the bot said before stays in the log, so a wrong answer can be traced and put back.
     before = {
         field: old
