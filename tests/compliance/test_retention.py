@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from webapp.extensions import db
 from webapp.models import AuditEvent, Conversation, Message, Office, utcnow
 from webapp.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from webapp.services import offices, retention
+from webapp.services import offices, retention, sending
 
 
 def add_message(conversation: Conversation, age: timedelta, body: str, direction="inbound", media=()):
@@ -89,6 +89,35 @@ def test_retention_erases_exactly_what_is_older_than_the_policy(history):
     assert [e.detail["erased"] for e in events] == [2, 0]
     assert events[0].summary == "Retention for Admissions: erased the text of 2 messages older than 30 days"
     assert [o.name for o in events[0].offices] == ["Admissions"]
+
+
+def test_texts_still_to_go_keep_their_text_and_an_erased_failed_one_is_not_sent_blank(history, clock):
+    """A reply held a year ahead (Send later) or waiting in the queue is not history yet: erased,
+    it would go as an empty text. It is erased on a later run, once it has gone. A failed text
+    whose words were erased cannot be retried (it would go blank)."""
+    conversation, office = history["conversation"], history["office"]
+    held = add_message(conversation, timedelta(days=40), "Your interview is on June 3", "outbound")
+    held.status, held.send_at = "scheduled", utcnow() + timedelta(days=200)
+    queued = add_message(conversation, timedelta(days=40), "Welcome!", "outbound")
+    queued.status = "queued"
+    failed = add_message(conversation, timedelta(days=40), "Call us back", "outbound")
+    failed.status = "failed"
+    offices.set_retention(history["users"]["admin"], office, 30)
+    db.session.commit()
+
+    assert [run.erased for run in retention.run_nightly()] == [3]  # the 2 before, and the failed one
+    assert state(held) == ("Your interview is on June 3", [], False)
+    assert state(queued) == ("Welcome!", [], False)
+    assert state(failed) == ("", [], True)
+    with pytest.raises(sending.SendError, match="erased under the office's retention policy"):
+        sending.retry(history["users"]["standard"], conversation, failed.id)
+    db.session.rollback()
+    assert db.session.get(Message, failed.id).status == "failed"
+
+    held.status = "sent"  # it went
+    db.session.commit()
+    assert [run.erased for run in retention.run_nightly()] == [1]
+    assert state(held) == ("", [], True)
 
 
 def test_retention_erases_in_batches_each_after_the_last(history, monkeypatch):

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, func, select, update
 
 from webapp.extensions import db
-from webapp.models import Conversation, Direction, Message, Office, ReusableNumber, utcnow
+from webapp.models import Conversation, Direction, Message, Office, ReusableNumber, Status, utcnow
 from webapp.services import audit, media, webhooks
 
 BATCH = 1000
@@ -28,8 +28,14 @@ def cutoff(days: int, now: datetime | None = None) -> datetime:
     return (now or utcnow()) - timedelta(days=days)
 
 
+# Texts that have not gone yet (held by Send later or quiet hours, queued, being sent): their text
+# is still to be sent, so they are erased on a later run, once they have gone.
+NOT_GONE = (Status.SCHEDULED.value, Status.QUEUED.value, Status.SENDING.value)
+
+
 def _erasable(office_id: int, before: datetime) -> Select:
-    """Ids of the office's messages (not history events) created before `before`, not erased yet."""
+    """Ids of the office's messages (not history events nor texts still to go) created before
+    `before`, not erased yet."""
     return (
         select(_MESSAGES.c.id)
         .join(_CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id)
@@ -39,6 +45,7 @@ def _erasable(office_id: int, before: datetime) -> Select:
             _MESSAGES.c.created_at < before,
             _MESSAGES.c.erased_at.is_(None),
             _MESSAGES.c.direction != Direction.EVENT.value,
+            _MESSAGES.c.status.not_in(NOT_GONE),
         )
     )
 

@@ -631,6 +631,11 @@ def retry(user: User, conversation: Conversation, message_id: int) -> Message:
         raise SendError("retry", "There is no such message to retry in this conversation.")
     if message.status != Status.FAILED:
         raise SendError("retry", f"Only a failed message can be retried; this one is {message.status}.")
+    if message.erased_at is not None:
+        raise SendError(
+            "retry", "This message's text was erased under the office's retention policy, so it cannot be "
+            "sent again; write it anew."
+        )
     if is_opted_out(conversation.contact_phone):
         raise SendError("retry", OPTED_OUT_ERROR)
     # A Retry is an agent's Send again: inside quiet hours it is held like one.
