@@ -189,6 +189,32 @@ def test_a_bot_answer_waits_but_the_help_answer_does_not(quiet, make, clock, pro
     assert provider.sent[-1].body == "Applications are due January 15."
 
 
+def test_an_agent_taking_over_withdraws_the_bots_held_answer(quiet, make, clock, provider, client):
+    """Switch Mode to agent: the bot's answer held by quiet hours would reach the contact after
+    the agent's own reply. It is withdrawn, and the history says so."""
+    from webapp.services import knowledge_base
+
+    make.number("+12025550101", backing="bot", agents=("standard@example.edu",), label="FAQ Bot")
+    knowledge_base.add_entry(quiet["office"], "campus tour", "Tours run daily at 10.")
+    db.session.commit()
+    clock.move_to(ny(2026, 3, 2, 23, 0))
+    conversation_id = inbound.receive(
+        InboundMessage(CONTACT, "+12025550101", "campus tour?"), "console"
+    ).conversation_id
+    login(client, "standard@example.edu")
+    token = csrf_token(client, f"/conversations/{conversation_id}")
+    switched = client.post(f"/conversations/{conversation_id}/mode", data={"csrf_token": token})
+    assert "The bot&#39;s answer held for later was withdrawn; it will not be sent." in switched.get_data(
+        as_text=True
+    )
+    client.post(f"/conversations/{conversation_id}/messages", data={"csrf_token": token, "body": "Sam here!"})
+    clock.move_to(ny(2026, 3, 3, 8, 0))
+    scheduling.release_due()
+    assert [m.body for m in provider.sent] == ["Sam here!"]
+    answer = db.session.scalar(select(Message).where(Message.body == "Tours run daily at 10."))
+    assert answer.status == Status.CANCELLED
+
+
 def test_an_automatic_retry_that_would_fall_in_quiet_hours_waits_for_their_end(quiet, clock, provider):
     provider.results = [TRANSIENT]
     clock.move_to(ny(2026, 3, 2, 20, 59, 58))

@@ -271,7 +271,29 @@ def switch_mode(conversation: Conversation, user: User) -> str:
         )
     conversation.mode = Mode.BOT.value if conversation.mode == Mode.AGENT else Mode.AGENT.value
     add_event(conversation, f"{user.name} switched this conversation to {conversation.mode} mode", user)
+    if conversation.mode == Mode.AGENT:
+        _withdraw_held_bot_answers(conversation)
     return conversation.mode
+
+
+def _withdraw_held_bot_answers(conversation: Conversation) -> None:
+    """People took over: a bot answer held for later (quiet hours) would reach the contact after
+    them, so it is withdrawn, as an agent's Cancel would."""
+    messages = Message.__table__.c
+    withdrawn = db.session.execute(
+        update(Message.__table__)
+        .where(
+            messages.conversation_id == conversation.id,
+            messages.author_kind == AuthorKind.BOT.value,
+            messages.status == Status.SCHEDULED.value,
+        )
+        .values(status=Status.CANCELLED.value, updated_at=utcnow())
+    ).rowcount
+    if withdrawn == 1:
+        add_event(conversation, "The bot's answer held for later was withdrawn; it will not be sent.")
+    elif withdrawn:
+        said = f"The bot's {withdrawn} answers held for later were withdrawn; they will not be sent."
+        add_event(conversation, said)
 
 
 def escalate(conversation: Conversation, reason: str) -> None:
