@@ -147,3 +147,18 @@ def test_no_warning_for_ones_own_replies_notes_or_the_contact(sam, alex, convers
     assert outbound() == ["First", "Second"]
     notes = select(func.count()).select_from(Message).where(Message.direction == "note")
     assert db.session.scalar(notes) == 1
+
+
+def test_no_warning_for_a_colleagues_reply_cancelled_before_it_went(clock, sam, alex, conversation_id):
+    sams_view = seen_id(sam, conversation_id)
+    alexs_view = seen_id(alex, conversation_id)
+    send(alex, conversation_id, "Answering tomorrow", alexs_view, send_at="2026-03-04T09:30")
+    held = db.session.scalar(select(Message.id).where(Message.body == "Answering tomorrow"))
+    token = csrf_token(alex, f"/conversations/{conversation_id}")
+    alex.post(f"/conversations/{conversation_id}/messages/{held}/cancel", data={"csrf_token": token})
+    response = send(sam, conversation_id, "It is January 15!", sams_view)
+    assert "replied" not in html.unescape(response.get_data(as_text=True))
+    sent = select(Message.body, Message.status).where(Message.direction == "outbound").order_by(Message.id)
+    assert [tuple(row) for row in db.session.execute(sent)] == [
+        ("Answering tomorrow", "cancelled"), ("It is January 15!", "sent"),
+    ]  # fmt: skip

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 
 from webapp.extensions import db
-from webapp.models import AuthorKind, Direction, Message, Presence, User, utcnow
+from webapp.models import AuthorKind, Direction, Message, Presence, Status, User, utcnow
 from webapp.services.dbutil import upsert
 
 PRESENT_SECONDS = 10  # seen this recently: still has the conversation open
@@ -90,7 +90,8 @@ class Collision:
 
 
 def replied_since(conversation_id: int, seen_message_id: int, user: User) -> Collision | None:
-    """Another agent's reply in the conversation after the last message this agent saw."""
+    """Another agent's reply in the conversation after the last message this agent saw (one
+    cancelled before it went answered nobody)."""
     row = db.session.execute(
         select(Message.id, User.name, Message.created_at)
         .join(User, User.id == Message.author_user_id)
@@ -100,6 +101,7 @@ def replied_since(conversation_id: int, seen_message_id: int, user: User) -> Col
             Message.direction == Direction.OUTBOUND.value,
             Message.author_kind == AuthorKind.AGENT.value,
             Message.author_user_id != user.id,
+            Message.status != Status.CANCELLED.value,
         )
         .order_by(Message.id.desc())
         .limit(1)
