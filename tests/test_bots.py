@@ -109,12 +109,20 @@ def test_the_bot_answers_every_question_of_a_conversation(client, bot_setup):
     assert bodies == [DEADLINE_ANSWER, "Tours run daily at 10am."]
 
 
-def test_bot_answer_is_not_sent_to_an_opted_out_contact(client, bot_setup):
+def test_an_opted_out_contacts_question_goes_to_agents_since_the_bot_cannot_answer(client, bot_setup):
+    """Nothing leaves for an opted-out phone, yet the contact asked something: as in an agent-mode
+    conversation, people see it in Needs Attention (and may call, or wait for START)."""
     text_in("STOP")
     result = text_in("when is the application deadline")
     conversation = conversation_of(result)
-    assert outbound(conversation) == []  # nothing leaves for an opted-out phone
-    assert conversation.needs_attention is False
+    assert outbound(conversation) == []
+    assert (conversation.mode, conversation.needs_attention) == ("agent", True)
+    assert events(conversation) == [
+        "Contact opted out; no more texts will be sent.",
+        "The contact has opted out, so the bot could not answer; this needs an agent. Switched to agent mode.",
+    ]
+    login(client, "admin@example.edu")  # in the office inbox, not assigned to the bot's number
+    assert f"/conversations/{conversation.id}" in client.get("/inbox?tab=attention").get_data(as_text=True)
 
 
 def test_repeated_task_answers_once(client, bot_setup, app):

@@ -219,7 +219,11 @@ def _send(conversation: Conversation, text: str, key: str) -> None:
     from webapp.services.sending import send_automatic
 
     if send_automatic(conversation, text, AuthorKind.BOT, idempotency_key=key) is None:
-        db.session.commit()  # opted out meanwhile: nothing to send, and nobody needs to act
+        # Opted out: no answer can go, yet the contact asked something; people decide what to do.
+        conversations.escalate(
+            conversation, "The contact has opted out, so the bot could not answer; this needs an agent."
+        )
+    db.session.commit()
 
 
 def _answer_key(message_id: int) -> str:
