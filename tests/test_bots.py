@@ -119,7 +119,8 @@ def test_an_opted_out_contacts_question_goes_to_agents_since_the_bot_cannot_answ
     assert (conversation.mode, conversation.needs_attention) == ("agent", True)
     assert events(conversation) == [
         "Contact opted out; no more texts will be sent.",
-        "The contact has opted out, so the bot could not answer; this needs an agent. Switched to agent mode.",
+        "The contact has opted out, so the bot could not answer; this needs an agent. "
+        "Switched to agent mode.",
     ]
     login(client, "admin@example.edu")  # in the office inbox, not assigned to the bot's number
     assert f"/conversations/{conversation.id}" in client.get("/inbox?tab=attention").get_data(as_text=True)

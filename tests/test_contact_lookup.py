@@ -57,6 +57,16 @@ def test_lookup_by_phone_in_any_format(client, contacts, typed):
     assert "Can be texted" in page
 
 
+def test_a_contact_without_a_name_shows_their_phone_once(client, contacts):
+    login(client, "standard@example.edu")
+    page = lookup(client, "2025550188", param="phone")  # on no list
+    card = page[page.index('class="contact-card"'):]
+    assert card.count("(202) 555-0188") == 1 and "Can be texted" in card
+    assert 'href="/texts/new?to=(202)+555-0188"' in card
+    named = lookup(client, "2025550143", param="phone")
+    assert "Maria Garcia" in named and "(202) 555-0143" in named
+
+
 def test_lookup_shows_visible_conversations_with_links(client, contacts):
     login(client, "standard@example.edu")
     location = send(client, contacts["number"].id, "2025550143")
