@@ -119,7 +119,9 @@ def test_bad_ranges_get_a_clear_message_and_no_figures(client, texted, query, wo
     assert page.status_code == 422
     html = page.get_data(as_text=True)
     assert words in html and 'role="alert"' in html and 'role="img"' not in html
-    assert client.get(f"/reports/summary.csv?{query}").status_code == 422
+    download = client.get(f"/reports/summary.csv?{query}")  # the same words, on Parley's page
+    assert download.status_code == 422 and words in download.get_data(as_text=True)
+    assert "This report cannot be downloaded" in download.get_data(as_text=True)
 
 
 def test_a_range_ending_in_the_future_is_refused(client, texted):

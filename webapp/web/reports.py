@@ -13,6 +13,7 @@ from flask import Blueprint, Response, abort, render_template, request, url_for
 from webapp.services import reports
 from webapp.services.spreadsheets import csv_text
 from webapp.web import charts, signed_in
+from webapp.web.errors import error_page
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -80,7 +81,7 @@ def index():
 def download(table: str):
     report, _scope, error = _load()
     if error is not None:
-        abort(422, error.message)
+        return error_page(422, "This report cannot be downloaded", error.message)
     found = build_tables(report).get(table)
     if found is None:
         abort(404)
