@@ -179,6 +179,19 @@ def test_a_held_or_cancelled_text_is_not_counted_as_sent(texting):
     assert (r.started_by_agents, r.contacts_texted) == (3, 5)
 
 
+def test_a_reply_held_for_later_answers_when_it_goes(texting):
+    """Send later: the contact waited until the reply went, not until it was written."""
+    before = report_for(texting["alex"])
+    contact("+12025550188", "Can I visit on Friday?", "03-04 11:00")
+    agent_text(texting["sam"], "+12025550188", "Yes! Details soon.", "03-04 11:05")
+    reply = db.session.scalar(select(Message).where(Message.body == "Yes! Details soon."))
+    reply.send_at = at("03-04 13:05")  # written at 11:05, held until 13:05, then delivered
+    db.session.commit()
+    after = report_for(texting["alex"])
+    assert after.responses == before.responses + 1
+    assert after.long_waits == before.long_waits + 1  # two hours and five minutes, not five minutes
+
+
 def in_new_york(office) -> None:
     office.time_zone = "America/New_York"
     db.session.commit()

@@ -615,12 +615,15 @@ def _count_waits(
         ),
         else_=None,
     )
+    # A held text (Send later, quiet hours, a retry) answers when it goes, not when it was written.
+    went = func.coalesce(_m.send_at, _m.created_at).label("went")
     relevant = (
-        select(_m.conversation_id.label("cid"), _m.id, _m.created_at, _m.author_user_id, kind.label("kind"))
+        select(_m.conversation_id.label("cid"), _m.id, _m.created_at, went, _m.author_user_id,
+               kind.label("kind"))
         .join(conv, conv.c.id == _m.conversation_id)
         .where(_m.created_at >= period.start - WAIT_LOOKBACK)
         .subquery("relevant")
-    )
+    )  # fmt: skip
     # Each turn's messages share a number: how many turns had ended before them.
     ended_before = func.sum(case((relevant.c.kind != "contact", 1), else_=0)).over(
         partition_by=relevant.c.cid, order_by=relevant.c.id
@@ -636,7 +639,7 @@ def _count_waits(
     )
     ends = (
         select(numbered.c.cid, (numbered.c.turn - 1).label("turn"), numbered.c.kind,
-               numbered.c.author_user_id, numbered.c.created_at)
+               numbered.c.author_user_id, numbered.c.went.label("created_at"))
         .where(numbered.c.kind != "contact")
         .subquery("ends")
     )  # fmt: skip
