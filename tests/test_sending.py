@@ -183,10 +183,14 @@ def test_retry_needs_access_to_the_conversation(client, setup, make, provider, a
     assert len(provider.sent) == 1
 
 
-def test_retry_to_an_opted_out_phone_is_refused(setup, provider):
+def test_retry_to_an_opted_out_phone_is_refused_and_not_offered(client, setup, provider):
     provider.results = [PERMANENT]
     message = send_text(setup)
+    login(client, "standard@example.edu")
+    page = f"/conversations/{message.conversation_id}"
+    assert ">Retry</button>" in client.get(page).get_data(as_text=True)
     inbound.receive(InboundMessage("+12025550143", "+12025550100", "stop"), "console")
+    assert ">Retry</button>" not in client.get(page).get_data(as_text=True)
     conversation = db.session.get(Conversation, message.conversation_id)
     with pytest.raises(sending.SendError, match="this contact has opted out"):
         sending.retry(setup["users"]["standard"], conversation, message.id)
