@@ -41,6 +41,7 @@ def test_create_office_makes_the_admin_a_member_and_is_audited(world):
     [
         ("", "Enter the office's name."),
         ("admissions", "An office named “admissions” already exists."),
+        (" Financial \u00a0 Aid ", "An office named “Financial Aid” already exists."),  # as a page shows it
         ("x" * 121, "An office name can be at most 120 characters."),
         ("Office\nAid", "An office name cannot contain control characters, such as a line break or a tab."),
         ("\u200b\u200b", "An office name needs at least one visible character."),
@@ -50,6 +51,22 @@ def test_create_office_refuses_bad_names(world, name, message):
     with pytest.raises(FormErrors) as raised:
         offices.create_office(world["users"]["admin"], name)
     assert raised.value.errors == {"name": message}
+
+
+def test_an_office_name_keeps_one_space_between_words_everywhere(app, world):
+    created = app.test_cli_runner().invoke(args=["offices", "create", "Graduate   Admissions"])
+    assert created.exit_code == 0 and "Created office 'Graduate Admissions'." in created.output
+    joined = app.test_cli_runner().invoke(
+        args=["users", "create", "gia@example.edu", "--role", "standard", "--password", PASSWORD,
+              "--office", "graduate  admissions"]
+    )  # fmt: skip
+    assert joined.exit_code == 0, joined.output
+    db.session.expire_all()
+    gia = db.session.scalar(select(User).where(User.email == "gia@example.edu"))
+    assert [o.name for o in gia.offices] == ["Graduate Admissions"]
+    admin, office = world["users"]["admin"], world["office"]
+    assert offices.update_office(admin, office, "Undergraduate    Admissions", office.help_text)
+    assert office.name == "Undergraduate Admissions"
 
 
 def test_rename_office_and_help_reply(world):

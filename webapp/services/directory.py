@@ -54,8 +54,18 @@ def check_operator_password(password: str) -> tuple[str | None, str | None]:
     return None, (f"This password is shorter than {MIN_PASSWORD_LENGTH} characters." if short else None)
 
 
+_SPACES = re.compile(r"\s+")
+
+
+def office_name(name: str | None) -> str:
+    """An office name as kept: trimmed, runs of spaces as one (a page shows them as one anyway, so
+    "Financial  Aid" would look like another office's name)."""
+    return _SPACES.sub(" ", (name or "").strip())
+
+
 def office_by_name(name: str) -> Office:
-    office = db.session.scalar(select(Office).where(func.lower(Office.name) == name.strip().lower()))
+    typed = {name.strip().lower(), office_name(name).lower()}
+    office = db.session.scalar(select(Office).where(func.lower(Office.name).in_(typed)).limit(1))
     if office is None:
         raise DirectoryError(f"No office named {name!r}.")
     return office
@@ -93,6 +103,7 @@ def create_office(name: str, help_text: str = "") -> Office:
         raise DirectoryError("An office needs a name.")
     if problem := name_problem(name):
         raise DirectoryError(f"An office name {problem}.")
+    name = office_name(name)
     if len(name) > 120:
         raise DirectoryError("An office name can be at most 120 characters.")
     if db.session.scalar(select(Office.id).where(func.lower(Office.name) == name.lower())):

@@ -80,6 +80,7 @@ def _check_name(name: str, office: Office | None = None) -> str:
         raise FormErrors({"name": "An office name can be at most 120 characters."})
     if problem := directory.name_problem(name):
         raise FormErrors({"name": f"An office name {problem}."})
+    name = directory.office_name(name)
     clash = select(Office.id).where(func.lower(Office.name) == name.lower())
     if office is not None:
         clash = clash.where(Office.id != office.id)
