@@ -207,6 +207,11 @@ def test_an_agent_taking_over_withdraws_the_bots_held_answer(quiet, make, clock,
     assert "The bot&#39;s answer held for later was withdrawn; it will not be sent." in switched.get_data(
         as_text=True
     )
+    # The question the bot was answering waits for people again, and the list shows it.
+    conversation = db.session.get(Conversation, conversation_id)
+    db.session.refresh(conversation)
+    assert (conversation.mode, conversation.needs_attention) == ("agent", True)
+    assert conversation.last_message_preview == "campus tour?"
     client.post(f"/conversations/{conversation_id}/messages", data={"csrf_token": token, "body": "Sam here!"})
     clock.move_to(ny(2026, 3, 3, 8, 0))
     scheduling.release_due()
@@ -523,6 +528,13 @@ def test_a_cancelled_reply_gives_back_the_contacts_question_it_answered(quiet, c
     scheduled = schedule("See you then")
     cancel(scheduled)
     assert shown() == (False, "Thanks!") and attention_events() == 3
+
+    # A keyword after the reply (HELP, answered by Parley) is no answer to the question.
+    text_in("Is parking free?")
+    scheduled = schedule("I will check")
+    text_in("HELP")
+    cancel(scheduled)
+    assert shown()[0] is True and attention_events() == 5
 
 
 # ---- Settings: the service and the CLI ----

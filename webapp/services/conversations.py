@@ -43,6 +43,7 @@ from webapp.services.dbutil import (
     upsert,
     written_limit,
 )
+from webapp.services.optouts import HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS
 
 PREVIEW_LENGTH = 120
 
@@ -214,6 +215,8 @@ def mark_read(conversation_id: int, user: User) -> None:
 
 # How the history records a Does Not Need Attention (reports count them by it too).
 DISMISSED_NOTE = "marked this as not needing attention"
+# A contact's keyword text (STOP, START, HELP…) is answered by Parley, not a question for people.
+KEYWORDS = OPT_OUT_KEYWORDS | OPT_IN_KEYWORDS | HELP_KEYWORDS
 
 
 def clear_attention(conversation: Conversation, user: User) -> None:
@@ -222,10 +225,18 @@ def clear_attention(conversation: Conversation, user: User) -> None:
     add_event(conversation, f"{user.name} {DISMISSED_NOTE}", user)
 
 
-def after_cancelled_text(conversation: Conversation, message_id: int, by_agent: bool) -> None:
-    """A scheduled text was cancelled, so it never goes: the list's preview shows the newest text
-    left, and a conversation whose Needs Attention that text cleared (an agent's reply to the
-    contact's latest text, nobody else having answered or dismissed it since) needs it again."""
+def locked(conversation_id: int) -> Conversation | None:
+    """The conversation as committed now, its row locked until the transaction ends: of two
+    changes to it at once (a Cancel and a colleague's reply, Switch Mode and the bot's answer),
+    the second sees the first (PostgreSQL; SQLite has one writer at a time anyway)."""
+    return db.session.get(Conversation, conversation_id, with_for_update=True, populate_existing=True)
+
+
+def after_withdrawn_text(conversation: Conversation, message_id: int, answering: bool) -> None:
+    """A held text was withdrawn (cancelled), so it never goes: the list's preview shows the
+    newest text left, and when `answering` (an agent's reply or the bot's answer) it was the
+    answer to the contact's latest text, with no other answer nor a Does Not Need Attention
+    since, an agent-mode conversation needs attention again."""
     texts = Message.direction.in_((Direction.INBOUND.value, Direction.OUTBOUND.value))
     newest = db.session.execute(
         select(Message.body, exists().where(MessagePicture.message_id == Message.id))
@@ -234,15 +245,17 @@ def after_cancelled_text(conversation: Conversation, message_id: int, by_agent: 
         .limit(1)
     ).first()
     conversation.last_message_preview = preview_of(*newest)[:PREVIEW_LENGTH] if newest else ""
-    if not by_agent or conversation.needs_attention or conversation.mode != Mode.AGENT:
+    if not answering or conversation.needs_attention or conversation.mode != Mode.AGENT:
         return
     asked = db.session.scalar(
         select(func.max(Message.id)).where(
-            Message.conversation_id == conversation.id, Message.direction == Direction.INBOUND.value
+            Message.conversation_id == conversation.id,
+            Message.direction == Direction.INBOUND.value,
+            func.lower(func.trim(Message.body)).not_in(sorted(KEYWORDS)),  # STOP, HELP… ask nobody
         )
     )
     if asked is None or message_id < asked:
-        return  # no question, or the cancelled text was written before the contact's latest
+        return  # no question, or the withdrawn text was written before the contact's latest
     answered = db.session.scalar(
         select(Message.id)
         .where(
@@ -250,7 +263,7 @@ def after_cancelled_text(conversation: Conversation, message_id: int, by_agent: 
             Message.id > asked,
             (
                 (Message.direction == Direction.OUTBOUND.value)
-                & (Message.author_kind == AuthorKind.AGENT.value)
+                & Message.author_kind.in_((AuthorKind.AGENT.value, AuthorKind.BOT.value))
                 & (Message.status != Status.CANCELLED.value)
             )
             | ((Message.direction == Direction.EVENT.value) & Message.body.endswith(DISMISSED_NOTE)),
@@ -264,6 +277,7 @@ def after_cancelled_text(conversation: Conversation, message_id: int, by_agent: 
 
 def switch_mode(conversation: Conversation, user: User) -> str:
     """Toggle bot ↔ agent mode; refused while the conversation needs attention."""
+    conversation = locked(conversation.id) or conversation
     if conversation.needs_attention:
         raise ConversationError(
             "This conversation needs attention: reply or mark it Does Not Need Attention "
@@ -278,9 +292,9 @@ def switch_mode(conversation: Conversation, user: User) -> str:
 
 def _withdraw_held_bot_answers(conversation: Conversation) -> None:
     """People took over: a bot answer held for later (quiet hours) would reach the contact after
-    them, so it is withdrawn, as an agent's Cancel would."""
+    them, so it is withdrawn, as an agent's Cancel would; its question then waits for people."""
     messages = Message.__table__.c
-    withdrawn = db.session.execute(
+    withdrawn = db.session.scalars(
         update(Message.__table__)
         .where(
             messages.conversation_id == conversation.id,
@@ -288,12 +302,16 @@ def _withdraw_held_bot_answers(conversation: Conversation) -> None:
             messages.status == Status.SCHEDULED.value,
         )
         .values(status=Status.CANCELLED.value, updated_at=utcnow())
-    ).rowcount
-    if withdrawn == 1:
+        .returning(messages.id)
+    ).all()
+    if not withdrawn:
+        return
+    if len(withdrawn) == 1:
         add_event(conversation, "The bot's answer held for later was withdrawn; it will not be sent.")
-    elif withdrawn:
-        said = f"The bot's {withdrawn} answers held for later were withdrawn; they will not be sent."
+    else:
+        said = f"The bot's {len(withdrawn)} answers held for later were withdrawn; they will not be sent."
         add_event(conversation, said)
+    after_withdrawn_text(conversation, max(withdrawn), answering=True)
 
 
 def escalate(conversation: Conversation, reason: str) -> None:

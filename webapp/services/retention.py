@@ -78,14 +78,18 @@ def erase_office(office: Office, now: datetime | None = None) -> Run:
         if not ids:
             break
         last_id = ids[-1]
-        erased += db.session.execute(
+        # Checked again as each row is written: a Retry may have queued one since the read.
+        marked = db.session.scalars(
             update(_MESSAGES)
             .where(_MESSAGES.c.id.in_(ids), _MESSAGES.c.erased_at.is_(None))
+            .where(_MESSAGES.c.status.not_in(NOT_GONE))
             .values(body="", media_urls=[], erased_at=moment)
-        ).rowcount
+            .returning(_MESSAGES.c.id)
+        ).all()
+        erased += len(marked)
         # After the messages are marked (and locked): a contact's picture the worker was keeping
         # meanwhile is either here to erase, or refused by the worker once it sees them erased.
-        media.erase(ids)  # their pictures: files and rows
+        media.erase(marked)  # their pictures: files and rows
         db.session.commit()
     # The webhook log's bodies and a list row's preview are copies of messages' text.
     forgotten = webhooks.forget_office_log(office.id, before)

@@ -175,6 +175,7 @@ def release_office_due(office_id: int, now: datetime | None = None) -> int:
 
 def cancel(user: User, conversation: Conversation, message_id: int) -> None:
     """An agent's Cancel on a scheduled message of a conversation they can see: it never goes."""
+    conversation = conversations.locked(conversation.id) or conversation
     cancelled = db.session.execute(
         update(_MESSAGES)
         .where(
@@ -189,7 +190,8 @@ def cancel(user: User, conversation: Conversation, message_id: int) -> None:
     if cancelled is None:
         raise _not_cancelled(conversation.id, message_id)
     conversations.add_event(conversation, f"{user.name} cancelled a scheduled message", user)
-    conversations.after_cancelled_text(conversation, message_id, by_agent=cancelled == AuthorKind.AGENT)
+    answering = cancelled in (AuthorKind.AGENT, AuthorKind.BOT)
+    conversations.after_withdrawn_text(conversation, message_id, answering=answering)
     db.session.commit()
 
 
