@@ -72,8 +72,9 @@ def offices_create(name: str) -> None:
         office = directory.create_office(name)
     except directory.DirectoryError as exc:
         _fail(str(exc))
+    # For every admin: nobody belongs to the new office yet, so none would see it otherwise.
     audit.record(None, "office.created", f"Created office {office.name} on the command line", [office],
-                 {"via": "cli"})
+                 {"via": "cli"}, org_wide=True)
     db.session.commit()
     click.echo(f"Created office {office.name!r}.")
 
@@ -161,6 +162,7 @@ def users_create(email: str, role: str, password: str, name: str | None, offices
         f"Created {user.name} ({user.email}) as {user.role_label} in {joined} on the command line",
         user.offices,
         {"user_id": user.id, "role": user.role, "offices": [o.id for o in user.offices], "via": "cli"},
+        org_wide=not user.offices,  # in no office: for every admin, or for none
     )
     db.session.commit()
     _warn_if_short(password)

@@ -219,6 +219,16 @@ def test_offices_users_numbers_and_campaigns_made_on_the_command_line_are_record
     login(client, "admin@example.edu")
     page = client.get("/admin/audit?kind=user").get_data(as_text=True)
     assert "Created Rae Root (root@example.edu) as Texting - Administrative in Admissions" in page
+    # In no office (as the first single sign-on administrator is made): every admin sees it, as they
+    # see a new office nobody belongs to yet.
+    loose = ["users", "create", "sso-root@example.edu", "--role", "admin", "--password", PASSWORD]
+    assert cli.invoke(args=loose).exit_code == 0
+    other = client.application.test_client()
+    login(other, "fa-admin@example.edu")
+    page = other.get("/admin/audit").get_data(as_text=True)
+    assert "sso-root@example.edu) as Texting - Administrative in no office on the command line" in page
+    assert "Created office Registrar on the command line" in page
+    assert "Rae Root" not in page  # Admissions' own
 
 
 def test_knowledge_base_changes_are_in_the_audit_log(client, world):
