@@ -124,6 +124,17 @@ def test_a_title_the_office_already_has_is_refused(client, world):  # noqa: F811
     assert kept.status_code == 303  # its own title is no clash
     db.session.expire_all()
     assert sorted(db.session.scalars(select(SavedReply.title))) == ["Campus tour", "Campus tour", "Welcome"]
+    # Any script's capitals: "École" is "école" (SQLite's lower() would not say so).
+    add(world["office"], "École visits", "Visits start at 9.")
+    accented = post(client, "/admin/saved-replies", {**form, "title": "école VISITS"})
+    assert accented.status_code == 422
+    assert "already has a saved reply titled" in accented.get_data(as_text=True)
+    # Two alike from before titles were checked: each can still be edited under its own title.
+    db.session.add(SavedReply(office_id=world["office"].id, title="Welcome", body="An old twin"))
+    db.session.commit()
+    twin = db.session.scalar(select(SavedReply).where(SavedReply.body == "An old twin"))
+    edited = post(client, f"/admin/saved-replies/{twin.id}", {"title": "Welcome", "body": "Hi!"})
+    assert edited.status_code == 303
 
 
 def test_saved_replies_of_another_office_are_out_of_reach(client, world):  # noqa: F811

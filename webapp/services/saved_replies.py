@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import Office, SavedReply, User
@@ -41,14 +41,16 @@ def described_fields() -> str:
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _checked(title: str, body: str, office: Office, reply_id: int | None = None) -> tuple[str, str]:
+def _checked(
+    title: str, body: str, office: Office, reply_id: int | None = None, check_title: bool = True
+) -> tuple[str, str]:
     title, body = title.strip(), body.strip()
     errors = {}
     if not title:
         errors["title"] = "Give the saved reply a title agents will recognise it by."
     elif len(title) > MAX_TITLE_LENGTH:
         errors["title"] = f"A title can be at most {MAX_TITLE_LENGTH} characters; this has {len(title):,}."
-    elif _title_taken(title, office, reply_id):
+    elif check_title and _title_taken(title, office, reply_id):
         # Agents pick a reply by its title: two alike could not be told apart in the list.
         errors["title"] = f"{office.name} already has a saved reply titled “{title}”: choose another title."
     if not body:
@@ -81,12 +83,11 @@ def _checked(title: str, body: str, office: Office, reply_id: int | None = None)
 
 
 def _title_taken(title: str, office: Office, reply_id: int | None) -> bool:
-    same = select(SavedReply.id).where(
-        SavedReply.office_id == office.id, func.lower(SavedReply.title) == title.lower()
-    )
+    """Compared in Python (casefold): SQLite's lower() folds ASCII letters only."""
+    others = select(SavedReply.title).where(SavedReply.office_id == office.id)
     if reply_id is not None:
-        same = same.where(SavedReply.id != reply_id)
-    return db.session.scalar(same.limit(1)) is not None
+        others = others.where(SavedReply.id != reply_id)
+    return title.casefold() in {other.casefold() for other in db.session.scalars(others)}
 
 
 def of_offices(office_ids: set[int] | list[int]) -> list[SavedReply]:
@@ -113,7 +114,9 @@ def create(actor: User, office: Office, title: str, body: str) -> SavedReply:
 
 
 def update(actor: User, reply: SavedReply, office: Office, title: str, body: str) -> None:
-    title, body = _checked(title, body, office, reply.id)
+    # A title kept as it was is no new clash (replies saved before titles were checked included).
+    kept = title.strip().casefold() == reply.title.casefold()
+    title, body = _checked(title, body, office, reply.id, check_title=not kept)
     reply.title, reply.body = title, body
     audit.record(actor, "saved_reply.updated", f"Saved reply {title} of {office.name} changed",
                  [office], {"saved_reply_id": reply.id})  # fmt: skip
