@@ -197,6 +197,33 @@ def test_retry_to_an_opted_out_phone_is_refused_and_not_offered(client, setup, p
     assert len(provider.sent) == 1
 
 
+def test_nothing_leaves_a_number_deactivated_meanwhile(client, setup, provider, held_queue):
+    """An agent with the conversation open, a text already queued, a failed one: once an admin
+    deactivates the number, a reply is refused with a clear error, the queued text fails with the
+    reason instead of going, and Retry is refused."""
+    queued = send_text(setup, "Queued before")
+    provider.results = [PERMANENT]
+    failed = send_text(setup, "Failed before")
+    sending.deliver(failed.id)
+    login(client, "standard@example.edu")
+    page = f"/conversations/{queued.conversation_id}"
+    setup["number"].active = False
+    db.session.commit()
+
+    token = csrf_token(client, page)
+    refused = client.post(f"{page}/messages", data={"csrf_token": token, "body": "After"})
+    assert refused.status_code == 422
+    assert "this number has been deactivated by an administrator" in refused.get_data(as_text=True)
+    sending.deliver(queued.id)
+    db.session.expire_all()
+    queued = db.session.get(Message, queued.id)
+    assert (queued.status, queued.error_code) == ("failed", "number_deactivated")
+    conversation = db.session.get(Conversation, queued.conversation_id)
+    with pytest.raises(sending.SendError, match="deactivated by an administrator"):
+        sending.retry(setup["users"]["standard"], conversation, failed.id)
+    assert [m.body for m in provider.sent] == ["Failed before"]  # its one attempt, before
+
+
 def test_interrupted_send_fails_visibly_and_is_not_sent_again(app, setup, provider, held_queue):
     message = send_text(setup)
     # A worker claimed it, called the provider and died before recording the answer.

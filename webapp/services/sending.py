@@ -218,6 +218,10 @@ def check_text(
 
 
 NO_PICTURES = "This number's provider cannot send pictures (MMS). Nothing was sent."
+NUMBER_OFF_ERROR = (
+    "Failed to Send SMS Message: this number has been deactivated by an administrator, so nothing "
+    "can be sent from it"
+)
 OWN_NUMBER_ERROR = "That is the From number itself: enter the contact's phone number."
 sends_pictures = media.sends_pictures
 
@@ -286,6 +290,8 @@ def reply(
     if is_opted_out(conversation.contact_phone):
         raise SendError("body", OPTED_OUT_ERROR)
     number = conversation.number
+    if not number.active:
+        raise SendError("body", NUMBER_OFF_ERROR)
     if picture is not None and not sends_pictures(number.provider):
         raise SendError("picture", NO_PICTURES)
     office = db.session.get(Office, number.office_id)
@@ -470,6 +476,11 @@ def deliver(message_id: int) -> int | None:
         webhooks.status_event(message.id, message.status)
         db.session.commit()
         return None
+    if not number.active:  # deactivated while the text waited (held, queued or retried)
+        _fail(message, NUMBER_OFF_ERROR, code="number_deactivated")
+        webhooks.status_event(message.id, message.status)
+        db.session.commit()
+        return None
     message.status = Status.SENDING.value
     message.attempts += 1
     attempt = message.attempts
@@ -638,6 +649,8 @@ def retry(user: User, conversation: Conversation, message_id: int) -> Message:
         )
     if is_opted_out(conversation.contact_phone):
         raise SendError("retry", OPTED_OUT_ERROR)
+    if not conversation.number.active:
+        raise SendError("retry", NUMBER_OFF_ERROR)
     # A Retry is an agent's Send again: inside quiet hours it is held like one.
     quiet = automatic_quiet_hours(conversation.number.office_id)
     hold = quiet.hold_agent_text(utcnow(), conversation.last_inbound_at) if quiet else None
