@@ -7,6 +7,9 @@ contacts in the office's name.
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -163,14 +166,23 @@ def _entry_name(question: str) -> str:
     return f"“{first}”" + (f" (and {more} other phrasing{'s' if more != 1 else ''})" if more else "")
 
 
+def _as_the_bot_reads(phrasing: str) -> str:
+    """A phrasing's words as a bot compares them: case, accents, apostrophes and punctuation aside
+    ("Campus tour?" is "campus tour"). A phrasing of other scripts is compared as typed."""
+    folded = unicodedata.normalize("NFKD", phrasing.casefold())
+    plain = "".join(char for char in folded if not unicodedata.combining(char))
+    words = re.split(r"[^0-9a-z]+", plain.replace("'", "").replace("\u2019", ""))
+    return " ".join(word for word in words if word) or phrasing.casefold()
+
+
 def _refuse_phrasings_of_others(office_id: int, question: str, entry_id: int | None = None) -> None:
     """A phrasing belongs to one entry: in two, the bot would answer it with the first alone."""
     others = select(KnowledgeBaseEntry.question).where(KnowledgeBaseEntry.office_id == office_id)
     if entry_id is not None:
         others = others.where(KnowledgeBaseEntry.id != entry_id)
     for other in db.session.scalars(others):
-        taken = {line.casefold(): line for line in other.split("\n")}
-        clash = next((line for line in question.split("\n") if line.casefold() in taken), None)
+        taken = {_as_the_bot_reads(line) for line in other.split("\n")}
+        clash = next((line for line in question.split("\n") if _as_the_bot_reads(line) in taken), None)
         if clash is not None:
             raise KnowledgeBaseError({
                 "question": f"“{clash}” is already a phrasing of the entry {_entry_name(other)}, whose "
