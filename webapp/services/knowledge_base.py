@@ -167,22 +167,28 @@ def _entry_name(question: str) -> str:
 
 
 def _as_the_bot_reads(phrasing: str) -> str:
-    """A phrasing's words as a bot compares them: case, accents, apostrophes and punctuation aside
-    ("Campus tour?" is "campus tour"). A phrasing of other scripts is compared as typed."""
+    """A phrasing's words, case, accents, apostrophes and punctuation aside ("Campus tour?" is
+    "campus tour"), as the built-in bot folds them before it compares (it also sets filler words
+    and word order aside, which this check does not). Other scripts are compared as typed."""
     folded = unicodedata.normalize("NFKD", phrasing.casefold())
     plain = "".join(char for char in folded if not unicodedata.combining(char))
     words = re.split(r"[^0-9a-z]+", plain.replace("'", "").replace("\u2019", ""))
     return " ".join(word for word in words if word) or phrasing.casefold()
 
 
-def _refuse_phrasings_of_others(office_id: int, question: str, entry_id: int | None = None) -> None:
-    """A phrasing belongs to one entry: in two, the bot would answer it with the first alone."""
+def _refuse_phrasings_of_others(
+    office_id: int, question: str, existing: KnowledgeBaseEntry | None = None
+) -> None:
+    """A new phrasing belongs to one entry: in two, the bot would answer it with the first alone.
+    An entry's own phrasings stay (twins saved before this check included)."""
+    had = {_as_the_bot_reads(line) for line in existing.question.split("\n")} if existing else set()
+    new = [line for line in question.split("\n") if _as_the_bot_reads(line) not in had]
     others = select(KnowledgeBaseEntry.question).where(KnowledgeBaseEntry.office_id == office_id)
-    if entry_id is not None:
-        others = others.where(KnowledgeBaseEntry.id != entry_id)
-    for other in db.session.scalars(others):
+    if existing is not None:
+        others = others.where(KnowledgeBaseEntry.id != existing.id)
+    for other in db.session.scalars(others) if new else ():
         taken = {_as_the_bot_reads(line) for line in other.split("\n")}
-        clash = next((line for line in question.split("\n") if _as_the_bot_reads(line) in taken), None)
+        clash = next((line for line in new if _as_the_bot_reads(line) in taken), None)
         if clash is not None:
             raise KnowledgeBaseError({
                 "question": f"“{clash}” is already a phrasing of the entry {_entry_name(other)}, whose "
@@ -217,7 +223,7 @@ def update_entry(
 ) -> KnowledgeBaseEntry:
     """Change an entry (audited when anything changed); the caller commits."""
     cleaned_question, cleaned_answer = validate_entry(question, answer)
-    _refuse_phrasings_of_others(existing.office_id, cleaned_question, existing.id)
+    _refuse_phrasings_of_others(existing.office_id, cleaned_question, existing)
     # What the bot said before stays in the log, so a wrong answer can be traced and put back.
     before = {
         field: old
