@@ -349,6 +349,20 @@ def lost_answers(app, monkeypatch):
     return tasks
 
 
+def test_a_question_the_bot_was_still_answering_waits_for_people_after_switch_mode(
+    client, bot_setup, lost_answers
+):
+    """Switch Mode while the bot thinks: its answer is dropped, so the question must not be left
+    unanswered with nobody told."""
+    result = text_in("application deadline?")  # the bot's task is under way (lost here)
+    login(client, "standard@example.edu")
+    switch(client, conversation_of(result))
+    bots._apply(result.conversation_id, result.message_id, BotReply(text=DEADLINE_ANSWER), None)
+    conversation = conversation_of(result)
+    assert outbound(conversation) == []
+    assert (conversation.mode, conversation.needs_attention) == ("agent", True)
+
+
 def received_ago(result, minutes: float) -> None:
     """Move a received text back in time."""
     moment = utcnow() - timedelta(minutes=minutes)

@@ -529,10 +529,10 @@ def test_a_cancelled_reply_gives_back_the_contacts_question_it_answered(quiet, c
     cancel(scheduled)
     assert shown() == (False, "Thanks!") and attention_events() == 3
 
-    # A keyword after the reply (HELP, answered by Parley) is no answer to the question.
+    # A keyword after the reply ("Help!", answered by Parley) is no answer to the question.
     text_in("Is parking free?")
     scheduled = schedule("I will check")
-    text_in("HELP")
+    text_in("Help!")
     cancel(scheduled)
     assert shown()[0] is True and attention_events() == 5
 

@@ -43,7 +43,7 @@ from webapp.services.dbutil import (
     upsert,
     written_limit,
 )
-from webapp.services.optouts import HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS
+from webapp.services.optouts import keyword_intent
 
 PREVIEW_LENGTH = 120
 
@@ -215,8 +215,6 @@ def mark_read(conversation_id: int, user: User) -> None:
 
 # How the history records a Does Not Need Attention (reports count them by it too).
 DISMISSED_NOTE = "marked this as not needing attention"
-# A contact's keyword text (STOP, START, HELP…) is answered by Parley, not a question for people.
-KEYWORDS = OPT_OUT_KEYWORDS | OPT_IN_KEYWORDS | HELP_KEYWORDS
 
 
 def clear_attention(conversation: Conversation, user: User) -> None:
@@ -228,15 +226,17 @@ def clear_attention(conversation: Conversation, user: User) -> None:
 def locked(conversation_id: int) -> Conversation | None:
     """The conversation as committed now, its row locked until the transaction ends: of two
     changes to it at once (a Cancel and a colleague's reply, Switch Mode and the bot's answer),
-    the second sees the first (PostgreSQL; SQLite has one writer at a time anyway)."""
-    return db.session.get(Conversation, conversation_id, with_for_update=True, populate_existing=True)
+    the second sees the first (PostgreSQL; SQLite has one writer at a time anyway). A key-share
+    lock: texts arriving meanwhile, which only refer to the row, do not wait for it."""
+    return db.session.get(
+        Conversation, conversation_id, with_for_update={"key_share": True}, populate_existing=True
+    )
 
 
 def after_withdrawn_text(conversation: Conversation, message_id: int, answering: bool) -> None:
     """A held text was withdrawn (cancelled), so it never goes: the list's preview shows the
-    newest text left, and when `answering` (an agent's reply or the bot's answer) it was the
-    answer to the contact's latest text, with no other answer nor a Does Not Need Attention
-    since, an agent-mode conversation needs attention again."""
+    newest text left, and when `answering` (an agent's reply or the bot's answer) the question it
+    answered waits for people again (`ask_people_again`)."""
     texts = Message.direction.in_((Direction.INBOUND.value, Direction.OUTBOUND.value))
     newest = db.session.execute(
         select(Message.body, exists().where(MessagePicture.message_id == Message.id))
@@ -245,17 +245,30 @@ def after_withdrawn_text(conversation: Conversation, message_id: int, answering:
         .limit(1)
     ).first()
     conversation.last_message_preview = preview_of(*newest)[:PREVIEW_LENGTH] if newest else ""
-    if not answering or conversation.needs_attention or conversation.mode != Mode.AGENT:
+    if answering:
+        ask_people_again(conversation, message_id)
+
+
+# How far back a withdrawn answer looks for the contact's question past their keyword texts.
+_QUESTION_LOOKBACK = 20
+
+
+def ask_people_again(conversation: Conversation, answered_at_id: int) -> None:
+    """An agent-mode conversation needs attention again when the contact's latest question came
+    before `answered_at_id` (the answer that will not go, or the text the bot never answered) and
+    nobody has answered it, nor pressed Does Not Need Attention, since."""
+    if conversation.needs_attention or conversation.mode != Mode.AGENT:
         return
-    asked = db.session.scalar(
-        select(func.max(Message.id)).where(
-            Message.conversation_id == conversation.id,
-            Message.direction == Direction.INBOUND.value,
-            func.lower(func.trim(Message.body)).not_in(sorted(KEYWORDS)),  # STOP, HELP… ask nobody
-        )
-    )
-    if asked is None or message_id < asked:
-        return  # no question, or the withdrawn text was written before the contact's latest
+    latest = db.session.execute(
+        select(Message.id, Message.body)
+        .where(Message.conversation_id == conversation.id, Message.direction == Direction.INBOUND.value)
+        .order_by(Message.id.desc())
+        .limit(_QUESTION_LOOKBACK)
+    ).all()
+    # STOP, HELP… (as inbound reads them) are answered by Parley: no question for people.
+    asked = next((row.id for row in latest if keyword_intent(row.body) is None), None)
+    if asked is None or answered_at_id < asked:
+        return  # no question, or a newer one (which raised the flag itself)
     answered = db.session.scalar(
         select(Message.id)
         .where(
