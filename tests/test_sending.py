@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import timedelta
 
@@ -210,6 +211,10 @@ def test_nothing_leaves_a_number_deactivated_meanwhile(client, setup, provider, 
     setup["number"].active = False
     db.session.commit()
 
+    shown = client.get(page).get_data(as_text=True)  # said before Send; Send and Retry not offered
+    assert "has been deactivated by an administrator: nothing can be sent from it." in shown
+    assert re.search(r'<button type="submit" class="btn btn-primary" id="reply-send"[^>]* disabled>', shown)
+    assert ">Retry</button>" not in shown
     token = csrf_token(client, page)
     refused = client.post(f"{page}/messages", data={"csrf_token": token, "body": "After"})
     assert refused.status_code == 422

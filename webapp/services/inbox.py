@@ -334,6 +334,7 @@ class ConversationView:
     quiet: QuietHours | None = None
     last_inbound_at: datetime | None = None
     pictures_offered: bool = False  # the number's provider sends MMS: the reply offers Attach picture
+    number_active: bool = True  # False: an admin deactivated the number, nothing can be sent from it
 
     @property
     def mode_label(self) -> str:
@@ -372,6 +373,7 @@ def _conversation_pane_statement(admin: bool):
         _OFFICES.c.quiet_hours_start,
         _OFFICES.c.quiet_hours_end,
         _NUMBERS.c.provider,
+        _NUMBERS.c.active,
     )
     joined = _with_number_read_mark_and_opt_out(conversation)
     return joined.join(_OFFICES, _OFFICES.c.id == _NUMBERS.c.office_id).where(
@@ -403,4 +405,5 @@ def conversation_view(user: User, conversation_id: int) -> ConversationView:
         quiet=QuietHours.of(row.time_zone, row.quiet_hours_start, row.quiet_hours_end),
         last_inbound_at=row.last_inbound_at,
         pictures_offered=media.sends_pictures(row.provider),
+        number_active=row.active,
     )
