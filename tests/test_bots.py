@@ -349,18 +349,20 @@ def lost_answers(app, monkeypatch):
     return tasks
 
 
-def test_a_question_the_bot_was_still_answering_waits_for_people_after_switch_mode(
+def test_questions_the_bot_had_not_answered_wait_for_people_after_switch_mode(
     client, bot_setup, lost_answers
 ):
-    """Switch Mode while the bot thinks: its answer is dropped, so the question must not be left
-    unanswered with nobody told."""
-    result = text_in("application deadline?")  # the bot's task is under way (lost here)
+    """Switch Mode while the bot thinks about one text and another waits its turn: their answers
+    will not come, so the conversation needs attention (one the bot answered does not: see
+    test_switch_mode_both_ways_is_recorded_with_who)."""
+    first = text_in("application deadline?")  # the bot's tasks are under way (lost here)
+    text_in("and the fees?")
     login(client, "standard@example.edu")
-    switch(client, conversation_of(result))
-    bots._apply(result.conversation_id, result.message_id, BotReply(text=DEADLINE_ANSWER), None)
-    conversation = conversation_of(result)
-    assert outbound(conversation) == []
+    switch(client, conversation_of(first))
+    conversation = conversation_of(first)
     assert (conversation.mode, conversation.needs_attention) == ("agent", True)
+    bots._apply(first.conversation_id, first.message_id, BotReply(text=DEADLINE_ANSWER), None)
+    assert outbound(conversation_of(first)) == []  # its answer comes too late: dropped
 
 
 def received_ago(result, minutes: float) -> None:
@@ -439,9 +441,12 @@ def test_the_sweep_leaves_alone_what_the_bot_must_not_answer(client, bot_setup, 
     opted_out = text_in("When is the application deadline?", phone="+12025550152")
     taken_over = text_in("Can someone call me?", phone="+12025550153")
     login(client, "standard@example.edu")
-    # An agent took over and gave it back: the switches came after the reply.
+    # An agent took over (the unanswered text then waits for people), dismissed it and gave it
+    # back: the switches came after the text.
     switch(client, conversation_of(taken_over))
-    assert conversation_of(taken_over).mode == "agent"
+    assert (conversation_of(taken_over).mode, conversation_of(taken_over).needs_attention) == ("agent", True)
+    token = csrf_token(client, f"/conversations/{taken_over.conversation_id}")
+    client.post(f"/conversations/{taken_over.conversation_id}/attention", data={"csrf_token": token})
     switch(client, conversation_of(taken_over))
     assert conversation_of(taken_over).mode == "bot"
     too_old = text_in("Is the campus open on Sundays?", phone="+12025550154")
@@ -545,7 +550,7 @@ def test_switch_mode_both_ways_is_recorded_with_who(client, bot_setup):
     assert "1:1 Text (Agent)" in page
     assert "Sam Standard switched this conversation to agent mode" in page
     conversation = conversation_of(conversation)
-    assert conversation.mode == "agent"
+    assert (conversation.mode, conversation.needs_attention) == ("agent", False)  # the bot answered
     # In agent mode a contact's question waits for an agent; the bot stays quiet.
     conversation = conversation_of(text_in("application deadline"))
     assert len(outbound(conversation)) == 1

@@ -237,6 +237,7 @@ def test_a_phrasing_of_another_entry_is_refused_and_changes_nothing(client, admi
     answer_only = {"question": "Campus tour?", "answer": "Daily."}
     fixed = post(client, f"{base(admin)}/entries/{twin.id}/edit", answer_only)
     assert fixed.status_code in (200, 303)
+    assert db.session.get(KnowledgeBaseEntry, twin.id).answer == "Daily."
 
 
 def test_missing_entry_is_404(client, admin):

@@ -208,6 +208,7 @@ def test_nothing_leaves_a_number_deactivated_meanwhile(client, setup, provider, 
     sending.deliver(failed.id)
     login(client, "standard@example.edu")
     page = f"/conversations/{queued.conversation_id}"
+    assert ">Retry</button>" in client.get(page).get_data(as_text=True)  # before
     setup["number"].active = False
     db.session.commit()
 

@@ -191,12 +191,9 @@ def _apply(
     conversation = db.session.get(
         Conversation, conversation_id, with_for_update=True, populate_existing=True
     )
-    if conversation is None:
+    if conversation is None or conversation.mode != Mode.BOT:
+        # Switched to agent mode while the bot was thinking: Switch Mode gave the question to people.
         db.session.rollback()
-        return
-    if conversation.mode != Mode.BOT:  # switched to agent mode while the bot was thinking
-        conversations.ask_people_again(conversation, message_id)  # its answer will not come
-        db.session.commit()
         return
     key = _answer_key(message_id)
     if failure is None and reply is not None:

@@ -226,8 +226,8 @@ def clear_attention(conversation: Conversation, user: User) -> None:
 def locked(conversation_id: int) -> Conversation | None:
     """The conversation as committed now, its row locked until the transaction ends: of two
     changes to it at once (a Cancel and a colleague's reply, Switch Mode and the bot's answer),
-    the second sees the first (PostgreSQL; SQLite has one writer at a time anyway). A key-share
-    lock: texts arriving meanwhile, which only refer to the row, do not wait for it."""
+    the second sees the first (PostgreSQL; SQLite has one writer at a time anyway). FOR NO KEY
+    UPDATE: rows that only refer to the conversation (a note, an event) need not wait for it."""
     return db.session.get(
         Conversation, conversation_id, with_for_update={"key_share": True}, populate_existing=True
     )
@@ -255,7 +255,7 @@ _QUESTION_LOOKBACK = 20
 
 def ask_people_again(conversation: Conversation, answered_at_id: int) -> None:
     """An agent-mode conversation needs attention again when the contact's latest question came
-    before `answered_at_id` (the answer that will not go, or the text the bot never answered) and
+    before `answered_at_id` (the answer that will not go, or the moment people took over) and
     nobody has answered it, nor pressed Does Not Need Attention, since."""
     if conversation.needs_attention or conversation.mode != Mode.AGENT:
         return
@@ -268,7 +268,7 @@ def ask_people_again(conversation: Conversation, answered_at_id: int) -> None:
     # STOP, HELP… (as inbound reads them) are answered by Parley: no question for people.
     asked = next((row.id for row in latest if keyword_intent(row.body) is None), None)
     if asked is None or answered_at_id < asked:
-        return  # no question, or a newer one (which raised the flag itself)
+        return  # no question, or a newer one (which raised the flag itself, in agent mode)
     answered = db.session.scalar(
         select(Message.id)
         .where(
@@ -300,12 +300,18 @@ def switch_mode(conversation: Conversation, user: User) -> str:
     add_event(conversation, f"{user.name} switched this conversation to {conversation.mode} mode", user)
     if conversation.mode == Mode.AGENT:
         _withdraw_held_bot_answers(conversation)
+        # People own it now: a question the bot has not answered yet (its answer under way or
+        # waiting in the queue will not come) waits for them.
+        of_it = Message.conversation_id == conversation.id
+        newest = db.session.scalar(select(func.max(Message.id)).where(of_it))
+        if newest is not None:
+            ask_people_again(conversation, newest)
     return conversation.mode
 
 
 def _withdraw_held_bot_answers(conversation: Conversation) -> None:
     """People took over: a bot answer held for later (quiet hours) would reach the contact after
-    them, so it is withdrawn, as an agent's Cancel would; its question then waits for people."""
+    them, so it is withdrawn, as an agent's Cancel would."""
     messages = Message.__table__.c
     withdrawn = db.session.scalars(
         update(Message.__table__)
@@ -324,7 +330,7 @@ def _withdraw_held_bot_answers(conversation: Conversation) -> None:
     else:
         said = f"The bot's {len(withdrawn)} answers held for later were withdrawn; they will not be sent."
         add_event(conversation, said)
-    after_withdrawn_text(conversation, max(withdrawn), answering=True)
+    after_withdrawn_text(conversation, max(withdrawn), answering=False)  # switch_mode asks people
 
 
 def escalate(conversation: Conversation, reason: str) -> None:

@@ -356,7 +356,7 @@
     }
     notice.hidden = !out;
     var pressing = document.activeElement === send;
-    send.disabled = out;
+    send.disabled = out || !!document.getElementById("reply-number-off");  // a deactivated number stays off
     var ids = field.getAttribute("aria-describedby").split(" ").filter(function (id) { return id && id !== notice.id; });
     field.setAttribute("aria-describedby", (out ? [notice.id] : []).concat(ids).join(" "));
     // A disabled button drops focus: to the field, read with the notice that now describes it.
