@@ -624,35 +624,25 @@ def _count_waits(
         .where(_m.created_at >= period.start - WAIT_LOOKBACK)
         .subquery("relevant")
     )  # fmt: skip
-    # Each turn's messages share a number: how many turns had ended before them. Every message
-    # also counts the contact's texts up to it: what follows a turn's last text, up to the next
-    # one, could end the turn, and the first of those to go does (a held reply may go after a
-    # colleague's answer written later).
-    in_order = {"partition_by": relevant.c.cid, "order_by": relevant.c.id}
-    ended_before = func.sum(case((relevant.c.kind != "contact", 1), else_=0)).over(**in_order)
-    asked_so_far = func.sum(case((relevant.c.kind == "contact", 1), else_=0)).over(**in_order)
+    # Each turn's messages share a number: how many turns had ended before them.
+    ended_before = func.sum(case((relevant.c.kind != "contact", 1), else_=0)).over(
+        partition_by=relevant.c.cid, order_by=relevant.c.id
+    )
     numbered = (
-        select(relevant, ended_before.label("turn"), asked_so_far.label("asked"))
-        .where(relevant.c.kind.is_not(None))
-        .cte("numbered")
+        select(relevant, ended_before.label("turn")).where(relevant.c.kind.is_not(None)).cte("numbered")
     )
     turns = (
-        select(numbered.c.cid, numbered.c.turn, func.min(numbered.c.created_at).label("started"),
-               func.max(numbered.c.asked).label("asked"))
+        select(numbered.c.cid, numbered.c.turn, func.min(numbered.c.created_at).label("started"))
         .where(numbered.c.kind == "contact")
         .group_by(numbered.c.cid, numbered.c.turn)
         .subquery("turns")
-    )  # fmt: skip
-    first_to_go = func.row_number().over(
-        partition_by=(numbered.c.cid, numbered.c.asked), order_by=(numbered.c.went, numbered.c.id)
     )
-    candidates = (
-        select(numbered.c.cid, numbered.c.asked, numbered.c.kind, numbered.c.author_user_id,
-               numbered.c.went.label("created_at"), first_to_go.label("rank"))
+    ends = (
+        select(numbered.c.cid, (numbered.c.turn - 1).label("turn"), numbered.c.kind,
+               numbered.c.author_user_id, numbered.c.went.label("created_at"))
         .where(numbered.c.kind != "contact")
-        .subquery("candidates")
+        .subquery("ends")
     )  # fmt: skip
-    ends = select(candidates).where(candidates.c.rank == 1).subquery("ends")
     # Durations and days come from the database: a report has thousands of turns. The times
     # themselves only where quiet hours take their share out.
     times = (conv.c.number_id, turns.c.started, ends.c.created_at) if quiet else ()
@@ -662,7 +652,7 @@ def _count_waits(
                seconds_between(turns.c.started, func.coalesce(ends.c.created_at, now)), *times)
         .select_from(turns)
         .join(conv, conv.c.id == turns.c.cid)
-        .outerjoin(ends, and_(ends.c.cid == turns.c.cid, ends.c.asked == turns.c.asked))
+        .outerjoin(ends, and_(ends.c.cid == turns.c.cid, ends.c.turn == turns.c.turn))
         .where(_in_range(turns.c.started, period))
     ).all()  # fmt: skip
     by_day: dict[date, list[float]] = defaultdict(list)
