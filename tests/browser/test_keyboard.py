@@ -286,6 +286,7 @@ def test_ctrl_enter_sends_compose_a_reply_and_a_note_but_not_a_send_that_is_off(
     message.press("Control+Enter")
     thread = page.get_by_role("list", name="Conversation history")
     expect(thread).to_contain_text("Your open house visit is on Saturday.")
+    page.wait_for_load_state("load")  # the conversation's workspace.js (Ctrl+Enter) is running
 
     message.fill("Parking is free on weekends.")
     message.press("Meta+Enter")  # ⌘+Enter on a Mac
