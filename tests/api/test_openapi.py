@@ -18,6 +18,7 @@ from tests.server_threads import server_thread
 from webapp.extensions import db
 from webapp.plugin_api import InboundMessage
 from webapp.services import inbound
+from webapp.web.api.schemas import CURSOR, IDEMPOTENCY_KEY
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
@@ -46,7 +47,12 @@ def test_the_document_is_openapi_3_1_and_names_every_operation(app, crm):
     }
     assert "application/problem+json" in send["responses"]["422"]["content"]
     assert "Retry-After" in send["responses"]["429"]["headers"]
-    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in send["parameters"])
+    key = next(p for p in send["parameters"] if p["name"] == "Idempotency-Key" and p["in"] == "header")
+    # The document states every rule the server checks, on optional values too.
+    assert key["schema"]["anyOf"][0]["pattern"] == IDEMPOTENCY_KEY
+    assert "Idempotent-Replayed" in send["responses"]["202"]["headers"]
+    listed = document["paths"]["/api/v1/conversations"]["get"]["parameters"]
+    assert next(p for p in listed if p["name"] == "cursor")["schema"]["anyOf"][0]["pattern"] == CURSOR
     body = next(iter(send["requestBody"]["content"].values()))["schema"]["$ref"].rsplit("/", 1)[-1]
     schema = document["components"]["schemas"][body]
     assert schema["required"] == ["from", "to", "text"] and schema["additionalProperties"] is False

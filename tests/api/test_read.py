@@ -64,7 +64,9 @@ def test_a_conversations_messages_come_oldest_first_a_page_at_a_time(crm):
     rest = crm.get(path, query_string={"limit": 2, "cursor": page["next_cursor"]}).get_json()
     assert [m["text"] for m in rest["data"]] == ["Thanks!"] and rest["next_cursor"] is None
 
-    assert_problem(crm.get(path, query_string={"cursor": "garbage"}), 422, "invalid-cursor")
+    # Anything that is not a cursor this API returned is refused as one, not as a request.
+    for garbled in ("garbage", "!!!", "a" * 101, page["next_cursor"] + "=="):
+        assert_problem(crm.get(path, query_string={"cursor": garbled}), 422, "invalid-cursor")
     assert_problem(crm.get(path, query_string={"limit": 0}), 422, "invalid-request")
     assert_problem(crm.get(path, query_string={"limit": 201}), 422)
     assert_problem(crm.get(path, query_string={"sort": "desc"}), 422)
@@ -260,3 +262,26 @@ def test_both_conversation_lists_put_the_latest_activity_first_and_page_by_it(ap
     legacy = base64.urlsafe_b64encode(f"v2:conversations:+12025550143:{fourth}".encode()).decode().rstrip("=")
     rest = crm.get("/api/v1/conversations", query_string={"phone": "2025550143", "cursor": legacy})
     assert [c["id"] for c in rest.get_json()["data"]] == [middle, newest]
+
+
+def cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def test_a_made_up_conversations_cursor_is_refused_as_one(crm, other_crm):
+    """A time past any date, an id of another office's conversation or of another phone's, or
+    of none: each is not a cursor this list returned."""
+    ours = receive("Hello")
+    other_phone = receive("Hello too", contact="+12025550178")
+    theirs = receive("Hello FA", number="+12025550200")
+    made_up = [
+        cursor("v2:conversations:+12025550143:999999999999999999.1"),
+        cursor(f"v2:conversations:+12025550143:{theirs}"),
+        cursor(f"v2:conversations:+12025550143:{other_phone}"),
+        cursor("v2:conversations:+12025550143:999999"),
+    ]
+    for text in made_up:
+        query = {"phone": "2025550143", "cursor": text}
+        assert_problem(crm.get("/api/v1/conversations", query_string=query), 422, "invalid-cursor")
+    own = {"phone": "2025550143", "cursor": cursor(f"v2:conversations:+12025550143:{ours}")}
+    assert crm.get("/api/v1/conversations", query_string=own).get_json() == {"data": [], "next_cursor": None}

@@ -67,7 +67,7 @@ def test_an_opted_out_contact_gets_nothing(crm):
     optouts.opt_out("+12025550143", source="admin")
     db.session.commit()
     body = assert_problem(crm.send("202-555-0143"), 422, "opted-out")
-    assert "opted out" in body["detail"]
+    assert "opted out" in body["detail"] and "STOP" not in body["detail"]  # an admin added it
     assert message_count() == 0
 
 
@@ -158,6 +158,24 @@ def test_the_same_idempotency_key_returns_the_same_message_and_sends_once(crm):
     assert message_count() == 2
 
 
+def test_a_retry_after_its_number_was_deactivated_gets_the_message_it_made(crm):
+    """The CRM lost the first answer; meanwhile an admin deactivated the number. The retry is told
+    of the text that went, not that it was refused; a new text from that number is refused."""
+    key = {"Idempotency-Key": "crm-task-900"}
+    first = crm.send(text="Your aid package is ready", headers=key)
+    assert first.status_code == 202
+    db.session.execute(update(ReusableNumber).values(active=False))
+    db.session.commit()
+    again = crm.send(text="Your aid package is ready", headers=key)
+    assert again.status_code == 202 and again.get_json()["id"] == first.get_json()["id"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+
+    new = assert_problem(crm.send(text="One more thing", headers={"Idempotency-Key": "crm-task-901"}),
+                         422, "unknown-number")  # fmt: skip
+    assert "+12025550100 was deactivated by an administrator" in new["detail"]
+    assert message_count() == 1
+
+
 def test_two_api_keys_may_choose_the_same_idempotency_key(crm, other_crm):
     key = {"Idempotency-Key": "shared-name"}
     ours = crm.send(text="Ours", headers=key).get_json()
@@ -225,6 +243,44 @@ def test_each_key_has_its_own_rate_limit(app, world):
     assert "3 per 1 minute" in body["detail"]
     assert message_count() == 0
     assert other.get("/api/v1/contacts/lookup?phone=2025550143").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "typed", ["202–555–0143", "２０２－５５５－０１４３", "\u202a(202) 555-0143\u202c", "(202)\u00a0555-0143"]
+)
+def test_a_phone_is_read_as_the_ui_reads_it(crm, typed):
+    """Dashes of any kind, full-width digits, a copy's direction marks, a no-break space."""
+    sent = crm.send(typed, "Hello")
+    assert sent.status_code == 202, sent.get_data(as_text=True)
+    assert sent.get_json()["to"] == "+12025550143"
+    found = crm.get("/api/v1/contacts/lookup", query_string={"phone": typed}).get_json()
+    assert [c["id"] for c in found["conversations"]] == [sent.get_json()["conversation_id"]]
+
+
+def test_a_line_break_counts_once_as_the_ui_counts_it(crm):
+    """A textarea's line breaks come as CR LF: 1,600 characters once kept, so it is sent."""
+    text = "a" * 1598 + "\r\nb"
+    sent = crm.send(text=text)
+    assert sent.status_code == 202, sent.get_data(as_text=True)
+    assert sent.get_json()["text"] == "a" * 1598 + "\nb"
+    assert_problem(crm.send(text="a" * 1599 + "\r\nb"), 422, "invalid-text")
+    assert message_count() == 1
+
+
+def test_made_up_keys_share_their_addresss_budget(app, world):
+    """Each made-up key would otherwise have a fresh budget (and cost a lookup each): wrong keys
+    are counted per address, and past the limit that address waits, whatever key it sends."""
+    app.config["API_RATE_LIMIT"] = "3 per minute"
+    client = app.test_client(use_cookies=False)
+    for attempt in range(3):
+        guess = Crm(client, f"parley_made_up_{attempt}")
+        assert_problem(guess.get("/api/v1/contacts/lookup?phone=2025550143"), 401)
+    refused = Crm(client, "parley_made_up_4").get("/api/v1/contacts/lookup?phone=2025550143")
+    body = assert_problem(refused, 429, "rate-limited")
+    assert "API keys that are not valid" in body["detail"] and int(refused.headers["Retry-After"]) >= 1
+    real = Crm(client, new_key("Slate", world["office"]))
+    assert_problem(real.send(), 429, "rate-limited")
+    assert message_count() == 0
 
 
 def test_a_rate_limit_store_that_does_not_answer_does_not_stop_the_api(database_url, tmp_path):

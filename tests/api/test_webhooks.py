@@ -476,6 +476,14 @@ def test_an_admin_disables_an_endpoint_and_nothing_is_posted_to_it_until_enabled
     page = client.get(f"/admin/webhooks/{endpoint.id}").get_data(as_text=True)
     assert "This endpoint is disabled: Alex Admin disabled it." in page and "Enable again" in page
     assert "Disable endpoint" not in page
+    # The log says why it failed, not the earlier attempt's 503; nothing offers to redeliver.
+    assert "The endpoint is disabled." in page and ">503<" not in page.replace(" ", "")
+    assert ">Redeliver<" not in page
+    refused = post(client, f"/admin/webhooks/{endpoint.id}/deliveries/{waiting.id}/redeliver")
+    assert refused.status_code == 409 and "Enable it again, then redeliver" in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(WebhookDelivery, waiting.id).status == DeliveryStatus.FAILED
+    assert receiver.requests == []
     inbound.receive(InboundMessage(from_phone="+12025550178", to_phone="+12025550100", body="Hi"), "console")
     db.session.commit()
     assert receiver.requests == []

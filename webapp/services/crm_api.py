@@ -61,7 +61,11 @@ def not_found(what: str) -> ApiProblem:
 
 
 # Titles of the problem types that the request's validation gives too (web/api).
-TITLES = {"invalid-phone": "Invalid phone number", "invalid-text": "Invalid text"}
+TITLES = {
+    "invalid-phone": "Invalid phone number",
+    "invalid-text": "Invalid text",
+    "invalid-cursor": "Invalid cursor",
+}
 
 
 def invalid_phone(field: str, exc: PhoneError) -> ApiProblem:
@@ -106,7 +110,7 @@ def encode_cursor(kind: str, scope: str, position: str) -> str:
 
 def _invalid_cursor() -> ApiProblem:
     return ApiProblem(
-        422, "invalid-cursor", "Invalid cursor",
+        422, "invalid-cursor", TITLES["invalid-cursor"],
         "cursor: pass the next_cursor value of the previous page unchanged.",
         errors=[{"field": "cursor", "message": "not a cursor this API returned"}],
     )  # fmt: skip
@@ -260,25 +264,40 @@ def conversations_with(
     if before is not None:
         if len(before) == 1:
             # A cursor from when this list went by id: continue after that conversation's place.
-            before = _place_of(before[0])
-        if before is not None:
-            moment, last_id = EPOCH + before[0] * MICROSECOND, before[1]
-            query = query.where(
-                or_(
-                    Conversation.last_activity_at < moment,
-                    and_(Conversation.last_activity_at == moment, Conversation.id < last_id),
-                )
+            before = _place_of(caller, contact_phone, before[0])
+        moment, last_id = _moment(before[0]), before[1]
+        query = query.where(
+            or_(
+                Conversation.last_activity_at < moment,
+                and_(Conversation.last_activity_at == moment, Conversation.id < last_id),
             )
+        )
     rows = db.session.execute(query, {"office_id": caller.office_id}).all()
     rows, next_cursor = _page(rows, limit, CONVERSATIONS, contact_phone, _activity_position)
     return Page(named(caller.office_id, rows), next_cursor)
 
 
-def _place_of(conversation_id: int) -> tuple[int, int] | None:
+def _moment(microseconds: int) -> datetime:
+    try:
+        return EPOCH + microseconds * MICROSECOND
+    except OverflowError:  # no time Parley wrote: the cursor was made up or changed
+        raise _invalid_cursor() from None
+
+
+def _place_of(caller: Caller, contact_phone: str, conversation_id: int) -> tuple[int, int]:
+    """Where a conversation of this list stands; a cursor naming any other is not this list's."""
     moment = db.session.scalar(
-        select(Conversation.last_activity_at).where(Conversation.id == conversation_id)
+        select(Conversation.last_activity_at).where(
+            Conversation.id == conversation_id,
+            Conversation.contact_phone == contact_phone,
+            Conversation.number_id.in_(
+                select(ReusableNumber.id).where(ReusableNumber.office_id == caller.office_id)
+            ),
+        )
     )
-    return ((moment - EPOCH) // MICROSECOND, conversation_id) if moment is not None else None
+    if moment is None:
+        raise _invalid_cursor()
+    return (moment - EPOCH) // MICROSECOND, conversation_id
 
 
 @dataclass(frozen=True)
@@ -325,6 +344,7 @@ def idempotency_token(caller: Caller, key: str) -> str:
 # the contact opted out and which message an earlier request with the same key made, if any.
 SEND_CHECKS = select(
     *conversations.NUMBER_REF_COLUMNS,
+    ReusableNumber.active,
     exists().where(OptOut.phone == bindparam("phone")).label("opted_out"),
     select(Message.id)
     .where(Message.idempotency_key == bindparam("token"))
@@ -333,7 +353,6 @@ SEND_CHECKS = select(
 ).where(
     ReusableNumber.phone == bindparam("from_phone"),
     ReusableNumber.office_id == bindparam("office_id"),
-    ReusableNumber.active.is_(True),
 )
 
 
@@ -375,12 +394,20 @@ def check_send(caller: Caller, from_phone: str, to: str, text: str, key: str | N
     row = db.session.execute(SEND_CHECKS, params).first()
     if row is None:
         raise ApiProblem(
-            422, "unknown-number", "Not a number of your office",
+            422, "unknown-number", "Not an active number of your office",
             f"from: {from_phone} is not an active reusable number of this API key's office. "
             + _office_numbers_hint(caller.office_id),
             errors=[{"field": "from", "message": "not a number of this key's office"}],
         )  # fmt: skip
     number = conversations.NumberRef(*row[: len(conversations.NumberRef._fields)])
+    # A retry of a message already made is answered with it, whatever changed since.
+    if row.earlier_id is None and not row.active:
+        raise ApiProblem(
+            422, "unknown-number", "Not an active number of your office",
+            f"from: {from_phone} was deactivated by an administrator and sends nothing now; nothing "
+            "was sent. " + _office_numbers_hint(caller.office_id),
+            errors=[{"field": "from", "message": "deactivated"}],
+        )  # fmt: skip
     if phone == number.phone:
         raise ApiProblem(
             422, "own-number", "Sent to itself",
@@ -390,8 +417,8 @@ def check_send(caller: Caller, from_phone: str, to: str, text: str, key: str | N
     if row.earlier_id is None and row.opted_out:
         raise ApiProblem(
             422, "opted-out", "Contact opted out",
-            f"to: {phone} has opted out (texted STOP); nothing was sent. Nothing can be sent to it "
-            "until the contact texts START.",
+            f"to: {phone} has opted out; nothing was sent. Nothing can be sent to it until the "
+            "contact texts START.",
             errors=[{"field": "to", "message": "opted out"}],
         )  # fmt: skip
     return CheckedSend(number, phone, text, token, row.earlier_id)

@@ -553,8 +553,11 @@ def _following(delivery: WebhookDelivery) -> list[int]:
 
 
 def _finish(delivery: WebhookDelivery, status: str, error: str) -> None:
+    """Ends a delivery without an attempt: the log shows why, not an earlier attempt's answer."""
     delivery.status = status
     delivery.last_error = error
+    delivery.last_status_code = None
+    delivery.last_latency_ms = None
     delivery.next_attempt_at = None
     db.session.commit()
 

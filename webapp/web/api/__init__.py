@@ -86,6 +86,11 @@ def _limit_key() -> str:
     return "addr:" + (request.remote_addr or "")
 
 
+def _refusals_key() -> str:
+    """Wrong keys, counted per address: each made-up key would otherwise have a budget of its own."""
+    return "refused:" + (request.remote_addr or "")
+
+
 csrf.exempt(bp)
 
 
@@ -108,11 +113,15 @@ def _rate_limit() -> Response | None:
     """Before the key is looked up: a flood of requests costs a counter, not a query each."""
     rate_limit = current_app.extensions["parley.api_rate_limit"]
     retry_after = rate_limit.wait_seconds(_limit_key())
-    if retry_after is None:
-        return None
+    if retry_after is not None:
+        detail = f"This API key is limited to {rate_limit.limit()}."
+    else:
+        retry_after = rate_limit.wait_seconds(_refusals_key(), count=False)
+        if retry_after is None:
+            return None
+        detail = f"This address sent more than {rate_limit.limit()} API keys that are not valid."
     return problem(
-        429, "Too many requests",
-        f"This API key is limited to {rate_limit.limit()}. Try again in {retry_after} seconds.",
+        429, "Too many requests", f"{detail} Try again in {retry_after} seconds.",
         headers={"Retry-After": str(retry_after)},
     )  # fmt: skip
 
@@ -131,6 +140,7 @@ def authenticate() -> Response | None:
     with read_first():
         found = api_keys.caller_for(token)
     if found is None:
+        current_app.extensions["parley.api_rate_limit"].wait_seconds(_refusals_key())
         return _unauthorized("This API key is not valid: it is mistyped, or it was revoked.")
     g.api_caller = found
     if api_keys.needs_last_used(found):

@@ -33,12 +33,12 @@ class KeyRateLimit:
     def limit() -> RateLimitItem:
         return parse(current_app.config["API_RATE_LIMIT"])  # parsed once: `limits` caches it
 
-    def wait_seconds(self, key: str) -> int | None:
+    def wait_seconds(self, key: str, count: bool = True) -> int | None:
         """Count one request of `key`: None while it is within its limit, else the seconds until
-        the window lets it through again."""
+        the window lets it through again. `count=False` only asks."""
         limit = self.limit()
         try:
-            if self.limiter.hit(limit, "api", key):
+            if (self.limiter.hit if count else self.limiter.test)(limit, "api", key):
                 return None
             reset_at, _remaining = self.limiter.get_window_stats(limit, "api", key)
         except Exception:  # whatever the store raises, the API stays up

@@ -60,7 +60,12 @@ def _document() -> dict[str, Any]:
                         "Location": {
                             "description": "Where the message is read: GET it for its progress.",
                             "schema": {"type": "string"},
-                        }
+                        },
+                        "Idempotent-Replayed": {
+                            "description": "`true` when an earlier request with this Idempotency-Key "
+                            "made the message: this one sent nothing.",
+                            "schema": {"type": "string", "enum": ["true"]},
+                        },
                     }
                 if status == "429":
                     response["headers"] = {

@@ -7,13 +7,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from webapp.services.dbutil import MAX_ROW_ID, unstorable
+from webapp.services.phones import plain
 from webapp.services.segments import MAX_MESSAGE_LENGTH
 
 E164 = r"^\+[1-9][0-9]{1,14}$"
-# The characters a typed US phone may have (digits, spaces and "().+-"); the server then checks
+# The characters a typed US phone may have (digits, spaces and "().+-"), once read as the UI reads
+# it (full-width digits, any dash, a copy's direction marks: `phones.plain`); the server then checks
 # that they make a valid US number.
 TYPED_PHONE = r"^[0-9\s().+-]+$"
 CURSOR = r"^[A-Za-z0-9_-]*$"
@@ -30,7 +32,21 @@ def storable(text: str) -> str:
     return text
 
 
+def _if_text(change):
+    return BeforeValidator(lambda value: change(value) if isinstance(value, str) else value)
+
+
 Text = Annotated[str, AfterValidator(storable)]
+# A phone as people type or paste it, in the ASCII form the pattern describes.
+TypedPhone = Annotated[str, _if_text(plain), AfterValidator(storable)]
+# A message as it is kept: a line break counts once, as the UI's counter counts it (browsers send
+# a textarea's line breaks as CR LF).
+MessageText = Annotated[str, _if_text(lambda text: text.replace("\r\n", "\n")), AfterValidator(storable)]
+# Constraints inside the type: on an optional field, the document keeps them too.
+Cursor = Annotated[str, StringConstraints(max_length=100, pattern=CURSOR), AfterValidator(storable)]
+IdempotencyKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=IDEMPOTENCY_KEY), AfterValidator(storable)
+]
 
 
 class SendMessage(BaseModel):
@@ -44,17 +60,18 @@ class SendMessage(BaseModel):
         description="E.164 phone of a reusable number of the key's office.",
         examples=["+12025550100"],
     )
-    to: Text = Field(
+    to: TypedPhone = Field(
         min_length=1,
         max_length=40,
         pattern=TYPED_PHONE,
         description="The contact's US phone, in any common format (e.g. (202) 555-0143).",
         examples=["(202) 555-0143"],
     )
-    text: Text = Field(
+    text: MessageText = Field(
         min_length=1,
         max_length=MAX_MESSAGE_LENGTH,
-        description=f"The message, at most {MAX_MESSAGE_LENGTH} characters.",
+        description=f"The message, at most {MAX_MESSAGE_LENGTH} characters (a line break, CR LF "
+        "included, counts as one).",
         examples=["Your application is complete."],
     )
 
@@ -64,12 +81,9 @@ class SendHeaders(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    idempotency_key: Text | None = Field(
+    idempotency_key: IdempotencyKey | None = Field(
         default=None,
         alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=IDEMPOTENCY_KEY,
         description="Any unique string (e.g. a UUID). A retry with the same key and body returns "
         "the same message and sends nothing again; with another body it gets 422. Kept at least "
         "24 hours.",
@@ -79,7 +93,7 @@ class SendHeaders(BaseModel):
 class PhoneQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    phone: Text = Field(
+    phone: TypedPhone = Field(
         min_length=1,
         max_length=40,
         pattern=TYPED_PHONE,
@@ -91,10 +105,8 @@ class PhoneQuery(BaseModel):
 class PageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cursor: Text | None = Field(
+    cursor: Cursor | None = Field(
         default=None,
-        max_length=100,
-        pattern=CURSOR,
         description="`next_cursor` of the previous page.",
     )
     limit: int = Field(default=50, ge=1, le=200, description="Items per page.")

@@ -30,12 +30,15 @@ PHONE_FIELDS = {"to", "phone"}
 
 
 def kind_of(model: str, field: str, item: dict[str, Any]) -> str:
-    """The problem type of one refused value: the phone's and the text's own, else invalid-request."""
+    """The problem type of one refused value: the phone's, the text's and the cursor's own, else
+    invalid-request."""
     kind = item.get("type", "")
     if model not in REPORT_MODELS and field in PHONE_FIELDS and kind in FORM_ERRORS:
         return "invalid-phone"
     if field == "text" and (kind in FORM_ERRORS or kind == "value_error"):
         return "invalid-text"
+    if field == "cursor" and kind in FORM_ERRORS:
+        return "invalid-cursor"
     return "invalid-request"
 
 
