@@ -3,8 +3,11 @@ its worker needs a thread at least."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
+from tests.processes import BIN, ROOT, isolated_env
 from webapp.queue import make_huey
 
 
@@ -24,3 +27,26 @@ def test_the_sqlite_queue_syncs_like_the_database_and_keeps_its_tasks(tmp_path):
 def test_a_worker_with_no_threads_is_refused_before_it_starts(app, threads):
     result = app.test_cli_runner().invoke(args=["worker", "--workers", threads])
     assert result.exit_code == 2 and "Invalid value for '--workers'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [("redis://:hunter2@127.0.0.1:9/0", "redis://:***@127.0.0.1:9/0"),
+     ("rediss://parley:hunter2@queue.example.edu:6380/1", "rediss://parley:***@queue.example.edu:6380/1"),
+     ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0")],
+)  # fmt: skip
+def test_the_worker_names_its_queue_without_the_password(app, database_url, tmp_path, url, shown):
+    """Its first line goes to the terminal and the service's log."""
+    settings = {"SECRET_KEY": "worker-line-test", "DATABASE_URL": database_url, "QUEUE_URL": url}
+    worker = subprocess.Popen(
+        [str(BIN / "flask"), "--app", "webapp", "worker"],
+        cwd=ROOT, env=isolated_env(tmp_path, **settings),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        first = worker.stdout.readline()
+    finally:
+        worker.kill()
+        worker.communicate(timeout=30)
+    assert first.startswith(f"Parley worker: 2 threads on {shown}, "), first
+    assert "hunter2" not in first

@@ -41,6 +41,12 @@ REFUSED = [
         id="unknown database",
     ),
     pytest.param(
+        {"DATABASE_URL": "mysql://parley:hunter2@db.example.edu/parley"},
+        "Error: DATABASE_URL names a database Parley does not know ('mysql'); use "
+        "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME",
+        id="a database whose driver is not installed",
+    ),
+    pytest.param(
         {"DATABASE_URL": "parley.db"},
         "Error: DATABASE_URL must be a database URL such as sqlite:///PATH or "
         "postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME",
@@ -52,8 +58,8 @@ REFUSED = [
         id="not an origin",
     ),
     pytest.param(
-        {"QUEUE_URL": "amqp://broker"},
-        "Error: QUEUE_URL must start with sqlite:/// or redis://, not 'amqp://broker'",
+        {"QUEUE_URL": "amqp://parley:hunter2@broker"},
+        "Error: QUEUE_URL must start with sqlite:/// or redis://, not amqp://…",
         id="unknown queue",
     ),
 ]
@@ -73,7 +79,7 @@ def test_a_refused_setting_is_one_line_on_stderr(tmp_path, command, settings, me
     assert result.returncode == 1
     assert result.stderr == message + "\n"
     assert result.stdout == ""
-    assert "hunter2" not in result.stderr  # a database URL's password is never repeated
+    assert "hunter2" not in result.stderr  # a database or queue URL's password is never repeated
 
 
 @pytest.mark.parametrize(("settings", "message"), REFUSED[:2])

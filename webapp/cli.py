@@ -466,7 +466,7 @@ def worker(workers: int) -> None:
     """Run the queue consumer: sends messages, retries, sweeps stuck ones, delivers webhooks."""
     huey = current_app.extensions["parley.huey"]
     click.echo(
-        f"Parley worker: {workers} threads on {current_app.config['QUEUE_URL']}, and up to "
+        f"Parley worker: {workers} threads on {queue.shown_url(current_app.config['QUEUE_URL'])}, and up to "
         f"{current_app.config['WEBHOOK_CONCURRENCY']} for webhook deliveries"
     )
     # A queue that is down (Redis restarting) is waited for: the consumer polls it until it is

@@ -187,8 +187,8 @@ def _database_url(env: os._Environ, name: str, default: str) -> str:
     would refuse it only with a traceback. The refusal never repeats the URL: it may hold a password."""
     value = (env.get(name) or "").strip() or default
     try:
-        make_url(value).get_dialect()
-    except NoSuchModuleError:
+        make_url(value).get_dialect().import_dbapi()  # its driver too, as the engine will
+    except (NoSuchModuleError, ImportError):  # unknown, or known but without its driver here
         scheme = value.split(":", 1)[0]
         raise ConfigurationError(
             f"{name} names a database Parley does not know ({scheme!r}); use sqlite:///PATH or "

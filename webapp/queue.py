@@ -80,6 +80,15 @@ class QueueConnection(sqlite3.Connection):
         self.execute("PRAGMA synchronous=NORMAL")
 
 
+def shown_url(queue_url: str) -> str:
+    """The queue's URL as a log line may show it: a password in it hidden."""
+    parsed = urlparse(queue_url)
+    if parsed.password is None:
+        return queue_url
+    host = parsed.netloc.rsplit("@", 1)[-1]
+    return parsed._replace(netloc=f"{parsed.username or ''}:***@{host}").geturl()
+
+
 def make_huey(queue_url: str, immediate: bool = False) -> Huey:
     parsed = urlparse(queue_url)
     if parsed.scheme == "sqlite":
@@ -92,7 +101,8 @@ def make_huey(queue_url: str, immediate: bool = False) -> Huey:
     elif parsed.scheme in ("redis", "rediss"):
         huey = RedisHuey(QUEUE_NAME, url=queue_url, results=False)
     else:
-        raise ConfigurationError(f"QUEUE_URL must start with sqlite:/// or redis://, not {queue_url!r}")
+        shown = f"{parsed.scheme}://…" if parsed.scheme else "a path"  # the rest may hold a password
+        raise ConfigurationError(f"QUEUE_URL must start with sqlite:/// or redis://, not {shown}")
     huey.immediate = immediate  # tests: run each task inline, in memory
     return huey
 
