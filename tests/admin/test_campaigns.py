@@ -23,7 +23,7 @@ from webapp.models import (
     CampaignImportError,
 )
 from webapp.plugin_api import InboundMessage
-from webapp.services import contacts, inbound
+from webapp.services import campaigns, contacts, inbound
 from webapp.services.admin import Conflict, FormErrors
 from webapp.services.admin import campaigns as service
 
@@ -452,6 +452,29 @@ def test_a_taken_campaign_name_is_refused(world):
     assert raised.value.errors == {
         "name": "A campaign named “admissions list” already exists; choose another name."
     }
+    # Names are one list for every office (the command line launches one by its name alone): a
+    # name taken where the admin does not look says so.
+    with pytest.raises(FormErrors) as raised:
+        service.start_import(
+            world["users"]["admin"], "FA\u200b LIST", world["office"].id, io.BytesIO(b"phone\n1\n"), "a.csv"
+        )
+    assert raised.value.errors == {
+        "name": "A campaign named “FA\u200b LIST” already exists in another office; choose another name."
+    }
+
+
+def test_campaign_names_differ_by_more_than_case_in_any_script(app, world, tmp_path):
+    listing = tmp_path / "visit.csv"
+    listing.write_text("first_name,last_name,phone\nAna,Lopez,2025550101\n")
+    runner = app.test_cli_runner()
+    office = ["--office", "Admissions"]
+    imported = runner.invoke(args=["campaigns", "import", "Été Visit", str(listing), *office])
+    assert imported.exit_code == 0, imported.output
+    again = runner.invoke(args=["campaigns", "import", "ÉTÉ VISIT", str(listing), *office])
+    assert again.exit_code == 1 and "A campaign named 'ÉTÉ VISIT' already exists." in again.output
+    launched = runner.invoke(args=["campaigns", "launch", "été visit"])
+    assert launched.exit_code == 0, launched.output
+    assert campaigns.campaign_by_name("ÉTÉ VISIT").status == "launched"
 
 
 def test_discard_an_upload(client, world):

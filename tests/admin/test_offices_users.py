@@ -42,6 +42,10 @@ def test_create_office_makes_the_admin_a_member_and_is_audited(world):
         ("", "Enter the office's name."),
         ("admissions", "An office named “admissions” already exists."),
         (" Financial \u00a0 Aid ", "An office named “Financial Aid” already exists."),  # as a page shows it
+        # Names that read as another office's on every page: case in any script, invisible characters.
+        ("Admissions\u200b", "An office named “Admissions\u200b” already exists."),
+        ("Ad\u00admissions", "An office named “Ad\u00admissions” already exists."),
+        ("ＡＤＭＩＳＳＩＯＮＳ", "An office named “ＡＤＭＩＳＳＩＯＮＳ” already exists."),
         ("x" * 121, "An office name can be at most 120 characters."),
         ("Office\nAid", "An office name cannot contain control characters, such as a line break or a tab."),
         ("\u200b\u200b", "An office name needs at least one visible character."),
@@ -51,6 +55,19 @@ def test_create_office_refuses_bad_names(world, name, message):
     with pytest.raises(FormErrors) as raised:
         offices.create_office(world["users"]["admin"], name)
     assert raised.value.errors == {"name": message}
+
+
+def test_office_names_differ_by_more_than_case_in_any_script(app, world):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["offices", "create", "Études"]).exit_code == 0
+    for same in ("ÉTUDES", "études"):
+        refused = runner.invoke(args=["offices", "create", same])
+        assert refused.exit_code == 1 and f"An office named '{same}' already exists." in refused.output
+    found = runner.invoke(args=["offices", "retention", "ÉTUDES", "--days", "30"])
+    assert found.exit_code == 0 and "Études keeps message text 30 days" in found.output
+    with pytest.raises(FormErrors) as raised:  # nor in the console, renaming another office to it
+        offices.update_office(world["users"]["admin"], world["office"], "éTUDES", "")
+    assert raised.value.errors == {"name": "An office named “éTUDES” already exists."}
 
 
 def test_an_office_name_keeps_one_space_between_words_everywhere(app, world):

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from webapp.extensions import db
 from webapp.models import Campaign, CampaignContact, CampaignStatus, utcnow
-from webapp.services.directory import name_problem, office_by_name
+from webapp.services.directory import first_named, name_problem, office_by_name
 from webapp.services.phones import PhoneError, parse_any_phone
 
 # Header names are compared lower-cased, with runs of spaces, "_" and "-" read as one space, so
@@ -291,7 +291,7 @@ def import_campaign(
         raise CampaignError(f"A campaign name can be at most {MAX_NAME_LENGTH} characters.")
     if problem := name_problem(name):
         raise CampaignError(f"A campaign name {problem}.")
-    if db.session.scalar(select(Campaign.id).where(func.lower(Campaign.name) == name.lower())):
+    if campaign_named(name) is not None:
         raise CampaignError(f"A campaign named {name!r} already exists.")
     office = office_by_name(office_name)
     campaign = Campaign(name=name, office=office, status=CampaignStatus.DRAFT.value)
@@ -335,10 +335,14 @@ def _insert(batch: list[dict]) -> int:
     return count
 
 
+def campaign_named(name: str) -> Campaign | None:
+    """The campaign whose name reads as `name` (`directory.name_key`)."""
+    found = first_named(db.session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.id)), name)
+    return db.session.get(Campaign, found) if found is not None else None
+
+
 def campaign_by_name(name: str) -> Campaign:
-    campaign = db.session.scalar(
-        select(Campaign).where(func.lower(Campaign.name) == (name or "").strip().lower())
-    )
+    campaign = campaign_named(name or "")
     if campaign is None:
         raise CampaignError(f"No campaign named {name!r}.")
     return campaign

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import Backing, Office, ReusableNumber, Role, User
@@ -63,9 +63,29 @@ def office_name(name: str | None) -> str:
     return _SPACES.sub(" ", (name or "").strip())
 
 
+def name_key(name: str) -> str:
+    """What two names must differ in to be told apart on a page: not letter case (of any script:
+    SQLite's lower() knows ASCII alone), width forms, invisible characters (a zero-width space, a
+    soft hyphen) or runs of spaces."""
+    shown = "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) != "Cf")
+    return _SPACES.sub(" ", shown).strip().casefold()
+
+
+def first_named(rows, name: str, excluding: int | None = None) -> int | None:
+    """The id of the first (id, name) row whose name reads as `name` (`name_key`), but `excluding`."""
+    key = name_key(name)
+    return next((id_ for id_, row_name in rows if id_ != excluding and name_key(row_name) == key), None)
+
+
+def office_named(name: str, excluding: int | None = None) -> Office | None:
+    """The office whose name reads as `name`: offices are few, so they are compared here."""
+    rows = db.session.execute(select(Office.id, Office.name).order_by(Office.id))
+    found = first_named(rows, name, excluding)
+    return db.session.get(Office, found) if found is not None else None
+
+
 def office_by_name(name: str) -> Office:
-    typed = {name.strip().lower(), office_name(name).lower()}
-    office = db.session.scalar(select(Office).where(func.lower(Office.name).in_(typed)).limit(1))
+    office = office_named(name)
     if office is None:
         raise DirectoryError(f"No office named {name!r}.")
     return office
@@ -106,7 +126,7 @@ def create_office(name: str, help_text: str = "") -> Office:
     name = office_name(name)
     if len(name) > 120:
         raise DirectoryError("An office name can be at most 120 characters.")
-    if db.session.scalar(select(Office.id).where(func.lower(Office.name) == name.lower())):
+    if office_named(name) is not None:
         raise DirectoryError(f"An office named {name!r} already exists.")
     office = Office(name=name, help_text=help_text)
     db.session.add(office)

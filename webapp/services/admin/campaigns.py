@@ -47,6 +47,7 @@ from webapp.services.admin import (
 from webapp.services.campaigns import (
     CampaignError,
     RowError,
+    campaign_named,
     name_columns_warning,
     read_contacts,
     read_header,
@@ -163,7 +164,7 @@ def _count_lines(path: Path) -> int:
 # ---- Upload and preview ----
 
 
-def _check_campaign_name(name: str, errors: dict[str, str]) -> str:
+def _check_campaign_name(admin: User, name: str, errors: dict[str, str]) -> str:
     name = (name or "").strip()
     if not name:
         errors["name"] = "Enter a name for the campaign record."
@@ -171,8 +172,11 @@ def _check_campaign_name(name: str, errors: dict[str, str]) -> str:
         errors["name"] = "A campaign name can be at most 200 characters."
     elif problem := name_problem(name):
         errors["name"] = f"A campaign name {problem}."
-    elif db.session.scalar(select(Campaign.id).where(func.lower(Campaign.name) == name.lower())):
-        errors["name"] = f"A campaign named “{name}” already exists; choose another name."
+    elif (taken := campaign_named(name)) is not None:
+        # Names are unique across offices (`campaigns launch NAME` finds one by its name alone).
+        mine = taken.office_id in set(db.session.scalars(my_office_ids_query(admin)))
+        where = "" if mine else " in another office"
+        errors["name"] = f"A campaign named “{name}” already exists{where}; choose another name."
     return name
 
 
@@ -192,7 +196,7 @@ def start_import(
     kept from a try the queue could not take (UploadKept), uploaded as `kept_filename`.
     """
     errors: dict[str, str] = {}
-    name = _check_campaign_name(name, errors)
+    name = _check_campaign_name(admin, name, errors)
     office = None
     if office_id is None:
         errors["office"] = "Choose the office this campaign belongs to."
@@ -416,7 +420,7 @@ def save_as_draft(admin: User, job: CampaignImport) -> int:
     if job.status != ImportStatus.READY:
         raise Conflict(_NOT_SAVED[ImportStatus(job.status)])
     errors: dict[str, str] = {}
-    name = _check_campaign_name(job.campaign_name, errors)
+    name = _check_campaign_name(admin, job.campaign_name, errors)
     if errors:  # another campaign took the name since the upload
         raise Conflict(
             f"A campaign named “{name}” was created since this file was uploaded, so it cannot "

@@ -81,10 +81,7 @@ def _check_name(name: str, office: Office | None = None) -> str:
     if problem := directory.name_problem(name):
         raise FormErrors({"name": f"An office name {problem}."})
     name = directory.office_name(name)
-    clash = select(Office.id).where(func.lower(Office.name) == name.lower())
-    if office is not None:
-        clash = clash.where(Office.id != office.id)
-    if db.session.scalar(clash):
+    if directory.office_named(name, office.id if office else None) is not None:
         raise FormErrors({"name": f"An office named “{name}” already exists."})
     return name
 
