@@ -431,6 +431,18 @@ def test_a_file_with_no_valid_row_can_not_be_saved(client, world):
     assert stored_files(client.application) == []
 
 
+def test_an_upload_with_a_quote_left_open_says_so_and_offers_nothing_to_save(client, world):
+    login(client, "admin@example.edu")
+    rows = "".join(f"Cam,Lee,20255{n:05d}\n" for n in range(100))
+    listing = f'first_name,last_name,phone\nAna,Lopez,2025550101\nBen,"O\'Brien,2025550102\n{rows}'
+    response = start(client, world, listing)
+    job = job_from(response)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Line 3 cannot be read as CSV: a quote opened in it is never closed" in page
+    assert "Save as draft" not in page
+    assert job.status != "ready"
+
+
 def test_duplicate_phones_are_reported_and_kept_once(client, world):
     login(client, "admin@example.edu")
     csv_text = "first_name,last_name,phone\nA,One,2025550143\nB,Two,+1 (202) 555-0143\n"
@@ -876,6 +888,31 @@ def test_a_quote_left_open_is_reported_on_the_line_it_opens(app, world):
     rows = "".join(f"Cam,Lee,20255{n:05d}\n" for n in range(8000))
     raw = io.BytesIO(f'first_name,last_name,phone\n"Ana,Ruiz,2025550143\n{rows}'.encode())
     with pytest.raises(contact_lists.CampaignError, match="Line 2 cannot be read as CSV"):
+        list(contact_lists.read_contacts(raw))
+
+
+def test_a_quote_left_open_in_a_small_file_stops_it_on_the_line_it_opens(app, world, tmp_path):
+    """Shorter than the field limit, the rest of the file would be read as one cell of one bad
+    row: its hundred contacts gone without a word."""
+    csv_file = tmp_path / "open_quote.csv"
+    rows = "".join(f"Cam,Lee,20255{n:05d}\n" for n in range(100))
+    csv_file.write_text(f'first_name,last_name,phone\nAna,Lopez,2025550101\nBen,"O\'Brien,2025550102\n{rows}')
+    args = ["campaigns", "import", "Open quote", str(csv_file), "--office", "Admissions"]
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: Line 3 cannot be read as CSV: a quote opened in it is never closed, so the rest of "
+        "the file would be one cell. Nothing was imported."
+    ]
+    db.session.rollback()
+    assert db.session.scalar(select(Campaign.id).where(Campaign.name == "Open quote")) is None
+
+
+def test_text_after_a_closing_quote_is_named(app, world):
+    from webapp.services import campaigns as contact_lists
+
+    raw = io.BytesIO(b'first_name,last_name,phone\nAna,"Ruiz" Jr,2025550143\n')
+    with pytest.raises(contact_lists.CampaignError, match="Line 2 cannot be read as CSV: a quoted cell has"):
         list(contact_lists.read_contacts(raw))
 
 

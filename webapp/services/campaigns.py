@@ -109,7 +109,8 @@ def _csv_reader(stream: io.TextIOWrapper):
                     PHONE_HEADERS) is not None),
         ",",
     )  # fmt: skip
-    return csv.reader(stream, delimiter=delimiter)
+    # strict: a quote left open must stop the file, not quietly make the rest of it one cell.
+    return csv.reader(stream, delimiter=delimiter, strict=True)
 
 
 def _decodes(raw: BinaryIO, encoding: str) -> bool:
@@ -167,6 +168,10 @@ def _csv_rows(reader) -> Iterator[list[str]]:
             if "field larger than field limit" in str(exc):
                 limit = csv.field_size_limit()
                 problem = f"a field is longer than {limit:,} characters (a quote left open runs on)"
+            elif "unexpected end of data" in str(exc):
+                problem = "a quote opened in it is never closed, so the rest of the file would be one cell"
+            elif "expected after" in str(exc):
+                problem = "a quoted cell has text after its closing quote (a quote inside it is written \"\")"
             else:
                 problem = str(exc)
             message = f"Line {start} cannot be read as CSV: {problem}. Nothing was imported."
