@@ -646,6 +646,15 @@ def test_a_failed_import_leaves_nothing_behind(client, world, monkeypatch):
     assert db.session.scalar(select(Campaign.id).where(Campaign.name == "Fall Open House")) is None
     page = client.get(f"/admin/campaigns/imports/{job.id}").get_data(as_text=True)
     assert "The import stopped with an error; nothing was saved." in page
+    # The page the admin was sent to polls the import: it brings them to that reason.
+    progress = client.get(f"/admin/campaigns/imports/{job.id}/progress", headers={"HX-Request": "true"})
+    assert progress.headers["HX-Redirect"] == f"/admin/campaigns/imports/{job.id}"
+    audit = client.get("/admin/audit").get_data(as_text=True)
+    assert "Saved campaign Fall Open House as a draft" in audit
+    assert (
+        "The import of campaign Fall Open House for Admissions stopped with an error; the draft was "
+        "removed and nothing was saved"
+    ) in audit
 
 
 def test_contacts_search_and_keyset_pages(client, world):

@@ -30,6 +30,7 @@ KINDS: dict[str, str] = {
     "number.deactivated": "Number deactivated",
     "number.reactivated": "Number reactivated",
     "campaign.saved": "Campaign saved as draft",
+    "campaign.import_failed": "Campaign import failed",
     "campaign.launched": "Campaign launched",
     "campaign.archived": "Campaign archived",
     "optout.added": "Phone opted out",

@@ -493,6 +493,14 @@ def import_contacts(job_id: int) -> None:
     except Exception:  # whatever broke, the draft must not stay half-imported
         log.exception("campaign import %s failed", job_id)
         db.session.rollback()
+        job = db.session.get(CampaignImport, job_id)
+        # The log said the draft was saved: it says too that the draft is gone again.
+        audit.record(
+            None, "campaign.import_failed",
+            f"The import of campaign {job.campaign_name} for {job.office.name} stopped with an error; "
+            "the draft was removed and nothing was saved",
+            [job.office], {"import_id": job_id},
+        )  # fmt: skip
         db.session.execute(delete(Campaign).where(Campaign.id == campaign_id))
         db.session.execute(
             update(CampaignImport)

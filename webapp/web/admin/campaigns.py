@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Response, abort, request, url_for
 from flask_login import current_user
 
-from webapp.models import Campaign, CampaignImport
+from webapp.models import Campaign, CampaignImport, ImportStatus
 from webapp.services.admin import Conflict, FormErrors, Unavailable, my_offices
 from webapp.services.admin import campaigns as service
 from webapp.services.dbutil import row_id
@@ -104,6 +104,9 @@ def campaign_import_progress(import_id: int):
     """Polled while a check or an import runs; when it ends, the page reloads to show the result."""
     job = owned(service.import_for_admin, import_id)
     if not job.in_progress and wants_fragment():
+        if job.status == ImportStatus.FAILED:  # its draft campaign is gone: the import says why
+            url = url_for("admin.campaign_import", import_id=job.id)
+            return Response(status=200, headers={"HX-Redirect": url})
         return Response(status=200, headers={"HX-Refresh": "true"})
     return render_screen(PROGRESS, "progress", job=job)
 
