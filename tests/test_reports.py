@@ -263,6 +263,20 @@ def test_another_office_never_shows(texting):
         reports.scope_for(texting["sam"], agent=alex.id)
 
 
+def test_a_number_of_another_of_my_offices_is_refused_by_what_to_change(texting):
+    """An admin of both offices picks Admissions and Financial Aid's number: the number is theirs."""
+    alex = texting["alex"]
+    alex.offices.append(texting["other_office"])
+    db.session.commit()
+    assert reports.scope_for(alex, number=_number_id(FA)).number_ids == (_number_id(FA),)
+    with pytest.raises(reports.ReportError) as refused:
+        reports.scope_for(alex, office=texting["office"].id, number=_number_id(FA))
+    assert refused.value.field == "number"
+    assert str(refused.value.message) == (
+        "That number is not among the chosen office's numbers: choose its own office, or All my offices."
+    )
+
+
 @pytest.mark.parametrize(
     ("preset", "first", "last", "field", "words"),
     [

@@ -112,6 +112,17 @@ def test_office_pages_list_members_and_create(client, world):
     assert "Office Registrar created." in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
+def test_counts_of_members_say_they_count_active_ones(client, world):
+    """The office's page lists a deactivated member too; the counts elsewhere say what they count."""
+    world["users"]["limited"].active = False
+    db.session.commit()
+    login(client, "admin@example.edu")
+    assert "2 active members" in client.get("/admin/").get_data(as_text=True)
+    assert ">Active members</th>" in client.get("/admin/offices").get_data(as_text=True)
+    page = client.get(f"/admin/offices/{world['office'].id}").get_data(as_text=True)
+    assert "Lee Limited" in page and "Deactivated" in page
+
+
 def test_office_form_errors_are_inline_and_change_nothing(client, world):
     login(client, "admin@example.edu")
     response = post(client, "/admin/offices", {"name": "Financial Aid"})

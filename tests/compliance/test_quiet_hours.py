@@ -632,6 +632,18 @@ def test_switching_quiet_hours_off_sends_what_they_held_but_not_what_an_agent_sc
     assert event.summary == "Office Admissions: quiet hours off; 1 held text goes now"
 
 
+def test_a_text_held_on_a_number_deactivated_since_is_not_said_to_go(quiet, clock, provider, app):
+    clock.move_to(ny(2026, 3, 2, 23, 15))
+    held = send_text(quiet, "Held by the night")
+    quiet["number"].active = False
+    db.session.commit()
+    result = run(app, "offices", "quiet-hours", "Admissions", "--off")
+    assert result.exit_code == 0, result.output
+    assert "released for sending now" not in result.output
+    assert (reload(held).status, reload(held).error_code) == (Status.FAILED, "number_deactivated")
+    assert provider.sent == []
+
+
 def test_changing_quiet_hours_moves_what_they_held_to_the_new_windows_end(quiet, clock, provider, app):
     clock.move_to(ny(2026, 3, 2, 23, 15))
     held = send_text(quiet, "Held by the night")

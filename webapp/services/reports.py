@@ -281,6 +281,9 @@ def scope_for(
             numbers_query = numbers_query.where(_n.office_id == office_id)
     numbers = db.session.execute(numbers_query.order_by(_n.label, _n.phone)).all()
     if number_id is not None and number_id not in {row.id for row in numbers}:
+        if office_id is not None:  # it may be one of theirs, of another office
+            raise ReportError("number", "That number is not among the chosen office's numbers: choose "
+                              "its own office, or All my offices.")  # fmt: skip
         raise ReportError("number", "There is no such number among the ones you can report on.")
     number_ids = tuple(row.id for row in numbers if number_id in (None, row.id))
     agents: list = []

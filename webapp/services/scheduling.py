@@ -154,10 +154,11 @@ def release_due(now: datetime | None = None) -> int:
 
 def release_office_due(office_id: int, now: datetime | None = None) -> int:
     """Release at once the office's held messages whose time has come, e.g. those its quiet hours
-    held until they were switched off, rather than at the worker's next minute."""
-    ids = list(
-        db.session.scalars(
-            select(Message.id)
+    held until they were switched off, rather than at the worker's next minute. Returns how many
+    go: one held on a number deactivated since fails with that reason instead."""
+    rows = list(
+        db.session.execute(
+            select(Message.id, ReusableNumber.active)
             .join(Conversation, Conversation.id == Message.conversation_id)
             .join(ReusableNumber, ReusableNumber.id == Conversation.number_id)
             .where(
@@ -170,7 +171,7 @@ def release_office_due(office_id: int, now: datetime | None = None) -> int:
         )
     )
     db.session.rollback()
-    return sum(release(message_id) for message_id in ids)
+    return sum(release(message_id) and active for message_id, active in rows)
 
 
 def cancel(user: User, conversation: Conversation, message_id: int) -> None:
