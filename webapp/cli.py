@@ -77,6 +77,8 @@ def offices_create(name: str) -> None:
                  {"via": "cli"}, org_wide=True)
     db.session.commit()
     click.echo(f"Created office {office.name!r}.")
+    click.echo("Nobody belongs to it yet: an admin manages it once they join it "
+               f"(users join EMAIL --office {office.name!r}, or users create … --office).", err=True)
 
 
 @offices_cli.command("quiet-hours")
@@ -170,6 +172,28 @@ def users_create(email: str, role: str, password: str, name: str | None, offices
         click.echo("Warning: this user belongs to no office, so they see no conversations until they "
                    "join one (--office, or the admin console).", err=True)
     click.echo(f"Created {user.role_label} user {user.email}.")
+
+
+@users_cli.command("join")
+@click.argument("email")
+@click.option("--office", "offices", multiple=True, required=True, help="Office to join (repeatable).")
+def users_join(email: str, offices: tuple) -> None:
+    """Add an existing user to offices, e.g. an admin to an office made on the command line."""
+    try:
+        user = directory.user_by_email(email)
+        joined = directory.join_offices(user, offices)
+    except directory.DirectoryError as exc:
+        _fail(str(exc))
+    if not joined:
+        click.echo(f"{user.email} is in {', '.join(offices)} already; nothing changed.")
+        return
+    names = ", ".join(office.name for office in joined)
+    audit.record(
+        None, "user.updated", f"{user.name} ({user.email}) joined {names} on the command line", joined,
+        {"user_id": user.id, "offices": [o.id for o in user.offices], "via": "cli"},
+    )  # fmt: skip
+    db.session.commit()
+    click.echo(f"{user.email} joined {names}.")
 
 
 @users_cli.command("set-password")

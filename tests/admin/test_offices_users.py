@@ -70,6 +70,31 @@ def test_office_names_differ_by_more_than_case_in_any_script(app, world):
     assert raised.value.errors == {"name": "An office named “éTUDES” already exists."}
 
 
+def test_an_admin_joins_an_office_made_on_the_command_line_and_manages_it(app, client, world):
+    runner = app.test_cli_runner()
+    created = runner.invoke(args=["offices", "create", "Registrar"])
+    assert created.exit_code == 0 and "users join EMAIL --office 'Registrar'" in created.stderr
+    login(client, "admin@example.edu")
+    assert "Registrar" not in client.get("/admin/offices").get_data(as_text=True)
+
+    joined = runner.invoke(args=["users", "join", "ADMIN@example.edu", "--office", "registrar"])
+    assert joined.exit_code == 0, joined.output
+    assert joined.stdout == "admin@example.edu joined Registrar.\n"
+    registrar = db.session.scalar(select(Office).where(Office.name == "Registrar"))
+    assert "Registrar" in client.get("/admin/offices").get_data(as_text=True)
+    assert client.get(f"/admin/offices/{registrar.id}").status_code == 200
+    audit = client.get("/admin/audit").get_data(as_text=True)
+    assert "Alex Admin (admin@example.edu) joined Registrar on the command line" in audit
+
+    again = runner.invoke(args=["users", "join", "admin@example.edu", "--office", "Registrar"])
+    assert again.exit_code == 0 and "nothing changed" in again.output
+    refusals = [(["nobody@example.edu", "--office", "Registrar"], "No user with email"),
+                (["admin@example.edu", "--office", "Bursar"], "No office named 'Bursar'")]  # fmt: skip
+    for args, said in refusals:
+        refused = runner.invoke(args=["users", "join", *args])
+        assert refused.exit_code == 1 and said in refused.output
+
+
 def test_an_office_name_keeps_one_space_between_words_everywhere(app, world):
     created = app.test_cli_runner().invoke(args=["offices", "create", "Graduate   Admissions"])
     assert created.exit_code == 0 and "Created office 'Graduate Admissions'." in created.output

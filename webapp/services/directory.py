@@ -165,6 +165,18 @@ def create_user(
     return user
 
 
+def join_offices(user: User, office_names: list[str] | tuple[str, ...]) -> list[Office]:
+    """Add `user` to these offices; returns the ones they were not in yet."""
+    joined = []
+    for name in office_names:
+        office = office_by_name(name)
+        if office not in user.offices and office not in joined:
+            joined.append(office)
+    user.offices.extend(joined)
+    db.session.flush()
+    return joined
+
+
 def set_password(email: str, password: str) -> User:
     """A new password from the command line (break glass when single sign-on fails): every session
     of the user ends, as when an admin sets one. Audited; the caller commits."""
