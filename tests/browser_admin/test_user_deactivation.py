@@ -56,3 +56,20 @@ def test_deactivate_user_asks_first_and_cancel_keeps_them(
     expect(page.get_by_role("button", name="Reactivate user")).to_be_visible()
     assert not is_active(sam)
     context.close()
+
+
+def test_a_refusal_in_place_clears_the_last_changes_confirmation(browser: Browser, live_server: str, setup):
+    """The password set a moment ago is confirmed above; a second try refused in place is not."""
+    sam = setup["users"]["standard"].id
+    db.session.commit()
+    page = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900}).new_page()
+    log_in(page, "admin@example.edu", PASSWORD)
+    page.goto(f"/admin/users/{sam}")
+    page.get_by_label("New password").fill("sam-password-2")
+    page.get_by_role("button", name="Set password").click()
+    confirmed = page.get_by_role("status").filter(has_text="New password set for Sam Standard")
+    expect(confirmed).to_be_visible()
+    page.get_by_label("New password").fill("short")
+    page.get_by_role("button", name="Set password").click()
+    expect(page.get_by_label("New password")).to_have_attribute("aria-invalid", "true")
+    expect(confirmed).to_have_count(0)

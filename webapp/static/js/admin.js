@@ -50,4 +50,11 @@
 
   document.addEventListener("DOMContentLoaded", markScrollables);
   document.addEventListener("htmx:afterSettle", markScrollables);
+
+  /* ---- A form sent in place (htmx) gets its own answer: the last change's confirmation above
+     the page no longer describes the page, so it goes (a refusal under it would contradict it). ---- */
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (!event.detail.elt.matches("form")) { return; }
+    document.querySelectorAll("#admin-main > .alert-success").forEach(function (alert) { alert.remove(); });
+  });
 })();
