@@ -8,12 +8,13 @@ from flask_login import current_user
 
 from webapp.extensions import db
 from webapp.models import Office, OfficeExport, utcnow
+from webapp.queue import QueueUnavailable
 from webapp.services import exports, offices, retention, scheduling
 from webapp.services.admin import my_offices
 from webapp.services.admin import offices as admin_offices
 from webapp.services.quiet_hours import format_local
 from webapp.transactions import discard_writes, writes
-from webapp.web.admin import bp, done, form_choice, owned, rejected
+from webapp.web.admin import bp, done, form_choice, owned, rejected, retry_later, unavailable
 from webapp.web.errors import error_page
 from webapp.web.rendering import render_screen, wants_fragment
 
@@ -127,6 +128,9 @@ def compliance_export(office_id: int):
         export = exports.request_export(current_user, office, form["date_from"], form["date_to"])
     except exports.ExportError as exc:
         return _page(office, rejected(), export_form=form, export_errors=exc.errors)
+    except QueueUnavailable:  # listed below as failed; the days stay in the form for another try
+        page = _page(office, unavailable(), export_form=form, export_unavailable=exports.QUEUE_DOWN)
+        return retry_later(page)
     return done(
         f"Exporting {office.name}'s messages from {export.date_from} to {export.date_to}: the "
         "download link appears below when it is ready.",
