@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import update
 
 from tests.browser_admin.conftest import log_in, new_page, release_database
@@ -165,18 +165,23 @@ def test_progress_updates_in_the_page_and_filters_apply_in_place(
     expect(page).to_have_url(re.compile(r"kind=optout\.added"))
 
 
-def test_the_preview_warns_of_a_list_without_name_columns_and_still_saves(
-    app, live_server, browser: Browser, tmp_path
-):
+def upload_page(browser: Browser, live_server: str) -> Page:
+    """Rita, the admin of Admissions, on the page that uploads a contact list."""
     admin = directory.create_user("root@example.edu", "admin", ADMIN_PASSWORD, name="Rita Root")
     offices.create_office(admin, "Admissions")
     release_database()
-    csv_path = tmp_path / "phones-only.csv"
-    csv_path.write_text("Mobile Phone,Program\n(202) 555-0143,Nursing\n", encoding="utf-8")
-
     page = new_page(browser, live_server)
     log_in(page, "root@example.edu", ADMIN_PASSWORD)
     page.goto("/admin/campaigns/new")
+    return page
+
+
+def test_the_preview_warns_of_a_list_without_name_columns_and_still_saves(
+    app, live_server, browser: Browser, tmp_path
+):
+    csv_path = tmp_path / "phones-only.csv"
+    csv_path.write_text("Mobile Phone,Program\n(202) 555-0143,Nursing\n", encoding="utf-8")
+    page = upload_page(browser, live_server)
     page.get_by_label("Campaign name").fill("Phones Only")
     page.get_by_label("Contact list (CSV)").set_input_files(str(csv_path))
     page.get_by_role("button", name="Upload and preview").click()
@@ -190,3 +195,23 @@ def test_the_preview_warns_of_a_list_without_name_columns_and_still_saves(
     page.get_by_role("button", name="Save as draft").click()
     expect(page.get_by_role("heading", name="Phones Only")).to_be_visible()
     expect(page.get_by_role("table", name="Contacts")).to_contain_text("(202) 555-0143")
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_sent_and_the_name_stays(
+    app, live_server, browser: Browser, tmp_path
+):
+    big = tmp_path / "everyone.csv"
+    with big.open("wb") as file:  # sparse: 60 MB without writing them
+        file.truncate(60 * 1024 * 1024)
+    page = upload_page(browser, live_server)
+    page.wait_for_load_state("load")  # admin.js is running, as for a person
+    uploads: list[str] = []
+    page.on("request", lambda request: uploads.append(request.url) if request.method == "POST" else None)
+    page.get_by_label("Campaign name").fill("Everyone")
+    field = page.get_by_label("Contact list (CSV)")
+    field.set_input_files(str(big))
+    page.get_by_role("button", name="Upload and preview").click()
+    expect(field).to_have_accessible_description(re.compile("The file is larger than 50 MB"))
+    expect(field).to_be_focused()
+    expect(page.get_by_label("Campaign name")).to_have_value("Everyone")
+    assert uploads == []

@@ -51,6 +51,25 @@
   document.addEventListener("DOMContentLoaded", markScrollables);
   document.addEventListener("htmx:afterSettle", markScrollables);
 
+  /* ---- A file over its limit is refused before it is sent: sent, the server's answer (413) would
+     replace the whole page and lose what was typed. The server checks it anyway. ---- */
+  document.addEventListener("htmx:confirm", function (event) {
+    var form = event.detail.elt;
+    var field = form.matches("form") && form.querySelector("input[type=file][data-max-bytes]");
+    var file = field && field.files[0];
+    if (!file || file.size <= parseInt(field.getAttribute("data-max-bytes"), 10)) { return; }
+    event.preventDefault();
+    var id = field.name + "-error", note = document.getElementById(id) || document.createElement("p");  // as the server names it
+    note.id = id;
+    note.className = "field-error";
+    note.textContent = field.getAttribute("data-too-large");
+    field.parentNode.appendChild(note);
+    field.setAttribute("aria-invalid", "true");
+    var ids = (field.getAttribute("aria-describedby") || "").split(" ").filter(function (x) { return x && x !== id; });
+    field.setAttribute("aria-describedby", ids.concat([id]).join(" "));
+    field.focus();
+  });
+
   /* ---- A form sent in place (htmx) gets its own answer: the last change's confirmation above
      the page no longer describes the page, so it goes (a refusal under it would contradict it). ---- */
   document.addEventListener("htmx:beforeRequest", function (event) {
