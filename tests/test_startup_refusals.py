@@ -62,6 +62,12 @@ REFUSED = [
         "Error: QUEUE_URL must start with sqlite:/// or redis://, not amqp://…",
         id="unknown queue",
     ),
+    pytest.param(
+        {"PARLEY_API_RATE_LIMIT_STORAGE": "amqp://parley:hunter2@broker"},
+        "Error: PARLEY_API_RATE_LIMIT_STORAGE cannot be used: 'amqp' is not a store Parley knows "
+        "(memory://, redis://), or its client library is not installed",
+        id="unknown rate-limit store",
+    ),
 ]
 
 

@@ -113,13 +113,12 @@ def _rate_limit() -> Response | None:
     """Before the key is looked up: a flood of requests costs a counter, not a query each."""
     rate_limit = current_app.extensions["parley.api_rate_limit"]
     retry_after = rate_limit.wait_seconds(_limit_key())
-    if retry_after is not None:
-        detail = f"This API key is limited to {rate_limit.limit()}."
-    else:
-        retry_after = rate_limit.wait_seconds(_refusals_key(), count=False)
-        if retry_after is None:
-            return None
-        detail = f"This address sent more than {rate_limit.limit()} API keys that are not valid."
+    if retry_after is None:
+        return None
+    return _too_many(f"This API key is limited to {rate_limit.limit()}.", retry_after)
+
+
+def _too_many(detail: str, retry_after: int) -> Response:
     return problem(
         429, "Too many requests", f"{detail} Try again in {retry_after} seconds.",
         headers={"Retry-After": str(retry_after)},
@@ -140,7 +139,11 @@ def authenticate() -> Response | None:
     with read_first():
         found = api_keys.caller_for(token)
     if found is None:
-        current_app.extensions["parley.api_rate_limit"].wait_seconds(_refusals_key())
+        rate_limit = current_app.extensions["parley.api_rate_limit"]
+        retry_after = rate_limit.wait_seconds(_refusals_key())
+        if retry_after is not None:  # a valid key from this address is still answered
+            detail = f"This address sent too many API keys that are not valid ({rate_limit.limit()})."
+            return _too_many(detail, retry_after)
         return _unauthorized("This API key is not valid: it is mistyped, or it was revoked.")
     g.api_caller = found
     if api_keys.needs_last_used(found):
