@@ -266,6 +266,8 @@ def test_another_office_never_shows(texting):
 def test_a_number_of_another_of_my_offices_is_refused_by_what_to_change(texting):
     """An admin of both offices picks Admissions and Financial Aid's number: the number is theirs."""
     alex = texting["alex"]
+    with pytest.raises(reports.ReportError, match="There is no such number"):  # not theirs at all
+        reports.scope_for(alex, office=texting["office"].id, number=_number_id(FA))
     alex.offices.append(texting["other_office"])
     db.session.commit()
     assert reports.scope_for(alex, number=_number_id(FA)).number_ids == (_number_id(FA),)

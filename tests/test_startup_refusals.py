@@ -42,7 +42,7 @@ REFUSED = [
     ),
     pytest.param(
         {"DATABASE_URL": "mysql://parley:hunter2@db.example.edu/parley"},
-        "Error: DATABASE_URL names a database Parley does not know ('mysql'); use "
+        "Error: DATABASE_URL names a database driver that is not installed ('mysql'); use "
         "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME",
         id="a database whose driver is not installed",
     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import shlex
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from webapp.services import (
     scheduling,
     webhooks,
 )
+from webapp.services.admin import lock_users
 from webapp.services.dbutil import unstorable
 from webapp.services.phones import PhoneError, format_phone, normalise_provider_phone, parse_any_phone
 
@@ -77,8 +79,8 @@ def offices_create(name: str) -> None:
                  {"via": "cli"}, org_wide=True)
     db.session.commit()
     click.echo(f"Created office {office.name!r}.")
-    click.echo("Nobody belongs to it yet: an admin manages it once they join it "
-               f"(users join EMAIL --office {office.name!r}, or users create … --office).", err=True)
+    join = f"users join EMAIL --office {shlex.quote(office.name)}"
+    click.echo(f"Nobody belongs to it yet: an admin manages it once they join it ({join}).", err=True)
 
 
 @offices_cli.command("quiet-hours")
@@ -181,6 +183,8 @@ def users_join(email: str, offices: tuple) -> None:
     """Add an existing user to offices, e.g. an admin to an office made on the command line."""
     try:
         user = directory.user_by_email(email)
+        lock_users([user.id])  # as the console does before changing what a user reaches
+        before = list(user.offices)
         joined = directory.join_offices(user, offices)
     except directory.DirectoryError as exc:
         _fail(str(exc))
@@ -188,9 +192,11 @@ def users_join(email: str, offices: tuple) -> None:
         click.echo(f"{user.email} is in {', '.join(offices)} already; nothing changed.")
         return
     names = ", ".join(office.name for office in joined)
+    # Worded and shaped as the console's change of offices, for the admins of every office concerned.
     audit.record(
-        None, "user.updated", f"{user.name} ({user.email}) joined {names} on the command line", joined,
-        {"user_id": user.id, "offices": [o.id for o in user.offices], "via": "cli"},
+        None, "user.updated", f"{user.name}: added to {names} on the command line", [*before, *joined],
+        {"user_id": user.id, "offices": [sorted(o.id for o in before), sorted(o.id for o in user.offices)],
+         "via": "cli"},
     )  # fmt: skip
     db.session.commit()
     click.echo(f"{user.email} joined {names}.")

@@ -188,10 +188,12 @@ def _database_url(env: os._Environ, name: str, default: str) -> str:
     value = (env.get(name) or "").strip() or default
     try:
         make_url(value).get_dialect().import_dbapi()  # its driver too, as the engine will
-    except (NoSuchModuleError, ImportError):  # unknown, or known but without its driver here
+    except (NoSuchModuleError, ImportError) as exc:
         scheme = value.split(":", 1)[0]
+        what = "a database Parley does not know" if isinstance(exc, NoSuchModuleError) else (
+            "a database driver that is not installed")  # fmt: skip
         raise ConfigurationError(
-            f"{name} names a database Parley does not know ({scheme!r}); use sqlite:///PATH or "
+            f"{name} names {what} ({scheme!r}); use sqlite:///PATH or "
             f"postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME"
         ) from None
     except ArgumentError:  # NoSuchModuleError's parent: unparseable

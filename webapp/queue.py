@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlencode, urlparse
 
 import redis
 from flask import current_app
@@ -81,12 +81,19 @@ class QueueConnection(sqlite3.Connection):
 
 
 def shown_url(queue_url: str) -> str:
-    """The queue's URL as a log line may show it: a password in it hidden."""
+    """The queue's URL as a log line may show it: a password in it (user:password@, or redis-py's
+    ?password=) hidden."""
     parsed = urlparse(queue_url)
-    if parsed.password is None:
-        return queue_url
-    host = parsed.netloc.rsplit("@", 1)[-1]
-    return parsed._replace(netloc=f"{parsed.username or ''}:***@{host}").geturl()
+    fields = parse_qsl(parsed.query, keep_blank_values=True)
+    in_query = any(name.lower() == "password" for name, _value in fields)
+    if parsed.password is None and not in_query:
+        return queue_url  # as written: a parsed URL put together again may differ (sqlite:////…)
+    if parsed.password is not None:
+        parsed = parsed._replace(netloc=f"{parsed.username or ''}:***@{parsed.netloc.rsplit('@', 1)[-1]}")
+    if in_query:
+        hidden = [(name, "***" if name.lower() == "password" else value) for name, value in fields]
+        parsed = parsed._replace(query=urlencode(hidden, safe="*"))
+    return parsed.geturl()
 
 
 def make_huey(queue_url: str, immediate: bool = False) -> Huey:

@@ -488,6 +488,14 @@ def test_campaign_names_differ_by_more_than_case_in_any_script(app, world, tmp_p
     assert launched.exit_code == 0, launched.output
     assert campaigns.campaign_by_name("ÉTÉ VISIT").status == "launched"
 
+    # Two kept before names had to differ: launched by the name as written, never by a guess.
+    db.session.add(Campaign(name="ÉTÉ VISIT", office_id=world["office"].id, status="draft"))
+    db.session.commit()
+    guessed = runner.invoke(args=["campaigns", "launch", "été visit"])
+    assert guessed.exit_code == 1
+    assert "Several campaigns have names that read as 'été visit'" in guessed.output
+    assert runner.invoke(args=["campaigns", "launch", "ÉTÉ VISIT"]).exit_code == 0
+
 
 def test_discard_an_upload(client, world):
     login(client, "admin@example.edu")

@@ -70,10 +70,26 @@ def test_office_names_differ_by_more_than_case_in_any_script(app, world):
     assert raised.value.errors == {"name": "An office named “éTUDES” already exists."}
 
 
+def test_offices_kept_with_names_that_read_alike_are_not_guessed_between(app, world):
+    """Kept before names had to differ: the name written exactly finds its office, a name that
+    reads as both is refused, and each office still saves under its own name."""
+    db.session.add(Office(name="ADMISSIONS"))
+    db.session.commit()
+    runner = app.test_cli_runner()
+    exact = runner.invoke(args=["offices", "retention", "ADMISSIONS", "--days", "30"])
+    assert exact.exit_code == 0 and "ADMISSIONS keeps message text 30 days" in exact.output
+    both = runner.invoke(args=["offices", "retention", "admissions", "--days", "30"])
+    assert both.exit_code == 1
+    assert "Several offices have names that read as 'admissions' ('Admissions', 'ADMISSIONS')" in both.output
+    offices.update_office(world["users"]["admin"], world["office"], "Admissions", "Admissions: call us.")
+    db.session.commit()
+    assert db.session.get(Office, world["office"].id).help_text == "Admissions: call us."
+
+
 def test_an_admin_joins_an_office_made_on_the_command_line_and_manages_it(app, client, world):
     runner = app.test_cli_runner()
     created = runner.invoke(args=["offices", "create", "Registrar"])
-    assert created.exit_code == 0 and "users join EMAIL --office 'Registrar'" in created.stderr
+    assert created.exit_code == 0 and "(users join EMAIL --office Registrar)" in created.stderr
     login(client, "admin@example.edu")
     assert "Registrar" not in client.get("/admin/offices").get_data(as_text=True)
 
@@ -84,7 +100,7 @@ def test_an_admin_joins_an_office_made_on_the_command_line_and_manages_it(app, c
     assert "Registrar" in client.get("/admin/offices").get_data(as_text=True)
     assert client.get(f"/admin/offices/{registrar.id}").status_code == 200
     audit = client.get("/admin/audit").get_data(as_text=True)
-    assert "Alex Admin (admin@example.edu) joined Registrar on the command line" in audit
+    assert "Alex Admin: added to Registrar on the command line" in audit
 
     again = runner.invoke(args=["users", "join", "admin@example.edu", "--office", "Registrar"])
     assert again.exit_code == 0 and "nothing changed" in again.output

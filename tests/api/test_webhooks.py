@@ -481,6 +481,7 @@ def test_an_admin_disables_an_endpoint_and_nothing_is_posted_to_it_until_enabled
     assert ">Redeliver<" not in page
     refused = post(client, f"/admin/webhooks/{endpoint.id}/deliveries/{waiting.id}/redeliver")
     assert refused.status_code == 409 and "Enable it again, then redeliver" in refused.get_data(as_text=True)
+    assert post(client, f"/admin/webhooks/{endpoint.id}/deliveries/999999/redeliver").status_code == 404
     db.session.expire_all()
     assert db.session.get(WebhookDelivery, waiting.id).status == DeliveryStatus.FAILED
     assert receiver.requests == []

@@ -16,7 +16,7 @@ from tests.conftest import csrf_token, login
 from tests.test_sending import TRANSIENT
 from tests.webhook_receiver import add_endpoint
 from webapp.extensions import db
-from webapp.models import Conversation, Message, Office, Status, WebhookDelivery
+from webapp.models import AuditEvent, Conversation, Message, Office, Status, WebhookDelivery
 from webapp.plugin_api import InboundMessage
 from webapp.services import inbound, offices, scheduling, sending
 from webapp.services.quiet_hours import QuietHours
@@ -640,6 +640,10 @@ def test_a_text_held_on_a_number_deactivated_since_is_not_said_to_go(quiet, cloc
     result = run(app, "offices", "quiet-hours", "Admissions", "--off")
     assert result.exit_code == 0, result.output
     assert "released for sending now" not in result.output
+    summary = db.session.scalars(select(AuditEvent.summary).order_by(AuditEvent.id.desc())).first()
+    assert summary == "Office Admissions: quiet hours off"  # not "1 held text goes now"
+    clock.move_to(ny(2026, 3, 3, 8, 0))  # its time: it fails with the reason, and goes nowhere
+    scheduling.release_due()
     assert (reload(held).status, reload(held).error_code) == (Status.FAILED, "number_deactivated")
     assert provider.sent == []
 

@@ -15,7 +15,7 @@ from sqlalchemy import insert, select
 
 from webapp.extensions import db
 from webapp.models import Campaign, CampaignContact, CampaignStatus, utcnow
-from webapp.services.directory import first_named, name_problem, office_by_name
+from webapp.services.directory import DirectoryError, name_problem, named, office_by_name, one_named
 from webapp.services.phones import PhoneError, parse_any_phone
 
 # Header names are compared lower-cased, with runs of spaces, "_" and "-" read as one space, so
@@ -340,17 +340,24 @@ def _insert(batch: list[dict]) -> int:
     return count
 
 
+def _campaign_rows() -> list:
+    return db.session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.id)).all()
+
+
 def campaign_named(name: str) -> Campaign | None:
-    """The campaign whose name reads as `name` (`directory.name_key`)."""
-    found = first_named(db.session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.id)), name)
-    return db.session.get(Campaign, found) if found is not None else None
+    """A campaign whose name reads as `name` (`directory.name_key`): the name is taken."""
+    found = named(_campaign_rows(), name)
+    return db.session.get(Campaign, found[0][0]) if found else None
 
 
 def campaign_by_name(name: str) -> Campaign:
-    campaign = campaign_named(name or "")
-    if campaign is None:
+    try:
+        found = one_named(_campaign_rows(), name or "", "campaigns")
+    except DirectoryError as exc:
+        raise CampaignError(str(exc)) from None
+    if found is None:
         raise CampaignError(f"No campaign named {name!r}.")
-    return campaign
+    return db.session.get(Campaign, found)
 
 
 def launch_campaign(campaign: Campaign) -> None:

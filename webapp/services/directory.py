@@ -71,24 +71,43 @@ def name_key(name: str) -> str:
     return _SPACES.sub(" ", shown).strip().casefold()
 
 
-def first_named(rows, name: str, excluding: int | None = None) -> int | None:
-    """The id of the first (id, name) row whose name reads as `name` (`name_key`), but `excluding`."""
+def named(rows, name: str, excluding: int | None = None) -> list[tuple[int, str]]:
+    """The (id, name) rows named `name`, but `excluding`: the ones written exactly so, else the
+    ones that read as it (`name_key`; several where names were kept before they had to differ)."""
+    rows = [(id_, row_name) for id_, row_name in rows if id_ != excluding]
+    written = _SPACES.sub(" ", name.strip())
+    exact = [row for row in rows if row[1] == written]
+    if exact:
+        return exact
     key = name_key(name)
-    return next((id_ for id_, row_name in rows if id_ != excluding and name_key(row_name) == key), None)
+    return [row for row in rows if name_key(row[1]) == key]
 
 
-def office_named(name: str, excluding: int | None = None) -> Office | None:
-    """The office whose name reads as `name`: offices are few, so they are compared here."""
-    rows = db.session.execute(select(Office.id, Office.name).order_by(Office.id))
-    found = first_named(rows, name, excluding)
-    return db.session.get(Office, found) if found is not None else None
+def one_named(rows, name: str, what: str) -> int | None:
+    """The id of the one row named `name` (`named`), None if there is none. Names that read alike
+    are refused rather than guessed between."""
+    found = named(rows, name)
+    if len(found) > 1:
+        alike = ", ".join(repr(row_name) for _id, row_name in found)
+        raise DirectoryError(f"Several {what} have names that read as {name!r} ({alike}); give the name "
+                             "as it is written, or rename one of them.")  # fmt: skip
+    return found[0][0] if found else None
+
+
+def _office_rows() -> list:
+    return db.session.execute(select(Office.id, Office.name).order_by(Office.id)).all()
+
+
+def office_name_taken(name: str, excluding: int | None = None) -> bool:
+    """Whether another office's name reads as `name`: offices are few, so they are compared here."""
+    return bool(named(_office_rows(), name, excluding))
 
 
 def office_by_name(name: str) -> Office:
-    office = office_named(name)
-    if office is None:
+    found = one_named(_office_rows(), name, "offices")
+    if found is None:
         raise DirectoryError(f"No office named {name!r}.")
-    return office
+    return db.session.get(Office, found)
 
 
 def user_by_email(email: str) -> User:
@@ -126,7 +145,7 @@ def create_office(name: str, help_text: str = "") -> Office:
     name = office_name(name)
     if len(name) > 120:
         raise DirectoryError("An office name can be at most 120 characters.")
-    if office_named(name) is not None:
+    if office_name_taken(name):
         raise DirectoryError(f"An office named {name!r} already exists.")
     office = Office(name=name, help_text=help_text)
     db.session.add(office)

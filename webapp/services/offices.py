@@ -109,10 +109,11 @@ _MESSAGES = Message.__table__
 def _retime_holds(office: Office, quiet: QuietHours | None, detail: dict, now: datetime | None = None) -> str:
     """Texts the office's quiet hours held (not those an agent scheduled for a chosen time) go by
     the new ones: at once when they allow it, else at the new window's end. Says so for the
-    audit log (and adds the count to `detail`); empty when nothing was held."""
+    audit log (and adds the count to `detail`); empty when nothing was held. A text held on a
+    number deactivated since keeps its time: it fails then, with that reason, and goes nowhere."""
     now = now or utcnow()
     goes_at = (quiet.hold_until(now) if quiet is not None else None) or now
-    numbers = select(ReusableNumber.id).where(ReusableNumber.office_id == office.id)
+    numbers = select(ReusableNumber.id).where(ReusableNumber.office_id == office.id, ReusableNumber.active)
     office_conversations = select(Conversation.id).where(Conversation.number_id.in_(numbers))
     retimed = db.session.execute(
         update(_MESSAGES)

@@ -270,18 +270,16 @@ def scope_for(
         raise ReportError("office", "There is no such office among yours.")
     chosen = [o for o in offices if office_id in (None, o.id)]
     chosen_ids = [o.id for o in chosen]
-    numbers_query = select(_n.id, _n.label, _n.phone, _n.office_id)
-    if user.is_admin:
-        numbers_query = numbers_query.where(_n.office_id.in_(chosen_ids))
-    else:  # the numbers of their offices and those they answer
-        numbers_query = numbers_query.where(
-            or_(_n.office_id.in_([o.id for o in offices]), _n.id.in_(access.visible_numbers(user.id, False)))
-        )
-        if office_id is not None:
-            numbers_query = numbers_query.where(_n.office_id == office_id)
+    # Admins report on their offices' numbers; others on those and the numbers they answer.
+    reachable = _n.office_id.in_([o.id for o in offices])
+    if not user.is_admin:
+        reachable = or_(reachable, _n.id.in_(access.visible_numbers(user.id, False)))
+    numbers_query = select(_n.id, _n.label, _n.phone, _n.office_id).where(reachable)
+    if office_id is not None:
+        numbers_query = numbers_query.where(_n.office_id == office_id)
     numbers = db.session.execute(numbers_query.order_by(_n.label, _n.phone)).all()
     if number_id is not None and number_id not in {row.id for row in numbers}:
-        if office_id is not None:  # it may be one of theirs, of another office
+        if office_id is not None and db.session.scalar(select(_n.id).where(_n.id == number_id, reachable)):
             raise ReportError("number", "That number is not among the chosen office's numbers: choose "
                               "its own office, or All my offices.")  # fmt: skip
         raise ReportError("number", "There is no such number among the ones you can report on.")

@@ -668,10 +668,16 @@ def delivery_log(endpoint: WebhookEndpoint) -> list[WebhookDelivery]:
 
 
 def redeliver(endpoint: WebhookEndpoint, delivery_id: int) -> WebhookDelivery | None:
-    """Send a delivery again, as it was (the same webhook-id), after the commit."""
+    """Send a delivery again, as it was (the same webhook-id), after the commit. WebhookError when
+    the endpoint is disabled: nothing is posted to it, redeliveries included."""
     delivery = db.session.get(WebhookDelivery, delivery_id)
     if delivery is None or delivery.endpoint_id != endpoint.id:
         return None
+    if not endpoint.active:
+        raise WebhookError(
+            "This endpoint is disabled: nothing is posted to it, redeliveries included. Enable it "
+            "again, then redeliver."
+        )
     delivery.status = DeliveryStatus.PENDING
     delivery.next_attempt_at = utcnow()
     db.session.info.setdefault(PENDING_IDS, []).append(delivery.id)

@@ -42,6 +42,7 @@ from webapp.services.admin import (
     NotFound,
     Unavailable,
     chosen_offices,
+    my_office_ids,
     my_office_ids_query,
 )
 from webapp.services.campaigns import (
@@ -174,8 +175,7 @@ def _check_campaign_name(admin: User, name: str, errors: dict[str, str]) -> str:
         errors["name"] = f"A campaign name {problem}."
     elif (taken := campaign_named(name)) is not None:
         # Names are unique across offices (`campaigns launch NAME` finds one by its name alone).
-        mine = taken.office_id in set(db.session.scalars(my_office_ids_query(admin)))
-        where = "" if mine else " in another office"
+        where = "" if taken.office_id in my_office_ids(admin) else " in another office"
         errors["name"] = f"A campaign named “{name}” already exists{where}; choose another name."
     return name
 
@@ -493,14 +493,6 @@ def import_contacts(job_id: int) -> None:
     except Exception:  # whatever broke, the draft must not stay half-imported
         log.exception("campaign import %s failed", job_id)
         db.session.rollback()
-        job = db.session.get(CampaignImport, job_id)
-        # The log said the draft was saved: it says too that the draft is gone again.
-        audit.record(
-            None, "campaign.import_failed",
-            f"The import of campaign {job.campaign_name} for {job.office.name} stopped with an error; "
-            "the draft was removed and nothing was saved",
-            [job.office], {"import_id": job_id},
-        )  # fmt: skip
         db.session.execute(delete(Campaign).where(Campaign.id == campaign_id))
         db.session.execute(
             update(CampaignImport)
@@ -511,6 +503,14 @@ def import_contacts(job_id: int) -> None:
                 campaign_id=None,
             )
         )
+        job = db.session.get(CampaignImport, job_id)
+        # The log said the draft was saved: it says too that the draft is gone again.
+        audit.record(
+            None, "campaign.import_failed",
+            f"The import of campaign {job.campaign_name} for {job.office.name} stopped with an error; "
+            "the draft was removed and nothing was saved",
+            [job.office], {"import_id": job_id},
+        )  # fmt: skip
         db.session.commit()
         return
     db.session.execute(

@@ -81,7 +81,8 @@ def _check_name(name: str, office: Office | None = None) -> str:
     if problem := directory.name_problem(name):
         raise FormErrors({"name": f"An office name {problem}."})
     name = directory.office_name(name)
-    if directory.office_named(name, office.id if office else None) is not None:
+    unchanged = office is not None and name == office.name
+    if not unchanged and directory.office_name_taken(name, office.id if office else None):
         raise FormErrors({"name": f"An office named “{name}” already exists."})
     return name
 

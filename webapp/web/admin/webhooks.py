@@ -81,11 +81,11 @@ def webhook_detail(endpoint_id: int):
 @bp.post("/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>/redeliver")
 def webhook_redeliver(endpoint_id: int, delivery_id: int):
     endpoint = _endpoint(endpoint_id)
-    if not endpoint.active:
-        return _detail(endpoint, conflicted(), redeliver_error=(
-            "This endpoint is disabled: nothing is posted to it, redeliveries included. Enable it "
-            "again, then redeliver."))  # fmt: skip
-    if webhooks.redeliver(endpoint, delivery_id) is None:
+    try:
+        found = webhooks.redeliver(endpoint, delivery_id)
+    except webhooks.WebhookError as exc:
+        return _detail(_endpoint(endpoint_id), conflicted(), redeliver_error=str(exc))
+    if found is None:
         abort(404)
     return done("Queued for delivery again.", url_for("admin.webhook_detail", endpoint_id=endpoint.id))
 
