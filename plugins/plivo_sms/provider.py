@@ -134,14 +134,17 @@ class PlivoSmsProvider(SmsProvider):
             )
         except plivo_errors.PlivoRestError as exc:
             return _api_error(exc)
-        except requests.Timeout:
+        except (requests.ReadTimeout, requests.exceptions.ChunkedEncodingError) as exc:
+            # The request reached Plivo, which may have queued the text: not sent again blindly.
+            slow = isinstance(exc, requests.ReadTimeout)
             return SendResult(
                 status="failed",
-                error_code="timeout",
-                error_reason=f"Plivo did not answer within {self.timeout:g} seconds",
-                transient=True,
+                error_code="timeout" if slow else "network",
+                error_reason=f"Plivo did not answer within {self.timeout:g} seconds" if slow
+                else "Plivo's answer was cut off",
+                may_have_gone=True,
             )
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+        except requests.ConnectionError:  # a connect timeout too: nothing reached Plivo
             return SendResult(
                 status="failed",
                 error_code="network",

@@ -165,14 +165,17 @@ class TwilioSmsProvider(SmsProvider):
             )
         except (TwilioRestException, TwilioServiceException) as exc:
             return self._api_error(exc)
-        except requests.Timeout:
+        except (requests.ReadTimeout, requests.exceptions.ChunkedEncodingError) as exc:
+            # The request reached Twilio, which may have queued the text: not sent again blindly.
+            slow = isinstance(exc, requests.ReadTimeout)
             return SendResult(
                 status="failed",
-                error_code="timeout",
-                error_reason=f"Twilio did not answer within {self.timeout:g} seconds",
-                transient=True,
+                error_code="timeout" if slow else "network",
+                error_reason=f"Twilio did not answer within {self.timeout:g} seconds" if slow
+                else "Twilio's answer was cut off",
+                may_have_gone=True,
             )
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+        except requests.ConnectionError:  # a connect timeout too: nothing reached Twilio
             return SendResult(
                 status="failed",
                 error_code="network",

@@ -130,13 +130,27 @@ def test_server_errors_and_rate_limits_are_retried(app, setup, plivo_number, fak
 
 
 @pytest.mark.parametrize("plivo_timeout", [0.5])
-def test_timeout_is_retried(app, setup, plivo_number, fake_plivo):
+def test_a_send_plivo_does_not_answer_in_time_is_not_sent_again(app, setup, plivo_number, fake_plivo):
+    """Plivo got the request and may have queued the text: sent again, it could reach the contact
+    twice. It fails for an agent to Retry, and Plivo's report of it moves it on."""
     fake_plivo.answer_next(Reply(delay=None))  # never answers
     message = send(setup, plivo_number)
 
-    assert message.status == "queued"
-    assert message.error_reason == "Plivo did not answer within 0.5 seconds"
-    assert scheduled_retries(app) == 1
+    assert (message.status, message.error_code) == ("failed", "interrupted")
+    assert message.error_reason == (
+        "Plivo did not answer within 0.5 seconds, so it may have gone out. Use Retry to send it "
+        "again if the contact did not get it."
+    )
+    assert scheduled_retries(app) == 0 and len(fake_plivo.requests) == 1
+
+    sent = fake_plivo.requests[0]
+    callback = urlsplit(sent.json["url"])
+    form = {"MessageUUID": sent.message_uuid, "Status": "delivered", "To": CONTACT[1:],
+            "From": PLIVO_NUMBER[1:]}  # fmt: skip
+    headers = v3_headers(sent.json["url"], form)
+    report = app.test_client().post(f"{callback.path}?{callback.query}", data=form, headers=headers)
+    assert report.status_code == 200
+    assert db.session.get(Message, message.id, populate_existing=True).status == "delivered"
 
 
 def test_unreachable_plivo_is_retried(app, setup, plivo_number, fake_plivo):

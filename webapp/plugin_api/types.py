@@ -33,6 +33,9 @@ class SendResult:
     error_reason: str | None = None
     # A transient failure (network, 5xx, 429) may succeed when retried; a permanent one never will.
     transient: bool = False
+    # The request went out but its answer never came back (a read timeout, an answer cut off): the
+    # provider may have the message. Parley then sends it again only when an agent presses Retry.
+    may_have_gone: bool = False
     # The provider refused because the recipient opted out with it (e.g. Twilio's 21610): Parley
     # then adds the phone to its own opt-out list.
     recipient_opted_out: bool = False

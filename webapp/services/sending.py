@@ -526,6 +526,11 @@ def deliver(message_id: int) -> int | None:
         pass
     elif result.status == "sent":
         advance_status(message, Status.SENT)
+    elif result.may_have_gone:
+        # Sent again by itself, it could reach the contact twice. As an interrupted send, a report
+        # from the provider moves it on (`delivery_reports`), and Retry is an agent's choice.
+        reason = f"{result.error_reason or 'The provider did not answer'}, so it may have gone out. "
+        _fail(message, reason + "Use Retry to send it again if the contact did not get it.", INTERRUPTED_CODE)
     elif result.transient and attempt < current_app.config["SEND_MAX_ATTEMPTS"]:
         message.status = Status.QUEUED.value
         message.error_reason = result.error_reason
