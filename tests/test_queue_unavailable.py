@@ -60,7 +60,10 @@ def test_an_export_asked_for_gets_503_and_is_shown_as_failed(client, setup):
     )
     assert response.status_code == 503
     assert response.headers["Retry-After"]
-    assert "Try again in a moment" in response.get_data(as_text=True)
+    # The compliance page again, saying why, with the days chosen kept for another try.
+    answer = response.get_data(as_text=True)
+    assert "The worker&#39;s queue could not be reached, so this export never started." in answer
+    assert 'value="2026-03-01"' in answer and 'value="2026-03-31"' in answer
     # Not left "waiting for the worker" forever: it says what happened and what to do.
     export = db.session.scalars(select(OfficeExport)).one()
     assert export.status == ExportStatus.FAILED

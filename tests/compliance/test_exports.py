@@ -15,7 +15,6 @@ from sqlalchemy import delete, func, insert, select, text
 from tests.conftest import csrf_token, login
 from webapp.extensions import db
 from webapp.models import AuditEvent, Conversation, ExportStatus, Message, OfficeExport
-from webapp.queue import QueueUnavailable
 from webapp.services import exports, offices
 
 
@@ -132,20 +131,6 @@ def test_a_bad_range_is_refused_and_nothing_is_exported(office_messages, client,
     assert response.status_code == 422
     assert error in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(OfficeExport)) == 0
-
-
-def test_an_export_the_queue_cannot_take_keeps_the_days_and_says_why(office_messages, client, monkeypatch):
-    def queue_down(export_id: int) -> None:
-        raise QueueUnavailable(f"could not queue build_office_export({export_id},)")
-
-    monkeypatch.setattr("webapp.services.exports.enqueue_export", queue_down)
-    login(client, "admin@example.edu")
-    response = request_export(client, office_messages["office"].id, "2026-02-01", "2026-02-28")
-    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
-    page = response.get_data(as_text=True)
-    assert "The worker&#39;s queue could not be reached, so this export never started." in page
-    assert 'value="2026-02-01"' in page and 'value="2026-02-28"' in page  # the days, for another try
-    assert db.session.scalar(select(OfficeExport.status)) == "failed"
 
 
 def test_an_export_that_cannot_be_built_says_it_failed(setup):
