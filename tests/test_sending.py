@@ -12,8 +12,8 @@ from sqlalchemy import select
 from tests.conftest import csrf_token, login
 from webapp.extensions import db
 from webapp.models import Conversation, Message, Participant, ReadMark, Status, utcnow
-from webapp.plugin_api import InboundMessage, OutboundMessage, SendResult, SmsProvider
-from webapp.services import inbound, inbox, sending
+from webapp.plugin_api import InboundMessage, OutboundMessage, SendResult, SmsProvider, StatusUpdate
+from webapp.services import delivery_reports, inbound, inbox, sending
 
 
 class ScriptedProvider(SmsProvider):
@@ -151,6 +151,26 @@ def test_failed_message_shows_reason_and_retry_sends_it(client, setup, provider)
     assert message.status == "sent"
     assert len(provider.sent) == 2
     assert ">Retry</button>" not in client.get(location).get_data(as_text=True)
+
+
+def test_a_late_report_of_the_attempt_before_a_retry_does_not_mark_the_retry_sent(
+    setup, provider, held_queue
+):
+    """The first attempt failed; the agent's Retry waits its turn (queue, quiet hours). A report of
+    the first attempt arriving now is not of the text that waits: it stays waiting, and goes."""
+    provider.results = [replace(PERMANENT, provider_message_id="p-first")]
+    message = send_text(setup)
+    sending.deliver(message.id)
+    conversation = db.session.get(Conversation, message.conversation_id)
+    sending.retry(setup["users"]["standard"], conversation, message.id)
+    late = delivery_reports.record(
+        StatusUpdate("p-first", "sent", parley_message_id=message.id), "console"
+    )
+    assert (late.status, late.changed) == ("queued", False)
+    sending.deliver(message.id)
+    message = db.session.get(Message, message.id, populate_existing=True)
+    assert message.status == "sent" and len(provider.sent) == 2
+    assert message.provider_message_id == f"p-{message.id}-2"  # the retry's own
 
 
 def test_retry_of_a_message_that_did_not_fail_is_refused(client, setup, provider):
@@ -299,9 +319,6 @@ def test_status_never_moves_back(current, report, expected):
 
 def test_report_that_overtakes_a_failed_send_call_wins(setup, provider, held_queue):
     """The provider took the message and reported it delivered, but the call itself timed out."""
-    from webapp.plugin_api import StatusUpdate
-    from webapp.services import delivery_reports
-
     message = send_text(setup)
 
     def accepted_then_timed_out(outbound):

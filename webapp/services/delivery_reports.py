@@ -63,6 +63,12 @@ def record(update: StatusUpdate, provider: str) -> ReportOutcome:
         db.session.rollback()
         named = update.parley_message_id or update.provider_message_id
         raise UnknownMessage(f"no outbound {provider} message {named}")
+    if message.status in (Status.QUEUED, Status.SCHEDULED):
+        # Not with the provider now (a report can come only once its send is under way): the
+        # report is of an earlier attempt, before a Retry, and must not mark the new one sent.
+        outcome = ReportOutcome(message.id, message.status, changed=False)
+        db.session.rollback()
+        return outcome
     if not message.provider_message_id and not _id_taken(provider, update.provider_message_id):
         message.provider_message_id = update.provider_message_id
 

@@ -665,6 +665,7 @@ def retry(user: User, conversation: Conversation, message_id: int) -> Message:
     message.error_reason = None
     message.error_code = None
     message.attempts = 0
+    message.provider_message_id = None  # the new attempt's, once the provider answers
     conversations.add_event(conversation, f"{user.name} retried a failed message", user)
     db.session.commit()
     if hold is None:
