@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from plugins.console_sms import ConsoleSmsProvider
 from tests.conftest import csrf_token, login
 from webapp.extensions import db
 from webapp.models import Conversation, Message, OptOut, utcnow
-from webapp.plugin_api import Bot, BotReply, InboundMessage
-from webapp.services import bots, inbound, knowledge_base
+from webapp.plugin_api import Bot, BotReply, InboundMessage, OutboundMessage, SendResult, StatusUpdate
+from webapp.services import bots, delivery_reports, inbound, knowledge_base
 
 BOT_NUMBER = "+12025550101"
 CONTACT = "+12025550143"
@@ -98,6 +99,33 @@ def test_known_question_is_answered_by_the_bot(client, bot_setup):
     assert DEADLINE_ANSWER in page
     assert '<span class="msg-author" dir="auto">Bot</span>' in page
     assert "1:1 Text (Bot)" in page
+
+
+class RefusingProvider(ConsoleSmsProvider):
+    def send(self, message: OutboundMessage) -> SendResult:
+        return SendResult(status="failed", error_code="400", error_reason="The provider refused the message.")
+
+
+def test_a_bot_answer_that_cannot_be_sent_gives_the_question_to_people(client, bot_setup, app):
+    app.extensions["parley"].sms_providers["console"] = RefusingProvider(app.config)
+    conversation = conversation_of(text_in("When is the application deadline?"))
+    [answer] = outbound(conversation)
+    assert answer.status == "failed"
+    assert (conversation.mode, conversation.needs_attention) == ("agent", True)
+    said = "The bot's answer could not be sent (The provider refused the message); this needs an agent."
+    assert f"{said} Switched to agent mode." in events(conversation)
+
+
+def test_a_bot_answer_the_carrier_did_not_deliver_gives_the_question_to_people(client, bot_setup):
+    conversation = conversation_of(text_in("When is the application deadline?"))
+    [answer] = outbound(conversation)
+    delivery_reports.record(
+        StatusUpdate(answer.provider_message_id, "undelivered", parley_message_id=answer.id), "console"
+    )
+    conversation = conversation_of(conversation)
+    assert (conversation.mode, conversation.needs_attention) == ("agent", True)
+    login(client, "standard@example.edu")
+    assert f"/conversations/{conversation.id}" in client.get("/inbox?tab=attention").get_data(as_text=True)
 
 
 def test_the_bot_answers_every_question_of_a_conversation(client, bot_setup):

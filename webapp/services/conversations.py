@@ -344,6 +344,17 @@ def escalate(conversation: Conversation, reason: str) -> None:
         webhooks.conversation_event(conversation.id, "conversation.needs_attention")
 
 
+def bot_answer_failed(conversation_id: int, reason: str | None) -> None:
+    """A bot's answer failed to go (or to be delivered), so the contact's question is unanswered:
+    people get it, as when the bot cannot answer at all. Its own transaction, after the one that
+    recorded the failure (the message's lock is not held while the conversation's is taken)."""
+    conversation = locked(conversation_id)
+    if conversation is not None and conversation.mode == Mode.BOT:
+        because = f" ({reason.rstrip('.')})" if reason else ""
+        escalate(conversation, f"The bot's answer could not be sent{because}; this needs an agent.")
+    db.session.commit()
+
+
 def add_event(conversation: Conversation, text: str, user: User | None = None) -> Message:
     """A note in the conversation's history (who did what), not a text message."""
     event = Message(

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import Direction, Message, Status
+from webapp.models import AuthorKind, Direction, Message, Status
 from webapp.plugin_api import StatusUpdate
-from webapp.services import webhooks
+from webapp.services import conversations, webhooks
 from webapp.services.sending import INTERRUPTED_CODE, advance_status, record_provider_opt_out
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,11 @@ def record(update: StatusUpdate, provider: str) -> ReportOutcome:
     outcome = ReportOutcome(message.id, message.status, changed, opted_out)
     if changed:
         webhooks.status_event(message.id, message.status)
+    bot_answer_failed = changed and status in DEFAULT_REASONS and message.author_kind == AuthorKind.BOT
+    conversation_id, reason = message.conversation_id, message.error_reason
     db.session.commit()
+    if bot_answer_failed:
+        conversations.bot_answer_failed(conversation_id, reason)
     return outcome
 
 

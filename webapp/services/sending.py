@@ -542,7 +542,12 @@ def deliver(message_id: int) -> int | None:
             record_provider_opt_out(message, provider_name)
     if message.status != status_before:
         webhooks.status_event(message.id, message.status)  # sent or failed (not re-queued)
+    failed_now = message.status == Status.FAILED and status_before != Status.FAILED
+    bot_answer_failed = failed_now and message.author_kind == AuthorKind.BOT
+    conversation_id, reason = message.conversation_id, message.error_reason
     db.session.commit()
+    if bot_answer_failed:
+        conversations.bot_answer_failed(conversation_id, reason)
     return retry_in
 
 
