@@ -72,8 +72,8 @@ def test_provider_intent_counts(setup):
 
 def test_a_stop_to_a_deactivated_number_still_opts_the_phone_out(app, setup):
     """The contact texts STOP to a number the office no longer uses (or a provider reports an
-    opt-out through it): the phone is opted out all the same. Anything else is refused, as for a
-    number Parley does not have."""
+    opt-out through it): the phone is opted out all the same, and START opts it back in. Anything
+    else is refused, as for a number Parley does not have."""
     setup["number"].active = False
     db.session.commit()
     with pytest.raises(inbound.InboundError):
@@ -87,8 +87,11 @@ def test_a_stop_to_a_deactivated_number_still_opts_the_phone_out(app, setup):
     assert optouts.is_opted_out("+12025550143")
     inbound.receive(InboundMessage("+12025550178", "+12025550100", "Bitte nicht", intent="optout"), "console")
     assert optouts.is_opted_out("+12025550178")
+    # START lifts it through the same number (the provider has re-subscribed the contact there).
+    receive("START")
+    assert not optouts.is_opted_out("+12025550143")
     outbound = select(func.count()).select_from(Message).where(Message.direction == "outbound")
-    assert db.session.scalar(outbound) == 0
+    assert db.session.scalar(outbound) == 0  # no confirmation from a number that sends nothing
 
 
 def test_help_without_an_office_text_still_says_who_is_texting(setup):

@@ -106,8 +106,9 @@ def prepare(inbound: InboundMessage) -> Arrival:
     number_phone = normalise_provider_phone(inbound.to_phone)
     row = db.session.execute(NUMBER_BY_PHONE, {"phone": number_phone}).first()
     intent = _intent(inbound)
-    # A deactivated number takes an opt-out still: a contact's STOP is never lost.
-    if row is None or not (row.active or intent is optouts.Intent.OPT_OUT):
+    # A deactivated number takes an opt-out and an opt-in still: a contact's STOP is never lost,
+    # nor the START that lifts it (the opt-out holds for every office's number).
+    if row is None or not (row.active or intent in (optouts.Intent.OPT_OUT, optouts.Intent.OPT_IN)):
         raise InboundError(f"{number_phone} is not an active reusable number")
     *columns, office_listens, _active = row
     contact_phone = normalise_provider_phone(inbound.from_phone)
