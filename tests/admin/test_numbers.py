@@ -153,6 +153,8 @@ def test_settings_change_the_from_list_and_routing_at_once(client, world):
     login(client, "admin@example.edu")
     response = post(client, f"/admin/numbers/{number.id}/settings", {"backing": "agent", "inbox_ids": []})
     assert response.status_code == 303
+    said = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "who can see and answer the number&#39;s conversations changes at once" in said
     db.session.expire_all()
     assert access.sendable_numbers(standard) == []
     assert inbox.counts(standard)["attention"] == 0  # no longer routed to the office inbox

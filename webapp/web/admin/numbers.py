@@ -172,7 +172,8 @@ def number_settings(number_id: int):
             number, "settings_form", status, settings=settings, settings_errors=exc.errors
         )
     message = (
-        "Unsolicited Message Settings saved. They apply to new conversations from now on."
+        "Unsolicited Message Settings saved. The backing applies to new conversations; who can see "
+        "and answer the number's conversations changes at once."
         if changed
         else "Nothing to change."
     )
