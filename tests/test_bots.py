@@ -128,6 +128,15 @@ def test_a_bot_answer_the_carrier_did_not_deliver_gives_the_question_to_people(c
     assert f"/conversations/{conversation.id}" in client.get("/inbox?tab=attention").get_data(as_text=True)
 
 
+def test_the_bot_does_not_answer_another_of_parleys_numbers(client, bot_setup):
+    """Texted from Parley's own number (another bot's, say), its answer would be answered back
+    without end: people get it instead."""
+    conversation = conversation_of(text_in("When is the application deadline?", phone="+12025550100"))
+    assert outbound(conversation) == []
+    assert (conversation.mode, conversation.needs_attention) == ("agent", True)
+    assert any("came from another of Parley's numbers" in event for event in events(conversation))
+
+
 def test_the_bot_answers_every_question_of_a_conversation(client, bot_setup):
     knowledge_base.add_entry(bot_setup["office"], "campus tour", "Tours run daily at 10am.")
     db.session.commit()

@@ -174,6 +174,8 @@ def store(arrival: Arrival, provider: str) -> Received:
         automatic_reply = _handle_keywords(intent, conversation, number, provider, source)
     # Section 4: in bot mode the bot answers (it stays out of Needs Attention unless it escalates).
     bot_answers = intent is None and activity.mode != Mode.AGENT
+    # Another number of Parley's (a bot, say): two bots would answer each other without end.
+    from_parley = bot_answers and _is_reusable_number(arrival.contact_phone)
     db.session.commit()
     if automatic_reply:
         from webapp.services.sending import send_automatic
@@ -182,12 +184,22 @@ def store(arrival: Arrival, provider: str) -> Received:
         send_automatic(conversation, automatic_reply, AuthorKind.SYSTEM)
     if inbound.media_urls:
         queue.enqueue_inbound_pictures(message_id)  # thumbnails in place of the provider's links
-    if bot_answers:
+    if from_parley:
+        conversation = conversations.locked(conversation_id)
+        if conversation is not None and conversation.mode == Mode.BOT:
+            conversations.escalate(conversation, "This text came from another of Parley's numbers, which "
+                                   "the bot does not answer; this needs an agent.")  # fmt: skip
+        db.session.commit()
+    elif bot_answers:
         # Queued after the commit: the webhook answers at once, the bot works in the worker.
         from webapp.services.bots import schedule_answer
 
         schedule_answer(message_id)
     return Received(conversation_id, message_id)
+
+
+def _is_reusable_number(phone: str) -> bool:
+    return db.session.scalar(select(ReusableNumber.id).where(ReusableNumber.phone == phone)) is not None
 
 
 def _intent(inbound: InboundMessage) -> optouts.Intent | None:
