@@ -440,7 +440,7 @@ def test_an_upload_with_a_quote_left_open_says_so_and_offers_nothing_to_save(cli
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Line 3 cannot be read as CSV: a quote opened in it is never closed" in page
     assert "Save as draft" not in page
-    assert job.status != "ready"
+    assert job.status == "rejected"
 
 
 def test_duplicate_phones_are_reported_and_kept_once(client, world):

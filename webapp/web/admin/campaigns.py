@@ -25,6 +25,10 @@ def _cursor(name: str) -> int | None:
     return row_id(request.args.get(name))
 
 
+# What the upload page tells the browser, so that a file too big is refused before it is sent.
+UPLOAD_LIMIT = {"bytes": service.MAX_UPLOAD_BYTES, "too_large": service.TOO_LARGE}
+
+
 @bp.get("/campaigns")
 def campaigns_index():
     return render_screen(
@@ -65,18 +69,20 @@ def campaign_new():
             return retry_later(
                 render_screen(
                     NEW, "upload_form", status=status, form=form, errors={}, offices=offices,
-                    notice=str(exc),
+                    limit=UPLOAD_LIMIT, notice=str(exc),
                 )  # fmt: skip
             )
         except FormErrors as exc:
             if not service.kept_upload(form["kept"]):
                 form["kept"] = ""
-            return invalid(NEW, "upload_form", form=form, errors=exc.errors, offices=offices)
+            return invalid(
+                NEW, "upload_form", form=form, errors=exc.errors, offices=offices, limit=UPLOAD_LIMIT
+            )
         return done(
             "File uploaded. Check the preview, then save it as a draft.",
             url_for("admin.campaign_import", import_id=job_id),
         )
-    return render_screen(NEW, "upload_form", form=form, errors={}, offices=offices)
+    return render_screen(NEW, "upload_form", form=form, errors={}, offices=offices, limit=UPLOAD_LIMIT)
 
 
 def _preview(job: CampaignImport, status: int = 200, error: str | None = None) -> Response:
