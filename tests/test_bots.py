@@ -116,6 +116,21 @@ def test_a_bot_answer_that_cannot_be_sent_gives_the_question_to_people(client, b
     assert f"{said} Switched to agent mode." in events(conversation)
 
 
+class SlowProvider(ConsoleSmsProvider):
+    def send(self, message: OutboundMessage) -> SendResult:
+        return SendResult(status="failed", error_reason="The provider did not answer", may_have_gone=True)
+
+
+def test_a_bot_answer_that_may_have_gone_waits_for_its_report(client, bot_setup, app):
+    """No answer from the provider in time: the answer may well have arrived, so the question is
+    not taken from the bot; a report that it failed would hand it over."""
+    app.extensions["parley"].sms_providers["console"] = SlowProvider(app.config)
+    conversation = conversation_of(text_in("When is the application deadline?"))
+    [answer] = outbound(conversation)
+    assert (answer.status, answer.error_code) == ("failed", "interrupted")
+    assert (conversation.mode, conversation.needs_attention) == ("bot", False)
+
+
 def test_a_bot_answer_the_carrier_did_not_deliver_gives_the_question_to_people(client, bot_setup):
     conversation = conversation_of(text_in("When is the application deadline?"))
     [answer] = outbound(conversation)

@@ -336,6 +336,20 @@ def test_report_that_overtakes_a_failed_send_call_wins(setup, provider, held_que
     assert len(provider.sent) == 1
 
 
+def test_a_report_between_automatic_retries_stops_the_next_one(setup, provider, held_queue):
+    """The call failed as if transiently (a connection cut after the text went), the text waits
+    for its retry, and the provider then reports it delivered: the retry must not send it again."""
+    provider.results = [TRANSIENT]
+    message = send_text(setup)
+    assert sending.deliver(message.id) is not None  # waits for its retry
+    delivered = StatusUpdate("p-1", "delivered", parley_message_id=message.id)
+    report = delivery_reports.record(delivered, "console")
+    assert (report.status, report.changed) == ("delivered", True)
+    sending.deliver(message.id)  # the retry, when its time comes
+    assert len(provider.sent) == 1
+    assert db.session.get(Message, message.id, populate_existing=True).status == "delivered"
+
+
 def test_number_whose_provider_is_not_enabled_fails_with_a_reason(app, setup, make, held_queue):
     number = make.number("+12025550122", provider="plivo", inboxes=("Admissions",), label="Plivo")
     message = sending.create_text(setup["users"]["standard"], number.id, "2025550143", "Hi")

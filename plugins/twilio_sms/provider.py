@@ -175,7 +175,9 @@ class TwilioSmsProvider(SmsProvider):
                 else "Twilio's answer was cut off",
                 may_have_gone=True,
             )
-        except requests.ConnectionError:  # a connect timeout too: nothing reached Twilio
+        # Mostly a connection never made (a connect timeout too): retried. A report that the
+        # provider has it after all stops the retry.
+        except requests.ConnectionError:
             return SendResult(
                 status="failed",
                 error_code="network",

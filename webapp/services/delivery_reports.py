@@ -63,9 +63,10 @@ def record(update: StatusUpdate, provider: str) -> ReportOutcome:
         db.session.rollback()
         named = update.parley_message_id or update.provider_message_id
         raise UnknownMessage(f"no outbound {provider} message {named}")
-    if message.status in (Status.QUEUED, Status.SCHEDULED):
-        # Not with the provider now (a report can come only once its send is under way): the
-        # report is of an earlier attempt, before a Retry, and must not mark the new one sent.
+    if message.status in (Status.QUEUED, Status.SCHEDULED) and message.attempts == 0:
+        # Waiting for its first attempt since an agent's Retry (which counts attempts from 0):
+        # the report is of the attempt before, and must not mark the one that waits sent. (A text
+        # re-queued after an attempt has attempts; a report of it says the provider has it.)
         outcome = ReportOutcome(message.id, message.status, changed=False)
         db.session.rollback()
         return outcome

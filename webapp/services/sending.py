@@ -513,7 +513,7 @@ def deliver(message_id: int) -> int | None:
 
     message = db.session.get(Message, message_id, with_for_update=True, populate_existing=True)
     status_before = message.status
-    if result.provider_message_id and not message.provider_message_id:
+    if result.provider_message_id:  # this attempt's, over one a late report of an earlier left
         message.provider_message_id = result.provider_message_id
     retry_in = None
     interrupted = message.status == Status.FAILED and message.error_code == INTERRUPTED_CODE
@@ -543,7 +543,10 @@ def deliver(message_id: int) -> int | None:
     if message.status != status_before:
         webhooks.status_event(message.id, message.status)  # sent or failed (not re-queued)
     failed_now = message.status == Status.FAILED and status_before != Status.FAILED
-    bot_answer_failed = failed_now and message.author_kind == AuthorKind.BOT
+    # An interrupted send may have gone: its report, not this, says whether the answer arrived.
+    bot_answer_failed = (
+        failed_now and message.author_kind == AuthorKind.BOT and message.error_code != INTERRUPTED_CODE
+    )
     conversation_id, reason = message.conversation_id, message.error_reason
     db.session.commit()
     if bot_answer_failed:

@@ -110,7 +110,8 @@ def _unauthorized(detail: str) -> Response:
 
 @bp.before_request
 def _rate_limit() -> Response | None:
-    """Before the key is looked up: a flood of requests costs a counter, not a query each."""
+    """Before the key is looked up: a flood of requests with one key costs a counter, not a query
+    each. Keys that are not valid cost a lookup each, and past their address's budget a 429."""
     rate_limit = current_app.extensions["parley.api_rate_limit"]
     retry_after = rate_limit.wait_seconds(_limit_key())
     if retry_after is None:
