@@ -116,6 +116,10 @@ def test_a_bot_answer_that_cannot_be_sent_gives_the_question_to_people(client, b
     assert f"{said} Switched to agent mode." in events(conversation)
 
 
+class KeywordAnsweringProvider(ConsoleSmsProvider):
+    handles_keywords = True  # as Twilio and Plivo do
+
+
 class SlowProvider(ConsoleSmsProvider):
     def send(self, message: OutboundMessage) -> SendResult:
         return SendResult(status="failed", error_reason="The provider did not answer", may_have_gone=True)
@@ -150,6 +154,20 @@ def test_the_bot_does_not_answer_another_of_parleys_numbers(client, bot_setup):
     assert outbound(conversation) == []
     assert (conversation.mode, conversation.needs_attention) == ("agent", True)
     assert any("came from another of Parley's numbers" in event for event in events(conversation))
+
+
+@pytest.mark.parametrize(("body", "intent", "word"), [("YES", "optin", "START"), ("AYUDA", "help", "HELP")])
+def test_a_keyword_only_the_provider_knows_is_not_a_question(client, bot_setup, app, body, intent, word):
+    """Twilio reads YES as START and AYUDA as HELP, words Parley's own list does not have, and
+    answers them itself: the history says so, and the bot, reading earlier texts back, answers only
+    the question after."""
+    app.extensions["parley"].sms_providers["console"] = KeywordAnsweringProvider(app.config)
+    keyword = InboundMessage(from_phone=CONTACT, to_phone=BOT_NUMBER, body=body, intent=intent)
+    inbound.receive(keyword, "console")
+    conversation = conversation_of(text_in("When is the application deadline?"))
+    assert [message.body for message in outbound(conversation)] == [DEADLINE_ANSWER]
+    assert (conversation.mode, conversation.needs_attention) == ("bot", False)
+    assert f"Console read this text as {word}." in events(conversation)
 
 
 def test_the_bot_answers_every_question_of_a_conversation(client, bot_setup):

@@ -171,7 +171,7 @@ def store(arrival: Arrival, provider: str) -> Received:
         conversation = db.session.get(Conversation, conversation_id)
         # The provider's own signal (Plivo's MessageIntent), or a keyword Parley read in the text.
         source = "provider" if inbound.intent == intent else "keyword"
-        automatic_reply = _handle_keywords(intent, conversation, number, provider, source)
+        automatic_reply = _handle_keywords(intent, conversation, number, provider, source, inbound.body)
     # Section 4: in bot mode the bot answers (it stays out of Needs Attention unless it escalates).
     bot_answers = intent is None and activity.mode != Mode.AGENT
     # Another number of Parley's (a bot, say): two bots would answer each other without end.
@@ -214,19 +214,27 @@ def _handle_keywords(
     number: NumberRef,
     provider: str,
     source: str,
+    body: str,
 ) -> str | None:
     """Apply opt-out, opt-in and HELP. Returns the text to answer with, if any."""
     phone = conversation.contact_phone
     if intent is optouts.Intent.OPT_OUT:
         optouts.opt_out(phone, source=source, detail=f"texted {number.phone}", number_id=number.id)
         conversations.add_event(conversation, "Contact opted out; no more texts will be sent.")
-    elif intent is optouts.Intent.OPT_IN:
+        return None
+    if intent is optouts.Intent.OPT_IN:
         if optouts.opt_in(phone, source=source, detail=f"texted {number.phone}"):
             conversations.add_event(conversation, "Contact opted back in.")
-    elif intent is optouts.Intent.HELP:
-        if not _provider_answers_keywords(provider):
-            office = db.session.get(Office, number.office_id)
-            return office.help_text or DEFAULT_HELP_TEXT.format(office=office.name)
+            return None
+    elif intent is optouts.Intent.HELP and not _provider_answers_keywords(provider):
+        office = db.session.get(Office, number.office_id)
+        return office.help_text or DEFAULT_HELP_TEXT.format(office=office.name)
+    if optouts.keyword_intent(body) is None:
+        # A keyword the provider read that Parley's own list does not have (Twilio's YES for
+        # START, AYUDA for HELP), and nothing after it says so: said here, so that the bot, which
+        # reads texts back later, never takes it for a question.
+        word = {optouts.Intent.OPT_IN: "START", optouts.Intent.HELP: "HELP"}[intent]
+        conversations.add_event(conversation, f"{provider.capitalize()} read this text as {word}.")
     return None
 
 
