@@ -80,6 +80,9 @@ def test_phone_width_has_separate_views_and_no_sideways_scroll(
         rows.filter(has_text="Montgomery").click()
         back = page.get_by_role("link", name="← Inbox")
         expect(back).to_be_visible()
+        # The pane brings its stylesheet: measured once it applies, as a person sees the page.
+        styled = "() => [...document.styleSheets].some(sheet => (sheet.href || '').includes('workspace.css'))"
+        page.wait_for_function(styled)
         expect(page.get_by_role("tablist")).to_be_hidden()  # the list is its own view here
         expect(page.get_by_role("button", name="Send")).to_be_visible()
         expect(page.get_by_role("button", name="Does Not Need Attention")).to_be_visible()
