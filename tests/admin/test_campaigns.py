@@ -884,19 +884,25 @@ def test_unnamed_columns_keep_their_values_apart(app, world):
     assert row.extra == {"(column 4)": "one", "(column 5)": "two"}
 
 
-def test_a_field_past_the_csv_limit_is_one_error_line_naming_it(app, world, tmp_path):
-    csv_file = tmp_path / "big.csv"
-    huge = "B" * 200_000
-    csv_file.write_text(f"first_name,last_name,phone\nAna,Ruiz,2025550143\n{huge},Lee,2025550178\n")
-    args = ["campaigns", "import", "Too big", str(csv_file), "--office", "Admissions"]
+def refused_on_the_command_line(app, tmp_path, name: str, text: str) -> list[str]:
+    """What `campaigns import` says of a file it refuses (exit 1, no campaign kept)."""
+    csv_file = tmp_path / "list.csv"
+    csv_file.write_text(text)
+    args = ["campaigns", "import", name, str(csv_file), "--office", "Admissions"]
     result = app.test_cli_runner().invoke(args=args)
     assert result.exit_code == 1
-    assert result.output.strip().splitlines() == [
+    db.session.rollback()
+    assert db.session.scalar(select(Campaign.id).where(Campaign.name == name)) is None
+    return result.output.strip().splitlines()
+
+
+def test_a_field_past_the_csv_limit_is_one_error_line_naming_it(app, world, tmp_path):
+    huge = "B" * 200_000
+    text = f"first_name,last_name,phone\nAna,Ruiz,2025550143\n{huge},Lee,2025550178\n"
+    assert refused_on_the_command_line(app, tmp_path, "Too big", text) == [
         "Error: Line 3 cannot be read as CSV: a field is longer than 131,072 "
         "characters (a quote left open runs on). Nothing was imported."
     ]
-    db.session.rollback()
-    assert db.session.scalar(select(Campaign.id).where(Campaign.name == "Too big")) is None
 
 
 def test_a_quote_left_open_is_reported_on_the_line_it_opens(app, world):
@@ -911,18 +917,12 @@ def test_a_quote_left_open_is_reported_on_the_line_it_opens(app, world):
 def test_a_quote_left_open_in_a_small_file_stops_it_on_the_line_it_opens(app, world, tmp_path):
     """Shorter than the field limit, the rest of the file would be read as one cell of one bad
     row: its hundred contacts gone without a word."""
-    csv_file = tmp_path / "open_quote.csv"
     rows = "".join(f"Cam,Lee,20255{n:05d}\n" for n in range(100))
-    csv_file.write_text(f'first_name,last_name,phone\nAna,Lopez,2025550101\nBen,"O\'Brien,2025550102\n{rows}')
-    args = ["campaigns", "import", "Open quote", str(csv_file), "--office", "Admissions"]
-    result = app.test_cli_runner().invoke(args=args)
-    assert result.exit_code == 1
-    assert result.output.strip().splitlines() == [
+    text = f'first_name,last_name,phone\nAna,Lopez,2025550101\nBen,"O\'Brien,2025550102\n{rows}'
+    assert refused_on_the_command_line(app, tmp_path, "Open quote", text) == [
         "Error: Line 3 cannot be read as CSV: a quote opened in it is never closed, so the rest of "
         "the file would be one cell. Nothing was imported."
     ]
-    db.session.rollback()
-    assert db.session.scalar(select(Campaign.id).where(Campaign.name == "Open quote")) is None
 
 
 def test_text_after_a_closing_quote_is_named(app, world):
