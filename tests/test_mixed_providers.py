@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from tests.fake_twilio import FakeTwilio, new_sid, signed_headers
 from tests.twilio.conftest import twilio_settings
 from webapp.extensions import db
 from webapp.models import Conversation, Message, ReusableNumber
+from webapp.services import scheduling
 
 BASE = "https://parley.example.edu"
 CONSOLE, PLIVO, TWILIO = "+12025550100", "+12025550199", "+12025550188"
@@ -72,6 +74,7 @@ def test_console_plivo_and_twilio_numbers_side_by_side(app, client, setup, fakes
     login(client, "admin@example.edu")
     page = client.get("/admin/numbers/new").get_data(as_text=True)
     choices = page.split('id="number-provider"')[1].split("</select>")[0]
+    assert "waiting to go" not in page  # a new number has no texts yet
     assert re.findall(r'<option value="(\w+)"', choices) == ["console", "plivo", "twilio"]
     add_number(client, office.id, PLIVO, "plivo", "Admissions Plivo")
     add_number(client, office.id, TWILIO, "twilio", "Admissions Twilio")
@@ -144,3 +147,40 @@ def test_console_plivo_and_twilio_numbers_side_by_side(app, client, setup, fakes
         page = client.get(f"/conversations/{conversations[provider].id}").get_data(as_text=True)
         assert f"Got it ({label})" in page
     assert len(fake_plivo.requests) == len(fake_twilio.requests) == 1  # no provider sent another's text
+
+
+def test_a_text_waiting_to_go_goes_through_the_provider_the_number_moved_to(app, client, setup, fakes):
+    fake_plivo, _ = fakes
+    number = setup["number"]
+    login(client, "standard@example.edu")
+    token = csrf_token(client, "/texts/new")
+    form = {"csrf_token": token, "number_id": number.id, "to": "(202) 555-0143", "body": "See you at 3",
+            "send_at": f"{date.today() + timedelta(days=30)}T15:00"}  # fmt: skip
+    assert client.post("/texts/new", data=form).status_code == 303
+    [waiting] = db.session.scalars(select(Message).where(Message.direction == "outbound"))
+    assert (waiting.status, waiting.provider) == ("scheduled", "console")
+
+    # While it waits, the admin moves the number from the console to Plivo.
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/inbox")})
+    login(client, "admin@example.edu")
+    token = csrf_token(client, f"/admin/numbers/{number.id}")
+    details = {"csrf_token": token, "office_id": setup["office"].id, "label": number.label,
+               "description": number.description or "", "provider": "plivo"}  # fmt: skip
+    page = client.get(f"/admin/numbers/{number.id}").get_data(as_text=True)
+    assert "A change applies to its texts still waiting to go, too." in page
+    assert client.post(f"/admin/numbers/{number.id}", data=details).status_code in (302, 303)
+
+    assert scheduling.release(waiting.id)
+    [sent] = fake_plivo.requests
+    assert (sent.json["src"], sent.json["text"]) == (CONSOLE, "See you at 3")
+    assert sent.json["url"].startswith(f"{BASE}/webhooks/plivo/status")
+    db.session.expire_all()
+    assert (waiting.status, waiting.provider, waiting.provider_message_id) == (
+        "sent", "plivo", sent.message_uuid,
+    )  # fmt: skip
+    report = {"MessageUUID": sent.message_uuid, "Status": "delivered"}
+    url = sent.json["url"]
+    answer = client.post(url.removeprefix(BASE), data=report, headers=v3_headers(url, report))
+    assert answer.status_code == 200
+    db.session.expire_all()
+    assert waiting.status == "delivered"

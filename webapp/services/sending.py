@@ -484,16 +484,20 @@ def deliver(message_id: int) -> int | None:
     message.status = Status.SENDING.value
     message.attempts += 1
     attempt = message.attempts
+    # Each attempt goes through the number's provider of now: an admin may have moved the number
+    # to another provider while the text waited (held, scheduled or between retries).
+    provider_name = number.provider
+    if message.provider != provider_name:
+        message.provider, message.provider_message_id = provider_name, None
     outbound = OutboundMessage(
         message_id=message.id,
         from_phone=number.phone,
         to_phone=conversation.contact_phone,
         body=message.body,
-        status_callback_url=status_callback_url(message.provider or number.provider, message.id),
+        status_callback_url=status_callback_url(provider_name, message.id),
         # Links to its pictures made now, so that they are valid when the provider fetches them.
         media_urls=tuple(message.media_urls or ()) + tuple(media.public_urls(message.id)),
     )
-    provider_name = message.provider or number.provider
     db.session.commit()
 
     try:
