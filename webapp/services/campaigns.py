@@ -72,7 +72,8 @@ WORKBOOK = (
 
 def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
     """UTF-16 (or UTF-32) when the file starts with its byte order mark (Excel's "Unicode Text"),
-    and then all of it must decode; otherwise UTF-8 (with or without BOM), else Windows-1252, what
+    or UTF-16 without one when its first two characters are ASCII (every other byte zero), and then
+    all of it must decode; otherwise UTF-8 (with or without BOM), else Windows-1252, what
     Excel's "CSV" writes on Windows (its curly apostrophes and dashes, which Latin-1 reads as
     invisible control characters), or Latin-1 for a file with a byte Windows-1252 has no character
     for."""
@@ -84,11 +85,15 @@ def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
         encoding = "utf-32"
     elif start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
+    elif len(start) == 4 and start[1] == start[3] == 0 and start[0] and start[2]:
+        encoding = "utf-16-le"  # without its mark, as some exports write it: a header's ASCII letters
+    elif len(start) == 4 and start[0] == start[2] == 0 and start[1] and start[3]:
+        encoding = "utf-16-be"
     else:
         encoding = next((name for name in ("utf-8-sig", "cp1252") if _decodes(raw, name)), "latin-1")
-    if encoding in ("utf-16", "utf-32") and not _decodes(raw, encoding):
+    if encoding.startswith(("utf-16", "utf-32")) and not _decodes(raw, encoding):
         raise CampaignError(
-            f"The file starts as {encoding.upper()} text (Excel's Unicode Text) but is not valid "
+            f"The file starts as {encoding[:6].upper()} text (Excel's Unicode Text) but is not valid "
             "all through; save it again from the spreadsheet."
         )
     raw.seek(0)
