@@ -70,6 +70,34 @@
     field.focus();
   });
 
+  /* ---- A save reloads the page: edits not yet saved in the page's other forms would be lost, so
+     the admin is asked first. A form the server refused still holds what it refused. ---- */
+  function changed(field) {
+    if (!field.name || field.disabled || field.type === "hidden") { return false; }
+    if (field.type === "checkbox" || field.type === "radio") { return field.checked !== field.defaultChecked; }
+    if (field.type === "file") { return field.files.length > 0; }
+    if (field.tagName === "SELECT") {
+      var options = Array.from(field.options), marked = options.some(function (o) { return o.defaultSelected; });
+      return options.some(function (o, i) { return o.selected !== (marked ? o.defaultSelected : i === 0 && !field.multiple); });
+    }
+    return "defaultValue" in field && field.value !== field.defaultValue;
+  }
+  function unsavedName(form) {
+    if (!form.querySelector("[aria-invalid=true]") && !Array.from(form.elements).some(changed)) { return null; }
+    var section = form.closest("section"), heading = section && section.querySelector("h2, h3");
+    return heading ? heading.textContent.trim() : "another form";
+  }
+  // Capturing, before htmx's own submit listener on the form: a declined save is never sent.
+  document.addEventListener("submit", function (event) {
+    var names = Array.from(document.querySelectorAll("#admin-main form[method=post]")).filter(function (form) {
+      return form !== event.target;
+    }).map(unsavedName).filter(Boolean);
+    if (!names.length || window.confirm("Changes in " + names.join(" and ") + " are not saved yet and " +
+        "will be lost. Save this form anyway?")) { return; }
+    event.preventDefault();
+    event.stopPropagation();
+  }, true);
+
   /* ---- A form sent in place (htmx) gets its own answer: the last change's confirmation above
      the page no longer describes the page, so it goes (a refusal under it would contradict it). ---- */
   document.addEventListener("htmx:beforeRequest", function (event) {
