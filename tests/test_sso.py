@@ -17,7 +17,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from joserfc.jwk import OctKey
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests import fake_oidc
 from tests.conftest import PASSWORD, Factory, csrf_token, login
@@ -31,7 +31,7 @@ from tests.fake_oidc import (
 )
 from webapp.config import Config
 from webapp.extensions import db
-from webapp.models import AuditEvent, User, UserSession
+from webapp.models import AuditEvent, LoginFailure, User, UserSession
 
 provider = fake_oidc.provider  # the identity provider on 127.0.0.1, one per test
 PARLEY = "http://parley.test"  # TestConfig's PUBLIC_BASE_URL: where the provider sends browsers back
@@ -130,14 +130,23 @@ def test_next_outside_the_app_becomes_the_inbox(sso_app, client, provider, peopl
     assert response.headers["Location"] == "/inbox"
 
 
-def test_the_issuer_is_not_contacted_until_someone_signs_in_and_then_kept(sso_app, client, provider, people):
+def test_the_issuer_is_not_contacted_until_someone_signs_in_and_its_document_is_kept(
+    sso_app, client, provider, people
+):
     client.get("/login")
     assert provider.requests == []
     provider.sign_in_as("sam.standard@example.edu")
     for _ in range(2):
         assert sso_sign_in(sso_app.test_client()).status_code == 302
     assert provider.count("/.well-known/openid-configuration") == 1
-    assert provider.count("/jwks") == 1
+    assert provider.count("/jwks") == 2  # at each Sign in with SSO: a provider that is down says so there
+
+
+def test_an_issuer_that_went_down_is_named_at_the_link_not_after_it(sso_app, client, provider, people):
+    provider.sign_in_as("sam.standard@example.edu")
+    assert sso_sign_in(sso_app.test_client()).status_code == 302
+    provider.stop()
+    unavailable(client.get("/auth/oidc/login"), "could not be fetched")
 
 
 def test_rotated_keys_are_fetched_again_without_a_restart(sso_app, client, provider, people):
@@ -150,13 +159,12 @@ def test_rotated_keys_are_fetched_again_without_a_restart(sso_app, client, provi
     assert provider.count("/jwks") == 2
 
 
-def test_a_new_key_under_the_old_key_id_is_fetched_after_one_refusal(sso_app, client, provider, people):
+def test_a_new_key_under_the_old_key_id_is_used_at_once(sso_app, client, provider, people):
     """An issuer (or a test provider restarted) that signs with a new key under the same key id:
-    the cached key refuses that one sign-in, and the next one fetches the keys again."""
+    the keys fetched at the link are the new ones."""
     provider.sign_in_as("sam.standard@example.edu")
     assert sso_sign_in(client).status_code == 302
     provider.rotate_key("key-1")
-    refused(sso_sign_in(sso_app.test_client()), "is not signed with the identity provider")
     other = sso_app.test_client()
     assert sso_sign_in(other).status_code == 302
     assert signed_in_email(other) == "sam.standard@example.edu"
@@ -308,22 +316,57 @@ def test_an_unknown_key_makes_parley_fetch_the_keys_again_once(sso_app, client, 
     assert provider.count("/jwks") == 2  # at the link, then once more for the unknown kid
 
 
-def test_a_replayed_state_is_refused_and_signs_nobody_in(sso_app, client, provider, people):
+def not_started_here(response) -> None:
+    page = response.get_data(as_text=True)
+    assert response.status_code == 403, page
+    assert "This sign-in was already used or did not start here" in page
+    assert "Nothing was changed" in page and "Nobody was signed in" not in page
+
+
+def test_a_replayed_state_is_refused_and_changes_nothing(sso_app, client, provider, people):
     provider.sign_in_as("sam.standard@example.edu")
     callback = come_back(go_to_provider(client))
     assert client.get(callback).status_code == 302
-    refused(client.get(callback), "already used")
-    # The replay ended the session it came with, too.
-    assert client.get("/inbox").status_code == 302
+    not_started_here(client.get(callback))
+    assert signed_in_email(client) == "sam.standard@example.edu"  # the replay signed nobody out
     # In another browser (no state in its session) the same answer is refused as well.
-    refused(sso_app.test_client().get(callback), "already used")
+    elsewhere = sso_app.test_client()
+    not_started_here(elsewhere.get(callback))
+    assert signed_in_email(elsewhere) is None
 
 
 def test_a_state_that_did_not_start_here_is_refused(sso_app, client, provider, people):
     provider.sign_in_as("sam.standard@example.edu")
     callback = come_back(go_to_provider(sso_app.test_client()))
-    refused(client.get(callback), "did not start here")
-    refused(client.get("/auth/oidc/callback"), "did not start here")
+    not_started_here(client.get(callback))
+    not_started_here(client.get("/auth/oidc/callback"))
+    assert signed_in_email(client) is None
+
+
+def test_a_link_made_elsewhere_neither_signs_out_nor_speaks_on_parleys_page(sso_app, client, people):
+    """Another site links to the callback with an error of its own wording: the person signed in
+    stays signed in, and the words are not shown as the identity provider's."""
+    login(client, "sam.standard@example.edu")
+    words = "Your account is locked. Call 555-0100"
+    query = urlencode({"error": "access_denied", "error_description": words})
+    response = client.get(f"/auth/oidc/callback?{query}")
+    not_started_here(response)
+    assert "555-0100" not in response.get_data(as_text=True)
+    assert signed_in_email(client) == "sam.standard@example.edu"
+
+
+def test_two_sign_ins_started_in_one_browser_each_keep_where_they_were_going(
+    sso_app, client, provider, people
+):
+    """Two tabs each click Sign in with SSO: the first to come back lands where it was going, and the
+    other, whose sign-in that one replaced, is refused without signing anybody out."""
+    provider.sign_in_as("sam.standard@example.edu")
+    first = go_to_provider(client, "/inbox?tab=participating")
+    second = go_to_provider(client, "/texts/new")
+    first_back, second_back = come_back(first), come_back(second)
+    assert client.get(first_back).headers["Location"] == "/inbox?tab=participating"
+    not_started_here(client.get(second_back))
+    assert signed_in_email(client) == "sam.standard@example.edu"
 
 
 def test_the_provider_saying_no_is_a_clear_refusal(sso_app, client, provider, people):
@@ -452,6 +495,58 @@ def test_with_password_login_off_sso_is_the_only_way_in(sso_app, client, provide
 
 
 # Sessions started by single sign-on follow the rules of every session.
+
+
+def test_a_user_made_at_first_sign_in_has_no_password_until_an_admin_sets_one(
+    sso_app, client, provider, people
+):
+    sso_app.config.update(OIDC_PROVISION_ROLE="standard", OIDC_PROVISION_OFFICE="Admissions")
+    provider.sign_in_as("new.person@example.edu", name="New Person")
+    sso_sign_in(client)
+    page = client.get("/account").get_data(as_text=True)
+    assert "Current password" not in page
+    assert "have no Parley password. An administrator can set one" in page
+    token = csrf_token(client, "/account")
+    data = {"current_password": "guess", "new_password": "another-password-1", "csrf_token": token}
+    response = client.post("/account/password", data=data)
+    assert response.status_code == 403 and "No password to change" in response.get_data(as_text=True)
+    assert db.session.scalar(select(LoginFailure)) is None  # no guess counted against them
+    # Nobody can log in as them with a password meanwhile, whatever is typed.
+    other = sso_app.test_client()
+    form = {"email": "new.person@example.edu", "password": "!", "csrf_token": csrf_token(other, "/login")}
+    assert other.post("/login", data=form).status_code == 401
+
+    # An admin sets one: the form is theirs to use.
+    user = db.session.scalar(select(User).where(User.email == "new.person@example.edu"))
+    user.set_password("their-own-password-1")
+    db.session.commit()
+    assert "Current password" in client.get("/account").get_data(as_text=True)
+
+
+def test_an_email_too_long_to_keep_is_refused_in_words(sso_app, client, provider, people):
+    sso_app.config.update(OIDC_PROVISION_ROLE="standard", OIDC_PROVISION_OFFICE="Admissions")
+    provider.sign_in_as("x" * 300 + "@example.edu")
+    refused(sso_sign_in(client), "Your email is too long for Parley", "keeps at most 254")
+    assert db.session.scalar(select(func.count()).select_from(User)) == 2
+
+
+def test_sso_inside_the_crms_frame_keeps_the_frames_cookie(sso_app, client, provider, people):
+    """Framed by the CRM (another site), only the embedded cookie (SameSite=None, Partitioned) comes
+    back: the login page checks the frame keeps one, and the SSO link and its answer keep using it."""
+    sso_app.config["PASSWORD_LOGIN"] = False  # SSO the only way in
+    framed = {"Sec-Fetch-Dest": "iframe", "Sec-Fetch-Site": "cross-site"}
+    check = client.get("/login?next=/inbox", headers=framed)
+    assert check.status_code == 302 and "framed=1" in check.headers["Location"]
+    assert "SameSite=None" in check.headers["Set-Cookie"]
+    assert "Sign in with SSO" in client.get(check.headers["Location"], headers=framed).get_data(as_text=True)
+    provider.sign_in_as("sam.standard@example.edu")
+    started = client.get("/auth/oidc/login?next=/inbox", headers=framed)
+    assert started.status_code == 302 and "SameSite=None" in started.headers["Set-Cookie"]
+    back = client.get(come_back(started.headers["Location"]), headers=framed)
+    assert back.headers["Location"] == "/inbox"
+    cookie = back.headers["Set-Cookie"]
+    assert "SameSite=None" in cookie and "Secure" in cookie and "Partitioned" in cookie
+    assert signed_in_email(client) == "sam.standard@example.edu"
 
 
 def test_with_password_login_off_there_is_no_password_to_change(sso_app, client, provider, people):

@@ -106,8 +106,16 @@ class User(RoleChecks, UserMixin, db.Model):
         secondary=office_memberships, back_populates="members", order_by="Office.name"
     )
 
+    # A hash no password matches: the user was made at their first single sign-on and has no
+    # Parley password until an administrator sets one.
+    NO_PASSWORD = "!"
+
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash != self.NO_PASSWORD
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

@@ -39,6 +39,11 @@ def offices_of(user_id: int) -> list[Office]:
     )
 
 
+def has_password(user_id: int) -> bool:
+    """False for a user made at their first single sign-on, who has no Parley password to change."""
+    return db.session.scalar(select(User.password_hash).where(User.id == user_id)) != User.NO_PASSWORD
+
+
 def change_password(user: User, current: str, new: str, keep_token: str | None, ip: str) -> None:
     """The user's own password change. It ends their other sessions; the one whose token is
     `keep_token` (where they changed it) stays signed in. The caller commits.

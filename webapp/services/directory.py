@@ -156,10 +156,11 @@ def create_office(name: str, help_text: str = "") -> Office:
 def create_user(
     email: str,
     role: str,
-    password: str,
+    password: str | None,
     name: str | None = None,
     office_names: list[str] | tuple[str, ...] = (),
 ) -> User:
+    """A new user; `password` None for one who signs in only through single sign-on."""
     email = (email or "").strip().lower()
     if not EMAIL_PATTERN.match(email) or len(email) > MAX_EMAIL_LENGTH:
         raise DirectoryError(f"{email!r} is not an email address.")
@@ -170,14 +171,17 @@ def create_user(
         raise DirectoryError(f"A name {problem}.")
     if role not in {r.value for r in Role}:
         raise DirectoryError(f"Role must be one of admin, standard, limited (not {role!r}).")
-    refusal, _warning = check_operator_password(password)
+    refusal, _warning = check_operator_password(password) if password is not None else (None, None)
     if refusal:
         raise DirectoryError(refusal)
     if db.session.scalar(select(User.id).where(User.email == email)):
         raise DirectoryError(f"A user with email {email!r} already exists.")
     offices = [office_by_name(office) for office in office_names]
     user = User(email=email, role=role, name=name or email.split("@")[0])
-    user.set_password(password)
+    if password is None:
+        user.password_hash = User.NO_PASSWORD
+    else:
+        user.set_password(password)
     user.offices = offices
     db.session.add(user)
     db.session.flush()

@@ -9,7 +9,6 @@ is (an active one with that email; or, when provisioning is configured, a new on
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -146,6 +145,12 @@ def email_from_claims(claims: dict[str, Any]) -> str:
             "are. Ask your administrator to release the email claim to Parley.",
         )
     email = email.strip().lower()
+    if len(email) > directory.MAX_EMAIL_LENGTH:
+        raise SignInRefused(
+            "Your email is too long for Parley",
+            f"Your identity provider gave an email of {len(email)} characters; Parley keeps at most "
+            f"{directory.MAX_EMAIL_LENGTH}. Ask your administrator.",
+        )
     if not _verified(claims):
         raise SignInRefused(
             "Your email is not verified",
@@ -203,11 +208,11 @@ def _provision(email: str, name: str, settings: Settings) -> User:
             f"{settings.provision_office!r} does not exist). Ask an administrator.",
             email,
         ) from None
-    # Signs in only through the identity provider: a password nobody knows (an admin can set one).
+    # Signs in only through the identity provider: no password (an admin can set one).
     user = directory.create_user(
         email,
         settings.provision_role,
-        secrets.token_urlsafe(32),
+        None,
         # A name that cannot be shown (a control character, nothing visible): the email's instead.
         name=name[:120] if name and not directory.name_problem(name) else None,
         office_names=[office.name],

@@ -13,6 +13,11 @@ from webapp.web.errors import error_page
 
 bp = Blueprint("account", __name__)
 
+NO_PASSWORD_TEXT = (
+    "You sign in through your institution's single sign-on and have no Parley password. "
+    "An administrator can set one if you need to log in with a password."
+)
+
 
 def _page(
     status: int = 200, password_errors: dict[str, str] | None = None, headers: dict[str, str] | None = None
@@ -23,6 +28,8 @@ def _page(
             "account/index.html",
             offices=account.offices_of(user.id),
             password_errors=password_errors or {},
+            has_password=account.has_password(user.id),
+            no_password_text=NO_PASSWORD_TEXT,
             min_password_length=directory.MIN_PASSWORD_LENGTH,
         ),
         status,
@@ -41,6 +48,8 @@ def change_password():
         return error_page(
             403, "Password sign-in is off", "You sign in with single sign-on; there is no password to change."
         )
+    if not signed_in().has_password:
+        return error_page(403, "No password to change", NO_PASSWORD_TEXT)
     try:
         account.change_password(
             signed_in(),

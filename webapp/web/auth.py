@@ -83,7 +83,8 @@ def login():
         detail = "Password sign-in is turned off here. Use Sign in with SSO on the login page."
         return error_page(403, "Password sign-in is off", detail)
     framed_get = request.method == "GET" and embed.framed_cross_site()
-    if framed_get and current_app.config["PASSWORD_LOGIN"]:
+    # Either way in needs the session cookie to stick in the frame (the SSO link keeps its state there).
+    if framed_get and (current_app.config["PASSWORD_LOGIN"] or sso.configured(current_app.config)):
         checked = _framed_login_check()
         if checked is not None:
             return checked
@@ -117,10 +118,7 @@ def login():
             password_ok = (user or _DUMMY).check_password(password) and user is not None
         if password_ok and user.active:
             login_throttle.forget_failures(email)
-            embedded = embed.embedded_session()
             start_session(user, "password")
-            if embedded:  # signed in inside the CRM's frame: the session must keep working there
-                embed.mark_embedded()
             db.session.commit()
             return redirect(safe_next(request.args.get("next")))
         error = "This account has been deactivated." if password_ok else "Email or password is incorrect."

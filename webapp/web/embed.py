@@ -68,7 +68,7 @@ def launch():
         return render_template("embed/refused.html", reason=refusal.message), 403
 
     # A launch names the user afresh; nothing of an earlier session carries over.
-    start_session(result.user, "embed")
+    start_session(result.user, "embed", in_frame=False)  # where it loads decides, below
     db.session.commit()
     destination = request.headers.get("Sec-Fetch-Dest", "")
     # Served over plain HTTP, a Secure cookie would never come back (and browsers send no
@@ -146,14 +146,20 @@ def mark_embedded() -> None:
     session[EMBEDDED] = True
 
 
-def start_session(user: User, method: str) -> None:
+def start_session(user: User, method: str, in_frame: bool | None = None) -> None:
     """Sign `user` in with a new session. Whatever this browser's session held ends first, its
     CSRF token too: a token seen (or planted) before sign-in is worth nothing after it, and a
-    session id fixed beforehand by someone else signs nobody in. The caller commits."""
+    session id fixed beforehand by someone else signs nobody in. The new session is embedded when
+    `in_frame`, by default when the one before was (a sign-in inside the CRM's frame must go on
+    working there). The caller commits."""
+    if in_frame is None:
+        in_frame = embedded_session()
     sessions.end_current()
     session.clear()
     login_user(user)
     sessions.start(user, method)
+    if in_frame:
+        mark_embedded()
 
 
 def end_session() -> None:

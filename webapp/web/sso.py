@@ -7,14 +7,17 @@ issuer's JWKS, with the issuer, audience, expiry and nonce this module asks for.
 `email_verified` and finds (or provisions) the user (webapp/services/sso.py).
 
 The issuer is contacted only when someone signs in, never at start-up: its discovery document is
-kept for an hour, its JWKS until an ID token names a key it lacks (Authlib then fetches it again,
-so rotated keys need no restart). A document, key set or issuer that fails is forgotten at once, so
-the next attempt asks again. Refusals are 403 pages; an unusable issuer is a 503 page naming what
-failed; both are logged, and nobody is signed in.
+kept for an hour; its JWKS is fetched at each **Sign in with SSO** (so rotated keys need no restart,
+and an issuer that is down is named before anyone is sent to it), and again should an ID token name
+a key it lacks. A document, key set or issuer that fails is forgotten at once, so the next attempt
+asks again. Refusals are 403 pages; an unusable issuer is a 503 page naming what failed; both are
+logged, and nobody is signed in. An answer for a sign-in this browser did not start (a replayed or
+made-up callback) is refused without touching the session: it is no one's attempt to sign in.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +40,7 @@ from joserfc.jwk import KeySet
 from webapp.extensions import db
 from webapp.services import sso
 from webapp.transactions import discard_writes, writes
+from webapp.web import embed
 from webapp.web.auth import safe_next
 from webapp.web.embed import end_session, start_session
 from webapp.web.errors import error_page
@@ -44,10 +48,13 @@ from webapp.web.errors import error_page
 bp = Blueprint("sso", __name__)
 
 CALLBACK_PATH = "/auth/oidc/callback"
-NEXT_KEY = "parley_sso_next"  # the session's key for where to go after signing in
+# The session's key for the sign-ins this browser started: state → where to go after signing in.
+PENDING_KEY = "parley_sso_pending"
+MAX_PENDING = 5  # e.g. two tabs that both clicked the link; older ones are dropped
 METADATA_LIFETIME_SECONDS = 3600
 LEEWAY_SECONDS = 60  # clock skew allowed between the identity provider and this server
 REFUSED = "Single sign-on was refused"
+NOT_STARTED_HERE = "This sign-in was already used or did not start here. Sign in again from the start."
 
 
 @dataclass
@@ -93,7 +100,7 @@ def _check_keys(client: FlaskOAuth2App) -> None:
     """The issuer's JWKS answers and holds keys, before anyone is sent to sign in with it."""
     uri = client.server_metadata["jwks_uri"]
     try:
-        jwks = client.fetch_jwk_set()
+        jwks = client.fetch_jwk_set(force=True)  # asked each time: a provider that is down says so here
         if isinstance(jwks, dict) and jwks.get("keys") == []:
             raise sso.IssuerProblem(f"the key set (JWKS) at {uri} holds no keys")
         KeySet.import_key_set(jwks)
@@ -120,15 +127,27 @@ def start():
         _check_keys(client)
     except sso.IssuerProblem as problem:
         return _unavailable(problem)
-    session[NEXT_KEY] = safe_next(request.args.get("next"))
-    return client.authorize_redirect(current_app.config["PUBLIC_BASE_URL"] + CALLBACK_PATH)
+    state = secrets.token_urlsafe(24)
+    pending = {**session.get(PENDING_KEY, {}), state: safe_next(request.args.get("next"))}
+    session[PENDING_KEY] = dict(list(pending.items())[-MAX_PENDING:])
+    if embed.framed_cross_site():  # in the CRM's frame only its cookie keeps the state
+        embed.mark_embedded()
+    return client.authorize_redirect(current_app.config["PUBLIC_BASE_URL"] + CALLBACK_PATH, state=state)
 
 
 @bp.get(CALLBACK_PATH)
 @writes
 def callback():
     settings = _settings()
-    next_path = safe_next(session.pop(NEXT_KEY, None))
+    pending = dict(session.get(PENDING_KEY, {}))
+    state = request.args.get("state", "")
+    if state not in pending:
+        # Nothing this browser started: whoever may be signed in here stays, and a link made
+        # elsewhere (its error text included) neither signs them out nor speaks on Parley's page.
+        current_app.logger.warning("Single sign-on refused: an answer for a sign-in that did not start here")
+        return error_page(403, REFUSED, f"{NOT_STARTED_HERE} Nothing was changed.")
+    next_path = safe_next(pending.pop(state))
+    session[PENDING_KEY] = pending
     try:
         client = _client(settings)
         claims = _verified_claims(client, settings)
@@ -160,16 +179,14 @@ def _verified_claims(client: FlaskOAuth2App, settings: sso.Settings) -> dict:
     try:
         token = client.authorize_access_token(claims_options=claims_options, leeway=LEEWAY_SECONDS)
     except MismatchingStateError:
-        raise sso.SignInRefused(
-            REFUSED, "This sign-in was already used or did not start here. Sign in again from the start."
-        ) from None
+        raise sso.SignInRefused(REFUSED, NOT_STARTED_HERE) from None
     except (OAuthError, OAuth2Error) as exc:  # the provider's error, or an answer without a code
         why = f"{exc.error}: {exc.description or 'no reason given'}"
         raise sso.SignInRefused(REFUSED, f"The identity provider did not sign you in ({why}).") from None
     except JoseError as exc:
         if isinstance(exc, BadSignatureError):
-            # Perhaps a new key under an old key id: Authlib fetches keys again only for an
-            # unknown id, so the next attempt starts from fresh keys (and discovery).
+            # Perhaps a new key under an old key id since the link fetched the keys: the next
+            # attempt starts from fresh discovery too.
             _forget_issuer()
         raise sso.SignInRefused(REFUSED, _token_problem(exc)) from None
     except (requests.JSONDecodeError, ValueError):  # the token endpoint's answer is not JSON
