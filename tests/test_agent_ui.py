@@ -66,3 +66,21 @@ def test_headings_and_navigation_carry_icons_not_text_glyphs(client, setup):
         page = client.get(path).get_data(as_text=True)
         visible_text = re.sub(r"<(script|style)\b.*?</\1>|<[^>]+>", "", page, flags=re.S)
         assert not re.search(r"[\u2190-\u21ff\u2500-\u27bf\u2b00-\u2bff]", visible_text), path
+
+
+def test_web_addresses_in_a_message_are_links_whatever_the_case_of_their_scheme(client, setup):
+    """Phones capitalise a text's first word: "Https://…" must still open the address it names."""
+    body = "Https://apply.example.edu/form?id=1 or HTTP://EXAMPLE.ORG, www.example.net and <b>this</b>"
+    conversation_id = reply_from_contact("+12025550143", text=body).conversation_id
+    db.session.commit()
+    login(client, "standard@example.edu")
+    page = client.get(f"/conversations/{conversation_id}").get_data(as_text=True)
+    thread = page.split('class="msg-body"')[1].split("</p>")[0]
+    links = re.findall(r'<a href="([^"]+)"([^>]*)>', thread)
+    assert [href for href, _ in links] == [
+        "Https://apply.example.edu/form?id=1", "HTTP://EXAMPLE.ORG", "https://www.example.net",
+    ]  # fmt: skip
+    for _, attributes in links:  # a new tab that learns nothing of Parley
+        assert 'target="_blank"' in attributes and 'rel="noopener noreferrer nofollow"' in attributes
+    assert ">Https://apply.example.edu/form?id=1</a>" in thread  # shown as the contact wrote it
+    assert "&lt;b&gt;this&lt;/b&gt;" in thread

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, make_response, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from jinja2.utils import urlize
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -89,6 +91,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["phone"] = format_phone
     app.jinja_env.filters["time_tag"] = time_tag
     app.jinja_env.filters["tab_count"] = format_tab_count
+    app.jinja_env.filters["message_links"] = message_links
     app.jinja_env.globals["htmx_version"] = "2.0.11"
 
     @app.errorhandler(403)
@@ -168,6 +171,17 @@ def format_when(moment: datetime | None) -> str:
     moment = moment.astimezone(UTC)
     # Day and hour without a leading zero; strftime's "%-d" and "%-H" are not portable.
     return moment.strftime(f"%b {moment.day}, {moment.hour}:%M UTC")
+
+
+# Jinja's urlize takes a scheme written in capitals ("Https://", as phones capitalise a text's first
+# word) for a bare domain and puts "https://" before it: that href could never load.
+_DOUBLED_SCHEME = re.compile(r'href="https://(https?://)', re.IGNORECASE)
+
+
+def message_links(text: str) -> Markup:
+    """A message's text, escaped, with its web addresses as links opened in a new tab."""
+    linked = urlize(text, target="_blank", rel="noopener noreferrer nofollow")
+    return Markup(_DOUBLED_SCHEME.sub(r'href="\1', linked))
 
 
 def time_tag(moment: datetime | None, css_class: str = "") -> Markup:
