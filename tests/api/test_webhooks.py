@@ -369,7 +369,9 @@ def test_the_console_adds_a_name_that_does_not_resolve_now_with_a_notice(app, cl
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "crm.example.edu does not resolve to any address from here right now" in page
-    assert re.search(r'id="new-webhook-secret" type="text" readonly value="whsec_', page)
+    secret_field = r'id="new-webhook-secret" type="text" readonly value="whsec_[^"]+" size="60" autofocus'
+    assert re.search(secret_field, page)  # focus lands on it: the page's news is read out
+    assert "Copy it now: it is not shown again" in page
     assert db.session.scalars(select(WebhookEndpoint.url)).all() == ["https://crm.example.edu/hook"]
 
     form = {"url": "https://crm-internal.example.edu/hook", "office_id": world["office"].id}
@@ -535,6 +537,7 @@ def test_a_rotated_secret_signs_alongside_the_old_one_for_a_day(private_ok, clie
     page = admin_post(client, f"/admin/webhooks/{endpoint.id}/rotate-secret").get_data(as_text=True)
     new = re.search(r'id="new-webhook-secret" type="text" readonly value="(whsec_[^"]+)"', page)[1]
     assert new != old and "the previous one signs every delivery too until" in page
+    assert "Copy it now: it is not shown again" in page
     again = client.get(f"/admin/webhooks/{endpoint.id}").get_data(as_text=True)
     assert new not in again and old not in again and "The previous secret signs too until" in again
 

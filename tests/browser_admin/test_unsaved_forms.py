@@ -43,7 +43,7 @@ def test_saving_one_form_asks_before_losing_another_forms_edits(browser: Browser
     page.get_by_role("button", name="Save settings").click()
     expect(label).to_have_value("Front desk")
     assert questions == [
-        "Changes in Number details are not saved yet and will be lost. Save this form anyway?"
+        "Changes in Number details are not saved yet and will be lost. Go on anyway?"
     ]
     expect(page.get_by_role("checkbox", name="Sam Standard")).not_to_be_checked()
     number = db.session.get(ReusableNumber, number_id)
@@ -57,7 +57,7 @@ def test_saving_one_form_asks_before_losing_another_forms_edits(browser: Browser
     page.get_by_role("button", name="Save details").click()
     expect(page.get_by_text("Front desk saved.")).to_be_visible()
     assert questions[1:] == [
-        "Changes in Unsolicited Message Settings are not saved yet and will be lost. Save this form anyway?"
+        "Changes in Unsolicited Message Settings are not saved yet and will be lost. Go on anyway?"
     ]
     expect(page.get_by_role("checkbox", name="Sam Standard")).to_be_checked()
     number = db.session.get(ReusableNumber, number_id)

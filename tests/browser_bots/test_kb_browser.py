@@ -83,18 +83,25 @@ def test_admin_sets_the_idk_message_and_deletes_an_entry(page, setup):
     settle()
     log_in(page, "admin@example.edu")
     page.goto(f"/admin/kb/{office_id}")
+    # A trial question refused, then typed and left: it saves nothing, so no save below asks about it
+    # (an unanswered question would be dismissed, and the save not sent).
+    page.get_by_role("button", name="Try", exact=True).click()
+    expect(page.get_by_role("textbox", name="Try a question")).to_have_attribute("aria-invalid", "true")
 
     page.get_by_label("Send a message").check()
     page.get_by_label("“I don't know” message").fill("")
     page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.get_by_role("alert")).to_have_text(
+    expect(page.locator("#idk-box").get_by_role("alert")).to_have_text(
         "Enter the message the bot sends when it does not know."
     )
     page.get_by_label("“I don't know” message").fill("A counselor will text you back.")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator("#idk-box").get_by_role("status")).to_have_text("Saved.")
 
-    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("textbox", name="Try a question").fill("parking")
+    questions: list[str] = []
+    page.on("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
     page.get_by_role("button", name="Delete “transcripts”").click()
     expect(page.get_by_text("Entry deleted.")).to_be_visible()
+    assert questions == ["Delete this entry? The bot stops using it at once."]
     expect(page.get_by_text("No entries yet")).to_be_visible()

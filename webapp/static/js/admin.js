@@ -71,7 +71,9 @@
   });
 
   /* ---- A save reloads the page: edits not yet saved in the page's other forms would be lost, so
-     the admin is asked first. A form the server refused still holds what it refused. ---- */
+     the admin is asked first. A form the server refused still holds what it refused. A form marked
+     data-in-place answers in place (nothing else is lost); data-saves-nothing (a trial question)
+     holds nothing to keep. ---- */
   function changed(field) {
     if (!field.name || field.disabled || field.type === "hidden") { return false; }
     if (field.type === "checkbox" || field.type === "radio") { return field.checked !== field.defaultChecked; }
@@ -83,17 +85,19 @@
     return "defaultValue" in field && field.value !== field.defaultValue;
   }
   function unsavedName(form) {
+    if (form.hasAttribute("data-saves-nothing")) { return null; }
     if (!form.querySelector("[aria-invalid=true]") && !Array.from(form.elements).some(changed)) { return null; }
     var section = form.closest("section"), heading = section && section.querySelector("h2, h3");
     return heading ? heading.textContent.trim() : "another form";
   }
   // Capturing, before htmx's own submit listener on the form: a declined save is never sent.
   document.addEventListener("submit", function (event) {
+    if (event.target.hasAttribute("data-in-place")) { return; }
     var names = Array.from(document.querySelectorAll("#admin-main form[method=post]")).filter(function (form) {
       return form !== event.target;
     }).map(unsavedName).filter(Boolean);
     if (!names.length || window.confirm("Changes in " + names.join(" and ") + " are not saved yet and " +
-        "will be lost. Save this form anyway?")) { return; }
+        "will be lost. Go on anyway?")) { return; }
     event.preventDefault();
     event.stopPropagation();
   }, true);
