@@ -23,6 +23,7 @@ DURATIONS = {
     "PARLEY_SEND_RETRY_BASE_SECONDS": "SEND_RETRY_BASE_SECONDS",
     "PARLEY_SWEEP_QUEUED_AFTER_SECONDS": "SWEEP_QUEUED_AFTER_SECONDS",
     "PARLEY_SENDING_TIMEOUT_SECONDS": "SENDING_TIMEOUT_SECONDS",
+    "PARLEY_MEDIA_URL_SECONDS": "MEDIA_URL_SECONDS",
 }
 
 
@@ -67,7 +68,6 @@ COUNTS = [
     "PARLEY_LOGIN_MAX_FAILURES_PER_EMAIL",
     "PARLEY_LOGIN_MAX_FAILURES_PER_IP",
     "PARLEY_WEBHOOK_LOG_DAYS",
-    "PARLEY_MEDIA_URL_SECONDS",
     "PARLEY_SEND_MAX_ATTEMPTS",
 ]
 
@@ -79,6 +79,26 @@ def test_a_count_too_large_to_use_is_refused(monkeypatch, tmp_path, name, value)
     # calendar (the webhook log's pruning) would fail only when used.
     message = refused(monkeypatch, tmp_path, name, value)
     assert name in message and repr(value) in message
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["PARLEY_LOGIN_CHECKS_PER_PROCESS", "PARLEY_WEBHOOK_CONCURRENCY", "PARLEY_WEBHOOK_LOG_DAYS",
+     "PARLEY_SEND_MAX_ATTEMPTS", "PARLEY_MEDIA_URL_SECONDS"],
+)  # fmt: skip
+def test_zero_is_refused_where_it_would_stop_the_work(monkeypatch, tmp_path, name):
+    """No password checks, webhook threads, days of log or send attempts; a picture link expired as it
+    is made: refused at start rather than quietly raised to 1 or accepted."""
+    message = refused(monkeypatch, tmp_path, name, "0")
+    assert name in message and "'0'" in message
+
+
+@pytest.mark.parametrize(("given", "missing"), [("PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN"),
+                                                ("PLIVO_AUTH_TOKEN", "PLIVO_AUTH_ID")])  # fmt: skip
+def test_half_of_plivos_credentials_is_refused_naming_the_other(monkeypatch, tmp_path, given, missing):
+    monkeypatch.delenv(missing, raising=False)
+    message = refused(monkeypatch, tmp_path, given, "MAXXXXXXXXXXXXXXXXXX")
+    assert message == f"{given} is set but {missing} is not: set both to use Plivo, or neither"
 
 
 @pytest.mark.parametrize("value", ["parley.example.edu", "ftp://parley.example.edu", "https://", "https://[::1"])

@@ -75,7 +75,7 @@ class Config:
         self.PUBLIC_BASE_URL = _base_url(env, "PUBLIC_BASE_URL", "http://127.0.0.1:5000")
         # Pictures agents attach (MMS), and how long the link a provider fetches one by stays valid.
         self.MEDIA_FOLDER = env.get("PARLEY_MEDIA_FOLDER") or str(instance / "media")
-        self.MEDIA_URL_SECONDS = _count(env, "PARLEY_MEDIA_URL_SECONDS", 3600)
+        self.MEDIA_URL_SECONDS = _seconds(env, "PARLEY_MEDIA_URL_SECONDS", 3600.0)
         self.PLIVO_AUTH_ID = env.get("PLIVO_AUTH_ID", "")
         self.PLIVO_AUTH_TOKEN = env.get("PLIVO_AUTH_TOKEN", "")
         self.PLIVO_TIMEOUT_SECONDS = _seconds(env, "PLIVO_TIMEOUT_SECONDS", 5.0)
@@ -90,7 +90,13 @@ class Config:
         self.EMBED_ALLOWED_ORIGINS = frame_origins(_list(env.get("EMBED_ALLOWED_ORIGINS"), ""))
         # Which installed plugins are enabled (entry-point names). Plivo, the built-in provider,
         # is on by default once its credentials are set; PARLEY_SMS_PROVIDERS names them all.
-        plivo = " plivo" if self.PLIVO_AUTH_ID and self.PLIVO_AUTH_TOKEN else ""
+        if bool(self.PLIVO_AUTH_ID) != bool(self.PLIVO_AUTH_TOKEN):  # half set: a slip, not "no Plivo"
+            names = ["PLIVO_AUTH_ID", "PLIVO_AUTH_TOKEN"]
+            given, missing = names if self.PLIVO_AUTH_ID else names[::-1]
+            raise ConfigurationError(
+                f"{given} is set but {missing} is not: set both to use Plivo, or neither"
+            )
+        plivo = " plivo" if self.PLIVO_AUTH_ID else ""
         self.SMS_PROVIDERS = _list(env.get("PARLEY_SMS_PROVIDERS"), f"console{plivo}")
         self.CONTACT_RESOLVERS = _list(env.get("PARLEY_CONTACT_RESOLVERS"), "campaign")
         # Bots: a bot-mode conversation is answered by the FIRST enabled bot.
@@ -110,7 +116,7 @@ class Config:
         self.SESSION_COOKIE_SECURE = self.PUBLIC_BASE_URL.startswith("https://")
         self.WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
         # Sending: transient failures retry with exponential backoff (base, 2×base, 4×base …).
-        self.SEND_MAX_ATTEMPTS = _count(env, "PARLEY_SEND_MAX_ATTEMPTS", 5)
+        self.SEND_MAX_ATTEMPTS = _count(env, "PARLEY_SEND_MAX_ATTEMPTS", 5, least=1)
         self.SEND_RETRY_BASE_SECONDS = _seconds(env, "PARLEY_SEND_RETRY_BASE_SECONDS", 2.0, zero=True)
         # The sweep re-queues messages queued this long ago, and fails sends interrupted this long ago.
         self.SWEEP_QUEUED_AFTER_SECONDS = _seconds(
@@ -124,7 +130,7 @@ class Config:
         self.LOGIN_WINDOW_SECONDS = _seconds(env, "PARLEY_LOGIN_WINDOW_SECONDS", 900.0)
         # Password checks (a deliberately slow hash) one web process runs at once; attempts beyond
         # them get 429 at once, so a flood of logins cannot take every thread from signed-in agents.
-        self.LOGIN_CHECKS_PER_PROCESS = max(1, _count(env, "PARLEY_LOGIN_CHECKS_PER_PROCESS", 1))
+        self.LOGIN_CHECKS_PER_PROCESS = _count(env, "PARLEY_LOGIN_CHECKS_PER_PROCESS", 1, least=1)
         # How many reverse proxies stand before the app: their X-Forwarded-For names the client.
         self.TRUSTED_PROXIES = _count(env, "PARLEY_TRUSTED_PROXIES", 0)
         # Bigger request bodies get 413 before they are read (the contact-list upload has its own).
@@ -140,9 +146,9 @@ class Config:
         # private addresses (and http), for on-premises CRMs and tests.
         self.WEBHOOK_RETRY_BASE_SECONDS = _seconds(env, "PARLEY_WEBHOOK_RETRY_BASE_SECONDS", 5.0)
         self.WEBHOOK_TIMEOUT_SECONDS = _seconds(env, "PARLEY_WEBHOOK_TIMEOUT_SECONDS", 5.0)
-        self.WEBHOOK_CONCURRENCY = max(1, _count(env, "PARLEY_WEBHOOK_CONCURRENCY", 4))
+        self.WEBHOOK_CONCURRENCY = _count(env, "PARLEY_WEBHOOK_CONCURRENCY", 4, least=1)
         # Then forgotten; at most a century (the pruning's cutoff must be a date).
-        self.WEBHOOK_LOG_DAYS = max(1, _count(env, "PARLEY_WEBHOOK_LOG_DAYS", 30, most=36_600))
+        self.WEBHOOK_LOG_DAYS = _count(env, "PARLEY_WEBHOOK_LOG_DAYS", 30, most=36_600, least=1)
         self.WEBHOOK_ALLOW_PRIVATE = switch(env, "PARLEY_WEBHOOK_ALLOW_PRIVATE", False)
         # Single sign-on (OpenID Connect): on when an issuer and a client are configured. The
         # issuer is contacted only when someone signs in, so a down issuer never stops the app.
@@ -222,12 +228,12 @@ def _seconds(env: os._Environ, name: str, default: float, zero: bool = False) ->
     return seconds
 
 
-def _count(env: os._Environ, name: str, default: int, most: int = MAX_COUNT) -> int:
+def _count(env: os._Environ, name: str, default: int, most: int = MAX_COUNT, least: int = 0) -> int:
     value = (env.get(name) or "").strip()
     if not value:
         return default
-    if not (value.isascii() and value.isdigit() and int(value) <= most):
-        raise ConfigurationError(f"{name} must be a whole number from 0 to {most}, not {value!r}")
+    if not (value.isascii() and value.isdigit() and least <= int(value) <= most):
+        raise ConfigurationError(f"{name} must be a whole number from {least} to {most}, not {value!r}")
     return int(value)
 
 
