@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 
+from tests.admin.conftest import world  # noqa: F401  (two offices)
 from tests.conftest import csrf_token, login
 from webapp.extensions import db
-from webapp.models import Conversation, Message, OptOut, OptOutEvent
+from webapp.models import AuditEvent, Conversation, Message, OptOut, OptOutEvent
 from webapp.plugin_api import InboundMessage
-from webapp.services import inbound, optouts
+from webapp.services import audit, inbound, optouts
 
 
 def receive(text: str, phone: str = "+12025550143"):
@@ -209,3 +210,70 @@ def test_compose_says_under_to_that_a_typed_phone_opted_out(app, client, setup):
     assert limited.get("/texts/new/to-notice?to=2025550143").status_code == 403
     signed_out = app.test_client().get("/texts/new/to-notice?to=2025550143")
     assert signed_out.status_code == 302 and "/login" in signed_out.headers["Location"]
+
+
+# Bodies the reports' SQL (`optouts.is_keyword`) must read as `keyword_intent` does.
+AS_KEYWORD_INTENT_READS = [
+    "STOP", "Stop.", "Start!", " help ", "HELP?!", "\u00abSTOP\u00bb", "\u201cStop\u201d", "stop\n",
+    "STOP\u2026", "\u00bfHelp?", "info:", "end.", "Quit!!!", "(stop)", "'stop'", "STOP 🛑", "Stop 🙏🏽",
+    "unsubscribe\r\n", "stop-all", "Stop all", "STOP   ALL", "stop\nall", "Do not text!!",
+    "do - not - text", "Take me off your list.", "STOP" + "!" * 60,
+    "stop please", "please stop by", "s.t.o.p", "stop_all", "stopp", "", "Stop, thanks", "when?",
+    "help me", "donottext", "sto><p", "<>", "STOP2", "st op",
+]  # fmt: skip
+
+
+def test_the_reports_read_keywords_as_the_inbound_pipeline_does(app):
+    """The reports leave keywords out of questions and replies in SQL, on SQLite and PostgreSQL
+    alike: "Stop." is a keyword there as it was when it came in, and "stop please" is not."""
+    for body in AS_KEYWORD_INTENT_READS:
+        in_sql = db.session.scalar(select(optouts.is_keyword(literal(body))))
+        # Past KEYWORD_TEXT_MAX characters SQL reads no keyword (a STOP with 60 "!" is a question).
+        short = len(body) <= optouts.KEYWORD_TEXT_MAX
+        assert bool(in_sql) is (optouts.keyword_intent(body) is not None and short), repr(body)
+    # Never a keyword in SQL that the pipeline does not take for one: what SQL reads as a space,
+    # the pipeline does too.
+    for gap in optouts.KEYWORD_GAPS:
+        assert optouts.keyword_intent(f"{gap}stop{gap}") is optouts.Intent.OPT_OUT, repr(gap)
+    for gap in optouts.KEYWORD_INNER_GAPS:
+        assert optouts.keyword_intent(f"stop{gap}all") is optouts.Intent.OPT_OUT, repr(gap)
+
+
+def test_a_stop_shows_the_number_it_came_to_only_to_its_own_office(client, world):  # noqa: F811
+    """A contact's STOP and START through an Admissions number are in every admin's history and
+    audit log (the opt-out holds for every office), but the number itself is Admissions' to see,
+    as on the opt-out list: Financial Aid's admins learn its office only."""
+    receive("STOP")
+    receive("START")
+    events = db.session.scalars(select(OptOutEvent).order_by(OptOutEvent.id)).all()
+    assert [e.detail for e in events] == ["texted a number of Admissions"] * 2
+    logged = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert [e.summary for e in logged] == [
+        "(202) 555-0143 opted out by text (texted a number of Admissions)",
+        "(202) 555-0143 opted back in by text (texted a number of Admissions)",
+    ]
+    assert {e.detail["number_id"] for e in logged} == {world["number"].id}
+
+    login(client, "fa-admin@example.edu")
+    for path in ("/admin/opt-outs/", "/admin/audit"):
+        page = client.get(path).get_data(as_text=True)
+        assert "texted a number of Admissions" in page, path
+        assert "(202) 555-0100" not in page and "+12025550100" not in page and "Admissions Main" not in page
+    # Admissions' admins see it on the opt-out entries (not on other entries about the number).
+    audit.record(world["users"]["admin"], "number.updated", "Admissions Main: label", [world["office"]],
+                 {"number_id": world["number"].id})  # fmt: skip
+    db.session.commit()
+    mine = client.application.test_client()
+    login(mine, "admin@example.edu")
+    page = mine.get("/admin/audit").get_data(as_text=True)
+    assert page.count("Came through Admissions Main · (202) 555-0100") == 2
+
+
+def test_an_opt_out_logged_before_the_number_was_kept_by_id_reads_as_it_did(client, world):  # noqa: F811
+    """Older entries wrote the number into their words; they are shown as written."""
+    audit.record(None, "optout.added", "(202) 555-0143 opted out by text (texted +12025550100)",
+                 detail={"phone": "+12025550143", "source": "keyword"}, org_wide=True)  # fmt: skip
+    db.session.commit()
+    login(client, "admin@example.edu")
+    page = client.get("/admin/audit").get_data(as_text=True)
+    assert "<td>(202) 555-0143 opted out by text (texted +12025550100)</td>" in page

@@ -14,7 +14,7 @@ from tests.admin.conftest import world  # noqa: F401  (the two offices)
 from webapp.extensions import db
 from webapp.models import Conversation, Message, OptOutEvent, ReusableNumber, User
 from webapp.plugin_api import InboundMessage
-from webapp.services import conversations, inbound, knowledge_base, reports, sending
+from webapp.services import conversations, inbound, knowledge_base, optouts, reports, sending
 
 MAIN, BOT, FA = "+12025550100", "+12025550101", "+12025550200"
 NOW = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)
@@ -80,13 +80,15 @@ def _number_id(phone: str) -> int:
 def texting(world, make):  # noqa: F811
     """Three days of an admissions office (and one text of Financial Aid's, never counted).
 
-    A (…0143): Sam texts 03-02 09:00; the contact writes 09:10 and 09:12; Sam answers 09:40 (30 min,
-       failed: "Carrier rejected"); the contact writes 23:30; Alex answers 03-03 01:30 (2 h: waited
-       over an hour); the contact writes again 03-05 08:00 (after the range).
+    A (…0143): Sam texts 03-02 09:00; the contact writes 09:10 and 09:12; Sam's answer at 09:40
+       failed ("Carrier rejected": never sent, no answer); the contact writes 23:30; Alex answers
+       03-03 01:30 (16 h 20 min after 09:10: waited over an hour); the contact writes again 03-05
+       08:00 (after the range).
     B (…0178): the contact writes first 03-03 10:00; Sam answers 10:05 (5 min); STOP 11:00; START
-       03-04 16:00.
+       03-04 16:00 (keywords: no reply, no question).
     C (…0190, the bot number): the contact asks the hours 03-04 08:00, the bot answers; asks
-       something else 09:00, the bot hands over; Sam answers 09:20 (20 min, undelivered).
+       something else 09:00, the bot hands over; Sam's answer at 09:20 was sent but undelivered
+       (the contact never got it: no answer).
     D (…0111): the contact writes 03-04 10:00 and 03-05 03:00; nobody answers (still waiting).
     E (…0122): the contact writes 03-04 14:00; Alex marks it Does Not Need Attention at 14:30.
     G (…0133): Sam texts 03-04 15:00; no answer.
@@ -130,31 +132,32 @@ def report_for(user, zone: ZoneInfo | None = None, **filters) -> reports.Report:
 
 def test_an_admin_sees_the_office_figures_counted_by_hand(texting):
     r = report_for(texting["alex"])
-    assert (r.messages_sent, r.messages_received) == (7, 11)
-    assert (r.delivered, r.failed, r.pending) == (5, 2, 0)
+    assert (r.messages_sent, r.messages_received) == (6, 11)  # A's failed answer never left
+    assert (r.delivered, r.failed, r.undelivered, r.pending, r.unreported) == (5, 2, 1, 0, 0)
     assert r.delivery_rate == pytest.approx(5 / 7)
     assert r.failures == [("Carrier rejected", 1), ("Unreachable handset", 1)]
     assert (r.started_by_agents, r.started_by_contacts, r.started_by_bots) == (2, 4, 1)
-    assert (r.contacts_texted, r.contacts_replied) == (4, 3)  # G never answered
-    # Answers: 5 min (B), 20 min (C, after the bot handed over), 30 min and 2 h (A).
-    assert r.responses == 4
-    assert r.response_median == 1500  # (1200 + 1800) / 2
-    assert r.response_p90 == pytest.approx(5580)  # 1800 + 0.7 × (7200 − 1800)
-    assert r.long_waits == 3  # A (2 h), D and H (still waiting); E was dismissed after 30 min
+    # G never answered; B's STOP and START after Sam's text are no reply.
+    assert (r.contacts_texted, r.contacts_replied) == (4, 2)
+    # Answers: 5 min (B) and 16 h 20 min (A); C's undelivered one answered nobody.
+    assert r.responses == 2
+    assert r.response_median == 29550  # (300 + 58800) / 2
+    assert r.response_p90 == pytest.approx(52950)  # 300 + 0.9 × (58800 − 300)
+    assert r.long_waits == 3  # A (16 h), D and H (still waiting); E was dismissed after 30 min
     assert (r.bot_answers, r.bot_escalations) == (1, 1)
     assert (r.opt_outs, r.opt_ins) == (1, 1)
     days = {row.day: row for row in r.days}
     assert list(days) == [date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)]
-    assert [(d.sent, d.received, d.responses) for d in r.days] == [(2, 4, 2), (2, 2, 1), (3, 5, 1)]
+    assert [(d.sent, d.received, d.responses) for d in r.days] == [(1, 4, 1), (2, 2, 1), (3, 5, 0)]
     # 03-03 01:30's answer counts on 03-02, the day the contact wrote.
-    assert (days[date(2026, 3, 2)].response_median, days[date(2026, 3, 2)].response_p90) == (4500, 6660)
+    assert (days[date(2026, 3, 2)].response_median, days[date(2026, 3, 2)].response_p90) == (58800, 58800)
     assert days[date(2026, 3, 3)].response_median == 300
     agents = {row.name: row for row in r.agents}
     assert list(agents) == ["Sam Standard", "Alex Admin"]  # most texts first
     sam, alex = agents["Sam Standard"], agents["Alex Admin"]
-    assert (sam.sent, sam.conversations_started, sam.responses) == (5, 2, 3)
-    assert (sam.response_median, sam.response_p90) == (1200, pytest.approx(1680))
-    assert (alex.sent, alex.conversations_started, alex.responses, alex.response_median) == (1, 0, 1, 7200)
+    assert (sam.sent, sam.conversations_started, sam.responses) == (4, 2, 1)
+    assert (sam.response_median, sam.response_p90) == (300, 300)
+    assert (alex.sent, alex.conversations_started, alex.responses, alex.response_median) == (1, 0, 1, 58800)
 
 
 def test_a_held_or_cancelled_text_is_not_counted_as_sent(texting):
@@ -165,17 +168,17 @@ def test_a_held_or_cancelled_text_is_not_counted_as_sent(texting):
     agent_text(sam, "+12025550167", "Never mind.", "03-04 17:05", "cancelled")
     agent_text(sam, "+12025550111", "Sorry for the wait!", "03-04 17:10", "cancelled")  # D waits on
     r = report_for(texting["alex"])
-    assert (r.messages_sent, r.pending) == (7, 0)
-    assert [d.sent for d in r.days] == [2, 2, 3]
-    assert {row.name: row.sent for row in r.agents}["Sam Standard"] == 5
-    assert (r.started_by_agents, r.contacts_texted, r.responses) == (2, 4, 4)
+    assert (r.messages_sent, r.pending) == (6, 0)
+    assert [d.sent for d in r.days] == [1, 2, 3]
+    assert {row.name: row.sent for row in r.agents}["Sam Standard"] == 4
+    assert (r.started_by_agents, r.contacts_texted, r.responses) == (2, 4, 2)
 
     held = db.session.scalar(select(Message).where(Message.status == "scheduled"))
     held.status = "queued"  # its time came: it is on its way
     db.session.commit()
     r = report_for(texting["alex"])
-    assert (r.messages_sent, r.pending) == (8, 1)
-    assert [d.sent for d in r.days] == [2, 2, 4]
+    assert (r.messages_sent, r.pending) == (7, 1)
+    assert [d.sent for d in r.days] == [1, 2, 4]
     assert (r.started_by_agents, r.contacts_texted) == (3, 5)
 
 
@@ -202,11 +205,11 @@ def test_days_follow_the_office_time_zone(texting):
     r = report_for(texting["alex"])
     assert r.range.start == at("03-02 05:00")  # midnight EST
     # H (03-02 03:00 UTC) is the evening before in New York; D's 03-05 03:00 is 03-04 22:00.
-    assert (r.messages_sent, r.messages_received) == (7, 11)
-    assert [(d.sent, d.received, d.responses) for d in r.days] == [(3, 3, 2), (1, 2, 1), (3, 6, 1)]
+    assert (r.messages_sent, r.messages_received) == (6, 11)
+    assert [(d.sent, d.received, d.responses) for d in r.days] == [(2, 3, 1), (1, 2, 1), (3, 6, 0)]
     assert (r.started_by_agents, r.started_by_contacts, r.started_by_bots) == (2, 3, 1)
     assert r.long_waits == 2
-    assert (r.response_median, r.response_p90) == (1500, pytest.approx(5580))
+    assert (r.response_median, r.response_p90) == (29550, pytest.approx(52950))
 
 
 def test_days_across_the_change_to_daylight_saving_time(world):  # noqa: F811
@@ -225,25 +228,26 @@ def test_days_across_the_change_to_daylight_saving_time(world):  # noqa: F811
 def test_one_agent_sees_their_own_work(texting):
     r = report_for(texting["sam"])  # not an admin: always their own figures
     assert r.scope.agent_id == texting["sam"].id and r.scope.own_figures
-    assert (r.messages_sent, r.messages_received) == (5, 8)  # in A, B, C and G
+    assert (r.messages_sent, r.messages_received) == (4, 8)  # in A, B, C and G
     assert (r.delivered, r.failed) == (3, 2)
     assert (r.started_by_agents, r.started_by_contacts, r.started_by_bots) == (2, 0, 0)
-    assert (r.contacts_texted, r.contacts_replied) == (4, 2)  # A and B answered after Sam's text
-    assert (r.responses, r.response_median, r.response_p90) == (3, 1200, pytest.approx(1680))
+    # C never got Sam's text; of A, B and G, only A answered (B's STOP and START are no answer).
+    assert (r.contacts_texted, r.contacts_replied) == (3, 1)
+    assert (r.responses, r.response_median, r.response_p90) == (1, 300, 300)
     assert r.long_waits == 0  # A's two-hour wait was Alex's
     assert (r.bot_answers, r.bot_escalations) == (None, None)
     assert (r.opt_outs, r.opt_ins) == (1, 1)
     assert [a.name for a in r.agents] == ["Sam Standard"]
     # An admin narrowing to Sam sees the same figures.
     narrowed = report_for(texting["alex"], agent=texting["sam"].id)
-    assert (narrowed.messages_sent, narrowed.messages_received, narrowed.responses) == (5, 8, 3)
+    assert (narrowed.messages_sent, narrowed.messages_received, narrowed.responses) == (4, 8, 1)
 
 
 def test_narrowing_to_one_number(texting):
     bot_number = _number_id(BOT)
     r = report_for(texting["alex"], number=bot_number)
-    assert (r.messages_sent, r.messages_received) == (2, 2)
-    assert (r.started_by_bots, r.bot_answers, r.bot_escalations, r.responses) == (1, 1, 1, 1)
+    assert (r.messages_sent, r.messages_received) == (2, 2)  # Sam's undelivered answer was sent
+    assert (r.started_by_bots, r.bot_answers, r.bot_escalations, r.responses) == (1, 1, 1, 0)
 
 
 def test_another_office_never_shows(texting):
@@ -318,3 +322,61 @@ def test_response_times_leave_out_the_office_quiet_hours(world):  # noqa: F811
     assert r.long_waits == 0  # an hour of working time, not more
     assert [d.responses for d in r.days] == [1, 1, 0]
     assert reports.working_seconds(None, at("03-03 01:30"), at("03-03 13:30")) == 12 * 3600
+
+
+def test_a_keyword_with_punctuation_is_no_question_to_answer(world):  # noqa: F811
+    """Parley answers "Stop.", "Start!" and "Help?" itself (`optouts.keyword_intent` reads past the
+    marks), so they open no turn: the agent's next text, hours later, is no slow answer to them."""
+    sam = world["users"]["standard"]
+    contact("+12025550143", "When is orientation?", "03-02 09:00")
+    agent_text(sam, "+12025550143", "June 5.", "03-02 09:05")  # 5 min
+    contact("+12025550143", "Stop.", "03-02 10:00")
+    contact("+12025550143", "Start!", "03-03 09:00")
+    contact("+12025550143", "Is the portal open?", "03-03 12:00")
+    agent_text(sam, "+12025550143", "It is.", "03-03 12:10")  # 10 min
+    contact("+12025550178", "Can I visit?", "03-04 08:00")
+    agent_text(sam, "+12025550178", "Any weekday.", "03-04 08:30")  # 30 min
+    contact("+12025550178", "Help?", "03-04 09:00")  # Parley sends the office's HELP answer
+    contact("+12025550178", " help ", "03-04 09:01")
+    agent_text(sam, "+12025550178", "Reminder: bring your ID.", "03-04 15:00")  # answers nothing
+    r = report_for(world["users"]["admin"])
+    assert (r.responses, r.response_median, r.response_p90) == (3, 600, pytest.approx(1560))
+    assert r.long_waits == 0
+    assert [d.responses for d in r.days] == [1, 1, 1]
+
+
+def test_a_keyword_alone_is_no_reply(world):  # noqa: F811
+    """Reply rate: a contact who only texted STOP or HELP back did not reply."""
+    sam = world["users"]["standard"]
+    agent_text(sam, "+12025550143", "Your visit is on Friday.", "03-02 09:00")
+    contact("+12025550143", "HELP?", "03-02 09:30")
+    agent_text(sam, "+12025550178", "Your deposit is due.", "03-02 10:00")
+    contact("+12025550178", "Stop!", "03-02 10:30")
+    agent_text(sam, "+12025550190", "Your file is complete.", "03-02 11:00")
+    contact("+12025550190", "Thanks, see you then", "03-02 11:20")
+    r = report_for(world["users"]["admin"])
+    assert (r.contacts_texted, r.contacts_replied) == (3, 1)
+    assert r.reply_rate == pytest.approx(1 / 3)
+
+
+def test_a_text_the_contact_never_got_is_no_answer_and_a_failed_one_was_not_sent(world):  # noqa: F811
+    """An answer that failed (refused: the contact had opted out, say) never left: it is a failure,
+    not a text sent. One the carrier could not deliver was sent, but reached nobody. Neither ends
+    the contact's wait: the answer they got does. A queued one is on its way: it answers."""
+    sam = world["users"]["standard"]
+    contact("+12025550143", "Is my application complete?", "03-02 09:00")
+    agent_text(sam, "+12025550143", "Yes!", "03-02 09:05", "failed", optouts.OPTED_OUT_ERROR)
+    agent_text(sam, "+12025550143", "Yes, it is.", "03-02 09:10", "undelivered", "Unreachable handset")
+    agent_text(sam, "+12025550143", "Yes, complete.", "03-02 11:00")  # two hours after they asked
+    contact("+12025550178", "Are you open today?", "03-03 09:00")
+    agent_text(sam, "+12025550178", "Until 5.", "03-03 09:02", "queued")
+    r = report_for(world["users"]["admin"])
+    assert (r.messages_sent, r.delivered, r.failed, r.pending, r.unreported) == (3, 1, 2, 1, 0)
+    assert r.delivery_rate == pytest.approx(1 / 3)
+    assert r.failures == [(optouts.OPTED_OUT_ERROR, 1), ("Unreachable handset", 1)]
+    assert [d.sent for d in r.days] == [2, 1, 0]
+    assert (r.responses, r.response_median, r.response_p90) == (2, 3660, pytest.approx(6492))
+    assert r.long_waits == 1
+    sam_row = {row.name: row for row in r.agents}["Sam Standard"]
+    assert (sam_row.sent, sam_row.responses) == (3, 2)
+    assert (r.contacts_texted, r.started_by_contacts) == (2, 2)

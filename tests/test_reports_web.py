@@ -19,8 +19,9 @@ from webapp.services import inbound, sending
 
 @pytest.fixture
 def texted(world):  # noqa: F811
-    """Today: Sam texts Maria, she answers, Sam answers her; one of Sam's texts failed with a
-    reason a spreadsheet would run as a formula. Financial Aid's staff texts someone too."""
+    """Today: Sam texts Maria, she answers, Sam answers her, but that text failed (never sent, no
+    answer) with a reason a spreadsheet would run as a formula. Financial Aid's staff texts someone
+    too."""
     sam = world["users"]["standard"]
     sending.create_text(sam, world["number"].id, "(202) 555-0143", "Hi Maria")
     inbound.receive(InboundMessage(from_phone="+12025550143", to_phone="+12025550100", body="Hi!"), "console")
@@ -57,13 +58,16 @@ def test_an_admin_sees_the_office_at_a_glance_with_charts_and_tables(client, tex
     # Drawn on the server, allowed by the Content-Security-Policy: no script, no inline style.
     assert "<script>" not in html and "style=" not in html and "reports.css" in html
     assert "FA here" not in html and "Finn Staff" not in html  # Financial Aid's agent
+    # The failed text never left: it is a failure, not a text sent, and Maria still waits.
+    assert "<dt>Texts sent</dt><dd>1</dd>" in html
+    assert "0 delivered, 1 failed or undelivered, 1 sent with no delivery report." in html
     summary = dict(rows_of(client.get("/reports/summary.csv"))[1:])
     assert (summary["Texts sent"], summary["Texts received"], summary["Failed or undelivered"]) == (
-        "2",
+        "1",
         "1",
         "1",
     )
-    assert summary["Responses to contacts"] == "1"
+    assert summary["Responses to contacts"] == "0"
 
 
 def test_every_table_downloads_as_csv_with_formulas_neutralised(client, texted):
@@ -77,11 +81,11 @@ def test_every_table_downloads_as_csv_with_formulas_neutralised(client, texted):
         "median_seconds",
         "p90_seconds",
     ]
-    assert agents[1][:4] == ["'@Sam Standard", "2", "1", "1"]
+    assert agents[1][:4] == ["'@Sam Standard", "1", "1", "0"]
     failures = rows_of(client.get("/reports/failures.csv"))
     assert failures[1] == ["'=cmd|' /C calc'!A0", "1"]
     per_day = rows_of(client.get("/reports/messages-per-day.csv?range=7"))
-    assert len(per_day) == 1 + 7 and per_day[-1][1:] == ["2", "1"]
+    assert len(per_day) == 1 + 7 and per_day[-1][1:] == ["1", "1"]
     assert len(rows_of(client.get("/reports/response-times.csv?range=90"))) == 1 + 90
     download = client.get("/reports/summary.csv")
     assert "attachment" in download.headers["Content-Disposition"]

@@ -144,7 +144,8 @@ def offices_retention(name: str, days: str | None, off: bool) -> None:
     except offices.SettingsError as exc:
         _fail(str(exc))
     db.session.commit()
-    click.echo(f"{office.name} keeps message text {kept} days; older text is erased nightly.")
+    kept_for = f"{kept} day{'' if kept == 1 else 's'}"
+    click.echo(f"{office.name} keeps message text {kept_for}; older text is erased nightly.")
 
 
 @users_cli.command("create")

@@ -3,6 +3,7 @@ nothing else: conversations, times, statuses, counts, other offices and younger 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -177,6 +178,12 @@ def test_the_cli_sets_and_clears_retention(setup, app):
     assert run(app, "offices", "retention", "Admissions", "--off").exit_code == 0
     db.session.refresh(office)
     assert office.retention_days is None
+    result = run(app, "offices", "retention", "Admissions", "--days", "1")
+    assert result.exit_code == 0 and "keeps message text 1 day;" in result.output
+    kept = db.session.scalars(
+        select(AuditEvent.summary).where(AuditEvent.kind == "office.retention").order_by(AuditEvent.id)
+    )
+    assert list(kept)[-1] == "Office Admissions: message text kept 1 day"
 
 
 @pytest.mark.parametrize(
@@ -221,3 +228,34 @@ def test_an_empty_text_is_shown_as_empty_and_only_an_erased_one_as_erased(setup,
     page = client.get(f"/conversations/{conversation.id}").get_data(as_text=True)
     assert page.count("Text erased under the office's retention policy") == 1
     assert "(empty message)" in page and "my SSN" not in page
+
+
+def test_the_audit_log_credits_the_nightly_run_to_parley_in_plain_numbers(history, app, client):
+    """The nightly run is Parley's own scheduled job, not "a contact, provider or command line";
+    its summary counts in words ("1 message", "1 day"). A change made on the command line still
+    reads as the command line's."""
+    from tests.conftest import login
+
+    assert run(app, "offices", "retention", "Admissions", "--days", "60").exit_code == 0
+    retention.run_nightly()  # the 91-day-old text only
+    assert run(app, "offices", "retention", "Admissions", "--days", "1").exit_code == 0
+    retention.run_nightly()  # the two 30-day-old ones
+    summaries = db.session.scalars(
+        select(AuditEvent.summary).where(AuditEvent.kind == "retention.run").order_by(AuditEvent.id)
+    ).all()
+    assert summaries == [
+        "Retention for Admissions: erased the text of 1 message older than 60 days",
+        "Retention for Admissions: erased the text of 2 messages older than 1 day",
+    ]
+    login(client, "admin@example.edu")
+    page = client.get("/admin/audit").get_data(as_text=True)
+    rows = re.findall(r"<tr>\s*<td class=\"nowrap\">.*?</tr>", page, re.S)
+    who = [(re.search(r"<td>([^<:]*)", row)[1], re.findall(r'<span class="muted">([^<]*)<', row)[0])
+           for row in rows]  # fmt: skip
+    assert who == [
+        ("Retention for Admissions", "Parley (nightly retention)"),
+        ("Office Admissions", "Contact, provider or command line"),
+        ("Retention for Admissions", "Parley (nightly retention)"),
+        ("Office Admissions", "Contact, provider or command line"),
+    ]
+    assert summaries[0] in page and summaries[1] in page

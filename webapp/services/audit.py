@@ -70,6 +70,10 @@ CATEGORIES: dict[str, str] = {
     "kb": "Knowledge base",
 }
 NO_USER = "none"  # the user filter's value for changes no staff member made (a contact's STOP)
+# Kinds only Parley's own scheduled jobs record (with no user): the log names the job, not "a
+# contact, provider or command line". The command line's entries of the same area (`flask offices
+# retention`) are of other kinds.
+SCHEDULED_JOBS: dict[str, str] = {"retention.run": "Parley (nightly retention)"}
 PAGE_SIZE = 50
 
 

@@ -219,11 +219,11 @@ def _handle_keywords(
     """Apply opt-out, opt-in and HELP. Returns the text to answer with, if any."""
     phone = conversation.contact_phone
     if intent is optouts.Intent.OPT_OUT:
-        optouts.opt_out(phone, source=source, detail=f"texted {number.phone}", number_id=number.id)
+        optouts.opt_out(phone, source=source, detail=_texted(number), number_id=number.id)
         conversations.add_event(conversation, "Contact opted out; no more texts will be sent.")
         return None
     if intent is optouts.Intent.OPT_IN:
-        if optouts.opt_in(phone, source=source, detail=f"texted {number.phone}"):
+        if optouts.opt_in(phone, source=source, detail=_texted(number), number_id=number.id):
             conversations.add_event(conversation, "Contact opted back in.")
             return None
     elif intent is optouts.Intent.HELP and not _provider_answers_keywords(provider):
@@ -236,6 +236,13 @@ def _handle_keywords(
         word = {optouts.Intent.OPT_IN: "START", optouts.Intent.HELP: "HELP"}[intent]
         conversations.add_event(conversation, f"{provider.capitalize()} read this text as {word}.")
     return None
+
+
+def _texted(number: NumberRef) -> str:
+    """Which number a STOP or START came to, as the opt-out history says it: by its office only.
+    Every office's admins read the history; the number itself is for its own office's admins (the
+    audit log shows it to them, by its id), as on the opt-out list."""
+    return f"texted a number of {db.session.get(Office, number.office_id).name}"
 
 
 def _provider_answers_keywords(provider: str) -> bool:

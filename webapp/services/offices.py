@@ -153,8 +153,9 @@ def set_retention(actor: User | None, office: Office, days: str | int | None) ->
     """Erase message text older than `days` every night from now on."""
     value = check_retention_days(days)
     office.retention_days = value
+    days_kept = f"{value} day{'' if value == 1 else 's'}"
     audit.record(
-        actor, "office.retention", f"Office {office.name}: message text kept {value} days", [office],
+        actor, "office.retention", f"Office {office.name}: message text kept {days_kept}", [office],
         {"retention_days": value},
     )  # fmt: skip
     return value

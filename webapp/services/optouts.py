@@ -9,15 +9,17 @@ by hand and by text); and only with a written reason, which the history and the 
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import delete, exists, select, tuple_, update
+from sqlalchemy import ColumnElement, case, delete, exists, false, func, literal, select, tuple_, update
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
 from webapp.models import (
+    AuditEvent,
     Conversation,
     Office,
     OptOut,
@@ -39,6 +41,7 @@ OPT_OUT_KEYWORDS = frozenset(
 )  # fmt: skip
 OPT_IN_KEYWORDS = frozenset({"start", "unstop", "resume"})
 HELP_KEYWORDS = frozenset({"help", "info"})
+KEYWORDS = OPT_OUT_KEYWORDS | OPT_IN_KEYWORDS | HELP_KEYWORDS
 
 OPTED_OUT_ERROR = "Failed to Send SMS Message: this contact has opted out"
 
@@ -60,6 +63,48 @@ def keyword_intent(text: str) -> Intent | None:
     if phrase in HELP_KEYWORDS:
         return Intent.HELP
     return None
+
+
+# What `keyword_intent` reads as a space, for SQL that must agree with it (the reports): ASCII
+# punctuation and spaces, the usual typographic marks, and emoji a STOP comes with. It takes any
+# other symbol for one too, which SQLite, without regular expressions, cannot name.
+KEYWORD_GAPS = (
+    string.punctuation.replace("_", "")
+    + " \t\n\r\x0b\x0c\xa0\u2009\u202f\u3000"  # spaces, tabs, line ends
+    # Inverted ! and ?, guillemets, middle dot, dashes, curly quotes, bullet, ellipsis.
+    + "\xa1\xbf\xab\xbb\xb7\u2010\u2013\u2014\u2018\u2019\u201a\u201c\u201d\u201e\u2022\u2026"
+    + "🛑✋🙏👍👋👌❌⛔🚫😡😠🤬🙄😊🙂😀❤♥✔✅"
+    + "\ufe0f\u200d\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff"  # emoji style, joiner, skin tones
+)
+# Those read between the words of a keyword of several (STOP ALL, DO NOT TEXT): the usual ones
+# only. Each takes a nested replace(), and SQLite's parser gives up near 25 deep; a keyword's ends
+# take one trim() for all of KEYWORD_GAPS. "<" and ">" must be here: runs of spaces are joined
+# with them.
+KEYWORD_INNER_GAPS = "\t\n\r\xa0-.,!?/<>"
+
+
+def keyword_phrase(text: ColumnElement) -> ColumnElement:
+    """`keyword_intent`'s phrase of a text column, as SQL for SQLite and PostgreSQL alike: without
+    KEYWORD_GAPS at either end, lower case, each of KEYWORD_INNER_GAPS a space, each run of spaces
+    one space."""
+    space = literal(" ")
+    phrase = func.lower(func.trim(text, KEYWORD_GAPS))
+    for gap in KEYWORD_INNER_GAPS:
+        phrase = func.replace(phrase, gap, space)
+    # Runs of any length: each space becomes "<>", then every "><" goes (no "<" or ">" is left in
+    # the text to be confused with them).
+    return func.replace(func.replace(func.replace(phrase, space, "<>"), "><", ""), "<>", space)
+
+
+# The longest text the SQL reads for a keyword: the longest keyword (21) with room for marks and
+# emoji around it. Longer texts, most of them, skip the phrase's two dozen string functions.
+KEYWORD_TEXT_MAX = 40
+
+
+def is_keyword(text: ColumnElement) -> ColumnElement:
+    """SQL: the text is a keyword as a whole (`keyword_intent` is not None for it)."""
+    whole = keyword_phrase(text).in_(sorted(KEYWORDS))
+    return case((func.length(text) > KEYWORD_TEXT_MAX, false()), else_=whole)
 
 
 # Built once: every send, inbound message and contact lookup asks.
@@ -106,7 +151,7 @@ def opt_out(
         db.session.add(
             OptOutEvent(phone=phone, action="opt_out", source=source, user=user, detail=detail)
         )
-        _audit("optout.added", phone, source, user, detail)
+        _audit("optout.added", phone, source, user, detail, number_id)
         _tell_crms(phone, "contact.opted_out", user)
     else:
         db.session.execute(
@@ -123,16 +168,19 @@ def opt_out(
     return added
 
 
-def opt_in(phone: str, source: str, user: User | None = None, detail: str = "") -> bool:
+def opt_in(
+    phone: str, source: str, user: User | None = None, detail: str = "", number_id: int | None = None
+) -> bool:
     """Remove an opt-out (in the caller's transaction). True when the phone was opted out.
 
-    A contact's own START comes here directly; an admin goes through `remove_opt_out`."""
+    A contact's own START comes here directly (`number_id`: the number it texted, for the audit
+    log); an admin goes through `remove_opt_out`."""
     removed = db.session.execute(delete(OptOut).where(OptOut.phone == phone)).rowcount == 1
     if removed:
         db.session.add(
             OptOutEvent(phone=phone, action="opt_in", source=source, user=user, detail=detail)
         )
-        _audit("optout.removed", phone, source, user, detail)
+        _audit("optout.removed", phone, source, user, detail, number_id)
         _tell_crms(phone, "contact.opted_in", user)
     return removed
 
@@ -278,15 +326,38 @@ SOURCE_LABELS = {
 }
 
 
-def _audit(kind: str, phone: str, source: str, user: User | None, detail: str) -> None:
-    """Opt-outs hold for the whole organisation, so every admin's audit log shows them."""
+def _audit(
+    kind: str, phone: str, source: str, user: User | None, detail: str, number_id: int | None
+) -> None:
+    """Opt-outs hold for the whole organisation, so every admin's audit log shows them. The number
+    it came through is kept by id: the log shows it to its office's admins only (`event_origins`)."""
     change = "opted out" if kind == "optout.added" else "opted back in"
     how = SOURCE_LABELS.get(source, source)
     summary = f"{format_phone(phone)} {change} {how}" + (f" ({detail})" if detail else "")
-    data = {"phone": phone, "source": source}
+    data: dict = {"phone": phone, "source": source}
+    if number_id is not None:
+        data["number_id"] = number_id
     if detail and user is not None:
         data["reason" if kind == "optout.removed" else "note"] = detail  # what the admin wrote
     audit.record(user, kind, summary, detail=data, org_wide=True)
+
+
+def event_origins(events: list[AuditEvent], admin: User) -> dict[int, Origin]:
+    """By audit event id, the number an opt-out entry came through, for those `admin` may see (a
+    number of their offices: `origins`), in one query."""
+    number_ids = {}
+    for event in events:
+        number_id = (event.detail or {}).get("number_id")
+        if event.kind.startswith("optout.") and isinstance(number_id, int):
+            number_ids[event.id] = number_id
+    if not number_ids:
+        return {}
+    found = origins(set(number_ids.values()), my_office_ids(admin))
+    return {
+        event_id: found[number_id]
+        for event_id, number_id in number_ids.items()
+        if number_id in found and found[number_id].number_phone is not None
+    }
 
 
 def list_opt_outs(

@@ -49,7 +49,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.services import access, conversations
-from webapp.services.optouts import HELP_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS
+from webapp.services.optouts import is_keyword
 from webapp.services.quiet_hours import QuietHours, local_moment, zone_or_utc
 from webapp.transactions import plans_for_values
 
@@ -63,10 +63,16 @@ WAIT_LOOKBACK = timedelta(days=7)
 LONG_WAIT = timedelta(hours=1)
 FAILED = (Status.FAILED.value, Status.UNDELIVERED.value)
 PENDING = (Status.QUEUED.value, Status.SENDING.value)
-# Outbound texts that are not (or not yet) sent: a cancelled one never goes; a scheduled one is
-# held (quiet hours, Send later) and counts once it goes, on the day it was written.
-NOT_SENT = (Status.CANCELLED.value, Status.SCHEDULED.value)
-KEYWORDS = tuple(sorted(OPT_OUT_KEYWORDS | OPT_IN_KEYWORDS | HELP_KEYWORDS))
+# Outbound texts outside every figure: a cancelled one never goes; a scheduled one is held (quiet
+# hours, Send later) and counts once it goes, on the day it was written.
+NOT_GOING = (Status.CANCELLED.value, Status.SCHEDULED.value)
+# Texts sent: those that left or are leaving (queued, sending). A failed one never left (refused:
+# the contact opted out, the number was switched off; or the provider would not take it); it
+# counts among failures only. An undelivered one left, and the carrier could not deliver it.
+NOT_SENT = (*NOT_GOING, Status.FAILED.value)
+# A text the contact never got (failed, undelivered) neither starts a conversation, answers a
+# contact nor ends their turn.
+NOT_RECEIVED = (*NOT_SENT, Status.UNDELIVERED.value)
 # How the history records a Does Not Need Attention and a bot's hand-over (the ends of the notes
 # `conversations.clear_attention` and `conversations.escalate` write; tests/test_reports.py makes
 # both happen and counts them).
@@ -76,9 +82,12 @@ ZONE_KEY = re.compile(r"^[A-Za-z0-9_+/-]+$")
 
 _c = Conversation.__table__.c
 _m = Message.__table__.c
-# An outbound text that left (or is leaving): what starts a conversation, answers a contact or
-# ends their turn. A held or cancelled one does none of these.
-_SENT_OUT = and_(_m.direction == Direction.OUTBOUND.value, _m.status.not_in(NOT_SENT))
+# An outbound text the contact got or is getting (delivered, sent, or on its way): what starts a
+# conversation, answers a contact or ends their turn.
+_TO_CONTACT = and_(_m.direction == Direction.OUTBOUND.value, _m.status.not_in(NOT_RECEIVED))
+# A contact's text that is more than a keyword (STOP, HELP…, as `optouts.keyword_intent` reads
+# them): a question or a reply. Parley answers keywords itself.
+_FROM_CONTACT = and_(_m.direction == Direction.INBOUND.value, ~is_keyword(_m.body))
 _p = Participant.__table__.c
 _n = ReusableNumber.__table__.c
 
@@ -356,7 +365,8 @@ class Report:
     messages_sent: int = 0
     messages_received: int = 0
     delivered: int = 0
-    failed: int = 0
+    failed: int = 0  # failed or undelivered: of the texts written, those the contact did not get
+    undelivered: int = 0  # of those, the ones that were sent (counted in messages_sent)
     pending: int = 0
     failures: list[tuple[str, int]] = field(default_factory=list)  # reason, count; most first
     started_by_agents: int = 0
@@ -388,7 +398,7 @@ class Report:
     def unreported(self) -> int:
         """Texts that left but never got a final report (the console and some carrier routes
         stop at "sent"): outside the delivery rate, whatever became of them."""
-        return self.messages_sent - self.reported - self.pending
+        return self.messages_sent - self.delivered - self.undelivered - self.pending
 
     @property
     def delivery_rate(self) -> float | None:
@@ -491,19 +501,23 @@ def _count_messages(report, conv, period, agent_id, per_day_sent, per_day_receiv
         elif direction == Direction.INBOUND:
             report.messages_received += count
             per_day_received[day_value] += count
-        elif direction == Direction.OUTBOUND and status not in NOT_SENT:
-            if author_kind == AuthorKind.BOT:
+        elif direction == Direction.OUTBOUND and status not in NOT_GOING:
+            sent = status not in NOT_SENT
+            if sent and author_kind == AuthorKind.BOT:
                 bot_answers += count
-            if author_kind == AuthorKind.AGENT and author_id is not None:
+            if sent and author_kind == AuthorKind.AGENT and author_id is not None:
                 sent_by_agent[author_id] += count
             if agent_id is not None and author_id != agent_id:
                 continue  # one agent's report: their own texts only
-            report.messages_sent += count
-            per_day_sent[day_value] += count
+            if sent:
+                report.messages_sent += count
+                per_day_sent[day_value] += count
             if status == Status.DELIVERED:
                 report.delivered += count
             elif status in FAILED:
                 report.failed += count
+                if status == Status.UNDELIVERED:
+                    report.undelivered += count
                 failures[reason or "No reason given"] += count
             elif status in PENDING:
                 report.pending += count
@@ -535,8 +549,8 @@ def _count_started(report: Report, conv, period: DateRange, agent_id: int | None
             first.c.direction, first.c.author_kind, first.c.author_user_id, answer.c.author_kind, func.count()
         )
         .select_from(conv)
-        .join(first, first.c.id == _first_of(conv.c.id, or_(inbound, _SENT_OUT)))
-        .outerjoin(answer, answer.c.id == _first_of(conv.c.id, _SENT_OUT))
+        .join(first, first.c.id == _first_of(conv.c.id, or_(inbound, _TO_CONTACT)))
+        .outerjoin(answer, answer.c.id == _first_of(conv.c.id, _TO_CONTACT))
         .where(_in_range(first.c.created_at, period))
         .group_by(first.c.direction, first.c.author_kind, first.c.author_user_id, answer.c.author_kind)
     ).all()
@@ -557,14 +571,14 @@ def _count_started(report: Report, conv, period: DateRange, agent_id: int | None
 
 def _count_replies(report: Report, conv, period: DateRange, agent_id: int | None) -> None:
     """Conversations texted in the range (by the agent, when narrowed), and those whose contact
-    answered later in the range."""
-    outbound = _SENT_OUT
+    answered later in the range (a keyword alone, STOP say, is no answer)."""
+    outbound = _TO_CONTACT
     if agent_id is not None:
         outbound = and_(outbound, _m.author_user_id == agent_id)
     per_conversation = (
         select(
             func.min(case((outbound, _m.id), else_=None)).label("first_out"),
-            func.max(case((_m.direction == Direction.INBOUND.value, _m.id), else_=None)).label("last_in"),
+            func.max(case((_FROM_CONTACT, _m.id), else_=None)).label("last_in"),
         )
         .join(conv, conv.c.id == _m.conversation_id)
         .where(_in_range(_m.created_at, period))
@@ -601,11 +615,10 @@ def _count_waits(
     Does Not Need Attention. A turn still open waits while its conversation needs attention.
 
     Where the office has quiet hours, a turn's time counts outside them only (working hours)."""
-    inbound = and_(_m.direction == Direction.INBOUND.value, func.lower(func.trim(_m.body)).not_in(KEYWORDS))
     kind = case(
-        (inbound, "contact"),
-        (and_(_SENT_OUT, _m.author_kind == AuthorKind.AGENT.value), "agent"),
-        (and_(_SENT_OUT, _m.author_kind == AuthorKind.BOT.value), "bot"),
+        (_FROM_CONTACT, "contact"),
+        (and_(_TO_CONTACT, _m.author_kind == AuthorKind.AGENT.value), "agent"),
+        (and_(_TO_CONTACT, _m.author_kind == AuthorKind.BOT.value), "bot"),
         (
             and_(
                 _m.direction == Direction.EVENT.value,

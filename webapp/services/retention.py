@@ -106,7 +106,8 @@ def erase_office(office: Office, now: datetime | None = None) -> Run:
     audit.record(
         None,
         "retention.run",
-        f"Retention for {office.name}: erased the text of {erased:,} messages older than {days} days",
+        f"Retention for {office.name}: erased the text of {erased:,} message{'' if erased == 1 else 's'} "
+        f"older than {days} day{'' if days == 1 else 's'}",
         [office],
         {"erased": erased, "webhook_deliveries": forgotten, "days": days, "before": before.isoformat()},
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request
 from flask_login import current_user
 
-from webapp.services import audit
+from webapp.services import audit, optouts
 from webapp.services.admin import users
 from webapp.services.dbutil import row_id
 from webapp.web.admin import bp
@@ -42,10 +42,13 @@ def audit_index():
         status=422 if filter_error else 200,
         filter_error=filter_error,
         page=page,
+        # The numbers opt-outs came through, shown to their own offices' admins only.
+        origins=optouts.event_origins(page.events, current_user),
         actor=actor,
         kind=kind,
         people=users.list_users(current_user),
         kinds=audit.KINDS,
         categories=audit.CATEGORIES,
         no_user=audit.NO_USER,
+        scheduled_jobs=audit.SCHEDULED_JOBS,
     )
