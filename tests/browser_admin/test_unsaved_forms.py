@@ -32,7 +32,8 @@ def test_saving_one_form_asks_before_losing_another_forms_edits(browser: Browser
     page.on("dialog", answer)
     sam.check()
     page.get_by_role("button", name="Save settings").click()
-    expect(page.get_by_text("saved", exact=False).first).to_be_visible()
+    expect(page.get_by_text("Unsolicited Message Settings saved.", exact=False)).to_be_visible()
+    page.wait_for_load_state("load")  # the reloaded page's admin.js (deferred) is listening
     assert questions == []
     expect(page.get_by_role("checkbox", name="Sam Standard")).to_be_checked()
 
