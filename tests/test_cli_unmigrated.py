@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from tests.conftest import make_app
 from webapp import cli
@@ -49,3 +49,42 @@ def test_the_check_leaves_no_transaction_open(app):
     db.session.remove()
     cli._require_tables()
     assert not db.session().in_transaction()
+
+
+BEHIND = (
+    "Error: The database lacks migrations this version of Parley needs: run `flask --app webapp db "
+    "upgrade` first.\n"
+)
+
+
+def test_a_database_a_migration_behind_is_named_by_the_commands_and_readyz(tmp_path: Path):
+    """Code updated, `db upgrade` forgotten: the commands say what to run (they ended in a traceback
+    about a missing column) and /readyz keeps load balancers away (it answered "ready")."""
+    url = f"sqlite:///{tmp_path / 'behind.db'}"
+    app = make_app(url, tmp_path / "instance", QUEUE_IMMEDIATE=False)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "0021_webhook_secret_rotation"]).exit_code == 0
+    result = runner.invoke(args=["offices", "create", "Admissions"])
+    assert (result.exit_code, result.output) == (1, BEHIND)
+    answer = app.test_client().get("/readyz")
+    assert answer.status_code == 503
+    assert answer.get_data(as_text=True) == "database not migrated (run `flask --app webapp db upgrade`)\n"
+
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(args=["offices", "create", "Admissions"]).exit_code == 0
+    assert app.test_client().get("/readyz").status_code == 200
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_a_database_migrated_by_newer_code_is_not_behind(tmp_path: Path):
+    """During a rolling upgrade the old processes meet a revision they do not know: still ready."""
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    app = make_app(url, tmp_path / "instance", QUEUE_IMMEDIATE=False)
+    assert app.test_cli_runner().invoke(args=["db", "upgrade"]).exit_code == 0
+    with create_engine(url).begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999_from_newer_code'"))
+    assert app.test_client().get("/readyz").status_code == 200
+    assert app.test_cli_runner().invoke(args=["offices", "create", "Admissions"]).exit_code == 0
+    with app.app_context():
+        db.engine.dispose()

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from webapp import queue, transactions
@@ -28,6 +28,7 @@ from webapp.services import (
     knowledge_base,
     offices,
     scheduling,
+    schema,
     webhooks,
 )
 from webapp.services.admin import lock_users
@@ -530,15 +531,19 @@ def plugins() -> None:
 
 
 NO_TABLES = "The database has no tables yet: run `flask --app webapp db upgrade` first."
+BEHIND = (
+    "The database lacks migrations this version of Parley needs: run `flask --app webapp db upgrade` "
+    "first."
+)
 
 
 def _require_tables() -> None:
-    """Refuse, in one line, to run against a database that was never migrated (it would end in a
-    traceback about a missing table)."""
+    """Refuse, in one line, to run against a database that was never migrated or lacks this code's
+    latest migrations (it would end in a traceback about a missing table or column)."""
     # The session's own connection: a second one could wait on a lock the session holds (SQLite).
     began_here = not db.session().in_transaction()
     try:
-        migrated = inspect(db.session.connection()).has_table(User.__tablename__)
+        pending = schema.pending(db.session.connection())
     except DBAPIError as exc:
         if not transactions.out_of_reach(exc):
             raise
@@ -547,8 +552,8 @@ def _require_tables() -> None:
     if began_here:
         # Left open, this read would last as long as the command: the worker's, for days.
         db.session.rollback()
-    if not migrated:
-        raise click.ClickException(NO_TABLES)
+    if pending:
+        raise click.ClickException(NO_TABLES if pending == "never" else BEHIND)
 
 
 def _wait_for_database() -> None:

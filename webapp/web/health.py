@@ -19,5 +19,5 @@ def readyz() -> tuple[str, int, dict]:
     else 503 naming what does not."""
     failing = readiness.unavailable(current_app.extensions["parley.huey"])
     if failing:
-        return "; ".join(f"{name} unavailable" for name in failing) + "\n", 503, PLAIN_TEXT
+        return "; ".join(failing) + "\n", 503, PLAIN_TEXT
     return "ready\n", 200, PLAIN_TEXT
