@@ -61,7 +61,6 @@ PLIVO_CREDENTIALS = {"PLIVO_AUTH_ID": "MA" + "X" * 18, "PLIVO_AUTH_TOKEN": "toke
     ("env", "enabled"),
     [
         ({}, ["console"]),
-        ({"PLIVO_AUTH_ID": PLIVO_CREDENTIALS["PLIVO_AUTH_ID"]}, ["console"]),  # half set: off
         (PLIVO_CREDENTIALS, ["console", "plivo"]),
         (PLIVO_CREDENTIALS | {"PARLEY_SMS_PROVIDERS": "console"}, ["console"]),
         ({"PARLEY_SMS_PROVIDERS": "console twilio"}, ["console", "twilio"]),
@@ -73,6 +72,14 @@ def test_plivo_is_enabled_by_its_credentials_unless_the_list_is_given(monkeypatc
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert Config(str(tmp_path)).SMS_PROVIDERS == enabled
+
+
+def test_half_of_plivos_credentials_stops_parley_rather_than_turning_plivo_off(monkeypatch, tmp_path):
+    for name in ("PARLEY_SMS_PROVIDERS", "PLIVO_AUTH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PLIVO_AUTH_ID", PLIVO_CREDENTIALS["PLIVO_AUTH_ID"])
+    with pytest.raises(ValueError, match="PLIVO_AUTH_ID is set but PLIVO_AUTH_TOKEN is not"):
+        Config(str(tmp_path))
 
 
 def test_with_plivo_credentials_set_plivo_numbers_and_webhooks_work(monkeypatch, database_url, tmp_path):
