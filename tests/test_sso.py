@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from joserfc.jwk import OctKey
 from sqlalchemy import func, select
+from werkzeug.security import check_password_hash
 
 from tests import fake_oidc
 from tests.conftest import PASSWORD, Factory, csrf_token, login
@@ -32,6 +33,7 @@ from tests.fake_oidc import (
 from webapp.config import Config
 from webapp.extensions import db
 from webapp.models import AuditEvent, LoginFailure, User, UserSession
+from webapp.web import sso as sso_web
 
 provider = fake_oidc.provider  # the identity provider on 127.0.0.1, one per test
 PARLEY = "http://parley.test"  # TestConfig's PUBLIC_BASE_URL: where the provider sends browsers back
@@ -495,6 +497,34 @@ def test_with_password_login_off_sso_is_the_only_way_in(sso_app, client, provide
 
 
 # Sessions started by single sign-on follow the rules of every session.
+
+
+def test_the_newest_sign_ins_started_in_one_browser_are_the_ones_kept(sso_app, client, provider, people):
+    states = [parse_qs(urlsplit(go_to_provider(client, f"/inbox?n={n}")).query)["state"][0] for n in range(8)]
+    with client.session_transaction() as session:
+        kept = session[sso_web.PENDING_KEY]
+    assert [state for state, _ in kept] == states[-sso_web.MAX_PENDING :]
+    assert [path for _, path in kept] == [f"/inbox?n={n}" for n in range(8)][-sso_web.MAX_PENDING :]
+
+
+def test_a_password_login_as_a_user_without_password_costs_a_real_hash(
+    sso_app, client, provider, people, monkeypatch
+):
+    """No telling, by the time a login takes, which emails are accounts made at a first sign-on."""
+    sso_app.config.update(OIDC_PROVISION_ROLE="standard", OIDC_PROVISION_OFFICE="Admissions")
+    provider.sign_in_as("new.person@example.edu")
+    sso_sign_in(sso_app.test_client())
+    hashes = []
+
+    def recorded(pwhash: str, password: str) -> bool:
+        hashes.append(pwhash)
+        return check_password_hash(pwhash, password)
+
+    monkeypatch.setattr("webapp.models.org.check_password_hash", recorded)
+    token = csrf_token(client, "/login")
+    form = {"email": "new.person@example.edu", "password": "guess", "csrf_token": token}
+    assert client.post("/login", data=form).status_code == 401
+    assert len(hashes) == 1 and hashes[0] != User.NO_PASSWORD and hashes[0].startswith(("scrypt:", "pbkdf2:"))
 
 
 def test_a_user_made_at_first_sign_in_has_no_password_until_an_admin_sets_one(

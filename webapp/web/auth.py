@@ -115,7 +115,9 @@ def login():
                 page = _login_page(login_throttle.BUSY_MESSAGE, email)
                 return page, 429, {"Retry-After": str(login_throttle.BUSY_RETRY_AFTER_SECONDS)}
             # An unknown email costs the same hash as a known one: no enumeration by timing.
-            password_ok = (user or _DUMMY).check_password(password) and user is not None
+            # ...and so does one made at its first single sign-on, which has no password to check.
+            checked = user if user is not None and user.has_password else _DUMMY
+            password_ok = checked.check_password(password) and checked is user
         if password_ok and user.active:
             login_throttle.forget_failures(email)
             start_session(user, "password")

@@ -48,7 +48,8 @@ from webapp.web.errors import error_page
 bp = Blueprint("sso", __name__)
 
 CALLBACK_PATH = "/auth/oidc/callback"
-# The session's key for the sign-ins this browser started: state → where to go after signing in.
+# The session's key for the sign-ins this browser started, oldest first: [state, where to go after].
+# A list: the session's serializer sorts a dict's keys, which would lose the order.
 PENDING_KEY = "parley_sso_pending"
 MAX_PENDING = 5  # e.g. two tabs that both clicked the link; older ones are dropped
 METADATA_LIFETIME_SECONDS = 3600
@@ -128,8 +129,8 @@ def start():
     except sso.IssuerProblem as problem:
         return _unavailable(problem)
     state = secrets.token_urlsafe(24)
-    pending = {**session.get(PENDING_KEY, {}), state: safe_next(request.args.get("next"))}
-    session[PENDING_KEY] = dict(list(pending.items())[-MAX_PENDING:])
+    pending = [*session.get(PENDING_KEY, []), [state, safe_next(request.args.get("next"))]]
+    session[PENDING_KEY] = pending[-MAX_PENDING:]
     if embed.framed_cross_site():  # in the CRM's frame only its cookie keeps the state
         embed.mark_embedded()
     return client.authorize_redirect(current_app.config["PUBLIC_BASE_URL"] + CALLBACK_PATH, state=state)
@@ -139,7 +140,7 @@ def start():
 @writes
 def callback():
     settings = _settings()
-    pending = dict(session.get(PENDING_KEY, {}))
+    pending = dict(session.get(PENDING_KEY, []))
     state = request.args.get("state", "")
     if state not in pending:
         # Nothing this browser started: whoever may be signed in here stays, and a link made
@@ -147,7 +148,7 @@ def callback():
         current_app.logger.warning("Single sign-on refused: an answer for a sign-in that did not start here")
         return error_page(403, REFUSED, f"{NOT_STARTED_HERE} Nothing was changed.")
     next_path = safe_next(pending.pop(state))
-    session[PENDING_KEY] = pending
+    session[PENDING_KEY] = [[other, path] for other, path in pending.items()]
     try:
         client = _client(settings)
         claims = _verified_claims(client, settings)
