@@ -131,7 +131,7 @@ def test_add_edit_and_delete_an_entry(client, admin):
     assert entry.updated_by_id == admin["users"]["admin"].id
     page = client.get(base(admin)).get_data(as_text=True)
     assert page.count("Entry added.") == 1  # once, as a confirmation, in the admin console's frame
-    assert 'alert-success" role="status"><p>Entry added.' in page
+    assert 'alert-success" role="status" tabindex="-1" autofocus><p>Entry added.' in page
     assert 'aria-label="Admin sections"' in page
     assert "When are applications due?" in page
     assert "Regular Decision: January 15." in page
