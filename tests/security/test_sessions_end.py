@@ -307,3 +307,37 @@ def test_an_ended_session_sends_an_htmx_poll_back_to_its_page_after_login(app, s
     refused = browser.get("/inbox")
     assert "ended" not in refused.headers["Location"]
     assert "Your session ended" not in browser.get(refused.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_form_sent_after_the_session_ended_comes_back_to_its_page_after_login(app, setup):
+    """A plain form's action is no page (a GET of it is a 405): after logging in again the user
+    returns to the page the form was on (its Referer, kept only as a path inside the app)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    here = signed_in_as(app, "standard@example.edu")
+    browser = signed_in_as(app, "standard@example.edu")
+    token = csrf_token(browser, "/account")
+    assert post(here, "/account/sign-out-everywhere", page="/account").status_code == 303
+
+    def refused(referrer: str | None) -> str:
+        headers = {"Referer": referrer} if referrer else {}
+        form = {"csrf_token": token, "current_password": PASSWORD, "new_password": NEW_PASSWORD}
+        response = browser.post("/account/password", data=form, headers=headers)
+        assert response.status_code == 302
+        return response.headers["Location"]
+
+    url = refused("https://parley.example.edu/account?from=menu")
+    assert parse_qs(urlsplit(url).query)["next"] == ["/account?from=menu"]
+    login_page = browser.get(url).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', login_page)[1]
+    form = {"email": "standard@example.edu", "password": PASSWORD, "csrf_token": token}
+    response = browser.post(url, data=form)
+    assert response.status_code == 302 and response.headers["Location"] == "/account?from=menu"
+    assert browser.get("/account?from=menu").status_code == 200
+
+    # Another site's page, or no Referer at all: the inbox. The refused form changed nothing.
+    token = csrf_token(browser, "/account")
+    assert post(here, "/account/sign-out-everywhere", page="/account").status_code == 303
+    for referrer in ("https://evil.example/account", None):
+        assert parse_qs(urlsplit(refused(referrer)).query)["next"] == ["/inbox"], referrer
+    assert login(browser, "standard@example.edu").status_code == 302

@@ -252,12 +252,12 @@ def load_user(user_id: str) -> User | SignedInUser | None:
     return db.session.scalar(ACTIVE_USER, params)
 
 
-def _page_of_htmx_request() -> str:
-    """Where an htmx request came from, as a path (and query) inside the app: its own URL is a
-    poll's or a fragment's, no page to come back to after logging in. Else the inbox."""
+def _page_of(url: str | None) -> str:
+    """The page `url` names (htmx's HX-Current-URL, a form's Referer), as a path (and query)
+    inside the app; else the inbox."""
     fallback = url_for("inbox.index")
     try:
-        parts = urlsplit(request.headers.get("HX-Current-URL", ""))
+        parts = urlsplit(url or "")
     except ValueError:
         return fallback
     hosts = {request.host, urlsplit(current_app.config["PUBLIC_BASE_URL"]).netloc}
@@ -273,7 +273,14 @@ def _page_of_htmx_request() -> str:
 @login_manager.unauthorized_handler
 def unauthorized() -> Response:
     htmx = bool(request.headers.get("HX-Request"))
-    target = _page_of_htmx_request() if htmx else request.full_path.rstrip("?")
+    # Where to come back to after logging in: a page asked for, else the page the request came
+    # from (an htmx fragment or a form's action is no page, and a GET of the action is a 405).
+    if htmx:
+        target = _page_of(request.headers.get("HX-Current-URL"))
+    elif request.method in ("GET", "HEAD"):
+        target = request.full_path.rstrip("?")
+    else:
+        target = _page_of(request.referrer)
     # The cookie still holds a session token: that session ended (logout clears the token).
     ended = "1" if sessions.current_token() is not None else None
     login_url = url_for("auth.login", next=target, ended=ended)
