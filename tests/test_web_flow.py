@@ -53,7 +53,9 @@ def test_login_and_logout(client, setup):
     assert response.status_code == 302
     assert client.get("/inbox").status_code == 200
     token = csrf_token(client, "/inbox")
-    client.post("/logout", data={"csrf_token": token})
+    response = client.post("/logout", data={"csrf_token": token})
+    # The browser forgets what it kept for the user: drafts in its storage, cached pictures.
+    assert response.headers["Clear-Site-Data"] == '"cache", "storage"'
     assert client.get("/inbox").status_code == 302
 
 
