@@ -86,6 +86,29 @@ def test_a_text_sent_through_the_api_is_reported_sent_delivered_and_answered(
     assert len(set(ids)) == 4
 
 
+def test_a_text_whose_send_was_interrupted_is_reported_failed(private_ok, world, receiver):
+    """A worker died during the provider call: the sweep that fails the text tells the CRM too."""
+    secret = add_endpoint(private_ok, receiver.url, "message.failed")
+    huey = private_ok.extensions["parley.huey"]
+    huey.immediate = False  # the text waits in the queue, as when no worker runs
+    try:
+        crm = Crm(private_ok.test_client(use_cookies=False), new_key("Slate", world["office"]))
+        sent = crm.send("2025550143", "Your file is complete").get_json()
+    finally:
+        huey.storage.flush_queue()
+        huey.immediate = True
+    message = db.session.get(Message, sent["id"])
+    message.status = "sending"  # claimed by a worker that then died
+    db.session.commit()
+    private_ok.config["SENDING_TIMEOUT_SECONDS"] = 0
+    assert sending.fail_interrupted_sends() == 1
+
+    events = receiver.verified(secret)
+    assert [(e["type"], e["data"]["id"], e["data"]["status"]) for e in events] == [
+        ("message.failed", sent["id"], "failed")
+    ]
+
+
 def test_only_the_chosen_events_of_the_endpoints_own_office(private_ok, world, receiver, other_crm):
     secret = add_endpoint(private_ok, receiver.url, "message.received")
     inbound.receive(

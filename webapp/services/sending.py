@@ -644,6 +644,7 @@ def fail_interrupted_sends() -> int:
     ).all()
     for message in stuck:
         _fail(message, INTERRUPTED_REASON, code=INTERRUPTED_CODE)
+        webhooks.status_event(message.id, message.status)
     db.session.commit()
     return len(stuck)
 
