@@ -11,7 +11,7 @@ from tests.browser.conftest import World, count_messages, log_in
 from tests.browser.test_inbox_flow import start_conversation
 
 PASTED = ("Thank you for your question about the application. " * 40)[:2000]
-REFUSAL = "Message can be at most 1,600 characters; this has 2,000 (400 too many). Shorten it to send."
+REFUSAL = "Message can be at most 1,600 characters; this has 2,000 (400 too many). Shorten it."
 
 
 def paste(page: Page, field, text: str) -> None:
@@ -73,6 +73,6 @@ def test_every_limited_field_counts_instead_of_cutting(page: Page, world: World)
     expect(name).to_have_accessible_description(re.compile(r"130 / 120 characters · 10 over the limit"))
     name.press("Enter")
     expect(page.get_by_role("alert")).to_have_text(
-        "Office name can be at most 120 characters; this has 130 (10 too many). Shorten it to send."
+        "Office name can be at most 120 characters; this has 130 (10 too many). Shorten it."
     )
     expect(name).to_be_focused()

@@ -73,7 +73,7 @@
       describedBy(field, id, true);
     }
     error.textContent = fieldName(field) + " can be at most " + fmt(maxOf(field)) + " characters; this has " +
-      fmt(lengthOf(field)) + " (" + fmt(overBy(field, maxOf(field))) + " too many). Shorten it to send.";
+      fmt(lengthOf(field)) + " (" + fmt(overBy(field, maxOf(field))) + " too many). Shorten it.";
     if (field.getAttribute("aria-invalid") !== "true") { field.setAttribute("aria-invalid", "true"); field.setAttribute("data-limit-invalid", ""); }
   }
 
