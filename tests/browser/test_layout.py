@@ -364,3 +364,20 @@ def test_on_a_phone_back_to_the_inbox_returns_to_the_row_left(
         assert page.evaluate("window.scrollY") > 500
     finally:
         context.close()
+
+
+def test_a_field_reached_by_shift_tab_is_not_under_the_sticky_header(page: Page, world: World):
+    """Tabbing back up a page scrolls the field into view below the header, not behind it."""
+    page.set_viewport_size({"width": 1280, "height": 500})
+    log_in(page, "standard@example.edu")
+    page.goto("/account")
+    page.get_by_label("New password").focus()
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    field = page.get_by_label("Current password")
+    for _ in range(5):
+        page.keyboard.press("Shift+Tab")
+        if field.evaluate("el => el === document.activeElement"):
+            break
+    expect(field).to_be_focused()
+    header = page.locator(".app-header").bounding_box()
+    assert field.bounding_box()["y"] >= header["y"] + header["height"]
