@@ -210,3 +210,28 @@ def test_the_tabs_stay_put_as_the_count_grows_past_99(page: Page, app, world: Wo
         sms_receive(app, f"3125550{n}", world.number_phone, "Me too")
     expect(page.locator("#attention-count")).to_have_text("99+", timeout=15_000)
     assert participating.bounding_box() == before
+
+
+def test_a_row_a_poll_takes_away_leaves_focus_on_the_tab(page: Page, app, world: World):
+    """A colleague answered the conversation the keyboard was on: focus goes to the selected tab,
+    where the reader carries on, not to the page's body (a screen reader would be lost)."""
+    from sqlalchemy import select
+
+    from tests.browser.conftest import release
+    from webapp.extensions import db
+    from webapp.models import Conversation, User
+    from webapp.services import conversations
+
+    sms_receive(app, "2025550143", world.number_phone, "First question")
+    sms_receive(app, "2025550144", world.number_phone, "Second question")
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    rows(page).filter(has_text="First question").focus()
+    colleague = db.session.scalar(select(User).where(User.email == "admin@example.edu"))
+    answered = db.session.scalar(select(Conversation).where(Conversation.contact_phone == "+12025550143"))
+    conversations.clear_attention(answered, colleague)
+    db.session.commit()
+    release()
+    wait_for_poll(page, "/inbox?tab=attention")
+    expect(rows(page)).to_have_count(1)
+    expect(page.get_by_role("tab", name="Needs Attention")).to_be_focused()
