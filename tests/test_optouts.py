@@ -20,7 +20,7 @@ def receive(text: str, phone: str = "+12025550143"):
 @pytest.mark.parametrize(
     "text",
     ["STOP", "stop", "Stop.", "  STOPALL ", "unsubscribe", "Cancel", "END", "quit", "REVOKE", "optout",
-     "stop all", "Do not text", "DO NOT MESSAGE", "Take me off your list!"],
+     "Opt-Out", "OPT OUT", "opt out.", "stop all", "Do not text", "DO NOT MESSAGE", "Take me off your list!"],
 )
 def test_opt_out_keywords(text):
     assert optouts.keyword_intent(text) is optouts.Intent.OPT_OUT
@@ -218,7 +218,7 @@ AS_KEYWORD_INTENT_READS = [
     "STOP", "Stop.", "Start!", " help ", "HELP?!", "\u00abSTOP\u00bb", "\u201cStop\u201d", "stop\n",
     "STOP\u2026", "\u00bfHelp?", "info:", "end.", "Quit!!!", "(stop)", "'stop'", "STOP 🛑", "Stop 🙏🏽",
     "unsubscribe\r\n", "stop-all", "Stop all", "STOP   ALL", "stop\nall", "Do not text!!",
-    "do - not - text", "Take me off your list.", "STOP" + "!" * 60,
+    "do - not - text", "Take me off your list.", "Opt-Out", "OPT OUT!", "STOP" + "!" * 60,
     "stop please", "please stop by", "s.t.o.p", "stop_all", "stopp", "", "Stop, thanks", "when?",
     "help me", "donottext", "sto><p", "<>", "STOP2", "st op",
 ]  # fmt: skip

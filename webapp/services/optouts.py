@@ -35,7 +35,7 @@ from webapp.services.phones import format_phone
 
 OPT_OUT_KEYWORDS = frozenset(
     {
-        "stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout",
+        "stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout", "opt out",
         "stop all", "do not text", "do not message", "take me off your list",
     }
 )  # fmt: skip
