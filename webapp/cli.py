@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from webapp import queue, transactions
 from webapp.extensions import db
-from webapp.models import Campaign, User
+from webapp.models import Campaign, Office, User
 from webapp.plugin_api import InboundMessage
 from webapp.plugin_api.registry import GROUPS, installed
 from webapp.services import (
@@ -483,11 +483,14 @@ def seed_demo(if_empty: bool) -> None:
     """Demo data: an office, a user of each role, two numbers, a launched campaign."""
     from webapp.services.demo import seed
 
-    if db.session.scalar(select(func.count()).select_from(User)):
+    # An office alone (made by `offices create`) would clash with the demo's names.
+    if db.session.scalar(select(func.count()).select_from(User)) or db.session.scalar(
+        select(func.count()).select_from(Office)
+    ):
         if if_empty:
             click.echo("The database already has data; demo not seeded.")
             return
-        _fail("The database already has users; seed-demo only fills an empty database.")
+        _fail("The database already has offices or users; seed-demo only fills an empty database.")
     for line in seed():
         click.echo(line)
 
