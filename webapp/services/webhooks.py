@@ -108,7 +108,18 @@ def check_url(url: str, allow_private: bool) -> str:
         # urlsplit drops tabs and keeps spaces: the URL posted to would not be the one shown. (Only
         # here, where an endpoint is added: one saved before this rule still delivers.)
         raise WebhookError(f"{url!r} is not a URL: it has a space or a control character in it.")
-    return _checked(url, allow_private)[0]
+    return _plainly_written(_checked(url, allow_private)[0])
+
+
+def _plainly_written(url: str) -> str:
+    """The URL as one writes it: scheme and host in lower case, no default port, no fragment
+    (never sent). Written otherwise, the same endpoint added twice would get every event twice."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    default_port = 443 if parts.scheme == "https" else 80
+    netloc = host if parts.port in (None, default_port) else f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
 def _checked(url: str, allow_private: bool) -> tuple[str, Address]:
@@ -222,7 +233,7 @@ def add_endpoint(
     try:
         checked = check_url(url, allow_private)
     except UnresolvedHost as exc:
-        checked = url.strip()
+        checked = _plainly_written(url.strip())
         warning = (
             f"{exc.host} does not resolve to any address from here right now. The endpoint is "
             "saved; each delivery looks the name up again, and a failed one is retried."
