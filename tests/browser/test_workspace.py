@@ -290,3 +290,32 @@ def test_a_colleagues_typing_line_goes_when_their_reply_arrives(
         expect(typing).to_have_text("Alex Admin is viewing this conversation.", timeout=1500)
     finally:
         context.close()
+
+
+def test_the_colleagues_line_is_read_out_when_it_changes_not_at_every_poll(
+    page: Page, browser: Browser, live_server: str, conversation_id: int
+):
+    """The line is a live region: a poll that brings the same words leaves it alone."""
+    log_in(page, "standard@example.edu")
+    page.goto(f"/conversations/{conversation_id}")
+    colleague_context = browser.new_context(base_url=live_server)
+    colleague = colleague_context.new_page()
+    try:
+        log_in(colleague, "admin@example.edu")
+        colleague.goto(f"/conversations/{conversation_id}")
+        line = page.locator("#presence")
+        expect(line).to_have_text("Alex Admin is viewing this conversation.")
+        line.evaluate(
+            """el => { window.presenceChanges = 0;
+                new MutationObserver(() => window.presenceChanges++).observe(el, {childList: true}); }"""
+        )
+        for _ in range(2):  # two more polls, every 5 s, with the same answer
+            with page.expect_response(lambda response: response.url.endswith("/presence"), timeout=8000):
+                pass
+        page.wait_for_timeout(200)
+        assert page.evaluate("window.presenceChanges") == 0
+        expect(line).to_have_text("Alex Admin is viewing this conversation.")
+    finally:
+        colleague_context.close()
+    # When the words change, they are swapped in (and read out).
+    expect(page.locator("#presence")).to_have_text("", timeout=15000)

@@ -339,6 +339,13 @@
       event.detail.parameters.typing = Date.now() - typedAt < 5000 ? "1" : "";
     }
   });
+  // The line is a live region: the same words swapped in again would be read out at every poll.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var line = event.detail.target, answer = document.createElement("template");
+    if (line.id !== "presence") { return; }
+    answer.innerHTML = event.detail.serverResponse;  // a template's content is inert
+    if (answer.content.textContent === line.textContent) { event.detail.shouldSwap = false; }
+  });
 
   /* ---- A STOP or START that a refresh brings while the conversation is open: the reply box says
      so and Send follows at once, keeping what was typed (the server refuses such a send anyway). ---- */
