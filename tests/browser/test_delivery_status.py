@@ -35,3 +35,5 @@ def test_delivered_status_and_failed_reason_update_in_place(page: Page, world: W
     expect(history.get_by_text("Delivered", exact=True)).to_be_visible()
     expect(history.get_by_text("Failed: The destination number is invalid")).to_be_visible()
     expect(history.get_by_role("button", name="Retry")).to_have_count(1)
+    # A failure is read out too (a delivery is not: it needs nothing done).
+    expect(page.locator("#announcer")).to_have_text("A text in this conversation did not go out.")

@@ -134,6 +134,7 @@ def test_each_scheduled_message_cancel_says_which_message(page: Page, app, world
     send_later(page, "Your interview is tomorrow at 10.", tomorrow + "09:00")
     history = page.get_by_role("list", name="Conversation history")
     expect(history.get_by_role("button", name="Cancel")).to_have_count(1)
+    expect(page.locator("#announcer")).to_have_text("Reply held until the time shown.")
     send_later(page, "Bring your ID.", tomorrow + "11:30")
     cancels = history.get_by_role("button", name="Cancel")
     expect(cancels).to_have_count(2)
@@ -146,6 +147,7 @@ def test_each_scheduled_message_cancel_says_which_message(page: Page, app, world
     )
     cancels.last.click()
     expect(history.get_by_role("button", name="Cancel")).to_have_count(1)
+    expect(page.locator("#announcer")).to_have_text("Cancelled; nothing will go.")
 
 
 def test_the_header_lookup_announces_a_short_count_not_the_whole_dropdown(

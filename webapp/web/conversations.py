@@ -3,6 +3,7 @@ Attention, switch mode."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from flask import Blueprint, Response, abort, render_template, request
@@ -73,8 +74,12 @@ def _render_view(
     view: inbox.ConversationView,
     block: str = "conversation_pane",
     poll_tag: str | None = None,
+    done: str | None = None,
     **extra,
 ):
+    """The pane; `done` says what an action did, for the page's live region to read out
+    (workspace.js), since a screen reader does not see the pane change. Its words are none of the
+    pane's own (a status, a mode's name), which would then be on the page twice."""
     tab = request.args.get("tab") or (inbox.NEEDS_ATTENTION if view.needs_attention else inbox.PARTICIPATING)
     if wants_fragment():
         # The list pane is not re-rendered: skip its queries. The pane carries the page's title.
@@ -105,6 +110,8 @@ def _render_view(
     if block != "conversation_live":
         # The list refreshes after the swap, so that it sends the tag of the pane swapped in.
         response.headers["HX-Trigger-After-Swap"] = "inbox-changed"
+    if done:
+        response.headers["HX-Trigger-After-Settle"] = json.dumps({"action-done": done})
     return response
 
 
@@ -170,7 +177,7 @@ def reply(conversation_id: int):
     try:
         if picture_errors:
             raise sending.SendError("picture", picture_errors["picture"])
-        sending.reply(
+        sent = sending.reply(
             signed_in(),
             conversation,
             body,
@@ -194,7 +201,8 @@ def reply(conversation_id: int):
         )  # fmt: skip
         response.status_code = status
         return response
-    return _render(conversation_id, note_text=request.form.get("note", ""))
+    done = "Reply held until the time shown." if sent.send_at is not None else "Reply on its way."
+    return _render(conversation_id, note_text=request.form.get("note", ""), done=done)
 
 
 @bp.post("/conversations/<int:conversation_id>/notes")
@@ -213,7 +221,7 @@ def add_note(conversation_id: int):
         response.status_code = status
         return response
     db.session.commit()
-    return _render(conversation_id, reply_text=reply_text, note_added=True)
+    return _render(conversation_id, reply_text=reply_text, note_added=True, done="Note added.")
 
 
 @bp.post("/conversations/<int:conversation_id>/messages/<int:message_id>/retry")
@@ -228,7 +236,7 @@ def retry(conversation_id: int, message_id: int):
         response = _render(conversation_id, action_error=exc.message, **_drafts())
         response.status_code = status
         return response
-    return _render(conversation_id, **_drafts())
+    return _render(conversation_id, done="Trying again.", **_drafts())
 
 
 @bp.post("/conversations/<int:conversation_id>/messages/<int:message_id>/cancel")
@@ -245,7 +253,7 @@ def cancel(conversation_id: int, message_id: int):
         response = _render(conversation_id, action_error=str(exc), **_drafts())
         response.status_code = 200 if request.headers.get("HX-Request") else refused
         return response
-    return _render(conversation_id, **_drafts())
+    return _render(conversation_id, done="Cancelled; nothing will go.", **_drafts())
 
 
 @bp.post("/conversations/<int:conversation_id>/attention")
@@ -255,7 +263,7 @@ def clear_attention(conversation_id: int):
     if conversation.needs_attention:
         conversations.clear_attention(conversation, signed_in())
         db.session.commit()
-    return _render(conversation_id, **_drafts())
+    return _render(conversation_id, done="Marked as not needing attention.", **_drafts())
 
 
 @bp.post("/conversations/<int:conversation_id>/mode")
@@ -271,7 +279,8 @@ def switch_mode(conversation_id: int):
         response.status_code = status
         return response
     db.session.commit()
-    return _render(conversation_id, **_drafts())
+    view, tag = _view_and_tag(conversation_id)
+    return _render_view(view, poll_tag=tag, done=f"Now in {view.mode} mode.", **_drafts())
 
 
 @bp.get("/conversations/<int:conversation_id>/transcript.csv")

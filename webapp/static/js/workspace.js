@@ -347,6 +347,34 @@
     if (answer.content.textContent === line.textContent) { event.detail.shouldSwap = false; }
   });
 
+  /* ---- Read out by the page's polite live region: what an action did (its answer's
+     HX-Trigger-After-Settle, "action-done"), and that a text of this conversation did not go out
+     since the pane was last drawn (its status changes where no one may be looking). The words are
+     not the thread's own, which would then be on the page twice. ---- */
+  function say(text) {
+    var region = document.getElementById("announcer");
+    if (!region) { return; }
+    region.textContent = "";
+    window.setTimeout(function () { region.textContent = text; }, 50);
+  }
+  document.addEventListener("action-done", function (event) { say(event.detail.value); });
+  function failures() {
+    var thread = document.getElementById("thread"), found = {};
+    if (!thread) { return null; }
+    thread.querySelectorAll(".status-failed, .status-undelivered").forEach(function (status) { found[status.id] = true; });
+    return { conversation: thread.getAttribute("data-conversation"), found: found };
+  }
+  var failedBefore = null;
+  document.addEventListener("htmx:beforeSwap", function () { failedBefore = failedBefore || failures(); });
+  document.addEventListener("htmx:afterSettle", function () {
+    var before = failedBefore, now = failures();
+    failedBefore = null;
+    if (!before || !now || before.conversation !== now.conversation) { return; }
+    if (Object.keys(now.found).some(function (id) { return !(id in before.found); })) {
+      say("A text in this conversation did not go out.");
+    }
+  });
+
   /* ---- A STOP or START that a refresh brings while the conversation is open: the reply box says
      so and Send follows at once, keeping what was typed (the server refuses such a send anyway). ---- */
   document.addEventListener("htmx:afterSettle", function () {
