@@ -61,6 +61,29 @@ def test_anything_else_is_refused_with_the_reason(typed, error):
         parse_us_phone(typed)
 
 
+@pytest.mark.parametrize("exported", ["2025550143.0", "2025550143.00", "12025550143.0", " 2025550143.0 "])
+def test_a_number_a_spreadsheet_wrote_as_a_float_is_its_digits(exported):
+    """CSV exports (Excel, pandas) write a number column as floats: the ".0" is no digit."""
+    assert parse_us_phone(exported) == "+12025550143"
+    assert parse_any_phone(exported) == "+12025550143"
+
+
+@pytest.mark.parametrize(
+    ("typed", "error"),
+    [
+        ("2025550143.5", "That has 11 digits"),  # any other decimal is no phone
+        ("2025550143.01", "That has 12 digits"),
+        ("202555014.0", "Enter a 10-digit US phone number"),  # a digit short, not 0 added
+        ("22025550143.0", "That has 11 digits"),  # the count leaves out the ".0"
+        ("2.025550143e9", "Enter a 10-digit US phone number"),  # no digit count it does not have
+        ("2.025550143E+09", "Enter a 10-digit US phone number"),
+    ],
+)
+def test_other_decimals_stay_refused(typed, error):
+    with pytest.raises(PhoneError, match=re.escape(error)):
+        parse_us_phone(typed)
+
+
 def test_lookups_take_us_formats_and_international_e164():
     assert parse_any_phone("(202) 555-0143") == "+12025550143"
     assert parse_any_phone("+442071234567") == "+442071234567"

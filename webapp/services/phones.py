@@ -15,6 +15,9 @@ class PhoneError(ValueError):
 
 
 _ALLOWED_US_INPUT = re.compile(r"^[\d\s().+-]+$", re.ASCII)
+# Spreadsheets and pandas export a number column as floats: 2025550146.0 is 2025550146. (Written
+# 2.025550146e+09, it stays refused: its "e" is no phone's.)
+_FLOAT_WHOLE = re.compile(r"(\d+)\.0+", re.ASCII)
 
 
 def plain(text: str) -> str:
@@ -45,6 +48,9 @@ def parse_us_phone(text: str) -> str:
     raw = plain(text or "").strip()
     if not raw:
         raise PhoneError("Enter a phone number.")
+    whole = _FLOAT_WHOLE.fullmatch(raw)
+    if whole:
+        raw = whole[1]
     if not _ALLOWED_US_INPUT.match(raw):
         raise PhoneError("Enter a 10-digit US phone number, like (202) 555-0143.")
     digits = re.sub(r"\D", "", raw, flags=re.ASCII)
