@@ -69,6 +69,14 @@ def test_an_opt_out_note_over_its_limit_is_refused_not_cut(client, setup):
     assert "A note can be at most 200 characters; this one has 250 (50 too many)." in page
     assert f'value="{note}"' in page
     assert not optouts.is_opted_out("+12025550143")
+    # The error sits by the Note field, which is marked and focused; the valid phone is not.
+    note_field = re.search(r'<input id="opt-out-note"[^>]*>', page)[0]
+    assert 'aria-invalid="true"' in note_field and 'aria-describedby="note-error"' in note_field
+    assert "autofocus" in note_field
+    assert '<p class="field-error" id="note-error">A note can be at most 200' in page
+    phone_field = re.search(r'<input id="opt-out-phone"[^>]*>', page)[0]
+    assert "aria-invalid" not in phone_field and "autofocus" not in phone_field
+    assert "alert-error" not in page
 
 
 def test_a_webhook_url_over_its_limit_is_refused(app, client, setup):

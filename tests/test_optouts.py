@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, literal, select
 
@@ -193,8 +195,32 @@ def test_admin_duplicate_opt_out_is_reported(client, setup):
     token = csrf_token(client, "/admin/opt-outs/")
     response = client.post("/admin/opt-outs/", data={"phone": "2025550143", "csrf_token": token})
     assert response.status_code == 422
-    assert "already opted out" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "already opted out" in page
     assert db.session.scalar(select(func.count()).select_from(OptOutEvent)) == 1
+    # Next to the Phone field (app.js removes such an error once the phone is edited), not
+    # above the form where it would outlive the next try.
+    phone_field = re.search(r'<input id="opt-out-phone"[^>]*>', page)[0]
+    assert 'aria-invalid="true"' in phone_field and 'aria-describedby="phone-error"' in phone_field
+    assert "autofocus" in phone_field
+    assert '<p class="field-error" id="phone-error">That phone has already opted out.</p>' in page
+    assert "alert-error" not in page
+
+
+def test_admin_bad_phone_and_long_note_are_each_shown_by_their_field(client, setup):
+    login(client, "admin@example.edu")
+    token = csrf_token(client, "/admin/opt-outs/")
+    form = {"phone": "12345", "note": "n" * 250, "csrf_token": token}
+    response = client.post("/admin/opt-outs/", data=form)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert '<p class="field-error" id="phone-error">Enter a 10-digit US phone number' in page
+    assert '<p class="field-error" id="note-error">A note can be at most 200 characters' in page
+    phone_field = re.search(r'<input id="opt-out-phone"[^>]*>', page)[0]
+    note_field = re.search(r'<input id="opt-out-note"[^>]*>', page)[0]
+    assert "autofocus" in phone_field and "autofocus" not in note_field  # one focus: the first
+    assert 'aria-invalid="true"' in note_field
+    assert db.session.scalar(select(func.count()).select_from(OptOut)) == 0
 
 
 def test_compose_says_under_to_that_a_typed_phone_opted_out(app, client, setup):

@@ -40,7 +40,7 @@ def _cursor(raw: str | None) -> tuple[datetime, str] | None:
 
 def _render(
     status: int = 200,
-    form_error: str | None = None,
+    form_errors: dict[str, str] | None = None,
     form_phone: str = "",
     form_note: str = "",
     notice: str = "",
@@ -75,7 +75,7 @@ def _render(
         query=query,
         search_error=search_error,
         events=optouts.recent_events(),
-        form_error=form_error,
+        form_errors=form_errors or {},
         form_phone=form_phone,
         form_note=form_note,
         notice=notice,
@@ -94,20 +94,23 @@ def index():
 def add():
     raw = (request.form.get("phone") or "").strip()[:40]
     note = (request.form.get("note") or "").strip()
+    errors: dict[str, str] = {}
     if len(note) > optouts.REASON_MAX:
         # Refused whole, never cut: the admin shortens it and nothing was recorded.
-        error = (
+        errors["note"] = (
             f"A note can be at most {optouts.REASON_MAX} characters; this one has {len(note):,} "
             f"({len(note) - optouts.REASON_MAX:,} too many)."
         )
-        return _render(422, form_error=error, form_phone=raw, form_note=note)
     try:
         phone = parse_any_phone(raw)
     except PhoneError as exc:
-        return _render(422, form_error=str(exc), form_phone=raw, form_note=note)
+        errors["phone"] = str(exc)
+    if errors:
+        return _render(422, form_errors=errors, form_phone=raw, form_note=note)
     if not optouts.opt_out(phone, source="admin", user=current_user, detail=note):
         discard_writes()
-        return _render(422, form_error="That phone has already opted out.", form_phone=raw, form_note=note)
+        errors["phone"] = "That phone has already opted out."
+        return _render(422, form_errors=errors, form_phone=raw, form_note=note)
     db.session.commit()
     flash(f"{format_phone(phone)} is opted out: no number will text it.")
     return redirect_to(url_for(".index"))
