@@ -54,6 +54,7 @@ def test_an_admin_switches_quiet_hours_on_and_off(setup, client):
     ("form", "error"),
     [
         ({"time_zone": "Eastern", "start": "21:00", "end": "08:00"}, "Unknown time zone"),
+        ({"time_zone": "EST", "start": "21:00", "end": "08:00"}, "EST does not change for daylight saving"),
         ({"time_zone": "America/New_York", "start": "21:00", "end": "21:00"}, "must differ from the start"),
         ({"time_zone": "America/New_York", "start": "", "end": "08:00"}, "Enter the start time"),
     ],

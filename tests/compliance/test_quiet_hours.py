@@ -573,6 +573,10 @@ def test_the_cli_switches_quiet_hours_on_and_off(setup, app):
         # Names no zone file could have: too long for a file name, a folder of the zone database.
         (("--tz", "A" * 300, "--start", "21:00", "--end", "08:00"), "Unknown time zone 'AAAA"),
         (("--tz", "__pycache__", "--start", "21:00", "--end", "08:00"), "Unknown time zone '__pycache__'"),
+        # Zones that keep one offset all year, or old rules rather than a place.
+        (("--tz", "EST", "--start", "21:00", "--end", "08:00"), "EST does not change for daylight saving"),
+        (("--tz", "Etc/GMT+5", "--start", "21:00", "--end", "08:00"), "use a place, such as America/"),
+        (("--tz", "EST5EDT", "--start", "21:00", "--end", "08:00"), "use a place, such as America/"),
         (("--tz", "America/New_York", "--start", "21:00", "--end", "21:00"), "must differ from the start"),
         (("--tz", "America/New_York", "--start", "9pm", "--end", "08:00"), "start time as HH:MM"),
         (("--tz", "America/New_York", "--start", "21:00"), "Give --tz, --start and --end"),
@@ -585,6 +589,37 @@ def test_the_cli_refuses_bad_quiet_hours_and_changes_nothing(setup, app, args, e
     office = db.session.get(Office, setup["office"].id)
     db.session.refresh(office)
     assert office.time_zone is None and office.quiet_hours_start is None
+
+
+def test_the_cli_takes_a_zone_name_in_any_case_as_its_iana_key(setup, app):
+    result = run(app, "offices", "quiet-hours", "Admissions", "--tz", "america/new_york", "--start", "21:00",
+                 "--end", "08:00")
+    assert result.exit_code == 0, result.output
+    office = db.session.get(Office, setup["office"].id)
+    db.session.refresh(office)
+    assert office.time_zone == "America/New_York"
+
+
+@pytest.mark.parametrize(
+    ("typed", "key"),
+    [("america/new_york", "America/New_York"), (" AMERICA/CHICAGO ", "America/Chicago"), ("utc", "UTC"),
+     ("Etc/UTC", "Etc/UTC"), ("America/Phoenix", "America/Phoenix"),
+     ("Pacific/Honolulu", "Pacific/Honolulu")],
+)
+def test_a_place_or_utc_is_taken_whatever_its_case(typed, key):
+    """Places that keep one offset all year (Phoenix, Honolulu) are places: they are taken."""
+    assert offices.check_quiet_hours(typed, "21:00", "08:00")[0].key == key
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["EST", "est", "MST", "HST", "PST", "EST5EDT", "CST6CDT", "MST7MDT", "PST8PDT", "Etc/GMT+5", "etc/gmt-3",
+     "GMT+5", "GMT", "UTC-5", "UTC+05:00", "-05:00", "Etc/UCT", "Zulu", "CET", "localtime"],
+)
+def test_an_offset_or_abbreviation_zone_is_refused_for_a_place(typed):
+    with pytest.raises(offices.SettingsError) as refused:
+        offices.check_quiet_hours(typed, "21:00", "08:00")
+    assert refused.value.errors["time_zone"].endswith("use a place, such as America/New_York.")
 
 
 def test_a_change_of_quiet_hours_is_audited(setup):

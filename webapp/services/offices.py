@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time
-from zoneinfo import ZoneInfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import bindparam, select, update
 
@@ -59,12 +60,41 @@ def quiet_hours_of_office(office_id: int) -> QuietHours | None:
     return QuietHours.of(*row) if row else None
 
 
+# Zones named for an offset or abbreviation keep one offset all year: with EST, 21:00 quiet hours
+# start at 22:00 in New York all summer. UTC itself stays (a default, meant as such).
+_FIXED_ZONES = re.compile(
+    r"etc/.*|(gmt|utc|ut)?\s*[+-]\s*\d.*|[a-z]st|gmt0?|greenwich|uct|universal|zulu", re.IGNORECASE
+)
+# Old rule-based zones (and the server's own): not a place, whose rules may differ from the office's.
+_NOT_PLACES = {"est5edt", "cst6cdt", "mst7mdt", "pst8pdt", "cet", "eet", "met", "wet", "factory", "localtime"}
+
+
+@lru_cache(maxsize=1)
+def _zone_keys() -> dict[str, str]:
+    """Every IANA key by its lower case (no two differ only in case); read once, it scans files."""
+    return {key.lower(): key for key in available_timezones()}
+
+
+def parse_office_zone(text: str | None) -> ZoneInfo:
+    """An office's time zone: a place's IANA name in any case (america/new_york), or UTC."""
+    name = (text or "").strip()
+    key = _zone_keys().get(name.lower(), name)
+    if key not in ("UTC", "Etc/UTC"):
+        if _FIXED_ZONES.fullmatch(key):
+            raise QuietHoursError(
+                f"{key} does not change for daylight saving time: use a place, such as America/New_York."
+            )
+        if key.lower() in _NOT_PLACES:
+            raise QuietHoursError(f"{key} is not a place's time zone: use a place, such as America/New_York.")
+    return parse_zone(key)
+
+
 def check_quiet_hours(zone: str, start: str, end: str) -> tuple[ZoneInfo, time, time]:
     """The three settings, checked together: every field that is wrong is named."""
     errors: dict[str, str] = {}
     checked: dict[str, object] = {}
     for field, parse in (
-        ("time_zone", lambda: parse_zone(zone)),
+        ("time_zone", lambda: parse_office_zone(zone)),
         ("start", lambda: parse_clock(start, "start time")),
         ("end", lambda: parse_clock(end, "end time")),
     ):
