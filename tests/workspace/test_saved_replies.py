@@ -61,6 +61,12 @@ def test_an_admin_adds_changes_and_deletes_a_saved_reply(client, world):  # noqa
     db.session.refresh(reply)
     assert (reply.title, reply.body) == ("Transcript in", "Got it!")
 
+    # Delete asks first (agents lose the reply for good); asking deletes nothing.
+    deleting = f'method="post" action="/admin/saved-replies/{reply.id}/delete"'
+    assert deleting not in client.get("/admin/saved-replies").get_data(as_text=True)
+    asked = client.get(f"/admin/saved-replies/{reply.id}/delete").get_data(as_text=True)
+    assert "Delete Transcript in?" in asked and deleting in asked
+    assert count(SavedReply) == 1
     assert post(client, f"/admin/saved-replies/{reply.id}/delete").status_code == 303
     assert count(SavedReply) == 0
     kinds = set(db.session.scalars(select(AuditEvent.kind)))
@@ -81,19 +87,61 @@ def test_an_unknown_merge_field_is_refused_and_nothing_is_saved(client, world): 
 
 @pytest.mark.parametrize(
     ("body", "shown", "field"),
-    [("Hi {first_name, welcome", "“{first_name”", "{first_name}"),
-     ("Hi first_name}!", "“first_name}”", "{first_name}"),
-     ("Hi { last_name }", "“{ last_name }”", "{last_name}"),
-     ("Hi { first_name}", "“{ first_name}”", "{first_name}")],
+    [("Hi {first_name, welcome", "{first_name", "{first_name}"),
+     ("Hi first_name}!", "first_name}", "{first_name}"),
+     ("Hi { last_name }", "{ last_name }", "{last_name}"),
+     ("Hi { first_name}", "{ first_name}", "{first_name}"),
+     ("Hi {{first_name}}, thanks!", "{{first_name}}", "{first_name}"),
+     ("Hi {{first_name}, thanks!", "{{first_name}", "{first_name}"),
+     ("Hi {{ agent_first_name }}", "{{ agent_first_name }}", "{agent_first_name}"),
+     ("Hi ${last_name}", "${last_name}", "{last_name}"),
+     ("Hi [first_name], thanks!", "[first_name]", "{first_name}"),
+     ("Hi %first_name%, thanks!", "%first_name%", "{first_name}"),
+     ("Hi <first_name>, thanks!", "<first_name>", "{first_name}"),
+     ("Hi $first_name, thanks!", "$first_name", "{first_name}"),
+     ("Hi {first name}, thanks!", "{first name}", "{first_name}"),
+     ("Dear [First Name] [Last Name]", "[First Name]", "{first_name}"),
+     ("Hi {First_Name}", "{First_Name}", "{first_name}")],
 )
-def test_a_merge_field_missing_a_brace_is_refused(client, world, body, shown, field):  # noqa: F811
+def test_a_merge_field_written_otherwise_is_refused(client, world, body, shown, field):  # noqa: F811
+    """Only {field} is filled in: any other way of writing one would reach the contact as typed."""
     as_admin(client)
     form = {"office_id": world["office"].id, "title": "Hi", "body": body}
     response = post(client, "/admin/saved-replies", form)
     text = html.unescape(response.get_data(as_text=True))
     assert response.status_code == 422
-    assert f"{shown} would be sent as it is: write the merge field as {field}" in text
+    assert f"Write {field}, not “{shown}”: only {field} is filled in, and “{shown}” would be sent" in text
+    assert f">{body}</textarea>" in text  # what was typed stays
     assert count(SavedReply) == 0
+
+
+def test_a_merge_field_written_otherwise_is_refused_when_a_reply_is_changed(client, world):  # noqa: F811
+    reply = add(world["office"], "Welcome", "Welcome!")
+    as_admin(client)
+    form = {"title": "Welcomed", "body": "Hi {{last_name}}"}
+    response = post(client, f"/admin/saved-replies/{reply.id}", form)
+    text = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 422 and "Write {last_name}, not “{{last_name}}”" in text
+    assert 'value="Welcomed"' in text and ">Hi {{last_name}}</textarea>" in text
+    db.session.refresh(reply)
+    assert (reply.title, reply.body) == ("Welcome", "Welcome!")
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["A $50 fee applies [optional] <b>only</b> at 100%.", "We're on a 100% first name basis.",
+     "Send us your first name and last name (first_name, last_name).", "Hi {first_name}, 20% off!"],
+)
+def test_plain_text_with_brackets_or_a_fields_words_is_accepted(world, body):  # noqa: F811
+    assert add(world["office"], "Plain", body).body == body
+
+
+def test_a_field_in_doubled_braces_saved_before_the_check_is_not_filled_in(world):  # noqa: F811
+    """Filled in, "{{first_name}}" would reach the contact as "{Maria}": left whole, the message is
+    held as unfilled for the agent to correct."""
+    reply = SavedReply(office_id=world["office"].id, title="Old", body="Hi {{first_name}} {last_name}!")
+    merged = saved_replies.merge(reply, {"first_name": "Maria", "last_name": "Garcia"})
+    assert merged.text == "Hi {{first_name}} Garcia!" and merged.unfilled == ("first_name",)
 
 
 def test_empty_and_too_long_saved_replies_are_refused(client, world):  # noqa: F811
@@ -142,6 +190,7 @@ def test_saved_replies_of_another_office_are_out_of_reach(client, world):  # noq
     as_admin(client)
     assert client.get(f"/admin/saved-replies/{theirs.id}").status_code == 404
     assert post(client, f"/admin/saved-replies/{theirs.id}/delete").status_code == 404
+    assert client.get(f"/admin/saved-replies/{theirs.id}/delete").status_code == 404
     other = post(client, "/admin/saved-replies",
                  {"office_id": world["other_office"].id, "title": "Sneaky", "body": "x"})  # fmt: skip
     assert other.status_code == 422

@@ -25,9 +25,29 @@ MAX_TITLE_LENGTH = 100
 # Anything that looks like a merge field: a name in braces.
 _FIELD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _KNOWN = re.compile(r"\{(" + "|".join(MERGE_FIELDS) + r")\}")
-# A merge field's name with a brace beside it: written as {name} it is one; missing a brace, or
-# with spaces inside them, it would be sent as it is.
-_BRACED = re.compile(r"(\{\s*)?\b(" + "|".join(MERGE_FIELDS) + r")\b(\s*\})?")
+# A merge field's name (in any case, its words joined by _, - or spaces or not at all) with a marker
+# beside it: written exactly {name} it is one; in other brackets or markers, doubled braces, or
+# missing a brace, it would be sent as it is. Only braces may have spaces inside ("{ first_name }"):
+# plain text such as "100% first name basis" is no merge field.
+_SPELLED = "|".join(name.replace("_", "[ _-]?") for name in MERGE_FIELDS)
+_MARKED = re.compile(
+    r"(?P<open>\$?\{+\s*|\[+|<+|%|\$)?"
+    r"\b(?P<name>(?i:" + _SPELLED + r"))\b"
+    r"(?P<close>\s*\}+|\]+|>+|%)?"
+)
+_BY_LETTERS = {name.replace("_", ""): name for name in MERGE_FIELDS}
+# A field in doubled braces is not one: merge leaves it whole, so the message is held as unfilled.
+_MERGED = re.compile(r"(?<!\{)\{(" + "|".join(MERGE_FIELDS) + r")\}(?!\})")
+
+
+def _miswritten(body: str) -> tuple[str, str] | None:
+    """(what was written, the merge field meant) for the first field written so that it would be
+    sent as it is, or None."""
+    for found in _MARKED.finditer(body):
+        field = _BY_LETTERS[re.sub("[ _-]", "", found["name"].lower())]
+        if (found["open"] or found["close"]) and found[0] != f"{{{field}}}":
+            return found[0], f"{{{field}}}"
+    return None
 
 
 class SavedReplyError(Exception):
@@ -62,20 +82,17 @@ def _checked(
         )
     else:
         unknown = [name for name in dict.fromkeys(_FIELD.findall(body)) if name not in MERGE_FIELDS]
-        miswritten = next(
-            (found for found in _BRACED.finditer(body)
-             if (found[1] or found[3]) and found[0] != f"{{{found[2]}}}"),
-            None,
-        )  # fmt: skip
-        if unknown:
+        miswritten = _miswritten(body)
+        if miswritten:  # first: "{First_Name}" is better answered by how to write it
+            written, field = miswritten
+            errors["body"] = (
+                f"Write {field}, not “{written}”: only {field} is filled in, and “{written}” would "
+                "be sent to the contact as it is."
+            )
+        elif unknown:
             errors["body"] = (
                 f"{{{unknown[0]}}} is not a merge field Parley knows; the merge fields are "
                 f"{described_fields()}. Remove it or use one of those."
-            )
-        elif miswritten:
-            errors["body"] = (
-                f"“{miswritten[0]}” would be sent as it is: write the merge field as "
-                f"{{{miswritten[2]}}}, in braces with no spaces."
             )
     if errors:
         raise SavedReplyError(errors)
@@ -151,7 +168,7 @@ class Merged:
 
 
 def merge(reply: SavedReply, values: dict[str, str]) -> Merged:
-    text = _KNOWN.sub(lambda match: values.get(match.group(1)) or match.group(0), reply.body)
+    text = _MERGED.sub(lambda match: values.get(match.group(1)) or match.group(0), reply.body)
     return Merged(reply.id, reply.title, text, unfilled(text))
 
 

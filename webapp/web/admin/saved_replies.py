@@ -17,13 +17,14 @@ TEMPLATE = "admin/saved_replies.html"
 EMPTY = {"title": "", "body": "", "office_id": ""}
 
 
-def _page(form: dict, errors: dict, status: int = 200, editing: SavedReply | None = None):
+def _page(form: dict, errors: dict, status: int = 200, editing: SavedReply | None = None,
+          confirm_delete: SavedReply | None = None):  # fmt: skip
     offices = my_offices(current_user)
     return render_screen(
         TEMPLATE, "reply_form", status=status, offices=offices,
         replies=saved_replies.of_offices({office.id for office in offices}),
         office_names={office.id: office.name for office in offices},
-        form=form, errors=errors, editing=editing,
+        form=form, errors=errors, editing=editing, confirm_delete=confirm_delete,
         merge_fields=saved_replies.MERGE_FIELDS, max_length=saved_replies.MAX_MESSAGE_LENGTH,
     )  # fmt: skip
 
@@ -72,6 +73,12 @@ def saved_reply_edit(reply_id: int):
     except saved_replies.SavedReplyError as exc:
         return _page(form, exc.errors, status=rejected(), editing=reply)
     return done(f"Saved reply {reply.title} saved.", url_for("admin.saved_replies_index"))
+
+
+@bp.get("/saved-replies/<int:reply_id>/delete")
+def saved_reply_delete_confirm(reply_id: int):
+    """The step before a deletion: agents lose the reply for good, so it asks."""
+    return _page(dict(EMPTY), {}, confirm_delete=_owned(reply_id))
 
 
 @bp.post("/saved-replies/<int:reply_id>/delete")
