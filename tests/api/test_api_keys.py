@@ -152,6 +152,7 @@ def test_the_console_refuses_bad_input_and_other_offices(app, client, world):
     new_key("FA CRM", world["other_office"])
     other = db.session.scalar(select(ApiKey).where(ApiKey.name == "FA CRM"))
     assert post(client, f"/admin/api-keys/{other.id}/revoke").status_code == 404
+    assert client.get(f"/admin/api-keys/{other.id}/revoke").status_code == 404
     assert "FA CRM" not in client.get("/admin/api-keys").get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(ApiKey, other.id).revoked_at is None
@@ -164,6 +165,65 @@ def test_the_console_refuses_bad_input_and_other_offices(app, client, world):
     assert response.status_code == 422
     assert "Admissions has an active key named &#39;FA CRM&#39; already" in response.get_data(as_text=True)
     assert all_rows() == before
+
+
+def test_key_names_differ_in_more_than_letter_case(app, client, world):
+    """Messages are authored by the key's name: "Slate CRM" and "slate crm" could not be told apart."""
+    assert run(app, "api-keys", "create", "Slate CRM", "--office", "Admissions").exit_code == 0
+    as_admin(client)
+    before = all_rows()
+    again = run(app, "api-keys", "create", "slate  crm", "--office", "Admissions")
+    assert again.exit_code == 1 and "Admissions has an active key named 'Slate CRM' already" in again.output
+    for name in ("SLATE CRM", "Slate ＣＲＭ"):  # any case, width forms too, as office names are compared
+        response = post(client, "/admin/api-keys", {"name": name, "office_id": world["office"].id})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422
+        assert "Admissions has an active key named &#39;Slate CRM&#39; already" in page
+    assert all_rows() == before
+    # Another office's key may share the name; and `revoke` finds a key whatever the case.
+    assert run(app, "api-keys", "create", "slate crm", "--office", "Financial Aid").exit_code == 0
+    ambiguous = run(app, "api-keys", "revoke", "SLATE CRM")
+    assert ambiguous.exit_code == 1
+    assert "(Admissions, Financial Aid); say which with --office" in ambiguous.output
+    result = run(app, "api-keys", "revoke", "SLATE CRM", "--office", "Admissions")
+    assert result.exit_code == 0 and "Revoked API key 'Slate CRM'." in result.output
+    assert run(app, "api-keys", "revoke", "Slate crm").exit_code == 0
+    assert db.session.scalars(select(ApiKey).where(ApiKey.revoked_at.is_(None))).all() == []
+
+
+def test_revoke_names_the_key_that_reads_so_exactly_where_two_made_before_read_alike(app, world):
+    """Keys made before case was compared may read alike in one office: the exact name says which."""
+    for name in ("Slate", "slate"):
+        db.session.add(ApiKey(name=name, office_id=world["office"].id, key_hash=name * 8, prefix="parley_x"))
+    db.session.commit()
+    assert run(app, "api-keys", "revoke", "slate").exit_code == 0
+    assert db.session.scalars(select(ApiKey.name).where(ApiKey.revoked_at.is_(None))).all() == ["Slate"]
+
+
+def test_the_console_shows_every_fields_error_at_once(client, world):
+    as_admin(client)
+    response = post(client, "/admin/api-keys", {"name": " ", "office_id": ""})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Give the key a name" in page and "Choose one of your offices" in page
+
+
+def test_revoking_in_the_console_asks_first(client, world):
+    """Revoking stops the CRM using the key at once: the page asks, and asking revokes nothing."""
+    from tests.api.conftest import new_key
+
+    new_key("Slate", world["office"])
+    key = db.session.scalar(select(ApiKey).where(ApiKey.name == "Slate"))
+    as_admin(client)
+    revoking = f'method="post" action="/admin/api-keys/{key.id}/revoke"'
+    assert revoking not in client.get("/admin/api-keys").get_data(as_text=True)
+    asked = client.get(f"/admin/api-keys/{key.id}/revoke").get_data(as_text=True)
+    assert "Revoke Slate?" in asked and "Its next request gets 401" in asked and revoking in asked
+    db.session.expire_all()
+    assert db.session.get(ApiKey, key.id).revoked_at is None
+    assert post(client, f"/admin/api-keys/{key.id}/revoke").status_code in (302, 303)
+    db.session.expire_all()
+    assert db.session.get(ApiKey, key.id).revoked_at is not None
 
 
 def test_only_admins_reach_the_api_keys_page(app, client, world):

@@ -726,6 +726,11 @@ def test_the_console_refuses_bad_urls_and_other_offices(app, client, world):
     form = {"url": "https://93.184.216.34/hook", "office_id": world["other_office"].id}
     response = post(client, "/admin/webhooks", form)
     assert response.status_code == 422 and "Choose one of your offices" in response.get_data(as_text=True)
+    # Every field's error at once, not the URL's only after the office is fixed.
+    response = post(client, "/admin/webhooks", {"url": "", "office_id": ""})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "A webhook URL must start with https://" in page and "Choose one of your offices" in page
     assert db.session.scalars(select(WebhookEndpoint)).all() == []
 
 

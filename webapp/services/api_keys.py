@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.extensions import db
 from webapp.models import ApiKey, Office, User, utcnow
 from webapp.services import audit
+from webapp.services.directory import name_key
 
 KEY_PREFIX = "parley_"
 NAME_MAX = 80
@@ -62,10 +63,15 @@ def _clean_name(name: str) -> str:
 
 def create_key(name: str, office: Office, created_by: User | None) -> NewKey:
     """A new key of `office`, audited; the caller commits. Names are unique among the office's
-    active keys."""
+    active keys, letter case aside."""
     name = _clean_name(name)
-    taken = f"{office.name} has an active key named {name!r} already; choose another name."
-    if any(key.office_id == office.id for key in active_keys_named(name)):
+    # Messages are authored by the key's name: "slate" would not tell them from "Slate"'s.
+    alike = _active_keys_alike(name, office.id)
+    taken = (
+        f"{office.name} has an active key named {(alike[0].name if alike else name)!r} already; "
+        "choose another name."
+    )
+    if alike:
         raise ApiKeyError(taken)
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
@@ -103,15 +109,29 @@ def key_by_id(key_id: int) -> ApiKey | None:
     return db.session.get(ApiKey, key_id)
 
 
+def check_name(name: str) -> None:
+    """Raise ApiKeyError when `name` can be no key's name, whatever its office."""
+    _clean_name(name)
+
+
+def _active_keys_alike(name: str, office_id: int | None = None) -> list[ApiKey]:
+    """The active keys (of one office) whose name reads as `name`, letter case aside, as office
+    names are compared (`directory.name_key`). In Python: SQLite's lower() folds ASCII letters only,
+    and keys are few."""
+    query = select(ApiKey).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.office_id, ApiKey.id)
+    if office_id is not None:
+        query = query.where(ApiKey.office_id == office_id)
+    wanted = name_key(name)
+    return [key for key in db.session.scalars(query) if name_key(key.name) == wanted]
+
+
 def active_keys_named(name: str) -> list[ApiKey]:
-    """The active keys of that name, one per office at most."""
-    return list(
-        db.session.scalars(
-            select(ApiKey)
-            .where(ApiKey.name == " ".join(name.split()), ApiKey.revoked_at.is_(None))
-            .order_by(ApiKey.office_id)
-        )
-    )
+    """The active keys of that name, letter case aside, one per office (where keys made before
+    case was compared read alike, the one written exactly so)."""
+    written = " ".join(name.split())
+    keys = _active_keys_alike(name)
+    exact = {key.office_id for key in keys if key.name == written}
+    return [key for key in keys if key.office_id not in exact or key.name == written]
 
 
 def keys_of_offices(office_ids: set[int]) -> list[ApiKey]:

@@ -43,6 +43,12 @@ def webhooks_index():
     errors = {}
     if office_id not in offices:
         errors["office_id"] = "Choose one of your offices."
+        try:  # the URL's error shown too, not after the office is fixed
+            webhooks.check_url(form["url"], current_app.config["WEBHOOK_ALLOW_PRIVATE"])
+        except webhooks.UnresolvedHost:
+            pass  # only a warning once the endpoint is added
+        except webhooks.WebhookError as exc:
+            errors["url"] = str(exc)
     else:
         try:
             added = webhooks.add_endpoint(
