@@ -153,6 +153,37 @@ def test_office_pages_list_members_and_create(client, world):
     assert "Office Registrar created." in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
+def test_an_office_page_leads_to_its_numbers_and_to_adding_users_and_numbers(client, world, make):
+    """A new office's next steps start from its page: its users and numbers come with it chosen."""
+    login(client, "admin@example.edu")
+    office_id = world["office"].id
+    page = client.get(f"/admin/offices/{office_id}").get_data(as_text=True)
+    number = world["number"]
+    assert f'href="/admin/numbers/{number.id}">{number.display_label}</a>' in page
+    assert "FA Main" not in page  # another office's number
+    assert f'href="/admin/users/new?office={office_id}">Add a user</a>' in page
+    assert f'href="/admin/numbers/new?office={office_id}">Add a number</a>' in page
+    assert f'href="/admin/offices/{office_id}/compliance"' in page
+
+    # An admin of two offices gets the one whose page they came from.
+    make.user("both@example.edu", "admin", ("Admissions", "Financial Aid"), name="Bo Both")
+    client = client.application.test_client()
+    login(client, "both@example.edu")
+    other = world["other_office"].id
+    for office, unchosen in ((office_id, other), (other, office_id)):
+        checked = client.get(f"/admin/users/new?office={office}").get_data(as_text=True)
+        assert re.search(rf'name="office_ids" value="{office}"\s+checked', checked)
+        assert not re.search(rf'name="office_ids" value="{unchosen}"\s+checked', checked)
+        chosen = client.get(f"/admin/numbers/new?office={office}").get_data(as_text=True)
+        assert re.search(rf'<option value="{office}"\s+selected', chosen)
+    # Without one, or with one that is not theirs, nothing is chosen for them.
+    for query in ("", "?office=nonsense", "?office=99999"):
+        users_page = client.get(f"/admin/users/new{query}").get_data(as_text=True)
+        assert not re.search(r'name="office_ids" value="\d+"\s+checked', users_page)
+        numbers_page = client.get(f"/admin/numbers/new{query}").get_data(as_text=True)
+        assert not re.search(r'<option value="\d+"\s+selected', numbers_page)
+
+
 def test_counts_of_members_say_they_count_active_ones(client, world):
     """The office's page lists a deactivated member too; the counts elsewhere say what they count."""
     world["users"]["limited"].active = False

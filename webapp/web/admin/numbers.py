@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from webapp.models import ReusableNumber
 from webapp.services.admin import FormErrors, my_offices, numbers
+from webapp.services.dbutil import row_id
 from webapp.web.admin import (
     bp,
     checked_ids,
@@ -75,9 +76,12 @@ def numbers_index():
 @bp.route("/numbers/new", methods=["GET", "POST"])
 def number_new():
     choices = _choices()
+    # "Add a number" on an office's page comes with that office chosen.
+    asked = row_id(request.args.get("office"))
+    office_ids = [office.id for office in choices["offices"]]
     form = {
         "phone": "",
-        "office_id": choices["offices"][0].id if len(choices["offices"]) == 1 else None,
+        "office_id": asked if asked in office_ids else (office_ids[0] if len(office_ids) == 1 else None),
         "label": "",
         "description": "",
         "provider": choices["providers"][0] if len(choices["providers"]) == 1 else "",

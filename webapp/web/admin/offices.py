@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request, url_for
 from flask_login import current_user
 
-from webapp.services.admin import FormErrors, offices
+from webapp.services.admin import FormErrors, numbers, offices
 from webapp.web.admin import bp, done, invalid, owned
 from webapp.web.rendering import render_screen
 
@@ -53,16 +53,13 @@ def office_detail(office_id: int):
             changed = offices.update_office(current_user, office, form["name"], form["help_text"])
         except FormErrors as exc:
             office = owned(offices.office_for_admin, office_id)
-            return invalid(
-                DETAIL,
-                "office_form",
-                office=office,
-                members=offices.members(office),
-                form=form,
-                errors=exc.errors,
-            )
+            return invalid(DETAIL, "office_form", form=form, errors=exc.errors, **_detail(office))
         message = f"Office {office.name} saved." if changed else "Nothing to change."
         return done(message, url_for("admin.office_detail", office_id=office.id))
-    return render_screen(
-        DETAIL, "office_form", office=office, members=offices.members(office), form=form, errors={}
-    )
+    return render_screen(DETAIL, "office_form", form=form, errors={}, **_detail(office))
+
+
+def _detail(office) -> dict:
+    """What the office page shows besides its form: its members and its numbers."""
+    own = [number for number in numbers.list_numbers(current_user) if number.office_id == office.id]
+    return {"office": office, "members": offices.members(office), "numbers": own}

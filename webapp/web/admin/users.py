@@ -8,6 +8,7 @@ from flask_login import current_user
 from webapp.models import User
 from webapp.services import sessions
 from webapp.services.admin import Forbidden, FormErrors, my_offices, users
+from webapp.services.dbutil import row_id
 from webapp.web.admin import (
     bp,
     checked_ids,
@@ -62,7 +63,10 @@ def users_index():
 
 @bp.route("/users/new", methods=["GET", "POST"])
 def user_new():
-    form = {"name": "", "email": "", "role": "standard", "office_ids": set()}
+    # "Add a user" on an office's page comes with that office ticked.
+    office_id = row_id(request.args.get("office"))
+    offices = {office_id} if office_id in {office.id for office in my_offices(current_user)} else set()
+    form = {"name": "", "email": "", "role": "standard", "office_ids": offices}
     if request.method == "POST":
         office_ids = form_ids("office_ids")
         form = {
