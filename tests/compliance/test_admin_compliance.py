@@ -8,6 +8,7 @@ from datetime import time, timedelta
 import pytest
 from sqlalchemy import select
 
+from tests.admin.conftest import world  # noqa: F401
 from tests.compliance.test_retention import add_message
 from tests.conftest import csrf_token, login
 from webapp.extensions import db
@@ -64,6 +65,18 @@ def test_bad_quiet_hours_are_refused_next_to_their_field(setup, client, form, er
     response = post(client, setup["office"].id, "quiet-hours", **form)
     assert response.status_code == 422 and error in response.get_data(as_text=True)
     assert office(setup).time_zone is None and office(setup).quiet_hours_start is None
+
+
+def test_a_refused_forms_address_reloaded_comes_back_to_the_compliance_page(setup, client, world):  # noqa: F811
+    """A refused form is shown at its action's address; reloading that (a GET) is no 405."""
+    login(client, "admin@example.edu")
+    office_id = setup["office"].id
+    for what in ("quiet-hours", "retention"):
+        response = client.get(f"/admin/offices/{office_id}/{what}")
+        assert response.status_code == 302
+        assert response.headers["Location"] == f"/admin/offices/{office_id}/compliance"
+        # Another office's address is not found, as its page is.
+        assert client.get(f"/admin/offices/{world['other_office'].id}/{what}").status_code == 404
 
 
 def test_a_quiet_hours_action_the_form_never_sends_changes_nothing(setup, client):

@@ -3,7 +3,7 @@ messages (built by the worker, downloaded here while the link lasts). Every chan
 
 from __future__ import annotations
 
-from flask import abort, request, send_file, url_for
+from flask import abort, redirect, request, send_file, url_for
 from flask_login import current_user
 
 from webapp.extensions import db
@@ -71,6 +71,14 @@ def _here(office: Office) -> str:
 @bp.get("/offices/<int:office_id>/compliance")
 def compliance_office(office_id: int):
     return _page(_office(office_id))
+
+
+@bp.get("/offices/<int:office_id>/quiet-hours")
+@bp.get("/offices/<int:office_id>/retention")
+def compliance_form_address(office_id: int):
+    """A refused form is answered at its action's address: reloading it there, or going back to
+    it, comes to the office's compliance page (not a 405)."""
+    return redirect(_here(_office(office_id)))
 
 
 @bp.post("/offices/<int:office_id>/quiet-hours")
