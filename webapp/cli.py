@@ -55,6 +55,11 @@ def _fail(message: str) -> None:
     raise click.ClickException(message)
 
 
+def _sentence(message: str) -> str:
+    """A message as the other commands end theirs: with a full stop."""
+    return message if message.endswith((".", "?", "!")) else message + "."
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
@@ -342,14 +347,20 @@ def sms_receive(from_phone: str, to_phone: str, text: str) -> None:
     """Feed an incoming text through the inbound pipeline, exactly as a provider webhook would."""
     try:
         contact = parse_any_phone(from_phone)
+    except PhoneError as exc:
+        _fail(f"--from: {_sentence(str(exc))}")
+    try:
         # E.164 as numbers are added; without its "+", a number is read as the compose form reads it.
         e164 = to_phone.strip().startswith("+")
         number = normalise_provider_phone(to_phone) if e164 else parse_any_phone(to_phone)
+    except PhoneError as exc:
+        _fail(f"--to: {_sentence(str(exc))}")
+    try:
         result = inbound.receive(
             InboundMessage(from_phone=contact, to_phone=number, body=text), provider="console"
         )
     except (PhoneError, inbound.InboundError) as exc:
-        _fail(str(exc))
+        _fail(_sentence(str(exc)))
     click.echo(f"Received into conversation {result.conversation_id}.")
 
 
