@@ -148,3 +148,29 @@ def test_a_405_names_a_documented_problem_type(app, crm):
     assert kind == "/api/v1/docs#problem-method-not-allowed"
     page = app.test_client(use_cookies=False).get(kind.split("#")[0]).get_data(as_text=True)
     assert f'id="{kind.split("#")[1]}"' in page
+
+
+def test_every_error_an_operation_documents_is_a_problem_document(app, crm):
+    """A generated client reads each error as the server sends it: a problem document, never
+    spectree's list of validation errors; and a 422 only where a request can be refused so."""
+    document = crm.client.get("/api/v1/openapi.json").get_json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            errors = {s: r for s, r in operation["responses"].items() if int(s) >= 400}
+            for status, response in errors.items():
+                assert response["content"] == {
+                    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                }, (method, path, status)
+            # A body over the size limit is refused whatever the method.
+            assert "413" in errors, (method, path)
+    get_message = document["paths"]["/api/v1/messages/{message_id}"]["get"]
+    assert "422" not in get_message["responses"]  # nothing to validate: a bad id is 404
+    assert not {"ValidationError", "ValidationErrorElement"} & set(document["components"]["schemas"])
+
+
+@pytest.mark.parametrize("path", ["/api/v1/messages/1", "/api/v1/conversations?phone=2025550143"])
+def test_a_get_with_a_body_over_the_limit_gets_the_documented_413(crm, path):
+    response = crm.client.get(
+        path, data="x" * (2 * 1024 * 1024), headers=crm.headers({"Content-Type": "text/plain"})
+    )
+    assert response.status_code == 413 and response.mimetype == "application/problem+json"

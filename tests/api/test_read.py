@@ -285,3 +285,25 @@ def test_a_made_up_conversations_cursor_is_refused_as_one(crm, other_crm):
         assert_problem(crm.get("/api/v1/conversations", query_string=query), 422, "invalid-cursor")
     own = {"phone": "2025550143", "cursor": cursor(f"v2:conversations:+12025550143:{ours}")}
     assert crm.get("/api/v1/conversations", query_string=own).get_json() == {"data": [], "next_cursor": None}
+
+
+def test_a_query_naming_a_parameter_twice_is_told_so_not_that_its_type_is_wrong(crm):
+    """As a body naming a field twice: which value was meant is a guess, whatever the values."""
+    for path, name in (
+        ("/api/v1/conversations?phone=2025550143&limit=5&limit=5", "limit"),
+        ("/api/v1/conversations?phone=2025550143&phone=2025550143", "phone"),
+        ("/api/v1/contacts/lookup?phone=2025550143&phone=2025550144", "phone"),
+        ("/api/v1/messages?after=1&after=2", "after"),
+        ("/api/v1/reports/summary?from=2026-09-01&from=2026-09-02", "from"),
+    ):
+        body = assert_problem(crm.get(path), 422, "invalid-request")
+        assert body["detail"] == f"The query names {name} more than once; give it once.", body
+        assert body["errors"] == [{"field": name, "message": "named more than once"}]
+    # Another refusal in the same query is still named, and an unknown name stays unknown.
+    both = assert_problem(crm.get("/api/v1/conversations?phone=abc&limit=5&limit=6&x=1&x=2"), 422)
+    assert both["detail"].startswith("The query names limit more than once; give it once. ")
+    assert {e["field"]: e["message"] for e in both["errors"]} == {
+        "limit": "named more than once",
+        "phone": "phone must be a US phone number such as (617) 555-0123",
+        "x": "x is not a field of this request; leave it out",
+    }

@@ -27,6 +27,7 @@ from webapp.transactions import discard_writes, read_first, request_only_reads, 
 from webapp.web.api import validation
 from webapp.web.api.problems import problem
 from webapp.web.api.rate_limit import KeyRateLimit
+from webapp.web.api.schemas import Problem
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -35,24 +36,34 @@ OPEN_ENDPOINTS = {"api.openapi", "api.docs"}
 
 
 class ValidationFailed(Exception):
-    def __init__(self, errors: list[dict], kinds: set[str]) -> None:
+    def __init__(self, errors: list[dict], kinds: set[str], repeated: list[str]) -> None:
         super().__init__("invalid request")
         self.errors = errors
         # One problem type when every refused value is of one kind (a phone, the text).
         self.kind = kinds.pop() if len(kinds) == 1 else "invalid-request"
+        self.repeated = repeated  # query parameters given more than once
 
 
 def _refuse_invalid(req: Any, resp: Any, error: Any, instance: Any, *args: Any) -> None:
     """spectree's hook before a view: a request its models refused becomes a problem document."""
     if error is None:
         return
-    errors, kinds = [], set()
+    errors, kinds, repeated = [], set(), []
     model = getattr(error, "title", "")
+    # A parameter given twice reaches the model as a list of its values: its refusal would speak
+    # of a wrong type, when which value was meant is the question (as with a body's names).
+    twice = {name: values for name, values in req.args.lists() if len(values) > 1}
     for item in error.errors(include_url=False):
         where = ".".join(str(part) for part in item.get("loc", ()) if part != "__root__") or "body"
+        if where in twice and item.get("input") == twice[where] and item.get("type") != "extra_forbidden":
+            if where not in repeated:
+                repeated.append(where)
+                errors.append({"field": where, "message": "named more than once"})
+                kinds.add("invalid-request")
+            continue
         errors.append({"field": where, "message": validation.explain(model, where, item)})
         kinds.add(validation.kind_of(model, where, item))
-    raise ValidationFailed(errors, kinds)
+    raise ValidationFailed(errors, kinds, repeated)
 
 
 spec = SpecTree(
@@ -64,6 +75,7 @@ spec = SpecTree(
     page_templates={},  # the reference page is our own (no CDN): see `reference`
     before=_refuse_invalid,
     validation_error_status=422,
+    validation_error_model=Problem,  # what a refused request gets (`_invalid`), not spectree's list
     # Schemas named as their classes (no hash suffix), nested ones too: stable names for the
     # client generators that read the document.
     naming_strategy=lambda model: model.__name__,
@@ -205,9 +217,13 @@ def _api_problem(error: ApiProblem) -> Response:
 
 @bp.errorhandler(ValidationFailed)
 def _invalid(error: ValidationFailed) -> Response:
-    sentences = "; ".join(item["message"] for item in error.errors)
+    others = [item["message"] for item in error.errors if item["field"] not in error.repeated]
+    detail = f"{'; '.join(others)}. Fix and send again." if others else ""
+    if error.repeated:
+        names, each = ", ".join(error.repeated), "it" if len(error.repeated) == 1 else "each"
+        detail = f"The query names {names} more than once; give {each} once. {detail}".rstrip()
     title = crm_api.TITLES.get(error.kind, "Invalid request")
-    return problem(422, title, f"{sentences}. Fix and send again.", error.kind, errors=error.errors)
+    return problem(422, title, detail, error.kind, errors=error.errors)
 
 
 @bp.errorhandler(HTTPException)

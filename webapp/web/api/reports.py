@@ -72,8 +72,9 @@ def _check_day(field: str, text: str | None) -> None:
 @spec.validate(
     query=SummaryQuery,
     resp=Responses(
-        HTTP_200=ReportSummary, HTTP_400=Problem, HTTP_401=Problem, HTTP_422=Problem, HTTP_429=Problem
-    ),
+        HTTP_200=ReportSummary, HTTP_400=Problem, HTTP_401=Problem, HTTP_413=Problem, HTTP_422=Problem,
+        HTTP_429=Problem,
+    ),  # fmt: skip
     tags=["reports"],
 )
 def report_summary():
