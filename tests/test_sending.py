@@ -401,3 +401,14 @@ def test_a_form_queued_twice_at_once_with_another_text_is_refused_not_dropped(se
     # The same text to the same phone is the same form: it finds the first message.
     same = replace(racing, phone=first.conversation.contact_phone, text="First")
     assert sending.queue_text(agent, same).message_id == first.id
+
+
+@pytest.mark.parametrize("check", [sending.validate_body, sending.validate_agent_body])
+def test_a_text_is_refused_for_a_control_character_or_for_showing_nothing(check):
+    with pytest.raises(sending.SendError, match=r"control character \(U\+0007\)"):
+        check("Ding\u0007")
+    for blank in ("\u200b", " \u2060\t\n"):
+        with pytest.raises(sending.SendError, match="Enter a message."):
+            check(blank)
+    assert check("a\tb\r\nc") == "a\tb\nc"
+    assert check("\u200b", with_picture=True) == "\u200b"  # the picture is the message

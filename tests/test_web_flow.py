@@ -135,6 +135,8 @@ def test_compose_rejects_bad_input_inline_and_sends_nothing(client, setup):
         ("555-0143", "Hello", "Enter a 10-digit US phone number"),
         ("call me maybe", "Hello", "Enter a 10-digit US phone number"),
         ("2025550143", "   ", "Enter a message."),
+        ("2025550143", "\u200b", "Enter a message."),
+        ("2025550143", "Hi \u001b[31m", "control character (U+001B)"),
         ("2025550143", "x" * 1601, "at most 1,600 characters"),
     ]
     for to, body, error in cases:

@@ -15,14 +15,20 @@ from webapp.plugin_api import OutboundMessage, SendResult, SmsProvider
 log = logging.getLogger("parley.console_sms")
 
 
+def _shown(text: str) -> str:
+    """`text` with each character a terminal would not just print (an escape, a bell, a zero-width
+    space) written as its Python escape: a text must not be able to drive the operator's terminal."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 class ConsoleSmsProvider(SmsProvider):
     label = "Console (development)"
     supports_media = True  # prints the pictures' links
 
     def send(self, message: OutboundMessage) -> SendResult:
         # A framed block, so a text stands out among the server's and worker's lines.
-        lines = [f"  │ {line}" for line in (message.body or "").splitlines() or [""]]
-        lines += [f"  │ [picture] {url}" for url in message.media_urls]
+        lines = [f"  │ {_shown(line)}" for line in (message.body or "").splitlines() or [""]]
+        lines += [f"  │ [picture] {_shown(url)}" for url in message.media_urls]
         log.warning(
             "\n  ┌─ SMS %s → %s (message %s)\n%s\n  └─",
             message.from_phone,

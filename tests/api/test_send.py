@@ -329,3 +329,21 @@ def test_a_refused_field_is_named_with_what_it_takes_in_plain_words(crm, body, h
     for jargon in ("pattern", "items after validation", "String should", "^"):
         assert jargon not in refused["detail"]
     assert message_count() == before
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [("\u0007bell \u001b[31m", "The text holds a control character (U+0007) that no message can carry"),
+     ("red \u001b[31m", "(U+001B)"), ("del\u007f", "(U+007F)"),
+     ("\u200b", "Enter a message."), ("\u200b \u2060\ufeff\n", "Enter a message.")],
+)  # fmt: skip
+def test_a_text_with_control_characters_or_nothing_visible_is_refused(crm, text, said):
+    before = message_count()
+    refused = assert_problem(crm.send(text=text), 422, "invalid-text")
+    assert said in refused["detail"] and refused["errors"][0]["field"] == "text"
+    assert message_count() == before
+
+
+def test_tabs_line_breaks_and_visible_format_characters_are_sent(crm):
+    # A tab, CR and LF are ordinary; a zero-width joiner inside an emoji is part of what shows.
+    assert crm.send(text="a\tb\r\nc\rd 👩\u200d💻").status_code == 202

@@ -54,3 +54,17 @@ def test_the_console_prints_pictures_links(caplog):
         )
     assert "│ Map" in caplog.text
     assert "│ [picture] https://x.test/m.png" in caplog.text
+
+
+def test_the_console_prints_control_characters_escaped_never_raw(caplog):
+    """Whatever a text holds, it cannot ring the operator's terminal or change its colours."""
+    from plugins.console_sms import ConsoleSmsProvider
+    from webapp.plugin_api import OutboundMessage
+
+    with caplog.at_level(logging.WARNING, logger="parley.console_sms"):
+        ConsoleSmsProvider({}).send(
+            OutboundMessage(7, "+12025550100", "+12025550143", "\u0007bell \u001b[31mred\u200b\tend")
+        )
+    assert "│ \\x07bell \\x1b[31mred\\u200b\\tend" in caplog.text
+    printed = caplog.records[0].getMessage()
+    assert not any(ord(c) < 0x20 and c != "\n" or 0x7F <= ord(c) < 0xA0 for c in printed)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -64,11 +65,24 @@ class SendError(Exception):
         self.message = message
 
 
+# C0 controls and DEL a text may not hold: no phone shows them, and a terminal obeys them.
+CONTROL_CHARACTERS = frozenset(map(chr, [*range(0x20), 0x7F])) - {"\t", "\n", "\r"}
+
+
 def validate_body(body: str | None, with_picture: bool = False) -> str:
     """The message text; it may be empty only when a picture goes with it."""
     text = (body or "").replace("\r\n", "\n")
-    if not text.strip() and not with_picture:
+    # Only spaces and invisible format characters (a zero-width space) show nothing on a phone.
+    blank = all(char.isspace() or unicodedata.category(char) == "Cf" for char in text)
+    if blank and not with_picture:
         raise SendError("body", "Enter a message.")
+    control = next((char for char in text if char in CONTROL_CHARACTERS), None)
+    if control is not None:
+        raise SendError(
+            "body",
+            f"The text holds a control character (U+{ord(control):04X}) that no message can carry; "
+            "remove it.",
+        )
     if len(text) > MAX_MESSAGE_LENGTH:
         raise SendError(
             "body",

@@ -21,8 +21,8 @@ PROBLEM_TYPES = {
     "invalid-request": "A field is missing, of the wrong type, unknown, out of range or not in its "
     "form (a phone, a date as YYYY-MM-DD); `errors` names each and says what it takes (422).",
     "invalid-phone": "A phone number is not written as one or is not a valid US number (422).",
-    "invalid-text": "The text is empty, only spaces, too long or holds a character no message can "
-    "carry, such as NUL (422).",
+    "invalid-text": "The text is empty, shows nothing (only spaces or invisible characters), is too "
+    "long or holds a character no message can carry, such as NUL or another control character (422).",
     "unknown-number": "`from` is not an active number of the key's office (422).",
     "opted-out": "The contact opted out; nothing was sent (422).",
     "own-number": "`to` is the `from` number itself; nothing was sent (422).",
