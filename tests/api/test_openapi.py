@@ -14,6 +14,7 @@ import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.api.conftest import new_key
+from tests.conftest import login
 from tests.server_threads import server_thread
 from webapp.extensions import db
 from webapp.plugin_api import InboundMessage
@@ -72,6 +73,24 @@ def test_the_reference_page_renders_the_document_without_a_key(app):
         assert expected in text, expected
     assert "https://cdn" not in text and "<script" not in text  # our own static files only
     assert "Set-Cookie" not in page.headers
+
+
+def test_the_reference_page_describes_every_activity_webhook(app, setup):
+    """A CRM's developer reads how to verify the events and what each one holds, on the server."""
+    from webapp.services.webhooks import EVENT_TYPES
+
+    text = app.test_client(use_cookies=False).get("/api/v1/docs").get_data(as_text=True)
+    assert 'id="webhooks"' in text and "webhook-signature" in text and "same <code>webhook-id</code>" in text
+    schemas = {match for match in re.findall(r'id="schema-(\w+)"', text)}
+    for kind in EVENT_TYPES:
+        row = re.search(rf'<tr id="event-{re.escape(kind)}">(.*?)</tr>', text, re.S)
+        assert row, kind
+        linked = re.search(r'href="#schema-(\w+)"', row[1])
+        assert linked is None or linked[1] in schemas, (kind, linked)
+    # The admin console's webhooks page leads there.
+    admin = app.test_client()
+    login(admin, "admin@example.edu")
+    assert 'href="/api/v1/docs#webhooks"' in admin.get("/admin/webhooks").get_data(as_text=True)
 
 
 @pytest.fixture

@@ -43,6 +43,20 @@ PROBLEM_TYPES = {
 }
 
 
+# What each activity webhook says, and the schema its `data` follows (webhooks.EVENT_TYPES).
+WEBHOOK_EVENTS = {
+    "message.received": ("A contact's text came in.", "MessageOut"),
+    "message.sent": ("A text left Parley for the provider.", "MessageOut"),
+    "message.delivered": ("The provider reported a text delivered.", "MessageOut"),
+    "message.failed": ("A text failed or was reported undelivered; `status` and the message say which.",
+                       "MessageOut"),
+    "conversation.needs_attention": ("A conversation started needing an agent's answer.", "ConversationOut"),
+    "contact.opted_out": ("A phone opted out (STOP, the provider, or an admin).", None),
+    "contact.opted_in": ("A phone opted back in (START, or an admin).", None),
+    "note.added": ("An agent added an internal note (never sent); `direction` is `note`.", "MessageOut"),
+}  # fmt: skip
+
+
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
     """spectree's document with what it cannot say itself: errors are problem documents, a 429
@@ -97,4 +111,5 @@ def docs() -> str:
         schemas=document["components"]["schemas"],
         problem_types=PROBLEM_TYPES,
         generic=GENERIC,
+        events=WEBHOOK_EVENTS,
     )
