@@ -322,6 +322,42 @@ def test_the_cli_lists_an_agent_or_inbox_named_twice_once(app, setup):
     assert [office.name for office in number.inboxes] == ["Admissions"]
 
 
+ADD = ["numbers", "add", "+12025550389", "--office", "Admissions", "--provider", "console",
+       "--backing", "agent"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--description", "D" * 2001], "A description can be at most 2,000 characters."),
+        (["--label", "a\nb"], "A label cannot contain control characters"),
+        (["--label", "\u202eevil"], "A label cannot contain characters that reverse the direction of text."),
+        (["--label", "\u200b"], "A label needs at least one visible character."),
+    ],
+)
+def test_the_cli_refuses_a_label_or_description_the_console_refuses(app, setup, args, error):
+    refused = app.test_cli_runner().invoke(args=[*ADD, *args])
+    assert refused.exit_code == 1 and error in refused.output, refused.output
+    db.session.rollback()
+    assert db.session.scalar(select(ReusableNumber).where(ReusableNumber.phone == "+12025550389")) is None
+
+
+def test_the_cli_takes_a_description_as_long_as_the_console_does(app, setup):
+    added = app.test_cli_runner().invoke(args=[*ADD, "--label", "Main", "--description", "D" * 2000])
+    assert added.exit_code == 0, added.output
+
+
+def test_the_cli_refuses_a_deactivated_agent_as_the_console_does(app, setup):
+    setup["users"]["standard"].active = False
+    db.session.commit()
+    refused = app.test_cli_runner().invoke(args=[*ADD, "--agent", "standard@example.edu"])
+    assert refused.exit_code == 1
+    assert "Sam Standard (standard@example.edu) is deactivated: only active users can be assigned agents" \
+        in refused.output, refused.output
+    db.session.rollback()
+    assert db.session.scalar(select(ReusableNumber).where(ReusableNumber.phone == "+12025550389")) is None
+
+
 def settings_now(number_id: int) -> tuple:
     """What a settings post could change: backing, agents, inboxes, and the audit log."""
     db.session.expire_all()

@@ -127,6 +127,22 @@ def test_an_office_name_keeps_one_space_between_words_everywhere(app, world):
     assert office.name == "Undergraduate Admissions"
 
 
+def test_an_office_named_twice_on_the_command_line_is_joined_and_audited_once(app, world):
+    created = app.test_cli_runner().invoke(args=["offices", "create", "Registrar"])
+    assert created.exit_code == 0, created.output
+    result = app.test_cli_runner().invoke(
+        args=["users", "create", "y@example.edu", "--role", "limited", "--password", PASSWORD,
+              "--office", "Registrar", "--office", "registrar"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    user = db.session.scalar(select(User).where(User.email == "y@example.edu"))
+    assert [office.name for office in user.offices] == ["Registrar"]
+    entry = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "user.created"))
+    assert entry.summary.endswith(" in Registrar on the command line"), entry.summary
+    assert entry.detail["offices"] == [user.offices[0].id]
+
+
 def test_rename_office_and_help_reply(world):
     admin, office = world["users"]["admin"], world["office"]
     assert offices.update_office(admin, office, "Undergraduate Admissions", "Call 555-0100")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from tests.admin.conftest import as_admin, post
@@ -59,6 +60,20 @@ def test_the_cli_refuses_bad_input_without_changing_anything(app, world):
     # Once revoked, the name is free again.
     assert run(app, "api-keys", "revoke", "Slate").exit_code == 0
     assert run(app, "api-keys", "create", "Slate", "--office", "Admissions").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("a\nb", "A key's name cannot contain control characters"),
+        ("\u202eyek", "A key's name cannot contain characters that reverse the direction of text."),
+    ],
+)
+def test_the_cli_refuses_a_key_name_that_does_not_read_as_typed(app, world, name, error):
+    before = all_rows()
+    result = run(app, "api-keys", "create", name, "--office", "Admissions")
+    assert result.exit_code == 1 and error in result.output, result.output
+    assert all_rows() == before
 
 
 def test_two_offices_may_name_a_key_alike_and_revoking_it_says_which(app, world):

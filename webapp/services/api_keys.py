@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.extensions import db
 from webapp.models import ApiKey, Office, User, utcnow
 from webapp.services import audit
-from webapp.services.directory import name_key
+from webapp.services.directory import name_key, name_problem
 
 KEY_PREFIX = "parley_"
 NAME_MAX = 80
@@ -53,9 +53,13 @@ def hash_key(secret: str) -> str:
 
 
 def _clean_name(name: str) -> str:
-    name = " ".join((name or "").split())
+    name = (name or "").strip()
     if not name:
         raise ApiKeyError("Give the key a name, e.g. the CRM that will use it.")
+    # Checked before runs of spaces are joined, which would turn a line break into a space.
+    if problem := name_problem(name):
+        raise ApiKeyError(f"A key's name {problem}.")
+    name = " ".join(name.split())
     if len(name) > NAME_MAX:
         raise ApiKeyError(f"A key's name can be at most {NAME_MAX} characters.")
     return name

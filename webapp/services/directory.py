@@ -17,6 +17,7 @@ _EMAIL_PART = r"[^@\s\x00-\x1f\x7f-\x9f\ud800-\udfff]+"
 EMAIL_PATTERN = re.compile(rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}\Z")
 MAX_EMAIL_LENGTH = 254  # users.email
 MAX_NAME_LENGTH = 120  # users.name, reusable_numbers.label
+MAX_DESCRIPTION_LENGTH = 2000  # a number's description: the admin console's limit
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 200
 
@@ -176,7 +177,8 @@ def create_user(
         raise DirectoryError(refusal)
     if db.session.scalar(select(User.id).where(User.email == email)):
         raise DirectoryError(f"A user with email {email!r} already exists.")
-    offices = [office_by_name(office) for office in office_names]
+    # An office named twice (in any case) is joined, and named in the audit entry, once.
+    offices = list(dict.fromkeys(office_by_name(office) for office in office_names))
     user = User(email=email, role=role, name=name or email.split("@")[0])
     if password is None:
         user.password_hash = User.NO_PASSWORD
@@ -234,21 +236,32 @@ def add_number(
         raise DirectoryError(f"Provider {provider!r} is not enabled (enabled: {enabled}).")
     if backing not in {b.value for b in Backing}:
         raise DirectoryError(f"Backing must be agent or bot (not {backing!r}).")
-    if len(label.strip()) > MAX_NAME_LENGTH:
+    label, description = label.strip(), description.strip()
+    if len(label) > MAX_NAME_LENGTH:
         raise DirectoryError(f"A label can be at most {MAX_NAME_LENGTH} characters.")
+    if label and (problem := name_problem(label)):
+        raise DirectoryError(f"A label {problem}.")
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise DirectoryError(f"A description can be at most {MAX_DESCRIPTION_LENGTH:,} characters.")
     if db.session.scalar(select(ReusableNumber.id).where(ReusableNumber.phone == e164)):
         raise DirectoryError(f"{e164} is already a reusable number.")
     office = office_by_name(office_name)
+    # A person or office named twice (in any case) is listed once.
+    agents = list(dict.fromkeys(user_by_email(email) for email in agent_emails))
+    # As in the admin console: a deactivated user could not answer the number's replies.
+    if deactivated := [agent for agent in agents if not agent.active]:
+        names = ", ".join(f"{agent.name} ({agent.email})" for agent in deactivated)
+        raise DirectoryError(f"{names} {'is' if len(deactivated) == 1 else 'are'} deactivated: only "
+                             "active users can be assigned agents; reactivate them or choose others.")
     number = ReusableNumber(
         phone=e164,
         office=office,
         provider=provider,
         backing=backing,
-        label=label.strip(),
-        description=description.strip(),
+        label=label,
+        description=description,
     )
-    # A person or office named twice (in any case) is listed once.
-    number.agents = list(dict.fromkeys(user_by_email(email) for email in agent_emails))
+    number.agents = agents
     number.inboxes = list(dict.fromkeys(office_by_name(name) for name in inbox_offices))
     db.session.add(number)
     db.session.flush()
