@@ -849,6 +849,8 @@ def test_a_kept_file_nobody_came_back_for_is_forgotten_after_a_day(client, world
 
 
 EMPTY_ROWS_CSV = (
+    "\n"
+    " , ,\n"
     "first_name,last_name,phone,program\n"
     "Maria,Garcia,(202) 555-0143,Nursing\n"
     ",,,\n"
@@ -856,18 +858,21 @@ EMPTY_ROWS_CSV = (
     "James,Smith,202-555-0178,Engineering\n"
     " , ,,\n"
     "\n"
+    "Bad,Phone,12345,Biology\n"
+    "\n"
 )
 
 
-def test_empty_rows_are_listed_on_the_preview_but_a_blank_last_line_is_not(client, world):
+def test_blank_lines_are_skipped_without_a_word_and_later_rows_keep_their_lines(client, world):
+    """Blank lines (or separators and spaces alone), before the header or among the rows, are no
+    rows: not listed, not counted as invalid; the row after them is named by its line in the file."""
     login(client, "admin@example.edu")
     response = start(client, world, EMPTY_ROWS_CSV)
     job = job_from(response)
-    assert (job.status, job.valid_rows, job.invalid_rows) == ("ready", 2, 3)
+    assert (job.status, job.valid_rows, job.invalid_rows) == ("ready", 2, 1)
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    for line in (3, 4, 6):
-        assert f'<td class="num">{line}</td><td>empty row, skipped</td>' in page
-    assert '<td class="num">7</td>' not in page
+    assert '<td class="num">10</td>' in page
+    assert "empty row" not in page
 
 
 def test_a_name_too_long_to_keep_is_a_row_error_not_cut(app, world):
@@ -941,16 +946,26 @@ def test_text_after_a_closing_quote_is_named(app, world):
         list(contact_lists.read_contacts(raw))
 
 
-def test_the_command_line_lists_empty_rows_as_skipped(app, world, tmp_path):
+def test_the_command_line_skips_blank_lines_without_counting_them(app, world, tmp_path):
     csv_file = tmp_path / "list.csv"
     csv_file.write_text(EMPTY_ROWS_CSV)
     args = ["campaigns", "import", "With gaps", str(csv_file), "--office", "Admissions"]
     result = app.test_cli_runner().invoke(args=args)
     assert result.exit_code == 0, result.output
-    assert result.stderr == (
-        "line 3: empty row, skipped\nline 4: empty row, skipped\nline 6: empty row, skipped\n"
-    )
-    assert result.stdout == "Imported 2 contacts into draft campaign 'With gaps'; 3 invalid rows skipped.\n"
+    assert result.stderr.startswith("line 10: phone '12345'") and result.stderr.count("\n") == 1
+    assert result.stdout == "Imported 2 contacts into draft campaign 'With gaps'; 1 invalid row skipped.\n"
+    saved = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "campaign.saved"))
+    assert "(1 invalid row left out)" in saved.summary
+
+
+def test_blank_lines_before_the_header_are_skipped(app, world):
+    from webapp.services import campaigns as contact_lists
+
+    raw = io.BytesIO(b"\r\n\r\n;;\r\nfirst_name;last_name;phone\r\nAna;Ruiz;2025550143\r\nBo;Li;12345\r\n")
+    assert contact_lists.read_header(raw) == ["first_name", "last_name", "phone"]
+    rows = list(contact_lists.read_contacts(raw))
+    assert [row.first_name for row in rows if isinstance(row, contact_lists.ContactRow)] == ["Ana"]
+    assert [row.line for row in rows if isinstance(row, contact_lists.RowError)] == [6]
 
 
 def test_the_command_line_counts_one_contact_and_one_row_in_the_singular(app, world, tmp_path):

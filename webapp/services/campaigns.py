@@ -107,6 +107,8 @@ def _csv_reader(stream: io.TextIOWrapper):
     """A reader for the file's separator: the first of SEPARATORS that splits the header row into a
     phone column (a comma otherwise, which then finds no phone column and says so)."""
     header = stream.readline()
+    while header and not header.strip(SEPARATORS + " \r\n"):  # blank lines before the header
+        header = stream.readline()
     stream.seek(0)
     delimiter = next(
         (d for d in SEPARATORS
@@ -156,7 +158,7 @@ def read_header(raw: BinaryIO) -> list[str]:
     """The file's header row (empty for an empty file); `raw` stays open."""
     stream = _text_stream(raw)
     try:
-        return next(_csv_rows(_csv_reader(stream)), [])
+        return next((row for _line, row in _filled_rows(_csv_rows(_csv_reader(stream)))), [])
     finally:
         stream.detach()  # closing the text wrapper would close `raw`
 
@@ -209,14 +211,22 @@ def name_columns_warning(header: list[str]) -> str | None:
     return None
 
 
-EMPTY_ROW = "empty row, skipped"
 MAX_CONTACT_NAME_LENGTH = CampaignContact.__table__.c.first_name.type.length  # last_name's too
+
+
+def _filled_rows(rows: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
+    """(line, row) for each row with something in it. Lines are numbered as a spreadsheet numbers
+    its rows (a cell spanning lines is one row); a blank line, or one of separators and spaces
+    alone, is no row of contacts and is left out without a word."""
+    for line, values in enumerate(rows, start=1):
+        if any(value.strip() for value in values):
+            yield line, values
 
 
 def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
     """Each data row as a ContactRow or a RowError. Raises CampaignError for an unusable header."""
-    rows = _csv_rows(_csv_reader(_text_stream(raw)))
-    header = next(rows, None)
+    rows = _filled_rows(_csv_rows(_csv_reader(_text_stream(raw))))
+    _line, header = next(rows, (None, None))
     if not header:
         raise CampaignError("The file is empty; it needs a header row first_name,last_name,phone.")
     columns = [_header_key(name) for name in header]
@@ -233,19 +243,7 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
     last_col = _column(columns, LAST_NAME_HEADERS)
     known = {phone_col, first_col, last_col}
     seen: dict[str, int] = {}
-    blank_lines: list[int] = []  # reported once a row follows: blank lines ending the file are not rows
-    # Lines as a spreadsheet numbers its rows (the header is 1): a cell spanning lines is one row.
-    for line, values in enumerate(rows, start=2):
-        empty = not any(value.strip() for value in values)
-        if empty and len(values) <= 1:
-            blank_lines.append(line)
-            continue
-        for blank in blank_lines:
-            yield RowError(blank, EMPTY_ROW)
-        blank_lines.clear()
-        if empty:  # a row of empty cells, such as ",,,"
-            yield RowError(line, EMPTY_ROW)
-            continue
+    for line, values in rows:
         if len(values) != len(header):
             yield RowError(line, f"has {len(values)} fields; the header has {len(header)}")
             continue
