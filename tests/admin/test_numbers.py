@@ -448,3 +448,25 @@ def test_number_details_refuse_an_office_id_they_cannot_use(client, world, value
     assert f'id="office-error">{error}' in page and 'value="Renamed"' in page
     db.session.expire_all()
     assert db.session.get(ReusableNumber, number.id).label == "Admissions Main"
+
+
+@pytest.mark.parametrize(
+    ("label", "error"),
+    [("Main\nLine", "A label cannot contain control characters"),
+     ("\u202eniaM", "A label cannot contain characters that reverse the direction of text"),
+     ("\u200b", "A label needs at least one visible character")],
+)  # fmt: skip
+def test_the_console_refuses_a_label_the_commands_refuse(client, world, label, error):
+    """A label is a name agents read: the console checks it as `numbers add` does."""
+    login(client, "admin@example.edu")
+    form = {"phone": "+12025550300", "office_id": str(world["office"].id), "label": label,
+            "provider": "console", "backing": "agent"}  # fmt: skip
+    response = post(client, "/admin/numbers/new", form)
+    assert response.status_code == 422
+    assert f'id="label-error">{error}' in response.get_data(as_text=True)
+    assert db.session.scalar(select(ReusableNumber.id).where(ReusableNumber.phone == "+12025550300")) is None
+    renamed = post(client, f"/admin/numbers/{world['number'].id}",
+                   {"office_id": str(world["office"].id), "label": label, "provider": "console"})  # fmt: skip
+    assert renamed.status_code == 422 and f'id="label-error">{error}' in renamed.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(ReusableNumber, world["number"].id).label == "Admissions Main"

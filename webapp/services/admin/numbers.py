@@ -25,6 +25,7 @@ from webapp.services.admin import (
     read_ids,
     unreadable_error,
 )
+from webapp.services.directory import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, name_problem
 from webapp.services.phones import PhoneError, format_phone, parse_e164
 
 BACKING_CHOICES = [
@@ -110,11 +111,13 @@ def _details(
     label = (label or "").strip()
     if not label:
         errors["label"] = "Give the number a label agents will recognise, like “Admissions Main”."
-    elif len(label) > 120:
-        errors["label"] = "A label can be at most 120 characters."
+    elif len(label) > MAX_NAME_LENGTH:
+        errors["label"] = f"A label can be at most {MAX_NAME_LENGTH} characters."
+    elif problem := name_problem(label):  # as `numbers add` and every other name
+        errors["label"] = f"A label {problem}."
     description = (description or "").strip()
-    if len(description) > 2000:
-        errors["description"] = "A description can be at most 2,000 characters."
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        errors["description"] = f"A description can be at most {MAX_DESCRIPTION_LENGTH:,} characters."
     if provider not in enabled_providers:
         enabled = ", ".join(enabled_providers) or "none"
         errors["provider"] = f"Choose an enabled SMS provider ({enabled})."
