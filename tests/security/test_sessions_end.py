@@ -338,6 +338,9 @@ def test_a_form_sent_after_the_session_ended_comes_back_to_its_page_after_login(
     # Another site's page, or no Referer at all: the inbox. The refused form changed nothing.
     token = csrf_token(browser, "/account")
     assert post(here, "/account/sign-out-everywhere", page="/account").status_code == 303
-    for referrer in ("https://evil.example/account", None):
+    # A form refused before was shown at its action's address, which takes POSTs alone: no page.
+    for referrer in ("https://evil.example/account", None, "https://parley.example.edu/account/password"):
         assert parse_qs(urlsplit(refused(referrer)).query)["next"] == ["/inbox"], referrer
+    # A page's address without its final slash is still that page.
+    assert parse_qs(urlsplit(refused("https://parley.example.edu/admin")).query)["next"] == ["/admin"]
     assert login(browser, "standard@example.edu").status_code == 302

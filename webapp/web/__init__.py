@@ -16,7 +16,8 @@ from jinja2.utils import urlize
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map, RequestRedirect
 
 from webapp.extensions import db, login_manager
 from webapp.models import SignedInUser, User
@@ -265,9 +266,21 @@ def _page_of(url: str | None) -> str:
     if parts.netloc not in hosts or not parts.path.startswith(root + "/"):
         return fallback
     path = parts.path[len(root) :]
-    if path.startswith("//") or "\\" in path:
+    if path.startswith("//") or "\\" in path or not _a_page(path):
         return fallback
     return path + (f"?{parts.query}" if parts.query else "")
+
+
+def _a_page(path: str) -> bool:
+    """Whether a GET of `path` is answered: a refused form is shown at its action's address, which
+    may take POSTs alone (a 405 after logging in)."""
+    try:
+        current_app.url_map.bind_to_environ(request.environ).match(path, method="GET")
+    except RequestRedirect:  # "/admin" for "/admin/"
+        return True
+    except HTTPException:
+        return False
+    return True
 
 
 @login_manager.unauthorized_handler
