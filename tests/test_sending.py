@@ -412,3 +412,7 @@ def test_a_text_is_refused_for_a_control_character_or_for_showing_nothing(check)
             check(blank)
     assert check("a\tb\r\nc") == "a\tb\nc"
     assert check("\u200b", with_picture=True) == "\u200b"  # the picture is the message
+    # A C1 control (a terminal's CSI) too; other line breaks (Word's Shift+Enter) are line feeds.
+    with pytest.raises(sending.SendError, match=r"control character \(U\+009B\)"):
+        check("hi\x9b31m")
+    assert check("Line one\vLine two\fThree\x85Four") == "Line one\nLine two\nThree\nFour"

@@ -150,9 +150,13 @@ def test_a_reply_to_a_contact_who_texted_earlier_is_held(quiet, clock, provider)
     text_in("Is my file complete?")
     clock.shift(timedelta(hours=1, minutes=1))
     conversation = db.session.scalar(select(Conversation))
-    sending.reply(quiet["users"]["standard"], conversation, "Yes, it is")
+    held = sending.reply(quiet["users"]["standard"], conversation, "Yes, it is", idempotency_key="k1")
     message = db.session.scalar(select(Message).where(Message.direction == "outbound"))
     assert message.status == Status.SCHEDULED and provider.sent == []
+    assert held.send_at == message.send_at
+    # The same form sent again (its answer was lost) is that message, still held till then.
+    again = sending.reply(quiet["users"]["standard"], conversation, "Yes, it is", idempotency_key="k1")
+    assert (again.message_id, again.send_at) == (message.id, message.send_at)
 
 
 def test_outside_quiet_hours_texts_go_at_once(quiet, clock, provider):

@@ -65,13 +65,16 @@ class SendError(Exception):
         self.message = message
 
 
-# C0 controls and DEL a text may not hold: no phone shows them, and a terminal obeys them.
-CONTROL_CHARACTERS = frozenset(map(chr, [*range(0x20), 0x7F])) - {"\t", "\n", "\r"}
+# Line breaks of other kinds (Word's Shift+Enter is a vertical tab; a form feed; NEL) become the
+# line feed every phone shows.
+OTHER_LINE_BREAKS = str.maketrans({"\v": "\n", "\f": "\n", "\x85": "\n"})
+# Control characters (C0, DEL, C1) a text may not hold: no phone shows them, and a terminal obeys them.
+CONTROL_CHARACTERS = frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0)])) - {"\t", "\n", "\r"}
 
 
 def validate_body(body: str | None, with_picture: bool = False) -> str:
     """The message text; it may be empty only when a picture goes with it."""
-    text = (body or "").replace("\r\n", "\n")
+    text = (body or "").replace("\r\n", "\n").translate(OTHER_LINE_BREAKS)
     # Only spaces and invisible format characters (a zero-width space) show nothing on a phone.
     blank = all(char.isspace() or unicodedata.category(char) == "Cf" for char in text)
     if blank and not with_picture:
@@ -354,9 +357,9 @@ class ComposeErrors(SendError):
 
 
 # Built once: every form carries a key, so every compose and reply asks.
-BY_IDEMPOTENCY_KEY = select(Message.id, Message.conversation_id, Message.body).where(
-    Message.idempotency_key == bindparam("key")
-)
+BY_IDEMPOTENCY_KEY = select(
+    Message.id, Message.conversation_id, Message.body, Message.status, Message.send_at
+).where(Message.idempotency_key == bindparam("key"))
 
 
 @dataclass(frozen=True)
@@ -364,10 +367,13 @@ class _Earlier:
     message_id: int
     conversation_id: int
     body: str
+    status: str
+    send_at: datetime | None
 
     @property
     def queued(self) -> Queued:
-        return Queued(self.message_id, self.conversation_id)
+        held = self.send_at if self.status == Status.SCHEDULED else None
+        return Queued(self.message_id, self.conversation_id, send_at=held)
 
 
 def _by_idempotency_key(key: str | None) -> _Earlier | None:
