@@ -130,7 +130,10 @@ def test_a_merge_field_written_otherwise_is_refused_when_a_reply_is_changed(clie
 @pytest.mark.parametrize(
     "body",
     ["A $50 fee applies [optional] <b>only</b> at 100%.", "We're on a 100% first name basis.",
-     "Send us your first name and last name (first_name, last_name).", "Hi {first_name}, 20% off!"],
+     "Send us your first name and last name (first_name, last_name).", "Hi {first_name}, 20% off!",
+     # How an address is made, explained: not a merge field.
+     "Your student email is [firstname].[lastname]@students.example.edu",
+     "Format: <firstname>.<lastname>@example.edu", "Email <firstname.lastname@example.edu> for help"],
 )
 def test_plain_text_with_brackets_or_a_fields_words_is_accepted(world, body):  # noqa: F811
     assert add(world["office"], "Plain", body).body == body

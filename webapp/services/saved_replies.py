@@ -45,8 +45,16 @@ def _miswritten(body: str) -> tuple[str, str] | None:
     sent as it is, or None."""
     for found in _MARKED.finditer(body):
         field = _BY_LETTERS[re.sub("[ _-]", "", found["name"].lower())]
-        if (found["open"] or found["close"]) and found[0] != f"{{{field}}}":
-            return found[0], f"{{{field}}}"
+        opener, closer = found["open"] or "", found["close"] or ""
+        if not (opener or closer) or found[0] == f"{{{field}}}":
+            continue
+        if not {"{", "}"} & set(opener + closer) and opener != "$":
+            # [name], <name> and %name% count only as a pair, and not within an address a reply
+            # may explain: "[firstname].[lastname]@students.example.edu", "<firstname.lastname@…>".
+            beside = body[found.start() - 1 : found.start()] + body[found.end() : found.end() + 1]
+            if not (opener and closer) or "." in beside or "@" in beside:
+                continue
+        return found[0], f"{{{field}}}"
     return None
 
 
