@@ -119,7 +119,7 @@ def _plainly_written(url: str) -> str:
     host = f"[{host}]" if ":" in host else host
     default_port = 443 if parts.scheme == "https" else 80
     netloc = host if parts.port in (None, default_port) else f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
 def _checked(url: str, allow_private: bool) -> tuple[str, Address]:
@@ -238,12 +238,12 @@ def add_endpoint(
             f"{exc.host} does not resolve to any address from here right now. The endpoint is "
             "saved; each delivery looks the name up again, and a failed one is retried."
         )
-    # A second endpoint for the same URL would receive every event twice.
-    same = db.session.scalar(
-        select(WebhookEndpoint.active).where(
-            WebhookEndpoint.office_id == office.id, WebhookEndpoint.url == checked
-        )
+    # A second endpoint for the same URL would receive every event twice. (Compared as written
+    # plainly: an endpoint added before URLs were kept so may be written otherwise.)
+    urls = db.session.execute(
+        select(WebhookEndpoint.url, WebhookEndpoint.active).where(WebhookEndpoint.office_id == office.id)
     )
+    same = next((active for url, active in urls if _plainly_written(url) == checked), None)
     if same is not None:
         raise WebhookError(
             "This office already has an endpoint for that URL"
