@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import World, log_in, run_cli, screenshot, sms_receive
 from tests.browser.test_inbox_flow import start_conversation
@@ -128,3 +128,35 @@ def test_right_to_left_names_and_texts_read_right_to_left(
     results = page.locator("#search-results")
     assert results.get_by_role("link", name="محمد Smith").evaluate(RUNS_RTL), "the result's name"
     assert results.get_by_text("هل الجولة").evaluate(RUNS_RTL), "the result's text"
+
+
+def test_on_a_phone_a_conversation_opens_at_its_newest_message_and_forms_stay_put(
+    page: Page, app, world: World
+):
+    """On a phone the page scrolls, not the thread: opened from the list or by its link, a long
+    conversation shows its newest message; adding a note, with texts that came meanwhile, keeps
+    Add note under the finger (a second tap must not land on Send)."""
+    for n in range(25):
+        sms_receive(app, "2025550143", world.number_phone, f"Question {n} about my application")
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    page.get_by_role("tabpanel").get_by_role("link").first.click()
+    history = page.get_by_role("list", name="Conversation history")
+    newest = history.get_by_role("listitem").last
+    expect(newest).to_contain_text("Question 24")
+    expect(newest).to_be_in_viewport()
+    expect(history.get_by_role("listitem").first).not_to_be_in_viewport()
+    page.reload()
+    page.wait_for_load_state("load")
+    expect(history.get_by_role("listitem").last).to_be_in_viewport()
+
+    add_note = page.get_by_role("button", name="Add note")
+    add_note.scroll_into_view_if_needed()
+    before = add_note.bounding_box()["y"]
+    page.get_by_label("Note").fill("Called the school counselor; transcript is on its way.")
+    for n in range(3):  # come in meanwhile: the redrawn pane shows them too
+        sms_receive(app, "2025550143", world.number_phone, f"And one more thing, number {n}")
+    add_note.click()
+    expect(history).to_contain_text("Called the school counselor")
+    assert abs(add_note.bounding_box()["y"] - before) <= 2

@@ -590,6 +590,23 @@
   });
   restoreDrafts(document, null);
 
+  /* ---- On a phone the page scrolls, not the thread (app.css): a conversation opened there starts
+     at its newest message, as the thread's own scroller does on a wider screen. ---- */
+  function pageScrolls() { return document.documentElement.scrollHeight > window.innerHeight + 1; }
+  var shownConversation = null;
+  function toNewest() {
+    var thread = document.getElementById("thread");
+    var id = thread && thread.getAttribute("data-conversation");
+    if (!id || id === shownConversation) { return; }
+    shownConversation = id;
+    var scroller = thread.parentElement, newest = thread.lastElementChild;
+    if (newest && scroller.scrollHeight <= scroller.clientHeight + 1 && pageScrolls()) {
+      newest.scrollIntoView({ block: "start" });
+    }
+  }
+  document.addEventListener("htmx:afterSettle", toNewest);
+  if (document.readyState === "complete") { toNewest(); } else { window.addEventListener("load", toNewest); }
+
   function flagAll(root) { root.querySelectorAll("[data-merge-check]").forEach(function (f) { flag(f, false); }); }
   document.addEventListener("htmx:afterSettle", function (event) { flagAll(event.detail.elt || document); });
   flagAll(document);
