@@ -319,3 +319,26 @@ def test_the_colleagues_line_is_read_out_when_it_changes_not_at_every_poll(
         colleague_context.close()
     # When the words change, they are swapped in (and read out).
     expect(page.locator("#presence")).to_have_text("", timeout=15000)
+
+
+def test_a_note_added_does_not_take_focus_from_a_reply_begun_meanwhile(page: Page, conversation_id: int):
+    """The agent adds a note and goes on to the reply while it is saved: the rest of the sentence
+    goes into Message, not into Note."""
+    log_in(page, "standard@example.edu")
+    page.goto(f"/conversations/{conversation_id}")
+    page.wait_for_load_state("load")
+
+    def slowly(route):
+        page.wait_for_timeout(1000)
+        route.continue_()
+
+    page.route(re.compile(r"/notes$"), slowly)
+    page.get_by_label("Note", exact=True).fill("Called the counselor.")
+    page.get_by_role("button", name="Add note").click()
+    message = page.get_by_label("Message")
+    message.click()
+    message.press_sequentially("Hello ")
+    expect(page.get_by_role("list", name="Conversation history")).to_contain_text("Called the counselor.")
+    page.keyboard.type("world")
+    expect(message).to_have_value("Hello world")
+    expect(page.get_by_label("Note", exact=True)).to_have_value("")
