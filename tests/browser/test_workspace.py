@@ -342,3 +342,28 @@ def test_a_note_added_does_not_take_focus_from_a_reply_begun_meanwhile(page: Pag
     page.keyboard.type("world")
     expect(message).to_have_value("Hello world")
     expect(page.get_by_label("Note", exact=True)).to_have_value("")
+
+
+def test_a_reply_being_sent_takes_no_typing_that_its_answer_would_wipe(page: Page, conversation_id: int):
+    """On a slow connection the agent starts on the next message before Send's answer comes: the
+    box being sent takes no keys until then (the answer empties it), and takes them after."""
+    log_in(page, "standard@example.edu")
+    page.goto(f"/conversations/{conversation_id}")
+    page.wait_for_load_state("load")
+
+    def slowly(route):
+        page.wait_for_timeout(1000)
+        route.continue_()
+
+    page.route(re.compile(r"/messages$"), slowly)
+    message = page.get_by_label("Message")
+    message.fill("Your transcript arrived.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(message).to_have_js_property("readOnly", True)
+    message.press_sequentially("next")
+    expect(message).to_have_value("Your transcript arrived.")
+    expect(page.get_by_role("list", name="Conversation history")).to_contain_text("Your transcript arrived.")
+    expect(message).to_have_value("")
+    expect(message).to_be_editable()
+    message.press_sequentially("Next one")
+    expect(message).to_have_value("Next one")

@@ -549,14 +549,18 @@
   document.addEventListener("htmx:beforeRequest", function (event) {
     var form = event.detail.elt, xhr = event.detail.xhr;
     if (!form.matches("form[data-draft]")) { return; }
-    var name = form.dataset.draft;
+    var name = form.dataset.draft, texts = fieldsOf(form, "textarea");
     keepDraft(form);  // with the key this send carries
     sending[name] = true;
+    // What is being sent stays as it is until the answer redraws it: words typed on meanwhile
+    // would be lost when a sent form comes back empty.
+    texts.forEach(function (text) { text.readOnly = true; });
     /* Answered after the agent moved on (another conversation opened meanwhile, or this one
        again), the answer is not swapped in, nor said to this page; its redraw of the form still
        says what was kept: for the draft, and for this form opened again since. */
     xhr.addEventListener("loadend", function () {
       delete sending[name];
+      texts.forEach(function (text) { text.readOnly = false; });  // not redrawn: no answer came
       var live = document.querySelector('form[data-draft="' + name + '"]');
       if (document.contains(form) || (live && !live.hasAttribute("data-draft-waits"))) { return; }  // swapped in
       if (xhr.status >= 200 && xhr.status < 300) {
