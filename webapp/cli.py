@@ -456,6 +456,10 @@ def api_keys_revoke(name: str, office: str | None) -> None:
         keys = [key for key in keys if key.office_id == office_id]
     if not keys:
         _fail(f"No active API key named {name!r}{f' in {office}' if office else ''}.")
+    if len({key.office_id for key in keys}) < len(keys):  # kept from before names ignored case
+        alike = ", ".join(repr(key.name) for key in keys)
+        office_name = keys[0].office.name
+        _fail(f"{office_name} has several active API keys named alike ({alike}); give the exact name.")
     if len(keys) > 1:
         offices = ", ".join(key.office.name for key in keys)
         _fail(f"Several offices have an active API key named {name!r} ({offices}); say which with --office.")

@@ -211,6 +211,11 @@ def test_revoke_names_the_key_that_reads_so_exactly_where_two_made_before_read_a
     for name in ("Slate", "slate"):
         db.session.add(ApiKey(name=name, office_id=world["office"].id, key_hash=name * 8, prefix="parley_x"))
     db.session.commit()
+    # Written another way still, the command cannot tell which is meant, and says so.
+    for office in ((), ("--office", "Admissions")):
+        unsure = run(app, "api-keys", "revoke", "SLATE", *office)
+        assert unsure.exit_code == 1
+        assert "Admissions has several active API keys named alike ('Slate', 'slate')" in unsure.output
     assert run(app, "api-keys", "revoke", "slate").exit_code == 0
     assert db.session.scalars(select(ApiKey.name).where(ApiKey.revoked_at.is_(None))).all() == ["Slate"]
 
