@@ -302,6 +302,9 @@ def test_rows_are_numbered_as_a_spreadsheet_shows_them_and_long_cells_shortened(
         "First_Name,LAST_NAME,Mobile Phone,Intended Major",
         "first name,Last Name,PHONE,Intended Major",
         "FirstName,last-name,phone number,Intended Major",
+        "First,Last,Cell,Intended Major",
+        "Given Name,Family Name,Telephone,Intended Major",
+        "first_name,last_name,Phone #,Intended Major",
     ],
 )
 def test_headers_match_case_insensitively_and_mobile_phone_counts(client, world, header):

@@ -20,9 +20,14 @@ from webapp.services.phones import PhoneError, parse_any_phone
 
 # Header names are compared lower-cased, with runs of spaces, "_" and "-" read as one space, so
 # "First Name", "first_name" and "FIRST-NAME" are the same column. Earlier names win.
-PHONE_HEADERS = ("phone", "mobile phone", "mobile", "phone number", "cell phone")
-FIRST_NAME_HEADERS = ("first name", "firstname", "given name")
-LAST_NAME_HEADERS = ("last name", "lastname", "surname", "family name")
+# Column names as CRMs and spreadsheets export them (compared in lower case, with _ and - as spaces),
+# the likeliest first: a file with several phone columns texts the first of these it has.
+PHONE_HEADERS = (
+    "phone", "mobile phone", "mobile", "phone number", "cell phone", "cell", "cell number",
+    "mobile number", "telephone", "phone #", "phone no", "phone no.",
+)  # fmt: skip
+FIRST_NAME_HEADERS = ("first name", "firstname", "given name", "first")
+LAST_NAME_HEADERS = ("last name", "lastname", "surname", "family name", "last")
 BATCH_SIZE = 1000
 # Said before a list without names is saved: its contacts would show by phone number alone.
 NO_NAME_COLUMNS = (
