@@ -147,7 +147,7 @@ def test_each_scheduled_message_cancel_says_which_message(page: Page, app, world
     )
     cancels.last.click()
     expect(history.get_by_role("button", name="Cancel")).to_have_count(1)
-    expect(page.locator("#announcer")).to_have_text("Cancelled; nothing will go.")
+    expect(page.locator("#announcer")).to_have_text("Withdrawn; nothing will go.")
 
 
 def test_the_header_lookup_announces_a_short_count_not_the_whole_dropdown(

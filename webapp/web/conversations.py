@@ -79,7 +79,7 @@ def _render_view(
 ):
     """The pane; `done` says what an action did, for the page's live region to read out
     (workspace.js), since a screen reader does not see the pane change. Its words are none of the
-    pane's own (a status, a mode's name), which would then be on the page twice."""
+    pane's own (a status, a mode's name, an event's line), which would then be on the page twice."""
     tab = request.args.get("tab") or (inbox.NEEDS_ATTENTION if view.needs_attention else inbox.PARTICIPATING)
     if wants_fragment():
         # The list pane is not re-rendered: skip its queries. The pane carries the page's title.
@@ -253,7 +253,7 @@ def cancel(conversation_id: int, message_id: int):
         response = _render(conversation_id, action_error=str(exc), **_drafts())
         response.status_code = 200 if request.headers.get("HX-Request") else refused
         return response
-    return _render(conversation_id, done="Cancelled; nothing will go.", **_drafts())
+    return _render(conversation_id, done="Withdrawn; nothing will go.", **_drafts())
 
 
 @bp.post("/conversations/<int:conversation_id>/attention")
@@ -263,7 +263,7 @@ def clear_attention(conversation_id: int):
     if conversation.needs_attention:
         conversations.clear_attention(conversation, signed_in())
         db.session.commit()
-    return _render(conversation_id, done="Marked as not needing attention.", **_drafts())
+    return _render(conversation_id, done="Attention cleared.", **_drafts())
 
 
 @bp.post("/conversations/<int:conversation_id>/mode")
@@ -280,7 +280,8 @@ def switch_mode(conversation_id: int):
         return response
     db.session.commit()
     view, tag = _view_and_tag(conversation_id)
-    return _render_view(view, poll_tag=tag, done=f"Now in {view.mode} mode.", **_drafts())
+    done = "Mode switched: " + ("the bot answers now." if view.mode == "bot" else "agents answer now.")
+    return _render_view(view, poll_tag=tag, done=done, **_drafts())
 
 
 @bp.get("/conversations/<int:conversation_id>/transcript.csv")
