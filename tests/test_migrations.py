@@ -57,3 +57,51 @@ def test_the_newest_migration_can_be_undone_and_done_again(app):
     assert redone.exit_code == 0, redone.output
     checked = runner.invoke(args=["db", "check"])
     assert checked.exit_code == 0, checked.output
+
+
+def test_an_opt_out_from_before_numbers_were_kept_gets_the_number_its_stop_came_through(tmp_path):
+    """Upgrading a database whose STOPs predate `opt_outs.number_id`: the number a STOP texted (its
+    history's "texted +1…") is kept, so that office's admins may remove it, unless the phone also
+    texted another office's number; an admin's opt-out or one with no number named stays as it was."""
+    from tests.conftest import make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'before.db'}", tmp_path / "instance")
+    runner = app.test_cli_runner()
+    with app.app_context():
+        assert runner.invoke(args=["db", "upgrade", "0006_participant_inbox"]).exit_code == 0
+        rows = {
+            "offices": [(1, "Admissions"), (2, "Financial Aid")],
+            "reusable_numbers": [(1, "+12025550100", 1), (2, "+12025550101", 1), (3, "+12025550200", 2)],
+            # One phone texted two Admissions numbers; another texted Admissions and Financial Aid.
+            "conversations": [(1, 1, "+12025550143"), (2, 2, "+12025550143"),
+                              (3, 1, "+12025550178"), (4, 3, "+12025550178"), (5, 1, "+12025550199")],
+            "opt_outs": [("+12025550143", "keyword"), ("+12025550178", "keyword"),
+                         ("+12025550199", "admin"), ("+12025550155", "provider")],
+            "opt_out_events": [(1, "+12025550143", "opt_out", "texted +12025550200"),  # opted in since
+                               (2, "+12025550143", "opt_in", "texted +12025550200"),
+                               (3, "+12025550143", "opt_out", "texted +12025550101"),
+                               (4, "+12025550178", "opt_out", "texted +12025550100"),
+                               (5, "+12025550199", "opt_out", "texted +12025550100"),
+                               (6, "+12025550155", "opt_out", "")],
+        }  # fmt: skip
+        statements = {
+            "offices": "INSERT INTO offices (id, name, help_text, created_at) "
+            "VALUES (?, ?, '', '2026-11-01')",
+            "reusable_numbers": "INSERT INTO reusable_numbers (id, phone, office_id, label, "
+            "description, provider, backing, active, created_at) "
+            "VALUES (?, ?, ?, '', '', 'console', 'agent', 1, '2026-11-01')",
+            "conversations": "INSERT INTO conversations (id, number_id, contact_phone, mode, "
+            "needs_attention, last_activity_at, last_message_preview, created_at) "
+            "VALUES (?, ?, ?, 'agent', 0, '2026-11-01', '', '2026-11-01')",
+            "opt_outs": "INSERT INTO opt_outs (phone, source, created_at) VALUES (?, ?, '2026-11-02')",
+            "opt_out_events": "INSERT INTO opt_out_events (id, phone, action, source, detail, created_at) "
+            "VALUES (?, ?, ?, 'keyword', ?, '2026-11-02')",
+        }
+        with db.engine.begin() as connection:
+            for table, values in rows.items():
+                connection.exec_driver_sql(statements[table], values)
+        assert runner.invoke(args=["db", "upgrade", "0007_trust"]).exit_code == 0
+        with db.engine.connect() as connection:
+            kept = dict(connection.exec_driver_sql("SELECT phone, number_id FROM opt_outs").all())
+        db.engine.dispose()
+    assert kept == {"+12025550143": 2, "+12025550178": None, "+12025550199": None, "+12025550155": None}

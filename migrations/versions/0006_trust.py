@@ -8,6 +8,8 @@ Revision ID: 0007_trust
 Revises: 0006_participant_inbox
 """
 
+import re
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -65,9 +67,46 @@ def upgrade():
             ["id"],
             ondelete="SET NULL",
         )
+    _number_of_earlier_opt_outs()
 
     op.drop_index("ix_participants_inbox", table_name="conversation_participants")
     op.create_index("ix_participants_inbox", "conversation_participants", INBOX_COLUMNS + ["number_id"])
+
+
+def _number_of_earlier_opt_outs():
+    """The number each earlier STOP came through, so that its office's admins may remove it, as
+    they may one made from now on: its history says so ("texted +12025550100"). Kept for every
+    office (no number) where the history names none, or the phone also texted another office's
+    number (it may have said STOP there too, which nothing recorded)."""
+    bind = op.get_bind()
+    texted = {}  # phone → the number named by the event that opted it out (the latest)
+    for phone, detail in bind.execute(
+        sa.text(
+            "SELECT e.phone, e.detail FROM opt_out_events e JOIN opt_outs o ON o.phone = e.phone "
+            "WHERE o.source <> 'admin' AND e.action = 'opt_out' ORDER BY e.id"
+        )
+    ):
+        found = re.fullmatch(r"texted (\+\d{8,15})", detail or "")
+        texted[phone] = found.group(1) if found else None
+    for phone, number_phone in texted.items():
+        if number_phone is None:
+            continue
+        offices = bind.execute(
+            sa.text(
+                "SELECT DISTINCT n.office_id FROM conversations c "
+                "JOIN reusable_numbers n ON n.id = c.number_id WHERE c.contact_phone = :phone"
+            ),
+            {"phone": phone},
+        ).scalars().all()
+        number = bind.execute(
+            sa.text("SELECT id, office_id FROM reusable_numbers WHERE phone = :phone"),
+            {"phone": number_phone},
+        ).first()
+        if number is not None and set(offices) <= {number.office_id}:
+            bind.execute(
+                sa.text("UPDATE opt_outs SET number_id = :number WHERE phone = :phone"),
+                {"number": number.id, "phone": phone},
+            )
 
 
 def downgrade():
