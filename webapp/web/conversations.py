@@ -271,7 +271,7 @@ def clear_attention(conversation_id: int):
 def switch_mode(conversation_id: int):
     conversation = _visible(conversation_id)
     try:
-        conversations.switch_mode(conversation, signed_in())
+        mode = conversations.switch_mode(conversation, signed_in())
     except conversations.ConversationError as exc:
         discard_writes()
         status = 200 if request.headers.get("HX-Request") else 409
@@ -279,9 +279,8 @@ def switch_mode(conversation_id: int):
         response.status_code = status
         return response
     db.session.commit()
-    view, tag = _view_and_tag(conversation_id)
-    done = "Mode switched: " + ("the bot answers now." if view.mode == "bot" else "agents answer now.")
-    return _render_view(view, poll_tag=tag, done=done, **_drafts())
+    done = "Mode switched: " + ("the bot answers now." if mode == "bot" else "agents answer now.")
+    return _render(conversation_id, done=done, **_drafts())
 
 
 @bp.get("/conversations/<int:conversation_id>/transcript.csv")

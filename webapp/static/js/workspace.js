@@ -351,8 +351,8 @@
      HX-Trigger-After-Settle, "action-done"), and that a text of this conversation did not go out
      since the pane was last drawn (its status changes where no one may be looking). The words are
      not the thread's own, which would then be on the page twice. ---- */
-  function say(text) {
-    var region = document.getElementById("announcer");
+  function say(text) {  // as app.js's announce (this file loads only with a conversation)
+    var region = document.getElementById("announcer");  // base.html's polite live region
     if (!region) { return; }
     region.textContent = "";
     window.setTimeout(function () { region.textContent = text; }, 50);
@@ -396,8 +396,7 @@
     field.setAttribute("aria-describedby", (out ? [notice.id] : []).concat(ids).join(" "));
     // A disabled button drops focus: to the field, read with the notice that now describes it.
     if (out && pressing) { field.focus(); }
-    var region = document.getElementById("announcer");  // base.html's polite live region
-    if (out && region) { region.textContent = notice.textContent; }
+    if (out) { say(notice.textContent); }
   });
 
   /* ---- On a phone, "← Inbox" goes back as the browser's Back does when a row of the list opened
