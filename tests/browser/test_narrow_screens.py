@@ -150,6 +150,7 @@ def test_on_a_phone_a_conversation_opens_at_its_newest_message_and_forms_stay_pu
     page.reload()
     page.wait_for_load_state("load")
     expect(history.get_by_role("listitem").last).to_be_in_viewport()
+    expect(page.locator("#conversation-heading")).to_be_focused()  # where a screen reader starts
 
     add_note = page.get_by_role("button", name="Add note")
     add_note.scroll_into_view_if_needed()

@@ -604,6 +604,10 @@
     shownConversation = id;
     var scroller = thread.parentElement, newest = thread.lastElementChild;
     if (newest && scroller.scrollHeight <= scroller.clientHeight + 1 && pageScrolls()) {
+      // The browser's own autofocus (the heading, on a page load) may come later and scroll back
+      // to the top: focus goes there first, without scrolling, and the browser then leaves it.
+      var autofocus = document.querySelector("#conversation-pane [autofocus]");
+      if (autofocus && document.activeElement !== autofocus) { autofocus.focus({ preventScroll: true }); }
       newest.scrollIntoView({ block: "start" });
     }
   }
