@@ -170,6 +170,9 @@ def test_htmx_add_navigates_with_hx_redirect(client, admin):
         ("x" * 2000, "Jan 15.", "question",
          "Questions can be at most 1,000 characters in all; these have 2,000."),
         ("deadline", "", "answer", "Enter the answer the bot sends."),
+        # Sent to contacts and listed on terminals: no control character (an escape, a bell).
+        ("deadline", "Jan 15.\x1b[2J", "answer", "The text holds a control character (U+001B)"),
+        ("dead\x07line", "Jan 15.", "question", "The text holds a control character (U+0007)"),
         ("deadline", "y" * 1700, "answer",
          "An answer can be at most 1,600 characters (it is sent as one text); this one has 1,700."),
     ],
@@ -347,6 +350,8 @@ def test_idk_setting(client, admin):
             {"idk_action": "message", "idk_message": "m" * 1601},
             "The message can be at most 1,600 characters; this one has 1,601.",
         ),
+        ({"idk_action": "message", "idk_message": "Ask us\x1b"},
+         "The text holds a control character (U+001B)"),
         ({"idk_action": "shrug"}, "Choose what happens when the bot does not know"),
         ({}, "Choose what happens when the bot does not know"),
     ],

@@ -49,6 +49,11 @@ def test_kb_add(cli):
     listing = cli("kb", "list", "Admissions")
     assert "application deadline | when are applications due" in listing.output
     assert "January 15." in listing.output
+    # An entry kept before control characters were refused is listed with them written out.
+    entry.answer = "Jan 15.\x1b[2J\nSee you!"
+    db.session.commit()
+    listing = cli("kb", "list", "Admissions")
+    assert "Jan 15.\\x1b[2J\\nSee you!" in listing.output and "\x1b" not in listing.output
     again = cli("kb", "add", "Admissions", "--question", "Deadline to apply?", "--answer", "Jan 15.")
     assert again.exit_code == 0  # another phrasing: the bot weighs them, an admin may keep both
     same = cli("kb", "add", "Admissions", "--question", "Application deadline?", "--answer", "Soon.")

@@ -76,6 +76,17 @@ def test_login_ignores_foreign_next(client, setup):
     assert response.headers["Location"] == "/inbox"
 
 
+def test_a_line_break_in_next_is_no_place_to_go(client, setup):
+    """A crafted link's next with a line break (no header may hold one) goes to the inbox."""
+    token = csrf_token(client)
+    response = client.post(
+        "/login?next=/inbox%0D%0ASet-Cookie:x=1",
+        data={"email": "standard@example.edu", "password": PASSWORD, "csrf_token": token},
+    )
+    assert (response.status_code, response.headers["Location"]) == (302, "/inbox")
+    assert client.get("/login?next=/search%0A").headers["Location"] == "/inbox"  # signed in already
+
+
 def test_forms_without_csrf_token_are_refused(client, setup):
     response = client.post("/login", data={"email": "standard@example.edu", "password": PASSWORD})
     assert response.status_code == 400

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from webapp import queue, transactions
 from webapp.extensions import db
 from webapp.models import Campaign, Office, User
-from webapp.plugin_api import InboundMessage
+from webapp.plugin_api import InboundMessage, printable
 from webapp.plugin_api.registry import GROUPS, installed
 from webapp.services import (
     api_keys,
@@ -419,8 +419,9 @@ def kb_list(office: str) -> None:
     except directory.DirectoryError as exc:
         _fail(str(exc))
     for entry in knowledge_base.entries(found):
-        click.echo(f"#{entry.id}  {' | '.join(entry.phrasings)}")
-        click.echo(f"     → {entry.answer}")
+        # Typed on the web: printed so that no character of theirs drives the terminal.
+        click.echo(f"#{entry.id}  {printable(' | '.join(entry.phrasings))}")
+        click.echo(f"     → {printable(entry.answer)}")
     if found.idk_action == "message":
         click.echo(f"I don't know: answer {found.idk_message!r}")
     else:

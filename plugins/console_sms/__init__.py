@@ -10,15 +10,9 @@ from __future__ import annotations
 import logging
 import uuid
 
-from webapp.plugin_api import OutboundMessage, SendResult, SmsProvider
+from webapp.plugin_api import OutboundMessage, SendResult, SmsProvider, printable
 
 log = logging.getLogger("parley.console_sms")
-
-
-def _shown(text: str) -> str:
-    """`text` with each character a terminal would not just print (an escape, a bell, a zero-width
-    space) written as its Python escape: a text must not be able to drive the operator's terminal."""
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 class ConsoleSmsProvider(SmsProvider):
@@ -27,8 +21,8 @@ class ConsoleSmsProvider(SmsProvider):
 
     def send(self, message: OutboundMessage) -> SendResult:
         # A framed block, so a text stands out among the server's and worker's lines.
-        lines = [f"  │ {_shown(line)}" for line in (message.body or "").splitlines() or [""]]
-        lines += [f"  │ [picture] {_shown(url)}" for url in message.media_urls]
+        lines = [f"  │ {printable(line)}" for line in (message.body or "").splitlines() or [""]]
+        lines += [f"  │ [picture] {printable(url)}" for url in message.media_urls]
         log.warning(
             "\n  ┌─ SMS %s → %s (message %s)\n%s\n  └─",
             message.from_phone,

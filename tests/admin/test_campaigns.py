@@ -208,7 +208,6 @@ def test_a_draft_archived_without_launch_names_no_one(world):
     [
         ("latin-1", "Núñez"),
         ("cp1252", "O’Brien–Núñez"),  # Excel's "CSV" on Windows: curly apostrophe, en dash
-        ("latin-1", "Núñez\x81"),  # a byte Windows-1252 has no character for: read as Latin-1
         ("utf-8-sig", "O’Brien–Núñez"),
         ("utf-8", "O’Brien–Núñez"),
     ],
@@ -221,6 +220,15 @@ def test_windows_latin1_and_utf8_with_bom_are_all_read(client, world, encoding, 
     post(client, f"/admin/campaigns/imports/{job.id}/save")
     contact = db.session.scalar(select(CampaignContact).where(CampaignContact.first_name == "José"))
     assert contact.last_name == last_name and contact.phone == "+12025550143"
+
+
+def test_a_byte_windows_1252_has_no_character_for_is_read_and_its_row_reported(client, world):
+    """Read as Latin-1, such a byte is a control character: the file is read, and the row holding
+    it is an invalid row (a name shown to agents cannot hold one), not the whole file refused."""
+    rows = "first_name,last_name,phone\nJosé,Núñez\x81,(202) 555-0143\nAna,Ruiz,(202) 555-0144\n"
+    login(client, "admin@example.edu")
+    job = job_from(start(client, world, rows.encode("latin-1")))
+    assert (job.status, job.valid_rows, job.invalid_rows) == ("ready", 1, 1)
 
 
 @pytest.mark.parametrize(
@@ -837,6 +845,30 @@ def test_a_row_with_a_nul_character_is_reported_not_stored(app, world):
         (2, "contains a NUL character, which no name or phone has")
     ]
     assert [row.first_name for row in rows if not isinstance(row, RowError)] == ["Cam"]
+
+
+def test_names_that_would_hide_or_reverse_what_they_say_are_row_errors(app, world):
+    """A name is shown to every agent as written: a direction override (which made "aicraG" read
+    as "Garcia"), a control character or a blank filler is refused, naming the column; a line
+    break inside a quoted name is a space."""
+    from webapp.services import campaigns as contact_lists
+    from webapp.services.campaigns import RowError
+
+    csv_text = (
+        "first_name,last_name,phone\n"
+        "Maria,\u202eaicraG,2025550143\n"
+        "\u3164,,2025550144\n"
+        "Ali\x1b[2Jce,Lee,2025550145\n"
+        '"Mary\nAnn",Smith,2025550146\n'
+        "Cam,Lee,2025550178\n"
+    )
+    rows = list(contact_lists.read_contacts(io.BytesIO(csv_text.encode())))
+    assert [(row.line, row.reason) for row in rows if isinstance(row, RowError)] == [
+        (2, "the last name cannot contain characters that reverse the direction of text"),
+        (3, "the first name needs at least one visible character"),
+        (4, "the first name cannot contain control characters, such as a line break or a tab"),
+    ]
+    assert [row.first_name for row in rows if not isinstance(row, RowError)] == ["Mary Ann", "Cam"]
 
 
 def test_a_kept_file_nobody_came_back_for_is_forgotten_after_a_day(client, world, monkeypatch):

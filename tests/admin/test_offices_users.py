@@ -45,6 +45,8 @@ def test_create_office_makes_the_admin_a_member_and_is_audited(world):
         # Names that read as another office's on every page: case in any script, invisible characters.
         ("Admissions\u200b", "An office named “Admissions\u200b” already exists."),
         ("Ad\u00admissions", "An office named “Ad\u00admissions” already exists."),
+        ("Admissions\u3164", "An office named “Admissions\u3164” already exists."),
+        ("Admissions\u034f", "An office named “Admissions\u034f” already exists."),
         ("ＡＤＭＩＳＳＩＯＮＳ", "An office named “ＡＤＭＩＳＳＩＯＮＳ” already exists."),
         ("x" * 121, "An office name can be at most 120 characters."),
         ("Office\nAid", "An office name cannot contain control characters, such as a line break or a tab."),
@@ -152,6 +154,11 @@ def test_rename_office_and_help_reply(world):
     with pytest.raises(FormErrors) as raised:
         offices.update_office(admin, office, "Financial Aid", "x" * 321)
     assert set(raised.value.errors) == {"name", "help_text"}
+    with pytest.raises(FormErrors) as raised:  # the HELP reply is a text: none carries a bell
+        offices.update_office(admin, office, "Undergraduate Admissions", "Call 555-0100\x07")
+    assert raised.value.errors == {
+        "help_text": "The text holds a control character (U+0007) that no message can carry; remove it."
+    }
     assert audit_kinds() == ["office.updated"]
 
 
@@ -297,7 +304,11 @@ def test_an_email_with_a_control_character_or_a_lone_surrogate_is_no_email(world
     ("name", "problem"),
     [("Ana\u2028Díaz", "cannot contain control characters"), ("\u202eanA", "reverse the direction"),
      ("\u200b \u2060", "needs at least one visible character"), ("李小龍", None), ("ناصر", None),
-     ("Zoë 👍🏽", None), ("🫎", None), ("Ana\u0301", None)],
+     ("Zoë 👍🏽", None), ("🫎", None), ("Ana\u0301", None), ("हिंदी", None), ("김민준", None),
+     # Letters and marks that show nothing: Hangul fillers, the blank braille cell, the grapheme joiner.
+     ("\u3164", "needs at least one visible character"), ("\u115f\u1160", "needs at least one visible"),
+     ("\u2800", "needs at least one visible character"), ("\u034f\u034f", "needs at least one visible"),
+     ("\u0301", "needs at least one visible character")],
 )
 def test_names_in_any_script_or_emoji_are_shown_and_tricks_are_not(name, problem):
     found = directory.name_problem(name)

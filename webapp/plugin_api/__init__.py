@@ -3,6 +3,7 @@
 from webapp.plugin_api.helpers import (
     fetch_file,
     numbered_links,
+    printable,
     required_fields,
     required_settings,
     url_setting,
@@ -56,6 +57,7 @@ __all__ = [
     "WebhookRequest",
     "fetch_file",
     "numbered_links",
+    "printable",
     "required_fields",
     "required_settings",
     "url_setting",

@@ -14,6 +14,12 @@ import requests
 from webapp.plugin_api.interfaces import MediaUnavailable
 
 
+def printable(text: str) -> str:
+    """`text` with each character a terminal would not just print (an escape, a bell, a zero-width
+    space) written as its Python escape: what others typed must not be able to drive a terminal."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def required_settings(config: Mapping[str, Any], provider: str, *names: str) -> list[str]:
     """The settings' values, stripped; a ValueError naming every one that is not set (never their
     values), which stops Parley's start-up with that message."""

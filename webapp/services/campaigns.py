@@ -263,8 +263,9 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
         if phone in seen:
             yield RowError(line, f"phone {_quoted(values[phone_col])} repeats line {seen[phone]}")
             continue
-        first = values[first_col].strip() if first_col is not None else ""
-        last = values[last_col].strip() if last_col is not None else ""
+        # A line break or tab inside a quoted name (a CRM's free-text field) is a space.
+        first = " ".join(values[first_col].split()) if first_col is not None else ""
+        last = " ".join(values[last_col].split()) if last_col is not None else ""
         too_long = next(
             (column for column, value in (("first name", first), ("last name", last))
              if len(value) > MAX_CONTACT_NAME_LENGTH),
@@ -272,6 +273,15 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
         )  # fmt: skip
         if too_long:
             yield RowError(line, f"the {too_long} is longer than {MAX_CONTACT_NAME_LENGTH} characters")
+            continue
+        # Names are shown to every agent, as written: none may hide or reverse what it says.
+        unshowable = next(
+            (f"the {column} {problem}" for column, value in (("first name", first), ("last name", last))
+             if value and (problem := name_problem(value))),
+            None,
+        )  # fmt: skip
+        if unshowable:
+            yield RowError(line, unshowable)
             continue
         seen[phone] = line
         yield ContactRow(

@@ -56,6 +56,9 @@ def check_operator_password(password: str) -> tuple[str | None, str | None]:
 
 
 _SPACES = re.compile(r"\s+")
+# Letters and marks that show nothing (Hangul fillers, the blank braille cell, the combining
+# grapheme joiner, Khmer's inherent vowels): a name of these alone reads as blank.
+_BLANKS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
 
 
 def office_name(name: str | None) -> str:
@@ -68,7 +71,9 @@ def name_key(name: str) -> str:
     """What two names must differ in to be told apart on a page: not letter case (of any script:
     SQLite's lower() knows ASCII alone), width forms, invisible characters (a zero-width space, a
     soft hyphen) or runs of spaces."""
-    shown = "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) != "Cf")
+    shown = "".join(
+        c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) != "Cf" and c not in _BLANKS
+    )
     return _SPACES.sub(" ", shown).strip().casefold()
 
 
@@ -125,14 +130,15 @@ _DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u206
 def name_problem(name: str) -> str | None:
     """Why a name (of a person, an office or a campaign record) cannot be shown as it was typed,
     or None: a control character or line break, a direction override, or nothing visible at all
-    (only spaces or zero-width characters). Any script, mark or emoji is visible, emoji newer
+    (only spaces, zero-width characters, fillers or marks). Any script, mark or emoji is visible, emoji newer
     than Python's Unicode tables included."""
-    kinds = [unicodedata.category(char) for char in name]
-    if any(kind in ("Cc", "Zl", "Zp") for kind in kinds):
+    kinds = {char: unicodedata.category(char) for char in name}
+    if any(kind in ("Cc", "Zl", "Zp") for kind in kinds.values()):
         return "cannot contain control characters, such as a line break or a tab"
     if not _DIRECTION_CONTROLS.isdisjoint(name):
         return "cannot contain characters that reverse the direction of text"
-    if all(kind[0] == "Z" or kind == "Cf" for kind in kinds):
+    # A combining mark alone (no letter to sit on) shows nothing either.
+    if all(kind[0] == "Z" or kind in ("Cf", "Mn") or char in _BLANKS for char, kind in kinds.items()):
         return "needs at least one visible character"
     return None
 

@@ -24,7 +24,7 @@ from webapp.models import (
     office_memberships,
 )
 from webapp.services import audit
-from webapp.services.segments import MAX_MESSAGE_LENGTH
+from webapp.services.segments import MAX_MESSAGE_LENGTH, OTHER_LINE_BREAKS, control_character_problem
 
 # All phrasings of one entry together. Generous for a list of ways to ask one thing, small enough
 # that nobody pastes a document in by mistake.
@@ -131,21 +131,25 @@ def clean_question(question: str | None) -> str:
 
 def validate_entry(question: str | None, answer: str | None) -> tuple[str, str]:
     errors = {}
-    cleaned_question = clean_question(question)
+    cleaned_question = clean_question((question or "").translate(OTHER_LINE_BREAKS))
     lines = cleaned_question.split("\n")
     wordless = next((line for line in lines if not any(char.isalnum() for char in line)), None)
     if not cleaned_question:
         errors["question"] = "Enter at least one question phrasing or keyword."
     elif wordless:  # punctuation alone: the bot reads words only
         errors["question"] = f"The phrasing “{wordless}” has no word in it; write a question or a keyword."
+    elif problem := control_character_problem(cleaned_question):  # listed by `kb list` as written
+        errors["question"] = problem
     elif len(cleaned_question) > MAX_QUESTION_LENGTH:
         errors["question"] = (
             f"Questions can be at most {MAX_QUESTION_LENGTH:,} characters in all; "
             f"these have {len(cleaned_question):,}."
         )
-    cleaned_answer = (answer or "").replace("\r\n", "\n").strip()
+    cleaned_answer = (answer or "").replace("\r\n", "\n").translate(OTHER_LINE_BREAKS).strip()
     if not cleaned_answer:
         errors["answer"] = "Enter the answer the bot sends."
+    elif problem := control_character_problem(cleaned_answer):
+        errors["answer"] = problem
     elif len(cleaned_answer) > MAX_ANSWER_LENGTH:
         errors["answer"] = (
             f"An answer can be at most {MAX_ANSWER_LENGTH:,} characters (it is sent as one text); "
@@ -274,12 +278,14 @@ def set_idk(
         raise KnowledgeBaseError(
             {"idk_action": "Choose what happens when the bot does not know: escalate or a message."}
         )
-    text = (message or "").replace("\r\n", "\n").strip()
+    text = (message or "").replace("\r\n", "\n").translate(OTHER_LINE_BREAKS).strip()
     if action == IdkAction.MESSAGE:
         if not text:
             raise KnowledgeBaseError(
                 {"idk_message": "Enter the message the bot sends when it does not know."}
             )
+        if problem := control_character_problem(text):
+            raise KnowledgeBaseError({"idk_message": problem})
         if len(text) > MAX_ANSWER_LENGTH:
             raise KnowledgeBaseError(
                 {

@@ -6,6 +6,20 @@ from dataclasses import dataclass
 
 MAX_MESSAGE_LENGTH = 1600
 
+# Line breaks of other kinds (Word's Shift+Enter is a vertical tab; a form feed; NEL) become the
+# line feed every phone shows.
+OTHER_LINE_BREAKS = str.maketrans({"\v": "\n", "\f": "\n", "\x85": "\n"})
+# Control characters (C0, DEL, C1) a text may not hold: no phone shows them, and a terminal obeys them.
+CONTROL_CHARACTERS = frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0)])) - {"\t", "\n", "\r"}
+
+
+def control_character_problem(text: str) -> str | None:
+    """Why a text to be sent cannot be (its first control character), or None."""
+    control = next((char for char in text if char in CONTROL_CHARACTERS), None)
+    if control is None:
+        return None
+    return f"The text holds a control character (U+{ord(control):04X}) that no message can carry; remove it."
+
 GSM7_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"

@@ -36,7 +36,7 @@ from webapp.services.optouts import OPTED_OUT_ERROR, is_opted_out
 from webapp.services.phones import PhoneError, parse_us_phone
 from webapp.services.quiet_hours import QuietHours
 from webapp.services.scheduling import ScheduleError, automatic_quiet_hours, parse_send_later
-from webapp.services.segments import MAX_MESSAGE_LENGTH
+from webapp.services.segments import MAX_MESSAGE_LENGTH, OTHER_LINE_BREAKS, control_character_problem
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +65,6 @@ class SendError(Exception):
         self.message = message
 
 
-# Line breaks of other kinds (Word's Shift+Enter is a vertical tab; a form feed; NEL) become the
-# line feed every phone shows.
-OTHER_LINE_BREAKS = str.maketrans({"\v": "\n", "\f": "\n", "\x85": "\n"})
-# Control characters (C0, DEL, C1) a text may not hold: no phone shows them, and a terminal obeys them.
-CONTROL_CHARACTERS = frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0)])) - {"\t", "\n", "\r"}
-
-
 def validate_body(body: str | None, with_picture: bool = False) -> str:
     """The message text; it may be empty only when a picture goes with it."""
     text = (body or "").replace("\r\n", "\n").translate(OTHER_LINE_BREAKS)
@@ -79,13 +72,8 @@ def validate_body(body: str | None, with_picture: bool = False) -> str:
     blank = all(char.isspace() or unicodedata.category(char) == "Cf" for char in text)
     if blank and not with_picture:
         raise SendError("body", "Enter a message.")
-    control = next((char for char in text if char in CONTROL_CHARACTERS), None)
-    if control is not None:
-        raise SendError(
-            "body",
-            f"The text holds a control character (U+{ord(control):04X}) that no message can carry; "
-            "remove it.",
-        )
+    if problem := control_character_problem(text):
+        raise SendError("body", problem)
     if len(text) > MAX_MESSAGE_LENGTH:
         raise SendError(
             "body",

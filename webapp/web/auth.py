@@ -30,7 +30,9 @@ def safe_next(target: str | None) -> str:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return url_for("inbox.index")
-    if "\\" in target:
+    # A backslash reads as a slash to browsers; a control character (which urlsplit drops) cannot
+    # be in a Location header.
+    if "\\" in target or any(ord(char) < 0x20 or ord(char) == 0x7F for char in target):
         return url_for("inbox.index")
     return target
 
