@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import World, log_in, sms_receive
@@ -235,3 +236,67 @@ def test_a_row_a_poll_takes_away_leaves_focus_on_the_tab(page: Page, app, world:
     wait_for_poll(page, "/inbox?tab=attention")
     expect(rows(page)).to_have_count(1)
     expect(page.get_by_role("tab", name="Needs Attention")).to_be_focused()
+
+
+def held_requests(page: Page, pattern: str) -> list:
+    held: list = []
+    page.route(re.compile(pattern), lambda route: held.append(route))
+    return held
+
+
+def let_go(page: Page, held: list) -> None:
+    """The held requests go on; one the page gave up on meanwhile has nothing to go on with."""
+    for route in held:
+        try:
+            route.continue_()
+        except PlaywrightError:  # aborted by the page: exactly what may have happened
+            pass
+    page.wait_for_timeout(1000)
+
+
+def test_a_conversation_opened_while_another_is_on_its_way_is_the_one_shown_named_and_addressed(
+    page: Page, app, world: World
+):
+    """On a slow connection an agent clicks one row, then another: the second conversation is
+    shown, and the address and title are its own when the first's answer comes late."""
+    sms_receive(app, "2025550143", world.number_phone, "First question")
+    sms_receive(app, "2025550144", world.number_phone, "Second question")
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    first, second = rows(page).filter(has_text="First"), rows(page).filter(has_text="Second")
+    first_path, second_path = first.get_attribute("href"), second.get_attribute("href")
+    held = held_requests(page, re.escape(first_path) + "$")
+    first.click()
+    page.wait_for_timeout(300)
+    assert len(held) == 1, "the first conversation is on its way"
+    page.unroute_all()
+    second.click()
+    expect(page.get_by_role("heading", name="(202) 555-0144")).to_be_visible()
+    let_go(page, held)
+    expect(page.get_by_role("heading", name="(202) 555-0144")).to_be_visible()
+    assert page.url.endswith(second_path)
+    expect(page).to_have_title(re.compile(r"\(202\) 555-0144 · Parley$"))
+
+
+def test_a_reply_answered_after_another_conversation_was_opened_leaves_its_title(
+    page: Page, app, world: World
+):
+    sms_receive(app, "2025550143", world.number_phone, "First question")
+    sms_receive(app, "2025550144", world.number_phone, "Second question")
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    first, second = rows(page).filter(has_text="First"), rows(page).filter(has_text="Second")
+    second_path = second.get_attribute("href")
+    first.click()
+    expect(page.get_by_role("heading", name="(202) 555-0143")).to_be_visible()
+    held = held_requests(page, r"/messages$")
+    page.get_by_label("Message").fill("It arrived on Monday.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.wait_for_timeout(300)
+    assert len(held) == 1, "the reply is on its way"
+    second.click()
+    expect(page.get_by_role("heading", name="(202) 555-0144")).to_be_visible()
+    let_go(page, held)
+    assert page.url.endswith(second_path)
+    expect(page).to_have_title(re.compile(r"\(202\) 555-0144 · Parley$"))
+    expect(page.get_by_role("heading", name="(202) 555-0144")).to_be_visible()

@@ -339,6 +339,13 @@
       event.detail.parameters.typing = Date.now() - typedAt < 5000 ? "1" : "";
     }
   });
+  // An answer for a pane since replaced (a reply answered after another conversation was opened)
+  // is not drawn, so neither is its title nor its address. htmx asks the old pane, out of the page
+  // (so the document hears nothing): the pane is told how to answer when its request starts.
+  function dropIfGone(event) { if (!event.detail.target.isConnected) { event.detail.shouldSwap = false; } }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    event.detail.target.addEventListener("htmx:beforeSwap", dropIfGone);  // once: the same function
+  });
   // The line is a live region: the same words swapped in again would be read out at every poll.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var line = event.detail.target, answer = document.createElement("template");
