@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -503,8 +504,79 @@ def test_the_newest_sign_ins_started_in_one_browser_are_the_ones_kept(sso_app, c
     states = [parse_qs(urlsplit(go_to_provider(client, f"/inbox?n={n}")).query)["state"][0] for n in range(8)]
     with client.session_transaction() as session:
         kept = session[sso_web.PENDING_KEY]
-    assert [state for state, _ in kept] == states[-sso_web.MAX_PENDING :]
-    assert [path for _, path in kept] == [f"/inbox?n={n}" for n in range(8)][-sso_web.MAX_PENDING :]
+    assert [state for state, _, _ in kept] == states[-sso_web.MAX_PENDING :]
+    assert [path for _, path, _ in kept] == [f"/inbox?n={n}" for n in range(8)][-sso_web.MAX_PENDING :]
+
+
+def test_unfinished_sign_ins_never_grow_the_cookie_past_what_browsers_keep(sso_app, client, provider, people):
+    """Inside the CRM's frame many providers refuse to show their page, so sign-ins are started and
+    never finished: with each one dropped its state data goes too, and the session cookie stays small
+    enough for the browser to keep (it ignores a cookie over 4 KB, refusing every later sign-in)."""
+    for n in range(30):
+        started = client.get(f"/auth/oidc/login?next=/inbox?n={n}")
+        assert started.status_code == 302
+        assert len(started.headers["Set-Cookie"]) < 4093, n
+    provider.sign_in_as("sam.standard@example.edu")
+    back = client.get(come_back(go_to_provider(client, "/texts/new")))
+    assert back.headers["Location"] == "/texts/new"
+    assert len(back.headers["Set-Cookie"]) < 4093
+    assert signed_in_email(client) == "sam.standard@example.edu"
+
+
+def state_of(authorize_url: str) -> str:
+    return parse_qs(urlsplit(authorize_url).query)["state"][0]
+
+
+def state_data(client: FlaskClient, state: str):
+    """What Authlib keeps in this browser's session for a state, if anything."""
+    with client.session_transaction() as session:
+        return sso_web.STATE_DATA.get_state_data(session, state)
+
+
+def test_a_sign_in_started_more_than_ten_minutes_ago_is_refused(sso_app, client, provider, people, clock):
+    login(client, "alex@example.edu")
+    provider.sign_in_as("sam.standard@example.edu")
+    late = go_to_provider(client, "/texts/new")
+    late_back = come_back(late)
+    clock.shift(timedelta(minutes=11))
+    response = client.get(late_back)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 403, page
+    assert "This sign-in was started too long ago" in page and "Nothing was changed" in page
+    assert signed_in_email(client) == "alex@example.edu"  # whoever was signed in stays
+    assert state_data(client, state_of(late)) is None  # forgotten, with Authlib's data for it
+    not_started_here(client.get(late_back))
+
+    in_time = go_to_provider(client, "/texts/new")
+    in_time_back = come_back(in_time)
+    clock.shift(timedelta(minutes=9))
+    assert client.get(in_time_back).headers["Location"] == "/texts/new"
+    assert signed_in_email(client) == "sam.standard@example.edu"
+
+
+def test_sign_ins_older_than_ten_minutes_are_dropped_at_the_next_one(
+    sso_app, client, provider, people, clock
+):
+    old = state_of(go_to_provider(client))
+    clock.shift(timedelta(minutes=11))
+    new = state_of(go_to_provider(client))
+    with client.session_transaction() as session:
+        assert [state for state, _, _ in session[sso_web.PENDING_KEY]] == [new]
+    assert state_data(client, old) is None and state_data(client, new) is not None
+
+
+@pytest.mark.parametrize("old_format", [lambda state: [[state, "/texts/new"]], lambda state: [state]])
+def test_a_sign_in_kept_by_an_older_cookie_counts_as_too_old(sso_app, client, provider, people, old_format):
+    """Sign-ins started before their start time was kept are refused in words, not with an error."""
+    provider.sign_in_as("sam.standard@example.edu")
+    started = go_to_provider(client, "/texts/new")
+    with client.session_transaction() as session:
+        session[sso_web.PENDING_KEY] = old_format(state_of(started))
+    response = client.get(come_back(started))
+    assert response.status_code == 403
+    assert "This sign-in was started too long ago" in response.get_data(as_text=True)
+    assert state_data(client, state_of(started)) is None
+    assert sso_sign_in(client, "/texts/new").headers["Location"] == "/texts/new"
 
 
 def test_a_password_login_as_a_user_without_password_costs_a_real_hash(

@@ -13,6 +13,8 @@ a key it lacks. A document, key set or issuer that fails is forgotten at once, s
 asks again. Refusals are 403 pages; an unusable issuer is a 503 page naming what failed; both are
 logged, and nobody is signed in. An answer for a sign-in this browser did not start (a replayed or
 made-up callback) is refused without touching the session: it is no one's attempt to sign in.
+A sign-in is pending for ten minutes at most; dropping one (too old, or beyond the five kept) also
+drops Authlib's state data for it, so unfinished sign-ins do not grow the session cookie.
 """
 
 from __future__ import annotations
@@ -48,14 +50,21 @@ from webapp.web.errors import error_page
 bp = Blueprint("sso", __name__)
 
 CALLBACK_PATH = "/auth/oidc/callback"
-# The session's key for the sign-ins this browser started, oldest first: [state, where to go after].
-# A list: the session's serializer sorts a dict's keys, which would lose the order.
+# The session's key for the sign-ins this browser started, oldest first:
+# [state, where to go after, started at (time.time())]. Entries without a start time (cookies made
+# before it was kept) count as too old. A list: the session's serializer sorts a dict's keys, which
+# would lose the order.
 PENDING_KEY = "parley_sso_pending"
 MAX_PENDING = 5  # e.g. two tabs that both clicked the link; older ones are dropped
+PENDING_LIFETIME_SECONDS = 600  # a sign-in not finished within ten minutes is refused
 METADATA_LIFETIME_SECONDS = 3600
 LEEWAY_SECONDS = 60  # clock skew allowed between the identity provider and this server
 REFUSED = "Single sign-on was refused"
 NOT_STARTED_HERE = "This sign-in was already used or did not start here. Sign in again from the start."
+TOO_OLD = "This sign-in was started too long ago. Sign in again from the start."
+# Authlib's framework integration, shared by every client: it keeps each state's data in the session
+# (`set_state_data`), and its public `clear_state_data` drops it when Parley drops the sign-in.
+STATE_DATA = FlaskIntegration("oidc")
 
 
 @dataclass
@@ -73,7 +82,7 @@ def _client(settings: sso.Settings) -> FlaskOAuth2App:
             metadata = sso.discover(settings)
             auth_method = metadata.pop("token_endpoint_auth_method")
             client = FlaskOAuth2App(
-                FlaskIntegration("oidc"),
+                STATE_DATA,
                 name="oidc",
                 client_id=settings.client_id,
                 client_secret=settings.client_secret,
@@ -129,8 +138,11 @@ def start():
     except sso.IssuerProblem as problem:
         return _unavailable(problem)
     state = secrets.token_urlsafe(24)
-    pending = [*session.get(PENDING_KEY, []), [state, safe_next(request.args.get("next"))]]
-    session[PENDING_KEY] = pending[-MAX_PENDING:]
+    now = time.time()
+    pending = [*_pending(), [state, safe_next(request.args.get("next")), int(now)]]
+    kept = [entry for entry in pending[-MAX_PENDING:] if not _too_old(entry, now)]
+    _drop(pending, kept)
+    session[PENDING_KEY] = kept
     if embed.framed_cross_site():  # in the CRM's frame only its cookie keeps the state
         embed.mark_embedded()
     return client.authorize_redirect(current_app.config["PUBLIC_BASE_URL"] + CALLBACK_PATH, state=state)
@@ -140,15 +152,24 @@ def start():
 @writes
 def callback():
     settings = _settings()
-    pending = dict(session.get(PENDING_KEY, []))
+    pending = _pending()
     state = request.args.get("state", "")
-    if state not in pending:
+    this = next((entry for entry in pending if entry[0] == state), None)
+    if this is None:
         # Nothing this browser started: whoever may be signed in here stays, and a link made
         # elsewhere (its error text included) neither signs them out nor speaks on Parley's page.
         current_app.logger.warning("Single sign-on refused: an answer for a sign-in that did not start here")
         return error_page(403, REFUSED, f"{NOT_STARTED_HERE} Nothing was changed.")
-    next_path = safe_next(pending.pop(state))
-    session[PENDING_KEY] = [[other, path] for other, path in pending.items()]
+    now = time.time()
+    others = [entry for entry in pending if entry is not this and not _too_old(entry, now)]
+    if _too_old(this, now):  # forgotten, with its state data; whoever may be signed in here stays
+        _drop(pending, others)
+        session[PENDING_KEY] = others
+        current_app.logger.warning("Single sign-on refused: an answer for a sign-in started too long ago")
+        return error_page(403, REFUSED, f"{TOO_OLD} Nothing was changed.")
+    _drop(pending, [this, *others])  # this state's data Authlib clears once it has checked it
+    next_path = safe_next(this[1])
+    session[PENDING_KEY] = others
     try:
         client = _client(settings)
         claims = _verified_claims(client, settings)
@@ -164,6 +185,32 @@ def callback():
     start_session(user, "sso")
     db.session.commit()
     return redirect(next_path)
+
+
+def _pending() -> list[list]:
+    """The sign-ins this browser started, oldest first, each [state, next, started at]; an entry
+    without a usable start time (an older cookie's) gets 0: too old."""
+    stored = session.get(PENDING_KEY)
+    pending = []
+    for item in stored if isinstance(stored, list) else []:
+        entry = item if isinstance(item, list) else [item]  # a plain state, from an older cookie
+        if not entry or not isinstance(entry[0], str):
+            continue
+        path = entry[1] if len(entry) > 1 and isinstance(entry[1], str) else None
+        started = entry[2] if len(entry) > 2 and isinstance(entry[2], (int, float)) else 0
+        pending.append([entry[0], path, started])
+    return pending
+
+
+def _too_old(entry: list, now: float) -> bool:
+    return now - entry[2] > PENDING_LIFETIME_SECONDS
+
+
+def _drop(pending: list[list], kept: list[list]) -> None:
+    """Authlib's state data goes with each sign-in of `pending` that is not `kept`."""
+    for entry in pending:
+        if entry not in kept:
+            STATE_DATA.clear_state_data(session, entry[0])
 
 
 def _verified_claims(client: FlaskOAuth2App, settings: sso.Settings) -> dict:
