@@ -1,7 +1,7 @@
 """Parley benchmark: seed a fresh database, serve it with gunicorn, drive it with wrk, report ratios.
 
     .venv/bin/python scripts/bench.py --scale 10k            # SQLite in .bench/
-    DATABASE_URL=postgresql+psycopg://... scripts/bench.py   # PostgreSQL (its schema is dropped!)
+    DATABASE_URL=postgresql+psycopg://... .venv/bin/python scripts/bench.py  # PostgreSQL (schema dropped!)
 
 Every target is a ratio of requests/s against GET /healthz measured by the same server in the same
 run, so the numbers mean something on a noisy shared machine. Then the agent profile

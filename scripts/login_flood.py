@@ -6,7 +6,7 @@ anonymous clients post wrong passwords to /login.
 
 A fresh SQLite database (in .bench/flood/) is seeded at 1k scale and served by gunicorn with
 gunicorn.conf.py and the workers of scripts/serve.sh, on 127.0.0.1 only. The agent polls
-GET /inbox?tab=needs_attention (HX-Request: true) one request after another, first alone, then
+GET /inbox?tab=attention (HX-Request: true) one request after another, first alone, then
 while the clients post. Every phase is bounded in time and every client in attempts.
 
 --spoof-ips serves with PARLEY_TRUSTED_PROXIES=1 and gives every attempt its own X-Forwarded-For
@@ -39,7 +39,7 @@ import bench_seed  # noqa: E402
 from bench import free_port, wait_for  # noqa: E402
 
 BIN = Path(sys.executable).parent
-INBOX = "/inbox?tab=needs_attention"
+INBOX = "/inbox?tab=attention"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

@@ -3,11 +3,15 @@ variable, rather than accepted and failing later in the requests or tasks that r
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import make_app, serving
+from tests.processes import isolated_env
+from webapp import StartupRefused, check_settings
 from webapp.config import Config
 
 # Each variable in seconds, and the setting it becomes.
@@ -117,6 +121,60 @@ def test_a_public_base_url_is_taken_without_its_trailing_slash(monkeypatch, tmp_
 def test_a_rate_limit_store_that_cannot_be_used_is_named(database_url, tmp_path, value):
     with pytest.raises(ValueError, match="PARLEY_API_RATE_LIMIT_STORAGE"):
         make_app(database_url, tmp_path, API_RATE_LIMIT_STORAGE=value)
+
+
+def only(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """This process's environment becomes `env`, as a server started with it would see."""
+    for key in set(os.environ) - set(env):
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.mark.parametrize("value", ["bogus://", "memory", "redis://127.0.0.1:notaport/0"])
+def test_gunicorn_s_check_refuses_a_rate_limit_store_that_cannot_be_used(monkeypatch, tmp_path, value):
+    # gunicorn's master runs check_settings() alone: without it, every worker printed a traceback.
+    only(monkeypatch, isolated_env(tmp_path, SECRET_KEY="k", PARLEY_API_RATE_LIMIT_STORAGE=value))
+    with pytest.raises(StartupRefused) as refusal:
+        check_settings()
+    message = refusal.value.message
+    assert message.startswith("PARLEY_API_RATE_LIMIT_STORAGE cannot be used") and "\n" not in message
+
+
+@pytest.mark.parametrize("value", ["memory://", "redis://127.0.0.1:1/0"])
+def test_gunicorn_s_check_takes_a_store_without_connecting_to_it(monkeypatch, tmp_path, value):
+    # Nothing listens on port 1: a store that does not answer is the API's to live with, not a refusal.
+    only(monkeypatch, isolated_env(tmp_path, SECRET_KEY="k", PARLEY_API_RATE_LIMIT_STORAGE=value))
+    check_settings()
+
+
+def test_postgresql_without_its_driver_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg fails, as when not installed
+    message = refused(monkeypatch, tmp_path, "DATABASE_URL", "postgresql+psycopg://parley:hunter2@db/parley")
+    assert message == (
+        "DATABASE_URL names a database driver that is not installed ('postgresql+psycopg'); use "
+        "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME; install psycopg: "
+        'make install, or pip install -e ".[postgres]"'
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '$(python3 -c "import secrets; print(secrets.token_urlsafe(48))")',  # a .env file keeps it so
+        "$(openssl rand -base64 48)",
+    ],
+)
+def test_an_embed_secret_copied_as_a_shell_command_is_refused(monkeypatch, tmp_path, value):
+    message = refused(monkeypatch, tmp_path, "EMBED_SECRET", value)
+    assert "EMBED_SECRET holds a shell command, not a secret" in message
+    assert value not in message  # a secret is never repeated
+
+
+@pytest.mark.parametrize("value", ["", "crm-launch-secret", "crm-launch-secret-" + "0123456789abcdef" * 3])
+def test_an_embed_secret_or_none_is_taken(monkeypatch, tmp_path, value):
+    monkeypatch.setenv("EMBED_SECRET", value)
+    assert Config(str(tmp_path)).EMBED_SECRET == value
 
 
 # Each on/off variable, the setting it becomes, and its default (unset or empty).

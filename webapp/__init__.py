@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import click
 from dotenv import load_dotenv
@@ -52,12 +53,17 @@ REFUSALS = (ConfigurationError, PluginRefused)
 
 def check_settings() -> None:
     """Refuse what create_app() would refuse in the environment, without building an app (no
-    database engine, no threads): gunicorn's master checks once, before its workers each build one."""
+    database engine, no threads): gunicorn's master checks once, before its workers each build one.
+    The API's rate-limit store is read as the API reads it (`limits` makes its client; nothing
+    connects to it, so a store that does not answer is not refused)."""
+    from webapp.web.api.rate_limit import KeyRateLimit
+
     load_dotenv()
     try:
         config = Config(str(ROOT / "instance"))
         load_plugins(vars(config))
         make_huey(config.QUEUE_URL)
+        KeyRateLimit(SimpleNamespace(config=vars(config)))  # it reads only app.config
     except REFUSALS as exc:
         raise StartupRefused(str(exc)) from exc
 

@@ -86,7 +86,7 @@ class Config:
         self.TWILIO_AUTH_TOKEN = env.get("TWILIO_AUTH_TOKEN", "")
         self.TWILIO_API_BASE_URL = env.get("TWILIO_API_BASE_URL") or "https://api.twilio.com"
         self.TWILIO_TIMEOUT_SECONDS = _seconds(env, "TWILIO_TIMEOUT_SECONDS", 5.0)
-        self.EMBED_SECRET = env.get("EMBED_SECRET", "")
+        self.EMBED_SECRET = _embed_secret(env, "EMBED_SECRET")
         self.EMBED_ALLOWED_ORIGINS = frame_origins(_list(env.get("EMBED_ALLOWED_ORIGINS"), ""))
         # Which installed plugins are enabled (entry-point names). Plivo, the built-in provider,
         # is on by default once its credentials are set; PARLEY_SMS_PROVIDERS names them all.
@@ -198,15 +198,32 @@ def _database_url(env: os._Environ, name: str, default: str) -> str:
         scheme = value.split(":", 1)[0]
         what = "a database Parley does not know" if isinstance(exc, NoSuchModuleError) else (
             "a database driver that is not installed")  # fmt: skip
+        install = ""
+        if isinstance(exc, ImportError) and scheme.startswith("postgresql"):  # the `postgres` extra
+            install = '; install psycopg: make install, or pip install -e ".[postgres]"'
         raise ConfigurationError(
             f"{name} names {what} ({scheme!r}); use sqlite:///PATH or "
-            f"postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME"
+            f"postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME{install}"
         ) from None
     except ArgumentError:  # NoSuchModuleError's parent: unparseable
         raise ConfigurationError(
             f"{name} must be a database URL such as sqlite:///PATH or "
             f"postgresql+psycopg://USER:PASSWORD@HOST:5432/NAME"
         ) from None
+    return value
+
+
+def _embed_secret(env: os._Environ, name: str) -> str:
+    """The secret launch tokens are signed with, or "" (embedding off). A `$(…)` command copied
+    into a .env file is kept as it is written, a secret anyone can read in the docs: refused. The
+    refusal never repeats the value."""
+    value = env.get(name, "")
+    if value.startswith("$("):
+        raise ConfigurationError(
+            f"{name} holds a shell command, not a secret: paste the output of "
+            f"python3 -c \"import secrets; print(secrets.token_urlsafe(48))\" "
+            f"(a .env file keeps $(…) as it is written)"
+        )
     return value
 
 
