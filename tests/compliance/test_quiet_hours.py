@@ -726,3 +726,29 @@ def test_the_admin_console_releases_what_quiet_hours_held_when_it_switches_them_
     assert "1 held text was released for sending now." in response.get_data(as_text=True)
     assert reload(held).status == Status.SENT
     assert [m.body for m in provider.sent] == ["Held by the night"]
+
+
+def test_the_bot_handing_over_withdraws_its_held_answer(quiet, make, clock, provider, client):
+    """The bot escalates a question it does not know while its answer to an earlier one waits out
+    quiet hours: that answer would reach the contact after the agent's reply, out of order."""
+    from webapp.services import knowledge_base
+
+    make.number("+12025550101", backing="bot", agents=("standard@example.edu",), label="FAQ Bot")
+    knowledge_base.add_entry(quiet["office"], "campus tour", "Tours run daily at 10.")
+    db.session.commit()
+    clock.move_to(ny(2026, 3, 2, 23, 0))
+    conversation_id = inbound.receive(
+        InboundMessage(CONTACT, "+12025550101", "campus tour?"), "console"
+    ).conversation_id
+    inbound.receive(InboundMessage(CONTACT, "+12025550101", "Do you have a marching band?"), "console")
+    conversation = db.session.get(Conversation, conversation_id)
+    db.session.refresh(conversation)
+    assert (conversation.mode, conversation.needs_attention) == ("agent", True)
+    login(client, "standard@example.edu")
+    page = client.get(f"/conversations/{conversation_id}").get_data(as_text=True)
+    assert "The bot&#39;s answer held for later was withdrawn; it will not be sent." in page
+    token = csrf_token(client, f"/conversations/{conversation_id}")
+    client.post(f"/conversations/{conversation_id}/messages", data={"csrf_token": token, "body": "No band."})
+    clock.move_to(ny(2026, 3, 3, 8, 0))
+    scheduling.release_due()
+    assert [m.body for m in provider.sent] == ["No band."]

@@ -340,6 +340,7 @@ def escalate(conversation: Conversation, reason: str) -> None:
     conversation.mode = Mode.AGENT.value
     conversation.needs_attention = True
     add_event(conversation, f"{reason} Switched to agent mode.")
+    _withdraw_held_bot_answers(conversation)  # they would reach the contact after people's answer
     if starts_needing_attention:
         webhooks.conversation_event(conversation.id, "conversation.needs_attention")
 
