@@ -193,18 +193,22 @@ def test_a_bot_answer_waits_but_the_help_answer_does_not(quiet, make, clock, pro
     assert provider.sent[-1].body == "Applications are due January 15."
 
 
-def test_an_agent_taking_over_withdraws_the_bots_held_answer(quiet, make, clock, provider, client):
-    """Switch Mode to agent: the bot's answer held by quiet hours would reach the contact after
-    the agent's own reply. It is withdrawn, and the history says so."""
+def bot_answer_held(quiet, make, clock) -> int:
+    """A bot-backed number's conversation whose answer ("Tours run daily at 10.") waits out the
+    office's quiet hours."""
     from webapp.services import knowledge_base
 
     make.number("+12025550101", backing="bot", agents=("standard@example.edu",), label="FAQ Bot")
     knowledge_base.add_entry(quiet["office"], "campus tour", "Tours run daily at 10.")
     db.session.commit()
     clock.move_to(ny(2026, 3, 2, 23, 0))
-    conversation_id = inbound.receive(
-        InboundMessage(CONTACT, "+12025550101", "campus tour?"), "console"
-    ).conversation_id
+    return inbound.receive(InboundMessage(CONTACT, "+12025550101", "campus tour?"), "console").conversation_id
+
+
+def test_an_agent_taking_over_withdraws_the_bots_held_answer(quiet, make, clock, provider, client):
+    """Switch Mode to agent: the bot's answer held by quiet hours would reach the contact after
+    the agent's own reply. It is withdrawn, and the history says so."""
+    conversation_id = bot_answer_held(quiet, make, clock)
     login(client, "standard@example.edu")
     token = csrf_token(client, f"/conversations/{conversation_id}")
     switched = client.post(f"/conversations/{conversation_id}/mode", data={"csrf_token": token})
@@ -731,15 +735,7 @@ def test_the_admin_console_releases_what_quiet_hours_held_when_it_switches_them_
 def test_the_bot_handing_over_withdraws_its_held_answer(quiet, make, clock, provider, client):
     """The bot escalates a question it does not know while its answer to an earlier one waits out
     quiet hours: that answer would reach the contact after the agent's reply, out of order."""
-    from webapp.services import knowledge_base
-
-    make.number("+12025550101", backing="bot", agents=("standard@example.edu",), label="FAQ Bot")
-    knowledge_base.add_entry(quiet["office"], "campus tour", "Tours run daily at 10.")
-    db.session.commit()
-    clock.move_to(ny(2026, 3, 2, 23, 0))
-    conversation_id = inbound.receive(
-        InboundMessage(CONTACT, "+12025550101", "campus tour?"), "console"
-    ).conversation_id
+    conversation_id = bot_answer_held(quiet, make, clock)
     inbound.receive(InboundMessage(CONTACT, "+12025550101", "Do you have a marching band?"), "console")
     conversation = db.session.get(Conversation, conversation_id)
     db.session.refresh(conversation)
