@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -115,6 +116,50 @@ def test_send_warns_when_a_colleague_replied_since_the_conversation_was_loaded(s
     # Sending anyway sends; so does a Send after the warning showed the newer reply.
     send(sam, conversation_id, "It is January 15!", sams_view, send_anyway="1")
     assert outbound() == ["The deadline is January 15.", "It is January 15!"]
+
+
+def test_of_two_replies_sent_at_once_the_later_is_warned(app, monkeypatch, sam, alex, conversation_id):
+    """Alex presses Send, and Sam too while Alex's reply is between its check and its saving: Sam's
+    check waits for Alex's reply to be saved, and warns."""
+    from webapp.services import presence
+
+    sams_view, alexs_view = seen_id(sam, conversation_id), seen_id(alex, conversation_id)
+    checked, go_on = threading.Event(), threading.Event()
+    replied_since = presence.replied_since
+
+    def slow_after_the_check(conversation_id, seen_message_id, user):
+        found = replied_since(conversation_id, seen_message_id, user)
+        if user.email == "admin@example.edu":  # Alex's Send: checked, not yet saved
+            checked.set()
+            go_on.wait(10)
+        return found
+
+    monkeypatch.setattr(presence, "replied_since", slow_after_the_check)
+    answers: dict = {}
+
+    def sending_in_a_thread(who: str, client, body: str, seen: str) -> threading.Thread:
+        token = csrf_token(client, f"/conversations/{conversation_id}")
+        data = {"csrf_token": token, "body": body, "seen_message_id": seen}
+        url = f"/conversations/{conversation_id}/messages"
+
+        def post() -> None:
+            with app.app_context():  # the client's, in this thread
+                answers[who] = client.post(url, data=data, headers=HTMX)
+
+        return threading.Thread(target=post)
+
+    alexs = sending_in_a_thread("alex", alex, "The deadline is January 15.", alexs_view)
+    sams = sending_in_a_thread("sam", sam, "It is January 15!", sams_view)
+    alexs.start()
+    assert checked.wait(10)
+    sams.start()
+    sams.join(1)  # it waits for Alex's reply to be saved (or, unguarded, sends)
+    go_on.set()
+    alexs.join(10)
+    sams.join(10)
+    assert answers["alex"].status_code == 200
+    assert "Alex replied just now." in html.unescape(answers["sam"].get_data(as_text=True))
+    assert outbound() == ["The deadline is January 15."]
 
 
 @pytest.mark.parametrize("seen", ["", "abc", "²", "99999999999999999999"])

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 
 from webapp.extensions import db
 from webapp.models import AuthorKind, Direction, Message, Presence, Status, User, utcnow
+from webapp.services.conversations import locked
 from webapp.services.dbutil import upsert
 
 PRESENT_SECONDS = 10  # seen this recently: still has the conversation open
@@ -91,7 +92,9 @@ class Collision:
 
 def replied_since(conversation_id: int, seen_message_id: int, user: User) -> Collision | None:
     """Another agent's reply in the conversation after the last message this agent saw (one
-    cancelled before it went answered nobody)."""
+    cancelled before it went answered nobody). The conversation stays locked until the caller's
+    transaction ends: of two agents pressing Send at once, the second sees the first's reply."""
+    locked(conversation_id)
     row = db.session.execute(
         select(Message.id, User.name, Message.created_at)
         .join(User, User.id == Message.author_user_id)
