@@ -748,3 +748,24 @@ def test_the_bot_handing_over_withdraws_its_held_answer(quiet, make, clock, prov
     clock.move_to(ny(2026, 3, 3, 8, 0))
     scheduling.release_due()
     assert [m.body for m in provider.sent] == ["No band."]
+
+
+def test_cancelling_the_bots_held_answer_hands_the_question_to_people(quiet, make, clock, provider, client):
+    """In bot mode the bot answers once: its answer cancelled, the question goes to agents (it was
+    left unanswered, out of Needs Attention, with nobody told)."""
+    conversation_id = bot_answer_held(quiet, make, clock)
+    answer = db.session.scalar(select(Message).where(Message.body == "Tours run daily at 10."))
+    login(client, "standard@example.edu")
+    token = csrf_token(client, f"/conversations/{conversation_id}")
+    cancelled = client.post(
+        f"/conversations/{conversation_id}/messages/{answer.id}/cancel", data={"csrf_token": token}
+    )
+    assert "The bot&#39;s answer was cancelled; this needs an agent. Switched to agent mode." in (
+        cancelled.get_data(as_text=True)
+    )
+    conversation = db.session.get(Conversation, conversation_id)
+    db.session.refresh(conversation)
+    assert (conversation.mode, conversation.needs_attention) == ("agent", True)
+    clock.move_to(ny(2026, 3, 3, 8, 0))
+    scheduling.release_due()
+    assert provider.sent == []

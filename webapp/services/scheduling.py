@@ -18,6 +18,7 @@ from webapp.models import (
     Conversation,
     Direction,
     Message,
+    Mode,
     Office,
     ReusableNumber,
     Status,
@@ -193,6 +194,9 @@ def cancel(user: User, conversation: Conversation, message_id: int) -> None:
     conversations.add_event(conversation, f"{user.name} cancelled a scheduled message", user)
     answering = cancelled in (AuthorKind.AGENT, AuthorKind.BOT)
     conversations.after_withdrawn_text(conversation, message_id, answering=answering)
+    if cancelled == AuthorKind.BOT and conversation.mode == Mode.BOT:
+        # The bot answered already and will not again: without people the question goes unanswered.
+        conversations.escalate(conversation, "The bot's answer was cancelled; this needs an agent.")
     db.session.commit()
 
 
