@@ -13,7 +13,8 @@ from sqlalchemy import event, select
 from tests.conftest import login
 from webapp.extensions import db
 from webapp.models import Conversation, Message, Office, Participant, User, utcnow
-from webapp.services import campaigns, contacts, offices, retention, search
+from webapp.plugin_api import InboundMessage
+from webapp.services import campaigns, contacts, inbound, offices, retention, search
 
 CONTACTS_CSV = b"""first_name,last_name,phone
 Maria,Garcia,202-555-0143
@@ -404,3 +405,41 @@ def test_part_of_a_phone_matching_many_phones_still_finds_the_users_own(client, 
     _, html = page(client, "555-01")
     assert "Maria Garcia" in html and "James Smith" in html
     assert html.index("James Smith") < html.index("Maria Garcia")  # newest conversation first
+
+
+@pytest.mark.parametrize(
+    "query", ["gmail", "jane.doe@gmail.com", "example.edu", "apply", "3.75", "2026-4471", "student 4471"]
+)
+def test_addresses_decimals_and_hyphenated_numbers_are_found_by_their_words(client, world, query):
+    """Both databases index the words a search is split into: PostgreSQL's parser used to keep an
+    e-mail or web address, a decimal or a signed number whole, so none of their parts was found."""
+    add_message(
+        world["james"], "My email is jane.doe@gmail.com and site https://www.example.edu/apply?x=1 GPA 3.75"
+    )
+    add_message(world["james"], "My student ID is 2026-4471")
+    db.session.commit()
+    login(client, "standard@example.edu")
+    status, html = page(client, query)
+    assert status == 200
+    assert conversation_links(html) == [world["james"].id]
+
+
+def test_words_with_accents_and_of_other_scripts_are_words(client, world):
+    add_message(world["james"], "Un café crème, señor? 李明 (ñandú)")
+    db.session.commit()
+    login(client, "standard@example.edu")
+    for query in ("café", "crème", "señor", "李明", "ñandú"):
+        assert conversation_links(page(client, query)[1]) == [world["james"].id], query
+
+
+def test_a_very_long_text_of_distinct_words_is_stored_and_its_beginning_found(client, setup):
+    """700,000 characters of distinct words (more than a PostgreSQL tsvector holds) are stored
+    whole; the first 100,000 characters are indexed."""
+    body = " ".join(f"w{i:x}" for i in range(150000))[:700000]
+    received = inbound.receive(
+        InboundMessage(from_phone="+12025550143", to_phone="+12025550100", body=body), "console"
+    )
+    db.session.expire_all()
+    assert db.session.get(Message, received.message_id).body == body
+    login(client, "standard@example.edu")
+    assert conversation_links(page(client, "w1f")[1]) == [received.conversation_id]

@@ -1,8 +1,9 @@
 """Search: the conversations a user may see, by contact name, phone (any format) or message text.
 
 Message text is matched by the database's full-text index (SQLite FTS5, PostgreSQL `tsvector` with
-a GIN index; see migrations/versions/0013_search_media.py), newest message first, a page at a time
-after the last message id shown (keyset, no OFFSET). The newest matches are read in id order
+a GIN index of the words of a message's first 100,000 characters, punctuation read as a space; see
+migrations/versions/0013_search_media.py and 0021_search_words.py), newest message first, a page at
+a time after the last message id shown (keyset, no OFFSET). The newest matches are read in id order
 straight from the index and filtered by visibility until a page is full, so a page costs about the
 same whatever the number of older matches.
 
