@@ -113,6 +113,41 @@ def test_lookup_by_name(client, contacts, typed):
     assert "James Smith" not in page
 
 
+NAMES_OF_SEVERAL_WORDS = """first_name,last_name,phone
+Mary Ann,Smith,2025550120
+Juan,De La Cruz,2025550121
+Ada,Adeyemi-Okonkwo,2025550122
+Émile,Zola,2025550123
+Åsa,Öberg,2025550124
+""".encode()
+
+
+@pytest.mark.parametrize(
+    ("typed", "name"),
+    [("Mary Ann", "Mary Ann Smith"), ("mary ann smith", "Mary Ann Smith"),
+     ("smith mary ann", "Mary Ann Smith"),
+     ("Juan De La Cruz", "Juan De La Cruz"), ("de la cruz", "Juan De La Cruz"),
+     ("ada okonkwo", "Ada Adeyemi-Okonkwo")],
+)  # fmt: skip
+def test_a_name_of_several_words_is_found_as_it_is_written(client, contacts, typed, name):
+    """The first word starts a first or last name; each other word may start a word inside one."""
+    import_list("Spring Visit", "Admissions", NAMES_OF_SEVERAL_WORDS)
+    login(client, "standard@example.edu")
+    assert name in lookup(client, typed)
+
+
+@pytest.mark.parametrize(
+    ("typed", "name"),
+    [("Émile", "Émile Zola"), ("émile", "Émile Zola"), ("ÉMILE", "Émile Zola"), ("zola émile", "Émile Zola"),
+     ("åsa", "Åsa Öberg"), ("öberg", "Åsa Öberg")],
+)  # fmt: skip
+def test_a_name_starting_with_an_accented_capital_is_found_in_any_case(client, contacts, typed, name):
+    """SQLite's lower() changes ASCII letters alone: "Émile" is still "Émile" to it."""
+    import_list("Spring Visit", "Admissions", NAMES_OF_SEVERAL_WORDS)
+    login(client, "standard@example.edu")
+    assert name in lookup(client, typed)
+
+
 def test_name_prefix_finds_several_contacts(client, contacts):
     login(client, "standard@example.edu")
     page = lookup(client, "mari")

@@ -203,7 +203,8 @@ def search(
 def _phones_by_name(
     user: User, query: str, limit: int, with_conversations: bool = False
 ) -> dict[str, str]:
-    """Phones (→ the listed name) whose first or last name starts with each word of the query.
+    """Phones (→ the listed name) whose first or last name starts with the query's first word, and
+    whose names have a word starting with each of its other words ("Mary Ann Smith").
 
     The first word probes the lower(first_name) / lower(last_name) indexes; further words narrow
     those rows. Only launched or archived campaigns of the user's own offices are searched: another
@@ -230,12 +231,10 @@ def _phones_by_name(
         return found
     my_offices = select(office_memberships.c.office_id).where(office_memberships.c.user_id == user.id)
     listed_in_my_offices = exists().where(*naming, Campaign.office_id.in_(my_offices))
+    first_name, last_name = CampaignContact.first_name, CampaignContact.last_name
     conditions = [
-        or_(
-            _starts_with(CampaignContact.first_name, word),
-            _starts_with(CampaignContact.last_name, word),
-        )
-        for word in words
+        or_(_starts_with(first_name, words[0]), _starts_with(last_name, words[0])),
+        *(_names_have_a_word_starting(first_name, last_name, word) for word in words[1:]),
     ]
     statement = (
         select(CampaignContact.phone, CampaignContact.first_name, CampaignContact.last_name)
@@ -342,8 +341,7 @@ def _named_with_conversations(
 
     contacts = CampaignContact.__table__.c
     narrowing = [
-        or_(_starts_with(contacts.first_name, word), _starts_with(contacts.last_name, word))
-        for word in words[1:]
+        _names_have_a_word_starting(contacts.first_name, contacts.last_name, word) for word in words[1:]
     ]
     branches = []
     for column in (contacts.first_name, contacts.last_name):
@@ -373,13 +371,37 @@ def _starts_with(column, prefix: str):
     PostgreSQL: LIKE 'pre%' on a text_pattern_ops index, the pattern written into the statement:
     a prepared statement's generic plan, made for any pattern, cannot use the index and reads every
     contact. SQLite: LIKE cannot use an expression index, a range can: 'pre' <= lower(col) < 'prf'.
+    SQLite's lower() knows ASCII letters alone, so a name starting with an accented capital
+    ("Émile", "Åsa") keeps it there: the range of the prefix so written is read too.
     """
     expression = func.lower(column)
     if db.session.get_bind().dialect.name == "postgresql":
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return expression.like(literal(f"{escaped}%", String(), literal_execute=True), escape="\\")
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return and_(expression >= prefix, expression < upper)
+        pattern = literal(f"{_like_escaped(prefix)}%", String(), literal_execute=True)
+        return expression.like(pattern, escape="\\")
+
+    def starting(written: str):
+        return and_(expression >= written, expression < written[:-1] + chr(ord(written[-1]) + 1))
+
+    capital = prefix[0].upper() + prefix[1:]
+    if prefix[0].isascii() or capital == prefix:
+        return starting(prefix)
+    return or_(starting(prefix), starting(capital))
+
+
+def _names_have_a_word_starting(first_name, last_name, prefix: str):
+    """A first or last name has a word starting with `prefix` ("Ann" of "Mary Ann", "Cruz" of
+    "De La Cruz", "Okonkwo" of "Adeyemi-Okonkwo"): for a query's later words, which narrow the
+    contacts its first word found through the name indexes."""
+    inside = [
+        func.lower(column).like(f"%{mark}{_like_escaped(prefix)}%", escape="\\")
+        for column in (first_name, last_name)
+        for mark in (" ", "-")
+    ]
+    return or_(_starts_with(first_name, prefix), _starts_with(last_name, prefix), *inside)
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # ---- The contact panel beside an open conversation ----
