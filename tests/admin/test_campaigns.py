@@ -684,6 +684,13 @@ def test_a_failed_import_leaves_nothing_behind(client, world, monkeypatch):
     ) in audit
 
 
+def import_campaign_rows(rows: str) -> None:
+    from webapp.services import campaigns as contact_lists
+
+    contact_lists.import_campaign("Accents", "Admissions", io.BytesIO(rows.encode()))
+    db.session.commit()
+
+
 def test_contacts_search_and_keyset_pages(client, world):
     login(client, "admin@example.edu")
     rows = "".join(f"Student{i},Last{i},(202) 555-{1000 + i:04d}\n" for i in range(60))
@@ -705,6 +712,11 @@ def test_contacts_search_and_keyset_pages(client, world):
         f"Student{i}" for i in range(50, 60)
     ]
     assert service.search_contacts(campaign, "100%_").contacts == []
+    # Names starting with an accented capital, which SQLite's lower() leaves as it is.
+    import_campaign_rows("first_name,last_name,phone\nÉmile,Zola,2025550161\nÑandú,Güell,2025550162\n")
+    accented = db.session.scalar(select(Campaign).where(Campaign.name == "Accents"))
+    for typed, name in (("émile", "Émile Zola"), ("ÉMILE Z", "Émile Zola"), ("ñandú", "Ñandú Güell")):
+        assert [c.full_name for c in service.search_contacts(accented, typed).contacts] == [name], typed
 
     url = f"/admin/campaigns/{campaign.id}"
     page = client.get(url).get_data(as_text=True)

@@ -672,15 +672,12 @@ def search_contacts(
     if query and _PHONE_QUERY.match(query) and len(digits) >= 3:
         stmt = stmt.where(CampaignContact.phone.like(_like(digits), escape="\\"))
     elif query:
-        pattern = _like(query.lower())
+        # SQLite's lower() changes ASCII letters alone: "Émile" stays so, and is looked for so too.
+        typed = query.lower()
+        patterns = {_like(typed), _like(typed[0].upper() + typed[1:])}
         full_name = func.lower(CampaignContact.first_name + " " + CampaignContact.last_name)
-        stmt = stmt.where(
-            or_(
-                func.lower(CampaignContact.first_name).like(pattern, escape="\\"),
-                func.lower(CampaignContact.last_name).like(pattern, escape="\\"),
-                full_name.like(pattern, escape="\\"),
-            )
-        )
+        names = (func.lower(CampaignContact.first_name), func.lower(CampaignContact.last_name), full_name)
+        stmt = stmt.where(or_(*(name.like(pattern, escape="\\") for name in names for pattern in patterns)))
     if after_id is not None:
         stmt = stmt.where(CampaignContact.id > after_id)
     contacts = list(db.session.scalars(stmt))
