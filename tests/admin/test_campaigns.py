@@ -259,6 +259,21 @@ def test_an_excel_workbook_is_refused_with_how_to_save_it_as_csv(client, world, 
 
 
 @pytest.mark.parametrize(
+    "content",
+    [b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01", b"D\x82\x8b\xfd\xe6\xf1\xc2k0\xf9\x0e\xc7\xdd"],
+)
+def test_a_picture_or_other_binary_file_renamed_csv_is_said_to_be_no_text(client, world, content):
+    """Its bytes are not listed as "columns found" (control characters, on the page and in a terminal)."""
+    login(client, "admin@example.edu")
+    response = start(client, world, content + b"\x00\x1b" * 100)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "This is not a CSV file: its first line is not text." in page
+    assert "Columns found" not in page and "\x1b" not in page
+    assert stored_files(client.application) == []
+
+
+@pytest.mark.parametrize(
     ("content", "name"),
     [('"Name, first";last_name;phone\r\nJosé;Núñez;2025550143\r\n'.encode(), "Name, first"),
      ("first_name\tlast_name\tphone\tnotes, misc\r\nJosé\tNúñez\t2025550143\t\r\n".encode("utf-16"),

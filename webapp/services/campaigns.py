@@ -17,6 +17,7 @@ from webapp.extensions import db
 from webapp.models import Campaign, CampaignContact, CampaignStatus, utcnow
 from webapp.services.directory import DirectoryError, name_problem, named, office_by_name, one_named
 from webapp.services.phones import PhoneError, parse_any_phone
+from webapp.services.segments import CONTROL_CHARACTERS
 
 # Header names are compared lower-cased, with runs of spaces, "_" and "-" read as one space, so
 # "First Name", "first_name" and "FIRST-NAME" are the same column. Earlier names win.
@@ -163,9 +164,20 @@ def read_header(raw: BinaryIO) -> list[str]:
     """The file's header row (empty for an empty file); `raw` stays open."""
     stream = _text_stream(raw)
     try:
-        return next((row for _line, row in _filled_rows(_csv_rows(_csv_reader(stream)))), [])
+        return _text_header(next((row for _line, row in _filled_rows(_csv_rows(_csv_reader(stream)))), []))
     finally:
         stream.detach()  # closing the text wrapper would close `raw`
+
+
+def _text_header(header: list[str]) -> list[str]:
+    """The header row, unless a control character in it shows the file is no text at all (a
+    picture or a PDF renamed .csv), which is said so rather than listing its bytes as columns."""
+    if any(char in CONTROL_CHARACTERS for name in header for char in name):
+        raise CampaignError(
+            "This is not a CSV file: its first line is not text. Save the list from your spreadsheet "
+            "as CSV (comma-separated values) and upload that file."
+        )
+    return header
 
 
 def _csv_rows(reader) -> Iterator[list[str]]:
@@ -234,7 +246,7 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
     _line, header = next(rows, (None, None))
     if not header:
         raise CampaignError("The file is empty; it needs a header row first_name,last_name,phone.")
-    columns = [_header_key(name) for name in header]
+    columns = [_header_key(name) for name in _text_header(header)]
     phone_col = _column(columns, PHONE_HEADERS)
     if phone_col is None:
         raise CampaignError(
