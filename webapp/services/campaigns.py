@@ -76,13 +76,20 @@ WORKBOOK = (
 )
 
 
+# A byte Windows-1252 has no character for (0x81, 0x8D, 0x8F, 0x90, 0x9D) reads as Latin-1 does: a
+# control character, which makes its row (alone) an invalid one.
+AS_LATIN_1 = "parley-as-latin-1"
+codecs.register_error(
+    AS_LATIN_1, lambda error: (error.object[error.start : error.end].decode("latin-1"), error.end)
+)
+
+
 def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
     """UTF-16 (or UTF-32) when the file starts with its byte order mark (Excel's "Unicode Text"),
     or UTF-16 without one when its first two characters are ASCII (every other byte zero), and then
     all of it must decode; otherwise UTF-8 (with or without BOM), else Windows-1252, what
     Excel's "CSV" writes on Windows (its curly apostrophes and dashes, which Latin-1 reads as
-    invisible control characters), or Latin-1 for a file with a byte Windows-1252 has no character
-    for."""
+    invisible control characters), a byte it has no character for read as Latin-1 reads it."""
     raw.seek(0)
     start = raw.read(4)
     if start.startswith(WORKBOOK_SIGNATURES):
@@ -96,14 +103,14 @@ def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
     elif len(start) == 4 and start[0] == start[2] == 0 and start[1] and start[3]:
         encoding = "utf-16-be"
     else:
-        encoding = next((name for name in ("utf-8-sig", "cp1252") if _decodes(raw, name)), "latin-1")
+        encoding = "utf-8-sig" if _decodes(raw, "utf-8-sig") else "cp1252"
     if encoding.startswith(("utf-16", "utf-32")) and not _decodes(raw, encoding):
         raise CampaignError(
             f"The file starts as {encoding[:6].upper()} text (Excel's Unicode Text) but is not valid "
             "all through; save it again from the spreadsheet."
         )
     raw.seek(0)
-    return io.TextIOWrapper(raw, encoding=encoding, newline="")
+    return io.TextIOWrapper(raw, encoding=encoding, errors=AS_LATIN_1, newline="")
 
 
 SEPARATORS = ",\t;"  # a comma; Excel's "Unicode Text" has tabs, its CSV where "," is a decimal point ";"
