@@ -119,6 +119,7 @@ Juan,De La Cruz,2025550121
 Ada,Adeyemi-Okonkwo,2025550122
 Émile,Zola,2025550123
 Åsa,Öberg,2025550124
+Inés,De Ávila,2025550125
 """.encode()
 
 
@@ -127,7 +128,7 @@ Ada,Adeyemi-Okonkwo,2025550122
     [("Mary Ann", "Mary Ann Smith"), ("mary ann smith", "Mary Ann Smith"),
      ("smith mary ann", "Mary Ann Smith"),
      ("Juan De La Cruz", "Juan De La Cruz"), ("de la cruz", "Juan De La Cruz"),
-     ("ada okonkwo", "Ada Adeyemi-Okonkwo")],
+     ("ada okonkwo", "Ada Adeyemi-Okonkwo"), ("inés ávila", "Inés De Ávila")],
 )  # fmt: skip
 def test_a_name_of_several_words_is_found_as_it_is_written(client, contacts, typed, name):
     """The first word starts a first or last name; each other word may start a word inside one."""

@@ -382,10 +382,16 @@ def _starts_with(column, prefix: str):
     def starting(written: str):
         return and_(expression >= written, expression < written[:-1] + chr(ord(written[-1]) + 1))
 
-    capital = prefix[0].upper() + prefix[1:]
-    if prefix[0].isascii() or capital == prefix:
-        return starting(prefix)
-    return or_(starting(prefix), starting(capital))
+    return or_(*(starting(written) for written in _as_lowered(prefix)))
+
+
+def _as_lowered(word: str) -> list[str]:
+    """`word` (lower case) as the database's lower() may have left it in a name: SQLite lowers
+    ASCII letters alone, so a name's accented capital ("Émile") stays one there."""
+    capital = word[0].upper() + word[1:]
+    if word[0].isascii() or capital == word or db.session.get_bind().dialect.name == "postgresql":
+        return [word]
+    return [word, capital]
 
 
 def _names_have_a_word_starting(first_name, last_name, prefix: str):
@@ -393,9 +399,10 @@ def _names_have_a_word_starting(first_name, last_name, prefix: str):
     "De La Cruz", "Okonkwo" of "Adeyemi-Okonkwo"): for a query's later words, which narrow the
     contacts its first word found through the name indexes."""
     inside = [
-        func.lower(column).like(f"%{mark}{_like_escaped(prefix)}%", escape="\\")
+        func.lower(column).like(f"%{mark}{_like_escaped(written)}%", escape="\\")
         for column in (first_name, last_name)
         for mark in (" ", "-")
+        for written in _as_lowered(prefix)
     ]
     return or_(_starts_with(first_name, prefix), _starts_with(last_name, prefix), *inside)
 

@@ -674,7 +674,7 @@ def search_contacts(
     elif query:
         # SQLite's lower() changes ASCII letters alone: "Émile" stays so, and is looked for so too.
         typed = query.lower()
-        patterns = {_like(typed), _like(typed[0].upper() + typed[1:])}
+        patterns = {_like(typed), _like(typed if typed[0].isascii() else typed[0].upper() + typed[1:])}
         full_name = func.lower(CampaignContact.first_name + " " + CampaignContact.last_name)
         names = (func.lower(CampaignContact.first_name), func.lower(CampaignContact.last_name), full_name)
         stmt = stmt.where(or_(*(name.like(pattern, escape="\\") for name in names for pattern in patterns)))
