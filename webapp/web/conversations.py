@@ -162,6 +162,9 @@ def reply(conversation_id: int):
     body = request.form.get("body", "")
     send_at = request.form.get("send_at", "")[:40]
     seen = row_id(request.form.get("seen_message_id"))
+    # Checked first: the check for a colleague's reply locks the conversation until the reply is saved.
+    picture_errors: dict[str, str] = {}
+    picture = uploaded_picture(picture_errors)
     if seen is not None and not request.form.get("send_anyway"):
         # A colleague answered since this agent loaded the conversation: ask before sending.
         collision = presence.replied_since(conversation.id, seen, signed_in())
@@ -172,8 +175,6 @@ def reply(conversation_id: int):
             )  # fmt: skip
             response.status_code = 200 if request.headers.get("HX-Request") else 409
             return response
-    picture_errors: dict[str, str] = {}
-    picture = uploaded_picture(picture_errors)
     try:
         if picture_errors:
             raise sending.SendError("picture", picture_errors["picture"])
