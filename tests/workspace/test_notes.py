@@ -48,6 +48,18 @@ def test_a_note_shows_in_the_timeline_with_its_author_and_is_never_sent(client, 
     assert db.session.scalar(select(func.count()).select_from(Participant)) == 0
 
 
+def test_a_notes_web_addresses_are_links_as_in_texts(client, setup):
+    conversation = received()
+    login(client, "standard@example.edu")
+    typed = "Her form: https://example.edu/apply?x=1&y=<b>2</b> or www.example.org."
+    html = add_note(client, conversation.id, typed).get_data(as_text=True)
+    note = html[html.index('class="msg msg-note"') :]
+    assert '<a href="https://example.edu/apply?x=1&amp;y=' in note
+    assert '<a href="https://www.example.org"' in note
+    assert 'rel="noopener noreferrer nofollow" target="_blank"' in note
+    assert "<b>" not in note  # escaped as before
+
+
 def test_the_reply_box_keeps_its_text_when_a_note_is_added(client, setup):
     conversation = received()
     login(client, "standard@example.edu")
