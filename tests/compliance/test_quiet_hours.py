@@ -93,6 +93,16 @@ def test_the_window_ends_at_local_opening_time_across_a_daylight_saving_change(h
     assert window.hold_until(held_at.astimezone(UTC)) == opens_utc
 
 
+def test_a_window_ending_in_the_hour_that_happens_twice_ends_after_the_moment_held():
+    """Quiet hours until 1:30 AM, and a text at the second 1:15 of the fall-back night (EST): it
+    waits until 1:30 EST, not 1:30 EDT, an hour before it was written."""
+    window = QuietHours(NEW_YORK, time(22), time(1, 30))
+    second_quarter_past_one = datetime(2026, 11, 1, 6, 15, tzinfo=UTC)
+    assert window.hold_until(second_quarter_past_one) == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
+    first_quarter_past_one = datetime(2026, 11, 1, 5, 15, tzinfo=UTC)  # EDT: the first 1:30 ends it
+    assert window.hold_until(first_quarter_past_one) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
+
+
 # ---- An agent's Send ----
 
 

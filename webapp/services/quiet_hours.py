@@ -93,7 +93,10 @@ class QuietHours:
         day = local.date()
         if self.start > self.end and local.time() >= self.start:
             day += timedelta(days=1)  # the evening part of a window across midnight
-        return local_moment(day, self.end, self.zone)
+        end = local_moment(day, self.end, self.zone)
+        if end <= moment:  # the end's time happens twice (fall back) and `moment` is past the first
+            end = datetime.combine(day, self.end, tzinfo=self.zone).replace(fold=1).astimezone(UTC)
+        return end
 
     def hold_until(self, moment: datetime) -> datetime | None:
         """Until when a text that would leave at `moment` waits; None when it may go."""
