@@ -114,6 +114,30 @@ def test_an_admin_exports_a_month_of_messages(office_messages, client, clock):
     assert "Link expired" in export_page(client, office_id)
 
 
+def test_retention_withdraws_the_exports_holding_text_it_erased(office_messages, client, clock):
+    """An export made before a retention run would keep the erased words downloadable for the rest
+    of its day: the run deletes its file, and its link says why it is gone."""
+    from webapp.services import retention
+
+    office = office_messages["office"]
+    clock.move_to(at(2026, 6, 1, 12, 0))
+    login(client, "admin@example.edu")
+    request_export(client, office.id, "2026-03-01", "2026-03-31")
+    recent = request_export(client, office.id, "2026-05-30", "2026-05-31")
+    assert recent.status_code == 303
+    march, may = db.session.scalars(select(OfficeExport).order_by(OfficeExport.id)).all()
+    assert "HYPERLINK" in (exports.folder() / march.file_name).read_text()
+    offices.set_retention(None, office, 30)
+    retention.erase_office(office)
+    db.session.expire_all()
+    gone = client.get(f"/admin/exports/{march.id}/download")
+    assert gone.status_code == 410
+    assert "Withdrawn when retention erased text it held" in gone.get_data(as_text=True)
+    assert not (exports.folder() / march.file_name).exists()
+    assert client.get(f"/admin/exports/{may.id}/download").status_code == 200  # nothing of it erased
+    assert "Withdrawn when retention erased text it held" in export_page(client, office.id)
+
+
 @pytest.mark.parametrize(
     ("date_from", "date_to", "error"),
     [

@@ -18,7 +18,7 @@ class ExportStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
-    EXPIRED = "expired"  # done, and its file deleted after the link expired
+    EXPIRED = "expired"  # done, and its file deleted after the link expired (or retention withdrew it)
 
 
 class OfficeExport(db.Model):

@@ -259,7 +259,9 @@ def download(admin: User, export: OfficeExport) -> Download:
         if export.status == ExportStatus.FAILED:
             raise ExportGone(export.error or "This export failed.")
         if export.status == ExportStatus.EXPIRED:
-            raise ExportGone(f"This download link expired {EXPORT_HOURS} hours after the export was made.")
+            raise ExportGone(
+                export.error or f"This download link expired {EXPORT_HOURS} hours after the export was made."
+            )
         raise ExportGone("This export is not ready yet.")
     if export.expires_at is None or export.expires_at <= utcnow():
         raise ExportGone(
@@ -277,6 +279,29 @@ def download(admin: User, export: OfficeExport) -> Download:
     db.session.commit()
     slug = "".join(c if c.isalnum() else "-" for c in office.name.lower()).strip("-")
     return Download(path, f"{slug}-messages-{export.date_from}-to-{export.date_to}.csv")
+
+
+RETENTION_WITHDREW = "Withdrawn when retention erased text it held. Export the messages again."
+
+
+def withdraw_erased(office_id: int, before: datetime) -> int:
+    """After retention erased an office's text older than `before`: its finished exports whose days
+    reach back that far are withdrawn (file deleted, link answers 410), not kept for the rest of
+    their day with the erased words in them. The caller commits."""
+    withdrawn = list(
+        db.session.scalars(
+            select(OfficeExport).where(
+                OfficeExport.office_id == office_id,
+                OfficeExport.status == ExportStatus.DONE,
+                OfficeExport.date_from <= before.date(),  # a day's span in any zone overlaps it
+            )
+        )
+    )
+    for export in withdrawn:
+        (folder() / export.file_name).unlink(missing_ok=True)
+        export.status = ExportStatus.EXPIRED.value
+        export.error = RETENTION_WITHDREW
+    return len(withdrawn)
 
 
 def delete_expired() -> int:

@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, select, update
 
 from webapp.extensions import db
 from webapp.models import Conversation, Direction, Message, Office, ReusableNumber, Status, utcnow
-from webapp.services import audit, media, webhooks
+from webapp.services import audit, exports, media, webhooks
 
 BATCH = 1000
 _MESSAGES = Message.__table__
@@ -91,8 +91,9 @@ def erase_office(office: Office, now: datetime | None = None) -> Run:
         # meanwhile is either here to erase, or refused by the worker once it sees them erased.
         media.erase(marked)  # their pictures: files and rows
         db.session.commit()
-    # The webhook log's bodies and a list row's preview are copies of messages' text.
+    # The webhook log's bodies, a list row's preview and exports are copies of messages' text.
     forgotten = webhooks.forget_office_log(office.id, before)
+    exports.withdraw_erased(office.id, before)
     office_numbers = select(_NUMBERS.c.id).where(_NUMBERS.c.office_id == office.id)
     db.session.execute(
         update(_CONVERSATIONS)
