@@ -779,3 +779,25 @@ def test_cancelling_the_bots_held_answer_hands_the_question_to_people(quiet, mak
     clock.move_to(ny(2026, 3, 3, 8, 0))
     scheduling.release_due()
     assert provider.sent == []
+
+
+def test_a_number_moved_to_an_office_without_quiet_hours_sends_what_the_old_ones_held(
+    quiet, make, clock, provider
+):
+    from webapp.services.admin import numbers
+
+    make.office("Financial Aid")
+    clock.move_to(ny(2026, 3, 2, 23, 0))
+    held = send_text(quiet)
+    assert reload(held).status == Status.SCHEDULED
+    admin = quiet["users"]["admin"]
+    fa = db.session.scalar(select(Office).where(Office.name == "Financial Aid"))
+    admin.offices.append(fa)  # an admin of both offices moves it
+    number = quiet["number"]
+    assert numbers.update_number(admin, number, fa.id, number.label, "", "console", ["console"])
+    db.session.commit()
+    assert reload(held).send_at <= ny(2026, 3, 2, 23, 0)  # Financial Aid keeps no quiet hours: it goes now
+    scheduling.release_due()
+    assert [m.body for m in provider.sent] == ["Hello"]
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "number.updated"))
+    assert "1 held text goes now" in event.summary

@@ -136,6 +136,13 @@ def clear_quiet_hours(actor: User | None, office: Office) -> bool:
 _MESSAGES = Message.__table__
 
 
+def retime_holds_by_its_quiet_hours(office: Office, detail: dict) -> str:
+    """The office's texts held by quiet hours go by its own quiet hours, as `_retime_holds` says
+    (a number moved in brings texts that another office's held)."""
+    quiet = QuietHours.of(office.time_zone, office.quiet_hours_start, office.quiet_hours_end)
+    return _retime_holds(office, quiet, detail)
+
+
 def _retime_holds(office: Office, quiet: QuietHours | None, detail: dict, now: datetime | None = None) -> str:
     """Texts the office's quiet hours held (not those an agent scheduled for a chosen time) go by
     the new ones: at once when they allow it, else at the new window's end. Says so for the

@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.models import Backing, Office, ReusableNumber, User, office_memberships
-from webapp.services import audit
+from webapp.services import audit, offices
 from webapp.services.admin import (
     FormErrors,
     NotFound,
@@ -260,18 +260,24 @@ def update_number(
     if not changes:
         return False
     previous_office = number.office
-    if office.id != number.office_id:
+    moved = office.id != number.office_id
+    if moved:
         lock_users(agent.id for agent in number.agents)  # they reach the new office: see lock_users
     number.office = office
     number.label = label
     number.description = description
     number.provider = provider
+    detail: dict = {"number_id": number.id}
+    held = ""
+    if moved:  # its texts held by the old office's quiet hours go by the new office's
+        db.session.flush()
+        held = offices.retime_holds_by_its_quiet_hours(office, detail)
     audit.record(
         admin,
         "number.updated",
-        f"{format_phone(number.phone)}: " + "; ".join(changes),
+        f"{format_phone(number.phone)}: " + "; ".join(changes) + held,
         [previous_office, office],
-        {"number_id": number.id},
+        detail,
     )
     return True
 
