@@ -138,6 +138,20 @@ def test_retention_withdraws_the_exports_holding_text_it_erased(office_messages,
     assert "Withdrawn when retention erased text it held" in export_page(client, office.id)
 
 
+def test_a_range_that_has_not_come_yet_is_refused(office_messages):
+    """A mistyped year ahead would make an empty file that looks like no messages were sent."""
+    from webapp.models import utcnow
+
+    ahead = utcnow().date() + timedelta(days=40)
+    with pytest.raises(exports.ExportError) as refused:
+        exports.check_range(str(ahead), str(ahead + timedelta(days=3)))
+    assert refused.value.errors == {
+        "date_from": f"The first day ({ahead}) has not come yet: no message is there. Check the year."
+    }
+    tomorrow = utcnow().date() + timedelta(days=1)  # today somewhere in the world
+    assert exports.check_range(str(tomorrow), str(tomorrow)) == (tomorrow, tomorrow)
+
+
 @pytest.mark.parametrize(
     ("date_from", "date_to", "error"),
     [

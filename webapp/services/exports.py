@@ -80,6 +80,10 @@ def check_range(date_from: str | None, date_to: str | None) -> tuple[date, date]
             errors["date_from"] = f"The first day can be {today - OLDEST} at the earliest."
         elif last > today + timedelta(days=MAX_DAYS):  # and from date.max
             errors["date_to"] = f"The last day can be {today + timedelta(days=MAX_DAYS)} at the latest."
+        elif first > today + timedelta(days=1):  # a day ahead: the office's today, in any zone
+            errors["date_from"] = (
+                f"The first day ({first}) has not come yet: no message is there. Check the year."
+            )
         elif (last - first).days + 1 > MAX_DAYS:
             errors["date_to"] = (
                 f"An export covers at most a year ({MAX_DAYS} days); this range has "
