@@ -469,10 +469,12 @@ def test_a_bad_key_set_is_named_before_anyone_is_sent_away(sso_app, client, prov
 
 def test_an_issuer_that_goes_down_mid_sign_in_is_a_clear_page(sso_app, client, provider, people):
     provider.sign_in_as("sam.standard@example.edu")
-    callback = come_back(go_to_provider(client))
+    authorize_url = go_to_provider(client)
+    callback = come_back(authorize_url)
     provider.stop()
     unavailable(client.get(callback), "could not be reached")
     assert client.get("/inbox").status_code == 302
+    assert state_data(client, state_of(authorize_url)) is None  # that sign-in is over: nothing kept
 
 
 # PASSWORD_LOGIN=off.

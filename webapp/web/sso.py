@@ -176,6 +176,7 @@ def callback():
         email = sso.email_from_claims(claims)
         user, created = sso.user_for_email(email, str(claims.get("name") or ""), settings)
     except sso.IssuerProblem as problem:
+        STATE_DATA.clear_state_data(session, state)  # if Authlib had not yet: this sign-in is over
         return _unavailable(problem)
     except sso.SignInRefused as refusal:
         current_app.logger.warning("Single sign-on refused for %s: %s", refusal.email or "?", refusal.detail)
