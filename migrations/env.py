@@ -1,8 +1,12 @@
 import logging
 from logging.config import fileConfig
 
+import click
 from alembic import context
 from flask import current_app
+from sqlalchemy.exc import DBAPIError
+
+from webapp import transactions
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -105,7 +109,14 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    try:
+        connection = connectable.connect()
+    except DBAPIError as exc:
+        if not transactions.out_of_reach(exc):
+            raise
+        # One line, as every other command says it, instead of the driver's traceback.
+        raise click.ClickException(f"The database could not be reached: {transactions.reason(exc)}") from exc
+    with connection:
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

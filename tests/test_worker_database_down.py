@@ -93,10 +93,11 @@ def test_a_worker_waits_for_a_postgresql_server_it_cannot_reach(tmp_path, start_
     assert "Traceback" not in worker.output()
 
 
-def test_other_commands_say_in_one_line_that_the_database_cannot_be_reached(tmp_path):
+@pytest.mark.parametrize("command", [["offices", "create", "Admissions"], ["db", "upgrade"]])
+def test_other_commands_say_in_one_line_that_the_database_cannot_be_reached(tmp_path, command):
     url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/parley"
     result = subprocess.run(
-        [str(BIN / "flask"), "--app", "webapp", "offices", "create", "Admissions"],
+        [str(BIN / "flask"), "--app", "webapp", *command],
         cwd=ROOT, env=_env(tmp_path, url), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 1
