@@ -121,6 +121,27 @@ def test_texts_still_to_go_keep_their_text_and_an_erased_failed_one_is_not_sent_
     assert state(held) == ("", [], True)
 
 
+def test_the_api_marks_an_erased_message_apart_from_an_empty_one(history, app):
+    """A CRM syncing messages must tell text erased under retention from a text sent empty."""
+    from webapp.services import api_keys
+
+    key = api_keys.create_key("Slate", history["office"], created_by=None).secret
+    offices.set_retention(history["users"]["admin"], history["office"], 30)
+    db.session.commit()
+    retention.run_nightly()
+    erased, kept = history["messages"]["91 days"], history["messages"]["today"]
+    crm = app.test_client(use_cookies=False)
+    headers = {"Authorization": f"Bearer {key}"}
+
+    shown = crm.get(f"/api/v1/messages/{erased.id}", headers=headers).get_json()
+    assert shown["text"] == ""
+    assert shown["erased_at"] == erased.erased_at.isoformat().replace("+00:00", "Z")
+    assert crm.get(f"/api/v1/messages/{kept.id}", headers=headers).get_json()["erased_at"] is None
+    page = crm.get(f"/api/v1/conversations/{history['conversation'].id}/messages", headers=headers)
+    marked = {m["id"]: m["erased_at"] is not None for m in page.get_json()["data"]}
+    assert marked[erased.id] and not marked[kept.id]
+
+
 def test_retention_erases_in_batches_each_after_the_last(history, monkeypatch):
     monkeypatch.setattr(retention, "BATCH", 1)
     offices.set_retention(history["users"]["admin"], history["office"], 30)

@@ -33,6 +33,7 @@ class ApiMessage:
     created_at: datetime
     error_reason: str | None
     send_at: datetime | None = None  # when a scheduled message goes; None unless scheduled
+    erased_at: datetime | None = None  # when retention erased its text (then ""); None while kept
 
 
 MESSAGE_COLUMNS = (
@@ -49,6 +50,7 @@ MESSAGE_COLUMNS = (
     Message.created_at,
     Message.error_reason,
     Message.send_at,
+    Message.erased_at,
 )
 
 
@@ -70,7 +72,7 @@ AUTHOR_NAMES = {AuthorKind.BOT: "Bot", AuthorKind.SYSTEM: "Parley"}
 
 def message_from_row(row) -> ApiMessage:
     (id_, conversation_id, direction, status, number_phone, contact_phone, body, author_kind,
-     user_name, key_name, created_at, error_reason, send_at) = row  # fmt: skip
+     user_name, key_name, created_at, error_reason, send_at, erased_at) = row  # fmt: skip
     inbound = direction == Direction.INBOUND
     if inbound:
         author = contact_phone
@@ -83,6 +85,7 @@ def message_from_row(row) -> ApiMessage:
         text=body, author=author, created_at=created_at, error_reason=error_reason,
         # A released message keeps its old send_at: only a held one says when it goes.
         send_at=send_at if status == Status.SCHEDULED else None,
+        erased_at=erased_at,
     )  # fmt: skip
 
 
@@ -104,6 +107,7 @@ def as_json(message: ApiMessage) -> dict:
         "created_at": message.created_at.isoformat().replace("+00:00", "Z"),
         "error_reason": message.error_reason,
         "send_at": _utc_text(message.send_at),
+        "erased_at": _utc_text(message.erased_at),
     }  # fmt: skip
 
 

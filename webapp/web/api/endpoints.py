@@ -40,7 +40,7 @@ def _message_out(message: crm_api.ApiMessage) -> MessageOut:
         id=message.id, conversation_id=message.conversation_id, direction=message.direction,
         status=message.status, from_=message.from_phone, to=message.to_phone, text=message.text,
         author=message.author, created_at=message.created_at, error_reason=message.error_reason,
-        send_at=message.send_at,
+        send_at=message.send_at, erased_at=message.erased_at,
     )  # fmt: skip
 
 

@@ -159,6 +159,10 @@ class MessageOut(BaseModel):
         description="When a scheduled message goes (UTC, ISO 8601): the end of the office's quiet "
         "hours, or the time an agent chose; null when the message is not scheduled.",
     )
+    erased_at: datetime | None = Field(
+        description="When the office's message retention erased this message's text and pictures "
+        "(UTC, ISO 8601; `text` is then empty); null while they are kept.",
+    )
 
 
 class MessagePage(BaseModel):
