@@ -105,6 +105,42 @@ def test_a_stop_while_the_conversation_is_open_disables_send_at_once(page: Page,
     expect(thread).to_contain_text("Are you still coming on Saturday?")
 
 
+def test_a_number_deactivated_while_the_conversation_is_open_disables_send_until_it_is_back(
+    page: Page, context, live_server: str, world: World
+):
+    conversation_id = start_conversation("standard@example.edu", world.number_id)
+    log_in(page, "standard@example.edu")
+    page.goto(f"/conversations/{conversation_id}")
+    reply = page.locator("#reply-form")
+    send = reply.get_by_role("button", name="Send")
+    message = page.get_by_label("Message")
+    message.fill("See you at the open house!")
+    off = f"{world.number_label} has been deactivated by an administrator: nothing can be sent from it."
+
+    admin_context = context.browser.new_context(base_url=live_server)
+    admin = admin_context.new_page()
+    log_in(admin, "admin@example.edu")
+    admin.goto(f"/admin/numbers/{world.number_id}")
+    admin.get_by_role("button", name="Deactivate number").click()
+    expect(admin.get_by_role("button", name="Reactivate number")).to_be_visible()
+
+    # No reload: the refresh brings it, and what was typed stays.
+    expect(reply.get_by_text(off)).to_be_visible(timeout=8_000)
+    expect(send).to_be_disabled()
+    expect(message).to_have_accessible_description(re.compile(re.escape(off)))
+    expect(message).to_have_value("See you at the open house!")
+
+    admin.get_by_role("button", name="Reactivate number").click()
+    expect(admin.get_by_role("button", name="Deactivate number")).to_be_visible()
+    expect(send).to_be_enabled(timeout=8_000)
+    expect(reply.get_by_text(off)).to_be_hidden()
+    expect(message).not_to_have_accessible_description(re.compile("deactivated"))
+    admin_context.close()
+    send.click()
+    thread = page.get_by_role("list", name="Conversation history")
+    expect(thread).to_contain_text("See you at the open house!")
+
+
 def send_later(page: Page, text: str, when: str) -> None:
     page.get_by_label("Message").fill(text)
     send_at = page.get_by_label("Send at")

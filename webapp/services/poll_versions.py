@@ -15,9 +15,9 @@ Database triggers keep the counters (`PollVersion`, migration 0007_poll_versions
   user's `version` counts only what Participating shows: read marks of conversations that need
   no attention, and participations;
 - the open conversation depends on its own counter (its row, messages, statuses, opt-out), its
-  number's label and the directory's counter; its visibility is checked in the same query. The
-  inbox's poll, which checks the conversation open beside the list, reads these in its one
-  statement too (`open_conversation_version`).
+  number's label and whether it is active, and the directory's counter; its visibility is
+  checked in the same query. The inbox's poll, which checks the conversation open beside the
+  list, reads these in its one statement too (`open_conversation_version`).
 Tags are digests of those values and of the caller's `context` (what else the markup depends on).
 """
 
@@ -91,6 +91,7 @@ def _signed_in_inbox_statement(with_open_conversation: bool):
             number_agents.c.user_id.is_not(None).label("agent"),
             _numbers.label,
             _numbers.phone,
+            _numbers.active,
             number_counter.c.version,
             number_counter.c.attention,
             _counter("user", user_id),
@@ -156,6 +157,7 @@ def _signed_in_conversation_statement():
             func.coalesce(conversation_counter.c.version, 0),
             _numbers.label,
             _numbers.phone,
+            _numbers.active,
             _counter("directory", DIRECTORY_ID),
         )
         .select_from(User.__table__)
@@ -180,6 +182,7 @@ class _NumberRow(NamedTuple):
     agent: bool
     label: str
     phone: str
+    active: bool  # a deactivated number's conversations show that nothing can be sent
     version: int | None
     attention_version: int | None
     user_version: int | None  # the user's read marks and participations Participating shows
@@ -277,8 +280,9 @@ def inbox_version(user: SignedInUser, tab: str, context: str) -> str:
 
 
 def _conversation_tag(user: SignedInUser, conversation_id: int, context: str, inputs: tuple) -> str:
-    """`inputs`: the conversation's id and counter, its number's label and phone, the directory's
-    counter (the columns of `_signed_in_conversation_statement` after the user's)."""
+    """`inputs`: the conversation's id and counter, its number's label, phone and whether it is
+    active, the directory's counter (the columns of `_signed_in_conversation_statement` after the
+    user's)."""
     return _digest(context, user.id, user.role, conversation_id, inputs)
 
 
@@ -301,7 +305,10 @@ def open_conversation_version(user: SignedInUser, conversation_id: int, context:
     number_id, version = read[0]  # the same in every row; the number NULL unless visible
     for number in _number_rows(user):
         if number.id == number_id:
-            inputs = (conversation_id, version or 0, number.label, number.phone, number.directory_version)
+            inputs = (
+                conversation_id, version or 0, number.label, number.phone, number.active,
+                number.directory_version,
+            )  # fmt: skip
             return _conversation_tag(user, conversation_id, context, inputs)
     return None
 

@@ -382,28 +382,38 @@
     }
   });
 
-  /* ---- A STOP or START that a refresh brings while the conversation is open: the reply box says
-     so and Send follows at once, keeping what was typed (the server refuses such a send anyway). ---- */
+  /* ---- A STOP or START, or the number deactivated or activated again, that a refresh brings
+     while the conversation is open: the reply box says so and Send follows at once, keeping what
+     was typed (the server refuses such a send anyway). Each state: the refreshed part's attribute
+     and its notice's id (a <template> "-later" until first said). ---- */
+  var CANNOT_SEND = [["data-opted-out", "reply-opted-out"], ["data-number-off", "reply-number-off"]];
   document.addEventListener("htmx:afterSettle", function () {
-    var live = document.getElementById("conversation-live"), notice = document.getElementById("reply-opted-out");
+    var live = document.getElementById("conversation-live");
     var field = document.getElementById("reply-body"), send = document.getElementById("reply-send");
-    var later = document.getElementById("reply-opted-out-later");
     if (!live || !field || !send) { return; }
-    var out = live.hasAttribute("data-opted-out");
-    if (out === !!(notice && !notice.hidden)) { return; }  // already as it should be
-    if (!notice) {
-      if (!later) { return; }
-      later.replaceWith(later.content.cloneNode(true));
-      notice = document.getElementById("reply-opted-out");
-    }
-    notice.hidden = !out;
+    var blocked = false, changed = false, said = [];
+    CANNOT_SEND.forEach(function (state) {
+      var on = live.hasAttribute(state[0]), notice = document.getElementById(state[1]);
+      blocked = blocked || on;
+      if (on === !!(notice && !notice.hidden)) { return; }  // already as it should be
+      if (!notice) {
+        var later = document.getElementById(state[1] + "-later");
+        if (!later) { return; }
+        later.replaceWith(later.content.cloneNode(true));
+        notice = document.getElementById(state[1]);
+      }
+      notice.hidden = !on;
+      changed = true;
+      var ids = field.getAttribute("aria-describedby").split(" ").filter(function (id) { return id && id !== notice.id; });
+      field.setAttribute("aria-describedby", (on ? [notice.id] : []).concat(ids).join(" "));
+      if (on) { said.push(notice.textContent); }
+    });
+    if (!changed) { return; }
     var pressing = document.activeElement === send;
-    send.disabled = out || !!document.getElementById("reply-number-off");  // a deactivated number stays off
-    var ids = field.getAttribute("aria-describedby").split(" ").filter(function (id) { return id && id !== notice.id; });
-    field.setAttribute("aria-describedby", (out ? [notice.id] : []).concat(ids).join(" "));
+    send.disabled = blocked;
     // A disabled button drops focus: to the field, read with the notice that now describes it.
-    if (out && pressing) { field.focus(); }
-    if (out) { say(notice.textContent); }
+    if (blocked && pressing) { field.focus(); }
+    if (said.length) { say(said.join(" ")); }
   });
 
   /* ---- On a phone, "← Inbox" goes back as the browser's Back does when a row of the list opened
