@@ -162,6 +162,15 @@ def test_a_manual_opt_out_the_contact_confirms_needs_an_admin_of_every_office(cl
     optouts.opt_out(CONTACT, "admin", user=world["other_admin"], detail="asked by phone")
     db.session.commit()
     text("STOP", world["number"].phone)  # the contact asks too, through Admissions' number
+    # Who may remove it changed: recorded where every admin reads it, with the number it came through.
+    again = db.session.scalars(select(AuditEvent).where(AuditEvent.kind == "optout.again")).one()
+    assert again.summary == "(202) 555-0143 opted out again by text (texted a number of Admissions)"
+    assert again.detail["number_id"] == world["number"].id
+    for email in ("admin@example.edu", "fa-admin@example.edu"):
+        page = client.application.test_client()
+        login(page, email)
+        changes = page.get("/admin/opt-outs/").get_data(as_text=True)
+        assert changes.count("Opted out again") == 1 and changes.count("Opted out<") == 1
     for email in ("admin@example.edu", "fa-admin@example.edu"):  # each admin of one office only
         refused_to(client, email, "only an administrator of every office can remove it")
     make.user("all-admin@example.edu", "admin", ("Admissions", "Financial Aid"), name="Ada All")
@@ -173,6 +182,9 @@ def test_an_opt_out_through_two_offices_numbers_is_for_an_admin_of_both(client, 
     take it away."""
     text("STOP", through_admissions["other_number"].phone)
     assert db.session.get(OptOut, CONTACT).number_id is None
+    kinds = db.session.scalars(select(AuditEvent.kind).where(AuditEvent.kind.like("optout.%"))).all()
+    assert sorted(kinds) == ["optout.added", "optout.again"]
+    assert sorted(db.session.scalars(select(OptOutEvent.action))) == ["again", "opt_out"]
 
     # Admissions' admin (the first number's office), then Financial Aid's (the second's).
     for email in ("admin@example.edu", "fa-admin@example.edu"):
@@ -185,8 +197,10 @@ def test_an_opt_out_through_two_offices_numbers_is_for_an_admin_of_both(client, 
 
 
 def test_a_repeated_stop_through_the_same_number_keeps_its_origin(through_admissions):
+    before = history()
     text("STOP", through_admissions["number"].phone)
     assert db.session.get(OptOut, CONTACT).number_id == through_admissions["number"].id
+    assert history() == before  # nothing changed, so nothing more is recorded
 
 
 def test_a_removal_is_audited_with_its_reason(client, through_admissions):

@@ -34,7 +34,7 @@ class OptOutEvent(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     phone: Mapped[str] = mapped_column(String(20))
-    action: Mapped[str] = mapped_column(String(10))  # opt_out, opt_in
+    action: Mapped[str] = mapped_column(String(10))  # opt_out, opt_in; again: once more, another way
     source: Mapped[str] = mapped_column(String(20))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     detail: Mapped[str] = mapped_column(String(200), default="")

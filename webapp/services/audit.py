@@ -34,6 +34,7 @@ KINDS: dict[str, str] = {
     "campaign.launched": "Campaign launched",
     "campaign.archived": "Campaign archived",
     "optout.added": "Phone opted out",
+    "optout.again": "Phone opted out again",
     "optout.removed": "Phone opted back in",
     "api_key.created": "API key created",
     "api_key.revoked": "API key revoked",

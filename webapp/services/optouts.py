@@ -154,17 +154,24 @@ def opt_out(
         _audit("optout.added", phone, source, user, detail, number_id)
         _tell_crms(phone, "contact.opted_out", user)
     else:
-        db.session.execute(
+        widened = db.session.execute(
             update(OptOut)
             .where(OptOut.phone == phone, OptOut.number_id.is_distinct_from(number_id))
             .values(number_id=None)
-        )
+        ).rowcount
         if source != "admin":  # the contact (or their carrier) asks too: no longer one admin's doing
-            db.session.execute(
+            widened += db.session.execute(
                 update(OptOut)
                 .where(OptOut.phone == phone, OptOut.source == "admin")
                 .values(source=source, created_by_id=None)
+            ).rowcount
+        if widened:
+            # Asked another way (another number, by hand, the contact after an admin): who may
+            # remove it changed, so it is recorded as the first request was.
+            db.session.add(
+                OptOutEvent(phone=phone, action="again", source=source, user=user, detail=detail)
             )
+            _audit("optout.again", phone, source, user, detail, number_id)
     return added
 
 
@@ -331,7 +338,7 @@ def _audit(
 ) -> None:
     """Opt-outs hold for the whole organisation, so every admin's audit log shows them. The number
     it came through is kept by id: the log shows it to its office's admins only (`event_origins`)."""
-    change = "opted out" if kind == "optout.added" else "opted back in"
+    change = {"optout.added": "opted out", "optout.again": "opted out again"}.get(kind, "opted back in")
     how = SOURCE_LABELS.get(source, source)
     summary = f"{format_phone(phone)} {change} {how}" + (f" ({detail})" if detail else "")
     data: dict = {"phone": phone, "source": source}
