@@ -114,6 +114,7 @@ def test_a_limited_user_can_open_reports(client, texted):
         ("range=custom&from=2020-01-01&to=2021-06-01", "at most 366 days"),
         ("range=custom&from=not-a-date&to=2021-06-01", "is not a date"),
         ("range=12", "7, 30 or 90"),
+        ("range=" + "7" * 4301, "7, 30 or 90"),  # more digits than int() reads
         ("range=%C2%B2", "7, 30 or 90"),  # a superscript two: a digit to str.isdigit, not to int()
     ],
 )

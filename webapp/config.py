@@ -249,7 +249,7 @@ def _count(env: os._Environ, name: str, default: int, most: int = MAX_COUNT, lea
     value = (env.get(name) or "").strip()
     if not value:
         return default
-    if not (value.isascii() and value.isdigit() and least <= int(value) <= most):
+    if not (value.isascii() and value.isdigit() and len(value) <= 18 and least <= int(value) <= most):
         raise ConfigurationError(f"{name} must be a whole number from {least} to {most}, not {value!r}")
     return int(value)
 

@@ -118,6 +118,12 @@ def test_bad_bodies_get_precise_problems_and_send_nothing(app, crm):
     assert "text more than once" in repeated["detail"]
     not_utf8 = crm.post("/api/v1/messages", data=b'{"text": "\xff"}', content_type="application/json")
     assert_problem(not_utf8, 400, "malformed-json")
+    long_number = '{"from": "+12025550100", "to": ' + "1" * 4301 + ', "text": "Hi"}'  # valid JSON
+    too_long = crm.post("/api/v1/messages", data=long_number, content_type="application/json")
+    too_long = assert_problem(too_long, 400)
+    assert too_long["detail"] == "The body holds a number too long to read (over 4,300 digits)."
+    deep = assert_problem(crm.post("/api/v1/messages", data=nested, content_type="application/json"), 400)
+    assert deep["detail"] == "The body nests arrays or objects deeper than Parley reads."
 
     unknown = assert_problem(crm.post("/api/v1/messages", json={**good, "cc": "x"}), 422, "invalid-request")
     assert unknown["errors"][0]["field"] == "cc"

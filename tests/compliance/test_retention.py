@@ -214,6 +214,8 @@ def test_the_cli_sets_and_clears_retention(setup, app):
         (("--days", "-3"), "Keep messages at least 1 day"),
         (("--days", "a year"), "Enter the number of days"),
         (("--days", "99999"), "at most 36,500 days"),
+        (("--days", "9" * 4301), "at most 36,500 days"),  # more digits than int() reads
+        (("--days", "-" + "9" * 4301), "Keep messages at least 1 day"),
         ((), "Give either --days N or --off"),
     ],
 )

@@ -160,6 +160,7 @@ def test_a_report_moves_on_a_send_the_sweep_failed_as_interrupted(app, client, s
         ({}, "?message_id=abc", 400),
         ({}, "?message_id=-3", 400),
         ({}, "?message_id=99999999999999999999", 400),
+        ({}, "?message_id=" + "1" * 4301, 400),  # more digits than Python's int() reads
         ({"MessageUUID": "unknown-uuid"}, "", 404),
         ({"MessageUUID": "unknown-uuid"}, "?message_id=987654", 404),
     ],
@@ -170,6 +171,8 @@ def test_bad_reports_are_refused_and_change_nothing(
     form = {"MessageUUID": sent.provider_message_id, "Status": "delivered", **form_changes}
     response = post_signed(client, PATH + path_query, form)
     assert response.status_code == status_code
+    if "message_id=" in path_query and status_code == 400:
+        assert "message_id must be a positive whole number" in response.get_data(as_text=True)
     message = reload(sent)
     assert (message.status, message.error_reason) == ("sent", None)
 

@@ -126,7 +126,7 @@ def _read(answer: requests.Response, who: str, max_bytes: int, deadline: float, 
     if answer.status_code != 200:
         raise MediaUnavailable(f"{who} answered HTTP {answer.status_code}")
     declared = answer.headers.get("Content-Length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > max_bytes):
         raise MediaUnavailable(f"the file is larger than {max_bytes} bytes")
     data = bytearray()
     for chunk in answer.iter_content(CHUNK_BYTES):

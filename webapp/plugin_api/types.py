@@ -60,7 +60,7 @@ class WebhookRequest:
         if not values:
             return None
         raw = values[0].strip()
-        if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= MAX_MESSAGE_ID:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 20) or not 0 < int(raw) <= MAX_MESSAGE_ID:
             raise ValueError("message_id must be a positive whole number")
         return int(raw)
 

@@ -22,9 +22,10 @@ MAX_ROW_ID = 2**31 - 1
 
 def row_id(value: str | None) -> int | None:
     """The row id a form or query value names (ASCII digits, at most MAX_ROW_ID); None for anything
-    else, which names no row (never a number the database would refuse)."""
+    else, which names no row (never a number the database would refuse). Its length is checked
+    first: Python refuses to read an integer of over 4,300 digits (ValueError)."""
     value = (value or "").strip()
-    if value.isascii() and value.isdigit() and int(value) <= MAX_ROW_ID:
+    if value.isascii() and value.isdigit() and len(value) <= 20 and int(value) <= MAX_ROW_ID:
         return int(value)
     return None
 

@@ -175,7 +175,10 @@ def check_retention_days(days: str | int | None) -> int:
     text = str(days if days is not None else "").strip()
     if not re.fullmatch(r"-?[0-9]+", text):  # ASCII digits: int() refuses "²", which isdigit() takes
         raise SettingsError({"retention_days": "Enter the number of days to keep message text, e.g. 365."})
-    value = int(text)
+    if len(text) > 12:  # far too many days either way (and int() refuses over 4,300 digits)
+        value = -1 if text.startswith("-") else MAX_RETENTION_DAYS + 1
+    else:
+        value = int(text)
     if value < 1:
         raise SettingsError({
             "retention_days": "Keep messages at least 1 day; to keep them without limit, switch "

@@ -164,7 +164,7 @@ def parse_range(
     if preset != "custom" and not (preset == "" and (first or last)):
         if preset == "":
             preset = str(DEFAULT_DAYS)
-        if not (preset.isascii() and preset.isdigit()) or int(preset) not in PRESETS:
+        if not (preset.isascii() and preset.isdigit() and len(preset) <= 3) or int(preset) not in PRESETS:
             raise ReportError("range", "Choose a range: the last 7, 30 or 90 days, or custom dates.")
         days = int(preset)
         return DateRange(today - timedelta(days=days - 1), today, zone, preset)

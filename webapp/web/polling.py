@@ -69,7 +69,8 @@ def held_tag(tag: str) -> str | None:
         digest, _, until = held.partition("-")
         if digest != tag:
             continue
-        if not until or (until.isascii() and until.isdigit() and time.time() < int(until)):
+        a_time = until.isascii() and until.isdigit() and len(until) <= 12  # int() reads 4,300 digits at most
+        if not until or (a_time and time.time() < int(until)):
             return held
     return None
 

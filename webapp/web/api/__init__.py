@@ -198,8 +198,18 @@ def _check_body() -> Response | None:
             422, "Invalid request", f"The body names {names} more than once: name each field once.",
             errors=[{"field": name, "message": "named more than once"} for name in exc.names],
         )  # fmt: skip
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested deeper than Python goes
+    except RecursionError:
+        return problem(
+            400, "Malformed JSON", "The body nests arrays or objects deeper than Parley reads.",
+            kind="malformed-json",
+        )  # fmt: skip
+    except (json.JSONDecodeError, UnicodeDecodeError):  # not JSON, or not UTF-8
         return problem(400, "Malformed JSON", "The body is not valid JSON.", kind="malformed-json")
+    except ValueError:  # JSON, but with an integer Python will not read (over 4,300 digits)
+        return problem(
+            400, "Malformed JSON", "The body holds a number too long to read (over 4,300 digits).",
+            kind="malformed-json",
+        )  # fmt: skip
     if not isinstance(body, dict):
         return problem(
             422, "Invalid request", "The body must be a JSON object, e.g. "
