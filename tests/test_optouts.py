@@ -56,6 +56,21 @@ def test_stop_then_start(setup):
     assert actions == ["opt_out", "opt_in"]
 
 
+def test_a_repeated_stop_changes_nothing_and_says_nothing_more(setup):
+    """The contact sends STOP twice to the same number: the thread says they opted out once, and
+    the history and audit log hold one opt-out, as a repeated START changes nothing either."""
+    receive("STOP")
+    receive("STOP")
+    receive("Stop.")
+    events = db.session.scalars(
+        select(Message.body).where(Message.direction == "event").order_by(Message.id)
+    ).all()
+    assert events == ["Contact opted out; no more texts will be sent."]
+    assert db.session.scalars(select(OptOutEvent.action)).all() == ["opt_out"]
+    kinds = db.session.scalars(select(AuditEvent.kind).where(AuditEvent.kind.like("optout.%"))).all()
+    assert kinds == ["optout.added"]
+
+
 def test_please_stop_by_is_a_normal_reply(setup):
     receive("Please stop by at 3pm")
     assert not optouts.is_opted_out("+12025550143")

@@ -185,6 +185,10 @@ def test_an_opt_out_through_two_offices_numbers_is_for_an_admin_of_both(client, 
     kinds = db.session.scalars(select(AuditEvent.kind).where(AuditEvent.kind.like("optout.%"))).all()
     assert sorted(kinds) == ["optout.added", "optout.again"]
     assert sorted(db.session.scalars(select(OptOutEvent.action))) == ["again", "opt_out"]
+    before = history()
+    text("STOP", through_admissions["other_number"].phone)  # held by every office already: no change
+    text("STOP", through_admissions["number"].phone)
+    assert history() == before
 
     # Admissions' admin (the first number's office), then Financial Aid's (the second's).
     for email in ("admin@example.edu", "fa-admin@example.edu"):

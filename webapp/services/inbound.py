@@ -219,8 +219,9 @@ def _handle_keywords(
     """Apply opt-out, opt-in and HELP. Returns the text to answer with, if any."""
     phone = conversation.contact_phone
     if intent is optouts.Intent.OPT_OUT:
-        optouts.opt_out(phone, source=source, detail=_texted(number), number_id=number.id)
-        conversations.add_event(conversation, "Contact opted out; no more texts will be sent.")
+        change = optouts.opt_out(phone, source=source, detail=_texted(number), number_id=number.id)
+        if change is not optouts.Change.NONE:  # a repeated STOP changes nothing and says nothing
+            conversations.add_event(conversation, "Contact opted out; no more texts will be sent.")
         return None
     if intent is optouts.Intent.OPT_IN:
         if optouts.opt_in(phone, source=source, detail=_texted(number), number_id=number.id):

@@ -126,14 +126,22 @@ def opted_out_phones(phones: list[str]) -> set[str]:
     return set(OPTED_OUT.run(phones).scalars())
 
 
+class Change(StrEnum):
+    """What an opt-out request changed."""
+
+    NEW = "new"  # the phone was not opted out
+    ANOTHER_WAY = "another way"  # it was, another way: now held more widely (who may remove it changed)
+    NONE = "none"  # it was already, this way: nothing changed, nothing is recorded
+
+
 def opt_out(
     phone: str,
     source: str,
     user: User | None = None,
     detail: str = "",
     number_id: int | None = None,
-) -> bool:
-    """Record an opt-out (in the caller's transaction). True when the phone was not opted out.
+) -> Change:
+    """Record an opt-out (in the caller's transaction), and say what it changed.
 
     `number_id`: the reusable number it came through (its office's admins may remove it); None for
     one an admin adds by hand (the admins of that admin's offices may remove it). A phone already
@@ -153,26 +161,29 @@ def opt_out(
         )
         _audit("optout.added", phone, source, user, detail, number_id)
         _tell_crms(phone, "contact.opted_out", user)
-    else:
-        widened = db.session.execute(
+        return Change.NEW
+    widened = db.session.execute(
+        update(OptOut)
+        .where(
+            OptOut.phone == phone,
+            OptOut.number_id.is_not(None),  # not held organisation-wide already
+            OptOut.number_id.is_distinct_from(number_id),
+        )
+        .values(number_id=None)
+    ).rowcount
+    if source != "admin":  # the contact (or their carrier) asks too: no longer one admin's doing
+        widened += db.session.execute(
             update(OptOut)
-            .where(OptOut.phone == phone, OptOut.number_id.is_distinct_from(number_id))
-            .values(number_id=None)
+            .where(OptOut.phone == phone, OptOut.source == "admin")
+            .values(source=source, created_by_id=None)
         ).rowcount
-        if source != "admin":  # the contact (or their carrier) asks too: no longer one admin's doing
-            widened += db.session.execute(
-                update(OptOut)
-                .where(OptOut.phone == phone, OptOut.source == "admin")
-                .values(source=source, created_by_id=None)
-            ).rowcount
-        if widened:
-            # Asked another way (another number, by hand, the contact after an admin): who may
-            # remove it changed, so it is recorded as the first request was.
-            db.session.add(
-                OptOutEvent(phone=phone, action="again", source=source, user=user, detail=detail)
-            )
-            _audit("optout.again", phone, source, user, detail, number_id)
-    return added
+    if not widened:
+        return Change.NONE
+    # Asked another way (another number, by hand, the contact after an admin): who may remove it
+    # changed, so it is recorded as the first request was.
+    db.session.add(OptOutEvent(phone=phone, action="again", source=source, user=user, detail=detail))
+    _audit("optout.again", phone, source, user, detail, number_id)
+    return Change.ANOTHER_WAY
 
 
 def opt_in(

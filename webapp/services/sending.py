@@ -570,18 +570,18 @@ def record_provider_opt_out(message: Message, provider: str) -> bool:
     """The provider says the message's recipient opted out with it (its own STOP list): the phone
     joins Parley's list too, so no later text tries. False when it was already there."""
     conversation = message.conversation
-    opted_out = optouts.opt_out(
+    change = optouts.opt_out(
         conversation.contact_phone,
         source="provider",
         detail=f"{provider} reported the recipient opted out (message {message.id})",
         number_id=conversation.number_id,
     )
-    if opted_out:
+    if change is not optouts.Change.NONE:
         conversations.add_event(
             conversation,
             "Contact opted out (reported by the provider); no more texts will be sent.",
         )
-    return opted_out
+    return change is optouts.Change.NEW
 
 
 def advance_status(message: Message, status: Status, reason: str | None = None) -> bool:

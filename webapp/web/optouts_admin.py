@@ -107,7 +107,7 @@ def add():
         errors["phone"] = str(exc)
     if errors:
         return _render(422, form_errors=errors, form_phone=raw, form_note=note)
-    if not optouts.opt_out(phone, source="admin", user=current_user, detail=note):
+    if optouts.opt_out(phone, source="admin", user=current_user, detail=note) is not optouts.Change.NEW:
         discard_writes()
         errors["phone"] = "That phone has already opted out."
         return _render(422, form_errors=errors, form_phone=raw, form_note=note)
