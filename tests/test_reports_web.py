@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -108,22 +109,26 @@ def test_a_limited_user_can_open_reports(client, texted):
 
 
 @pytest.mark.parametrize(
-    ("query", "words"),
+    ("query", "words", "field"),
     [
-        ("range=custom&from=2026-03-04&to=2026-03-01", "before it starts"),
-        ("range=custom&from=2020-01-01&to=2021-06-01", "at most 366 days"),
-        ("range=custom&from=not-a-date&to=2021-06-01", "is not a date"),
-        ("range=12", "7, 30 or 90"),
-        ("range=" + "7" * 4301, "7, 30 or 90"),  # more digits than int() reads
-        ("range=%C2%B2", "7, 30 or 90"),  # a superscript two: a digit to str.isdigit, not to int()
+        ("range=custom&from=2026-03-04&to=2026-03-01", "before it starts", "report-to"),
+        ("range=custom&from=2020-01-01&to=2021-06-01", "at most 366 days", "report-from"),
+        ("range=custom&from=not-a-date&to=2021-06-01", "is not a date", "report-from"),
+        ("range=12", "7, 30 or 90", "report-range"),
+        ("range=" + "7" * 4301, "7, 30 or 90", "report-range"),  # more digits than int() reads
+        ("range=%C2%B2", "7, 30 or 90", "report-range"),  # a digit to str.isdigit, not to int()
     ],
 )
-def test_bad_ranges_get_a_clear_message_and_no_figures(client, texted, query, words):
+def test_bad_ranges_get_a_clear_message_and_no_figures(client, texted, query, words, field):
     as_admin(client)
     page = client.get(f"/reports?{query}")
     assert page.status_code == 422
     html = page.get_data(as_text=True)
     assert words in html and 'role="alert"' in html and 'role="img"' not in html
+    # Focus starts at the field the error is about (one autofocus on the page), which it describes.
+    assert html.count(" autofocus") == 1
+    invalid = ' aria-invalid="true" aria-describedby="report-error" autofocus'
+    assert re.search(rf'<(input|select) id="{field}"[^>]*{invalid}', html)
     download = client.get(f"/reports/summary.csv?{query}")  # the same words, on Parley's page
     assert download.status_code == 422 and words in download.get_data(as_text=True)
     assert "This report cannot be downloaded" in download.get_data(as_text=True)
