@@ -663,10 +663,15 @@ def test_progress_polls_while_running_and_reloads_when_done(client, world):
     ).get_data(as_text=True)
     assert fragment.lstrip().startswith('<div id="import-progress"')
 
-    job.status = "ready"
+    job.status, job.valid_rows, job.invalid_rows = "ready", 99_990, 10
     db.session.commit()
     response = client.get(f"/admin/campaigns/imports/{job.id}/progress", headers={"HX-Request": "true"})
     assert response.headers["HX-Refresh"] == "true"
+    # The page reloads with the result; focus starts on what happened, which is read out.
+    reloaded = client.get(f"/admin/campaigns/imports/{job.id}").get_data(as_text=True)
+    said = "Every row is checked: 99,990 ready to import, 10 invalid. Check the preview below."
+    assert re.search(r'<div class="alert alert-success" role="status" tabindex="-1" autofocus><p>'
+                     + re.escape(said), reloaded)  # fmt: skip
 
 
 def test_launch_waits_for_the_import(world):

@@ -3,7 +3,7 @@ browse its contacts."""
 
 from __future__ import annotations
 
-from flask import Response, abort, request, url_for
+from flask import Response, abort, flash, request, url_for
 from flask_login import current_user
 
 from webapp.models import Campaign, CampaignImport, ImportStatus
@@ -105,6 +105,21 @@ def campaign_import(import_id: int):
     return _preview(owned(service.import_for_admin, import_id))
 
 
+def _finished(job: CampaignImport) -> str:
+    """What the page says first once a check or an import has ended: it reloads to show the result,
+    so focus starts on this (the layout's flashed message), which is read out."""
+    if job.status == ImportStatus.DONE:
+        return f"The import is finished: {job.imported_rows:,} contacts imported."
+    if job.status == ImportStatus.CANCELLED:
+        return "The import was cancelled."
+    if job.status == ImportStatus.REJECTED:
+        return "Every row is checked: none can be imported (see why below)."
+    return (
+        f"Every row is checked: {job.valid_rows:,} ready to import, {job.invalid_rows:,} invalid. "
+        "Check the preview below."
+    )
+
+
 @bp.get("/campaigns/imports/<int:import_id>/progress")
 def campaign_import_progress(import_id: int):
     """Polled while a check or an import runs; when it ends, the page reloads to show the result."""
@@ -113,6 +128,7 @@ def campaign_import_progress(import_id: int):
         if job.status == ImportStatus.FAILED:  # its draft campaign is gone: the import says why
             url = url_for("admin.campaign_import", import_id=job.id)
             return Response(status=200, headers={"HX-Redirect": url})
+        flash(_finished(job))
         return Response(status=200, headers={"HX-Refresh": "true"})
     return render_screen(PROGRESS, "progress", job=job)
 
