@@ -210,3 +210,14 @@ def test_the_header_lookup_announces_a_short_count_not_the_whole_dropdown(
     expect(live_region).to_have_text("No contact found")
     search.fill("")
     expect(dropdown).to_be_hidden()
+
+    # Tabbed through and past, it closes: open, it would cover what has focus next.
+    search.fill("Maria")
+    expect(dropdown).to_contain_text("Maria Garcia")
+    inside = "() => !!document.activeElement.closest('#header-lookup')"
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        if not page.evaluate(inside):
+            break
+    assert not page.evaluate(inside)
+    expect(dropdown).to_be_empty()

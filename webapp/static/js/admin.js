@@ -29,7 +29,7 @@
     resizeTimer = window.setTimeout(markScrollables, 150);
   });
 
-  /* ---- A short field with a length limit gets its counter (app.js fills it) near the limit ---- */
+  /* ---- A short field with a length limit gets its counter (limits.js fills it) near the limit ---- */
   function addCounter(field) {
     var id = field.id + "-length", max = parseInt(field.getAttribute("data-maxlength"), 10);
     if (field.hasAttribute("data-counter") || document.getElementById(id) ||
@@ -40,7 +40,7 @@
     field.insertAdjacentElement("afterend", counter);
     field.setAttribute("aria-describedby", ((field.getAttribute("aria-describedby") || "") + " " + id).trim());
   }
-  // Registered before app.js's listener (this script comes first): the counter exists when it counts.
+  // Registered before limits.js's listener (this script comes first): the counter exists when it counts.
   document.addEventListener("input", function (event) {
     if (event.target.matches && event.target.matches("[data-maxlength]")) { addCounter(event.target); }
   });

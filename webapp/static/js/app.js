@@ -1,87 +1,17 @@
-/* Parley's small behaviours: the Create Content menu, the message counter, inbox niceties.
+/* Parley's small behaviours: the Create Content menu, the header lookup, inbox niceties.
    No inline scripts anywhere (the Content-Security-Policy forbids them). */
 (function () {
   "use strict";
 
-  /* ---- SMS counter (mirrors webapp/services/segments.py) ---- */
-  var GSM7 = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
-  var GSM7_EXT = "^{}\\[~]|€\f";
-
-  function countSegments(text) {
-    var gsm = true, units = 0, i, ch;
-    for (i = 0; i < text.length; i++) {
-      ch = text.charAt(i);
-      if (GSM7.indexOf(ch) >= 0) { units += 1; }
-      else if (GSM7_EXT.indexOf(ch) >= 0) { units += 2; }
-      else { gsm = false; break; }
-    }
-    var single = 160, multi = 153;
-    if (!gsm) { units = text.length; single = 70; multi = 67; } // UTF-16 code units
-    var segments = units === 0 ? 0 : (units <= single ? 1 : Math.ceil(units / multi));
-    return { characters: Array.from(text).length, segments: segments, encoding: gsm ? "GSM-7" : "UCS-2" };
-  }
-
-  /* ---- Length limits ----
-     No field cuts what is typed or pasted (no maxlength): a field with data-maxlength counts past
-     its limit in its counter (#data-counter, or #ID-length, which admin.js adds to short fields),
-     and its form is not sent while it is over; the server refuses it too. */
-  function fmt(n) { return n.toLocaleString("en-US"); }
-  function lengthOf(field) { return Array.from(field.value.replace(/\r\n/g, "\n")).length; }
-  function overBy(field, max) { return max ? Math.max(0, lengthOf(field) - max) : 0; }
-  function maxOf(field) { return parseInt(field.getAttribute("data-maxlength"), 10) || 0; }
-  function fieldName(field) {
-    var label = field.labels && field.labels[0];
-    return label ? label.textContent.replace(/\(optional\)/i, "").trim() : "This field";
-  }
+  /* ---- The server's error about a field goes once it is edited: it was about what was there.
+     (Length limits and the SMS counter: limits.js, loaded where a field has them.) ---- */
   function describedBy(field, id, add) {
     var ids = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (x) { return x && x !== id; });
     if (add) { ids.push(id); }
     if (ids.length) { field.setAttribute("aria-describedby", ids.join(" ")); } else { field.removeAttribute("aria-describedby"); }
   }
-
-  function updateCounter(field) {
-    var counter = document.getElementById(field.getAttribute("data-counter") || field.id + "-length");
-    var error = document.getElementById(field.id + "-too-long");
-    var max = maxOf(field), over = overBy(field, max);
-    if (error && !over) {  // shortened enough: the refusal goes
-      error.remove();
-      describedBy(field, error.id, false);
-      if (field.hasAttribute("data-limit-invalid")) { field.removeAttribute("aria-invalid"); field.removeAttribute("data-limit-invalid"); }
-    }
-    if (!counter) { return; }
-    max = max || parseInt(counter.getAttribute("data-max") || "1600", 10);
-    over = overBy(field, max);
-    var text = fmt(lengthOf(field)) + " / " + fmt(max) + " characters" + (over ? " · " + fmt(over) + " over the limit" : "");
-    if (field.hasAttribute("data-counter")) {
-      var c = countSegments(field.value.replace(/\r\n/g, "\n"));
-      text += " · " + c.segments + (c.segments === 1 ? " segment" : " segments") + (c.encoding === "UCS-2" ? " (Unicode)" : "");
-    }
-    counter.textContent = text;
-    if (over && !counter.classList.contains("is-over")) { announce(fieldName(field) + " is over its " + fmt(max) + "-character limit."); }
-    counter.classList.toggle("is-over", over > 0);
-  }
-
-  function showLimitError(field) {
-    var id = field.id + "-too-long", error = document.getElementById(id);
-    if (!error) {
-      error = document.createElement("p");
-      error.className = "field-error";
-      error.id = id;
-      error.setAttribute("role", "alert");
-      (document.getElementById(field.getAttribute("data-counter") || field.id + "-length") || field).insertAdjacentElement("afterend", error);
-      describedBy(field, id, true);
-    }
-    error.textContent = fieldName(field) + " can be at most " + fmt(maxOf(field)) + " characters; this has " +
-      fmt(lengthOf(field)) + " (" + fmt(overBy(field, maxOf(field))) + " too many). Shorten it.";
-    if (field.getAttribute("aria-invalid") !== "true") { field.setAttribute("aria-invalid", "true"); field.setAttribute("data-limit-invalid", ""); }
-  }
-
-  var COUNTED = "textarea[data-counter], [data-maxlength]";
-  function initCounters(root) { root.querySelectorAll(COUNTED).forEach(updateCounter); }
   document.addEventListener("input", function (event) {
     var field = event.target;  // an element: input events come from fields
-    // The server's error about a field goes once it is edited: it was about what was there.
     if (field.matches("[aria-invalid=true]:not([data-limit-invalid],[data-merge-invalid])")) {
       field.removeAttribute("aria-invalid");
       field.getAttribute("aria-describedby").split(" ").forEach(function (id) {
@@ -89,19 +19,7 @@
         if (error && error.matches(".field-error")) { error.remove(); describedBy(field, id, false); }
       });
     }
-    if (field.matches(COUNTED)) { updateCounter(field); }
   });
-  /* Capture phase: runs before htmx's own submit listener on the form, which then never fires. */
-  document.addEventListener("submit", function (event) {
-    var over = Array.prototype.filter.call(event.target.querySelectorAll("[data-maxlength]"), function (field) {
-      return overBy(field, maxOf(field)) > 0;
-    });
-    if (!over.length) { return; }
-    event.preventDefault();
-    event.stopImmediatePropagation();
-    over.forEach(showLimitError);
-    over[0].focus();
-  }, true);
 
   /* ---- One polite live region for short announcements (limits, new replies, counts) ---- */
   function announce(text) {
@@ -110,6 +28,7 @@
     region.textContent = "";
     window.setTimeout(function () { region.textContent = text; }, 50);
   }
+  window.parleyAnnounce = announce;  // limits.js's too
 
   /* ---- Create Content menu (WAI-ARIA menu button) ---- */
   function menuParts(el) {
@@ -322,7 +241,7 @@
     }
   });
 
-  /* ---- Header contact lookup: a dropdown that Escape or a click elsewhere closes ---- */
+  /* ---- Header contact lookup: a dropdown that Escape, a click elsewhere or focus moving on closes ---- */
   function closeLookups(except) {
     document.querySelectorAll("[data-lookup] .lookup-dropdown").forEach(function (results) {
       if (!except || !except.contains(results)) { results.innerHTML = ""; }
@@ -330,6 +249,11 @@
   }
   document.addEventListener("click", function (event) {
     closeLookups(event.target.closest ? event.target.closest("[data-lookup]") : null);
+  });
+  // Tabbed past, it would cover what has focus now (focus to another window keeps it open).
+  document.addEventListener("focusout", function (event) {
+    var lookup = event.target.closest ? event.target.closest("[data-lookup]") : null;
+    if (lookup && event.relatedTarget && !lookup.contains(event.relatedTarget)) { closeLookups(null); }
   });
   document.addEventListener("keydown", function (event) {
     var lookup = event.key === "Escape" && event.target.closest ? event.target.closest("[data-lookup]") : null;
@@ -417,7 +341,6 @@
   });
 
   function refresh(root) {
-    initCounters(root);
     localiseTimes(root);
     markCurrent(document);
   }
