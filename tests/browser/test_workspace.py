@@ -81,6 +81,9 @@ def test_a_saved_reply_with_merge_fields_and_a_note(page: Page, conversation_id:
     audit.check(page, "conversation with the saved replies list open")
     filter_box = page.get_by_role("combobox", name="Filter saved replies")
     expect(filter_box).to_be_focused()
+    filter_box.press_sequentially("zzz")  # no match: said, as the list empties silently
+    expect(page.locator("#announcer")).to_have_text("No saved reply matches.")
+    filter_box.fill("")
     filter_box.press_sequentially("transcript")
     expect(page.get_by_role("option", name=re.compile("Transcript received"))).to_have_attribute(
         "aria-selected", "true"
@@ -138,6 +141,18 @@ def test_a_saved_reply_with_merge_fields_and_a_note(page: Page, conversation_id:
     audit.check(page, "conversation with a note")
     assert len(fake_plivo.requests) == 1 and count_messages("note") == 1
     audit.assert_clean()
+
+
+def test_saved_replies_with_none_yet_keeps_focus_and_says_so(page: Page, conversation_id: int):
+    log_in(page, "standard@example.edu")
+    page.goto(f"/conversations/{conversation_id}")
+    button = page.get_by_role("button", name="Saved replies")
+    button.focus()
+    page.keyboard.press("Enter")
+    hint = "Your office has no saved replies yet; an administrator adds them."
+    expect(page.get_by_text(hint)).to_be_visible()
+    expect(page.locator("#announcer")).to_have_text(hint)
+    expect(button).to_be_focused()  # not dropped to the page while the button was busy
 
 
 def test_typed_reply_and_note_survive_the_conversations_buttons(page: Page, conversation_id: int):

@@ -49,7 +49,10 @@
     });
     var shown = options(parts);
     var none = parts.popup.querySelector("[data-saved-none]");
-    if (none && all.length) { none.hidden = shown.length > 0; }
+    if (none && all.length) {
+      if (none.hidden && !shown.length) { say(none.textContent); }  // the list going empty is silent
+      none.hidden = shown.length > 0;
+    }
     choose(parts, shown[0] || null);
   }
   function insert(parts, option) {
@@ -89,7 +92,12 @@
     if (!parts || event.detail.target !== parts.popup) { return; }
     if (parts.button.getAttribute("aria-expanded") !== "true") { parts.popup.innerHTML = ""; return; }  // closed while loading
     var filter = parts.popup.querySelector("[data-saved-filter]");
-    if (filter) { filter.focus(); applyFilter(parts); }
+    if (filter) { filter.focus(); applyFilter(parts); return; }
+    // No saved replies: the button keeps focus (disabled while loading, it dropped it) and the
+    // hint is read out.
+    window.setTimeout(function () { parts.button.focus(); }, 0);
+    var hint = parts.popup.querySelector(".hint");
+    if (hint) { say(hint.textContent); }
   });
   document.addEventListener("input", function (event) {
     if (event.target.matches && event.target.matches("[data-saved-filter]")) { applyFilter(partsOf(event.target)); }
