@@ -216,6 +216,18 @@ def test_a_provisioned_name_that_cannot_be_shown_gives_way_to_the_email(sso_app,
     assert user.name == "new.person"
 
 
+@pytest.mark.parametrize(
+    "look_alike", ["\u212aim", "\uff4bim", "k\u0131m"], ids=["Kelvin sign", "full-width", "dotless i"]
+)
+def test_an_email_of_look_alike_letters_is_not_a_users(sso_app, client, provider, people, make, look_alike):
+    """The provider vouches for another address; lowercased, the Kelvin sign would read as kim's."""
+    make.user("kim@example.edu", "admin", ("Admissions",), name="Kim Admin")
+    provider.sign_in_as(f"{look_alike}@example.edu")
+    response = sso_sign_in(client)
+    assert client.get("/inbox").status_code == 302, "signed in as someone"
+    assert response.status_code == 403
+
+
 def test_an_email_with_a_nul_is_no_email(sso_app, client, provider, people):
     provider.sign_in_as("sam.standard@example.edu\x00")
     refused(sso_sign_in(client), "did not say which email you use")

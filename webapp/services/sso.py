@@ -9,6 +9,7 @@ is (an active one with that email; or, when provisioning is configured, a new on
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -144,7 +145,16 @@ def email_from_claims(claims: dict[str, Any]) -> str:
             "Your identity provider did not say which email you use, so Parley cannot tell who you "
             "are. Ask your administrator to release the email claim to Parley.",
         )
-    email = email.strip().lower()
+    email = email.strip()
+    if unicodedata.normalize("NFKC", email) != email:
+        # A look-alike (the Kelvin sign for K, full-width letters) is another address to the
+        # provider, but lowercasing, as matching does, would make some of them a Parley user's.
+        raise SignInRefused(
+            "Your email has look-alike characters",
+            f"Your identity provider gave the email {email!a}, written with characters that only "
+            "look like ordinary letters, so Parley cannot tell whose it is. Ask your administrator.",
+        )
+    email = email.lower()
     if len(email) > directory.MAX_EMAIL_LENGTH:
         raise SignInRefused(
             "Your email is too long for Parley",
