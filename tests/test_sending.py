@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tests.conftest import csrf_token, login
 from webapp.extensions import db
@@ -74,6 +75,45 @@ def test_delivering_twice_calls_the_provider_once(setup, provider, held_queue):
     message = send_text(setup)
     sending.deliver(message.id)
     sending.deliver(message.id)  # e.g. the sweep re-queued it while the first task ran
+    assert len(provider.sent) == 1
+
+
+def test_a_connection_lost_as_the_answer_is_written_is_tried_again(
+    setup, provider, held_queue, monkeypatch, caplog
+):
+    """The provider took the text; the database connection drops as its answer is written down
+    (a failover, a restart). Written on a new connection, the text is sent, once: not left sending
+    for the sweep to fail as "may not have gone out", which invites a second send."""
+    message = send_text(setup)
+    record, calls = sending._record_result, []
+
+    def drops_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            orig = Exception("terminating connection due to administrator command")
+            raise OperationalError("SELECT ... FOR UPDATE", {}, orig, connection_invalidated=True)
+        return record(*args)
+
+    monkeypatch.setattr(sending, "_record_result", drops_once)
+    monkeypatch.setattr(sending, "RECORD_WAITS", (0, 0))
+    assert sending.deliver(message.id) is None
+    message = db.session.get(Message, message.id, populate_existing=True)
+    assert (message.status, message.provider_message_id) == ("sent", f"p-{message.id}-1")
+    assert len(provider.sent) == 1 and len(calls) == 2
+    assert f"could not record the provider's answer for message {message.id}" in caplog.text
+
+
+def test_an_error_writing_the_answer_that_is_no_lost_connection_is_not_retried(
+    setup, provider, held_queue, monkeypatch
+):
+    message = send_text(setup)
+
+    def conflicts(*args):
+        raise IntegrityError("UPDATE messages ...", {}, Exception("constraint"))
+
+    monkeypatch.setattr(sending, "_record_result", conflicts)
+    with pytest.raises(IntegrityError):
+        sending.deliver(message.id)
     assert len(provider.sent) == 1
 
 

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import bindparam, exists, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from webapp import transactions
 from webapp.extensions import db
 from webapp.models import (
     AuthorKind,
@@ -494,7 +496,7 @@ def deliver(message_id: int) -> int | None:
     attempt = message.attempts
     # Each attempt goes through the number's provider of now: an admin may have moved the number
     # to another provider while the text waited (held, scheduled or between retries).
-    provider_name = number.provider
+    provider_name, office_id = number.provider, number.office_id
     if message.provider != provider_name:
         message.provider, message.provider_message_id = provider_name, None
     outbound = OutboundMessage(
@@ -523,6 +525,35 @@ def deliver(message_id: int) -> int | None:
         log.exception("provider %s raised while sending message %s", provider_name, message_id)
         result = SendResult(status="failed", error_reason=f"Provider error: {exc}", transient=True)
 
+    for wait in (*RECORD_WAITS, None):
+        try:
+            retry_in, bot_failure = _record_result(message_id, result, provider_name, attempt, office_id)
+            break
+        except DBAPIError as exc:
+            db.session.rollback()
+            if wait is None or not transactions.out_of_reach(exc):
+                raise
+            log.warning(
+                "could not record the provider's answer for message %s (%s), trying again in %s s",
+                message_id, transactions.reason(exc), wait,
+            )  # fmt: skip
+            time.sleep(wait)
+    if bot_failure is not None:
+        conversations.bot_answer_failed(*bot_failure)
+    return retry_in
+
+
+# The provider has answered, and the database connection is lost before its answer is written
+# down: tried again on a new connection, these many seconds apart. Otherwise the text (which went,
+# or did not) would be failed by the sweep as "may not have gone out", inviting a second send.
+RECORD_WAITS = (0.5, 1, 2, 4)
+
+
+def _record_result(
+    message_id: int, result: SendResult, provider_name: str, attempt: int, office_id: int
+) -> tuple[int | None, tuple[int, str | None] | None]:
+    """Write down the provider's answer to one attempt and commit. Returns the seconds until a
+    retry (None when done), and the conversation and reason when a bot's answer failed now."""
     message = db.session.get(Message, message_id, with_for_update=True, populate_existing=True)
     status_before = message.status
     if result.provider_message_id:  # this attempt's, over one a late report of an earlier left
@@ -547,7 +578,7 @@ def deliver(message_id: int) -> int | None:
         message.status = Status.QUEUED.value
         message.error_reason = result.error_reason
         retry_in = current_app.config["SEND_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)
-        retry_in = _retry_outside_quiet_hours(message, number.office_id, retry_in)
+        retry_in = _retry_outside_quiet_hours(message, office_id, retry_in)
     else:
         _fail(message, result.error_reason or "The provider refused the message", result.error_code)
         if result.recipient_opted_out:
@@ -559,11 +590,9 @@ def deliver(message_id: int) -> int | None:
     bot_answer_failed = (
         failed_now and message.author_kind == AuthorKind.BOT and message.error_code != INTERRUPTED_CODE
     )
-    conversation_id, reason = message.conversation_id, message.error_reason
+    bot_failure = (message.conversation_id, message.error_reason) if bot_answer_failed else None
     db.session.commit()
-    if bot_answer_failed:
-        conversations.bot_answer_failed(conversation_id, reason)
-    return retry_in
+    return retry_in, bot_failure
 
 
 def record_provider_opt_out(message: Message, provider: str) -> bool:
