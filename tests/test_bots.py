@@ -15,7 +15,7 @@ from tests.conftest import csrf_token, login
 from webapp.extensions import db
 from webapp.models import Conversation, Message, OptOut, utcnow
 from webapp.plugin_api import Bot, BotReply, InboundMessage, OutboundMessage, SendResult, StatusUpdate
-from webapp.services import bots, delivery_reports, inbound, knowledge_base
+from webapp.services import bots, delivery_reports, inbound, knowledge_base, sending
 
 BOT_NUMBER = "+12025550101"
 CONTACT = "+12025550143"
@@ -133,6 +133,42 @@ def test_a_bot_answer_that_may_have_gone_waits_for_its_report(client, bot_setup,
     [answer] = outbound(conversation)
     assert (answer.status, answer.error_code) == ("failed", "interrupted")
     assert (conversation.mode, conversation.needs_attention) == ("bot", False)
+
+
+def unconfirmed_for(answer: Message, minutes: int) -> None:
+    moment = utcnow() - timedelta(minutes=minutes)
+    db.session.execute(update(Message).where(Message.id == answer.id).values(updated_at=moment))
+    db.session.commit()
+
+
+@pytest.mark.parametrize("report", [None, "delivered"])
+def test_a_bot_answer_that_may_have_gone_goes_to_people_unless_confirmed_in_time(
+    client, bot_setup, app, report
+):
+    """The provider never took it, perhaps: with no report after BOT_ESCALATE_AFTER_SECONDS, the
+    minute's sweep hands the question to people (nobody knew it might be unanswered), once. A
+    report that it went leaves it with the bot."""
+    app.extensions["parley"].sms_providers["console"] = SlowProvider(app.config)
+    conversation = conversation_of(text_in("When is the application deadline?"))
+    [answer] = outbound(conversation)
+    unconfirmed_for(answer, 4)
+    assert sending.escalate_unconfirmed_bot_answers() == 0  # still within the 5 minutes
+    if report:
+        update_ = StatusUpdate(answer.provider_message_id or "p-1", report, parley_message_id=answer.id)
+        delivery_reports.record(update_, "console")
+    unconfirmed_for(answer, 6)
+    assert sending.escalate_unconfirmed_bot_answers() == (0 if report else 1)
+    conversation = conversation_of(conversation)
+    if report:
+        assert (conversation.mode, conversation.needs_attention) == ("bot", False)
+        return
+    assert (conversation.mode, conversation.needs_attention) == ("agent", True)
+    said = (
+        "The bot's answer may not have reached the contact (the provider never confirmed it); this "
+        "needs an agent."
+    )
+    assert f"{said} Switched to agent mode." in events(conversation)
+    assert sending.escalate_unconfirmed_bot_answers() == 0  # once
 
 
 def test_a_bot_answer_the_carrier_did_not_deliver_gives_the_question_to_people(client, bot_setup):

@@ -154,6 +154,7 @@ def register(huey: Huey, app: Flask) -> Tasks:
         False when the queue could not be reached (a periodic task's result is not stored)."""
         with app.app_context():
             sending.fail_interrupted_sends()
+            sending.escalate_unconfirmed_bot_answers()
             stuck = sending.stuck_message_ids()
             unanswered = bots.sweep_unanswered()
             lost_deliveries = webhooks.due_deliveries()

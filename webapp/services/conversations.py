@@ -345,14 +345,16 @@ def escalate(conversation: Conversation, reason: str) -> None:
         webhooks.conversation_event(conversation.id, "conversation.needs_attention")
 
 
-def bot_answer_failed(conversation_id: int, reason: str | None) -> None:
-    """A bot's answer failed to go (or to be delivered), so the contact's question is unanswered:
-    people get it, as when the bot cannot answer at all. Its own transaction, after the one that
-    recorded the failure (the message's lock is not held while the conversation's is taken)."""
+def bot_answer_failed(conversation_id: int, reason: str | None, maybe_sent: bool = False) -> None:
+    """A bot's answer failed to go (or to be delivered), or `maybe_sent` it went unconfirmed, so
+    the contact's question is (or may be) unanswered: people get it, as when the bot cannot answer
+    at all. Its own transaction, after the one that recorded the failure (the message's lock is
+    not held while the conversation's is taken)."""
     conversation = locked(conversation_id)
     if conversation is not None and conversation.mode == Mode.BOT:
         because = f" ({reason.rstrip('.')})" if reason else ""
-        escalate(conversation, f"The bot's answer could not be sent{because}; this needs an agent.")
+        what = "may not have reached the contact" if maybe_sent else "could not be sent"
+        escalate(conversation, f"The bot's answer {what}{because}; this needs an agent.")
     db.session.commit()
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import bindparam, exists, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import aliased
 
 from webapp import transactions
 from webapp.extensions import db
@@ -23,6 +24,7 @@ from webapp.models import (
     Conversation,
     Direction,
     Message,
+    Mode,
     Office,
     OptOut,
     ReusableNumber,
@@ -684,6 +686,46 @@ def fail_interrupted_sends() -> int:
         webhooks.status_event(message.id, message.status)
     db.session.commit()
     return len(stuck)
+
+
+# How far back the sweep looks for a bot's answer nobody confirmed (as the bots' sweep does).
+UNCONFIRMED_LOOKBACK = timedelta(days=1)
+_later = aliased(Message)
+# Built once: the sweep runs every minute. A bot's answer that may have gone (its send interrupted)
+# and that nothing followed in its bot-mode conversation: no report moved it on, nobody answered.
+UNCONFIRMED_BOT_ANSWERS = (
+    select(Message.conversation_id)
+    .join(Conversation, Conversation.id == Message.conversation_id)
+    .where(
+        Message.status == Status.FAILED.value,
+        Message.updated_at >= bindparam("since"),
+        Message.updated_at < bindparam("before"),
+        Message.error_code == INTERRUPTED_CODE,
+        Message.author_kind == AuthorKind.BOT.value,
+        Conversation.mode == Mode.BOT.value,
+        ~exists().where(_later.conversation_id == Message.conversation_id, _later.id > Message.id),
+    )
+    .order_by(Message.id)
+    .limit(500)
+)
+
+
+def escalate_unconfirmed_bot_answers() -> int:
+    """Bot answers whose send was interrupted (they may have gone) wait for the provider's report,
+    which moves them on or hands the question to people. With no report after
+    BOT_ESCALATE_AFTER_SECONDS (the provider may never have taken it), people get the question:
+    nobody would know otherwise that it may be unanswered."""
+    now = utcnow()
+    give_up = now - timedelta(seconds=current_app.config["BOT_ESCALATE_AFTER_SECONDS"])
+    since = now - UNCONFIRMED_LOOKBACK
+    found = db.session.scalars(UNCONFIRMED_BOT_ANSWERS, {"since": since, "before": give_up}).all()
+    db.session.commit()
+    for conversation_id in found:
+        conversations.bot_answer_failed(conversation_id, UNCONFIRMED_REASON, maybe_sent=True)
+    return len(found)
+
+
+UNCONFIRMED_REASON = "the provider never confirmed it"
 
 
 def retry(user: User, conversation: Conversation, message_id: int) -> Message:
