@@ -142,6 +142,22 @@ def test_the_api_marks_an_erased_message_apart_from_an_empty_one(history, app):
     assert marked[erased.id] and not marked[kept.id]
 
 
+def test_a_recent_row_showing_an_erased_text_no_longer_shows_it(history, clock):
+    """A reply held today and cancelled sends the row's preview back to the old text, while its
+    last activity stays today: retention's erasure of that text takes the preview with it."""
+    conversation = history["conversation"]
+    conversation.last_activity_at = utcnow()
+    conversation.last_message_preview = "my SSN is ..."  # as the cancelled reply's withdrawal left it
+    for name in ("30 days and a second", "30 days less a second", "today", "event"):
+        db.session.delete(history["messages"][name])
+    db.session.commit()
+    offices.set_retention(history["users"]["admin"], history["office"], 30)
+    db.session.commit()
+    retention.run_nightly()
+    db.session.refresh(conversation)
+    assert "SSN" not in conversation.last_message_preview
+
+
 def test_retention_erases_in_batches_each_after_the_last(history, monkeypatch):
     monkeypatch.setattr(retention, "BATCH", 1)
     offices.set_retention(history["users"]["admin"], history["office"], 30)

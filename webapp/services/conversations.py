@@ -237,6 +237,14 @@ def after_withdrawn_text(conversation: Conversation, message_id: int, answering:
     """A held text was withdrawn (cancelled), so it never goes: the list's preview shows the
     newest text left, and when `answering` (an agent's reply or the bot's answer) the question it
     answered waits for people again (`ask_people_again`)."""
+    refresh_preview(conversation)
+    if answering:
+        ask_people_again(conversation, message_id)
+
+
+def refresh_preview(conversation: Conversation) -> None:
+    """The list's preview from the newest text that went or is to go (after one was withdrawn, or
+    retention erased the one it showed)."""
     texts = Message.direction.in_((Direction.INBOUND.value, Direction.OUTBOUND.value))
     newest = db.session.execute(
         select(Message.body, exists().where(MessagePicture.message_id == Message.id))
@@ -245,8 +253,6 @@ def after_withdrawn_text(conversation: Conversation, message_id: int, answering:
         .limit(1)
     ).first()
     conversation.last_message_preview = preview_of(*newest)[:PREVIEW_LENGTH] if newest else ""
-    if answering:
-        ask_people_again(conversation, message_id)
 
 
 # How far back a withdrawn answer looks for the contact's question past their keyword texts.

@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, select, update
 
 from webapp.extensions import db
 from webapp.models import Conversation, Direction, Message, Office, ReusableNumber, Status, utcnow
-from webapp.services import audit, exports, media, webhooks
+from webapp.services import audit, conversations, exports, media, webhooks
 
 BATCH = 1000
 _MESSAGES = Message.__table__
@@ -71,6 +71,7 @@ def erase_office(office: Office, now: datetime | None = None) -> Run:
     moment = utcnow()
     erased = 0
     last_id = 0
+    touched: set[int] = set()  # conversations with a message erased
     while True:
         # Keyset: each batch starts after the last, so a run reads the office's messages once.
         batch = _erasable(office.id, before).where(_MESSAGES.c.id > last_id)
@@ -79,13 +80,15 @@ def erase_office(office: Office, now: datetime | None = None) -> Run:
             break
         last_id = ids[-1]
         # Checked again as each row is written: a Retry may have queued one since the read.
-        marked = db.session.scalars(
+        rows = db.session.execute(
             update(_MESSAGES)
             .where(_MESSAGES.c.id.in_(ids), _MESSAGES.c.erased_at.is_(None))
             .where(_MESSAGES.c.status.not_in(NOT_GONE))
             .values(body="", media_urls=[], erased_at=moment)
-            .returning(_MESSAGES.c.id)
+            .returning(_MESSAGES.c.id, _MESSAGES.c.conversation_id)
         ).all()
+        touched.update(conversation_id for _, conversation_id in rows)
+        marked = [message_id for message_id, _ in rows]
         erased += len(marked)
         # After the messages are marked (and locked): a contact's picture the worker was keeping
         # meanwhile is either here to erase, or refused by the worker once it sees them erased.
@@ -104,6 +107,15 @@ def erase_office(office: Office, now: datetime | None = None) -> Run:
         )
         .values(last_message_preview="")
     )
+    # A recent row may still show an old text: its newest activity came after it (a held reply
+    # cancelled, a note), so its preview is taken again from what is left.
+    touched_ids = sorted(touched)
+    for start in range(0, len(touched_ids), BATCH):
+        recent = select(Conversation).where(
+            Conversation.id.in_(touched_ids[start : start + BATCH]), Conversation.last_activity_at >= before
+        )
+        for conversation in db.session.scalars(recent):
+            conversations.refresh_preview(conversation)
     audit.record(
         None,
         "retention.run",
