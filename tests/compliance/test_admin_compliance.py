@@ -109,6 +109,10 @@ def test_retention_shows_what_the_next_run_would_erase_before_it_is_switched_on(
     assert post(client, office_id, "retention", retention_days="180", action="save").status_code == 303
     assert office(setup).retention_days == 180
     assert "The next run would erase <strong>2</strong> messages." in page(client, office_id)
+    preview = post(client, office_id, "retention", retention_days="300", action="preview")
+    assert "With 300 days, the next run would erase <strong>1</strong> message." in preview.get_data(
+        as_text=True
+    )
     post(client, office_id, "retention", action="off")
     assert office(setup).retention_days is None
 
