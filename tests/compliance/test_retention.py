@@ -3,6 +3,7 @@ nothing else: conversations, times, statuses, counts, other offices and younger 
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
@@ -195,6 +196,33 @@ def test_retention_forgets_the_webhook_log_copies_of_erased_text(history, make):
     assert old not in left and {pending, young, theirs} <= left
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "retention.run"))
     assert event.detail["webhook_deliveries"] == 1
+
+
+def test_retention_forgets_a_recent_delivery_of_a_message_it_erased(history):
+    """A text written long ago went (and was logged) only lately, held or scheduled: its log entry
+    is young, but it copies the erased words, which Redeliver would send again."""
+    conversation, erased = history["conversation"], history["messages"]["91 days"]
+    kept = history["messages"]["today"]
+    endpoint = WebhookEndpoint(office_id=history["office"].id, url="https://crm.example.edu/hook", secret="s")
+    db.session.add(endpoint)
+    db.session.flush()
+
+    def logged(message: Message, event_type: str) -> int:
+        payload = json.dumps({"type": event_type, "data": {"id": message.id, "text": message.body}})
+        row = WebhookDelivery(
+            endpoint_id=endpoint.id, event_type=event_type, webhook_id=f"msg_{event_type}{message.id}",
+            payload=payload, status=DeliveryStatus.DELIVERED, conversation_id=conversation.id,
+        )  # fmt: skip
+        db.session.add(row)
+        db.session.flush()
+        return row.id
+
+    sent_lately, kept_delivery = logged(erased, "message.sent"), logged(kept, "message.received")
+    offices.set_retention(history["users"]["admin"], history["office"], 30)
+    db.session.commit()
+    retention.run_nightly()
+    left = set(db.session.scalars(select(WebhookDelivery.id)))
+    assert sent_lately not in left and kept_delivery in left
 
 
 def test_retention_is_off_by_default(history):

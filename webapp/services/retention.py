@@ -72,6 +72,7 @@ def erase_office(office: Office, now: datetime | None = None) -> Run:
     erased = 0
     last_id = 0
     touched: set[int] = set()  # conversations with a message erased
+    erased_ids: set[int] = set()
     while True:
         # Keyset: each batch starts after the last, so a run reads the office's messages once.
         batch = _erasable(office.id, before).where(_MESSAGES.c.id > last_id)
@@ -89,6 +90,7 @@ def erase_office(office: Office, now: datetime | None = None) -> Run:
         ).all()
         touched.update(conversation_id for _, conversation_id in rows)
         marked = [message_id for message_id, _ in rows]
+        erased_ids.update(marked)
         erased += len(marked)
         # After the messages are marked (and locked): a contact's picture the worker was keeping
         # meanwhile is either here to erase, or refused by the worker once it sees them erased.
@@ -96,6 +98,7 @@ def erase_office(office: Office, now: datetime | None = None) -> Run:
         db.session.commit()
     # The webhook log's bodies, a list row's preview and exports are copies of messages' text.
     forgotten = webhooks.forget_office_log(office.id, before)
+    forgotten += webhooks.forget_erased_messages(sorted(touched), erased_ids)
     exports.withdraw_erased(office.id, before)
     office_numbers = select(_NUMBERS.c.id).where(_NUMBERS.c.office_id == office.id)
     db.session.execute(

@@ -643,6 +643,33 @@ def forget_office_log(office_id: int, before: datetime) -> int:
             return forgotten
 
 
+# Events whose `data` is a message, with its text (`note.added`'s is a note).
+MESSAGE_EVENTS = (*STATUS_EVENTS.values(), "message.received", "note.added")
+
+
+def forget_erased_messages(conversation_ids: list[int], message_ids: set[int]) -> int:
+    """Retention for the webhook log, by message: finished deliveries of these conversations whose
+    message was just erased go too, however recent (a text held or scheduled long after it was
+    written went, and was logged, after retention's cutoff). Redelivering one would send the
+    erased words again."""
+    deliveries = WebhookDelivery.__table__
+    forgotten = 0
+    for start in range(0, len(conversation_ids), PRUNE_BATCH):
+        rows = db.session.execute(
+            select(deliveries.c.id, deliveries.c.payload).where(
+                deliveries.c.conversation_id.in_(conversation_ids[start : start + PRUNE_BATCH]),
+                deliveries.c.event_type.in_(MESSAGE_EVENTS),
+                deliveries.c.status != DeliveryStatus.PENDING,
+            )
+        ).all()
+        erased = [row.id for row in rows if json.loads(row.payload)["data"].get("id") in message_ids]
+        if erased:
+            db.session.execute(delete(deliveries).where(deliveries.c.id.in_(erased)))
+        db.session.commit()
+        forgotten += len(erased)
+    return forgotten
+
+
 # ---- The admin console ----
 
 
