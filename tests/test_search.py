@@ -282,6 +282,20 @@ def test_notes_are_found_and_said_to_be_notes(client, world):
     assert "· note" in html
 
 
+def test_a_text_found_says_how_it_fared(client, world):
+    """Search lists a reply as it stands: a cancelled or failed one is not "sent"."""
+    cancelled = add_message(world["james"], "Housing forms are due Friday", direction="outbound")
+    cancelled.status = "cancelled"
+    db.session.commit()
+    login(client, "standard@example.edu")
+    _, html = page(client, "housing forms")
+    assert "· cancelled ·" in html and "· sent ·" not in html
+    _, html = page(client, "orientation")
+    assert "· delivered ·" in html
+    _, html = page(client, "housing deadline")
+    assert "· received ·" in html
+
+
 def test_both_plans_give_the_same_results(client, world):
     """PostgreSQL reads common words newest first and rare ones from the GIN index first, chosen by
     the column's statistics: with statistics (ANALYZE) and without, the answers are the same."""

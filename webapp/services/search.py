@@ -54,6 +54,7 @@ class MessageHit:
     phone: str  # formatted
     number_label: str
     direction: str
+    status: str  # an outbound text's: sent, delivered, failed, scheduled, cancelled…
     created_at: datetime
     excerpt: Markup  # escaped text with the matched words in <mark>
 
@@ -140,6 +141,7 @@ def _message_statement(dialect: str, admin: bool, paged: bool, limit: int, rare:
         _MESSAGES.c.conversation_id,
         _MESSAGES.c.body,
         _MESSAGES.c.direction,
+        _MESSAGES.c.status,
         _MESSAGES.c.created_at,
         _CONVERSATIONS.c.contact_phone,
         _NUMBERS.c.label,
@@ -235,6 +237,7 @@ def _messages(
             phone=format_phone(row.contact_phone),
             number_label=row.label or format_phone(row.number_phone),
             direction=row.direction,
+            status=row.status,
             created_at=row.created_at,
             excerpt=excerpt(row.body, words),
         )
