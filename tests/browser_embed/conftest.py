@@ -42,7 +42,7 @@ class CrmServer:
     """Serves /crm?sub=EMAIL&next=PATH: a CRM record page with Parley framed in it (or, with
     /crm?frame=PATH, that page of Parley framed without a launch)."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self) -> None:
         self.app_url = ""
         outer = self
 
@@ -75,7 +75,7 @@ class CrmServer:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://{host}:{self.server.server_address[1]}"
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = server_thread(self.server)
         self.thread.start()
 
@@ -90,7 +90,6 @@ class EmbedSite:
     crm: CrmServer  # allowed to frame Parley
     foreign_crm: CrmServer  # not allowed
     app: Flask
-    same_site_crm: CrmServer  # on localhost too (as crm.example.edu is to parley.example.edu), allowed
 
 
 @pytest.fixture
@@ -99,27 +98,25 @@ def embed_site(app: Flask, database_url: str, tmp_path: Path) -> Iterator[EmbedS
 
     Depends on the `app` fixture so the live server stops before that fixture empties the tables.
     """
-    crm, foreign, same_site = CrmServer(), CrmServer(), CrmServer("localhost")
+    crm, foreign = CrmServer(), CrmServer()
     live = make_app(
-        database_url, tmp_path / "live", EMBED_SECRET=SECRET,
-        EMBED_ALLOWED_ORIGINS=[crm.origin, same_site.origin],
-    )  # fmt: skip
+        database_url, tmp_path / "live", EMBED_SECRET=SECRET, EMBED_ALLOWED_ORIGINS=[crm.origin]
+    )
     server = make_server("127.0.0.1", 0, live, threaded=True)
     thread = server_thread(server)
     thread.start()
     app_url = f"http://localhost:{server.server_port}"
-    crm.app_url = foreign.app_url = same_site.app_url = app_url
+    crm.app_url = foreign.app_url = app_url
     # SQLite transactions start with BEGIN IMMEDIATE: end the test thread's before the browser runs.
     db.session.commit()
     db.session.remove()
     try:
-        yield EmbedSite(app_url=app_url, crm=crm, foreign_crm=foreign, app=live, same_site_crm=same_site)
+        yield EmbedSite(app_url=app_url, crm=crm, foreign_crm=foreign, app=live)
     finally:
         server.shutdown()
         server.server_close()
         crm.close()
         foreign.close()
-        same_site.close()
         with live.app_context():
             db.engine.dispose()
 

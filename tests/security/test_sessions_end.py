@@ -49,12 +49,9 @@ def signed_in_as(app: Flask, email: str) -> FlaskClient:
 
 
 def copy_of_cookie(app: Flask, client: FlaskClient) -> FlaskClient:
-    """Another browser holding a copy of `client`'s session cookie (a first-party session's, or
-    an embedded one's, which has a name of its own)."""
+    """Another browser holding a copy of `client`'s session cookie."""
     copy = app.test_client()
-    for name in ("session", "session_embedded"):
-        if client.get_cookie(name) is not None:
-            copy.set_cookie(name, client.get_cookie(name).value)
+    copy.set_cookie("session", client.get_cookie("session").value)
     return copy
 
 

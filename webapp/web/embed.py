@@ -4,10 +4,10 @@
 redirects to the token's `next` (SPEC 8). What kind of session depends on where the browser says the
 launch is loading (`Sec-Fetch-Dest`, sent by every current browser):
 
-- `iframe`: the CRM frames Parley. The session is *embedded* (cookie `session_embedded`,
-  `SameSite=None; Secure; Partitioned`), and the redirect goes through `check` first: the first
-  request that shows whether the browser kept the cookie (in a third-party frame it may refuse it).
-  Cookie back: on to `next`. Cookie missing: a page says so and offers "Open Parley in a new tab".
+- `iframe`: the CRM frames Parley. The session is *embedded* (cookie `SameSite=None; Secure;
+  Partitioned`), and the redirect goes through `check` first: the first request that shows whether
+  the browser kept the cookie (in a third-party frame it may refuse it). Cookie back: on to `next`.
+  Cookie missing: a page says so and offers "Open Parley in a new tab".
 - `document`: a top-level tab (e.g. the new-tab fallback). A plain first-party session with the
   strict defaults (SameSite=Lax), straight to `next`.
 - not sent (older browsers, scripts): embedded cookie, straight to `next`; should the cookie be
@@ -15,12 +15,6 @@ launch is loading (`Sec-Fetch-Dest`, sent by every current browser):
   server reached over plain HTTP (PUBLIC_BASE_URL) a first-party cookie instead: the embedded one
   must be Secure, and a script there, or a browser on a host other than localhost, would never
   send it back.
-
-Why the embedded cookie has a name of its own: a CRM on the same site as Parley (crm.example.edu
-framing parley.example.edu) gets the browser's first-party cookie inside its frame too, and the
-frame's partitioned one in Parley's own tabs. Requests from a frame read the embedded cookie first,
-the others the first-party one, so the agent's own tab and the CRM's frame each keep their session,
-and a launch in the frame never ends the tab's.
 
 Why a *handoff* token for the fallback: the CRM's token is single use and already spent by the
 launch, and without the cookie nothing ties the browser to the user, so the new tab needs its own
@@ -37,7 +31,6 @@ from contextvars import ContextVar
 from flask import (
     Blueprint,
     Flask,
-    Request,
     Response,
     current_app,
     redirect,
@@ -46,7 +39,7 @@ from flask import (
     session,
     url_for,
 )
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_login import current_user, login_user, logout_user
 
 from webapp.extensions import db
@@ -63,24 +56,19 @@ EMBEDDED = "embedded"  # session key: this session lives in a CRM's iframe
 @writes
 def launch():
     secret = current_app.config.get("EMBED_SECRET", "")
-    # In a frame, a first-party session the browser sent along (a CRM on Parley's own site) is
-    # the agent's tab's, not the frame's: the launch leaves it alone.
-    own_session = not framed() or embedded_session()
     try:
         _check_framing_origin()
         result = embedding.verify_launch(request.args.get("token"), secret)
         db.session.commit()
     except embedding.LaunchRefused as refusal:
         discard_writes()
-        if own_session:
-            end_session()
+        end_session()
         db.session.commit()
         current_app.logger.warning("Embedded launch refused: %s", refusal.message)
         return render_template("embed/refused.html", reason=refusal.message), 403
 
-    # A launch names the user afresh; nothing of an earlier session carries over. Whether the new
-    # one is embedded depends on where it loads, below.
-    start_session(result.user, "embed", in_frame=False, end_current=own_session)
+    # A launch names the user afresh; nothing of an earlier session carries over.
+    start_session(result.user, "embed", in_frame=False)  # where it loads decides, below
     db.session.commit()
     destination = request.headers.get("Sec-Fetch-Dest", "")
     # Served over plain HTTP, a Secure cookie would never come back (and browsers send no
@@ -136,10 +124,6 @@ def framed() -> bool:
     """Whether this request comes from inside a frame: the browser says so of a page it loads
     there (Sec-Fetch-Dest), a page served to an embedded session of its htmx requests
     (Parley-Framed, base.html)."""
-    return _from_a_frame(request)
-
-
-def _from_a_frame(request: Request) -> bool:
     return (
         request.headers.get("Sec-Fetch-Dest", "") in ("iframe", "frame")
         or request.headers.get("Parley-Framed") == "1"
@@ -162,17 +146,15 @@ def mark_embedded() -> None:
     session[EMBEDDED] = True
 
 
-def start_session(user: User, method: str, in_frame: bool | None = None, end_current: bool = True) -> None:
-    """Sign `user` in with a new session. Whatever this browser's session held ends first (unless
-    not `end_current`: it is another's, kept in its own cookie), its CSRF token too: a token seen
-    (or planted) before sign-in is worth nothing after it, and a session id fixed beforehand by
-    someone else signs nobody in. The new session is embedded when `in_frame`, by default when the
-    one before was (a sign-in inside the CRM's frame must go on working there). The caller commits."""
+def start_session(user: User, method: str, in_frame: bool | None = None) -> None:
+    """Sign `user` in with a new session. Whatever this browser's session held ends first, its
+    CSRF token too: a token seen (or planted) before sign-in is worth nothing after it, and a
+    session id fixed beforehand by someone else signs nobody in. The new session is embedded when
+    `in_frame`, by default when the one before was (a sign-in inside the CRM's frame must go on
+    working there). The caller commits."""
     if in_frame is None:
         in_frame = embedded_session()
-    if end_current:
-        sessions.end_current()
-        session.replaced = True  # its cookie goes, should the new session's be the other kind
+    sessions.end_current()
     session.clear()
     login_user(user)
     sessions.start(user, method)
@@ -198,39 +180,15 @@ def end_session() -> None:
 _embedded_cookie: ContextVar[bool] = ContextVar("parley_embedded_cookie", default=False)
 
 
-EMBEDDED_COOKIE_SUFFIX = "_embedded"
-
-
 class EmbedAwareSessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, with the app's strict cookie defaults (SameSite=Lax,
     unpartitioned) for plain use and `SameSite=None; Secure; Partitioned` for sessions started by an
-    embedded launch, in a cookie of their own name (`session_embedded`).
+    embedded launch.
 
     A third-party iframe only gets its cookie back with SameSite=None (which requires Secure), and
     Partitioned (CHIPS) keeps it working where browsers block unpartitioned third-party cookies: the
-    cookie is stored per top-level site, so it is only ever sent inside that CRM. A browser may send
-    both cookies (a CRM on Parley's own site): a request from a frame reads the embedded one first,
-    any other the first-party one.
+    cookie is stored per top-level site, so it is only ever sent inside that CRM.
     """
-
-    def get_cookie_name(self, app: Flask) -> str:
-        name = super().get_cookie_name(app)
-        return name + EMBEDDED_COOKIE_SUFFIX if _embedded_cookie.get() else name
-
-    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        in_frame = _from_a_frame(request)
-        for embedded in (in_frame, not in_frame):
-            marker = _embedded_cookie.set(embedded)
-            try:
-                name = self.get_cookie_name(app)
-                if name in request.cookies:
-                    opened = super().open_session(app, request)
-                    if opened is not None:
-                        opened.read_from = name  # type: ignore[attr-defined]
-                    return opened
-            finally:
-                _embedded_cookie.reset(marker)
-        return super().open_session(app, request)  # no cookie: a new, empty session
 
     def get_cookie_samesite(self, app: Flask) -> str | None:
         return "None" if _embedded_cookie.get() else super().get_cookie_samesite(app)
@@ -242,22 +200,14 @@ class EmbedAwareSessionInterface(SecureCookieSessionInterface):
         return True if _embedded_cookie.get() else super().get_cookie_partitioned(app)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        embedded = bool(session.get(EMBEDDED))
-        marker = _embedded_cookie.set(embedded)
+        marker = _embedded_cookie.set(bool(session.get(EMBEDDED)))
         try:
             super().save_session(app, session, response)
-            written = self.get_cookie_name(app)
         finally:
             _embedded_cookie.reset(marker)
-        read_from = getattr(session, "read_from", None)
-        if getattr(session, "replaced", False) and read_from not in (None, written):
-            # The session the request came with was ended and one of the other kind began (a
-            # launch in a tab): the ended one's cookie goes, or it would be read first there.
-            self._delete_cookie(app, response, embedded=not embedded)
         if not session and session.modified:
-            # Emptied (logged out): also delete a partitioned cookie of the same name (as embedded
-            # sessions had before they had a name of their own), which only a deletion that is
-            # itself Partitioned removes.
+            # Emptied (logged out): also delete a partitioned cookie, which only a deletion that
+            # is itself Partitioned removes.
             response.delete_cookie(
                 self.get_cookie_name(app),
                 domain=self.get_cookie_domain(app),
@@ -267,18 +217,3 @@ class EmbedAwareSessionInterface(SecureCookieSessionInterface):
                 samesite="None",
                 httponly=self.get_cookie_httponly(app),
             )
-
-    def _delete_cookie(self, app: Flask, response: Response, embedded: bool) -> None:
-        marker = _embedded_cookie.set(embedded)
-        try:
-            response.delete_cookie(
-                self.get_cookie_name(app),
-                domain=self.get_cookie_domain(app),
-                path=self.get_cookie_path(app),
-                secure=self.get_cookie_secure(app),
-                partitioned=self.get_cookie_partitioned(app),
-                samesite=self.get_cookie_samesite(app),
-                httponly=self.get_cookie_httponly(app),
-            )
-        finally:
-            _embedded_cookie.reset(marker)
