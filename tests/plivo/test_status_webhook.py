@@ -132,23 +132,6 @@ def test_report_records_the_provider_id_when_the_send_has_not(client, sent):
     assert message.provider_message_id == "plivo-uuid-from-report"
 
 
-def test_a_late_report_of_the_attempt_before_a_retry_leaves_the_retried_text_alone(client, sent, setup):
-    """Plivo reports the first attempt failed; an agent retries (a new MessageUUID, the same
-    callback URL); the first attempt's report comes again late. It is not about this attempt: the
-    retried text stays sent, then its own report says delivered (no Retry inviting a second text)."""
-    first_uuid = sent.provider_message_id
-    assert report(client, sent, "failed", "20").status_code == 200
-    conversation = sent.conversation
-    retried = sending.retry(setup["users"]["standard"], conversation, sent.id)
-    retried = reload(retried)
-    assert retried.status == "sent" and retried.provider_message_id not in (None, first_uuid)
-
-    assert report(client, retried, "failed", "20", uuid=first_uuid).status_code == 200
-    assert reload(retried).status == "sent"
-    assert report(client, retried, "delivered").status_code == 200
-    assert reload(retried).status == "delivered"
-
-
 @pytest.mark.parametrize(("status", "final"), [("sent", "sent"), ("delivered", "delivered")])
 def test_a_report_moves_on_a_send_the_sweep_failed_as_interrupted(app, client, sent, status, final):
     """A worker died after Plivo took the text, before recording it, and the sweep failed it as

@@ -70,12 +70,6 @@ def record(update: StatusUpdate, provider: str) -> ReportOutcome:
         outcome = ReportOutcome(message.id, message.status, changed=False)
         db.session.rollback()
         return outcome
-    if message.provider_message_id and update.provider_message_id != message.provider_message_id:
-        # The callback URL is the same for every attempt: this reports one before an agent's Retry
-        # (another provider id), not the attempt the message is now.
-        outcome = ReportOutcome(message.id, message.status, changed=False)
-        db.session.rollback()
-        return outcome
     if not message.provider_message_id and not _id_taken(provider, update.provider_message_id):
         message.provider_message_id = update.provider_message_id
 
