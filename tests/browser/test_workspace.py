@@ -150,7 +150,8 @@ def test_saved_replies_with_none_yet_keeps_focus_and_says_so(page: Page, convers
     button.focus()
     page.keyboard.press("Enter")
     hint = "Your office has no saved replies yet; an administrator adds them."
-    expect(page.get_by_text(hint)).to_be_visible()
+    # Shown in the conversation, and said by the page's live region (visually hidden, outside it).
+    expect(page.get_by_role("region", name="Conversation", exact=True).get_by_text(hint)).to_be_visible()
     expect(page.locator("#announcer")).to_have_text(hint)
     expect(button).to_be_focused()  # not dropped to the page while the button was busy
 
