@@ -161,6 +161,9 @@ def test_a_report_moves_on_a_send_the_sweep_failed_as_interrupted(app, client, s
         ({}, "?message_id=-3", 400),
         ({}, "?message_id=99999999999999999999", 400),
         ({}, "?message_id=" + "1" * 4301, 400),  # more digits than Python's int() reads
+        ({}, "?retry=once", 400),
+        ({}, "?retry=-1", 400),
+        ({}, "?retry=" + "1" * 4301, 400),
         ({"MessageUUID": "unknown-uuid"}, "", 404),
         ({"MessageUUID": "unknown-uuid"}, "?message_id=987654", 404),
     ],
@@ -173,8 +176,36 @@ def test_bad_reports_are_refused_and_change_nothing(
     assert response.status_code == status_code
     if "message_id=" in path_query and status_code == 400:
         assert "message_id must be a positive whole number" in response.get_data(as_text=True)
+    if "retry=" in path_query:
+        assert "retry must be a whole number of retries" in response.get_data(as_text=True)
     message = reload(sent)
     assert (message.status, message.error_reason) == ("sent", None)
+
+
+def test_a_late_report_of_the_attempt_before_a_retry_leaves_the_retried_text_alone(
+    client, setup, sent, fake_plivo
+):
+    """Plivo reported the first attempt failed; an agent pressed Retry and the text went
+    again. A late (or repeated) report of the first attempt is not of the text sent again: it does
+    not mark it failed, while the second attempt's own reports move it on."""
+    first_uuid, first_url = sent.provider_message_id, fake_plivo.requests[0].json["url"]
+    assert report(client, sent, "failed", "300").status_code == 200
+    assert reload(sent).status == "failed"
+    sending.retry(setup["users"]["standard"], reload(sent).conversation, sent.id)
+    assert reload(sent).status == "sent"
+    second_url = fake_plivo.requests[1].json["url"]
+    assert second_url == first_url + "&retry=1"  # the callback URL says which attempt it is of
+
+    late = report(client, sent, "failed", "300", uuid=first_uuid, path=f"{PATH}?message_id={sent.id}")
+    assert late.status_code == 200
+    assert late.get_data(as_text=True).strip() == f"Message {sent.id} is sent"
+    message = reload(sent)
+    assert (message.status, message.error_reason) == ("sent", None)
+    assert message.provider_message_id == fake_plivo.requests[1].message_uuid
+
+    path = f"{PATH}?message_id={sent.id}&retry=1"
+    assert report(client, message, "delivered", path=path).status_code == 200
+    assert reload(sent).status == "delivered"
 
 
 def test_report_for_another_providers_message_is_404(client, setup, sent):

@@ -144,7 +144,10 @@ class Message(db.Model):
     provider_message_id: Mapped[str | None] = mapped_column(String(100))
     # A compose form's one-time key: a repeated submit finds the message it already made.
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
-    attempts: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)  # since the last Retry
+    # How many times an agent pressed Retry: each attempt's status callback URL carries it, so a
+    # late report of an attempt before a Retry is told from one of the text sent again.
+    retries: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # A scheduled message goes at this time (the worker releases it then).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
 
@@ -46,8 +47,9 @@ class ReportOutcome:
     opted_out: bool = False
 
 
-def record(update: StatusUpdate, provider: str) -> ReportOutcome:
-    """Apply one delivery report and commit.
+def record(update: StatusUpdate, provider: str, retry: int = 0) -> ReportOutcome:
+    """Apply one delivery report and commit. `retry` is the count of Retries its callback URL was
+    made after (`retry_in_url`).
 
     Raises UnknownMessage or BadReport, having changed nothing.
     """
@@ -63,10 +65,13 @@ def record(update: StatusUpdate, provider: str) -> ReportOutcome:
         db.session.rollback()
         named = update.parley_message_id or update.provider_message_id
         raise UnknownMessage(f"no outbound {provider} message {named}")
-    if message.status in (Status.QUEUED, Status.SCHEDULED) and message.attempts == 0:
-        # Waiting for its first attempt since an agent's Retry (which counts attempts from 0):
-        # the report is of the attempt before, and must not mark the one that waits sent. (A text
-        # re-queued after an attempt has attempts; a report of it says the provider has it.)
+    waits_since_retry = message.status in (Status.QUEUED, Status.SCHEDULED) and message.attempts == 0
+    if retry < message.retries or waits_since_retry:
+        # A report of an attempt before an agent's Retry: it must not mark the text sent again
+        # sent, failed or delivered; that attempt reports on its own. (Callback URLs made before
+        # they carried the count are told by the text still waiting for its first attempt since
+        # the Retry, which counts attempts from 0; a text re-queued after an attempt has attempts,
+        # and a report of it says the provider has it.)
         outcome = ReportOutcome(message.id, message.status, changed=False)
         db.session.rollback()
         return outcome
@@ -93,6 +98,18 @@ def record(update: StatusUpdate, provider: str) -> ReportOutcome:
     if bot_answer_failed:
         conversations.bot_answer_failed(conversation_id, reason)
     return outcome
+
+
+def retry_in_url(url: str) -> int:
+    """The count of Retries a status callback URL was made after (`sending.status_callback_url`):
+    0 when it does not say. Raises BadReport when it says something else than a count."""
+    values = parse_qs(urlsplit(url).query).get("retry")
+    if not values:
+        return 0
+    raw = values[0].strip()
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
+        raise BadReport("retry must be a whole number of retries")
+    return int(raw)
 
 
 def _taken_after_all(message: Message) -> bool:

@@ -506,7 +506,7 @@ def deliver(message_id: int) -> int | None:
         from_phone=number.phone,
         to_phone=conversation.contact_phone,
         body=message.body,
-        status_callback_url=status_callback_url(provider_name, message.id),
+        status_callback_url=status_callback_url(provider_name, message.id, message.retries),
         # Links to its pictures made now, so that they are valid when the provider fetches them.
         media_urls=tuple(message.media_urls or ()) + tuple(media.public_urls(message.id)),
     )
@@ -633,9 +633,12 @@ def _fail(message: Message, reason: str, code: str | None = None) -> None:
     message.error_code = code
 
 
-def status_callback_url(provider: str, message_id: int) -> str:
+def status_callback_url(provider: str, message_id: int, retries: int = 0) -> str:
+    """Where the provider reports on an attempt: Parley's message id, and after an agent's Retry
+    how many there were, so that a late report of an attempt before it is told apart."""
     base = current_app.config["PUBLIC_BASE_URL"]
-    return f"{base}/webhooks/{provider}/status?message_id={message_id}"
+    url = f"{base}/webhooks/{provider}/status?message_id={message_id}"
+    return f"{url}&retry={retries}" if retries else url
 
 
 def _retry_outside_quiet_hours(message: Message, office_id: int, retry_in: float) -> float | None:
@@ -757,6 +760,7 @@ def retry(user: User, conversation: Conversation, message_id: int) -> Message:
     message.error_reason = None
     message.error_code = None
     message.attempts = 0
+    message.retries += 1
     message.provider_message_id = None  # the new attempt's, once the provider answers
     conversations.add_event(conversation, f"{user.name} retried a failed message", user)
     db.session.commit()

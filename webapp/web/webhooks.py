@@ -62,8 +62,9 @@ def delivery_report(provider: str) -> Response:
     plugin, webhook = _verified(provider)
     try:
         update = plugin.parse_status(webhook)
+        retry = delivery_reports.retry_in_url(webhook.url)
         _use_once(provider, plugin, webhook)
-        outcome = delivery_reports.record(update, provider)
+        outcome = delivery_reports.record(update, provider, retry)
     except delivery_reports.UnknownMessage as exc:
         # Every report we asked for names one of our messages; an unknown one is a
         # misrouted callback. 404 makes that visible in the provider's logs.
