@@ -10,10 +10,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from tests.webhook_receiver import add_endpoint, running_receiver
 from webapp.extensions import db
 from webapp.models import AuditEvent, Conversation, Message, Office, utcnow
 from webapp.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from webapp.services import offices, retention, sending
+from webapp.services import offices, retention, sending, webhooks
 
 
 def add_message(conversation: Conversation, age: timedelta, body: str, direction="inbound", media=()):
@@ -223,6 +224,43 @@ def test_retention_forgets_a_recent_delivery_of_a_message_it_erased(history):
     retention.run_nightly()
     left = set(db.session.scalars(select(WebhookDelivery.id)))
     assert sent_lately not in left and kept_delivery in left
+
+
+def test_a_pending_delivery_of_a_message_it_erased_goes_without_its_words(app, history):
+    """The CRM was down when the text came; its event waits to be delivered. Retention erases the
+    text meanwhile: the event still goes (the CRM hears of the message), as the API now shows the
+    message, without the words. Another message's pending event is untouched."""
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    conversation, erased = history["conversation"], history["messages"]["91 days"]
+    kept = history["messages"]["today"]
+    with running_receiver() as crm:
+        secret = add_endpoint(app, crm.url, "message.received")
+        endpoint = db.session.scalars(select(WebhookEndpoint)).one()
+
+        def pending(message: Message) -> int:
+            data = {"id": message.id, "text": message.body, "erased_at": None}
+            row = WebhookDelivery(
+                endpoint_id=endpoint.id, event_type="message.received", webhook_id=f"msg_{message.id}",
+                payload=json.dumps({"type": "message.received", "data": data}),
+                status=DeliveryStatus.PENDING, conversation_id=conversation.id,
+            )  # fmt: skip
+            db.session.add(row)
+            db.session.flush()
+            return row.id
+
+        waiting = [pending(erased), pending(kept)]
+        offices.set_retention(history["users"]["admin"], history["office"], 30)
+        db.session.commit()
+        retention.run_nightly()
+        for delivery_id in waiting:
+            webhooks.attempt(delivery_id)
+
+    first, second = (event["data"] for event in crm.verified(secret))
+    assert first["id"] == erased.id and first["text"] == ""
+    db.session.refresh(erased)
+    assert first["erased_at"] == erased.erased_at.isoformat().replace("+00:00", "Z")
+    assert second == {"id": kept.id, "text": "new", "erased_at": None}
+    assert all("my SSN" not in body for _, body in crm.requests)
 
 
 def test_retention_is_off_by_default(history):

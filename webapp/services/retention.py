@@ -98,7 +98,7 @@ def erase_office(office: Office, now: datetime | None = None) -> Run:
         db.session.commit()
     # The webhook log's bodies, a list row's preview and exports are copies of messages' text.
     forgotten = webhooks.forget_office_log(office.id, before)
-    forgotten += webhooks.forget_erased_messages(sorted(touched), erased_ids)
+    forgotten += webhooks.forget_erased_messages(sorted(touched), erased_ids, moment)
     exports.withdraw_erased(office.id, before)
     office_numbers = select(_NUMBERS.c.id).where(_NUMBERS.c.office_id == office.id)
     db.session.execute(

@@ -647,22 +647,35 @@ def forget_office_log(office_id: int, before: datetime) -> int:
 MESSAGE_EVENTS = (*STATUS_EVENTS.values(), "message.received", "note.added")
 
 
-def forget_erased_messages(conversation_ids: list[int], message_ids: set[int]) -> int:
+def forget_erased_messages(conversation_ids: list[int], message_ids: set[int], erased_at: datetime) -> int:
     """Retention for the webhook log, by message: finished deliveries of these conversations whose
     message was just erased go too, however recent (a text held or scheduled long after it was
     written went, and was logged, after retention's cutoff). Redelivering one would send the
-    erased words again."""
+    erased words again. A pending one still goes (the CRM hears of the message), as the API now
+    shows it: without its text, with `erased_at`. Returns how many were deleted."""
     deliveries = WebhookDelivery.__table__
     forgotten = 0
     for start in range(0, len(conversation_ids), PRUNE_BATCH):
         rows = db.session.execute(
-            select(deliveries.c.id, deliveries.c.payload).where(
+            select(deliveries.c.id, deliveries.c.payload, deliveries.c.status).where(
                 deliveries.c.conversation_id.in_(conversation_ids[start : start + PRUNE_BATCH]),
                 deliveries.c.event_type.in_(MESSAGE_EVENTS),
-                deliveries.c.status != DeliveryStatus.PENDING,
             )
         ).all()
-        erased = [row.id for row in rows if json.loads(row.payload)["data"].get("id") in message_ids]
+        erased = []
+        for row in rows:
+            payload = json.loads(row.payload)
+            if payload["data"].get("id") not in message_ids:
+                continue
+            if row.status != DeliveryStatus.PENDING:
+                erased.append(row.id)
+                continue
+            payload["data"].update(text="", erased_at=_iso(erased_at))
+            db.session.execute(
+                update(deliveries)
+                .where(deliveries.c.id == row.id)
+                .values(payload=json.dumps(payload, separators=(",", ":")))
+            )
         if erased:
             db.session.execute(delete(deliveries).where(deliveries.c.id.in_(erased)))
         db.session.commit()
