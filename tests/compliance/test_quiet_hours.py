@@ -328,6 +328,28 @@ def test_a_stop_that_arrives_while_a_message_is_held_stops_it(quiet, clock, prov
 # ---- In the conversation: Scheduled, Cancel, the notice before Send ----
 
 
+def test_a_held_text_says_it_will_not_go_while_it_cannot(quiet, clock, provider, client):
+    """The contact opted out, or the number was turned off, while a text waits: it is failed at its
+    time unless that changes first, and until then the conversation says so, not "goes"."""
+    clock.move_to(ny(2026, 3, 2, 23, 0))
+    message = send_text(quiet, "See you tomorrow")
+    login(client, "standard@example.edu")
+    clock.move_to(ny(2026, 3, 3, 2, 0))
+    text_in("STOP")
+    page = open_conversation(client, message.conversation_id)
+    assert (
+        "Scheduled · Tue, Mar 3, 8:00 AM EST · will not go unless the contact texts START before then" in page
+    )
+    assert ">Cancel</button>" in page  # withdrawing it is still the agent's choice
+    text_in("START")
+    assert "Scheduled · goes Tue, Mar 3, 8:00 AM EST" in open_conversation(client, message.conversation_id)
+
+    quiet["number"].active = False
+    db.session.commit()
+    page = open_conversation(client, message.conversation_id)
+    assert "8:00 AM EST · will not go unless the number is turned back on before then" in page
+
+
 def open_conversation(client, conversation_id: int) -> str:
     return client.get(f"/conversations/{conversation_id}").get_data(as_text=True)
 
