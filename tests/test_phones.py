@@ -34,6 +34,16 @@ def test_another_scripts_digits_dashes_and_marks_give_the_same_number(pasted):
 
 
 @pytest.mark.parametrize(
+    ("written", "number"),
+    [("0044 20 7946 0959", "+442079460959"), ("00442079460959", "+442079460959"),
+     ("001 202 555 0143", "+12025550143")],
+)  # fmt: skip
+def test_a_list_or_lookup_reads_00_as_the_plus_of_a_number_from_abroad(written, number):
+    """How most of the world writes a number with its country code; "+44 …" is taken, so is this."""
+    assert parse_any_phone(written) == number
+
+
+@pytest.mark.parametrize(
     ("typed", "error"),
     [
         ("", "Enter a phone number."),

@@ -241,6 +241,28 @@ def test_a_byte_windows_1252_has_no_character_for_is_read_and_its_row_reported(c
     assert names == ["O’Brien", "Ruiz–Paz"]  # the rest of the file is still read as Windows-1252
 
 
+@pytest.mark.parametrize("bom", [b"", codecs.BOM_UTF8])
+def test_one_windows_byte_in_a_utf8_file_spoils_none_of_its_names(client, world, bom):
+    """A name pasted from a Windows program (its curly apostrophe one byte of Windows-1252) into
+    a UTF-8 list (with Excel's byte order mark or without): that byte reads as Windows-1252 does,
+    and every other name as written; the first column is still known by its name."""
+    text = "First Name,Last Name,Phone\nJosé,Núñez,(202) 555-0143\nZoë,Brontë,(202) 555-0144\n"
+    content = bom + text.encode() + b"Kevin,O\x92Brien,(202) 555-0145\n"
+    login(client, "admin@example.edu")
+    job = job_from(start(client, world, content))
+    assert (job.status, job.valid_rows, job.invalid_rows, job.message) == ("ready", 3, 0, "")
+    post(client, f"/admin/campaigns/imports/{job.id}/save")
+    rows = db.session.execute(
+        select(CampaignContact.first_name, CampaignContact.last_name, CampaignContact.extra)
+        .join(Campaign, Campaign.id == CampaignContact.campaign_id)
+        .where(Campaign.name == "Fall Open House")
+        .order_by(CampaignContact.phone)
+    ).all()
+    assert [tuple(row) for row in rows] == [
+        ("José", "Núñez", {}), ("Zoë", "Brontë", {}), ("Kevin", "O’Brien", {})
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("encoding", "separator"),
     [("utf-16", "\t"), ("utf-32", "\t"), ("utf-16-le", "\t"), ("utf-16-be", ";"), ("utf-8", ";"),
@@ -270,8 +292,10 @@ def test_an_excel_workbook_is_refused_with_how_to_save_it_as_csv(client, world, 
 
 @pytest.mark.parametrize(
     "content",
-    [b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01", b"D\x82\x8b\xfd\xe6\xf1\xc2k0\xf9\x0e\xc7\xdd"],
-)
+    [b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01", b"D\x82\x8b\xfd\xe6\xf1\xc2k0\xf9\x0e\xc7\xdd",
+     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n"],
+    ids=["jpeg", "random", "png", "pdf"],
+)  # fmt: skip
 def test_a_picture_or_other_binary_file_renamed_csv_is_said_to_be_no_text(client, world, content):
     """Its bytes are not listed as "columns found" (control characters, on the page and in a terminal)."""
     login(client, "admin@example.edu")
@@ -485,6 +509,72 @@ def test_an_upload_with_a_quote_left_open_says_so_and_offers_nothing_to_save(cli
     assert "Line 3 cannot be read as CSV: a quote opened in it is never closed" in page
     assert "Save as draft" not in page
     assert job.status == "rejected"
+
+
+def test_an_upload_unreadable_part_way_shows_no_counts_of_the_rows_before(client, world):
+    """What the rows before an unreadable line held is not what the file holds: the preview says
+    why it is refused, and counts nothing."""
+    login(client, "admin@example.edu")
+    rows = "".join(f"Cam,Lee,20255{n:05d}\n" for n in range(100))
+    listing = f'first_name,last_name,phone\n{rows}Bad,1,2\nBen,"O\'Brien" Jr,2025550102\n'
+    response = start(client, world, listing)
+    job = job_from(response)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Line 103 cannot be read as CSV: a quoted cell has text after its closing quote" in page
+    assert "valid contacts" not in page and "Invalid rows" not in page
+    assert (job.status, job.valid_rows, job.invalid_rows) == ("rejected", 0, 0)
+    assert db.session.scalar(select(func.count()).select_from(CampaignImportError)) == 0
+
+
+def test_empty_cells_missing_or_extra_at_the_end_of_a_row_read_as_blank(app, world):
+    """Some writers leave out a row's trailing separators when its last cells are empty (or add
+    some): read as blank. A row missing a cell its phone or names need is still refused."""
+    from webapp.services import campaigns as contact_lists
+
+    listing = (
+        "first_name,last_name,phone,notes\n"
+        "Ana,Lopez,2025550162\n"  # notes left out
+        "Ben,Cho,2025550163,,,\n"  # two empty cells more
+        "Cy,2025550164\n"  # its phone would be read from the wrong cell
+        "Di,Fox,2025550165,x,y\n"  # a cell more, with something in it
+    )
+    rows = list(contact_lists.read_contacts(io.BytesIO(listing.encode())))
+    assert [(r.first_name, r.phone, r.extra) for r in rows[:2]] == [
+        ("Ana", "+12025550162", {"notes": ""}), ("Ben", "+12025550163", {"notes": ""})
+    ]  # fmt: skip
+    assert [(r.line, r.reason) for r in rows[2:]] == [
+        (4, "has 2 fields; the header has 4"), (5, "has 5 fields; the header has 4")
+    ]  # fmt: skip
+
+
+def test_an_upload_discarded_while_its_rows_are_checked_stays_discarded(client, world, monkeypatch):
+    """The admin presses Discard upload while the worker is still checking the rows: the check
+    stops there, keeps nothing, and the upload stays discarded (not back as ready to save)."""
+    login(client, "admin@example.edu")
+    discard = {}
+    read_rows = service.read_contacts
+
+    def read_and_discard(raw):
+        for number, row in enumerate(read_rows(raw)):
+            if number == 2 and discard:  # the admin's Discard, in the middle of the check
+                assert post(client, f"/admin/campaigns/imports/{discard['id']}/cancel").status_code == 303
+            yield row
+
+    monkeypatch.setattr(service, "PROGRESS_EVERY", 3)
+    monkeypatch.setattr(service, "read_contacts", read_and_discard)
+    def held(job_id: int) -> None:  # the worker's turn comes below
+        discard["id"] = job_id
+
+    monkeypatch.setattr(service.queue, "enqueue_import_check", held)
+    job = job_from(start(client, world, GOOD_CSV))
+    service.check_rows(job.id)
+    db.session.expire_all()
+    job = db.session.get(CampaignImport, job.id)
+    assert (job.status, job.valid_rows) == ("cancelled", 0)
+    assert stored_files(client.application) == []
+    refused = post(client, f"/admin/campaigns/imports/{job.id}/save")
+    assert refused.status_code == 409
+    assert "This upload was discarded" in refused.get_data(as_text=True)
 
 
 def test_duplicate_phones_are_reported_and_kept_once(client, world):

@@ -76,24 +76,42 @@ WORKBOOK = (
 )
 
 
+# How pictures and PDFs begin: renamed .csv, their first bytes may still read as text.
+NOT_TEXT_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF")
+NOT_TEXT = (
+    "This is not a CSV file: its first line is not text. Save the list from your spreadsheet "
+    "as CSV (comma-separated values) and upload that file."
+)
+
+
 # A byte Windows-1252 has no character for (0x81, 0x8D, 0x8F, 0x90, 0x9D) reads as Latin-1 does: a
 # control character, which makes its row (alone) an invalid one.
 AS_LATIN_1 = "parley-as-latin-1"
 codecs.register_error(
     AS_LATIN_1, lambda error: (error.object[error.start : error.end].decode("latin-1"), error.end)
 )
+# Bytes that are no UTF-8 read as Windows-1252 reads them: a whole file Excel's "CSV" wrote on
+# Windows, or one curly apostrophe pasted from there into a UTF-8 file, whose other names stay
+# as written (decoding all of it as Windows-1252 would garble every accented letter).
+AS_WINDOWS_1252 = "parley-as-windows-1252"
+codecs.register_error(
+    AS_WINDOWS_1252,
+    lambda error: (error.object[error.start : error.end].decode("cp1252", AS_LATIN_1), error.end),
+)
 
 
 def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
     """UTF-16 (or UTF-32) when the file starts with its byte order mark (Excel's "Unicode Text"),
     or UTF-16 without one when its first two characters are ASCII (every other byte zero), and then
-    all of it must decode; otherwise UTF-8 (with or without BOM), else Windows-1252, what
-    Excel's "CSV" writes on Windows (its curly apostrophes and dashes, which Latin-1 reads as
-    invisible control characters), a byte it has no character for read as Latin-1 reads it."""
+    all of it must decode; otherwise UTF-8 (with or without BOM), any byte that is no UTF-8 read as
+    Windows-1252 (`AS_WINDOWS_1252`), what Excel's "CSV" writes on Windows (its curly apostrophes
+    and dashes, which Latin-1 reads as invisible control characters)."""
     raw.seek(0)
     start = raw.read(4)
     if start.startswith(WORKBOOK_SIGNATURES):
         raise CampaignError(WORKBOOK)
+    if start.startswith(NOT_TEXT_SIGNATURES):
+        raise CampaignError(NOT_TEXT)
     if start.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16's: FF FE 00 00
         encoding = "utf-32"
     elif start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -103,14 +121,15 @@ def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
     elif len(start) == 4 and start[0] == start[2] == 0 and start[1] and start[3]:
         encoding = "utf-16-be"
     else:
-        encoding = "utf-8-sig" if _decodes(raw, "utf-8-sig") else "cp1252"
-    if encoding.startswith(("utf-16", "utf-32")) and not _decodes(raw, encoding):
+        raw.seek(0)
+        return io.TextIOWrapper(raw, encoding="utf-8-sig", errors=AS_WINDOWS_1252, newline="")
+    if not _decodes(raw, encoding):
         raise CampaignError(
             f"The file starts as {encoding[:6].upper()} text (Excel's Unicode Text) but is not valid "
             "all through; save it again from the spreadsheet."
         )
     raw.seek(0)
-    return io.TextIOWrapper(raw, encoding=encoding, errors=AS_LATIN_1, newline="")
+    return io.TextIOWrapper(raw, encoding=encoding, newline="")
 
 
 SEPARATORS = ",\t;"  # a comma; Excel's "Unicode Text" has tabs, its CSV where "," is a decimal point ";"
@@ -180,10 +199,7 @@ def _text_header(header: list[str]) -> list[str]:
     """The header row, unless a control character in it shows the file is no text at all (a
     picture or a PDF renamed .csv), which is said so rather than listing its bytes as columns."""
     if any(char in CONTROL_CHARACTERS for name in header for char in name):
-        raise CampaignError(
-            "This is not a CSV file: its first line is not text. Save the list from your spreadsheet "
-            "as CSV (comma-separated values) and upload that file."
-        )
+        raise CampaignError(NOT_TEXT)
     return header
 
 
@@ -266,8 +282,15 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
     first_col = _column(columns, FIRST_NAME_HEADERS)
     last_col = _column(columns, LAST_NAME_HEADERS)
     known = {phone_col, first_col, last_col}
+    # A row may lack empty cells at its end (some writers leave out trailing separators) or have
+    # extra empty ones: read as blank. Otherwise its cells cannot be told to be in their columns.
+    needed = max(column for column in known if column is not None) + 1
     seen: dict[str, int] = {}
     for line, values in rows:
+        if len(values) > len(header) and not any(value.strip() for value in values[len(header) :]):
+            values = values[: len(header)]
+        elif needed <= len(values) < len(header):
+            values = values + [""] * (len(header) - len(values))
         if len(values) != len(header):
             yield RowError(line, f"has {len(values)} fields; the header has {len(header)}")
             continue

@@ -133,6 +133,9 @@ def parse_any_phone(text: str) -> str:
     """A phone typed anywhere (US formats or E.164), for lookups, contact lists and the command
     line; another country's number may be written with spaces, as usual ("+44 20 7946 0958")."""
     raw = plain(text or "").strip()
+    # 00 is how most of the world dials abroad (what + stands for): "0044 20 7946 0959".
+    if raw.startswith("00") and len(re.sub(r"\D", "", raw)) > 10:
+        raw = "+" + raw[2:].lstrip()
     if raw.startswith("+") and not raw.startswith("+1"):
         return parse_e164(re.sub(r"[ .-]", "", raw))
     return parse_us_phone(raw)

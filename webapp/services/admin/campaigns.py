@@ -269,13 +269,26 @@ def _check_header(path: Path) -> None:
 def check_rows(job_id: int) -> None:
     """Queue task: check every row, keep the valid ones (normalised) for the import, list the rest.
 
-    Nothing reaches the campaign tables here; the preview shows the outcome.
+    Nothing reaches the campaign tables here; the preview shows the outcome. An admin may discard
+    the upload meanwhile: the check then stops, and leaves it discarded.
     """
     job = db.session.get(CampaignImport, job_id)
     if job is None or job.status != ImportStatus.VALIDATING:
         return
     source, target = upload_path(job), valid_rows_path(job)
     db.session.commit()  # no transaction stays open while the file is read
+    try:
+        _check_file(job_id, source, target)
+    except _Discarded:
+        for path in (source, target):
+            path.unlink(missing_ok=True)
+
+
+class _Discarded(Exception):
+    """The admin discarded the upload while its rows were being checked."""
+
+
+def _check_file(job_id: int, source: Path, target: Path) -> None:
     counts = {"rows_checked": 0, "valid_rows": 0, "invalid_rows": 0}
     errors: list[dict] = []
     try:
@@ -296,7 +309,9 @@ def check_rows(job_id: int) -> None:
     except (CampaignError, OSError, UnicodeError) as exc:
         db.session.rollback()
         message = str(exc) if isinstance(exc, CampaignError) else f"The file could not be read ({exc})."
-        _finish_check(job_id, ImportStatus.REJECTED, message[:500], counts, errors)
+        # It cannot be read through: what the rows before said is not what the file holds.
+        db.session.execute(delete(CampaignImportError).where(CampaignImportError.import_id == job_id))
+        _finish_check(job_id, ImportStatus.REJECTED, message[:500], dict.fromkeys(counts, 0), [])
         return
     if counts["valid_rows"] == 0:
         _finish_check(
@@ -313,15 +328,19 @@ def check_rows(job_id: int) -> None:
 
 
 def _report(job_id: int, counts: dict, errors: list[dict], **values: object) -> None:
-    """One short transaction: the errors found so far and the counts, for the progress bar."""
+    """One short transaction: the errors found so far and the counts, for the progress bar.
+    Raises _Discarded, having written nothing, when the upload is no longer being checked."""
     if errors:
         db.session.execute(insert(CampaignImportError), errors)
         errors.clear()
-    db.session.execute(
+    updated = db.session.execute(
         update(CampaignImport)
-        .where(CampaignImport.id == job_id)
+        .where(CampaignImport.id == job_id, CampaignImport.status == ImportStatus.VALIDATING.value)
         .values(**counts, **values, updated_at=utcnow())
-    )
+    ).rowcount
+    if not updated:
+        db.session.rollback()
+        raise _Discarded
     db.session.commit()
 
 
