@@ -823,3 +823,43 @@ def test_a_number_moved_to_an_office_without_quiet_hours_sends_what_the_old_ones
     assert [m.body for m in provider.sent] == ["Hello"]
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "number.updated"))
     assert "1 held text goes now" in event.summary
+
+
+def test_a_number_turned_back_on_sends_what_quiet_hours_switched_off_meanwhile_held(
+    quiet, clock, provider
+):
+    """Held by quiet hours, then its number was turned off, quiet hours switched off, the number
+    on again: the text goes by the office's quiet hours of now (at once), not the time it kept."""
+    from webapp.services.admin import numbers
+
+    clock.move_to(ny(2026, 3, 2, 23, 0))
+    held = send_text(quiet)
+    admin, number = quiet["users"]["admin"], quiet["number"]
+    assert numbers.set_active(admin, number, False)
+    assert offices.clear_quiet_hours(admin, quiet["office"])
+    db.session.commit()
+    assert reload(held).send_at == ny(2026, 3, 3, 8, 0)  # off, it keeps its time (and fails then)
+    assert numbers.set_active(admin, number, True)
+    db.session.commit()
+    scheduling.release_due()
+    assert [m.body for m in provider.sent] == ["Hello"]
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.kind == "number.reactivated"))
+    assert "1 held text goes now" in event.summary
+
+
+def test_send_later_at_a_time_the_clocks_skip_is_refused(quiet, clock):
+    """2:30 AM on the night New York's clocks go forward does not exist: taken as written, it
+    also slipped past the quiet hours' check (3:30 AM EDT is inside 3:00–8:00)."""
+    clock.move_to(ny(2026, 12, 7, 12, 0))
+    quiet_hours = QuietHours.of("America/New_York", time(3, 0), time(8, 0))
+    with pytest.raises(scheduling.ScheduleError) as refused:
+        scheduling.parse_send_later("2027-03-14T02:30", "America/New_York", None)
+    assert str(refused.value) == (
+        "2:30 AM does not exist on Mar 14 in America/New_York: the clocks go forward then. "
+        "Choose another time."
+    )
+    with pytest.raises(scheduling.ScheduleError, match="inside the office's quiet hours"):
+        scheduling.parse_send_later("2027-03-14T03:30", "America/New_York", quiet_hours)
+    # A time that happens twice (clocks go back) is its first occurrence, in EDT.
+    twice = scheduling.parse_send_later("2027-11-07T01:30", "America/New_York", None)
+    assert twice == utc(2027, 11, 7, 5, 30)

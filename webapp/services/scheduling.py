@@ -8,7 +8,7 @@ opt-outs again: a STOP that arrived while it waited stops it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
@@ -28,7 +28,7 @@ from webapp.models import (
 from webapp.queue import enqueue_send
 from webapp.services import conversations
 from webapp.services.offices import quiet_hours_of_office
-from webapp.services.quiet_hours import QuietHours, format_local, zone_or_utc
+from webapp.services.quiet_hours import QuietHours, format_clock, format_local, zone_or_utc
 
 MAX_AHEAD = timedelta(days=365)
 RELEASE_BATCH = 500
@@ -83,7 +83,13 @@ def parse_send_later(
         raise ScheduleError("Enter the date and time to send, e.g. 2026-03-09 08:00.") from None
     if local.tzinfo is not None:
         raise ScheduleError("Enter a local date and time, without a time zone.")
-    moment = local.replace(tzinfo=zone)
+    # In UTC: compared in its own zone, a time the clocks skip would be taken as written.
+    moment = local.replace(tzinfo=zone).astimezone(UTC)
+    if moment.astimezone(zone).replace(tzinfo=None) != local:
+        raise ScheduleError(
+            f"{format_clock(local.time())} does not exist on {local:%b} {local.day} in {zone.key}: "
+            "the clocks go forward then. Choose another time."
+        )
     now = now or utcnow()
     if moment <= now:
         raise ScheduleError(f"That time has passed: choose a time after {format_local(now, zone)}.")

@@ -329,12 +329,17 @@ def set_active(admin: User, number: ReusableNumber, active: bool) -> bool:
     number.active = active
     kind = "number.reactivated" if active else "number.deactivated"
     verb = "Reactivated" if active else "Deactivated"
+    detail: dict = {"number_id": number.id}
+    held = ""
+    if active:  # its texts held by quiet hours kept their times while it was off: these may have changed
+        db.session.flush()
+        held = offices.retime_holds_by_its_quiet_hours(number.office, detail)
     audit.record(
         admin,
         kind,
-        f"{verb} {format_phone(number.phone)} “{number.label}”",
+        f"{verb} {format_phone(number.phone)} “{number.label}”" + held,
         [number.office],
-        {"number_id": number.id},
+        detail,
     )
     return True
 
