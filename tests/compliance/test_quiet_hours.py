@@ -447,6 +447,28 @@ def test_cancel_needs_a_conversation_the_user_can_see(quiet, clock, make, client
     assert reload(message).status == Status.SCHEDULED
 
 
+def test_a_send_later_time_quiet_hours_now_cover_shows_when_it_will_go(quiet, clock, provider, client):
+    """Chosen for 9:30, then the office's quiet hours grew to 9:00–10:00: release will hold it
+    until 10:00, and the conversation says so already."""
+    message = send_text(quiet, "First")
+    login(client, "standard@example.edu")
+    token = csrf_token(client, f"/conversations/{message.conversation_id}")
+    client.post(
+        f"/conversations/{message.conversation_id}/messages",
+        data={"csrf_token": token, "body": "Reminder: interview at 3", "send_at": "2026-03-04T09:30"},
+    )
+    offices.set_quiet_hours(None, quiet["office"], "America/New_York", "09:00", "10:00")
+    db.session.commit()
+    page = open_conversation(client, message.conversation_id)
+    assert "Scheduled · goes Wed, Mar 4, 10:00 AM EST" in page
+    clock.move_to(ny(2026, 3, 4, 9, 30))
+    scheduling.release_due()
+    assert [m.body for m in provider.sent] == ["First"]
+    clock.move_to(ny(2026, 3, 4, 10, 0))
+    scheduling.release_due()
+    assert [m.body for m in provider.sent] == ["First", "Reminder: interview at 3"]
+
+
 def test_compose_says_before_send_that_the_text_will_be_held(quiet, clock, client):
     login(client, "standard@example.edu")
     clock.move_to(ny(2026, 3, 2, 12, 0))

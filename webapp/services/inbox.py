@@ -344,6 +344,12 @@ class ConversationView:
         """A moment in the office's time zone, e.g. "Mon, Mar 9, 8:00 AM EDT"."""
         return format_local(moment, zone_or_utc(self.time_zone))
 
+    def goes_at(self, send_at: datetime) -> str:
+        """When a held text goes, in the office's time zone: its time, or the end of the office's
+        quiet hours when they (changed since it was scheduled) cover it: release holds it again."""
+        later = self.quiet.hold_until(send_at) if self.quiet is not None else None
+        return self.local_time(later or send_at)
+
     def hold_notice(self, now: datetime) -> str | None:
         """What the reply box says before Send when a reply sent now would be held."""
         if self.quiet is None:
