@@ -447,28 +447,6 @@ def test_cancel_needs_a_conversation_the_user_can_see(quiet, clock, make, client
     assert reload(message).status == Status.SCHEDULED
 
 
-def test_a_send_later_time_quiet_hours_now_cover_shows_when_it_will_go(quiet, clock, provider, client):
-    """Chosen for 9:30, then the office's quiet hours grew to 9:00–10:00: release will hold it
-    until 10:00, and the conversation says so already."""
-    message = send_text(quiet, "First")
-    login(client, "standard@example.edu")
-    token = csrf_token(client, f"/conversations/{message.conversation_id}")
-    client.post(
-        f"/conversations/{message.conversation_id}/messages",
-        data={"csrf_token": token, "body": "Reminder: interview at 3", "send_at": "2026-03-04T09:30"},
-    )
-    offices.set_quiet_hours(None, quiet["office"], "America/New_York", "09:00", "10:00")
-    db.session.commit()
-    page = open_conversation(client, message.conversation_id)
-    assert "Scheduled · goes Wed, Mar 4, 10:00 AM EST" in page
-    clock.move_to(ny(2026, 3, 4, 9, 30))
-    scheduling.release_due()
-    assert [m.body for m in provider.sent] == ["First"]
-    clock.move_to(ny(2026, 3, 4, 10, 0))
-    scheduling.release_due()
-    assert [m.body for m in provider.sent] == ["First", "Reminder: interview at 3"]
-
-
 def test_compose_says_before_send_that_the_text_will_be_held(quiet, clock, client):
     login(client, "standard@example.edu")
     clock.move_to(ny(2026, 3, 2, 12, 0))
@@ -482,7 +460,16 @@ def test_compose_says_before_send_that_the_text_will_be_held(quiet, clock, clien
 # ---- Send later ----
 
 
-def test_an_agent_schedules_a_reply_for_a_chosen_local_time(quiet, clock, provider, client):
+@pytest.mark.parametrize(
+    ("quiet_hours_since", "goes"),
+    [(None, (9, 30)), (("09:00", "10:00"), (10, 0))],
+    ids=["as chosen", "quiet hours grown over it since"],
+)
+def test_an_agent_schedules_a_reply_for_a_chosen_local_time(
+    quiet, clock, provider, client, quiet_hours_since, goes
+):
+    """Chosen for 9:30, it goes then; when the office's quiet hours have grown over that time
+    since, release holds it until they end, and the conversation says so already."""
     message = send_text(quiet, "First")
     conversation_id = message.conversation_id
     login(client, "standard@example.edu")
@@ -492,10 +479,15 @@ def test_an_agent_schedules_a_reply_for_a_chosen_local_time(quiet, clock, provid
         data={"csrf_token": token, "body": "Reminder: interview at 3", "send_at": "2026-03-04T09:30"},
     )
     assert "Scheduled · goes Wed, Mar 4, 9:30 AM EST" in response.get_data(as_text=True)
-    clock.move_to(ny(2026, 3, 4, 9, 29))
+    if quiet_hours_since:
+        offices.set_quiet_hours(None, quiet["office"], "America/New_York", *quiet_hours_since)
+        db.session.commit()
+    shown = f"Scheduled · goes Wed, Mar 4, {goes[0]}:{goes[1]:02d} AM EST"
+    assert shown in open_conversation(client, conversation_id)
+    clock.move_to(ny(2026, 3, 4, *goes) - timedelta(minutes=1))
     scheduling.release_due()
     assert [m.body for m in provider.sent] == ["First"]
-    clock.move_to(ny(2026, 3, 4, 9, 30))
+    clock.move_to(ny(2026, 3, 4, *goes))
     scheduling.release_due()
     assert [m.body for m in provider.sent] == ["First", "Reminder: interview at 3"]
 
