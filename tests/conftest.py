@@ -3,7 +3,10 @@ a client, logins and small factories."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import csv
+import io
 import os
 import re
 from collections.abc import Iterator
@@ -190,6 +193,14 @@ def csrf_token(client: FlaskClient, path: str = "/login") -> str:
     )
     assert match, f"no CSRF token on {path}"
     return match.group(1)
+
+
+def csv_rows(response) -> list[list[str]]:
+    """A CSV download's rows, read as Excel reads it: it starts with UTF-8's byte order mark, so
+    that a double-click in Windows does not read it as Windows-1252."""
+    data = response.get_data()
+    assert data.startswith(codecs.BOM_UTF8), data[:20]
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
 
 
 def login(client: FlaskClient, email: str, password: str = PASSWORD):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import timedelta
 
@@ -11,7 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from tests.admin.conftest import as_admin, world  # noqa: F401
-from tests.conftest import login
+from tests.conftest import csv_rows, login
 from webapp.extensions import db
 from webapp.models import Message, User, utcnow
 from webapp.plugin_api import InboundMessage
@@ -41,7 +39,7 @@ def texted(world):  # noqa: F811
 def rows_of(response) -> list[list[str]]:
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     assert response.mimetype == "text/csv"
-    return list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    return csv_rows(response)
 
 
 def test_an_admin_sees_the_office_at_a_glance_with_charts_and_tables(client, texted):

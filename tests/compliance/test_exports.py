@@ -4,15 +4,13 @@ expires, and audit entries. Bad ranges are refused and change nothing."""
 
 from __future__ import annotations
 
-import csv
-import io
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, func, insert, select, text
 
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, csv_rows, login
 from webapp.extensions import db
 from webapp.models import AuditEvent, Conversation, ExportStatus, Message, OfficeExport
 from webapp.services import exports, offices
@@ -83,7 +81,7 @@ def test_an_admin_exports_a_month_of_messages(office_messages, client, clock):
     download = client.get(link)
     assert download.status_code == 200 and download.mimetype == "text/csv"
     assert "admissions-messages-2026-03-01-to-2026-03-31.csv" in download.headers["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(download.get_data(as_text=True))))
+    rows = csv_rows(download)
     assert rows[0] == [
         "time",
         "conversation_id",

@@ -3,14 +3,11 @@ who can see the conversation, each export audited, spreadsheet formulas neutrali
 
 from __future__ import annotations
 
-import csv
-import io
-
 import pytest
 from sqlalchemy import insert, select
 
 from tests.compliance import test_retention
-from tests.conftest import login
+from tests.conftest import csv_rows, login
 from webapp.extensions import db
 from webapp.models import AuditEvent, Conversation, Message, utcnow
 from webapp.plugin_api import InboundMessage
@@ -35,7 +32,7 @@ def thread(setup, clock) -> Conversation:
 
 
 def rows_of(response) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    return csv_rows(response)
 
 
 def test_the_csv_has_every_message_and_event_in_order(thread, client):

@@ -3,14 +3,12 @@ not a reply (Needs Attention and the list stay as they were), in the transcript 
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from tests.admin.conftest import post
-from tests.conftest import login
+from tests.conftest import csv_rows, login
 from webapp.extensions import db
 from webapp.models import Conversation, Message, Participant, utcnow
 from webapp.plugin_api import InboundMessage
@@ -105,8 +103,7 @@ def test_notes_are_in_the_transcript_and_its_print_page(client, setup):
     conversation = received()
     login(client, "standard@example.edu")
     add_note(client, conversation.id, "=Pending registrar")
-    csv_text = client.get(f"/conversations/{conversation.id}/transcript.csv").get_data(as_text=True)
-    rows = list(csv.reader(io.StringIO(csv_text)))
+    rows = csv_rows(client.get(f"/conversations/{conversation.id}/transcript.csv"))
     assert [row[1:4] for row in rows[1:]] == [
         ["inbound", "(202) 555-0143", "Is my transcript in?"],
         ["note", "Sam Standard", "'=Pending registrar"],

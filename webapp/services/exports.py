@@ -32,7 +32,7 @@ from webapp.services import audit, transcripts
 from webapp.services.phones import format_phone
 from webapp.services.quiet_hours import local_moment, zone_or_utc
 from webapp.services.reports import OLDEST  # how far back a range may start, for both
-from webapp.services.spreadsheets import safe_cell
+from webapp.services.spreadsheets import CSV_START, safe_cell
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +212,7 @@ def build(export_id: int) -> None:
         export.total_rows = db.session.scalar(COUNT, params) or 0
         db.session.commit()
         with partial.open("w", newline="", encoding="utf-8") as out:
+            out.write(CSV_START)
             writer = csv.writer(out, lineterminator="\r\n")
             writer.writerow(HEADER)
             after = 0

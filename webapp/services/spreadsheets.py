@@ -19,8 +19,14 @@ def safe_cell(value: object) -> object:
     return "" if value is None else value
 
 
+# The byte order mark a CSV download starts with: without it, Excel on Windows (a double-click)
+# reads UTF-8 as Windows-1252 and shows "José" as "JosÃ©". Other readers skip it (utf-8-sig).
+CSV_START = "\ufeff"
+
+
 def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     out = io.StringIO()
+    out.write(CSV_START)
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([safe_cell(cell) for cell in header])
     for row in rows:
