@@ -90,9 +90,9 @@ AS_LATIN_1 = "parley-as-latin-1"
 codecs.register_error(
     AS_LATIN_1, lambda error: (error.object[error.start : error.end].decode("latin-1"), error.end)
 )
-# Bytes that are no UTF-8 read as Windows-1252 reads them: a whole file Excel's "CSV" wrote on
-# Windows, or one curly apostrophe pasted from there into a UTF-8 file, whose other names stay
-# as written (decoding all of it as Windows-1252 would garble every accented letter).
+# In a UTF-8 file, bytes that are no UTF-8 read as Windows-1252 reads them: a curly apostrophe
+# pasted from a Windows program, say; the file's other names stay as written (decoding all of it
+# as Windows-1252 would garble every accented letter).
 AS_WINDOWS_1252 = "parley-as-windows-1252"
 codecs.register_error(
     AS_WINDOWS_1252,
@@ -103,9 +103,9 @@ codecs.register_error(
 def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
     """UTF-16 (or UTF-32) when the file starts with its byte order mark (Excel's "Unicode Text"),
     or UTF-16 without one when its first two characters are ASCII (every other byte zero), and then
-    all of it must decode; otherwise UTF-8 (with or without BOM), any byte that is no UTF-8 read as
-    Windows-1252 (`AS_WINDOWS_1252`), what Excel's "CSV" writes on Windows (its curly apostrophes
-    and dashes, which Latin-1 reads as invisible control characters)."""
+    all of it must decode; otherwise UTF-8 (with or without BOM), a stray byte that is no UTF-8 read
+    as Windows-1252 (`AS_WINDOWS_1252`), else Windows-1252 through, what Excel's "CSV" writes on
+    Windows (its curly apostrophes and dashes, which Latin-1 reads as invisible control characters)."""
     raw.seek(0)
     start = raw.read(4)
     if start.startswith(WORKBOOK_SIGNATURES):
@@ -122,7 +122,12 @@ def _text_stream(raw: BinaryIO) -> io.TextIOWrapper:
         encoding = "utf-16-be"
     else:
         raw.seek(0)
-        return io.TextIOWrapper(raw, encoding="utf-8-sig", errors=AS_WINDOWS_1252, newline="")
+        if _mostly_utf8(raw, start.startswith(codecs.BOM_UTF8)):
+            encoding, errors = "utf-8-sig", AS_WINDOWS_1252
+        else:
+            encoding, errors = "cp1252", AS_LATIN_1
+        raw.seek(0)
+        return io.TextIOWrapper(raw, encoding=encoding, errors=errors, newline="")
     if not _decodes(raw, encoding):
         raise CampaignError(
             f"The file starts as {encoding[:6].upper()} text (Excel's Unicode Text) but is not valid "
@@ -150,6 +155,25 @@ def _csv_reader(stream: io.TextIOWrapper):
     )  # fmt: skip
     # strict: a quote left open must stop the file, not quietly make the rest of it one cell.
     return csv.reader(stream, delimiter=delimiter, strict=True)
+
+
+def _mostly_utf8(raw: BinaryIO, marked: bool) -> bool:
+    """Whether a file is UTF-8, maybe with a few bytes of Windows-1252 pasted in: marked so, or
+    more of its characters beyond ASCII read as UTF-8 than do not. A file Excel saved as "CSV" on
+    Windows is Windows-1252 through, and then read so whole: a pair of its bytes that happens to
+    be UTF-8 ("É’" is C9 92) is one character of Windows-1252 each, not one of UTF-8."""
+    if marked:
+        return True
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    read_as_utf8 = not_utf8 = 0
+    while chunk := raw.read(1 << 20):  # a chunk at a time: big files stay out of memory
+        text = decoder.decode(chunk)
+        beyond_ascii = len(text) - len(text.encode("ascii", "ignore"))
+        replaced = text.count("\ufffd")
+        read_as_utf8 += beyond_ascii - replaced
+        not_utf8 += replaced
+    not_utf8 += decoder.decode(b"", final=True).count("\ufffd")
+    return not_utf8 == 0 or read_as_utf8 > not_utf8
 
 
 def _decodes(raw: BinaryIO, encoding: str) -> bool:
@@ -282,15 +306,13 @@ def read_contacts(raw: BinaryIO) -> Iterator[ContactRow | RowError]:
     first_col = _column(columns, FIRST_NAME_HEADERS)
     last_col = _column(columns, LAST_NAME_HEADERS)
     known = {phone_col, first_col, last_col}
-    # A row may lack empty cells at its end (some writers leave out trailing separators) or have
-    # extra empty ones: read as blank. Otherwise its cells cannot be told to be in their columns.
-    needed = max(column for column in known if column is not None) + 1
     seen: dict[str, int] = {}
     for line, values in rows:
+        # Extra empty cells at a row's end (trailing separators) are nothing. A row short of
+        # cells is refused: which of its cells is missing cannot be told, so no cell can be
+        # trusted to be in its column.
         if len(values) > len(header) and not any(value.strip() for value in values[len(header) :]):
             values = values[: len(header)]
-        elif needed <= len(values) < len(header):
-            values = values + [""] * (len(header) - len(values))
         if len(values) != len(header):
             yield RowError(line, f"has {len(values)} fields; the header has {len(header)}")
             continue
