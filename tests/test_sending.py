@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tests.conftest import csrf_token, login
@@ -211,6 +211,37 @@ def test_a_late_report_of_the_attempt_before_a_retry_does_not_mark_the_retry_sen
     message = db.session.get(Message, message.id, populate_existing=True)
     assert message.status == "sent" and len(provider.sent) == 2
     assert message.provider_message_id == f"p-{message.id}-2"  # the retry's own
+    # A report of it found by the provider's id alone (a URL that does not name the message and
+    # its Retries) is of the attempt that id was recorded for: the retried one.
+    delivery_reports.record(StatusUpdate(f"p-{message.id}-2", "delivered"), "console")
+    assert db.session.get(Message, message.id, populate_existing=True).status == "delivered"
+
+
+def test_the_late_answer_of_a_send_before_a_retry_leaves_the_retried_text_alone(
+    app, setup, provider, held_queue
+):
+    """The provider hung so long that the sweep failed the text as interrupted, the agent pressed
+    Retry, and another worker is sending it again; then the hung call answers (a refusal). That
+    answer is not of the attempt under way: it does not fail the text (which would offer Retry
+    while it goes, and invite a second send)."""
+    message = send_text(setup)
+    conversation = db.session.get(Conversation, message.conversation_id)
+
+    def hangs_then_refuses(outbound: OutboundMessage) -> SendResult:
+        app.config["SENDING_TIMEOUT_SECONDS"] = 0
+        assert sending.fail_interrupted_sends() == 1
+        sending.retry(setup["users"]["standard"], conversation, message.id)
+        # Another worker takes the retried text, and its call to the provider is under way.
+        db.session.execute(
+            update(Message).where(Message.id == message.id).values(status="sending", attempts=1)
+        )
+        db.session.commit()
+        return PERMANENT
+
+    provider.send = hangs_then_refuses
+    assert sending.deliver(message.id) is None
+    retried = db.session.get(Message, message.id, populate_existing=True)
+    assert (retried.status, retried.error_reason, retried.retries) == ("sending", None, 1)
 
 
 def test_retry_of_a_message_that_did_not_fail_is_refused(client, setup, provider):

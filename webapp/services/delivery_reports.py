@@ -66,7 +66,10 @@ def record(update: StatusUpdate, provider: str, retry: int = 0) -> ReportOutcome
         named = update.parley_message_id or update.provider_message_id
         raise UnknownMessage(f"no outbound {provider} message {named}")
     waits_since_retry = message.status in (Status.QUEUED, Status.SCHEDULED) and message.attempts == 0
-    if retry < message.retries or waits_since_retry:
+    # The count is in the URL Parley gave (which names the message); found by the provider's id
+    # alone, the report is of the attempt that id was recorded for (a Retry clears it).
+    before_retry = update.parley_message_id == message.id and retry < message.retries
+    if before_retry or waits_since_retry:
         # A report of an attempt before an agent's Retry: it must not mark the text sent again
         # sent, failed or delivered; that attempt reports on its own. (Callback URLs made before
         # they carried the count are told by the text still waiting for its first attempt since

@@ -495,7 +495,7 @@ def deliver(message_id: int) -> int | None:
         return None
     message.status = Status.SENDING.value
     message.attempts += 1
-    attempt = message.attempts
+    attempt, retries = message.attempts, message.retries
     # Each attempt goes through the number's provider of now: an admin may have moved the number
     # to another provider while the text waited (held, scheduled or between retries).
     provider_name, office_id = number.provider, number.office_id
@@ -529,7 +529,9 @@ def deliver(message_id: int) -> int | None:
 
     for wait in (*RECORD_WAITS, None):
         try:
-            retry_in, bot_failure = _record_result(message_id, result, provider_name, attempt, office_id)
+            retry_in, bot_failure = _record_result(
+                message_id, result, provider_name, (retries, attempt), office_id
+            )
             break
         except DBAPIError as exc:
             db.session.rollback()
@@ -552,11 +554,18 @@ RECORD_WAITS = (0.5, 1, 2, 4)
 
 
 def _record_result(
-    message_id: int, result: SendResult, provider_name: str, attempt: int, office_id: int
+    message_id: int, result: SendResult, provider_name: str, attempt_of: tuple[int, int], office_id: int
 ) -> tuple[int | None, tuple[int, str | None] | None]:
-    """Write down the provider's answer to one attempt and commit. Returns the seconds until a
-    retry (None when done), and the conversation and reason when a bot's answer failed now."""
+    """Write down the provider's answer to one attempt (`attempt_of`: the count of Retries before
+    it, and its number since the last) and commit. Returns the seconds until a retry (None when
+    done), and the conversation and reason when a bot's answer failed now."""
+    retries, attempt = attempt_of
     message = db.session.get(Message, message_id, with_for_update=True, populate_existing=True)
+    if message.retries != retries:
+        # An answer so slow that the sweep failed the text as interrupted, and an agent pressed
+        # Retry since: it is not of the attempt now under way, which answers for itself.
+        db.session.rollback()
+        return None, None
     status_before = message.status
     if result.provider_message_id:  # this attempt's, over one a late report of an earlier left
         message.provider_message_id = result.provider_message_id
