@@ -671,11 +671,13 @@ def forget_erased_messages(conversation_ids: list[int], message_ids: set[int], e
                 erased.append(row.id)
                 continue
             payload["data"].update(text="", erased_at=_iso(erased_at))
-            db.session.execute(
+            rewritten = db.session.execute(
                 update(deliveries)
-                .where(deliveries.c.id == row.id)
+                .where(deliveries.c.id == row.id, deliveries.c.status == DeliveryStatus.PENDING)
                 .values(payload=json.dumps(payload, separators=(",", ":")))
-            )
+            ).rowcount
+            if not rewritten:  # it finished since it was read: it goes, as finished ones do
+                erased.append(row.id)
         if erased:
             db.session.execute(delete(deliveries).where(deliveries.c.id.in_(erased)))
         db.session.commit()
