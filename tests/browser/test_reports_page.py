@@ -4,6 +4,7 @@ labels are readable on a desktop and on a phone."""
 
 from __future__ import annotations
 
+import codecs
 import re
 from datetime import timedelta
 
@@ -65,7 +66,9 @@ def test_a_director_reads_reports_changes_the_range_and_downloads_a_table(page: 
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV of agents").click()
-    lines = download.value.path().read_text().splitlines()
+    saved = download.value.path().read_bytes()
+    assert saved.startswith(codecs.BOM_UTF8)  # so that Excel on Windows reads it as UTF-8
+    lines = saved.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("agent,texts_sent") and lines[1].startswith("Sam Standard,3,3,")
     # Dates typed in From and To make the range, Range following them: the day of Sam's texts.
     day = (utcnow() - timedelta(days=20)).date().isoformat()
