@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.webhook_receiver import add_endpoint, running_receiver
 from webapp.extensions import db
@@ -261,6 +261,37 @@ def test_a_pending_delivery_of_a_message_it_erased_goes_without_its_words(app, h
     assert first["erased_at"] == erased.erased_at.isoformat().replace("+00:00", "Z")
     assert second == {"id": kept.id, "text": "new", "erased_at": None}
     assert all("my SSN" not in body for _, body in crm.requests)
+
+
+def test_a_pending_delivery_that_finishes_as_retention_reads_it_goes_like_a_finished_one(
+    history, monkeypatch
+):
+    """The worker delivers it between retention's read of the log and its rewrite: it is then a
+    finished delivery of an erased message, deleted (not kept with the words rewritten)."""
+    conversation, erased = history["conversation"], history["messages"]["91 days"]
+    endpoint = WebhookEndpoint(office_id=history["office"].id, url="https://crm.example.edu/hook", secret="s")
+    db.session.add(endpoint)
+    db.session.flush()
+    delivery = WebhookDelivery(
+        endpoint_id=endpoint.id, event_type="message.received", webhook_id="msg_racing",
+        payload=json.dumps({"type": "message.received", "data": {"id": erased.id, "text": erased.body}}),
+        status=DeliveryStatus.PENDING, conversation_id=conversation.id,
+    )  # fmt: skip
+    db.session.add(delivery)
+    offices.set_retention(history["users"]["admin"], history["office"], 30)
+    db.session.commit()
+    delivery_id, read = delivery.id, json.loads
+
+    def read_then_the_worker_delivers(text: str):
+        db.session.execute(
+            update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(status="delivered")
+        )
+        return read(text)
+
+    monkeypatch.setattr(webhooks.json, "loads", read_then_the_worker_delivers)
+    retention.run_nightly()
+    monkeypatch.undo()
+    assert db.session.get(WebhookDelivery, delivery_id) is None
 
 
 def test_retention_is_off_by_default(history):

@@ -530,7 +530,7 @@ def deliver(message_id: int) -> int | None:
     for wait in (*RECORD_WAITS, None):
         try:
             retry_in, bot_failure = _record_result(
-                message_id, result, provider_name, (retries, attempt), office_id
+                message_id, result, provider_name, retries, attempt, office_id
             )
             break
         except DBAPIError as exc:
@@ -554,12 +554,11 @@ RECORD_WAITS = (0.5, 1, 2, 4)
 
 
 def _record_result(
-    message_id: int, result: SendResult, provider_name: str, attempt_of: tuple[int, int], office_id: int
+    message_id: int, result: SendResult, provider_name: str, retries: int, attempt: int, office_id: int
 ) -> tuple[int | None, tuple[int, str | None] | None]:
-    """Write down the provider's answer to one attempt (`attempt_of`: the count of Retries before
-    it, and its number since the last) and commit. Returns the seconds until a retry (None when
-    done), and the conversation and reason when a bot's answer failed now."""
-    retries, attempt = attempt_of
+    """Write down the provider's answer to one attempt (made after `retries` Retries, the
+    `attempt`-th since the last) and commit. Returns the seconds until a retry (None when done),
+    and the conversation and reason when a bot's answer failed now."""
     message = db.session.get(Message, message_id, with_for_update=True, populate_existing=True)
     if message.retries != retries:
         # An answer so slow that the sweep failed the text as interrupted, and an agent pressed
