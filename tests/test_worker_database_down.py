@@ -8,12 +8,13 @@ import logging
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from tests.processes import BIN, ROOT, free_port, isolated_env, wait_for
+from tests.processes import BIN, ROOT, isolated_env, wait_for
 from webapp import queue
 
 UNAVAILABLE = "database unavailable: "
@@ -74,9 +75,20 @@ def start_worker(tmp_path):
         print(worker.output())  # shown by pytest when the test failed
 
 
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A port that refuses connections while the test runs: bound, never listening, and so not
+    taken meanwhile by another test's server (which could accept and never answer)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
 @pytest.mark.parametrize("database", ["nothing listening", "no such database"])
-def test_a_worker_waits_for_a_postgresql_server_it_cannot_reach(tmp_path, start_worker, database):
-    port = free_port() if database == "nothing listening" else 5432
+def test_a_worker_waits_for_a_postgresql_server_it_cannot_reach(
+    tmp_path, start_worker, database, refused_port
+):
+    port = refused_port if database == "nothing listening" else 5432
     # "No such database" needs a real PostgreSQL server to answer that the database is missing.
     # `make test` on SQLite asks for none, so a machine without one skips this case; CI and the
     # PostgreSQL run always have one, and there it runs.
@@ -94,8 +106,8 @@ def test_a_worker_waits_for_a_postgresql_server_it_cannot_reach(tmp_path, start_
 
 
 @pytest.mark.parametrize("command", [["offices", "create", "Admissions"], ["db", "upgrade"]])
-def test_other_commands_say_in_one_line_that_the_database_cannot_be_reached(tmp_path, command):
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/parley"
+def test_other_commands_say_in_one_line_that_the_database_cannot_be_reached(tmp_path, command, refused_port):
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{refused_port}/parley"
     result = subprocess.run(
         [str(BIN / "flask"), "--app", "webapp", *command],
         cwd=ROOT, env=_env(tmp_path, url), capture_output=True, text=True, timeout=60,
