@@ -105,3 +105,49 @@ def test_an_opt_out_from_before_numbers_were_kept_gets_the_number_its_stop_came_
             kept = dict(connection.exec_driver_sql("SELECT phone, number_id FROM opt_outs").all())
         db.engine.dispose()
     assert kept == {"+12025550143": 2, "+12025550178": None, "+12025550199": None, "+12025550155": None}
+
+
+def test_texts_from_before_keywords_were_kept_are_read_for_them(tmp_path):
+    """Upgrading a database whose inbound texts predate `messages.keyword`: each STOP, START or
+    HELP, however written, gets its reading, so the reports keep leaving it out of replies; a
+    question, an agent's text that says "stop" and an erased text get none."""
+    from tests.conftest import make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'before.db'}", tmp_path / "instance")
+    runner = app.test_cli_runner()
+    texts = [
+        (1, "inbound", "STOP"), (2, "inbound", "stop😤"), (3, "inbound", "ＳＴＯＰ"),
+        (4, "inbound", "Start!"), (5, "inbound", "help?"), (6, "inbound", "stop please"),
+        (7, "outbound", "STOP"), (8, "inbound", ""), (9, "event", "Stop all"),
+        (10, "inbound", "Take me off your list."),
+    ]  # fmt: skip
+    with app.app_context():
+        assert runner.invoke(args=["db", "upgrade", "0024_message_retries"]).exit_code == 0
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO offices (id, name, help_text, created_at) "
+                "VALUES (1, 'Admissions', '', '2026-11-01')"
+            )
+            connection.exec_driver_sql(
+                "INSERT INTO reusable_numbers (id, phone, office_id, label, description, provider, "
+                "backing, active, created_at) "
+                "VALUES (1, '+12025550100', 1, '', '', 'console', 'agent', 1, '2026-11-01')"
+            )
+            connection.exec_driver_sql(
+                "INSERT INTO conversations (id, number_id, contact_phone, mode, needs_attention, "
+                "last_activity_at, last_message_preview, created_at) "
+                "VALUES (1, 1, '+12025550143', 'agent', 0, '2026-11-01', '', '2026-11-01')"
+            )
+            for row in texts:
+                connection.exec_driver_sql(
+                    "INSERT INTO messages (id, conversation_id, direction, body, media_urls, author_kind, "
+                    "status, attempts, retries, held_by_quiet_hours, created_at, updated_at) "
+                    "VALUES (?, 1, ?, ?, '[]', 'contact', 'received', 0, 0, 0, '2026-11-01', '2026-11-01')",
+                    row,
+                )
+        assert runner.invoke(args=["db", "upgrade", "0025_message_keywords"]).exit_code == 0
+        with db.engine.connect() as connection:
+            read = dict(connection.exec_driver_sql("SELECT id, keyword FROM messages").all())
+        db.engine.dispose()
+    assert read == {1: "optout", 2: "optout", 3: "optout", 4: "optin", 5: "help", 6: None, 7: None, 8: None,
+                    9: None, 10: "optout"}  # fmt: skip

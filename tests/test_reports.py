@@ -39,9 +39,9 @@ def _stamp_since(after_id: int, moment: datetime, status: str | None = None, rea
     db.session.commit()
 
 
-def contact(phone: str, text: str, when: str, to: str = MAIN) -> None:
+def contact(phone: str, text: str, when: str, to: str = MAIN, intent: str | None = None) -> None:
     before = _last_id()
-    inbound.receive(InboundMessage(from_phone=phone, to_phone=to, body=text), "console")
+    inbound.receive(InboundMessage(from_phone=phone, to_phone=to, body=text, intent=intent), "console")
     db.session.commit()
     _stamp_since(before, at(when))
     # A bot's answer or escalation came right after: five seconds later.
@@ -346,7 +346,8 @@ def test_a_keyword_with_punctuation_is_no_question_to_answer(world):  # noqa: F8
 
 
 def test_a_keyword_alone_is_no_reply(world):  # noqa: F811
-    """Reply rate: a contact who only texted STOP or HELP back did not reply."""
+    """Reply rate: a contact who only texted STOP or HELP back did not reply, however the phone
+    wrote it (with an emoji, in full-width letters) and whoever read it (the provider's intent)."""
     sam = world["users"]["standard"]
     agent_text(sam, "+12025550143", "Your visit is on Friday.", "03-02 09:00")
     contact("+12025550143", "HELP?", "03-02 09:30")
@@ -354,9 +355,14 @@ def test_a_keyword_alone_is_no_reply(world):  # noqa: F811
     contact("+12025550178", "Stop!", "03-02 10:30")
     agent_text(sam, "+12025550190", "Your file is complete.", "03-02 11:00")
     contact("+12025550190", "Thanks, see you then", "03-02 11:20")
+    stops = (("+12025550111", "stop😤"), ("+12025550122", "ＳＴＯＰ"), ("+12025550133", "Arrêtez"))
+    for phone, stop in stops:
+        agent_text(sam, phone, "Orientation is on June 5.", "03-02 12:00")
+        contact(phone, stop, "03-02 12:30", intent="optout" if stop == "Arrêtez" else None)
+        assert optouts.is_opted_out(phone)
     r = report_for(world["users"]["admin"])
-    assert (r.contacts_texted, r.contacts_replied) == (3, 1)
-    assert r.reply_rate == pytest.approx(1 / 3)
+    assert (r.contacts_texted, r.contacts_replied) == (6, 1)
+    assert r.reply_rate == pytest.approx(1 / 6)
 
 
 def test_a_text_the_contact_never_got_is_no_answer_and_a_failed_one_was_not_sent(world):  # noqa: F811

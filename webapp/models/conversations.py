@@ -148,6 +148,9 @@ class Message(db.Model):
     # How many times an agent pressed Retry: each attempt's status callback URL carries it, so a
     # late report of an attempt before a Retry is told from one of the text sent again.
     retries: Mapped[int] = mapped_column(default=0, server_default="0")
+    # An inbound text Parley answered itself, as it read it on arrival: "optout", "optin" or "help"
+    # (optouts.Intent; the provider's reading or its own). None for a reply and every other message.
+    keyword: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # A scheduled message goes at this time (the worker releases it then).

@@ -43,7 +43,6 @@ from webapp.services.dbutil import (
     upsert,
     written_limit,
 )
-from webapp.services.optouts import keyword_intent
 
 PREVIEW_LENGTH = 120
 
@@ -266,13 +265,13 @@ def ask_people_again(conversation: Conversation, answered_at_id: int) -> None:
     if conversation.needs_attention or conversation.mode != Mode.AGENT:
         return
     latest = db.session.execute(
-        select(Message.id, Message.body)
+        select(Message.id, Message.keyword)
         .where(Message.conversation_id == conversation.id, Message.direction == Direction.INBOUND.value)
         .order_by(Message.id.desc())
         .limit(_QUESTION_LOOKBACK)
     ).all()
-    # STOP, HELP… (as inbound reads them) are answered by Parley: no question for people.
-    asked = next((row.id for row in latest if keyword_intent(row.body) is None), None)
+    # STOP, HELP… (as inbound read them) are answered by Parley: no question for people.
+    asked = next((row.id for row in latest if row.keyword is None), None)
     if asked is None or answered_at_id < asked:
         return  # no question, or a newer one (which raised the flag itself, in agent mode)
     answered = db.session.scalar(

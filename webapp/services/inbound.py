@@ -77,6 +77,7 @@ def _insert_message_statement(dialect: str):
             conversation_id=bindparam("conversation_id"),
             direction=Direction.INBOUND.value,
             body=bindparam("body"),
+            keyword=bindparam("keyword"),
             media_urls=bindparam("media_urls"),
             author_kind=AuthorKind.CONTACT.value,
             status=Status.RECEIVED.value,
@@ -145,6 +146,7 @@ def store(arrival: Arrival, provider: str) -> Received:
         {
             "conversation_id": activity.conversation_id,
             "body": inbound.body,
+            "keyword": intent.value if intent else None,
             "media_urls": list(inbound.media_urls),
             "provider": provider,
             "provider_message_id": provider_message_id,

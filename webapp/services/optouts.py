@@ -9,12 +9,12 @@ by hand and by text); and only with a written reason, which the history and the 
 from __future__ import annotations
 
 import re
-import string
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, case, delete, exists, false, func, literal, select, tuple_, update
+from sqlalchemy import delete, exists, select, tuple_, update
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
@@ -53,8 +53,11 @@ class Intent(StrEnum):
 
 
 def keyword_intent(text: str) -> Intent | None:
-    """The intent of a message that is, as a whole and in any case, a keyword; None otherwise."""
-    words = re.sub(r"[^\w\s]", " ", (text or "").lower()).split()
+    """The intent of a message that is, as a whole and in any case, a keyword; None otherwise.
+
+    Read as a phone may write it: full-width letters (ＳＴＯＰ) as the usual ones, and every mark or
+    emoji around or between the words (Stop!, STOP 🛑, stop-all) as a space."""
+    words = re.sub(r"[^\w\s]", " ", unicodedata.normalize("NFKC", text or "").lower()).split()
     phrase = " ".join(words)
     if phrase in OPT_OUT_KEYWORDS:
         return Intent.OPT_OUT
@@ -63,48 +66,6 @@ def keyword_intent(text: str) -> Intent | None:
     if phrase in HELP_KEYWORDS:
         return Intent.HELP
     return None
-
-
-# What `keyword_intent` reads as a space, for SQL that must agree with it (the reports): ASCII
-# punctuation and spaces, the usual typographic marks, and emoji a STOP comes with. It takes any
-# other symbol for one too, which SQLite, without regular expressions, cannot name.
-KEYWORD_GAPS = (
-    string.punctuation.replace("_", "")
-    + " \t\n\r\x0b\x0c\xa0\u2009\u202f\u3000"  # spaces, tabs, line ends
-    # Inverted ! and ?, guillemets, middle dot, dashes, curly quotes, bullet, ellipsis.
-    + "\xa1\xbf\xab\xbb\xb7\u2010\u2013\u2014\u2018\u2019\u201a\u201c\u201d\u201e\u2022\u2026"
-    + "🛑✋🙏👍👋👌❌⛔🚫😡😠🤬🙄😊🙂😀❤♥✔✅"
-    + "\ufe0f\u200d\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff"  # emoji style, joiner, skin tones
-)
-# Those read between the words of a keyword of several (STOP ALL, DO NOT TEXT): the usual ones
-# only. Each takes a nested replace(), and SQLite's parser gives up near 25 deep; a keyword's ends
-# take one trim() for all of KEYWORD_GAPS. "<" and ">" must be here: runs of spaces are joined
-# with them.
-KEYWORD_INNER_GAPS = "\t\n\r\xa0-.,!?/<>"
-
-
-def keyword_phrase(text: ColumnElement) -> ColumnElement:
-    """`keyword_intent`'s phrase of a text column, as SQL for SQLite and PostgreSQL alike: without
-    KEYWORD_GAPS at either end, lower case, each of KEYWORD_INNER_GAPS a space, each run of spaces
-    one space."""
-    space = literal(" ")
-    phrase = func.lower(func.trim(text, KEYWORD_GAPS))
-    for gap in KEYWORD_INNER_GAPS:
-        phrase = func.replace(phrase, gap, space)
-    # Runs of any length: each space becomes "<>", then every "><" goes (no "<" or ">" is left in
-    # the text to be confused with them).
-    return func.replace(func.replace(func.replace(phrase, space, "<>"), "><", ""), "<>", space)
-
-
-# The longest text the SQL reads for a keyword: the longest keyword (21) with room for marks and
-# emoji around it. Longer texts, most of them, skip the phrase's two dozen string functions.
-KEYWORD_TEXT_MAX = 40
-
-
-def is_keyword(text: ColumnElement) -> ColumnElement:
-    """SQL: the text is a keyword as a whole (`keyword_intent` is not None for it)."""
-    whole = keyword_phrase(text).in_(sorted(KEYWORDS))
-    return case((func.length(text) > KEYWORD_TEXT_MAX, false()), else_=whole)
 
 
 # Built once: every send, inbound message and contact lookup asks.

@@ -49,7 +49,6 @@ from webapp.models import (
     utcnow,
 )
 from webapp.services import access, conversations
-from webapp.services.optouts import is_keyword
 from webapp.services.quiet_hours import QuietHours, local_moment, zone_or_utc
 from webapp.transactions import plans_for_values
 
@@ -85,9 +84,9 @@ _m = Message.__table__.c
 # An outbound text the contact got or is getting (delivered, sent, or on its way): what starts a
 # conversation, answers a contact or ends their turn.
 _TO_CONTACT = and_(_m.direction == Direction.OUTBOUND.value, _m.status.not_in(NOT_RECEIVED))
-# A contact's text that is more than a keyword (STOP, HELP…, as `optouts.keyword_intent` reads
-# them): a question or a reply. Parley answers keywords itself.
-_FROM_CONTACT = and_(_m.direction == Direction.INBOUND.value, ~is_keyword(_m.body))
+# A contact's text that is more than a keyword (STOP, HELP…, as Parley read it on arrival): a
+# question or a reply. Parley answers keywords itself.
+_FROM_CONTACT = and_(_m.direction == Direction.INBOUND.value, _m.keyword.is_(None))
 _p = Participant.__table__.c
 _n = ReusableNumber.__table__.c
 
