@@ -18,6 +18,8 @@ from webapp.models import (
     Status,
     User,
 )
+from webapp.services.offices import quiet_hours_of_office
+from webapp.services.quiet_hours import QuietHours
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,16 @@ def messages_query():
 AUTHOR_NAMES = {AuthorKind.BOT: "Bot", AuthorKind.SYSTEM: "Parley"}
 
 
-def message_from_row(row) -> ApiMessage:
+def messages_from_rows(office_id: int, rows) -> list[ApiMessage]:
+    """The office's message rows as the API shows them (the office's quiet hours read only when
+    one of them is held)."""
+    held = any(row.status == Status.SCHEDULED for row in rows)
+    quiet = quiet_hours_of_office(office_id) if held else None
+    return [message_from_row(row, quiet) for row in rows]
+
+
+def message_from_row(row, quiet: QuietHours | None = None) -> ApiMessage:
+    """`quiet`: the office's quiet hours, for a held message's send_at."""
     (id_, conversation_id, direction, status, number_phone, contact_phone, body, author_kind,
      user_name, key_name, created_at, error_reason, send_at, erased_at) = row  # fmt: skip
     inbound = direction == Direction.INBOUND
@@ -84,7 +95,7 @@ def message_from_row(row) -> ApiMessage:
         to_phone=number_phone if inbound else contact_phone,
         text=body, author=author, created_at=created_at, error_reason=error_reason,
         # A released message keeps its old send_at: only a held one says when it goes.
-        send_at=send_at if status == Status.SCHEDULED else None,
+        send_at=_goes_at(send_at, quiet) if status == Status.SCHEDULED else None,
         erased_at=erased_at,
     )  # fmt: skip
 
@@ -95,7 +106,14 @@ MESSAGE_BY_ID = messages_query().where(Message.id == bindparam("message_id"))
 def office_message(office_id: int, message_id: int) -> ApiMessage | None:
     """A message of the office's conversations (not a history note), or None."""
     row = db.session.execute(MESSAGE_BY_ID, {"office_id": office_id, "message_id": message_id}).first()
-    return message_from_row(row) if row else None
+    return messages_from_rows(office_id, [row])[0] if row else None
+
+
+def _goes_at(send_at: datetime | None, quiet: QuietHours | None) -> datetime | None:
+    """When a held text goes: its time, or the end of the office's quiet hours when they (changed
+    since it was scheduled) cover it, as the conversation shows it (release holds it until then)."""
+    later = quiet.hold_until(send_at) if quiet is not None and send_at is not None else None
+    return later or send_at
 
 
 def as_json(message: ApiMessage) -> dict:

@@ -30,7 +30,7 @@ from webapp.services.api_conversations import (
     office_campaign_names,
 )
 from webapp.services.api_keys import Caller
-from webapp.services.api_messages import ApiMessage, message_from_row, messages_query, office_message
+from webapp.services.api_messages import ApiMessage, messages_from_rows, messages_query, office_message
 from webapp.services.optouts import is_opted_out
 from webapp.services.phones import PhoneError, parse_us_phone
 from webapp.transactions import discard_writes
@@ -190,7 +190,7 @@ def conversation_messages(
         query = query.where(Message.id > after[-1])
     rows = db.session.execute(query, {"office_id": caller.office_id}).all()
     rows, next_cursor = _page(rows, limit, MESSAGES, str(conversation_id))
-    return Page([message_from_row(row) for row in rows], next_cursor)
+    return Page(messages_from_rows(caller.office_id, rows), next_cursor)
 
 
 # The office's messages are listed once they are this old. On PostgreSQL an id is taken when a
@@ -222,7 +222,7 @@ def office_messages(
     )
     rows = db.session.execute(query, {"office_id": caller.office_id}).all()
     rows, next_cursor = _page(rows, limit, OFFICE_MESSAGES, str(caller.office_id))
-    return Page([message_from_row(row) for row in rows], next_cursor)
+    return Page(messages_from_rows(caller.office_id, rows), next_cursor)
 
 
 # ---- Conversations ----
