@@ -171,7 +171,17 @@ def test_an_embed_secret_copied_as_a_shell_command_is_refused(monkeypatch, tmp_p
     assert value not in message  # a secret is never repeated
 
 
-@pytest.mark.parametrize("value", ["", "crm-launch-secret", "crm-launch-secret-" + "0123456789abcdef" * 3])
+@pytest.mark.parametrize("value", ["crm-launch-secret", "x" * 31])
+def test_a_short_embed_secret_is_refused(monkeypatch, tmp_path, value):
+    """A launch token signed with a short secret can be tried against guesses offline until one
+    fits, and then any agent's launch forged: start-up stops and says how to make a good one."""
+    message = refused(monkeypatch, tmp_path, "EMBED_SECRET", value)
+    assert f"EMBED_SECRET is {len(value)} characters: use at least 32 random ones" in message
+    assert "secrets.token_urlsafe(48)" in message
+    assert value not in message
+
+
+@pytest.mark.parametrize("value", ["", "x" * 32, "crm-launch-secret-" + "0123456789abcdef" * 3])
 def test_an_embed_secret_or_none_is_taken(monkeypatch, tmp_path, value):
     monkeypatch.setenv("EMBED_SECRET", value)
     assert Config(str(tmp_path)).EMBED_SECRET == value

@@ -213,16 +213,26 @@ def _database_url(env: os._Environ, name: str, default: str) -> str:
     return value
 
 
+# The least an HS256 key should have (RFC 7518: a key as long as the hash's output, 256 bits).
+MIN_EMBED_SECRET = 32
+
+
 def _embed_secret(env: os._Environ, name: str) -> str:
     """The secret launch tokens are signed with, or "" (embedding off). A `$(…)` command copied
-    into a .env file is kept as it is written, a secret anyone can read in the docs: refused. The
-    refusal never repeats the value."""
+    into a .env file is kept as it is written, a secret anyone can read in the docs: refused, and
+    so is one shorter than MIN_EMBED_SECRET. The refusal never repeats the value."""
     value = env.get(name, "")
     if value.startswith("$("):
         raise ConfigurationError(
             f"{name} holds a shell command, not a secret: paste the output of "
             f"python3 -c \"import secrets; print(secrets.token_urlsafe(48))\" "
             f"(a .env file keeps $(…) as it is written)"
+        )
+    if value and len(value) < MIN_EMBED_SECRET:
+        raise ConfigurationError(
+            f"{name} is {len(value)} characters: use at least {MIN_EMBED_SECRET} random ones, e.g. "
+            f"the output of python3 -c \"import secrets; print(secrets.token_urlsafe(48))\" "
+            f"(an HS256 key any shorter can be guessed offline from one launch token)"
         )
     return value
 
