@@ -179,6 +179,26 @@ def test_the_uploads_larger_limit_is_for_signed_in_sessions_only(app, client, se
     assert "Parley accepts at most 1 MB in one request" in response.get_data(as_text=True)
 
 
+def test_a_cookie_kept_after_its_session_ended_gets_no_larger_limit(app, client, setup):
+    """A copy of the session cookie, kept from before signing out, still carries its token: the
+    session it names has ended, so the upload is held to the app's 1 MB like a stranger's."""
+    as_admin(client)
+    kept = client.get_cookie("session").value
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/inbox")})
+    client.set_cookie("session", kept)
+    body = _multipart({"name": "Huge"}, 0)
+    response = post_raw(app, "/admin/campaigns/new", body, content_length=2 * MIB, client=client)
+    assert response.status_code == 413
+    assert "Parley accepts at most 1 MB in one request" in response.get_data(as_text=True)
+
+    as_admin(client)  # signed in again: the larger limit is back
+    raw = (CONTACTS_CSV + "Pat,Doe,(202) 555-0101\n" * 60_000).encode()
+    assert len(raw) > MIB
+    response = upload(client, "List", setup["office"].id, raw)
+    assert response.status_code in (302, 303)
+    assert count(CampaignImport) == 1
+
+
 def test_the_larger_limit_is_for_file_uploads_only(app, client, setup):
     """A compose form takes a picture of up to 5 MB; the same form without a file is an ordinary
     body, held to the app's 1 MB."""

@@ -4,7 +4,7 @@ The check runs before every other request hook, Flask-WTF's CSRF check included 
 form): a declared Content-Length over the limit is refused at once, and a body that arrives
 without one (chunked) as soon as reading it passes the limit. A view that takes files (the
 contact-list upload, a picture) says how big with `@body_limit`; only a file upload (a multipart
-form) of a signed-in session gets that larger limit, so nobody can make the server parse it
+form) of a live signed-in session gets that larger limit, so nobody can make the server parse it
 unsigned, and any other body keeps the app's limit.
 
 Then a request with a NUL character in its path or in a form or query value is refused with 400:
@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask, Response, current_app, request
+from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.services import sessions
-from webapp.transactions import View
+from webapp.transactions import View, read_first
 from webapp.web.errors import error_page
 
 MIB = 1024 * 1024
@@ -53,11 +54,14 @@ def _upload_limit() -> tuple[int, str] | None:
     """The view's own limit, when it applies: to a file upload of a signed-in session."""
     view = current_app.view_functions.get(request.endpoint or "")
     custom = getattr(view, "body_limit", None)
-    # The signed cookie's session token: no query, and the view still checks who is signed in.
     uploading = request.mimetype == "multipart/form-data"
-    if custom is not None and uploading and sessions.current_token() is not None:
-        return custom
-    return None
+    if custom is None or not uploading or sessions.current_token() is None:
+        return None
+    # A live session, not a cookie's token alone: a copy of the cookie kept after its session
+    # ended (signed out, deactivated) is nobody's. The view would load the user anyway.
+    with read_first():
+        signed_in = current_user.is_authenticated
+    return custom if signed_in else None
 
 
 def _limit() -> tuple[int, str]:
