@@ -259,7 +259,7 @@ TURN_LOOKBACK = 20
 _messages = Message.__table__.c
 # Built once: every bot task asks.
 MESSAGES_BEFORE = (
-    select(_messages.id, _messages.direction, _messages.body, _messages.created_at)
+    select(_messages.id, _messages.direction, _messages.keyword, _messages.created_at)
     .where(
         _messages.conversation_id == bindparam("conversation_id"),
         _messages.id < bindparam("message_id"),
@@ -281,10 +281,10 @@ def _earlier_unanswered(conversation_id: int, message_id: int) -> list[tuple[int
     rows = db.session.execute(
         MESSAGES_BEFORE, {"conversation_id": conversation_id, "message_id": message_id}
     )
-    for earlier_id, direction, body, received_at in rows:
+    for earlier_id, direction, keyword, received_at in rows:
         if direction == Direction.EVENT:
             break
-        if direction == Direction.INBOUND and optouts.keyword_intent(body) is None:
+        if direction == Direction.INBOUND and keyword is None:
             texts.append((earlier_id, received_at))
     if not texts:
         return []
@@ -303,10 +303,11 @@ _later = aliased(Message)
 # of a bot-mode conversation: the bot's answer, an escalation, a keyword's event or reply, a mode
 # switch and an agent's text all come after it.
 OWED_ANSWERS = (
-    select(Message.id, Message.conversation_id, Message.body, Message.created_at)
+    select(Message.id, Message.conversation_id, Message.created_at)
     .join(Conversation, Conversation.id == Message.conversation_id)
     .where(
         Message.status == Status.RECEIVED.value,
+        Message.keyword.is_(None),  # Parley answers keywords itself, never the bot
         Message.updated_at >= bindparam("since"),
         Message.updated_at < bindparam("before"),
         Conversation.mode == Mode.BOT.value,
@@ -338,9 +339,7 @@ def sweep_unanswered() -> list[int]:
     ).all()
     give_up = now - timedelta(seconds=config["BOT_ESCALATE_AFTER_SECONDS"])
     ask_again = []
-    for message_id, conversation_id, body, received_at in rows:
-        if optouts.keyword_intent(body) is not None:
-            continue
+    for message_id, conversation_id, received_at in rows:
         if received_at < give_up:
             _escalate_unanswered(conversation_id, message_id)
         else:

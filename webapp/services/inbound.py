@@ -234,8 +234,8 @@ def _handle_keywords(
         return office.help_text or DEFAULT_HELP_TEXT.format(office=office.name)
     if optouts.keyword_intent(body) is None:
         # A keyword the provider read that Parley's own list does not have (Twilio's YES for
-        # START, AYUDA for HELP), and nothing after it says so: said here, so that the bot, which
-        # reads texts back later, never takes it for a question.
+        # START, AYUDA for HELP), and nothing after it says so: said here, so that people reading
+        # the conversation see why nobody answered it.
         word = {optouts.Intent.OPT_IN: "START", optouts.Intent.HELP: "HELP"}[intent]
         conversations.add_event(conversation, f"{provider.capitalize()} read this text as {word}.")
     return None
