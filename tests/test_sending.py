@@ -478,10 +478,12 @@ def test_a_form_queued_twice_at_once_with_another_text_is_refused_not_dropped(se
 def test_a_text_is_refused_for_a_control_character_or_for_showing_nothing(check):
     with pytest.raises(sending.SendError, match=r"control character \(U\+0007\)"):
         check("Ding\u0007")
-    for blank in ("\u200b", " \u2060\t\n"):
+    # Hangul fillers, the blank braille cell and a combining mark alone show nothing either.
+    for blank in ("\u200b", " \u2060\t\n", "\u3164", "\u2800\u2800", "\u115f\u1160", "\uffa0", " \u0301"):
         with pytest.raises(sending.SendError, match="Enter a message."):
             check(blank)
     assert check("a\tb\r\nc") == "a\tb\nc"
+    assert check("e\u0301 \u3164ok") == "e\u0301 \u3164ok"  # a mark on its letter, a filler among letters
     assert check("\u200b", with_picture=True) == "\u200b"  # the picture is the message
     # A C1 control (a terminal's CSI) too; other line breaks (Word's Shift+Enter) are line feeds.
     with pytest.raises(sending.SendError, match=r"control character \(U\+009B\)"):

@@ -341,7 +341,8 @@ def test_a_refused_field_is_named_with_what_it_takes_in_plain_words(crm, body, h
     ("text", "said"),
     [("\u0007bell \u001b[31m", "The text holds a control character (U+0007) that no message can carry"),
      ("red \u001b[31m", "(U+001B)"), ("del\u007f", "(U+007F)"),
-     ("\u200b", "Enter a message."), ("\u200b \u2060\ufeff\n", "Enter a message.")],
+     ("\u200b", "Enter a message."), ("\u200b \u2060\ufeff\n", "Enter a message."),
+     ("\u3164", "Enter a message."), ("\u2800\u2800", "Enter a message."), ("\u115f", "Enter a message.")],
 )  # fmt: skip
 def test_a_text_with_control_characters_or_nothing_visible_is_refused(crm, text, said):
     before = message_count()

@@ -11,6 +11,7 @@ from webapp.extensions import db
 from webapp.models import Backing, Office, ReusableNumber, Role, User
 from webapp.services import audit, sessions
 from webapp.services.phones import PhoneError, parse_e164
+from webapp.services.segments import BLANK_LETTERS, shows_nothing
 
 # No spaces, control characters or lone surrogates (which no database column keeps) in its parts.
 _EMAIL_PART = r"[^@\s\x00-\x1f\x7f-\x9f\ud800-\udfff]+"
@@ -56,9 +57,6 @@ def check_operator_password(password: str) -> tuple[str | None, str | None]:
 
 
 _SPACES = re.compile(r"\s+")
-# Letters and marks that show nothing (Hangul fillers, the blank braille cell, the combining
-# grapheme joiner, Khmer's inherent vowels): a name of these alone reads as blank.
-_BLANKS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
 
 
 def office_name(name: str | None) -> str:
@@ -72,7 +70,9 @@ def name_key(name: str) -> str:
     SQLite's lower() knows ASCII alone), width forms, invisible characters (a zero-width space, a
     soft hyphen) or runs of spaces."""
     shown = "".join(
-        c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) != "Cf" and c not in _BLANKS
+        c
+        for c in unicodedata.normalize("NFKC", name)
+        if unicodedata.category(c) != "Cf" and c not in BLANK_LETTERS
     )
     return _SPACES.sub(" ", shown).strip().casefold()
 
@@ -137,8 +137,7 @@ def name_problem(name: str) -> str | None:
         return "cannot contain control characters, such as a line break or a tab"
     if not _DIRECTION_CONTROLS.isdisjoint(name):
         return "cannot contain characters that reverse the direction of text"
-    # A combining mark alone (no letter to sit on) shows nothing either.
-    if all(kind[0] == "Z" or kind in ("Cf", "Mn") or char in _BLANKS for char, kind in kinds.items()):
+    if shows_nothing(name):
         return "needs at least one visible character"
     return None
 

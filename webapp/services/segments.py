@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 MAX_MESSAGE_LENGTH = 1600
@@ -11,6 +12,21 @@ MAX_MESSAGE_LENGTH = 1600
 OTHER_LINE_BREAKS = str.maketrans({"\v": "\n", "\f": "\n", "\x85": "\n"})
 # Control characters (C0, DEL, C1) a text may not hold: no phone shows them, and a terminal obeys them.
 CONTROL_CHARACTERS = frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0)])) - {"\t", "\n", "\r"}
+
+
+# Letters and marks that show nothing (Hangul fillers, the blank braille cell, the combining
+# grapheme joiner, Khmer's inherent vowels).
+BLANK_LETTERS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
+
+
+def shows_nothing(text: str) -> bool:
+    """Would the text look empty: only spaces and line breaks, invisible format characters (a
+    zero-width space), combining marks with no letter to sit on, and BLANK_LETTERS. Any other
+    letter, mark or emoji shows, emoji newer than Python's Unicode tables included."""
+    return all(
+        char.isspace() or char in BLANK_LETTERS or unicodedata.category(char) in ("Zs", "Cf", "Mn")
+        for char in text
+    )
 
 
 def control_character_problem(text: str) -> str | None:

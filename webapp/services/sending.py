@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,7 +39,12 @@ from webapp.services.optouts import OPTED_OUT_ERROR, is_opted_out
 from webapp.services.phones import PhoneError, parse_us_phone
 from webapp.services.quiet_hours import QuietHours
 from webapp.services.scheduling import ScheduleError, automatic_quiet_hours, parse_send_later
-from webapp.services.segments import MAX_MESSAGE_LENGTH, OTHER_LINE_BREAKS, control_character_problem
+from webapp.services.segments import (
+    MAX_MESSAGE_LENGTH,
+    OTHER_LINE_BREAKS,
+    control_character_problem,
+    shows_nothing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +76,7 @@ class SendError(Exception):
 def validate_body(body: str | None, with_picture: bool = False) -> str:
     """The message text; it may be empty only when a picture goes with it."""
     text = (body or "").replace("\r\n", "\n").translate(OTHER_LINE_BREAKS)
-    # Only spaces and invisible format characters (a zero-width space) show nothing on a phone.
-    blank = all(char.isspace() or unicodedata.category(char) == "Cf" for char in text)
-    if blank and not with_picture:
+    if shows_nothing(text) and not with_picture:
         raise SendError("body", "Enter a message.")
     if problem := control_character_problem(text):
         raise SendError("body", problem)
