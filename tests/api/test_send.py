@@ -118,6 +118,12 @@ def test_bad_bodies_get_precise_problems_and_send_nothing(app, crm):
     assert "text more than once" in repeated["detail"]
     not_utf8 = crm.post("/api/v1/messages", data=b'{"text": "\xff"}', content_type="application/json")
     assert_problem(not_utf8, 400, "malformed-json")
+    for constant in ("NaN", "Infinity", "-Infinity"):  # Python's parser reads them; JSON has none
+        data = '{"from": "+12025550100", "to": "2025550143", "text": ' + constant + "}"
+        not_json = crm.post("/api/v1/messages", data=data, content_type="application/json")
+        assert assert_problem(not_json, 400, "malformed-json")["detail"] == (
+            f"The body is not valid JSON: JSON has no {constant}."
+        )
     long_number = '{"from": "+12025550100", "to": ' + "1" * 4301 + ', "text": "Hi"}'  # valid JSON
     too_long = crm.post("/api/v1/messages", data=long_number, content_type="application/json")
     too_long = assert_problem(too_long, 400)

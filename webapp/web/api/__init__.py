@@ -183,6 +183,14 @@ def _named_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
+class NotJsonValue(ValueError):
+    """NaN, Infinity or -Infinity: Python's parser reads them, JSON has no such value."""
+
+
+def _not_json_value(name: str) -> Any:
+    raise NotJsonValue(name)
+
+
 def _check_body() -> Response | None:
     if request.method != "POST":
         return None
@@ -191,7 +199,11 @@ def _check_body() -> Response | None:
             415, "Unsupported media type", "Send the body as JSON, with Content-Type: application/json."
         )
     try:
-        body = json.loads(request.get_data(), object_pairs_hook=_named_once)
+        body = json.loads(request.get_data(), object_pairs_hook=_named_once, parse_constant=_not_json_value)
+    except NotJsonValue as exc:
+        return problem(
+            400, "Malformed JSON", f"The body is not valid JSON: JSON has no {exc}.", kind="malformed-json"
+        )
     except RepeatedNames as exc:
         names = ", ".join(exc.names)
         return problem(
