@@ -52,12 +52,17 @@ class Intent(StrEnum):
     HELP = "help"
 
 
+_NOT_WORDS = re.compile(r"[^\w\s]")
+
+
 def keyword_intent(text: str) -> Intent | None:
     """The intent of a message that is, as a whole and in any case, a keyword; None otherwise.
 
     Read as a phone may write it: full-width letters (ＳＴＯＰ) as the usual ones, and every mark or
     emoji around or between the words (Stop!, STOP 🛑, stop-all) as a space."""
-    words = re.sub(r"[^\w\s]", " ", unicodedata.normalize("NFKC", text or "").lower()).split()
+    # Marks read as spaces before NFKC too, which makes letters of some symbols (™, 🈲).
+    spaced = unicodedata.normalize("NFKC", _NOT_WORDS.sub(" ", text or ""))
+    words = _NOT_WORDS.sub(" ", spaced.lower()).split()
     phrase = " ".join(words)
     if phrase in OPT_OUT_KEYWORDS:
         return Intent.OPT_OUT
