@@ -133,3 +133,20 @@ def test_an_erased_message_shows_as_erased_in_the_transcript(history, client):
     )
     assert csv_text.count("[erased under the office's retention policy]") == 2
     assert "my SSN" not in csv_text and "https://m/1.jpg" not in csv_text
+
+
+def test_a_send_later_text_that_changed_quiet_hours_cover_says_it_goes_when_they_end(setup, thread, client):
+    """Sam chose 9:30 PM; the office then moved its quiet hours to start at 9:00 PM. Release holds
+    the text until 7:00 AM, and the transcript says so, as the conversation and the API do."""
+    sam = setup["users"]["standard"]
+    later = sending.reply(sam, thread, "Reminder: bring your ID.", send_later="2026-03-02T21:30")
+    db.session.commit()
+    login(client, "standard@example.edu")
+    rows = rows_of(client.get(f"/conversations/{thread.id}/transcript.csv"))
+    assert rows[-1][3:] == ["Reminder: bring your ID.", "scheduled for Mon, Mar 2, 9:30 PM EST"]
+
+    offices.set_quiet_hours(None, setup["office"], "America/New_York", "21:00", "07:00")
+    db.session.commit()
+    assert db.session.get(Message, later.message_id).status == "scheduled"
+    rows = rows_of(client.get(f"/conversations/{thread.id}/transcript.csv"))
+    assert rows[-1][3:] == ["Reminder: bring your ID.", "scheduled for Tue, Mar 3, 7:00 AM EST"]

@@ -110,10 +110,7 @@ def office_message(office_id: int, message_id: int) -> ApiMessage | None:
 
 
 def _goes_at(send_at: datetime | None, quiet: QuietHours | None) -> datetime | None:
-    """When a held text goes: its time, or the end of the office's quiet hours when they (changed
-    since it was scheduled) cover it, as the conversation shows it (release holds it until then)."""
-    later = quiet.hold_until(send_at) if quiet is not None and send_at is not None else None
-    return later or send_at
+    return quiet.goes_at(send_at) if quiet is not None and send_at is not None else send_at
 
 
 def as_json(message: ApiMessage) -> dict:

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import bindparam, func, select, update
@@ -30,7 +31,7 @@ from webapp.models import (
 from webapp.queue import QueueUnavailable, enqueue_export
 from webapp.services import audit, transcripts
 from webapp.services.phones import format_phone
-from webapp.services.quiet_hours import local_moment, zone_or_utc
+from webapp.services.quiet_hours import QuietHours, local_moment, zone_or_utc
 from webapp.services.reports import OLDEST  # how far back a range may start, for both
 from webapp.services.spreadsheets import CSV_START, safe_cell
 
@@ -177,11 +178,11 @@ BATCH_OF_ROWS = (
 )
 
 
-def _cells(row, zone) -> list:
+def _cells(row, zone: ZoneInfo, quiet: QuietHours | None) -> list:
     """A message as the export's cells: the transcript's line, with its conversation and phones."""
     _id, conversation_id, number_phone, contact_phone, *columns = row
     contact = format_phone(contact_phone)
-    line = transcripts.line(columns, contact, zone)
+    line = transcripts.line(columns, contact, zone, quiet)
     cells = [line.time, conversation_id, format_phone(number_phone), contact, line.direction]
     return [*cells, line.author, line.text, line.status]
 
@@ -200,6 +201,7 @@ def build(export_id: int) -> None:
     export = db.session.get(OfficeExport, export_id)
     office = db.session.get(Office, export.office_id)
     zone = zone_or_utc(office.time_zone)
+    quiet = QuietHours.of(office.time_zone, office.quiet_hours_start, office.quiet_hours_end)
     target = folder() / export.file_name
     partial = target.with_suffix(".part")
     written = 0
@@ -219,7 +221,7 @@ def build(export_id: int) -> None:
             while True:
                 rows = db.session.execute(BATCH_OF_ROWS, {**params, "after": after}).all()
                 db.session.rollback()  # no transaction held open across the whole export
-                writer.writerows([safe_cell(cell) for cell in _cells(row, zone)] for row in rows)
+                writer.writerows([safe_cell(cell) for cell in _cells(row, zone, quiet)] for row in rows)
                 written += len(rows)
                 _progress(export_id, written)
                 if len(rows) < BATCH:

@@ -347,8 +347,7 @@ class ConversationView:
     def goes_at(self, send_at: datetime) -> str:
         """When a held text goes, in the office's time zone: its time, or the end of the office's
         quiet hours when they (changed since it was scheduled) cover it: release holds it again."""
-        later = self.quiet.hold_until(send_at) if self.quiet is not None else None
-        return self.local_time(later or send_at)
+        return self.local_time(self.quiet.goes_at(send_at) if self.quiet is not None else send_at)
 
     def hold_notice(self, now: datetime) -> str | None:
         """What the reply box says before Send when a reply sent now would be held."""

@@ -102,6 +102,11 @@ class QuietHours:
         """Until when a text that would leave at `moment` waits; None when it may go."""
         return self.window_end(moment) if self.contains(moment) else None
 
+    def goes_at(self, send_at: datetime) -> datetime:
+        """When a text held until `send_at` goes: then, or when these quiet hours end if they
+        (changed since it was scheduled) cover that time; release holds it until their end."""
+        return self.hold_until(send_at) or send_at
+
     def hold_agent_text(self, moment: datetime, last_inbound_at: datetime | None) -> datetime | None:
         """An agent's Send: held like any text, except a reply to a contact who texted within
         RECENT_CONTACT, which goes at once."""

@@ -26,7 +26,7 @@ from webapp.models import (
 from webapp.services import audit
 from webapp.services.contacts import display_names
 from webapp.services.phones import format_phone
-from webapp.services.quiet_hours import format_local, zone_or_utc
+from webapp.services.quiet_hours import QuietHours, format_local, zone_or_utc
 from webapp.services.spreadsheets import csv_text
 
 HEADER = ("time", "direction", "author", "text", "status")
@@ -90,6 +90,7 @@ class Heading:
     number: str
     office: Office
     zone: ZoneInfo
+    quiet: QuietHours | None
 
 
 def heading(conversation: Conversation) -> Heading:
@@ -103,19 +104,23 @@ def heading(conversation: Conversation) -> Heading:
         number=f"{number.label or format_phone(number.phone)} · {format_phone(number.phone)}",
         office=office,
         zone=zone_or_utc(office.time_zone),
+        quiet=QuietHours.of(office.time_zone, office.quiet_hours_start, office.quiet_hours_end),
     )
 
 
-def _status(status: str, reason: str | None, send_at: datetime | None, zone: ZoneInfo) -> str:
+def _status(status: str, reason: str | None, send_at: datetime | None, zone: ZoneInfo,
+            quiet: QuietHours | None) -> str:  # fmt: skip
     if status == Status.SCHEDULED and send_at is not None:
-        return f"scheduled for {format_local(send_at, zone)}"
+        goes_at = quiet.goes_at(send_at) if quiet is not None else send_at
+        return f"scheduled for {format_local(goes_at, zone)}"
     if reason and status in (Status.FAILED, Status.UNDELIVERED):
         return f"{status}: {reason}"
     return status
 
 
-def line(row, contact: str, zone: ZoneInfo) -> Line:
-    """A row of LINE_COLUMNS as a line; `contact` names the contact (inbound messages' author)."""
+def line(row, contact: str, zone: ZoneInfo, quiet: QuietHours | None) -> Line:
+    """A row of LINE_COLUMNS as a line; `contact` names the contact (inbound messages' author);
+    `quiet`, the office's quiet hours, say when a held text goes."""
     (created_at, direction, author_kind, author_name, body, media, status, reason, send_at,
      erased_at) = row  # fmt: skip
     if direction == Direction.INBOUND:
@@ -133,7 +138,7 @@ def line(row, contact: str, zone: ZoneInfo) -> Line:
         direction=direction,
         author=author,
         text=text,
-        status=_status(status, reason, send_at, zone),
+        status=_status(status, reason, send_at, zone, quiet),
     )
 
 
@@ -144,7 +149,7 @@ def lines(head: Heading) -> Iterator[Line]:
         params = {"conversation_id": head.conversation_id, "after": after}
         rows = db.session.execute(BATCH_OF_MESSAGES, params).all()
         for row in rows:
-            yield line(row[1:], head.contact, head.zone)
+            yield line(row[1:], head.contact, head.zone, head.quiet)
         if len(rows) < BATCH:
             return
         after = rows[-1][0]
