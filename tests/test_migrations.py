@@ -120,6 +120,7 @@ def test_texts_from_before_keywords_were_kept_are_read_for_them(tmp_path):
         (4, "inbound", "Start!"), (5, "inbound", "help?"), (6, "inbound", "stop please"),
         (7, "outbound", "STOP"), (8, "inbound", ""), (9, "event", "Stop all"),
         (10, "inbound", "Take me off your list."), (11, "inbound", "Stop™"),
+        (12, "inbound", "ⓈⓉⓄⓅ"),
     ]  # fmt: skip
     with app.app_context():
         assert runner.invoke(args=["db", "upgrade", "0024_message_retries"]).exit_code == 0
@@ -150,4 +151,4 @@ def test_texts_from_before_keywords_were_kept_are_read_for_them(tmp_path):
             read = dict(connection.exec_driver_sql("SELECT id, keyword FROM messages").all())
         db.engine.dispose()
     assert read == {1: "optout", 2: "optout", 3: "optout", 4: "optin", 5: "help", 6: None, 7: None, 8: None,
-                    9: None, 10: "optout", 11: "optout"}  # fmt: skip
+                    9: None, 10: "optout", 11: "optout", 12: "optout"}  # fmt: skip

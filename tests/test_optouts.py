@@ -261,7 +261,8 @@ def test_an_inbound_text_keeps_how_parley_read_it(setup):
     bodies = {
         "Stop.": "optout", "stop😤": "optout", "Stop 😭🙏🏽": "optout", "ＳＴＯＰ": "optout",
         "«STOP»": "optout", "do - not - text": "optout", "STOP" + "!" * 60: "optout",
-        "Stop™": "optout", "STOP 🈲": "optout", "Start!": "optin", "¿Help?": "help",
+        "Stop™": "optout", "STOP 🈲": "optout", "ⓈⓉⓄⓅ": "optout", "🅂🅃🄾🄿!": "optout",
+        "Start!": "optin", "¿Help?": "help",
         "stop please": None, "please stop by": None, "s.t.o.p": None, "stop_all": None, "": None,
     }  # fmt: skip
     for body, reading in bodies.items():

@@ -58,18 +58,19 @@ _NOT_WORDS = re.compile(r"[^\w\s]")
 def keyword_intent(text: str) -> Intent | None:
     """The intent of a message that is, as a whole and in any case, a keyword; None otherwise.
 
-    Read as a phone may write it: full-width letters (ＳＴＯＰ) as the usual ones, and every mark or
-    emoji around or between the words (Stop!, STOP 🛑, stop-all) as a space."""
-    # Marks read as spaces before NFKC too, which makes letters of some symbols (™, 🈲).
-    spaced = unicodedata.normalize("NFKC", _NOT_WORDS.sub(" ", text or ""))
-    words = _NOT_WORDS.sub(" ", spaced.lower()).split()
-    phrase = " ".join(words)
-    if phrase in OPT_OUT_KEYWORDS:
-        return Intent.OPT_OUT
-    if phrase in OPT_IN_KEYWORDS:
-        return Intent.OPT_IN
-    if phrase in HELP_KEYWORDS:
-        return Intent.HELP
+    Read as a phone may write it: full-width and circled letters (ＳＴＯＰ, ⓈⓉⓄⓅ) as the usual
+    ones, and every mark or emoji around or between the words (Stop!, STOP 🛑, stop-all) as a
+    space. NFKC makes letters of some symbols after a word too (™, 🈲): the text is also read with
+    its marks made spaces first."""
+    text = text or ""
+    for reading in (text, _NOT_WORDS.sub(" ", text)):
+        phrase = " ".join(_NOT_WORDS.sub(" ", unicodedata.normalize("NFKC", reading).lower()).split())
+        if phrase in OPT_OUT_KEYWORDS:
+            return Intent.OPT_OUT
+        if phrase in OPT_IN_KEYWORDS:
+            return Intent.OPT_IN
+        if phrase in HELP_KEYWORDS:
+            return Intent.HELP
     return None
 
 
