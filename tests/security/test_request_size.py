@@ -301,3 +301,18 @@ def test_the_413_names_the_limit_exactly(app, client, setup, limit, said):
     response = client.post("/login", data=data, headers={"HX-Request": "true"})
     assert response.status_code == 413
     assert f"Parley accepts at most {said} in one request" in response.get_data(as_text=True)
+
+
+def test_the_upload_check_leaves_no_transaction_open_while_the_body_arrives(app, admin_client, setup):
+    """The live-session check runs before the body is read, which may take minutes from a phone:
+    it opens no transaction of the request's (on PostgreSQL one would sit idle, holding locks)."""
+    from webapp.web import request_limits
+
+    cookie = admin_client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    db.session.commit()
+    with app.test_request_context(
+        "/admin/campaigns/new", method="POST", content_type=f"multipart/form-data; boundary={BOUNDARY}",
+        headers={"Cookie": f"{cookie.key}={cookie.value}"},
+    ):  # fmt: skip
+        assert request_limits._upload_limit() is not None  # signed in: the upload's own limit
+        assert not db.session().in_transaction()

@@ -60,6 +60,26 @@ def current_token() -> str | None:
     return token if isinstance(token, str) and token else None
 
 
+# This request's session is live, whoever's it is (LIVE_SESSION's parameters).
+IS_LIVE = select(
+    exists().where(
+        _sessions.token_hash == bindparam("token_hash"), _sessions.created_at > bindparam("started_after")
+    )
+)
+
+
+def current_is_live() -> bool:
+    """Is this request's session live (signed in, not ended)? Read on a connection of its own:
+    asked before a request's body is read, it starts no transaction that would stay open while
+    the body arrives."""
+    token = current_token()
+    if token is None:
+        return False
+    params = {"token_hash": token_hash(token), "started_after": oldest_live()}
+    with db.engine.connect() as connection:
+        return bool(connection.scalar(IS_LIVE, params))
+
+
 def live_session_params(user_id: int) -> dict | None:
     """The bound values of a statement that loads user `user_id` with `LIVE_SESSION` (the id as
     `id`), or None when this request's session has no token."""

@@ -19,11 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask, Response, current_app, request
-from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.services import sessions
-from webapp.transactions import View, read_first
+from webapp.transactions import View
 from webapp.web.errors import error_page
 
 MIB = 1024 * 1024
@@ -55,19 +54,18 @@ def _upload_limit() -> tuple[int, str] | None:
     view = current_app.view_functions.get(request.endpoint or "")
     custom = getattr(view, "body_limit", None)
     uploading = request.mimetype == "multipart/form-data"
-    if custom is None or not uploading or sessions.current_token() is None:
-        return None
     # A live session, not a cookie's token alone: a copy of the cookie kept after its session
-    # ended (signed out, deactivated) is nobody's. The view would load the user anyway.
-    with read_first():
-        signed_in = current_user.is_authenticated
-    return custom if signed_in else None
+    # ended (signed out, deactivated) is nobody's. The view still checks who may upload.
+    if custom is not None and uploading and sessions.current_is_live():
+        return custom
+    return None
 
 
 def _limit() -> tuple[int, str]:
-    own = _upload_limit()
-    if own is not None:
-        return own
+    return _upload_limit() or _app_limit()
+
+
+def _app_limit() -> tuple[int, str]:
     limit = current_app.config["MAX_REQUEST_BYTES"]
     return limit, (
         f"Parley accepts at most {describe_size(limit)} in one request. "
@@ -82,10 +80,11 @@ UPLOAD_FORM_MEMORY_BYTES = 500_000
 
 
 def refuse_oversized_body() -> None:
-    if _upload_limit() is not None:
+    own = _upload_limit()
+    if own is not None:
         memory = max(current_app.config["MAX_FORM_MEMORY_SIZE"], UPLOAD_FORM_MEMORY_BYTES)
         request.max_form_memory_size = memory
-    limit, _message = _limit()
+    limit, _message = own or _app_limit()
     if request.content_length is not None:
         request.max_content_length = limit
         if request.content_length > limit:
