@@ -371,6 +371,19 @@ def _install(app, bot: Bot) -> Bot:
     return bot
 
 
+class BlankBot(Bot):
+    def reply(self, context, inbound):
+        return BotReply(text="\u3164 \u200b")  # a Hangul filler and a zero-width space: nothing shows
+
+
+def test_a_bot_answer_that_shows_nothing_is_not_sent_and_counts_as_not_knowing(client, bot_setup, app):
+    _install(app, BlankBot(app.config))
+    conversation = conversation_of(text_in("application deadline"))
+    assert outbound(conversation) == []
+    assert conversation.mode == "agent" and conversation.needs_attention is True
+    assert any("did not know" in event for event in events(conversation))
+
+
 def test_a_raising_bot_escalates_and_nothing_is_lost(client, bot_setup, app):
     _install(app, RaisingBot(app.config))
     result = text_in("application deadline")

@@ -87,6 +87,10 @@ def test_kb_add(cli):
             "Enter the answer the bot sends.",
         ),
         (
+            ["Admissions", "--question", "deadline", "--answer", "\u3164\u200b"],  # a filler shows nothing
+            "Enter the answer the bot sends.",
+        ),
+        (
             ["Admissions", "--question", "x" * 2000, "--answer", "Jan 15"],
             "Questions can be at most 1,000 characters in all; these have 2,000.",
         ),
@@ -132,6 +136,7 @@ def test_kb_idk_message_and_escalate(cli):
             "Choose what the bot does when it does not know: --escalate or --message TEXT.",
         ),
         (["Admissions", "--message", ""], "Enter the message the bot sends when it does not know."),
+        (["Admissions", "--message", "\u2800"], "Enter the message the bot sends when it does not know."),
         (["Admissions", "--message", "z" * 1601], "The message can be at most 1,600 characters"),
         (["Nowhere", "--escalate"], "No office named 'Nowhere'."),
     ],

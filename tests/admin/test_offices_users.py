@@ -160,6 +160,9 @@ def test_rename_office_and_help_reply(world):
         "help_text": "The text holds a control character (U+0007) that no message can carry; remove it."
     }
     assert audit_kinds() == ["office.updated"]
+    # A HELP reply that would look empty on a phone is no reply: the default one is sent instead.
+    assert offices.update_office(admin, office, "Undergraduate Admissions", "\u2800\u2800")
+    assert office.help_text == ""
 
 
 def test_office_pages_list_members_and_create(client, world):

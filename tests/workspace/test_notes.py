@@ -70,7 +70,7 @@ def test_the_reply_box_keeps_its_text_when_a_note_is_added(client, setup):
 def test_an_empty_note_is_refused_and_changes_nothing(client, setup):
     conversation = received()
     login(client, "standard@example.edu")
-    response = add_note(client, conversation.id, "   \n ", body="Draft")
+    response = add_note(client, conversation.id, "   \n \u3164\u200b", body="Draft")
     html = response.get_data(as_text=True)
     assert "an empty note was not added" in html
     assert ">Draft</textarea>" in html

@@ -152,6 +152,9 @@ def test_empty_and_too_long_saved_replies_are_refused(client, world):  # noqa: F
     empty = post(client, "/admin/saved-replies", {"office_id": world["office"].id, "title": " ", "body": ""})
     assert empty.status_code == 422
     assert "Give the saved reply a title" in empty.get_data(as_text=True)
+    blank = {"office_id": world["office"].id, "title": "Blank", "body": "\u3164"}
+    filler = post(client, "/admin/saved-replies", blank)
+    assert "Write the text of the saved reply." in filler.get_data(as_text=True)  # it could never be sent
     form = {"office_id": world["office"].id, "title": "Long", "body": "x" * 1601}
     long = post(client, "/admin/saved-replies", form)
     assert "at most 1,600 characters" in long.get_data(as_text=True)

@@ -39,7 +39,7 @@ from webapp.models import (
 from webapp.plugin_api import Bot, BotContext, BotReply, InboundMessage
 from webapp.services import conversations, optouts
 from webapp.services.dbutil import ByValues, written_limit
-from webapp.services.segments import MAX_MESSAGE_LENGTH
+from webapp.services.segments import MAX_MESSAGE_LENGTH, shows_nothing
 
 log = logging.getLogger(__name__)
 
@@ -202,12 +202,12 @@ def _apply(
             failure = "The bot handed this conversation to an agent."
         elif len(text) > MAX_MESSAGE_LENGTH:
             failure = "The bot's answer was too long to send, so this needs an agent."
-        elif text:
+        elif not shows_nothing(text):
             _send(conversation, text, key)
             return
         else:
             office = db.session.get(Office, conversation.number.office_id)
-            if office.idk_action == IdkAction.MESSAGE and office.idk_message.strip():
+            if office.idk_action == IdkAction.MESSAGE and not shows_nothing(office.idk_message):
                 _send(conversation, office.idk_message, key)
                 return
             failure = "The bot did not know the answer, so this needs an agent."

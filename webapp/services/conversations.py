@@ -43,6 +43,7 @@ from webapp.services.dbutil import (
     upsert,
     written_limit,
 )
+from webapp.services.segments import shows_nothing
 
 PREVIEW_LENGTH = 120
 
@@ -385,7 +386,7 @@ def add_note(conversation: Conversation, user: User, text: str) -> Message:
     """An internal note in the conversation's timeline: never sent, not a reply (Needs Attention,
     participation, the list's preview and order stay as they were)."""
     text = text.strip()
-    if not text:
+    if shows_nothing(text):
         raise ConversationError("Write the note before adding it: an empty note was not added.")
     length = len(text)
     if length > MAX_NOTE_LENGTH:

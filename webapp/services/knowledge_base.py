@@ -24,7 +24,12 @@ from webapp.models import (
     office_memberships,
 )
 from webapp.services import audit
-from webapp.services.segments import MAX_MESSAGE_LENGTH, OTHER_LINE_BREAKS, control_character_problem
+from webapp.services.segments import (
+    MAX_MESSAGE_LENGTH,
+    OTHER_LINE_BREAKS,
+    control_character_problem,
+    shows_nothing,
+)
 
 # All phrasings of one entry together. Generous for a list of ways to ask one thing, small enough
 # that nobody pastes a document in by mistake.
@@ -146,7 +151,7 @@ def validate_entry(question: str | None, answer: str | None) -> tuple[str, str]:
             f"these have {len(cleaned_question):,}."
         )
     cleaned_answer = (answer or "").replace("\r\n", "\n").translate(OTHER_LINE_BREAKS).strip()
-    if not cleaned_answer:
+    if shows_nothing(cleaned_answer):
         errors["answer"] = "Enter the answer the bot sends."
     elif problem := control_character_problem(cleaned_answer):
         errors["answer"] = problem
@@ -280,7 +285,7 @@ def set_idk(
         )
     text = (message or "").replace("\r\n", "\n").translate(OTHER_LINE_BREAKS).strip()
     if action == IdkAction.MESSAGE:
-        if not text:
+        if shows_nothing(text):
             raise KnowledgeBaseError(
                 {"idk_message": "Enter the message the bot sends when it does not know."}
             )

@@ -17,7 +17,7 @@ from webapp.extensions import db
 from webapp.models import Office, SavedReply, User
 from webapp.services import audit
 from webapp.services.plugin_records import CampaignContactDirectory
-from webapp.services.segments import MAX_MESSAGE_LENGTH
+from webapp.services.segments import MAX_MESSAGE_LENGTH, shows_nothing
 
 MERGE_FIELDS = ("first_name", "last_name", "agent_first_name")
 CONTACT_FIELDS = ("first_name", "last_name")  # filled from the contact's campaign record
@@ -81,7 +81,7 @@ def _checked(
     elif check_title and _title_taken(title, office, reply_id):
         # Agents pick a reply by its title: two alike could not be told apart in the list.
         errors["title"] = f"{office.name} already has a saved reply titled “{title}”: choose another title."
-    if not body:
+    if shows_nothing(body):
         errors["body"] = "Write the text of the saved reply."
     elif len(body) > MAX_MESSAGE_LENGTH:
         errors["body"] = (

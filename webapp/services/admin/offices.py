@@ -19,7 +19,7 @@ from webapp.models import (
 )
 from webapp.services import audit, directory
 from webapp.services.admin import FormErrors, NotFound, lock_users, my_office_ids_query
-from webapp.services.segments import OTHER_LINE_BREAKS, control_character_problem
+from webapp.services.segments import OTHER_LINE_BREAKS, control_character_problem, shows_nothing
 
 HELP_TEXT_MAX = 320  # two SMS segments: the automatic answer to HELP/INFO
 
@@ -90,6 +90,8 @@ def _check_name(name: str, office: Office | None = None) -> str:
 
 def _check_help_text(help_text: str) -> str:
     help_text = (help_text or "").replace("\r\n", "\n").translate(OTHER_LINE_BREAKS).strip()
+    if shows_nothing(help_text):
+        return ""  # the default HELP reply, not a text that looks empty
     if len(help_text) > HELP_TEXT_MAX:
         raise FormErrors({"help_text": f"Keep the HELP reply to {HELP_TEXT_MAX} characters."})
     if problem := control_character_problem(help_text):
