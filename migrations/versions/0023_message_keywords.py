@@ -5,7 +5,8 @@ could not read every text as the inbound pipeline does ("stop😤" opted the con
 as a reply) nor know a keyword the provider read (Twilio's YES). Each inbound text now keeps the
 reading it was answered by. Texts stored before are read here by the rule of this migration's day:
 the text alone, marks and emoji between or around the words as spaces, full-width letters as the
-usual ones (circled ones too). A keyword the provider read in another word (Twilio's YES) is not known for those.
+usual ones (circled ones too). A keyword the provider read in another word (Twilio's YES) is not
+known for those.
 
 Revision ID: 0025_message_keywords
 Revises: 0024_message_retries
@@ -47,8 +48,8 @@ def _keyword(text: str | None) -> str | None:
     text = text or ""
     for reading in (text, re.sub(r"[^\w\s]", " ", text)):  # marks as spaces after NFKC, or before too
         words = re.sub(r"[^\w\s]", " ", unicodedata.normalize("NFKC", reading).lower()).split()
-        if " ".join(words) in KEYWORDS:
-            return KEYWORDS[" ".join(words)]
+        if (keyword := KEYWORDS.get(" ".join(words))) is not None:
+            return keyword
     return None
 
 

@@ -19,7 +19,7 @@ from webapp.models import (
     User,
 )
 from webapp.services.offices import quiet_hours_of_office
-from webapp.services.quiet_hours import QuietHours
+from webapp.services.quiet_hours import QuietHours, release_time
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def message_from_row(row, quiet: QuietHours | None = None) -> ApiMessage:
         to_phone=number_phone if inbound else contact_phone,
         text=body, author=author, created_at=created_at, error_reason=error_reason,
         # A released message keeps its old send_at: only a held one says when it goes.
-        send_at=_goes_at(send_at, quiet) if status == Status.SCHEDULED else None,
+        send_at=release_time(send_at, quiet) if status == Status.SCHEDULED and send_at is not None else None,
         erased_at=erased_at,
     )  # fmt: skip
 
@@ -107,10 +107,6 @@ def office_message(office_id: int, message_id: int) -> ApiMessage | None:
     """A message of the office's conversations (not a history note), or None."""
     row = db.session.execute(MESSAGE_BY_ID, {"office_id": office_id, "message_id": message_id}).first()
     return messages_from_rows(office_id, [row])[0] if row else None
-
-
-def _goes_at(send_at: datetime | None, quiet: QuietHours | None) -> datetime | None:
-    return quiet.goes_at(send_at) if quiet is not None and send_at is not None else send_at
 
 
 def as_json(message: ApiMessage) -> dict:

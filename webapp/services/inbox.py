@@ -23,7 +23,7 @@ from webapp.services import access, media
 from webapp.services.contacts import display_names
 from webapp.services.dbutil import in_list, written_limit
 from webapp.services.phones import format_phone
-from webapp.services.quiet_hours import QuietHours, format_local, zone_or_utc
+from webapp.services.quiet_hours import QuietHours, format_local, release_time, zone_or_utc
 
 # Tables, not mapped classes: the inbox's statements run as Core statements, without the ORM's
 # per-execution work (see docs/performance.md).
@@ -347,7 +347,7 @@ class ConversationView:
     def goes_at(self, send_at: datetime) -> str:
         """When a held text goes, in the office's time zone: its time, or the end of the office's
         quiet hours when they (changed since it was scheduled) cover it: release holds it again."""
-        return self.local_time(self.quiet.goes_at(send_at) if self.quiet is not None else send_at)
+        return self.local_time(release_time(send_at, self.quiet))
 
     def hold_notice(self, now: datetime) -> str | None:
         """What the reply box says before Send when a reply sent now would be held."""

@@ -23,6 +23,7 @@ from webapp.services.quiet_hours import (
     format_local,
     parse_clock,
     parse_zone,
+    release_time,
     zone_or_utc,
 )
 
@@ -149,7 +150,7 @@ def _retime_holds(office: Office, quiet: QuietHours | None, detail: dict, now: d
     audit log (and adds the count to `detail`); empty when nothing was held. A text held on a
     number deactivated since keeps its time: it fails then, with that reason, and goes nowhere."""
     now = now or utcnow()
-    goes_at = (quiet.hold_until(now) if quiet is not None else None) or now
+    held_until = release_time(now, quiet)
     numbers = select(ReusableNumber.id).where(ReusableNumber.office_id == office.id, ReusableNumber.active)
     office_conversations = select(Conversation.id).where(Conversation.number_id.in_(numbers))
     retimed = db.session.execute(
@@ -159,16 +160,16 @@ def _retime_holds(office: Office, quiet: QuietHours | None, detail: dict, now: d
             _MESSAGES.c.held_by_quiet_hours.is_(True),
             _MESSAGES.c.conversation_id.in_(office_conversations),
         )
-        .values(send_at=goes_at, updated_at=now)
+        .values(send_at=held_until, updated_at=now)
     ).rowcount
     if not retimed:
         return ""
     detail["held_messages"] = retimed
-    detail["held_messages_send_at"] = goes_at.isoformat()
+    detail["held_messages_send_at"] = held_until.isoformat()
     texts, go = ("1 held text", "goes") if retimed == 1 else (f"{retimed} held texts", "go")
-    if goes_at == now:
+    if held_until == now:
         return f"; {texts} {go} now"
-    return f"; {texts} now {go} {format_local(goes_at, quiet.zone)}"
+    return f"; {texts} now {go} {format_local(held_until, quiet.zone)}"
 
 
 def check_retention_days(days: str | int | None) -> int:

@@ -68,6 +68,12 @@ def format_local(moment: datetime, zone: ZoneInfo) -> str:
     return f"{local:%a, %b} {local.day}, {format_clock(local.time())} {local.tzname()}"
 
 
+def release_time(moment: datetime, quiet: QuietHours | None) -> datetime:
+    """When a text due at `moment` goes: then, or when the quiet hours end if they cover that time
+    (changed since it was scheduled, say): release holds it until their end."""
+    return (quiet.hold_until(moment) if quiet is not None else None) or moment
+
+
 @dataclass(frozen=True)
 class QuietHours:
     zone: ZoneInfo
@@ -101,11 +107,6 @@ class QuietHours:
     def hold_until(self, moment: datetime) -> datetime | None:
         """Until when a text that would leave at `moment` waits; None when it may go."""
         return self.window_end(moment) if self.contains(moment) else None
-
-    def goes_at(self, send_at: datetime) -> datetime:
-        """When a text held until `send_at` goes: then, or when these quiet hours end if they
-        (changed since it was scheduled) cover that time; release holds it until their end."""
-        return self.hold_until(send_at) or send_at
 
     def hold_agent_text(self, moment: datetime, last_inbound_at: datetime | None) -> datetime | None:
         """An agent's Send: held like any text, except a reply to a contact who texted within

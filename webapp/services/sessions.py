@@ -32,11 +32,10 @@ def token_hash(token: str) -> str:
 # parameters are `token_hash`, the hash of the Flask session's token, and `started_after`,
 # `oldest_live()`.
 _sessions = UserSession.__table__.c
-LIVE_SESSION = exists().where(
-    _sessions.token_hash == bindparam("token_hash"),
-    _sessions.user_id == User.__table__.c.id,
-    _sessions.created_at > bindparam("started_after"),
+_LIVE_TOKEN = and_(
+    _sessions.token_hash == bindparam("token_hash"), _sessions.created_at > bindparam("started_after")
 )
+LIVE_SESSION = exists().where(_LIVE_TOKEN, _sessions.user_id == User.__table__.c.id)
 
 # For the user loader: the user `id`, active, with this session live (LIVE_SESSION's parameters).
 SIGNED_IN = and_(User.__table__.c.id == bindparam("id"), User.__table__.c.active.is_(True), LIVE_SESSION)
@@ -61,11 +60,7 @@ def current_token() -> str | None:
 
 
 # This request's session is live, whoever's it is (LIVE_SESSION's parameters).
-IS_LIVE = select(
-    exists().where(
-        _sessions.token_hash == bindparam("token_hash"), _sessions.created_at > bindparam("started_after")
-    )
-)
+IS_LIVE = select(exists().where(_LIVE_TOKEN))
 
 
 def current_is_live() -> bool:

@@ -26,7 +26,7 @@ from webapp.models import (
 from webapp.services import audit
 from webapp.services.contacts import display_names
 from webapp.services.phones import format_phone
-from webapp.services.quiet_hours import QuietHours, format_local, zone_or_utc
+from webapp.services.quiet_hours import QuietHours, format_local, release_time, zone_or_utc
 from webapp.services.spreadsheets import csv_text
 
 HEADER = ("time", "direction", "author", "text", "status")
@@ -108,11 +108,11 @@ def heading(conversation: Conversation) -> Heading:
     )
 
 
-def _status(status: str, reason: str | None, send_at: datetime | None, zone: ZoneInfo,
-            quiet: QuietHours | None) -> str:  # fmt: skip
+def _status(
+    status: str, reason: str | None, send_at: datetime | None, zone: ZoneInfo, quiet: QuietHours | None
+) -> str:
     if status == Status.SCHEDULED and send_at is not None:
-        goes_at = quiet.goes_at(send_at) if quiet is not None else send_at
-        return f"scheduled for {format_local(goes_at, zone)}"
+        return f"scheduled for {format_local(release_time(send_at, quiet), zone)}"
     if reason and status in (Status.FAILED, Status.UNDELIVERED):
         return f"{status}: {reason}"
     return status
