@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import secrets
@@ -12,6 +13,8 @@ from urllib.parse import urlsplit
 from limits import parse_many
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+log = logging.getLogger(__name__)
 
 # The longest duration a setting may give: later it becomes a timedelta or a thread's wait, which
 # refuse infinity, NaN or spans past their range only when a request or task uses them.
@@ -219,8 +222,9 @@ MIN_EMBED_SECRET = 32
 
 def _embed_secret(env: os._Environ, name: str) -> str:
     """The secret launch tokens are signed with, or "" (embedding off). A `$(…)` command copied
-    into a .env file is kept as it is written, a secret anyone can read in the docs: refused, and
-    so is one shorter than MIN_EMBED_SECRET. The refusal never repeats the value."""
+    into a .env file is kept as it is written, a secret anyone can read in the docs: refused. One
+    shorter than MIN_EMBED_SECRET is taken (SPEC sets no length), with a warning in the log. Neither
+    message repeats the value."""
     value = env.get(name, "")
     if value.startswith("$("):
         raise ConfigurationError(
@@ -229,11 +233,12 @@ def _embed_secret(env: os._Environ, name: str) -> str:
             f"(a .env file keeps $(…) as it is written)"
         )
     if value and len(value) < MIN_EMBED_SECRET:
-        raise ConfigurationError(
-            f"{name} is {len(value)} characters: use at least {MIN_EMBED_SECRET} random ones, e.g. "
-            f"the output of python3 -c \"import secrets; print(secrets.token_urlsafe(48))\" "
-            f"(an HS256 key any shorter can be guessed offline from one launch token)"
-        )
+        log.warning(
+            "%s is %d characters: use at least %d random ones, e.g. the output of python3 -c "
+            "\"import secrets; print(secrets.token_urlsafe(48))\" (an HS256 key any shorter can be "
+            "guessed offline from one launch token)",
+            name, len(value), MIN_EMBED_SECRET,
+        )  # fmt: skip
     return value
 
 
