@@ -386,3 +386,20 @@ def test_a_text_the_contact_never_got_is_no_answer_and_a_failed_one_was_not_sent
     sam_row = {row.name: row for row in r.agents}["Sam Standard"]
     assert (sam_row.sent, sam_row.responses) == (3, 2)
     assert (r.contacts_texted, r.started_by_contacts) == (2, 2)
+
+
+def test_the_delivery_rate_leaves_out_texts_parley_did_not_send(world):  # noqa: F811
+    """A text still queued when its contact texted STOP is refused by Parley when the worker comes
+    to it: it never reached a provider, so it is a failure but says nothing about delivery."""
+    sam = world["users"]["standard"]
+    agent_text(sam, "+12025550143", "Your visit is on Friday.", "03-02 09:00")
+    agent_text(sam, "+12025550178", "Your deposit is due.", "03-02 10:00", "failed", "Carrier rejected")
+    agent_text(sam, "+12025550190", "Your file is complete.", "03-02 11:00", "queued")
+    waiting = _last_id()
+    contact("+12025550190", "STOP", "03-02 11:01")
+    assert sending.deliver(waiting) is None
+    assert db.session.get(Message, waiting).status == "failed"
+    r = report_for(world["users"]["admin"])
+    assert (r.delivered, r.failed, r.refused, r.reported) == (1, 2, 1, 2)
+    assert r.delivery_rate == pytest.approx(1 / 2)
+    assert dict(r.failures) == {"Carrier rejected": 1, optouts.OPTED_OUT_ERROR: 1}

@@ -189,3 +189,20 @@ def test_the_delivery_rate_is_over_texts_with_a_delivery_report_and_a_dash_witho
     assert "2 sent with no delivery report" in html
     summary = {row[0]: row for row in rows_of(client.get("/reports/summary.csv"))[1:]}
     assert summary["Delivery rate"] == ["Delivery rate", ""]  # empty, not 0
+
+
+def test_a_text_parley_refused_is_a_failure_outside_the_delivery_rate(client, texted):
+    """The failed answer was refused by Parley (the contact had opted out): it never reached a
+    provider, so the rate has no delivery report to go on, and the page says why."""
+    db.session.execute(
+        update(Message).where(Message.status == "failed").values(error_code=sending.OPTED_OUT_CODE)
+    )
+    db.session.commit()
+    as_admin(client)
+    html = client.get("/reports").get_data(as_text=True)
+    assert "Delivery rate</dt><dd>—" in html and "no delivery reports yet" in html
+    assert "1 failed or undelivered (1 of them not sent by Parley" in html
+    summary = {row[0]: row[1] for row in rows_of(client.get("/reports/summary.csv"))[1:]}
+    assert summary["Failed or undelivered"] == "1"
+    assert summary["Not sent by Parley (opted out, number switched off)"] == "1"
+    assert summary["Delivery rate"] == ""

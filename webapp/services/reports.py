@@ -50,6 +50,7 @@ from webapp.models import (
 )
 from webapp.services import access, conversations
 from webapp.services.quiet_hours import QuietHours, local_moment, zone_or_utc
+from webapp.services.sending import REFUSED_CODES
 from webapp.transactions import plans_for_values
 
 PRESETS = (7, 30, 90)
@@ -366,6 +367,7 @@ class Report:
     delivered: int = 0
     failed: int = 0  # failed or undelivered: of the texts written, those the contact did not get
     undelivered: int = 0  # of those, the ones that were sent (counted in messages_sent)
+    refused: int = 0  # of those, the ones Parley would not send (opted out, number switched off)
     pending: int = 0
     failures: list[tuple[str, int]] = field(default_factory=list)  # reason, count; most first
     started_by_agents: int = 0
@@ -390,8 +392,9 @@ class Report:
 
     @property
     def reported(self) -> int:
-        """Texts with a final delivery report: delivered, failed or undelivered."""
-        return self.delivered + self.failed
+        """Texts with a final delivery report: delivered, failed or undelivered. A text Parley
+        would not send never reached a provider, so it says nothing about delivery."""
+        return self.delivered + self.failed - self.refused
 
     @property
     def unreported(self) -> int:
@@ -401,8 +404,8 @@ class Report:
 
     @property
     def delivery_rate(self) -> float | None:
-        """Delivered, of the texts whose fate is known (delivered, failed or undelivered); None
-        when no text got a final report."""
+        """Delivered, of the texts whose fate a provider reported (delivered, failed or
+        undelivered); None when no text got a final report."""
         return self.delivered / self.reported if self.reported else None
 
     @property
@@ -484,7 +487,10 @@ def _count_messages(report, conv, period, agent_id, per_day_sent, per_day_receiv
     )
     failure = case((_m.status.in_(FAILED), func.coalesce(_m.error_reason, "")), else_=None).label("reason")
     is_escalation = case((escalation, 1), else_=0).label("escalation")
-    columns = (day, _m.direction, _m.author_kind, _m.author_user_id, _m.status, failure, is_escalation)
+    refused = case((_m.error_code.in_(REFUSED_CODES), 1), else_=0).label("refused")
+    columns = (
+        day, _m.direction, _m.author_kind, _m.author_user_id, _m.status, failure, is_escalation, refused
+    )
     rows = db.session.execute(
         select(*columns, func.count().label("n"))
         .join(conv, conv.c.id == _m.conversation_id)
@@ -493,7 +499,7 @@ def _count_messages(report, conv, period, agent_id, per_day_sent, per_day_receiv
     ).all()
     failures: Counter = Counter()
     bot_answers = escalations = 0
-    for day_value, direction, author_kind, author_id, status, reason, escalated, count in rows:
+    for day_value, direction, author_kind, author_id, status, reason, escalated, not_sent, count in rows:
         day_value = _as_date(day_value)
         if escalated:
             escalations += count
@@ -517,6 +523,8 @@ def _count_messages(report, conv, period, agent_id, per_day_sent, per_day_receiv
                 report.failed += count
                 if status == Status.UNDELIVERED:
                     report.undelivered += count
+                elif not_sent:
+                    report.refused += count
                 failures[reason or "No reason given"] += count
             elif status in PENDING:
                 report.pending += count

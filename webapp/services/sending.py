@@ -58,6 +58,11 @@ STATUS_RANK = {
     Status.FAILED: 3,
 }
 INTERRUPTED_CODE = "interrupted"
+# Texts Parley itself would not send (they never reached a provider): the reports keep them out
+# of the delivery rate, which measures the providers and carriers.
+OPTED_OUT_CODE = "opted_out"
+NUMBER_OFF_CODE = "number_deactivated"
+REFUSED_CODES = (OPTED_OUT_CODE, NUMBER_OFF_CODE)
 INTERRUPTED_REASON = (
     "Sending was interrupted before the provider confirmed it, so it may not have gone out. "
     "Use Retry to send it again."
@@ -486,12 +491,12 @@ def deliver(message_id: int) -> int | None:
     # Checked in the same transaction that claims the message: a STOP that came in while it waited
     # in the queue still stops it.
     if is_opted_out(conversation.contact_phone):
-        _fail(message, OPTED_OUT_ERROR, code="opted_out")
+        _fail(message, OPTED_OUT_ERROR, code=OPTED_OUT_CODE)
         webhooks.status_event(message.id, message.status)
         db.session.commit()
         return None
     if not number.active:  # deactivated while the text waited (held, queued or retried)
-        _fail(message, NUMBER_OFF_ERROR, code="number_deactivated")
+        _fail(message, NUMBER_OFF_ERROR, code=NUMBER_OFF_CODE)
         webhooks.status_event(message.id, message.status)
         db.session.commit()
         return None

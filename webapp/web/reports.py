@@ -143,6 +143,7 @@ def build_tables(report: reports.Report) -> dict[str, Table]:
         ("Texts received", r.messages_received, r.messages_received),
         ("Delivered", r.delivered, r.delivered),
         ("Failed or undelivered", r.failed, r.failed),
+        ("Not sent by Parley (opted out, number switched off)", r.refused, r.refused),
         ("Delivery rate", format_percent(r.delivery_rate), _raw(r.delivery_rate, 4)),
         ("Conversations started by agents", r.started_by_agents, r.started_by_agents),
         ("Conversations started by contacts", r.started_by_contacts, r.started_by_contacts),
