@@ -311,3 +311,17 @@ def test_message_to_a_number_parley_does_not_have_is_404(client, setup, twilio_n
     assert response.status_code == 404
     assert "+12025550111 is not an active reusable number" in response.get_data(as_text=True)
     assert stored_messages() == []
+
+
+def test_a_text_to_a_number_of_another_provider_is_404_but_a_stop_is_kept(client, setup, twilio_number):
+    """Twilio still pointing a number at Parley after it moved to another provider: its texts are
+    refused where the webhook's logs show it, and nothing is stored; a contact's STOP still counts."""
+    console_number = setup["number"].phone
+    response = post_signed(client, PATH, sms(To=console_number))
+    assert response.status_code == 404
+    assert f"{console_number} sends through console here, not twilio" in response.get_data(as_text=True)
+    assert stored_messages() == []
+    assert db.session.scalar(select(func.count()).select_from(Conversation)) == 0
+
+    assert post_signed(client, PATH, sms("STOP", To=console_number)).status_code == 200
+    assert optouts.is_opted_out(CONTACT)

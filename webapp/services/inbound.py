@@ -100,22 +100,28 @@ def receive(inbound: InboundMessage, provider: str) -> Received:
     return store(prepare(inbound), provider)
 
 
-def prepare(inbound: InboundMessage) -> Arrival:
+def prepare(inbound: InboundMessage, provider: str | None = None) -> Arrival:
     """Everything `store` needs that takes reads alone: the active reusable number the message was
     sent to (InboundError if there is none; a deactivated one takes an opt-out) and its sender's
-    phone (PhoneError if malformed)."""
+    phone (PhoneError if malformed). A provider's webhook (`provider`) is for its own numbers:
+    other texts to a number Parley sends through another provider are refused (InboundError)."""
     number_phone = normalise_provider_phone(inbound.to_phone)
     row = db.session.execute(NUMBER_BY_PHONE, {"phone": number_phone}).first()
     intent = _intent(inbound)
-    # A deactivated number takes an opt-out and an opt-in still: a contact's STOP is never lost,
-    # nor the START that lifts it (the opt-out holds for every office's number).
-    if row is None or not (row.active or intent in (optouts.Intent.OPT_OUT, optouts.Intent.OPT_IN)):
+    # A deactivated number, or one moved to another provider, takes an opt-out and an opt-in
+    # still: a contact's STOP is never lost, nor the START that lifts it (the opt-out holds for
+    # every office's number).
+    keyword = intent in (optouts.Intent.OPT_OUT, optouts.Intent.OPT_IN)
+    if row is None or not (row.active or keyword):
         raise InboundError(f"{number_phone} is not an active reusable number")
     *columns, office_listens, _active = row
+    number = NumberRef(*columns)
+    if provider is not None and number.provider != provider and not keyword:
+        raise InboundError(f"{number_phone} sends through {number.provider} here, not {provider}")
     contact_phone = normalise_provider_phone(inbound.from_phone)
     if contact_phone == number_phone:  # no conversation of a number with itself (nor replies to it)
         raise PhoneError(f"{contact_phone} is the number the message was sent to, not a contact")
-    return Arrival(inbound, NumberRef(*columns), bool(office_listens), contact_phone, intent)
+    return Arrival(inbound, number, bool(office_listens), contact_phone, intent)
 
 
 def store(arrival: Arrival, provider: str) -> Received:

@@ -40,14 +40,15 @@ def inbound_message(provider: str) -> Response:
         return _refused(provider, plugin, webhook, 400, f"Malformed inbound message: {exc}")
     try:
         with read_first():  # the write lock is taken for storing alone
-            arrival = inbound.prepare(message)
+            arrival = inbound.prepare(message, provider)
         _use_once(provider, plugin, webhook)
         received = inbound.store(arrival, provider)
     except inbound.InboundError as exc:
-        # A number Parley does not have (or no longer uses). 404 rather than a silent 200: the
-        # failure then shows in the provider's webhook logs, where whoever pointed the number at
-        # Parley will look; its retries are refused as replays, and nothing is stored.
-        log.warning("%s inbound message to an unknown number: %s", provider, exc)
+        # A number Parley does not have, no longer uses, or sends through another provider. 404
+        # rather than a silent 200: the failure then shows in the provider's webhook logs, where
+        # whoever pointed the number at Parley will look; its retries are refused as replays, and
+        # nothing is stored.
+        log.warning("%s inbound message refused: %s", provider, exc)
         return _refused(provider, plugin, webhook, 404, str(exc))
     except PhoneError as exc:
         return _refused(provider, plugin, webhook, 400, f"Malformed inbound message: {exc}")
