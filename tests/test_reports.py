@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from tests.admin.conftest import world  # noqa: F401  (the two offices)
 from webapp.extensions import db
-from webapp.models import Conversation, Message, OptOutEvent, ReusableNumber, User
+from webapp.models import Conversation, Message, OptOutEvent, ReusableNumber, User, office_memberships
 from webapp.plugin_api import InboundMessage
 from webapp.services import conversations, inbound, knowledge_base, optouts, reports, sending
 
@@ -223,6 +223,21 @@ def test_days_across_the_change_to_daylight_saving_time(world):  # noqa: F811
     r = reports.build(scope, period, now=at("03-10 12:00"))
     # 01:30 EST, 03:30 EDT and 23:30 EDT on the 8th; 00:30 EDT on the 9th.
     assert [(d.day, d.received) for d in r.days] == [(date(2026, 3, 8), 3), (date(2026, 3, 9), 1)]
+
+
+def test_one_number_is_counted_in_its_office_days_even_under_all_my_offices(texting):
+    """An admin of two offices in different zones: All my offices counts UTC days, one number
+    those of its own office, whether or not the office is chosen too."""
+    fay, fa_office = texting["other_admin"], texting["other_office"]
+    db.session.execute(office_memberships.insert().values(user_id=fay.id, office_id=texting["office"].id))
+    in_new_york(fa_office)  # FA's text of 03-03 12:00 UTC, 07:00 in New York
+    assert report_for(fay).scope.zone.key == "UTC"
+    for filters in ({"number": _number_id(FA)}, {"number": _number_id(FA), "office": fa_office.id}):
+        r = report_for(fay, **filters)
+        assert r.scope.zone.key == "America/New_York"
+        assert r.range.start == at("03-02 05:00")  # midnight EST
+        assert (r.messages_sent, r.messages_received) == (1, 1)
+    assert report_for(fay, number=_number_id(MAIN)).scope.zone.key == "UTC"
 
 
 def test_one_agent_sees_their_own_work(texting):

@@ -293,6 +293,10 @@ def scope_for(
                               "its own office, or All my offices.")  # fmt: skip
         raise ReportError("number", "There is no such number among the ones you can report on.")
     number_ids = tuple(row.id for row in numbers if number_id in (None, row.id))
+    # Days are those of the offices whose numbers are reported on: one number's office, say, even
+    # under All my offices.
+    number_offices = {row.office_id for row in numbers if row.id in number_ids}
+    zone_offices = list(db.session.scalars(select(Office).where(Office.id.in_(number_offices))))
     agents: list = []
     if user.is_admin:
         agents = db.session.execute(
@@ -311,7 +315,7 @@ def scope_for(
     return Scope(
         number_ids=number_ids,
         agent_id=agent_id,
-        zone=_zone_of(chosen),
+        zone=_zone_of(zone_offices or chosen),
         office_id=office_id,
         number_id=number_id,
         offices=tuple(Choice(o.id, o.name) for o in offices),
@@ -329,7 +333,7 @@ def scope_for_office(office_id: int) -> Scope:
 
 
 def _zone_of(offices: list[Office]) -> ZoneInfo:
-    """The chosen offices' zone; UTC when they do not share one."""
+    """The offices' zone; UTC when they do not share one."""
     zones = {office_timezone(o).key for o in offices}
     return ZoneInfo(zones.pop()) if len(zones) == 1 else ZoneInfo("UTC")
 
