@@ -59,6 +59,10 @@ def test_kb_add(cli):
     same = cli("kb", "add", "Admissions", "--question", "Application deadline?", "--answer", "Soon.")
     assert same.exit_code == 1  # the bot reads it as the first entry's, punctuation and case aside
     assert "“Application deadline?” is already a phrasing of the entry" in same.output
+    for reworded in ("deadline for the application", "When is the APPLICATION deadline?"):
+        again = cli("kb", "add", "Admissions", "--question", reworded, "--answer", "Soon.")
+        assert again.exit_code == 1  # filler words and word order aside, the same words
+        assert f"“{reworded}” is already a phrasing of the entry" in again.output
     assert entry_count() == 2
 
 

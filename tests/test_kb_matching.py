@@ -65,6 +65,17 @@ def test_the_best_entry_wins_and_reports_its_phrasing_and_confidence():
     assert DEFAULT_THRESHOLD <= weaker.score < 100
 
 
+def test_a_specific_phrasing_wins_over_a_keyword_the_question_also_contains():
+    """Asked "FAFSA deadline", both the keyword "FAFSA" and the phrasing "FAFSA deadline" are in the
+    question: the one that explains more of it answers, whichever entry came first."""
+    general = Candidate(1, ("FAFSA",), "ABOUT FAFSA")
+    specific = Candidate(2, ("FAFSA deadline",), "MARCH 1")
+    for entries in ([general, specific], [specific, general]):
+        assert best_match("When is the FAFSA deadline?", entries).candidate.answer == "MARCH 1"
+        assert best_match("deadline for the fafsa", entries).candidate.answer == "MARCH 1"
+        assert best_match("What is the FAFSA?", entries).candidate.answer == "ABOUT FAFSA"
+
+
 def test_a_keyword_lost_in_a_very_long_text_does_not_answer():
     filler = " ".join(f"word{i}" for i in range(300))
     assert answer(f"{filler} deadline application") is None

@@ -17,6 +17,7 @@ from webapp.plugin_api.interfaces import (
     SmsProvider,
     WebhookRefused,
 )
+from webapp.plugin_api.questions import content_words
 from webapp.plugin_api.records import (
     CampaignListing,
     ContactDirectory,
@@ -55,6 +56,7 @@ __all__ = [
     "StatusUpdate",
     "WebhookRefused",
     "WebhookRequest",
+    "content_words",
     "fetch_file",
     "numbered_links",
     "printable",

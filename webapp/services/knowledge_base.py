@@ -7,9 +7,6 @@ contacts in the office's name.
 
 from __future__ import annotations
 
-import re
-import unicodedata
-
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -23,6 +20,7 @@ from webapp.models import (
     User,
     office_memberships,
 )
+from webapp.plugin_api import content_words
 from webapp.services import audit
 from webapp.services.segments import (
     MAX_MESSAGE_LENGTH,
@@ -176,13 +174,10 @@ def _entry_name(question: str) -> str:
 
 
 def _as_the_bot_reads(phrasing: str) -> str:
-    """A phrasing's words, case, accents, apostrophes and punctuation aside ("Campus tour?" is
-    "campus tour"), as the built-in bot folds them before it compares (it also sets filler words
-    and word order aside, which this check does not). Other scripts are compared as typed."""
-    folded = unicodedata.normalize("NFKD", phrasing.casefold())
-    plain = "".join(char for char in folded if not unicodedata.combining(char))
-    words = re.split(r"[^0-9a-z]+", plain.replace("'", "").replace("\u2019", ""))
-    return " ".join(word for word in words if word) or phrasing.casefold()
+    """A phrasing's content words, in any order ("When is the campus tour?" is "campus tour", as
+    is "tour of the campus"): two phrasings with the same ones match every text alike, so the bot
+    answers with the first entry alone. Other scripts are compared as typed."""
+    return " ".join(sorted(set(content_words(phrasing)))) or phrasing.casefold()
 
 
 def _refuse_phrasings_of_others(
