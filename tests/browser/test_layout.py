@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -336,34 +337,84 @@ def test_saved_replies_list_fits_its_card_beside_the_form(
         context.close()
 
 
-def test_on_a_phone_back_to_the_inbox_returns_to_the_row_left(
-    browser: Browser, live_server: str, app, world: World
-):
-    """Down a long list, an agent opens a conversation, reads it, and goes back: the list is where
-    it was scrolled, with focus on the row they left, ready for the next one."""
-    for k in range(20):
+@contextmanager
+def phone_inbox(browser: Browser, live_server: str, app, world: World, questions: int, width: int = 390):
+    """A standard agent's inbox on a phone, with `questions` contacts waiting ("Question number k",
+    the newest on top)."""
+    for k in range(questions):
         sms_receive(app, f"20255502{k:02d}", world.number_phone, f"Question number {k}")
-    context = browser.new_context(base_url=live_server, viewport={"width": 390, "height": 740})
+    context = browser.new_context(base_url=live_server, viewport={"width": width, "height": 740})
     page = context.new_page()
     try:
         log_in(page, "standard@example.edu")
         page.goto("/inbox")
         page.wait_for_load_state("load")
-        row = page.get_by_role("tabpanel").get_by_role("link").filter(has_text="Question number 3")
+        yield page
+    finally:
+        context.close()
+
+
+def listed(page: Page, text: str):
+    return page.get_by_role("tabpanel").get_by_role("link").filter(has_text=text)
+
+
+def open_from_the_list(page: Page, text: str) -> None:
+    row = listed(page, text)
+    row.scroll_into_view_if_needed()
+    row.click()
+    expect(page.get_by_role("list", name="Conversation history")).to_contain_text(text)
+    # The pane's script (workspace.js) has loaded, as it has by the time a person has read.
+    page.wait_for_function("() => window.parleyWorkspace === true")
+
+
+def test_on_a_phone_back_to_the_inbox_returns_to_the_row_left(
+    browser: Browser, live_server: str, app, world: World
+):
+    """Down a long list, an agent opens a conversation, reads it, and goes back: the list is where
+    it was scrolled, with focus on the row they left, ready for the next one."""
+    with phone_inbox(browser, live_server, app, world, questions=20) as page:
+        row = listed(page, "Question number 3")
         row.scroll_into_view_if_needed()
         assert page.evaluate("window.scrollY") > 500
-        row.click()
-        expect(page.get_by_role("list", name="Conversation history")).to_contain_text("Question number 3")
-        # The pane's script (workspace.js) has loaded, as it has by the time a person has read.
-        page.wait_for_function("() => window.parleyWorkspace === true")
+        open_from_the_list(page, "Question number 3")
         page.get_by_role("link", name="← Inbox").click()
         expect(page.get_by_role("tablist")).to_be_visible()
         expect(page).to_have_url(re.compile(r"/inbox"))
         expect(row).to_be_focused()
         expect(row).to_be_in_viewport()  # down the list still, not at its top
         assert page.evaluate("window.scrollY") > 500
-    finally:
-        context.close()
+
+
+def test_on_a_phone_back_after_answering_goes_to_the_row_below_the_one_left(
+    browser: Browser, live_server: str, app, world: World
+):
+    """Working Needs Attention on a phone: the row answered has left the list, so focus goes to
+    the one that was below it, where the agent carries on (not to nowhere)."""
+    with phone_inbox(browser, live_server, app, world, questions=12) as page:
+        open_from_the_list(page, "Question number 6")
+        page.get_by_label("Message").fill("We have it, thank you.")
+        page.get_by_role("button", name="Send", exact=True).click()
+        expect(page.get_by_role("list", name="Conversation history")).to_contain_text("We have it")
+        page.get_by_role("link", name="← Inbox").click()
+        expect(page).to_have_url(re.compile(r"/inbox"))
+        expect(listed(page, "Question number 6")).to_have_count(0)
+        expect(listed(page, "Question number 5")).to_be_focused()
+        expect(listed(page, "Question number 5")).to_be_in_viewport()
+
+
+def test_on_a_phone_a_new_row_on_top_does_not_move_the_rows_being_read(
+    browser: Browser, live_server: str, app, world: World
+):
+    """Scrolled down the list on a phone, a contact writes: the new row comes in on top, and the
+    rows on the screen stay where they are (a tap aimed at one lands on it)."""
+    with phone_inbox(browser, live_server, app, world, questions=15, width=360) as page:
+        page.evaluate("window.scrollTo(0, 900)")
+        reading = listed(page, "Question number 5")
+        at = reading.bounding_box()["y"]
+        assert 0 < at < 740
+        sms_receive(app, "2025550299", world.number_phone, "A brand new question")
+        expect(page.get_by_role("tabpanel").get_by_role("link").first).to_contain_text("A brand new question")
+        assert abs(reading.bounding_box()["y"] - at) <= 1
 
 
 def test_a_field_reached_by_shift_tab_is_not_under_the_sticky_header(page: Page, world: World):

@@ -4,6 +4,7 @@ keyboard focus, the scroll of the list and of the thread, and rows from "Load mo
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
@@ -68,6 +69,8 @@ def test_polling_keeps_scroll_and_loaded_rows(page: Page, app, world: World):
     panel.evaluate("(el) => { el.scrollTop = el.scrollHeight; }")
     scrolled = panel.evaluate("(el) => el.scrollTop")
     assert scrolled > top
+    on_it = rows(page).nth(5)
+    on_it_id, on_it_at = on_it.get_attribute("id"), on_it.bounding_box()["y"]
 
     sms_receive(app, "2025550199", world.number_phone, "A brand new question")
     # The list stays live while the reader is further down it: the new conversation comes in on
@@ -76,16 +79,46 @@ def test_polling_keeps_scroll_and_loaded_rows(page: Page, app, world: World):
     expect(rows(page).first).to_contain_text("A brand new question")
     expect(page).to_have_title("(9) Inbox · Parley")
     expect(page.locator("#announcer")).to_have_text("Needs Attention: 9")
-    # …and the rows they loaded, the row they are on and where they scrolled to stay put.
+    # …and the rows they loaded and the row they are on stay, where it was on the screen: the
+    # list scrolled down by the row that came in above it.
     expect(rows(page)).to_have_count(9)
     expect(rows(page).nth(6)).to_be_focused()
-    assert panel.evaluate("(el) => el.scrollTop") == scrolled
+    assert rows(page).nth(6).get_attribute("id") == on_it_id
+    assert abs(rows(page).nth(6).bounding_box()["y"] - on_it_at) <= 1
+    assert panel.evaluate("(el) => el.scrollTop") > scrolled
 
     # A conversation read elsewhere loses its unread mark here too, even far down the list.
     oldest = rows(page).last
     expect(oldest.get_by_role("img", name="Unread")).to_have_count(1)
     page.context.new_page().goto(oldest.get_attribute("href"))  # the next poll shows it
     expect(oldest.get_by_role("img", name="Unread")).to_have_count(0)
+
+
+def test_load_more_keeps_focus_and_its_rows_through_a_refresh(page: Page, app, world: World):
+    """On a busy morning the list changes every few seconds: focus on Load more stays on it, and
+    rows it is still loading are not thrown away by a refresh that lands meanwhile."""
+    app.config["INBOX_PAGE_SIZE"] = 5
+    for n in range(8):
+        sms_receive(app, f"20255501{50 + n}", world.number_phone, f"Question number {n}")
+    log_in(page, "standard@example.edu")
+    page.goto("/inbox")
+    expect(rows(page)).to_have_count(5)
+    more = page.get_by_role("link", name="Load more")
+    more.focus()
+    sms_receive(app, "2025550199", world.number_phone, "A brand new question")
+    expect(rows(page).first).to_contain_text("A brand new question")
+    expect(more).to_be_focused()
+
+    # Load more's answer is slow; a contact writes meanwhile, and the refresh waits its turn.
+    def slow(route):
+        time.sleep(4)  # longer than the poll interval: a refresh falls due while it loads
+        route.continue_()
+
+    page.route(re.compile(r"/inbox\?.*cursor="), slow)
+    sms_receive(app, "2025550198", world.number_phone, "Another new question")
+    more.press("Enter")
+    expect(rows(page)).to_have_count(10, timeout=15_000)  # 8, the 2 new ones, none lost
+    expect(rows(page).first).to_contain_text("Another new question")
 
 
 # The message at the top of the thread's visible part, and where it is on the screen.

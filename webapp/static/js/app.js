@@ -138,18 +138,31 @@
      element id (htmx does that), hence the ids on rows and buttons in the templates.
      The thread's scroller is a reversed column (app.css): a conversation opens at its newest
      message by itself, and scrollTop is 0 there and negative above. A reader who scrolled up is
-     kept at the same distance from the top, since new messages come at the end. */
-  function snapshot() {
+     kept at the same distance from the top, since new messages come at the end.
+     The list's refresh keeps the row at the top of the view where it was on the screen, rows
+     coming or going above it (in the list's scroller, or the page's on a phone); a reader at the
+     very top sees new rows come in there. */
+  function rowInView(panel) {
+    var links = panel.querySelectorAll(".conv-row > a[id]"), top = Math.max(panel.getBoundingClientRect().top, 0);
+    for (var i = 0; i < links.length; i++) {
+      var box = links[i].getBoundingClientRect();
+      if (box.bottom > top) { return { id: links[i].id, top: box.top }; }
+    }
+    return null;
+  }
+  function snapshot(listSwap) {
     var thread = document.getElementById("thread");
     var scroller = thread && thread.parentNode;
     var panel = document.getElementById("inbox-tabpanel");
     var tab = document.querySelector("#list-pane [role=tab][aria-selected=true]");
+    var scrolled = panel && (panel.scrollTop > 0 || window.scrollY > 0);
     return {
       conversation: thread ? thread.getAttribute("data-conversation") : null,
       threadTop: thread ? scroller.scrollHeight - scroller.clientHeight + scroller.scrollTop : 0,
       threadAtEnd: !thread || scroller.scrollTop > -40,
       tab: tab ? tab.id : null,
-      listTop: panel ? panel.scrollTop : 0
+      listTop: panel ? panel.scrollTop : 0,
+      anchor: listSwap && scrolled && isShown(panel) ? rowInView(panel) : null
     };
   }
   function restore(state) {
@@ -160,12 +173,17 @@
     }
     var panel = document.getElementById("inbox-tabpanel");
     var tab = document.querySelector("#list-pane [role=tab][aria-selected=true]");
-    if (panel && state && tab && tab.id === state.tab) { panel.scrollTop = state.listTop; }
+    if (!panel || !state || !tab || tab.id !== state.tab) { return; }
+    panel.scrollTop = state.listTop;
+    var row = state.anchor && document.getElementById(state.anchor.id);
+    var moved = row && isShown(row) ? row.getBoundingClientRect().top - state.anchor.top : 0;
+    if (!moved) { return; }
+    if (panel.scrollHeight > panel.clientHeight) { panel.scrollTop += moved; } else { window.scrollBy(0, moved); }
   }
 
   var beforeSwap = null;
   document.addEventListener("htmx:beforeSwap", function (event) {
-    beforeSwap = snapshot();
+    beforeSwap = snapshot(event.detail.target.id === "list-pane");
   });
   document.addEventListener("htmx:afterSwap", function () {
     restore(beforeSwap);

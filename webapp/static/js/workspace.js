@@ -426,21 +426,40 @@
 
   /* ---- On a phone, "← Inbox" goes back as the browser's Back does when a row of the list opened
      the conversation (htmx pushed its address), and focus returns to the row left, scrolled into
-     view: the agent goes on down the list. Opened any other way, the link loads the inbox. ---- */
-  var leftRow = null;
+     view: the agent goes on down the list. A row that left the list meanwhile (answered, cleared)
+     gives focus to the row that was below it, else the tab. Opened any other way, the link loads
+     the inbox. ---- */
+  var leftRow = null, below = { row: null, next: null };
+  function openRowId() {
+    var thread = document.getElementById("thread");
+    return thread ? "conv-link-" + thread.getAttribute("data-conversation") : null;
+  }
+  // The (hidden) list keeps polling: note the row below the open one while it is there.
+  function noteRowBelow() {
+    var id = openRowId(), row = id && document.getElementById(id);
+    if (!row) { return; }
+    var next = row.closest("li").nextElementSibling;
+    var link = next && next.querySelector("a[id^='conv-link-']");
+    below = { row: id, next: link ? link.id : null };
+  }
+  noteRowBelow();
+  document.addEventListener("htmx:afterSettle", noteRowBelow);
   document.addEventListener("click", function (event) {
     var back = event.target.closest ? event.target.closest("#back-link") : null;
-    var thread = document.getElementById("thread");
-    if (!back || !thread || !(history.state && history.state.htmx)) { return; }
+    if (!back || !openRowId() || !(history.state && history.state.htmx)) { return; }
     if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) { return; }
     event.preventDefault();
-    leftRow = "conv-link-" + thread.getAttribute("data-conversation");
+    noteRowBelow();
+    leftRow = { row: openRowId(), next: below.row === openRowId() ? below.next : null };
     history.back();
   });
   document.addEventListener("htmx:historyRestore", function () {
-    var row = leftRow && document.getElementById(leftRow);
+    var left = leftRow;
     leftRow = null;
-    if (row) { row.focus(); }  // scrolls the row into view when it is not
+    if (!left) { return; }
+    var target = document.getElementById(left.row) || (left.next && document.getElementById(left.next)) ||
+      document.querySelector("#list-pane [role=tab][aria-selected=true]");
+    if (target) { target.focus(); }  // scrolls it into view when it is not
   });
 
   /* ---- The contact panel says the same: it is loaded once, so it is asked again, once per change
