@@ -19,6 +19,7 @@ ENTRIES = [
     Candidate(2, ("campus visit", "campus tour", "schedule a tour"), "VISIT"),
     Candidate(3, ("transcripts", "send my transcript"), "TRANSCRIPT"),
     Candidate(4, ("application fee", "fee waiver"), "FEE"),
+    Candidate(5, ("стипендия", "奖学金", "장학금"), "SCHOLARSHIP"),
 ]
 
 
@@ -44,6 +45,9 @@ def answer(question: str) -> str | None:
         ("Transcripts.", "TRANSCRIPT"),
         ("Is there a fee waivr?", "FEE"),
         ("Café hours?", None),  # accents are folded, and still nothing matches
+        ("Стипендия?", "SCHOLARSHIP"),  # other scripts have words too
+        ("奖学金", "SCHOLARSHIP"),
+        ("장학금 있어요?", "SCHOLARSHIP"),
         ("Do you have a marching band?", None),  # unknown
         ("application", None),  # ambiguous: shared by two entries, answers neither
         ("hello", None),
@@ -85,6 +89,7 @@ def test_a_keyword_lost_in_a_very_long_text_does_not_answer():
 def test_normalisation():
     assert content_words("When's the DEADLINE, please?") == ["whens", "deadline"]
     assert content_words("hi") == ["hi"]  # only filler: kept, so "hi" can be a phrasing
+    assert content_words("Есть ли СТИПЕНДИИ?") == ["есть", "ли", "стипендии"]
 
 
 def test_the_bot_answers_from_its_own_office_only(app, make):

@@ -16,15 +16,16 @@ STOP_WORDS = frozenset(
     when where which who why will with would you your yours hiya ok okay ask asking wondering
     """.split()
 )
-_NON_WORD = re.compile(r"[^0-9a-z]+")
+_NON_WORD = re.compile(r"[\W_]+")
 
 
 def normalise(text: str) -> list[str]:
-    """Lowercase words without accents or punctuation ("Don't!" → ["dont"])."""
+    """Lowercase words without accents or punctuation ("Don't!" → ["dont"]), in any script
+    ("Стипендия?" → ["стипендия"]; Hangul syllables are composed again after the accents go)."""
     folded = unicodedata.normalize("NFKD", text.casefold())
-    ascii_text = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    ascii_text = ascii_text.replace("'", "").replace("\u2019", "")
-    return [word for word in _NON_WORD.split(ascii_text) if word]
+    plain = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    plain = unicodedata.normalize("NFC", plain.replace("'", "").replace("\u2019", ""))
+    return [word for word in _NON_WORD.split(plain) if word]
 
 
 def content_words(text: str) -> list[str]:

@@ -176,7 +176,7 @@ def _entry_name(question: str) -> str:
 def _as_the_bot_reads(phrasing: str) -> str:
     """A phrasing's content words, in any order ("When is the campus tour?" is "campus tour", as
     is "tour of the campus"): two phrasings with the same ones match every text alike, so the bot
-    answers with the first entry alone. Other scripts are compared as typed."""
+    answers with the first entry alone. One of punctuation alone is compared as typed."""
     return " ".join(sorted(set(content_words(phrasing)))) or phrasing.casefold()
 
 
