@@ -263,20 +263,6 @@ def test_one_windows_byte_in_a_utf8_file_spoils_none_of_its_names(client, world,
     ]  # fmt: skip
 
 
-def test_as_many_windows_bytes_as_utf8_letters_still_read_as_a_utf8_file(app, world):
-    """Two UTF-8 letters (four bytes that fit together) and two stray Windows-1252 bytes: the file
-    is UTF-8 with a name pasted in, and every name reads as written."""
-    from webapp.services import campaigns as contact_lists
-
-    content = "first_name,last_name,phone\nJosé,García,2025550143\n".encode() + (
-        b"Se\xe1n,O\x92Brien,2025550144\nAna,Lee,2025550145\n"
-    )
-    rows = list(contact_lists.read_contacts(io.BytesIO(content)))
-    assert [(r.first_name, r.last_name) for r in rows] == [
-        ("José", "García"), ("Seán", "O’Brien"), ("Ana", "Lee")
-    ]  # fmt: skip
-
-
 def test_a_windows_file_whose_byte_pairs_happen_to_be_utf8_is_read_as_windows(app, world):
     """Saved whole as Windows-1252: "É’" is C9 92, which UTF-8 reads as one other letter. The file
     is read as what most of it is, Windows-1252, so ANDRÉ’S stays as written."""

@@ -159,20 +159,18 @@ def _csv_reader(stream: io.TextIOWrapper):
 
 def _mostly_utf8(raw: BinaryIO, marked: bool) -> bool:
     """Whether a file is UTF-8, maybe with a few bytes of Windows-1252 pasted in: marked so, or
-    more of its bytes beyond ASCII read as UTF-8 than do not. A UTF-8 character is two to four
-    bytes that fit together, which stray Windows-1252 bytes seldom do: "José García" outweighs a
-    pasted "Seán O’Brien". A file Excel saved as "CSV" on Windows is Windows-1252 through, and then
-    read so whole: a pair of its bytes that happens to be UTF-8 ("É’" is C9 92) is one character of
-    Windows-1252 each, not one of UTF-8."""
+    more of its characters beyond ASCII read as UTF-8 than do not. A file Excel saved as "CSV" on
+    Windows is Windows-1252 through, and then read so whole: a pair of its bytes that happens to
+    be UTF-8 ("É’" is C9 92) is one character of Windows-1252 each, not one of UTF-8."""
     if marked:
         return True
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     read_as_utf8 = not_utf8 = 0
     while chunk := raw.read(1 << 20):  # a chunk at a time: big files stay out of memory
         text = decoder.decode(chunk)
-        replaced = text.count("\ufffd")  # one for each byte that is no UTF-8
-        beyond_ascii = len(text.encode()) - len(text.encode("ascii", "ignore"))
-        read_as_utf8 += beyond_ascii - 3 * replaced  # U+FFFD is three bytes of UTF-8
+        beyond_ascii = len(text) - len(text.encode("ascii", "ignore"))
+        replaced = text.count("\ufffd")
+        read_as_utf8 += beyond_ascii - replaced
         not_utf8 += replaced
     not_utf8 += decoder.decode(b"", final=True).count("\ufffd")
     return not_utf8 == 0 or read_as_utf8 > not_utf8
