@@ -337,6 +337,11 @@ def test_saved_replies_list_fits_its_card_beside_the_form(
         context.close()
 
 
+# The preview of the first row of the list whose bottom is below the top of the window.
+FIRST_ROW_IN_VIEW = """() => [...document.querySelectorAll('.conv-row > a')]
+  .find((a) => a.getBoundingClientRect().bottom > 0).querySelector('.conv-preview').textContent"""
+
+
 @contextmanager
 def phone_inbox(browser: Browser, live_server: str, app, world: World, questions: int, width: int = 390):
     """A standard agent's inbox on a phone, with `questions` contacts waiting ("Question number k",
@@ -415,6 +420,16 @@ def test_on_a_phone_a_new_row_on_top_does_not_move_the_rows_being_read(
         sms_receive(app, "2025550299", world.number_phone, "A brand new question")
         expect(page.get_by_role("tabpanel").get_by_role("link").first).to_contain_text("A brand new question")
         assert abs(reading.bounding_box()["y"] - at) <= 1
+
+        # The contact of the first row in view writes again: that row goes to the top, and the
+        # rows after it stay put (the view does not follow it up).
+        first_in_view = page.evaluate(FIRST_ROW_IN_VIEW)
+        number = int(first_in_view.rsplit(" ", 1)[1])
+        after = listed(page, f"Question number {number - 1}")
+        at = after.bounding_box()["y"]
+        sms_receive(app, f"20255502{number:02d}", world.number_phone, "And one more thing")
+        expect(page.get_by_role("tabpanel").get_by_role("link").first).to_contain_text("And one more thing")
+        assert abs(after.bounding_box()["y"] - at) <= 1
 
 
 def test_a_field_reached_by_shift_tab_is_not_under_the_sticky_header(page: Page, world: World):

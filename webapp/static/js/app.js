@@ -139,16 +139,31 @@
      The thread's scroller is a reversed column (app.css): a conversation opens at its newest
      message by itself, and scrollTop is 0 there and negative above. A reader who scrolled up is
      kept at the same distance from the top, since new messages come at the end.
-     The list's refresh keeps the row at the top of the view where it was on the screen, rows
-     coming or going above it (in the list's scroller, or the page's on a phone); a reader at the
-     very top sees new rows come in there. */
-  function rowInView(panel) {
+     The list's refresh keeps the rows in view where they were on the screen, rows coming or
+     going above them (in the list's scroller, or the page's on a phone): it keeps the first row
+     in view that still has the same row after it (one that moved to the top, its contact having
+     written, does not pull the view along). A reader at the very top sees new rows come in there. */
+  function rowAfter(link) {
+    var next = link.parentNode.nextElementSibling, a = next && next.querySelector("a[id]");
+    return a ? a.id : null;
+  }
+  function rowsInView(panel) {
     var links = panel.querySelectorAll(".conv-row > a[id]"), top = Math.max(panel.getBoundingClientRect().top, 0);
-    for (var i = 0; i < links.length; i++) {
+    var seen = [];
+    for (var i = 0; i < links.length && seen.length < 5; i++) {
       var box = links[i].getBoundingClientRect();
-      if (box.bottom > top) { return { id: links[i].id, top: box.top }; }
+      if (box.bottom > top && box.top < window.innerHeight) {
+        seen.push({ id: links[i].id, top: box.top, after: rowAfter(links[i]) });
+      }
     }
-    return null;
+    return seen;
+  }
+  function anchorMoved(seen) {
+    for (var i = 0; i < seen.length; i++) {
+      var row = document.getElementById(seen[i].id);
+      if (row && isShown(row) && rowAfter(row) === seen[i].after) { return row.getBoundingClientRect().top - seen[i].top; }
+    }
+    return 0;
   }
   function snapshot(listSwap) {
     var thread = document.getElementById("thread");
@@ -162,7 +177,7 @@
       threadAtEnd: !thread || scroller.scrollTop > -40,
       tab: tab ? tab.id : null,
       listTop: panel ? panel.scrollTop : 0,
-      anchor: listSwap && scrolled && isShown(panel) ? rowInView(panel) : null
+      inView: listSwap && scrolled && isShown(panel) ? rowsInView(panel) : []
     };
   }
   function restore(state) {
@@ -175,8 +190,7 @@
     var tab = document.querySelector("#list-pane [role=tab][aria-selected=true]");
     if (!panel || !state || !tab || tab.id !== state.tab) { return; }
     panel.scrollTop = state.listTop;
-    var row = state.anchor && document.getElementById(state.anchor.id);
-    var moved = row && isShown(row) ? row.getBoundingClientRect().top - state.anchor.top : 0;
+    var moved = anchorMoved(state.inView);
     if (!moved) { return; }
     if (panel.scrollHeight > panel.clientHeight) { panel.scrollTop += moved; } else { window.scrollBy(0, moved); }
   }

@@ -427,20 +427,23 @@
   /* ---- On a phone, "← Inbox" goes back as the browser's Back does when a row of the list opened
      the conversation (htmx pushed its address), and focus returns to the row left, scrolled into
      view: the agent goes on down the list. A row that left the list meanwhile (answered, cleared)
-     gives focus to the row that was below it, else the tab. Opened any other way, the link loads
-     the inbox. ---- */
-  var leftRow = null, below = { row: null, next: null };
+     gives focus to the first of the rows that were below it still there, else the tab. Opened any
+     other way, the link loads the inbox. ---- */
+  var leftRow = null, below = { row: null, next: [] };
   function openRowId() {
     var thread = document.getElementById("thread");
     return thread ? "conv-link-" + thread.getAttribute("data-conversation") : null;
   }
-  // The (hidden) list keeps polling: note the row below the open one while it is there.
+  // The (hidden) list keeps polling: note the rows below the open one while it is there.
   function noteRowBelow() {
     var id = openRowId(), row = id && document.getElementById(id);
     if (!row) { return; }
-    var next = row.closest("li").nextElementSibling;
-    var link = next && next.querySelector("a[id^='conv-link-']");
-    below = { row: id, next: link ? link.id : null };
+    var next = [];
+    for (var li = row.closest("li").nextElementSibling; li && next.length < 5; li = li.nextElementSibling) {
+      var link = li.querySelector("a[id^='conv-link-']");
+      if (link) { next.push(link.id); }
+    }
+    below = { row: id, next: next };
   }
   noteRowBelow();
   document.addEventListener("htmx:afterSettle", noteRowBelow);
@@ -450,15 +453,15 @@
     if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) { return; }
     event.preventDefault();
     noteRowBelow();
-    leftRow = { row: openRowId(), next: below.row === openRowId() ? below.next : null };
+    leftRow = { row: openRowId(), next: below.row === openRowId() ? below.next : [] };
     history.back();
   });
   document.addEventListener("htmx:historyRestore", function () {
     var left = leftRow;
     leftRow = null;
     if (!left) { return; }
-    var target = document.getElementById(left.row) || (left.next && document.getElementById(left.next)) ||
-      document.querySelector("#list-pane [role=tab][aria-selected=true]");
+    var target = [left.row].concat(left.next).map(function (id) { return document.getElementById(id); })
+      .filter(Boolean)[0] || document.querySelector("#list-pane [role=tab][aria-selected=true]");
     if (target) { target.focus(); }  // scrolls it into view when it is not
   });
 
