@@ -95,9 +95,10 @@ def _insert_message_statement(dialect: str):
 def receive(inbound: InboundMessage, provider: str) -> Received:
     """Store an inbound message once and route it (needs attention, opt-outs, HELP).
 
-    Idempotent on (provider, provider message id): a repeated delivery changes nothing.
+    Idempotent on (provider, provider message id): a repeated delivery changes nothing. To any
+    number, whatever its provider: `sms receive` stands in for every provider's webhook.
     """
-    return store(prepare(inbound), provider)
+    return store(prepare(inbound, provider=None), provider)
 
 
 def prepare(inbound: InboundMessage, provider: str | None = None) -> Arrival:

@@ -20,7 +20,7 @@ from webapp.models import (
     User,
     office_memberships,
 )
-from webapp.plugin_api import content_words
+from webapp.plugin_api.questions import content_words, normalise
 from webapp.services import audit
 from webapp.services.segments import (
     MAX_MESSAGE_LENGTH,
@@ -191,12 +191,17 @@ def _refuse_phrasings_of_others(
     if existing is not None:
         others = others.where(KnowledgeBaseEntry.id != existing.id)
     for other in db.session.scalars(others) if new else ():
-        taken = {_as_the_bot_reads(line) for line in other.split("\n")}
+        taken = {_as_the_bot_reads(line): line for line in other.split("\n")}
         clash = next((line for line in new if _as_the_bot_reads(line) in taken), None)
         if clash is not None:
+            theirs = taken[_as_the_bot_reads(clash)]
+            said = (
+                "is already a phrasing of" if normalise(clash) == normalise(theirs)
+                else f"has the same words, filler words and order aside, as “{theirs}”, a phrasing of"
+            )  # fmt: skip
             raise KnowledgeBaseError({
-                "question": f"“{clash}” is already a phrasing of the entry {_entry_name(other)}, whose "
-                "answer the bot sends for it: change that entry, or leave this phrasing out.",
+                "question": f"“{clash}” {said} the entry {_entry_name(other)}, whose answer the bot "
+                "sends for it: change that entry, or leave this phrasing out.",
             })  # fmt: skip
 
 

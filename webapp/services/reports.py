@@ -396,8 +396,8 @@ class Report:
 
     @property
     def reported(self) -> int:
-        """Texts with a final delivery report: delivered, failed or undelivered. A text Parley
-        would not send never reached a provider, so it says nothing about delivery."""
+        """Texts with a final report: delivered, failed or undelivered. A text Parley refused
+        before sending never reached a provider, so it says nothing about delivery."""
         return self.delivered + self.failed - self.refused
 
     @property
@@ -408,8 +408,8 @@ class Report:
 
     @property
     def delivery_rate(self) -> float | None:
-        """Delivered, of the texts whose fate a provider reported (delivered, failed or
-        undelivered); None when no text got a final report."""
+        """Delivered, of the texts whose fate is known (delivered, failed or undelivered) but
+        those Parley refused before sending; None when no text got a final report."""
         return self.delivered / self.reported if self.reported else None
 
     @property
