@@ -294,6 +294,23 @@ def test_try_an_unknown_question_shows_what_happens_instead(client, admin):
 
 
 @pytest.mark.parametrize(
+    "question, said",
+    [
+        ("STOP", "an opt-out keyword: Parley opts the contact out"),
+        ("cancel", "an opt-out keyword"),
+        ("Start", "an opt-in keyword"),
+        ("info", "a HELP keyword: Parley sends the office"),
+    ],
+)
+def test_try_a_keyword_says_parley_answers_it_not_the_bot(client, admin, question, said):
+    """STOP, START and HELP never reach the bot: the box says what happens, not "I don't know"."""
+    add(admin, "cancel my application", "Reply with your applicant ID and we will withdraw it.")
+    page = try_question(client, admin, question).get_data(as_text=True)
+    assert f"This is {said}" in page and "the bot does not answer" in page
+    assert "I don't know" not in page and "goes to an agent" not in page and "would answer" not in page
+
+
+@pytest.mark.parametrize(
     "question, error",
     [
         ("", "Type a question to try."),

@@ -384,17 +384,32 @@ class Trial:
     """What would happen if a contact sent `question` to one of the office's bot-backed numbers."""
 
     question: str
-    outcome: str  # answer, idk_message, escalate, no_bot, error
+    outcome: str  # answer, idk_message, escalate, keyword, no_bot, error
     reply: BotReply | None = None
     entry: KnowledgeBaseEntry | None = None  # the entry the answer (or the closest miss) came from
     text: str = ""  # what the contact would get
     detail: str = ""
 
 
+# What Parley does with a keyword, which never reaches the bot.
+KEYWORD_TRIALS = {
+    optouts.Intent.OPT_OUT: "This is an opt-out keyword: Parley opts the contact out, sends nothing more, "
+    "and the bot does not answer.",
+    optouts.Intent.OPT_IN: "This is an opt-in keyword: Parley lets the contact be texted again, and the "
+    "bot does not answer.",
+    optouts.Intent.HELP: "This is a HELP keyword: Parley sends the office's HELP reply, and the bot "
+    "does not answer.",
+}
+
+
 def trial(office: Office, question: str) -> Trial:
-    """Ask the active bot, without sending anything. Ends the caller's transaction first."""
+    """Ask the active bot, without sending anything (a keyword is Parley's to answer, as when it
+    comes in). Ends the caller's transaction first."""
     office_id, idk_action, idk_message = office.id, office.idk_action, office.idk_message
     db.session.commit()  # the bot reads in its own session; on SQLite it must not wait for ours
+    intent = optouts.keyword_intent(question)
+    if intent is not None:
+        return Trial(question, "keyword", detail=KEYWORD_TRIALS[intent])
     bot = active_bot()
     if bot is None:
         return Trial(question, "no_bot", detail="No bot is enabled (PARLEY_BOTS).")
