@@ -20,7 +20,7 @@ CONTACTS = b"first_name,last_name,phone\nMaria,Garcia,202-555-0143\nJames,Smith,
 NO_OVERFLOW = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
 SMALL_CONTROLS = """() => {
   const selector = 'button, input:not([type=hidden]), select, textarea, [role=tab], .btn,'
-    + ' .app-nav a, .conv-row a, .back-link, [role=menuitem], .contact-convs a';
+    + ' .app-nav a, .conv-row a, .back-link, [role=menuitem], .contact-convs a, summary, .card > p > a';
   return Array.from(document.querySelectorAll(selector))
     .filter(el => el.offsetParent !== null)
     .map(el => [el.outerHTML.slice(0, 80), el.getBoundingClientRect().height])
