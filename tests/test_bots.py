@@ -15,7 +15,7 @@ from tests.conftest import csrf_token, login
 from webapp.extensions import db
 from webapp.models import Conversation, Message, OptOut, utcnow
 from webapp.plugin_api import Bot, BotReply, InboundMessage, OutboundMessage, SendResult, StatusUpdate
-from webapp.services import bots, delivery_reports, inbound, knowledge_base, sending
+from webapp.services import bots, delivery_reports, inbound, knowledge_base, optouts, sending
 
 BOT_NUMBER = "+12025550101"
 CONTACT = "+12025550143"
@@ -276,6 +276,19 @@ def test_unknown_question_gets_the_custom_idk_message(client, bot_setup):
     assert f"/conversations/{conversation.id}" not in client.get("/inbox?tab=attention").get_data(
         as_text=True
     )
+
+
+@pytest.mark.parametrize("body", ["Stop texting me about the application deadline", "Don’t text me again"])
+def test_a_text_that_may_ask_to_stop_goes_to_an_agent_not_the_bot(client, bot_setup, body):
+    """Not a keyword alone, so no opt-out; but no bot answers (even from a known entry, even with
+    an I don't know message): an agent reads it and decides."""
+    knowledge_base.set_idk(bot_setup["office"], "message", "We'll get back to you.")
+    db.session.commit()
+    conversation = conversation_of(text_in(body))
+    assert outbound(conversation) == []
+    assert (conversation.mode, conversation.needs_attention) == ("agent", True)
+    assert any("may be asking not to be texted" in event for event in events(conversation))
+    assert not optouts.is_opted_out(CONTACT)
 
 
 def test_switching_idk_back_to_escalate_escalates(client, bot_setup):

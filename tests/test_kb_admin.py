@@ -310,6 +310,14 @@ def test_try_a_keyword_says_parley_answers_it_not_the_bot(client, admin, questio
     assert "I don't know" not in page and "goes to an agent" not in page and "would answer" not in page
 
 
+def test_try_a_text_that_may_ask_to_stop_says_an_agent_gets_it(client, admin):
+    add(admin)
+    page = try_question(client, admin, "Stop texting me about the application deadline")
+    page = page.get_data(as_text=True)
+    assert "no bot answers it, and the conversation goes to an agent" in page
+    assert "would answer" not in page
+
+
 @pytest.mark.parametrize(
     "question, error",
     [

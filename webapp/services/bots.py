@@ -137,7 +137,9 @@ def _answer_one(message_id: int) -> None:
     bot = active_bot()
     reply: BotReply | None = None
     failure = None
-    if bot is None:
+    if optouts.may_ask_to_stop(inbound.body):
+        failure = "The contact may be asking not to be texted, so no bot answers: this needs an agent."
+    elif bot is None:
         failure = "No bot is enabled to answer this number, so this needs an agent."
     else:
         try:
@@ -384,7 +386,7 @@ class Trial:
     """What would happen if a contact sent `question` to one of the office's bot-backed numbers."""
 
     question: str
-    outcome: str  # answer, idk_message, escalate, keyword, no_bot, error
+    outcome: str  # answer, idk_message, escalate, keyword, stop_request, no_bot, error
     reply: BotReply | None = None
     entry: KnowledgeBaseEntry | None = None  # the entry the answer (or the closest miss) came from
     text: str = ""  # what the contact would get
@@ -401,6 +403,11 @@ KEYWORD_TRIALS = {
     "does not answer.",
 }
 
+STOP_REQUEST_TRIAL = (
+    "Its words may ask for no more texts (stop, unsubscribe, do not text…): no bot answers it, and "
+    "the conversation goes to an agent (Needs Attention), who adds the opt-out if that is what it asks."
+)
+
 
 def trial(office: Office, question: str) -> Trial:
     """Ask the active bot, without sending anything (a keyword is Parley's to answer, as when it
@@ -410,6 +417,8 @@ def trial(office: Office, question: str) -> Trial:
     intent = optouts.keyword_intent(question)
     if intent is not None:
         return Trial(question, "keyword", detail=KEYWORD_TRIALS[intent])
+    if optouts.may_ask_to_stop(question):
+        return Trial(question, "stop_request", detail=STOP_REQUEST_TRIAL)
     bot = active_bot()
     if bot is None:
         return Trial(question, "no_bot", detail="No bot is enabled (PARLEY_BOTS).")

@@ -74,6 +74,21 @@ def keyword_intent(text: str) -> Intent | None:
     return None
 
 
+# Inside a longer text these may ask for no more texts ("Stop texting me", "unsubscribe please",
+# "do not text me again"). Only a keyword alone opts out ("please stop by" is no opt-out); but no
+# bot answers such a text: an agent reads it and adds the opt-out if that is what it asks.
+_STOP_REQUEST = re.compile(
+    r"\b(stop|stopall|unsubscribe|opt ?out|revoke|do not (text|message)|dont (text|message)|"
+    r"take me off|remove me)\b"
+)
+
+
+def may_ask_to_stop(text: str) -> bool:
+    """Whether a text that is not a keyword has words that may ask for no more texts."""
+    plain = unicodedata.normalize("NFKC", text or "").lower().replace("\u2019", "").replace("'", "")
+    return _STOP_REQUEST.search(" ".join(_NOT_WORDS.sub(" ", plain).split())) is not None
+
+
 # Built once: every send, inbound message and contact lookup asks.
 # Tables, not mapped classes, in statements built once: they run as Core statements (see
 # docs/performance.md).
