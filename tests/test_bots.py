@@ -287,8 +287,14 @@ def test_a_text_that_may_ask_to_stop_goes_to_an_agent_not_the_bot(client, bot_se
     conversation = conversation_of(text_in(body))
     assert outbound(conversation) == []
     assert (conversation.mode, conversation.needs_attention) == ("agent", True)
-    assert any("may be asking not to be texted" in event for event in events(conversation))
+    assert any("seems to ask for no more texts" in event for event in events(conversation))
     assert not optouts.is_opted_out(CONTACT)
+
+
+def test_a_question_with_stop_in_it_is_still_the_bots_to_answer(client, bot_setup):
+    conversation = conversation_of(text_in("Can I stop by the office? When are applications due?"))
+    [answer] = outbound(conversation)
+    assert answer.body == DEADLINE_ANSWER and conversation.mode == "bot"
 
 
 def test_switching_idk_back_to_escalate_escalates(client, bot_setup):

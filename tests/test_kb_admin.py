@@ -299,7 +299,7 @@ def test_try_an_unknown_question_shows_what_happens_instead(client, admin):
         ("STOP", "an opt-out keyword: Parley opts the contact out"),
         ("cancel", "an opt-out keyword"),
         ("Start", "an opt-in keyword"),
-        ("info", "a HELP keyword: Parley sends the office"),
+        ("info", "a HELP keyword: the office"),
     ],
 )
 def test_try_a_keyword_says_parley_answers_it_not_the_bot(client, admin, question, said):
@@ -314,7 +314,7 @@ def test_try_a_text_that_may_ask_to_stop_says_an_agent_gets_it(client, admin):
     add(admin)
     page = try_question(client, admin, "Stop texting me about the application deadline")
     page = page.get_data(as_text=True)
-    assert "no bot answers it, and the conversation goes to an agent" in page
+    assert "no bot answers it, and the conversation goes to an agent (Needs Attention)" in page
     assert "would answer" not in page
 
 

@@ -319,3 +319,24 @@ def test_an_opt_out_logged_before_the_number_was_kept_by_id_reads_as_it_did(clie
     login(client, "admin@example.edu")
     page = client.get("/admin/audit").get_data(as_text=True)
     assert "<td>(202) 555-0143 opted out by text (texted +12025550100)</td>" in page
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Stop texting me about the FAFSA", "please unsubscribe me", "Wrong number. Do not text me again",
+     "Don’t text me", "take me off your list pls", "Quit texting me", "Cancel these texts",
+     "End these messages", "no more texts", "Stop™ texting me", "Stop! Wrong number", "I said STOP",
+     "opt-out please"],
+)  # fmt: skip
+def test_a_longer_text_asking_for_no_more_texts_is_told_but_opts_nobody_out(text):
+    assert optouts.may_ask_to_stop(text) and optouts.keyword_intent(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["please stop by", "Can I stop by the office tomorrow?", "Is there a stop on the shuttle?",
+     "Will my aid stop if I drop a class?", "When can I opt out of the meal plan?",
+     "Can I cancel my application?", "When does the semester end?", "remove me from the waitlist"],
+)  # fmt: skip
+def test_everyday_questions_with_the_same_words_do_not_ask_to_stop(text):
+    assert not optouts.may_ask_to_stop(text)

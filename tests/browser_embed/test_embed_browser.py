@@ -174,6 +174,9 @@ def test_screens_fit_from_320_px(browser, embed_site: EmbedSite, crm_data, artif
 
     page.goto(f"{app}/inbox?tab=participating")
     check_screen(page, artifacts, width, "inbox")
+    page.goto(f"{app}/conversations/987654")
+    expect(page.get_by_role("link", name="Go to the inbox")).to_be_visible()
+    check_screen(page, artifacts, width, "not-found")
     page.goto(f"{app}/contacts/lookup?phone=2025550143")
     check_screen(page, artifacts, width, "lookup")
     lookup = page.get_by_label("Look up a contact by phone or name")

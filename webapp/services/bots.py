@@ -138,7 +138,7 @@ def _answer_one(message_id: int) -> None:
     reply: BotReply | None = None
     failure = None
     if optouts.may_ask_to_stop(inbound.body):
-        failure = "The contact may be asking not to be texted, so no bot answers: this needs an agent."
+        failure = "The contact seems to ask for no more texts, so no bot answers: this needs an agent."
     elif bot is None:
         failure = "No bot is enabled to answer this number, so this needs an agent."
     else:
@@ -399,13 +399,14 @@ KEYWORD_TRIALS = {
     "and the bot does not answer.",
     optouts.Intent.OPT_IN: "This is an opt-in keyword: Parley lets the contact be texted again, and the "
     "bot does not answer.",
-    optouts.Intent.HELP: "This is a HELP keyword: Parley sends the office's HELP reply, and the bot "
-    "does not answer.",
+    optouts.Intent.HELP: "This is a HELP keyword: the office's HELP reply answers it (Parley sends it, "
+    "or the provider itself on numbers whose provider answers keywords), and the bot does not answer.",
 }
 
 STOP_REQUEST_TRIAL = (
-    "Its words may ask for no more texts (stop, unsubscribe, do not text…): no bot answers it, and "
-    "the conversation goes to an agent (Needs Attention), who adds the opt-out if that is what it asks."
+    "It asks for no more texts in other words than a keyword (stop texting me, unsubscribe…): no bot "
+    "answers it, and the conversation goes to an agent (Needs Attention), who can ask the contact to "
+    "reply STOP or have an administrator add the opt-out."
 )
 
 

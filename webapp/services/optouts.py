@@ -55,16 +55,21 @@ class Intent(StrEnum):
 _NOT_WORDS = re.compile(r"[^\w\s]")
 
 
-def keyword_intent(text: str) -> Intent | None:
-    """The intent of a message that is, as a whole and in any case, a keyword; None otherwise.
-
-    Read as a phone may write it: full-width and circled letters (ＳＴＯＰ, ⓈⓉⓄⓅ) as the usual
-    ones, and every mark or emoji around or between the words (Stop!, STOP 🛑, stop-all) as a
-    space. NFKC makes letters of some symbols after a word too (™, 🈲): the text is also read with
-    its marks made spaces first."""
+def _readings(text: str) -> tuple[str, str]:
+    """A text as a phone may write it, in lowercase words: full-width and circled letters (ＳＴＯＰ,
+    ⓈⓉⓄⓅ) as the usual ones, and every mark or emoji around or between the words (Stop!, STOP 🛑,
+    stop-all) as a space. NFKC makes letters of some symbols after a word too (™, 🈲): the second
+    reading makes the marks spaces first."""
     text = text or ""
-    for reading in (text, _NOT_WORDS.sub(" ", text)):
-        phrase = " ".join(_NOT_WORDS.sub(" ", unicodedata.normalize("NFKC", reading).lower()).split())
+    return tuple(  # type: ignore[return-value]
+        " ".join(_NOT_WORDS.sub(" ", unicodedata.normalize("NFKC", reading).lower()).split())
+        for reading in (text, _NOT_WORDS.sub(" ", text))
+    )
+
+
+def keyword_intent(text: str) -> Intent | None:
+    """The intent of a message that is, as a whole and in any case, a keyword; None otherwise."""
+    for phrase in _readings(text):
         if phrase in OPT_OUT_KEYWORDS:
             return Intent.OPT_OUT
         if phrase in OPT_IN_KEYWORDS:
@@ -74,19 +79,27 @@ def keyword_intent(text: str) -> Intent | None:
     return None
 
 
-# Inside a longer text these may ask for no more texts ("Stop texting me", "unsubscribe please",
-# "do not text me again"). Only a keyword alone opts out ("please stop by" is no opt-out); but no
-# bot answers such a text: an agent reads it and adds the opt-out if that is what it asks.
+# The shapes of a longer text that asks for no more texts: "Stop texting me", "Quit messaging
+# me", "Don't text me again", "no more texts", "unsubscribe please", "take me off your list",
+# "Stop! Wrong number". Only a keyword alone opts out; but no bot answers such a text: an agent
+# reads it. Everyday questions with the same words are not such texts: "Can I stop by?", "Will
+# my aid stop?", "opt out of the meal plan", "cancel my application".
 _STOP_REQUEST = re.compile(
-    r"\b(stop|stopall|unsubscribe|opt ?out|revoke|do not (text|message)|dont (text|message)|"
-    r"take me off|remove me)\b"
+    r"\b(stop|quit|end|cease) (texting|txting|messaging|contacting|sending)\b"
+    r"|\b(stop|quit|end|cancel) (these |the |your |ur |all |all the )?(texts|text messages|messages|msgs)\b"
+    r"|\b(do not|don.?t|never) (text|txt|message|msg|contact|sms)\b"
+    r"|\bno more (texts|text messages|messages|msgs)\b"
+    r"|\b(unsubscribe|stopall)\b"
+    r"|\b(take|remove) me (off|from) (your|this|the|ur) (list|texts|messages|number|contacts)\b"
+    r"|\bopt ?out\b(?! of)"
+    r"|^(stop|quit)\b(?! by)"
+    r"|\b(please|pls|plz|i said) stop\b(?! by)"
 )
 
 
 def may_ask_to_stop(text: str) -> bool:
-    """Whether a text that is not a keyword has words that may ask for no more texts."""
-    plain = unicodedata.normalize("NFKC", text or "").lower().replace("\u2019", "").replace("'", "")
-    return _STOP_REQUEST.search(" ".join(_NOT_WORDS.sub(" ", plain).split())) is not None
+    """Whether a text that is not a keyword alone asks, in other words, for no more texts."""
+    return any(_STOP_REQUEST.search(phrase) for phrase in _readings(text))
 
 
 # Built once: every send, inbound message and contact lookup asks.
