@@ -55,13 +55,13 @@ class Intent(StrEnum):
 _NOT_WORDS = re.compile(r"[^\w\s]")
 
 
-def _readings(text: str) -> tuple[str, str]:
+def _readings(text: str) -> tuple[str, ...]:
     """A text as a phone may write it, in lowercase words: full-width and circled letters (ＳＴＯＰ,
     ⓈⓉⓄⓅ) as the usual ones, and every mark or emoji around or between the words (Stop!, STOP 🛑,
     stop-all) as a space. NFKC makes letters of some symbols after a word too (™, 🈲): the second
     reading makes the marks spaces first."""
     text = text or ""
-    return tuple(  # type: ignore[return-value]
+    return tuple(
         " ".join(_NOT_WORDS.sub(" ", unicodedata.normalize("NFKC", reading).lower()).split())
         for reading in (text, _NOT_WORDS.sub(" ", text))
     )
